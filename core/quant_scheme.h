@@ -1,0 +1,43 @@
+// How a tensor is quantized: the vocabulary shared by the recipe side (qat/, calibrate/), the
+// exporter and the runtime. The arithmetic itself is in core/quant.h and core/quantize_rows.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace qf {
+
+// Which elements of a [rows, K] weight matrix share one scale.
+enum class Granularity {
+  kTensor,   // one scale for the whole matrix
+  kChannel,  // one scale per row (output channel; per table row for embeddings)
+  kGroup,    // one scale per `group_size` consecutive elements along K, per row
+};
+
+const char* granularity_name(Granularity g);  // "tensor" | "channel" | "group"
+Granularity parse_granularity(const std::string& s);  // throws qf::Error
+
+struct WeightScheme {
+  int bits = 8;  // 2..8; <= 4 is stored packed two codes per byte
+  Granularity granularity = Granularity::kChannel;
+  int64_t group_size = 0;  // for kGroup; must divide K
+  bool symmetric = true;   // format v1 stores symmetric weights only (zero point 0)
+};
+
+// How a layer's input activation is quantized by the runtime (see FORMAT.md "Quantization
+// contract"). Static: one (scale, zero point) for the whole tensor, stored in the checkpoint.
+// Dynamic per-token: symmetric int8, one scale per row computed at run time from the data.
+enum class ActMode { kNone, kStatic, kDynamicPerToken };
+
+const char* act_mode_name(ActMode m);  // "none" | "static" | "dynamic_per_token"
+ActMode parse_act_mode(const std::string& s);  // throws qf::Error
+
+struct ActScheme {
+  ActMode mode = ActMode::kNone;
+  int bits = 8;
+  bool symmetric = false;  // false: codes [0, 2^b-1] with zero point; true: [-(2^(b-1)-1), ..]
+  float scale = 1.0f;      // static only
+  int32_t zero_point = 0;  // static asymmetric only
+};
+
+}  // namespace qf
