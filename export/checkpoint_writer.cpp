@@ -1,0 +1,345 @@
+#include "export/checkpoint_writer.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "core/error.h"
+#include "core/graph_json.h"
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "core/quantize_rows.h"
+
+namespace qf {
+namespace {
+
+// ---- minimal HDF5 helpers (RAII + checked calls) ----
+
+struct H5Handle {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  H5Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  H5Handle(const H5Handle&) = delete;
+  H5Handle& operator=(const H5Handle&) = delete;
+  ~H5Handle() {
+    if (id >= 0 && close) close(id);
+  }
+  operator hid_t() const { return id; }
+};
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) throw Error("checkpoint writer: HDF5 failed to " + what);
+  return id;
+}
+void check_status(herr_t s, const std::string& what) {
+  if (s < 0) throw Error("checkpoint writer: HDF5 failed to " + what);
+}
+
+H5Handle make_group(hid_t parent, const std::string& name) {
+  return H5Handle(check(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "create group " + name),
+                  H5Gclose);
+}
+
+void attr_string(hid_t obj, const char* name, const std::string& value) {
+  H5Handle type(check(H5Tcopy(H5T_C_S1), "copy string type"), H5Tclose);
+  check_status(H5Tset_size(type, std::max<size_t>(1, value.size())), "set string size");
+  check_status(H5Tset_strpad(type, H5T_STR_NULLPAD), "set string padding");
+  H5Handle space(check(H5Screate(H5S_SCALAR), "create dataspace"), H5Sclose);
+  H5Handle a(check(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT),
+                   std::string("create attribute ") + name),
+             H5Aclose);
+  std::string buf = value;
+  if (buf.empty()) buf.push_back('\0');
+  check_status(H5Awrite(a, type, buf.data()), std::string("write attribute ") + name);
+}
+
+void attr_ints(hid_t obj, const char* name, const std::vector<int64_t>& v, bool scalar = false) {
+  const hsize_t n = v.size();
+  H5Handle space(check(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr),
+                       "create dataspace"),
+                 H5Sclose);
+  H5Handle a(check(H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
+                   std::string("create attribute ") + name),
+             H5Aclose);
+  if (!v.empty()) check_status(H5Awrite(a, H5T_NATIVE_INT64, v.data()), std::string("write attribute ") + name);
+}
+void attr_int(hid_t obj, const char* name, int64_t v) { attr_ints(obj, name, {v}, true); }
+
+void attr_float(hid_t obj, const char* name, float v) {
+  H5Handle space(check(H5Screate(H5S_SCALAR), "create dataspace"), H5Sclose);
+  H5Handle a(check(H5Acreate2(obj, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT),
+                   std::string("create attribute ") + name),
+             H5Aclose);
+  check_status(H5Awrite(a, H5T_NATIVE_FLOAT, &v), std::string("write attribute ") + name);
+}
+
+// Writes a dataset. Non-empty datasets are chunked (<= ~1 MiB per chunk, split along the first
+// dimension) with the fletcher32 filter, so a flipped byte is detected when it is read.
+void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t mem_type,
+                   size_t elem_size, const std::vector<int64_t>& shape, const void* data) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  H5Handle space(check(dims.empty() ? H5Screate(H5S_SCALAR)
+                                    : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                       "create dataspace for " + name),
+                 H5Sclose);
+  H5Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "create property list"), H5Pclose);
+  const int64_t numel = shape_numel(shape);
+  if (!dims.empty() && numel > 0) {
+    std::vector<hsize_t> chunk = dims;
+    const hsize_t inner = static_cast<hsize_t>(numel) / dims[0] * elem_size;
+    const hsize_t target = 1u << 20;
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], target / std::max<hsize_t>(1, inner)));
+    check_status(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), "set chunking for " + name);
+    check_status(H5Pset_fletcher32(dcpl), "enable fletcher32 for " + name);
+  }
+  H5Handle ds(check(H5Dcreate2(parent, name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                    "create dataset " + name),
+              H5Dclose);
+  if (numel > 0)
+    check_status(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name);
+}
+
+void write_f32(hid_t g, const std::string& n, const std::vector<int64_t>& shape, const std::vector<float>& v) {
+  write_dataset(g, n, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, shape, v.data());
+}
+void write_i64(hid_t g, const std::string& n, const std::vector<int64_t>& shape, const std::vector<int64_t>& v) {
+  write_dataset(g, n, H5T_STD_I64LE, H5T_NATIVE_INT64, 8, shape, v.data());
+}
+void write_i8(hid_t g, const std::string& n, const std::vector<int64_t>& shape, const std::vector<int8_t>& v) {
+  write_dataset(g, n, H5T_STD_I8LE, H5T_NATIVE_INT8, 1, shape, v.data());
+}
+void write_u8(hid_t g, const std::string& n, const std::vector<int64_t>& shape, const std::vector<uint8_t>& v) {
+  write_dataset(g, n, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, shape, v.data());
+}
+void write_text(hid_t g, const std::string& n, const std::string& text) {
+  std::vector<uint8_t> bytes(text.begin(), text.end());
+  write_u8(g, n, {static_cast<int64_t>(bytes.size())}, bytes);
+}
+
+// ---- validation ----
+
+[[noreturn]] void fail(const std::string& layer, const std::string& msg) {
+  throw Error("checkpoint writer: layer '" + layer + "': " + msg);
+}
+
+void check_float_tensor(const std::string& layer, const std::string& what, const Tensor& t) {
+  if (t.dtype != DType::kFloat32) fail(layer, what + " must be float32");
+  for (int64_t d : t.shape)
+    if (d < 0) fail(layer, what + " has a negative dimension");
+  if (static_cast<int64_t>(t.f32.size()) != t.numel())
+    fail(layer, what + " has shape " + shape_str(t.shape) + " but " + std::to_string(t.f32.size()) + " values");
+  for (float v : t.f32)
+    if (!std::isfinite(v)) fail(layer, what + " contains a non-finite value");
+}
+
+bool is_quantizable(const std::string& kind) {
+  return kind == "linear" || kind == "conv2d" || kind == "embedding";
+}
+
+void write_layer(hid_t layers, const LayerContent& L) {
+  const bool has_weight = !L.weight.shape.empty();
+  if (has_weight) check_float_tensor(L.name, "weight", L.weight);
+  for (const auto& kv : L.extra) {
+    if (kv.first.empty() || kv.first.find('/') != std::string::npos || kv.first.rfind("weight", 0) == 0)
+      fail(L.name, "extra tensor name '" + kv.first + "' is empty, contains '/' or starts with 'weight' (reserved)");
+    check_float_tensor(L.name, "'" + kv.first + "'", kv.second);
+  }
+  const bool sparse = L.sparsity != "dense";
+  NMPattern nm;
+  if (sparse) nm = NMPattern::parse(L.sparsity);
+  if (L.weight_scheme && !is_quantizable(L.kind))
+    fail(L.name, "kind '" + L.kind + "' has no quantized weight (only linear, conv2d, embedding)");
+  if (L.weight_scheme && !has_weight) fail(L.name, "has a weight scheme but no weight");
+  if (sparse && !L.weight_scheme) fail(L.name, "N:M sparse storage needs a weight scheme (quantized weight)");
+  if (!L.weight_scales.empty() && !L.weight_scheme) fail(L.name, "weight_scales given without a weight scheme");
+
+  const ActScheme& act = L.input_act;
+  if (act.mode != ActMode::kNone) {
+    if (L.kind != "linear" && L.kind != "conv2d")
+      fail(L.name, "input activation quantization is only defined for linear and conv2d");
+    if (!L.weight_scheme) fail(L.name, "input activation quantization needs a quantized weight");
+    if (act.bits < 2 || act.bits > 8) fail(L.name, "activation bits must be in [2, 8]");
+    if (act.mode == ActMode::kStatic) {
+      if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(L.name, "activation scale must be finite and > 0");
+      const QuantRange r = quant_range(act.bits, act.symmetric);
+      if (act.symmetric ? act.zero_point != 0 : (act.zero_point < r.qmin || act.zero_point > r.qmax))
+        fail(L.name, "activation zero point " + std::to_string(act.zero_point) + " outside the code range");
+    } else {
+      if (L.kind != "linear") fail(L.name, "dynamic per-token activations are only defined for linear");
+      if (act.bits != 8 || !act.symmetric) fail(L.name, "dynamic per-token activations are symmetric int8");
+    }
+  }
+
+  H5Handle g = make_group(layers, L.name);
+  attr_string(g, fmt::kAttrKind, L.kind);
+  attr_ints(g, fmt::kAttrWeightShape, has_weight ? L.weight.shape : std::vector<int64_t>{});
+  attr_string(g, fmt::kAttrSparsity, sparse ? nm.str() : "dense");
+  attr_string(g, fmt::kAttrActMode, act_mode_name(act.mode));
+  attr_int(g, fmt::kAttrActBits, act.mode == ActMode::kNone ? 0 : act.bits);
+  attr_int(g, fmt::kAttrActSymmetric, act.mode == ActMode::kNone ? 0 : act.symmetric);
+  attr_float(g, fmt::kAttrActScale, act.mode == ActMode::kStatic ? act.scale : 1.0f);
+  attr_int(g, fmt::kAttrActZeroPoint, act.mode == ActMode::kStatic ? act.zero_point : 0);
+
+  if (!has_weight) {
+    attr_string(g, fmt::kAttrWeightFormat, "none");
+  } else if (!L.weight_scheme) {
+    attr_string(g, fmt::kAttrWeightFormat, "float32");
+    attr_int(g, fmt::kAttrBits, 32);
+    attr_string(g, fmt::kAttrGranularity, "tensor");
+    attr_int(g, fmt::kAttrGroupSize, 0);
+    write_f32(g, fmt::kWeight, L.weight.shape, L.weight.f32);
+  } else {
+    const WeightScheme& ws = *L.weight_scheme;
+    if (!ws.symmetric) fail(L.name, "format v1 stores symmetric weights only");
+    if (ws.bits < 2 || ws.bits > 8) fail(L.name, "weight bits must be in [2, 8]");
+    if (L.weight.shape.size() < 2) fail(L.name, "a quantized weight needs at least 2 dimensions");
+    const int64_t rows = L.weight.shape[0];
+    const int64_t k = L.weight.numel() / std::max<int64_t>(1, rows);
+    QuantLayout layout;
+    try {
+      layout = QuantLayout::make(rows, k, ws.granularity, ws.group_size);
+    } catch (const Error& e) {
+      fail(L.name, e.what());
+    }
+    if (sparse) {
+      if (k % nm.m != 0) fail(L.name, "K = " + std::to_string(k) + " is not a multiple of M for " + nm.str());
+      if (!satisfies_nm(L.weight.f32.data(), rows, k, nm))
+        fail(L.name, "weight does not satisfy " + nm.str() + " sparsity along K");
+    }
+    QuantizedMatrix q;
+    try {
+      q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
+    } catch (const Error& e) {
+      fail(L.name, std::string("weight_scales: ") + e.what());
+    }
+    attr_int(g, fmt::kAttrBits, ws.bits);
+    attr_string(g, fmt::kAttrGranularity, granularity_name(ws.granularity));
+    attr_int(g, fmt::kAttrGroupSize, ws.granularity == Granularity::kGroup ? ws.group_size : 0);
+    write_f32(g, fmt::kWeightScale, layout.param_shape(), q.scales);
+    if (sparse) {
+      std::vector<int8_t> codes8(q.codes.begin(), q.codes.end());
+      NMCompressed<int8_t> c = nm_compress(codes8.data(), rows, k, nm);
+      attr_string(g, fmt::kAttrWeightFormat, "nm_int8");
+      write_i8(g, fmt::kWeightValues, {rows, nm_kept_per_row(k, nm.n, nm.m)}, c.values);
+      write_u8(g, fmt::kWeightIndices, {rows, nm_index_row_bytes(k, nm.n, nm.m)}, c.indices);
+    } else if (ws.bits <= 4) {
+      attr_string(g, fmt::kAttrWeightFormat, "int4");
+      write_u8(g, fmt::kWeight, {rows, int4_row_bytes(k)}, pack_int4_rows(q.codes.data(), rows, k, true));
+    } else {
+      attr_string(g, fmt::kAttrWeightFormat, "int8");
+      write_i8(g, fmt::kWeight, {rows, k}, std::vector<int8_t>(q.codes.begin(), q.codes.end()));
+    }
+  }
+  for (const auto& kv : L.extra) write_f32(g, kv.first, kv.second.shape, kv.second.f32);
+}
+
+void write_golden(hid_t file, const CheckpointContent& c) {
+  H5Handle gold = make_group(file, fmt::kGolden);
+  attr_int(gold, "num_cases", static_cast<int64_t>(c.golden.size()));
+  for (size_t i = 0; i < c.golden.size(); ++i) {
+    const Golden& gc = c.golden[i];
+    const std::string where = "checkpoint writer: golden case " + std::to_string(i) + ": ";
+    H5Handle g = make_group(gold, std::to_string(i));
+    H5Handle in = make_group(g, "inputs");
+    H5Handle out = make_group(g, "outputs");
+    for (const TensorSpec& spec : c.graph.inputs) {
+      auto it = gc.inputs.find(spec.name);
+      if (it == gc.inputs.end()) throw Error(where + "missing input '" + spec.name + "'");
+      const Tensor& t = it->second;
+      if (dtype_name(t.dtype) != spec.dtype)
+        throw Error(where + "input '" + spec.name + "' is " + dtype_name(t.dtype) + ", graph says " + spec.dtype);
+      if (t.shape.size() != spec.shape.size())
+        throw Error(where + "input '" + spec.name + "' has rank " + std::to_string(t.shape.size()));
+      for (size_t d = 0; d < t.shape.size(); ++d)
+        if (t.shape[d] <= 0 || (spec.shape[d] != -1 && spec.shape[d] != t.shape[d]))
+          throw Error(where + "input '" + spec.name + "' has shape " + shape_str(t.shape) +
+                      ", graph says " + shape_str(spec.shape));
+      const size_t have = t.dtype == DType::kFloat32 ? t.f32.size() : t.i64.size();
+      if (static_cast<int64_t>(have) != t.numel()) throw Error(where + "input '" + spec.name + "' size mismatch");
+      if (t.dtype == DType::kFloat32) write_f32(in, spec.name, t.shape, t.f32);
+      else write_i64(in, spec.name, t.shape, t.i64);
+    }
+    if (gc.inputs.size() != c.graph.inputs.size()) throw Error(where + "has inputs that are not graph inputs");
+    for (const std::string& name : c.graph.outputs) {
+      auto it = gc.outputs.find(name);
+      if (it == gc.outputs.end()) throw Error(where + "missing output '" + name + "'");
+      const Tensor& t = it->second;
+      if (t.dtype != DType::kFloat32 || static_cast<int64_t>(t.f32.size()) != t.numel() || t.shape.empty())
+        throw Error(where + "output '" + name + "' must be a float32 tensor matching its shape");
+      write_f32(out, name, t.shape, t.f32);
+    }
+    if (gc.outputs.size() != c.graph.outputs.size()) throw Error(where + "has outputs that are not graph outputs");
+  }
+}
+
+void write_all(const std::string& tmp, const CheckpointContent& c) {
+  H5Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "create file access list"), H5Pclose);
+  // v1.8+ object headers carry checksums, so corrupted metadata is detected as well.
+  check_status(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "set format bounds");
+  H5Handle file(check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create file " + tmp), H5Fclose);
+  attr_string(file, fmt::kAttrFormat, fmt::kFormatName);
+  attr_int(file, fmt::kAttrVersion, fmt::kVersion);
+  attr_int(file, fmt::kAttrMinor, fmt::kMinor);
+  attr_string(file, fmt::kAttrWriter, "qforge export/checkpoint_writer");
+  write_text(file, fmt::kGraph, graph_to_json_string(c.graph));
+  {
+    H5Handle layers = make_group(file, fmt::kLayers);
+    for (const LayerContent& L : c.layers) write_layer(layers, L);
+  }
+  write_golden(file, c);
+  {
+    H5Handle prov = make_group(file, fmt::kProvenance);
+    for (const auto& kv : c.provenance) {
+      if (kv.first.empty() || kv.first.find('/') != std::string::npos)
+        throw Error("checkpoint writer: provenance key '" + kv.first + "' is empty or contains '/'");
+      attr_string(prov, kv.first.c_str(), kv.second);
+    }
+  }
+  write_text(file, fmt::kRecipe, c.recipe_yaml);
+  write_text(file, fmt::kMetrics, c.metrics_json);
+  check_status(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush " + tmp);
+}
+
+void validate_layers(const CheckpointContent& c) {
+  validate_graph(c.graph);
+  std::map<std::string, const Op*> ops;
+  for (const Op& op : c.graph.ops) ops[op.name] = &op;
+  std::set<std::string> seen;
+  for (const LayerContent& L : c.layers) {
+    auto it = ops.find(L.name);
+    if (it == ops.end()) fail(L.name, "no op of that name in the graph");
+    if (it->second->kind != L.kind) fail(L.name, "kind '" + L.kind + "' but the graph op is '" + it->second->kind + "'");
+    if (!seen.insert(L.name).second) fail(L.name, "given twice");
+  }
+  if (!c.metrics_json.empty()) {
+    try {
+      Json::parse(c.metrics_json);
+    } catch (const Error& e) {
+      throw Error(std::string("checkpoint writer: metrics_json is not valid JSON: ") + e.what());
+    }
+  }
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const CheckpointContent& content) {
+  validate_layers(content);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become qf::Error, not stderr dumps
+  const std::string tmp = path + ".tmp";
+  try {
+    write_all(tmp, content);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("checkpoint writer: cannot rename " + tmp + " to " + path);
+  }
+}
+
+}  // namespace qf
