@@ -1,0 +1,292 @@
+#include "train/recipe.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+#include <stdexcept>
+
+#include "train/data_paths.h"
+
+namespace qf {
+namespace {
+
+std::string at(const std::string& file, int line) { return file + ":" + std::to_string(line) + ": "; }
+int line_of_mark(const YAML::Mark& m, int fallback) { return m.line >= 0 ? m.line + 1 : fallback; }
+
+std::string expand_home(const std::string& p) {
+  if (p.rfind("~/", 0) == 0) {
+    const char* h = std::getenv("HOME");
+    if (h != nullptr && *h != '\0') return std::string(h) + p.substr(1);
+  }
+  return p;
+}
+
+void check_positive(const RecipeNode& n, const std::string& key, int64_t v) {
+  if (v <= 0) n.fail(key, "must be > 0, got " + std::to_string(v));
+}
+void check_non_negative(const RecipeNode& n, const std::string& key, int64_t v) {
+  if (v < 0) n.fail(key, "must be >= 0, got " + std::to_string(v));
+}
+void check_range(const RecipeNode& n, const std::string& key, double v, double lo, bool lo_open,
+                 double hi, bool hi_open) {
+  const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  if (!ok) {
+    std::ostringstream s;
+    s << "must be in " << (lo_open ? "(" : "[") << lo << ", " << hi << (hi_open ? ")" : "]") << ", got " << v;
+    n.fail(key, s.str());
+  }
+}
+void check_all_positive(const RecipeNode& n, const std::string& key, const std::vector<int64_t>& v,
+                        bool allow_empty) {
+  if (v.empty() && !allow_empty) n.fail(key, "must not be empty");
+  for (int64_t x : v)
+    if (x <= 0) n.fail(key, "must hold positive sizes, got " + std::to_string(x));
+}
+
+// Declares a section's valid keys and rejects the others before any value is checked, so that a
+// typo ('epohcs') is reported as such rather than as a consequence ("epochs or steps required").
+void expect_keys(const RecipeNode& n, std::initializer_list<const char*> keys) {
+  n.allow(keys);
+  n.finish();
+}
+
+ModelSpec parse_model(const RecipeNode& m) {
+  ModelSpec s;
+  s.line = m.line();
+  s.family = m.require_one_of("family", {"mlp", "cnn", "gpt"});
+  if (s.family == "mlp") expect_keys(m, {"hidden"});
+  if (s.family == "cnn") expect_keys(m, {"channels", "hidden"});
+  if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout"});
+  if (s.family == "mlp") {
+    s.mlp_hidden = m.get<std::vector<int64_t>>("hidden", s.mlp_hidden);
+    check_all_positive(m, "hidden", s.mlp_hidden, /*allow_empty=*/true);  // [] = linear classifier
+  } else if (s.family == "cnn") {
+    s.channels = m.get<std::vector<int64_t>>("channels", s.channels);
+    check_all_positive(m, "channels", s.channels, false);
+    s.cnn_hidden = m.get<int64_t>("hidden", s.cnn_hidden);
+    check_positive(m, "hidden", s.cnn_hidden);
+  } else {
+    s.layers = m.get<int64_t>("layers", s.layers);
+    s.heads = m.get<int64_t>("heads", s.heads);
+    s.dim = m.get<int64_t>("dim", s.dim);
+    s.context = m.get<int64_t>("context", s.context);
+    s.mlp_ratio = m.get<int64_t>("mlp_ratio", s.mlp_ratio);
+    s.dropout = m.get<double>("dropout", s.dropout);
+    check_positive(m, "layers", s.layers);
+    check_positive(m, "heads", s.heads);
+    check_positive(m, "dim", s.dim);
+    check_positive(m, "context", s.context);
+    check_positive(m, "mlp_ratio", s.mlp_ratio);
+    check_range(m, "dropout", s.dropout, 0.0, false, 1.0, true);
+    if (s.dim % s.heads != 0)
+      m.fail("dim", "(" + std::to_string(s.dim) + ") must be divisible by heads (" +
+                        std::to_string(s.heads) + ")");
+  }
+  return s;
+}
+
+DataSpec parse_data(const RecipeNode& d) {
+  DataSpec s;
+  s.dataset = d.require_one_of("dataset", {"fashion_mnist", "brown", "idx"});
+  d.allow({"path", "batch_size"});
+  if (s.dataset == "idx")
+    d.allow({"train_images", "train_labels", "test_images", "test_labels", "num_classes"});
+  if (s.dataset == "brown")
+    expect_keys(d, {"val_fraction", "eval_batches"});
+  else
+    expect_keys(d, {"train_subset", "test_subset"});
+  const bool given_path = d.has("path");
+  s.path = expand_home(d.get<std::string>("path", ""));
+  if (!given_path) {
+    if (s.dataset == "fashion_mnist") s.path = kFashionMnistDefaultDir;
+    if (s.dataset == "brown") s.path = default_brown_dir();
+  } else if (s.path.empty()) {
+    d.fail("path", "must not be empty");
+  }
+  s.batch_size = d.get<int64_t>("batch_size", s.batch_size);
+  check_positive(d, "batch_size", s.batch_size);
+  if (s.dataset == "idx") {
+    auto resolve = [&](const char* key) {
+      std::string p = expand_home(d.require<std::string>(key));
+      if (p.empty()) d.fail(key, "must not be empty");
+      if (!s.path.empty() && p[0] != '/') p = s.path + "/" + p;
+      return p;
+    };
+    s.train_images = resolve("train_images");
+    s.train_labels = resolve("train_labels");
+    s.test_images = resolve("test_images");
+    s.test_labels = resolve("test_labels");
+    s.num_classes = d.get<int64_t>("num_classes", 0);
+    check_non_negative(d, "num_classes", s.num_classes);
+  }
+  if (s.dataset == "brown") {
+    s.val_fraction = d.get<double>("val_fraction", s.val_fraction);
+    check_range(d, "val_fraction", s.val_fraction, 0.0, true, 1.0, true);
+    s.eval_batches = d.get<int64_t>("eval_batches", s.eval_batches);
+    check_non_negative(d, "eval_batches", s.eval_batches);
+  } else {
+    s.train_subset = d.get<int64_t>("train_subset", 0);
+    s.test_subset = d.get<int64_t>("test_subset", 0);
+    check_non_negative(d, "train_subset", s.train_subset);
+    check_non_negative(d, "test_subset", s.test_subset);
+  }
+  return s;
+}
+
+OptimizerSpec parse_optimizer(const RecipeNode& o) {
+  OptimizerSpec s;
+  s.type = o.one_of("type", s.type, {"adamw", "adam", "sgd"});
+  o.allow({"lr", "weight_decay"});
+  if (s.type == "sgd") expect_keys(o, {"momentum", "nesterov"});
+  else expect_keys(o, {"betas", "eps"});
+  s.lr = o.get<double>("lr", s.lr);
+  if (!(s.lr > 0)) o.fail("lr", "must be > 0, got " + std::to_string(s.lr));
+  s.weight_decay = o.get<double>("weight_decay", s.type == "adamw" ? 0.01 : 0.0);
+  if (s.weight_decay < 0) o.fail("weight_decay", "must be >= 0");
+  if (s.type == "sgd") {
+    s.momentum = o.get<double>("momentum", s.momentum);
+    check_range(o, "momentum", s.momentum, 0.0, false, 1.0, true);
+    s.nesterov = o.get<bool>("nesterov", s.nesterov);
+    if (s.nesterov && s.momentum == 0.0) o.fail("nesterov", "needs momentum > 0");
+  } else {
+    s.betas = o.get<std::vector<double>>("betas", s.betas);
+    if (s.betas.size() != 2) o.fail("betas", "must hold 2 numbers [beta1, beta2]");
+    for (double b : s.betas) check_range(o, "betas", b, 0.0, false, 1.0, true);
+    s.eps = o.get<double>("eps", s.eps);
+    if (!(s.eps > 0)) o.fail("eps", "must be > 0");
+  }
+  return s;
+}
+
+ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
+  ScheduleSpec s;
+  s.type = c.one_of("type", s.type, {"cosine", "step", "constant"});
+  c.allow({"warmup_steps"});
+  if (s.type == "cosine") expect_keys(c, {"min_lr"});
+  if (s.type == "step") expect_keys(c, {"step_epochs", "gamma"});
+  if (s.type == "constant") expect_keys(c, {});
+  s.warmup_steps = c.get<int64_t>("warmup_steps", 0);
+  check_non_negative(c, "warmup_steps", s.warmup_steps);
+  if (s.type == "cosine") {
+    s.min_lr = c.get<double>("min_lr", 0.0);
+    if (s.min_lr < 0 || s.min_lr > lr)
+      c.fail("min_lr", "must be in [0, lr = " + std::to_string(lr) + "], got " + std::to_string(s.min_lr));
+  } else if (s.type == "step") {
+    s.step_epochs = c.get<int64_t>("step_epochs", s.step_epochs);
+    check_positive(c, "step_epochs", s.step_epochs);
+    s.gamma = c.get<double>("gamma", s.gamma);
+    check_range(c, "gamma", s.gamma, 0.0, true, 1.0, false);
+  }
+  return s;
+}
+
+TrainSpec parse_train(const RecipeNode& t, const DataSpec& data) {
+  TrainSpec s;
+  expect_keys(t, {"epochs", "steps", "steps_per_epoch", "optimizer", "schedule", "grad_clip",
+                  "label_smoothing"});
+  s.epochs = t.get<int64_t>("epochs", 0);
+  s.steps = t.get<int64_t>("steps", 0);
+  check_non_negative(t, "epochs", s.epochs);
+  check_non_negative(t, "steps", s.steps);
+  const bool has_epochs = t.has("epochs"), has_steps = t.has("steps");
+  if (has_epochs && has_steps && s.epochs > 0 && s.steps > 0)
+    t.fail("steps", "cannot be given together with 'epochs' (line " + std::to_string(t.line_of("epochs")) +
+                        "): use exactly one of them");
+  if (s.epochs == 0 && s.steps == 0) {
+    if (has_epochs) t.fail("epochs", "must be > 0");
+    if (has_steps) t.fail("steps", "must be > 0");
+    t.fail_section("exactly one of 'epochs' or 'steps' is required");
+  }
+  s.steps_per_epoch = t.get<int64_t>("steps_per_epoch", 0);
+  check_non_negative(t, "steps_per_epoch", s.steps_per_epoch);
+  if (data.is_image() && s.steps_per_epoch != 0)
+    t.fail("steps_per_epoch", "applies to dataset brown only (an image epoch is one pass over the data)");
+  if (!data.is_image() && s.steps_per_epoch == 0) s.steps_per_epoch = 1000;
+  s.optimizer = parse_optimizer(t.child("optimizer"));
+  s.schedule = parse_schedule(t.child("schedule"), s.optimizer.lr);
+  s.grad_clip = t.get<double>("grad_clip", 0.0);
+  if (s.grad_clip < 0) t.fail("grad_clip", "must be >= 0 (0 = off)");
+  s.label_smoothing = t.get<double>("label_smoothing", 0.0);
+  check_range(t, "label_smoothing", s.label_smoothing, 0.0, false, 1.0, true);
+  return s;
+}
+
+std::vector<ModifierSpec> parse_modifiers(const RecipeNode& root) {
+  std::vector<ModifierSpec> out;
+  if (!root.has("modifiers")) return out;
+  const YAML::Node& map = root.yaml();
+  const YAML::Node list = map["modifiers"];
+  if (list.IsNull()) return out;
+  if (!list.IsSequence())
+    root.fail("modifiers", "must be a list of one-key maps, e.g. '- quantization: {...}'");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node item = list[i];
+    const int il = line_of_mark(item.Mark(), root.line_of("modifiers"));
+    if (!item.IsMap() || item.size() != 1)
+      throw std::runtime_error(
+          at(root.file(), il) + "element " + std::to_string(i) +
+          " of 'modifiers' must be a map with exactly one key, the modifier type (quantization, "
+          "pruning or distillation), e.g. '- pruning: {...}'" +
+          (item.IsMap() ? ", got " + std::to_string(item.size()) + " keys" : ""));
+    const YAML::Node key = item.begin()->first, value = item.begin()->second;
+    const int kl = line_of_mark(key.Mark(), il);
+    const std::string type = key.IsScalar() ? key.Scalar() : std::string("?");
+    bool known = false;
+    for (const char* t : kModifierTypes) known = known || type == t;
+    if (!known)
+      throw std::runtime_error(at(root.file(), kl) + "unknown modifier type '" + type +
+                               "' in 'modifiers' (expected one of: quantization, pruning, distillation)");
+    const std::string path = "modifiers[" + std::to_string(i) + "]." + type;
+    out.push_back({type, kl, RecipeNode(root.file(), path, value, kl)});
+  }
+  return out;
+}
+
+Recipe build(const RecipeNode& root, const std::string& text) {
+  expect_keys(root, {"name", "seed", "model", "data", "train", "modifiers"});
+  Recipe r;
+  r.file = root.file();
+  r.text = text;
+  r.name = root.require<std::string>("name");
+  if (r.name.empty()) root.fail("name", "must not be empty");
+  for (char c : r.name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      root.fail("name", "must contain only letters, digits, '_', '-' and '.' (it names run folders), got '" +
+                            r.name + "'");
+  r.seed = root.get<int64_t>("seed", 0);
+  const RecipeNode model = root.require_child("model");
+  const RecipeNode data = root.require_child("data");
+  r.model = parse_model(model);
+  r.data = parse_data(data);
+  r.train = parse_train(root.require_child("train"), r.data);
+  r.modifiers = parse_modifiers(root);
+
+  if (r.model.family == "gpt" && r.data.dataset != "brown")
+    model.fail("family", "is 'gpt', a byte-level language model: it needs dataset 'brown', got '" +
+                             r.data.dataset + "' (line " + std::to_string(data.line_of("dataset")) + ")");
+  if (r.model.family != "gpt" && r.data.dataset == "brown")
+    model.fail("family", "is '" + r.model.family + "', an image classifier: dataset 'brown' needs family 'gpt'");
+
+  root.finish();  // unknown keys anywhere in the core schema (modifier sections are their libraries')
+  return r;
+}
+
+}  // namespace
+
+Recipe load_recipe_from_string(const std::string& text, const std::string& name_for_errors) {
+  return build(RecipeNode::parse(text, name_for_errors), text);
+}
+
+Recipe load_recipe(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error(path + ": cannot open recipe file");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return load_recipe_from_string(ss.str(), path);
+}
+
+}  // namespace qf

@@ -1,0 +1,99 @@
+// The core recipe schema: typed structs and a strict loader. The full schema, with every key, its
+// type, default and meaning, is documented in recipes/README.md; keep the two in step.
+//
+// Every error is a std::runtime_error of the form "<file>:<line>: <what>", e.g.
+//   recipes/x.yaml:12: unknown key 'epohcs' in 'train' (expected one of: epochs, steps, ...)
+// Modifier sections (quantization, pruning, distillation) are not interpreted here: each is kept
+// as a RecipeNode for its library to parse (and finish()). Std + yaml-cpp only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/recipe_node.h"
+
+namespace qf {
+
+struct ModelSpec {
+  std::string family;  // mlp | cnn | gpt
+  int line = 1;        // line of the `model:` key
+  // mlp: Linear(in, h) -> ReLU per entry of `hidden`, then Linear(last, classes).
+  std::vector<int64_t> mlp_hidden = {256, 128};  // key `hidden` (list)
+  // cnn: a conv3x3-BN-ReLU block then maxpool 2 per entry of `channels`; then Linear(., hidden),
+  // ReLU, Linear(hidden, classes).
+  std::vector<int64_t> channels = {32, 64};
+  int64_t cnn_hidden = 128;  // key `hidden` (integer)
+  // gpt: byte-level decoder-only transformer (vocab 256).
+  int64_t layers = 4, heads = 4, dim = 128, context = 128, mlp_ratio = 4;
+  double dropout = 0.0;
+  static constexpr int64_t kVocab = 256;
+};
+
+struct DataSpec {
+  std::string dataset;  // fashion_mnist | brown | idx
+  std::string path;     // resolved: default per dataset when not given ("~/" expanded)
+  // idx only (required); relative paths are resolved against `path` when that is given.
+  std::string train_images, train_labels, test_images, test_labels;
+  int64_t num_classes = 0;  // idx: 0 = max label + 1
+  // image datasets (fashion_mnist, idx): 0 = all; else N examples picked by a fixed seeded shuffle
+  int64_t train_subset = 0, test_subset = 0;
+  int64_t batch_size = 128;
+  // brown only
+  double val_fraction = 0.05;
+  int64_t eval_batches = 0;  // 0 = the whole validation set
+  bool is_image() const { return dataset != "brown"; }
+};
+
+struct OptimizerSpec {
+  std::string type = "adamw";  // adamw | adam | sgd
+  double lr = 1e-3;
+  double weight_decay = 0.0;   // default 0.01 for adamw, 0 otherwise
+  std::vector<double> betas = {0.9, 0.999};  // adam, adamw
+  double eps = 1e-8;                          // adam, adamw
+  double momentum = 0.9;                      // sgd
+  bool nesterov = false;                      // sgd
+};
+
+struct ScheduleSpec {
+  std::string type = "cosine";  // cosine | step | constant
+  int64_t warmup_steps = 0;     // all types: linear warm-up from 0 over this many steps
+  double min_lr = 0.0;          // cosine: floor of the decay
+  int64_t step_epochs = 5;      // step: multiply lr by gamma every step_epochs epochs
+  double gamma = 0.1;           // step
+};
+
+struct TrainSpec {
+  int64_t epochs = 0;           // exactly one of epochs / steps is > 0
+  int64_t steps = 0;            // total optimizer steps
+  int64_t steps_per_epoch = 0;  // brown: resolved (default 1000); image datasets: 0 (one pass)
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  double grad_clip = 0.0;        // max global grad norm; 0 = off
+  double label_smoothing = 0.0;  // [0, 1)
+};
+
+struct ModifierSpec {
+  std::string type;  // quantization | pruning | distillation
+  int line = 1;      // line of the item's key
+  RecipeNode node;   // its section, path "modifiers[i].<type>"; the library calls node.finish()
+};
+
+struct Recipe {
+  std::string name;
+  std::string file;  // as given to load_recipe (used in messages)
+  std::string text;  // the raw YAML text (stored in checkpoints)
+  int64_t seed = 0;
+  ModelSpec model;
+  DataSpec data;
+  TrainSpec train;
+  std::vector<ModifierSpec> modifiers;
+};
+
+inline constexpr const char* kModifierTypes[] = {"quantization", "pruning", "distillation"};
+
+Recipe load_recipe(const std::string& path);
+// `name_for_errors` stands in for the file name in messages and in Recipe::file.
+Recipe load_recipe_from_string(const std::string& text, const std::string& name_for_errors);
+
+}  // namespace qf
