@@ -1,0 +1,20 @@
+# Fails when the given static library mentions a LibTorch symbol (defined or undefined).
+# Usage: cmake -DLIB=<path to libqforge_runtime.a> -DNM=<nm> -P check_no_torch.cmake
+# Decision 2 of DESIGN.md: the runtime never links LibTorch.
+if(NOT EXISTS "${LIB}")
+  message(FATAL_ERROR "library not found: ${LIB}")
+endif()
+execute_process(COMMAND "${NM}" -C "${LIB}" OUTPUT_VARIABLE syms RESULT_VARIABLE rc ERROR_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} -C ${LIB} failed (${rc})")
+endif()
+string(LENGTH "${syms}" n)
+if(n LESS 100)
+  message(FATAL_ERROR "nm printed almost nothing for ${LIB}: cannot prove anything")
+endif()
+string(REGEX MATCHALL "[^\n]*(at::|c10::|torch::|caffe2::)[^\n]*" bad "${syms}")
+if(bad)
+  list(GET bad 0 first)
+  message(FATAL_ERROR "qforge_runtime references LibTorch: ${first}")
+endif()
+message(STATUS "no LibTorch symbols in ${LIB}")

@@ -1,0 +1,52 @@
+// A checkpoint as loaded and validated by the reader: plain host arrays, no HDF5 types.
+// Every field here has been checked against the graph and the format rules (FORMAT.md) before
+// the engine sees it, so kernels may index without further bounds checks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/nm_sparse.h"
+#include "core/quant_scheme.h"
+#include "core/tensor.h"
+
+namespace qf {
+
+enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8 };
+const char* weight_format_name(WeightFormat f);  // as in FORMAT.md: none, float32, int8, int4, nm_int8
+
+struct LayerWeights {
+  std::string name, kind;
+  WeightFormat format = WeightFormat::kNone;
+  std::vector<int64_t> shape;  // original weight shape (weight_shape attribute)
+  int64_t rows = 0, cols = 0;  // the [O, K] matrix of a quantized weight
+  int bits = 32;
+  Granularity granularity = Granularity::kTensor;
+  int64_t group_size = 0;
+  bool sparse = false;
+  NMPattern nm;                 // when sparse
+  std::vector<float> f32;       // kFloat32: weight in `shape`
+  std::vector<int8_t> codes;    // kInt8: [O, K]; kNMInt8: values [O, K/M*N]
+  std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8: indices [O, row bytes]
+  std::vector<float> scales;    // [1] | [O] | [O, K/G]
+  ActScheme input_act;
+  std::map<std::string, Tensor> extra;  // bias, layernorm bias ... (float32)
+  int64_t bytes_stored = 0;     // bytes of all datasets of this layer in the file
+};
+
+struct Checkpoint {
+  std::string source;  // path (or "<memory>") for messages
+  int64_t format_version = 0, format_minor = 0;
+  Graph graph;
+  std::map<std::string, LayerWeights> layers;  // by op name
+  std::vector<Golden> golden;
+  std::map<std::string, std::string> provenance;
+  std::string recipe_yaml;
+  std::string metrics_json;
+  int64_t file_bytes = 0;
+};
+
+}  // namespace qf

@@ -1,0 +1,256 @@
+#include "runtime/checkpoint_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/graph_json.h"
+#include "core/int4_pack.h"
+#include "core/quantize_rows.h"
+#include "test_util.h"
+
+namespace qf {
+namespace {
+
+using test::all_kinds_content;
+using test::temp_path;
+
+class ReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = temp_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    content_ = all_kinds_content();
+    write_checkpoint(path_, content_);
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+
+  // Expects read_checkpoint to fail with a message containing every needle.
+  void expect_error(std::vector<std::string> needles) {
+    try {
+      read_checkpoint(path_);
+      ADD_FAILURE() << "expected a qf::Error";
+    } catch (const Error& e) {
+      for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message: " << e.what();
+    }
+  }
+
+  std::string path_;
+  CheckpointContent content_;
+};
+
+QuantizedMatrix quantized(const LayerContent& L) {
+  const int64_t rows = L.weight.shape[0], k = L.weight.numel() / rows;
+  return quantize_matrix(L.weight.f32.data(),
+                         QuantLayout::make(rows, k, L.weight_scheme->granularity, L.weight_scheme->group_size),
+                         L.weight_scheme->bits, true);
+}
+
+TEST_F(ReaderTest, RoundTripOfEveryTensorKind) {
+  Checkpoint ck = read_checkpoint(path_);
+  EXPECT_EQ(ck.format_version, 1);
+  ASSERT_EQ(ck.layers.size(), 5u);
+
+  const LayerWeights& f32 = ck.layers.at("f32");
+  EXPECT_EQ(f32.format, WeightFormat::kFloat32);
+  EXPECT_EQ(f32.f32, content_.layers[0].weight.f32);
+  EXPECT_EQ(f32.extra.at("bias").f32, content_.layers[0].extra.at("bias").f32);
+  EXPECT_EQ(f32.input_act.mode, ActMode::kNone);
+
+  const LayerWeights& i8 = ck.layers.at("i8");
+  QuantizedMatrix q8 = quantized(content_.layers[1]);
+  EXPECT_EQ(i8.format, WeightFormat::kInt8);
+  EXPECT_EQ(std::vector<int32_t>(i8.codes.begin(), i8.codes.end()), q8.codes);
+  EXPECT_EQ(i8.scales, q8.scales);
+  EXPECT_EQ(i8.input_act.mode, ActMode::kStatic);
+  EXPECT_FALSE(i8.input_act.symmetric);
+  EXPECT_EQ(i8.input_act.scale, 0.05f);
+  EXPECT_EQ(i8.input_act.zero_point, 120);
+
+  const LayerWeights& i4 = ck.layers.at("i4");
+  QuantizedMatrix q4 = quantized(content_.layers[2]);
+  EXPECT_EQ(i4.format, WeightFormat::kInt4);
+  EXPECT_EQ(i4.granularity, Granularity::kGroup);
+  EXPECT_EQ(i4.group_size, 3);
+  EXPECT_EQ(unpack_int4_rows(i4.packed.data(), i4.rows, i4.cols), q4.codes);
+  EXPECT_EQ(i4.scales, q4.scales);
+  EXPECT_EQ(i4.input_act.mode, ActMode::kDynamicPerToken);
+
+  for (const char* name : {"sp", "sp48"}) {
+    const LayerWeights& sp = ck.layers.at(name);
+    const LayerContent& L = name == std::string("sp") ? content_.layers[3] : content_.layers[4];
+    QuantizedMatrix q = quantized(L);
+    EXPECT_EQ(sp.format, WeightFormat::kNMInt8);
+    EXPECT_TRUE(sp.sparse);
+    NMCompressed<int8_t> c;
+    c.rows = sp.rows;
+    c.cols = sp.cols;
+    c.pattern = sp.nm;
+    c.values = sp.codes;
+    c.indices = sp.packed;
+    auto dense = nm_decompress(c);
+    EXPECT_EQ(std::vector<int32_t>(dense.begin(), dense.end()), q.codes) << name;
+    EXPECT_EQ(sp.scales, q.scales);
+  }
+  EXPECT_EQ(ck.layers.at("sp").nm.str(), "2:4");
+  EXPECT_EQ(ck.layers.at("sp48").nm.str(), "4:8");
+  EXPECT_TRUE(ck.layers.at("sp").input_act.symmetric);
+
+  ASSERT_EQ(ck.golden.size(), 1u);
+  EXPECT_EQ(ck.golden[0].inputs.at("x").f32, content_.golden[0].inputs.at("x").f32);
+  EXPECT_EQ(ck.golden[0].outputs.at("y").shape, (std::vector<int64_t>{3, 5}));
+  EXPECT_EQ(ck.provenance.at("git_commit"), "deadbeef");
+  EXPECT_EQ(ck.recipe_yaml, "recipe: test\n");
+  EXPECT_EQ(ck.metrics_json, R"({"top1": 0.5})");
+  EXPECT_GT(ck.layers.at("i4").bytes_stored, 0);
+}
+
+TEST_F(ReaderTest, FromMemoryImage) {
+  auto bytes = test::read_bytes(path_);
+  Checkpoint ck = read_checkpoint_from_memory(bytes.data(), bytes.size());
+  EXPECT_EQ(ck.layers.size(), 5u);
+}
+
+TEST_F(ReaderTest, MissingFile) {
+  std::remove(path_.c_str());
+  expect_error({path_, "cannot open as HDF5"});
+}
+
+TEST_F(ReaderTest, TruncatedFile) {
+  auto bytes = test::read_bytes(path_);
+  bytes.resize(bytes.size() * 2 / 3);
+  test::write_bytes(path_, bytes);
+  expect_error({path_});
+}
+
+TEST_F(ReaderTest, NotHdf5) {
+  test::write_bytes(path_, std::vector<char>(4096, 'x'));
+  expect_error({"cannot open as HDF5"});
+}
+
+TEST_F(ReaderTest, FlippedByteInWeightIsCaughtByChecksum) {
+  const int64_t off = test::first_chunk_offset(path_, "layers/i8/weight");
+  auto bytes = test::read_bytes(path_);
+  bytes[static_cast<size_t>(off) + 5] ^= 0x10;  // a code, still a valid int8 value
+  test::write_bytes(path_, bytes);
+  expect_error({"/layers/i8/weight", "read failed", "hecksum"});
+}
+
+TEST_F(ReaderTest, FlippedByteInGraphIsCaughtByChecksum) {
+  const int64_t off = test::first_chunk_offset(path_, "graph");
+  auto bytes = test::read_bytes(path_);
+  bytes[static_cast<size_t>(off) + 3] ^= 0x01;
+  test::write_bytes(path_, bytes);
+  expect_error({"/graph", "read failed"});
+}
+
+TEST_F(ReaderTest, NewerMajorVersion) {
+  test::mutate_h5(path_, [](hid_t f) {
+    H5Adelete(f, "format_version");
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format_version", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    int64_t v = 2;
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Sclose(s);
+  });
+  expect_error({"written by a newer qforge (format_version 2, this reader supports 1)"});
+}
+
+TEST_F(ReaderTest, NotQforge) {
+  test::mutate_h5(path_, [](hid_t f) { H5Adelete(f, "format"); });
+  expect_error({"not a qforge checkpoint"});
+}
+
+// Replaces dataset `name` with a chunked, checksummed one of the given type/shape/data: a
+// well-formed HDF5 file whose *content* is wrong, so only the reader's validation can catch it.
+template <class T>
+void replace_dataset(const std::string& path, const std::string& name, hid_t type, std::vector<hsize_t> dims,
+                     const std::vector<T>& data) {
+  test::mutate_h5(path, [&](hid_t f) {
+    H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+    hid_t s = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(p, static_cast<int>(dims.size()), dims.data());
+    H5Pset_fletcher32(p);
+    hid_t d = H5Dcreate2(f, name.c_str(), type, s, H5P_DEFAULT, p, H5P_DEFAULT);
+    H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data());
+    H5Dclose(d);
+    H5Pclose(p);
+    H5Sclose(s);
+  });
+}
+
+TEST_F(ReaderTest, ShapeMismatch) {
+  replace_dataset<float>(path_, "layers/i8/weight_scale", H5T_NATIVE_FLOAT, {3}, {1.f, 1.f, 1.f});
+  expect_error({"/layers/i8/weight_scale", "has shape [3], expected [9]"});
+}
+
+TEST_F(ReaderTest, WrongDtype) {
+  replace_dataset<float>(path_, "layers/i8/weight", H5T_NATIVE_FLOAT, {9, 10}, std::vector<float>(90, 0.f));
+  expect_error({"/layers/i8/weight", "wrong dtype (expected int8)"});
+}
+
+TEST_F(ReaderTest, MissingDataset) {
+  test::mutate_h5(path_, [](hid_t f) { H5Ldelete(f, "layers/i4/weight", H5P_DEFAULT); });
+  expect_error({"/layers/i4/weight", "missing dataset"});
+}
+
+TEST_F(ReaderTest, MissingLayerGroup) {
+  test::mutate_h5(path_, [](hid_t f) { H5Ldelete(f, "layers/sp", H5P_DEFAULT); });
+  expect_error({"/layers/sp", "missing layer group"});
+}
+
+TEST_F(ReaderTest, NMIndexOutOfRange) {
+  // 4:8 uses 4-bit indices: 0xF = 15 >= M.
+  std::vector<uint8_t> idx(5 * 4, 0x10);  // (0, 1) pairs: valid ...
+  idx[0] = 0xF0;                           // ... except entry 1 of row 0: index 15
+  replace_dataset<uint8_t>(path_, "layers/sp48/weight_indices", H5T_NATIVE_UINT8, {5, 4}, idx);
+  expect_error({"/layers/sp48/weight_indices", "invalid N:M metadata", "index 15 >= M = 8"});
+}
+
+TEST_F(ReaderTest, NMIndicesNotIncreasing) {
+  std::vector<uint8_t> idx(16 * 1, 0x00);  // 2:4, K=8: all indices 0 -> not strictly increasing
+  replace_dataset<uint8_t>(path_, "layers/sp/weight_indices", H5T_NATIVE_UINT8, {16, 1}, idx);
+  expect_error({"/layers/sp/weight_indices", "strictly increasing"});
+}
+
+TEST_F(ReaderTest, CodeOutsideRestrictedRange) {
+  std::vector<int8_t> codes(90, 0);
+  codes[17] = -128;
+  replace_dataset<int8_t>(path_, "layers/i8/weight", H5T_NATIVE_INT8, {9, 10}, codes);
+  expect_error({"/layers/i8/weight", "code -128 outside [-127, 127]"});
+}
+
+TEST_F(ReaderTest, Int4CodeOutsideRange) {
+  std::vector<uint8_t> packed(8 * 5, 0);
+  packed[3] = 0x08;  // -8 is not a valid symmetric int4 code
+  replace_dataset<uint8_t>(path_, "layers/i4/weight", H5T_NATIVE_UINT8, {8, 5}, packed);
+  expect_error({"/layers/i4/weight", "code -8 outside [-7, 7]"});
+}
+
+TEST_F(ReaderTest, NonPositiveScale) {
+  replace_dataset<float>(path_, "layers/f32/bias", H5T_NATIVE_FLOAT, {10}, std::vector<float>(10, NAN));
+  expect_error({"/layers/f32/bias", "non-finite"});
+  write_checkpoint(path_, content_);
+  std::vector<float> s(9, 0.1f);
+  s[4] = 0.f;
+  replace_dataset<float>(path_, "layers/i8/weight_scale", H5T_NATIVE_FLOAT, {9}, s);
+  expect_error({"/layers/i8/weight_scale", "finite and > 0"});
+}
+
+TEST_F(ReaderTest, GraphErrors) {
+  auto set_graph = [&](const std::string& text) {
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    replace_dataset<uint8_t>(path_, "graph", H5T_NATIVE_UINT8, {bytes.size()}, bytes);
+  };
+  set_graph("{\"inputs\": [");
+  expect_error({"/graph", "JSON parse error"});
+  Graph g = content_.graph;
+  g.ops[2].kind = "frobnicate";
+  set_graph(graph_to_json_string(g));
+  expect_error({"op 'i4' has unknown kind 'frobnicate'"});
+}
+
+}  // namespace
+}  // namespace qf
