@@ -1,0 +1,74 @@
+#include "runtime/inspect.h"
+
+#include <cstdio>
+
+#include "core/quant_scheme.h"
+
+namespace qf {
+
+InspectSummary inspect(const Checkpoint& ck) {
+  InspectSummary s;
+  s.source = ck.source;
+  s.format_version = ck.format_version;
+  s.format_minor = ck.format_minor;
+  s.family = ck.graph.family;
+  for (const Op& op : ck.graph.ops) {
+    auto it = ck.layers.find(op.name);
+    if (it == ck.layers.end()) continue;
+    const LayerWeights& L = it->second;
+    LayerSummary l;
+    l.name = L.name;
+    l.kind = L.kind;
+    l.shape = L.shape;
+    l.weight_format = weight_format_name(L.format);
+    l.bits = L.bits;
+    l.granularity = granularity_name(L.granularity);
+    l.group_size = L.group_size;
+    l.sparsity = L.sparse ? L.nm.str() : "dense";
+    l.act_mode = act_mode_name(L.input_act.mode);
+    l.params = shape_numel(L.shape);
+    l.bytes_stored = L.bytes_stored;
+    s.total_params += l.params;
+    s.total_bytes += l.bytes_stored;
+    s.layers.push_back(l);
+  }
+  s.file_bytes = ck.file_bytes;
+  if (s.total_params > 0 && s.total_bytes > 0) {
+    s.bits_per_weight = 8.0 * static_cast<double>(s.total_bytes) / static_cast<double>(s.total_params);
+    s.ratio_vs_float32 = 4.0 * static_cast<double>(s.total_params) / static_cast<double>(s.total_bytes);
+    s.ratio_vs_float16 = 2.0 * static_cast<double>(s.total_params) / static_cast<double>(s.total_bytes);
+  }
+  s.num_golden = static_cast<int>(ck.golden.size());
+  s.provenance = ck.provenance;
+  s.metrics_json = ck.metrics_json;
+  s.recipe_yaml = ck.recipe_yaml;
+  return s;
+}
+
+std::string InspectSummary::to_text() const {
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s: qforge format %lld.%lld, family '%s', %d golden case(s), %lld bytes\n",
+                source.c_str(), static_cast<long long>(format_version), static_cast<long long>(format_minor),
+                family.c_str(), num_golden, static_cast<long long>(file_bytes));
+  out += buf;
+  std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-8s %4s %-12s %-6s %-18s %10s %10s\n", "layer", "kind", "shape",
+                "format", "bits", "granularity", "sparse", "input act", "params", "bytes");
+  out += buf;
+  for (const LayerSummary& l : layers) {
+    std::string shape = shape_str(l.shape);
+    std::string gran = l.granularity + (l.group_size ? "/" + std::to_string(l.group_size) : "");
+    std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-8s %4d %-12s %-6s %-18s %10lld %10lld\n", l.name.c_str(),
+                  l.kind.c_str(), shape.c_str(), l.weight_format.c_str(), l.bits, gran.c_str(), l.sparsity.c_str(),
+                  l.act_mode.c_str(), static_cast<long long>(l.params), static_cast<long long>(l.bytes_stored));
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf,
+                "total: %lld weights in %lld bytes = %.2f bits/weight (%.2fx smaller than float32, %.2fx than float16)\n",
+                static_cast<long long>(total_params), static_cast<long long>(total_bytes), bits_per_weight,
+                ratio_vs_float32, ratio_vs_float16);
+  out += buf;
+  return out;
+}
+
+}  // namespace qf

@@ -1,0 +1,94 @@
+// The kernel interface of the runtime: argument structs and one dispatch table.
+//
+// The executor calls kernels only through `KernelTable`, chosen once when a model is loaded
+// (select_kernels). The scalar reference kernels (kernels/ref/) fill every entry and are the
+// oracle for x86 / CUDA variants, which will fill the same table from their own files, compiled
+// with their own flags. Naming: see kernels/README.md.
+#pragma once
+
+#include <cstdint>
+
+namespace qf::kernels {
+
+// The quantized activation operand of a GEMM: M rows of K codes.
+struct QActs {
+  const void* codes = nullptr;  // uint8 (is_unsigned) or int8, [M, K] row-major
+  int32_t zero_point = 0;       // subtracted from every code (0 for symmetric)
+  const float* scales = nullptr;
+  int64_t scale_stride = 0;     // 0: one per-tensor scale; 1: one scale per row (per-token)
+};
+
+enum class QWeightKind { kInt8, kInt4, kNM };
+
+// The quantized weight operand: N output rows over K, symmetric codes (zero point 0).
+struct QWeights {
+  QWeightKind kind = QWeightKind::kInt8;
+  int64_t n = 0, k = 0;
+  const int8_t* codes = nullptr;     // kInt8: [N, K]; kNM: kept values [N, K/M*NM_N]
+  const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices
+  int nm_n = 0, nm_m = 0;            // kNM pattern (core/nm_sparse.h layout)
+  const float* scales = nullptr;     // [N] (per channel) or [N, K/group_size] (per group)
+  bool per_group = false;
+  int64_t group_size = 0;            // per_group only
+
+  // Rows [r0, r0 + rows) as a weight of its own (conv groups slice this way).
+  QWeights rows_slice(int64_t r0, int64_t rows) const;
+};
+
+// y[M, N] = dequantized contract of FORMAT.md ("The quantization contract"):
+//   per channel: y = float(acc) * (sx * sw[n]) + bias[n]
+//   per group:   y = sx * sum_g float(acc_g) * sw[n, g] + bias[n]
+// with acc = sum_k (qx[k] - zx) * qw[n, k] in int32. bias may be null.
+using QGemmFn = void (*)(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+
+// y[M, N] = x[M, K] * w[N, K]^T + bias (bias may be null). Float accumulation in k order.
+using F32GemmFn = void (*)(int64_t m, int64_t n, int64_t k, const float* x, const float* w,
+                           const float* bias, float* y);
+
+struct Conv2dGeom {
+  int64_t c, h, w;        // input channels (of this group), height, width
+  int64_t kh, kw, sh, sw, ph, pw;
+  int64_t oh, ow;
+  int64_t channel_stride;  // elements between channels of the input (h*w for NCHW)
+};
+
+// col[P = oh*ow, K = c*kh*kw], K order (c, i, j) like PyTorch's weight.reshape(O, -1); padding
+// positions take `pad` (0 for float, the zero point for quantized codes).
+using Im2colF32Fn = void (*)(const float* x, const Conv2dGeom& g, float pad, float* col);
+using Im2colU8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
+using Im2colS8Fn = void (*)(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
+
+// Pooling over planes: x [planes, h, w] -> y [planes, oh, ow] (geometry's c unused).
+using Pool2dFn = void (*)(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
+
+using UnaryFn = void (*)(const float* x, int64_t n, float* y);
+using RowsFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);
+using LayerNormFn = void (*)(const float* x, int64_t rows, int64_t cols, const float* gamma,
+                             const float* beta, float eps, float* y);
+
+// Causal multi-head attention for one batch element. q: [T, C] rows with stride q_stride;
+// k, v: the cache [L, C] rows (stride kv_stride) where the T queries are positions
+// L-T .. L-1; query t sees keys 0 .. L-T+t. y: [T, C]. scratch: >= L floats.
+using AttentionFn = void (*)(const float* q, int64_t q_stride, const float* k, const float* v,
+                             int64_t kv_stride, int64_t t, int64_t l, int64_t c, int64_t heads,
+                             float* scratch, float* y);
+
+struct KernelTable {
+  const char* name;  // "ref", later "avx2", "cuda", ...
+  QGemmFn qgemm[2][3];  // [activation: 0 = qu8, 1 = qs8][QWeightKind]
+  F32GemmFn f32_gemm;
+  Im2colF32Fn im2col_f32;
+  Im2colU8Fn im2col_u8;
+  Im2colS8Fn im2col_s8;
+  Pool2dFn maxpool2d, avgpool2d;
+  UnaryFn relu, gelu;
+  RowsFn softmax;
+  LayerNormFn layernorm;
+  AttentionFn causal_attention;
+};
+
+const KernelTable& ref_kernel_table();
+// The table the engine uses; chosen once (today: the reference kernels).
+const KernelTable& select_kernels();
+
+}  // namespace qf::kernels

@@ -1,0 +1,131 @@
+// Reference GEMMs. One template per weight storage kind, instantiated for both activation code
+// types; the weight decode (int8 / int4 nibble / N:M index) is inlined in the k loop, so no
+// dequantized copy of the weight is ever made.
+#include <cstddef>
+
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "runtime/kernels/ref/ref_kernels.h"
+
+namespace qf::kernels {
+
+QWeights QWeights::rows_slice(int64_t r0, int64_t rows) const {
+  QWeights s = *this;
+  s.n = rows;
+  switch (kind) {
+    case QWeightKind::kInt8: s.codes = codes + r0 * k; break;
+    case QWeightKind::kInt4: s.packed = packed + r0 * int4_row_bytes(k); break;
+    case QWeightKind::kNM:
+      s.codes = codes + r0 * nm_kept_per_row(k, nm_n, nm_m);
+      s.packed = packed + r0 * nm_index_row_bytes(k, nm_n, nm_m);
+      break;
+  }
+  s.scales = scales + r0 * (per_group ? k / group_size : 1);
+  return s;
+}
+
+namespace {
+
+// Accumulates one output: visits (k, code) pairs of weight row `o` in increasing k, with
+// group flushes. `visit(f)` calls f(k, wcode) for every stored weight element.
+template <class XT, class Visit>
+inline float dot_row(const XT* xr, int32_t zx, float sx, const QWeights& w, int64_t o, Visit visit) {
+  if (!w.per_group) {
+    int32_t acc = 0;
+    visit([&](int64_t k, int32_t wc) { acc += (static_cast<int32_t>(xr[k]) - zx) * wc; });
+    return static_cast<float>(acc) * (sx * w.scales[o]);
+  }
+  const int64_t groups = w.k / w.group_size;
+  const float* sw = w.scales + o * groups;
+  float total = 0.0f;
+  int32_t acc = 0;
+  int64_t g = 0;
+  visit([&](int64_t k, int32_t wc) {
+    const int64_t kg = k / w.group_size;
+    while (g < kg) {  // flush finished groups in increasing g
+      total += static_cast<float>(acc) * sw[g];
+      acc = 0;
+      ++g;
+    }
+    acc += (static_cast<int32_t>(xr[k]) - zx) * wc;
+  });
+  while (g < groups) {
+    total += static_cast<float>(acc) * sw[g];
+    acc = 0;
+    ++g;
+  }
+  return sx * total;
+}
+
+template <class XT, QWeightKind KIND>
+void qgemm(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y) {
+  const XT* xc = static_cast<const XT*>(x.codes);
+  const int64_t k = w.k;
+  const int bits = nm_index_bits(w.nm_m);
+  const int64_t kept = KIND == QWeightKind::kNM ? nm_kept_per_row(k, w.nm_n, w.nm_m) : 0;
+  const int64_t irb = KIND == QWeightKind::kNM ? nm_index_row_bytes(k, w.nm_n, w.nm_m) : 0;
+  const int64_t prb = int4_row_bytes(k);
+  for (int64_t i = 0; i < m; ++i) {
+    const XT* xr = xc + i * k;
+    const float sx = x.scales[i * x.scale_stride];
+    for (int64_t o = 0; o < w.n; ++o) {
+      float v;
+      if constexpr (KIND == QWeightKind::kInt8) {
+        const int8_t* wr = w.codes + o * k;
+        v = dot_row(xr, x.zero_point, sx, w, o, [&](auto f) {
+          for (int64_t kk = 0; kk < k; ++kk) f(kk, wr[kk]);
+        });
+      } else if constexpr (KIND == QWeightKind::kInt4) {
+        const uint8_t* wr = w.packed + o * prb;
+        v = dot_row(xr, x.zero_point, sx, w, o, [&](auto f) {
+          for (int64_t kk = 0; kk < k; ++kk) {
+            const uint8_t b = wr[kk >> 1];
+            f(kk, (kk & 1) ? int4_hi_signed(b) : int4_lo_signed(b));
+          }
+        });
+      } else {
+        const int8_t* vr = w.codes + o * kept;
+        const uint8_t* ir = w.packed + o * irb;
+        v = dot_row(xr, x.zero_point, sx, w, o, [&](auto f) {
+          for (int64_t j = 0; j < kept; ++j)
+            f((j / w.nm_n) * w.nm_m + nm_get_index(ir, j, bits), vr[j]);
+        });
+      }
+      y[i * w.n + o] = bias ? v + bias[o] : v;
+    }
+  }
+}
+
+}  // namespace
+
+void qu8_qs8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, QWeightKind::kInt8>(m, x, w, b, y);
+}
+void qu8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, QWeightKind::kInt4>(m, x, w, b, y);
+}
+void qu8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, QWeightKind::kNM>(m, x, w, b, y);
+}
+void qs8_qs8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, QWeightKind::kInt8>(m, x, w, b, y);
+}
+void qs8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, QWeightKind::kInt4>(m, x, w, b, y);
+}
+void qs8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, QWeightKind::kNM>(m, x, w, b, y);
+}
+
+void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t o = 0; o < n; ++o) {
+      const float* xr = x + i * k;
+      const float* wr = w + o * k;
+      float acc = 0.0f;
+      for (int64_t kk = 0; kk < k; ++kk) acc += xr[kk] * wr[kk];
+      y[i * n + o] = bias ? acc + bias[o] : acc;
+    }
+}
+
+}  // namespace qf::kernels

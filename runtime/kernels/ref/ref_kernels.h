@@ -1,0 +1,31 @@
+// Scalar reference kernels: obviously correct loops, the oracle every optimized kernel is
+// tested against. Names follow kernels/README.md: <input types>_<op>_<output>_ref.
+#pragma once
+
+#include "runtime/kernels/kernels.h"
+
+namespace qf::kernels {
+
+void qu8_qs8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qu8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qu8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qs8_qs8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qs8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qs8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);
+
+void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col);
+void x8_im2col_u8_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
+void x8_im2col_s8_ref(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
+void f32_maxpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
+void f32_avgpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
+
+void f32_relu_ref(const float* x, int64_t n, float* y);
+void f32_gelu_ref(const float* x, int64_t n, float* y);
+void f32_softmax_ref(const float* x, int64_t rows, int64_t cols, float* y);
+void f32_layernorm_ref(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta,
+                       float eps, float* y);
+void f32_causal_attention_ref(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
+                              int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
+
+}  // namespace qf::kernels
