@@ -1,0 +1,11 @@
+// Each `qforge` subcommand registers itself on the CLI11 app: parse, then call the libraries.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qf::cli {
+
+void add_run_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+
+}  // namespace qf::cli

@@ -1,0 +1,24 @@
+// qforge: quantization-aware training, compression and verified deployment.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "cli/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qforge " QFORGE_VERSION_STRING
+               ": train float models to int8/int4, 2:4-sparse checkpoints and verify them"};
+  app.set_version_flag("--version", "qforge " QFORGE_VERSION_STRING);
+  app.require_subcommand(1);
+  qf::cli::add_run_command(app);
+  qf::cli::add_eval_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qforge: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

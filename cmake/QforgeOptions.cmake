@@ -1,0 +1,31 @@
+# Compiler flags shared by every qforge target, set through an interface library so that they
+# do not leak into third-party code.
+add_library(qforge_flags INTERFACE)
+target_compile_options(qforge_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wno-unused-parameter
+  # Bit-exactness between the fake-quant model and the runtime needs IEEE float ops exactly as
+  # written: no fused multiply-add contraction, no fast-math reassociation.
+  -ffp-contract=off)
+target_include_directories(qforge_flags INTERFACE ${PROJECT_SOURCE_DIR})
+
+if(QFORGE_SANITIZE)
+  target_compile_options(qforge_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(qforge_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# CUDA: auto-detected from nvcc (also at /usr/local/cuda, where Debian images keep it).
+set(QFORGE_HAVE_CUDA OFF)
+if(NOT QFORGE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    set(QFORGE_HAVE_CUDA ON)
+  elseif(QFORGE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "QFORGE_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()
+message(STATUS "qforge: CUDA kernels ${QFORGE_HAVE_CUDA}")

@@ -1,0 +1,144 @@
+#include "qat/fake_quantize.h"
+
+#include <cmath>
+
+#include "qat/fake_quant_fn.h"
+
+namespace qf::qat {
+
+ScaleMethod parse_scale_method(const std::string& s) {
+  if (s == "minmax") return ScaleMethod::kMinMax;
+  if (s == "lsq") return ScaleMethod::kLsq;
+  throw std::invalid_argument("unknown scale method '" + s + "' (expected minmax or lsq)");
+}
+const char* scale_method_name(ScaleMethod m) { return m == ScaleMethod::kLsq ? "lsq" : "minmax"; }
+
+torch::Tensor symmetric_scale(const torch::Tensor& absmax, QuantRange range) {
+  const torch::Tensor s = absmax / static_cast<float>(range.qmax);
+  const torch::Tensor fallback = torch::where(absmax > 0, torch::full_like(s, kMinScale), torch::ones_like(s));
+  return torch::where(s > kMinScale, s, fallback);
+}
+
+// ---- weights ----------------------------------------------------------------------------------
+
+WeightFakeQuantImpl::WeightFakeQuantImpl(WeightQuantConfig config, const torch::Tensor& weight)
+    : config_(config), range_(quant_range(config.scheme.bits, /*symmetric=*/true)) {
+  if (!config_.scheme.symmetric) throw std::invalid_argument("weights are quantized symmetrically (format v1)");
+  rows_ = weight.size(0);
+  k_ = weight.numel() / rows_;
+  switch (config_.scheme.granularity) {
+    case Granularity::kTensor: group_ = rows_ * k_; break;
+    case Granularity::kChannel: group_ = k_; break;
+    case Granularity::kGroup:
+      group_ = config_.scheme.group_size;
+      if (group_ <= 0 || k_ % group_ != 0)
+        throw std::invalid_argument("group size " + std::to_string(group_) + " does not divide the input dimension " +
+                                    std::to_string(k_));
+      break;
+  }
+  if (config_.method == ScaleMethod::kLsq) {
+    torch::NoGradGuard no_grad;
+    lsq_scale_ = register_parameter("scale", grouped_scales(as_groups(weight.detach())).clone());
+  }
+}
+
+torch::Tensor WeightFakeQuantImpl::as_groups(const torch::Tensor& w) const {
+  if (config_.scheme.granularity == Granularity::kTensor) return w.reshape({1, 1, -1});
+  return w.reshape({rows_, k_ / group_, group_});
+}
+
+torch::Tensor WeightFakeQuantImpl::grouped_scales(const torch::Tensor& groups) const {
+  if (lsq_scale_.defined()) return lsq_scale_.clamp_min(kMinScale);
+  return symmetric_scale(groups.detach().abs().amax(-1, /*keepdim=*/true), range_);
+}
+
+torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
+  if (phase_ == QuantPhase::kOff) return w;
+  const torch::Tensor groups = as_groups(w);
+  const torch::Tensor s = grouped_scales(groups);
+  const double grad_factor = 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
+  return fake_quantize(groups, s, torch::zeros({}, w.options()), range_.qmin, range_.qmax, grad_factor)
+      .reshape(w.sizes());
+}
+
+torch::Tensor WeightFakeQuantImpl::scales(const torch::Tensor& w) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor s = grouped_scales(as_groups(w));
+  switch (config_.scheme.granularity) {
+    case Granularity::kTensor: return s.reshape({1});
+    case Granularity::kChannel: return s.reshape({rows_});
+    case Granularity::kGroup: return s.reshape({rows_, k_ / group_});
+  }
+  return s;
+}
+
+// ---- activations ------------------------------------------------------------------------------
+
+ActFakeQuantImpl::ActFakeQuantImpl(ActQuantConfig config)
+    : config_(config),
+      range_(quant_range(config.bits, config.mode == ActMode::kDynamicPerToken ? true : config.symmetric)) {
+  if (config_.mode == ActMode::kStatic) {
+    observer_ = register_module("observer", calibrate::RangeObserver(config_.observer));
+    if (config_.method == ScaleMethod::kLsq) {
+      lsq_scale_ = register_parameter("scale", torch::ones({}));
+      if (!config_.symmetric)
+        lsq_zero_point_ = register_parameter("zero_point", torch::zeros({}), config_.learn_zero_point);
+    }
+  }
+}
+
+void ActFakeQuantImpl::init_learned_from_observer() {
+  if (!lsq_scale_.defined() || !observer_->has_range()) return;
+  torch::NoGradGuard no_grad;
+  const QuantParams p = observer_->params(range_, config_.symmetric);
+  lsq_scale_.fill_(p.scale);
+  if (lsq_zero_point_.defined()) lsq_zero_point_.fill_(static_cast<double>(p.zero_point));
+}
+
+torch::Tensor ActFakeQuantImpl::effective_scale() const {
+  if (lsq_scale_.defined()) return lsq_scale_.clamp_min(kMinScale);
+  return torch::tensor(static_params().scale);
+}
+
+torch::Tensor ActFakeQuantImpl::effective_zero_point() const {
+  if (config_.symmetric) return torch::zeros({});
+  if (lsq_zero_point_.defined()) {
+    // Learned continuously, used rounded (straight-through), so the exported integer is exact.
+    const torch::Tensor z = lsq_zero_point_ + (torch::round(lsq_zero_point_) - lsq_zero_point_).detach();
+    return z.clamp(static_cast<double>(range_.qmin), static_cast<double>(range_.qmax));
+  }
+  return torch::tensor(static_cast<float>(static_params().zero_point));
+}
+
+QuantParams ActFakeQuantImpl::static_params() const {
+  if (lsq_scale_.defined()) {
+    QuantParams p;
+    p.scale = std::fmax(lsq_scale_.item<float>(), kMinScale);
+    if (lsq_zero_point_.defined()) {
+      const float z = std::nearbyint(lsq_zero_point_.item<float>());
+      p.zero_point = static_cast<int32_t>(std::fmin(std::fmax(z, range_.qmin), range_.qmax));
+    }
+    return p;
+  }
+  if (!observer_->has_range())
+    throw std::logic_error("activation fake-quant used before any range was observed (calibrate first)");
+  return observer_->params(range_, config_.symmetric);
+}
+
+torch::Tensor ActFakeQuantImpl::forward(const torch::Tensor& x) {
+  if (phase_ == QuantPhase::kOff) return x;
+  if (config_.mode == ActMode::kDynamicPerToken) {
+    if (phase_ == QuantPhase::kCalibrate) return x;
+    const torch::Tensor s = symmetric_scale(x.detach().abs().amax(-1, /*keepdim=*/true), range_);
+    return fake_quantize(x, s, torch::zeros({}, x.options()), range_.qmin, range_.qmax);
+  }
+  const bool observing = phase_ == QuantPhase::kCalibrate || (phase_ == QuantPhase::kObserve && is_training());
+  if (observing && !(lsq_scale_.defined() && phase_ != QuantPhase::kCalibrate)) observer_->observe(x, phase_ == QuantPhase::kCalibrate);
+  if (phase_ == QuantPhase::kCalibrate) return x;
+  const torch::Tensor s = effective_scale().to(x.device()), z = effective_zero_point().to(x.device());
+  // LSQ: gradient scale 1/sqrt(N * Qp), N = features per example.
+  const double grad_factor = 1.0 / std::sqrt(static_cast<double>(x.numel() / std::max<int64_t>(1, x.size(0))) * range_.qmax);
+  return fake_quantize(x, s, z, range_.qmin, range_.qmax, grad_factor);
+}
+
+}  // namespace qf::qat

@@ -1,0 +1,91 @@
+// Fake-quantization modules that plug into a layer's slots (train/layers.h):
+//   WeightFakeQuant  weights, per-tensor / per-output-channel / per-group along K, symmetric;
+//                    scale from the current weights (min-max, STE) or learned (LSQ)
+//   ActFakeQuant     layer inputs: static per-tensor (observed range or LSQ, optionally a learned
+//                    zero point) or dynamic per-token (symmetric, per row, computed on the fly)
+// Both compute with qat::fake_quantize, i.e. core/quant.h's arithmetic, and expose the exact
+// scales they used so the exporter writes what the model was trained with.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "calibrate/observer.h"
+#include "core/quant_scheme.h"
+#include "train/layers.h"
+
+namespace qf::qat {
+
+enum class ScaleMethod { kMinMax, kLsq };  // from the data (observer / weight range), or learned
+ScaleMethod parse_scale_method(const std::string& s);  // "minmax" | "lsq"
+const char* scale_method_name(ScaleMethod m);
+
+struct WeightQuantConfig {
+  WeightScheme scheme;
+  ScaleMethod method = ScaleMethod::kMinMax;
+};
+
+struct ActQuantConfig {
+  ActMode mode = ActMode::kStatic;
+  int bits = 8;
+  bool symmetric = false;
+  ScaleMethod method = ScaleMethod::kMinMax;  // static only
+  bool learn_zero_point = false;              // static, asymmetric, LSQ only
+  calibrate::ObserverKind observer = calibrate::ObserverKind::kMovingAverageMinMax;
+};
+
+// Quantization on/off and observer state, driven by the quantization modifier's schedule.
+enum class QuantPhase {
+  kOff,        // pass-through (before the modifier's start epoch)
+  kCalibrate,  // activations: observe ranges, pass through unquantized
+  kObserve,    // quantize, and keep updating observed ranges (training)
+  kFrozen,     // quantize with frozen ranges
+};
+
+class WeightFakeQuantImpl : public train::TensorHookImpl {
+ public:
+  WeightFakeQuantImpl(WeightQuantConfig config, const torch::Tensor& weight);
+  torch::Tensor forward(const torch::Tensor& w) override;
+  // Scales for `w` as the forward uses them: [1] (tensor), [O] (channel) or [O, K/G] (group).
+  torch::Tensor scales(const torch::Tensor& w);
+  const WeightQuantConfig& config() const { return config_; }
+  void set_phase(QuantPhase p) { phase_ = p; }
+  QuantPhase phase() const { return phase_; }
+
+ private:
+  torch::Tensor as_groups(const torch::Tensor& w) const;  // [O, K/G, G] view (G = K for channel)
+  torch::Tensor grouped_scales(const torch::Tensor& groups) const;  // broadcastable to as_groups
+  WeightQuantConfig config_;
+  QuantRange range_;
+  int64_t rows_, k_, group_;
+  torch::Tensor lsq_scale_;  // LSQ: learned, [O, K/G, 1] or [1,1,1]
+  QuantPhase phase_ = QuantPhase::kObserve;
+};
+TORCH_MODULE(WeightFakeQuant);
+
+class ActFakeQuantImpl : public train::TensorHookImpl {
+ public:
+  explicit ActFakeQuantImpl(ActQuantConfig config);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  // Static mode: the (scale, zero point) the forward quantizes with now.
+  QuantParams static_params() const;
+  // LSQ: start the learned scale (and zero point) from the observed range.
+  void init_learned_from_observer();
+  const ActQuantConfig& config() const { return config_; }
+  void set_phase(QuantPhase p) { phase_ = p; }
+  QuantPhase phase() const { return phase_; }
+
+ private:
+  torch::Tensor effective_scale() const;
+  torch::Tensor effective_zero_point() const;
+  ActQuantConfig config_;
+  QuantRange range_;
+  calibrate::RangeObserver observer_{nullptr};
+  torch::Tensor lsq_scale_, lsq_zero_point_;
+  QuantPhase phase_ = QuantPhase::kObserve;
+};
+TORCH_MODULE(ActFakeQuant);
+
+// core's symmetric scale rule on tensors: absmax / qmax, kMinScale floor, 1 for all-zero ranges.
+torch::Tensor symmetric_scale(const torch::Tensor& absmax, QuantRange range);
+
+}  // namespace qf::qat

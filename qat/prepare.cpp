@@ -1,0 +1,62 @@
+#include "qat/prepare.h"
+
+#include <algorithm>
+
+#include "train/layer_pattern.h"
+
+namespace qf::qat {
+
+std::optional<LayerScheme> scheme_for(const QatConfig& config, const std::string& name, const std::string& kind) {
+  if (std::find(config.kinds.begin(), config.kinds.end(), kind) == config.kinds.end()) return std::nullopt;
+  LayerScheme scheme = config.defaults;
+  for (const auto& o : config.overrides)
+    if (train::glob_match(o.pattern, name)) scheme = o.scheme;
+  if (!scheme.weights && !scheme.inputs) return std::nullopt;
+  if (kind == "embedding") scheme.inputs.reset();  // token ids are not quantized
+  if (kind == "conv2d" && scheme.inputs && scheme.inputs->mode == ActMode::kDynamicPerToken)
+    throw std::invalid_argument("layer '" + name + "': dynamic per-token activations apply to linear layers, not conv2d");
+  return scheme;
+}
+
+std::vector<PreparedLayer> prepare_qat(train::ZooModel& model, const QatConfig& config) {
+  std::vector<PreparedLayer> prepared;
+  for (auto& layer : model.layers()) {
+    auto scheme = scheme_for(config, layer->layer_name(), layer->kind());
+    if (!scheme) continue;
+    try {
+      if (scheme->weights)
+        layer->set_hook(train::HookSlot::kWeightQuant,
+                        WeightFakeQuant(*scheme->weights, layer->effective_weight().detach()).ptr());
+      if (scheme->inputs) layer->set_hook(train::HookSlot::kInputQuant, ActFakeQuant(*scheme->inputs).ptr());
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("layer '" + layer->layer_name() + "': " + e.what());
+    }
+    prepared.push_back({layer->layer_name(), layer->kind(), *scheme});
+  }
+  return prepared;
+}
+
+void set_quant_phase(train::ZooModel& model, QuantPhase weights, QuantPhase inputs) {
+  for (auto& layer : model.layers()) {
+    if (auto w = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant)))
+      w->set_phase(weights);
+    if (auto a = std::dynamic_pointer_cast<ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant)))
+      a->set_phase(inputs);
+  }
+}
+
+void calibrate_activations(train::ZooModel& model, train::Task& task, int64_t batches, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  set_quant_phase(model, QuantPhase::kOff, QuantPhase::kCalibrate);
+  for (int64_t b = 0; b < std::min(batches, task.steps_per_epoch()); ++b)
+    model.forward(task.train_batch(/*epoch=*/0, b).input.to(device));
+  for (auto& layer : model.layers())
+    if (auto a = std::dynamic_pointer_cast<ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant)))
+      a->init_learned_from_observer();
+  set_quant_phase(model, QuantPhase::kObserve, QuantPhase::kObserve);
+  model.train(was_training);
+}
+
+}  // namespace qf::qat

@@ -1,0 +1,232 @@
+#include "train/models.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace qf::train {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// Appends ops to a graph while threading the "current tensor" through them.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(std::string family) { g_.family = std::move(family); }
+  void input(std::string name, std::string dtype, std::vector<int64_t> shape) {
+    g_.inputs.push_back({name, std::move(dtype), std::move(shape)});
+    cur_ = std::move(name);
+  }
+  Op& op(std::string kind, std::string name, std::vector<std::string> extra_inputs = {}) {
+    Op o;
+    o.kind = std::move(kind);
+    o.name = std::move(name);
+    o.inputs.push_back(cur_);
+    for (auto& in : extra_inputs) o.inputs.push_back(std::move(in));
+    cur_ = o.name;  // an op's single output tensor carries the op's name
+    o.outputs.push_back(cur_);
+    g_.ops.push_back(std::move(o));
+    return g_.ops.back();
+  }
+  const std::string& current() const { return cur_; }
+  void set_current(std::string t) { cur_ = std::move(t); }
+  Graph finish(std::string output) {
+    g_.outputs.push_back(std::move(output));
+    return std::move(g_);
+  }
+
+ private:
+  Graph g_;
+  std::string cur_;
+};
+
+class Mlp : public ZooModel {
+ public:
+  Mlp(const ModelSpec& spec, const InputShape& in) : in_(in) {
+    int64_t width = in.channels * in.height * in.width;
+    for (size_t i = 0; i < spec.mlp_hidden.size(); ++i) {
+      hidden_.push_back(register_module("fc" + std::to_string(i),
+                                        Linear("fc" + std::to_string(i), width, spec.mlp_hidden[i])));
+      width = spec.mlp_hidden[i];
+    }
+    head_ = register_module("head", Linear("head", width, in.classes));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor h = x.flatten(1);
+    for (auto& fc : hidden_) h = torch::relu(fc->forward(h));
+    return head_->forward(h);
+  }
+  Graph describe() const override {
+    GraphBuilder b("mlp");
+    b.input("image", "float32", {-1, in_.channels, in_.height, in_.width});
+    b.op("flatten", "flatten").ints["start_dim"] = {1};
+    for (auto& fc : hidden_) {
+      b.op("linear", fc->layer_name());
+      b.op("relu", fc->layer_name() + ".relu");
+    }
+    b.op("linear", "head");
+    return b.finish(b.current());
+  }
+
+ private:
+  InputShape in_;
+  std::vector<Linear> hidden_;
+  Linear head_{nullptr};
+};
+
+class Cnn : public ZooModel {
+ public:
+  Cnn(const ModelSpec& spec, const InputShape& in) : in_(in) {
+    int64_t ch = in.channels, h = in.height, w = in.width;
+    for (size_t i = 0; i < spec.channels.size(); ++i) {
+      const std::string name = "features." + std::to_string(i);
+      blocks_.push_back(register_module("features_" + std::to_string(i),
+                                        ConvBn2d(name, ch, spec.channels[i], 3, 1, 1)));
+      ch = spec.channels[i];
+      h /= 2;
+      w /= 2;
+    }
+    if (h < 1 || w < 1) throw std::invalid_argument("cnn: too many pooling blocks for the input size");
+    fc_ = register_module("fc", Linear("fc", ch * h * w, spec.cnn_hidden));
+    head_ = register_module("head", Linear("head", spec.cnn_hidden, in.classes));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    torch::Tensor h = x;
+    for (auto& block : blocks_) h = F::max_pool2d(torch::relu(block->forward(h)), F::MaxPool2dFuncOptions(2));
+    h = torch::relu(fc_->forward(h.flatten(1)));
+    return head_->forward(h);
+  }
+  Graph describe() const override {
+    GraphBuilder b("cnn");
+    b.input("image", "float32", {-1, in_.channels, in_.height, in_.width});
+    for (auto& block : blocks_) {
+      const std::string& name = block->layer_name();
+      Op& conv = b.op("conv2d", name);
+      conv.ints["kernel"] = {block->kernel, block->kernel};
+      conv.ints["stride"] = {block->stride, block->stride};
+      conv.ints["padding"] = {block->padding, block->padding};
+      conv.ints["groups"] = {1};
+      b.op("relu", name + ".relu");
+      Op& pool = b.op("maxpool2d", name + ".pool");
+      pool.ints["kernel"] = {2, 2};
+      pool.ints["stride"] = {2, 2};
+      pool.ints["padding"] = {0, 0};
+    }
+    b.op("flatten", "flatten").ints["start_dim"] = {1};
+    b.op("linear", "fc");
+    b.op("relu", "fc.relu");
+    b.op("linear", "head");
+    return b.finish(b.current());
+  }
+
+ private:
+  InputShape in_;
+  std::vector<ConvBn2d> blocks_;
+  Linear fc_{nullptr}, head_{nullptr};
+};
+
+// A pre-LayerNorm decoder block: x + attn(ln1(x)), then x + mlp(ln2(x)).
+struct GptBlock : torch::nn::Module {
+  GptBlock(const std::string& prefix, const ModelSpec& s)
+      : prefix(prefix), heads(s.heads), dropout(s.dropout) {
+    ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
+    qkv = register_module("qkv", Linear(prefix + ".attn.qkv", s.dim, 3 * s.dim));
+    proj = register_module("proj", Linear(prefix + ".attn.proj", s.dim, s.dim));
+    ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
+    fc1 = register_module("fc1", Linear(prefix + ".mlp.fc1", s.dim, s.mlp_ratio * s.dim));
+    fc2 = register_module("fc2", Linear(prefix + ".mlp.fc2", s.mlp_ratio * s.dim, s.dim));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t B = x.size(0), T = x.size(1), C = x.size(2), d = C / heads;
+    auto qkv_out = qkv->forward(ln1->forward(x)).view({B, T, 3, heads, d}).permute({2, 0, 3, 1, 4});
+    auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [B, h, T, d]
+    auto att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
+    auto causal = torch::ones({T, T}, torch::dtype(torch::kBool).device(x.device())).triu(1);
+    att = torch::softmax(att.masked_fill(causal, -std::numeric_limits<float>::infinity()), -1);
+    auto y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, C});
+    torch::Tensor h = x + F::dropout(proj->forward(y), F::DropoutFuncOptions().p(dropout).training(is_training()));
+    auto m = fc2->forward(torch::gelu(fc1->forward(ln2->forward(h))));
+    return h + F::dropout(m, F::DropoutFuncOptions().p(dropout).training(is_training()));
+  }
+  std::string prefix;
+  int64_t heads;
+  double dropout;
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+};
+
+class Gpt : public ZooModel {
+ public:
+  explicit Gpt(const ModelSpec& s) : spec_(s) {
+    if (s.dim % s.heads != 0) throw std::invalid_argument("gpt: dim must be divisible by heads");
+    tok_ = register_module("tok_emb", Embedding("tok_emb", kVocab, s.dim));
+    pos_ = register_parameter("pos_emb", torch::randn({s.context, s.dim}) * 0.02);
+    for (int64_t i = 0; i < s.layers; ++i)
+      blocks_.push_back(register_module("blocks_" + std::to_string(i),
+                                        std::make_shared<GptBlock>("blocks." + std::to_string(i), s)));
+    ln_f_ = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
+    head_ = register_module("lm_head", Linear("lm_head", s.dim, kVocab));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    const int64_t T = ids.size(1);
+    if (T > spec_.context) throw std::invalid_argument("gpt: sequence longer than the model's context");
+    torch::Tensor x = tok_->forward(ids) + pos_.narrow(0, 0, T);
+    for (auto& block : blocks_) x = block->forward(x);
+    return head_->forward(ln_f_->forward(x));
+  }
+  Graph describe() const override {
+    GraphBuilder b("gpt");
+    b.input("ids", "int64", {-1, -1});
+    b.op("embedding", "tok_emb");
+    b.op("positional_embedding", "pos_emb");
+    for (auto& block : blocks_) {
+      const std::string& p = block->prefix;
+      const std::string residual = b.current();
+      b.op("layernorm", p + ".ln1").floats["eps"] = 1e-5;
+      b.op("linear", p + ".attn.qkv");
+      b.op("causal_attention", p + ".attn").ints["heads"] = {spec_.heads};
+      b.op("linear", p + ".attn.proj");
+      b.op("add", p + ".attn.add", {residual});
+      const std::string residual2 = b.current();
+      b.op("layernorm", p + ".ln2").floats["eps"] = 1e-5;
+      b.op("linear", p + ".mlp.fc1");
+      b.op("gelu", p + ".mlp.gelu");
+      b.op("linear", p + ".mlp.fc2");
+      b.op("add", p + ".mlp.add", {residual2});
+    }
+    b.op("layernorm", "ln_f").floats["eps"] = 1e-5;
+    b.op("linear", "lm_head");
+    return b.finish(b.current());
+  }
+  std::map<std::string, std::map<std::string, torch::Tensor>> float_params() override {
+    std::map<std::string, std::map<std::string, torch::Tensor>> p;
+    p["pos_emb"]["weight"] = pos_;
+    for (auto& block : blocks_) {
+      p[block->prefix + ".ln1"] = {{"weight", block->ln1->weight}, {"bias", block->ln1->bias}};
+      p[block->prefix + ".ln2"] = {{"weight", block->ln2->weight}, {"bias", block->ln2->bias}};
+    }
+    p["ln_f"] = {{"weight", ln_f_->weight}, {"bias", ln_f_->bias}};
+    return p;
+  }
+  bool is_language_model() const override { return true; }
+
+  static constexpr int64_t kVocab = 256;  // byte-level
+
+ private:
+  ModelSpec spec_;
+  Embedding tok_{nullptr};
+  torch::Tensor pos_;
+  std::vector<std::shared_ptr<GptBlock>> blocks_;
+  torch::nn::LayerNorm ln_f_{nullptr};
+  Linear head_{nullptr};
+};
+
+}  // namespace
+
+std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input) {
+  if (spec.family == "mlp") return std::make_shared<Mlp>(spec, input);
+  if (spec.family == "cnn") return std::make_shared<Cnn>(spec, input);
+  if (spec.family == "gpt") return std::make_shared<Gpt>(spec);
+  throw std::invalid_argument("unknown model family '" + spec.family + "' (expected mlp, cnn or gpt)");
+}
+
+}  // namespace qf::train

@@ -1,0 +1,35 @@
+// The model zoo: mlp, cnn, gpt. Built from a recipe's `model:` section; every layer has a stable
+// name (the key of its parameters in checkpoints and of its op in the exported graph).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "core/graph.h"
+#include "train/layers.h"
+#include "train/recipe.h"
+
+namespace qf::train {
+
+// What a model's input looks like, so the zoo and the data side agree.
+struct InputShape {
+  int64_t channels = 1, height = 28, width = 28;  // images
+  int64_t classes = 10;
+};
+
+class ZooModel : public torch::nn::Module {
+ public:
+  // Images [N,C,H,W] -> logits [N,classes]; token ids [B,T] (int64) -> logits [B,T,256].
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The model as the runtime will run it: ops in topological order over named tensors, with
+  // Conv+BN as one folded conv2d. Parameters of op `name` are the layer of the same name.
+  virtual qf::Graph describe() const = 0;
+  // Non-quantizable parameters the graph refers to (LayerNorm, positional table), by op name.
+  virtual std::map<std::string, std::map<std::string, torch::Tensor>> float_params() { return {}; }
+  // Layers with weight/input slots (Linear, Conv+BN, Embedding), in graph order.
+  std::vector<std::shared_ptr<QuantizableLayer>> layers() { return quantizable_layers(*this); }
+  virtual bool is_language_model() const { return false; }
+};
+
+std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input);
+
+}  // namespace qf::train

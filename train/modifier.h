@@ -1,0 +1,66 @@
+// The training loop's events, and the Modifier: an object that subscribes to them. Quantization,
+// pruning and distillation are modifiers; the loop itself never names them.
+//
+// Order of events for one run:
+//   prepare (once, before the optimizer exists: modifiers may change the model's structure)
+//   train_start
+//   for each epoch:  epoch_start
+//     for each step: before_forward -> [forward, loss] -> after_loss -> [backward]
+//                    -> after_backward -> [optimizer step] -> after_step
+//   epoch_end (after evaluation and before the checkpoint is written)
+//   train_end
+// On --resume, prepare and train_start run again before the checkpoint is loaded, so the model
+// has the same structure (and parameters) as when it was saved.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "train/task.h"
+
+namespace qf {
+struct Recipe;
+}
+
+namespace qf::train {
+
+class ZooModel;
+
+struct TrainState {
+  const Recipe& recipe;
+  ZooModel& model;
+  Task& task;
+  torch::Device device;
+  torch::optim::Optimizer* optimizer = nullptr;  // null during prepare
+
+  int64_t epoch = 0;            // 0-based
+  int64_t epochs = 0;
+  int64_t step = 0;             // global optimizer step, 0-based, of the step in progress
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps() const { return epochs * steps_per_epoch; }
+
+  Batch batch;                  // valid from before_forward to after_step
+  torch::Tensor output;         // the model's output for `batch`
+  torch::Tensor loss;           // after_loss: modifiers may add terms to it
+  std::map<std::string, double> step_log;    // scalars for the progress line (e.g. "kd")
+  std::map<std::string, double> epoch_log;   // scalars for metrics.jsonl at epoch end
+};
+
+class Modifier {
+ public:
+  virtual ~Modifier() = default;
+  virtual std::string name() const = 0;
+  virtual void prepare(TrainState&) {}
+  virtual void train_start(TrainState&) {}
+  virtual void epoch_start(TrainState&) {}
+  virtual void before_forward(TrainState&) {}
+  virtual void after_loss(TrainState&) {}
+  virtual void after_backward(TrainState&) {}
+  virtual void after_step(TrainState&) {}
+  virtual void epoch_end(TrainState&) {}
+  virtual void train_end(TrainState&) {}
+};
+
+}  // namespace qf::train

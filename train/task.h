@@ -1,0 +1,52 @@
+// A Task is the data side of training: which batches to train on (deterministically, from the
+// seed, the epoch and the step, so an interrupted run resumes on exactly the same data), the loss,
+// and the evaluation metrics. Image classification and byte-level language modelling are tasks.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace qf {
+struct Recipe;
+}
+
+namespace qf::train {
+
+class ZooModel;
+struct InputShape;
+
+struct Batch {
+  torch::Tensor input;   // images [N,C,H,W] float, or token ids [B,T] int64
+  torch::Tensor target;  // labels [N] int64, or next tokens [B,T] int64
+};
+
+struct Metrics {
+  std::map<std::string, double> values;  // e.g. accuracy, or val_loss / perplexity / bits_per_byte
+  std::string primary;                   // the key that summarises quality
+  bool higher_is_better = true;
+  double primary_value() const { return values.at(primary); }
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t steps_per_epoch() const = 0;
+  virtual Batch train_batch(int64_t epoch, int64_t step_in_epoch) = 0;
+  virtual torch::Tensor loss(const torch::Tensor& output, const Batch& batch) = 0;
+  virtual Metrics evaluate(ZooModel& model, torch::Device device) = 0;
+  // A fixed held-out batch: golden inputs of exported checkpoints.
+  virtual Batch golden_batch(int64_t n) = 0;
+  virtual InputShape input_shape() const = 0;
+  // Identifies the training data exactly (FNV-1a over its bytes), for provenance.
+  virtual std::string fingerprint() const = 0;
+};
+
+// Builds the task that `data` describes. `seed` fixes subsets and data order.
+std::unique_ptr<Task> make_task(const Recipe& recipe);
+
+}  // namespace qf::train

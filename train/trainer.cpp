@@ -1,0 +1,275 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "train/metrics_log.h"
+
+namespace qf::train {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& o,
+                                                        std::vector<torch::Tensor> params) {
+  if (o.type == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  if (o.type == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).betas({o.betas.at(0), o.betas.at(1)}).eps(o.eps).weight_decay(o.weight_decay));
+  if (o.type == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr)
+                    .betas({o.betas.at(0), o.betas.at(1)})
+                    .eps(o.eps)
+                    .weight_decay(o.weight_decay));
+  throw std::invalid_argument("unknown optimizer '" + o.type + "'");
+}
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+// Writes `write(tmp)` to a temporary name in the same folder, then renames it over `path`, so a
+// crash never leaves a half-written file under the real name.
+template <typename WriteFn>
+void write_atomically(const fs::path& path, WriteFn write) {
+  const fs::path tmp = path.string() + ".tmp";
+  write(tmp.string());
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+Trainer::Trainer(Recipe recipe, RunOptions options) : recipe_(std::move(recipe)), options_(std::move(options)) {
+  torch::set_num_threads(options_.threads > 0 ? options_.threads
+                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  torch::manual_seed(static_cast<uint64_t>(recipe_.seed));
+  task_ = make_task(recipe_);
+  model_ = make_model(recipe_.model, task_->input_shape());
+  model_->to(options_.device);
+}
+
+Trainer::~Trainer() = default;
+
+template <typename Fn>
+void Trainer::emit(Fn fn) {
+  for (auto& m : modifiers_) fn(*m);
+}
+
+void Trainer::prepare() {
+  const TrainSpec& t = recipe_.train;
+  state_ = std::make_unique<TrainState>(TrainState{recipe_, *model_, *task_, options_.device});
+  state_->steps_per_epoch = t.steps_per_epoch > 0 ? t.steps_per_epoch : task_->steps_per_epoch();
+  state_->epochs = t.steps > 0 ? (t.steps + state_->steps_per_epoch - 1) / state_->steps_per_epoch : t.epochs;
+  emit([&](Modifier& m) { m.prepare(*state_); });
+  model_->to(options_.device);
+  optimizer_ = make_optimizer(t.optimizer, model_->parameters());
+  state_->optimizer = optimizer_.get();
+}
+
+double Trainer::lr_at(int64_t step, int64_t total) const {
+  const ScheduleSpec& s = recipe_.train.schedule;
+  const double base = recipe_.train.optimizer.lr;
+  if (s.type == "constant") return base;
+  if (s.type == "step") {
+    const int64_t epoch = step / std::max<int64_t>(1, state_->steps_per_epoch);
+    return base * std::pow(s.gamma, static_cast<double>(epoch / std::max<int64_t>(1, s.step_epochs)));
+  }
+  // cosine with linear warm-up
+  if (step < s.warmup_steps) return base * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
+  const double progress = static_cast<double>(step - s.warmup_steps) /
+                          static_cast<double>(std::max<int64_t>(1, total - s.warmup_steps));
+  return s.min_lr + (base - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+}
+
+void Trainer::save_checkpoint(int64_t epochs_done, int64_t step) {
+  torch::serialize::OutputArchive archive, model_archive, optim_archive;
+  model_->save(model_archive);
+  optimizer_->save(optim_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optim_archive);
+  archive.write("epochs_done", torch::tensor(epochs_done));
+  archive.write("step", torch::tensor(step));
+  write_atomically(fs::path(options_.run_dir) / "checkpoint.pt",
+                   [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+bool Trainer::load_checkpoint(int64_t& epochs_done, int64_t& step) {
+  const fs::path path = fs::path(options_.run_dir) / "checkpoint.pt";
+  if (!fs::exists(path)) return false;
+  torch::serialize::InputArchive archive, model_archive, optim_archive;
+  archive.load_from(path.string(), options_.device);
+  archive.read("model", model_archive);
+  archive.read("optimizer", optim_archive);
+  model_->load(model_archive);
+  optimizer_->load(optim_archive);
+  torch::Tensor e, s;
+  archive.read("epochs_done", e);
+  archive.read("step", s);
+  epochs_done = e.item<int64_t>();
+  step = s.item<int64_t>();
+  return true;
+}
+
+RunResult Trainer::run() {
+  fs::create_directories(options_.run_dir);
+  prepare();
+  TrainState& st = *state_;
+  const fs::path run_dir(options_.run_dir);
+  MetricsLog log((run_dir / "metrics.jsonl").string());
+
+  int64_t epochs_done = 0, step = 0;
+  if (options_.resume && load_checkpoint(epochs_done, step)) {
+    log.truncate_after_epoch(epochs_done);
+    std::fprintf(stderr, "resuming %s after epoch %lld (step %lld)\n", options_.run_dir.c_str(),
+                 static_cast<long long>(epochs_done), static_cast<long long>(step));
+  } else {
+    if (options_.resume) std::fprintf(stderr, "no checkpoint in %s: starting from scratch\n", options_.run_dir.c_str());
+    log.truncate_after_epoch(0);
+    write_atomically(run_dir / "recipe.yaml", [&](const std::string& tmp) { std::ofstream(tmp) << recipe_.text; });
+  }
+
+  emit([&](Modifier& m) { m.train_start(st); });
+  RunResult result;
+  const bool tty = isatty(STDERR_FILENO);
+  const auto run_start = Clock::now();
+  double step_seconds = 0;
+  int64_t steps_timed = 0;
+
+  for (int64_t epoch = epochs_done; epoch < st.epochs; ++epoch) {
+    if (options_.stop_after_epochs > 0 && result.epochs_run == options_.stop_after_epochs) break;
+    // Dropout and any other randomness depend only on (seed, epoch): resume reproduces them.
+    torch::manual_seed(static_cast<uint64_t>(recipe_.seed) * 1000003u + static_cast<uint64_t>(epoch));
+    st.epoch = epoch;
+    st.epoch_log.clear();
+    model_->train();
+    emit([&](Modifier& m) { m.epoch_start(st); });
+
+    double loss_sum = 0;
+    int64_t samples = 0;
+    const auto epoch_start = Clock::now();
+    auto last_print = epoch_start;
+    for (int64_t s = 0; s < st.steps_per_epoch; ++s, ++step) {
+      const auto t0 = Clock::now();
+      st.step = step;
+      const double lr = lr_at(step, st.total_steps());
+      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+
+      st.batch = task_->train_batch(epoch, s);
+      st.batch.input = st.batch.input.to(options_.device);
+      st.batch.target = st.batch.target.to(options_.device);
+      st.step_log.clear();
+      emit([&](Modifier& m) { m.before_forward(st); });
+      st.output = model_->forward(st.batch.input);
+      st.loss = task_->loss(st.output, st.batch);
+      emit([&](Modifier& m) { m.after_loss(st); });
+      const double loss_value = st.loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw std::runtime_error("loss is " + std::to_string(loss_value) + " at epoch " + std::to_string(epoch + 1) +
+                                 ", step " + std::to_string(step) + ": stopping (lower the learning rate?)");
+      }
+      optimizer_->zero_grad();
+      st.loss.backward();
+      emit([&](Modifier& m) { m.after_backward(st); });
+      if (recipe_.train.grad_clip > 0)
+        torch::nn::utils::clip_grad_norm_(model_->parameters(), recipe_.train.grad_clip);
+      optimizer_->step();
+      emit([&](Modifier& m) { m.after_step(st); });
+
+      const int64_t n = st.batch.input.size(0);
+      loss_sum += loss_value * static_cast<double>(n);
+      samples += n;
+      const auto now = Clock::now();
+      step_seconds += std::chrono::duration<double>(now - t0).count();
+      ++steps_timed;
+      if (options_.progress && (std::chrono::duration<double>(now - last_print).count() > (tty ? 0.5 : 10.0) ||
+                                s + 1 == st.steps_per_epoch)) {
+        last_print = now;
+        const double elapsed = std::chrono::duration<double>(now - epoch_start).count();
+        const double per_step = elapsed / static_cast<double>(s + 1);
+        const int64_t steps_left = (st.epochs - epoch) * st.steps_per_epoch - (s + 1);
+        std::ostringstream extra;
+        for (auto& [k, v] : st.step_log) extra << "  " << k << " " << v;
+        std::fprintf(stderr, "%sepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %s%s%s",
+                     tty ? "\r\033[K" : "", static_cast<long long>(epoch + 1), static_cast<long long>(st.epochs),
+                     static_cast<long long>(s + 1), static_cast<long long>(st.steps_per_epoch),
+                     loss_sum / static_cast<double>(samples), lr, static_cast<double>(samples) / elapsed,
+                     format_duration(per_step * static_cast<double>(steps_left)).c_str(), extra.str().c_str(),
+                     tty ? "" : "\n");
+      }
+    }
+    if (options_.progress && tty) std::fputc('\n', stderr);
+
+    st.batch = {};
+    st.output = st.loss = torch::Tensor();
+    const Metrics metrics = task_->evaluate(*model_, options_.device);
+    emit([&](Modifier& m) { m.epoch_end(st); });
+    const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+
+    Json rec = Json::object();
+    rec["event"] = "epoch";
+    rec["epoch"] = epoch + 1;
+    rec["step"] = step;
+    rec["train_loss"] = loss_sum / static_cast<double>(std::max<int64_t>(1, samples));
+    rec["lr"] = lr_at(std::max<int64_t>(0, step - 1), st.total_steps());
+    rec["seconds"] = epoch_seconds;
+    for (auto& [k, v] : metrics.values) rec[k] = v;
+    for (auto& [k, v] : st.epoch_log) rec[k] = v;
+    log.append(rec);
+    if (options_.progress) {
+      std::ostringstream line;
+      for (auto& [k, v] : metrics.values) line << "  " << k << " " << v;
+      std::fprintf(stderr, "epoch %lld/%lld done in %s:%s\n", static_cast<long long>(epoch + 1),
+                   static_cast<long long>(st.epochs), format_duration(epoch_seconds).c_str(), line.str().c_str());
+    }
+    save_checkpoint(epoch + 1, step);
+    result.metrics = metrics;
+    ++result.epochs_run;
+  }
+
+  const bool finished = epochs_done + result.epochs_run >= st.epochs;
+  if (result.epochs_run == 0) result.metrics = task_->evaluate(*model_, options_.device);
+  if (finished) {
+    emit([&](Modifier& m) { m.train_end(st); });
+    Json rec = Json::object();
+    rec["event"] = "final";
+    rec["epochs"] = st.epochs;
+    rec["step"] = step;
+    for (auto& [k, v] : result.metrics.values) rec[k] = v;
+    log.append(rec);
+  }
+  result.train_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+  result.seconds_per_step = steps_timed ? step_seconds / static_cast<double>(steps_timed) : 0.0;
+  return result;
+}
+
+std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recipe& recipe, Task& task,
+                                         const std::vector<std::shared_ptr<Modifier>>& modifiers) {
+  auto model = make_model(recipe.model, task.input_shape());
+  TrainState st{recipe, *model, task, torch::kCPU};
+  for (auto& m : modifiers) m->prepare(st);
+  const fs::path path = fs::path(run_dir) / "checkpoint.pt";
+  if (!fs::exists(path)) throw std::runtime_error("no checkpoint.pt in run directory '" + run_dir + "'");
+  torch::serialize::InputArchive archive, model_archive;
+  archive.load_from(path.string(), torch::kCPU);
+  archive.read("model", model_archive);
+  model->load(model_archive);
+  model->eval();
+  return model;
+}
+
+}  // namespace qf::train

@@ -1,0 +1,72 @@
+// The recipe-driven training loop: optimizer, LR schedule, epochs, evaluation, events for
+// modifiers, metrics log, progress line, atomic checkpoints and resume.
+//
+// A run directory holds:
+//   recipe.yaml     the recipe text the run was started with
+//   checkpoint.pt   model + optimizer + progress, rewritten (atomically) at every epoch end
+//   metrics.jsonl   one JSON object per line: an "epoch" record per epoch, a "final" one at the end
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/modifier.h"
+#include "train/models.h"
+#include "train/recipe.h"
+#include "train/task.h"
+
+namespace qf::train {
+
+struct RunOptions {
+  std::string run_dir;
+  bool resume = false;
+  torch::Device device = torch::kCPU;
+  int threads = 0;              // 0 = all cores
+  bool progress = true;         // progress line on stderr
+  int64_t stop_after_epochs = 0;  // > 0: stop (as if killed) after this many epochs; for tests
+};
+
+struct RunResult {
+  Metrics metrics;              // evaluation after the last epoch
+  int64_t epochs_run = 0;       // epochs trained by this call (excludes resumed ones)
+  double train_seconds = 0;
+  double seconds_per_step = 0;  // mean wall time of one optimizer step in this call
+};
+
+class Trainer {
+ public:
+  Trainer(Recipe recipe, RunOptions options);
+  ~Trainer();
+
+  void add_modifier(std::shared_ptr<Modifier> m) { modifiers_.push_back(std::move(m)); }
+  RunResult run();
+
+  ZooModel& model() { return *model_; }
+  Task& task() { return *task_; }
+  const Recipe& recipe() const { return recipe_; }
+
+ private:
+  void prepare();
+  double lr_at(int64_t step, int64_t total_steps) const;
+  void save_checkpoint(int64_t epochs_done, int64_t step);
+  bool load_checkpoint(int64_t& epochs_done, int64_t& step);
+  template <typename Fn> void emit(Fn fn);
+
+  Recipe recipe_;
+  RunOptions options_;
+  std::unique_ptr<Task> task_;
+  std::shared_ptr<ZooModel> model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<std::shared_ptr<Modifier>> modifiers_;
+  std::unique_ptr<TrainState> state_;
+};
+
+// Loads the model a finished (or interrupted) run directory holds: rebuilt from its recipe.yaml,
+// then `modifiers` are prepared on it (so QAT slots exist), then checkpoint.pt is loaded.
+std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recipe& recipe, Task& task,
+                                         const std::vector<std::shared_ptr<Modifier>>& modifiers);
+
+}  // namespace qf::train
