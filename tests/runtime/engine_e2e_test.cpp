@@ -1,0 +1,317 @@
+// End to end: build small models with random weights, write them, load them in the runtime,
+// run, and compare with the naive fake-quant reference (reference_model.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "reference_model.h"
+#include "runtime/checkpoint_reader.h"
+#include "runtime/engine.h"
+#include "runtime/inspect.h"
+#include "runtime/validate.h"
+#include "test_util.h"
+
+namespace qf {
+namespace {
+
+using test::layer;
+using test::op;
+using test::random_tensor;
+
+Op with_ints(Op o, std::map<std::string, std::vector<int64_t>> ints) {
+  o.ints = std::move(ints);
+  return o;
+}
+
+CheckpointContent mlp() {
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs.push_back({"x", "float32", {-1, 12}});
+  c.graph.ops = {op("linear", "fc1", {"x"}, "h1"), op("relu", "r1", {"h1"}, "a1"), op("linear", "fc2", {"a1"}, "h2"),
+                 op("relu", "r2", {"h2"}, "a2"), op("linear", "fc3", {"a2"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({16, 12}, 1, 0.3f));
+  fc1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc1.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  fc1.extra["bias"] = random_tensor({16}, 2, 0.1f);
+  LayerContent fc2 = layer("fc2", "linear", random_tensor({12, 16}, 3, 0.3f));
+  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 4, true};
+  fc2.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  LayerContent fc3 = layer("fc3", "linear", random_tensor({10, 12}, 4, 0.3f));
+  test::prune_nm(fc3.weight, 2, 4);
+  fc3.weight_scheme = WeightScheme{8, Granularity::kTensor, 0, true};
+  fc3.sparsity = "2:4";
+  fc3.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  fc3.extra["bias"] = random_tensor({10}, 5, 0.1f);
+  c.layers = {fc1, fc2, fc3};
+  return c;
+}
+
+CheckpointContent cnn() {
+  CheckpointContent c;
+  c.graph.family = "cnn";
+  c.graph.inputs.push_back({"x", "float32", {-1, 2, 9, 8}});
+  c.graph.ops = {with_ints(op("conv2d", "conv1", {"x"}, "c1"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
+                 op("relu", "r1", {"c1"}, "a1"),
+                 with_ints(op("maxpool2d", "p1", {"a1"}, "m1"), {{"kernel", {2}}, {"stride", {2}}}),
+                 with_ints(op("conv2d", "conv2", {"m1"}, "c2"),
+                           {{"kernel", {3, 2}}, {"stride", {1, 2}}, {"padding", {1, 0}}, {"groups", {2}}}),
+                 op("relu", "r2", {"c2"}, "a2"),
+                 with_ints(op("avgpool2d", "p2", {"a2"}, "m2"), {{"kernel", {3}}, {"stride", {1}}, {"padding", {1}}}),
+                 op("flatten", "flat", {"m2"}, "f"), op("linear", "fc", {"f"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent conv1 = layer("conv1", "conv2d", random_tensor({4, 2, 3, 3}, 11, 0.3f));
+  conv1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv1.input_act = ActScheme{ActMode::kStatic, 8, false, 6.0f / 255, 100};
+  conv1.extra["bias"] = random_tensor({4}, 12, 0.1f);
+  LayerContent conv2 = layer("conv2", "conv2d", random_tensor({6, 2, 3, 2}, 13, 0.3f));  // K = 12
+  conv2.weight_scheme = WeightScheme{4, Granularity::kGroup, 6, true};
+  conv2.input_act = ActScheme{ActMode::kStatic, 8, true, 3.0f / 127, 0};
+  // conv1 out: [4, 9, 8] -> pool -> [4, 4, 4] -> conv2 -> [6, 4, 2] -> avgpool -> [6, 4, 2] -> 48
+  LayerContent fc = layer("fc", "linear", random_tensor({5, 48}, 14, 0.2f));
+  fc.extra["bias"] = random_tensor({5}, 15, 0.1f);
+  c.layers = {conv1, conv2, fc};
+  return c;
+}
+
+// embedding -> positional -> [ln -> qkv -> attention -> proj -> add] -> [ln -> fc -> gelu -> fc -> add] -> ln -> head
+CheckpointContent gpt() {
+  const int64_t v = 11, d = 8, tmax = 16;
+  CheckpointContent c;
+  c.graph.family = "gpt";
+  c.graph.inputs.push_back({"ids", "int64", {-1, -1}});
+  Op ln1 = op("layernorm", "ln1", {"h0"}, "n1");
+  ln1.floats["eps"] = 1e-5;
+  c.graph.ops = {op("embedding", "tok", {"ids"}, "e"),
+                 op("positional_embedding", "pos", {"e"}, "h0"),
+                 ln1,
+                 op("linear", "qkv", {"n1"}, "qkv_out"),
+                 with_ints(op("causal_attention", "attn", {"qkv_out"}, "att"), {{"heads", {2}}}),
+                 op("linear", "proj", {"att"}, "pr"),
+                 op("add", "res1", {"h0", "pr"}, "h1"),
+                 op("layernorm", "ln2", {"h1"}, "n2"),
+                 op("linear", "fc1", {"n2"}, "f1"),
+                 op("gelu", "act", {"f1"}, "g"),
+                 op("linear", "fc2", {"g"}, "f2"),
+                 op("add", "res2", {"h1", "f2"}, "h2"),
+                 op("layernorm", "lnf", {"h2"}, "nf"),
+                 op("linear", "head", {"nf"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent tok = layer("tok", "embedding", random_tensor({v, d}, 21));
+  tok.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
+  LayerContent pos = layer("pos", "positional_embedding", random_tensor({tmax, d}, 22, 0.1f));
+  auto ln = [&](const std::string& name, unsigned seed) {
+    LayerContent L = layer(name, "layernorm", random_tensor({d}, seed, 0.1f));
+    for (float& g : L.weight.f32) g += 1.f;
+    L.extra["bias"] = random_tensor({d}, seed + 1, 0.1f);
+    return L;
+  };
+  LayerContent qkv = layer("qkv", "linear", random_tensor({3 * d, d}, 23, 0.4f));
+  qkv.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  qkv.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  qkv.extra["bias"] = random_tensor({3 * d}, 24, 0.1f);
+  LayerContent proj = layer("proj", "linear", random_tensor({d, d}, 25, 0.3f));
+  proj.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  proj.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({16, d}, 26, 0.3f));
+  test::prune_nm(fc1.weight, 2, 4);
+  fc1.weight_scheme = WeightScheme{8, Granularity::kGroup, 4, true};
+  fc1.sparsity = "2:4";
+  fc1.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  LayerContent fc2 = layer("fc2", "linear", random_tensor({d, 16}, 27, 0.3f));
+  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 8, true};  // weight-only (act none)
+  LayerContent head = layer("head", "linear", random_tensor({v, d}, 28, 0.3f));
+  c.layers = {tok, pos, ln("ln1", 30), qkv, proj, ln("ln2", 32), fc1, fc2, ln("lnf", 34), head};
+  return c;
+}
+
+void expect_close(const Tensor& got, const Tensor& want, double rel_tol, const std::string& what) {
+  ASSERT_EQ(got.shape, want.shape) << what;
+  double scale = 0;
+  for (float v : want.f32) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  double worst = 0;
+  for (size_t i = 0; i < got.f32.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(got.f32[i]) - want.f32[i]));
+  EXPECT_LE(worst, rel_tol * std::max(scale, 1e-3)) << what << ": max |diff| " << worst << " vs max |ref| " << scale;
+}
+
+struct E2E : ::testing::Test {
+  std::string path = test::temp_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  void TearDown() override { std::remove(path.c_str()); }
+
+  // Writes `c` with golden outputs from the reference and loads it.
+  Engine write_and_load(CheckpointContent& c, const std::map<std::string, Tensor>& golden_in) {
+    Golden g;
+    g.inputs = golden_in;
+    g.outputs = test::reference_run(c, golden_in);
+    c.golden = {g};
+    write_checkpoint(path, c);
+    return Engine::load(path);
+  }
+};
+
+TEST_F(E2E, MlpMatchesFakeQuantReference) {
+  CheckpointContent c = mlp();
+  Engine e = write_and_load(c, {{"x", random_tensor({4, 12}, 100)}});
+  for (int64_t batch : {1, 3, 7}) {
+    std::map<std::string, Tensor> in = {{"x", random_tensor({batch, 12}, static_cast<unsigned>(200 + batch))}};
+    expect_close(e.run(in).at("logits"), test::reference_run(c, in).at("logits"), 1e-5, "mlp batch " + std::to_string(batch));
+  }
+  ValidationReport r = validate(e);
+  EXPECT_TRUE(r.passed) << r.summary();
+  EXPECT_EQ(r.top1_agreement, 1.0);
+  EXPECT_LT(r.max_diff_units, 0.01);
+}
+
+TEST_F(E2E, CnnMatchesFakeQuantReference) {
+  CheckpointContent c = cnn();
+  Engine e = write_and_load(c, {{"x", random_tensor({2, 2, 9, 8}, 101)}});
+  for (int64_t batch : {1, 3}) {
+    std::map<std::string, Tensor> in = {{"x", random_tensor({batch, 2, 9, 8}, static_cast<unsigned>(300 + batch))}};
+    expect_close(e.run(in).at("logits"), test::reference_run(c, in).at("logits"), 1e-5, "cnn batch " + std::to_string(batch));
+  }
+  EXPECT_TRUE(validate(e).passed);
+}
+
+std::map<std::string, Tensor> ids_input(int64_t b, int64_t t, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::vector<int64_t> ids(static_cast<size_t>(b * t));
+  for (auto& i : ids) i = static_cast<int64_t>(gen() % 11);
+  return {{"ids", Tensor::ids({b, t}, ids)}};
+}
+
+TEST_F(E2E, GptMatchesFakeQuantReference) {
+  CheckpointContent c = gpt();
+  Engine e = write_and_load(c, ids_input(2, 6, 102));
+  for (auto [b, t] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 5}, {1, 16}}) {
+    auto in = ids_input(b, t, static_cast<unsigned>(400 + t));
+    expect_close(e.run(in).at("logits"), test::reference_run(c, in).at("logits"), 1e-4,
+                 "gpt " + std::to_string(b) + "x" + std::to_string(t));
+  }
+  EXPECT_TRUE(validate(e).passed);
+}
+
+TEST_F(E2E, KvCacheDecodingEqualsFullSequence) {
+  CheckpointContent c = gpt();
+  Engine e = write_and_load(c, ids_input(1, 4, 103));
+  const int64_t b = 2, t = 9;
+  auto full_in = ids_input(b, t, 104);
+  const Tensor full = e.run(full_in).at("logits");
+  const std::vector<int64_t>& ids = full_in.at("ids").i64;
+  Session s = e.start_session();
+  // Prompt of 3 tokens, then one token per step.
+  auto slice = [&](int64_t t0, int64_t t1) {
+    std::vector<int64_t> v;
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t i = t0; i < t1; ++i) v.push_back(ids[static_cast<size_t>(bb * t + i)]);
+    return std::map<std::string, Tensor>{{"ids", Tensor::ids({b, t1 - t0}, v)}};
+  };
+  std::vector<std::pair<int64_t, int64_t>> steps = {{0, 3}};
+  for (int64_t i = 3; i < t; ++i) steps.push_back({i, i + 1});
+  for (auto [t0, t1] : steps) {
+    const Tensor part = s.step(slice(t0, t1)).at("logits");
+    ASSERT_EQ(part.shape, (std::vector<int64_t>{b, t1 - t0, 11}));
+    for (int64_t bb = 0; bb < b; ++bb)
+      for (int64_t i = t0; i < t1; ++i)
+        for (int64_t k = 0; k < 11; ++k)
+          EXPECT_NEAR(part.f32[static_cast<size_t>((bb * (t1 - t0) + i - t0) * 11 + k)],
+                      full.f32[static_cast<size_t>((bb * t + i) * 11 + k)], 1e-5)
+              << "batch " << bb << " position " << i;
+    EXPECT_EQ(s.position(), t1);
+  }
+  // Past the positional table: clear error, cache untouched.
+  try {
+    s.step(slice(0, 8));
+    FAIL() << "expected an error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("exceeds the positional table (16 positions)"), std::string::npos) << err.what();
+  }
+  EXPECT_EQ(s.position(), t);
+  s.reset();
+  EXPECT_EQ(s.position(), 0);
+}
+
+TEST_F(E2E, ValidateFailsWhenGoldenDisagrees) {
+  CheckpointContent c = mlp();
+  Golden g;
+  g.inputs = {{"x", random_tensor({5, 12}, 105)}};
+  g.outputs = test::reference_run(c, g.inputs);
+  // Corrupt one row: move its argmax and add a large error.
+  Tensor& y = g.outputs.at("logits");
+  y.f32[3] += 10.f;
+  y.f32[0] -= 10.f;
+  c.golden = {g};
+  write_checkpoint(path, c);
+  Engine e = Engine::load(path);
+  ValidationReport r = validate(e);
+  EXPECT_FALSE(r.passed);
+  EXPECT_GT(r.max_diff_units, 2.0);
+  EXPECT_NE(r.summary().find("FAIL"), std::string::npos);
+  ValidateOptions loose;
+  loose.min_top1_agreement = 0.0;
+  loose.max_diff_units = 1e9;
+  EXPECT_TRUE(validate(e, loose).passed);
+}
+
+TEST_F(E2E, InspectSummarizesStorage) {
+  CheckpointContent c = mlp();
+  write_and_load(c, {{"x", random_tensor({2, 12}, 106)}});
+  InspectSummary s = inspect(read_checkpoint(path));
+  ASSERT_EQ(s.layers.size(), 3u);
+  EXPECT_EQ(s.layers[0].weight_format, "int8");
+  EXPECT_EQ(s.layers[1].weight_format, "int4");
+  EXPECT_EQ(s.layers[1].bits, 4);
+  EXPECT_EQ(s.layers[1].granularity, "group");
+  EXPECT_EQ(s.layers[2].sparsity, "2:4");
+  EXPECT_EQ(s.layers[2].act_mode, "static");
+  EXPECT_EQ(s.total_params, 16 * 12 + 12 * 16 + 10 * 12);
+  EXPECT_GT(s.bits_per_weight, 4.0);
+  EXPECT_LT(s.bits_per_weight, 32.0);
+  EXPECT_GT(s.ratio_vs_float32, 1.0);
+  EXPECT_NE(s.to_text().find("fc2"), std::string::npos);
+}
+
+TEST_F(E2E, RuntimeErrorsAreClear) {
+  CheckpointContent c = gpt();
+  Engine e = write_and_load(c, ids_input(1, 2, 107));
+  auto expect_error = [&](const std::map<std::string, Tensor>& in, const std::string& needle) {
+    try {
+      e.run(in);
+      ADD_FAILURE() << "expected an error containing " << needle;
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+    }
+  };
+  expect_error({{"ids", Tensor::ids({1, 2}, {3, 11})}}, "op 'tok' (embedding): token id 11 out of range [0, 11)");
+  expect_error({{"ids", Tensor::ids({1, 17}, std::vector<int64_t>(17, 0))}}, "exceeds the positional table");
+  expect_error({{"ids", Tensor::floats({1, 2}, {0.f, 1.f})}}, "input 'ids' is float32, the graph wants int64");
+  expect_error({}, "missing input 'ids'");
+
+  // Load-time checks: an unknown op kind and a graph/weight mismatch.
+  Checkpoint ck = read_checkpoint(path);
+  ck.graph.ops[9].kind = "swish";
+  try {
+    Engine bad(std::move(ck));
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("unknown op kind 'swish'"), std::string::npos) << err.what();
+  }
+  CheckpointContent m = mlp();
+  m.graph.inputs[0].shape = {-1, 11};
+  Golden g;
+  g.inputs = {{"x", random_tensor({1, 11}, 1)}};
+  g.outputs = {{"logits", random_tensor({1, 10}, 2)}};
+  m.golden = {g};
+  write_checkpoint(path, m);
+  try {
+    Engine::load(path);
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("op 'fc1' (linear): input [1, 11] must end in K = 12"), std::string::npos)
+        << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace qf
