@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/modifiers.h"
+#include "train/metrics_log.h"
 
 namespace qf::cli {
 
@@ -17,8 +18,39 @@ torch::Device parse_device(const std::string& name) {
   return torch::kCPU;
 }
 
+namespace fs = std::filesystem;
+
+bool run_finished(const std::string& run_dir) {
+  for (const Json& r : train::MetricsLog::read((fs::path(run_dir) / "metrics.jsonl").string()))
+    if (r.contains("event") && r.at("event").as_string() == "final") return true;
+  return false;
+}
+
+std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
+  if (recipe.model.init_from.empty()) return "";
+  fs::path target = recipe.model.init_from;
+  const fs::path beside = fs::path(recipe.file).parent_path() / target;
+  if (target.is_relative() && !fs::exists(target) && fs::exists(beside)) target = beside;
+  if (fs::is_directory(target)) return target.string();
+  if (target.extension() != ".yaml" && target.extension() != ".yml")
+    throw std::runtime_error(recipe.file + ": model.init_from '" + recipe.model.init_from +
+                             "' is neither a run directory nor a recipe (.yaml)");
+  const Recipe parent = load_recipe(target.string());
+  RunRequest parent_req = req;
+  parent_req.run_dir = default_run_dir(parent);
+  parent_req.resume = true;
+  if (!run_finished(parent_req.run_dir)) {
+    std::fprintf(stderr, "%s starts from %s: training it first into %s\n", recipe.name.c_str(), parent.name.c_str(),
+                 parent_req.run_dir.c_str());
+    run_recipe(parent, parent_req);
+  }
+  return parent_req.run_dir;
+}
+
 train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
+  const std::string init_run = ensure_init_run(recipe, req);
   train::RunOptions o;
+  if (!init_run.empty()) o.init_checkpoint = (fs::path(init_run) / "checkpoint.pt").string();
   o.run_dir = req.run_dir;
   o.resume = req.resume;
   o.device = parse_device(req.device);

@@ -20,4 +20,11 @@ std::string default_run_dir(const Recipe& recipe);
 torch::Device parse_device(const std::string& name);
 train::RunResult run_recipe(const Recipe& recipe, const RunRequest& request);
 
+// The run directory that `recipe.model.init_from` names (see recipes/README.md), trained first
+// (resuming if interrupted) when it has not finished; empty when the recipe has no init_from.
+std::string ensure_init_run(const Recipe& recipe, const RunRequest& request);
+
+// True when a run directory holds a finished run (its metrics.jsonl has a "final" record).
+bool run_finished(const std::string& run_dir);
+
 }  // namespace qf::cli

@@ -58,9 +58,10 @@ ModelSpec parse_model(const RecipeNode& m) {
   ModelSpec s;
   s.line = m.line();
   s.family = m.require_one_of("family", {"mlp", "cnn", "gpt"});
-  if (s.family == "mlp") expect_keys(m, {"hidden"});
-  if (s.family == "cnn") expect_keys(m, {"channels", "hidden"});
-  if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout"});
+  s.init_from = m.get<std::string>("init_from", "");
+  if (s.family == "mlp") expect_keys(m, {"hidden", "init_from"});
+  if (s.family == "cnn") expect_keys(m, {"channels", "hidden", "init_from"});
+  if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout", "init_from"});
   if (s.family == "mlp") {
     s.mlp_hidden = m.get<std::vector<int64_t>>("hidden", s.mlp_hidden);
     check_all_positive(m, "hidden", s.mlp_hidden, /*allow_empty=*/true);  // [] = linear classifier

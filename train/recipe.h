@@ -18,6 +18,9 @@ namespace qf {
 struct ModelSpec {
   std::string family;  // mlp | cnn | gpt
   int line = 1;        // line of the `model:` key
+  // Start from trained weights: another recipe (.yaml; its run is trained first if missing) or a
+  // run directory. Relative paths are resolved against the recipe's folder when that exists.
+  std::string init_from;
   // mlp: Linear(in, h) -> ReLU per entry of `hidden`, then Linear(last, classes).
   std::vector<int64_t> mlp_hidden = {256, 128};  // key `hidden` (list)
   // cnn: a conv3x3-BN-ReLU block then maxpool 2 per entry of `channels`; then Linear(., hidden),

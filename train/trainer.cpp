@@ -75,6 +75,10 @@ void Trainer::prepare() {
   state_ = std::make_unique<TrainState>(TrainState{recipe_, *model_, *task_, options_.device});
   state_->steps_per_epoch = t.steps_per_epoch > 0 ? t.steps_per_epoch : task_->steps_per_epoch();
   state_->epochs = t.steps > 0 ? (t.steps + state_->steps_per_epoch - 1) / state_->steps_per_epoch : t.epochs;
+  if (!options_.init_checkpoint.empty()) {
+    load_model_weights(*model_, options_.init_checkpoint);
+    model_->to(options_.device);
+  }
   emit([&](Modifier& m) { m.prepare(*state_); });
   model_->to(options_.device);
   optimizer_ = make_optimizer(t.optimizer, model_->parameters());
@@ -262,14 +266,22 @@ std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recip
   auto model = make_model(recipe.model, task.input_shape());
   TrainState st{recipe, *model, task, torch::kCPU};
   for (auto& m : modifiers) m->prepare(st);
-  const fs::path path = fs::path(run_dir) / "checkpoint.pt";
-  if (!fs::exists(path)) throw std::runtime_error("no checkpoint.pt in run directory '" + run_dir + "'");
-  torch::serialize::InputArchive archive, model_archive;
-  archive.load_from(path.string(), torch::kCPU);
-  archive.read("model", model_archive);
-  model->load(model_archive);
+  load_model_weights(*model, (fs::path(run_dir) / "checkpoint.pt").string());
   model->eval();
   return model;
+}
+
+void load_model_weights(torch::nn::Module& model, const std::string& checkpoint) {
+  if (!fs::exists(checkpoint)) throw std::runtime_error("checkpoint not found: " + checkpoint);
+  torch::serialize::InputArchive archive, model_archive;
+  archive.load_from(checkpoint, torch::kCPU);
+  archive.read("model", model_archive);
+  try {
+    model.load(model_archive);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(checkpoint + " does not fit this model (different architecture or modifiers?): " +
+                             std::string(e.what()).substr(0, 300));
+  }
 }
 
 }  // namespace qf::train

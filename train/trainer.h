@@ -27,6 +27,7 @@ struct RunOptions {
   int threads = 0;              // 0 = all cores
   bool progress = true;         // progress line on stderr
   int64_t stop_after_epochs = 0;  // > 0: stop (as if killed) after this many epochs; for tests
+  std::string init_checkpoint;    // checkpoint.pt whose model weights the run starts from
 };
 
 struct RunResult {
@@ -63,6 +64,9 @@ class Trainer {
   std::vector<std::shared_ptr<Modifier>> modifiers_;
   std::unique_ptr<TrainState> state_;
 };
+
+// Loads the model weights of `checkpoint` (a run's checkpoint.pt) into `model`.
+void load_model_weights(torch::nn::Module& model, const std::string& checkpoint);
 
 // Loads the model a finished (or interrupted) run directory holds: rebuilt from its recipe.yaml,
 // then `modifiers` are prepared on it (so QAT slots exist), then checkpoint.pt is loaded.

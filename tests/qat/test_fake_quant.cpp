@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include "core/quant.h"
+#include "qat/fake_quant_fn.h"
+#include "qat/fake_quantize.h"
+
+namespace qf::qat {
+namespace {
+
+// core's scalar fake_quantize applied element by element, the oracle.
+torch::Tensor core_fake_quantize(const torch::Tensor& x, const torch::Tensor& scale, QuantRange r,
+                                 const torch::Tensor& zp = {}) {
+  const torch::Tensor xc = x.contiguous(), sc = scale.expand_as(x).contiguous();
+  const torch::Tensor zc = zp.defined() ? zp.expand_as(x).contiguous() : torch::zeros_like(x);
+  torch::Tensor out = torch::empty_like(xc);
+  for (int64_t i = 0; i < xc.numel(); ++i) {
+    QuantParams p{sc.data_ptr<float>()[i], static_cast<int32_t>(zc.data_ptr<float>()[i])};
+    out.data_ptr<float>()[i] = fake_quantize(xc.data_ptr<float>()[i], p, r);
+  }
+  return out;
+}
+
+// Bit for bit, for every granularity, bit width and heavy-tailed random weights.
+TEST(FakeQuant, WeightForwardEqualsCoreBitForBit) {
+  torch::manual_seed(1);
+  for (int bits : {2, 4, 8}) {
+    for (auto g : {Granularity::kTensor, Granularity::kChannel, Granularity::kGroup}) {
+      const torch::Tensor w = torch::randn({6, 4, 3, 4}) * torch::rand({6, 1, 1, 1}) * 3;  // K = 48
+      WeightQuantConfig c;
+      c.scheme.bits = bits;
+      c.scheme.granularity = g;
+      c.scheme.group_size = 16;
+      WeightFakeQuant fq(c, w);
+      const torch::Tensor y = fq->forward(w);
+      // Scales per the granularity, broadcast back onto [O, K] and checked against core.
+      const torch::Tensor s = fq->scales(w);
+      torch::Tensor s_full;
+      if (g == Granularity::kTensor) s_full = s.expand({6, 48});
+      if (g == Granularity::kChannel) s_full = s.reshape({6, 1}).expand({6, 48});
+      if (g == Granularity::kGroup) s_full = s.reshape({6, 3, 1}).expand({6, 3, 16}).reshape({6, 48});
+      // The scale itself follows core's rule: absmax / qmax.
+      const QuantRange r = quant_range(bits, true);
+      const float absmax0 = w.reshape({6, 48})[0].narrow(0, 0, g == Granularity::kGroup ? 16 : 48).abs().max().item<float>();
+      if (g != Granularity::kTensor) EXPECT_EQ(s_full[0][0].item<float>(), symmetric_params(absmax0, r).scale);
+      const torch::Tensor expected = core_fake_quantize(w.reshape({6, 48}), s_full.contiguous(), r);
+      EXPECT_TRUE(torch::equal(y.reshape({6, 48}), expected)) << "bits " << bits << " granularity " << granularity_name(g);
+    }
+  }
+}
+
+TEST(FakeQuant, ActivationForwardEqualsCoreBitForBit) {
+  torch::manual_seed(2);
+  // Static asymmetric, from a calibrated observer.
+  ActQuantConfig c;
+  c.mode = ActMode::kStatic;
+  ActFakeQuant fq(c);
+  fq->set_phase(QuantPhase::kCalibrate);
+  const torch::Tensor calib = torch::randn({64, 10}) * 2 + 0.5;
+  fq->forward(calib);
+  fq->set_phase(QuantPhase::kFrozen);
+  const torch::Tensor x = torch::randn({32, 10}) * 3;  // some values beyond the range: clamped
+  const QuantParams p = fq->static_params();
+  const QuantParams expected_p = asymmetric_params(calib.min().item<float>(), calib.max().item<float>(), quant_range(8, false));
+  EXPECT_EQ(p.scale, expected_p.scale);
+  EXPECT_EQ(p.zero_point, expected_p.zero_point);
+  EXPECT_TRUE(torch::equal(fq->forward(x), core_fake_quantize(x, torch::full({1}, p.scale), quant_range(8, false),
+                                                                torch::full({1}, static_cast<float>(p.zero_point)))));
+  // Dynamic per-token: one symmetric scale per row.
+  ActQuantConfig d;
+  d.mode = ActMode::kDynamicPerToken;
+  d.symmetric = true;
+  ActFakeQuant dyn(d);
+  const torch::Tensor t = torch::randn({2, 5, 16});
+  const torch::Tensor row_scale = t.abs().amax(-1, true) / 127.0f;
+  EXPECT_TRUE(torch::equal(dyn->forward(t), core_fake_quantize(t, row_scale, quant_range(8, true))));
+}
+
+// Ties go to even, as in core and IEEE: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0.
+TEST(FakeQuant, RoundsHalfToEven) {
+  const torch::Tensor x = torch::tensor({0.5f, 1.5f, 2.5f, -0.5f, -1.5f});
+  const torch::Tensor y = fake_quantize(x, torch::ones({}), torch::zeros({}), -7, 7);
+  EXPECT_TRUE(torch::equal(y, torch::tensor({0.f, 2.f, 2.f, -0.f, -2.f})));
+}
+
+TEST(FakeQuant, SteGradientIsMaskedOutsideTheClampRange) {
+  const torch::Tensor x = torch::tensor({-10.f, -7.4f, 0.3f, 6.9f, 7.6f, 20.f}).requires_grad_();
+  fake_quantize(x, torch::ones({}), torch::zeros({}), -7, 7).sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), torch::tensor({0.f, 1.f, 1.f, 1.f, 0.f, 0.f})));
+}
+
+// LSQ's scale gradient is the derivative of the forward with round() treated as identity: check
+// it against central finite differences of that surrogate, which is smooth in s.
+TEST(FakeQuant, LsqScaleGradientMatchesFiniteDifferences) {
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({200}, torch::kDouble).to(torch::kFloat) * 2;
+  const torch::Tensor g = torch::randn({200});
+  const double s0 = 0.11;
+  torch::Tensor s = torch::full({}, s0, torch::kFloat).requires_grad_();
+  (fake_quantize(x, s, torch::zeros({}), -7, 7) * g).sum().backward();
+  const double analytic = s.grad().item<double>();
+  // Surrogate: round(x/s) held at its value at s0 (STE), clamp applied.
+  const torch::Tensor xd = x.to(torch::kDouble), gd = g.to(torch::kDouble);
+  const torch::Tensor r = torch::round(xd / s0);
+  auto surrogate = [&](double sv) {
+    const torch::Tensor inside = (r >= -7) & (r <= 7);
+    const torch::Tensor q = torch::where(inside, r + (xd / sv - xd / s0), r.clamp(-7, 7));
+    return (q * sv * gd).sum().item<double>();
+  };
+  const double h = 1e-6;
+  const double numeric = (surrogate(s0 + h) - surrogate(s0 - h)) / (2 * h);
+  EXPECT_NEAR(analytic, numeric, 1e-3 * std::max(1.0, std::abs(numeric)));
+  EXPECT_NE(analytic, 0.0);
+}
+
+TEST(FakeQuant, GroupSizeThatDoesNotDivideKIsAnError) {
+  WeightQuantConfig c;
+  c.scheme.granularity = Granularity::kGroup;
+  c.scheme.group_size = 32;
+  EXPECT_THROW(WeightFakeQuant(c, torch::randn({4, 48})), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace qf::qat
