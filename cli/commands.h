@@ -7,5 +7,9 @@ namespace qf::cli {
 
 void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_validate_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace qf::cli

@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   qf::cli::add_run_command(app);
   qf::cli::add_eval_command(app);
+  qf::cli::add_export_command(app);
+  qf::cli::add_inspect_command(app);
+  qf::cli::add_validate_command(app);
+  qf::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -125,6 +125,19 @@ QuantParams ActFakeQuantImpl::static_params() const {
   return observer_->params(range_, config_.symmetric);
 }
 
+ActScheme ActFakeQuantImpl::act_scheme() const {
+  ActScheme a;
+  a.mode = config_.mode;
+  a.bits = config_.bits;
+  a.symmetric = config_.mode == ActMode::kDynamicPerToken ? true : config_.symmetric;
+  if (config_.mode == ActMode::kStatic) {
+    const QuantParams p = static_params();
+    a.scale = p.scale;
+    a.zero_point = p.zero_point;
+  }
+  return a;
+}
+
 torch::Tensor ActFakeQuantImpl::forward(const torch::Tensor& x) {
   if (phase_ == QuantPhase::kOff) return x;
   if (config_.mode == ActMode::kDynamicPerToken) {

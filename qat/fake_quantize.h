@@ -41,13 +41,16 @@ enum class QuantPhase {
   kFrozen,     // quantize with frozen ranges
 };
 
-class WeightFakeQuantImpl : public train::TensorHookImpl {
+class WeightFakeQuantImpl : public train::WeightQuantizerHook {
  public:
   WeightFakeQuantImpl(WeightQuantConfig config, const torch::Tensor& weight);
   torch::Tensor forward(const torch::Tensor& w) override;
   // Scales for `w` as the forward uses them: [1] (tensor), [O] (channel) or [O, K/G] (group).
   torch::Tensor scales(const torch::Tensor& w);
   const WeightQuantConfig& config() const { return config_; }
+  WeightScheme weight_scheme() const override { return config_.scheme; }
+  torch::Tensor weight_scales(const torch::Tensor& w) override { return scales(w); }
+  bool active() const override { return phase_ != QuantPhase::kOff; }
   void set_phase(QuantPhase p) { phase_ = p; }
   QuantPhase phase() const { return phase_; }
 
@@ -62,7 +65,7 @@ class WeightFakeQuantImpl : public train::TensorHookImpl {
 };
 TORCH_MODULE(WeightFakeQuant);
 
-class ActFakeQuantImpl : public train::TensorHookImpl {
+class ActFakeQuantImpl : public train::InputQuantizerHook {
  public:
   explicit ActFakeQuantImpl(ActQuantConfig config);
   torch::Tensor forward(const torch::Tensor& x) override;
@@ -71,6 +74,8 @@ class ActFakeQuantImpl : public train::TensorHookImpl {
   // LSQ: start the learned scale (and zero point) from the observed range.
   void init_learned_from_observer();
   const ActQuantConfig& config() const { return config_; }
+  ActScheme act_scheme() const override;
+  bool active() const override { return phase_ != QuantPhase::kOff && phase_ != QuantPhase::kCalibrate; }
   void set_phase(QuantPhase p) { phase_ = p; }
   QuantPhase phase() const { return phase_; }
 

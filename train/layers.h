@@ -9,7 +9,10 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
+
+#include "core/quant_scheme.h"
 
 namespace qf::train {
 
@@ -17,8 +20,22 @@ namespace qf::train {
 // sizes) and buffers (observed ranges, masks) are trained, saved and restored with the model.
 struct TensorHookImpl : torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Whether the hook changes anything right now (a scheduled quantizer may still be off).
+  virtual bool active() const { return true; }
 };
 using TensorHook = std::shared_ptr<TensorHookImpl>;
+
+// What the exporter needs from the quantization slots, so that export/ reads a trained model
+// without knowing how qat/ implements its fake quantization.
+struct WeightQuantizerHook : TensorHookImpl {
+  virtual WeightScheme weight_scheme() const = 0;
+  // The exact scales the forward uses for `w`: [1], [O] or [O, K/G].
+  virtual torch::Tensor weight_scales(const torch::Tensor& w) = 0;
+};
+struct InputQuantizerHook : TensorHookImpl {
+  // How the runtime must quantize the layer's input (static scale / zero point included).
+  virtual ActScheme act_scheme() const = 0;
+};
 
 enum class HookSlot { kWeightMask, kWeightQuant, kInputQuant };
 const char* slot_name(HookSlot slot);

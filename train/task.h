@@ -44,6 +44,8 @@ class Task {
   virtual InputShape input_shape() const = 0;
   // Identifies the training data exactly (FNV-1a over its bytes), for provenance.
   virtual std::string fingerprint() const = 0;
+  // How raw data becomes model input (e.g. {"mean": .., "std": ..} of image normalisation).
+  virtual std::map<std::string, double> preprocessing() const { return {}; }
 };
 
 // Builds the task that `data` describes. `seed` fixes subsets and data order.

@@ -110,8 +110,7 @@ class ClassificationTask : public Task {
   }
   InputShape input_shape() const override { return shape_; }
   std::string fingerprint() const override { return fingerprint_; }
-  float mean() const { return mean_; }
-  float stddev() const { return std_; }
+  std::map<std::string, double> preprocessing() const override { return {{"mean", mean_}, {"std", std_}}; }
 
  private:
   static constexpr int64_t kEvalBatch = 500;

@@ -1,0 +1,115 @@
+#include "export/from_torch.h"
+
+#include <filesystem>
+
+#include "train/metrics_log.h"
+#include "train/trainer.h"
+
+namespace qf::exporter {
+
+Tensor to_qf(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+  std::vector<int64_t> shape(c.sizes().begin(), c.sizes().end());
+  if (c.scalar_type() == torch::kLong)
+    return Tensor::ids(shape, std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()));
+  const torch::Tensor f = c.to(torch::kFloat);
+  return Tensor::floats(shape, std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel()));
+}
+
+torch::Tensor to_torch(const Tensor& t) {
+  if (t.dtype == DType::kInt64)
+    return torch::tensor(t.i64, torch::kLong).reshape(t.shape);
+  return torch::tensor(t.f32, torch::kFloat).reshape(t.shape);
+}
+
+namespace {
+
+LayerContent layer_content(train::QuantizableLayer& layer) {
+  LayerContent c;
+  c.name = layer.layer_name();
+  c.kind = layer.kind();
+  torch::Tensor w = layer.effective_weight().detach();
+  if (auto mask = layer.hook(train::HookSlot::kWeightMask)) w = mask->forward(w).detach();
+  c.weight = to_qf(w);
+  if (auto wq = std::dynamic_pointer_cast<train::WeightQuantizerHook>(layer.hook(train::HookSlot::kWeightQuant));
+      wq && wq->active()) {
+    c.weight_scheme = wq->weight_scheme();
+    c.weight_scales = to_qf(wq->weight_scales(w).flatten()).f32;  // the exact scales training used
+  }
+  if (auto iq = std::dynamic_pointer_cast<train::InputQuantizerHook>(layer.hook(train::HookSlot::kInputQuant));
+      iq && iq->active())
+    c.input_act = iq->act_scheme();
+  const torch::Tensor b = layer.effective_bias();
+  if (b.defined()) c.extra["bias"] = to_qf(b);
+  return c;
+}
+
+// Set on this file by export/CMakeLists.txt at configure time.
+#ifndef QFORGE_GIT_COMMIT
+#define QFORGE_GIT_COMMIT "unknown"
+#endif
+#ifndef QFORGE_VERSION_STRING
+#define QFORGE_VERSION_STRING "unknown"
+#endif
+
+}  // namespace
+
+CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& task, const Recipe& recipe,
+                                        const ExportOptions& options) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  CheckpointContent out;
+  out.graph = model.describe();
+  std::map<std::string, std::shared_ptr<train::QuantizableLayer>> layers;
+  for (auto& l : model.layers()) layers[l->layer_name()] = l;
+  const auto float_params = model.float_params();
+  for (const Op& op : out.graph.ops) {
+    if (auto it = layers.find(op.name); it != layers.end()) {
+      out.layers.push_back(layer_content(*it->second));
+    } else if (auto fp = float_params.find(op.name); fp != float_params.end()) {
+      LayerContent c;
+      c.name = op.name;
+      c.kind = op.kind;
+      c.weight = to_qf(fp->second.at("weight"));
+      if (fp->second.count("bias")) c.extra["bias"] = to_qf(fp->second.at("bias"));
+      out.layers.push_back(std::move(c));
+    }
+  }
+  const train::Batch golden = task.golden_batch(options.golden_examples);
+  const torch::Tensor outputs = model.forward(golden.input);
+  Golden g;
+  g.inputs[out.graph.inputs.at(0).name] = to_qf(golden.input);
+  g.outputs[out.graph.outputs.at(0)] = to_qf(outputs);
+  out.golden.push_back(std::move(g));
+
+  out.recipe_yaml = recipe.text;
+  out.metrics_json = options.metrics_json.empty() ? "[]" : options.metrics_json;
+  out.provenance = {{"qforge_version", QFORGE_VERSION_STRING},
+                    {"git_commit", QFORGE_GIT_COMMIT},
+                    {"libtorch_version", TORCH_VERSION},
+                    {"recipe_name", recipe.name},
+                    {"dataset", recipe.data.dataset},
+                    {"dataset_fingerprint", task.fingerprint()}};
+  for (const auto& [k, v] : task.preprocessing()) out.provenance["input_" + k] = std::to_string(v);
+  return out;
+}
+
+void export_run(const std::string& run_dir, const std::string& output, int64_t golden_examples,
+                const Recipe& recipe, const std::vector<std::shared_ptr<train::Modifier>>& modifiers) {
+  namespace fs = std::filesystem;
+  auto task = train::make_task(recipe);
+  auto model = train::load_run_model(run_dir, recipe, *task, modifiers);
+  for (auto& m : modifiers) {  // put the slots in their end-of-training state
+    train::TrainState st{recipe, *model, *task, torch::kCPU};
+    st.epochs = std::max<int64_t>(recipe.train.epochs, 1);
+    m->train_end(st);
+  }
+  ExportOptions o;
+  o.golden_examples = golden_examples;
+  Json metrics = Json::array();
+  for (const Json& r : train::MetricsLog::read((fs::path(run_dir) / "metrics.jsonl").string())) metrics.push_back(r);
+  o.metrics_json = metrics.dump();
+  write_checkpoint(output, checkpoint_from_model(*model, *task, recipe, o));
+}
+
+}  // namespace qf::exporter
