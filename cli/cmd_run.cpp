@@ -14,7 +14,7 @@ namespace qf::cli {
 void add_run_command(CLI::App& app) {
   struct Options {
     std::string recipe, out, device = "cpu";
-    bool resume = false, quiet = false;
+    bool resume = false, quiet = false, calibrate = false;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -25,10 +25,14 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", opt->threads, "CPU threads (default: all cores)");
   cmd->add_flag("-q,--quiet", opt->quiet, "No progress line");
+  cmd->add_flag("--calibrate-only", opt->calibrate,
+                "Post-training quantization: prepare and calibrate the recipe's modifiers on the initial model, "
+                "evaluate and save, without training (run directory default: runs/<name>_ptq)");
   cmd->callback([opt] {
     const Recipe recipe = load_recipe(opt->recipe);
     RunRequest req;
-    req.run_dir = opt->out.empty() ? default_run_dir(recipe) : opt->out;
+    req.run_dir = opt->out.empty() ? default_run_dir(recipe) + (opt->calibrate ? "_ptq" : "") : opt->out;
+    req.calibrate_only = opt->calibrate;
     req.resume = opt->resume;
     req.device = opt->device;
     req.threads = opt->threads;

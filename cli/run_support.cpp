@@ -37,6 +37,7 @@ std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
                              "' is neither a run directory nor a recipe (.yaml)");
   const Recipe parent = load_recipe(target.string());
   RunRequest parent_req = req;
+  parent_req.calibrate_only = false;
   parent_req.run_dir = default_run_dir(parent);
   parent_req.resume = true;
   if (!run_finished(parent_req.run_dir)) {
@@ -56,6 +57,7 @@ train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
   o.device = parse_device(req.device);
   o.threads = req.threads;
   o.progress = req.progress;
+  o.calibrate_only = req.calibrate_only;
   train::Trainer trainer(recipe, o);
   for (auto& m : make_modifiers(recipe)) trainer.add_modifier(m);
   return trainer.run();

