@@ -23,7 +23,8 @@ namespace F = torch::nn::functional;
 // Runs the whole held-out set through the runtime in chunks and scores it like Task::evaluate.
 train::Metrics evaluate_checkpoint(Engine& engine, train::Task& task, bool language_model, int64_t limit) {
   const Graph& g = engine.checkpoint().graph;
-  const train::Batch all = task.golden_batch(limit > 0 ? limit : std::numeric_limits<int32_t>::max());
+  // The same examples, in the same order, as the LibTorch evaluation of the run.
+  const train::Batch all = task.golden_batch(limit > 0 ? std::min(limit, task.eval_examples()) : task.eval_examples());
   const int64_t n = all.input.size(0), chunk = language_model ? 8 : 250;
   double loss_sum = 0;
   int64_t correct = 0, count = 0;
@@ -66,7 +67,8 @@ void add_eval_command(CLI::App& app) {
       "eval", "Evaluate a run directory (LibTorch) or a .qf.h5 checkpoint (standalone runtime) on held-out data");
   cmd->add_option("target", opt->target, "Run directory or .qf.h5 checkpoint")->required()->check(CLI::ExistingPath);
   cmd->add_option("--data", opt->data, "Dataset location, if not the one the recipe names");
-  cmd->add_option("--limit", opt->limit, "Evaluate only the first N examples (windows for text)");
+  cmd->add_option("--limit", opt->limit,
+                  "Evaluate only the first N of the recipe's held-out examples (windows for text)");
   cmd->add_option("--threads", opt->threads, "CPU threads for LibTorch (default: all cores)");
   cmd->callback([opt] {
     if (opt->threads > 0) torch::set_num_threads(opt->threads);

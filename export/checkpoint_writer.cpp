@@ -92,7 +92,10 @@ void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t
     std::vector<hsize_t> chunk = dims;
     const hsize_t inner = static_cast<hsize_t>(numel) / dims[0] * elem_size;
     const hsize_t target = 1u << 20;
-    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], target / std::max<hsize_t>(1, inner)));
+    const hsize_t max_rows = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], target / std::max<hsize_t>(1, inner)));
+    // Equal chunks: HDF5 allocates whole chunks, so a short last chunk would waste up to a chunk.
+    const hsize_t chunks = (dims[0] + max_rows - 1) / max_rows;
+    chunk[0] = (dims[0] + chunks - 1) / chunks;
     check_status(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), "set chunking for " + name);
     check_status(H5Pset_fletcher32(dcpl), "enable fletcher32 for " + name);
   }

@@ -39,8 +39,11 @@ class Task {
   virtual Batch train_batch(int64_t epoch, int64_t step_in_epoch) = 0;
   virtual torch::Tensor loss(const torch::Tensor& output, const Batch& batch) = 0;
   virtual Metrics evaluate(ZooModel& model, torch::Device device) = 0;
-  // A fixed held-out batch: golden inputs of exported checkpoints.
+  // The first n held-out examples, in the order evaluate() uses them: golden inputs of exported
+  // checkpoints, and what `qforge eval` feeds the runtime.
   virtual Batch golden_batch(int64_t n) = 0;
+  // How many held-out examples evaluate() scores (golden_batch(eval_examples()) is that set).
+  virtual int64_t eval_examples() const = 0;
   virtual InputShape input_shape() const = 0;
   // Identifies the training data exactly (FNV-1a over its bytes), for provenance.
   virtual std::string fingerprint() const = 0;

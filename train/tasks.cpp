@@ -108,6 +108,7 @@ class ClassificationTask : public Task {
     n = std::min(n, test_x_.size(0));
     return {test_x_.narrow(0, 0, n).clone(), test_y_.narrow(0, 0, n).clone()};
   }
+  int64_t eval_examples() const override { return test_x_.size(0); }
   InputShape input_shape() const override { return shape_; }
   std::string fingerprint() const override { return fingerprint_; }
   std::map<std::string, double> preprocessing() const override { return {{"mean", mean_}, {"std", std_}}; }
@@ -150,7 +151,7 @@ class LanguageModelTask : public Task {
     torch::NoGradGuard no_grad;
     const bool was_training = model.is_training();
     model.eval();
-    const auto starts = lm_eval_starts(val_.size(0), context_, eval_batches_ > 0 ? eval_batches_ * batch_ : 0);
+    const auto starts = lm_eval_starts(val_.size(0), context_, eval_examples());
     double loss_sum = 0;
     int64_t tokens = 0;
     for (size_t i = 0; i < starts.size(); i += static_cast<size_t>(batch_)) {
@@ -177,6 +178,9 @@ class LanguageModelTask : public Task {
   Batch golden_batch(int64_t n) override {
     auto starts = lm_eval_starts(val_.size(0), context_, n);
     return windows(val_, starts);
+  }
+  int64_t eval_examples() const override {
+    return static_cast<int64_t>(lm_eval_starts(val_.size(0), context_, eval_batches_ > 0 ? eval_batches_ * batch_ : 0).size());
   }
   InputShape input_shape() const override { return {}; }
   std::string fingerprint() const override { return fingerprint_; }
