@@ -27,8 +27,12 @@ class TempDir {
     path_ = tmpl;
   }
   ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
+    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
+    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
+    try {
+      fs::remove_all(path_);
+    } catch (const std::exception&) {
+    }
   }
   void write(const std::string& name, const std::string& text) const {
     std::ofstream(path_ + "/" + name, std::ios::binary) << text;

@@ -28,8 +28,12 @@ class TempDir {
     path_ = tmpl;
   }
   ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
+    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
+    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
+    try {
+      fs::remove_all(path_);
+    } catch (const std::exception&) {
+    }
   }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   const std::string& path() const { return path_; }

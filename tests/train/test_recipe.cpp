@@ -150,7 +150,7 @@ TEST(Recipe, PerFamilyKeys) {
   const std::string mlp =
       "name: m\nmodel:\n  family: mlp\n  channels: [8]\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n";
   EXPECT_HAS(recipe_error(mlp),
-             "recipes/x.yaml:4: unknown key 'channels' in 'model' (expected one of: family, hidden, init_from)");
+             "recipes/x.yaml:4: unknown key 'channels' in 'model' (expected one of: family, init_from, hidden)");
   const std::string gpt_on_cnn =
       "name: m\nmodel:\n  family: cnn\n  heads: 4\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n";
   EXPECT_HAS(recipe_error(gpt_on_cnn), "recipes/x.yaml:4: unknown key 'heads' in 'model'");
