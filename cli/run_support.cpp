@@ -26,14 +26,14 @@ bool run_finished(const std::string& run_dir) {
   return false;
 }
 
-std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
-  if (recipe.model.init_from.empty()) return "";
-  fs::path target = recipe.model.init_from;
-  const fs::path beside = fs::path(recipe.file).parent_path() / target;
+std::string ensure_run_of(const std::string& recipe_or_run_dir, const std::string& relative_to_file,
+                          const RunRequest& req, const std::string& key) {
+  fs::path target = recipe_or_run_dir;
+  const fs::path beside = fs::path(relative_to_file).parent_path() / target;
   if (target.is_relative() && !fs::exists(target) && fs::exists(beside)) target = beside;
   if (fs::is_directory(target)) return target.string();
   if (target.extension() != ".yaml" && target.extension() != ".yml")
-    throw std::runtime_error(recipe.file + ": model.init_from '" + recipe.model.init_from +
+    throw std::runtime_error(relative_to_file + ": " + key + " '" + recipe_or_run_dir +
                              "' is neither a run directory nor a recipe (.yaml)");
   const Recipe parent = load_recipe(target.string());
   RunRequest parent_req = req;
@@ -41,11 +41,16 @@ std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
   parent_req.run_dir = default_run_dir(parent);
   parent_req.resume = true;
   if (!run_finished(parent_req.run_dir)) {
-    std::fprintf(stderr, "%s starts from %s: training it first into %s\n", recipe.name.c_str(), parent.name.c_str(),
+    std::fprintf(stderr, "%s needs %s: training it first into %s\n", relative_to_file.c_str(), parent.name.c_str(),
                  parent_req.run_dir.c_str());
     run_recipe(parent, parent_req);
   }
   return parent_req.run_dir;
+}
+
+std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
+  if (recipe.model.init_from.empty()) return "";
+  return ensure_run_of(recipe.model.init_from, recipe.file, req, "model.init_from");
 }
 
 train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {

@@ -25,6 +25,13 @@ train::RunResult run_recipe(const Recipe& recipe, const RunRequest& request);
 // (resuming if interrupted) when it has not finished; empty when the recipe has no init_from.
 std::string ensure_init_run(const Recipe& recipe, const RunRequest& request);
 
+// The run directory that `recipe_or_run_dir` names: a run directory as it is, or a recipe (.yaml)
+// whose run runs/<name> is trained first (resuming if interrupted) when it has not finished.
+// Relative paths are tried as given, then beside `relative_to_file` (the recipe that names them).
+// `key` names the recipe key in error messages (e.g. "teacher").
+std::string ensure_run_of(const std::string& recipe_or_run_dir, const std::string& relative_to_file,
+                          const RunRequest& request, const std::string& key = "run");
+
 // True when a run directory holds a finished run (its metrics.jsonl has a "final" record).
 bool run_finished(const std::string& run_dir);
 
