@@ -22,8 +22,7 @@ DistillationModifierConfig parse_distillation_modifier(const RecipeNode& node) {
   c.end_epoch = node.get<int64_t>("end_epoch", -1);
   if (c.end_epoch != -1 && c.end_epoch <= c.start_epoch)
     node.fail("end_epoch", "must be -1 (to the end) or > start_epoch, got " + std::to_string(c.end_epoch));
-  if (node.get<bool>("cache_teacher_logits", false))
-    node.fail("cache_teacher_logits", "is not supported yet (the teacher runs on every batch); remove it or set false");
+  c.cache_teacher_logits = node.get<bool>("cache_teacher_logits", false);
   if (node.has("features"))
     node.fail("features", "feature distillation is not supported yet (the model zoo has no activation taps)");
   node.finish();
@@ -39,6 +38,9 @@ void DistillationModifier::train_start(train::TrainState& st) {
     throw std::runtime_error(config_.file + ":" + std::to_string(config_.line) + ": teacher '" + config_.teacher +
                              "' is " + (teacher_->is_language_model() ? "a language model" : "an image classifier") +
                              ", the student is not");
+  if (config_.cache_teacher_logits && st.model.is_language_model())
+    throw std::runtime_error(config_.file + ":" + std::to_string(config_.line) + ": cache_teacher_logits is for image tasks only (a language model's "
+                             "training windows differ every epoch, so there is nothing to reuse)");
   teacher_->to(st.device);
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
@@ -52,12 +54,7 @@ void DistillationModifier::epoch_start(train::TrainState&) {
 void DistillationModifier::after_loss(train::TrainState& st) {
   if (!active(st.epoch)) return;
   if (!teacher_) train_start(st);
-  torch::Tensor teacher_logits;
-  {
-    torch::NoGradGuard no_grad;
-    teacher_->eval();  // BatchNorm running statistics and dropout of the teacher stay fixed
-    teacher_logits = teacher_->forward(st.batch.input);
-  }
+  const torch::Tensor teacher_logits = this->teacher_logits(st);
   if (teacher_logits.sizes() != st.output.sizes()) {
     std::string a, b;
     for (auto d : teacher_logits.sizes()) a += std::to_string(d) + " ";
@@ -75,12 +72,50 @@ void DistillationModifier::after_loss(train::TrainState& st) {
   ++steps_;
 }
 
+torch::Tensor DistillationModifier::teacher_logits(train::TrainState& st) {
+  torch::NoGradGuard no_grad;
+  const bool cache = config_.cache_teacher_logits;
+  if (cache && !st.batch.index.defined())
+    throw std::runtime_error(config_.file + ":" + std::to_string(config_.line) + ": cache_teacher_logits needs a task whose batches carry example indices");
+  torch::Tensor idx;
+  if (cache && cache_.defined()) {
+    idx = st.batch.index.to(torch::kLong).to(cache_.device());
+    // Every example of the batch seen before (the teacher is frozen, so its logits are the same).
+    if (idx.max().item<int64_t>() < cache_.size(0) && cached_.index_select(0, idx).all().item<bool>())
+      return cache_.index_select(0, idx);
+  }
+  teacher_->eval();  // BatchNorm running statistics and dropout of the teacher stay fixed
+  const torch::Tensor logits = teacher_->forward(st.batch.input);
+  ++teacher_forwards_;
+  if (cache) {
+    idx = st.batch.index.to(torch::kLong).to(logits.device());
+    const int64_t need = idx.max().item<int64_t>() + 1;
+    if (!cache_.defined() || cache_.size(0) < need) {  // grow (at least doubling) to hold index `need - 1`
+      const int64_t n = std::max(need, cache_.defined() ? 2 * cache_.size(0) : need);
+      torch::Tensor c = torch::zeros({n, logits.size(1)}, logits.options());
+      torch::Tensor h = torch::zeros({n}, logits.options().dtype(torch::kBool));
+      if (cache_.defined()) {
+        c.narrow(0, 0, cache_.size(0)).copy_(cache_);
+        h.narrow(0, 0, cached_.size(0)).copy_(cached_);
+      }
+      cache_ = c;
+      cached_ = h;
+    }
+    cache_.index_copy_(0, idx, logits);
+    cached_.index_fill_(0, idx, true);
+  }
+  return logits;
+}
+
 void DistillationModifier::epoch_end(train::TrainState& st) {
   if (steps_ == 0) return;
   st.epoch_log["kd"] = kd_sum_ / static_cast<double>(steps_);
   st.epoch_log["ce"] = ce_sum_ / static_cast<double>(steps_);
 }
 
-void DistillationModifier::train_end(train::TrainState&) { teacher_.reset(); }
+void DistillationModifier::train_end(train::TrainState&) {
+  teacher_.reset();
+  cache_ = cached_ = torch::Tensor();
+}
 
 }  // namespace qf::distill

@@ -8,7 +8,9 @@
 //   alpha                 weight of the hard-label cross-entropy, in [0, 1]; default 0.5
 //   start_epoch           first epoch (0-based) with the KD loss; default 0
 //   end_epoch             first epoch without it again; -1 (default) = to the end
-//   cache_teacher_logits  reserved: only `false` is accepted (not implemented yet)
+//   cache_teacher_logits  false (default); true: image tasks keep each training example's teacher
+//                         logits from its first batch and reuse them in later epochs (by
+//                         Batch::index); an error for language models (windows differ every epoch)
 //   features              reserved: feature distillation is not supported yet (an error)
 //
 // While active, the step's loss is *replaced*: st.loss = alpha * CE + (1 - alpha) * T^2 * KL, where
@@ -33,6 +35,7 @@ struct DistillationModifierConfig {
   double alpha = 0.5;
   int64_t start_epoch = 0;
   int64_t end_epoch = -1;
+  bool cache_teacher_logits = false;
   int line = 1;                       // of the teacher key, for messages
   std::string file;                   // the recipe file, for messages
 };
@@ -62,12 +65,16 @@ class DistillationModifier : public train::Modifier {
     return epoch >= config_.start_epoch && (config_.end_epoch < 0 || epoch < config_.end_epoch);
   }
   std::shared_ptr<train::ZooModel> teacher() const { return teacher_; }
+  int64_t teacher_forwards() const { return teacher_forwards_; }  // batches the teacher actually ran
 
  private:
   DistillationModifierConfig config_;
   TeacherLoader loader_;
   std::shared_ptr<train::ZooModel> teacher_;
+  torch::Tensor teacher_logits(train::TrainState& st);
   double temperature_ = 0;
+  int64_t teacher_forwards_ = 0;
+  torch::Tensor cache_, cached_;  // [examples, classes] logits and [examples] bool, by Batch::index
   double kd_sum_ = 0, ce_sum_ = 0;
   int64_t steps_ = 0;
 };

@@ -22,6 +22,9 @@ struct InputShape;
 struct Batch {
   torch::Tensor input;   // images [N,C,H,W] float, or token ids [B,T] int64
   torch::Tensor target;  // labels [N] int64, or next tokens [B,T] int64
+  // Optional, on the CPU: the training-set index of each example [N] int64, the same every epoch
+  // (image tasks fill it; e.g. distillation caches teacher outputs by it). Undefined if unknown.
+  torch::Tensor index;
 };
 
 struct Metrics {

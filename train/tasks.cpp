@@ -78,7 +78,7 @@ class ClassificationTask : public Task {
     }
     const auto idx = batch_at(order_, batch_, step);
     const torch::Tensor i = torch::tensor(idx, torch::kLong);
-    return {train_x_.index_select(0, i), train_y_.index_select(0, i)};
+    return {train_x_.index_select(0, i), train_y_.index_select(0, i), i};
   }
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) override {
     return F::cross_entropy(out, b.target, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));

@@ -58,7 +58,7 @@ TEST(DistillationRecipe, ErrorsNameTheLineAndKey) {
   EXPECT_NE(e.find("not supported"), std::string::npos) << e;
   e = error_of("teacher: t.yaml\nstart_epoch: 2\nend_epoch: 1\n");
   EXPECT_NE(e.find("mod.yaml:3"), std::string::npos) << e;
-  e = error_of("teacher: t.yaml\ncache_teacher_logits: true\n");
+  e = error_of("teacher: t.yaml\ncache_teacher_logits: 2\n");
   EXPECT_NE(e.find("mod.yaml:2"), std::string::npos) << e;
 }
 
@@ -125,6 +125,40 @@ TEST(DistillationSmoke, QatStudentLearnsFromAFrozenTeacher) {
   EXPECT_NE(text.find("\"kd\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"ce\""), std::string::npos) << text;
   EXPECT_DOUBLE_EQ(kd->temperature(), 4.0);
+}
+
+// Cached teacher logits (image tasks): the teacher runs only in the first epoch, and training
+// matches the uncached run (the cached logits are the teacher's logits of the same examples).
+TEST(DistillationSmoke, CachedTeacherLogitsRunTheTeacherOnlyInTheFirstEpoch) {
+  const std::string teacher_dir = test::temp_dir("kd_cache_teacher");
+  {
+    train::RunOptions o;
+    o.run_dir = teacher_dir;
+    o.threads = 1;
+    o.progress = false;
+    train::Trainer(test::small_fashion_recipe("{family: mlp, hidden: [32]}", 1, 512), o).run();
+  }
+  TeacherLoader loader = [&](train::TrainState& st) {
+    const Recipe tr = load_recipe((std::filesystem::path(teacher_dir) / "recipe.yaml").string());
+    return train::load_run_model(teacher_dir, tr, st.task, {});
+  };
+  std::map<bool, double> accuracy;
+  for (bool cache : {false, true}) {
+    const Recipe r = test::small_fashion_recipe("{family: mlp, hidden: [16]}", 3, 512);
+    DistillationModifierConfig cfg;
+    cfg.teacher = teacher_dir;
+    cfg.cache_teacher_logits = cache;
+    train::RunOptions o;
+    o.run_dir = test::temp_dir(cache ? "kd_cached" : "kd_uncached");
+    o.threads = 1;
+    o.progress = false;
+    train::Trainer t(r, o);
+    auto kd = std::make_shared<DistillationModifier>(cfg, loader);
+    t.add_modifier(kd);
+    accuracy[cache] = t.run().metrics.values.at("accuracy");
+    EXPECT_EQ(kd->teacher_forwards(), cache ? 8 : 24) << "cache " << cache;  // 512 / 64 = 8 steps per epoch
+  }
+  EXPECT_NEAR(accuracy[true], accuracy[false], 0.5);
 }
 
 }  // namespace
