@@ -29,12 +29,14 @@ LayerContent layer_content(train::QuantizableLayer& layer) {
   c.name = layer.layer_name();
   c.kind = layer.kind();
   torch::Tensor w = layer.effective_weight().detach();
-  if (auto mask = layer.hook(train::HookSlot::kWeightMask)) w = mask->forward(w).detach();
+  auto mask = std::dynamic_pointer_cast<train::WeightMaskHook>(layer.hook(train::HookSlot::kWeightMask));
+  if (mask) w = mask->forward(w).detach();
   c.weight = to_qf(w);
   if (auto wq = std::dynamic_pointer_cast<train::WeightQuantizerHook>(layer.hook(train::HookSlot::kWeightQuant));
       wq && wq->active()) {
     c.weight_scheme = wq->weight_scheme();
     c.weight_scales = to_qf(wq->weight_scales(w).flatten()).f32;  // the exact scales training used
+    if (mask) c.sparsity = mask->storage_sparsity();  // N:M-compressed storage needs quantized weights
   }
   if (auto iq = std::dynamic_pointer_cast<train::InputQuantizerHook>(layer.hook(train::HookSlot::kInputQuant));
       iq && iq->active())

@@ -32,6 +32,11 @@ struct WeightQuantizerHook : TensorHookImpl {
   // The exact scales the forward uses for `w`: [1], [O] or [O, K/G].
   virtual torch::Tensor weight_scales(const torch::Tensor& w) = 0;
 };
+struct WeightMaskHook : TensorHookImpl {
+  // "N:M" (e.g. "2:4") when the mask is an exact N:M pattern the checkpoint stores compressed;
+  // "dense" otherwise (the zeros are then stored as they are).
+  virtual std::string storage_sparsity() const = 0;
+};
 struct InputQuantizerHook : TensorHookImpl {
   // How the runtime must quantize the layer's input (static scale / zero point included).
   virtual ActScheme act_scheme() const = 0;

@@ -1,0 +1,58 @@
+// The `pruning` recipe modifier: puts masks into the selected layers' weight_mask slots and moves
+// them from dense to the target pattern on a schedule (keys: recipes/README.md, "pruning").
+//
+// Patterns: unstructured magnitude (per layer or global), N:M along the input dimension (2:4,
+// 1:4, 4:8, ...), and blocks. The gradual path to exact N:M enforces the pattern on a growing
+// fraction of each layer's groups — the groups where it removes the least magnitude first — with
+// the fraction following the cubic schedule; at the end every group is N:M. Compared with SR-STE
+// it needs no change to the gradient and no extra hyper-parameter, and unlike one-shot N:M the
+// network adapts while the pattern tightens (docs/RESULTS.md compares the two).
+#pragma once
+
+#include "sparsify/schedule.h"
+#include "sparsify/weight_mask.h"
+#include "train/modifier.h"
+#include "train/recipe_node.h"
+
+namespace qf::sparsify {
+
+struct PruningConfig {
+  std::string pattern = "2:4";        // "unstructured" | "block" | "N:M"
+  int64_t n = 2, m = 4;               // N:M
+  int64_t block_rows = 4, block_cols = 4;
+  bool global = false;                // unstructured: one threshold over all pruned layers
+  std::vector<std::string> layers = {"*"};  // glob patterns of layers to prune
+  std::optional<std::vector<std::string>> leave_dense;  // default: the first and the last layer
+  std::vector<std::string> kinds = {"linear", "conv2d"};
+  std::string schedule = "cubic";     // cubic | one_shot | constant
+  double initial_sparsity = 0.0, final_sparsity = 0.5;
+  double start_epoch = 0, end_epoch = 1;  // fractional epochs allowed
+  int64_t update_every = 50;          // steps between mask updates (cubic)
+  bool is_nm() const { return pattern != "unstructured" && pattern != "block"; }
+};
+
+PruningConfig parse_pruning_modifier(const RecipeNode& node);
+
+class PruningModifier : public train::Modifier {
+ public:
+  explicit PruningModifier(PruningConfig config) : config_(std::move(config)) {}
+  std::string name() const override { return "pruning"; }
+  void prepare(train::TrainState& st) override;
+  void before_forward(train::TrainState& st) override;
+  void after_step(train::TrainState& st) override;
+  void epoch_end(train::TrainState& st) override;
+  const std::vector<std::string>& pruned_layers() const { return names_; }
+  const SparsitySchedule& schedule() const { return schedule_; }
+  // Recomputes every mask for target sparsity `s` and enforces it.
+  void update_masks(double s, torch::optim::Optimizer* optimizer);
+
+ private:
+  void enforce(torch::optim::Optimizer* optimizer);
+  PruningConfig config_;
+  SparsitySchedule schedule_;
+  std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;
+  std::vector<WeightMask> masks_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace qf::sparsify

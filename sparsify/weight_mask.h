@@ -1,0 +1,32 @@
+// The mask that sits in a layer's weight_mask slot (train/layers.h): the forward multiplies the
+// weight by it, and `enforce` keeps pruned raw weights and their optimizer state at exactly zero
+// after every step, so a pruned weight can never drift back (momentum included).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "train/layers.h"
+
+namespace qf::sparsify {
+
+class WeightMaskImpl : public train::WeightMaskHook {
+ public:
+  // `nm` = {N, M} when the layer is pruned to an N:M pattern (export stores it compressed once
+  // the mask is exact), {0, 0} otherwise.
+  WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm);
+  torch::Tensor forward(const torch::Tensor& w) override { return w * mask_; }
+  std::string storage_sparsity() const override;
+
+  const torch::Tensor& mask() const { return mask_; }
+  void set_mask(const torch::Tensor& mask);
+  // raw *= mask, and the same for the optimizer's per-parameter state of `raw`.
+  void enforce(torch::Tensor& raw, torch::optim::Optimizer* optimizer) const;
+  double sparsity() const { return 1.0 - mask_.mean().item<double>(); }
+
+ private:
+  torch::Tensor mask_;
+  std::pair<int64_t, int64_t> nm_;
+};
+TORCH_MODULE(WeightMask);
+
+}  // namespace qf::sparsify
