@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "qat/quantization_modifier.h"
+#include "sparsify/pruning_modifier.h"
 #include "distill/distillation_modifier.h"
 #include "cli/run_support.h"
 #include <filesystem>
@@ -14,6 +15,8 @@ std::vector<std::shared_ptr<train::Modifier>> make_modifiers(const Recipe& recip
   for (const ModifierSpec& m : recipe.modifiers) {
     if (m.type == "quantization") {
       out.push_back(std::make_shared<qat::QuantizationModifier>(qat::parse_quantization_modifier(m.node)));
+    } else if (m.type == "pruning") {
+      out.push_back(std::make_shared<sparsify::PruningModifier>(sparsify::parse_pruning_modifier(m.node)));
     } else if (m.type == "distillation") {
       // The teacher run is found (or trained) and loaded when training starts, not here: eval and
       // export rebuild a KD student without needing its teacher.
