@@ -6,7 +6,7 @@ namespace qf::fmt {
 
 inline constexpr const char* kFormatName = "qforge";
 inline constexpr int kVersion = 1;  // major: a reader rejects files with a newer major
-inline constexpr int kMinor = 0;    // minor: additions that older readers may ignore
+inline constexpr int kMinor = 1;    // minor: additions that older readers may ignore
 
 // Root attributes.
 inline constexpr const char* kAttrFormat = "format";

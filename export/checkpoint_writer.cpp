@@ -226,8 +226,15 @@ void write_layer(hid_t layers, const LayerContent& L) {
     if (sparse) {
       std::vector<int8_t> codes8(q.codes.begin(), q.codes.end());
       NMCompressed<int8_t> c = nm_compress(codes8.data(), rows, k, nm);
-      attr_string(g, fmt::kAttrWeightFormat, "nm_int8");
-      write_i8(g, fmt::kWeightValues, {rows, nm_kept_per_row(k, nm.n, nm.m)}, c.values);
+      const int64_t kept = nm_kept_per_row(k, nm.n, nm.m);
+      if (ws.bits <= 4) {  // kept values nibble-packed like dense int4: 2:4 int4 = 3 bits/weight
+        attr_string(g, fmt::kAttrWeightFormat, "nm_int4");
+        const std::vector<int32_t> kept_codes(c.values.begin(), c.values.end());
+        write_u8(g, fmt::kWeightValues, {rows, int4_row_bytes(kept)}, pack_int4_rows(kept_codes.data(), rows, kept, true));
+      } else {
+        attr_string(g, fmt::kAttrWeightFormat, "nm_int8");
+        write_i8(g, fmt::kWeightValues, {rows, kept}, c.values);
+      }
       write_u8(g, fmt::kWeightIndices, {rows, nm_index_row_bytes(k, nm.n, nm.m)}, c.indices);
     } else if (ws.bits <= 4) {
       attr_string(g, fmt::kAttrWeightFormat, "int4");

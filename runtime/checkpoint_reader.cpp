@@ -24,6 +24,7 @@ const char* weight_format_name(WeightFormat f) {
     case WeightFormat::kFloat32: return "float32";
     case WeightFormat::kInt8: return "int8";
     case WeightFormat::kInt4: return "int4";
+    case WeightFormat::kNMInt4: return "nm_int4";
     default: return "nm_int8";
   }
 }
@@ -347,6 +348,7 @@ class Reader {
     else if (wf == "int8") L.format = WeightFormat::kInt8;
     else if (wf == "int4") L.format = WeightFormat::kInt4;
     else if (wf == "nm_int8") L.format = WeightFormat::kNMInt8;
+    else if (wf == "nm_int4") L.format = WeightFormat::kNMInt4;
     else fail(where, "unknown weight_format '" + wf + "'");
     if (L.format == WeightFormat::kNone) fail(where, op.kind + " needs a weight");
     const bool quantized = L.format != WeightFormat::kFloat32;
@@ -380,7 +382,7 @@ class Reader {
         fail(where, e.what());
       }
     }
-    if (L.sparse != (L.format == WeightFormat::kNMInt8))
+    if (L.sparse != (L.format == WeightFormat::kNMInt8 || L.format == WeightFormat::kNMInt4))
       fail(where, "sparsity '" + sparsity + "' does not match weight_format '" + wf + "'");
 
     // Bits per format.
@@ -392,7 +394,8 @@ class Reader {
         if (L.bits < 5 || L.bits > 8) fail(where, "int8 weight_format needs bits in [5, 8], got " + std::to_string(L.bits));
         break;
       case WeightFormat::kInt4:
-        if (L.bits < 2 || L.bits > 4) fail(where, "int4 weight_format needs bits in [2, 4], got " + std::to_string(L.bits));
+      case WeightFormat::kNMInt4:
+        if (L.bits < 2 || L.bits > 4) fail(where, wf + " weight_format needs bits in [2, 4], got " + std::to_string(L.bits));
         break;
       default:
         if (L.bits < 2 || L.bits > 8) fail(where, "bits must be in [2, 8], got " + std::to_string(L.bits));
@@ -423,26 +426,37 @@ class Reader {
           fail("/" + path, "code " + std::to_string(c) + " outside [-" + std::to_string(qmax) + ", " +
                                std::to_string(qmax) + "] for " + std::to_string(L.bits) + " bits");
       };
+      // Packed signed int4 [rows, cols]: every code in range, padding nibbles zero.
+      auto read_int4 = [&](const std::string& path, int64_t rows, int64_t cols) {
+        const int64_t rb = int4_row_bytes(cols);
+        std::vector<uint8_t> packed =
+            read_exact<uint8_t>(path, Kind::kU8, H5T_NATIVE_UINT8, {rows, rb}, &L.bytes_stored);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t b = 0; b < rb; ++b) {
+            const uint8_t byte = packed[static_cast<size_t>(r * rb + b)];
+            check_code(int4_lo_signed(byte), path);
+            if (2 * b + 1 < cols) check_code(int4_hi_signed(byte), path);
+            else if ((byte >> 4) != 0) fail("/" + path, "padding nibble of row " + std::to_string(r) + " is not 0");
+          }
+        return packed;
+      };
       if (L.format == WeightFormat::kInt8) {
         L.codes = read_exact<int8_t>(wpath, Kind::kI8, H5T_NATIVE_INT8, {L.rows, L.cols}, &L.bytes_stored);
         for (int8_t c : L.codes) check_code(c, wpath);
       } else if (L.format == WeightFormat::kInt4) {
-        const int64_t rb = int4_row_bytes(L.cols);
-        L.packed = read_exact<uint8_t>(wpath, Kind::kU8, H5T_NATIVE_UINT8, {L.rows, rb}, &L.bytes_stored);
-        for (int64_t r = 0; r < L.rows; ++r)
-          for (int64_t b = 0; b < rb; ++b) {
-            const uint8_t byte = L.packed[static_cast<size_t>(r * rb + b)];
-            check_code(int4_lo_signed(byte), wpath);
-            if (2 * b + 1 < L.cols) check_code(int4_hi_signed(byte), wpath);
-            else if ((byte >> 4) != 0) fail("/" + wpath, "padding nibble of row " + std::to_string(r) + " is not 0");
-          }
+        L.packed = read_int4(wpath, L.rows, L.cols);
       } else {
         if (L.cols % L.nm.m != 0)
           fail(where, "K = " + std::to_string(L.cols) + " is not a multiple of M for " + L.nm.str());
         const std::string vpath = gpath + "/" + fmt::kWeightValues, ipath = gpath + "/" + fmt::kWeightIndices;
-        L.codes = read_exact<int8_t>(vpath, Kind::kI8, H5T_NATIVE_INT8,
-                                     {L.rows, nm_kept_per_row(L.cols, L.nm.n, L.nm.m)}, &L.bytes_stored);
-        for (int8_t c : L.codes) check_code(c, vpath);
+        const int64_t kept = nm_kept_per_row(L.cols, L.nm.n, L.nm.m);
+        if (L.format == WeightFormat::kNMInt4) {
+          const std::vector<int32_t> codes = unpack_int4_rows(read_int4(vpath, L.rows, kept).data(), L.rows, kept);
+          L.codes.assign(codes.begin(), codes.end());
+        } else {
+          L.codes = read_exact<int8_t>(vpath, Kind::kI8, H5T_NATIVE_INT8, {L.rows, kept}, &L.bytes_stored);
+          for (int8_t c : L.codes) check_code(c, vpath);
+        }
         L.packed = read_exact<uint8_t>(ipath, Kind::kU8, H5T_NATIVE_UINT8,
                                        {L.rows, nm_index_row_bytes(L.cols, L.nm.n, L.nm.m)}, &L.bytes_stored);
         const std::string bad = nm_check_indices(L.packed.data(), L.rows, L.cols, L.nm);

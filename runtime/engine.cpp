@@ -85,7 +85,8 @@ struct GemmWeight {
     switch (L.format) {
       case WeightFormat::kInt8: codes.assign(L.codes.begin(), L.codes.end()); break;
       case WeightFormat::kInt4: codes = unpack_int4_rows(L.packed.data(), L.rows, L.cols); break;
-      case WeightFormat::kNMInt8: {
+      case WeightFormat::kNMInt8:
+      case WeightFormat::kNMInt4: {
         NMCompressed<int8_t> c;
         c.rows = L.rows;
         c.cols = L.cols;

@@ -3,9 +3,8 @@
 // LibTorch model within validate's documented tolerance.
 #include <gtest/gtest.h>
 
-#include "../train/test_support.h"
+#include "../train/train_with_modifiers.h"
 #include "export/from_torch.h"
-#include "qat/quantization_modifier.h"
 #include "runtime/engine.h"
 #include "runtime/validate.h"
 #include "train/trainer.h"
@@ -15,15 +14,7 @@ namespace {
 
 
 std::unique_ptr<train::Trainer> train_recipe(const Recipe& r, const std::string& tag) {
-  train::RunOptions o;
-  o.run_dir = test::temp_dir(tag);
-  o.threads = 1;
-  o.progress = false;
-  auto t = std::make_unique<train::Trainer>(r, o);
-  for (const auto& m : r.modifiers)
-    t->add_modifier(std::make_shared<qat::QuantizationModifier>(qat::parse_quantization_modifier(m.node)));
-  t->run();
-  return t;
+  return test::train_with_modifiers(r, tag);
 }
 
 // Exports the trainer's model, loads it in the runtime, and compares both on `inputs`.

@@ -1,8 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "../train/test_support.h"
+#include "../train/train_with_modifiers.h"
 #include "export/from_torch.h"
-#include "qat/quantization_modifier.h"
 #include "runtime/engine.h"
 #include "runtime/inspect.h"
 #include "runtime/validate.h"
@@ -88,20 +87,8 @@ TEST(Schedule, CubicValuesAtKnownSteps) {
   EXPECT_DOUBLE_EQ(s.at(100), 0.5);
 }
 
-// Runs a small Fashion-MNIST recipe with its modifiers (quantization and pruning).
 std::unique_ptr<train::Trainer> run(const Recipe& r, const std::string& tag) {
-  train::RunOptions o;
-  o.run_dir = test::temp_dir(tag);
-  o.threads = 1;
-  o.progress = false;
-  auto t = std::make_unique<train::Trainer>(r, o);
-  for (const auto& m : r.modifiers) {
-    if (m.type == "pruning") t->add_modifier(std::make_shared<PruningModifier>(parse_pruning_modifier(m.node)));
-    if (m.type == "quantization")
-      t->add_modifier(std::make_shared<qat::QuantizationModifier>(qat::parse_quantization_modifier(m.node)));
-  }
-  t->run();
-  return t;
+  return test::train_with_modifiers(r, tag);
 }
 
 TEST(Pruning, MaskedWeightsStayZeroThroughSgdAndAdamW) {

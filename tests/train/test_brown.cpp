@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "train/brown.h"
 #include "train/data_paths.h"
 
@@ -19,28 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "qforge-brown-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
-    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
-    try {
-      fs::remove_all(path_);
-    } catch (const std::exception&) {
-    }
-  }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ + "/" + name, std::ios::binary) << text;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : qf::test::TempDir {
+  TempDir() : qf::test::TempDir("qforge-brown") {}
 };
 
 std::string as_text(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }

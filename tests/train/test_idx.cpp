@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "train/fashion_mnist.h"
 #include "train/idx.h"
 
@@ -20,26 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "qforge-idx-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
-    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
-    try {
-      fs::remove_all(path_);
-    } catch (const std::exception&) {
-    }
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : qf::test::TempDir {
+  TempDir() : qf::test::TempDir("qforge-idx") {}
 };
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {

@@ -1,13 +1,45 @@
 // Helpers shared by the LibTorch-side tests: small recipes on real data subsets, temp folders.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include "train/recipe.h"
 
 namespace qf::test {
+
+// A fresh folder under the system temp dir (mkdtemp), removed with its contents at scope exit.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "qforge") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
+    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
+    try {
+      std::filesystem::remove_all(path_);
+    } catch (const std::exception&) {
+    }
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(file(name), std::ios::binary) << text;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // A fresh empty folder under the system temp dir, named after the current test.
 inline std::string temp_dir(const std::string& tag) {
