@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The main job of README.md, end to end on Fashion-MNIST:
 #   1. train the float teacher (recipes/fashion_cnn_fp32.yaml)           -> runs/fashion_cnn_fp32
-#   2. QAT: int4 weights, int8 activations, from the teacher (w4a8)      -> runs/fashion_cnn_w4a8
-#   3. export the quantized checkpoint                                   -> runs/fashion_cnn_w4a8/model.qf.h5
+#   2. compress it (recipes/fashion_cnn_w4a8_sp24_kd.yaml): QAT with int4 weights and int8
+#      activations + gradual 2:4 sparsity + distillation from the teacher
+#                                                                        -> runs/fashion_cnn_w4a8_sp24_kd
+#   3. export the checkpoint (int4, 2:4-compressed)                      -> runs/<name>/model.qf.h5
 #   4. inspect it, validate it with the standalone runtime, evaluate it through the runtime.
+# Another recipe: scripts/main.sh recipes/fashion_cnn_w4a8.yaml
 # Interrupted? Run it again: finished runs are reused and unfinished ones resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 Q=build/cli/qforge
-RECIPE="${1:-recipes/fashion_cnn_w4a8.yaml}"
+RECIPE="${1:-recipes/fashion_cnn_w4a8_sp24_kd.yaml}"
 NAME="$(basename "$RECIPE" .yaml)"
 RUN="runs/$NAME"
 $Q run "$RECIPE" --resume            # trains the teacher first (init_from), then QAT

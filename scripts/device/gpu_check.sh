@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds qforge on the GPU machine against its PyTorch 2.x LibTorch (CUDA) and runs the tests and
-# a short QAT run with --device cuda. Fashion-MNIST is carried in .gpu-data/ (no Debian package
-# there). Writes logs under $OUT. Usage (device tool): bash scripts/device/gpu_check.sh
+# the whole loop with --device cuda. Fashion-MNIST and the Brown corpus are carried in .gpu-data/
+# (no Debian package or npm there; copy them there first). Writes logs under $OUT. Usage (device tool): bash scripts/device/gpu_check.sh
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
@@ -22,11 +22,16 @@ cmake -S . -B /tmp/qf-build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PRE
 log "build"
 cmake --build /tmp/qf-build -j16 > "$OUT/build.txt" 2>&1 || { grep -E "error|Error" "$OUT/build.txt" | head -40; exit 1; }
 log "tests"
-ctest --test-dir /tmp/qf-build -j8 --output-on-failure > "$OUT/ctest.txt" 2>&1
+QFORGE_DATA="$PWD/.gpu-data" ctest --test-dir /tmp/qf-build -j8 --output-on-failure > "$OUT/ctest.txt" 2>&1
 tail -15 "$OUT/ctest.txt"
-log "QAT on cuda"
-sed -e "s|dataset: fashion_mnist|dataset: fashion_mnist\n  path: $PWD/.gpu-data/fashion-mnist|" recipes/fashion_cnn_w4a8.yaml \
-  | sed -e 's|  init_from: fashion_cnn_fp32.yaml.*||' -e 's|epochs: 3|epochs: 2|' > /tmp/gpu_w4a8.yaml
-/tmp/qf-build/cli/qforge run /tmp/gpu_w4a8.yaml --device cuda -o /tmp/gpu_run 2>&1 | tail -4 | tee -a "$OUT/summary.txt"
-/tmp/qf-build/cli/qforge export /tmp/gpu_run -o /tmp/gpu_run/model.qf.h5 2>&1 | tee -a "$OUT/summary.txt"
-/tmp/qf-build/cli/qforge validate /tmp/gpu_run/model.qf.h5 2>&1 | tee -a "$OUT/summary.txt"
+export QFORGE_DATA="$PWD/.gpu-data"   # the Brown corpus, carried
+log "whole loop on cuda: teacher, then QAT + 2:4 + distillation"
+Q=/tmp/qf-build/cli/qforge
+for r in recipes/fashion_cnn_w4a8_sp24_kd.yaml recipes/brown_gpt_w4a8_sp24.yaml; do
+  name=$(basename "$r" .yaml)
+  $Q run "$r" --device cuda -q 2>&1 | tail -2 | tee -a "$OUT/summary.txt"
+  $Q export "runs/$name" -o "runs/$name/model.qf.h5" 2>&1 | tee -a "$OUT/summary.txt"
+  $Q validate "runs/$name/model.qf.h5" 2>&1 | tail -1 | tee -a "$OUT/summary.txt"
+  $Q inspect "runs/$name/model.qf.h5" | grep '^total' | tee -a "$OUT/summary.txt"
+done
+for f in runs/*/metrics.jsonl; do echo "$f: $(grep -E '"(epoch|final)"' "$f" | tail -1 | cut -c1-160)"; done | tee -a "$OUT/summary.txt"

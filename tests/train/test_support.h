@@ -1,8 +1,11 @@
 // Helpers shared by the LibTorch-side tests: small recipes on real data subsets, temp folders.
 #pragma once
 
+#include <ftw.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +16,16 @@
 
 namespace qf::test {
 
+// Deletes a directory tree with POSIX nftw. Not std::filesystem::remove_all: PyTorch 2.x's
+// libtorch.so exports its own copy of it, which interposes libstdc++'s and crashes on non-empty
+// directories (seen with LibTorch 2.11).
+inline void remove_tree(const std::string& path) {
+  nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+      FTW_DEPTH | FTW_PHYS);
+}
+
 // A fresh folder under the system temp dir (mkdtemp), removed with its contents at scope exit.
 class TempDir {
  public:
@@ -21,14 +34,7 @@ class TempDir {
     if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
   }
-  ~TempDir() {
-    // The throwing overload on purpose: PyTorch 2.x's libtorch.so exports its own
-    // remove_all(path, error_code&), which interposes libstdc++'s and crashes.
-    try {
-      std::filesystem::remove_all(path_);
-    } catch (const std::exception&) {
-    }
-  }
+  ~TempDir() { remove_tree(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return path_ + "/" + name; }
@@ -44,7 +50,7 @@ class TempDir {
 // A fresh empty folder under the system temp dir, named after the current test.
 inline std::string temp_dir(const std::string& tag) {
   auto dir = std::filesystem::temp_directory_path() / ("qforge_test_" + tag + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
+  remove_tree(dir.string());
   std::filesystem::create_directories(dir);
   return dir.string();
 }
