@@ -29,12 +29,25 @@ void add_generate_command(CLI::App& app) {
     if (g.family != "gpt") throw std::runtime_error(opt->checkpoint + " is a '" + g.family + "' model, not gpt");
     if (opt->prompt.empty()) throw std::runtime_error("--prompt must not be empty");
     const std::string in = g.inputs.at(0).name, out = g.outputs.at(0);
+    // The context is the positional table's length: past it, restart the KV cache on the last
+    // half-context of text (a sliding window that recomputes once every context/2 bytes).
+    int64_t context = 0;
+    for (const Op& op : g.ops)
+      if (op.kind == "positional_embedding") context = engine.checkpoint().layers.at(op.name).shape.at(0);
+    if (context < 2) throw std::runtime_error(opt->checkpoint + ": no positional table, cannot tell the context length");
     Session session = engine.start_session();
-    std::vector<int64_t> ids(opt->prompt.begin(), opt->prompt.end());
-    for (auto& id : ids) id = static_cast<uint8_t>(id);
+    std::vector<int64_t> history;
+    for (unsigned char c : opt->prompt) history.push_back(c);
+    if (static_cast<int64_t>(history.size()) > context)
+      history.erase(history.begin(), history.end() - context);  // keep the end of a long prompt
+    std::vector<int64_t> ids = history;
     std::mt19937_64 rng(opt->seed);
     std::fputs(opt->prompt.c_str(), stdout);
     for (int64_t i = 0; i < opt->bytes; ++i) {
+      if (session.position() + static_cast<int64_t>(ids.size()) > context) {
+        session.reset();
+        ids.assign(history.end() - context / 2, history.end());
+      }
       Tensor logits = session.step({{in, Tensor::ids({1, static_cast<int64_t>(ids.size())}, ids)}}).at(out);
       const int64_t vocab = logits.shape.back();
       const float* last = logits.f32.data() + (logits.numel() - vocab);
@@ -49,6 +62,7 @@ void add_generate_command(CLI::App& app) {
       }
       std::fputc(static_cast<int>(next), stdout);
       std::fflush(stdout);
+      history.push_back(next);
       ids = {next};
     }
     std::fputc('\n', stdout);
