@@ -29,6 +29,8 @@ namespace qf::train {
 class ZooModel;
 
 struct TrainState {
+  TrainState(const Recipe& r, ZooModel& m, Task& t, torch::Device d) : recipe(r), model(m), task(t), device(d) {}
+
   const Recipe& recipe;
   ZooModel& model;
   Task& task;

@@ -72,7 +72,7 @@ void Trainer::emit(Fn fn) {
 
 void Trainer::prepare() {
   const TrainSpec& t = recipe_.train;
-  state_ = std::make_unique<TrainState>(TrainState{recipe_, *model_, *task_, options_.device});
+  state_ = std::make_unique<TrainState>(recipe_, *model_, *task_, options_.device);
   state_->steps_per_epoch = t.steps_per_epoch > 0 ? t.steps_per_epoch : task_->steps_per_epoch();
   state_->epochs = t.steps > 0 ? (t.steps + state_->steps_per_epoch - 1) / state_->steps_per_epoch : t.epochs;
   if (!options_.init_checkpoint.empty()) {

