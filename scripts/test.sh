@@ -2,6 +2,9 @@
 # The test command of README.md: set-up, build, then every GoogleTest suite through CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the Brown corpus lives (train/data_paths.h reads the same variable); without HOME, keep
+# it in the checkout, at an absolute path so the scripts and the tests agree.
+[ -n "${HOME:-}" ] || export QFORGE_DATA="${QFORGE_DATA:-$PWD/.qforge-data}"
 scripts/setup.sh
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
