@@ -51,6 +51,9 @@ struct Tensor {
 struct Golden {
   std::map<std::string, Tensor> inputs;
   std::map<std::string, Tensor> outputs;  // always float32
+  // Optional: every intermediate tensor of the graph (op outputs, float32) by tensor name, as the
+  // trained model computed them; `validate --trace` compares the runtime op by op against them.
+  std::map<std::string, Tensor> trace;
 };
 
 }  // namespace qf

@@ -11,6 +11,7 @@ const KernelTable& ref_kernel_table() {
       "ref",
       {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref},
        {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref}},
+      nullptr,  // the reference kernels read the checkpoint's layout
       f32_gemm_ref,
       f32_im2col_ref,
       x8_im2col_u8_ref,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace qf::kernels {
 
@@ -20,6 +21,12 @@ struct QActs {
 
 enum class QWeightKind { kInt8, kInt4, kNM };
 
+// A weight a backend re-laid out once, at load time (packed / interleaved for its GEMM tiles).
+// Opaque to the executor, which only keeps it alive; the checkpoint's layout stays the format's.
+struct PreparedQWeights {
+  virtual ~PreparedQWeights() = default;
+};
+
 // The quantized weight operand: N output rows over K, symmetric codes (zero point 0).
 struct QWeights {
   QWeightKind kind = QWeightKind::kInt8;
@@ -30,6 +37,10 @@ struct QWeights {
   const float* scales = nullptr;     // [N] (per channel) or [N, K/group_size] (per group)
   bool per_group = false;
   int64_t group_size = 0;            // per_group only
+  // Set by the executor to what the table's prepare_qweights returned for exactly this weight
+  // (null when the table prepares nothing); kernels of that table may read it instead of the
+  // fields above.
+  const PreparedQWeights* prepared = nullptr;
 
   // Rows [r0, r0 + rows) as a weight of its own (conv groups slice this way).
   QWeights rows_slice(int64_t r0, int64_t rows) const;
@@ -40,6 +51,10 @@ struct QWeights {
 //   per group:   y = sx * sum_g float(acc_g) * sw[n, g] + bias[n]
 // with acc = sum_k (qx[k] - zx) * qw[n, k] in int32. bias may be null.
 using QGemmFn = void (*)(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+
+// Re-lays out one weight for this table's GEMMs (called once per weight at load; conv groups
+// are prepared slice by slice). Null entry: the table reads the format's layout directly.
+using PrepareQWeightsFn = std::unique_ptr<PreparedQWeights> (*)(const QWeights& w);
 
 // y[M, N] = x[M, K] * w[N, K]^T + bias (bias may be null). Float accumulation in k order.
 using F32GemmFn = void (*)(int64_t m, int64_t n, int64_t k, const float* x, const float* w,
@@ -76,6 +91,7 @@ using AttentionFn = void (*)(const float* q, int64_t q_stride, const float* k, c
 struct KernelTable {
   const char* name;  // "ref", later "avx2", "cuda", ...
   QGemmFn qgemm[2][3];  // [activation: 0 = qu8, 1 = qs8][QWeightKind]
+  PrepareQWeightsFn prepare_qweights;  // may be null
   F32GemmFn f32_gemm;
   Im2colF32Fn im2col_f32;
   Im2colU8Fn im2col_u8;

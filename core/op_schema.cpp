@@ -1,0 +1,182 @@
+#include "core/op_schema.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace qf {
+namespace {
+
+using T = AttrSpec::Type;
+
+// Bounds keep every shape computation of the runtime inside int64 (a padding of 2^62 would
+// overflow) while allowing any real network.
+constexpr double kMaxWindow = 1 << 16;
+constexpr double kMaxGroups = 1 << 24;
+
+AttrSpec ints(const char* name, bool required, int max_len, double lo, double hi) {
+  return {name, T::kInts, required, 1, max_len, lo, hi};
+}
+
+std::vector<OpSchema> make_schemas() {
+  std::vector<OpSchema> s;
+  auto add = [&](OpSchema o) { s.push_back(std::move(o)); };
+  OpSchema linear{"linear"};
+  linear.weight = WeightRole::kQuantizable;
+  linear.weight_rank = 2;
+  linear.bias_allowed = true;
+  linear.act_static = linear.act_dynamic = true;
+  linear.prunable = true;
+  add(linear);
+
+  OpSchema conv{"conv2d"};
+  conv.weight = WeightRole::kQuantizable;
+  conv.weight_rank = 4;
+  conv.bias_allowed = true;
+  conv.act_static = true;
+  conv.prunable = true;
+  conv.attrs = {ints("kernel", false, 2, 1, kMaxWindow), ints("stride", false, 2, 1, kMaxWindow),
+                ints("padding", false, 2, 0, kMaxWindow), ints("groups", false, 1, 1, kMaxGroups)};
+  add(conv);
+
+  add(OpSchema{"relu"});
+  add(OpSchema{"gelu"});
+  for (const char* pool : {"maxpool2d", "avgpool2d"}) {
+    OpSchema p{pool};
+    p.attrs = {ints("kernel", true, 2, 1, kMaxWindow), ints("stride", false, 2, 1, kMaxWindow),
+               ints("padding", false, 2, 0, kMaxWindow)};
+    add(p);
+  }
+  OpSchema flatten{"flatten"};
+  flatten.attrs = {ints("start_dim", false, 1, -8, 8)};
+  add(flatten);
+
+  OpSchema addop{"add"};
+  addop.num_inputs = 2;
+  add(addop);
+
+  OpSchema ln{"layernorm"};
+  ln.weight = WeightRole::kFloat;
+  ln.weight_rank = 1;
+  ln.bias_allowed = ln.bias_required = true;
+  ln.attrs = {{"eps", T::kFloat, false, 1, 1, 1e-30, 1.0}};
+  add(ln);
+
+  add(OpSchema{"softmax"});
+
+  OpSchema emb{"embedding"};
+  emb.takes_ids = true;
+  emb.weight = WeightRole::kQuantizable;
+  emb.weight_rank = 2;
+  add(emb);
+
+  OpSchema pos{"positional_embedding"};
+  pos.weight = WeightRole::kFloat;
+  pos.weight_rank = 2;
+  add(pos);
+
+  OpSchema attn{"causal_attention"};
+  attn.attrs = {ints("heads", true, 1, 1, 1 << 16)};
+  add(attn);
+  return s;
+}
+
+std::string str(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<OpSchema>& op_schemas() {
+  static const std::vector<OpSchema> schemas = make_schemas();
+  return schemas;
+}
+
+const OpSchema* find_op_schema(const std::string& kind) {
+  for (const OpSchema& s : op_schemas())
+    if (s.kind == kind) return &s;
+  return nullptr;
+}
+
+std::vector<std::string> quantizable_kinds() {
+  std::vector<std::string> out;
+  for (const OpSchema& s : op_schemas())
+    if (s.weight == WeightRole::kQuantizable) out.push_back(s.kind);
+  return out;
+}
+
+std::vector<std::string> prunable_kinds() {
+  std::vector<std::string> out;
+  for (const OpSchema& s : op_schemas())
+    if (s.prunable) out.push_back(s.kind);
+  return out;
+}
+
+std::string check_op(const Op& op) {
+  const OpSchema* s = find_op_schema(op.kind);
+  if (!s) return "unknown op kind '" + op.kind + "'";
+  if (static_cast<int>(op.inputs.size()) != s->num_inputs)
+    return "expects " + std::to_string(s->num_inputs) + " input(s), has " + std::to_string(op.inputs.size());
+  if (op.outputs.size() != 1) return "expects exactly one output, has " + std::to_string(op.outputs.size());
+  auto spec_of = [&](const std::string& name, T type) -> const AttrSpec* {
+    for (const AttrSpec& a : s->attrs)
+      if (a.name == name && a.type == type) return &a;
+    return nullptr;
+  };
+  for (const auto& [name, values] : op.ints) {
+    const AttrSpec* a = spec_of(name, T::kInts);
+    if (!a) return "unknown integer attribute '" + name + "' (not part of " + op.kind + " in this format)";
+    if (static_cast<int>(values.size()) < a->min_len || static_cast<int>(values.size()) > a->max_len)
+      return "attribute '" + name + "' must have " + std::to_string(a->min_len) +
+             (a->max_len != a->min_len ? " to " + std::to_string(a->max_len) : std::string()) + " value(s)";
+    for (int64_t v : values)
+      if (static_cast<double>(v) < a->lo || static_cast<double>(v) > a->hi)
+        return "attribute '" + name + "' value " + std::to_string(v) + " outside [" + str(a->lo) + ", " +
+               str(a->hi) + "]";
+  }
+  for (const auto& [name, v] : op.floats) {
+    const AttrSpec* a = spec_of(name, T::kFloat);
+    if (!a) return "unknown float attribute '" + name + "' (not part of " + op.kind + " in this format)";
+    if (!std::isfinite(v) || v < a->lo || v > a->hi)
+      return "attribute '" + name + "' value " + str(v) + " outside [" + str(a->lo) + ", " + str(a->hi) + "]";
+  }
+  for (const auto& kv : op.strings)
+    if (!spec_of(kv.first, T::kString))
+      return "unknown string attribute '" + kv.first + "' (not part of " + op.kind + " in this format)";
+  for (const AttrSpec& a : s->attrs) {
+    if (!a.required) continue;
+    const bool present = a.type == T::kInts ? op.ints.count(a.name) > 0
+                         : a.type == T::kFloat ? op.floats.count(a.name) > 0
+                                               : op.strings.count(a.name) > 0;
+    if (!present) return "missing required attribute '" + a.name + "'";
+  }
+  return "";
+}
+
+std::string check_layer_quantization(const std::string& kind, const WeightScheme* weight, const ActScheme& act) {
+  const OpSchema* s = find_op_schema(kind);
+  if (!s) return "unknown op kind '" + kind + "'";
+  if (weight) {
+    if (s->weight != WeightRole::kQuantizable)
+      return kind + " weights cannot be quantized (quantizable kinds: linear, conv2d, embedding)";
+    if (weight->bits < 2 || weight->bits > 8) return "weight bits must be in [2, 8], got " + std::to_string(weight->bits);
+    if (!weight->symmetric) return "the checkpoint format stores symmetric weights only (symmetric: true)";
+    if (weight->granularity == Granularity::kGroup && weight->group_size <= 0)
+      return "granularity group needs group_size > 0";
+  }
+  if (act.mode == ActMode::kNone) return "";
+  if (act.mode == ActMode::kStatic && !s->act_static)
+    return "static input quantization is not defined for " + kind + " (only linear and conv2d)";
+  if (act.mode == ActMode::kDynamicPerToken && !s->act_dynamic)
+    return "dynamic per-token input quantization is not defined for " + kind + " (only linear)";
+  if (!weight)
+    return "quantized inputs need a quantized weight: the runtime's integer GEMM multiplies codes by codes "
+           "(enable weights, or disable inputs)";
+  if (act.bits < 2 || act.bits > 8) return "activation bits must be in [2, 8], got " + std::to_string(act.bits);
+  if (act.mode == ActMode::kDynamicPerToken && (act.bits != 8 || !act.symmetric))
+    return "dynamic per-token activations are symmetric int8 (bits: 8, symmetric: true)";
+  return "";
+}
+
+}  // namespace qf
