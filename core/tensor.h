@@ -46,11 +46,15 @@ struct Tensor {
   }
 };
 
-// One golden batch: the graph inputs (by graph input name) and the outputs the trained model
-// produced for them (by graph output name). The runtime's `validate` reruns these.
+// One golden batch: the graph inputs (by graph input name) and the outputs of the checkpoint's
+// contract (FORMAT.md, "The quantization contract") computed from the trained parameters, by
+// graph output name. The runtime's `validate` reruns these.
 struct Golden {
   std::map<std::string, Tensor> inputs;
   std::map<std::string, Tensor> outputs;  // always float32
+  // Optional: what the trained (fake-quant) model's own forward produced for the same inputs. It
+  // differs from `outputs` by float summation order only; validate reports the agreement.
+  std::map<std::string, Tensor> model_outputs;
   // Optional: every intermediate tensor of the graph (op outputs, float32) by tensor name, as the
   // trained model computed them; `validate --trace` compares the runtime op by op against them.
   std::map<std::string, Tensor> trace;
