@@ -17,10 +17,16 @@ AttrSpec ints(const char* name, bool required, int max_len, double lo, double hi
   return {name, T::kInts, required, 1, max_len, lo, hi};
 }
 
+OpSchema kind(const char* name) {
+  OpSchema o;
+  o.kind = name;
+  return o;
+}
+
 std::vector<OpSchema> make_schemas() {
   std::vector<OpSchema> s;
   auto add = [&](OpSchema o) { s.push_back(std::move(o)); };
-  OpSchema linear{"linear"};
+  OpSchema linear = kind("linear");
   linear.weight = WeightRole::kQuantizable;
   linear.weight_rank = 2;
   linear.bias_allowed = true;
@@ -28,7 +34,7 @@ std::vector<OpSchema> make_schemas() {
   linear.prunable = true;
   add(linear);
 
-  OpSchema conv{"conv2d"};
+  OpSchema conv = kind("conv2d");
   conv.weight = WeightRole::kQuantizable;
   conv.weight_rank = 4;
   conv.bias_allowed = true;
@@ -38,43 +44,43 @@ std::vector<OpSchema> make_schemas() {
                 ints("padding", false, 2, 0, kMaxWindow), ints("groups", false, 1, 1, kMaxGroups)};
   add(conv);
 
-  add(OpSchema{"relu"});
-  add(OpSchema{"gelu"});
+  add(kind("relu"));
+  add(kind("gelu"));
   for (const char* pool : {"maxpool2d", "avgpool2d"}) {
-    OpSchema p{pool};
+    OpSchema p = kind(pool);
     p.attrs = {ints("kernel", true, 2, 1, kMaxWindow), ints("stride", false, 2, 1, kMaxWindow),
                ints("padding", false, 2, 0, kMaxWindow)};
     add(p);
   }
-  OpSchema flatten{"flatten"};
+  OpSchema flatten = kind("flatten");
   flatten.attrs = {ints("start_dim", false, 1, -8, 8)};
   add(flatten);
 
-  OpSchema addop{"add"};
+  OpSchema addop = kind("add");
   addop.num_inputs = 2;
   add(addop);
 
-  OpSchema ln{"layernorm"};
+  OpSchema ln = kind("layernorm");
   ln.weight = WeightRole::kFloat;
   ln.weight_rank = 1;
   ln.bias_allowed = ln.bias_required = true;
   ln.attrs = {{"eps", T::kFloat, false, 1, 1, 1e-30, 1.0}};
   add(ln);
 
-  add(OpSchema{"softmax"});
+  add(kind("softmax"));
 
-  OpSchema emb{"embedding"};
+  OpSchema emb = kind("embedding");
   emb.takes_ids = true;
   emb.weight = WeightRole::kQuantizable;
   emb.weight_rank = 2;
   add(emb);
 
-  OpSchema pos{"positional_embedding"};
+  OpSchema pos = kind("positional_embedding");
   pos.weight = WeightRole::kFloat;
   pos.weight_rank = 2;
   add(pos);
 
-  OpSchema attn{"causal_attention"};
+  OpSchema attn = kind("causal_attention");
   attn.attrs = {ints("heads", true, 1, 1, 1 << 16)};
   add(attn);
   return s;

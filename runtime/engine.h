@@ -1,19 +1,22 @@
-// The graph executor of the standalone runtime.
+// The standalone runtime's entry point.
 //
 //   qf::Engine engine = qf::Engine::load("model.qf.h5");     // read + validate + build
 //   auto out = engine.run({{"x", qf::Tensor::floats({1, 1, 28, 28}, pixels)}});
 //   qf::Session s = engine.start_session();                   // gpt: incremental decoding
 //   auto logits = s.step({{"ids", qf::Tensor::ids({1, 5}, prompt)}});   // then 1 token a step
 //
-// The op list is built once at load (weights checked against the graph by shape inference with
-// dynamic dims set to 1). Activation memory is planned once per distinct set of input shapes:
-// tensors share buffers by liveness, so steady-state runs allocate nothing. An Engine is not
-// thread-safe (it owns those buffers); use one per thread.
+// The op list is built once at load by the op registry (runtime/ops/), weights prepared for the
+// chosen kernel table (runtime/weight_prep.h) and checked against the graph by shape inference
+// with dynamic dims set to 1. Activation memory is planned once per distinct set of input shapes
+// (runtime/memory_plan.h), so steady-state runs allocate nothing. An Engine is not thread-safe
+// (it owns those buffers); use one per thread. A Session shares the engine's state and stays
+// valid when the Engine is moved or destroyed.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "runtime/checkpoint.h"
@@ -22,12 +25,21 @@
 namespace qf {
 
 class Session;
+class Executor;
+
+// Accumulated wall time of one op while profiling was on (Engine::set_profiling).
+struct OpTime {
+  std::string name, kind;
+  double seconds = 0;
+  int64_t calls = 0;
+};
 
 class Engine {
  public:
   // Builds the executable graph; throws qf::Error (unknown op kind, attribute/shape mismatch).
+  // `table`: the backend (default: kernels::select_kernels(), the best this CPU runs).
   explicit Engine(Checkpoint checkpoint, const kernels::KernelTable* table = nullptr);
-  static Engine load(const std::string& path);  // read_checkpoint + Engine
+  static Engine load(const std::string& path, const kernels::KernelTable* table = nullptr);
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;
   ~Engine();
@@ -43,11 +55,13 @@ class Engine {
   // layer's K and V, positional_embedding starts at the number of tokens already seen.
   Session start_session();
 
-  struct Impl;
+  // Per-op timing for `qforge bench`: off by default (it costs two clock reads per op).
+  void set_profiling(bool on);
+  std::vector<OpTime> op_times() const;  // in graph order, accumulated while profiling was on
+  void reset_op_times();
 
  private:
-  friend class Session;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Executor> impl_;
 };
 
 class Session {
@@ -57,15 +71,15 @@ class Session {
   int64_t position() const;  // tokens processed so far
   void reset();              // forget the cache
 
-  struct State;
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
   ~Session();
 
  private:
   friend class Engine;
-  explicit Session(Engine* engine);
-  Engine* engine_;
+  struct State;
+  explicit Session(std::shared_ptr<Executor> executor);
+  std::shared_ptr<Executor> executor_;
   std::unique_ptr<State> state_;
 };
 

@@ -9,6 +9,7 @@ namespace qf::kernels {
 const KernelTable& ref_kernel_table() {
   static const KernelTable t = {
       "ref",
+      &host_memory(),
       {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref},
        {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref}},
       nullptr,  // the reference kernels read the checkpoint's layout
@@ -23,6 +24,14 @@ const KernelTable& ref_kernel_table() {
       f32_softmax_ref,
       f32_layernorm_ref,
       f32_causal_attention_ref,
+      f32_add_ref,
+      f32_add_rows_ref,
+      f32_gather_rows_ref,
+      f32_transpose_ref,
+      f32_copy_rows_ref,
+      f32_quantize_per_row_s8_ref,
+      f32_quantize_u8_ref,
+      f32_quantize_s8_ref,
   };
   return t;
 }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "runtime/buffer.h"
+
 namespace qf::kernels {
 
 // The quantized activation operand of a GEMM: M rows of K codes.
@@ -88,8 +90,30 @@ using AttentionFn = void (*)(const float* q, int64_t q_stride, const float* k, c
                              int64_t kv_stride, int64_t t, int64_t l, int64_t c, int64_t heads,
                              float* scratch, float* y);
 
+// ---- data movement and elementwise steps: the executor and the ops never touch data
+// themselves, so a device backend runs the whole graph on its own memory ----
+
+using AddFn = void (*)(const float* a, const float* b, int64_t n, float* y);
+// y[r, :] = x[r, :] + rows[r % period, :] for r < n_rows (positional embeddings: period = T,
+// rows = table + p0 * d).
+using AddRowsFn = void (*)(const float* x, int64_t n_rows, int64_t period, int64_t d, const float* rows, float* y);
+// y[i, :] = table[ids[i], :]; ids already checked to be in range.
+using GatherRowsFn = void (*)(const float* table, int64_t d, const int64_t* ids, int64_t n, float* y);
+// y[c, r] = x[r, c] for x [rows, cols] (the conv GEMM's [P, O] output to NCHW planes).
+using TransposeFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);
+// rows x cols floats from src (row stride src_stride) to dst (row stride dst_stride).
+using CopyRowsFn = void (*)(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                            int64_t dst_stride);
+// Activation quantization with core/quantize_rows.h's rules (the same loops the exporter and
+// the contract use): dynamic per-token int8, and static per-tensor codes into 8-bit storage.
+using QuantizePerRowS8Fn = void (*)(const float* x, int64_t rows, int64_t cols, int8_t* codes, float* scales);
+using QuantizeU8Fn = void (*)(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                              int32_t qmax, uint8_t* codes);
+using QuantizeS8Fn = void (*)(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
+
 struct KernelTable {
   const char* name;  // "ref", later "avx2", "cuda", ...
+  const MemoryOps* memory;  // where this table's kernels read and write
   QGemmFn qgemm[2][3];  // [activation: 0 = qu8, 1 = qs8][QWeightKind]
   PrepareQWeightsFn prepare_qweights;  // may be null
   F32GemmFn f32_gemm;
@@ -101,6 +125,14 @@ struct KernelTable {
   RowsFn softmax;
   LayerNormFn layernorm;
   AttentionFn causal_attention;
+  AddFn add;
+  AddRowsFn add_rows;
+  GatherRowsFn gather_rows;
+  TransposeFn transpose;
+  CopyRowsFn copy_rows;
+  QuantizePerRowS8Fn quantize_per_row_s8;
+  QuantizeU8Fn quantize_u8;
+  QuantizeS8Fn quantize_s8;
 };
 
 const KernelTable& ref_kernel_table();

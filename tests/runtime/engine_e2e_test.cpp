@@ -1,5 +1,6 @@
 // End to end: build small models with random weights, write them, load them in the runtime,
 // run, and compare with the naive fake-quant reference (reference_model.h).
+#include <optional>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -230,6 +231,20 @@ TEST_F(E2E, KvCacheDecodingEqualsFullSequence) {
   EXPECT_EQ(s.position(), t);
   s.reset();
   EXPECT_EQ(s.position(), 0);
+}
+
+TEST_F(E2E, SessionOutlivesAMovedOrDestroyedEngine) {
+  CheckpointContent c = gpt();
+  std::optional<Engine> e(write_and_load(c, ids_input(1, 4, 103)));
+  const Tensor full = e->run(ids_input(1, 2, 110)).at("logits");
+  Session s = e->start_session();
+  Engine moved = std::move(*e);  // the session must not hold the engine's address
+  e.reset();
+  const Tensor first = s.step(ids_input(1, 2, 110)).at("logits");
+  EXPECT_EQ(first.f32, full.f32);
+  { Engine gone = std::move(moved); }
+  EXPECT_EQ(s.step(ids_input(1, 1, 111)).at("logits").shape, (std::vector<int64_t>{1, 1, 11}));
+  EXPECT_EQ(s.position(), 3);
 }
 
 TEST_F(E2E, ValidateFailsWhenGoldenDisagrees) {

@@ -28,4 +28,15 @@ void f32_layernorm_ref(const float* x, int64_t rows, int64_t cols, const float* 
 void f32_causal_attention_ref(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                               int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
 
+void f32_add_ref(const float* a, const float* b, int64_t n, float* y);
+void f32_add_rows_ref(const float* x, int64_t n_rows, int64_t period, int64_t d, const float* rows, float* y);
+void f32_gather_rows_ref(const float* table, int64_t d, const int64_t* ids, int64_t n, float* y);
+void f32_transpose_ref(const float* x, int64_t rows, int64_t cols, float* y);
+void f32_copy_rows_ref(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                       int64_t dst_stride);
+void f32_quantize_per_row_s8_ref(const float* x, int64_t rows, int64_t cols, int8_t* codes, float* scales);
+void f32_quantize_u8_ref(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
+                         uint8_t* codes);
+void f32_quantize_s8_ref(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
+
 }  // namespace qf::kernels

@@ -1,0 +1,151 @@
+#include "runtime/executor.h"
+
+#include <chrono>
+
+#include "core/error.h"
+#include "core/op_schema.h"
+#include "runtime/memory_plan.h"
+
+namespace qf {
+
+Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : ck_(std::move(checkpoint)), kt_(table) {
+  std::map<std::string, int> value_index;
+  for (const TensorSpec& t : ck_.graph.inputs) {
+    value_index[t.name] = static_cast<int>(value_dtype_.size());
+    graph_inputs_.push_back(value_index[t.name]);
+    value_dtype_.push_back(t.dtype == "int64" ? DType::kInt64 : DType::kFloat32);
+  }
+  for (size_t i = 0; i < ck_.graph.ops.size(); ++i) {
+    const Op& op = ck_.graph.ops[i];
+    const auto layer = ck_.layers.find(op.name);
+    ops_.push_back(make_op({op, layer == ck_.layers.end() ? nullptr : &layer->second, kt_, i}));
+    const OpSchema& schema = *find_op_schema(op.kind);  // make_op checked the kind
+    std::vector<int> ins;
+    for (const std::string& n : op.inputs) {
+      const int v = value_index.at(n);  // the reader validated the graph
+      if ((value_dtype_[static_cast<size_t>(v)] == DType::kInt64) != schema.takes_ids)
+        throw Error("op '" + op.name + "' (" + op.kind + "): input '" + n + "' has the wrong dtype (" +
+                    (schema.takes_ids ? "needs int64 token ids" : "needs float32") + ")");
+      ins.push_back(v);
+    }
+    value_index[op.outputs[0]] = static_cast<int>(value_dtype_.size());
+    op_output_.push_back(static_cast<int>(value_dtype_.size()));
+    value_dtype_.push_back(DType::kFloat32);
+    op_inputs_.push_back(std::move(ins));
+  }
+  for (const std::string& o : ck_.graph.outputs) graph_outputs_.push_back(value_index.at(o));
+  seconds_.assign(ops_.size(), 0.0);
+  calls_.assign(ops_.size(), 0);
+  // Load-time validation of weights against the graph: shapes with dynamic dims set to 1.
+  std::vector<Shape> shapes;
+  for (const TensorSpec& t : ck_.graph.inputs) {
+    Shape s = t.shape;
+    for (int64_t& d : s)
+      if (d == -1) d = 1;
+    shapes.push_back(s);
+  }
+  plan(shapes);
+}
+
+void Executor::plan(const std::vector<Shape>& input_shapes) {
+  if (!plan_key_.empty() && input_shapes == plan_key_) return;
+  vals_.assign(value_dtype_.size(), Val{});
+  for (size_t i = 0; i < graph_inputs_.size(); ++i) {
+    Val& v = vals_[static_cast<size_t>(graph_inputs_[i])];
+    v.dtype = value_dtype_[static_cast<size_t>(graph_inputs_[i])];
+    v.shape = input_shapes[i];
+  }
+  std::vector<PlanStep> steps(ops_.size());
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    std::vector<const Val*> in;
+    for (int v : op_inputs_[oi]) in.push_back(&vals_[static_cast<size_t>(v)]);
+    Val& out = vals_[static_cast<size_t>(op_output_[oi])];
+    out.shape = ops_[oi]->infer(in);
+    steps[oi] = {op_inputs_[oi], op_output_[oi], out.numel()};
+  }
+  const MemoryPlan mp = plan_memory(steps, static_cast<int>(value_dtype_.size()), graph_outputs_);
+  while (slots_.size() < mp.slot_elements.size()) slots_.emplace_back(*kt_.memory);
+  for (size_t s = 0; s < mp.slot_elements.size(); ++s)
+    slots_[s].reserve(static_cast<size_t>(mp.slot_elements[s]) * sizeof(float));
+  for (size_t v = 0; v < vals_.size(); ++v)
+    if (mp.slot_of[v] >= 0) vals_[v].f = slots_[static_cast<size_t>(mp.slot_of[v])].f32();
+  plan_key_ = input_shapes;
+}
+
+std::vector<Shape> Executor::checked_input_shapes(const std::map<std::string, Tensor>& inputs) const {
+  std::vector<Shape> shapes;
+  for (const TensorSpec& spec : ck_.graph.inputs) {
+    auto it = inputs.find(spec.name);
+    if (it == inputs.end()) throw Error("run: missing input '" + spec.name + "'");
+    const Tensor& t = it->second;
+    if (dtype_name(t.dtype) != spec.dtype)
+      throw Error("run: input '" + spec.name + "' is " + dtype_name(t.dtype) + ", the graph wants " + spec.dtype);
+    bool ok = t.shape.size() == spec.shape.size();
+    for (size_t d = 0; ok && d < t.shape.size(); ++d)
+      ok = t.shape[d] > 0 && (spec.shape[d] == -1 || spec.shape[d] == t.shape[d]);
+    if (!ok)
+      throw Error("run: input '" + spec.name + "' has shape " + shape_str(t.shape) + ", the graph wants " +
+                  shape_str(spec.shape));
+    const size_t have = t.dtype == DType::kFloat32 ? t.f32.size() : t.i64.size();
+    if (static_cast<int64_t>(have) != t.numel())
+      throw Error("run: input '" + spec.name + "' has " + std::to_string(have) + " values for shape " + shape_str(t.shape));
+    shapes.push_back(t.shape);
+  }
+  if (inputs.size() != ck_.graph.inputs.size()) throw Error("run: unexpected extra inputs");
+  return shapes;
+}
+
+std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tensor>& inputs, RunState& st) {
+  plan(checked_input_shapes(inputs));
+  while (inputs_.size() < graph_inputs_.size()) inputs_.emplace_back(*kt_.memory);
+  for (size_t i = 0; i < graph_inputs_.size(); ++i) {
+    const Tensor& t = inputs.at(ck_.graph.inputs[i].name);
+    Val& v = vals_[static_cast<size_t>(graph_inputs_[i])];
+    const bool ids = t.dtype == DType::kInt64;
+    const size_t bytes = static_cast<size_t>(t.numel()) * (ids ? sizeof(int64_t) : sizeof(float));
+    inputs_[i].reserve(bytes);
+    kt_.memory->to_device(inputs_[i].data(), ids ? static_cast<const void*>(t.i64.data()) : t.f32.data(), bytes);
+    v.f = ids ? nullptr : inputs_[i].f32();
+    v.ids = ids ? inputs_[i].as<int64_t>() : nullptr;
+    v.host_ids = ids ? t.i64.data() : nullptr;
+  }
+  std::vector<std::vector<const Val*>> ins(ops_.size());
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    for (int v : op_inputs_[oi]) ins[oi].push_back(&vals_[static_cast<size_t>(v)]);
+    ops_[oi]->check_state(ins[oi], st);  // before anything mutates the session
+  }
+  st.step_tokens = -1;
+  using Clock = std::chrono::steady_clock;
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    const Clock::time_point t0 = profiling_ ? Clock::now() : Clock::time_point{};
+    ops_[oi]->run(ins[oi], vals_[static_cast<size_t>(op_output_[oi])], st);
+    if (profiling_) {
+      seconds_[oi] += std::chrono::duration<double>(Clock::now() - t0).count();
+      ++calls_[oi];
+    }
+  }
+  if (!st.kv.empty() && !inputs.empty()) st.batch = inputs.begin()->second.shape[0];
+  if (st.step_tokens > 0) st.pos += st.step_tokens;
+  std::map<std::string, Tensor> out;
+  for (size_t i = 0; i < graph_outputs_.size(); ++i) {
+    const Val& v = vals_[static_cast<size_t>(graph_outputs_[i])];
+    std::vector<float> host(static_cast<size_t>(v.numel()));
+    kt_.memory->to_host(host.data(), v.f, host.size() * sizeof(float));
+    out[ck_.graph.outputs[i]] = Tensor::floats(v.shape, std::move(host));
+  }
+  return out;
+}
+
+std::vector<OpTime> Executor::op_times() const {
+  std::vector<OpTime> t;
+  for (size_t i = 0; i < ops_.size(); ++i)
+    t.push_back({ops_[i]->op().name, ops_[i]->op().kind, seconds_[i], calls_[i]});
+  return t;
+}
+
+void Executor::reset_op_times() {
+  seconds_.assign(ops_.size(), 0.0);
+  calls_.assign(ops_.size(), 0);
+}
+
+}  // namespace qf

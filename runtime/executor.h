@@ -1,0 +1,54 @@
+// The graph executor behind Engine and Session: ops built once from the checkpoint by the
+// registry, activation buffers planned per distinct set of input shapes (memory_plan.h) and
+// allocated through the backend's MemoryOps, inputs copied to the device and outputs back.
+// It never branches on an op kind, an ISA or a device.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/checkpoint.h"
+#include "runtime/engine.h"
+#include "runtime/ops/op.h"
+
+namespace qf {
+
+class Executor {
+ public:
+  Executor(Checkpoint checkpoint, const kernels::KernelTable& table);
+
+  const Checkpoint& checkpoint() const { return ck_; }
+  const kernels::KernelTable& table() const { return kt_; }
+
+  std::map<std::string, Tensor> execute(const std::map<std::string, Tensor>& inputs, RunState& st);
+
+  // Per-op wall time, accumulated while profiling is on.
+  void set_profiling(bool on) { profiling_ = on; }
+  std::vector<OpTime> op_times() const;
+  void reset_op_times();
+
+ private:
+  void plan(const std::vector<Shape>& input_shapes);
+  std::vector<Shape> checked_input_shapes(const std::map<std::string, Tensor>& inputs) const;
+
+  Checkpoint ck_;
+  const kernels::KernelTable& kt_;
+  std::vector<std::unique_ptr<OpImpl>> ops_;
+  std::vector<std::vector<int>> op_inputs_;
+  std::vector<int> op_output_;
+  std::vector<int> graph_inputs_, graph_outputs_;  // value ids
+  std::vector<DType> value_dtype_;
+
+  // Memory for one set of input shapes.
+  std::vector<Shape> plan_key_;
+  std::vector<Val> vals_;
+  std::vector<Buffer> slots_, inputs_;
+
+  bool profiling_ = false;
+  std::vector<double> seconds_;
+  std::vector<int64_t> calls_;
+};
+
+}  // namespace qf

@@ -1,0 +1,93 @@
+// The op interface of the runtime: one class per op kind, built once at load from the graph op,
+// its checked parameters and the backend's kernel table. Ops touch data only through that
+// table, so the same op classes run on every backend. The registry (make_op) maps kinds to
+// classes; which kinds and attributes exist is core/op_schema.h's table.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/tensor.h"
+#include "runtime/buffer.h"
+#include "runtime/checkpoint.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/kv_cache.h"
+
+namespace qf {
+
+using Shape = std::vector<int64_t>;
+
+// A tensor as an op sees it during a run: shape plus device memory.
+struct Val {
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  float* f = nullptr;                 // float data on the backend's device
+  const int64_t* ids = nullptr;       // int64 graph inputs, on the device
+  const int64_t* host_ids = nullptr;  // the same ids on the host (range checks)
+  int64_t numel() const { return shape_numel(shape); }
+};
+
+// What a run carries between steps of one session: tokens seen, each attention op's KV cache.
+struct RunState {
+  int64_t pos = 0;
+  int64_t batch = -1;
+  int64_t step_tokens = -1;  // T of the current step, set by positional / attention ops
+  std::map<size_t, KvCache> kv;  // by op index
+};
+
+struct OpContext {
+  const Op& op;
+  const LayerWeights* weights;  // null for kinds without parameters
+  const kernels::KernelTable& kt;
+  size_t index;                 // position in the graph (key of per-op session state)
+};
+
+class OpImpl {
+ public:
+  explicit OpImpl(const OpContext& c) : op_(c.op), kt_(c.kt), index_(c.index) {}
+  virtual ~OpImpl() = default;
+  // Output shape from input shapes; throws qf::Error naming the op.
+  virtual Shape infer(const std::vector<const Val*>& in) const = 0;
+  // Checks inputs and session state before anything runs (id ranges, positions, batch size).
+  virtual void check_state(const std::vector<const Val*>&, const RunState&) const {}
+  virtual void run(const std::vector<const Val*>& in, Val& out, RunState& st) = 0;
+  const Op& op() const { return op_; }
+
+ protected:
+  [[noreturn]] void fail(const std::string& msg) const;
+  void expect_inputs(const std::vector<const Val*>& in, size_t n) const;
+  // 1- or 2-element int attribute -> (h, w); (dh, dw) when absent. Ranges: core/op_schema.
+  std::pair<int64_t, int64_t> pair_attr(const std::string& key, int64_t dh, int64_t dw) const;
+  // A float32 parameter of the checkpoint as a constant on the backend's device.
+  Buffer constant(const std::vector<float>& host) const {
+    return Buffer::constant(*kt_.memory, host.data(), host.size() * sizeof(float));
+  }
+
+  const Op& op_;
+  const kernels::KernelTable& kt_;
+  size_t index_;
+};
+
+// The registry: the op class for `ctx.op.kind`. Throws qf::Error for a kind without one.
+std::unique_ptr<OpImpl> make_op(const OpContext& ctx);
+
+// Factories, one per file of ops (registry.cpp lists them by kind).
+std::unique_ptr<OpImpl> make_linear(const OpContext&);
+std::unique_ptr<OpImpl> make_conv2d(const OpContext&);
+std::unique_ptr<OpImpl> make_relu(const OpContext&);
+std::unique_ptr<OpImpl> make_gelu(const OpContext&);
+std::unique_ptr<OpImpl> make_maxpool2d(const OpContext&);
+std::unique_ptr<OpImpl> make_avgpool2d(const OpContext&);
+std::unique_ptr<OpImpl> make_flatten(const OpContext&);
+std::unique_ptr<OpImpl> make_add(const OpContext&);
+std::unique_ptr<OpImpl> make_layernorm(const OpContext&);
+std::unique_ptr<OpImpl> make_softmax(const OpContext&);
+std::unique_ptr<OpImpl> make_embedding(const OpContext&);
+std::unique_ptr<OpImpl> make_positional_embedding(const OpContext&);
+std::unique_ptr<OpImpl> make_causal_attention(const OpContext&);
+
+}  // namespace qf

@@ -1,0 +1,101 @@
+#include "runtime/weight_prep.h"
+
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "core/quantize_rows.h"
+
+namespace qf {
+
+std::vector<float> dequantized_weight(const LayerWeights& L) {
+  std::vector<int32_t> codes;
+  switch (L.format) {
+    case WeightFormat::kInt8: codes.assign(L.codes.begin(), L.codes.end()); break;
+    case WeightFormat::kInt4: codes = unpack_int4_rows(L.packed.data(), L.rows, L.cols); break;
+    case WeightFormat::kNMInt8:
+    case WeightFormat::kNMInt4: {
+      NMCompressed<int8_t> c;
+      c.rows = L.rows;
+      c.cols = L.cols;
+      c.pattern = L.nm;
+      c.values = L.codes;
+      c.indices = L.packed;
+      auto dense = nm_decompress(c);
+      codes.assign(dense.begin(), dense.end());
+      break;
+    }
+    default: return L.f32;
+  }
+  std::vector<float> w(codes.size());
+  const QuantLayout layout = QuantLayout::make(L.rows, L.cols, L.granularity, L.group_size);
+  dequantize_with_params(codes.data(), layout, L.scales.data(), nullptr, w.data());
+  return w;
+}
+
+GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, int64_t slices)
+    : o_(L.rows), k_(L.cols), act_(L.input_act), bias_(*kt.memory), f32_(*kt.memory) {
+  if (auto b = L.extra.find("bias"); b != L.extra.end())
+    bias_ = Buffer::constant(*kt.memory, b->second.f32.data(), b->second.f32.size() * sizeof(float));
+  integer_ = L.format != WeightFormat::kFloat32 && act_.mode != ActMode::kNone;
+  if (!integer_) {
+    f32_host_ = dequantized_weight(L);
+    f32_ = Buffer::constant(*kt.memory, f32_host_.data(), f32_host_.size() * sizeof(float));
+    return;
+  }
+  kernels::QWeights q;
+  q.n = o_;
+  q.k = k_;
+  q.per_group = L.granularity == Granularity::kGroup;
+  q.group_size = L.group_size;
+  if (L.granularity == Granularity::kTensor) {
+    expanded_scales_.assign(static_cast<size_t>(o_), L.scales[0]);  // kernels read one scale per row
+    q.scales = expanded_scales_.data();
+  } else {
+    q.scales = L.scales.data();
+  }
+  switch (L.format) {
+    case WeightFormat::kInt8:
+      q.kind = kernels::QWeightKind::kInt8;
+      q.codes = L.codes.data();
+      break;
+    case WeightFormat::kInt4:
+      q.kind = kernels::QWeightKind::kInt4;
+      q.packed = L.packed.data();
+      break;
+    default:
+      q.kind = kernels::QWeightKind::kNM;
+      q.codes = L.codes.data();
+      q.packed = L.packed.data();
+      q.nm_n = L.nm.n;
+      q.nm_m = L.nm.m;
+  }
+  const int64_t per = o_ / slices;
+  for (int64_t s = 0; s < slices; ++s) {
+    kernels::QWeights w = slices == 1 ? q : q.rows_slice(s * per, per);
+    if (kt.prepare_qweights) {
+      prepared_.push_back(kt.prepare_qweights(w));
+      w.prepared = prepared_.back().get();
+    }
+    slices_.push_back(w);
+  }
+}
+
+kernels::QActs ActQuantizer::quantize(const ActScheme& a, const float* x, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  codes_.reserve(static_cast<size_t>(n));
+  if (a.mode == ActMode::kDynamicPerToken) {
+    scales_.reserve(static_cast<size_t>(rows) * sizeof(float));
+    kt_.quantize_per_row_s8(x, rows, cols, codes_.as<int8_t>(), scales_.f32());
+    unsigned_ = false;
+    return {codes_.data(), 0, scales_.f32(), 1};
+  }
+  // The static scale lives on the device like everything the kernels read.
+  scales_.reserve(sizeof(float));
+  kt_.memory->to_device(scales_.data(), &a.scale, sizeof(float));
+  const QuantRange r = quant_range(a.bits, a.symmetric);
+  unsigned_ = !a.symmetric;
+  if (unsigned_) kt_.quantize_u8(x, n, a.scale, a.zero_point, r.qmin, r.qmax, codes_.as<uint8_t>());
+  else kt_.quantize_s8(x, n, a.scale, r.qmin, r.qmax, codes_.as<int8_t>());
+  return {codes_.data(), unsigned_ ? a.zero_point : 0, scales_.f32(), 0};
+}
+
+}  // namespace qf
