@@ -6,13 +6,27 @@ namespace qf::fmt {
 
 inline constexpr const char* kFormatName = "qforge";
 inline constexpr int kVersion = 1;  // major: a reader rejects files with a newer major
-inline constexpr int kMinor = 1;    // minor: additions that older readers may ignore
+inline constexpr int kMinor = 2;    // minor: additions that older readers may ignore (1.2: digests,
+                                    // required_features, golden traces)
 
 // Root attributes.
 inline constexpr const char* kAttrFormat = "format";
 inline constexpr const char* kAttrVersion = "format_version";
 inline constexpr const char* kAttrMinor = "format_minor";
 inline constexpr const char* kAttrWriter = "writer";
+// Comma-separated names of the features beyond the base format that a reader must implement to
+// compute this model (FORMAT.md, "Versioning"); "" when none. A reader refuses unknown names.
+inline constexpr const char* kAttrRequiredFeatures = "required_features";
+// On every dataset (format >= 1.2): lowercase hex SHA-256 of its bytes, little-endian row-major.
+inline constexpr const char* kAttrSha256 = "sha256";
+// Names starting with this prefix (op attributes, layer attributes and datasets) are
+// informational: readers may ignore them. Every other unknown name in a layer is an error.
+inline constexpr const char* kIgnorablePrefix = "x_";
+
+// The features this build reads and writes. A feature is named in required_features by the
+// writer whenever a file uses it.
+inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nibble-packed
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
@@ -41,5 +55,12 @@ inline constexpr const char* kWeight = "weight";
 inline constexpr const char* kWeightScale = "weight_scale";
 inline constexpr const char* kWeightValues = "weight_values";
 inline constexpr const char* kWeightIndices = "weight_indices";
+inline constexpr const char* kBias = "bias";
+
+// Golden case subgroups.
+inline constexpr const char* kGoldenInputs = "inputs";
+inline constexpr const char* kGoldenOutputs = "outputs";              // the contract's outputs
+inline constexpr const char* kGoldenModelOutputs = "model_outputs";   // the trained model's (1.2)
+inline constexpr const char* kGoldenTrace = "trace";                  // every op output (1.2)
 
 }  // namespace qf::fmt

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/checkpoint_format.h"
+
 namespace qf {
 namespace {
 
@@ -130,7 +132,9 @@ std::string check_op(const Op& op) {
       if (a.name == name && a.type == type) return &a;
     return nullptr;
   };
+  auto ignorable = [](const std::string& name) { return name.rfind(fmt::kIgnorablePrefix, 0) == 0; };
   for (const auto& [name, values] : op.ints) {
+    if (ignorable(name)) continue;
     const AttrSpec* a = spec_of(name, T::kInts);
     if (!a) return "unknown integer attribute '" + name + "' (not part of " + op.kind + " in this format)";
     if (static_cast<int>(values.size()) < a->min_len || static_cast<int>(values.size()) > a->max_len)
@@ -142,13 +146,14 @@ std::string check_op(const Op& op) {
                str(a->hi) + "]";
   }
   for (const auto& [name, v] : op.floats) {
+    if (ignorable(name)) continue;
     const AttrSpec* a = spec_of(name, T::kFloat);
     if (!a) return "unknown float attribute '" + name + "' (not part of " + op.kind + " in this format)";
     if (!std::isfinite(v) || v < a->lo || v > a->hi)
       return "attribute '" + name + "' value " + str(v) + " outside [" + str(a->lo) + ", " + str(a->hi) + "]";
   }
   for (const auto& kv : op.strings)
-    if (!spec_of(kv.first, T::kString))
+    if (!ignorable(kv.first) && !spec_of(kv.first, T::kString))
       return "unknown string attribute '" + kv.first + "' (not part of " + op.kind + " in this format)";
   for (const AttrSpec& a : s->attrs) {
     if (!a.required) continue;

@@ -55,7 +55,8 @@ std::vector<std::string> prunable_kinds();
 // Checks an op against its schema: known kind, input count, every attribute known, of the right
 // type, length and range, required ones present. Returns "" when valid, else what is wrong
 // (without the op's name: callers add where). Unknown attributes are errors: a reader that
-// ignored one could compute something else than the writer meant (FORMAT.md, "Versioning").
+// ignored one could compute something else than the writer meant (FORMAT.md, "Versioning"),
+// except informational ones named with the "x_" prefix.
 std::string check_op(const Op& op);
 
 // Whether a layer of `kind` with this weight scheme (null: float weight) and input activation

@@ -5,13 +5,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <set>
 
 #include "core/error.h"
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
+#include "core/op_schema.h"
 #include "core/quantize_rows.h"
+#include "core/sha256.h"
 
 namespace qf {
 namespace {
@@ -104,6 +107,8 @@ void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t
               H5Dclose);
   if (numel > 0)
     check_status(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name);
+  // The content digest covers what fletcher32 does not: the chunk index that locates the data.
+  attr_string(ds, fmt::kAttrSha256, sha256_hex(data, static_cast<size_t>(numel) * elem_size));
 }
 
 void write_f32(hid_t g, const std::string& n, const std::vector<int64_t>& shape, const std::vector<float>& v) {
@@ -139,42 +144,35 @@ void check_float_tensor(const std::string& layer, const std::string& what, const
     if (!std::isfinite(v)) fail(layer, what + " contains a non-finite value");
 }
 
-bool is_quantizable(const std::string& kind) {
-  return kind == "linear" || kind == "conv2d" || kind == "embedding";
-}
-
-void write_layer(hid_t layers, const LayerContent& L) {
+void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& features) {
   const bool has_weight = !L.weight.shape.empty();
   if (has_weight) check_float_tensor(L.name, "weight", L.weight);
   for (const auto& kv : L.extra) {
-    if (kv.first.empty() || kv.first.find('/') != std::string::npos || kv.first.rfind("weight", 0) == 0)
-      fail(L.name, "extra tensor name '" + kv.first + "' is empty, contains '/' or starts with 'weight' (reserved)");
+    if (kv.first != fmt::kBias && kv.first.rfind(fmt::kIgnorablePrefix, 0) != 0)
+      fail(L.name, "extra tensor '" + kv.first + "' is neither 'bias' nor informational ('x_' prefix)");
     check_float_tensor(L.name, "'" + kv.first + "'", kv.second);
   }
   const bool sparse = L.sparsity != "dense";
   NMPattern nm;
   if (sparse) nm = NMPattern::parse(L.sparsity);
-  if (L.weight_scheme && !is_quantizable(L.kind))
-    fail(L.name, "kind '" + L.kind + "' has no quantized weight (only linear, conv2d, embedding)");
-  if (L.weight_scheme && !has_weight) fail(L.name, "has a weight scheme but no weight");
+  // One rule set for what a layer may be, shared with the recipe check and the reader.
+  const WeightScheme* ws_ptr = L.weight_scheme ? &*L.weight_scheme : nullptr;
+  const std::string problem = check_layer_quantization(L.kind, ws_ptr, L.input_act);
+  if (!problem.empty()) fail(L.name, problem);
+  const OpSchema& schema = *find_op_schema(L.kind);
+  if (schema.weight == WeightRole::kNone && has_weight) fail(L.name, L.kind + " has no weight");
+  if (schema.weight != WeightRole::kNone && !has_weight) fail(L.name, L.kind + " needs a weight");
+  if (L.extra.count(fmt::kBias) && !schema.bias_allowed) fail(L.name, L.kind + " has no bias");
+  if (!L.extra.count(fmt::kBias) && schema.bias_required) fail(L.name, L.kind + " needs a bias");
   if (sparse && !L.weight_scheme) fail(L.name, "N:M sparse storage needs a weight scheme (quantized weight)");
   if (!L.weight_scales.empty() && !L.weight_scheme) fail(L.name, "weight_scales given without a weight scheme");
 
   const ActScheme& act = L.input_act;
-  if (act.mode != ActMode::kNone) {
-    if (L.kind != "linear" && L.kind != "conv2d")
-      fail(L.name, "input activation quantization is only defined for linear and conv2d");
-    if (!L.weight_scheme) fail(L.name, "input activation quantization needs a quantized weight");
-    if (act.bits < 2 || act.bits > 8) fail(L.name, "activation bits must be in [2, 8]");
-    if (act.mode == ActMode::kStatic) {
-      if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(L.name, "activation scale must be finite and > 0");
-      const QuantRange r = quant_range(act.bits, act.symmetric);
-      if (act.symmetric ? act.zero_point != 0 : (act.zero_point < r.qmin || act.zero_point > r.qmax))
-        fail(L.name, "activation zero point " + std::to_string(act.zero_point) + " outside the code range");
-    } else {
-      if (L.kind != "linear") fail(L.name, "dynamic per-token activations are only defined for linear");
-      if (act.bits != 8 || !act.symmetric) fail(L.name, "dynamic per-token activations are symmetric int8");
-    }
+  if (act.mode == ActMode::kStatic) {
+    if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(L.name, "activation scale must be finite and > 0");
+    const QuantRange r = quant_range(act.bits, act.symmetric);
+    if (act.symmetric ? act.zero_point != 0 : (act.zero_point < r.qmin || act.zero_point > r.qmax))
+      fail(L.name, "activation zero point " + std::to_string(act.zero_point) + " outside the code range");
   }
 
   H5Handle g = make_group(layers, L.name);
@@ -197,8 +195,6 @@ void write_layer(hid_t layers, const LayerContent& L) {
     write_f32(g, fmt::kWeight, L.weight.shape, L.weight.f32);
   } else {
     const WeightScheme& ws = *L.weight_scheme;
-    if (!ws.symmetric) fail(L.name, "format v1 stores symmetric weights only");
-    if (ws.bits < 2 || ws.bits > 8) fail(L.name, "weight bits must be in [2, 8]");
     if (L.weight.shape.size() < 2) fail(L.name, "a quantized weight needs at least 2 dimensions");
     const int64_t rows = L.weight.shape[0];
     const int64_t k = L.weight.numel() / std::max<int64_t>(1, rows);
@@ -229,6 +225,7 @@ void write_layer(hid_t layers, const LayerContent& L) {
       const int64_t kept = nm_kept_per_row(k, nm.n, nm.m);
       if (ws.bits <= 4) {  // kept values nibble-packed like dense int4: 2:4 int4 = 3 bits/weight
         attr_string(g, fmt::kAttrWeightFormat, "nm_int4");
+        features.insert(fmt::kFeatureNMInt4);
         const std::vector<int32_t> kept_codes(c.values.begin(), c.values.end());
         write_u8(g, fmt::kWeightValues, {rows, int4_row_bytes(kept)}, pack_int4_rows(kept_codes.data(), rows, kept, true));
       } else {
@@ -283,6 +280,31 @@ void write_golden(hid_t file, const CheckpointContent& c) {
       write_f32(out, name, t.shape, t.f32);
     }
     if (gc.outputs.size() != c.graph.outputs.size()) throw Error(where + "has outputs that are not graph outputs");
+    if (!gc.model_outputs.empty()) {
+      H5Handle mo = make_group(g, fmt::kGoldenModelOutputs);
+      for (const std::string& name : c.graph.outputs) {
+        auto it = gc.model_outputs.find(name);
+        if (it == gc.model_outputs.end()) throw Error(where + "model_outputs lacks output '" + name + "'");
+        if (it->second.shape != gc.outputs.at(name).shape || it->second.dtype != DType::kFloat32 ||
+            static_cast<int64_t>(it->second.f32.size()) != it->second.numel())
+          throw Error(where + "model output '" + name + "' must be float32 shaped like the output");
+        write_f32(mo, name, it->second.shape, it->second.f32);
+      }
+      if (gc.model_outputs.size() != c.graph.outputs.size()) throw Error(where + "model_outputs has extra tensors");
+    }
+    if (!gc.trace.empty()) {
+      H5Handle tr = make_group(g, fmt::kGoldenTrace);
+      for (const Op& op : c.graph.ops) {
+        auto it = gc.trace.find(op.outputs.at(0));
+        if (it == gc.trace.end()) throw Error(where + "trace lacks tensor '" + op.outputs.at(0) + "'");
+        const Tensor& t = it->second;
+        if (t.dtype != DType::kFloat32 || static_cast<int64_t>(t.f32.size()) != t.numel() || t.shape.empty())
+          throw Error(where + "trace tensor '" + it->first + "' must be a float32 tensor matching its shape");
+        write_f32(tr, it->first, t.shape, t.f32);
+      }
+      if (gc.trace.size() != c.graph.ops.size())
+        throw Error(where + "trace has tensors that are not op outputs (it holds exactly one per op)");
+    }
   }
 }
 
@@ -296,14 +318,27 @@ void write_all(const std::string& tmp, const CheckpointContent& c) {
   attr_int(file, fmt::kAttrMinor, fmt::kMinor);
   attr_string(file, fmt::kAttrWriter, "qforge export/checkpoint_writer");
   write_text(file, fmt::kGraph, graph_to_json_string(c.graph));
+  std::set<std::string> features;
   {
     H5Handle layers = make_group(file, fmt::kLayers);
-    for (const LayerContent& L : c.layers) write_layer(layers, L);
+    for (const LayerContent& L : c.layers) write_layer(layers, L, features);
   }
+  std::string required;
+  for (const std::string& f : features) required += (required.empty() ? "" : ",") + f;
+  attr_string(file, fmt::kAttrRequiredFeatures, required);
   write_golden(file, c);
   {
     H5Handle prov = make_group(file, fmt::kProvenance);
-    for (const auto& kv : c.provenance) {
+    std::map<std::string, std::string> provenance = c.provenance;
+    if (!provenance.count("date")) {  // when the file was written, ISO 8601 UTC
+      char buf[32];
+      const std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      gmtime_r(&now, &tm);
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      provenance["date"] = buf;
+    }
+    for (const auto& kv : provenance) {
       if (kv.first.empty() || kv.first.find('/') != std::string::npos)
         throw Error("checkpoint writer: provenance key '" + kv.first + "' is empty or contains '/'");
       attr_string(prov, kv.first.c_str(), kv.second);
@@ -317,7 +352,11 @@ void write_all(const std::string& tmp, const CheckpointContent& c) {
 void validate_layers(const CheckpointContent& c) {
   validate_graph(c.graph);
   std::map<std::string, const Op*> ops;
-  for (const Op& op : c.graph.ops) ops[op.name] = &op;
+  for (const Op& op : c.graph.ops) {
+    const std::string problem = check_op(op);
+    if (!problem.empty()) throw Error("checkpoint writer: op '" + op.name + "': " + problem);
+    ops[op.name] = &op;
+  }
   std::set<std::string> seen;
   for (const LayerContent& L : c.layers) {
     auto it = ops.find(L.name);
@@ -325,6 +364,9 @@ void validate_layers(const CheckpointContent& c) {
     if (it->second->kind != L.kind) fail(L.name, "kind '" + L.kind + "' but the graph op is '" + it->second->kind + "'");
     if (!seen.insert(L.name).second) fail(L.name, "given twice");
   }
+  for (const Op& op : c.graph.ops)
+    if (find_op_schema(op.kind)->weight != WeightRole::kNone && !seen.count(op.name))
+      fail(op.name, op.kind + " needs its parameters (no LayerContent of that name)");
   if (!c.metrics_json.empty()) {
     try {
       Json::parse(c.metrics_json);

@@ -42,6 +42,7 @@ struct LayerWeights {
 struct Checkpoint {
   std::string source;  // path (or "<memory>") for messages
   int64_t format_version = 0, format_minor = 0;
+  std::vector<std::string> required_features;  // root attribute, every name known to this reader
   Graph graph;
   std::map<std::string, LayerWeights> layers;  // by op name
   std::vector<Golden> golden;

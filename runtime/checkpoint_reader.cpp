@@ -13,6 +13,8 @@
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/json.h"
+#include "core/op_schema.h"
+#include "core/sha256.h"
 #include "core/quant.h"
 #include "core/quantize_rows.h"
 
@@ -246,7 +248,24 @@ class Reader {
     std::vector<T> v(static_cast<size_t>(shape_numel(o.shape)));
     if (!v.empty() && H5Dread(o.ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
       fail("/" + path, "read failed (corrupted data?)" + h5_error_detail());
+    verify_digest(o, path, v.data(), v.size() * sizeof(T));
     return v;
+  }
+
+  // Format >= 1.2: every dataset carries the SHA-256 of its bytes; a mismatch means the data
+  // read is not the data written (e.g. an edited chunk index reads zeros without any HDF5 error).
+  void verify_digest(const Opened& o, const std::string& path, const void* data, size_t bytes) const {
+    const bool present = H5Aexists(o.ds, fmt::kAttrSha256) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    if (!present) {
+      if (digests_required_) fail("/" + path, "missing its sha256 digest attribute (required since format 1.2)");
+      return;
+    }
+    const std::string want = attr_string(o.ds, "/" + path, fmt::kAttrSha256);
+    const std::string got = sha256_hex(data, bytes);
+    if (want != got)
+      fail("/" + path, "content digest mismatch: the data read is not the data written (sha256 " + got +
+                           ", file says " + want + ")");
   }
 
   void expect_shape(const std::string& path, const std::vector<int64_t>& got, const std::vector<int64_t>& want) const {
@@ -292,52 +311,95 @@ class Reader {
     if (ck_.format_version < 1) fail("/", "invalid format_version " + std::to_string(ck_.format_version));
     if (H5Aexists(root, fmt::kAttrMinor) > 0) ck_.format_minor = attr_int(root, "/", fmt::kAttrMinor);
     H5Eclear2(H5E_DEFAULT);
+    digests_required_ = ck_.format_version > 1 || ck_.format_minor >= 2;
+    const bool has_features = H5Aexists(root, fmt::kAttrRequiredFeatures) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    if (!has_features) {
+      if (digests_required_) fail("/", "missing attribute 'required_features' (required since format 1.2)");
+      return;
+    }
+    const std::string list = attr_string(root, "/", fmt::kAttrRequiredFeatures);
+    size_t start = 0;
+    while (start < list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      const std::string name = list.substr(start, comma - start);
+      bool known = false;
+      for (const char* k : fmt::kKnownFeatures) known = known || name == k;
+      if (!known)
+        fail("/", "requires feature '" + name + "', which this reader does not implement (qforge format " +
+                      std::to_string(fmt::kVersion) + "." + std::to_string(fmt::kMinor) +
+                      "); a newer qforge can read it");
+      ck_.required_features.push_back(name);
+      start = comma + 1;
+    }
   }
 
   // ---- layers ----
 
-  struct KindRule {
-    bool needs_weight;
-    bool quantizable;
-    int weight_rank;  // expected rank of the original weight shape
-    bool bias_allowed, bias_required;
-  };
-
-  static const KindRule* rule_for(const std::string& kind) {
-    static const std::map<std::string, KindRule> rules = {
-        {"linear", {true, true, 2, true, false}},
-        {"conv2d", {true, true, 4, true, false}},
-        {"embedding", {true, true, 2, false, false}},
-        {"layernorm", {true, false, 1, true, true}},
-        {"positional_embedding", {true, false, 2, false, false}},
-        {"relu", {false, false, 0, false, false}},
-        {"gelu", {false, false, 0, false, false}},
-        {"maxpool2d", {false, false, 0, false, false}},
-        {"avgpool2d", {false, false, 0, false, false}},
-        {"flatten", {false, false, 0, false, false}},
-        {"add", {false, false, 0, false, false}},
-        {"softmax", {false, false, 0, false, false}},
-        {"causal_attention", {false, false, 0, false, false}},
-    };
-    auto it = rules.find(kind);
-    return it == rules.end() ? nullptr : &it->second;
-  }
-
   void read_layers() {
     for (const Op& op : ck_.graph.ops) {
-      const KindRule* rule = rule_for(op.kind);
-      if (!rule) fail("/graph", "op '" + op.name + "' has unknown kind '" + op.kind + "'");
-      if (!rule->needs_weight) continue;
+      // Attributes are range-checked here, before any shape arithmetic uses them.
+      const std::string problem = check_op(op);
+      if (!problem.empty()) fail("/graph", "op '" + op.name + "': " + problem);
+      const OpSchema& rule = *find_op_schema(op.kind);
+      if (rule.weight == WeightRole::kNone) continue;
       const std::string gpath = std::string(fmt::kLayers) + "/" + op.name;
       if (!exists(file_, gpath)) fail("/" + gpath, "missing layer group for op '" + op.name + "' (" + op.kind + ")");
-      ck_.layers[op.name] = read_layer(op, *rule, gpath);
+      ck_.layers[op.name] = read_layer(op, rule, gpath);
     }
   }
 
-  LayerWeights read_layer(const Op& op, const KindRule& rule, const std::string& gpath) {
+  // A layer group holds only names this reader interprets (or informational "x_" ones): an
+  // unknown attribute or dataset such as weight_zero_point would change the math if ignored.
+  void check_layer_names(hid_t g, const std::string& where) const {
+    static const std::set<std::string> attrs = {
+        fmt::kAttrKind,     fmt::kAttrWeightFormat, fmt::kAttrWeightShape, fmt::kAttrBits,
+        fmt::kAttrGranularity, fmt::kAttrGroupSize, fmt::kAttrSparsity, fmt::kAttrActMode,
+        fmt::kAttrActBits,  fmt::kAttrActSymmetric, fmt::kAttrActScale,   fmt::kAttrActZeroPoint};
+    static const std::set<std::string> datasets = {fmt::kWeight, fmt::kWeightScale, fmt::kWeightValues,
+                                                   fmt::kWeightIndices, fmt::kBias};
+    auto collect = [&](bool links) {
+      std::vector<std::string> names;
+      hsize_t idx = 0;
+      auto cb_attr = [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
+        auto* v = static_cast<std::vector<std::string>*>(d);
+        if (v->size() >= 256) return 1;
+        v->emplace_back(name);
+        return 0;
+      };
+      if (links) {  // by index: H5Literate's callback type differs between HDF5 1.10 and 1.12+
+        H5G_info_t info;
+        if (H5Gget_info(g, &info) < 0) fail(where, "unreadable layer group" + h5_error_detail());
+        if (info.nlinks >= 256) fail(where, "too many entries in the layer group");
+        for (hsize_t i = 0; i < info.nlinks; ++i) {
+          char name[256] = {0};
+          if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
+            fail(where, "unreadable layer group" + h5_error_detail());
+          names.emplace_back(name);
+        }
+        return names;
+      }
+      const herr_t st = H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, cb_attr, &names);
+      if (st < 0) fail(where, "unreadable layer group" + h5_error_detail());
+      if (names.size() >= 256) fail(where, "too many entries in the layer group");
+      return names;
+    };
+    for (const std::string& n : collect(false))
+      if (!attrs.count(n) && n.rfind(fmt::kIgnorablePrefix, 0) != 0)
+        fail(where, "unknown attribute '" + n + "': this reader cannot interpret it and must not ignore it "
+                    "(FORMAT.md, Versioning)");
+    for (const std::string& n : collect(true))
+      if (!datasets.count(n) && n.rfind(fmt::kIgnorablePrefix, 0) != 0)
+        fail(where, "unknown dataset '" + n + "': this reader cannot interpret it and must not ignore it "
+                    "(FORMAT.md, Versioning)");
+  }
+
+  LayerWeights read_layer(const Op& op, const OpSchema& rule, const std::string& gpath) {
     const std::string where = "/" + gpath;
     H5Handle g(H5Gopen2(file_, gpath.c_str(), H5P_DEFAULT), H5Gclose);
     if (g < 0) fail(where, "cannot open layer group" + h5_error_detail());
+    check_layer_names(g, where);
     LayerWeights L;
     L.name = op.name;
     L.kind = attr_string(g, where, fmt::kAttrKind);
@@ -352,7 +414,11 @@ class Reader {
     else fail(where, "unknown weight_format '" + wf + "'");
     if (L.format == WeightFormat::kNone) fail(where, op.kind + " needs a weight");
     const bool quantized = L.format != WeightFormat::kFloat32;
-    if (quantized && !rule.quantizable) fail(where, op.kind + " weights cannot be quantized");
+    if (quantized && rule.weight != WeightRole::kQuantizable) fail(where, op.kind + " weights cannot be quantized");
+    if (L.format == WeightFormat::kNMInt4 && digests_required_ &&
+        std::find(ck_.required_features.begin(), ck_.required_features.end(), fmt::kFeatureNMInt4) ==
+            ck_.required_features.end())
+      fail(where, "uses nm_int4 but the file does not list it in required_features");
 
     L.shape = attr_ints(g, where, fmt::kAttrWeightShape);
     if (static_cast<int>(L.shape.size()) != rule.weight_rank)
@@ -472,13 +538,15 @@ class Reader {
       fail(where, e.what());
     }
     if (act.mode != ActMode::kNone) {
-      if (op.kind != "linear" && op.kind != "conv2d")
-        fail(where, "input activation quantization is only defined for linear and conv2d");
-      if (!quantized) fail(where, "input activation quantization needs a quantized weight");
       const int64_t bits = attr_int(g, where, fmt::kAttrActBits);
-      if (bits < 2 || bits > 8) fail(where, "act_bits must be in [2, 8], got " + std::to_string(bits));
-      act.bits = static_cast<int>(bits);
+      act.bits = static_cast<int>(std::max<int64_t>(-1, std::min<int64_t>(99, bits)));
       act.symmetric = attr_int(g, where, fmt::kAttrActSymmetric) != 0;
+      WeightScheme ws;  // the stored weight as a scheme, for the shared rule set
+      ws.bits = L.bits;
+      ws.granularity = L.granularity;
+      ws.group_size = L.group_size;
+      const std::string problem = check_layer_quantization(op.kind, quantized ? &ws : nullptr, act);
+      if (!problem.empty()) fail(where, problem);
       if (act.mode == ActMode::kStatic) {
         act.scale = attr_float(g, where, fmt::kAttrActScale);
         if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(where, "act_scale must be finite and > 0");
@@ -487,24 +555,23 @@ class Reader {
         if (act.symmetric ? z != 0 : (z < r.qmin || z > r.qmax))
           fail(where, "act_zero_point " + std::to_string(z) + " outside the code range");
         act.zero_point = static_cast<int32_t>(z);
-      } else {
-        if (op.kind != "linear") fail(where, "dynamic_per_token activations are only defined for linear");
-        if (act.bits != 8 || !act.symmetric) fail(where, "dynamic_per_token activations must be symmetric 8-bit");
       }
     }
 
     // Float parameters.
     if (rule.bias_allowed) {
-      const std::string bpath = gpath + "/bias";
+      const std::string bpath = gpath + "/" + fmt::kBias;
       if (exists(file_, bpath)) {
         const int64_t n = op.kind == "layernorm" ? L.shape[0] : L.rows;
         Tensor b = Tensor::floats({n}, read_exact<float>(bpath, Kind::kF32, H5T_NATIVE_FLOAT, {n}, &L.bytes_stored));
         for (float v : b.f32)
           if (!std::isfinite(v)) fail("/" + bpath, "contains a non-finite value");
-        L.extra["bias"] = std::move(b);
+        L.extra[fmt::kBias] = std::move(b);
       } else if (rule.bias_required) {
         fail("/" + bpath, "missing dataset");
       }
+    } else if (exists(file_, gpath + "/" + fmt::kBias)) {
+      fail(where, op.kind + " has no bias, but the layer stores one");
     }
     return L;
   }
@@ -539,6 +606,20 @@ class Reader {
         if (o.shape.empty()) fail("/" + p, "must have rank >= 1");
         gc.outputs[name] = Tensor::floats(o.shape, read_into<float>(o, p, H5T_NATIVE_FLOAT));
       }
+      if (exists(file_, base + "/" + fmt::kGoldenModelOutputs))
+        for (const std::string& name : ck_.graph.outputs) {
+          const std::string p = base + "/" + fmt::kGoldenModelOutputs + "/" + name;
+          Opened o = open_dataset(p, Kind::kF32);
+          expect_shape(p, o.shape, gc.outputs.at(name).shape);
+          gc.model_outputs[name] = Tensor::floats(o.shape, read_into<float>(o, p, H5T_NATIVE_FLOAT));
+        }
+      if (exists(file_, base + "/" + fmt::kGoldenTrace))
+        for (const Op& op : ck_.graph.ops) {
+          const std::string p = base + "/" + fmt::kGoldenTrace + "/" + op.outputs.at(0);
+          Opened o = open_dataset(p, Kind::kF32);
+          if (o.shape.empty()) fail("/" + p, "must have rank >= 1");
+          gc.trace[op.outputs[0]] = Tensor::floats(o.shape, read_into<float>(o, p, H5T_NATIVE_FLOAT));
+        }
       ck_.golden.push_back(std::move(gc));
     }
   }
@@ -564,6 +645,7 @@ class Reader {
   }
 
   hid_t file_ = -1;
+  bool digests_required_ = false;
   Checkpoint ck_;
 };
 

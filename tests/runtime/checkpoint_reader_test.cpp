@@ -8,6 +8,7 @@
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/quantize_rows.h"
+#include "core/sha256.h"
 #include "test_util.h"
 
 namespace qf {
@@ -175,6 +176,7 @@ void replace_dataset(const std::string& path, const std::string& name, hid_t typ
     H5Pset_fletcher32(p);
     hid_t d = H5Dcreate2(f, name.c_str(), type, s, H5P_DEFAULT, p, H5P_DEFAULT);
     H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data());
+    test::set_string_attr(d, "sha256", sha256_hex(data.data(), data.size() * sizeof(T)));  // a consistent file
     H5Dclose(d);
     H5Pclose(p);
     H5Sclose(s);
@@ -249,7 +251,119 @@ TEST_F(ReaderTest, GraphErrors) {
   Graph g = content_.graph;
   g.ops[2].kind = "frobnicate";
   set_graph(graph_to_json_string(g));
-  expect_error({"op 'i4' has unknown kind 'frobnicate'"});
+  expect_error({"op 'i4'", "unknown op kind 'frobnicate'"});
+  g = content_.graph;
+  g.ops[0].kind = "conv2d";  // attributes are range-checked before anything else about the op
+  g.ops[0].ints["padding"] = {int64_t{1} << 62};  // would overflow the engine's shape arithmetic
+  set_graph(graph_to_json_string(g));
+  expect_error({"attribute 'padding' value 4611686018427387904 outside [0, 65536]"});
+}
+
+}  // namespace
+}  // namespace qf
+
+namespace qf {
+namespace {
+
+// ---- format 1.2: required features, unknown names, digests, old files ----
+
+TEST_F(ReaderTest, UnknownRequiredFeatureIsRefusedByName) {
+  test::mutate_h5(path_, [](hid_t f) {
+    H5Adelete(f, "required_features");
+    test::set_string_attr(f, "required_features", "nm_int4,fp8_e4m3");
+  });
+  expect_error({"requires feature 'fp8_e4m3'", "does not implement"});
+}
+
+TEST_F(ReaderTest, UnknownOptionalAdditionsStillLoad) {
+  test::mutate_h5(path_, [](hid_t f) {
+    test::set_string_attr(f, "future_note", "added by a later minor version");
+    hid_t g = H5Gcreate2(f, "future_group", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(g);
+    hid_t l = H5Gopen2(f, "layers/i8", H5P_DEFAULT);
+    test::set_string_attr(l, "x_calibration", "informational, may be ignored");
+    H5Gclose(l);
+  });
+  EXPECT_NO_THROW(read_checkpoint(path_));
+}
+
+TEST_F(ReaderTest, UnknownLayerDatasetIsRefused) {
+  // Asymmetric weights would change the math; a reader that ignored the zero point would
+  // silently compute another model.
+  replace_dataset<int32_t>(path_, "layers/i8/weight_zero_point", H5T_NATIVE_INT32, {9}, std::vector<int32_t>(9, 3));
+  expect_error({"/layers/i8", "unknown dataset 'weight_zero_point'"});
+}
+
+TEST_F(ReaderTest, UnknownLayerAttributeIsRefused) {
+  test::mutate_h5(path_, [](hid_t f) {
+    hid_t l = H5Gopen2(f, "layers/i8", H5P_DEFAULT);
+    test::set_string_attr(l, "weight_layout", "transposed");
+    H5Gclose(l);
+  });
+  expect_error({"/layers/i8", "unknown attribute 'weight_layout'"});
+}
+
+TEST_F(ReaderTest, DigestCatchesDataThatIsNotWhatWasWritten) {
+  // What an edited chunk index does: HDF5 returns other bytes without any error of its own.
+  std::string digest;
+  test::mutate_h5(path_, [&](hid_t f) {
+    hid_t d = H5Dopen2(f, "layers/i8/weight", H5P_DEFAULT);
+    digest = test::get_string_attr(d, "sha256");
+    H5Dclose(d);
+  });
+  replace_dataset<int8_t>(path_, "layers/i8/weight", H5T_NATIVE_INT8, {9, 10}, std::vector<int8_t>(90, 0));
+  test::mutate_h5(path_, [&](hid_t f) {
+    hid_t d = H5Dopen2(f, "layers/i8/weight", H5P_DEFAULT);
+    H5Adelete(d, "sha256");
+    test::set_string_attr(d, "sha256", digest);
+    H5Dclose(d);
+  });
+  expect_error({"/layers/i8/weight", "content digest mismatch"});
+}
+
+TEST_F(ReaderTest, MissingDigestIsAnErrorSinceOnePointTwo) {
+  test::mutate_h5(path_, [](hid_t f) {
+    hid_t d = H5Dopen2(f, "layers/i8/weight", H5P_DEFAULT);
+    H5Adelete(d, "sha256");
+    H5Dclose(d);
+  });
+  expect_error({"/layers/i8/weight", "missing its sha256 digest"});
+}
+
+TEST_F(ReaderTest, FilesOfFormatOnePointOneStillLoad) {
+  // A 1.1 file: no digests, no required_features, nm_int4 known by name.
+  test::mutate_h5(path_, [](hid_t f) {
+    H5Adelete(f, "required_features");
+    H5Adelete(f, "format_minor");
+    test::set_int_attr(f, "format_minor", 1);
+    H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC,
+             [](hid_t root, const char* name, const H5O_info_t* info, void*) -> herr_t {
+               if (info->type != H5O_TYPE_DATASET) return 0;
+               hid_t d = H5Dopen2(root, name, H5P_DEFAULT);
+               if (H5Aexists(d, "sha256") > 0) H5Adelete(d, "sha256");
+               H5Dclose(d);
+               return 0;
+             },
+             nullptr);
+  });
+  const Checkpoint ck = read_checkpoint(path_);
+  EXPECT_EQ(ck.format_minor, 1);
+  EXPECT_TRUE(ck.required_features.empty());
+}
+
+TEST_F(ReaderTest, UnknownOpAttributeIsRefused) {
+  content_.graph.ops[0].ints["dilation"] = {2};  // unknown to linear: would change the op
+  std::string msg;
+  try {
+    write_checkpoint(path_, content_);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("unknown integer attribute 'dilation'"), std::string::npos) << msg;
+  content_.graph.ops[0].ints.erase("dilation");
+  content_.graph.ops[0].strings["x_note"] = "informational";  // ignorable by the x_ prefix
+  write_checkpoint(path_, content_);
+  EXPECT_NO_THROW(read_checkpoint(path_));
 }
 
 }  // namespace

@@ -125,4 +125,35 @@ void write_bytes(const std::string& path, const std::vector<char>& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+void set_string_attr(hid_t obj, const char* name, const std::string& value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, value.empty() ? 1 : value.size());
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  std::string buf = value.empty() ? std::string(1, '\0') : value;
+  H5Awrite(a, t, buf.data());
+  H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+}
+
+std::string get_string_attr(hid_t obj, const char* name) {
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t t = H5Aget_type(a);
+  std::string buf(H5Tget_size(t), '\0');
+  H5Aread(a, t, buf.data());
+  H5Tclose(t);
+  H5Aclose(a);
+  return buf.substr(0, buf.find('\0'));
+}
+
+void set_int_attr(hid_t obj, const char* name, int64_t value) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, &value);
+  H5Aclose(a);
+  H5Sclose(s);
+}
+
 }  // namespace qf::test

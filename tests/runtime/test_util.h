@@ -37,6 +37,11 @@ void mutate_h5(const std::string& path, const std::function<void(hid_t)>& f);
 // Byte offset in the file of the first chunk of dataset `ds` (chunked datasets only).
 int64_t first_chunk_offset(const std::string& path, const std::string& ds);
 
+// Scalar attributes on an HDF5 object, written the way the checkpoint writer writes them.
+void set_string_attr(hid_t obj, const char* name, const std::string& value);
+std::string get_string_attr(hid_t obj, const char* name);
+void set_int_attr(hid_t obj, const char* name, int64_t value);
+
 std::vector<char> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<char>& bytes);
 
