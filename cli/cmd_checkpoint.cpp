@@ -39,21 +39,9 @@ void add_inspect_command(CLI::App& app) {
   auto show_recipe = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("inspect", "Describe a .qf.h5 checkpoint: layers, bits, sizes, metrics, recipe");
   cmd->add_option("checkpoint", *path, "Checkpoint file (.qf.h5)")->required()->check(CLI::ExistingFile);
-  cmd->callback([path] { std::fputs(inspect(read_checkpoint(*path)).to_text().c_str(), stdout); });
-}
-
-void add_validate_command(CLI::App& app) {
-  auto path = std::make_shared<std::string>();
-  auto opt = std::make_shared<ValidateOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "validate",
-      "Run the checkpoint's golden inputs through the standalone runtime and compare with the trained model's "
-      "outputs; exits 1 outside the tolerance, 2 on a malformed checkpoint");
-  cmd->add_option("checkpoint", *path, "Checkpoint file (.qf.h5)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--min-agreement", opt->min_top1_agreement, "Minimum top-1 agreement (fraction)")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--max-diff", opt->max_diff_units, "Maximum difference in units of max|output|/127")->capture_default_str();
-  cmd->callback([path, opt] {
+  cmd->callback([path] {
+    // The same load as validate's (reader + op construction + shape inference), so a file that
+    // inspects cleanly is one the runtime can run.
     Engine engine = [&] {
       try {
         return Engine::load(*path);
@@ -62,8 +50,40 @@ void add_validate_command(CLI::App& app) {
         std::exit(2);
       }
     }();
+    InspectSummary s = inspect(engine.checkpoint());
+    s.kernels = engine.kernel_table().name;
+    std::fputs(s.to_text().c_str(), stdout);
+  });
+}
+
+void add_validate_command(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto opt = std::make_shared<ValidateOptions>();
+  auto trace = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "validate",
+      "Run the checkpoint's golden inputs through the standalone runtime and compare with the stored outputs: "
+      "bit-identical on integer paths, within agreement limits behind float reductions, and op by op against "
+      "the stored trace; exits 1 on a mismatch, 2 on a malformed checkpoint");
+  cmd->add_option("checkpoint", *path, "Checkpoint file (.qf.h5)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--min-agreement", opt->min_top1_agreement, "Minimum top-1 agreement (fraction)")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--max-diff", opt->max_diff_units,
+                  "Maximum difference in units of max|output|/127 for outputs behind float reductions")
+      ->capture_default_str();
+  cmd->add_flag("--trace", *trace, "Print the per-op comparison (run alone on the traced inputs) for every op");
+  cmd->callback([path, opt, trace] {
+    Engine engine = [&] {
+      try {
+        return Engine::load(*path);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "qforge: %s: malformed checkpoint: %s\n", path->c_str(), e.what());
+        std::exit(2);
+      }
+    }();
+    std::printf("kernels: %s\n", engine.kernel_table().name);
     const ValidationReport report = validate(engine, *opt);
-    std::fputs(report.summary().c_str(), stdout);
+    std::fputs(report.summary(*trace).c_str(), stdout);
     if (!report.passed) std::exit(1);
   });
 }

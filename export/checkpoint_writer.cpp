@@ -247,6 +247,9 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
 void write_golden(hid_t file, const CheckpointContent& c) {
   H5Handle gold = make_group(file, fmt::kGolden);
   attr_int(gold, "num_cases", static_cast<int64_t>(c.golden.size()));
+  if (c.golden_reference != "contract" && c.golden_reference != "model")
+    throw Error("checkpoint writer: golden_reference must be 'contract' or 'model', got '" + c.golden_reference + "'");
+  attr_string(gold, "reference", c.golden_reference);
   for (size_t i = 0; i < c.golden.size(); ++i) {
     const Golden& gc = c.golden[i];
     const std::string where = "checkpoint writer: golden case " + std::to_string(i) + ": ";

@@ -44,7 +44,11 @@ struct LayerContent {
 struct CheckpointContent {
   Graph graph;
   std::vector<LayerContent> layers;
-  std::vector<Golden> golden;                     // inputs + outputs of the trained model
+  std::vector<Golden> golden;                     // inputs + outputs (+ model outputs, trace)
+  // What golden outputs are: "contract" (FORMAT.md's contract computed from exactly the stored
+  // parameters, so validate demands bit equality on integer paths) or "model" (some other
+  // computation of the model, e.g. a float forward: validate checks agreement only).
+  std::string golden_reference = "model";
   std::map<std::string, std::string> provenance;  // git commit, recipe name, date, ...
   std::string recipe_yaml;
   std::string metrics_json;

@@ -46,6 +46,10 @@ struct Checkpoint {
   Graph graph;
   std::map<std::string, LayerWeights> layers;  // by op name
   std::vector<Golden> golden;
+  // What golden outputs are (FORMAT.md, "Golden cases"): "contract" (the contract computed from
+  // the stored parameters; bit-exact where the arithmetic is) or "model" (the trained model's
+  // float forward; files before 1.2).
+  std::string golden_reference = "model";
   std::map<std::string, std::string> provenance;
   std::string recipe_yaml;
   std::string metrics_json;

@@ -583,6 +583,14 @@ class Reader {
     H5Handle g(H5Gopen2(file_, fmt::kGolden, H5P_DEFAULT), H5Gclose);
     if (g < 0) fail("/golden", "cannot open" + h5_error_detail());
     const int64_t n = attr_int(g, "/golden", "num_cases");
+    if (H5Aexists(g, "reference") > 0) {
+      ck_.golden_reference = attr_string(g, "/golden", "reference");
+      if (ck_.golden_reference != "contract" && ck_.golden_reference != "model")
+        fail("/golden", "attribute 'reference' must be 'contract' or 'model', got '" + ck_.golden_reference + "'");
+    } else if (digests_required_) {
+      fail("/golden", "missing attribute 'reference' (required since format 1.2)");
+    }
+    H5Eclear2(H5E_DEFAULT);
     if (n < 0 || n > 4096) fail("/golden", "invalid num_cases " + std::to_string(n));
     for (int64_t i = 0; i < n; ++i) {
       Golden gc;

@@ -21,6 +21,8 @@ std::map<std::string, Tensor> Engine::run(const std::map<std::string, Tensor>& i
   return impl_->execute(inputs, st);
 }
 
+Tensor Engine::run_op(size_t index, const std::vector<Tensor>& inputs) { return impl_->execute_op(index, inputs); }
+
 Session Engine::start_session() { return Session(impl_); }
 void Engine::set_profiling(bool on) { impl_->set_profiling(on); }
 std::vector<OpTime> Engine::op_times() const { return impl_->op_times(); }

@@ -51,6 +51,9 @@ class Engine {
   // name (all of them; dtype and rank as in the graph). Returns the graph outputs by name.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs);
 
+  // Op `index` of the graph alone, on host inputs in its input order (validate's trace check).
+  Tensor run_op(size_t index, const std::vector<Tensor>& inputs);
+
   // Incremental decoding for graphs with causal_attention: the session keeps each attention
   // layer's K and V, positional_embedding starts at the number of tokens already seen.
   Session start_session();

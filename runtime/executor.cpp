@@ -136,6 +136,38 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
   return out;
 }
 
+Tensor Executor::execute_op(size_t index, const std::vector<Tensor>& inputs) {
+  if (index >= ops_.size()) throw Error("run_op: no op " + std::to_string(index));
+  std::vector<Buffer> bufs;
+  std::vector<Val> vals(inputs.size());
+  std::vector<const Val*> in;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    const bool ids = t.dtype == DType::kInt64;
+    const size_t bytes = static_cast<size_t>(t.numel()) * (ids ? sizeof(int64_t) : sizeof(float));
+    bufs.emplace_back(*kt_.memory);
+    bufs.back().reserve(bytes);
+    kt_.memory->to_device(bufs.back().data(), ids ? static_cast<const void*>(t.i64.data()) : t.f32.data(), bytes);
+    vals[i].dtype = t.dtype;
+    vals[i].shape = t.shape;
+    vals[i].f = ids ? nullptr : bufs.back().f32();
+    vals[i].ids = ids ? bufs.back().as<int64_t>() : nullptr;
+    vals[i].host_ids = ids ? t.i64.data() : nullptr;
+    in.push_back(&vals[i]);
+  }
+  RunState st;
+  Val out;
+  out.shape = ops_[index]->infer(in);
+  ops_[index]->check_state(in, st);
+  Buffer ob(*kt_.memory);
+  ob.reserve(static_cast<size_t>(out.numel()) * sizeof(float));
+  out.f = ob.f32();
+  ops_[index]->run(in, out, st);
+  std::vector<float> host(static_cast<size_t>(out.numel()));
+  kt_.memory->to_host(host.data(), out.f, host.size() * sizeof(float));
+  return Tensor::floats(out.shape, std::move(host));
+}
+
 std::vector<OpTime> Executor::op_times() const {
   std::vector<OpTime> t;
   for (size_t i = 0; i < ops_.size(); ++i)

@@ -23,6 +23,9 @@ class Executor {
   const kernels::KernelTable& table() const { return kt_; }
 
   std::map<std::string, Tensor> execute(const std::map<std::string, Tensor>& inputs, RunState& st);
+  // One op alone on the given inputs (host tensors in the op's input order), from position 0:
+  // validate's per-op trace comparison.
+  Tensor execute_op(size_t index, const std::vector<Tensor>& inputs);
 
   // Per-op wall time, accumulated while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }

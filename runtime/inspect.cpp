@@ -39,6 +39,9 @@ InspectSummary inspect(const Checkpoint& ck) {
     s.ratio_vs_float16 = 2.0 * static_cast<double>(s.total_params) / static_cast<double>(s.total_bytes);
   }
   s.num_golden = static_cast<int>(ck.golden.size());
+  s.golden_reference = ck.golden_reference;
+  s.has_trace = !ck.golden.empty() && !ck.golden[0].trace.empty();
+  s.required_features = ck.required_features;
   s.provenance = ck.provenance;
   s.metrics_json = ck.metrics_json;
   s.recipe_yaml = ck.recipe_yaml;
@@ -51,6 +54,13 @@ std::string InspectSummary::to_text() const {
   std::snprintf(buf, sizeof buf, "%s: qforge format %lld.%lld, family '%s', %d golden case(s), %lld bytes\n",
                 source.c_str(), static_cast<long long>(format_version), static_cast<long long>(format_minor),
                 family.c_str(), num_golden, static_cast<long long>(file_bytes));
+  out += buf;
+  std::string features;
+  for (const std::string& f : required_features) features += (features.empty() ? "" : ", ") + f;
+  std::snprintf(buf, sizeof buf, "required features: %s; golden outputs: %s%s%s%s\n",
+                features.empty() ? "none" : features.c_str(), golden_reference.c_str(),
+                has_trace ? ", with a per-op trace" : "", kernels.empty() ? "" : "; kernels: ",
+                kernels.c_str());
   out += buf;
   std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-8s %4s %-12s %-6s %-18s %10s %10s\n", "layer", "kind", "shape",
                 "format", "bits", "granularity", "sparse", "input act", "params", "bytes");

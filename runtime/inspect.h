@@ -34,6 +34,10 @@ struct InspectSummary {
   double ratio_vs_float32 = 0;       // 4 * total_params / total_bytes
   double ratio_vs_float16 = 0;       // 2 * total_params / total_bytes
   int num_golden = 0;
+  std::string golden_reference;            // contract | model
+  bool has_trace = false;
+  std::vector<std::string> required_features;
+  std::string kernels;                     // the kernel table that would run it (set by the caller)
   std::map<std::string, std::string> provenance;
   std::string metrics_json;
   std::string recipe_yaml;

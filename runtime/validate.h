@@ -1,5 +1,14 @@
-// `qforge validate`: rerun the checkpoint's golden inputs and compare with the stored outputs
-// (export/FORMAT.md, "Validation").
+// `qforge validate`: rerun the checkpoint's golden inputs through the runtime and compare with
+// the stored outputs (export/FORMAT.md, "Validation").
+//
+// Where every op from the golden inputs to an output is integer-deterministic (quantized GEMMs
+// with quantized inputs, relu, maxpool, flatten, add, embedding) and the golden outputs are the
+// contract's (format >= 1.2, golden reference "contract"), the output must be bit-identical.
+// Elsewhere float reductions make the result depend on summation order, and the check is
+// agreement: top-1 and a difference in int8 units of the output. When the checkpoint stores a
+// trace (every op's output), each op is also run alone on its traced inputs: integer ops must
+// reproduce their traced output exactly, float ops within a bound derived from their arithmetic
+// (length of the reduction, magnitudes, float32 rounding); the first op that fails is named.
 #pragma once
 
 #include <string>
@@ -11,27 +20,46 @@ namespace qf {
 
 struct ValidateOptions {
   double min_top1_agreement = 0.99;  // fraction of rows whose argmax over the last dim agrees
-  double max_diff_units = 2.0;       // max |y - golden| in units of max|golden| / 127
+  double max_diff_units = 2.0;       // for outputs behind float reductions: |y - golden| in max|golden|/127
 };
 
 struct OutputCheck {
   int golden_case = 0;
   std::string output;
-  int64_t rows = 0;           // rows compared for top-1 (all dims but the last)
+  bool exact_required = false;  // integer-deterministic path and a contract golden
+  int64_t rows = 0;             // rows compared for top-1 (all dims but the last)
   int64_t top1_matches = 0;
-  double top1_agreement = 0;  // top1_matches / rows
+  double top1_agreement = 0;    // top1_matches / rows
   double max_abs_diff = 0;
-  double unit = 1;            // max|golden| / 127 (1 when the golden output is all zeros)
-  double max_diff_units = 0;  // max_abs_diff / unit
+  double unit = 1;              // max|golden| / 127 (1 when the golden output is all zeros)
+  double max_diff_units = 0;    // max_abs_diff / unit
+  bool passed = false;
+};
+
+// One op of the trace run alone on its traced inputs.
+struct OpCheck {
+  int golden_case = 0;
+  size_t index = 0;
+  std::string name, kind;
+  bool exact_required = false;
+  double max_abs_diff = 0;
+  double bound = 0;  // allowed max |diff| (0 when exact)
+  bool passed = false;
 };
 
 struct ValidationReport {
   std::vector<OutputCheck> checks;
-  double top1_agreement = 1;  // over all rows of all checks
-  double max_diff_units = 0;  // worst over all checks
+  std::vector<OpCheck> op_checks;  // empty when the checkpoint has no trace
+  int first_failing_op = -1;       // index into op_checks of the first op (graph order) that failed
+  double top1_agreement = 1;       // over all rows of all checks
+  double max_diff_units = 0;       // worst over all checks
+  bool golden_is_contract = false;
+  // The trained model's own outputs (if stored) against the contract's: float order only.
+  bool has_model_outputs = false;
+  double model_top1_agreement = 1, model_max_diff_units = 0;
   bool passed = false;
   ValidateOptions options;
-  std::string summary() const;  // one human-readable line per check + verdict
+  std::string summary(bool per_op = false) const;  // human-readable lines + verdict
 };
 
 // Throws qf::Error when the checkpoint has no golden cases or an output's shape differs from the
@@ -40,5 +68,9 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options = {});
 
 // The comparison itself, for callers that ran outputs themselves.
 OutputCheck compare_outputs(const Tensor& got, const Tensor& golden);
+
+// Which graph tensors (graph inputs and op outputs, by name) are integer-deterministic functions
+// of the graph inputs under the contract.
+std::map<std::string, bool> exact_tensors(const Checkpoint& ck);
 
 }  // namespace qf

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "reference_model.h"
 #include "runtime/checkpoint_reader.h"
 #include "runtime/engine.h"
@@ -141,12 +142,15 @@ struct E2E : ::testing::Test {
   std::string path = test::temp_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
   void TearDown() override { std::remove(path.c_str()); }
 
-  // Writes `c` with golden outputs from the reference and loads it.
-  Engine write_and_load(CheckpointContent& c, const std::map<std::string, Tensor>& golden_in) {
+  // Writes `c` with golden outputs and a trace from the reference (the contract: exact on
+  // integer paths) and loads it.
+  Engine write_and_load(CheckpointContent& c, const std::map<std::string, Tensor>& golden_in,
+                        const test::ReferenceOptions& ref = {}) {
     Golden g;
     g.inputs = golden_in;
-    g.outputs = test::reference_run(c, golden_in);
+    g.outputs = test::reference_run(c, golden_in, ref, &g.trace);
     c.golden = {g};
+    c.golden_reference = "contract";
     write_checkpoint(path, c);
     return Engine::load(path);
   }
@@ -231,6 +235,81 @@ TEST_F(E2E, KvCacheDecodingEqualsFullSequence) {
   EXPECT_EQ(s.position(), t);
   s.reset();
   EXPECT_EQ(s.position(), 0);
+}
+
+TEST_F(E2E, ValidateDemandsBitEqualityOnIntegerPaths) {
+  CheckpointContent c = mlp();  // every layer quantized with quantized inputs: an integer path
+  Engine e = write_and_load(c, {{"x", random_tensor({6, 12}, 120)}});
+  const ValidationReport rep = validate(e);
+  ASSERT_EQ(rep.checks.size(), 1u);
+  EXPECT_TRUE(rep.checks[0].exact_required);
+  EXPECT_EQ(rep.checks[0].max_abs_diff, 0.0);
+  ASSERT_EQ(rep.op_checks.size(), c.graph.ops.size());
+  for (const OpCheck& oc : rep.op_checks) {
+    EXPECT_TRUE(oc.exact_required) << oc.name;
+    EXPECT_TRUE(oc.passed) << oc.name;
+  }
+  EXPECT_TRUE(rep.passed) << rep.summary(true);
+}
+
+TEST_F(E2E, ValidateCatchesADecoderThatRoundsHalfUp) {
+  CheckpointContent c = mlp();
+  c.layers[0].input_act = ActScheme{ActMode::kStatic, 8, false, 1.0f / 64, 128};  // x / s exact: ties happen
+  // Inputs on the code grid (no ties) except one exact tie: 2.5 / 64 / (1 / 64) = 2.5, which
+  // half-even rounds to 2 and half-up to 3. One code off by one: a tiny error downstream.
+  std::vector<float> x = random_tensor({6, 12}, 123).f32;
+  for (float& v : x) v = std::round(v * 64) / 64;
+  x[5] = 2.5f / 64;
+  test::ReferenceOptions wrong;
+  wrong.round_half_up = true;
+  Engine e = write_and_load(c, {{"x", Tensor::floats({6, 12}, x)}}, wrong);
+  const ValidationReport rep = validate(e);
+  EXPECT_FALSE(rep.passed) << rep.summary(true);
+  // The old 2-unit tolerance would have let it through; the exact check does not.
+  EXPECT_GT(rep.checks[0].max_abs_diff, 0.0);
+  EXPECT_LE(rep.checks[0].max_diff_units, 2.0);
+  ASSERT_GE(rep.first_failing_op, 0);
+  EXPECT_EQ(rep.op_checks[static_cast<size_t>(rep.first_failing_op)].name, "fc1");
+  EXPECT_NE(rep.summary().find("first divergence: op 'fc1'"), std::string::npos);
+}
+
+TEST_F(E2E, ValidateCatchesSwappedNibbles) {
+  CheckpointContent c = mlp();
+  write_and_load(c, {{"x", random_tensor({6, 12}, 121)}});
+  // fc2's int4 weight with low and high nibbles swapped: every code still in range, so only the
+  // computation can tell (the digest is rewritten to match, as a buggy writer would).
+  test::mutate_h5(path, [](hid_t f) {
+    hid_t d = H5Dopen2(f, "layers/fc2/weight", H5P_DEFAULT);
+    std::vector<uint8_t> b(12 * 8);
+    H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, b.data());
+    for (uint8_t& v : b) v = static_cast<uint8_t>((v << 4) | (v >> 4));
+    H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, b.data());
+    H5Adelete(d, "sha256");
+    test::set_string_attr(d, "sha256", sha256_hex(b.data(), b.size()));
+    H5Dclose(d);
+  });
+  Engine e = Engine::load(path);
+  const ValidationReport rep = validate(e);
+  EXPECT_FALSE(rep.passed);
+  ASSERT_GE(rep.first_failing_op, 0);
+  EXPECT_EQ(rep.op_checks[static_cast<size_t>(rep.first_failing_op)].name, "fc2");
+}
+
+TEST_F(E2E, GptTraceIsExactPerQuantizedLayerAndBoundedElsewhere) {
+  CheckpointContent c = gpt();
+  Engine e = write_and_load(c, ids_input(2, 7, 122));
+  const ValidationReport rep = validate(e);
+  EXPECT_FALSE(rep.checks[0].exact_required);  // layernorm and softmax sit on the path
+  int exact = 0;
+  for (const OpCheck& oc : rep.op_checks) {
+    EXPECT_TRUE(oc.passed) << oc.name << ": " << oc.max_abs_diff << " > " << oc.bound;
+    if (oc.kind == "linear" && oc.exact_required) {
+      ++exact;
+      EXPECT_EQ(oc.max_abs_diff, 0.0) << oc.name;  // dynamic per-token scales from identical inputs
+    }
+  }
+  EXPECT_EQ(exact, 3);  // qkv, proj, fc1; fc2 is weight-only and head float
+  EXPECT_TRUE(rep.passed) << rep.summary(true);
 }
 
 TEST_F(E2E, SessionOutlivesAMovedOrDestroyedEngine) {

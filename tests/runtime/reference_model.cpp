@@ -44,6 +44,56 @@ std::vector<float> fake_quant_act(const ActScheme& a, const std::vector<float>& 
   return y;
 }
 
+// The contract's integer path for one layer (FORMAT.md): input codes, exact integer sums, then
+// the float32 epilogue in the contract's order. `rows_x` are the GEMM rows (tokens or conv
+// patches), each K codes long, given by `code_at(row, k)` already minus the zero point.
+struct ContractWeight {
+  QuantLayout layout;
+  std::vector<int32_t> codes;
+  std::vector<float> scales;
+};
+
+ContractWeight contract_weight(const LayerContent& L) {
+  const int64_t rows = L.weight.shape[0], k = L.weight.numel() / rows;
+  ContractWeight w;
+  w.layout = QuantLayout::make(rows, k, L.weight_scheme->granularity, L.weight_scheme->group_size);
+  QuantizedMatrix q = quantize_matrix(L.weight.f32.data(), w.layout, L.weight_scheme->bits, true, L.weight_scales);
+  w.codes = std::move(q.codes);
+  w.scales = std::move(q.scales);
+  return w;
+}
+
+template <class CodeAt>
+float contract_dot(const ContractWeight& w, int64_t o, float sx, const float* bias, CodeAt code_at) {
+  const int64_t k = w.layout.cols;
+  float y;
+  if (w.layout.granularity != Granularity::kGroup) {
+    int64_t acc = 0;
+    for (int64_t kk = 0; kk < k; ++kk) acc += int64_t{code_at(kk)} * w.codes[static_cast<size_t>(o * k + kk)];
+    y = static_cast<float>(acc) * (sx * w.scales[static_cast<size_t>(w.layout.param_index(o, 0))]);
+  } else {
+    float total = 0.0f;
+    for (int64_t g = 0; g < w.layout.groups_per_row(); ++g) {
+      int64_t acc = 0;
+      for (int64_t kk = g * w.layout.group_size; kk < (g + 1) * w.layout.group_size; ++kk)
+        acc += int64_t{code_at(kk)} * w.codes[static_cast<size_t>(o * k + kk)];
+      total += static_cast<float>(acc) * w.scales[static_cast<size_t>(o * w.layout.groups_per_row() + g)];
+    }
+    y = sx * total;
+  }
+  return bias ? y + bias[o] : y;
+}
+
+// Input codes minus the zero point, with the rounding under test.
+int32_t act_code(float x, const QuantParams& p, const QuantRange& r, bool round_half_up) {
+  if (!round_half_up) return quantize(x, p, r) - p.zero_point;
+  float q = std::floor(x / p.scale + 0.5f) + static_cast<float>(p.zero_point);
+  q = std::fmin(std::fmax(q, static_cast<float>(r.qmin)), static_cast<float>(r.qmax));
+  return static_cast<int32_t>(q) - p.zero_point;
+}
+
+bool integer_path(const LayerContent& L) { return L.weight_scheme && L.input_act.mode != ActMode::kNone; }
+
 const float* bias_of(const LayerContent& L) {
   auto it = L.extra.find("bias");
   return it == L.extra.end() ? nullptr : it->second.f32.data();
@@ -57,13 +107,68 @@ std::pair<int64_t, int64_t> pair_attr(const Op& op, const std::string& key, int6
 
 }  // namespace
 
-std::map<std::string, Tensor> reference_run(const CheckpointContent& c, const std::map<std::string, Tensor>& inputs) {
+std::map<std::string, Tensor> reference_run(const CheckpointContent& c, const std::map<std::string, Tensor>& inputs,
+                                           const ReferenceOptions& opt, std::map<std::string, Tensor>* trace) {
   std::map<std::string, Tensor> t = inputs;
   for (const Op& op : c.graph.ops) {
     const Tensor& x = t.at(op.inputs[0]);
     Tensor y;
     y.dtype = DType::kFloat32;
-    if (op.kind == "linear") {
+    if (op.kind == "linear" && integer_path(layer_of(c, op.name))) {
+      const LayerContent& L = layer_of(c, op.name);
+      const ContractWeight w = contract_weight(L);
+      const int64_t o = w.layout.rows, k = w.layout.cols, m = x.numel() / k;
+      const ActScheme& a = L.input_act;
+      y.shape = x.shape;
+      y.shape.back() = o;
+      y.f32.resize(static_cast<size_t>(m * o));
+      for (int64_t i = 0; i < m; ++i) {
+        const float* xr = x.f32.data() + i * k;
+        QuantParams p{a.scale, a.zero_point};
+        QuantRange r = quant_range(a.bits, a.symmetric);
+        if (a.mode == ActMode::kDynamicPerToken) {
+          float amax = 0;
+          for (int64_t kk = 0; kk < k; ++kk) amax = std::fmax(amax, std::fabs(xr[kk]));
+          r = quant_range(8, true);
+          p = symmetric_params(amax, r);
+        }
+        std::vector<int32_t> qx(static_cast<size_t>(k));
+        for (int64_t kk = 0; kk < k; ++kk) qx[static_cast<size_t>(kk)] = act_code(xr[kk], p, r, opt.round_half_up);
+        for (int64_t j = 0; j < o; ++j)
+          y.f32[static_cast<size_t>(i * o + j)] =
+              contract_dot(w, j, p.scale, bias_of(L), [&](int64_t kk) { return qx[static_cast<size_t>(kk)]; });
+      }
+    } else if (op.kind == "conv2d" && integer_path(layer_of(c, op.name))) {
+      const LayerContent& L = layer_of(c, op.name);
+      const ContractWeight w = contract_weight(L);
+      const ActScheme& a = L.input_act;
+      const QuantParams p{a.scale, a.zero_point};
+      const QuantRange r = quant_range(a.bits, a.symmetric);
+      std::vector<int32_t> qx(x.f32.size());
+      for (size_t i = 0; i < qx.size(); ++i) qx[i] = act_code(x.f32[i], p, r, opt.round_half_up);
+      const int64_t n = x.shape[0], ci = x.shape[1], h = x.shape[2], wd = x.shape[3];
+      const int64_t o = L.weight.shape[0], cg = L.weight.shape[1], kh = L.weight.shape[2], kw = L.weight.shape[3];
+      auto [sh, sw] = pair_attr(op, "stride", 1, 1);
+      auto [ph, pw] = pair_attr(op, "padding", 0, 0);
+      const int64_t groups = op.int_attr("groups", 1), og = o / groups;
+      const int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (wd + 2 * pw - kw) / sw + 1;
+      y.shape = {n, o, oh, ow};
+      y.f32.resize(static_cast<size_t>(n * o * oh * ow));
+      for (int64_t bb = 0; bb < n; ++bb)
+        for (int64_t oc = 0; oc < o; ++oc)
+          for (int64_t oy = 0; oy < oh; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              const int64_t g = oc / og;
+              auto code_at = [&](int64_t kk) -> int32_t {  // K order (c, i, j); padding is code zx, i.e. 0
+                const int64_t ic = kk / (kh * kw), i = kk / kw % kh, j = kk % kw;
+                const int64_t iy = oy * sh - ph + i, ix = ox * sw - pw + j;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) return 0;
+                return qx[static_cast<size_t>(((bb * ci + g * cg + ic) * h + iy) * wd + ix)];
+              };
+              y.f32[static_cast<size_t>(((bb * o + oc) * oh + oy) * ow + ox)] =
+                  contract_dot(w, oc, a.scale, bias_of(L), code_at);
+            }
+    } else if (op.kind == "linear") {
       const LayerContent& L = layer_of(c, op.name);
       const int64_t o = L.weight.shape[0], k = L.weight.shape[1], m = x.numel() / k;
       const auto w = effective_weight(L);
@@ -210,6 +315,8 @@ std::map<std::string, Tensor> reference_run(const CheckpointContent& c, const st
   }
   std::map<std::string, Tensor> out;
   for (const std::string& o : c.graph.outputs) out[o] = t.at(o);
+  if (trace)
+    for (const Op& op : c.graph.ops) (*trace)[op.outputs[0]] = t.at(op.outputs[0]);
   return out;
 }
 

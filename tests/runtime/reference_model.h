@@ -12,7 +12,15 @@
 
 namespace qf::test {
 
-// Runs the full graph from position 0.
-std::map<std::string, Tensor> reference_run(const CheckpointContent& c, const std::map<std::string, Tensor>& inputs);
+struct ReferenceOptions {
+  bool round_half_up = false;  // a deliberately wrong decoder: validate must catch it
+};
+
+// Runs the full graph from position 0. Quantized layers with quantized inputs compute the
+// contract exactly (integer sums, float32 epilogue in the contract's order); the rest in double
+// and rounded once. `trace` (optional) receives every op output.
+std::map<std::string, Tensor> reference_run(const CheckpointContent& c, const std::map<std::string, Tensor>& inputs,
+                                           const ReferenceOptions& opt = {},
+                                           std::map<std::string, Tensor>* trace = nullptr);
 
 }  // namespace qf::test
