@@ -1,0 +1,121 @@
+#include "fixture_models.h"
+
+#include "test_util.h"
+
+namespace qf::test {
+
+Op with_ints(Op o, std::map<std::string, std::vector<int64_t>> ints) {
+  o.ints = std::move(ints);
+  return o;
+}
+
+CheckpointContent mlp() {
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs.push_back({"x", "float32", {-1, 12}});
+  c.graph.ops = {op("linear", "fc1", {"x"}, "h1"), op("relu", "r1", {"h1"}, "a1"), op("linear", "fc2", {"a1"}, "h2"),
+                 op("relu", "r2", {"h2"}, "a2"), op("linear", "fc3", {"a2"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({16, 12}, 1, 0.3f));
+  fc1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc1.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  fc1.extra["bias"] = random_tensor({16}, 2, 0.1f);
+  LayerContent fc2 = layer("fc2", "linear", random_tensor({12, 16}, 3, 0.3f));
+  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 4, true};
+  fc2.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  LayerContent fc3 = layer("fc3", "linear", random_tensor({10, 12}, 4, 0.3f));
+  test::prune_nm(fc3.weight, 2, 4);
+  fc3.weight_scheme = WeightScheme{8, Granularity::kTensor, 0, true};
+  fc3.sparsity = "2:4";
+  fc3.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  fc3.extra["bias"] = random_tensor({10}, 5, 0.1f);
+  c.layers = {fc1, fc2, fc3};
+  return c;
+}
+
+CheckpointContent cnn() {
+  CheckpointContent c;
+  c.graph.family = "cnn";
+  c.graph.inputs.push_back({"x", "float32", {-1, 2, 9, 8}});
+  c.graph.ops = {with_ints(op("conv2d", "conv1", {"x"}, "c1"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
+                 op("relu", "r1", {"c1"}, "a1"),
+                 with_ints(op("maxpool2d", "p1", {"a1"}, "m1"), {{"kernel", {2}}, {"stride", {2}}}),
+                 with_ints(op("conv2d", "conv2", {"m1"}, "c2"),
+                           {{"kernel", {3, 2}}, {"stride", {1, 2}}, {"padding", {1, 0}}, {"groups", {2}}}),
+                 op("relu", "r2", {"c2"}, "a2"),
+                 with_ints(op("avgpool2d", "p2", {"a2"}, "m2"), {{"kernel", {3}}, {"stride", {1}}, {"padding", {1}}}),
+                 op("flatten", "flat", {"m2"}, "f"), op("linear", "fc", {"f"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent conv1 = layer("conv1", "conv2d", random_tensor({4, 2, 3, 3}, 11, 0.3f));
+  conv1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv1.input_act = ActScheme{ActMode::kStatic, 8, false, 6.0f / 255, 100};
+  conv1.extra["bias"] = random_tensor({4}, 12, 0.1f);
+  LayerContent conv2 = layer("conv2", "conv2d", random_tensor({6, 2, 3, 2}, 13, 0.3f));  // K = 12
+  conv2.weight_scheme = WeightScheme{4, Granularity::kGroup, 6, true};
+  conv2.input_act = ActScheme{ActMode::kStatic, 8, true, 3.0f / 127, 0};
+  // conv1 out: [4, 9, 8] -> pool -> [4, 4, 4] -> conv2 -> [6, 4, 2] -> avgpool -> [6, 4, 2] -> 48
+  LayerContent fc = layer("fc", "linear", random_tensor({5, 48}, 14, 0.2f));
+  fc.extra["bias"] = random_tensor({5}, 15, 0.1f);
+  c.layers = {conv1, conv2, fc};
+  return c;
+}
+
+// embedding -> positional -> [ln -> qkv -> attention -> proj -> add] -> [ln -> fc -> gelu -> fc -> add] -> ln -> head
+CheckpointContent gpt() {
+  const int64_t v = 11, d = 8, tmax = 16;
+  CheckpointContent c;
+  c.graph.family = "gpt";
+  c.graph.inputs.push_back({"ids", "int64", {-1, -1}});
+  Op ln1 = op("layernorm", "ln1", {"h0"}, "n1");
+  ln1.floats["eps"] = 1e-5;
+  c.graph.ops = {op("embedding", "tok", {"ids"}, "e"),
+                 op("positional_embedding", "pos", {"e"}, "h0"),
+                 ln1,
+                 op("linear", "qkv", {"n1"}, "qkv_out"),
+                 with_ints(op("causal_attention", "attn", {"qkv_out"}, "att"), {{"heads", {2}}}),
+                 op("linear", "proj", {"att"}, "pr"),
+                 op("add", "res1", {"h0", "pr"}, "h1"),
+                 op("layernorm", "ln2", {"h1"}, "n2"),
+                 op("linear", "fc1", {"n2"}, "f1"),
+                 op("gelu", "act", {"f1"}, "g"),
+                 op("linear", "fc2", {"g"}, "f2"),
+                 op("add", "res2", {"h1", "f2"}, "h2"),
+                 op("layernorm", "lnf", {"h2"}, "nf"),
+                 op("linear", "head", {"nf"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent tok = layer("tok", "embedding", random_tensor({v, d}, 21));
+  tok.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
+  LayerContent pos = layer("pos", "positional_embedding", random_tensor({tmax, d}, 22, 0.1f));
+  auto ln = [&](const std::string& name, unsigned seed) {
+    LayerContent L = layer(name, "layernorm", random_tensor({d}, seed, 0.1f));
+    for (float& g : L.weight.f32) g += 1.f;
+    L.extra["bias"] = random_tensor({d}, seed + 1, 0.1f);
+    return L;
+  };
+  LayerContent qkv = layer("qkv", "linear", random_tensor({3 * d, d}, 23, 0.4f));
+  qkv.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  qkv.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  qkv.extra["bias"] = random_tensor({3 * d}, 24, 0.1f);
+  LayerContent proj = layer("proj", "linear", random_tensor({d, d}, 25, 0.3f));
+  proj.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  proj.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({16, d}, 26, 0.3f));
+  test::prune_nm(fc1.weight, 2, 4);
+  fc1.weight_scheme = WeightScheme{8, Granularity::kGroup, 4, true};
+  fc1.sparsity = "2:4";
+  fc1.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  LayerContent fc2 = layer("fc2", "linear", random_tensor({d, 16}, 27, 0.3f));
+  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 8, true};  // weight-only (act none)
+  LayerContent head = layer("head", "linear", random_tensor({v, d}, 28, 0.3f));
+  c.layers = {tok, pos, ln("ln1", 30), qkv, proj, ln("ln2", 32), fc1, fc2, ln("lnf", 34), head};
+  return c;
+}
+
+std::map<std::string, Tensor> ids_input(int64_t b, int64_t t, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::vector<int64_t> ids(static_cast<size_t>(b * t));
+  for (auto& i : ids) i = static_cast<int64_t>(gen() % 11);
+  return {{"ids", Tensor::ids({b, t}, ids)}};
+}
+
+}  // namespace qf::test

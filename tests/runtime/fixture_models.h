@@ -1,0 +1,19 @@
+// Small models with random weights shared by the runtime tests and the format sample writer:
+// an MLP on the integer path, a CNN (convs with static inputs, a float head, groups, pools) and a
+// GPT (dynamic per-token, 2:4, weight-only, float ops).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "export/checkpoint_writer.h"
+
+namespace qf::test {
+
+Op with_ints(Op o, std::map<std::string, std::vector<int64_t>> ints);
+CheckpointContent mlp();
+CheckpointContent cnn();
+CheckpointContent gpt();
+std::map<std::string, Tensor> ids_input(int64_t b, int64_t t, unsigned seed);
+
+}  // namespace qf::test
