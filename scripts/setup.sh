@@ -12,6 +12,7 @@ PACKAGES=(
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev            # libFuzzer target for the checkpoint reader
   gnuplot-nox                         # plots in docs/
+  python3-h5py python3-numpy          # tests/format: a checkpoint decoder written from FORMAT.md alone
 )
 
 missing=()
