@@ -158,12 +158,12 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
 
   out.recipe_yaml = recipe.text;
   out.metrics_json = options.metrics_json.empty() ? "[]" : options.metrics_json;
-  out.provenance = {{"qforge_version", QFORGE_VERSION_STRING},
-                    {"git_commit", QFORGE_GIT_COMMIT},
-                    {"libtorch_version", TORCH_VERSION},
-                    {"recipe_name", recipe.name},
-                    {"dataset", recipe.data.dataset},
-                    {"dataset_fingerprint", task.fingerprint()}};
+  out.provenance.insert({{"qforge_version", QFORGE_VERSION_STRING},
+                         {"git_commit", QFORGE_GIT_COMMIT},
+                         {"libtorch_version", TORCH_VERSION},
+                         {"recipe_name", recipe.name},
+                         {"dataset", recipe.data.dataset},
+                         {"dataset_fingerprint", task.fingerprint()}});
   for (const auto& [k, v] : task.preprocessing()) out.provenance["input_" + k] = std::to_string(v);
   return out;
 }
