@@ -114,21 +114,26 @@ QuantAct quantize_per_token(const torch::Tensor& x2d, ContractRounding r) {
 //   group:          y = sx * S + bias[o],  S = sum_g float(acc_g) * sw[o, g] in increasing g
 // acc is computed in float64: |partial sums| <= K * 255 * 127, integers far below 2^53, hence
 // exact in any summation order, and its conversion to float32 rounds the exact integer.
+// acc = sum_k (qx - zx) * code as float64, exact. `+ 0.0` makes an exact zero +0.0 whatever
+// the BLAS summed (-0.0 + -0.0 stays -0.0), as the int32 accumulator's zero converts to +0.0.
+torch::Tensor exact_dot(const torch::Tensor& xs, const torch::Tensor& codes) {
+  return (torch::matmul(xs, codes.t()) + 0.0).to(torch::kFloat);
+}
+
 torch::Tensor integer_gemm(const torch::Tensor& xcodes, int32_t zx, const torch::Tensor& sx, const QuantWeight& w,
                            int64_t o0, int64_t n, const torch::Tensor& bias) {
   const torch::Tensor xs = xcodes.to(torch::kDouble) - static_cast<double>(zx);
   const torch::Tensor codes = w.codes.narrow(0, o0, n), sw = w.scales.narrow(0, o0, n);
   torch::Tensor y;
   if (!w.per_group) {
-    const torch::Tensor acc = torch::matmul(xs, codes.t()).to(torch::kFloat);
+    const torch::Tensor acc = exact_dot(xs, codes);
     y = acc * (sx * sw.select(1, 0).view({1, n}));
   } else {
     const int64_t groups = w.k / w.group_size;
     torch::Tensor s = torch::zeros({xs.size(0), n}, torch::kFloat);
     for (int64_t g = 0; g < groups; ++g) {
       const torch::Tensor acc_g =
-          torch::matmul(xs.narrow(1, g * w.group_size, w.group_size), codes.narrow(1, g * w.group_size, w.group_size).t())
-              .to(torch::kFloat);
+          exact_dot(xs.narrow(1, g * w.group_size, w.group_size), codes.narrow(1, g * w.group_size, w.group_size));
       s = s + acc_g * sw.select(1, g).view({1, n});
     }
     y = sx * s;

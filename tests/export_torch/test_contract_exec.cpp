@@ -94,6 +94,42 @@ TEST(ContractExec, RuntimeReproducesHandBuiltGraphBitForBit) {
   EXPECT_GT(exporter::to_torch(r.outputs.at("head")).std().item<double>(), 1e-3);
 }
 
+// Per-token rows at core's edges: an all-zero row (scale 1, exact zero output without bias) and
+// a row of denormals (scale clamped to kMinScale).
+TEST(ContractExec, PerTokenEdgeRowsBitForBit) {
+  torch::manual_seed(6);
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs = {{"x", "float32", {-1, 8}}};
+  Op op;
+  op.kind = "linear";
+  op.name = "lin";
+  op.inputs = {"x"};
+  op.outputs = {"lin"};
+  c.graph.ops = {op};
+  c.graph.outputs = {"lin"};
+  LayerContent L = layer("lin", "linear", torch::randn({3, 8}), torch::Tensor());
+  L.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  L.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.0f, 0};
+  c.layers = {L};
+  c.metrics_json = "[]";
+  torch::Tensor x = torch::randn({3, 8});
+  x[0].zero_();
+  x[2] = x[2].sign() * 1e-40;
+  Golden gc;
+  gc.inputs["x"] = exporter::to_qf(x);
+  exporter::ContractResult r = exporter::run_contract(c, gc.inputs);
+  gc.outputs = r.outputs;
+  gc.trace = r.trace;
+  c.golden.push_back(gc);
+  const std::string path = test::temp_dir("contract_rows") + "/m.qf.h5";
+  write_checkpoint(path, c);
+  test::Exported e{c, Engine(Engine::load(path).checkpoint(), &kernels::ref_kernel_table())};
+  test::expect_runtime_reproduces_contract_exactly(e);
+  for (int i = 0; i < 3; ++i)  // row 0 (all zeros, no bias): +0.0 like the int32 accumulator's zero
+    EXPECT_EQ(std::signbit(r.outputs.at("lin").f32[static_cast<size_t>(i)]), false);
+}
+
 TEST(ContractExec, ErrorsNameTheOp) {
   CheckpointContent c = hand_built();
   c.layers.erase(c.layers.begin() + 1);  // fc has no parameters any more
