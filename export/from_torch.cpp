@@ -1,7 +1,11 @@
 #include "export/from_torch.h"
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 
+#include "core/error.h"
+#include "export/contract_exec.h"
 #include "train/metrics_log.h"
 #include "train/trainer.h"
 
@@ -46,6 +50,58 @@ LayerContent layer_content(train::QuantizableLayer& layer) {
   return c;
 }
 
+// One golden case: the inputs, the contract's outputs (and its trace when asked), and what the
+// trained model's forward produced for the same inputs.
+Golden golden_case(const CheckpointContent& content, train::ZooModel& model, const torch::Tensor& input,
+                   bool with_trace) {
+  Golden g;
+  g.inputs[content.graph.inputs.at(0).name] = to_qf(input);
+  ContractOptions o;
+  o.keep_trace = with_trace;
+  ContractResult contract = run_contract(content, g.inputs, o);
+  g.outputs = std::move(contract.outputs);
+  g.trace = std::move(contract.trace);
+  g.model_outputs[content.graph.outputs.at(0)] = to_qf(model.forward(input));
+  return g;
+}
+
+// validate's measures (runtime/validate.cpp, compare_outputs; FORMAT.md "Validation") of `got`
+// against `golden`: top-1 agreement over rows (all dims but the last; first maximum wins) and
+// max |diff| in units of max|golden| / 127.
+struct Agreement {
+  double top1 = 1, max_diff_units = 0;
+};
+Agreement agreement(const Tensor& got, const Tensor& golden) {
+  if (got.shape != golden.shape)
+    throw Error("export: model output " + shape_str(got.shape) + " and contract output " + shape_str(golden.shape) +
+                " differ in shape");
+  Agreement a;
+  double gmax = 0, dmax = 0;
+  for (float v : golden.f32) gmax = std::fmax(gmax, std::fabs(v));
+  for (size_t i = 0; i < got.f32.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got.f32[i]) - golden.f32[i]);
+    if (!(d <= dmax)) dmax = std::isnan(d) ? INFINITY : d;
+  }
+  a.max_diff_units = dmax / (gmax > 0 ? gmax / 127.0 : 1.0);
+  const int64_t cols = golden.shape.empty() ? 1 : golden.shape.back();
+  const int64_t rows = cols > 0 ? golden.numel() / cols : 0;
+  int64_t matches = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t ag = 0, ay = 0;
+    for (int64_t k = 1; k < cols; ++k) {
+      if (golden.f32[static_cast<size_t>(r * cols + k)] > golden.f32[static_cast<size_t>(r * cols + ag)]) ag = k;
+      if (got.f32[static_cast<size_t>(r * cols + k)] > got.f32[static_cast<size_t>(r * cols + ay)]) ay = k;
+    }
+    matches += ag == ay;
+  }
+  a.top1 = rows ? static_cast<double>(matches) / static_cast<double>(rows) : 1.0;
+  return a;
+}
+
+// Below this the contract does not describe the trained model (a bug, not noise): the two differ
+// by float summation order only, which flips an argmax only on near-ties.
+constexpr double kMinContractTop1 = 0.99;
+
 // Set on this file by export/CMakeLists.txt at configure time.
 #ifndef QFORGE_GIT_COMMIT
 #define QFORGE_GIT_COMMIT "unknown"
@@ -77,21 +133,37 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
       out.layers.push_back(std::move(c));
     }
   }
+  // Golden outputs: the contract computed from exactly what is stored. The model's own forward
+  // goes beside them, and their agreement is measured here, at export.
   const train::Batch golden = task.golden_batch(options.golden_examples);
-  const torch::Tensor outputs = model.forward(golden.input);
-  Golden g;
-  g.inputs[out.graph.inputs.at(0).name] = to_qf(golden.input);
-  g.outputs[out.graph.outputs.at(0)] = to_qf(outputs);
-  out.golden.push_back(std::move(g));
+  const int64_t n = golden.input.size(0);
+  const bool trace_all = options.trace_examples >= n;
+  out.golden.push_back(golden_case(out, model, golden.input, trace_all));
+  if (!trace_all && options.trace_examples > 0)  // a small traced case beside the full batch
+    out.golden.push_back(golden_case(out, model, golden.input.narrow(0, 0, options.trace_examples), true));
+  const std::string& output = out.graph.outputs.at(0);
+  const Agreement a = agreement(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", a.top1);
+  out.provenance["contract_vs_model_top1"] = buf;
+  std::snprintf(buf, sizeof buf, "%.6g", a.max_diff_units);
+  out.provenance["contract_vs_model_max_diff_units"] = buf;
+  if (!(a.top1 >= kMinContractTop1)) {
+    std::snprintf(buf, sizeof buf, "%.2f%% (need >= %.0f%%)", 100.0 * a.top1, 100.0 * kMinContractTop1);
+    throw Error("export: the quantization contract (FORMAT.md) computed from the exported parameters agrees with "
+                "the trained model's own forward on only " + std::string(buf) + " of the golden rows of output '" +
+                output + "': the checkpoint would not describe the trained model. This is a bug in the exporter "
+                "or in a fake-quant module, not a numerical tolerance to relax.");
+  }
 
   out.recipe_yaml = recipe.text;
   out.metrics_json = options.metrics_json.empty() ? "[]" : options.metrics_json;
-  out.provenance = {{"qforge_version", QFORGE_VERSION_STRING},
-                    {"git_commit", QFORGE_GIT_COMMIT},
-                    {"libtorch_version", TORCH_VERSION},
-                    {"recipe_name", recipe.name},
-                    {"dataset", recipe.data.dataset},
-                    {"dataset_fingerprint", task.fingerprint()}};
+  out.provenance.insert({{"qforge_version", QFORGE_VERSION_STRING},
+                         {"git_commit", QFORGE_GIT_COMMIT},
+                         {"libtorch_version", TORCH_VERSION},
+                         {"recipe_name", recipe.name},
+                         {"dataset", recipe.data.dataset},
+                         {"dataset_fingerprint", task.fingerprint()}});
   for (const auto& [k, v] : task.preprocessing()) out.provenance["input_" + k] = std::to_string(v);
   return out;
 }
