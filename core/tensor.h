@@ -55,8 +55,8 @@ struct Golden {
   // Optional: what the trained (fake-quant) model's own forward produced for the same inputs. It
   // differs from `outputs` by float summation order only; validate reports the agreement.
   std::map<std::string, Tensor> model_outputs;
-  // Optional: every intermediate tensor of the graph (op outputs, float32) by tensor name, as the
-  // trained model computed them; `validate --trace` compares the runtime op by op against them.
+  // Optional: every op's output (float32) by tensor name, as the reference that produced
+  // `outputs` computed it; `validate` runs each op alone on its traced inputs against them.
   std::map<std::string, Tensor> trace;
 };
 

@@ -204,6 +204,11 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
     } catch (const Error& e) {
       fail(L.name, e.what());
     }
+    if (act.mode != ActMode::kNone) {  // the runtime accumulates in int32 (FORMAT.md, the contract)
+      const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * ((1 << (ws.bits - 1)) - 1);
+      if (worst >= 2147483648.0)
+        fail(L.name, "K = " + std::to_string(k) + " could overflow the runtime's int32 accumulator");
+    }
     if (sparse) {
       if (k % nm.m != 0) fail(L.name, "K = " + std::to_string(k) + " is not a multiple of M for " + nm.str());
       if (!satisfies_nm(L.weight.f32.data(), rows, k, nm))

@@ -136,6 +136,7 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
   // Golden outputs: the contract computed from exactly what is stored. The model's own forward
   // goes beside them, and their agreement is measured here, at export.
   const train::Batch golden = task.golden_batch(options.golden_examples);
+  out.golden_reference = "contract";
   const int64_t n = golden.input.size(0);
   const bool trace_all = options.trace_examples >= n;
   out.golden.push_back(golden_case(out, model, golden.input, trace_all));

@@ -338,10 +338,29 @@ class Reader {
   // ---- layers ----
 
   void read_layers() {
+    // /layers holds exactly the groups of ops with parameters: a stray group is a writer bug or a
+    // file edited by hand, and a reader must not guess what it was meant for.
+    std::set<std::string> expected;
     for (const Op& op : ck_.graph.ops) {
       // Attributes are range-checked here, before any shape arithmetic uses them.
       const std::string problem = check_op(op);
       if (!problem.empty()) fail("/graph", "op '" + op.name + "': " + problem);
+      if (find_op_schema(op.kind)->weight != WeightRole::kNone) expected.insert(op.name);
+    }
+    if (exists(file_, fmt::kLayers)) {
+      H5Handle lg(H5Gopen2(file_, fmt::kLayers, H5P_DEFAULT), H5Gclose);
+      H5G_info_t info;
+      if (lg < 0 || H5Gget_info(lg, &info) < 0) fail("/layers", "unreadable group" + h5_error_detail());
+      if (info.nlinks > expected.size()) {
+        for (hsize_t i = 0; i < info.nlinks; ++i) {
+          char name[1024] = {0};
+          if (H5Lget_name_by_idx(lg, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)
+            fail("/layers", "unreadable group" + h5_error_detail());
+          if (!expected.count(name)) fail(std::string("/layers/") + name, "no op with parameters has this name");
+        }
+      }
+    }
+    for (const Op& op : ck_.graph.ops) {
       const OpSchema& rule = *find_op_schema(op.kind);
       if (rule.weight == WeightRole::kNone) continue;
       const std::string gpath = std::string(fmt::kLayers) + "/" + op.name;
@@ -547,6 +566,11 @@ class Reader {
       ws.group_size = L.group_size;
       const std::string problem = check_layer_quantization(op.kind, quantized ? &ws : nullptr, act);
       if (!problem.empty()) fail(where, problem);
+      // int32 accumulation must not overflow (FORMAT.md, the contract): K * max|qx - zx| * qmax.
+      const double worst = static_cast<double>(L.cols) * ((1 << act.bits) - 1) * ((1 << (L.bits - 1)) - 1);
+      if (worst >= 2147483648.0)
+        fail(where, "K = " + std::to_string(L.cols) + " could overflow the int32 accumulator at " +
+                        std::to_string(act.bits) + "-bit inputs and " + std::to_string(L.bits) + "-bit weights");
       if (act.mode == ActMode::kStatic) {
         act.scale = attr_float(g, where, fmt::kAttrActScale);
         if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(where, "act_scale must be finite and > 0");

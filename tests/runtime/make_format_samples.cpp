@@ -5,6 +5,7 @@
 //   qforge_make_format_samples DIR   ->  DIR/valid_*.qf.h5, DIR/invalid_*.qf.h5
 #include <hdf5.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -47,6 +48,34 @@ int main(int argc, char** argv) {
   write_with_golden(dir + "/valid_mlp.qf.h5", test::mlp(), {{"x", test::random_tensor({5, 12}, 300)}});
   write_with_golden(dir + "/valid_cnn.qf.h5", test::cnn(), {{"x", test::random_tensor({3, 2, 9, 8}, 301)}});
   write_with_golden(dir + "/valid_gpt.qf.h5", test::gpt(), test::ids_input(2, 7, 302));
+  {
+    // The rules random data rarely exercises: exact rounding ties (x / s = k + 1/2 with a
+    // power-of-two scale), odd K (an int4 padding nibble), nm_int4 with M = 8, 6-bit int8 and
+    // 3-bit int4 codes.
+    CheckpointContent c;
+    c.graph.family = "mlp";
+    c.graph.inputs.push_back({"x", "float32", {-1, 13}});
+    c.graph.ops = {test::op("linear", "odd", {"x"}, "a"), test::op("relu", "r", {"a"}, "b"),
+                   test::op("linear", "nm48", {"b"}, "c"), test::op("linear", "six", {"c"}, "y")};
+    c.graph.outputs = {"y"};
+    LayerContent odd = test::layer("odd", "linear", test::random_tensor({16, 13}, 310, 0.3f));
+    odd.weight_scheme = WeightScheme{3, Granularity::kChannel, 0, true};
+    odd.input_act = ActScheme{ActMode::kStatic, 8, false, 1.0f / 64, 128};
+    LayerContent nm = test::layer("nm48", "linear", test::random_tensor({8, 16}, 311, 0.3f));
+    test::prune_nm(nm.weight, 4, 8);
+    nm.weight_scheme = WeightScheme{4, Granularity::kGroup, 8, true};
+    nm.sparsity = "4:8";
+    nm.input_act = ActScheme{ActMode::kStatic, 8, true, 1.0f / 32, 0};
+    LayerContent six = test::layer("six", "linear", test::random_tensor({5, 8}, 312, 0.3f));
+    six.weight_scheme = WeightScheme{6, Granularity::kTensor, 0, true};
+    six.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.0f, 0};
+    six.extra["bias"] = test::random_tensor({5}, 313, 0.1f);
+    c.layers = {odd, nm, six};
+    std::vector<float> x = test::random_tensor({8, 13}, 314).f32;
+    for (size_t i = 0; i < x.size(); ++i)  // on the 1/64 grid, every third value an exact tie
+      x[i] = (std::round(x[i] * 64) + (i % 3 == 0 ? 0.5f : 0.0f)) / 64;
+    write_with_golden(dir + "/valid_rules.qf.h5", c, {{"x", Tensor::floats({8, 13}, x)}});
+  }
   // Refused: a required feature no reader implements yet.
   write_with_golden(dir + "/invalid_unknown_feature.qf.h5", test::mlp(), {{"x", test::random_tensor({2, 12}, 303)}});
   replace_attr(dir + "/invalid_unknown_feature.qf.h5", "/", "required_features", "fp8_e4m3");
@@ -63,10 +92,14 @@ int main(int argc, char** argv) {
       H5Ldelete(f, "graph", H5P_DEFAULT);
       const hsize_t n = text.size();
       hid_t sp = H5Screate_simple(1, &n, nullptr);
-      hid_t d = H5Dcreate2(f, "graph", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      hid_t pl = H5Pcreate(H5P_DATASET_CREATE);  // chunked + fletcher32 like every dataset the writer makes
+      H5Pset_chunk(pl, 1, &n);
+      H5Pset_fletcher32(pl);
+      hid_t d = H5Dcreate2(f, "graph", H5T_STD_U8LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
       H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data());
       test::set_string_attr(d, "sha256", sha256_hex(text.data(), text.size()));
       H5Dclose(d);
+      H5Pclose(pl);
       H5Sclose(sp);
     });
   }
