@@ -204,7 +204,8 @@ TEST(QuantizationRecipe, UnexportableSchemesFailAtLoadNamingFileLineAndKey) {
 TEST(QuantizationRecipe, ExportableSchemesParse) {
   for (const char* yaml : {
            "      weights: {bits: 2, granularity: tensor}\n      inputs: {mode: static, symmetric: true, bits: 3}\n",
-           "      weights: {bits: 7, granularity: group, group_size: 8}\n      inputs: {mode: dynamic_per_token}\n",
+           "      kinds: [linear]\n      weights: {bits: 7, granularity: group, group_size: 8}\n"
+           "      inputs: {mode: dynamic_per_token}\n",
            "      kinds: [embedding]\n      weights: {bits: 5}\n",
            "      kinds: [linear, conv2d, embedding]\n      weights: {bits: 8, symmetric: true}\n",
            "      weights: {bits: 4}\n      overrides:\n        - {pattern: head, weights: {enabled: false}}\n",
