@@ -43,13 +43,13 @@ std::string weights_yaml(const WeightCase& w, int group_size) {
 }
 
 // A data set and the recipe head (model, data, train) one test reuses for all its runs.
-struct Setup {
+struct RunSetup {
   std::string head;  // recipe text without modifiers
   std::unique_ptr<train::Task> task;
 };
 
 // 64 random 16x16 images of 4 classes as IDX files in `dir`.
-Setup image_setup(const test::TempDir& dir, const std::string& model_yaml) {
+RunSetup image_setup(const test::TempDir& dir, const std::string& model_yaml) {
   torch::manual_seed(0);
   const torch::Tensor px = torch::randint(0, 256, {64 * 16 * 16}, torch::kInt);
   std::vector<uint8_t> pixels(static_cast<size_t>(px.numel()));
@@ -58,7 +58,7 @@ Setup image_setup(const test::TempDir& dir, const std::string& model_yaml) {
   for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<uint8_t>(i % 4);
   write_idx(dir.file("img"), {64, 16, 16}, pixels);
   write_idx(dir.file("lab"), {64}, labels);
-  Setup s;
+  RunSetup s;
   s.head = "name: contract\nseed: 1\nmodel: " + model_yaml + "\ndata: {dataset: idx, path: " + dir.path() +
            ", train_images: img, train_labels: lab, test_images: img, test_labels: lab, batch_size: 16}\n"
            "train: {steps: 2, optimizer: {type: sgd, lr: 0.01}}\n";
@@ -69,7 +69,7 @@ Setup image_setup(const test::TempDir& dir, const std::string& model_yaml) {
 // Parses the recipe (modifiers through the registry, as `qforge run` does), trains 2 steps with
 // the loop's events, exports, reads the file back with the runtime, validates it, and returns
 // what the checkpoint says about each layer.
-std::map<std::string, LayerSummary> train_export_validate(const Setup& setup, const std::string& modifiers_yaml,
+std::map<std::string, LayerSummary> train_export_validate(const RunSetup& setup, const std::string& modifiers_yaml,
                                                           const std::string& what) {
   SCOPED_TRACE(what + "\n" + modifiers_yaml);
   const Recipe recipe = load_recipe_from_string(setup.head + "modifiers:\n" + modifiers_yaml, "contract.yaml");
@@ -112,7 +112,7 @@ std::map<std::string, LayerSummary> train_export_validate(const Setup& setup, co
   return layers;
 }
 
-std::vector<std::string> layer_names(const Setup& setup, const std::string& kind) {
+std::vector<std::string> layer_names(const RunSetup& setup, const std::string& kind) {
   const Recipe r = load_recipe_from_string(setup.head, "contract.yaml");
   auto model = train::make_model(r.model, setup.task->input_shape());
   std::vector<std::string> out;
@@ -123,7 +123,7 @@ std::vector<std::string> layer_names(const Setup& setup, const std::string& kind
 
 // Runs all 21 weight schemes for one (kind, activation scheme, pruning) case, as many per run as
 // the model has layers of the kind, and checks that the checkpoint stores each layer as asked.
-void run_all_weight_schemes(const Setup& setup, const std::string& kind, const std::string& inputs_yaml,
+void run_all_weight_schemes(const RunSetup& setup, const std::string& kind, const std::string& inputs_yaml,
                             const std::string& act_mode, bool prune, int group_size,
                             const std::vector<std::string>& dense_layers = {}) {
   const std::vector<std::string> names = layer_names(setup, kind);
@@ -163,7 +163,7 @@ const char* kDynamic = "      inputs: {mode: dynamic_per_token}\n";
 TEST(ExportContract, LinearEveryWeightSchemeEveryInputSchemeWithAndWithout24) {
   test::TempDir dir("contract-linear");
   // 7 linear layers: K = 256 (fc0), 16 (the others); group size 8 divides all, 2:4 fits all.
-  const Setup setup = image_setup(dir, "{family: mlp, hidden: [16, 16, 16, 16, 16, 16]}");
+  const RunSetup setup = image_setup(dir, "{family: mlp, hidden: [16, 16, 16, 16, 16, 16]}");
   for (bool prune : {false, true}) {
     run_all_weight_schemes(setup, "linear", "", "none", prune, 8);
     run_all_weight_schemes(setup, "linear", kStaticSym, "static", prune, 8);
@@ -175,7 +175,7 @@ TEST(ExportContract, LinearEveryWeightSchemeEveryInputSchemeWithAndWithout24) {
 TEST(ExportContract, Conv2dEveryWeightSchemeEveryInputSchemeWithAndWithout24) {
   test::TempDir dir("contract-conv");
   // 4 conv layers: K = 9, 36, 72, 72 (group size 3 divides all); the first (K = 9) cannot be 2:4.
-  const Setup setup = image_setup(dir, "{family: cnn, channels: [4, 8, 8, 8], hidden: 8}");
+  const RunSetup setup = image_setup(dir, "{family: cnn, channels: [4, 8, 8, 8], hidden: 8}");
   for (bool prune : {false, true}) {
     run_all_weight_schemes(setup, "conv2d", "", "none", prune, 3, {"features.0"});
     run_all_weight_schemes(setup, "conv2d", kStaticSym, "static", prune, 3, {"features.0"});
@@ -184,7 +184,7 @@ TEST(ExportContract, Conv2dEveryWeightSchemeEveryInputSchemeWithAndWithout24) {
 }
 
 TEST(ExportContract, EmbeddingEveryWeightScheme) {
-  Setup setup;
+  RunSetup setup;
   setup.head =
       "name: contract\nseed: 1\nmodel: {family: gpt, layers: 1, heads: 2, dim: 16, context: 8}\n"
       "data: {dataset: brown, batch_size: 4, eval_batches: 1}\n"
@@ -202,7 +202,7 @@ TEST(ExportContract, EmbeddingEveryWeightScheme) {
 // only): pruning without quantization, and pruning of a layer an override keeps float.
 TEST(ExportContract, PrunedFloatWeightsExportDense) {
   test::TempDir dir("contract-float");
-  const Setup setup = image_setup(dir, "{family: mlp, hidden: [16, 16]}");
+  const RunSetup setup = image_setup(dir, "{family: mlp, hidden: [16, 16]}");
   auto layers = train_export_validate(
       setup, "  - pruning: {pattern: '2:4', leave_dense: [], schedule: {type: one_shot}}\n", "float 2:4");
   for (const auto& [name, l] : layers) {
@@ -243,7 +243,7 @@ TEST(ModifierRegistry, UnknownTypeNamesFileLineAndKnownTypes) {
 // scheme (checked when the model is prepared).
 TEST(RunRecipe, InvalidRecipeLeavesNoRunDirectory) {
   test::TempDir dir("contract-norun");
-  const Setup setup = image_setup(dir, "{family: mlp, hidden: [12]}");
+  const RunSetup setup = image_setup(dir, "{family: mlp, hidden: [12]}");
   for (const char* mods : {
            "  - quantization: {weights: {bits: 4}, inputs: {mode: dynamic_per_token, bits: 4}}\n",
            // group size 16 divides fc0's K = 256 but not fc1's K = 12: a prepare-time error.
