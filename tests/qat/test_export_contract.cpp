@@ -259,5 +259,20 @@ TEST(RunRecipe, InvalidRecipeLeavesNoRunDirectory) {
   }
 }
 
+// Every shipped recipe parses with its modifiers (the registry and the schema checks), so none
+// uses an old key or a scheme the checkpoint cannot hold. Nothing is trained.
+TEST(ShippedRecipes, AllParseWithTheirModifiers) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  int n = 0;
+  for (const char* folder : {"recipes", "bench/recipes"})
+    for (const auto& e : fs::directory_iterator(root / folder)) {
+      if (e.path().extension() != ".yaml") continue;
+      EXPECT_NO_THROW(cli::make_modifiers(load_recipe(e.path().string()))) << e.path();
+      ++n;
+    }
+  EXPECT_GE(n, 17);
+}
+
 }  // namespace
 }  // namespace qf
