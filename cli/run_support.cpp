@@ -54,6 +54,9 @@ std::string ensure_init_run(const Recipe& recipe, const RunRequest& req) {
 }
 
 train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
+  // Modifier sections are parsed (and checked against the checkpoint contract) before anything
+  // runs: a bad recipe neither trains the runs it refers to nor creates a run directory.
+  const auto modifiers = make_modifiers(recipe);
   const std::string init_run = ensure_init_run(recipe, req);
   train::RunOptions o;
   if (!init_run.empty()) o.init_checkpoint = (fs::path(init_run) / "checkpoint.pt").string();
@@ -64,8 +67,17 @@ train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
   o.progress = req.progress;
   o.calibrate_only = req.calibrate_only;
   train::Trainer trainer(recipe, o);
-  for (auto& m : make_modifiers(recipe)) trainer.add_modifier(m);
-  return trainer.run();
+  for (auto& m : modifiers) trainer.add_modifier(m);
+  try {
+    return trainer.run();
+  } catch (const std::exception& e) {
+    // The initial weights are loaded in run(); say which recipe key named them.
+    const std::string what = e.what();
+    if (!o.init_checkpoint.empty() && what.rfind(o.init_checkpoint, 0) == 0)
+      throw std::runtime_error(recipe.file + ":" + std::to_string(recipe.model.init_from_line) + ": key 'init_from' in 'model' ('" +
+                               recipe.model.init_from + "'): " + what);
+    throw;
+  }
 }
 
 }  // namespace qf::cli

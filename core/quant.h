@@ -19,8 +19,9 @@
 
 #include <cmath>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
+
+#include "core/error.h"
 
 namespace qf {
 
@@ -32,10 +33,10 @@ struct QuantRange {
   int32_t qmax;
 };
 
-// Code range for `bits` (2..8). Throws std::invalid_argument on other widths.
+// Code range for `bits` (2..8). Throws qf::Error on other widths.
 inline QuantRange quant_range(int bits, bool symmetric) {
   if (bits < 2 || bits > 8)
-    throw std::invalid_argument("quantization bits must be in [2, 8], got " + std::to_string(bits));
+    throw Error("quantization bits must be in [2, 8], got " + std::to_string(bits));
   if (symmetric) {
     const int32_t m = (1 << (bits - 1)) - 1;
     return {-m, m};

@@ -17,11 +17,7 @@ DistillationModifierConfig parse_distillation_modifier(const RecipeNode& node) {
   if (c.temperature && !(*c.temperature > 0)) node.fail("temperature", "must be > 0, got " + std::to_string(*c.temperature));
   c.alpha = node.get<double>("alpha", 0.5);
   if (c.alpha < 0 || c.alpha > 1) node.fail("alpha", "must be in [0, 1], got " + std::to_string(c.alpha));
-  c.start_epoch = node.get<int64_t>("start_epoch", 0);
-  if (c.start_epoch < 0) node.fail("start_epoch", "must be >= 0, got " + std::to_string(c.start_epoch));
-  c.end_epoch = node.get<int64_t>("end_epoch", -1);
-  if (c.end_epoch != -1 && c.end_epoch <= c.start_epoch)
-    node.fail("end_epoch", "must be -1 (to the end) or > start_epoch, got " + std::to_string(c.end_epoch));
+  c.window = train::parse_epoch_window(node);
   c.cache_teacher_logits = node.get<bool>("cache_teacher_logits", false);
   if (node.has("features"))
     node.fail("features", "feature distillation is not supported yet (the model zoo has no activation taps)");
@@ -52,7 +48,7 @@ void DistillationModifier::epoch_start(train::TrainState&) {
 }
 
 void DistillationModifier::after_loss(train::TrainState& st) {
-  if (!active(st.epoch)) return;
+  if (!active(st.step, st.steps_per_epoch)) return;
   if (!teacher_) train_start(st);
   const torch::Tensor teacher_logits = this->teacher_logits(st);
   if (teacher_logits.sizes() != st.output.sizes()) {

@@ -6,8 +6,8 @@
 //   teacher               recipe (.yaml, trained first if its run has not finished) or run directory
 //   temperature           > 0; default 4 for image classifiers, 1 for language models
 //   alpha                 weight of the hard-label cross-entropy, in [0, 1]; default 0.5
-//   start_epoch           first epoch (0-based) with the KD loss; default 0
-//   end_epoch             first epoch without it again; -1 (default) = to the end
+//   start_epoch           when the KD loss starts, in epochs (fractions allowed); default 0
+//   end_epoch             when it stops again; absent (default) = to the end
 //   cache_teacher_logits  false (default); true: image tasks keep each training example's teacher
 //                         logits from its first batch and reuse them in later epochs (by
 //                         Batch::index); an error for language models (windows differ every epoch)
@@ -15,7 +15,7 @@
 //
 // While active, the step's loss is *replaced*: st.loss = alpha * CE + (1 - alpha) * T^2 * KL, where
 // CE is plain cross-entropy on the labels, so the recipe's train.label_smoothing is not applied in
-// those epochs. Outside [start_epoch, end_epoch) the task's own loss is left as it is.
+// those steps. Outside [start_epoch, end_epoch) the task's own loss is left as it is.
 #pragma once
 
 #include <functional>
@@ -24,6 +24,7 @@
 #include <string>
 
 #include "train/modifier.h"
+#include "train/modifier_window.h"
 #include "train/models.h"
 #include "train/recipe_node.h"
 
@@ -33,8 +34,7 @@ struct DistillationModifierConfig {
   std::string teacher;                // as written in the recipe
   std::optional<double> temperature;  // unset: 4 (images) or 1 (language models), chosen in train_start
   double alpha = 0.5;
-  int64_t start_epoch = 0;
-  int64_t end_epoch = -1;
+  train::EpochWindow window;  // [start_epoch, end_epoch), per optimizer step
   bool cache_teacher_logits = false;
   int line = 1;                       // of the teacher key, for messages
   std::string file;                   // the recipe file, for messages
@@ -61,9 +61,7 @@ class DistillationModifier : public train::Modifier {
 
   const DistillationModifierConfig& config() const { return config_; }
   double temperature() const { return temperature_; }
-  bool active(int64_t epoch) const {
-    return epoch >= config_.start_epoch && (config_.end_epoch < 0 || epoch < config_.end_epoch);
-  }
+  bool active(int64_t step, int64_t steps_per_epoch) const { return config_.window.contains(step, steps_per_epoch); }
   std::shared_ptr<train::ZooModel> teacher() const { return teacher_; }
   int64_t teacher_forwards() const { return teacher_forwards_; }  // batches the teacher actually ran
 

@@ -2,9 +2,20 @@
 
 #include <algorithm>
 
+#include "core/op_schema.h"
 #include "train/layer_pattern.h"
 
 namespace qf::qat {
+
+std::string exportability_error(const std::string& kind, const LayerScheme& scheme) {
+  ActScheme act;
+  if (scheme.inputs) {
+    act.mode = scheme.inputs->mode;
+    act.bits = scheme.inputs->bits;
+    act.symmetric = scheme.inputs->symmetric;
+  }
+  return check_layer_quantization(kind, scheme.weights ? &scheme.weights->scheme : nullptr, act);
+}
 
 std::optional<LayerScheme> scheme_for(const QatConfig& config, const std::string& name, const std::string& kind) {
   if (std::find(config.kinds.begin(), config.kinds.end(), kind) == config.kinds.end()) return std::nullopt;
@@ -12,9 +23,6 @@ std::optional<LayerScheme> scheme_for(const QatConfig& config, const std::string
   for (const auto& o : config.overrides)
     if (train::glob_match(o.pattern, name)) scheme = o.scheme;
   if (!scheme.weights && !scheme.inputs) return std::nullopt;
-  if (kind == "embedding") scheme.inputs.reset();  // token ids are not quantized
-  if (kind == "conv2d" && scheme.inputs && scheme.inputs->mode == ActMode::kDynamicPerToken)
-    throw std::invalid_argument("layer '" + name + "': dynamic per-token activations apply to linear layers, not conv2d");
   return scheme;
 }
 
@@ -23,6 +31,10 @@ std::vector<PreparedLayer> prepare_qat(train::ZooModel& model, const QatConfig& 
   for (auto& layer : model.layers()) {
     auto scheme = scheme_for(config, layer->layer_name(), layer->kind());
     if (!scheme) continue;
+    // Checked again per layer (the recipe was checked per kind when parsed) so that a config
+    // built in code cannot train what the checkpoint cannot hold either.
+    if (const std::string why = exportability_error(layer->kind(), *scheme); !why.empty())
+      throw std::invalid_argument("layer '" + layer->layer_name() + "' (" + layer->kind() + "): " + why);
     try {
       if (scheme->weights)
         layer->set_hook(train::HookSlot::kWeightQuant,
@@ -37,7 +49,12 @@ std::vector<PreparedLayer> prepare_qat(train::ZooModel& model, const QatConfig& 
 }
 
 void set_quant_phase(train::ZooModel& model, QuantPhase weights, QuantPhase inputs) {
-  for (auto& layer : model.layers()) {
+  set_quant_phase(model.layers(), weights, inputs);
+}
+
+void set_quant_phase(const std::vector<std::shared_ptr<train::QuantizableLayer>>& layers, QuantPhase weights,
+                     QuantPhase inputs) {
+  for (auto& layer : layers) {
     if (auto w = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant)))
       w->set_phase(weights);
     if (auto a = std::dynamic_pointer_cast<ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant)))

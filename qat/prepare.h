@@ -38,14 +38,22 @@ struct PreparedLayer {
   LayerScheme scheme;
 };
 
+// Why a layer of `kind` with `scheme` could not be exported and run by the runtime, or "" when it
+// can: core/op_schema.h's check_layer_quantization, the rule the checkpoint writer and reader
+// apply too, so that a recipe that trains always exports.
+std::string exportability_error(const std::string& kind, const LayerScheme& scheme);
+
 // The scheme `config` gives layer `name` of `kind`, or nullopt when the layer is not quantized.
 std::optional<LayerScheme> scheme_for(const QatConfig& config, const std::string& name, const std::string& kind);
 
-// Inserts the fake-quant modules; returns what each layer got, in model order. A group size that
-// does not divide a layer's input dimension (and other impossible schemes) throws, naming the layer.
+// Inserts the fake-quant modules; returns what each layer got, in model order. A scheme the
+// checkpoint cannot hold (exportability_error) or a group size that does not divide a layer's
+// input dimension throws std::invalid_argument, naming the layer.
 std::vector<PreparedLayer> prepare_qat(train::ZooModel& model, const QatConfig& config);
 
-// Sets every fake-quant module of `model` to `phase`.
+// Sets every fake-quant module of `layers` (all of `model`'s) to `phase`.
+void set_quant_phase(const std::vector<std::shared_ptr<train::QuantizableLayer>>& layers, QuantPhase weights,
+                     QuantPhase inputs);
 void set_quant_phase(train::ZooModel& model, QuantPhase weights, QuantPhase inputs);
 
 // PTQ-style calibration: observes activation ranges over `batches` training batches (model in

@@ -1,6 +1,9 @@
 #include "qat/quantization_modifier.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <limits>
+
+#include "core/op_schema.h"
 
 namespace qf::qat {
 namespace {
@@ -8,17 +11,16 @@ namespace {
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
   if (!n.get<bool>("enabled", base.has_value() || !n.empty())) {
-    n.allow({"bits", "granularity", "group_size", "method"});
+    n.allow({"bits", "granularity", "group_size", "method", "symmetric"});
     return std::nullopt;
   }
   WeightQuantConfig c;
+  // Ranges (bits in [2, 8], symmetric only, ...) are the schema's: checked per kind in check_kinds.
   c.scheme.bits = static_cast<int>(n.get<int64_t>("bits", b.scheme.bits));
-  if (c.scheme.bits < 2 || c.scheme.bits > 8) n.fail("bits", "must be in [2, 8], got " + std::to_string(c.scheme.bits));
+  c.scheme.symmetric = n.get<bool>("symmetric", b.scheme.symmetric);
   c.scheme.granularity = parse_granularity(
       n.one_of("granularity", granularity_name(b.scheme.granularity), {"tensor", "channel", "group"}));
   c.scheme.group_size = n.get<int64_t>("group_size", b.scheme.group_size);
-  if (c.scheme.granularity == Granularity::kGroup && c.scheme.group_size <= 0)
-    n.fail("group_size", "must be > 0 with granularity: group");
   c.method = parse_scale_method(n.one_of("method", scale_method_name(b.method), {"minmax", "lsq"}));
   return c;
 }
@@ -34,38 +36,68 @@ std::optional<ActQuantConfig> parse_inputs(const RecipeNode& n, const std::optio
   ActQuantConfig c;
   c.mode = parse_act_mode(mode);
   c.bits = static_cast<int>(n.get<int64_t>("bits", b.bits));
-  if (c.bits < 2 || c.bits > 8) n.fail("bits", "must be in [2, 8], got " + std::to_string(c.bits));
   c.symmetric = n.get<bool>("symmetric", c.mode == ActMode::kDynamicPerToken ? true : b.symmetric);
-  if (c.mode == ActMode::kDynamicPerToken && !c.symmetric) n.fail("symmetric", "must be true for dynamic_per_token");
   c.method = parse_scale_method(n.one_of("method", scale_method_name(b.method), {"minmax", "lsq"}));
   c.observer = calibrate::parse_observer_kind(
       n.one_of("observer", b.observer == calibrate::ObserverKind::kMinMax ? "minmax" : "moving_average_minmax",
                {"minmax", "moving_average_minmax"}));
   c.learn_zero_point = n.get<bool>("learn_zero_point", b.learn_zero_point);
+  // A training-only option (the exported zero point is an integer either way), so not the schema's.
   if (c.learn_zero_point && (c.symmetric || c.method != ScaleMethod::kLsq))
     n.fail("learn_zero_point", "needs asymmetric inputs with method: lsq");
   return c;
+}
+
+// The recipe-time half of the export contract: `scheme` (of `section`, the default or an override)
+// must be exportable for every kind the modifier selects. The error points at the section's
+// `weights` key when the weight alone is the problem, else at `inputs`.
+void check_kinds(const RecipeNode& section, const std::vector<std::string>& kinds, const LayerScheme& scheme) {
+  if (!scheme.weights && !scheme.inputs) return;  // the layers stay float
+  for (const std::string& kind : kinds) {
+    const std::string weight_why = exportability_error(kind, LayerScheme{scheme.weights, std::nullopt});
+    if (!weight_why.empty())
+      section.fail(section.has("weights") || !section.has("inputs") ? "weights" : "inputs",
+                   "cannot be exported for " + kind + " layers: " + weight_why);
+    const std::string why = exportability_error(kind, scheme);
+    if (!why.empty())
+      section.fail(section.has("inputs") || !section.has("weights") ? "inputs" : "weights",
+                   "cannot be exported for " + kind + " layers: " + why +
+                       (kind == "embedding" && scheme.inputs
+                            ? " (an embedding's inputs are token ids; quantize embeddings in a separate quantization "
+                              "modifier with kinds: [embedding] and no inputs)"
+                            : ""));
+  }
 }
 
 }  // namespace
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
   QuantizationModifierConfig c;
-  c.start_epoch = node.get<int64_t>("start_epoch", 0);
-  c.freeze_observers_epoch = node.get<int64_t>("freeze_observers_epoch", -1);
-  c.freeze_bn_epoch = node.get<int64_t>("freeze_bn_epoch", -1);
+  c.window = train::parse_epoch_window(
+      node, "fake quantization stays on to the end of training (the exported model is the quantized one)");
+  c.freeze_observers_epoch = train::parse_epoch_point(node, "freeze_observers_epoch");
+  c.freeze_bn_epoch = train::parse_epoch_point(node, "freeze_bn_epoch");
   c.calibration_batches = node.get<int64_t>("calibration_batches", 16);
+  if (c.calibration_batches < 0) node.fail("calibration_batches", "must be >= 0");
+  const std::vector<std::string> known = quantizable_kinds();
   c.qat.kinds = node.get<std::vector<std::string>>("kinds", c.qat.kinds);
+  if (c.qat.kinds.empty()) node.fail("kinds", "must name at least one kind");
   for (const auto& k : c.qat.kinds)
-    if (k != "linear" && k != "conv2d" && k != "embedding")
-      node.fail("kinds", "entries must be linear, conv2d or embedding, got '" + k + "'");
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string list;
+      for (const auto& q : known) list += (list.empty() ? "" : ", ") + q;
+      node.fail("kinds", "entries must be quantizable kinds (" + list + "), got '" + k + "'");
+    }
   c.qat.defaults.weights = parse_weights(node.child("weights"), std::nullopt);
   c.qat.defaults.inputs = parse_inputs(node.child("inputs"), std::nullopt);
+  check_kinds(node, c.qat.kinds, c.qat.defaults);
   for (const RecipeNode& o : node.list("overrides")) {
     LayerOverride ov;
     ov.pattern = o.require<std::string>("pattern");
     ov.scheme.weights = o.has("weights") ? parse_weights(o.child("weights"), c.qat.defaults.weights) : c.qat.defaults.weights;
     ov.scheme.inputs = o.has("inputs") ? parse_inputs(o.child("inputs"), c.qat.defaults.inputs) : c.qat.defaults.inputs;
+    // Strict on purpose: a pattern may match a layer of any selected kind.
+    check_kinds(o, c.qat.kinds, ov.scheme);
     c.qat.overrides.push_back(std::move(ov));
   }
   node.finish();
@@ -74,26 +106,38 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
 
 void QuantizationModifier::prepare(train::TrainState& st) {
   prepared_ = prepare_qat(st.model, config_.qat);
+  layers_.clear();
+  for (auto& layer : st.model.layers())
+    for (const PreparedLayer& p : prepared_)
+      if (p.name == layer->layer_name()) layers_.push_back(layer);
   st.model.to(st.device);
   calibrate_activations(st.model, st.task, config_.calibration_batches, st.device);
-  apply_phase(st.model, 0);
+  phase_key_ = -1;
+  apply_phase(st.step, st.steps_per_epoch);
 }
 
-void QuantizationModifier::apply_phase(train::ZooModel& model, int64_t epoch) {
-  const bool on = epoch >= config_.start_epoch;
-  const bool frozen = config_.freeze_observers_epoch >= 0 && epoch >= config_.freeze_observers_epoch;
-  set_quant_phase(model, on ? QuantPhase::kObserve : QuantPhase::kOff,
+void QuantizationModifier::apply_phase(int64_t step, int64_t spe) {
+  auto reached = [&](const std::optional<double>& epoch) {
+    return epoch.has_value() && step >= train::epoch_to_step(*epoch, spe);
+  };
+  const bool on = step >= config_.window.start_step(spe);
+  const bool frozen = reached(config_.freeze_observers_epoch);
+  const bool bn_frozen = reached(config_.freeze_bn_epoch);
+  const int key = on | frozen << 1 | bn_frozen << 2;
+  if (key == phase_key_) return;  // runs every step: only touch the modules when something changes
+  phase_key_ = key;
+  set_quant_phase(layers_, on ? QuantPhase::kObserve : QuantPhase::kOff,
                   on ? (frozen ? QuantPhase::kFrozen : QuantPhase::kObserve) : QuantPhase::kOff);
-  const bool bn_frozen = config_.freeze_bn_epoch >= 0 && epoch >= config_.freeze_bn_epoch;
-  for (const auto& m : model.modules(/*include_self=*/false))
-    if (auto conv = std::dynamic_pointer_cast<train::ConvBn2dImpl>(m)) conv->freeze_bn(bn_frozen);
+  for (auto& layer : layers_)
+    if (auto conv = std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer)) conv->freeze_bn(bn_frozen);
 }
 
-void QuantizationModifier::epoch_start(train::TrainState& st) { apply_phase(st.model, st.epoch); }
+void QuantizationModifier::before_forward(train::TrainState& st) { apply_phase(st.step, st.steps_per_epoch); }
 
-// The trained model is evaluated and exported quantized, whatever the schedule said last.
+// The trained model is evaluated and exported quantized, whatever the schedule said last: every
+// scheduled point counts as reached.
 void QuantizationModifier::train_end(train::TrainState& st) {
-  apply_phase(st.model, std::max(st.epochs, config_.start_epoch));
+  apply_phase(std::numeric_limits<int64_t>::max(), std::max<int64_t>(1, st.steps_per_epoch));
 }
 
 }  // namespace qf::qat

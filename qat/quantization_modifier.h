@@ -1,20 +1,28 @@
 // The `quantization` recipe modifier: prepares the model for QAT (fake-quant slots by layer
-// pattern), calibrates activation ranges, and drives the schedule: quantization from
-// `start_epoch`, activation observers frozen from `freeze_observers_epoch`, BatchNorm statistics
-// frozen (and the folded form trained) from `freeze_bn_epoch`. Keys: recipes/README.md.
+// pattern), calibrates activation ranges, and drives the schedule, step by step: quantization
+// from `start_epoch`, activation observers frozen from `freeze_observers_epoch`, BatchNorm
+// statistics frozen (and the folded form trained) from `freeze_bn_epoch` (epochs, fractions
+// allowed: train/modifier_window.h). Keys: recipes/README.md.
+//
+// Every scheme the section can give a layer is checked when the section is parsed, for every
+// selected kind, against core/op_schema.h (the writer's and reader's rule), so a recipe that
+// parses always exports.
 #pragma once
+
+#include <optional>
 
 #include "qat/prepare.h"
 #include "train/modifier.h"
+#include "train/modifier_window.h"
 #include "train/recipe_node.h"
 
 namespace qf::qat {
 
 struct QuantizationModifierConfig {
   QatConfig qat;
-  int64_t start_epoch = 0;
-  int64_t freeze_observers_epoch = -1;  // -1: never
-  int64_t freeze_bn_epoch = -1;         // -1: never
+  train::EpochWindow window;                     // start only: quantization never ends
+  std::optional<double> freeze_observers_epoch;  // none: never
+  std::optional<double> freeze_bn_epoch;         // none: never
   int64_t calibration_batches = 16;
 };
 
@@ -25,15 +33,18 @@ class QuantizationModifier : public train::Modifier {
   explicit QuantizationModifier(QuantizationModifierConfig config) : config_(std::move(config)) {}
   std::string name() const override { return "quantization"; }
   void prepare(train::TrainState& st) override;
-  void epoch_start(train::TrainState& st) override;
+  void before_forward(train::TrainState& st) override;
   void train_end(train::TrainState& st) override;
   const std::vector<PreparedLayer>& layers() const { return prepared_; }
   const QuantizationModifierConfig& config() const { return config_; }
 
  private:
-  void apply_phase(train::ZooModel& model, int64_t epoch);
+  // Puts this modifier's layers in the state the schedule gives optimizer step `step`.
+  void apply_phase(int64_t step, int64_t steps_per_epoch);
   QuantizationModifierConfig config_;
   std::vector<PreparedLayer> prepared_;
+  std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;  // those prepared_ names
+  int phase_key_ = -1;  // last applied (on, frozen, bn_frozen) bits; -1 = none yet
 };
 
 }  // namespace qf::qat

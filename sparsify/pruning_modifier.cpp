@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/op_schema.h"
 #include "sparsify/masks.h"
 #include "train/layer_pattern.h"
 #include "train/models.h"
@@ -13,15 +14,16 @@ PruningConfig parse_pruning_modifier(const RecipeNode& node) {
   PruningConfig c;
   c.pattern = node.get<std::string>("pattern", c.pattern);
   if (c.is_nm()) {
-    const auto colon = c.pattern.find(':');
+    NMPattern p;
     try {
-      if (colon == std::string::npos) throw std::invalid_argument("no colon");
-      c.n = std::stoll(c.pattern.substr(0, colon));
-      c.m = std::stoll(c.pattern.substr(colon + 1));
-    } catch (const std::exception&) {
-      node.fail("pattern", "must be unstructured, block or N:M (e.g. 2:4), got '" + c.pattern + "'");
+      p = NMPattern::parse(c.pattern);  // the checkpoint's own parser: what it accepts, we accept
+    } catch (const Error& e) {
+      node.fail("pattern", "must be unstructured, block or N:M (e.g. 2:4): " + std::string(e.what()));
     }
-    if (c.n < 1 || c.m < 2 || c.n >= c.m || c.m > 16) node.fail("pattern", "needs 1 <= N < M <= 16, got " + c.pattern);
+    // N = M would prune nothing; the format allows it, a pruning recipe does not.
+    if (p.n >= p.m) node.fail("pattern", "needs N < M, got " + c.pattern);
+    c.n = p.n;
+    c.m = p.m;
   }
   c.global = node.one_of("scope", "layer", {"layer", "global"}) == "global";
   if (c.global && c.pattern != "unstructured") node.fail("scope", "global applies to unstructured pruning only");
@@ -32,8 +34,14 @@ PruningConfig parse_pruning_modifier(const RecipeNode& node) {
   c.layers = node.get<std::vector<std::string>>("layers", c.layers);
   if (node.has("leave_dense")) c.leave_dense = node.get<std::vector<std::string>>("leave_dense", {});
   c.kinds = node.get<std::vector<std::string>>("kinds", c.kinds);
+  const std::vector<std::string> known = prunable_kinds();
+  if (c.kinds.empty()) node.fail("kinds", "must name at least one kind");
   for (const auto& k : c.kinds)
-    if (k != "linear" && k != "conv2d") node.fail("kinds", "entries must be linear or conv2d, got '" + k + "'");
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string list;
+      for (const auto& q : known) list += (list.empty() ? "" : ", ") + q;
+      node.fail("kinds", "entries must be prunable kinds (" + list + "), got '" + k + "'");
+    }
   // N:M fixes the sparsity at 1 - N/M.
   const double nm_sparsity = c.is_nm() ? 1.0 - static_cast<double>(c.n) / static_cast<double>(c.m) : 0.0;
   c.final_sparsity = node.get<double>("final_sparsity", c.is_nm() ? nm_sparsity : c.final_sparsity);
@@ -45,10 +53,15 @@ PruningConfig parse_pruning_modifier(const RecipeNode& node) {
   c.initial_sparsity = s.get<double>("initial_sparsity", 0.0);
   if (c.initial_sparsity < 0 || c.initial_sparsity > c.final_sparsity)
     s.fail("initial_sparsity", "must be in [0, final_sparsity]");
-  c.start_epoch = s.get<double>("start_epoch", 0.0);
-  c.end_epoch = s.get<double>("end_epoch", c.start_epoch + 1);
-  if (c.start_epoch < 0) s.fail("start_epoch", "must be >= 0");
-  if (c.schedule == "cubic" && c.end_epoch <= c.start_epoch) s.fail("end_epoch", "must be after start_epoch");
+  // One vocabulary for when every modifier acts: the window is the modifier's own start_epoch /
+  // end_epoch now, no longer the schedule's.
+  for (const char* old_key : {"start_epoch", "end_epoch"})
+    if (s.has(old_key))
+      s.fail(old_key, std::string("has moved: write '") + old_key + "' in " +
+                          (node.path().empty() ? std::string("the pruning section") : "'" + node.path() + "'") +
+                          " itself, beside 'schedule' (the same key in every modifier, recipes/README.md)");
+  c.window = train::parse_epoch_window(node);
+  if (!c.window.end) c.window.end = c.window.start + 1;  // the cubic ramp's default length: one epoch
   c.update_every = s.get<int64_t>("update_every", c.update_every);
   if (c.update_every < 1) s.fail("update_every", "must be >= 1");
   node.finish();
@@ -87,8 +100,8 @@ void PruningModifier::prepare(train::TrainState& st) {
   schedule_.type = config_.schedule;
   schedule_.initial = config_.initial_sparsity;
   schedule_.final = config_.final_sparsity;
-  schedule_.start_step = static_cast<int64_t>(std::llround(config_.start_epoch * spe));
-  schedule_.end_step = static_cast<int64_t>(std::llround(config_.end_epoch * spe));
+  schedule_.start_step = config_.window.start_step(static_cast<int64_t>(spe));
+  schedule_.end_step = config_.window.end_step(static_cast<int64_t>(spe));
   schedule_.update_every = config_.update_every;
 }
 

@@ -9,24 +9,27 @@
 // network adapts while the pattern tightens (docs/RESULTS.md compares the two).
 #pragma once
 
+#include "core/nm_sparse.h"
+#include "core/op_schema.h"
 #include "sparsify/schedule.h"
 #include "sparsify/weight_mask.h"
 #include "train/modifier.h"
+#include "train/modifier_window.h"
 #include "train/recipe_node.h"
 
 namespace qf::sparsify {
 
 struct PruningConfig {
   std::string pattern = "2:4";        // "unstructured" | "block" | "N:M"
-  int64_t n = 2, m = 4;               // N:M
+  int64_t n = 2, m = 4;               // N:M (core's NMPattern::parse)
   int64_t block_rows = 4, block_cols = 4;
   bool global = false;                // unstructured: one threshold over all pruned layers
   std::vector<std::string> layers = {"*"};  // glob patterns of layers to prune
   std::optional<std::vector<std::string>> leave_dense;  // default: the first and the last layer
-  std::vector<std::string> kinds = {"linear", "conv2d"};
+  std::vector<std::string> kinds = prunable_kinds();  // core/op_schema.h
   std::string schedule = "cubic";     // cubic | one_shot | constant
   double initial_sparsity = 0.0, final_sparsity = 0.5;
-  double start_epoch = 0, end_epoch = 1;  // fractional epochs allowed
+  train::EpochWindow window{0, 1.0};  // cubic ramp from start to end; fractional epochs allowed
   int64_t update_every = 50;          // steps between mask updates (cubic)
   bool is_nm() const { return pattern != "unstructured" && pattern != "block"; }
 };

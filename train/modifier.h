@@ -38,10 +38,10 @@ struct TrainState {
   torch::optim::Optimizer* optimizer = nullptr;  // null during prepare
 
   int64_t epoch = 0;            // 0-based
-  int64_t epochs = 0;
+  int64_t epochs = 0;           // epochs begun by the run; the last one may be partial
   int64_t step = 0;             // global optimizer step, 0-based, of the step in progress
   int64_t steps_per_epoch = 0;
-  int64_t total_steps() const { return epochs * steps_per_epoch; }
+  int64_t total_steps = 0;      // exactly train.steps when given, else epochs * steps_per_epoch
 
   Batch batch;                  // valid from before_forward to after_step
   torch::Tensor output;         // the model's output for `batch`

@@ -21,6 +21,7 @@ struct ModelSpec {
   // Start from trained weights: another recipe (.yaml; its run is trained first if missing) or a
   // run directory. Relative paths are resolved against the recipe's folder when that exists.
   std::string init_from;
+  int init_from_line = 1;
   // mlp: Linear(in, h) -> ReLU per entry of `hidden`, then Linear(last, classes).
   std::vector<int64_t> mlp_hidden = {256, 128};  // key `hidden` (list)
   // cnn: a conv3x3-BN-ReLU block then maxpool 2 per entry of `channels`; then Linear(., hidden),
@@ -77,7 +78,7 @@ struct TrainSpec {
 };
 
 struct ModifierSpec {
-  std::string type;  // quantization | pruning | distillation
+  std::string type;  // the item's key; known types are the registry's (cli/modifiers.h)
   int line = 1;      // line of the item's key
   RecipeNode node;   // its section, path "modifiers[i].<type>"; the library calls node.finish()
 };
@@ -92,8 +93,6 @@ struct Recipe {
   TrainSpec train;
   std::vector<ModifierSpec> modifiers;
 };
-
-inline constexpr const char* kModifierTypes[] = {"quantization", "pruning", "distillation"};
 
 Recipe load_recipe(const std::string& path);
 // `name_for_errors` stands in for the file name in messages and in Recipe::file.

@@ -50,7 +50,8 @@ class ClassificationTask : public Task {
       mean_ = kFashionMnistMean;
       std_ = kFashionMnistStd;
     } else {
-      train = load_idx_classification(d.train_images, d.train_labels);
+      // data.num_classes bounds the labels of both files (0: inferred from the training labels).
+      train = load_idx_classification(d.train_images, d.train_labels, d.num_classes);
       test = load_idx_classification(d.test_images, d.test_labels, train.num_classes);
       double sum = 0, sq = 0;
       for (uint8_t v : train.images) { sum += v / 255.0; sq += (v / 255.0) * (v / 255.0); }

@@ -74,7 +74,10 @@ void Trainer::prepare() {
   const TrainSpec& t = recipe_.train;
   state_ = std::make_unique<TrainState>(recipe_, *model_, *task_, options_.device);
   state_->steps_per_epoch = t.steps_per_epoch > 0 ? t.steps_per_epoch : task_->steps_per_epoch();
-  state_->epochs = t.steps > 0 ? (t.steps + state_->steps_per_epoch - 1) / state_->steps_per_epoch : t.epochs;
+  // train.steps is the exact number of optimizer steps (and the LR schedule's length); the last
+  // epoch is cut short when steps is not a multiple of the epoch length.
+  state_->total_steps = t.steps > 0 ? t.steps : t.epochs * state_->steps_per_epoch;
+  state_->epochs = (state_->total_steps + state_->steps_per_epoch - 1) / state_->steps_per_epoch;
   if (!options_.init_checkpoint.empty()) {
     load_model_weights(*model_, options_.init_checkpoint);
     model_->to(options_.device);
@@ -130,8 +133,10 @@ bool Trainer::load_checkpoint(int64_t& epochs_done, int64_t& step) {
 }
 
 RunResult Trainer::run() {
-  fs::create_directories(options_.run_dir);
+  // The run directory is created only once the model, the initial weights and every modifier are
+  // prepared: a recipe that fails there leaves nothing behind.
   prepare();
+  fs::create_directories(options_.run_dir);
   TrainState& st = *state_;
   const fs::path run_dir(options_.run_dir);
   MetricsLog log((run_dir / "metrics.jsonl").string());
@@ -152,7 +157,10 @@ RunResult Trainer::run() {
       log.append(rec);
     }
   }
-  if (options_.calibrate_only) st.epochs = epochs_done;  // nothing to train
+  if (options_.calibrate_only) {  // nothing to train
+    st.epochs = epochs_done;
+    st.total_steps = step;
+  }
 
   emit([&](Modifier& m) { m.train_start(st); });
   RunResult result;
@@ -174,10 +182,11 @@ RunResult Trainer::run() {
     int64_t samples = 0;
     const auto epoch_start = Clock::now();
     auto last_print = epoch_start;
-    for (int64_t s = 0; s < st.steps_per_epoch; ++s, ++step) {
+    const int64_t epoch_steps = std::min(st.steps_per_epoch, st.total_steps - epoch * st.steps_per_epoch);
+    for (int64_t s = 0; s < epoch_steps; ++s, ++step) {
       const auto t0 = Clock::now();
       st.step = step;
-      const double lr = lr_at(step, st.total_steps());
+      const double lr = lr_at(step, st.total_steps);
       for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 
       st.batch = task_->train_batch(epoch, s);
@@ -208,16 +217,16 @@ RunResult Trainer::run() {
       step_seconds += std::chrono::duration<double>(now - t0).count();
       ++steps_timed;
       if (options_.progress && (std::chrono::duration<double>(now - last_print).count() > (tty ? 0.5 : 10.0) ||
-                                s + 1 == st.steps_per_epoch)) {
+                                s + 1 == epoch_steps)) {
         last_print = now;
         const double elapsed = std::chrono::duration<double>(now - epoch_start).count();
         const double per_step = elapsed / static_cast<double>(s + 1);
-        const int64_t steps_left = (st.epochs - epoch) * st.steps_per_epoch - (s + 1);
+        const int64_t steps_left = st.total_steps - (step + 1);
         std::ostringstream extra;
         for (auto& [k, v] : st.step_log) extra << "  " << k << " " << v;
         std::fprintf(stderr, "%sepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %s%s%s",
                      tty ? "\r\033[K" : "", static_cast<long long>(epoch + 1), static_cast<long long>(st.epochs),
-                     static_cast<long long>(s + 1), static_cast<long long>(st.steps_per_epoch),
+                     static_cast<long long>(s + 1), static_cast<long long>(epoch_steps),
                      loss_sum / static_cast<double>(samples), lr, static_cast<double>(samples) / elapsed,
                      format_duration(per_step * static_cast<double>(steps_left)).c_str(), extra.str().c_str(),
                      tty ? "" : "\n");
@@ -236,7 +245,7 @@ RunResult Trainer::run() {
     rec["epoch"] = epoch + 1;
     rec["step"] = step;
     rec["train_loss"] = loss_sum / static_cast<double>(std::max<int64_t>(1, samples));
-    rec["lr"] = lr_at(std::max<int64_t>(0, step - 1), st.total_steps());
+    rec["lr"] = lr_at(std::max<int64_t>(0, step - 1), st.total_steps);
     rec["seconds"] = epoch_seconds;
     for (auto& [k, v] : metrics.values) rec[k] = v;
     for (auto& [k, v] : st.epoch_log) rec[k] = v;
@@ -279,11 +288,43 @@ std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recip
   return model;
 }
 
+namespace {
+
+std::string shape_str(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// Module::load assigns every stored tensor to the model's one with set_(), which silently takes
+// the stored shape: a run of another architecture would "load". So every parameter and buffer is
+// compared with its stored counterpart first (Module::save nests one archive per child module).
+void check_shapes(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix,
+                  const std::string& checkpoint) {
+  auto check = [&](const std::string& name, const torch::Tensor& mine, bool is_buffer) {
+    torch::Tensor stored;
+    if (!archive.try_read(name, stored, is_buffer)) return;  // missing: Module::load reports it
+    if (stored.sizes() != mine.sizes())
+      throw std::runtime_error(checkpoint + ": " + (is_buffer ? "buffer" : "parameter") + " '" + prefix + name +
+                               "' has shape " + shape_str(stored) + " in the checkpoint but " + shape_str(mine) +
+                               " in this model (a run of another architecture?)");
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& c : module.named_children()) {
+    torch::serialize::InputArchive child;
+    if (archive.try_read(c.key(), child)) check_shapes(*c.value(), child, prefix + c.key() + ".", checkpoint);
+  }
+}
+
+}  // namespace
+
 void load_model_weights(torch::nn::Module& model, const std::string& checkpoint) {
   if (!fs::exists(checkpoint)) throw std::runtime_error("checkpoint not found: " + checkpoint);
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(checkpoint, torch::kCPU);
   archive.read("model", model_archive);
+  check_shapes(model, model_archive, "", checkpoint);
   try {
     model.load(model_archive);
   } catch (const std::exception& e) {

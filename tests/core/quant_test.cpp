@@ -13,8 +13,8 @@ TEST(QuantRange, RestrictedSymmetricAndFullUnsigned) {
   EXPECT_EQ(quant_range(8, false).qmin, 0);
   EXPECT_EQ(quant_range(8, false).qmax, 255);
   EXPECT_EQ(quant_range(4, false).qmax, 15);
-  EXPECT_THROW(quant_range(1, true), std::invalid_argument);
-  EXPECT_THROW(quant_range(9, false), std::invalid_argument);
+  EXPECT_THROW(quant_range(1, true), Error);
+  EXPECT_THROW(quant_range(9, false), Error);
 }
 
 TEST(Rounding, HalfToEven) {

@@ -30,16 +30,26 @@ TEST(DistillationRecipe, ParsesKeysAndDefaults) {
   EXPECT_EQ(c.teacher, "t.yaml");
   EXPECT_FALSE(c.temperature.has_value());
   EXPECT_EQ(c.alpha, 0.5);
-  EXPECT_EQ(c.start_epoch, 0);
-  EXPECT_EQ(c.end_epoch, -1);
+  EXPECT_EQ(c.window.start, 0.0);
+  EXPECT_FALSE(c.window.end.has_value());
   const auto d = parse("teacher: runs/t\ntemperature: 2\nalpha: 0.1\nstart_epoch: 1\nend_epoch: 3\n");
   EXPECT_EQ(*d.temperature, 2.0);
   EXPECT_EQ(d.alpha, 0.1);
   DistillationModifier m(d, nullptr);
-  EXPECT_FALSE(m.active(0));
-  EXPECT_TRUE(m.active(1));
-  EXPECT_TRUE(m.active(2));
-  EXPECT_FALSE(m.active(3));
+  // 10 steps per epoch: active on steps 10..29.
+  EXPECT_FALSE(m.active(9, 10));
+  EXPECT_TRUE(m.active(10, 10));
+  EXPECT_TRUE(m.active(29, 10));
+  EXPECT_FALSE(m.active(30, 10));
+}
+
+// The shared vocabulary: fractional epochs act mid-epoch, at round(epoch * steps_per_epoch).
+TEST(DistillationRecipe, FractionalWindowActsMidEpoch) {
+  DistillationModifier m(parse("teacher: t.yaml\nstart_epoch: 0.5\nend_epoch: 1.25\n"), nullptr);
+  EXPECT_FALSE(m.active(4, 10));
+  EXPECT_TRUE(m.active(5, 10));
+  EXPECT_TRUE(m.active(12, 10));
+  EXPECT_FALSE(m.active(13, 10));
 }
 
 TEST(DistillationRecipe, ErrorsNameTheLineAndKey) {
@@ -58,6 +68,8 @@ TEST(DistillationRecipe, ErrorsNameTheLineAndKey) {
   EXPECT_NE(e.find("not supported"), std::string::npos) << e;
   e = error_of("teacher: t.yaml\nstart_epoch: 2\nend_epoch: 1\n");
   EXPECT_NE(e.find("mod.yaml:3"), std::string::npos) << e;
+  e = error_of("teacher: t.yaml\nend_epoch: -1\n");  // the old "to the end": now omit the key
+  EXPECT_NE(e.find("mod.yaml:2: key 'end_epoch'"), std::string::npos) << e;
   e = error_of("teacher: t.yaml\ncache_teacher_logits: 2\n");
   EXPECT_NE(e.find("mod.yaml:2"), std::string::npos) << e;
 }

@@ -66,9 +66,12 @@ TEST(ExportE2E, GptW4PerGroupDynamicPerToken) {
       "name: t\nmodel: {family: gpt, layers: 2, heads: 2, dim: 32, context: 16}\n"
       "data: {dataset: brown, batch_size: 8, eval_batches: 1}\n"
       "train: {steps: 6, steps_per_epoch: 3, optimizer: {type: adamw, lr: 0.003}}\n"
-      "modifiers:\n  - quantization:\n      kinds: [linear, embedding]\n"
+      "modifiers:\n  - quantization:\n      kinds: [linear]\n"
       "      weights: {bits: 4, granularity: group, group_size: 16, method: lsq}\n"
-      "      inputs: {mode: dynamic_per_token}\n",
+      "      inputs: {mode: dynamic_per_token}\n"
+      // An embedding's inputs are ids: its weight-only scheme is a modifier of its own.
+      "  - quantization:\n      kinds: [embedding]\n"
+      "      weights: {bits: 4, granularity: group, group_size: 16, method: lsq}\n",
       "gpt.yaml");
   std::unique_ptr<train::Trainer> t;
   try {

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "core/quant.h"
 #include "qat/fake_quant_fn.h"
 #include "qat/fake_quantize.h"
@@ -81,11 +84,50 @@ TEST(FakeQuant, ActivationForwardEqualsCoreBitForBit) {
   EXPECT_TRUE(torch::equal(dyn->forward(t), core_fake_quantize(t, row_scale, quant_range(8, true))));
 }
 
-// Ties go to even, as in core and IEEE: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0.
-TEST(FakeQuant, RoundsHalfToEven) {
-  const torch::Tensor x = torch::tensor({0.5f, 1.5f, 2.5f, -0.5f, -1.5f});
-  const torch::Tensor y = fake_quantize(x, torch::ones({}), torch::zeros({}), -7, 7);
-  EXPECT_TRUE(torch::equal(y, torch::tensor({0.f, 2.f, 2.f, -0.f, -2.f})));
+// An oracle that shares nothing with core/quant.h or the op: double arithmetic and an explicit
+// half-to-even rule. Only x / s is taken as a float division, as the contract (core/quant.h) says.
+double independent_fake_quant(float x, float s, int z, int qmin, int qmax) {
+  const double v = static_cast<double>(x / s);
+  const double f = std::floor(v), frac = v - f;
+  double r = frac > 0.5 ? f + 1 : f;
+  if (frac == 0.5) r = std::fmod(f, 2.0) == 0 ? f : f + 1;  // ties to the even neighbour
+  const double q = std::min<double>(qmax, std::max<double>(qmin, r + z));
+  return (q - z) * static_cast<double>(s);
+}
+
+// Several scales (powers of two, where x = (k + 0.5) * s are exact ties, and others), zero
+// points, bit widths and both code ranges, on ties, values beyond the clamp range and random ones.
+TEST(FakeQuant, MatchesAnIndependentOracleOverScalesZeroPointsBitsAndTies) {
+  torch::manual_seed(4);
+  int ties = 0, cases = 0;
+  for (int bits : {2, 3, 4, 8}) {
+    for (bool symmetric : {true, false}) {
+      const int qmax = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1, qmin = symmetric ? -qmax : 0;
+      const std::vector<int> zps = symmetric ? std::vector<int>{0} : std::vector<int>{0, 1, (qmax + 1) / 2, qmax};
+      for (float s : {1.0f, 0.25f, 0.0078125f, 4.0f, 0.1f, 0.037f, 3.0f}) {
+        for (int z : zps) {
+          std::vector<float> xs;
+          for (int k = qmin - z - 3; k <= qmax - z + 3; ++k) xs.push_back((static_cast<float>(k) + 0.5f) * s);
+          const torch::Tensor r = torch::randn({64}) * s * static_cast<float>(qmax);
+          for (int64_t i = 0; i < r.numel(); ++i) xs.push_back(r[i].item<float>());
+          const torch::Tensor x = torch::tensor(xs);
+          const torch::Tensor y = fake_quantize(x, torch::full({}, s), torch::full({}, static_cast<float>(z)), qmin, qmax);
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const double v = static_cast<double>(xs[i] / s);
+            ties += v - std::floor(v) == 0.5;
+            ++cases;
+            ASSERT_EQ(y[static_cast<int64_t>(i)].item<float>(), static_cast<float>(independent_fake_quant(xs[i], s, z, qmin, qmax)))
+                << "x " << xs[i] << " scale " << s << " zero point " << z << " bits " << bits
+                << (symmetric ? " symmetric" : " asymmetric");
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(ties, cases / 4);  // the ties really were exercised
+  // And the rule itself, spelled out: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> -0, -1.5 -> -2.
+  const torch::Tensor t = fake_quantize(torch::tensor({0.5f, 1.5f, 2.5f, -0.5f, -1.5f}), torch::ones({}), torch::zeros({}), -7, 7);
+  EXPECT_TRUE(torch::equal(t, torch::tensor({0.f, 2.f, 2.f, -0.f, -2.f})));
 }
 
 TEST(FakeQuant, SteGradientIsMaskedOutsideTheClampRange) {

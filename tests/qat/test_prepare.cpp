@@ -11,16 +11,17 @@ QuantizationModifierConfig parse(const std::string& yaml) {
   return parse_quantization_modifier(RecipeNode::parse(yaml, "mod.yaml"));
 }
 
-// Mixed precision by pattern: int4 per-group by default, int8 per-channel on the first and last.
+// Mixed precision by pattern: int4 per-group by default, int8 per-channel on the last layer; the
+// embedding (weights only: its inputs are ids) by a second config, as a second modifier would.
 TEST(PrepareQat, PutsTheConfiguredSchemeOnEachLayerByPattern) {
   const auto cfg = parse(
       "weights: {bits: 4, granularity: group, group_size: 16}\n"
       "inputs: {mode: dynamic_per_token}\n"
       "overrides:\n"
-      "  - {pattern: tok_emb, weights: {bits: 8, granularity: channel}}\n"
       "  - {pattern: lm_head, weights: {bits: 8, granularity: channel}, inputs: {mode: none}}\n"
-      "  - {pattern: 'blocks.*.mlp.fc2', weights: {enabled: false}}\n"
-      "kinds: [linear, embedding]\n");
+      "  - {pattern: 'blocks.*.mlp.fc2', inputs: {mode: none}, weights: {bits: 6}}\n"
+      "kinds: [linear]\n");
+  const auto emb = parse("weights: {bits: 8, granularity: channel}\nkinds: [embedding]\n");
   ModelSpec s;
   s.family = "gpt";
   s.layers = 2;
@@ -28,23 +29,48 @@ TEST(PrepareQat, PutsTheConfiguredSchemeOnEachLayerByPattern) {
   s.dim = 32;
   s.context = 8;
   auto model = train::make_model(s, train::InputShape{});
-  const auto prepared = prepare_qat(*model, cfg.qat);
+  auto prepared = prepare_qat(*model, cfg.qat);
+  const auto prepared_emb = prepare_qat(*model, emb.qat);
+  ASSERT_EQ(prepared_emb.size(), 1u);
+  prepared.insert(prepared.end(), prepared_emb.begin(), prepared_emb.end());
   std::map<std::string, PreparedLayer> by_name;
   for (auto& p : prepared) by_name[p.name] = p;
   ASSERT_EQ(prepared.size(), model->layers().size());
   EXPECT_EQ(by_name["tok_emb"].scheme.weights->scheme.bits, 8);
-  EXPECT_FALSE(by_name["tok_emb"].scheme.inputs.has_value());  // ids are never quantized
+  EXPECT_FALSE(by_name["tok_emb"].scheme.inputs.has_value());
   EXPECT_EQ(by_name["blocks.1.attn.qkv"].scheme.weights->scheme.bits, 4);
   EXPECT_EQ(by_name["blocks.1.attn.qkv"].scheme.weights->scheme.granularity, Granularity::kGroup);
   EXPECT_EQ(by_name["blocks.1.attn.qkv"].scheme.inputs->mode, ActMode::kDynamicPerToken);
-  EXPECT_FALSE(by_name["blocks.0.mlp.fc2"].scheme.weights.has_value());
-  EXPECT_TRUE(by_name["blocks.0.mlp.fc2"].scheme.inputs.has_value());
+  EXPECT_EQ(by_name["blocks.0.mlp.fc2"].scheme.weights->scheme.bits, 6);
+  EXPECT_FALSE(by_name["blocks.0.mlp.fc2"].scheme.inputs.has_value());
   EXPECT_EQ(by_name["lm_head"].scheme.weights->scheme.bits, 8);
   EXPECT_FALSE(by_name["lm_head"].scheme.inputs.has_value());
   // The slots really hold the modules.
   for (auto& layer : model->layers()) {
     EXPECT_EQ(layer->hook(train::HookSlot::kWeightQuant) != nullptr,
               by_name[layer->layer_name()].scheme.weights.has_value()) << layer->layer_name();
+  }
+}
+
+// prepare_qat applies the schema per layer too, for configs built in code rather than parsed.
+TEST(PrepareQat, UnexportableSchemeNamesTheLayer) {
+  QatConfig cfg;
+  cfg.kinds = {"conv2d"};
+  ActQuantConfig dyn;
+  dyn.mode = ActMode::kDynamicPerToken;
+  dyn.symmetric = true;
+  cfg.defaults.weights = WeightQuantConfig{};
+  cfg.defaults.inputs = dyn;
+  ModelSpec s;
+  s.family = "cnn";
+  s.channels = {4};
+  s.cnn_hidden = 8;
+  auto model = train::make_model(s, train::InputShape{});
+  try {
+    prepare_qat(*model, cfg);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 'features.0' (conv2d): dynamic per-token"), std::string::npos) << e.what();
   }
 }
 
@@ -71,21 +97,121 @@ TEST(PrepareQat, RecipeErrorsNameTheLine) {
   }
 }
 
-// With BN frozen, the QAT conv computes exactly conv(x, fq(W_folded)) + b_folded: the deployed form.
-TEST(PrepareQat, FrozenConvBnComputesTheExportedFoldedConv) {
+// With BN frozen, the QAT conv is the deployed folded conv. The reference is computed without
+// ConvBn2d's own folding: an eval-mode torch::nn::Conv2d followed by an eval-mode BatchNorm2d
+// holding the same parameters and statistics, and (quantized) the folded weight rebuilt here.
+TEST(PrepareQat, FrozenConvBnEqualsConvThenBatchNormInEvalMode) {
   torch::manual_seed(5);
   train::ConvBn2d layer("c", 2, 4, 3, 1, 1);
   layer->train();
-  for (int i = 0; i < 3; ++i) layer->forward(torch::randn({4, 2, 5, 5}));
-  WeightQuantConfig wc;
-  wc.scheme.bits = 4;
-  layer->set_hook(train::HookSlot::kWeightQuant, WeightFakeQuant(wc, layer->effective_weight().detach()).ptr());
-  layer->freeze_bn(true);
+  for (int i = 0; i < 3; ++i) layer->forward(torch::randn({4, 2, 5, 5}) * 2 + 1);
+  torch::NoGradGuard no_grad;
+  layer->bn->weight.uniform_(0.5, 1.5);
+  layer->bn->bias.uniform_(-0.5, 0.5);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1).bias(false));
+  torch::nn::BatchNorm2d bn(4);
+  conv->weight.copy_(layer->conv->weight);
+  bn->weight.copy_(layer->bn->weight);
+  bn->bias.copy_(layer->bn->bias);
+  bn->running_mean.copy_(layer->bn->running_mean);
+  bn->running_var.copy_(layer->bn->running_var);
+  conv->eval();
+  bn->eval();
   const torch::Tensor x = torch::randn({2, 2, 5, 5});
+
+  // Float: training with BN frozen computes conv then BN with its running statistics...
+  layer->freeze_bn(true);
+  const torch::Tensor mean_before = layer->bn->running_mean.clone();
   const torch::Tensor y = layer->forward(x);
+  EXPECT_TRUE(torch::allclose(y, bn->forward(conv->forward(x)), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(layer->bn->running_mean, mean_before));  // ... and leaves them alone
+
+  // Quantized: the conv of the int8 per-channel quantized folded weight, plus the folded bias.
+  WeightQuantConfig wc;
+  wc.scheme.bits = 8;
+  layer->set_hook(train::HookSlot::kWeightQuant, WeightFakeQuant(wc, layer->effective_weight().detach()).ptr());
+  const torch::Tensor g = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  const torch::Tensor w_folded = conv->weight * g.reshape({-1, 1, 1, 1});
+  const torch::Tensor s = w_folded.abs().amax({1, 2, 3}, true) / 127;
+  const torch::Tensor w_q = torch::round(w_folded / s).clamp(-127, 127) * s;
+  const torch::Tensor b_folded = bn->bias - bn->running_mean * g;
   const torch::Tensor expected = torch::nn::functional::conv2d(
-      x, layer->deployed_weight(), torch::nn::functional::Conv2dFuncOptions().padding(1).bias(layer->effective_bias()));
-  EXPECT_TRUE(torch::equal(y, expected));
+      x, w_q, torch::nn::functional::Conv2dFuncOptions().padding(1).bias(b_folded));
+  EXPECT_TRUE(torch::allclose(layer->forward(x), expected, 1e-5, 1e-5));
+  // Quantization did something: the float and quantized outputs differ.
+  EXPECT_FALSE(torch::allclose(y, expected, 1e-7, 1e-7));
+}
+
+std::string recipe_error(const std::string& quantization_yaml) {
+  const std::string text =
+      "name: t\nmodel: {family: mlp}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"
+      "modifiers:\n"
+      "  - quantization:\n" + quantization_yaml;  // its first line is line 7
+  try {
+    const Recipe r = load_recipe_from_string(text, "bad.yaml");
+    parse_quantization_modifier(r.modifiers.at(0).node);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Every scheme the checkpoint format cannot hold is rejected when the recipe is read, with the
+// file, the line and the key of the section at fault (core/op_schema.h's rule).
+TEST(QuantizationRecipe, UnexportableSchemesFailAtLoadNamingFileLineAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* where;  // "bad.yaml:<line>: key '<key>'"
+    const char* why;
+  };
+  const Case cases[] = {
+      {"      weights: {enabled: false}\n      inputs: {mode: static}\n", "bad.yaml:8: key 'inputs'",
+       "need a quantized weight"},
+      {"      inputs: {mode: static, bits: 8}\n", "bad.yaml:7: key 'inputs'", "need a quantized weight"},
+      {"      weights: {bits: 4}\n      inputs: {mode: dynamic_per_token, bits: 4}\n", "bad.yaml:8: key 'inputs'",
+       "symmetric int8"},
+      {"      weights: {bits: 4}\n      inputs: {mode: dynamic_per_token, symmetric: false}\n",
+       "bad.yaml:8: key 'inputs'", "symmetric int8"},
+      {"      kinds: [conv2d]\n      weights: {bits: 8}\n      inputs: {mode: dynamic_per_token}\n",
+       "bad.yaml:9: key 'inputs'", "for conv2d layers"},
+      {"      kinds: [embedding]\n      weights: {bits: 8}\n      inputs: {mode: static}\n", "bad.yaml:9: key 'inputs'",
+       "for embedding layers"},
+      {"      kinds: [linear, embedding]\n      weights: {bits: 4}\n      inputs: {mode: dynamic_per_token}\n",
+       "bad.yaml:9: key 'inputs'", "for embedding layers"},
+      {"      weights: {bits: 4, symmetric: false}\n", "bad.yaml:7: key 'weights'", "symmetric weights only"},
+      {"      weights: {bits: 9}\n", "bad.yaml:7: key 'weights'", "[2, 8]"},
+      {"      weights: {bits: 1}\n", "bad.yaml:7: key 'weights'", "[2, 8]"},
+      {"      weights: {bits: 8}\n      inputs: {mode: static, bits: 12}\n", "bad.yaml:8: key 'inputs'", "[2, 8]"},
+      {"      weights: {granularity: group}\n", "bad.yaml:7: key 'weights'", "group_size"},
+      // Overrides are checked too, at their own line.
+      {"      weights: {bits: 4}\n      overrides:\n        - pattern: head\n          weights: {enabled: false}\n"
+       "          inputs: {mode: static}\n",
+       "bad.yaml:11: key 'inputs' in 'modifiers[0].quantization.overrides[0]'", "need a quantized weight"},
+      {"      weights: {bits: 4}\n      inputs: {mode: static}\n      overrides:\n        - pattern: head\n"
+       "          inputs: {mode: dynamic_per_token, bits: 6}\n",
+       "bad.yaml:11: key 'inputs' in 'modifiers[0].quantization.overrides[0]'", "symmetric int8"},
+      {"      kinds: [linear, layernorm]\n      weights: {bits: 4}\n", "bad.yaml:7: key 'kinds'", "linear, conv2d, embedding"},
+      {"      weights: {bits: 4}\n      end_epoch: 2\n", "bad.yaml:8: key 'end_epoch'", "stays on"},
+      {"      weights: {bits: 4}\n      freeze_bn_epoch: -1\n", "bad.yaml:8: key 'freeze_bn_epoch'", "omit the key"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = recipe_error(c.yaml);
+    EXPECT_NE(e.find(c.where), std::string::npos) << c.yaml << "\n-> " << e;
+    EXPECT_NE(e.find(c.why), std::string::npos) << c.yaml << "\n-> " << e;
+  }
+}
+
+TEST(QuantizationRecipe, ExportableSchemesParse) {
+  for (const char* yaml : {
+           "      weights: {bits: 2, granularity: tensor}\n      inputs: {mode: static, symmetric: true, bits: 3}\n",
+           "      kinds: [linear]\n      weights: {bits: 7, granularity: group, group_size: 8}\n"
+           "      inputs: {mode: dynamic_per_token}\n",
+           "      kinds: [embedding]\n      weights: {bits: 5}\n",
+           "      kinds: [linear, conv2d, embedding]\n      weights: {bits: 8, symmetric: true}\n",
+           "      weights: {bits: 4}\n      overrides:\n        - {pattern: head, weights: {enabled: false}}\n",
+           "      start_epoch: 0.5\n      freeze_bn_epoch: 1.25\n      weights: {bits: 4}\n"}) {
+    EXPECT_EQ(recipe_error(yaml), "(no error)") << yaml;
+  }
 }
 
 TEST(QatSmoke, QuantizedTrainingLearns) {

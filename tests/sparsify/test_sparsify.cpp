@@ -96,7 +96,7 @@ TEST(Pruning, MaskedWeightsStayZeroThroughSgdAndAdamW) {
     Recipe r = test::small_fashion_recipe(
         "{family: mlp, hidden: [64, 32]}", 2, 512,
         "modifiers:\n  - pruning:\n      pattern: unstructured\n      final_sparsity: 0.7\n"
-        "      leave_dense: []\n      schedule: {type: cubic, start_epoch: 0, end_epoch: 1, update_every: 2}\n");
+        "      leave_dense: []\n      start_epoch: 0\n      end_epoch: 1\n      schedule: {type: cubic, update_every: 2}\n");
     r.train.optimizer.type = opt;
     auto t = run(r, std::string("prune_") + opt);
     for (auto& layer : t->model().layers()) {
@@ -114,7 +114,7 @@ TEST(Pruning, SparseQuantizedModelExportsAndValidates) {
       "{family: cnn, channels: [8, 16], hidden: 32}", 2, 512,
       "modifiers:\n  - quantization:\n      freeze_bn_epoch: 1\n      weights: {bits: 4, method: lsq}\n"
       "      inputs: {mode: static, bits: 8}\n"
-      "  - pruning:\n      pattern: '2:4'\n      schedule: {type: cubic, start_epoch: 0, end_epoch: 1, update_every: 2}\n");
+      "  - pruning:\n      pattern: '2:4'\n      start_epoch: 0\n      end_epoch: 1\n      schedule: {type: cubic, update_every: 2}\n");
   auto t = run(r, "sp24");
   const std::string path = test::temp_dir("sp24_export") + "/m.qf.h5";
   write_checkpoint(path, exporter::checkpoint_from_model(t->model(), t->task(), t->recipe(), {}));
@@ -140,6 +140,45 @@ TEST(Pruning, PatternThatDoesNotFitNamesTheLayer) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("features.0"), std::string::npos) << e.what();  // K = 9
   }
+}
+
+std::string pruning_error(const std::string& yaml) {
+  try {
+    parse_pruning_modifier(RecipeNode::parse(yaml, "prune.yaml"));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// N:M patterns are read by core's NMPattern::parse, the checkpoint's own parser.
+TEST(PruningRecipe, PatternsAreCoresNM) {
+  const PruningConfig c = parse_pruning_modifier(RecipeNode::parse("pattern: '4:8'\n", "prune.yaml"));
+  EXPECT_EQ(c.n, 4);
+  EXPECT_EQ(c.m, 8);
+  EXPECT_DOUBLE_EQ(c.final_sparsity, 0.5);
+  for (const char* bad : {"'2:4x'", "'2:'", "'x:4'", "'2:32'", "'4:4'", "'0:4'"}) {
+    const std::string e = pruning_error(std::string("final_sparsity: 0.5\npattern: ") + bad + "\n");
+    EXPECT_NE(e.find("prune.yaml:2: key 'pattern'"), std::string::npos) << bad << ": " << e;
+  }
+}
+
+TEST(PruningRecipe, KindsComeFromTheOpSchema) {
+  const std::string e = pruning_error("kinds: [linear, embedding]\n");
+  EXPECT_NE(e.find("prune.yaml:1: key 'kinds'"), std::string::npos) << e;
+  EXPECT_NE(e.find("linear, conv2d"), std::string::npos) << e;
+}
+
+// The window moved from `schedule` to the modifier itself (one vocabulary for every modifier).
+TEST(PruningRecipe, OldScheduleWindowKeysNameTheNewOnes) {
+  const std::string e = pruning_error("pattern: '2:4'\nschedule:\n  type: cubic\n  end_epoch: 2\n");
+  EXPECT_NE(e.find("prune.yaml:4: key 'end_epoch' in 'schedule' has moved"), std::string::npos) << e;
+  const PruningConfig c = parse_pruning_modifier(
+      RecipeNode::parse("start_epoch: 0.5\nend_epoch: 1.5\nschedule: {update_every: 3}\n", "prune.yaml"));
+  EXPECT_DOUBLE_EQ(c.window.start, 0.5);
+  EXPECT_DOUBLE_EQ(*c.window.end, 1.5);
+  EXPECT_EQ(c.window.start_step(10), 5);
+  EXPECT_EQ(c.window.end_step(10), 15);
 }
 
 }  // namespace

@@ -16,6 +16,9 @@
 #include "test_support.h"
 #include "train/fashion_mnist.h"
 #include "train/idx.h"
+#include "train/recipe.h"
+#include "train/models.h"
+#include "train/task.h"
 
 namespace {
 
@@ -239,6 +242,30 @@ TEST(IdxClassification, LabelOutOfRange) {
                {dir.file("lab"), "label 10 at index 1", "< 10"});
   // Without a class count it is inferred.
   EXPECT_EQ(qf::load_idx_classification(dir.file("img"), dir.file("lab")).num_classes, 11);
+}
+
+// The recipe's data.num_classes reaches the loader: a label outside [0, num_classes) in either
+// file fails naming the file and the example's index (it used to be ignored, and the label
+// silently widened the classifier).
+TEST(IdxClassification, RecipeNumClassesBoundsTheLabels) {
+  TempDir dir;
+  qf::write_idx(dir.file("img"), {4, 2, 2}, std::vector<uint8_t>(16, 7));
+  qf::write_idx(dir.file("lab"), {4}, {0, 1, 2, 1});
+  qf::write_idx(dir.file("bad"), {4}, {0, 1, 1, 5});
+  auto recipe = [&](const std::string& train_labels, const std::string& test_labels, int classes) {
+    return qf::load_recipe_from_string(
+        "name: t\nmodel: {family: mlp, hidden: []}\n"
+        "data: {dataset: idx, path: " + dir.path() + ", train_images: img, train_labels: " + train_labels +
+            ", test_images: img, test_labels: " + test_labels + ", num_classes: " + std::to_string(classes) +
+            "}\ntrain: {epochs: 1}\n",
+        "idx.yaml");
+  };
+  EXPECT_EQ(qf::train::make_task(recipe("lab", "lab", 3))->input_shape().classes, 3);
+  EXPECT_EQ(qf::train::make_task(recipe("lab", "lab", 0))->input_shape().classes, 3);  // inferred
+  expect_error([&] { qf::train::make_task(recipe("lab", "lab", 2)); }, {dir.file("lab"), "label 2 at index 2", "< 2"});
+  expect_error([&] { qf::train::make_task(recipe("bad", "lab", 4)); }, {dir.file("bad"), "label 5 at index 3", "< 4"});
+  // Inferred from the training labels (3 classes), the test file's 5 is out of range.
+  expect_error([&] { qf::train::make_task(recipe("lab", "bad", 0)); }, {dir.file("bad"), "label 5 at index 3", "< 3"});
 }
 
 TEST(IdxClassification, WrongRank) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "test_support.h"
@@ -123,6 +124,80 @@ TEST(Trainer, NonFiniteLossStopsTheRunNamingTheStep) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("step 2"), std::string::npos) << e.what();
   }
+}
+
+// Records the learning rate of every optimizer step.
+struct LrRecorder : Modifier {
+  std::vector<double> lrs;
+  std::string name() const override { return "lr"; }
+  void before_forward(TrainState& st) override {
+    lrs.push_back(st.optimizer->param_groups().at(0).options().get_lr());
+  }
+};
+
+// train.steps is exact: 70 steps with 30 steps per epoch train 30 + 30 + 10 steps (not a third
+// full epoch), and the cosine schedule spans those 70 steps.
+TEST(Trainer, StepsAreNotRoundedUpToWholeEpochs) {
+  const Recipe r = load_recipe_from_string(
+      "name: t\nseed: 1\nmodel: {family: mlp, hidden: [8]}\n"
+      "data: {dataset: fashion_mnist, train_subset: 60, test_subset: 50, batch_size: 2}\n"
+      "train: {steps: 70, optimizer: {type: sgd, lr: 0.1}, schedule: {type: cosine, min_lr: 0.0}}\n",
+      "steps.yaml");
+  const std::string dir = test::temp_dir("steps");
+  Trainer t(r, options(dir));
+  auto rec = std::make_shared<LrRecorder>();
+  t.add_modifier(rec);
+  t.run();
+  ASSERT_EQ(rec->lrs.size(), 70u);
+  for (int64_t step : {0, 35, 69}) {
+    const double expected = 0.1 * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / 70.0));
+    EXPECT_NEAR(rec->lrs[static_cast<size_t>(step)], expected, 1e-12) << "step " << step;
+  }
+  // The run is finished after 3 epochs, the last one partial, at step 70.
+  const auto log = MetricsLog::read(dir + "/metrics.jsonl");
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().at("event").as_string(), "final");
+  EXPECT_EQ(log.back().at("step").as_int(), 70);
+  EXPECT_EQ(log.back().at("epochs").as_int(), 3);
+}
+
+// Weights of another architecture fail naming the parameter and both shapes; LibTorch's own
+// Module::load would take the stored shapes silently.
+TEST(Trainer, InitialWeightsOfAnotherArchitectureNameParameterAndShapes) {
+  const std::string dir = test::temp_dir("init_from_src");
+  {
+    Trainer t(test::small_fashion_recipe("{family: mlp, hidden: [16]}", 1, 64), options(dir));
+    t.run();
+  }
+  const Recipe other = test::small_fashion_recipe("{family: mlp, hidden: [24]}", 1, 64);
+  auto model = make_model(other.model, make_task(other)->input_shape());
+  try {
+    load_model_weights(*model, dir + "/checkpoint.pt");
+    FAIL() << "loaded a [16, 784] weight into a [24, 784] one";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("parameter 'fc0.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("[16, 784] in the checkpoint but [24, 784] in this model"), std::string::npos) << m;
+  }
+  // The same architecture loads.
+  const Recipe same = test::small_fashion_recipe("{family: mlp, hidden: [16]}", 1, 64);
+  auto ok = make_model(same.model, make_task(same)->input_shape());
+  EXPECT_NO_THROW(load_model_weights(*ok, dir + "/checkpoint.pt"));
+}
+
+// A run whose preparation fails (here: initial weights that do not fit) leaves no run directory.
+TEST(Trainer, FailingPreparationLeavesNoRunDirectory) {
+  const std::string src = test::temp_dir("init_from_src2");
+  {
+    Trainer t(test::small_fashion_recipe("{family: mlp, hidden: [16]}", 1, 64), options(src));
+    t.run();
+  }
+  const std::string dir = test::temp_dir("no_run_dir") + "/run";
+  RunOptions o = options(dir);
+  o.init_checkpoint = src + "/checkpoint.pt";
+  Trainer t(test::small_fashion_recipe("{family: mlp, hidden: [24]}", 1, 64), o);
+  EXPECT_THROW(t.run(), std::runtime_error);
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 }  // namespace
