@@ -79,7 +79,9 @@ Graph graph_from_json(const Json& j) {
     if (j.contains("family")) g.family = j.at("family").as_string();
     return 0;
   });
-  const Json::Array& ins = in_context("'inputs'", [&]() -> const Json::Array& { return j.at("inputs").as_array(); });
+  // Pointers, not references: GCC 13 cannot see that the lambda's result outlives the call.
+  const Json::Array* ins_ptr = &in_context("'inputs'", [&]() -> const Json::Array& { return j.at("inputs").as_array(); });
+  const Json::Array& ins = *ins_ptr;
   for (size_t i = 0; i < ins.size(); ++i) {
     in_context("inputs[" + std::to_string(i) + "]", [&] {
       TensorSpec t;
@@ -91,7 +93,8 @@ Graph graph_from_json(const Json& j) {
     });
   }
   g.outputs = in_context("'outputs'", [&] { return string_list(j.at("outputs")); });
-  const Json::Array& ops = in_context("'ops'", [&]() -> const Json::Array& { return j.at("ops").as_array(); });
+  const Json::Array* ops_ptr = &in_context("'ops'", [&]() -> const Json::Array& { return j.at("ops").as_array(); });
+  const Json::Array& ops = *ops_ptr;
   for (size_t i = 0; i < ops.size(); ++i) {
     const Json& jo = ops[i];
     std::string where = "ops[" + std::to_string(i) + "]";

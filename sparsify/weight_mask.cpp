@@ -9,12 +9,12 @@ namespace {
 
 // The optimizer state map is keyed by std::string in LibTorch 1.x and by void* in 2.x; both are
 // derived from the parameter's TensorImpl address.
-std::string state_key(const torch::Tensor& p, std::string*) {
+[[maybe_unused]] std::string state_key(const torch::Tensor& p, std::string*) {
   std::ostringstream ss;
   ss << p.unsafeGetTensorImpl();
   return ss.str();
 }
-void* state_key(const torch::Tensor& p, void**) { return p.unsafeGetTensorImpl(); }
+[[maybe_unused]] void* state_key(const torch::Tensor& p, void**) { return p.unsafeGetTensorImpl(); }
 
 void mask_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param, const torch::Tensor& mask) {
   auto& state = optimizer.state();

@@ -75,9 +75,11 @@ TEST(ContractGolden, GptDynamicPerTokenIsExactPerOp) {
       "name: t\nmodel: {family: gpt, layers: 2, heads: 2, dim: 32, context: 16}\n"
       "data: {dataset: brown, batch_size: 8, eval_batches: 1}\n"
       "train: {steps: 6, steps_per_epoch: 3, optimizer: {type: adamw, lr: 0.003}}\n"
-      "modifiers:\n  - quantization:\n      kinds: [linear, embedding]\n"
+      "modifiers:\n  - quantization:\n      kinds: [linear]\n"
       "      weights: {bits: 4, granularity: group, group_size: 16, method: lsq}\n"
       "      inputs: {mode: dynamic_per_token}\n"
+      "  - quantization:\n      kinds: [embedding]\n"  // token ids have no input quantization
+      "      weights: {bits: 4, granularity: group, group_size: 16, method: lsq}\n"
       "  - pruning: {pattern: '2:4', leave_dense: [lm_head], schedule: {type: one_shot}}\n",
       "gpt.yaml");
   std::unique_ptr<train::Trainer> t;
