@@ -1,8 +1,15 @@
-// The one place where kernels are chosen. Optimized variants (kernels/x86/, kernels/cuda/) will
-// add their own tables here, picked once by CPU features / device at load time; the executor
-// never branches on the ISA.
+// The one place where kernels are chosen: each backend's table is assembled here from the
+// entries of its own files (kernels/ref/, kernels/x86/, compiled with their own flags), and
+// select_kernels() picks one once, by CPU features (or QFORGE_ISA); the executor never branches
+// on the ISA.
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/x86/x86_kernels.h"
+#include "runtime/kernels/x86/x86_float_kernels.h"
 
 namespace qf::kernels {
 
@@ -27,6 +34,97 @@ const KernelTable& ref_kernel_table() {
   return t;
 }
 
-const KernelTable& select_kernels() { return ref_kernel_table(); }
+namespace {
+
+// AVX-512 with VNNI (vpdpbusd), BW (byte shuffles, masks), VBMI/VBMI2 (the 2:4 paths).
+bool cpu_has_avx512vnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512vbmi2");
+}
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+const KernelTable& avx512vnni_table() {
+  using namespace x86;
+  static const KernelTable t = {
+      "avx512vnni",
+      {{qu8_qs8w_gemm_f32_6x64c4__avx512vnni, qu8_qs4w_gemm_f32_4x64c4__avx512vnni,
+        qu8_qs8nmw_gemm_f32_6x64c4__avx512vnni},
+       {qs8_qs8w_gemm_f32_6x64c4__avx512vnni, qs8_qs4w_gemm_f32_4x64c4__avx512vnni,
+        qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni}},
+      prepare_qweights__avx512vnni,
+      f32_gemm__avx512_eigen,
+      f32_im2col_ref,
+      x8_im2col_u8_ref,
+      x8_im2col_s8_ref,
+      f32_maxpool2d_ref,
+      f32_avgpool2d_ref,
+      f32_relu__avx512,
+      f32_gelu_ref,
+      f32_softmax_ref,
+      f32_layernorm_ref,
+      f32_causal_attention_ref,
+  };
+  return t;
+}
+
+const KernelTable& avx2_table() {
+  using namespace x86;
+  static const KernelTable t = {
+      "avx2",
+      {{qu8_qs8w_gemm_f32_4x16c2__avx2, qu8_qs4w_gemm_f32_4x16c2__avx2, qu8_qs8nmw_gemm_f32_4x16c2__avx2},
+       {qs8_qs8w_gemm_f32_4x16c2__avx2, qs8_qs4w_gemm_f32_4x16c2__avx2, qs8_qs8nmw_gemm_f32_4x16c2__avx2}},
+      prepare_qweights__avx2,
+      f32_gemm__avx2_eigen,
+      f32_im2col_ref,
+      x8_im2col_u8_ref,
+      x8_im2col_s8_ref,
+      f32_maxpool2d_ref,
+      f32_avgpool2d_ref,
+      f32_relu__avx2,
+      f32_gelu_ref,
+      f32_softmax_ref,
+      f32_layernorm_ref,
+      f32_causal_attention_ref,
+  };
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& kernel_table_for_isa(const std::string& want) {
+  if (want.empty()) return *available_kernel_tables().front();
+  if (want == "ref") return ref_kernel_table();
+  if (want == "avx2") {
+    if (!cpu_has_avx2()) throw Error("QFORGE_ISA=avx2: this CPU lacks AVX2/FMA (use QFORGE_ISA=ref)");
+    return avx2_table();
+  }
+  if (want == "avx512" || want == "avx512vnni") {
+    if (!cpu_has_avx512vnni())
+      throw Error("QFORGE_ISA=" + want +
+                  ": this CPU lacks AVX-512 F/BW/VL/DQ/VNNI/VBMI/VBMI2 (use QFORGE_ISA=avx2 or ref)");
+    return avx512vnni_table();
+  }
+  throw Error("QFORGE_ISA=" + want + " is not a kernel table; use ref, avx2 or avx512");
+}
+
+std::vector<const KernelTable*> available_kernel_tables() {
+  std::vector<const KernelTable*> v;
+  if (cpu_has_avx512vnni()) v.push_back(&avx512vnni_table());
+  if (cpu_has_avx2()) v.push_back(&avx2_table());
+  v.push_back(&ref_kernel_table());
+  return v;
+}
+
+const KernelTable& select_kernels() {
+  // Once per process (a throw is retried next call).
+  static const KernelTable& t = kernel_table_for_isa(std::getenv("QFORGE_ISA") ? std::getenv("QFORGE_ISA") : "");
+  return t;
+}
 
 }  // namespace qf::kernels
