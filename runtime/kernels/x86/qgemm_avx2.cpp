@@ -30,10 +30,13 @@ inline void k_loop(const uint8_t* const* xr, const uint8_t* const* wp, int64_t b
   if constexpr (F == PackedFormat::kInt8) {
     for (int64_t b = b0; b < b1; ++b) {
       __m256i wv[NP];
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p)  // 8 outputs x 2 k int8 -> int16
         wv[p] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[p] + b * 16)));
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m256i xv = _mm256_set1_epi32(load_u32(xr[r] + b * 4));  // 2 int16 activations
+        #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm256_add_epi32(acc[r][p], _mm256_madd_epi16(xv, wv[p]));
       }
     }
@@ -42,14 +45,17 @@ inline void k_loop(const uint8_t* const* xr, const uint8_t* const* wp, int64_t b
     const __m128i low4 = _mm_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 2) {
       __m256i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[p] + b * 8));
         wlo[p] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(lut, _mm_and_si128(v, low4)));
         whi[p] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(v, 4), low4)));
       }
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m256i x0 = _mm256_set1_epi32(load_u32(xr[r] + b * 4));
         const __m256i x1 = _mm256_set1_epi32(load_u32(xr[r] + b * 4 + 4));
+        #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
           acc[r][p] = _mm256_add_epi32(acc[r][p], _mm256_madd_epi16(x0, wlo[p]));
           acc[r][p] = _mm256_add_epi32(acc[r][p], _mm256_madd_epi16(x1, whi[p]));
@@ -65,19 +71,27 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const KGeom& kg = W.kg;
   const int64_t bpg = kg.gk / 2;
   const uint8_t* xr[MR];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) xr[r] = a.xp + (m0 + r) * a.x_row_bytes;
   const uint8_t* wp[NP];
+  #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.panel_bytes;
   __m256 total[MR][NP];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) total[r][p] = _mm256_setzero_ps();
   for (int64_t g = 0; g < kg.groups; ++g) {
     __m256i acc[MR][NP];
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm256_setzero_si256();
     k_loop<F, MR, NP>(xr, wp, g * bpg, (g + 1) * bpg, acc);
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const __m256 sw = _mm256_loadu_ps(W.scales + ((p0 + p) * kg.groups + g) * NR);
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m256 accf = _mm256_cvtepi32_ps(acc[r][p]);
         if (W.per_group) {
@@ -89,9 +103,11 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       }
     }
   }
+  #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
     const int64_t n0 = (p0 + p) * NR;
     const int64_t valid = W.n - n0 < NR ? W.n - n0 : NR;
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       __m256 v = total[r][p];
       if (W.per_group) v = _mm256_mul_ps(_mm256_set1_ps(a.sx[(m0 + r) * a.sx_stride]), v);

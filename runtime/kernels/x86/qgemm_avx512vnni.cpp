@@ -31,17 +31,34 @@ inline int64_t load_u64(const uint8_t* p) {
   return v;
 }
 
+// acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
+// _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
+// 16-24 accumulators live, copies and spills them to the stack on every k-block (measured 2x).
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
 // Accumulates k-blocks [b0, b1) of one group into acc[MR][NP].
 template <PackedFormat F, int MR, int NP>
 inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* const* wp, int64_t b0, int64_t b1,
                    __m512i (&acc)[MR][NP]) {
   if constexpr (F == PackedFormat::kInt8) {
+    const int32_t* xq[MR];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) xq[r] = reinterpret_cast<const int32_t*>(xr[r]);
+    const __m512i* wq[NP];
+    #pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) wq[p] = reinterpret_cast<const __m512i*>(wp[p]);
     for (int64_t b = b0; b < b1; ++b) {
       __m512i wv[NP];
-      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wp[p] + b * 64);
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wq[p] + b);
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
-        const __m512i xv = _mm512_set1_epi32(load_u32(xr[r] + b * 4));  // 4 k of row r, every lane
-        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xv, wv[p]);
+        const __m512i xv = _mm512_set1_epi32(xq[r][b]);  // 4 k of row r, every lane
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
       }
     }
   } else if constexpr (F == PackedFormat::kInt4Pairs) {
@@ -50,23 +67,27 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 2) {  // groups are padded to whole block pairs
       __m512i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
         const __m512i v = _mm512_loadu_si512(wp[p] + b * 32);
         wlo[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));                        // block b
         whi[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));  // block b+1
       }
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i x0 = _mm512_set1_epi32(load_u32(xr[r] + b * 4));
         const __m512i x1 = _mm512_set1_epi32(load_u32(xr[r] + b * 4 + 4));
+        #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
-          acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x0, wlo[p]);
-          acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x1, whi[p]);
+          acc[r][p] = dpbusd(acc[r][p], x0, wlo[p]);
+          acc[r][p] = dpbusd(acc[r][p], x1, whi[p]);
         }
       }
     }
   } else if constexpr (F == PackedFormat::kSparse24Expand) {
     for (int64_t b = b0; b < b1; ++b) {
       __m512i wv[NP];
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
         const uint8_t* blk = wp[p] + b * 40;
         // The mask has bits i0, i1 of each lane's 4-bit field set: vpexpandb drops the two kept
@@ -75,9 +96,11 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8)));
         wv[p] = _mm512_maskz_expand_epi8(mk, v);
       }
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i xv = _mm512_set1_epi32(load_u32(xr[r] + b * 4));
-        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], xv, wv[p]);
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
       }
     }
   } else {  // kSparse24Gather
@@ -89,16 +112,19 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
     const __m512i plus4 = _mm512_set1_epi32(0x04040000);
     for (int64_t b = b0; b < b1; b += 2) {
       __m512i wv[NP], ctl[NP];
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
         const uint8_t* blk = wp[p] + (b / 2) * 80;
         wv[p] = _mm512_loadu_si512(blk);
         const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64)));
         ctl[p] = _mm512_or_si512(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, codes), low2), plus4);
       }
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4));  // 8 k, in every 128-bit lane
+        #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p)
-          acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+          acc[r][p] = dpbusd(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
       }
     }
   }
@@ -116,9 +142,11 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const KGeom& kg = W.kg;
   const int64_t bpg = kg.gk / 4;  // k-blocks per group
   const uint8_t* xr[MR];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) xr[r] = a.xp + (m0 + r) * a.x_row_bytes;
   const uint8_t* wp[NP];
   __mmask16 store_mask[NP];
+  #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
     wp[p] = W.data + (p0 + p) * W.panel_bytes;
     const int64_t valid = W.n - (p0 + p) * NR;
@@ -126,18 +154,24 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   }
   const __m512i zc = _mm512_set1_epi32(a.zc);
   __m512 total[MR][NP];  // per group: sum_g float(acc_g) * sw[n, g], in increasing g
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) total[r][p] = _mm512_setzero_ps();
 
   for (int64_t g = 0; g < kg.groups; ++g) {
     __m512i acc[MR][NP];
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
     k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p) * kg.groups + g) * NR;
       const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + side), zc);
       const __m512 sw = _mm512_loadu_ps(W.scales + side);
+      #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512 accf = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][p], comp));  // exact int32, then float(acc)
         if (W.per_group) {
@@ -149,9 +183,11 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       }
     }
   }
+  #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
     const int64_t n0 = (p0 + p) * NR;
     const __m512 bias = a.bias ? _mm512_maskz_loadu_ps(store_mask[p], a.bias + n0) : _mm512_setzero_ps();
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       __m512 v = total[r][p];
       if (W.per_group) v = _mm512_mul_ps(_mm512_set1_ps(a.sx[(m0 + r) * a.sx_stride]), v);  // sx * total
