@@ -77,8 +77,8 @@ const KernelTable& avx2_table() {
   using namespace x86;
   static const KernelTable t = {
       "avx2",
-      {{qu8_qs8w_gemm_f32_4x16c2__avx2, qu8_qs4w_gemm_f32_4x16c2__avx2, qu8_qs8nmw_gemm_f32_4x16c2__avx2},
-       {qs8_qs8w_gemm_f32_4x16c2__avx2, qs8_qs4w_gemm_f32_4x16c2__avx2, qs8_qs8nmw_gemm_f32_4x16c2__avx2}},
+      {{qu8_qs8w_gemm_f32_5x16c2__avx2, qu8_qs4w_gemm_f32_4x16c2__avx2, qu8_qs8nmw_gemm_f32_5x16c2__avx2},
+       {qs8_qs8w_gemm_f32_5x16c2__avx2, qs8_qs4w_gemm_f32_4x16c2__avx2, qs8_qs8nmw_gemm_f32_5x16c2__avx2}},
       prepare_qweights__avx2,
       f32_gemm__avx2_eigen,
       f32_im2col_ref,

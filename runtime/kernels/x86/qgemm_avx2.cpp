@@ -5,7 +5,7 @@
 // to int16 in registers (vpmovsxbw); vpmaddwd multiplies int16 pairs and sums each pair into
 // int32 exactly. That computes the contract directly: no zero-point compensation term.
 //
-// A tile is MR rows x 2 panels of 8 outputs; a k-block is 2 k (one int32 of two int16 per row).
+// A tile is MR (<= 6) rows x 2 panels of 8 outputs; a k-block is 2 k (one int32 of two int16 per row).
 #include <immintrin.h>
 
 #include <cstring>
@@ -17,7 +17,7 @@ namespace {
 
 constexpr int NR = 8;
 constexpr int NPMAX = 2;
-constexpr int MRMAX = 4;
+
 
 inline int32_t load_u32(const uint8_t* p) {
   int32_t v;
@@ -127,13 +127,19 @@ using TileFn = void (*)(const TileArgs&, int64_t, int64_t);
 template <PackedFormat F, int MR>
 TileFn pick_np(int np) { return np == 1 ? tile<F, MR, 1> : tile<F, MR, 2>; }
 
+// Rows per tile within the 16 ymm registers: MR*2 accumulators + 2 (int4: 4) weight vectors + 1.
+template <PackedFormat F>
+constexpr int mr_max() { return F == PackedFormat::kInt4Pairs ? 4 : 5; }
+
 template <PackedFormat F>
 TileFn pick(int mr, int np) {
   switch (mr) {
     case 1: return pick_np<F, 1>(np);
     case 2: return pick_np<F, 2>(np);
     case 3: return pick_np<F, 3>(np);
-    default: return pick_np<F, 4>(np);
+    case 4: return pick_np<F, 4>(np);
+    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5>(np); else return nullptr;
+    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6>(np); else return nullptr;
   }
 }
 
@@ -142,9 +148,10 @@ void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t p0 = t * NPMAX;
     const int np = static_cast<int>(a.w->panels - p0 < NPMAX ? a.w->panels - p0 : NPMAX);
-    const int64_t full = a.m / MRMAX * MRMAX;
-    const TileFn body = pick<F>(MRMAX, np);
-    for (int64_t m0 = 0; m0 < full; m0 += MRMAX) body(a, m0, p0);
+    constexpr int MRX = mr_max<F>();
+    const int64_t full = a.m / MRX * MRX;
+    const TileFn body = pick<F>(MRX, np);
+    for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
     if (full < a.m) pick<F>(static_cast<int>(a.m - full), np)(a, full, p0);
   }
 }

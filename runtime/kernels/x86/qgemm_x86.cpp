@@ -239,12 +239,12 @@ QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, true)
 QF_X86_QGEMM(qs8_qs8w_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, false)
 QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x64c4__avx512vnni, kAvx512VnniQGemm, false)
 QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, false)
-QF_X86_QGEMM(qu8_qs8w_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qu8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
 QF_X86_QGEMM(qu8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
-QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
-QF_X86_QGEMM(qs8_qs8w_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qs8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
 QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
-QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
 #undef QF_X86_QGEMM
 
 }  // namespace qf::kernels::x86

@@ -105,11 +105,11 @@ void qs8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeig
 void qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w);
-void qu8_qs8w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qu8_qs4w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
-void qu8_qs8nmw_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
-void qs8_qs8w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs4w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
-void qs8_qs8nmw_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 
 }  // namespace qf::kernels::x86
