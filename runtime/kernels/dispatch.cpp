@@ -54,9 +54,9 @@ const KernelTable& avx512vnni_table() {
   static const KernelTable t = {
       "avx512vnni",
       {{qu8_qs8w_gemm_f32_6x64c4__avx512vnni, qu8_qs4w_gemm_f32_4x64c4__avx512vnni,
-        qu8_qs8nmw_gemm_f32_6x64c4__avx512vnni},
+        qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni},
        {qs8_qs8w_gemm_f32_6x64c4__avx512vnni, qs8_qs4w_gemm_f32_4x64c4__avx512vnni,
-        qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni}},
+        qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni}},
       prepare_qweights__avx512vnni,
       f32_gemm__avx512_eigen,
       f32_im2col_ref,

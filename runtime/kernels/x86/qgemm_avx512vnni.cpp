@@ -211,7 +211,7 @@ TileFn pick_np(int np) {
 
 // Rows per tile: as many as the 32 zmm registers allow next to NP*(1..2) weight vectors.
 template <PackedFormat F>
-constexpr int mr_max() { return F == PackedFormat::kInt4Pairs ? 4 : 6; }
+constexpr int mr_max() { return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather ? 4 : 6; }
 
 template <PackedFormat F>
 TileFn pick(int mr, int np) {

@@ -235,10 +235,10 @@ std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w) { re
   void name(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) { qgemm<u8>(isa, m, x, w, b, y); }
 QF_X86_QGEMM(qu8_qs8w_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, true)
 QF_X86_QGEMM(qu8_qs4w_gemm_f32_4x64c4__avx512vnni, kAvx512VnniQGemm, true)
-QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni, kAvx512VnniQGemm, true)
 QF_X86_QGEMM(qs8_qs8w_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, false)
 QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x64c4__avx512vnni, kAvx512VnniQGemm, false)
-QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni, kAvx512VnniQGemm, false)
 QF_X86_QGEMM(qu8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
 QF_X86_QGEMM(qu8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
 QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)

@@ -95,14 +95,16 @@ extern const IsaQGemm kAvx2QGemm;
 // measurements and tests only.
 void set_avx512_sparse24_strategy(PackedFormat f);
 
-// Entry points of the tables (types, op, tile, ISA: kernels/README.md).
+// Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
+// their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
+// the int8 tiles on a dense packing.
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w);
 void qu8_qs8w_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qu8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
-void qu8_qs8nmw_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs8w_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
-void qs8_qs8nmw_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w);
 void qu8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
