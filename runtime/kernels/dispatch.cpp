@@ -1,8 +1,15 @@
-// The one place where kernels are chosen. Optimized variants (kernels/x86/, kernels/cuda/) will
-// add their own tables here, picked once by CPU features / device at load time; the executor
-// never branches on the ISA.
+// The one place where kernels are chosen: each backend's table is assembled here from the
+// entries of its own files (kernels/ref/, kernels/x86/, compiled with their own flags), and
+// select_kernels() picks one once, by CPU features (or QFORGE_ISA); the executor never branches
+// on the ISA.
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/x86/x86_kernels.h"
+#include "runtime/kernels/x86/x86_float_kernels.h"
 
 namespace qf::kernels {
 
@@ -36,6 +43,91 @@ const KernelTable& ref_kernel_table() {
   return t;
 }
 
-const KernelTable& select_kernels() { return ref_kernel_table(); }
+namespace {
+
+// AVX-512 with VNNI (vpdpbusd), BW (byte shuffles, masks), VBMI/VBMI2 (the 2:4 paths).
+bool cpu_has_avx512vnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512vbmi2");
+}
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+// The x86 tables start from the reference table: entries without an x86 kernel (the profile did
+// not ask for one yet) stay the reference's, and new table entries cannot be left out by position.
+const KernelTable& avx512vnni_table() {
+  using namespace x86;
+  static const KernelTable t = [] {
+    KernelTable k = ref_kernel_table();
+    k.name = "avx512vnni";
+    k.qgemm[0][0] = qu8_qs8w_gemm_f32_6x64c4__avx512vnni;
+    k.qgemm[0][1] = qu8_qs4w_gemm_f32_4x64c4__avx512vnni;
+    k.qgemm[0][2] = qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni;
+    k.qgemm[1][0] = qs8_qs8w_gemm_f32_6x64c4__avx512vnni;
+    k.qgemm[1][1] = qs8_qs4w_gemm_f32_4x64c4__avx512vnni;
+    k.qgemm[1][2] = qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni;
+    k.prepare_qweights = prepare_qweights__avx512vnni;
+    k.f32_gemm = f32_gemm__avx512_eigen;
+    k.relu = f32_relu__avx512;
+    return k;
+  }();
+  return t;
+}
+
+const KernelTable& avx2_table() {
+  using namespace x86;
+  static const KernelTable t = [] {
+    KernelTable k = ref_kernel_table();
+    k.name = "avx2";
+    k.qgemm[0][0] = qu8_qs8w_gemm_f32_5x16c2__avx2;
+    k.qgemm[0][1] = qu8_qs4w_gemm_f32_4x16c2__avx2;
+    k.qgemm[0][2] = qu8_qs8nmw_gemm_f32_5x16c2__avx2;
+    k.qgemm[1][0] = qs8_qs8w_gemm_f32_5x16c2__avx2;
+    k.qgemm[1][1] = qs8_qs4w_gemm_f32_4x16c2__avx2;
+    k.qgemm[1][2] = qs8_qs8nmw_gemm_f32_5x16c2__avx2;
+    k.prepare_qweights = prepare_qweights__avx2;
+    k.f32_gemm = f32_gemm__avx2_eigen;
+    k.relu = f32_relu__avx2;
+    return k;
+  }();
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& kernel_table_for_isa(const std::string& want) {
+  if (want.empty()) return *available_kernel_tables().front();
+  if (want == "ref") return ref_kernel_table();
+  if (want == "avx2") {
+    if (!cpu_has_avx2()) throw Error("QFORGE_ISA=avx2: this CPU lacks AVX2/FMA (use QFORGE_ISA=ref)");
+    return avx2_table();
+  }
+  if (want == "avx512" || want == "avx512vnni") {
+    if (!cpu_has_avx512vnni())
+      throw Error("QFORGE_ISA=" + want +
+                  ": this CPU lacks AVX-512 F/BW/VL/DQ/VNNI/VBMI/VBMI2 (use QFORGE_ISA=avx2 or ref)");
+    return avx512vnni_table();
+  }
+  throw Error("QFORGE_ISA=" + want + " is not a kernel table; use ref, avx2 or avx512");
+}
+
+std::vector<const KernelTable*> available_kernel_tables() {
+  std::vector<const KernelTable*> v;
+  if (cpu_has_avx512vnni()) v.push_back(&avx512vnni_table());
+  if (cpu_has_avx2()) v.push_back(&avx2_table());
+  v.push_back(&ref_kernel_table());
+  return v;
+}
+
+const KernelTable& select_kernels() {
+  // Once per process (a throw is retried next call).
+  static const KernelTable& t = kernel_table_for_isa(std::getenv("QFORGE_ISA") ? std::getenv("QFORGE_ISA") : "");
+  return t;
+}
 
 }  // namespace qf::kernels

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "runtime/buffer.h"
 
@@ -44,7 +46,8 @@ struct QWeights {
   // fields above.
   const PreparedQWeights* prepared = nullptr;
 
-  // Rows [r0, r0 + rows) as a weight of its own (conv groups slice this way).
+  // Rows [r0, r0 + rows) as a weight of its own (conv groups slice this way). The slice has no
+  // `prepared` (the whole weight's packing does not describe it): prepare each slice.
   QWeights rows_slice(int64_t r0, int64_t rows) const;
 };
 
@@ -136,7 +139,15 @@ struct KernelTable {
 };
 
 const KernelTable& ref_kernel_table();
-// The table the engine uses; chosen once (today: the reference kernels).
+// Every table this CPU can run, best first, the reference table last ("avx512vnni", "avx2",
+// "ref"). The table-driven testers run all of them.
+std::vector<const KernelTable*> available_kernel_tables();
+// The table the engine uses, chosen once per process by CPUID: the best available, or the one
+// the environment variable QFORGE_ISA=ref|avx2|avx512 forces (an unknown value, or an ISA this
+// CPU lacks, throws qf::Error saying so).
 const KernelTable& select_kernels();
+// The table for an ISA name as QFORGE_ISA spells it ("ref", "avx2", "avx512"/"avx512vnni");
+// throws qf::Error for an unknown name or an ISA this CPU lacks. "" = the best available.
+const KernelTable& kernel_table_for_isa(const std::string& isa);
 
 }  // namespace qf::kernels

@@ -302,3 +302,42 @@ TEST_F(E2E, RuntimeErrorsAreClear) {
 
 }  // namespace
 }  // namespace qf
+
+namespace qf {
+namespace {
+
+// The end-to-end suites once per kernel table this CPU has: every table must validate every
+// fixture (bit-exact on integer paths, as validate demands) and agree with the reference table.
+TEST(E2EPerTable, EveryTableValidatesEveryFixture) {
+  const std::string path = test::temp_path("per_table");
+  struct Fixture {
+    const char* name;
+    CheckpointContent c;
+    std::map<std::string, Tensor> in;
+  };
+  std::vector<Fixture> fixtures = {{"mlp", mlp(), {{"x", random_tensor({37, 12}, 130)}}},
+                                   {"cnn", cnn(), {{"x", random_tensor({5, 2, 9, 8}, 131)}}},
+                                   {"gpt", gpt(), ids_input(3, 9, 132)}};
+  for (Fixture& f : fixtures) {
+    Golden g;
+    g.inputs = f.in;
+    g.outputs = test::reference_run(f.c, f.in, {}, &g.trace);
+    f.c.golden = {g};
+    f.c.golden_reference = "contract";
+    write_checkpoint(path, f.c);
+    Engine ref(read_checkpoint(path), &kernels::ref_kernel_table());
+    const Tensor want = ref.run(f.in).begin()->second;
+    for (const kernels::KernelTable* t : kernels::available_kernel_tables()) {
+      Engine e(read_checkpoint(path), t);
+      const ValidationReport rep = validate(e);
+      EXPECT_TRUE(rep.passed) << f.name << " on " << t->name << "\n" << rep.summary(true);
+      const Tensor got = e.run(f.in).begin()->second;
+      if (std::string(f.name) == "mlp") EXPECT_EQ(got.f32, want.f32) << "integer path on " << t->name;
+      else expect_close(got, want, 1e-5, std::string(f.name) + " on " + t->name);
+    }
+  }
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace qf

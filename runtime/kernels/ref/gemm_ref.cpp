@@ -21,6 +21,7 @@ QWeights QWeights::rows_slice(int64_t r0, int64_t rows) const {
       break;
   }
   s.scales = scales + r0 * (per_group ? k / group_size : 1);
+  s.prepared = nullptr;  // a packing of all rows is not one of these rows: prepare the slice itself
   return s;
 }
 

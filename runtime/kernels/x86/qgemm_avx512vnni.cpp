@@ -1,0 +1,256 @@
+// AVX-512 VNNI tile loops of the quantized GEMMs (compiled with -mavx512f/bw/vl/dq/vnni/vbmi/
+// vbmi2; called only when the CPU has them, see dispatch.cpp).
+//
+// A tile is MR rows x NP panels of 16 outputs. Per k-block of 4 the kernel loads NP weight
+// vectors (16 outputs x 4 k int8, layout of x86_kernels.h), broadcasts 4 activation bytes of
+// each row and issues MR*NP vpdpbusd (u8 x s8 -> int32, four products summed, no saturation).
+// Activations arrive as u8 (qs8 shifted by +128), so the exact contract is
+//   acc = sum (x' - zc) * w = vpdpbusd sum - zc * rowsum(w)   (zc = zero point, or 128 for qs8)
+// computed once per group. The float epilogue is the reference's, op for op, lane by lane
+// (no FMA: -ffp-contract=off and explicit mul/add), so results are bit-identical.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "runtime/kernels/x86/x86_kernels.h"
+
+namespace qf::kernels::x86 {
+namespace {
+
+constexpr int NR = 16;
+constexpr int NPMAX = 4;
+
+inline int32_t load_u32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline int64_t load_u64(const uint8_t* p) {
+  int64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
+// _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
+// 16-24 accumulators live, copies and spills them to the stack on every k-block (measured 2x).
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+// Accumulates k-blocks [b0, b1) of one group into acc[MR][NP].
+template <PackedFormat F, int MR, int NP>
+inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* const* wp, int64_t b0, int64_t b1,
+                   __m512i (&acc)[MR][NP]) {
+  if constexpr (F == PackedFormat::kInt8) {
+    const int32_t* xq[MR];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) xq[r] = reinterpret_cast<const int32_t*>(xr[r]);
+    const __m512i* wq[NP];
+    #pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) wq[p] = reinterpret_cast<const __m512i*>(wp[p]);
+    for (int64_t b = b0; b < b1; ++b) {
+      __m512i wv[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wq[p] + b);
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(xq[r][b]);  // 4 k of row r, every lane
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
+      }
+    }
+  } else if constexpr (F == PackedFormat::kInt4Pairs) {
+    // Two's complement nibble -> int8, by table (vpshufb looks up 16 entries per 128-bit lane).
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1));
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = b0; b < b1; b += 2) {  // groups are padded to whole block pairs
+      __m512i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const __m512i v = _mm512_loadu_si512(wp[p] + b * 32);
+        wlo[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));                        // block b
+        whi[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));  // block b+1
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i x0 = _mm512_set1_epi32(load_u32(xr[r] + b * 4));
+        const __m512i x1 = _mm512_set1_epi32(load_u32(xr[r] + b * 4 + 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          acc[r][p] = dpbusd(acc[r][p], x0, wlo[p]);
+          acc[r][p] = dpbusd(acc[r][p], x1, whi[p]);
+        }
+      }
+    }
+  } else if constexpr (F == PackedFormat::kSparse24Expand) {
+    for (int64_t b = b0; b < b1; ++b) {
+      __m512i wv[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const uint8_t* blk = wp[p] + b * 40;
+        // The mask has bits i0, i1 of each lane's 4-bit field set: vpexpandb drops the two kept
+        // bytes there, in order, and zeroes the other two -- the dense block, rebuilt in a register.
+        const __mmask64 mk = static_cast<__mmask64>(load_u64(blk));
+        const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8)));
+        wv[p] = _mm512_maskz_expand_epi8(mk, v);
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(load_u32(xr[r] + b * 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
+      }
+    }
+  } else {  // kSparse24Gather
+    // Index byte of a lane: i0 | i1 << 2 | i2 << 4 | i3 << 6 (kept positions in the two groups of
+    // 4). vpmultishiftqb pulls bits 0,2,4,6 of it into the lane's 4 bytes, and 3 / +4 make them
+    // byte offsets into the 8-byte activation window (second group starts at 4).
+    const __m512i shifts = _mm512_set1_epi64(0x2624222006040200LL);
+    const __m512i low2 = _mm512_set1_epi8(3);
+    const __m512i plus4 = _mm512_set1_epi32(0x04040000);
+    for (int64_t b = b0; b < b1; b += 2) {
+      __m512i wv[NP], ctl[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const uint8_t* blk = wp[p] + (b / 2) * 80;
+        wv[p] = _mm512_loadu_si512(blk);
+        const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64)));
+        ctl[p] = _mm512_or_si512(_mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, codes), low2), plus4);
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4));  // 8 k, in every 128-bit lane
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p)
+          acc[r][p] = dpbusd(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+      }
+    }
+  }
+}
+
+template <PackedFormat F>
+constexpr int64_t panel_block_bytes() {  // bytes per k-block of one panel
+  return F == PackedFormat::kInt8 ? 64 : F == PackedFormat::kInt4Pairs ? 32 : F == PackedFormat::kSparse24Expand ? 40 : 40;
+}
+
+// One tile: rows [m0, m0+MR), panels [p0, p0+NP).
+template <PackedFormat F, int MR, int NP>
+void tile(const TileArgs& a, int64_t m0, int64_t p0) {
+  const PackedQWeights& W = *a.w;
+  const KGeom& kg = W.kg;
+  const int64_t bpg = kg.gk / 4;  // k-blocks per group
+  const uint8_t* xr[MR];
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) xr[r] = a.xp + (m0 + r) * a.x_row_bytes;
+  const uint8_t* wp[NP];
+  __mmask16 store_mask[NP];
+  #pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    wp[p] = W.data + (p0 + p) * W.panel_bytes;
+    const int64_t valid = W.n - (p0 + p) * NR;
+    store_mask[p] = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+  }
+  const __m512i zc = _mm512_set1_epi32(a.zc);
+  __m512 total[MR][NP];  // per group: sum_g float(acc_g) * sw[n, g], in increasing g
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) total[r][p] = _mm512_setzero_ps();
+
+  for (int64_t g = 0; g < kg.groups; ++g) {
+    __m512i acc[MR][NP];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+    k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    #pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      const int64_t side = ((p0 + p) * kg.groups + g) * NR;
+      const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + side), zc);
+      const __m512 sw = _mm512_loadu_ps(W.scales + side);
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512 accf = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][p], comp));  // exact int32, then float(acc)
+        if (W.per_group) {
+          total[r][p] = _mm512_add_ps(total[r][p], _mm512_mul_ps(accf, sw));
+        } else {
+          const float sx = a.sx[(m0 + r) * a.sx_stride];
+          total[r][p] = _mm512_mul_ps(accf, _mm512_mul_ps(_mm512_set1_ps(sx), sw));  // float(acc) * (sx * sw)
+        }
+      }
+    }
+  }
+  #pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    const int64_t n0 = (p0 + p) * NR;
+    const __m512 bias = a.bias ? _mm512_maskz_loadu_ps(store_mask[p], a.bias + n0) : _mm512_setzero_ps();
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      __m512 v = total[r][p];
+      if (W.per_group) v = _mm512_mul_ps(_mm512_set1_ps(a.sx[(m0 + r) * a.sx_stride]), v);  // sx * total
+      if (a.bias) v = _mm512_add_ps(v, bias);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
+      _mm512_mask_storeu_ps(a.y + (m0 + r) * W.n + n0, store_mask[p], v);
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&, int64_t, int64_t);
+
+template <PackedFormat F, int MR>
+TileFn pick_np(int np) {
+  switch (np) {
+    case 1: return tile<F, MR, 1>;
+    case 2: return tile<F, MR, 2>;
+    case 3: return tile<F, MR, 3>;
+    default: return tile<F, MR, 4>;
+  }
+}
+
+// Rows per tile: as many as the 32 zmm registers allow next to NP*(1..2) weight vectors.
+template <PackedFormat F>
+constexpr int mr_max() { return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather ? 4 : 6; }
+
+template <PackedFormat F>
+TileFn pick(int mr, int np) {
+  switch (mr) {
+    case 1: return pick_np<F, 1>(np);
+    case 2: return pick_np<F, 2>(np);
+    case 3: return pick_np<F, 3>(np);
+    case 4: return pick_np<F, 4>(np);
+    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5>(np); else return nullptr;
+    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6>(np); else return nullptr;
+  }
+}
+
+template <PackedFormat F>
+void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
+  const int64_t panels = a.w->panels;
+  constexpr int MRX = mr_max<F>();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t p0 = t * NPMAX;
+    const int np = static_cast<int>(panels - p0 < NPMAX ? panels - p0 : NPMAX);
+    // Rows in the inner loop: the tile's weights (NP panels) stay in L1/L2 while all rows pass.
+    const int64_t full = a.m / MRX * MRX;
+    const TileFn body = pick<F>(MRX, np);
+    for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
+    if (full < a.m) pick<F>(static_cast<int>(a.m - full), np)(a, full, p0);
+  }
+}
+
+void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
+  switch (a.w->format) {
+    case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;
+    case PackedFormat::kInt4Pairs: tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1); break;
+    case PackedFormat::kSparse24Expand: tiles_of<PackedFormat::kSparse24Expand>(a, t0, t1); break;
+    case PackedFormat::kSparse24Gather: tiles_of<PackedFormat::kSparse24Gather>(a, t0, t1); break;
+  }
+}
+
+}  // namespace
+
+const IsaQGemm kAvx512VnniQGemm = {"avx512vnni", NR, 4, NPMAX, true, true, true, tiles};
+
+}  // namespace qf::kernels::x86

@@ -1,0 +1,250 @@
+// The ISA-independent half of the x86 quantized GEMMs, compiled with the project's plain flags:
+// weight packing at load (prepare_qweights), activation packing per call, the split over output
+// tiles across threads, and the fallback to the reference kernels. The per-ISA tile loops live in
+// qgemm_avx512vnni.cpp / qgemm_avx2.cpp.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/threads.h"
+#include "runtime/kernels/x86/x86_kernels.h"
+
+namespace qf::kernels::x86 {
+namespace {
+
+// Gather wins here (AMD Zen 4, N = K = 4096, 2 threads): 1.9x expand at M = 1, 1.3x at M = 128;
+// vpexpandb is a slow multi-uop instruction on this core. Expand remains for groups of 4 (mod 8).
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24Gather)};
+
+int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+// One dense row of codes (k values) decoded from any storage kind.
+void decode_row(const QWeights& w, int64_t row, int8_t* out) {
+  const int64_t k = w.k;
+  switch (w.kind) {
+    case QWeightKind::kInt8: std::memcpy(out, w.codes + row * k, static_cast<size_t>(k)); break;
+    case QWeightKind::kInt4: {
+      const uint8_t* r = w.packed + row * int4_row_bytes(k);
+      for (int64_t kk = 0; kk < k; ++kk)
+        out[kk] = static_cast<int8_t>((kk & 1) ? int4_hi_signed(r[kk >> 1]) : int4_lo_signed(r[kk >> 1]));
+      break;
+    }
+    case QWeightKind::kNM: {
+      const int64_t kept = nm_kept_per_row(k, w.nm_n, w.nm_m);
+      const int bits = nm_index_bits(w.nm_m);
+      const int8_t* v = w.codes + row * kept;
+      const uint8_t* ir = w.packed + row * nm_index_row_bytes(k, w.nm_n, w.nm_m);
+      std::memset(out, 0, static_cast<size_t>(k));
+      for (int64_t j = 0; j < kept; ++j) out[(j / w.nm_n) * w.nm_m + nm_get_index(ir, j, bits)] = v[j];
+      break;
+    }
+  }
+}
+
+std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa) {
+  if (w.n <= 0 || w.k <= 0) return nullptr;
+  if (w.per_group && (w.group_size <= 0 || w.k % w.group_size != 0)) return nullptr;  // ref handles/rejects
+  auto P = std::make_unique<PackedQWeights>();
+  P->table = isa.table;
+  P->src_codes = w.codes;
+  P->src_packed = w.packed;
+  P->src_scales = w.scales;
+  P->n = w.n;
+  P->k = w.k;
+  P->kind = w.kind;
+  P->per_group = w.per_group;
+  P->nr = isa.nr;
+  P->kblk = isa.kblk;
+  KGeom& kg = P->kg;
+  kg.groups = w.per_group ? w.k / w.group_size : 1;
+  kg.gs = w.per_group ? w.group_size : w.k;
+
+  PackedFormat f = PackedFormat::kInt8;
+  if (w.kind == QWeightKind::kInt4) f = PackedFormat::kInt4Pairs;
+  if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
+    const auto pref = static_cast<PackedFormat>(g_sparse24.load());
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24Gather && kg.gs % 8 == 0) f = pref;
+    else if (isa.sparse_expand) f = PackedFormat::kSparse24Expand;
+  }
+  // Other N:M patterns, 2:4 with groups that split an N:M group, and ISAs without a sparse
+  // path: dense int8 codes (exact, just not faster than int8).
+  P->format = f;
+  const int64_t nr = isa.nr, kblk = isa.kblk;
+  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kSparse24Gather;
+  kg.gk = round_up(kg.gs, pairs ? 2 * kblk : kblk);
+  const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
+  P->panels = (w.n + nr - 1) / nr;
+  switch (f) {
+    case PackedFormat::kInt8: P->panel_bytes = kpad * nr; break;
+    case PackedFormat::kInt4Pairs: P->panel_bytes = kpad * nr / 2; break;
+    case PackedFormat::kSparse24Expand: P->panel_bytes = nblk * (8 + 2 * nr); break;
+    case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
+  }
+  const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
+  const int64_t side = P->panels * kg.groups * nr;
+  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 8 + 128)]());
+  uint8_t* base = P->storage.get();
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  P->data = base;
+  P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
+  P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
+
+  std::vector<int8_t> dense(static_cast<size_t>(w.k));
+  const int64_t kept = w.kind == QWeightKind::kNM ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : 0;
+  const int64_t irb = w.kind == QWeightKind::kNM ? nm_index_row_bytes(w.k, w.nm_n, w.nm_m) : 0;
+  for (int64_t p = 0; p < P->panels; ++p) {
+    uint8_t* pd = P->data + p * P->panel_bytes;
+    for (int64_t lane = 0; lane < nr; ++lane) {
+      const int64_t row = p * nr + lane;
+      const bool real = row < w.n;
+      if (real) decode_row(w, row, dense.data());
+      for (int64_t g = 0; g < kg.groups; ++g) {
+        int32_t sum = 0;
+        if (real)
+          for (int64_t j = 0; j < kg.gs; ++j) sum += dense[static_cast<size_t>(g * kg.gs + j)];
+        P->rowsum[(p * kg.groups + g) * nr + lane] = sum;
+        P->scales[(p * kg.groups + g) * nr + lane] = real ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
+      }
+      if (f == PackedFormat::kInt8 || f == PackedFormat::kInt4Pairs) {
+        if (!real) continue;  // zero-filled
+        for (int64_t g = 0; g < kg.groups; ++g)
+          for (int64_t j = 0; j < kg.gs; ++j) {
+            const int64_t kk = g * kg.gk + j, b = kk / kblk, jj = kk % kblk;
+            const auto code = static_cast<uint8_t>(dense[static_cast<size_t>(g * kg.gs + j)]);
+            if (f == PackedFormat::kInt8) pd[(b * nr + lane) * kblk + jj] = code;
+            else pd[((b / 2) * nr + lane) * kblk + jj] |= static_cast<uint8_t>((code & 0xF) << (4 * (b & 1)));
+          }
+        continue;
+      }
+      // 2:4 formats: K is a multiple of 4 and groups hold whole N:M groups, so kpad == K.
+      const int8_t* vr = real ? w.codes + row * kept : nullptr;
+      const uint8_t* ir = real ? w.packed + row * irb : nullptr;
+      auto val = [&](int64_t j) { return real ? static_cast<uint8_t>(vr[j]) : uint8_t{0}; };
+      auto idx = [&](int64_t j) { return real ? nm_get_index(ir, j, 2) : static_cast<int>(j & 1); };
+      if (f == PackedFormat::kSparse24Expand) {
+        for (int64_t b = 0; b < nblk; ++b) {
+          uint8_t* blk = pd + b * (8 + 2 * nr);
+          uint64_t mask;
+          std::memcpy(&mask, blk, 8);
+          mask |= (uint64_t{1} << (lane * 4 + idx(2 * b))) | (uint64_t{1} << (lane * 4 + idx(2 * b + 1)));
+          std::memcpy(blk, &mask, 8);
+          blk[8 + lane * 2] = val(2 * b);
+          blk[8 + lane * 2 + 1] = val(2 * b + 1);
+        }
+      } else {
+        for (int64_t t = 0; t < nblk / 2; ++t) {
+          uint8_t* blk = pd + t * 5 * nr;
+          uint8_t code = 0;
+          for (int s = 0; s < 4; ++s) {
+            blk[lane * 4 + s] = val(4 * t + s);
+            code |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
+          }
+          blk[4 * nr + lane] = code;
+        }
+      }
+    }
+  }
+  return P;
+}
+
+QGemmFn ref_for(bool u8, QWeightKind kind) {
+  static const QGemmFn fns[2][3] = {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref},
+                                    {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref}};
+  return fns[u8 ? 0 : 1][static_cast<int>(kind)];
+}
+
+// The prepared weight, if it is really this table's packing of exactly `w`.
+const PackedQWeights* usable(const QWeights& w, const IsaQGemm& isa) {
+  const auto* P = dynamic_cast<const PackedQWeights*>(w.prepared);
+  if (!P || P->table != isa.table || P->n != w.n || P->k != w.k || P->kind != w.kind ||
+      P->per_group != w.per_group || P->src_codes != w.codes || P->src_packed != w.packed ||
+      P->src_scales != w.scales)
+    return nullptr;
+  return P;
+}
+
+template <bool kU8>
+void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y) {
+  if (m <= 0 || w.n <= 0) return;
+  const PackedQWeights* P = usable(w, isa);
+  if (!P) {  // not prepared (or prepared for something else): the oracle is always right
+    ref_for(kU8, w.kind)(m, x, w, bias, y);
+    return;
+  }
+  const KGeom& kg = P->kg;
+  const int64_t k = w.k, kpad = kg.kpad();
+  // Activations: per row, each group's gs codes then zeros up to gk (the zero weights there
+  // make their value irrelevant). AVX-512: u8, qs8 shifted by +128 (x ^ 0x80) so vpdpbusd can
+  // take them as its unsigned operand; the kernel subtracts zc * rowsum. AVX2: int16 x - zx, so
+  // vpmaddwd computes the contract directly with no compensation.
+  thread_local std::vector<uint8_t> buf;
+  const int64_t esize = isa.rowsum_compensation ? 1 : 2;
+  const int64_t row_bytes = kpad * esize;
+  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64) buf.resize(static_cast<size_t>(m * row_bytes + 64));
+  uint8_t* xp = buf.data();
+  const auto* xu = static_cast<const uint8_t*>(x.codes);
+  for (int64_t r = 0; r < m; ++r) {
+    const uint8_t* src = xu + r * k;
+    for (int64_t g = 0; g < kg.groups; ++g) {
+      const uint8_t* s = src + g * kg.gs;
+      if (isa.rowsum_compensation) {
+        uint8_t* d = xp + r * row_bytes + g * kg.gk;
+        if (kU8) std::memcpy(d, s, static_cast<size_t>(kg.gs));
+        else
+          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<uint8_t>(s[j] ^ 0x80);
+        std::memset(d + kg.gs, 0, static_cast<size_t>(kg.gk - kg.gs));
+      } else {
+        auto* d = reinterpret_cast<int16_t*>(xp + r * row_bytes) + g * kg.gk;
+        const int32_t zx = x.zero_point;
+        if (kU8)
+          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int16_t>(static_cast<int32_t>(s[j]) - zx);
+        else
+          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int8_t>(s[j]);
+        std::memset(d + kg.gs, 0, static_cast<size_t>((kg.gk - kg.gs) * 2));
+      }
+    }
+  }
+  TileArgs a;
+  a.w = P;
+  a.xp = xp;
+  a.x_row_bytes = row_bytes;
+  a.m = m;
+  a.zc = kU8 ? x.zero_point : 128;
+  a.sx = x.scales;
+  a.sx_stride = x.scale_stride;
+  a.bias = bias;
+  a.y = y;
+  const int64_t tiles = (P->panels + isa.tile_panels - 1) / isa.tile_panels;
+  const double work = static_cast<double>(m) * static_cast<double>(isa.tile_panels * isa.nr) * static_cast<double>(kpad);
+  // Split over output tiles (n) only: every output is computed by one thread in k order.
+  parallel_for(tiles, work, [&](int64_t t0, int64_t t1) { isa.tiles(a, t0, t1); });
+}
+
+}  // namespace
+
+void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
+
+std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w) { return prepare(w, kAvx512VnniQGemm); }
+std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w) { return prepare(w, kAvx2QGemm); }
+
+#define QF_X86_QGEMM(name, isa, u8)                                                                    \
+  void name(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) { qgemm<u8>(isa, m, x, w, b, y); }
+QF_X86_QGEMM(qu8_qs8w_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qu8_qs4w_gemm_f32_4x64c4__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qs8_qs8w_gemm_f32_6x64c4__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x64c4__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qu8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qu8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qs8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
+#undef QF_X86_QGEMM
+
+}  // namespace qf::kernels::x86

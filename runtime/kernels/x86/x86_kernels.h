@@ -1,0 +1,117 @@
+// The x86 kernel tables' internals: the weight layout they pre-pack at load time, the
+// arguments of their inner tile loops, and the entry points dispatch.cpp puts in the tables.
+//
+// Files: qgemm_x86.cpp (plain flags: weight packing, activation packing, threading, the
+// fallback to the reference kernels) drives the per-ISA tile loops of qgemm_avx512vnni.cpp and
+// qgemm_avx2.cpp, each compiled with its own -m flags. Only plain structs and raw pointers cross
+// that boundary: an inline or template function compiled with -mavx512* in one file must never
+// be the copy the linker keeps for code that runs on an AVX2-only CPU.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "runtime/kernels/kernels.h"
+
+namespace qf::kernels::x86 {
+
+// How a table's tile loop reads a prepared weight.
+enum class PackedFormat : int {
+  // Dense int8 codes, K-interleaved: for panel p (nr outputs) and k-block b (kblk consecutive
+  // k), the nr*kblk bytes [lane][j] = w[p*nr + lane, b*kblk + j]. One 64-byte load is then the
+  // operand of one vpdpbusd (nr=16, kblk=4) or one vpmovsxbw+vpmaddwd (nr=8, kblk=2).
+  kInt8 = 0,
+  // int4 codes, two k-blocks per byte array: block 2t in the low nibbles, block 2t+1 in the high
+  // nibbles of the same nr*kblk bytes, so one load + and/shift + vpshufb (nibble -> int8 LUT)
+  // yields two dense operands. Groups are padded to 2*kblk.
+  kInt4Pairs = 1,
+  // 2:4 sparse, expanded in registers (AVX-512 VBMI2): per k-block of 4, an 8-byte mask (4 bits
+  // per lane: which two of the four k are kept) followed by the 32 kept bytes (2 per lane);
+  // vpexpandb puts them back in place. Half the weight bytes, the same multiply-adds.
+  kSparse24Expand = 2,
+  // 2:4 sparse, activations gathered (AVX-512 VBMI): per pair of k-blocks (8 k), the 64 kept
+  // bytes [lane][4] (2 of each group) followed by 16 index bytes (one per lane, 2 bits per kept
+  // value); vpshufb gathers the matching activations from an 8-byte window. Half the
+  // multiply-adds, ~62% of the weight bytes.
+  kSparse24Gather = 3,
+};
+
+// The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
+// each padded with zero weights to `gk` (a multiple of the format's block), so no k-block ever
+// straddles a group and the per-group epilogue can run between blocks. Per channel: groups = 1.
+struct KGeom {
+  int64_t groups = 1, gs = 0, gk = 0;
+  int64_t kpad() const { return groups * gk; }
+};
+
+// What prepare_qweights returns for the x86 tables.
+struct PackedQWeights final : PreparedQWeights {
+  // The weight it was built from: a kernel given a QWeights whose fields differ (a stale
+  // pointer, another table's packing) ignores it and runs the reference kernel instead.
+  const char* table = nullptr;
+  const void* src_codes = nullptr;
+  const void* src_packed = nullptr;
+  const float* src_scales = nullptr;
+  int64_t n = 0, k = 0;
+  QWeightKind kind = QWeightKind::kInt8;
+  bool per_group = false;
+
+  PackedFormat format = PackedFormat::kInt8;
+  int nr = 16, kblk = 4;
+  KGeom kg;
+  int64_t panels = 0;
+  int64_t panel_bytes = 0;  // bytes of one panel over the whole padded K
+  uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes
+  int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
+  float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
+  std::unique_ptr<uint8_t[]> storage;
+};
+
+// Arguments of one GEMM for the per-ISA tile loops.
+struct TileArgs {
+  const PackedQWeights* w;
+  const uint8_t* xp;       // packed activations: [m][kpad] u8 (avx512) or int16 (avx2)
+  int64_t x_row_bytes;     // bytes between rows of xp
+  int64_t m;
+  int32_t zc;              // compensation multiplier of rowsum (avx512: zero point or 128)
+  const float* sx;         // activation scales
+  int64_t sx_stride;       // 0 per tensor, 1 per row
+  const float* bias;       // may be null
+  float* y;                // [m][n]
+};
+
+// Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
+struct IsaQGemm {
+  const char* table;  // the table name the prepared weights are tagged with
+  int nr, kblk, tile_panels;
+  bool rowsum_compensation;  // activations packed as u8 (+128 for qs8) and compensated
+  bool sparse_expand, sparse_gather;  // 2:4 formats this ISA runs
+  void (*tiles)(const TileArgs& a, int64_t t0, int64_t t1);
+};
+extern const IsaQGemm kAvx512VnniQGemm;
+extern const IsaQGemm kAvx2QGemm;
+
+// Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
+// measurements and tests only.
+void set_avx512_sparse24_strategy(PackedFormat f);
+
+// Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
+// their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
+// the int8 tiles on a dense packing.
+std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w);
+void qu8_qs8w_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8w_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+
+std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w);
+void qu8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs4w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs4w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+
+}  // namespace qf::kernels::x86

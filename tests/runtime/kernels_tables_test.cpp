@@ -1,0 +1,192 @@
+// Every kernel table this CPU can run (available_kernel_tables(): avx512vnni, avx2, ref) against
+// plain loops: the quantized GEMMs exactly (tolerance 0, 1 and 2 threads, with the table's
+// prepare_qweights), float entries as documented in x86/x86_float_kernels.h.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "qgemm_tester.h"
+#include "runtime/kernels/kernels.h"
+#include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/threads.h"
+#include "runtime/kernels/x86/x86_kernels.h"
+#include "test_util.h"
+
+namespace qf::kernels {
+namespace {
+
+using test::QGemmTester;
+using test::Values;
+
+std::vector<std::string> table_names() {
+  std::vector<std::string> v;
+  for (const KernelTable* t : available_kernel_tables()) v.push_back(t->name);
+  return v;
+}
+const KernelTable& table_named(const std::string& name) {
+  for (const KernelTable* t : available_kernel_tables())
+    if (name == t->name) return *t;
+  throw Error("no table " + name);
+}
+
+struct Shape {
+  int64_t n, k, group;
+};
+
+enum class W { kI8, kI4, kNM24, kNM24x4bit, kNM14, kNM48 };
+
+struct QCase {
+  W w;
+  int64_t m;
+  Shape s;
+};
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, QCase>>& info) {
+  const QCase& c = std::get<1>(info.param);
+  static const char* wn[] = {"i8", "i4", "nm24", "nm24i4", "nm14", "nm48"};
+  return std::get<0>(info.param) + "_" + wn[static_cast<int>(c.w)] + "_m" + std::to_string(c.m) + "n" +
+         std::to_string(c.s.n) + "k" + std::to_string(c.s.k) + (c.s.group ? "g" + std::to_string(c.s.group) : "ch");
+}
+
+std::vector<QCase> cases() {
+  // Odd N and K, K not a multiple of the 4- / 8-k blocks, groups not a multiple of the block
+  // (padded per group), tails of the 16- and 64-output tiles.
+  const std::vector<Shape> i8 = {{5, 7, 0}, {37, 129, 0}, {64, 256, 64}, {33, 96, 12}, {17, 300, 30}, {130, 64, 0}, {3, 1, 0}};
+  const std::vector<Shape> i4 = {{37, 129, 0}, {64, 256, 32}, {19, 90, 18}, {3, 15, 5}, {70, 64, 0}};
+  const std::vector<Shape> nm24 = {{37, 128, 0}, {33, 96, 32}, {20, 40, 20}, {9, 20, 10}, {48, 12, 0}, {66, 4, 0}};
+  std::vector<QCase> v;
+  for (int64_t m : {1, 2, 3, 17, 128}) {
+    for (const Shape& s : i8) v.push_back({W::kI8, m, s});
+    for (const Shape& s : i4) v.push_back({W::kI4, m, s});
+    for (const Shape& s : nm24) v.push_back({W::kNM24, m, s});
+    v.push_back({W::kNM24x4bit, m, {21, 64, 16}});
+    v.push_back({W::kNM14, m, {8, 16, 0}});
+    v.push_back({W::kNM48, m, {6, 24, 12}});
+  }
+  return v;
+}
+
+class QGemmTables : public ::testing::TestWithParam<std::tuple<std::string, QCase>> {};
+
+TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
+  const KernelTable& table = table_named(std::get<0>(GetParam()));
+  const QCase c = std::get<1>(GetParam());
+  // Every 2:4 strategy the AVX-512 table has.
+  std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
+  if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit))
+    strategies.push_back(x86::PackedFormat::kSparse24Gather);
+  for (x86::PackedFormat st : strategies) {
+    x86::set_avx512_sparse24_strategy(st);
+    SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather ? "2:4 gather" : "2:4 expand");
+    unsigned seed = 1;
+    // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
+    // token; with and without bias; random and clamp-extreme values.
+    struct Act {
+      bool u8;
+      int32_t zx;
+      bool tok, bias;
+      Values values;
+    };
+    const Act acts[] = {{true, 131, false, true, Values::kRandom},  {true, 0, false, false, Values::kExtremes},
+                        {true, 255, true, true, Values::kExtremes}, {false, 0, false, true, Values::kRandom},
+                        {false, 0, true, false, Values::kRandom},   {false, 0, true, true, Values::kExtremes}};
+    for (const Act& a : acts) {
+      QGemmTester t;
+      t.m(c.m).n(c.s.n).k(c.s.k).group(c.s.group).per_token(a.tok).bias(a.bias).values(a.values).seed(seed++);
+      if (a.u8) t.qu8(a.zx);
+      else t.qs8();
+      switch (c.w) {
+        case W::kI8: t.int8(); break;
+        case W::kI4: t.int4(); break;
+        case W::kNM24: t.nm(2, 4); break;
+        case W::kNM24x4bit: t.nm(2, 4, 4); break;
+        case W::kNM14: t.nm(1, 4); break;
+        case W::kNM48: t.nm(4, 8); break;
+      }
+      t.check_unprepared(c.m <= 3);
+      t.Test(table);
+      if (HasFatalFailure()) return;
+    }
+  }
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);  // the default
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(table_names()), ::testing::ValuesIn(cases())),
+                         case_name);
+
+class FloatTables : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FloatTables, F32GemmWithinTolerance) {
+  const KernelTable& table = table_named(GetParam());
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 37, 129}, {17, 130, 64}, {128, 70, 300}}) {
+    auto x = qf::test::randn(m * k, 11), w = qf::test::randn(n * k, 12), b = qf::test::randn(n, 13);
+    std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
+    f32_gemm_ref(m, n, k, x.data(), w.data(), b.data(), want.data());
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      table.f32_gemm(m, n, k, x.data(), w.data(), b.data(), got.data());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5 * std::sqrt(static_cast<double>(k)) * (std::fabs(want[i]) + 1.0))
+            << table.name << " m" << m << " n" << n << " k" << k << " at " << i;
+    }
+    set_num_threads(0);
+  }
+}
+
+TEST_P(FloatTables, ReluExact) {
+  const KernelTable& table = table_named(GetParam());
+  auto x = qf::test::randn(1000, 14);
+  x[3] = -0.0f;
+  x[5] = NAN;
+  x[7] = INFINITY;
+  x[8] = -INFINITY;
+  std::vector<float> want(x.size()), got(x.size());
+  f32_relu_ref(x.data(), 1000, want.data());
+  table.relu(x.data(), 1000, got.data());
+  EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << table.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTables, FloatTables, ::testing::ValuesIn(table_names()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+TEST(Dispatch, TablesAndIsaNames) {
+  const auto tables = available_kernel_tables();
+  ASSERT_FALSE(tables.empty());
+  EXPECT_STREQ(tables.back()->name, "ref");
+  EXPECT_EQ(&kernel_table_for_isa("ref"), &ref_kernel_table());
+  EXPECT_EQ(&kernel_table_for_isa(""), tables.front());
+  EXPECT_THROW(kernel_table_for_isa("sse9"), Error);
+  bool avx512 = false;
+  for (const KernelTable* t : tables) avx512 |= std::string(t->name) == "avx512vnni";
+  if (avx512) EXPECT_STREQ(kernel_table_for_isa("avx512").name, "avx512vnni");
+  else EXPECT_THROW(kernel_table_for_isa("avx512"), Error);
+}
+
+TEST(Threads, ParallelForCoversEveryTaskOnce) {
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    std::vector<int> hits(1000, 0);
+    parallel_for(1000, 1e6, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
+    });
+    for (int h : hits) ASSERT_EQ(h, 1);
+    // Nested calls run inline.
+    std::vector<int> nested(64, 0);
+    parallel_for(8, 1e6, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        parallel_for(8, 1e6, [&](int64_t b2, int64_t e2) {
+          for (int64_t j = b2; j < e2; ++j) ++nested[static_cast<size_t>(i * 8 + j)];
+        });
+    });
+    for (int h : nested) ASSERT_EQ(h, 1);
+  }
+  set_num_threads(0);
+  EXPECT_GE(num_threads(), 1);
+}
+
+}  // namespace
+}  // namespace qf::kernels

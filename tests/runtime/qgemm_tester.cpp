@@ -1,0 +1,140 @@
+#include "qgemm_tester.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "core/quant.h"
+#include "runtime/kernels/threads.h"
+
+namespace qf::kernels::test {
+
+void QGemmTester::Test(const KernelTable& table) const {
+  std::mt19937 gen(seed_ * 7919u + static_cast<unsigned>(m_ * 131 + n_ * 17 + k_));
+  const int32_t qmax = quant_range(bits_, true).qmax;
+  const bool ext = values_ == Values::kExtremes;
+  std::uniform_int_distribution<int32_t> wd(-qmax, qmax), coin(0, 3);
+  std::vector<int32_t> wc(static_cast<size_t>(n_ * k_));
+  for (auto& v : wc) v = ext ? (coin(gen) < 2 ? (coin(gen) & 1 ? qmax : -qmax) : wd(gen)) : wd(gen);
+  if (kind_ == QWeightKind::kNM)
+    for (int64_t r = 0; r < n_; ++r)
+      for (int64_t g = 0; g < k_; g += nm_m_) {
+        std::vector<int> pos(static_cast<size_t>(nm_m_));
+        for (int i = 0; i < nm_m_; ++i) pos[static_cast<size_t>(i)] = i;
+        std::shuffle(pos.begin(), pos.end(), gen);
+        // Mostly full groups (the common case), sometimes fewer nonzeros (compress pads them).
+        const int keep = coin(gen) ? nm_n_ : static_cast<int>(gen() % static_cast<unsigned>(nm_n_ + 1));
+        for (int i = keep; i < nm_m_; ++i) wc[static_cast<size_t>(r * k_ + g + pos[static_cast<size_t>(i)])] = 0;
+      }
+  const int64_t groups = group_ ? k_ / group_ : 1;
+  std::uniform_real_distribution<float> sd(0.001f, 0.1f);
+  std::vector<float> sw(static_cast<size_t>(n_ * groups)), bias(static_cast<size_t>(n_));
+  for (auto& s : sw) s = sd(gen);
+  for (auto& b : bias) b = sd(gen) - 0.05f;
+
+  std::vector<uint8_t> xu(static_cast<size_t>(m_ * k_));
+  std::vector<int8_t> xs(static_cast<size_t>(m_ * k_));
+  std::uniform_int_distribution<int> ud(0, 255), sdi(-127, 127);
+  for (auto& v : xu) v = static_cast<uint8_t>(ext ? (coin(gen) & 1 ? 255 : 0) : ud(gen));
+  for (auto& v : xs) v = static_cast<int8_t>(ext ? (coin(gen) == 0 ? -128 : coin(gen) & 1 ? 127 : -127) : sdi(gen));
+  std::vector<float> sx(per_token_ ? static_cast<size_t>(m_) : 1);
+  for (auto& s : sx) s = sd(gen);
+
+  std::vector<int8_t> codes8;
+  std::vector<uint8_t> packed;
+  QWeights w;
+  w.kind = kind_;
+  w.n = n_;
+  w.k = k_;
+  w.scales = sw.data();
+  w.per_group = group_ != 0;
+  w.group_size = group_;
+  if (kind_ == QWeightKind::kInt8) {
+    codes8.assign(wc.begin(), wc.end());
+    w.codes = codes8.data();
+  } else if (kind_ == QWeightKind::kInt4) {
+    packed = pack_int4_rows(wc.data(), n_, k_);
+    w.packed = packed.data();
+  } else {
+    std::vector<int8_t> dense(wc.begin(), wc.end());
+    auto c = nm_compress(dense.data(), n_, k_, NMPattern{nm_n_, nm_m_});
+    codes8 = c.values;
+    packed = c.indices;
+    w.codes = codes8.data();
+    w.packed = packed.data();
+    w.nm_n = nm_n_;
+    w.nm_m = nm_m_;
+  }
+  QActs x{unsigned_ ? static_cast<const void*>(xu.data()) : static_cast<const void*>(xs.data()), zx_, sx.data(),
+          per_token_ ? 1 : 0};
+  const float* b = bias_ ? bias.data() : nullptr;
+
+  // Expected: plain loops, the contract of kernels.h.
+  std::vector<float> expect(static_cast<size_t>(m_ * n_));
+  for (int64_t i = 0; i < m_; ++i) {
+    const float s = sx[per_token_ ? static_cast<size_t>(i) : 0];
+    auto xv = [&](int64_t kk) {
+      return unsigned_ ? static_cast<int32_t>(xu[static_cast<size_t>(i * k_ + kk)]) - zx_
+                       : static_cast<int32_t>(xs[static_cast<size_t>(i * k_ + kk)]);
+    };
+    for (int64_t o = 0; o < n_; ++o) {
+      float v;
+      if (!group_) {
+        int32_t acc = 0;
+        for (int64_t kk = 0; kk < k_; ++kk) acc += xv(kk) * wc[static_cast<size_t>(o * k_ + kk)];
+        v = static_cast<float>(acc) * (s * sw[static_cast<size_t>(o)]);
+      } else {
+        float total = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) {
+          int32_t acc = 0;
+          for (int64_t kk = g * group_; kk < (g + 1) * group_; ++kk) acc += xv(kk) * wc[static_cast<size_t>(o * k_ + kk)];
+          total += static_cast<float>(acc) * sw[static_cast<size_t>(o * groups + g)];
+        }
+        v = s * total;
+      }
+      expect[static_cast<size_t>(i * n_ + o)] = b ? v + b[o] : v;
+    }
+  }
+
+  const QGemmFn fn = table.qgemm[unsigned_ ? 0 : 1][static_cast<int>(kind_)];
+  auto check = [&](const QWeights& wt, int64_t row0, const float* bt, const std::string& what) {
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> y(static_cast<size_t>(m_ * wt.n), NAN);
+      fn(m_, x, wt, bt, y.data());
+      for (int64_t i = 0; i < m_; ++i)
+        for (int64_t o = 0; o < wt.n; ++o) {
+          const float got = y[static_cast<size_t>(i * wt.n + o)], want = expect[static_cast<size_t>(i * n_ + row0 + o)];
+          // Bit-identical (also -0.0 vs 0.0): compare representations, not values.
+          ASSERT_TRUE(std::memcmp(&got, &want, sizeof(float)) == 0 || (std::isnan(got) && std::isnan(want)))
+              << table.name << " " << what << ", " << threads << " thread(s): row " << i << " col " << row0 + o
+              << " got " << got << " want " << want;
+        }
+    }
+    set_num_threads(0);
+  };
+
+  std::unique_ptr<PreparedQWeights> prep = table.prepare_qweights ? table.prepare_qweights(w) : nullptr;
+  QWeights wp = w;
+  wp.prepared = prep.get();
+  check(wp, 0, b, "prepared");
+  if (unprepared_) {
+    check(w, 0, b, "unprepared");
+    if (n_ >= 2) {  // a conv-group-like slice: stale `prepared` must not leak into it
+      QWeights tail = wp.rows_slice(1, n_ - 1);
+      check(tail, 1, b ? b + 1 : nullptr, "slice, unprepared");
+      std::unique_ptr<PreparedQWeights> tp = table.prepare_qweights ? table.prepare_qweights(tail) : nullptr;
+      tail.prepared = tp.get();
+      check(tail, 1, b ? b + 1 : nullptr, "slice, prepared");
+    }
+  }
+}
+
+}  // namespace qf::kernels::test

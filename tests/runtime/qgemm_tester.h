@@ -1,0 +1,45 @@
+// One tester for the quantized-GEMM family, XNNPACK style: set up a case with the builder, then
+// Test(table) runs that table's entry -- with the table's prepare_qweights applied exactly as the
+// executor does -- and compares it with plain loops over the dense decoded weight, tolerance 0.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/kernels/kernels.h"
+
+namespace qf::kernels::test {
+
+enum class Values { kRandom, kExtremes };  // kExtremes: codes at the clamps (+-qmax, 0/255, -128)
+
+class QGemmTester {
+ public:
+  QGemmTester& m(int64_t v) { m_ = v; return *this; }
+  QGemmTester& n(int64_t v) { n_ = v; return *this; }
+  QGemmTester& k(int64_t v) { k_ = v; return *this; }
+  QGemmTester& int8() { kind_ = QWeightKind::kInt8; bits_ = 8; return *this; }
+  QGemmTester& int4() { kind_ = QWeightKind::kInt4; bits_ = 4; return *this; }
+  QGemmTester& nm(int nn, int mm, int bits = 8) { kind_ = QWeightKind::kNM; nm_n_ = nn; nm_m_ = mm; bits_ = bits; return *this; }
+  QGemmTester& group(int64_t g) { group_ = g; return *this; }  // 0: per channel
+  QGemmTester& qu8(int32_t zero_point) { unsigned_ = true; zx_ = zero_point; return *this; }
+  QGemmTester& qs8() { unsigned_ = false; zx_ = 0; return *this; }
+  QGemmTester& per_token(bool v) { per_token_ = v; return *this; }
+  QGemmTester& bias(bool v) { bias_ = v; return *this; }
+  QGemmTester& values(Values v) { values_ = v; return *this; }
+  QGemmTester& seed(unsigned s) { seed_ = s; return *this; }
+  // Also run without prepare (the table must fall back to an exact path) and on a row slice.
+  QGemmTester& check_unprepared(bool v) { unprepared_ = v; return *this; }
+
+  // Runs with 1 and 2 threads; both must equal the plain loops bit for bit.
+  void Test(const KernelTable& table) const;
+
+ private:
+  int64_t m_ = 1, n_ = 1, k_ = 1, group_ = 0;
+  QWeightKind kind_ = QWeightKind::kInt8;
+  int bits_ = 8, nm_n_ = 0, nm_m_ = 0;
+  bool unsigned_ = true, per_token_ = false, bias_ = true, unprepared_ = false;
+  int32_t zx_ = 128;
+  Values values_ = Values::kRandom;
+  unsigned seed_ = 1;
+};
+
+}  // namespace qf::kernels::test
