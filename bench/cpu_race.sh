@@ -13,7 +13,8 @@
 #   --iters N          timed runs per measurement (median taken) [20]
 #   --gemm-rounds R    rounds of the GEMM table (gemm_bench, then gemm_peers.py) [= --rounds]
 #   --gemm-budget S    seconds per GEMM case and implementation [1]
-#   --gemm-args "..."  extra arguments for both GEMM programs (e.g. "--m 1,128 --shapes 4096x4096")
+#   --gemm-m LIST      M values of the GEMM table [1,16,128,1024]
+#   --gemm-shapes LIST NxK weight shapes of the GEMM table [1024x1024,4096x4096,11008x4096]
 #   --no-gemm | --no-cnn | --no-float | --no-accuracy   skip those parts
 #   --out DIR          where results.tsv, the ONNX models, logs and report.md go [bench-out/cpu_race]
 # Environment: QFORGE (build/cli/qforge), GEMM_BENCH (build/bench/gemm_bench), PYTHON
@@ -24,9 +25,9 @@
 # min–max beside every median; a wide spread means re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CMDLINE="bench/cpu_race.sh $*"
+CMDLINE="bench/cpu_race.sh$(printf ' %q' "$@")"
 
-ROUNDS=3 THREADS=2 BATCH=256 ITERS=20 GEMM_ROUNDS= GEMM_BUDGET=1 GEMM_ARGS=
+ROUNDS=3 THREADS=2 BATCH=256 ITERS=20 GEMM_ROUNDS= GEMM_BUDGET=1 GEMM_M=1,16,128,1024 GEMM_SHAPES=1024x1024,4096x4096,11008x4096
 DO_GEMM=1 DO_CNN=1 DO_FLOAT=1 DO_ACC=1 OUT=bench-out/cpu_race
 CKPTS=()
 while [[ $# -gt 0 ]]; do
@@ -37,7 +38,8 @@ while [[ $# -gt 0 ]]; do
     --iters) ITERS=$2; shift 2 ;;
     --gemm-rounds) GEMM_ROUNDS=$2; shift 2 ;;
     --gemm-budget) GEMM_BUDGET=$2; shift 2 ;;
-    --gemm-args) GEMM_ARGS=$2; shift 2 ;;
+    --gemm-m) GEMM_M=$2; shift 2 ;;
+    --gemm-shapes) GEMM_SHAPES=$2; shift 2 ;;
     --no-gemm) DO_GEMM=0; shift ;;
     --no-cnn) DO_CNN=0; shift ;;
     --no-float) DO_FLOAT=0; shift ;;
@@ -118,10 +120,9 @@ fi
 if [[ $DO_GEMM == 1 ]]; then
   for r in $(seq 1 "$GEMM_ROUNDS"); do
     echo "GEMM round $r/$GEMM_ROUNDS" >&2
-    # shellcheck disable=SC2086  # GEMM_ARGS is a list of arguments on purpose
-    record gemm "$r" - "$GB" --threads "$THREADS" --budget-s "$GEMM_BUDGET" --json $GEMM_ARGS
-    # shellcheck disable=SC2086
-    record gemm "$r" - "$PY" bench/gemm_peers.py --threads "$THREADS" --budget-s "$GEMM_BUDGET" --json $GEMM_ARGS
+    g=(--threads "$THREADS" --budget-s "$GEMM_BUDGET" --m "$GEMM_M" --shapes "$GEMM_SHAPES" --json)
+    record gemm "$r" - "$GB" "${g[@]}"
+    record gemm "$r" - "$PY" bench/gemm_peers.py "${g[@]}"
   done
 fi
 

@@ -150,6 +150,7 @@ def gemm_tables(rows, out):
     for n, k, m in shapes:
         if m >= 128:
             q, qt = best("qforge", "int8", m, n, k)
+            qt = qt or "—"
             o, ov = max([(med.get(("torch", "onednn", v, m, n, k)) or 0, v) for v in ("int8-static", "int8-dynamic")])
             targets.append((f"int8 GEMM M={m} {n}×{k}: qforge/{qt} ÷ oneDNN int8 ({ov})", "≥ 1.2×",
                             ratio(q, o or None), verdict(q / o if q and o else None, 1.2)))
@@ -160,6 +161,7 @@ def gemm_tables(rows, out):
         o, ov = max([(med.get(("torch", "onednn", v, m, n, k)) or 0, v) for v in ("int8-static", "int8-dynamic")])
         for var in ("int4", "int4_g128"):
             q, qt = best("qforge", var, m, n, k)
+            qt = qt or "—"
             targets.append((f"M=1 {var} GEMV 4096×4096: qforge/{qt} ÷ float32 (OpenBLAS)", "≥ 5×",
                             ratio(q, f), verdict(q / f if q and f else None, 5)))
             targets.append((f"M=1 {var} GEMV 4096×4096: qforge/{qt} ÷ oneDNN int8 ({ov})", "≥ 1.5×",
