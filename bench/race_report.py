@@ -51,16 +51,26 @@ def ratio(a, b, fmt="{:.2f}×"):
     return fmt.format(a / b)
 
 
-def verdict(x, target, higher_is_better=True):
+UNSTABLE = 2.0  # max/min over rounds above which a median is not trusted
+
+
+def spread(vals):
+    vals = [v for v in vals if v]
+    return max(vals) / min(vals) if len(vals) > 1 else 1.0
+
+
+def verdict(x, target, higher_is_better=True, spreads=()):
     if x is None:
         return "n/a"
+    if any(sp > UNSTABLE for sp in spreads):
+        return f"unstable (spread > {UNSTABLE:g}× or implausible): re-run on a quiet machine"
     ok = x >= target if higher_is_better else x <= target
     return "met" if ok else "not met"
 
 
 def impl_name(r):
     if r.get("impl") == "torch":
-        return f"PyTorch {r['engine']}" + (" int8" if r["engine"] != "fp32" else " float32")
+        return "PyTorch float32" if r["engine"] == "fp32" else f"PyTorch {r['engine']} int8"
     if r.get("impl") == "ort":
         return "ORT CPU EP " + ("float32" if "fp32" in r.get("model", "") else "int8 (QDQ)")
     return f"qforge ({r.get('kernels', '?')} kernels)"
@@ -82,14 +92,24 @@ def cnn_tables(rows, checks, out):
         out.append("| implementation | images/s, median (min–max) | batch-1 latency ms, median (min–max) | rounds | "
                    "test accuracy |")
         out.append("| --- | --- | --- | --- | --- |")
-        meds = {}
+        meds, spr = {}, {}
         for name, rs in sorted(impls.items(), key=lambda kv: (not kv[0].startswith("qforge"), kv[0])):
             ips, ips_s = med_spread([r["items_per_s"] for r in rs])
             lat, lat_s = med_spread([r["latency_ms_b1"] for r in rs], "{:.3f}")
             meds[name] = (ips, lat)
+            spr[name] = [spread([r["items_per_s"] for r in rs]), spread([r["latency_ms_b1"] for r in rs])]
+            # Plausibility: one image cannot honestly take a quarter of a whole batch's time. That
+            # happens to OpenMP peers on a loaded machine (barriers wait for descheduled threads).
+            batch_ms = 1e3 * (rs[0].get("batch") or 1) / ips if ips else None
+            if batch_ms and lat and lat > 0.25 * batch_ms:
+                spr[name][1] = float("inf")
+                name_note = f" (batch-1 latency implausible: {lat:.1f} ms vs {batch_ms:.1f} ms per batch)"
+            else:
+                name_note = ""
             a = acc.get((label, name))
-            out.append(f"| {name} | {ips_s} | {lat_s} | {len(rs)} | {'—' if a is None else f'{a:.2f}'} |")
-        q = [v for k, v in meds.items() if k.startswith("qforge")]
+            out.append(f"| {name}{name_note} | {ips_s} | {lat_s} | {len(rs)} | {'—' if a is None else f'{a:.2f}'} |")
+        qn = [k for k in meds if k.startswith("qforge")]
+        q = [meds[k] for k in qn]
         t8 = {k: v for k, v in meds.items() if k.startswith("PyTorch") and k.endswith("int8")}
         if q and t8:
             qi, ql = q[0]
@@ -100,9 +120,10 @@ def cnn_tables(rows, checks, out):
             r1 = qi / bi if qi and bi else None
             r2 = ql / bl if ql and bl else None
             targets.append((f"{os.path.basename(label)} ({desc}): images/s ÷ best PyTorch int8 ({best_name})",
-                            f"≥ {tgt}×", ratio(qi, bi), verdict(r1, tgt)))
+                            f"≥ {tgt}×", ratio(qi, bi), verdict(r1, tgt, spreads=(spr[qn[0]][0], spr[best_name][0]))))
             targets.append((f"{os.path.basename(label)}: batch-1 latency ÷ best PyTorch int8 ({lat_name})",
-                            "≤ 0.5×", ratio(ql, bl), verdict(r2, 0.5, False)))
+                            "≤ 0.5×", ratio(ql, bl),
+                            verdict(r2, 0.5, False, spreads=(spr[qn[0]][1], spr[lat_name][1]))))
             ort = meds.get("ORT CPU EP int8 (QDQ)")
             if ort:
                 targets.append((f"{os.path.basename(label)}: images/s ÷ ORT int8 (no target)", "—", ratio(qi, ort[0]), ""))
