@@ -16,7 +16,7 @@
 #   --gemm-m LIST      M values of the GEMM table [1,16,128,1024]
 #   --gemm-shapes LIST NxK weight shapes of the GEMM table [1024x1024,4096x4096,11008x4096]
 #   --no-gemm | --no-cnn | --no-float | --no-accuracy   skip those parts
-#   --out DIR          where results.tsv, the ONNX models, logs and report.md go [bench-out/cpu_race]
+#   --out DIR          where results.tsv, the ONNX models, logs and report.md go [bench/out/cpu_race]
 # Environment: QFORGE (build/cli/qforge), GEMM_BENCH (build/bench/gemm_bench), PYTHON
 # (/usr/bin/python3: Debian's python3-torch, -h5py, -numpy, -onnx), NODE (node).
 # The ORT peer needs `cd bench/peers/ort && ONNXRUNTIME_NODE_INSTALL=skip npm ci` once.
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 CMDLINE="bench/cpu_race.sh$(printf ' %q' "$@")"
 
 ROUNDS=3 THREADS=2 BATCH=256 ITERS=20 GEMM_ROUNDS= GEMM_BUDGET=1 GEMM_M=1,16,128,1024 GEMM_SHAPES=1024x1024,4096x4096,11008x4096
-DO_GEMM=1 DO_CNN=1 DO_FLOAT=1 DO_ACC=1 OUT=bench-out/cpu_race
+DO_GEMM=1 DO_CNN=1 DO_FLOAT=1 DO_ACC=1 OUT=bench/out/cpu_race
 CKPTS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
