@@ -73,7 +73,12 @@ def impl_name(r):
         return "PyTorch float32" if r["engine"] == "fp32" else f"PyTorch {r['engine']} int8"
     if r.get("impl") == "ort":
         return "ORT CPU EP " + ("float32" if "fp32" in r.get("model", "") else "int8 (QDQ)")
-    return f"qforge ({r.get('kernels', '?')} kernels)"
+    single = "" if r.get("threads_applied", True) else ", single-threaded: runtime has no thread setting"
+    return f"qforge ({r.get('kernels', '?')} kernels{single})"
+
+
+def base_name(r):
+    return impl_name({k: v for k, v in r.items() if k != "threads_applied"})
 
 
 def cnn_tables(rows, checks, out):
@@ -82,7 +87,7 @@ def cnn_tables(rows, checks, out):
         by_ckpt[label][impl_name(r)].append(r)
     acc = {}
     for label, r in checks:
-        acc[(label, impl_name(r))] = r.get("accuracy")
+        acc[(label, base_name(r))] = r.get("accuracy")
     targets = []
     for label, impls in by_ckpt.items():
         desc = describe_checkpoint(label)
@@ -106,7 +111,7 @@ def cnn_tables(rows, checks, out):
                 name_note = f" (batch-1 latency implausible: {lat:.1f} ms vs {batch_ms:.1f} ms per batch)"
             else:
                 name_note = ""
-            a = acc.get((label, name))
+            a = acc.get((label, base_name(rs[0])))
             out.append(f"| {name}{name_note} | {ips_s} | {lat_s} | {len(rs)} | {'—' if a is None else f'{a:.2f}'} |")
         qn = [k for k in meds if k.startswith("qforge")]
         q = [meds[k] for k in qn]
@@ -147,7 +152,10 @@ def gemm_tables(rows, out):
     def colname(c):
         return f"{c[0]} {c[1]} {c[2]}" if c[0] == "torch" else f"qforge/{c[1]} {c[2]}"
 
-    out.append("\nGOP/s (2·M·N·K per call), median over rounds (min–max); `*` = timed on a row slice.\n")
+    out.append("\nGOP/s (2·M·N·K per call), median over rounds (min–max); `*` = timed on a row slice.")
+    if any(r.get("impl") == "qforge" and r.get("threads_applied") is False for _, r in rows):
+        out.append("qforge ran single-threaded: this runtime has no thread setting yet (--threads ignored).")
+    out.append("")
     out.append("| N×K | M | " + " | ".join(colname(c) for c in cols) + " |")
     out.append("| --- | --- | " + " | ".join("---" for _ in cols) + " |")
     med = {}
