@@ -113,6 +113,16 @@ def cnn_tables(rows, checks, out):
                 name_note = ""
             a = acc.get((label, base_name(rs[0])))
             out.append(f"| {name}{name_note} | {ips_s} | {lat_s} | {len(rs)} | {'—' if a is None else f'{a:.2f}'} |")
+        for name, rs in impls.items():  # the runtime's per-op profile (Engine::op_times), last round
+            last = rs[-1]
+            if name.startswith("qforge") and last.get("op_times") and last.get("profile_runs"):
+                total = sum(o["seconds"] for o in last["op_times"]) or 1.0
+                out.append(f"\nqforge per-op time at batch {last.get('batch')} ({last['profile_runs']} profiled runs):\n")
+                out.append("| op | kind | ms/run | share |")
+                out.append("| --- | --- | --- | --- |")
+                for o in last["op_times"]:
+                    out.append(f"| {o['name']} | {o['kind']} | {1e3 * o['seconds'] / last['profile_runs']:.3f} | "
+                               f"{100 * o['seconds'] / total:.1f}% |")
         qn = [k for k in meds if k.startswith("qforge")]
         q = [meds[k] for k in qn]
         t8 = {k: v for k, v in meds.items() if k.startswith("PyTorch") and k.endswith("int8")}

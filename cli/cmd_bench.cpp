@@ -208,8 +208,9 @@ void add_bench_command(CLI::App& app) {
     }
 
     // Per-op profile, a separate pass so that profiling never touches the numbers above.
+    const int64_t profile_runs = opt->no_profile ? 0 : std::min<int64_t>(opt->iters, 5);
     std::vector<OpRow> ops;
-    if (!opt->no_profile) ops = profile_ops(engine, std::min<int64_t>(opt->iters, 5), [&] { engine.run(in); });
+    if (profile_runs > 0) ops = profile_ops(engine, profile_runs, [&] { engine.run(in); });
     double op_total = 0;
     for (const auto& r : ops) op_total += r.seconds;
 
@@ -221,12 +222,13 @@ void add_bench_command(CLI::App& app) {
                   "\"items_per_s\": %.6g, \"ms_per_run_median\": %.6g, \"ms_per_run_min\": %.6g, "
                   "\"ms_per_run_max\": %.6g, \"iters\": %lld, \"latency_ms_b1\": %.6g, "
                   "\"latency_ms_b1_p10\": %.6g, \"latency_ms_b1_p90\": %.6g, \"latency_iters\": %zu, "
-                  "\"op_times\": [",
+                  "\"profile_runs\": %lld, \"op_times\": [",
                   json_escape(opt->path).c_str(), json_escape(ck.graph.family).c_str(), json_escape(kernels).c_str(),
                   static_cast<long long>(opt->batch), opt->threads, threads_applied ? "true" : "false", item_name,
                   static_cast<long long>(items), items_per_s, med * 1e3, quantile(secs, 0) * 1e3,
                   quantile(secs, 1) * 1e3, static_cast<long long>(opt->iters), quantile(lat, 0.5) * 1e3,
-                  quantile(lat, 0.1) * 1e3, quantile(lat, 0.9) * 1e3, lat.size());
+                  quantile(lat, 0.1) * 1e3, quantile(lat, 0.9) * 1e3, lat.size(),
+                  static_cast<long long>(ops.empty() ? 0 : profile_runs));
       for (size_t i = 0; i < ops.size(); ++i)
         std::printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"seconds\": %.6g, \"calls\": %lld}", i ? ", " : "",
                     json_escape(ops[i].name).c_str(), json_escape(ops[i].kind).c_str(), ops[i].seconds,
@@ -247,7 +249,7 @@ void add_bench_command(CLI::App& app) {
     }
     std::printf("\n  %-28s %-12s %10s %8s %7s\n", "op", "kind", "ms/run", "calls", "share");
     for (const auto& r : ops) {
-      const double runs = static_cast<double>(std::min<int64_t>(opt->iters, 5));
+      const double runs = static_cast<double>(profile_runs);
       std::printf("  %-28s %-12s %10.3f %8lld %6.1f%%\n", r.name.c_str(), r.kind.c_str(), r.seconds / runs * 1e3,
                   static_cast<long long>(r.calls), op_total > 0 ? 100.0 * r.seconds / op_total : 0.0);
     }
