@@ -7,10 +7,10 @@
 // normalisation), their rows repeated to fill the batch dimension. Items are images for a graph
 // with a float input, tokens (B * T) for a graph with int64 token ids.
 //
-// Two runtime APIs this command wants are being written on other branches; each use is detected
-// at compile time, so the merge needs no edit here (see the TODO(merge) notes):
-//   * runtime/kernels/threads.h: qf::kernels::set_num_threads(int)  (--threads)
-//   * Engine::set_profiling(bool) / Engine::op_times() -> std::vector<qf::OpTime>  (per-op table)
+// The per-op table comes from Engine::set_profiling / op_times (a separate pass, so profiling never
+// touches the timed runs). --threads wants qf::kernels::set_num_threads(int) from
+// runtime/kernels/threads.h, which is being written on another branch: it is detected at compile
+// time, so its merge needs no edit here (see TODO(merge)); until then --threads is a no-op.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,7 +18,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -65,38 +64,22 @@ bool set_runtime_threads(int threads) {
 #endif
 }
 
-// ---- per-op profile, against the engine API announced for issue 16 ----
-// TODO(merge, issue 16): Engine::set_profiling(bool) and Engine::op_times() (returning
-// std::vector<qf::OpTime>, OpTime {std::string name, kind; double seconds; int64_t calls;}) do not
-// exist yet. The trait below detects them, so the table appears as soon as they do; after the
-// merge `if constexpr (HasProfiling<E>::value)` can become plain code.
-template <class E, class = void>
-struct HasProfiling : std::false_type {};
-template <class E>
-struct HasProfiling<E, std::void_t<decltype(std::declval<E&>().set_profiling(true)),
-                                   decltype(std::declval<const E&>().op_times())>> : std::true_type {};
-
+// ---- per-op profile (Engine::set_profiling / op_times) ----
 struct OpRow {
   std::string name, kind;
   double seconds = 0;
   int64_t calls = 0;
 };
 
-// Runs `iters` profiled forward passes and returns the per-op times summed over them (assumes
-// op_times() accumulates from set_profiling(true); empty without the API).
-template <class E, class Run>
-std::vector<OpRow> profile_ops(E& engine, int64_t iters, Run&& run) {
+// Runs `iters` profiled forward passes and returns the per-op times summed over them.
+template <class Run>
+std::vector<OpRow> profile_ops(Engine& engine, int64_t iters, Run&& run) {
+  engine.reset_op_times();
+  engine.set_profiling(true);
+  for (int64_t i = 0; i < iters; ++i) run();
+  engine.set_profiling(false);
   std::vector<OpRow> rows;
-  if constexpr (HasProfiling<E>::value) {
-    engine.set_profiling(true);
-    for (int64_t i = 0; i < iters; ++i) run();
-    for (const auto& t : engine.op_times()) rows.push_back({t.name, t.kind, t.seconds, t.calls});
-    engine.set_profiling(false);
-  } else {
-    (void)engine;
-    (void)iters;
-    (void)run;
-  }
+  for (const OpTime& t : engine.op_times()) rows.push_back({t.name, t.kind, t.seconds, t.calls});
   return rows;
 }
 
@@ -244,7 +227,6 @@ void add_bench_command(CLI::App& app) {
     std::printf("  batch 1 latency %8.3f ms       (median of %zu runs; p10 %.3f, p90 %.3f)\n", quantile(lat, 0.5) * 1e3,
                 lat.size(), quantile(lat, 0.1) * 1e3, quantile(lat, 0.9) * 1e3);
     if (ops.empty()) {
-      if (!opt->no_profile) std::printf("  (per-op times: this runtime has no Engine::op_times() yet)\n");
       return;
     }
     std::printf("\n  %-28s %-12s %10s %8s %7s\n", "op", "kind", "ms/run", "calls", "share");

@@ -5,6 +5,7 @@ PyTorch and ONNX Runtime from the checkpoint's own integer codes and scales. Not
 qforge code: it is the format spec, read independently (an outside check of FORMAT.md too).
 """
 import gzip
+import hashlib
 import json
 import os
 
@@ -12,8 +13,20 @@ import h5py
 import numpy as np
 
 
+KNOWN_FEATURES = {"nm_int4"}  # FORMAT.md "required features" this decoder implements
+
+
 def _s(v):
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read(ds):
+    """A dataset's array, checked against its `sha256` attribute (format 1.2; absent before)."""
+    a = ds[()]
+    want = ds.attrs.get("sha256")
+    if want is not None and hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() != _s(want):
+        raise ValueError(f"{ds.name}: sha256 digest mismatch (corrupt checkpoint)")
+    return a
 
 
 def unpack_int4(b, k):
@@ -56,31 +69,31 @@ class Layer:
         self.act_symmetric = bool(int(a.get("act_symmetric", 0)))
         self.act_scale = float(np.float32(a.get("act_scale", 1.0)))
         self.act_zero_point = int(a.get("act_zero_point", 0))
-        self.bias = g["bias"][()].astype(np.float32) if "bias" in g else None
+        self.bias = read(g["bias"]).astype(np.float32) if "bias" in g else None
         self.codes = None  # int8 [O, K] dense codes (quantized weights)
         self.scales = None  # float32 [1] | [O] | [O, K/G]
         self.f32 = None  # float weight in weight_shape (weight_format float32)
         wf = self.weight_format
         if wf == "float32":
-            self.f32 = g["weight"][()].astype(np.float32)
+            self.f32 = read(g["weight"]).astype(np.float32)
             return
         if wf == "none":
             return
         o = self.weight_shape[0]
         k = int(np.prod(self.weight_shape[1:]))
         if wf == "int8":
-            self.codes = g["weight"][()].astype(np.int8)
+            self.codes = read(g["weight"]).astype(np.int8)
         elif wf == "int4":
-            self.codes = unpack_int4(g["weight"][()], k)
+            self.codes = unpack_int4(read(g["weight"]), k)
         elif wf in ("nm_int8", "nm_int4"):
             n, m = (int(x) for x in self.sparsity.split(":"))
-            v = g["weight_values"][()]
+            v = read(g["weight_values"])
             if wf == "nm_int4":
                 v = unpack_int4(v, k // m * n)
-            self.codes = decode_nm(v.astype(np.int8), g["weight_indices"][()], o, k, n, m)
+            self.codes = decode_nm(v.astype(np.int8), read(g["weight_indices"]), o, k, n, m)
         else:
             raise ValueError(f"{name}: unknown weight_format {wf!r}")
-        self.scales = g["weight_scale"][()].astype(np.float32)
+        self.scales = read(g["weight_scale"]).astype(np.float32)
         assert self.codes.shape == (o, k), (name, self.codes.shape, (o, k))
 
     @property
@@ -116,14 +129,20 @@ class Checkpoint:
             if _s(f.attrs.get("format", b"")) != "qforge":
                 raise ValueError(f"{path}: not a qforge checkpoint")
             self.format_version = (int(f.attrs["format_version"]), int(f.attrs["format_minor"]))
-            self.graph = json.loads(f["graph"][()].tobytes().decode("utf-8"))
+            if self.format_version[0] != 1:
+                raise ValueError(f"{path}: format_version {self.format_version[0]}; this decoder reads 1")
+            req = [n for n in _s(f.attrs.get("required_features", b"")).split(",") if n]
+            unknown = [n for n in req if n not in KNOWN_FEATURES]
+            if unknown:
+                raise ValueError(f"{path}: requires feature {unknown[0]!r}, which this decoder does not implement")
+            self.graph = json.loads(read(f["graph"]).tobytes().decode("utf-8"))
             self.layers = {name: Layer(name, f["layers"][name]) for name in f["layers"]}
             self.provenance = {k: _s(v) for k, v in f["provenance"].attrs.items()} if "provenance" in f else {}
-            m = f["metrics"][()].tobytes().decode("utf-8") if "metrics" in f else ""
+            m = read(f["metrics"]).tobytes().decode("utf-8") if "metrics" in f else ""
             self.metrics = json.loads(m) if m.strip() else {}
             g0 = f["golden"]["0"]
-            self.golden_inputs = {k: g0["inputs"][k][()] for k in g0["inputs"]}
-            self.golden_outputs = {k: g0["outputs"][k][()] for k in g0["outputs"]}
+            self.golden_inputs = {k: read(g0["inputs"][k]) for k in g0["inputs"]}
+            self.golden_outputs = {k: read(g0["outputs"][k]) for k in g0["outputs"]}
 
     @property
     def ops(self):
