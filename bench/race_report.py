@@ -180,6 +180,9 @@ def gemm_tables(rows, out):
             cells.append(s)
         out.append(f"| {n}×{k} | {m} | " + " | ".join(cells) + " |")
 
+    def sp(*keys):  # spreads of the cells a ratio uses
+        return tuple(spread(cell.get(key, [])) for key in keys)
+
     def best(impl, variant, m, n, k, kernels=None):
         vals = [(v, key[1]) for key, v in med.items() if v is not None and key[0] == impl and key[2] == variant
                 and key[3:] == (m, n, k) and (kernels is None or key[1] == kernels)]
@@ -192,7 +195,9 @@ def gemm_tables(rows, out):
             qt = qt or "—"
             o, ov = max([(med.get(("torch", "onednn", v, m, n, k)) or 0, v) for v in ("int8-static", "int8-dynamic")])
             targets.append((f"int8 GEMM M={m} {n}×{k}: qforge/{qt} ÷ oneDNN int8 ({ov})", "≥ 1.2×",
-                            ratio(q, o or None), verdict(q / o if q and o else None, 1.2)))
+                            ratio(q, o or None),
+                            verdict(q / o if q and o else None, 1.2,
+                                    spreads=sp(("qforge", qt, "int8", m, n, k), ("torch", "onednn", ov, m, n, k)))))
     for n, k, m in shapes:
         if m != 1 or (n, k) != (4096, 4096):
             continue
@@ -201,14 +206,18 @@ def gemm_tables(rows, out):
         for var in ("int4", "int4_g128"):
             q, qt = best("qforge", var, m, n, k)
             qt = qt or "—"
+            qk = ("qforge", qt, var, m, n, k)
             targets.append((f"M=1 {var} GEMV 4096×4096: qforge/{qt} ÷ float32 (OpenBLAS)", "≥ 5×",
-                            ratio(q, f), verdict(q / f if q and f else None, 5)))
+                            ratio(q, f), verdict(q / f if q and f else None, 5,
+                                                 spreads=sp(qk, ("torch", "openblas", "f32", m, n, k)))))
             targets.append((f"M=1 {var} GEMV 4096×4096: qforge/{qt} ÷ oneDNN int8 ({ov})", "≥ 1.5×",
-                            ratio(q, o or None), verdict(q / o if q and o else None, 1.5)))
+                            ratio(q, o or None), verdict(q / o if q and o else None, 1.5,
+                                                         spreads=sp(qk, ("torch", "onednn", ov, m, n, k)))))
         s, st = best("qforge", "int4_24", m, n, k)
         d, _ = best("qforge", "int4", m, n, k, st)
         targets.append((f"M=1 int4 2:4 ÷ dense int4 (per channel), 4096×4096, qforge/{st}", "≥ 1.25×",
-                        ratio(s, d), verdict(s / d if s and d else None, 1.25)))
+                        ratio(s, d), verdict(s / d if s and d else None, 1.25,
+                                             spreads=sp(("qforge", st, "int4_24", m, n, k), ("qforge", st, "int4", m, n, k)))))
     return targets
 
 
