@@ -72,9 +72,12 @@ record() {  # kind round label cmd...
   local kind=$1 round=$2 label=$3
   shift 3
   echo "[$(date +%T)] $kind r$round $label: $*" >> "$LOG"
-  local json
+  local json la
+  la=$(cut -d' ' -f1 /proc/loadavg)  # other users' load: the report shows its range
   if json=$("$@" 2>>"$LOG" | grep '^{'); then
-    while IFS= read -r line; do printf '%s\t%s\t%s\t%s\n' "$kind" "$round" "$label" "$line" >> "$RES"; done <<< "$json"
+    while IFS= read -r line; do
+      printf '%s\t%s\t%s\t%s, "loadavg_1min": %s}\n' "$kind" "$round" "$label" "${line%\}}" "$la" >> "$RES"
+    done <<< "$json"
   else
     echo "  FAILED (see $LOG): $*" >&2
   fi

@@ -241,6 +241,11 @@ def main():
     out = []
     if a.command:
         out.append(f"Command: `{a.command}`")
+    loads = [r["loadavg_1min"] for _, r in cnn + gemm if isinstance(r.get("loadavg_1min"), (int, float))]
+    if loads:
+        out.append(f"\n1-minute load average when each measurement started: {min(loads):.2f}–{max(loads):.2f} "
+                   f"({os.cpu_count()} CPUs; the race itself adds up to its thread count, anything beyond that is other "
+                   "work, which 2-thread OpenMP peers suffer from most).")
     targets = []
     if cnn:
         out.append("\n## Fashion CNN: qforge vs PyTorch int8 vs ONNX Runtime\n")
