@@ -11,5 +11,6 @@ void add_export_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace qf::cli

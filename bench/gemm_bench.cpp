@@ -1,0 +1,293 @@
+// Quantized GEMM throughput of the runtime's kernel tables: GOP/s for every (M, N, K) and weight
+// format, through the same KernelTable entries the executor calls. Prints a markdown table (or
+// JSON lines with --json, which bench/gemm_peers.py --merge turns into one table with PyTorch's).
+//
+//   gemm_bench --threads 2 [--m 1,16,128,1024] [--shapes 1024x1024,4096x4096,11008x4096]
+//              [--budget-s 1] [--max-iters 50] [--max-call-s 4] [--kernels all|ref|...] [--json]
+//
+// Operands (random, fixed seed): activations uint8 codes with zero point 128 and one scale per
+// tensor (qu8, the CNN's static activations); weights symmetric int8 [-127, 127] or int4 [-7, 7]
+// codes with one scale per output channel or per group of 128 along K; "2:4" keeps 2 codes of
+// every 4 (nm_compress'd int4 codes, kind kNM, per channel). Output float32 with bias: the whole
+// contract of FORMAT.md, epilogue included.
+//
+// GOP/s counts 2*M*N*K operations for every variant, 2:4 included (dense-equivalent work, so a
+// 2:4 kernel that skips half the products shows up as faster, as it should).
+//
+// Time budget: each case runs until --budget-s seconds or --max-iters calls (at least one) and
+// reports the median call. A call predicted (from the previous M of the same shape) to take more
+// than --max-call-s is timed on a slice of the weight's rows instead -- enough rows for about
+// --max-call-s / 2 per call, at least 64 -- and marked "rows=R" (the reference kernels at M = 1024
+// would otherwise take minutes per call).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "runtime/kernels/kernels.h"
+
+// TODO(merge, issue 16): the runtime's thread setting; picked up automatically when the header
+// exists, after the merge replace the __has_include test by a plain #include.
+#if __has_include("runtime/kernels/threads.h")
+#include "runtime/kernels/threads.h"
+#define QF_BENCH_HAVE_THREADS 1
+#else
+#define QF_BENCH_HAVE_THREADS 0
+#endif
+
+using namespace qf;
+using namespace qf::kernels;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Shape {
+  int64_t n, k;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// The kernel tables to measure, distinct by name.
+std::vector<const KernelTable*> kernel_tables(const std::string& which) {
+  // TODO(merge, issue 16): loop over qf::kernels::available_kernel_tables() once it exists;
+  // until then the selected table and the reference table (the same one today).
+  std::vector<const KernelTable*> all = {&select_kernels(), &ref_kernel_table()};
+  std::vector<const KernelTable*> out;
+  for (const KernelTable* t : all) {
+    bool dup = false;
+    for (const KernelTable* o : out) dup |= std::strcmp(o->name, t->name) == 0;
+    if (dup) continue;
+    if (which == "all" || which == t->name || (which == "selected" && t == all[0])) out.push_back(t);
+  }
+  if (out.empty()) throw std::runtime_error("--kernels " + which + ": no such kernel table on this machine");
+  return out;
+}
+
+// One weight variant with its storage (codes, packed nibbles / indices, scales).
+struct Weight {
+  std::string name;  // int8, int4_g128, int4, int4_24, f32
+  QWeights q;
+  std::vector<int8_t> codes;
+  std::vector<uint8_t> packed;
+  std::vector<float> scales, f32;
+  bool is_f32 = false;
+};
+
+Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& rng) {
+  Weight w;
+  w.name = name;
+  w.q.n = n;
+  w.q.k = k;
+  std::uniform_real_distribution<float> sd(0.001f, 0.01f);
+  if (name == "f32") {
+    w.is_f32 = true;
+    std::uniform_real_distribution<float> d(-1.f, 1.f);
+    w.f32.resize(static_cast<size_t>(n * k));
+    for (auto& v : w.f32) v = d(rng);
+    return w;
+  }
+  const bool int4 = name != "int8";
+  const int qmax = int4 ? 7 : 127;
+  std::uniform_int_distribution<int> cd(-qmax, qmax);
+  std::vector<int32_t> c32(static_cast<size_t>(n * k));
+  for (auto& v : c32) v = cd(rng);
+  if (name == "int8") {
+    w.q.kind = QWeightKind::kInt8;
+    w.codes.assign(c32.begin(), c32.end());
+    w.q.codes = w.codes.data();
+  } else if (name == "int4" || name == "int4_g128") {
+    w.q.kind = QWeightKind::kInt4;
+    w.packed = pack_int4_rows(c32.data(), n, k);
+    w.q.packed = w.packed.data();
+  } else if (name == "int4_24") {
+    // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
+    std::vector<int8_t> dense(c32.begin(), c32.end());
+    for (int64_t g = 0; g < n * k; g += 4) {
+      int a = static_cast<int>(rng() % 4), b = static_cast<int>(rng() % 3);
+      if (b >= a) ++b;
+      dense[static_cast<size_t>(g + a)] = 0;
+      dense[static_cast<size_t>(g + b)] = 0;
+    }
+    NMPattern p;
+    p.n = 2;
+    p.m = 4;
+    auto c = nm_compress(dense.data(), n, k, p);
+    w.codes = std::move(c.values);
+    w.packed = std::move(c.indices);
+    w.q.kind = QWeightKind::kNM;
+    w.q.codes = w.codes.data();
+    w.q.packed = w.packed.data();
+    w.q.nm_n = 2;
+    w.q.nm_m = 4;
+  } else {
+    throw std::runtime_error("unknown variant '" + name + "' (int8, int4_g128, int4, int4_24, f32)");
+  }
+  if (name == "int4_g128") {
+    if (k % 128 != 0) throw std::runtime_error("int4_g128 needs K % 128 == 0");
+    w.q.per_group = true;
+    w.q.group_size = 128;
+    w.scales.resize(static_cast<size_t>(n * (k / 128)));
+  } else {
+    w.scales.resize(static_cast<size_t>(n));
+  }
+  for (auto& s : w.scales) s = sd(rng);
+  w.q.scales = w.scales.data();
+  return w;
+}
+
+// Rows [0, rows) of a quantized weight as a weight of its own.
+QWeights slice_rows(const Weight& w, int64_t rows) { return w.q.rows_slice(0, rows); }
+
+struct Result {
+  double gops = 0, ms = 0;
+  int64_t iters = 0, rows = 0;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"GOP/s of the runtime's quantized GEMM kernels (int8, int4 per group / per channel, int4 + 2:4)"};
+  std::string ms_str = "1,16,128,1024", shapes_str = "1024x1024,4096x4096,11008x4096",
+              variants_str = "int8,int4_g128,int4,int4_24,f32", which = "all";
+  int threads = 0;
+  double budget_s = 1.0, max_call_s = 4.0;
+  int64_t max_iters = 50;
+  bool json = false;
+  app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
+  app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), f32")
+      ->capture_default_str();
+  app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
+  app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")
+      ->capture_default_str();
+  app.add_option("--budget-s", budget_s, "Seconds of timed calls per case (at least one call)")->capture_default_str();
+  app.add_option("--max-iters", max_iters, "Most timed calls per case")->capture_default_str();
+  app.add_option("--max-call-s", max_call_s, "Predicted seconds per call above which a row slice is timed")
+      ->capture_default_str();
+  app.add_flag("--json", json, "One JSON object per case instead of the markdown table");
+  CLI11_PARSE(app, argc, argv);
+
+  bool threads_applied = false;
+#if QF_BENCH_HAVE_THREADS
+  if (threads > 0) {
+    qf::kernels::set_num_threads(threads);  // TODO(merge, issue 16): see the include above
+    threads_applied = true;
+  }
+#endif
+  if (threads > 0 && !threads_applied)
+    std::fprintf(stderr, "gemm_bench: note: the runtime has no thread setting yet; --threads %d ignored\n", threads);
+
+  std::vector<int64_t> ms;
+  for (const auto& s : split(ms_str, ',')) ms.push_back(std::stoll(s));
+  std::sort(ms.begin(), ms.end());
+  std::vector<Shape> shapes;
+  for (const auto& s : split(shapes_str, ',')) {
+    const auto p = s.find('x');
+    if (p == std::string::npos) throw std::runtime_error("--shapes: expected NxK, got '" + s + "'");
+    shapes.push_back({std::stoll(s.substr(0, p)), std::stoll(s.substr(p + 1))});
+  }
+  const auto tables = kernel_tables(which);
+  const auto variants = split(variants_str, ',');
+
+  if (!json) {
+    std::printf("| kernels | N x K | M | weights | GOP/s | ms/call | calls | note |\n");
+    std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  }
+  std::mt19937 rng(1234);
+  for (const Shape& sh : shapes) {
+    const int64_t max_m = ms.back();
+    std::vector<uint8_t> xq(static_cast<size_t>(max_m * sh.k));
+    std::vector<float> xf(static_cast<size_t>(max_m * sh.k));
+    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
+    for (size_t i = 0; i < xf.size(); ++i) xf[i] = (static_cast<float>(xq[i]) - 128.f) * 0.02f;
+    std::vector<float> bias(static_cast<size_t>(sh.n), 0.25f);
+    std::vector<float> y(static_cast<size_t>(max_m * sh.n));
+    const float sx = 0.02f;
+    QActs acts;
+    acts.codes = xq.data();
+    acts.zero_point = 128;
+    acts.scales = &sx;
+    acts.scale_stride = 0;
+
+    for (const auto& vname : variants) {
+      Weight w = make_weight(vname, sh.n, sh.k, rng);
+      for (const KernelTable* t : tables) {
+        double sec_per_op = 0;  // measured at the previous M, for the slice decision
+        for (int64_t m : ms) {
+          const double ops = 2.0 * static_cast<double>(m) * static_cast<double>(sh.n) * static_cast<double>(sh.k);
+          int64_t rows = sh.n;
+          if (sec_per_op > 0 && sec_per_op * ops > max_call_s) {
+            rows = static_cast<int64_t>(static_cast<double>(sh.n) * (max_call_s / 2) / (sec_per_op * ops));
+            rows = std::min(sh.n, std::max<int64_t>(64, rows / 64 * 64));
+          }
+          QWeights q = (rows == sh.n || w.is_f32) ? w.q : slice_rows(w, rows);
+          std::unique_ptr<PreparedQWeights> prep;
+          if (!w.is_f32 && t->prepare_qweights) {
+            prep = t->prepare_qweights(q);  // load-time work, not timed
+            q.prepared = prep.get();
+          }
+          auto call = [&] {
+            if (w.is_f32)
+              t->f32_gemm(m, rows, sh.k, xf.data(), w.f32.data(), bias.data(), y.data());
+            else
+              t->qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
+          };
+          std::vector<double> secs;
+          // Warm-up call (not timed) unless one call is expected to eat the whole budget.
+          if (sec_per_op == 0 || sec_per_op * ops * static_cast<double>(rows) / static_cast<double>(sh.n) < budget_s / 4)
+            call();
+          const auto t_start = Clock::now();
+          while (true) {
+            const auto t0 = Clock::now();
+            call();
+            secs.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+            if (static_cast<int64_t>(secs.size()) >= max_iters ||
+                std::chrono::duration<double>(Clock::now() - t_start).count() >= budget_s)
+              break;
+          }
+          const double med = median(secs);
+          const double done_ops = ops * static_cast<double>(rows) / static_cast<double>(sh.n);
+          sec_per_op = med / done_ops;
+          const double gops = done_ops / med / 1e9;
+          const std::string note = rows == sh.n ? "" : "rows=" + std::to_string(rows);
+          if (json) {
+            std::printf("{\"impl\": \"qforge\", \"kernels\": \"%s\", \"variant\": \"%s\", \"m\": %lld, \"n\": %lld, "
+                        "\"k\": %lld, \"gops\": %.6g, \"ms\": %.6g, \"iters\": %zu, \"rows_timed\": %lld, "
+                        "\"threads\": %d, \"threads_applied\": %s}\n",
+                        t->name, vname.c_str(), static_cast<long long>(m), static_cast<long long>(sh.n),
+                        static_cast<long long>(sh.k), gops, med * 1e3, secs.size(), static_cast<long long>(rows),
+                        threads, threads_applied ? "true" : "false");
+          } else {
+            std::printf("| %s | %lldx%lld | %lld | %s | %.2f | %.3f | %zu | %s |\n", t->name,
+                        static_cast<long long>(sh.n), static_cast<long long>(sh.k), static_cast<long long>(m),
+                        vname.c_str(), gops, med * 1e3, secs.size(), note.c_str());
+          }
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  return 0;
+}
