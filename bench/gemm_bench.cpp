@@ -35,14 +35,7 @@
 #include "core/nm_sparse.h"
 #include "runtime/kernels/kernels.h"
 
-// TODO(merge, issue 16): the runtime's thread setting; picked up automatically when the header
-// exists, after the merge replace the __has_include test by a plain #include.
-#if __has_include("runtime/kernels/threads.h")
 #include "runtime/kernels/threads.h"
-#define QF_BENCH_HAVE_THREADS 1
-#else
-#define QF_BENCH_HAVE_THREADS 0
-#endif
 
 using namespace qf;
 using namespace qf::kernels;
@@ -65,9 +58,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 // The kernel tables to measure, distinct by name.
 std::vector<const KernelTable*> kernel_tables(const std::string& which) {
-  // TODO(merge, issue 16): loop over qf::kernels::available_kernel_tables() once it exists;
-  // until then the selected table and the reference table (the same one today).
-  std::vector<const KernelTable*> all = {&select_kernels(), &ref_kernel_table()};
+  std::vector<const KernelTable*> all = {&select_kernels()};
+  for (const KernelTable* t : available_kernel_tables()) all.push_back(t);
   std::vector<const KernelTable*> out;
   for (const KernelTable* t : all) {
     bool dup = false;
@@ -189,15 +181,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "One JSON object per case instead of the markdown table");
   CLI11_PARSE(app, argc, argv);
 
-  bool threads_applied = false;
-#if QF_BENCH_HAVE_THREADS
-  if (threads > 0) {
-    qf::kernels::set_num_threads(threads);  // TODO(merge, issue 16): see the include above
-    threads_applied = true;
-  }
-#endif
-  if (threads > 0 && !threads_applied)
-    std::fprintf(stderr, "gemm_bench: note: the runtime has no thread setting yet; --threads %d ignored\n", threads);
+  if (threads > 0) qf::kernels::set_num_threads(threads);
 
   std::vector<int64_t> ms;
   for (const auto& s : split(ms_str, ',')) ms.push_back(std::stoll(s));
@@ -275,10 +259,10 @@ int main(int argc, char** argv) {
           if (json) {
             std::printf("{\"impl\": \"qforge\", \"kernels\": \"%s\", \"variant\": \"%s\", \"m\": %lld, \"n\": %lld, "
                         "\"k\": %lld, \"gops\": %.6g, \"ms\": %.6g, \"iters\": %zu, \"rows_timed\": %lld, "
-                        "\"threads\": %d, \"threads_applied\": %s}\n",
+                        "\"threads\": %d}\n",
                         t->name, vname.c_str(), static_cast<long long>(m), static_cast<long long>(sh.n),
                         static_cast<long long>(sh.k), gops, med * 1e3, secs.size(), static_cast<long long>(rows),
-                        threads, threads_applied ? "true" : "false");
+                        qf::kernels::num_threads());
           } else {
             std::printf("| %s | %lldx%lld | %lld | %s | %.2f | %.3f | %zu | %s |\n", t->name,
                         static_cast<long long>(sh.n), static_cast<long long>(sh.k), static_cast<long long>(m),

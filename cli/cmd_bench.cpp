@@ -8,9 +8,7 @@
 // with a float input, tokens (B * T) for a graph with int64 token ids.
 //
 // The per-op table comes from Engine::set_profiling / op_times (a separate pass, so profiling never
-// touches the timed runs). --threads wants qf::kernels::set_num_threads(int) from
-// runtime/kernels/threads.h, which is being written on another branch: it is detected at compile
-// time, so its merge needs no edit here (see TODO(merge)); until then --threads is a no-op.
+// touches the timed runs). --threads sets the runtime's kernel threads (runtime/kernels/threads.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,14 +22,7 @@
 #include "cli/commands.h"
 #include "runtime/engine.h"
 
-// TODO(merge, issue 16): once runtime/kernels/threads.h lands this include is picked up
-// automatically; after the merge replace the __has_include test by a plain #include.
-#if __has_include("runtime/kernels/threads.h")
 #include "runtime/kernels/threads.h"
-#define QF_BENCH_HAVE_THREADS 1
-#else
-#define QF_BENCH_HAVE_THREADS 0
-#endif
 
 namespace qf::cli {
 namespace {
@@ -51,17 +42,10 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-// Applies --threads. Returns false when the runtime has no thread setting yet (then the
-// reference kernels run on one thread whatever T is).
-bool set_runtime_threads(int threads) {
-#if QF_BENCH_HAVE_THREADS
-  // TODO(merge, issue 16): the runtime's thread setting (runtime/kernels/threads.h).
+// Applies --threads to the runtime's kernels (0: all cores) and says how many run.
+int set_runtime_threads(int threads) {
   qf::kernels::set_num_threads(threads);
-  return true;
-#else
-  (void)threads;
-  return false;
-#endif
+  return qf::kernels::num_threads();
 }
 
 // ---- per-op profile (Engine::set_profiling / op_times) ----
@@ -158,10 +142,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of the table");
   cmd->add_flag("--no-profile", opt->no_profile, "Skip the per-op profile pass");
   cmd->callback([opt] {
-    const bool threads_applied = opt->threads > 0 && set_runtime_threads(opt->threads);
-    if (opt->threads > 0 && !threads_applied && !opt->json)
-      std::fprintf(stderr, "qforge bench: note: this runtime has no thread setting yet; --threads %d ignored\n",
-                   opt->threads);
+    const int threads = set_runtime_threads(opt->threads);
     Engine engine = Engine::load(opt->path);
     const Checkpoint& ck = engine.checkpoint();
 
@@ -198,16 +179,16 @@ void add_bench_command(CLI::App& app) {
     for (const auto& r : ops) op_total += r.seconds;
 
     const std::string kernels = engine.kernel_table().name;
-    const std::string threads_str = threads_applied ? std::to_string(opt->threads) : "default";
+    const std::string threads_str = std::to_string(threads);
     if (opt->json) {
       std::printf("{\"checkpoint\": \"%s\", \"family\": \"%s\", \"kernels\": \"%s\", \"batch\": %lld, "
-                  "\"threads\": %d, \"threads_applied\": %s, \"item\": \"%s\", \"items_per_run\": %lld, "
+                  "\"threads\": %d, \"item\": \"%s\", \"items_per_run\": %lld, "
                   "\"items_per_s\": %.6g, \"ms_per_run_median\": %.6g, \"ms_per_run_min\": %.6g, "
                   "\"ms_per_run_max\": %.6g, \"iters\": %lld, \"latency_ms_b1\": %.6g, "
                   "\"latency_ms_b1_p10\": %.6g, \"latency_ms_b1_p90\": %.6g, \"latency_iters\": %zu, "
                   "\"profile_runs\": %lld, \"op_times\": [",
                   json_escape(opt->path).c_str(), json_escape(ck.graph.family).c_str(), json_escape(kernels).c_str(),
-                  static_cast<long long>(opt->batch), opt->threads, threads_applied ? "true" : "false", item_name,
+                  static_cast<long long>(opt->batch), threads, item_name,
                   static_cast<long long>(items), items_per_s, med * 1e3, quantile(secs, 0) * 1e3,
                   quantile(secs, 1) * 1e3, static_cast<long long>(opt->iters), quantile(lat, 0.5) * 1e3,
                   quantile(lat, 0.1) * 1e3, quantile(lat, 0.9) * 1e3, lat.size(),

@@ -10,6 +10,7 @@
 #include "export/from_torch.h"
 #include "runtime/checkpoint_reader.h"
 #include "runtime/engine.h"
+#include "runtime/kernels/threads.h"
 #include "runtime/inspect.h"
 #include "runtime/validate.h"
 
@@ -60,6 +61,7 @@ void add_validate_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto opt = std::make_shared<ValidateOptions>();
   auto trace = std::make_shared<bool>(false);
+  auto threads = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand(
       "validate",
       "Run the checkpoint's golden inputs through the standalone runtime and compare with the stored outputs: "
@@ -72,7 +74,9 @@ void add_validate_command(CLI::App& app) {
                   "Maximum difference in units of max|output|/127 for outputs behind float reductions")
       ->capture_default_str();
   cmd->add_flag("--trace", *trace, "Print the per-op comparison (run alone on the traced inputs) for every op");
-  cmd->callback([path, opt, trace] {
+  cmd->add_option("--threads", *threads, "CPU threads for the runtime's kernels (default: all cores)");
+  cmd->callback([path, opt, trace, threads] {
+    kernels::set_num_threads(*threads);
     Engine engine = [&] {
       try {
         return Engine::load(*path);
@@ -81,7 +85,7 @@ void add_validate_command(CLI::App& app) {
         std::exit(2);
       }
     }();
-    std::printf("kernels: %s\n", engine.kernel_table().name);
+    std::printf("kernels: %s, %d thread(s)\n", engine.kernel_table().name, kernels::num_threads());
     const ValidationReport report = validate(engine, *opt);
     std::fputs(report.summary(*trace).c_str(), stdout);
     if (!report.passed) std::exit(1);

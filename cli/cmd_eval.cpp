@@ -13,6 +13,7 @@
 #include "cli/modifiers.h"
 #include "export/from_torch.h"
 #include "runtime/engine.h"
+#include "runtime/kernels/threads.h"
 #include "train/trainer.h"
 
 namespace qf::cli {
@@ -69,9 +70,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", opt->data, "Dataset location, if not the one the recipe names");
   cmd->add_option("--limit", opt->limit,
                   "Evaluate only the first N of the recipe's held-out examples (windows for text)");
-  cmd->add_option("--threads", opt->threads, "CPU threads for LibTorch (default: all cores)");
+  cmd->add_option("--threads", opt->threads, "CPU threads for LibTorch and the runtime's kernels (default: all cores)");
   cmd->callback([opt] {
     if (opt->threads > 0) torch::set_num_threads(opt->threads);
+    kernels::set_num_threads(opt->threads);
     const bool is_checkpoint = std::filesystem::is_regular_file(opt->target);
     std::optional<Engine> engine;
     Recipe recipe;
@@ -90,8 +92,10 @@ void add_eval_command(CLI::App& app) {
       auto model = train::load_run_model(opt->target, recipe, *task, make_modifiers(recipe));
       m = task->evaluate(*model, torch::kCPU);
     }
-    std::printf("%s (%s, %s)\n", opt->target.c_str(), recipe.name.c_str(),
-                is_checkpoint ? "runtime" : "LibTorch");
+    const std::string how = is_checkpoint ? std::string("runtime, kernels ") + engine->kernel_table().name + ", " +
+                                                std::to_string(kernels::num_threads()) + " thread(s)"
+                                          : "LibTorch";
+    std::printf("%s (%s, %s)\n", opt->target.c_str(), recipe.name.c_str(), how.c_str());
     for (const auto& [k, v] : m.values) std::printf("  %-22s %.4f\n", k.c_str(), v);
   });
 }

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "runtime/engine.h"
+#include "runtime/kernels/threads.h"
 
 namespace qf::cli {
 
@@ -15,6 +16,7 @@ void add_generate_command(CLI::App& app) {
     int64_t bytes = 200;
     double temperature = 0.8;
     uint64_t seed = 0;
+    int threads = 0;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text with a gpt checkpoint (.qf.h5) through the runtime");
@@ -23,7 +25,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-n,--bytes", opt->bytes, "Bytes to generate")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("-t,--temperature", opt->temperature, "Sampling temperature (0: greedy)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--seed", opt->seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "CPU threads for the runtime's kernels (default: all cores)");
   cmd->callback([opt] {
+    kernels::set_num_threads(opt->threads);
     Engine engine = Engine::load(opt->checkpoint);
     const Graph& g = engine.checkpoint().graph;
     if (g.family != "gpt") throw std::runtime_error(opt->checkpoint + " is a '" + g.family + "' model, not gpt");
