@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
+
 namespace qf {
 
 struct TensorSpec {
@@ -37,6 +39,12 @@ struct Op {
     return it == floats.end() ? fallback : it->second;
   }
 };
+
+// Whether `t` can be fed as graph input `spec`: same dtype, same rank, every dimension > 0 and
+// equal to the spec's unless the spec says -1, and as many values as the shape holds. Returns ""
+// when it can, else what is wrong (callers add where). The one check of the writer's golden
+// inputs, the reader's and the executor's run inputs.
+std::string check_input(const TensorSpec& spec, const Tensor& t);
 
 struct Graph {
   std::string family;                 // "mlp", "cnn", "gpt"

@@ -265,16 +265,8 @@ void write_golden(hid_t file, const CheckpointContent& c) {
       auto it = gc.inputs.find(spec.name);
       if (it == gc.inputs.end()) throw Error(where + "missing input '" + spec.name + "'");
       const Tensor& t = it->second;
-      if (dtype_name(t.dtype) != spec.dtype)
-        throw Error(where + "input '" + spec.name + "' is " + dtype_name(t.dtype) + ", graph says " + spec.dtype);
-      if (t.shape.size() != spec.shape.size())
-        throw Error(where + "input '" + spec.name + "' has rank " + std::to_string(t.shape.size()));
-      for (size_t d = 0; d < t.shape.size(); ++d)
-        if (t.shape[d] <= 0 || (spec.shape[d] != -1 && spec.shape[d] != t.shape[d]))
-          throw Error(where + "input '" + spec.name + "' has shape " + shape_str(t.shape) +
-                      ", graph says " + shape_str(spec.shape));
-      const size_t have = t.dtype == DType::kFloat32 ? t.f32.size() : t.i64.size();
-      if (static_cast<int64_t>(have) != t.numel()) throw Error(where + "input '" + spec.name + "' size mismatch");
+      const std::string problem = check_input(spec, t);
+      if (!problem.empty()) throw Error(where + "input '" + spec.name + "' " + problem);
       if (t.dtype == DType::kFloat32) write_f32(in, spec.name, t.shape, t.f32);
       else write_i64(in, spec.name, t.shape, t.i64);
     }

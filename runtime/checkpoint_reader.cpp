@@ -623,13 +623,10 @@ class Reader {
         const std::string p = base + "/inputs/" + spec.name;
         const bool is_ids = spec.dtype == "int64";
         Opened o = open_dataset(p, is_ids ? Kind::kI64 : Kind::kF32);
-        if (o.shape.size() != spec.shape.size())
-          fail("/" + p, "has shape " + shape_str(o.shape) + ", graph input is " + shape_str(spec.shape));
-        for (size_t d = 0; d < o.shape.size(); ++d)
-          if (o.shape[d] <= 0 || (spec.shape[d] != -1 && spec.shape[d] != o.shape[d]))
-            fail("/" + p, "has shape " + shape_str(o.shape) + ", graph input is " + shape_str(spec.shape));
         Tensor t = is_ids ? Tensor::ids(o.shape, read_into<int64_t>(o, p, H5T_NATIVE_INT64))
                           : Tensor::floats(o.shape, read_into<float>(o, p, H5T_NATIVE_FLOAT));
+        const std::string problem = check_input(spec, t);  // sizes are bounded by open_dataset
+        if (!problem.empty()) fail("/" + p, problem);
         gc.inputs[spec.name] = std::move(t);
       }
       for (const std::string& name : ck_.graph.outputs) {

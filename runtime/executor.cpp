@@ -78,17 +78,8 @@ std::vector<Shape> Executor::checked_input_shapes(const std::map<std::string, Te
     auto it = inputs.find(spec.name);
     if (it == inputs.end()) throw Error("run: missing input '" + spec.name + "'");
     const Tensor& t = it->second;
-    if (dtype_name(t.dtype) != spec.dtype)
-      throw Error("run: input '" + spec.name + "' is " + dtype_name(t.dtype) + ", the graph wants " + spec.dtype);
-    bool ok = t.shape.size() == spec.shape.size();
-    for (size_t d = 0; ok && d < t.shape.size(); ++d)
-      ok = t.shape[d] > 0 && (spec.shape[d] == -1 || spec.shape[d] == t.shape[d]);
-    if (!ok)
-      throw Error("run: input '" + spec.name + "' has shape " + shape_str(t.shape) + ", the graph wants " +
-                  shape_str(spec.shape));
-    const size_t have = t.dtype == DType::kFloat32 ? t.f32.size() : t.i64.size();
-    if (static_cast<int64_t>(have) != t.numel())
-      throw Error("run: input '" + spec.name + "' has " + std::to_string(have) + " values for shape " + shape_str(t.shape));
+    const std::string problem = check_input(spec, t);
+    if (!problem.empty()) throw Error("run: input '" + spec.name + "' " + problem);
     shapes.push_back(t.shape);
   }
   if (inputs.size() != ck_.graph.inputs.size()) throw Error("run: unexpected extra inputs");

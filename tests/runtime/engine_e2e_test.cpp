@@ -272,7 +272,7 @@ TEST_F(E2E, RuntimeErrorsAreClear) {
   };
   expect_error({{"ids", Tensor::ids({1, 2}, {3, 11})}}, "op 'tok' (embedding): token id 11 out of range [0, 11)");
   expect_error({{"ids", Tensor::ids({1, 17}, std::vector<int64_t>(17, 0))}}, "exceeds the positional table");
-  expect_error({{"ids", Tensor::floats({1, 2}, {0.f, 1.f})}}, "input 'ids' is float32, the graph wants int64");
+  expect_error({{"ids", Tensor::floats({1, 2}, {0.f, 1.f})}}, "input 'ids' is float32, the graph input is int64");
   expect_error({}, "missing input 'ids'");
 
   // Load-time checks: an unknown op kind and a graph/weight mismatch.
