@@ -15,6 +15,19 @@
 #include "runtime/validate.h"
 
 namespace qf::cli {
+namespace {
+
+// Loads a checkpoint for the runtime; a malformed file exits 2 (1 is kept for "ran, disagreed").
+Engine load_or_exit(const std::string& path) {
+  try {
+    return Engine::load(path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qforge: %s: malformed checkpoint: %s\n", path.c_str(), e.what());
+    std::exit(2);
+  }
+}
+
+}  // namespace
 
 void add_export_command(CLI::App& app) {
   struct Options {
@@ -43,14 +56,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->callback([path] {
     // The same load as validate's (reader + op construction + shape inference), so a file that
     // inspects cleanly is one the runtime can run.
-    Engine engine = [&] {
-      try {
-        return Engine::load(*path);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "qforge: %s: malformed checkpoint: %s\n", path->c_str(), e.what());
-        std::exit(2);
-      }
-    }();
+    Engine engine = load_or_exit(*path);
     InspectSummary s = inspect(engine.checkpoint());
     s.kernels = engine.kernel_table().name;
     std::fputs(s.to_text().c_str(), stdout);
@@ -77,14 +83,7 @@ void add_validate_command(CLI::App& app) {
   cmd->add_option("--threads", *threads, "CPU threads for the runtime's kernels (default: all cores)");
   cmd->callback([path, opt, trace, threads] {
     kernels::set_num_threads(*threads);
-    Engine engine = [&] {
-      try {
-        return Engine::load(*path);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "qforge: %s: malformed checkpoint: %s\n", path->c_str(), e.what());
-        std::exit(2);
-      }
-    }();
+    Engine engine = load_or_exit(*path);
     std::printf("kernels: %s, %d thread(s)\n", engine.kernel_table().name, kernels::num_threads());
     const ValidationReport report = validate(engine, *opt);
     std::fputs(report.summary(*trace).c_str(), stdout);
