@@ -9,6 +9,7 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
+#include "runtime/kernels/x86/x86_data_kernels.h"
 #include "runtime/kernels/x86/x86_float_kernels.h"
 
 namespace qf::kernels {
@@ -74,6 +75,14 @@ const KernelTable& avx512vnni_table() {
     k.prepare_qweights = prepare_qweights__avx512vnni;
     k.f32_gemm = f32_gemm__avx512_eigen;
     k.relu = f32_relu__avx512;
+    k.maxpool2d = f32_maxpool2d__avx512;
+    k.im2col_f32 = f32_im2col__avx512;
+    k.im2col_u8 = x8_im2col_u8__avx512;
+    k.im2col_s8 = x8_im2col_s8__avx512;
+    k.transpose = f32_transpose__avx512;
+    k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx512;
+    k.quantize_u8 = f32_quantize_u8__avx512;
+    k.quantize_s8 = f32_quantize_s8__avx512;
     return k;
   }();
   return t;
@@ -93,6 +102,14 @@ const KernelTable& avx2_table() {
     k.prepare_qweights = prepare_qweights__avx2;
     k.f32_gemm = f32_gemm__avx2_eigen;
     k.relu = f32_relu__avx2;
+    k.maxpool2d = f32_maxpool2d__avx2;
+    k.im2col_f32 = f32_im2col__avx2;
+    k.im2col_u8 = x8_im2col_u8__avx2;
+    k.im2col_s8 = x8_im2col_s8__avx2;
+    k.transpose = f32_transpose__avx2;
+    k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx2;
+    k.quantize_u8 = f32_quantize_u8__avx2;
+    k.quantize_s8 = f32_quantize_s8__avx2;
     return k;
   }();
   return t;
