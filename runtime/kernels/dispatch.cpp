@@ -143,8 +143,12 @@ std::vector<const KernelTable*> available_kernel_tables() {
 
 const KernelTable& select_kernels() {
   // Once per process (a throw is retried next call).
-  static const KernelTable& t = kernel_table_for_isa(std::getenv("QFORGE_ISA") ? std::getenv("QFORGE_ISA") : "");
-  return t;
+  // A pointer, not a reference: GCC 13 cannot see that the table outlives the string argument.
+  static const KernelTable* const t = [] {
+    const char* isa = std::getenv("QFORGE_ISA");
+    return &kernel_table_for_isa(isa ? isa : "");
+  }();
+  return *t;
 }
 
 }  // namespace qf::kernels
