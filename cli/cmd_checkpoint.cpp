@@ -19,8 +19,9 @@ namespace {
 
 // Loads a checkpoint for the runtime; a malformed file exits 2 (1 is kept for "ran, disagreed").
 Engine load_or_exit(const std::string& path) {
+  const kernels::KernelTable& table = kernels::select_kernels();  // a bad QFORGE_ISA is not the file's fault
   try {
-    return Engine::load(path);
+    return Engine::load(path, &table);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qforge: %s: malformed checkpoint: %s\n", path.c_str(), e.what());
     std::exit(2);
