@@ -107,7 +107,7 @@ class ClassificationTask : public Task {
   }
   Batch golden_batch(int64_t n) override {
     n = std::min(n, test_x_.size(0));
-    return {test_x_.narrow(0, 0, n).clone(), test_y_.narrow(0, 0, n).clone()};
+    return {test_x_.narrow(0, 0, n).clone(), test_y_.narrow(0, 0, n).clone(), torch::Tensor()};
   }
   int64_t eval_examples() const override { return test_x_.size(0); }
   InputShape input_shape() const override { return shape_; }
@@ -195,7 +195,7 @@ class LanguageModelTask : public Task {
     const int64_t B = static_cast<int64_t>(starts.size());
     torch::Tensor x = torch::empty({B, context_ + 1}, torch::kLong);
     for (int64_t b = 0; b < B; ++b) x[b].copy_(stream.narrow(0, starts[b], context_ + 1));
-    return {x.narrow(1, 0, context_).contiguous(), x.narrow(1, 1, context_).contiguous()};
+    return {x.narrow(1, 0, context_).contiguous(), x.narrow(1, 1, context_).contiguous(), torch::Tensor()};
   }
 
   uint64_t seed_;
