@@ -34,6 +34,7 @@ std::vector<OpSchema> make_schemas() {
   linear.bias_allowed = true;
   linear.act_static = linear.act_dynamic = true;
   linear.prunable = true;
+  linear.arithmetic = Arithmetic::kIntegerGemm;
   add(linear);
 
   OpSchema conv = kind("conv2d");
@@ -42,24 +43,30 @@ std::vector<OpSchema> make_schemas() {
   conv.bias_allowed = true;
   conv.act_static = true;
   conv.prunable = true;
+  conv.arithmetic = Arithmetic::kIntegerGemm;
   conv.attrs = {ints("kernel", false, 2, 1, kMaxWindow), ints("stride", false, 2, 1, kMaxWindow),
                 ints("padding", false, 2, 0, kMaxWindow), ints("groups", false, 1, 1, kMaxGroups)};
   add(conv);
 
-  add(kind("relu"));
+  OpSchema relu = kind("relu");
+  relu.arithmetic = Arithmetic::kExact;
+  add(relu);
   add(kind("gelu"));
   for (const char* pool : {"maxpool2d", "avgpool2d"}) {
     OpSchema p = kind(pool);
     p.attrs = {ints("kernel", true, 2, 1, kMaxWindow), ints("stride", false, 2, 1, kMaxWindow),
                ints("padding", false, 2, 0, kMaxWindow)};
+    if (p.kind == "maxpool2d") p.arithmetic = Arithmetic::kExact;  // avgpool sums
     add(p);
   }
   OpSchema flatten = kind("flatten");
   flatten.attrs = {ints("start_dim", false, 1, -8, 8)};
+  flatten.arithmetic = Arithmetic::kExact;
   add(flatten);
 
   OpSchema addop = kind("add");
   addop.num_inputs = 2;
+  addop.arithmetic = Arithmetic::kExact;
   add(addop);
 
   OpSchema ln = kind("layernorm");
@@ -75,11 +82,13 @@ std::vector<OpSchema> make_schemas() {
   emb.takes_ids = true;
   emb.weight = WeightRole::kQuantizable;
   emb.weight_rank = 2;
+  emb.arithmetic = Arithmetic::kExact;  // code * scale
   add(emb);
 
   OpSchema pos = kind("positional_embedding");
   pos.weight = WeightRole::kFloat;
   pos.weight_rank = 2;
+  pos.arithmetic = Arithmetic::kExact;
   add(pos);
 
   OpSchema attn = kind("causal_attention");

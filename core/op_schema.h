@@ -31,6 +31,14 @@ struct AttrSpec {
   double lo = 0, hi = 0;         // range of every value
 };
 
+// Whether an op computes identical bits in every correct implementation when given identical
+// inputs (FORMAT.md, "Validation"): validate holds such ops to bit equality.
+enum class Arithmetic {
+  kExact,        // one IEEE operation per element, or data movement
+  kIntegerGemm,  // exact when the weight is quantized and the input too (integer sums)
+  kFloat,        // float reductions or transcendentals in an order the format does not fix
+};
+
 struct OpSchema {
   std::string kind;
   int num_inputs = 1;
@@ -40,6 +48,7 @@ struct OpSchema {
   bool bias_allowed = false, bias_required = false;
   bool act_static = false, act_dynamic = false;  // input activation modes the runtime implements
   bool prunable = false;   // N:M / block masks along K make sense (linear, conv2d)
+  Arithmetic arithmetic = Arithmetic::kFloat;
   std::vector<AttrSpec> attrs;
 };
 

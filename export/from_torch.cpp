@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/agreement.h"
 #include "core/error.h"
 #include "export/contract_exec.h"
 #include "train/metrics_log.h"
@@ -65,39 +66,6 @@ Golden golden_case(const CheckpointContent& content, train::ZooModel& model, con
   return g;
 }
 
-// validate's measures (runtime/validate.cpp, compare_outputs; FORMAT.md "Validation") of `got`
-// against `golden`: top-1 agreement over rows (all dims but the last; first maximum wins) and
-// max |diff| in units of max|golden| / 127.
-struct Agreement {
-  double top1 = 1, max_diff_units = 0;
-};
-Agreement agreement(const Tensor& got, const Tensor& golden) {
-  if (got.shape != golden.shape)
-    throw Error("export: model output " + shape_str(got.shape) + " and contract output " + shape_str(golden.shape) +
-                " differ in shape");
-  Agreement a;
-  double gmax = 0, dmax = 0;
-  for (float v : golden.f32) gmax = std::fmax(gmax, std::fabs(v));
-  for (size_t i = 0; i < got.f32.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(got.f32[i]) - golden.f32[i]);
-    if (!(d <= dmax)) dmax = std::isnan(d) ? INFINITY : d;
-  }
-  a.max_diff_units = dmax / (gmax > 0 ? gmax / 127.0 : 1.0);
-  const int64_t cols = golden.shape.empty() ? 1 : golden.shape.back();
-  const int64_t rows = cols > 0 ? golden.numel() / cols : 0;
-  int64_t matches = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t ag = 0, ay = 0;
-    for (int64_t k = 1; k < cols; ++k) {
-      if (golden.f32[static_cast<size_t>(r * cols + k)] > golden.f32[static_cast<size_t>(r * cols + ag)]) ag = k;
-      if (got.f32[static_cast<size_t>(r * cols + k)] > got.f32[static_cast<size_t>(r * cols + ay)]) ay = k;
-    }
-    matches += ag == ay;
-  }
-  a.top1 = rows ? static_cast<double>(matches) / static_cast<double>(rows) : 1.0;
-  return a;
-}
-
 // Below this the contract does not describe the trained model (a bug, not noise): the two differ
 // by float summation order only, which flips an argmax only on near-ties.
 constexpr double kMinContractTop1 = 0.99;
@@ -143,7 +111,7 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
   if (!trace_all && options.trace_examples > 0)  // a small traced case beside the full batch
     out.golden.push_back(golden_case(out, model, golden.input.narrow(0, 0, options.trace_examples), true));
   const std::string& output = out.graph.outputs.at(0);
-  const Agreement a = agreement(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output));
+  const Agreement a = measure_agreement(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output));
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", a.top1);
   out.provenance["contract_vs_model_top1"] = buf;

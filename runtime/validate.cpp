@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/agreement.h"
 #include "core/error.h"
+#include "core/op_schema.h"
 #include "runtime/weight_prep.h"
 
 namespace qf {
@@ -23,10 +25,12 @@ double max_abs(const Tensor& t) {
 // (codes of identical floats are identical; int32 sums are exact; the epilogue's float order is
 // fixed), and ops that are single IEEE operations or pure data movement.
 bool op_is_exact(const Op& op, const LayerWeights* L) {
-  if (op.kind == "linear" || op.kind == "conv2d")
-    return L && L->format != WeightFormat::kFloat32 && L->input_act.mode != ActMode::kNone;
-  return op.kind == "relu" || op.kind == "maxpool2d" || op.kind == "flatten" || op.kind == "add" ||
-         op.kind == "embedding" || op.kind == "positional_embedding";
+  switch (find_op_schema(op.kind)->arithmetic) {  // the reader checked the kind
+    case Arithmetic::kExact: return true;
+    case Arithmetic::kIntegerGemm:
+      return L && L->format != WeightFormat::kFloat32 && L->input_act.mode != ActMode::kNone;
+    default: return false;
+  }
 }
 
 // The largest |runtime - reference| a float op may show on identical inputs: each bound is
@@ -81,27 +85,19 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 OutputCheck compare_outputs(const Tensor& got, const Tensor& golden) {
-  if (got.shape != golden.shape)
-    throw Error("validate: output shape " + shape_str(got.shape) + " differs from the golden " + shape_str(golden.shape));
+  Agreement a;
+  try {
+    a = measure_agreement(got, golden);
+  } catch (const Error& e) {
+    throw Error(std::string("validate: ") + e.what());
+  }
   OutputCheck c;
-  const double gmax = max_abs(golden);
-  c.unit = gmax > 0 ? gmax / 127.0 : 1.0;
-  for (size_t i = 0; i < got.f32.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(got.f32[i]) - golden.f32[i]);
-    if (!(d <= c.max_abs_diff)) c.max_abs_diff = std::isnan(d) ? INFINITY : d;
-  }
-  c.max_diff_units = c.max_abs_diff / c.unit;
-  const int64_t cols = golden.shape.empty() ? 1 : golden.shape.back();
-  c.rows = cols > 0 ? golden.numel() / cols : 0;
-  for (int64_t r = 0; r < c.rows; ++r) {
-    int64_t ag = 0, ay = 0;
-    for (int64_t k = 1; k < cols; ++k) {
-      if (golden.f32[static_cast<size_t>(r * cols + k)] > golden.f32[static_cast<size_t>(r * cols + ag)]) ag = k;
-      if (got.f32[static_cast<size_t>(r * cols + k)] > got.f32[static_cast<size_t>(r * cols + ay)]) ay = k;
-    }
-    c.top1_matches += ag == ay;
-  }
-  c.top1_agreement = c.rows ? static_cast<double>(c.top1_matches) / static_cast<double>(c.rows) : 1.0;
+  c.rows = a.rows;
+  c.top1_matches = a.top1_matches;
+  c.top1_agreement = a.top1;
+  c.max_abs_diff = a.max_abs_diff;
+  c.unit = a.unit;
+  c.max_diff_units = a.max_diff_units;
   return c;
 }
 

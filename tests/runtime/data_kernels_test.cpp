@@ -13,22 +13,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "qgemm_tester.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/threads.h"
 
 namespace qf::kernels {
 namespace {
 
-std::vector<std::string> table_names() {
-  std::vector<std::string> v;
-  for (const KernelTable* t : available_kernel_tables()) v.push_back(t->name);
-  return v;
-}
-const KernelTable& table_named(const std::string& name) {
-  for (const KernelTable* t : available_kernel_tables())
-    if (name == t->name) return *t;
-  throw Error("no table " + name);
-}
 
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
@@ -70,7 +61,7 @@ struct PoolCase {
 };
 
 TEST_P(DataTables, MaxPoolBitIdentical) {
-  const KernelTable& t = table_named(GetParam());
+  const KernelTable& t = kernel_table_for_isa(GetParam());
   const KernelTable& ref = ref_kernel_table();
   const std::vector<PoolCase> cases = {
       {3, 28, 28, 2, 2, 2, 2, 0, 0}, {5, 14, 14, 2, 2, 2, 2, 0, 0}, {4, 7, 7, 2, 2, 2, 2, 0, 0},
@@ -118,7 +109,7 @@ std::vector<float> quant_edges(float s, int32_t z, int32_t qmin, int32_t qmax) {
 }
 
 TEST_P(DataTables, QuantizeBitIdentical) {
-  const KernelTable& t = table_named(GetParam());
+  const KernelTable& t = kernel_table_for_isa(GetParam());
   const KernelTable& ref = ref_kernel_table();
   struct Q {
     float scale;
@@ -162,7 +153,7 @@ TEST_P(DataTables, QuantizeBitIdentical) {
 }
 
 TEST_P(DataTables, QuantizePerRowBitIdentical) {
-  const KernelTable& t = table_named(GetParam());
+  const KernelTable& t = kernel_table_for_isa(GetParam());
   const KernelTable& ref = ref_kernel_table();
   struct RC {
     int64_t rows, cols;
@@ -198,7 +189,7 @@ struct ColCase {
 };
 
 TEST_P(DataTables, Im2colBitIdentical) {
-  const KernelTable& t = table_named(GetParam());
+  const KernelTable& t = kernel_table_for_isa(GetParam());
   const KernelTable& ref = ref_kernel_table();
   const std::vector<ColCase> cases = {
       {1, 28, 28, 3, 3, 1, 1, 1, 1, 0}, {32, 14, 14, 3, 3, 1, 1, 1, 1, 0}, {5, 7, 9, 3, 3, 2, 2, 1, 1, 0},
@@ -245,7 +236,7 @@ TEST_P(DataTables, Im2colBitIdentical) {
 }
 
 TEST_P(DataTables, TransposeBitIdentical) {
-  const KernelTable& t = table_named(GetParam());
+  const KernelTable& t = kernel_table_for_isa(GetParam());
   const KernelTable& ref = ref_kernel_table();
   struct RC {
     int64_t rows, cols;
@@ -263,7 +254,7 @@ TEST_P(DataTables, TransposeBitIdentical) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTables, DataTables, ::testing::ValuesIn(table_names()),
+INSTANTIATE_TEST_SUITE_P(AllTables, DataTables, ::testing::ValuesIn(qf::kernels::test::kernel_table_names()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace

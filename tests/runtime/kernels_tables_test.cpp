@@ -22,16 +22,6 @@ namespace {
 using test::QGemmTester;
 using test::Values;
 
-std::vector<std::string> table_names() {
-  std::vector<std::string> v;
-  for (const KernelTable* t : available_kernel_tables()) v.push_back(t->name);
-  return v;
-}
-const KernelTable& table_named(const std::string& name) {
-  for (const KernelTable* t : available_kernel_tables())
-    if (name == t->name) return *t;
-  throw Error("no table " + name);
-}
 
 struct Shape {
   int64_t n, k, group;
@@ -73,7 +63,7 @@ std::vector<QCase> cases() {
 class QGemmTables : public ::testing::TestWithParam<std::tuple<std::string, QCase>> {};
 
 TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
-  const KernelTable& table = table_named(std::get<0>(GetParam()));
+  const KernelTable& table = kernel_table_for_isa(std::get<0>(GetParam()));
   const QCase c = std::get<1>(GetParam());
   // Every 2:4 strategy the AVX-512 table has.
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
@@ -115,13 +105,13 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);  // the default
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(table_names()), ::testing::ValuesIn(cases())),
+INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),
                          case_name);
 
 class FloatTables : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(FloatTables, F32GemmWithinTolerance) {
-  const KernelTable& table = table_named(GetParam());
+  const KernelTable& table = kernel_table_for_isa(GetParam());
   for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 37, 129}, {17, 130, 64}, {128, 70, 300}}) {
     auto x = qf::test::randn(m * k, 11), w = qf::test::randn(n * k, 12), b = qf::test::randn(n, 13);
     std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
@@ -138,7 +128,7 @@ TEST_P(FloatTables, F32GemmWithinTolerance) {
 }
 
 TEST_P(FloatTables, ReluExact) {
-  const KernelTable& table = table_named(GetParam());
+  const KernelTable& table = kernel_table_for_isa(GetParam());
   auto x = qf::test::randn(1000, 14);
   x[3] = -0.0f;
   x[5] = NAN;
@@ -150,7 +140,7 @@ TEST_P(FloatTables, ReluExact) {
   EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << table.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTables, FloatTables, ::testing::ValuesIn(table_names()),
+INSTANTIATE_TEST_SUITE_P(AllTables, FloatTables, ::testing::ValuesIn(qf::kernels::test::kernel_table_names()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 TEST(Dispatch, TablesAndIsaNames) {

@@ -137,4 +137,10 @@ void QGemmTester::Test(const KernelTable& table) const {
   }
 }
 
+std::vector<std::string> kernel_table_names() {
+  std::vector<std::string> v;
+  for (const KernelTable* t : available_kernel_tables()) v.push_back(t->name);
+  return v;
+}
+
 }  // namespace qf::kernels::test

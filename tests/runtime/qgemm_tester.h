@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "runtime/kernels/kernels.h"
 
@@ -41,5 +43,9 @@ class QGemmTester {
   Values values_ = Values::kRandom;
   unsigned seed_ = 1;
 };
+
+// Names of every kernel table this CPU runs: the parameter of the per-table suites (each is a
+// name kernels::kernel_table_for_isa takes back).
+std::vector<std::string> kernel_table_names();
 
 }  // namespace qf::kernels::test

@@ -1,0 +1,24 @@
+// How closely an output agrees with a reference output: the measures of FORMAT.md "Validation",
+// shared by `qforge validate` (runtime vs golden) and the exporter (trained model vs contract).
+// Std-only.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace qf {
+
+struct Agreement {
+  int64_t rows = 0;           // all dims but the last
+  int64_t top1_matches = 0;   // rows whose argmax over the last dim agrees (first maximum wins)
+  double top1 = 1;            // top1_matches / rows (1 with no rows)
+  double max_abs_diff = 0;    // NaN anywhere counts as infinite
+  double unit = 1;            // max|reference| / 127, one int8 step of the output (1 if all zero)
+  double max_diff_units = 0;  // max_abs_diff / unit
+};
+
+// Throws qf::Error when the shapes differ.
+Agreement measure_agreement(const Tensor& got, const Tensor& reference);
+
+}  // namespace qf
