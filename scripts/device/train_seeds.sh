@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# On the 16-core device machine (CPU training, as scripts/main.sh trains): builds qforge and trains
+# On the device machine (DEV=cpu as scripts/main.sh trains, or DEV=cuda; the machine is given back
+# after 30 s idle, so build, train and pack run in one call: `all`): builds qforge and trains
 # the Fashion-MNIST recipes with seeds 0..N-1, the teacher retrained per seed too (a CI run
 # retrains everything, so the baseline's spread must include the teacher's), then exports,
 # validates and evaluates every checkpoint. Packs runs into $OUT/seed_runs.tar.gz for
@@ -7,11 +8,12 @@
 #   device run, carry [".gpu-data"]: bash scripts/device/train_seeds.sh build|train
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
-STEP="${1:-build}"; SEEDS="${SEEDS:-5}"; THREADS="${THREADS:-3}"
+STEP="${1:-build}"; SEEDS="${SEEDS:-5}"; THREADS="${THREADS:-3}"; DEV="${DEV:-cpu}"
 RECIPES="${RECIPES:-fashion_cnn_w4a8_sp24_kd fashion_cnn_w8a8 fashion_cnn_w4a8}"
 [ -e /usr/share/datasets/fashion-mnist ] || { mkdir -p /usr/share/datasets && ln -s "$PWD/.gpu-data/fashion-mnist" /usr/share/datasets/fashion-mnist; }
 export QFORGE_DATA="$PWD/.gpu-data"
 B=/tmp/qf-build; Q=$B/cli/qforge; W=/tmp/seedwork
+if [ "$STEP" = all ]; then bash "$0" build && bash "$0" train && bash "$0" pack; exit $?; fi
 if [ "$STEP" = build ]; then
   PREFIX="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')"
   cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX" -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF > "$OUT/configure.txt" 2>&1 || { tail -30 "$OUT/configure.txt"; exit 1; }
@@ -23,10 +25,10 @@ if [ "$STEP" = train ]; then
   one_seed() {
     local s=$1
     sed -e "s/^seed: .*/seed: $s/" -e "s/^name: .*/&/" recipes/fashion_cnn_fp32.yaml > $W/recipes/fp32_s$s.yaml
-    $Q run $W/recipes/fp32_s$s.yaml -o $W/runs/fashion_cnn_fp32/seed-$s --threads $THREADS -q --resume > $W/log_fp32_$s.txt 2>&1
+    $Q run $W/recipes/fp32_s$s.yaml -o $W/runs/fashion_cnn_fp32/seed-$s --threads $THREADS --device $DEV -q --resume > $W/log_fp32_$s.txt 2>&1
     for r in $RECIPES; do
       sed -e "s/^seed: .*/seed: $s/" -e "s#fashion_cnn_fp32.yaml#$W/runs/fashion_cnn_fp32/seed-$s#g" recipes/$r.yaml > $W/recipes/${r}_s$s.yaml
-      $Q run $W/recipes/${r}_s$s.yaml -o $W/runs/$r/seed-$s --threads $THREADS -q --resume > $W/log_${r}_$s.txt 2>&1
+      $Q run $W/recipes/${r}_s$s.yaml -o $W/runs/$r/seed-$s --threads $THREADS --device $DEV -q --resume > $W/log_${r}_$s.txt 2>&1
     done
   }
   for s in $(seq 0 $((SEEDS-1))); do one_seed $s & done
