@@ -42,6 +42,6 @@ if [ "$STEP" = pack ]; then
   for d in runs/*/seed-*; do
     $Q export $d -o $d/model.qf.h5 > /dev/null && $Q validate $d/model.qf.h5 | tail -1 && $Q eval $d/model.qf.h5 --threads 4 | sed -n 2p
   done 2>&1 | tee "$OUT/pack.txt"
-  tar czf "$OUT/seed_runs.tar.gz" runs/*/seed-*/model.qf.h5 runs/*/seed-*/metrics.jsonl runs/*/seed-*/recipe.yaml runs/*/seed-*/checkpoint.pt log_*.txt
+  tar czf "$OUT/seed_runs.tar.gz" runs/*/seed-*/model.qf.h5 runs/*/seed-*/metrics.jsonl runs/*/seed-*/recipe.yaml log_*.txt
   ls -la "$OUT"
 fi
