@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/eval_checkpoint.h"
 #include "cli/modifiers.h"
 #include "export/from_torch.h"
 #include "runtime/engine.h"
@@ -17,7 +18,6 @@
 #include "train/trainer.h"
 
 namespace qf::cli {
-namespace {
 
 namespace F = torch::nn::functional;
 
@@ -54,8 +54,6 @@ train::Metrics evaluate_checkpoint(Engine& engine, train::Task& task, bool langu
   }
   return m;
 }
-
-}  // namespace
 
 void add_eval_command(CLI::App& app) {
   struct Options {

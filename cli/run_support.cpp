@@ -38,6 +38,7 @@ std::string ensure_run_of(const std::string& recipe_or_run_dir, const std::strin
   const Recipe parent = load_recipe(target.string());
   RunRequest parent_req = req;
   parent_req.calibrate_only = false;
+  parent_req.stop_after_epochs = 0;  // an interruption simulated for this run is not the parent's
   parent_req.run_dir = default_run_dir(parent);
   parent_req.resume = true;
   if (!run_finished(parent_req.run_dir)) {
@@ -66,6 +67,7 @@ train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
   o.threads = req.threads;
   o.progress = req.progress;
   o.calibrate_only = req.calibrate_only;
+  o.stop_after_epochs = req.stop_after_epochs;
   train::Trainer trainer(recipe, o);
   for (auto& m : modifiers) trainer.add_modifier(m);
   try {

@@ -15,6 +15,7 @@ struct RunRequest {
   int threads = 0;
   bool progress = true;
   bool calibrate_only = false;
+  int64_t stop_after_epochs = 0;  // > 0: stop after this many epochs in this call (tests simulate interruption)
 };
 
 std::string default_run_dir(const Recipe& recipe);
