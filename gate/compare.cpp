@@ -74,26 +74,17 @@ CheckReport compare(const Baseline& b, const Measurements& measured, const std::
     } else {
       r.baseline_text = num(base.mean, 6) + " ± " + num(base.std, 2) + " (" + std::to_string(base.n) + " seeds)";
       const std::vector<double> bx = oriented(mb.seeds, r.higher_is_better);
-      TestResult t;
-      if (r.values.size() == 1) {
-        r.rule = "prediction";
-        t = prediction_rule(bx, sign * r.candidate, b.alpha);
-        r.limit = sign * t.bound;
-        r.p_value = t.p_value;
-      } else {
-        r.rule = "welch";
-        t = welch_rule(bx, oriented(r.values, r.higher_is_better), b.alpha);
-        r.limit = std::numeric_limits<double>::quiet_NaN();
-        r.p_value = t.p_value;
-      }
+      r.rule = r.values.size() == 1 ? "prediction" : "t-test";
+      const TestResult t = t_test_rule(bx, oriented(r.values, r.higher_is_better), b.alpha);
+      r.limit = sign * t.bound;
+      r.p_value = t.p_value;
       const bool beyond_margin = worsening > margin;
       r.passed = !(t.worse && beyond_margin) && std::isfinite(r.candidate);
-      std::string why;
-      if (r.rule == "prediction")
-        why = "one-sided prediction bound " + num(r.limit, 6) + " at alpha " + num(b.alpha, 3) + " (p = " + num(t.p_value, 3) + ")";
-      else
-        why = "Welch t = " + num(t.statistic, 3) + ", df " + num(t.df, 3) + ", one-sided p = " + num(t.p_value, 3) +
-              (t.worse ? " < " : " >= ") + "alpha " + num(b.alpha, 3);
+      std::string why = r.rule == "prediction" ? "one-sided prediction bound "
+                        : r.higher_is_better    ? "pooled one-sided t-test, lowest passing mean "
+                                                : "pooled one-sided t-test, highest passing mean ";
+      why += num(r.limit, 6) + ", t = " + num(t.statistic, 3) + ", df " + num(t.df, 3) + ", p = " + num(t.p_value, 3) +
+             (t.worse ? " < " : " >= ") + "alpha " + num(b.alpha, 3);
       if (r.passed)
         r.message = r.name + " " + cand_text + ": no regression against " + r.baseline_text + " (" + why +
                     (t.worse && !beyond_margin ? "; worse, but within the tolerance " + num(margin, 3) : "") + ")";

@@ -3,8 +3,8 @@
 //
 // The rule (recipes/baselines/README.md):
 //   - the baseline holds `seeds` (>= 2 per-seed values): the statistical rule of
-//     gate/statistics.h (prediction bound for one candidate value, Welch's one-sided t-test for
-//     several) at the baseline's alpha. A `tolerance` then is a minimum effect: the metric fails
+//     gate/statistics.h (a pooled one-sided t-test; for one candidate value, the prediction
+//     bound) at the baseline's alpha. A `tolerance` then is a minimum effect: the metric fails
 //     only when the rule says "worse" and it is worse by more than the tolerance too.
 //   - otherwise a fixed margin: fail when the candidate (the mean of its values) is worse than
 //     `value` by more than max(tolerance, tolerance_pct% of |value|).
@@ -25,11 +25,11 @@ struct MetricResult {
   std::string name, unit;
   bool higher_is_better = true;
   bool passed = false;
-  std::string rule;             // "margin" | "prediction" | "welch"
+  std::string rule;             // "margin" | "prediction" (one value) | "t-test" (several)
   std::vector<double> values;   // candidate values
   double candidate = 0;         // their mean
   double reference = 0;         // baseline value (or mean of its seeds)
-  double limit = 0;             // margin / prediction rule: the worst passing value (NaN for welch)
+  double limit = 0;             // the worst passing candidate value (mean)
   double p_value = -1;          // statistical rules: one-sided p; -1 otherwise
   std::string baseline_text;    // e.g. "92.95 ± 0.12 (5 seeds)" or "92.96 (−0.5)"
   std::string message;          // why it passed or failed

@@ -101,25 +101,32 @@ void check_alpha(double alpha) {
 }
 }  // namespace
 
-TestResult prediction_rule(const std::vector<double>& baseline, double y, double alpha) {
+TestResult t_test_rule(const std::vector<double>& baseline, const std::vector<double>& cand, double alpha) {
   check_alpha(alpha);
-  if (baseline.size() < 2) throw std::invalid_argument("prediction rule: the baseline needs >= 2 values");
-  const Summary s = summarize(baseline);
+  if (baseline.size() < 2 || cand.empty())
+    throw std::invalid_argument("the t-test rule needs >= 2 baseline values and >= 1 candidate value");
+  const Summary x = summarize(baseline), y = summarize(cand);
+  const double n = static_cast<double>(x.n), m = static_cast<double>(y.n);
   TestResult r;
-  r.df = static_cast<double>(s.n - 1);
-  const double spread = s.std * std::sqrt(1 + 1.0 / static_cast<double>(s.n));
-  if (spread == 0) {
-    r.bound = s.mean;
-    r.worse = y < s.mean;
-    r.statistic = y < s.mean ? -std::numeric_limits<double>::infinity() : 0;
-    r.p_value = y < s.mean ? 0 : 1;
+  r.df = n + m - 2;
+  const double sp = std::sqrt(((n - 1) * x.std * x.std + (m - 1) * y.std * y.std) / r.df);
+  const double se = sp * std::sqrt(1 / n + 1 / m);
+  if (se == 0) {
+    r.bound = x.mean;
+    r.worse = y.mean < x.mean;
+    r.statistic = r.worse ? -std::numeric_limits<double>::infinity() : 0;
+    r.p_value = r.worse ? 0 : 1;
     return r;
   }
-  r.statistic = (y - s.mean) / spread;
+  r.statistic = (y.mean - x.mean) / se;
   r.p_value = student_t_cdf(r.statistic, r.df);
-  r.bound = s.mean - student_t_quantile(1 - alpha, r.df) * spread;
-  r.worse = y < r.bound;
+  r.bound = x.mean - student_t_quantile(1 - alpha, r.df) * se;
+  r.worse = y.mean < r.bound;
   return r;
+}
+
+TestResult prediction_rule(const std::vector<double>& baseline, double y, double alpha) {
+  return t_test_rule(baseline, {y}, alpha);
 }
 
 TestResult welch_rule(const std::vector<double>& baseline, const std::vector<double>& cand, double alpha) {

@@ -109,7 +109,7 @@ grep -q "^seed: 2" "$S/seed-2/recipe.yaml" && ok "the seed is stored in the run'
 cp "$B" "$T/b_seeds.yaml"
 expect 0 "updated" -- "$Q" check "$S" --baseline "$T/b_seeds.yaml" --update-baseline --threads 1
 grep -q "    seeds: \[" "$T/b_seeds.yaml" && grep -q "^# Baseline for recipe" "$T/b_seeds.yaml" && ok "seeds written, comments kept" || bad "seeds update"
-expect 0 "welch" -- "$Q" check "$S" --baseline "$T/b_seeds.yaml" --threads 1
+expect 0 "t-test" -- "$Q" check "$S" --baseline "$T/b_seeds.yaml" --threads 1
 expect 0 "prediction" -- "$Q" check "$S/seed-1" --baseline "$T/b_seeds.yaml" --threads 1
 
 echo "$fails failure(s)"

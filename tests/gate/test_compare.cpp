@@ -36,7 +36,7 @@ TEST(Compare, StatisticalRuleSingleAndSeveralCandidates) {
   EXPECT_FALSE(bad.passed());
   EXPECT_NE(bad.results[0].message.find("beyond noise"), std::string::npos) << bad.results[0].message;
   const CheckReport several = compare(b, {{"accuracy", {92.1, 92.0, 92.2}}}, "t");
-  EXPECT_EQ(several.results[0].rule, "welch");
+  EXPECT_EQ(several.results[0].rule, "t-test");
   EXPECT_FALSE(several.passed()) << several.results[0].message;
   EXPECT_TRUE(compare(b, {{"accuracy", {92.8, 92.7, 92.9}}}, "t").passed());
 }

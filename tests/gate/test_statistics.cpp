@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "gate/statistics.h"
@@ -45,6 +46,7 @@ TEST(Statistics, SummaryMeanStdAndInterval) {
 }
 
 TEST(Statistics, PredictionRuleBoundAndDegenerateSpread) {
+  // The prediction bound is the pooled t-test with one candidate.
   const std::vector<double> base = {92.8, 92.9, 93.0, 92.9, 93.1};
   const TestResult r = prediction_rule(base, 92.0, 0.01);
   const Summary s = summarize(base);
@@ -62,7 +64,7 @@ namespace {
 
 // Fraction of `trials` in which the rule calls a candidate worse: baseline n draws and m candidate
 // draws from N(0, 1), the candidate's mean shifted by `shift` standard deviations.
-double rejection_rate(int n, int m, double shift, double alpha, int trials, unsigned seed) {
+double rejection_rate(int n, int m, double shift, double alpha, int trials, unsigned seed, bool welch = false) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> z(0, 1);
   int worse = 0;
@@ -70,7 +72,7 @@ double rejection_rate(int n, int m, double shift, double alpha, int trials, unsi
     std::vector<double> x(n), y(m);
     for (double& v : x) v = z(rng);
     for (double& v : y) v = z(rng) + shift;
-    const TestResult r = m == 1 ? prediction_rule(x, y[0], alpha) : welch_rule(x, y, alpha);
+    const TestResult r = welch ? welch_rule(x, y, alpha) : t_test_rule(x, y, alpha);
     worse += r.worse ? 1 : 0;
   }
   return static_cast<double>(worse) / trials;
@@ -84,22 +86,34 @@ TEST(Statistics, PredictionRuleFalseAlarmRateIsAlpha) {
   for (const auto& [n, alpha] : std::vector<std::pair<int, double>>{{3, 0.05}, {5, 0.05}, {5, 0.01}, {10, 0.1}}) {
     const double rate = rejection_rate(n, 1, 0.0, alpha, trials, 17 + n);
     const double se = std::sqrt(alpha * (1 - alpha) / trials);
+    std::printf("prediction-rule false-alarm rate, n=%d alpha=%.2f: %.4f (+-4 SE = %.4f)\n", n, alpha, rate, 4 * se);
     EXPECT_NEAR(rate, alpha, 4 * se) << "n=" << n << " alpha=" << alpha;
   }
 }
 
-// Welch's test is approximate (the Welch-Satterthwaite df): with equal variances its false-alarm
-// rate sits at or a little below alpha. Allowed: 4 binomial standard errors above alpha, and down
-// to half of alpha below (conservative is safe for a gate; far below would waste power).
-TEST(Statistics, WelchFalseAlarmRateIsAtMostAlpha) {
+// Several candidate seeds: the pooled t-test is exact too (equal spreads are the null hypothesis).
+TEST(Statistics, TTestFalseAlarmRateIsAlpha) {
   const int trials = 40000;
-  for (const auto& [n, m] : std::vector<std::pair<int, int>>{{5, 3}, {5, 5}, {10, 3}}) {
-    const double alpha = 0.05;
-    const double rate = rejection_rate(n, m, 0.0, alpha, trials, 101 + n * 7 + m);
-    const double se = std::sqrt(alpha * (1 - alpha) / trials);
-    EXPECT_LT(rate, alpha + 4 * se) << "n=" << n << " m=" << m;
-    EXPECT_GT(rate, alpha / 2) << "n=" << n << " m=" << m;
+  for (const double alpha : {0.05, 0.01}) {
+    for (const auto& [n, m] : std::vector<std::pair<int, int>>{{5, 3}, {5, 5}, {10, 3}}) {
+      const double rate = rejection_rate(n, m, 0.0, alpha, trials, 101 + n * 7 + m);
+      const double se = std::sqrt(alpha * (1 - alpha) / trials);
+      std::printf("t-test false-alarm rate, n=%d m=%d alpha=%.2f: %.4f (+-4 SE = %.4f)\n", n, m, alpha, rate, 4 * se);
+      EXPECT_NEAR(rate, alpha, 4 * se) << "n=" << n << " m=" << m;
+    }
   }
+}
+
+// Why the rule is not Welch's test: its false-alarm rate is only approximately alpha, and with few
+// candidate seeds against more baseline seeds it is liberal (measured about 1.5 alpha at
+// n = 10, m = 3, alpha = 0.01). The test pins that it is off, so the reason stays true.
+TEST(Statistics, WelchWouldBeLiberalWithFewCandidateSeeds) {
+  const double alpha = 0.01;
+  const int trials = 40000;
+  const double rate = rejection_rate(10, 3, 0.0, alpha, trials, 171, /*welch=*/true);
+  const double se = std::sqrt(alpha * (1 - alpha) / trials);
+  std::printf("Welch false-alarm rate, n=10 m=3 alpha=0.01: %.4f\n", rate);
+  EXPECT_GT(rate, alpha + 4 * se);
 }
 
 // A real regression (the mean moved by 3 standard deviations, or 5 for a single candidate against
