@@ -13,5 +13,6 @@ void add_validate_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_check_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace qf::cli

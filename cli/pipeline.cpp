@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/measure.h"
+#include "cli/plots.h"
 #include "gate/report_writers.h"
 #include "train/metrics_log.h"
 
@@ -140,6 +141,18 @@ Json run_pipeline(const Recipe& recipe, const RunRequest& req_in, const Pipeline
   }
   add_training_stats(dir.string(), recipe.data.batch_size, summary);
   add_teacher(recipe, req, summary);
+  // --- plots: the training curves (a missing gnuplot costs the picture, not the run)
+  const fs::path curves = dir / "curves.png";
+  if (fs::exists(curves) && fs::last_write_time(curves) >= fs::last_write_time(dir / "metrics.jsonl")) {
+    stages["plots"] = "current (curves.png)";
+  } else {
+    try {
+      plot_training_curves(dir.string());
+      stages["plots"] = "wrote curves.png";
+    } catch (const std::exception& e) {
+      stages["plots"] = std::string("skipped: ") + e.what();
+    }
+  }
   summary["stages"] = stages;
   gate::write_file_atomically(summary_path.string(), summary.dump() + "\n");
   return summary;

@@ -112,5 +112,14 @@ grep -q "    seeds: \[" "$T/b_seeds.yaml" && grep -q "^# Baseline for recipe" "$
 expect 0 "t-test" -- "$Q" check "$S" --baseline "$T/b_seeds.yaml" --threads 1
 expect 0 "prediction" -- "$Q" check "$S/seed-1" --baseline "$T/b_seeds.yaml" --threads 1
 
+# --- plots: training curves written by the pipeline, and qforge report across runs
+head -c 8 "$R/curves.png" | od -An -c | grep -q "P   N   G" && ok "curves.png is a PNG" || bad "no curves.png"
+expect 0 "wrote $T/rep/report.md" -- "$Q" report "$R" "$S" -o "$T/rep/report.md"
+grep -q '!\[accuracy (%) against bits per weight\](report_quality_vs_bits.png)' "$T/rep/report.md" && [ -s "$T/rep/report_quality_vs_bits.png" ] \
+  && ok "report embeds its plot" || bad "report plot"
+[ "$(grep -c '^| ' "$T/rep/report.md")" = 5 ] && ok "report table: header, rule, 3 runs" || bad "report table rows"
+expect 1 "gnuplot not found" -- env PATH=/nonexistent "$Q" report "$R" -o "$T/rep2.md"
+expect 1 "no summary.json" -- "$Q" report "$T/run3" -o "$T/rep3.md"
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
