@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -164,7 +165,10 @@ std::string summary_table(const Json& s) {
   std::string out = "\nsummary: " + s.at("run_dir").as_string() + " (recipe " + s.at("recipe").as_string() + ", seed " +
                     std::to_string(s.at("seed").as_int()) + ")\n";
   if (s.contains("stages"))
-    for (const auto& [k, v] : s.at("stages").as_object()) out += "  stage " + k + std::string(10 - std::min<size_t>(9, k.size()), ' ') + v.as_string() + "\n";
+    for (const char* k : {"train", "export", "validate", "eval", "plots"})  // pipeline order
+      if (s.at("stages").contains(k))
+        out += "  stage " + std::string(k) + std::string(10 - std::min<size_t>(9, std::strlen(k)), ' ') +
+               s.at("stages").at(k).as_string() + "\n";
   auto row = [&](const std::string& name, const std::string& value) {
     out += "  " + name + std::string(name.size() < 24 ? 24 - name.size() : 1, ' ') + value + "\n";
   };

@@ -27,7 +27,8 @@ namespace {
 void run_gnuplot(std::string script, const std::string& png) {
   require_gnuplot();
   const std::string tmp_png = png + ".tmp.png";
-  script = "set terminal pngcairo size 1200,800 font 'DejaVu Sans,10'\nset output '" + tmp_png + "'\n" + script;
+  // noenhanced: series names such as train_loss are text, not subscripts
+  script = "set terminal pngcairo size 1200,800 font 'DejaVu Sans,10' noenhanced\nset output '" + tmp_png + "'\n" + script;
   char tmpl[] = "/tmp/qforge-plot-XXXXXX";
   const int fd = ::mkstemp(tmpl);
   if (fd < 0) throw std::runtime_error("cannot create a temporary gnuplot script");
@@ -105,7 +106,7 @@ void plot_quality_vs_bits(const std::vector<ReportPoint>& points, const std::str
     (p.teacher ? teach : script) += std::to_string(p.bits_per_weight) + " " + std::to_string(p.quality) + " \"" + quote(p.label) + "\"\n";
   script += "EOD\n" + teach + "EOD\n";
   script += "set grid\nset logscale x 2\nset xlabel 'bits per weight (stored layer bytes x 8 / weights)'\nset ylabel '" +
-            quote(quality_name) + "'\nset title '" + quote(quality_name) + " against bits per weight'\nset key bottom right\n"
+            quote(quality_name) + "'\nset title '" + quote(quality_name) + " against bits per weight'\nset key top left box\n"
             "set offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n";
   const bool any_teacher = std::any_of(points.begin(), points.end(), [](const ReportPoint& p) { return p.teacher; });
   const bool any_run = std::any_of(points.begin(), points.end(), [](const ReportPoint& p) { return !p.teacher; });
