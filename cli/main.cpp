@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   qf::cli::add_validate_command(app);
   qf::cli::add_generate_command(app);
   qf::cli::add_bench_command(app);
+#ifdef QFORGE_HAVE_TOKENIZER
+  qf::cli::add_tokenize_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

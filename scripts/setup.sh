@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev            # libFuzzer target for the checkpoint reader
   gnuplot-nox                         # plots in docs/
   python3-h5py python3-numpy          # tests/format: a checkpoint decoder written from FORMAT.md alone
+  libpcre2-dev libsentencepiece-dev   # tokenizer/: tokenizer.json split regexes, tokenizer.model
 )
 
 missing=()
