@@ -31,4 +31,10 @@ if ((${#missing[@]})); then
 fi
 
 scripts/fetch_brown.sh >/dev/null
+# llama.cpp as the GGUF oracle (tests/gguf/llama_cpp, ~83 MB of prebuilt binaries, pinned by the
+# lock file). Optional: the test skips without it, so a failed download does not stop set-up.
+if [[ ! -d tests/gguf/llama_cpp/node_modules/node-llama-cpp ]]; then
+  (cd tests/gguf/llama_cpp && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >/dev/null 2>&1) ||
+    echo "setup: node-llama-cpp not installed (the llama.cpp GGUF oracle test will be skipped)"
+fi
 echo "setup: all dependencies present"

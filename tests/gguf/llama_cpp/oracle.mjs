@@ -8,14 +8,21 @@
 // with full-vocabulary probabilities at every position, and compares log-probabilities with the
 // log-softmax of transformers' reference logits (reference/logits.npy); then decodes greedily from
 // the first 16 ids and compares with reference/greedy_ids.npy.
-// Checks: F32 within F32_BOUND and the greedy continuation identical; the other files load,
-// run and give finite log-probabilities (their distance is printed). Exit 77 = skipped.
+// Also llama_{q8_0,q4_0}_as_f32.gguf: the Q8_0 / Q4_0 weights dequantized, stored as F32 (the
+// fake-quant model with float activations).
+// Checks: F32 within F32_BOUND of transformers and the greedy continuation identical; every file
+// gives finite log-probabilities; Q8_0 / Q4_0 within ACT_ROUNDING_BOUND of their _as_f32 twins.
+// Exit 77 = skipped.
 import fs from "node:fs";
 import path from "node:path";
 
 // max |Δ log p| over all positions and tokens: observed 3.1e-6 (docs/RESULTS.md); the margin
 // covers other summation orders (thread count, AVX2 vs AVX-512 kernels) in llama.cpp.
 const F32_BOUND = 2e-5;
+// Q8_0 / Q4_0 file vs the same weights in F32: llama.cpp's Q8_0 rounding of the activations only.
+// Observed 0.080 (Q8_0) and 0.078 (Q4_0); a wrong block layout, nibble order or scale is O(1)
+// (compare Q4_0 vs the float model: 1.5), so 0.25 separates the two.
+const ACT_ROUNDING_BOUND = 0.25;
 
 const [gdir, fdir] = process.argv.slice(2);
 const jsonOut = process.argv.indexOf("--json") > 0 ? process.argv[process.argv.indexOf("--json") + 1] : null;
@@ -123,6 +130,7 @@ for (const kind of ["f32", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"])
         if (Number.isFinite(d)) { m = Math.max(m, d); s += d; }
       }
     const sameGreedy = gen.every((t, i) => t === results[kind + "_as_f32"].greedy[i]);
+    if (!(m <= ACT_ROUNDING_BOUND)) { console.log(`FAIL ${kind}: ${m} > ${ACT_ROUNDING_BOUND} vs ${kind}_as_f32`); failed = true; }
     results[kind].vs_fake_quant = {max_abs_logprob_diff: m, mean_abs_logprob_diff: s / (T * V), greedy_identical: sameGreedy};
     console.log(`${kind} vs ${kind}_as_f32 (fake-quant weights, float activations): max |dlogp| ${m.toExponential(3)}, ` +
                 `mean ${(s / (T * V)).toExponential(3)}, greedy ${sameGreedy ? "identical" : "DIFFERENT"}`);
