@@ -14,6 +14,7 @@ PACKAGES=(
   gnuplot-nox                         # plots in docs/
   python3-h5py python3-numpy          # tests/format: a checkpoint decoder written from FORMAT.md alone
   libpcre2-dev libsentencepiece-dev   # tokenizer/: tokenizer.json split regexes, tokenizer.model
+  libicu-dev                          # tokenizer/: tokenizer.json Unicode normalizers (Qwen2: NFC)
 )
 
 missing=()

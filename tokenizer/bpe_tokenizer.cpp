@@ -138,11 +138,14 @@ BpeTokenizer::BpeTokenizer(const Json& json, const std::string& source) : source
     merges_.push_back(a + " " + b);
   }
 
-  // Normalizer: none supported (NFC/NFKC would need ICU; refusing beats guessing).
+  // Normalizer: none, or one Unicode normalization form (Qwen2: NFC). Others are refused.
   const Json& norm = get(json, "normalizer");
-  if (!norm.is_null())
-    fail("normalizer '" + (get(norm, "type").is_string() ? get(norm, "type").as_string() : "?") +
-         "' is not supported (only byte-level BPE without a normalizer)");
+  if (!norm.is_null()) {
+    const std::string t = get(norm, "type").is_string() ? get(norm, "type").as_string() : "?";
+    if (t != "NFC" && t != "NFKC" && t != "NFD" && t != "NFKD")
+      fail("normalizer '" + t + "' is not supported (none, NFC, NFKC, NFD or NFKD)");
+    normalizer_ = std::make_unique<UnicodeNormalizer>(t);
+  }
 
   // Pre-tokenizer: ByteLevel (optionally with GPT-2's regex), or Sequence[Split(regex,
   // Isolated), ByteLevel(use_regex=false)] as Llama 3 / Qwen2 write it.
@@ -254,9 +257,10 @@ void BpeTokenizer::bpe_word(const std::string& mapped, std::vector<int32_t>& out
 
 void BpeTokenizer::encode_words(const std::string& text, std::vector<int32_t>& out) const {
   if (text.empty()) return;
+  const std::string normalized = normalizer_ ? normalizer_->normalize(text) : text;
   std::vector<std::string> words;
-  if (splitter_) words = splitter_->split(text);
-  else words.push_back(text);
+  if (splitter_) words = splitter_->split(normalized);
+  else words.push_back(normalized);
   for (const std::string& w : words) {
     std::string mapped;
     for (char c : w) mapped += byte_to_unicode(static_cast<uint8_t>(c));

@@ -1,7 +1,8 @@
 // Byte-level BPE from a Hugging Face `tokenizer.json` (GPT-2, Llama 3, Qwen2, SmolLM): added
 // tokens split out first, then the pre-tokenizer's split regex, GPT-2's byte -> Unicode mapping,
-// then merges by rank. Anything in the file that would change the result and is not implemented
-// (a normalizer, BPE dropout, other pre-tokenizers) is refused by name.
+// then merges by rank. A Unicode normalizer (NFC, ...) applies to the text between added tokens.
+// Anything in the file that would change the result and is not implemented (other normalizers,
+// BPE dropout, other pre-tokenizers) is refused by name.
 #pragma once
 
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "tokenizer/regex_splitter.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_normalizer.h"
 
 namespace qf {
 class Json;
@@ -59,6 +61,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<bool> is_special_;                    // by id
   std::vector<bool> is_added_;                      // by id: stored as text, not byte-mapped
   std::unique_ptr<RegexSplitter> splitter_;         // null: no split (whole text is one word)
+  std::unique_ptr<UnicodeNormalizer> normalizer_;   // null: text is used as given
   bool ignore_merges_ = false;
   int32_t unk_id_ = -1;
   int32_t bos_id_ = -1, eos_id_ = -1;

@@ -91,10 +91,24 @@ TEST_F(TokenizerErrors, DuplicateIds) {
   EXPECT_NE(load_error(j).find("is used by both"), std::string::npos) << load_error(j);
 }
 
-TEST_F(TokenizerErrors, NormalizerIsRefusedByName) {
+TEST_F(TokenizerErrors, UnknownNormalizerIsRefusedByName) {
+  qf::Json j = good_;
+  j["normalizer"] = qf::Json(qf::Json::Object{{"type", "Lowercase"}});
+  EXPECT_NE(load_error(j).find("normalizer 'Lowercase' is not supported"), std::string::npos);
+}
+
+// Qwen2's tokenizer.json normalizes to NFC: a decomposed "e + U+0301" then encodes like the
+// precomposed U+00E9; without the normalizer it does not.
+TEST_F(TokenizerErrors, NfcNormalizerComposesBeforeSplitting) {
   qf::Json j = good_;
   j["normalizer"] = qf::Json(qf::Json::Object{{"type", "NFC"}});
-  EXPECT_NE(load_error(j).find("normalizer 'NFC' is not supported"), std::string::npos);
+  ASSERT_EQ(load_error(j), "");
+  auto nfc = qf::tok::load_tokenizer(dir_.string());
+  auto plain = qf::tok::load_tokenizer(QF_HF_FIXTURES "/tokenizer_bpe");
+  const std::string composed = "caf\xc3\xa9", decomposed = "cafe\xcc\x81";
+  EXPECT_EQ(nfc->encode(decomposed, false), plain->encode(composed, false));
+  EXPECT_NE(plain->encode(decomposed, false), plain->encode(composed, false));
+  EXPECT_THROW(nfc->encode(std::string("a\xff"), false), qf::Error);
 }
 
 TEST_F(TokenizerErrors, DropoutIsRefused) {
