@@ -17,31 +17,6 @@ void check_k(int64_t k, const char* what) {
 
 }  // namespace
 
-const char* ggml_format_name(GgmlFormat f) {
-  switch (f) {
-    case GgmlFormat::kQ4_0: return "q4_0";
-    case GgmlFormat::kQ8_0: return "q8_0";
-    default: return "none";
-  }
-}
-
-GgmlFormat parse_ggml_format(const std::string& name) {
-  if (name == "none") return GgmlFormat::kNone;
-  if (name == "q4_0") return GgmlFormat::kQ4_0;
-  if (name == "q8_0") return GgmlFormat::kQ8_0;
-  throw Error("unknown ggml block format '" + name + "' (expected q4_0 or q8_0)");
-}
-
-WeightScheme ggml_weight_scheme(GgmlFormat f) {
-  WeightScheme w;
-  w.bits = f == GgmlFormat::kQ4_0 ? 4 : 8;
-  w.granularity = Granularity::kGroup;
-  w.group_size = kGgmlBlock;
-  w.symmetric = true;
-  w.ggml_format = f;
-  return w;
-}
-
 void quantize_row_q4_0(const float* x, int64_t k, BlockQ4_0* y) {
   check_k(k, "Q4_0");
   for (int64_t b = 0; b < k / kGgmlBlock; ++b) {

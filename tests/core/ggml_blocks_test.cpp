@@ -103,7 +103,9 @@ TEST(GgmlQ4_0, HandCheckedBlocks) {
   EXPECT_EQ(d, -0.125f);  // d = 1 / -8
   EXPECT_EQ(v[5], -8);
   for (int j = 0; j < 32; ++j) {
-    if (j != 5) EXPECT_EQ(v[j], 0);
+    if (j != 5) {
+      EXPECT_EQ(v[j], 0);
+    }
   }
   // A magnitude tie: the first element wins the sign of d; the other side clamps to +7.
   x.assign(32, 0.0f);
