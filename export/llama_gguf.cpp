@@ -123,6 +123,7 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   if (tv.pad_id >= 0) kv("tokenizer.ggml.padding_token_id", u32(tv.pad_id));
   kv("tokenizer.ggml.add_bos_token", Value::boolean(tv.add_bos));
   kv("tokenizer.ggml.add_eos_token", Value::boolean(false));
+  if (tv.model == "sentencepiece") kv("tokenizer.ggml.add_space_prefix", Value::boolean(tv.add_space_prefix));
 
   // Tensors.
   std::set<std::string> used;

@@ -97,6 +97,11 @@ TokenVocab SpmTokenizer::vocab() const {
   v.unk_id = sp.unk_id();
   v.pad_id = sp.pad_id();
   v.add_bos = add_bos_;
+  // add_dummy_prefix is in the model's normalizer spec, which the library's public header does not
+  // expose: observe it instead -- with it, the first piece of "a" starts with U+2581.
+  std::vector<std::string> pieces;
+  if (sp.Encode("a", &pieces).ok() && !pieces.empty())
+    v.add_space_prefix = pieces[0].rfind("\xe2\x96\x81", 0) == 0;
   return v;
 }
 

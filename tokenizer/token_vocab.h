@@ -29,6 +29,7 @@ struct TokenVocab {
   std::vector<std::string> merges;  // bpe only, rank order, "left right"
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   bool add_bos = false;  // whether the model expects BOS prepended (tokenizer_config / spm)
+  bool add_space_prefix = false;  // sentencepiece: the normalizer prepends U+2581 (add_dummy_prefix)
 };
 
 }  // namespace qf::tok

@@ -28,6 +28,15 @@ int main(int argc, char** argv) {
       qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(src, opt));
       std::printf("wrote %s\n", path.c_str());
     }
+    // The F32 model with the SentencePiece fixture tokenizer (same vocabulary size): llama.cpp's
+    // "llama" vocabulary path, checked by tokenizing the SentencePiece probes.
+    {
+      auto spm = src;
+      spm.tokenizer = qf::test::load_fixture_llama(argv[1], std::string(argv[2]) + "/../tokenizer_spm").tokenizer;
+      const std::string path = std::string(argv[3]) + "/llama_f32_spm.gguf";
+      qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(spm, {}));
+      std::printf("wrote %s\n", path.c_str());
+    }
     // The same models with float32 weights that are the Q8_0 / Q4_0 weights dequantized (what
     // QAT's fake quantizer computes; quantizing rows commutes with the q/k row permutation):
     // llama.cpp's F32 run of these is the fake-quant model with float activations, so comparing

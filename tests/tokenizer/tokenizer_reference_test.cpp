@@ -79,6 +79,7 @@ TEST(TokenizerReference, VocabDescribesTheTokenizer) {
   int bytes = 0;
   for (auto t : spm.types) bytes += t == qf::tok::TokenType::kByte;
   EXPECT_EQ(bytes, 256);  // byte fallback pieces <0x00>..<0xFF>
+  EXPECT_FALSE(spm.add_space_prefix);  // the fixture's first piece is "The", not "\u2581The"
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 // with full-vocabulary probabilities at every position, and compares log-probabilities with the
 // log-softmax of transformers' reference logits (reference/logits.npy); then decodes greedily from
 // the first 16 ids and compares with reference/greedy_ids.npy.
+// llama_f32_spm.gguf is the F32 model with the SentencePiece fixture vocabulary; for it and the
+// F32 (BPE) file, llama.cpp's tokenizer must reproduce the reference ids of every probe.
 // Also llama_{q8_0,q4_0}_as_f32.gguf: the Q8_0 / Q4_0 weights dequantized, stored as F32 (the
 // fake-quant model with float activations).
 // Checks: F32 within F32_BOUND of transformers and the greedy continuation identical; every file
@@ -73,9 +75,25 @@ const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLeve
 const results = {};
 let failed = false;
 const logpOf = {};  // kind -> per-position log-probabilities, for the quantized-vs-fake-quant check
-for (const kind of ["f32", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"]) {
+for (const kind of ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"]) {
   const modelPath = path.join(gdir, `llama_${kind}.gguf`);
   const model = await llama.loadModel({modelPath, gpuLayers: 0});
+  if (kind === "f32" || kind === "f32_spm") {
+    // llama.cpp's own tokenizer, reading qforge's tokenizer.ggml.* metadata, on the probes whose
+    // ids transformers / sentencepiece computed (and qforge's tokenizers reproduce).
+    const ref = JSON.parse(fs.readFileSync(path.join(fdir, "..", kind === "f32" ? "tokenizer_bpe" : "tokenizer_spm", "reference.json")));
+    let bad = 0;
+    for (const c of ref.cases) {
+      const got = Array.from(model.tokenize(c.text, false));
+      if (got.length !== c.ids.length || got.some((t, i) => t !== c.ids[i])) {
+        bad++;
+        console.log(`  ${kind} tokenizer: ${JSON.stringify(c.text)} -> ${got.join(",")} (want ${c.ids.join(",")})`);
+      }
+    }
+    console.log(`${kind}: llama.cpp tokenizes ${ref.cases.length - bad}/${ref.cases.length} probes like the reference`);
+    results[kind + "_tokenizer_mismatches"] = bad;
+    if (bad) failed = true;
+  }
   const context = await model.createContext({
     contextSize: 256, batchSize: 256, threads: 2, flashAttention: false, sequences: 2,
     experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
