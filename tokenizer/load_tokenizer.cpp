@@ -10,6 +10,10 @@
 #include "tokenizer/tokenizer.h"
 
 namespace qf::tok {
+
+// Defined in spm_tokenizer.cpp (target qforge_tokenizer_spm); null when that is not linked.
+__attribute__((weak)) std::unique_ptr<SpmTokenizer> make_spm_tokenizer(const std::string& model_path);
+
 namespace fs = std::filesystem;
 namespace {
 
@@ -57,7 +61,10 @@ std::unique_ptr<Tokenizer> load_bpe(const fs::path& file, const Json& json, cons
 }
 
 std::unique_ptr<Tokenizer> load_spm(const fs::path& file, const fs::path& dir) {
-  auto tok = std::make_unique<SpmTokenizer>(file.string());
+  if (!make_spm_tokenizer)
+    throw Error(file.string() + ": SentencePiece tokenizers are not built into this program (LibTorch-linked "
+                "binaries leave libsentencepiece out: its protobuf clashes with LibTorch's; see tokenizer/README.md)");
+  auto tok = make_spm_tokenizer(file.string());
   const fs::path cfg_path = dir / "tokenizer_config.json";
   if (fs::exists(cfg_path)) {
     const Json cfg = read_json(cfg_path);

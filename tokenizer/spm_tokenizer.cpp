@@ -30,6 +30,10 @@ SpmTokenizer::SpmTokenizer(const std::string& model_path)
 
 SpmTokenizer::~SpmTokenizer() = default;
 
+std::unique_ptr<SpmTokenizer> make_spm_tokenizer(const std::string& model_path) {
+  return std::make_unique<SpmTokenizer>(model_path);
+}
+
 std::vector<int32_t> SpmTokenizer::encode(const std::string& text, bool add_bos) const {
   std::vector<int> ids;
   const auto st = impl_->sp.Encode(text, &ids);

@@ -33,4 +33,7 @@ class SpmTokenizer : public Tokenizer {
   bool add_bos_ = true;
 };
 
+// The factory load_tokenizer uses (strong here; load_tokenizer.cpp references it weakly).
+std::unique_ptr<SpmTokenizer> make_spm_tokenizer(const std::string& model_path);
+
 }  // namespace qf::tok
