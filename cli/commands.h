@@ -14,5 +14,8 @@ void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 void add_report_command(CLI::App& app);
+#ifdef QFORGE_HAVE_TOKENIZER
+void add_tokenize_command(CLI::App& app);
+#endif
 
 }  // namespace qf::cli

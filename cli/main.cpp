@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   qf::cli::add_bench_command(app);
   qf::cli::add_check_command(app);
   qf::cli::add_report_command(app);
+#ifdef QFORGE_HAVE_TOKENIZER
+  qf::cli::add_tokenize_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

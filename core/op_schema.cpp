@@ -184,6 +184,13 @@ std::string check_layer_quantization(const std::string& kind, const WeightScheme
     if (!weight->symmetric) return "the checkpoint format stores symmetric weights only (symmetric: true)";
     if (weight->granularity == Granularity::kGroup && weight->group_size <= 0)
       return "granularity group needs group_size > 0";
+    if (weight->ggml_format != GgmlFormat::kNone) {
+      const WeightScheme g = ggml_weight_scheme(weight->ggml_format);
+      if (weight->bits != g.bits || weight->granularity != g.granularity || weight->group_size != g.group_size)
+        return std::string("format ") + ggml_format_name(weight->ggml_format) + " is " + std::to_string(g.bits) +
+               "-bit in groups of 32 (do not set bits / granularity / group_size beside it)";
+      if (kind == "conv2d") return "ggml block formats are for linear and embedding weights";
+    }
   }
   if (act.mode == ActMode::kNone) return "";
   if (act.mode == ActMode::kStatic && !s->act_static)

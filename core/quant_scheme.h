@@ -17,12 +17,25 @@ enum class Granularity {
 const char* granularity_name(Granularity g);  // "tensor" | "channel" | "group"
 Granularity parse_granularity(const std::string& s);  // throws qf::Error
 
+// llama.cpp's block formats (core/ggml_blocks.h): when set, the weight is quantized with ggml's
+// own arithmetic (Q4_0: codes [-8, 7], d = signed max / -8; Q8_0: d = absmax / 127; blocks of
+// 32 along K, fp16 scales) instead of qforge's rules, and bits / granularity / group_size
+// describe it (4 or 8, group, 32). Such weights export to GGUF; the .qf.h5 format has no kind
+// for them (FORMAT.md), so the checkpoint writer refuses them.
+enum class GgmlFormat { kNone, kQ4_0, kQ8_0 };
+const char* ggml_format_name(GgmlFormat f);             // "none" | "q4_0" | "q8_0"
+GgmlFormat parse_ggml_format(const std::string& name);  // throws qf::Error
+
 struct WeightScheme {
   int bits = 8;  // 2..8; <= 4 is stored packed two codes per byte
   Granularity granularity = Granularity::kChannel;
   int64_t group_size = 0;  // for kGroup; must divide K
   bool symmetric = true;   // format v1 stores symmetric weights only (zero point 0)
+  GgmlFormat ggml_format = GgmlFormat::kNone;
 };
+
+// The scheme a ggml block format implies (bits 4 / 8, group of 32, symmetric).
+WeightScheme ggml_weight_scheme(GgmlFormat f);
 
 // How a layer's input activation is quantized by the runtime (see FORMAT.md "Quantization
 // contract"). Static: one (scale, zero point) for the whole tensor, stored in the checkpoint.

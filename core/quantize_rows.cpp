@@ -36,6 +36,31 @@ ActMode parse_act_mode(const std::string& s) {
   throw Error("unknown activation mode '" + s + "' (expected none, static or dynamic_per_token)");
 }
 
+const char* ggml_format_name(GgmlFormat f) {
+  switch (f) {
+    case GgmlFormat::kQ4_0: return "q4_0";
+    case GgmlFormat::kQ8_0: return "q8_0";
+    default: return "none";
+  }
+}
+
+GgmlFormat parse_ggml_format(const std::string& name) {
+  if (name == "none") return GgmlFormat::kNone;
+  if (name == "q4_0") return GgmlFormat::kQ4_0;
+  if (name == "q8_0") return GgmlFormat::kQ8_0;
+  throw Error("unknown ggml block format '" + name + "' (expected q4_0 or q8_0)");
+}
+
+WeightScheme ggml_weight_scheme(GgmlFormat f) {
+  WeightScheme w;
+  w.bits = f == GgmlFormat::kQ4_0 ? 4 : 8;
+  w.granularity = Granularity::kGroup;
+  w.group_size = 32;
+  w.symmetric = true;
+  w.ggml_format = f;
+  return w;
+}
+
 QuantLayout QuantLayout::make(int64_t rows, int64_t cols, Granularity g, int64_t group_size) {
   if (rows < 0 || cols < 0)
     throw Error("quantization layout: negative shape [" + std::to_string(rows) + ", " +

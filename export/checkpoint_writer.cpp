@@ -159,6 +159,9 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   const WeightScheme* ws_ptr = L.weight_scheme ? &*L.weight_scheme : nullptr;
   const std::string problem = check_layer_quantization(L.kind, ws_ptr, L.input_act);
   if (!problem.empty()) fail(L.name, problem);
+  if (ws_ptr && ws_ptr->ggml_format != GgmlFormat::kNone)
+    fail(L.name, std::string("weights trained for ggml's ") + ggml_format_name(ws_ptr->ggml_format) +
+                     " export to GGUF (export/GGUF.md); format 1.2 has no kind for them");
   const OpSchema& schema = *find_op_schema(L.kind);
   if (schema.weight == WeightRole::kNone && has_weight) fail(L.name, L.kind + " has no weight");
   if (schema.weight != WeightRole::kNone && !has_weight) fail(L.name, L.kind + " needs a weight");

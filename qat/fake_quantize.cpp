@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "qat/fake_quant_fn.h"
+#include "qat/ggml_fake_quant.h"
 
 namespace qf::qat {
 
@@ -26,6 +27,17 @@ WeightFakeQuantImpl::WeightFakeQuantImpl(WeightQuantConfig config, const torch::
   if (!config_.scheme.symmetric) throw std::invalid_argument("weights are quantized symmetrically (format v1)");
   rows_ = weight.size(0);
   k_ = weight.numel() / rows_;
+  if (config_.scheme.ggml_format != GgmlFormat::kNone) {
+    // llama.cpp's blocks: the scale is ggml's function of the data, never learned.
+    if (config_.method != ScaleMethod::kMinMax)
+      throw std::invalid_argument(std::string("format ") + ggml_format_name(config_.scheme.ggml_format) +
+                                  " computes its scales from the weights (method: minmax)");
+    if (weight.dim() != 2 || k_ % 32 != 0)
+      throw std::invalid_argument(std::string("format ") + ggml_format_name(config_.scheme.ggml_format) +
+                                  " needs a [O, K] weight with K a multiple of 32, got K = " + std::to_string(k_));
+    group_ = 32;
+    return;
+  }
   switch (config_.scheme.granularity) {
     case Granularity::kTensor: group_ = rows_ * k_; break;
     case Granularity::kChannel: group_ = k_; break;
@@ -54,6 +66,7 @@ torch::Tensor WeightFakeQuantImpl::grouped_scales(const torch::Tensor& groups) c
 
 torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
   if (phase_ == QuantPhase::kOff) return w;
+  if (config_.scheme.ggml_format != GgmlFormat::kNone) return ggml_fake_quantize(w, config_.scheme.ggml_format);
   const torch::Tensor groups = as_groups(w);
   const torch::Tensor s = grouped_scales(groups);
   const double grad_factor = 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
@@ -63,6 +76,7 @@ torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
 
 torch::Tensor WeightFakeQuantImpl::scales(const torch::Tensor& w) {
   torch::NoGradGuard no_grad;
+  if (config_.scheme.ggml_format != GgmlFormat::kNone) return ggml_block_scales(w, config_.scheme.ggml_format);
   const torch::Tensor s = grouped_scales(as_groups(w));
   switch (config_.scheme.granularity) {
     case Granularity::kTensor: return s.reshape({1});

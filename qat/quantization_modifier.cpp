@@ -11,10 +11,19 @@ namespace {
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
   if (!n.get<bool>("enabled", base.has_value() || !n.empty())) {
-    n.allow({"bits", "granularity", "group_size", "method", "symmetric"});
+    n.allow({"bits", "granularity", "group_size", "method", "symmetric", "format"});
     return std::nullopt;
   }
   WeightQuantConfig c;
+  // format: q4_0 | q8_0 -- llama.cpp's block formats, which fix bits, granularity and group size.
+  const std::string format = n.one_of("format", ggml_format_name(b.scheme.ggml_format), {"none", "q4_0", "q8_0"});
+  if (format != "none") {
+    for (const char* k : {"bits", "granularity", "group_size", "symmetric"})
+      if (n.has(k)) n.fail(k, std::string("is implied by format: ") + format + " (remove it)");
+    c.scheme = ggml_weight_scheme(parse_ggml_format(format));
+    c.method = parse_scale_method(n.one_of("method", "minmax", {"minmax"}));
+    return c;
+  }
   // Ranges (bits in [2, 8], symmetric only, ...) are the schema's: checked per kind in check_kinds.
   c.scheme.bits = static_cast<int>(n.get<int64_t>("bits", b.scheme.bits));
   c.scheme.symmetric = n.get<bool>("symmetric", b.scheme.symmetric);

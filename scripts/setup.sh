@@ -13,6 +13,8 @@ PACKAGES=(
   clang libclang-rt-14-dev            # libFuzzer target for the checkpoint reader
   gnuplot-nox                         # plots in docs/
   python3-h5py python3-numpy          # tests/format: a checkpoint decoder written from FORMAT.md alone
+  libpcre2-dev libsentencepiece-dev   # tokenizer/: tokenizer.json split regexes, tokenizer.model
+  libicu-dev                          # tokenizer/: tokenizer.json Unicode normalizers (Qwen2: NFC)
 )
 
 missing=()
@@ -30,4 +32,10 @@ if ((${#missing[@]})); then
 fi
 
 scripts/fetch_brown.sh >/dev/null
+# llama.cpp as the GGUF oracle (tests/gguf/llama_cpp, ~83 MB of prebuilt binaries, pinned by the
+# lock file). Optional: the test skips without it, so a failed download does not stop set-up.
+if [[ ! -d tests/gguf/llama_cpp/node_modules/node-llama-cpp ]]; then
+  (cd tests/gguf/llama_cpp && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >/dev/null 2>&1) ||
+    echo "setup: node-llama-cpp not installed (the llama.cpp GGUF oracle test will be skipped)"
+fi
 echo "setup: all dependencies present"

@@ -1,0 +1,165 @@
+// The transformers Llama fixture as llama.cpp's converter would write it: metadata, tokenizer,
+// tensor names and ggml shapes, the q/k row permutation, llama3 rope_freqs, and Q8_0 / Q4_0 data
+// equal to core's ggml block quantizers. (Whether llama.cpp computes the fixture's logits from
+// these files is tests/gguf/llama_cpp/oracle.mjs.)
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/ggml_blocks.h"
+#include "export/llama_gguf.h"
+#include "fixture_llama.h"
+#include "runtime/gguf_reader.h"
+
+namespace qf::gguf {
+namespace {
+
+const LlamaSource& fixture() {
+  static const LlamaSource s =
+      test::load_fixture_llama(QF_HF_FIXTURES "/llama", QF_HF_FIXTURES "/tokenizer_bpe");
+  return s;
+}
+
+File write_and_read(const LlamaSource& src, TensorType type) {
+  LlamaGgufOptions opt;
+  opt.matrix_type = type;
+  const std::string p = (std::filesystem::temp_directory_path() /
+                         ("qf_llama_" + std::string(tensor_type_name(type)) + ".gguf")).string();
+  write_gguf(p, llama_to_gguf(src, opt));
+  File f = read_gguf(p);
+  std::filesystem::remove(p);
+  return f;
+}
+
+TEST(LlamaGguf, MetadataIsWhatLlamaCppReads) {
+  const File f = write_and_read(fixture(), TensorType::kF32);
+  EXPECT_EQ(f.at("general.architecture").as_string(), "llama");
+  EXPECT_EQ(f.at("general.file_type").as_uint(), 0u);
+  EXPECT_EQ(f.at("llama.context_length").as_uint(), 256u);
+  EXPECT_EQ(f.at("llama.embedding_length").as_uint(), 64u);
+  EXPECT_EQ(f.at("llama.block_count").as_uint(), 2u);
+  EXPECT_EQ(f.at("llama.feed_forward_length").as_uint(), 128u);
+  EXPECT_EQ(f.at("llama.attention.head_count").as_uint(), 4u);
+  EXPECT_EQ(f.at("llama.attention.head_count_kv").as_uint(), 2u);
+  EXPECT_EQ(f.at("llama.rope.dimension_count").as_uint(), 16u);
+  EXPECT_EQ(f.at("llama.vocab_size").as_uint(), 512u);
+  EXPECT_EQ(f.at("llama.rope.freq_base").as_float(), 500000.0);
+  EXPECT_EQ(f.at("llama.attention.layer_norm_rms_epsilon").as_float(), static_cast<double>(1e-5f));
+  EXPECT_EQ(f.find("llama.rope.scaling.type"), nullptr);  // llama3 scaling travels as rope_freqs
+  EXPECT_EQ(f.at("tokenizer.ggml.model").as_string(), "gpt2");
+  EXPECT_EQ(f.at("tokenizer.ggml.pre").as_string(), "llama-bpe");
+  ASSERT_EQ(f.at("tokenizer.ggml.tokens").arr.size(), 512u);
+  EXPECT_EQ(f.at("tokenizer.ggml.tokens").arr[0].s, "<|begin_of_text|>");
+  EXPECT_EQ(f.at("tokenizer.ggml.token_type").arr[0].i, 3);  // control
+  EXPECT_EQ(f.at("tokenizer.ggml.token_type").arr[100].i, 1);
+  ASSERT_EQ(f.at("tokenizer.ggml.merges").arr.size(), 254u);
+  EXPECT_EQ(f.at("tokenizer.ggml.merges").arr[0].s, "a n");
+  EXPECT_EQ(f.at("tokenizer.ggml.bos_token_id").as_uint(), 0u);
+  EXPECT_EQ(f.at("tokenizer.ggml.eos_token_id").as_uint(), 1u);
+}
+
+TEST(LlamaGguf, TensorNamesShapesAndLayouts) {
+  const LlamaSource& src = fixture();
+  const File f = write_and_read(src, TensorType::kF32);
+  std::set<std::string> names;
+  for (const TensorInfo& t : f.tensors) names.insert(t.name);
+  std::set<std::string> want = {"token_embd.weight", "rope_freqs.weight", "output_norm.weight", "output.weight"};
+  for (const char* b : {"blk.0.", "blk.1."})
+    for (const char* n : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate",
+                          "ffn_up", "ffn_down"})
+      want.insert(std::string(b) + n + ".weight");
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(f.tensor("token_embd.weight")->ne, (std::vector<int64_t>{64, 512}));
+  EXPECT_EQ(f.tensor("blk.0.attn_k.weight")->ne, (std::vector<int64_t>{64, 32}));
+  EXPECT_EQ(f.tensor("blk.0.ffn_down.weight")->ne, (std::vector<int64_t>{128, 64}));
+  EXPECT_EQ(f.tensor("blk.0.attn_norm.weight")->ne, (std::vector<int64_t>{64}));
+  EXPECT_EQ(dequantize(f, *f.tensor("token_embd.weight")), src.tensors.at("model.embed_tokens.weight").data);
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.1.ffn_down.weight")), src.tensors.at("model.layers.1.mlp.down_proj.weight").data);
+  // q/k: GGUF row h*16 + 2i + j is Hugging Face row h*16 + 8j + i (rotate-half -> interleaved).
+  for (const char* which : {"q", "k"}) {
+    const auto& hf = src.tensors.at(std::string("model.layers.1.self_attn.") + which + "_proj.weight");
+    const auto g = dequantize(f, *f.tensor(std::string("blk.1.attn_") + which + ".weight"));
+    const int64_t rows = hf.shape[0], k = hf.shape[1];
+    for (int64_t h = 0; h < rows / 16; ++h)
+      for (int64_t i = 0; i < 8; ++i)
+        for (int64_t j = 0; j < 2; ++j)
+          for (int64_t c = 0; c < k; ++c)
+            ASSERT_EQ(g[(h * 16 + 2 * i + j) * k + c], hf.data[(h * 16 + 8 * j + i) * k + c]) << which;
+  }
+  // V is not permuted.
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.0.attn_v.weight")), src.tensors.at("model.layers.0.self_attn.v_proj.weight").data);
+  // llama3 (theta 5e5, original context 64, factors 1 / 4, x32): rotary pair 0 is high-frequency
+  // (divisor 1), pair 1 is in the smooth band, pairs 2..7 low-frequency (divisor 32).
+  const auto rf = dequantize(f, *f.tensor("rope_freqs.weight"));
+  ASSERT_EQ(rf.size(), 8u);
+  EXPECT_EQ(rf[0], 1.0f);
+  EXPECT_GT(rf[1], 1.0f);
+  EXPECT_LT(rf[1], 32.0f);
+  for (int i = 2; i < 8; ++i) EXPECT_EQ(rf[i], 32.0f);
+}
+
+TEST(LlamaGguf, QuantizedTensorsAreGgmlsBlocks) {
+  const LlamaSource& src = fixture();
+  for (TensorType t : {TensorType::kQ8_0, TensorType::kQ4_0}) {
+    const File f = write_and_read(src, t);
+    EXPECT_EQ(f.at("general.file_type").as_uint(), t == TensorType::kQ8_0 ? 7u : 2u);
+    EXPECT_EQ(f.at("general.quantization_version").as_uint(), 2u);
+    EXPECT_EQ(f.tensor("blk.0.attn_norm.weight")->type, TensorType::kF32);
+    const GgmlFormat g = t == TensorType::kQ8_0 ? GgmlFormat::kQ8_0 : GgmlFormat::kQ4_0;
+    for (const auto& [gguf_name, hf_name, permute_heads] :
+         {std::tuple<std::string, std::string, int>{"blk.0.ffn_up.weight", "model.layers.0.mlp.up_proj.weight", 0},
+          {"output.weight", "lm_head.weight", 0},
+          {"blk.1.attn_q.weight", "model.layers.1.self_attn.q_proj.weight", 4}}) {
+      const TensorInfo& ti = *f.tensor(gguf_name);
+      EXPECT_EQ(ti.type, t) << gguf_name;
+      const auto& hf = src.tensors.at(hf_name);
+      std::vector<float> w = hf.data;
+      if (permute_heads) w = permute_rope_rows(w, hf.shape[0], hf.shape[1], permute_heads);
+      std::vector<float> want(w.size());
+      fake_quantize_ggml(g, w.data(), hf.shape[0], hf.shape[1], want.data());
+      EXPECT_EQ(dequantize(f, ti), want) << gguf_name;
+    }
+  }
+}
+
+std::string convert_error(const LlamaSource& src, LlamaGgufOptions opt = {}) {
+  try {
+    llama_to_gguf(src, opt);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(LlamaGguf, BadSourcesAreRefusedByName) {
+  LlamaSource s = fixture();
+  s.tensors.erase("model.layers.1.mlp.up_proj.weight");
+  EXPECT_NE(convert_error(s).find("missing tensor 'model.layers.1.mlp.up_proj.weight'"), std::string::npos);
+  s = fixture();
+  s.tensors["model.layers.0.self_attn.q_proj.bias"] = FloatTensor{{64}, std::vector<float>(64)};
+  EXPECT_NE(convert_error(s).find("'model.layers.0.self_attn.q_proj.bias' has no place"), std::string::npos);
+  s = fixture();
+  s.tensors["model.norm.weight"].shape = {32, 2};
+  EXPECT_NE(convert_error(s).find("'model.norm.weight' has shape [32, 2], expected [64]"), std::string::npos);
+  s = fixture();
+  s.tokenizer.pieces.pop_back();
+  EXPECT_NE(convert_error(s).find("the tokenizer has 511 tokens"), std::string::npos);
+  s = fixture();
+  s.tokenizer.pre_tokenizer_regex = "\\s+";
+  EXPECT_NE(convert_error(s).find("not known to llama.cpp"), std::string::npos);
+  s = fixture();
+  s.config.rope_scaling = "yarn";
+  EXPECT_NE(convert_error(s).find("rope scaling 'yarn'"), std::string::npos);
+}
+
+TEST(LlamaGguf, PermutationIsItsOwnLayoutChangeNotAReshuffleOfColumns) {
+  // 2 heads of dimension 4, K = 1: rows [0 1 2 3 | 4 5 6 7] -> [0 2 1 3 | 4 6 5 7].
+  const std::vector<float> w = {0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(permute_rope_rows(w, 8, 1, 2), (std::vector<float>{0, 2, 1, 3, 4, 6, 5, 7}));
+  EXPECT_THROW(permute_rope_rows(w, 8, 1, 3), Error);
+}
+
+}  // namespace
+}  // namespace qf::gguf

@@ -1,0 +1,62 @@
+// Writes the Llama fixture as GGUF in F32, F16, Q8_0 and Q4_0 into OUT_DIR (for the llama.cpp
+// oracle test, tests/gguf/llama_cpp/oracle.mjs).
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+
+#include "core/ggml_blocks.h"
+#include "export/gguf_writer.h"
+#include "export/llama_gguf.h"
+#include "fixture_llama.h"
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: %s MODEL_DIR TOKENIZER_DIR OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  try {
+    const auto src = qf::test::load_fixture_llama(argv[1], argv[2]);
+    std::filesystem::create_directories(argv[3]);
+    const std::pair<const char*, qf::gguf::TensorType> kinds[] = {
+        {"f32", qf::gguf::TensorType::kF32}, {"f16", qf::gguf::TensorType::kF16},
+        {"q8_0", qf::gguf::TensorType::kQ8_0}, {"q4_0", qf::gguf::TensorType::kQ4_0}};
+    for (const auto& [name, type] : kinds) {
+      qf::gguf::LlamaGgufOptions opt;
+      opt.matrix_type = type;
+      const std::string path = std::string(argv[3]) + "/llama_" + name + ".gguf";
+      qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(src, opt));
+      std::printf("wrote %s\n", path.c_str());
+    }
+    // The F32 model with the SentencePiece fixture tokenizer (same vocabulary size): llama.cpp's
+    // "llama" vocabulary path, checked by tokenizing the SentencePiece probes.
+    {
+      auto spm = src;
+      spm.tokenizer = qf::test::load_fixture_llama(argv[1], std::string(argv[2]) + "/../tokenizer_spm").tokenizer;
+      const std::string path = std::string(argv[3]) + "/llama_f32_spm.gguf";
+      qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(spm, {}));
+      std::printf("wrote %s\n", path.c_str());
+    }
+    // The same models with float32 weights that are the Q8_0 / Q4_0 weights dequantized (what
+    // QAT's fake quantizer computes; quantizing rows commutes with the q/k row permutation):
+    // llama.cpp's F32 run of these is the fake-quant model with float activations, so comparing
+    // it with the Q8_0 / Q4_0 run isolates llama.cpp's Q8_0 rounding of the activations.
+    for (const auto& [name, fmt] : {std::pair<const char*, qf::GgmlFormat>{"q8_0", qf::GgmlFormat::kQ8_0},
+                                    {"q4_0", qf::GgmlFormat::kQ4_0}}) {
+      auto fq = src;
+      for (auto& [tname, t] : fq.tensors)
+        if (t.shape.size() == 2) {
+          std::vector<float> y(t.data.size());
+          qf::fake_quantize_ggml(fmt, t.data.data(), t.shape[0], t.shape[1], y.data());
+          t.data = std::move(y);
+        }
+      const std::string path = std::string(argv[3]) + "/llama_" + name + "_as_f32.gguf";
+      qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(fq, {}));
+      std::printf("wrote %s\n", path.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "make_fixture_gguf: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
