@@ -152,4 +152,34 @@ void f32_transpose_cols__avx512(const float* x, int64_t rows, int64_t cols, floa
   transpose_cols_blocked(x, rows, cols, y, c0, c1);
 }
 
+void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, float* y, int64_t r0,
+                                     int64_t r1) {
+  // Per output pixel, the reference's clipped window walk in (i, j) order, 16 channels per
+  // vector: each lane folds exactly the reference's sequence of values with fold_max.
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = r / g.oh, oy = r % g.oh;
+    const float* in = x + b * g.h * g.w * channels;
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t i0 = y0 < 0 ? -y0 : 0, i1 = y0 + g.kh > g.h ? g.h - y0 : g.kh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t x0 = ox * g.sw - g.pw;
+      const int64_t j0 = x0 < 0 ? -x0 : 0, j1 = x0 + g.kw > g.w ? g.w - x0 : g.kw;
+      float* o = y + (r * g.ow + ox) * channels;
+      for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 k = first_n(channels - c);
+        __m512 m = _mm512_set1_ps(-__builtin_inff());
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j)
+            m = fold_max16(m, _mm512_maskz_loadu_ps(k, in + ((y0 + i) * g.w + x0 + j) * channels + c));
+        _mm512_mask_storeu_ps(o + c, k, m);
+      }
+    }
+  }
+}
+
+void x8_im2col_nhwc_rows__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0,
+                              int64_t oy1) {
+  im2col_nhwc_rows(x, g, pad, col, oy0, oy1);
+}
+
 }  // namespace qf::kernels::x86
