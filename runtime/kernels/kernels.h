@@ -88,7 +88,10 @@ using Pool2dFn = void (*)(const float* x, int64_t planes, const Conv2dGeom& g, f
 // Max pooling of channels-last images: x [images, h, w, channels] -> y [images, oh, ow, channels]
 // (geometry's c unused), each channel exactly as maxpool2d pools its plane. The conv ops pool
 // their GEMM output ([pixels, O] rows, i.e. NHWC) with it while it is still in cache.
-using Pool2dNhwcFn = void (*)(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, float* y);
+// relu_first: every element goes through relu's function (x > 0 ? x : 0) before it is pooled,
+// i.e. the graph's relu -> maxpool in one pass, with the same bits.
+using Pool2dNhwcFn = void (*)(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                              float* y);
 
 using UnaryFn = void (*)(const float* x, int64_t n, float* y);
 using RowsFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);

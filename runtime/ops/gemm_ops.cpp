@@ -227,10 +227,10 @@ class Conv2dOp : public OpImpl {
         // The absorbed ops, in graph order, on channels-last rows (each channel pooled as its
         // NCHW plane would be), then [pixels, Og] -> the image's NCHW planes.
         float* src = sl.tmp.f32();
-        if (chain && relu_pre_) kt_.relu(src, rows * og, src);
-        if (pool) {
+        if (chain && relu_pre_ && !pool) kt_.relu(src, rows * og, src);
+        if (pool) {  // relu -> maxpool in one pass
           sl.pooled.reserve(static_cast<size_t>(imgs * q * og) * sizeof(float));
-          kt_.maxpool2d_nhwc(src, imgs, og, pg, sl.pooled.f32());
+          kt_.maxpool2d_nhwc(src, imgs, og, pg, relu_pre_, sl.pooled.f32());
           src = sl.pooled.f32();
         }
         if (chain && relu_post_) kt_.relu(src, imgs * q * og, src);

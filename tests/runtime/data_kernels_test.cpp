@@ -110,19 +110,25 @@ TEST_P(DataTables, MaxPoolNhwcBitIdentical) {
       for (int64_t b = 0; b < imgs; ++b)
         for (int64_t p = 0; p < hw; ++p)
           for (int64_t k = 0; k < ch; ++k) planes[static_cast<size_t>((b * ch + k) * hw + p)] = x[static_cast<size_t>((b * hw + p) * ch + k)];
-      std::vector<float> pooled(static_cast<size_t>(imgs * ch * q));
-      ref.maxpool2d(planes.data(), imgs * ch, g, pooled.data());
-      std::vector<float> want(pooled.size()), got(pooled.size());
-      for (int64_t b = 0; b < imgs; ++b)
-        for (int64_t p = 0; p < q; ++p)
-          for (int64_t k = 0; k < ch; ++k) want[static_cast<size_t>((b * q + p) * ch + k)] = pooled[static_cast<size_t>((b * ch + k) * q + p)];
-      for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        std::fill(got.begin(), got.end(), 123.0f);
-        t.maxpool2d_nhwc(x.data(), imgs, ch, g, got.data());
-        EXPECT_TRUE(same_bits(want, got)) << t.name << " images " << imgs << " channels " << ch << " " << c.h << "x"
-                                          << c.w << " k" << c.kh << "x" << c.kw << " s" << c.sh << "x" << c.sw
-                                          << " p" << c.ph << "x" << c.pw << " threads " << threads;
+      for (bool relu : {false, true}) {
+        // The oracle: relu (the reference kernel) then the reference's plane-by-plane maxpool.
+        std::vector<float> src = planes;
+        if (relu) ref.relu(planes.data(), static_cast<int64_t>(planes.size()), src.data());
+        std::vector<float> pooled(static_cast<size_t>(imgs * ch * q));
+        ref.maxpool2d(src.data(), imgs * ch, g, pooled.data());
+        std::vector<float> want(pooled.size()), got(pooled.size());
+        for (int64_t b = 0; b < imgs; ++b)
+          for (int64_t p = 0; p < q; ++p)
+            for (int64_t k = 0; k < ch; ++k)
+              want[static_cast<size_t>((b * q + p) * ch + k)] = pooled[static_cast<size_t>((b * ch + k) * q + p)];
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          std::fill(got.begin(), got.end(), 123.0f);
+          t.maxpool2d_nhwc(x.data(), imgs, ch, g, relu, got.data());
+          EXPECT_TRUE(same_bits(want, got)) << t.name << " images " << imgs << " channels " << ch << " " << c.h << "x"
+                                            << c.w << " k" << c.kh << "x" << c.kw << " s" << c.sh << "x" << c.sw << " p"
+                                            << c.ph << "x" << c.pw << " relu " << relu << " threads " << threads;
+        }
       }
     }
 }

@@ -66,7 +66,8 @@ void f32_maxpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, floa
   }
 }
 
-void f32_maxpool2d_nhwc_ref(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, float* y) {
+void f32_maxpool2d_nhwc_ref(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                            float* y) {
   // maxpool2d's loop with the channel innermost: the same window walk and rule per channel.
   for (int64_t b = 0; b < images; ++b) {
     const float* in = x + b * g.h * g.w * channels;
@@ -78,7 +79,8 @@ void f32_maxpool2d_nhwc_ref(const float* x, int64_t images, int64_t channels, co
             for (int64_t j = 0; j < g.kw; ++j) {
               const int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;
               if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) {
-                const float v = in[(iy * g.w + ix) * channels + c];
+                float v = in[(iy * g.w + ix) * channels + c];
+                if (relu_first) v = v > 0.0f ? v : 0.0f;  // f32_relu_ref's expression
                 if (v > m || std::isnan(v)) m = v;
               }
             }

@@ -161,8 +161,9 @@ void f32_transpose_cols__avx2(const float* x, int64_t rows, int64_t cols, float*
   transpose_cols_blocked(x, rows, cols, y, c0, c1);
 }
 
-void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2dGeom& g, float* y, int64_t r0,
-                                   int64_t r1) {
+void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                   int64_t r0, int64_t r1) {
+  const __m256 zero = _mm256_setzero_ps();
   // See the AVX-512 version: the reference's window walk per pixel, 8 channels per vector.
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t b = r / g.oh, oy = r % g.oh;
@@ -177,14 +178,22 @@ void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2
       for (; c + 8 <= channels; c += 8) {
         __m256 m = _mm256_set1_ps(-__builtin_inff());
         for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = j0; j < j1; ++j)
-            m = fold_max8(m, _mm256_loadu_ps(in + ((y0 + i) * g.w + x0 + j) * channels + c));
+          for (int64_t j = j0; j < j1; ++j) {
+            __m256 v = _mm256_loadu_ps(in + ((y0 + i) * g.w + x0 + j) * channels + c);
+            // relu's `v > 0 ? v : 0`: the ordered compare is false for NaN and for -0.
+            if (relu_first) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            m = fold_max8(m, v);
+          }
         _mm256_storeu_ps(o + c, m);
       }
       for (; c < channels; ++c) {
         float m = -__builtin_inff();
         for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = j0; j < j1; ++j) m = fold_max(m, in[((y0 + i) * g.w + x0 + j) * channels + c]);
+          for (int64_t j = j0; j < j1; ++j) {
+            float v = in[((y0 + i) * g.w + x0 + j) * channels + c];
+            if (relu_first) v = v > 0.0f ? v : 0.0f;
+            m = fold_max(m, v);
+          }
         o[c] = m;
       }
     }

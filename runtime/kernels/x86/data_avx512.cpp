@@ -152,8 +152,9 @@ void f32_transpose_cols__avx512(const float* x, int64_t rows, int64_t cols, floa
   transpose_cols_blocked(x, rows, cols, y, c0, c1);
 }
 
-void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, float* y, int64_t r0,
-                                     int64_t r1) {
+void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                     int64_t r0, int64_t r1) {
+  const __m512 zero = _mm512_setzero_ps();
   // Per output pixel, the reference's clipped window walk in (i, j) order, 16 channels per
   // vector: each lane folds exactly the reference's sequence of values with fold_max.
   for (int64_t r = r0; r < r1; ++r) {
@@ -169,8 +170,12 @@ void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Con
         const __mmask16 k = first_n(channels - c);
         __m512 m = _mm512_set1_ps(-__builtin_inff());
         for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = j0; j < j1; ++j)
-            m = fold_max16(m, _mm512_maskz_loadu_ps(k, in + ((y0 + i) * g.w + x0 + j) * channels + c));
+          for (int64_t j = j0; j < j1; ++j) {
+            __m512 v = _mm512_maskz_loadu_ps(k, in + ((y0 + i) * g.w + x0 + j) * channels + c);
+            // relu's `v > 0 ? v : 0`: the ordered compare is false for NaN and for -0.
+            if (relu_first) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            m = fold_max16(m, v);
+          }
         _mm512_mask_storeu_ps(o + c, k, m);
       }
     }

@@ -188,9 +188,12 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   thread_local std::vector<uint8_t> buf;
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
-  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64) buf.resize(static_cast<size_t>(m * row_bytes + 64));
+  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !(kU8 && isa.rowsum_compensation && kg.gk == kg.gs))
+    buf.resize(static_cast<size_t>(m * row_bytes + 64));
   uint8_t* xp = buf.data();
   const auto* xu = static_cast<const uint8_t*>(x.codes);
+  // u8 codes whose groups need no padding are already the packed layout: no copy.
+  const bool as_is = kU8 && isa.rowsum_compensation && kg.gk == kg.gs;
   auto pack_rows = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* src = xu + r * k;
@@ -198,10 +201,12 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
         const uint8_t* s = src + g * kg.gs;
         if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
-          if (kU8) std::memcpy(d, s, static_cast<size_t>(kg.gs));
+          if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
+          else if (kU8)  // short rows (a first conv's K = 9): a loop, not two library calls per row
+            for (int64_t j = 0; j < kg.gs; ++j) d[j] = s[j];
           else
             for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<uint8_t>(s[j] ^ 0x80);
-          std::memset(d + kg.gs, 0, static_cast<size_t>(kg.gk - kg.gs));
+          for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
         } else {
           auto* d = reinterpret_cast<int16_t*>(xp + r * row_bytes) + g * kg.gk;
           const int32_t zx = x.zero_point;
@@ -214,7 +219,8 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
       }
     }
   };
-  parallel_for(m, static_cast<double>(row_bytes) / 8.0, pack_rows);
+  if (as_is) xp = const_cast<uint8_t*>(xu);  // read only
+  else parallel_for(m, static_cast<double>(row_bytes) / 8.0, pack_rows);
   TileArgs a;
   a.w = P;
   a.xp = xp;

@@ -15,7 +15,8 @@ namespace qf::kernels::x86 {
 
 // ---- table entries (data_x86.cpp) ----
 void f32_maxpool2d__avx512(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
-void f32_maxpool2d_nhwc__avx512(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, float* y);
+void f32_maxpool2d_nhwc__avx512(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                                float* y);
 void f32_quantize_u8__avx512(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
                              uint8_t* codes);
 void f32_quantize_s8__avx512(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
@@ -27,7 +28,8 @@ void x8_im2col_nhwc__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, 
 void f32_transpose__avx512(const float* x, int64_t rows, int64_t cols, float* y);
 
 void f32_maxpool2d__avx2(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
-void f32_maxpool2d_nhwc__avx2(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, float* y);
+void f32_maxpool2d_nhwc__avx2(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                              float* y);
 void f32_quantize_u8__avx2(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
                            uint8_t* codes);
 void f32_quantize_s8__avx2(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
@@ -43,10 +45,10 @@ void f32_transpose__avx2(const float* x, int64_t rows, int64_t cols, float* y);
 void f32_maxpool2d_planes__avx512(const float* x, int64_t p0, int64_t p1, const Conv2dGeom& g, float* y);
 void f32_maxpool2d_planes__avx2(const float* x, int64_t p0, int64_t p1, const Conv2dGeom& g, float* y);
 // Output rows [r0, r1) (r = image * oh + oy) of maxpool2d_nhwc.
-void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, float* y, int64_t r0,
-                                     int64_t r1);
-void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2dGeom& g, float* y, int64_t r0,
-                                   int64_t r1);
+void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                     int64_t r0, int64_t r1);
+void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                   int64_t r0, int64_t r1);
 // codes[i] = clamp(round_half_even(x[i] / scale) + zero_point, qmin, qmax) for i < n, stored as
 // the low byte of the int32 (what the reference's static_cast does).
 void f32_quantize_x8__avx512(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
