@@ -33,20 +33,21 @@ std::vector<int32_t> dense_codes(const LayerWeights& L) {
 
 }  // namespace
 
-std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t c, int64_t kh, int64_t kw) {
+std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t c, int64_t kh, int64_t kw, int64_t kpad) {
   if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32 || L.granularity == Granularity::kGroup ||
-      L.cols != c * kh * kw)
+      L.cols != c * kh * kw || kpad < L.cols)
     return nullptr;
   const std::vector<int32_t> codes = dense_codes(L);
   auto P = std::make_unique<LayerWeights>(L);
   P->format = WeightFormat::kInt8;
   P->sparse = false;
   P->packed.clear();
-  P->codes.assign(codes.size(), 0);
+  P->cols = kpad;
+  P->codes.assign(static_cast<size_t>(L.rows * kpad), 0);
   for (int64_t o = 0; o < L.rows; ++o)
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t ij = 0; ij < kh * kw; ++ij)
-        P->codes[static_cast<size_t>(o * L.cols + ij * c + ch)] =
+        P->codes[static_cast<size_t>(o * kpad + ij * c + ch)] =
             static_cast<int8_t>(codes[static_cast<size_t>(o * L.cols + ch * kh * kw + ij)]);
   return P;
 }

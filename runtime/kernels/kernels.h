@@ -77,11 +77,12 @@ struct Conv2dGeom {
 using Im2colF32Fn = void (*)(const float* x, const Conv2dGeom& g, float pad, float* col);
 using Im2colU8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
 using Im2colS8Fn = void (*)(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
-// Channels-last 8-bit codes of one image, x [h, w, c] (channel_stride unused) -> col [P, K] in K
-// order (i, j, c): each window element is one contiguous run of c codes. A GEMM on these
-// columns needs its weight's K permuted the same way (the integer sum does not depend on the
-// order of k, so the result is exactly the (c, i, j) one).
-using Im2colNhwcX8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
+// Channels-last 8-bit codes of one image, x [h, w, c] (channel_stride unused) -> col [P, ldcol]:
+// K = kh*kw*c columns in K order (i, j, c) (each window element is one contiguous run of c
+// codes), then ldcol - K columns of `pad` (rows padded to the GEMM's k-block, matched by zero
+// weights). A GEMM on these columns needs its weight's K permuted the same way (the integer sum
+// does not depend on the order of k, so the result is exactly the (c, i, j) one).
+using Im2colNhwcX8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
 
 // Pooling over planes: x [planes, h, w] -> y [planes, oh, ow] (geometry's c unused).
 using Pool2dFn = void (*)(const float* x, int64_t planes, const Conv2dGeom& g, float* y);

@@ -94,6 +94,9 @@ class Conv2dOp : public OpImpl {
       if (a.mode != ActMode::kStatic) fail("a quantized conv2d input must be static");
       act_scale_.reserve(sizeof(float));
       kt_.memory->to_device(act_scale_.data(), &a.scale, sizeof(float));
+      // One input channel (a first conv): NCHW is channels-last, so the channels-last im2col
+      // applies as is, and its rows padded to a whole k-block go to the GEMM without a copy.
+      if (groups_ == 1 && cg_ == 1) use_channels_last();
     }
   }
   Shape infer(const std::vector<const Val*>& in) const override {
@@ -146,9 +149,17 @@ class Conv2dOp : public OpImpl {
  private:
   bool accept_channels_last_codes(int64_t channels) {
     if (groups_ != 1 || !w_.integer_path() || channels != cg_ || w_.input_scheme().bits > 8) return false;
-    cl_weights_ = channels_last_int8(*weights_, cg_, kh_, kw_);
+    if (!w_cl_ && !use_channels_last()) return false;
+    codes_in_ = true;
+    return true;
+  }
+  // The weight for channels-last columns, K permuted to (i, j, c) and padded to a multiple of 4.
+  bool use_channels_last() {
+    const int64_t kdim = cg_ * kh_ * kw_, ld = (kdim + 3) / 4 * 4;
+    cl_weights_ = channels_last_int8(*weights_, cg_, kh_, kw_, ld);
     if (!cl_weights_) return false;
     w_cl_ = std::make_unique<GemmWeight>(*cl_weights_, kt_);
+    ldcol_ = ld;
     return true;
   }
 
@@ -171,11 +182,13 @@ class Conv2dOp : public OpImpl {
     if (n <= 0) return;
     const bool integer = w_.integer_path();
     const bool u8 = integer && !w_.input_scheme().symmetric;
-    const bool codes_in = chain && w_cl_;          // x holds our input codes, channels-last
+    const bool codes_in = chain && codes_in_;      // x holds our input codes, channels-last
+    const bool cl = integer && w_cl_ && (codes_in || cg_ == 1);  // channels-last columns
+    const int64_t ld = cl ? ldcol_ : kdim;         // bytes (elements) per column row
     const ActScheme* codes_out = chain ? out_codes_ : nullptr;  // write the reader's codes
     if (integer && !codes_in) codes_.reserve(static_cast<size_t>(x.numel()));
     // Images per chunk: its column buffer and GEMM output within ~384 KiB (L2).
-    const int64_t per_image = p * (integer ? kdim : 4 * kdim) + p * og * 4;
+    const int64_t per_image = p * (integer ? ld : 4 * kdim) + p * og * 4;
     const int64_t ipc = std::max<int64_t>(1, std::min<int64_t>(n, (384 << 10) / std::max<int64_t>(1, per_image)));
     const int64_t chunks = (n + ipc - 1) / ipc;
     const int64_t nslots = std::min<int64_t>(chunks, 2 * static_cast<int64_t>(kernels::num_threads()));
@@ -200,7 +213,7 @@ class Conv2dOp : public OpImpl {
           else kt_.quantize_s8(x.f + off, cnt, a.scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(codes + off));
         }
         acts = {nullptr, u8 ? a.zero_point : 0, act_scale_.f32(), 0};
-        sl.col.reserve(static_cast<size_t>(rows * kdim));
+        sl.col.reserve(static_cast<size_t>(rows * ld));
       } else {
         sl.col.reserve(static_cast<size_t>(rows * kdim) * sizeof(float));
       }
@@ -209,9 +222,9 @@ class Conv2dOp : public OpImpl {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t in_off = (b * c + gi * cg_) * h * w, row0 = (b - b0) * p;
           if (!integer) kt_.im2col_f32(x.f + in_off, g, 0.0f, sl.col.f32() + row0 * kdim);
-          else if (codes_in)  // groups == 1: image b's [h, w, c] codes
-            kt_.im2col_nhwc_x8(codes + b * c * h * w, g, u8 ? static_cast<uint8_t>(acts.zero_point) : uint8_t{0},
-                               sl.col.as<uint8_t>() + row0 * kdim);
+          else if (cl)  // groups == 1: image b's [h, w, c] codes
+            kt_.im2col_nhwc_x8(codes + b * c * h * w, g, u8 ? static_cast<uint8_t>(acts.zero_point) : uint8_t{0}, ld,
+                               sl.col.as<uint8_t>() + row0 * ld);
           else if (u8)
             kt_.im2col_u8(codes + in_off, g, static_cast<uint8_t>(acts.zero_point), sl.col.as<uint8_t>() + row0 * kdim);
           else
@@ -219,7 +232,7 @@ class Conv2dOp : public OpImpl {
         }
         if (integer) {
           acts.codes = sl.col.data();
-          const kernels::QWeights& qw = codes_in ? w_cl_->q() : w_.q(gi);
+          const kernels::QWeights& qw = cl ? w_cl_->q() : w_.q(gi);
           kt_.qgemm[act_index(u8)][static_cast<int>(qw.kind)](rows, acts, qw, bias, sl.tmp.f32());
         } else {
           kt_.f32_gemm(rows, og, kdim, sl.col.f32(), w_.f32() + gi * og * kdim, bias, sl.tmp.f32());
@@ -276,6 +289,8 @@ class Conv2dOp : public OpImpl {
   const ActScheme* out_codes_ = nullptr;
   std::unique_ptr<LayerWeights> cl_weights_;
   std::unique_ptr<GemmWeight> w_cl_;
+  int64_t ldcol_ = 0;
+  bool codes_in_ = false;
   Buffer act_scale_;
   Buffer codes_;  // the whole input's codes (chunks write disjoint parts)
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -143,7 +143,9 @@ TEST_P(DataTables, Im2colNhwcBitIdentical) {
   };
   const std::vector<C> cases = {{32, 14, 14, 3, 3, 1, 1, 1, 1}, {1, 28, 28, 3, 3, 1, 1, 1, 1}, {3, 5, 7, 3, 2, 2, 1, 1, 0},
                                 {5, 4, 4, 5, 5, 1, 1, 2, 2},    {17, 9, 11, 1, 1, 2, 2, 0, 0}, {2, 3, 3, 3, 3, 1, 1, 4, 4},
-                                {64, 20, 20, 3, 3, 1, 1, 1, 1}};  // the last: 2 threads
+                                {1, 5, 7, 3, 3, 1, 1, 1, 1},    {1, 3, 40, 3, 3, 1, 1, 0, 0},  {1, 1, 1, 3, 3, 1, 1, 1, 1},
+                                {1, 17, 33, 3, 3, 1, 1, 1, 0},  {1, 90, 70, 3, 3, 1, 1, 1, 1},
+                                {64, 20, 20, 3, 3, 1, 1, 1, 1}};  // the last two: 2 threads
   std::mt19937 rng(5);
   for (const C& c : cases) {
     const Conv2dGeom g{c.c, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, (c.h + 2 * c.ph - c.kh) / c.sh + 1,
@@ -159,14 +161,23 @@ TEST_P(DataTables, Im2colNhwcBitIdentical) {
       for (int64_t k = 0; k < c.c; ++k)
         for (int64_t ij = 0; ij < c.kh * c.kw; ++ij)
           want[static_cast<size_t>(r * kdim + ij * c.c + k)] = planar[static_cast<size_t>(r * kdim + k * c.kh * c.kw + ij)];
-    ref.im2col_nhwc_x8(nhwc.data(), g, 77, got.data());
+    ref.im2col_nhwc_x8(nhwc.data(), g, 77, kdim, got.data());
     EXPECT_TRUE(same_bits(want, got)) << "ref vs permuted NCHW im2col, c " << c.c << " " << c.h << "x" << c.w;
-    for (int threads : {1, 2}) {
-      set_num_threads(threads);
-      std::fill(got.begin(), got.end(), uint8_t{1});
-      t.im2col_nhwc_x8(nhwc.data(), g, 77, got.data());
-      EXPECT_TRUE(same_bits(want, got)) << t.name << " c " << c.c << " " << c.h << "x" << c.w << " k" << c.kh << "x"
-                                        << c.kw << " s" << c.sh << " p" << c.ph << "x" << c.pw << " threads " << threads;
+    // Rows padded to a multiple of 4 (the GEMM's k-block; a 3x3 one-channel conv's 12 is the
+    // AVX-512 table's vpermb path), and 3 more: the extra columns hold the pad value.
+    for (int64_t ld : {kdim, (kdim + 3) / 4 * 4, (kdim + 3) / 4 * 4 + 3}) {
+      std::vector<uint8_t> want_ld(static_cast<size_t>(p * ld), 77), got_ld(want_ld.size());
+      for (int64_t r = 0; r < p; ++r)
+        std::copy(want.begin() + r * kdim, want.begin() + (r + 1) * kdim, want_ld.begin() + r * ld);
+      for (const KernelTable* k : {&ref, &t})
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          std::fill(got_ld.begin(), got_ld.end(), uint8_t{1});
+          k->im2col_nhwc_x8(nhwc.data(), g, 77, ld, got_ld.data());
+          EXPECT_TRUE(same_bits(want_ld, got_ld)) << k->name << " c " << c.c << " " << c.h << "x" << c.w << " k" << c.kh
+                                                  << "x" << c.kw << " s" << c.sh << " p" << c.ph << "x" << c.pw
+                                                  << " ldcol " << ld << " threads " << threads;
+        }
     }
   }
 }

@@ -33,11 +33,12 @@ void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col) 
 void x8_im2col_u8_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col) { im2col(x, g, pad, col); }
 void x8_im2col_s8_ref(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col) { im2col(x, g, pad, col); }
 
-void x8_im2col_nhwc_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col) {
+void x8_im2col_nhwc_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col) {
   const int64_t kdim = g.kh * g.kw * g.c;
   for (int64_t oy = 0; oy < g.oh; ++oy)
     for (int64_t ox = 0; ox < g.ow; ++ox) {
-      uint8_t* row = col + (oy * g.ow + ox) * kdim;
+      uint8_t* row = col + (oy * g.ow + ox) * ldcol;
+      for (int64_t k = kdim; k < ldcol; ++k) row[k] = pad;
       for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j) {
           const int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;

@@ -200,9 +200,9 @@ void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2
   }
 }
 
-void x8_im2col_nhwc_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0,
+void x8_im2col_nhwc_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col, int64_t oy0,
                               int64_t oy1) {
-  im2col_nhwc_rows(x, g, pad, col, oy0, oy1);
+  im2col_nhwc_rows(x, g, pad, ldcol, col, oy0, oy1);
 }
 
 }  // namespace qf::kernels::x86

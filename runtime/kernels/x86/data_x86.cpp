@@ -96,8 +96,11 @@ void transpose(TransposeCols fn, const float* x, int64_t rows, int64_t cols, flo
     im2col<uint8_t>(x8_im2col_rows__##isa, reinterpret_cast<const uint8_t*>(x), g, static_cast<uint8_t>(pad),    \
                     reinterpret_cast<uint8_t*>(col));                                                            \
   }                                                                                                              \
-  void x8_im2col_nhwc__##isa(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col) {                \
-    im2col<uint8_t>(x8_im2col_nhwc_rows__##isa, x, g, pad, col);                                                 \
+  void x8_im2col_nhwc__##isa(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col) {  \
+    if (g.oh <= 0 || g.ow <= 0) return;                                                                          \
+    parallel_for(g.oh, static_cast<double>(g.ow * ldcol), [&](int64_t oy0, int64_t oy1) {                        \
+      x8_im2col_nhwc_rows__##isa(x, g, pad, ldcol, col, oy0, oy1);                                               \
+    });                                                                                                          \
   }                                                                                                              \
   void f32_transpose__##isa(const float* x, int64_t rows, int64_t cols, float* y) {                              \
     transpose(f32_transpose_cols__##isa, x, rows, cols, y);                                                      \

@@ -24,7 +24,7 @@ void f32_quantize_per_row_s8__avx512(const float* x, int64_t rows, int64_t cols,
 void f32_im2col__avx512(const float* x, const Conv2dGeom& g, float pad, float* col);
 void x8_im2col_u8__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
 void x8_im2col_s8__avx512(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
-void x8_im2col_nhwc__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
+void x8_im2col_nhwc__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
 void f32_transpose__avx512(const float* x, int64_t rows, int64_t cols, float* y);
 
 void f32_maxpool2d__avx2(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
@@ -37,7 +37,7 @@ void f32_quantize_per_row_s8__avx2(const float* x, int64_t rows, int64_t cols, i
 void f32_im2col__avx2(const float* x, const Conv2dGeom& g, float pad, float* col);
 void x8_im2col_u8__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
 void x8_im2col_s8__avx2(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
-void x8_im2col_nhwc__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
+void x8_im2col_nhwc__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
 void f32_transpose__avx2(const float* x, int64_t rows, int64_t cols, float* y);
 
 // ---- range kernels (one set per ISA file) ----
@@ -64,9 +64,9 @@ void x8_im2col_rows__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, 
 void f32_im2col_rows__avx2(const float* x, const Conv2dGeom& g, float pad, float* col, int64_t oy0, int64_t oy1);
 void x8_im2col_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0, int64_t oy1);
 // Output rows [oy0, oy1) of im2col_nhwc_x8.
-void x8_im2col_nhwc_rows__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0,
+void x8_im2col_nhwc_rows__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col, int64_t oy0,
                                  int64_t oy1);
-void x8_im2col_nhwc_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0,
+void x8_im2col_nhwc_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col, int64_t oy0,
                                int64_t oy1);
 // Output rows [c0, c1) of y = x^T (columns of x).
 void f32_transpose_cols__avx512(const float* x, int64_t rows, int64_t cols, float* y, int64_t c0, int64_t c1);
