@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
@@ -34,6 +35,7 @@ Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : c
     op_inputs_.push_back(std::move(ins));
   }
   for (const std::string& o : ck_.graph.outputs) graph_outputs_.push_back(value_index.at(o));
+  fuse();
   seconds_.assign(ops_.size(), 0.0);
   calls_.assign(ops_.size(), 0);
   // Load-time validation of weights against the graph: shapes with dynamic dims set to 1.
@@ -47,6 +49,38 @@ Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : c
   plan(shapes);
 }
 
+void Executor::fuse() {
+  // A value can be fused away when exactly one op reads it and it is not a graph output.
+  std::vector<int> readers(value_dtype_.size(), 0);
+  for (const std::vector<int>& ins : op_inputs_)
+    for (int v : ins) ++readers[static_cast<size_t>(v)];
+  for (int v : graph_outputs_) readers[static_cast<size_t>(v)] += 2;
+  run_output_ = op_output_;
+  absorbed_.assign(ops_.size(), false);
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    if (absorbed_[oi]) continue;
+    for (size_t j = oi + 1; j < ops_.size(); ++j) {
+      const int v = run_output_[oi];
+      if (readers[static_cast<size_t>(v)] != 1) break;
+      if (op_inputs_[j].size() != 1 || op_inputs_[j][0] != v) continue;  // find the reader
+      if (!ops_[oi]->absorb(*ops_[j])) break;
+      absorbed_[j] = true;
+      run_output_[oi] = op_output_[j];
+    }
+  }
+  fused_.assign(ops_.size(), false);
+  for (size_t oi = 0; oi < ops_.size(); ++oi) fused_[oi] = run_output_[oi] != op_output_[oi];
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    const int v = run_output_[oi];
+    if (absorbed_[oi] || readers[static_cast<size_t>(v)] != 1) continue;
+    for (size_t j = oi + 1; j < ops_.size(); ++j)
+      if (std::find(op_inputs_[j].begin(), op_inputs_[j].end(), v) != op_inputs_[j].end()) {
+        if (!absorbed_[j] && ops_[oi]->hand_off_to(*ops_[j])) fused_[oi] = fused_[j] = true;
+        break;
+      }
+  }
+}
+
 void Executor::plan(const std::vector<Shape>& input_shapes) {
   if (!plan_key_.empty() && input_shapes == plan_key_) return;
   vals_.assign(value_dtype_.size(), Val{});
@@ -55,14 +89,18 @@ void Executor::plan(const std::vector<Shape>& input_shapes) {
     v.dtype = value_dtype_[static_cast<size_t>(graph_inputs_[i])];
     v.shape = input_shapes[i];
   }
-  std::vector<PlanStep> steps(ops_.size());
   for (size_t oi = 0; oi < ops_.size(); ++oi) {
     std::vector<const Val*> in;
     for (int v : op_inputs_[oi]) in.push_back(&vals_[static_cast<size_t>(v)]);
     Val& out = vals_[static_cast<size_t>(op_output_[oi])];
-    out.shape = ops_[oi]->infer(in);
-    steps[oi] = {op_inputs_[oi], op_output_[oi], out.numel()};
+    out.shape = ops_[oi]->infer(in);  // absorbed ops too: their shapes are the chain's
   }
+  // Memory for what runs: a fused chain writes only its last output (the values inside it are
+  // never materialised), and its first op's inputs stay alive until it has run.
+  std::vector<PlanStep> steps;
+  for (size_t oi = 0; oi < ops_.size(); ++oi)
+    if (!absorbed_[oi])
+      steps.push_back({op_inputs_[oi], run_output_[oi], vals_[static_cast<size_t>(run_output_[oi])].numel()});
   const MemoryPlan mp = plan_memory(steps, static_cast<int>(value_dtype_.size()), graph_outputs_);
   while (slots_.size() < mp.slot_elements.size()) slots_.emplace_back(*kt_.memory);
   for (size_t s = 0; s < mp.slot_elements.size(); ++s)
@@ -108,8 +146,11 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
   st.step_tokens = -1;
   using Clock = std::chrono::steady_clock;
   for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    if (absorbed_[oi]) continue;  // its time is its absorber's
     const Clock::time_point t0 = profiling_ ? Clock::now() : Clock::time_point{};
-    ops_[oi]->run(ins[oi], vals_[static_cast<size_t>(op_output_[oi])], st);
+    Val& out = vals_[static_cast<size_t>(run_output_[oi])];
+    if (fused_[oi]) ops_[oi]->run_fused(ins[oi], out, st);
+    else ops_[oi]->run(ins[oi], out, st);
     if (profiling_) {
       seconds_[oi] += std::chrono::duration<double>(Clock::now() - t0).count();
       ++calls_[oi];

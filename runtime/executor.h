@@ -33,6 +33,7 @@ class Executor {
   void reset_op_times();
 
  private:
+  void fuse();  // load time: which ops absorb their only reader (OpImpl::absorb)
   void plan(const std::vector<Shape>& input_shapes);
   std::vector<Shape> checked_input_shapes(const std::map<std::string, Tensor>& inputs) const;
 
@@ -41,6 +42,11 @@ class Executor {
   std::vector<std::unique_ptr<OpImpl>> ops_;
   std::vector<std::vector<int>> op_inputs_;
   std::vector<int> op_output_;
+  // Fusion (OpImpl::absorb): the value each op writes when the graph runs (its chain's last
+  // output), and the ops another op absorbed (skipped).
+  std::vector<int> run_output_;
+  std::vector<bool> absorbed_;
+  std::vector<bool> fused_;  // run with run_fused (absorbed something, or a hand-off)
   std::vector<int> graph_inputs_, graph_outputs_;  // value ids
   std::vector<DType> value_dtype_;
 

@@ -6,7 +6,10 @@
 
 namespace qf {
 
-std::vector<float> dequantized_weight(const LayerWeights& L) {
+namespace {
+
+// The dense [O, K] codes of a quantized weight (empty for float weights).
+std::vector<int32_t> dense_codes(const LayerWeights& L) {
   std::vector<int32_t> codes;
   switch (L.format) {
     case WeightFormat::kInt8: codes.assign(L.codes.begin(), L.codes.end()); break;
@@ -23,8 +26,35 @@ std::vector<float> dequantized_weight(const LayerWeights& L) {
       codes.assign(dense.begin(), dense.end());
       break;
     }
-    default: return L.f32;
+    default: break;
   }
+  return codes;
+}
+
+}  // namespace
+
+std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t c, int64_t kh, int64_t kw, int64_t kpad) {
+  if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32 || L.granularity == Granularity::kGroup ||
+      L.cols != c * kh * kw || kpad < L.cols)
+    return nullptr;
+  const std::vector<int32_t> codes = dense_codes(L);
+  auto P = std::make_unique<LayerWeights>(L);
+  P->format = WeightFormat::kInt8;
+  P->sparse = false;
+  P->packed.clear();
+  P->cols = kpad;
+  P->codes.assign(static_cast<size_t>(L.rows * kpad), 0);
+  for (int64_t o = 0; o < L.rows; ++o)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t ij = 0; ij < kh * kw; ++ij)
+        P->codes[static_cast<size_t>(o * kpad + ij * c + ch)] =
+            static_cast<int8_t>(codes[static_cast<size_t>(o * L.cols + ch * kh * kw + ij)]);
+  return P;
+}
+
+std::vector<float> dequantized_weight(const LayerWeights& L) {
+  if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32) return L.f32;
+  const std::vector<int32_t> codes = dense_codes(L);
   std::vector<float> w(codes.size());
   const QuantLayout layout = QuantLayout::make(L.rows, L.cols, L.granularity, L.group_size);
   dequantize_with_params(codes.data(), layout, L.scales.data(), nullptr, w.data());

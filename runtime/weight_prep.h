@@ -17,6 +17,13 @@ namespace qf {
 // The exact dequantized weight code * scale, [rows, cols] (float32 weights: the weight itself).
 std::vector<float> dequantized_weight(const LayerWeights& L);
 
+// A conv weight [O, C, kh, kw] whose K axis is reordered from (c, i, j) to (i, j, c), as dense
+// int8 codes (int4 and N:M codes decoded: the same integers), for GEMMs on channels-last
+// im2col columns, followed by zero columns up to kpad (>= K: rows padded to the GEMM's k-block).
+// Same scales, bias and input scheme. Null where that is not exact: float weights, and per-group
+// scales (groups run along the original K).
+std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t c, int64_t kh, int64_t kw, int64_t kpad);
+
 class GemmWeight {
  public:
   // `slices`: how many equal row blocks the kernels are called on (conv groups), each prepared

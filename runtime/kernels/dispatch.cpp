@@ -25,8 +25,10 @@ const KernelTable& ref_kernel_table() {
       f32_im2col_ref,
       x8_im2col_u8_ref,
       x8_im2col_s8_ref,
+      x8_im2col_nhwc_ref,
       f32_maxpool2d_ref,
       f32_avgpool2d_ref,
+      f32_maxpool2d_nhwc_ref,
       f32_relu_ref,
       f32_gelu_ref,
       f32_softmax_ref,
@@ -76,9 +78,11 @@ const KernelTable& avx512vnni_table() {
     k.f32_gemm = f32_gemm__avx512_eigen;
     k.relu = f32_relu__avx512;
     k.maxpool2d = f32_maxpool2d__avx512;
+    k.maxpool2d_nhwc = f32_maxpool2d_nhwc__avx512;
     k.im2col_f32 = f32_im2col__avx512;
     k.im2col_u8 = x8_im2col_u8__avx512;
     k.im2col_s8 = x8_im2col_s8__avx512;
+    k.im2col_nhwc_x8 = x8_im2col_nhwc__avx512;
     k.transpose = f32_transpose__avx512;
     k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx512;
     k.quantize_u8 = f32_quantize_u8__avx512;
@@ -103,9 +107,11 @@ const KernelTable& avx2_table() {
     k.f32_gemm = f32_gemm__avx2_eigen;
     k.relu = f32_relu__avx2;
     k.maxpool2d = f32_maxpool2d__avx2;
+    k.maxpool2d_nhwc = f32_maxpool2d_nhwc__avx2;
     k.im2col_f32 = f32_im2col__avx2;
     k.im2col_u8 = x8_im2col_u8__avx2;
     k.im2col_s8 = x8_im2col_s8__avx2;
+    k.im2col_nhwc_x8 = x8_im2col_nhwc__avx2;
     k.transpose = f32_transpose__avx2;
     k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx2;
     k.quantize_u8 = f32_quantize_u8__avx2;

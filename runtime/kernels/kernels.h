@@ -77,9 +77,22 @@ struct Conv2dGeom {
 using Im2colF32Fn = void (*)(const float* x, const Conv2dGeom& g, float pad, float* col);
 using Im2colU8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
 using Im2colS8Fn = void (*)(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
+// Channels-last 8-bit codes of one image, x [h, w, c] (channel_stride unused) -> col [P, ldcol]:
+// K = kh*kw*c columns in K order (i, j, c) (each window element is one contiguous run of c
+// codes), then ldcol - K columns of `pad` (rows padded to the GEMM's k-block, matched by zero
+// weights). A GEMM on these columns needs its weight's K permuted the same way (the integer sum
+// does not depend on the order of k, so the result is exactly the (c, i, j) one).
+using Im2colNhwcX8Fn = void (*)(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
 
 // Pooling over planes: x [planes, h, w] -> y [planes, oh, ow] (geometry's c unused).
 using Pool2dFn = void (*)(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
+// Max pooling of channels-last images: x [images, h, w, channels] -> y [images, oh, ow, channels]
+// (geometry's c unused), each channel exactly as maxpool2d pools its plane. The conv ops pool
+// their GEMM output ([pixels, O] rows, i.e. NHWC) with it while it is still in cache.
+// relu_first: every element goes through relu's function (x > 0 ? x : 0) before it is pooled,
+// i.e. the graph's relu -> maxpool in one pass, with the same bits.
+using Pool2dNhwcFn = void (*)(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                              float* y);
 
 using UnaryFn = void (*)(const float* x, int64_t n, float* y);
 using RowsFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);
@@ -123,7 +136,9 @@ struct KernelTable {
   Im2colF32Fn im2col_f32;
   Im2colU8Fn im2col_u8;
   Im2colS8Fn im2col_s8;
+  Im2colNhwcX8Fn im2col_nhwc_x8;
   Pool2dFn maxpool2d, avgpool2d;
+  Pool2dNhwcFn maxpool2d_nhwc;
   UnaryFn relu, gelu;
   RowsFn softmax;
   LayerNormFn layernorm;

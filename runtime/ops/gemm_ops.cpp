@@ -1,9 +1,13 @@
 // linear and conv2d: the GEMM ops. Both quantize their input per the layer's scheme (integer
 // path) or run the float GEMM (float or weight-only-quantized weights); see FORMAT.md, "The
 // quantization contract".
+#include <algorithm>
+#include <memory>
 #include <tuple>
 
 #include "core/error.h"
+#include "core/quant.h"
+#include "runtime/kernels/threads.h"
 #include "runtime/ops/op.h"
 #include "runtime/weight_prep.h"
 
@@ -33,21 +37,47 @@ class LinearOp : public OpImpl {
     const kernels::QWeights& q = w_.q();
     kt_.qgemm[act_index(aq_.is_unsigned())][static_cast<int>(q.kind)](m, acts, q, w_.bias(), out.f);
   }
+  // A following relu runs in place on the GEMM output while it is still in cache.
+  bool absorb(const OpImpl& next) override {
+    if (next.op().kind != "relu" || relu_) return false;
+    relu_ = true;
+    return true;
+  }
+  void run_fused(const std::vector<const Val*>& in, Val& out, RunState& st) override {
+    run(in, out, st);
+    if (relu_) kt_.relu(out.f, out.numel(), out.f);
+  }
 
  private:
+  bool relu_ = false;
   GemmWeight w_;
   ActQuantizer aq_;
 };
 
+// An int attribute of another op as (h, w) (OpImpl::pair_attr reads only this op's).
+std::pair<int64_t, int64_t> attr_pair(const Op& op, const std::string& key, int64_t dh, int64_t dw) {
+  auto it = op.ints.find(key);
+  if (it == op.ints.end() || it->second.empty()) return {dh, dw};
+  if (it->second.size() == 1) return {it->second[0], it->second[0]};
+  return {it->second[0], it->second[1]};
+}
+
+// conv2d as one GEMM over a chunk of images: the chunk's input quantized once, im2col of every
+// image into rows of one column buffer, one GEMM with M = images * OH * OW (the output comes out
+// channels-last, [pixels, O]), then -- while that output is still in cache -- the absorbed ops
+// (relu, maxpool2d, relu, flatten) on the channels-last rows, and one transpose per image into
+// the graph's NCHW layout. Chunks are sized to stay in L2 and are spread over the threads; each
+// kernel inside a chunk then runs on the calling thread. A batch of one image is one chunk, whose
+// kernels use the threads themselves.
 class Conv2dOp : public OpImpl {
  public:
   explicit Conv2dOp(const OpContext& c)
       : OpImpl(c),
         groups_(c.op.int_attr("groups", 1)),
         w_(checked(c), c.kt, groups_),
-        aq_(c.kt),
-        col_(*c.kt.memory),
-        tmp_(*c.kt.memory) {
+        weights_(c.weights),
+        act_scale_(*c.kt.memory),
+        codes_(*c.kt.memory) {
     const std::vector<int64_t>& shape = c.weights->shape;
     cg_ = shape[1];
     kh_ = shape[2];
@@ -58,6 +88,16 @@ class Conv2dOp : public OpImpl {
            shape_str(shape));
     std::tie(sh_, sw_) = pair_attr("stride", 1, 1);
     std::tie(ph_, pw_) = pair_attr("padding", 0, 0);
+    if (w_.integer_path()) {
+      // conv2d inputs are quantized statically (FORMAT.md): one scale, on the device once.
+      const ActScheme& a = w_.input_scheme();
+      if (a.mode != ActMode::kStatic) fail("a quantized conv2d input must be static");
+      act_scale_.reserve(sizeof(float));
+      kt_.memory->to_device(act_scale_.data(), &a.scale, sizeof(float));
+      // One input channel (a first conv): NCHW is channels-last, so the channels-last im2col
+      // applies as is, and its rows padded to a whole k-block go to the GEMM without a copy.
+      if (groups_ == 1 && cg_ == 1) use_channels_last();
+    }
   }
   Shape infer(const std::vector<const Val*>& in) const override {
     expect_inputs(in, 1);
@@ -68,43 +108,171 @@ class Conv2dOp : public OpImpl {
     if (s[2] + 2 * ph_ < kh_ || s[3] + 2 * pw_ < kw_) fail("input " + shape_str(s) + " is smaller than the kernel");
     return {s[0], w_.rows(), (s[2] + 2 * ph_ - kh_) / sh_ + 1, (s[3] + 2 * pw_ - kw_) / sw_ + 1};
   }
-  void run(const std::vector<const Val*>& in, Val& out, RunState&) override {
-    const Shape& s = in[0]->shape;
-    const int64_t n = s[0], c = s[1], h = s[2], w = s[3];
-    const int64_t p = out.shape[2] * out.shape[3], og = w_.rows() / groups_, kdim = cg_ * kh_ * kw_;
-    const kernels::Conv2dGeom g{cg_, h, w, kh_, kw_, sh_, sw_, ph_, pw_, out.shape[2], out.shape[3], h * w};
-    tmp_.reserve(static_cast<size_t>(p * og) * sizeof(float));
-    kernels::QActs acts;
-    if (w_.integer_path()) {
-      // Quantize the whole input once; padding then takes the zero point, i.e. exactly 0.
-      acts = aq_.quantize(w_.input_scheme(), in[0]->f, 1, in[0]->numel());
-      col_.reserve(static_cast<size_t>(p * kdim));
-    } else {
-      col_.reserve(static_cast<size_t>(p * kdim) * sizeof(float));
+  bool absorb(const OpImpl& next) override {
+    const Op& o = next.op();
+    if (flatten_) return false;
+    if (o.kind == "relu") {
+      bool& flag = pool_ ? relu_post_ : relu_pre_;
+      if (flag) return false;
+      flag = true;
+      return true;
     }
-    for (int64_t b = 0; b < n; ++b)
-      for (int64_t gi = 0; gi < groups_; ++gi) {
-        const int64_t in_off = (b * c + gi * cg_) * h * w;
-        const float* bias = w_.bias() ? w_.bias() + gi * og : nullptr;
-        if (w_.integer_path()) {
-          if (aq_.is_unsigned())
-            kt_.im2col_u8(static_cast<const uint8_t*>(aq_.codes()) + in_off, g, static_cast<uint8_t>(acts.zero_point),
-                          col_.as<uint8_t>());
-          else
-            kt_.im2col_s8(static_cast<const int8_t*>(aq_.codes()) + in_off, g, 0, col_.as<int8_t>());
-          kernels::QActs cols = acts;
-          cols.codes = col_.data();
-          const kernels::QWeights& q = w_.q(gi);
-          kt_.qgemm[act_index(aq_.is_unsigned())][static_cast<int>(q.kind)](p, cols, q, bias, tmp_.f32());
-        } else {
-          kt_.im2col_f32(in[0]->f + in_off, g, 0.0f, col_.f32());
-          kt_.f32_gemm(p, og, kdim, col_.f32(), w_.f32() + gi * og * kdim, bias, tmp_.f32());
-        }
-        kt_.transpose(tmp_.f32(), p, og, out.f + (b * w_.rows() + gi * og) * p);  // [P, Og] -> NCHW
-      }
+    if (o.kind == "maxpool2d" && !pool_ && !relu_post_) {
+      std::tie(pkh_, pkw_) = attr_pair(o, "kernel", 1, 1);
+      std::tie(psh_, psw_) = attr_pair(o, "stride", pkh_, pkw_);
+      std::tie(pph_, ppw_) = attr_pair(o, "padding", 0, 0);
+      pool_ = true;
+      return true;
+    }
+    if (o.kind == "flatten") {  // NCHW [N, C, H, W] -> [N, C*H*W] is the same memory
+      const int64_t start = o.int_attr("start_dim", 1);
+      if (start != 1 && start != -3) return false;
+      flatten_ = true;
+      return true;
+    }
+    return false;
+  }
+  void run(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, false); }
+  void run_fused(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, true); }
+  // conv2d -> conv2d: this op writes the reader's quantized input codes, channels-last
+  // ([N, H, W, C] bytes), straight from its own channels-last output; the reader im2cols them
+  // with its weight's K permuted to match. Exact: the codes are the ones the reader would have
+  // computed from the NCHW floats (same values, same quantize kernel), and the integer sum does
+  // not depend on the order of k.
+  bool hand_off_to(OpImpl& reader) override {
+    auto* next = dynamic_cast<Conv2dOp*>(&reader);
+    if (!next || flatten_ || groups_ != 1 || !next->accept_channels_last_codes(w_.rows())) return false;
+    out_codes_ = &next->w_.input_scheme();
+    return true;
   }
 
  private:
+  bool accept_channels_last_codes(int64_t channels) {
+    if (groups_ != 1 || !w_.integer_path() || channels != cg_ || w_.input_scheme().bits > 8) return false;
+    if (!w_cl_ && !use_channels_last()) return false;
+    codes_in_ = true;
+    return true;
+  }
+  // The weight for channels-last columns, K permuted to (i, j, c) and padded to a multiple of 4.
+  bool use_channels_last() {
+    const int64_t kdim = cg_ * kh_ * kw_, ld = (kdim + 3) / 4 * 4;
+    cl_weights_ = channels_last_int8(*weights_, cg_, kh_, kw_, ld);
+    if (!cl_weights_) return false;
+    w_cl_ = std::make_unique<GemmWeight>(*cl_weights_, kt_);
+    ldcol_ = ld;
+    return true;
+  }
+
+  // Reusable memory of one chunk in flight.
+  struct Slot {
+    explicit Slot(const MemoryOps& m) : col(m), tmp(m), pooled(m) {}
+    Buffer col, tmp, pooled;
+  };
+
+  void forward(const Val& x, Val& out, bool chain) {
+    const Shape& s = x.shape;
+    const int64_t n = s[0], c = s[1], h = s[2], w = s[3];
+    const int64_t oh = (h + 2 * ph_ - kh_) / sh_ + 1, ow = (w + 2 * pw_ - kw_) / sw_ + 1, p = oh * ow;
+    const int64_t og = w_.rows() / groups_, kdim = cg_ * kh_ * kw_;
+    const bool pool = chain && pool_;
+    const kernels::Conv2dGeom pg{0, oh, ow, pkh_, pkw_, psh_, psw_, pph_, ppw_,
+                                 pool ? (oh + 2 * pph_ - pkh_) / psh_ + 1 : oh,
+                                 pool ? (ow + 2 * ppw_ - pkw_) / psw_ + 1 : ow, 0};
+    const int64_t q = pg.oh * pg.ow;  // output pixels per image per channel
+    if (n <= 0) return;
+    const bool integer = w_.integer_path();
+    const bool u8 = integer && !w_.input_scheme().symmetric;
+    const bool codes_in = chain && codes_in_;      // x holds our input codes, channels-last
+    const bool cl = integer && w_cl_ && (codes_in || cg_ == 1);  // channels-last columns
+    const int64_t ld = cl ? ldcol_ : kdim;         // bytes (elements) per column row
+    const ActScheme* codes_out = chain ? out_codes_ : nullptr;  // write the reader's codes
+    if (integer && !codes_in) codes_.reserve(static_cast<size_t>(x.numel()));
+    // Images per chunk: its column buffer and GEMM output within ~384 KiB (L2).
+    const int64_t per_image = p * (integer ? ld : 4 * kdim) + p * og * 4;
+    const int64_t ipc = std::max<int64_t>(1, std::min<int64_t>(n, (384 << 10) / std::max<int64_t>(1, per_image)));
+    const int64_t chunks = (n + ipc - 1) / ipc;
+    const int64_t nslots = std::min<int64_t>(chunks, 2 * static_cast<int64_t>(kernels::num_threads()));
+    while (static_cast<int64_t>(slots_.size()) < nslots) slots_.push_back(std::make_unique<Slot>(*kt_.memory));
+    const kernels::Conv2dGeom g{cg_, h, w, kh_, kw_, sh_, sw_, ph_, pw_, oh, ow, h * w};
+
+    auto run_chunk = [&](Slot& sl, int64_t b0, int64_t b1) {
+      const int64_t imgs = b1 - b0, rows = imgs * p;
+      sl.tmp.reserve(static_cast<size_t>(rows * og) * sizeof(float));
+      kernels::QActs acts;
+      uint8_t* codes = nullptr;
+      if (integer) {
+        const ActScheme& a = w_.input_scheme();
+        const QuantRange r = quant_range(a.bits, a.symmetric);
+        const int64_t off = b0 * c * h * w, cnt = imgs * c * h * w;
+        if (codes_in) {
+          codes = reinterpret_cast<uint8_t*>(x.f);
+        } else {
+          codes = codes_.as<uint8_t>();
+          // Quantized whole, padding then takes the zero point: it contributes exactly 0.
+          if (u8) kt_.quantize_u8(x.f + off, cnt, a.scale, a.zero_point, r.qmin, r.qmax, codes + off);
+          else kt_.quantize_s8(x.f + off, cnt, a.scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(codes + off));
+        }
+        acts = {nullptr, u8 ? a.zero_point : 0, act_scale_.f32(), 0};
+        sl.col.reserve(static_cast<size_t>(rows * ld));
+      } else {
+        sl.col.reserve(static_cast<size_t>(rows * kdim) * sizeof(float));
+      }
+      for (int64_t gi = 0; gi < groups_; ++gi) {
+        const float* bias = w_.bias() ? w_.bias() + gi * og : nullptr;
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t in_off = (b * c + gi * cg_) * h * w, row0 = (b - b0) * p;
+          if (!integer) kt_.im2col_f32(x.f + in_off, g, 0.0f, sl.col.f32() + row0 * kdim);
+          else if (cl)  // groups == 1: image b's [h, w, c] codes
+            kt_.im2col_nhwc_x8(codes + b * c * h * w, g, u8 ? static_cast<uint8_t>(acts.zero_point) : uint8_t{0}, ld,
+                               sl.col.as<uint8_t>() + row0 * ld);
+          else if (u8)
+            kt_.im2col_u8(codes + in_off, g, static_cast<uint8_t>(acts.zero_point), sl.col.as<uint8_t>() + row0 * kdim);
+          else
+            kt_.im2col_s8(reinterpret_cast<const int8_t*>(codes) + in_off, g, 0, sl.col.as<int8_t>() + row0 * kdim);
+        }
+        if (integer) {
+          acts.codes = sl.col.data();
+          const kernels::QWeights& qw = cl ? w_cl_->q() : w_.q(gi);
+          kt_.qgemm[act_index(u8)][static_cast<int>(qw.kind)](rows, acts, qw, bias, sl.tmp.f32());
+        } else {
+          kt_.f32_gemm(rows, og, kdim, sl.col.f32(), w_.f32() + gi * og * kdim, bias, sl.tmp.f32());
+        }
+        // The absorbed ops, in graph order, on channels-last rows (each channel pooled as its
+        // NCHW plane would be), then [pixels, Og] -> the image's NCHW planes.
+        float* src = sl.tmp.f32();
+        if (chain && relu_pre_ && !pool) kt_.relu(src, rows * og, src);
+        if (pool) {  // relu -> maxpool in one pass
+          sl.pooled.reserve(static_cast<size_t>(imgs * q * og) * sizeof(float));
+          kt_.maxpool2d_nhwc(src, imgs, og, pg, relu_pre_, sl.pooled.f32());
+          src = sl.pooled.f32();
+        }
+        if (chain && relu_post_) kt_.relu(src, imgs * q * og, src);
+        if (codes_out) {  // groups == 1: the chunk's [imgs, q, O] rows are the reader's NHWC input
+          const QuantRange r = quant_range(codes_out->bits, codes_out->symmetric);
+          uint8_t* dst = reinterpret_cast<uint8_t*>(out.f) + b0 * q * og;
+          if (!codes_out->symmetric)
+            kt_.quantize_u8(src, imgs * q * og, codes_out->scale, codes_out->zero_point, r.qmin, r.qmax, dst);
+          else
+            kt_.quantize_s8(src, imgs * q * og, codes_out->scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(dst));
+          continue;
+        }
+        for (int64_t b = b0; b < b1; ++b)
+          kt_.transpose(src + (b - b0) * q * og, q, og, out.f + (b * w_.rows() + gi * og) * q);
+      }
+    };
+    if (chunks == 1) {
+      run_chunk(*slots_[0], 0, n);
+      return;
+    }
+    const double work = static_cast<double>(ipc * p * og * kdim);
+    kernels::parallel_for(nslots, work * static_cast<double>(chunks) / static_cast<double>(nslots),
+                          [&](int64_t s0, int64_t s1) {
+                            for (int64_t sl = s0; sl < s1; ++sl)
+                              for (int64_t ch = sl; ch < chunks; ch += nslots)
+                                run_chunk(*slots_[static_cast<size_t>(sl)], ch * ipc, std::min(n, (ch + 1) * ipc));
+                          });
+  }
+
   // The weight must be [O, C/groups, kh, kw] with O divisible by groups before it is sliced.
   static const LayerWeights& checked(const OpContext& c) {
     const int64_t groups = c.op.int_attr("groups", 1);
@@ -115,9 +283,21 @@ class Conv2dOp : public OpImpl {
   }
   int64_t groups_;
   GemmWeight w_;
-  ActQuantizer aq_;
-  Buffer col_, tmp_;
+  const LayerWeights* weights_;
+  // Hand-off: out_codes_ = the reader's input scheme (this op writes its codes); w_cl_ = this
+  // op's weight for channels-last codes in (its reader role).
+  const ActScheme* out_codes_ = nullptr;
+  std::unique_ptr<LayerWeights> cl_weights_;
+  std::unique_ptr<GemmWeight> w_cl_;
+  int64_t ldcol_ = 0;
+  bool codes_in_ = false;
+  Buffer act_scale_;
+  Buffer codes_;  // the whole input's codes (chunks write disjoint parts)
+  std::vector<std::unique_ptr<Slot>> slots_;
   int64_t cg_ = 0, kh_ = 0, kw_ = 0, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0;
+  // The absorbed chain: [relu] [maxpool2d (geometry)] [relu] [flatten].
+  bool relu_pre_ = false, pool_ = false, relu_post_ = false, flatten_ = false;
+  int64_t pkh_ = 1, pkw_ = 1, psh_ = 1, psw_ = 1, pph_ = 0, ppw_ = 0;
 };
 
 }  // namespace

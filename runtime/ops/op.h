@@ -55,6 +55,24 @@ class OpImpl {
   // Checks inputs and session state before anything runs (id ranges, positions, batch size).
   virtual void check_state(const std::vector<const Val*>&, const RunState&) const {}
   virtual void run(const std::vector<const Val*>& in, Val& out, RunState& st) = 0;
+  // Epilogue fusion, decided once at load: `next` is the only reader of this op's output (or of
+  // the output of the last op it absorbed) and is not a graph output. Returning true means
+  // run_fused() also computes `next` and writes the chain's last output; the executor then
+  // skips `next`. run() always stays this op alone (validate's per-op trace runs it). The fused
+  // result must equal the unfused ops' bit for bit.
+  virtual bool absorb(const OpImpl& next) {
+    (void)next;
+    return false;
+  }
+  virtual void run_fused(const std::vector<const Val*>& in, Val& out, RunState& st) { run(in, out, st); }
+  // Hand-off, decided once at load after fusion: `reader` is the only reader of this op's
+  // (chain's) output. Returning true means both agreed on a private form of that value (e.g.
+  // the reader's quantized input codes, channels-last) that this op's run_fused writes and the
+  // reader's run_fused reads; the executor then runs both fused. Default: no.
+  virtual bool hand_off_to(OpImpl& reader) {
+    (void)reader;
+    return false;
+  }
   const Op& op() const { return op_; }
 
  protected:

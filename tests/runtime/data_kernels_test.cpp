@@ -1,4 +1,4 @@
-// The data-touching entries of every kernel table this CPU can run (maxpool2d, quantize_u8 /
+// The data-touching entries of every kernel table this CPU can run (maxpool2d, maxpool2d_nhwc, quantize_u8 /
 // _s8 / _per_row_s8, im2col f32 / u8 / s8, transpose) against the reference entries, bit for bit
 // (memcmp, tolerance 0), with 1 and 2 threads: awkward sizes (1, odd, not multiples of the
 // vector width, 1x1 planes, kernel 3 stride 2 padding 1), NaN payloads, signed zeros, infinities,
@@ -86,6 +86,98 @@ TEST_P(DataTables, MaxPoolBitIdentical) {
       EXPECT_TRUE(same_bits(want, got)) << t.name << " planes " << c.planes << " " << c.h << "x" << c.w << " k"
                                         << c.kh << "x" << c.kw << " s" << c.sh << "x" << c.sw << " p" << c.ph
                                         << "x" << c.pw << " threads " << threads;
+    }
+  }
+}
+
+// maxpool2d_nhwc of every table against the reference's plane-by-plane maxpool2d (the NCHW
+// kernel pools each channel's plane; the channels-last one must give the same bits per channel).
+TEST_P(DataTables, MaxPoolNhwcBitIdentical) {
+  const KernelTable& t = kernel_table_for_isa(GetParam());
+  const KernelTable& ref = ref_kernel_table();
+  const std::vector<PoolCase> cases = {
+      {3, 28, 28, 2, 2, 2, 2, 0, 0}, {2, 7, 7, 2, 2, 2, 2, 0, 0},  {2, 5, 9, 2, 2, 2, 2, 0, 0},
+      {1, 1, 1, 1, 1, 1, 1, 0, 0},   {2, 15, 17, 3, 3, 2, 2, 1, 1}, {2, 6, 13, 3, 2, 1, 1, 1, 0},
+      {1, 5, 5, 5, 5, 1, 1, 2, 2},   {40, 28, 28, 2, 2, 2, 2, 0, 0}};  // the last: 2 threads
+  unsigned seed = 7;
+  for (const PoolCase& c : cases)
+    for (int64_t ch : {1, 5, 8, 16, 17, 32, 33}) {
+      const Conv2dGeom g{0, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, (c.h + 2 * c.ph - c.kh) / c.sh + 1,
+                         (c.w + 2 * c.pw - c.kw) / c.sw + 1, 0};
+      const int64_t imgs = c.planes, hw = c.h * c.w, q = g.oh * g.ow;
+      const std::vector<float> x = tricky_floats(imgs * hw * ch, seed++);  // [imgs, h, w, ch]
+      std::vector<float> planes(x.size());
+      for (int64_t b = 0; b < imgs; ++b)
+        for (int64_t p = 0; p < hw; ++p)
+          for (int64_t k = 0; k < ch; ++k) planes[static_cast<size_t>((b * ch + k) * hw + p)] = x[static_cast<size_t>((b * hw + p) * ch + k)];
+      for (bool relu : {false, true}) {
+        // The oracle: relu (the reference kernel) then the reference's plane-by-plane maxpool.
+        std::vector<float> src = planes;
+        if (relu) ref.relu(planes.data(), static_cast<int64_t>(planes.size()), src.data());
+        std::vector<float> pooled(static_cast<size_t>(imgs * ch * q));
+        ref.maxpool2d(src.data(), imgs * ch, g, pooled.data());
+        std::vector<float> want(pooled.size()), got(pooled.size());
+        for (int64_t b = 0; b < imgs; ++b)
+          for (int64_t p = 0; p < q; ++p)
+            for (int64_t k = 0; k < ch; ++k)
+              want[static_cast<size_t>((b * q + p) * ch + k)] = pooled[static_cast<size_t>((b * ch + k) * q + p)];
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          std::fill(got.begin(), got.end(), 123.0f);
+          t.maxpool2d_nhwc(x.data(), imgs, ch, g, relu, got.data());
+          EXPECT_TRUE(same_bits(want, got)) << t.name << " images " << imgs << " channels " << ch << " " << c.h << "x"
+                                            << c.w << " k" << c.kh << "x" << c.kw << " s" << c.sh << "x" << c.sw << " p"
+                                            << c.ph << "x" << c.pw << " relu " << relu << " threads " << threads;
+        }
+      }
+    }
+}
+
+// im2col_nhwc_x8 of every table against the reference, and the reference against the NCHW
+// im2col with its K axis permuted from (c, i, j) to (i, j, c): the same patches, reordered.
+TEST_P(DataTables, Im2colNhwcBitIdentical) {
+  const KernelTable& t = kernel_table_for_isa(GetParam());
+  const KernelTable& ref = ref_kernel_table();
+  struct C {
+    int64_t c, h, w, kh, kw, sh, sw, ph, pw;
+  };
+  const std::vector<C> cases = {{32, 14, 14, 3, 3, 1, 1, 1, 1}, {1, 28, 28, 3, 3, 1, 1, 1, 1}, {3, 5, 7, 3, 2, 2, 1, 1, 0},
+                                {5, 4, 4, 5, 5, 1, 1, 2, 2},    {17, 9, 11, 1, 1, 2, 2, 0, 0}, {2, 3, 3, 3, 3, 1, 1, 4, 4},
+                                {1, 5, 7, 3, 3, 1, 1, 1, 1},    {1, 3, 40, 3, 3, 1, 1, 0, 0},  {1, 1, 1, 3, 3, 1, 1, 1, 1},
+                                {1, 17, 33, 3, 3, 1, 1, 1, 0},  {1, 90, 70, 3, 3, 1, 1, 1, 1},
+                                {64, 20, 20, 3, 3, 1, 1, 1, 1}};  // the last two: 2 threads
+  std::mt19937 rng(5);
+  for (const C& c : cases) {
+    const Conv2dGeom g{c.c, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, (c.h + 2 * c.ph - c.kh) / c.sh + 1,
+                       (c.w + 2 * c.pw - c.kw) / c.sw + 1, c.h * c.w};
+    const int64_t hw = c.h * c.w, p = g.oh * g.ow, kdim = c.c * c.kh * c.kw;
+    std::vector<uint8_t> nhwc(static_cast<size_t>(hw * c.c)), nchw(nhwc.size());
+    for (auto& v : nhwc) v = static_cast<uint8_t>(rng());
+    for (int64_t q = 0; q < hw; ++q)
+      for (int64_t k = 0; k < c.c; ++k) nchw[static_cast<size_t>(k * hw + q)] = nhwc[static_cast<size_t>(q * c.c + k)];
+    std::vector<uint8_t> planar(static_cast<size_t>(p * kdim)), want(planar.size()), got(planar.size());
+    ref.im2col_u8(nchw.data(), g, 77, planar.data());
+    for (int64_t r = 0; r < p; ++r)
+      for (int64_t k = 0; k < c.c; ++k)
+        for (int64_t ij = 0; ij < c.kh * c.kw; ++ij)
+          want[static_cast<size_t>(r * kdim + ij * c.c + k)] = planar[static_cast<size_t>(r * kdim + k * c.kh * c.kw + ij)];
+    ref.im2col_nhwc_x8(nhwc.data(), g, 77, kdim, got.data());
+    EXPECT_TRUE(same_bits(want, got)) << "ref vs permuted NCHW im2col, c " << c.c << " " << c.h << "x" << c.w;
+    // Rows padded to a multiple of 4 (the GEMM's k-block; a 3x3 one-channel conv's 12 is the
+    // AVX-512 table's vpermb path), and 3 more: the extra columns hold the pad value.
+    for (int64_t ld : {kdim, (kdim + 3) / 4 * 4, (kdim + 3) / 4 * 4 + 3}) {
+      std::vector<uint8_t> want_ld(static_cast<size_t>(p * ld), 77), got_ld(want_ld.size());
+      for (int64_t r = 0; r < p; ++r)
+        std::copy(want.begin() + r * kdim, want.begin() + (r + 1) * kdim, want_ld.begin() + r * ld);
+      for (const KernelTable* k : {&ref, &t})
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          std::fill(got_ld.begin(), got_ld.end(), uint8_t{1});
+          k->im2col_nhwc_x8(nhwc.data(), g, 77, ld, got_ld.data());
+          EXPECT_TRUE(same_bits(want_ld, got_ld)) << k->name << " c " << c.c << " " << c.h << "x" << c.w << " k" << c.kh
+                                                  << "x" << c.kw << " s" << c.sh << " p" << c.ph << "x" << c.pw
+                                                  << " ldcol " << ld << " threads " << threads;
+        }
     }
   }
 }

@@ -60,6 +60,54 @@ CheckpointContent cnn() {
   return c;
 }
 
+// The deployed CNN's shape in miniature, integer end to end: conv -> relu -> maxpool -> conv
+// (int4 + 2:4, so the channels-last hand-off decodes N:M codes) -> relu -> maxpool -> flatten ->
+// linear -> relu -> linear. The runtime fuses the relu / pool / flatten chains into the convs
+// and hands conv1's output to conv2 as channels-last codes; a third conv (stride 2, asymmetric
+// padding, int8 per tensor, symmetric input) takes the hand-off with s8 codes.
+CheckpointContent cnn_chain() {
+  CheckpointContent c;
+  c.graph.family = "cnn";
+  c.graph.inputs.push_back({"x", "float32", {-1, 1, 10, 11}});
+  c.graph.ops = {with_ints(op("conv2d", "conv1", {"x"}, "c1"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
+                 op("relu", "r1", {"c1"}, "a1"),
+                 with_ints(op("maxpool2d", "p1", {"a1"}, "m1"), {{"kernel", {2}}, {"stride", {2}}}),
+                 with_ints(op("conv2d", "conv2", {"m1"}, "c2"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
+                 op("relu", "r2", {"c2"}, "a2"),
+                 with_ints(op("conv2d", "conv3", {"a2"}, "c3"), {{"kernel", {3, 2}}, {"stride", {2, 1}}, {"padding", {1, 0}}}),
+                 with_ints(op("maxpool2d", "p3", {"c3"}, "m3"), {{"kernel", {2}}, {"stride", {1}}}),
+                 op("relu", "r3", {"m3"}, "a3"),
+                 op("flatten", "flat", {"a3"}, "f"),
+                 op("linear", "fc", {"f"}, "h"),
+                 op("relu", "r4", {"h"}, "a4"),
+                 op("linear", "head", {"a4"}, "logits")};
+  c.graph.outputs = {"logits"};
+  // x [1, 10, 11] -> conv1 [8, 10, 11] -> pool [8, 5, 5] -> conv2 [16, 5, 5] -> conv3 [12, 3, 4]
+  // -> pool (stride 1) [12, 2, 3] -> 72
+  LayerContent conv1 = layer("conv1", "conv2d", random_tensor({8, 1, 3, 3}, 21, 0.5f));
+  conv1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv1.input_act = ActScheme{ActMode::kStatic, 8, false, 6.0f / 255, 73};
+  conv1.extra["bias"] = random_tensor({8}, 22, 0.1f);
+  LayerContent conv2 = layer("conv2", "conv2d", random_tensor({16, 8, 3, 3}, 23, 0.3f));  // K = 72
+  test::prune_nm(conv2.weight, 2, 4);
+  conv2.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
+  conv2.sparsity = "2:4";
+  conv2.input_act = ActScheme{ActMode::kStatic, 8, false, 2.0f / 255, 0};
+  conv2.extra["bias"] = random_tensor({16}, 24, 0.1f);
+  LayerContent conv3 = layer("conv3", "conv2d", random_tensor({12, 16, 3, 2}, 25, 0.2f));
+  conv3.weight_scheme = WeightScheme{8, Granularity::kTensor, 0, true};
+  conv3.input_act = ActScheme{ActMode::kStatic, 8, true, 3.0f / 127, 0};
+  LayerContent fc = layer("fc", "linear", random_tensor({20, 72}, 26, 0.2f));
+  fc.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 0};
+  fc.extra["bias"] = random_tensor({20}, 27, 0.1f);
+  LayerContent head = layer("head", "linear", random_tensor({7, 20}, 28, 0.3f));
+  head.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
+  head.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  c.layers = {conv1, conv2, conv3, fc, head};
+  return c;
+}
+
 // embedding -> positional -> [ln -> qkv -> attention -> proj -> add] -> [ln -> fc -> gelu -> fc -> add] -> ln -> head
 CheckpointContent gpt() {
   const int64_t v = 11, d = 8, tmax = 16;

@@ -33,6 +33,21 @@ void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col) 
 void x8_im2col_u8_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col) { im2col(x, g, pad, col); }
 void x8_im2col_s8_ref(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col) { im2col(x, g, pad, col); }
 
+void x8_im2col_nhwc_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col) {
+  const int64_t kdim = g.kh * g.kw * g.c;
+  for (int64_t oy = 0; oy < g.oh; ++oy)
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      uint8_t* row = col + (oy * g.ow + ox) * ldcol;
+      for (int64_t k = kdim; k < ldcol; ++k) row[k] = pad;
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;
+          const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+          for (int64_t c = 0; c < g.c; ++c) *row++ = inside ? x[(iy * g.w + ix) * g.c + c] : pad;
+        }
+    }
+}
+
 void f32_maxpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, float* y) {
   for (int64_t p = 0; p < planes; ++p) {
     const float* in = x + p * g.h * g.w;
@@ -49,6 +64,29 @@ void f32_maxpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, floa
           }
         y[(p * g.oh + oy) * g.ow + ox] = m;
       }
+  }
+}
+
+void f32_maxpool2d_nhwc_ref(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                            float* y) {
+  // maxpool2d's loop with the channel innermost: the same window walk and rule per channel.
+  for (int64_t b = 0; b < images; ++b) {
+    const float* in = x + b * g.h * g.w * channels;
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox)
+        for (int64_t c = 0; c < channels; ++c) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;
+              if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) {
+                float v = in[(iy * g.w + ix) * channels + c];
+                if (relu_first) v = v > 0.0f ? v : 0.0f;  // f32_relu_ref's expression
+                if (v > m || std::isnan(v)) m = v;
+              }
+            }
+          y[((b * g.oh + oy) * g.ow + ox) * channels + c] = m;
+        }
   }
 }
 

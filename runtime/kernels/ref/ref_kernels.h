@@ -17,7 +17,10 @@ void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* 
 void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col);
 void x8_im2col_u8_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col);
 void x8_im2col_s8_ref(const int8_t* x, const Conv2dGeom& g, int8_t pad, int8_t* col);
+void x8_im2col_nhwc_ref(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
 void f32_maxpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
+void f32_maxpool2d_nhwc_ref(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
+                            float* y);
 void f32_avgpool2d_ref(const float* x, int64_t planes, const Conv2dGeom& g, float* y);
 
 void f32_relu_ref(const float* x, int64_t n, float* y);

@@ -161,4 +161,48 @@ void f32_transpose_cols__avx2(const float* x, int64_t rows, int64_t cols, float*
   transpose_cols_blocked(x, rows, cols, y, c0, c1);
 }
 
+void f32_maxpool2d_nhwc_rows__avx2(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                   int64_t r0, int64_t r1) {
+  const __m256 zero = _mm256_setzero_ps();
+  // See the AVX-512 version: the reference's window walk per pixel, 8 channels per vector.
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = r / g.oh, oy = r % g.oh;
+    const float* in = x + b * g.h * g.w * channels;
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t i0 = y0 < 0 ? -y0 : 0, i1 = y0 + g.kh > g.h ? g.h - y0 : g.kh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t x0 = ox * g.sw - g.pw;
+      const int64_t j0 = x0 < 0 ? -x0 : 0, j1 = x0 + g.kw > g.w ? g.w - x0 : g.kw;
+      float* o = y + (r * g.ow + ox) * channels;
+      int64_t c = 0;
+      for (; c + 8 <= channels; c += 8) {
+        __m256 m = _mm256_set1_ps(-__builtin_inff());
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) {
+            __m256 v = _mm256_loadu_ps(in + ((y0 + i) * g.w + x0 + j) * channels + c);
+            // relu's `v > 0 ? v : 0`: the ordered compare is false for NaN and for -0.
+            if (relu_first) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            m = fold_max8(m, v);
+          }
+        _mm256_storeu_ps(o + c, m);
+      }
+      for (; c < channels; ++c) {
+        float m = -__builtin_inff();
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) {
+            float v = in[((y0 + i) * g.w + x0 + j) * channels + c];
+            if (relu_first) v = v > 0.0f ? v : 0.0f;
+            m = fold_max(m, v);
+          }
+        o[c] = m;
+      }
+    }
+  }
+}
+
+void x8_im2col_nhwc_rows__avx2(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col, int64_t oy0,
+                              int64_t oy1) {
+  im2col_nhwc_rows(x, g, pad, ldcol, col, oy0, oy1);
+}
+
 }  // namespace qf::kernels::x86

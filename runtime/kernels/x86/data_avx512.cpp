@@ -152,4 +152,95 @@ void f32_transpose_cols__avx512(const float* x, int64_t rows, int64_t cols, floa
   transpose_cols_blocked(x, rows, cols, y, c0, c1);
 }
 
+void f32_maxpool2d_nhwc_rows__avx512(const float* x, int64_t channels, const Conv2dGeom& g, bool relu_first, float* y,
+                                     int64_t r0, int64_t r1) {
+  const __m512 zero = _mm512_setzero_ps();
+  // Per output pixel, the reference's clipped window walk in (i, j) order, 16 channels per
+  // vector: each lane folds exactly the reference's sequence of values with fold_max.
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = r / g.oh, oy = r % g.oh;
+    const float* in = x + b * g.h * g.w * channels;
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t i0 = y0 < 0 ? -y0 : 0, i1 = y0 + g.kh > g.h ? g.h - y0 : g.kh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t x0 = ox * g.sw - g.pw;
+      const int64_t j0 = x0 < 0 ? -x0 : 0, j1 = x0 + g.kw > g.w ? g.w - x0 : g.kw;
+      float* o = y + (r * g.ow + ox) * channels;
+      for (int64_t c = 0; c < channels; c += 16) {
+        const __mmask16 k = first_n(channels - c);
+        __m512 m = _mm512_set1_ps(-__builtin_inff());
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) {
+            __m512 v = _mm512_maskz_loadu_ps(k, in + ((y0 + i) * g.w + x0 + j) * channels + c);
+            // relu's `v > 0 ? v : 0`: the ordered compare is false for NaN and for -0.
+            if (relu_first) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+            m = fold_max16(m, v);
+          }
+        _mm512_mask_storeu_ps(o + c, k, m);
+      }
+    }
+  }
+}
+
+namespace {
+
+// A first conv's im2col (one channel, 3x3, stride 1, padding <= 1, rows of 12 codes: 9 taps then
+// 3 pad codes), 16 output pixels at a time: the three input rows' 18-code windows go into one
+// register (bytes 0-17, 18-35, 36-53; the rest holds `pad`), and three vpermb with constant
+// indices lay out the 16 pixels' 192 bytes. Border rows and columns read a padded copy of the
+// rows. Same bytes as im2col_nhwc_rows.
+constexpr int64_t kC1MaxWidth = 1024;
+
+void im2col_c1_3x3_ld12(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, uint8_t* col, int64_t oy0, int64_t oy1) {
+  alignas(64) uint8_t idx_bytes[3][64];
+  for (int q = 0; q < 192; ++q) {
+    const int p = q / 12, j = q % 12;
+    idx_bytes[q / 64][q % 64] = static_cast<uint8_t>(j < 9 ? (j / 3) * 18 + p + j % 3 : 63);
+  }
+  const __m512i idx0 = _mm512_load_si512(idx_bytes[0]), idx1 = _mm512_load_si512(idx_bytes[1]),
+                idx2 = _mm512_load_si512(idx_bytes[2]);
+  // Three padded rows, with slack so that every 18-byte window read stays inside (no std
+  // containers here: an inline function instantiated with these -m flags could be the copy the
+  // linker keeps for code running on a CPU without them).
+  uint8_t rows[3][kC1MaxWidth + 64];
+  __builtin_memset(rows, pad, sizeof(rows));
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    uint8_t* r[3];
+    for (int i = 0; i < 3; ++i) {
+      r[i] = rows[i];
+      const int64_t iy = oy - g.ph + i;
+      if (iy >= 0 && iy < g.h) __builtin_memcpy(r[i] + g.pw, x + iy * g.w, static_cast<size_t>(g.w));
+      else __builtin_memset(r[i] + g.pw, pad, static_cast<size_t>(g.w));
+    }
+    uint8_t* out = col + oy * g.ow * 12;
+    for (int64_t ox = 0; ox < g.ow; ox += 16) {
+      __m512i src = _mm512_set1_epi8(static_cast<char>(pad));
+      src = _mm512_mask_loadu_epi8(src, 0x3FFFFull, r[0] + ox);
+      src = _mm512_mask_loadu_epi8(src, 0x3FFFFull << 18, r[1] + ox - 18);
+      src = _mm512_mask_loadu_epi8(src, 0x3FFFFull << 36, r[2] + ox - 36);
+      const int64_t n = g.ow - ox < 16 ? g.ow - ox : 16, bytes = n * 12;
+      auto mask = [&](int64_t b0) -> __mmask64 {
+        const int64_t k = bytes - b0;
+        return k >= 64 ? ~0ull : k <= 0 ? 0ull : (1ull << k) - 1;
+      };
+      uint8_t* o = out + ox * 12;
+      _mm512_mask_storeu_epi8(o, mask(0), _mm512_permutexvar_epi8(idx0, src));
+      _mm512_mask_storeu_epi8(o + 64, mask(64), _mm512_permutexvar_epi8(idx1, src));
+      _mm512_mask_storeu_epi8(o + 128, mask(128), _mm512_permutexvar_epi8(idx2, src));
+    }
+  }
+}
+
+}  // namespace
+
+void x8_im2col_nhwc_rows__avx512(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col, int64_t oy0,
+                              int64_t oy1) {
+  if (g.c == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 1 && g.pw <= 1 && ldcol == 12 &&
+      g.w + 2 * g.pw <= kC1MaxWidth &&
+      g.oh == g.h + 2 * g.ph - 2 && g.ow == g.w + 2 * g.pw - 2)
+    im2col_c1_3x3_ld12(x, g, pad, col, oy0, oy1);
+  else
+    im2col_nhwc_rows(x, g, pad, ldcol, col, oy0, oy1);
+}
+
 }  // namespace qf::kernels::x86

@@ -27,6 +27,14 @@ void maxpool(PoolPlanes fn, const float* x, int64_t planes, const Conv2dGeom& g,
                [&](int64_t p0, int64_t p1) { fn(x, p0, p1, g, y); });
 }
 
+using PoolNhwcRows = void (*)(const float*, int64_t, const Conv2dGeom&, bool, float*, int64_t, int64_t);
+void maxpool_nhwc(PoolNhwcRows fn, const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu,
+                  float* y) {
+  if (images <= 0 || channels <= 0 || g.oh <= 0 || g.ow <= 0) return;
+  parallel_for(images * g.oh, static_cast<double>(g.ow * channels * g.kh * g.kw),
+               [&](int64_t r0, int64_t r1) { fn(x, channels, g, relu, y, r0, r1); });
+}
+
 void quantize(QuantX8 fn, const float* x, int64_t n, float scale, int32_t z, int32_t qmin, int32_t qmax,
               uint8_t* codes) {
   if (n <= 0) return;
@@ -63,6 +71,10 @@ void transpose(TransposeCols fn, const float* x, int64_t rows, int64_t cols, flo
   void f32_maxpool2d__##isa(const float* x, int64_t planes, const Conv2dGeom& g, float* y) {                     \
     maxpool(f32_maxpool2d_planes__##isa, x, planes, g, y);                                                       \
   }                                                                                                              \
+  void f32_maxpool2d_nhwc__##isa(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu, \
+                                 float* y) {                                                                     \
+    maxpool_nhwc(f32_maxpool2d_nhwc_rows__##isa, x, images, channels, g, relu, y);                               \
+  }                                                                                                              \
   void f32_quantize_u8__##isa(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,          \
                               int32_t qmax, uint8_t* codes) {                                                    \
     quantize(f32_quantize_x8__##isa, x, n, scale, zero_point, qmin, qmax, codes);                                \
@@ -83,6 +95,12 @@ void transpose(TransposeCols fn, const float* x, int64_t rows, int64_t cols, flo
     /* a byte copy: the u8 kernel moves int8 codes unchanged */                                                  \
     im2col<uint8_t>(x8_im2col_rows__##isa, reinterpret_cast<const uint8_t*>(x), g, static_cast<uint8_t>(pad),    \
                     reinterpret_cast<uint8_t*>(col));                                                            \
+  }                                                                                                              \
+  void x8_im2col_nhwc__##isa(const uint8_t* x, const Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col) {  \
+    if (g.oh <= 0 || g.ow <= 0) return;                                                                          \
+    parallel_for(g.oh, static_cast<double>(g.ow * ldcol), [&](int64_t oy0, int64_t oy1) {                        \
+      x8_im2col_nhwc_rows__##isa(x, g, pad, ldcol, col, oy0, oy1);                                               \
+    });                                                                                                          \
   }                                                                                                              \
   void f32_transpose__##isa(const float* x, int64_t rows, int64_t cols, float* y) {                              \
     transpose(f32_transpose_cols__##isa, x, rows, cols, y);                                                      \

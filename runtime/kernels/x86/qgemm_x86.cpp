@@ -22,6 +22,10 @@ std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24Gather)};
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// Rows of one m-split block: a multiple of every tile height (4, 5, 6), so only the last block
+// has a remainder tile.
+constexpr int64_t kRowBlock = 60;
+
 // One dense row of codes (k values) decoded from any storage kind.
 void decode_row(const QWeights& w, int64_t row, int8_t* out) {
   const int64_t k = w.k;
@@ -184,30 +188,39 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   thread_local std::vector<uint8_t> buf;
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
-  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64) buf.resize(static_cast<size_t>(m * row_bytes + 64));
+  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !(kU8 && isa.rowsum_compensation && kg.gk == kg.gs))
+    buf.resize(static_cast<size_t>(m * row_bytes + 64));
   uint8_t* xp = buf.data();
   const auto* xu = static_cast<const uint8_t*>(x.codes);
-  for (int64_t r = 0; r < m; ++r) {
-    const uint8_t* src = xu + r * k;
-    for (int64_t g = 0; g < kg.groups; ++g) {
-      const uint8_t* s = src + g * kg.gs;
-      if (isa.rowsum_compensation) {
-        uint8_t* d = xp + r * row_bytes + g * kg.gk;
-        if (kU8) std::memcpy(d, s, static_cast<size_t>(kg.gs));
-        else
-          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<uint8_t>(s[j] ^ 0x80);
-        std::memset(d + kg.gs, 0, static_cast<size_t>(kg.gk - kg.gs));
-      } else {
-        auto* d = reinterpret_cast<int16_t*>(xp + r * row_bytes) + g * kg.gk;
-        const int32_t zx = x.zero_point;
-        if (kU8)
-          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int16_t>(static_cast<int32_t>(s[j]) - zx);
-        else
-          for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int8_t>(s[j]);
-        std::memset(d + kg.gs, 0, static_cast<size_t>((kg.gk - kg.gs) * 2));
+  // u8 codes whose groups need no padding are already the packed layout: no copy.
+  const bool as_is = kU8 && isa.rowsum_compensation && kg.gk == kg.gs;
+  auto pack_rows = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* src = xu + r * k;
+      for (int64_t g = 0; g < kg.groups; ++g) {
+        const uint8_t* s = src + g * kg.gs;
+        if (isa.rowsum_compensation) {
+          uint8_t* d = xp + r * row_bytes + g * kg.gk;
+          if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
+          else if (kU8)  // short rows (a first conv's K = 9): a loop, not two library calls per row
+            for (int64_t j = 0; j < kg.gs; ++j) d[j] = s[j];
+          else
+            for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<uint8_t>(s[j] ^ 0x80);
+          for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
+        } else {
+          auto* d = reinterpret_cast<int16_t*>(xp + r * row_bytes) + g * kg.gk;
+          const int32_t zx = x.zero_point;
+          if (kU8)
+            for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int16_t>(static_cast<int32_t>(s[j]) - zx);
+          else
+            for (int64_t j = 0; j < kg.gs; ++j) d[j] = static_cast<int8_t>(s[j]);
+          std::memset(d + kg.gs, 0, static_cast<size_t>((kg.gk - kg.gs) * 2));
+        }
       }
     }
-  }
+  };
+  if (as_is) xp = const_cast<uint8_t*>(xu);  // read only
+  else parallel_for(m, static_cast<double>(row_bytes) / 8.0, pack_rows);
   TileArgs a;
   a.w = P;
   a.xp = xp;
@@ -219,9 +232,28 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   a.bias = bias;
   a.y = y;
   const int64_t tiles = (P->panels + isa.tile_panels - 1) / isa.tile_panels;
-  const double work = static_cast<double>(m) * static_cast<double>(isa.tile_panels * isa.nr) * static_cast<double>(kpad);
-  // Split over output tiles (n) only: every output is computed by one thread in k order.
-  parallel_for(tiles, work, [&](int64_t t0, int64_t t1) { isa.tiles(a, t0, t1); });
+  // Split over output tiles (n), and over row blocks (m) when there are too few tiles to keep
+  // every thread busy (convolutions: N = 32..64 output channels, M = thousands of pixels). Every
+  // output is still computed by one thread, in k order: the thread count never changes a result.
+  const int64_t threads = num_threads();
+  int64_t mblk = m;
+  if (tiles < 4 * threads && m >= 2 * kRowBlock) {
+    const int64_t want = (4 * threads + tiles - 1) / tiles;  // row blocks per tile
+    mblk = std::max<int64_t>(kRowBlock, round_up((m + want - 1) / want, kRowBlock));
+  }
+  const int64_t mblocks = (m + mblk - 1) / mblk;
+  const double work = static_cast<double>(mblk) * static_cast<double>(isa.tile_panels * isa.nr) * static_cast<double>(kpad);
+  parallel_for(tiles * mblocks, work, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t mb = t % mblocks, tile = t / mblocks, m0 = mb * mblk;
+      TileArgs b = a;
+      b.xp = a.xp + m0 * row_bytes;
+      b.y = a.y + m0 * w.n;
+      b.sx = a.sx + m0 * a.sx_stride;
+      b.m = std::min(mblk, m - m0);
+      isa.tiles(b, tile, tile + 1);
+    }
+  });
 }
 
 }  // namespace
