@@ -1,6 +1,7 @@
 #include "hf/safetensors.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <fstream>
@@ -219,6 +220,44 @@ std::map<std::string, HostTensor> load_safetensors_folder(const std::string& fol
     take_all(file, &names);
   }
   return out;
+}
+
+void write_safetensors_f32(const std::string& path, const std::map<std::string, HostTensor>& tensors) {
+  Json header = Json::object();
+  header["__metadata__"]["format"] = "pt";
+  uint64_t at = 0;
+  for (const auto& [name, t] : tensors) {
+    uint64_t n = 1;
+    Json shape = Json::array();
+    for (int64_t d : t.shape) {
+      n *= static_cast<uint64_t>(d);
+      shape.push_back(Json(d));
+    }
+    if (n != t.data.size()) throw Error("write_safetensors: tensor '" + name + "' shape does not match its data");
+    Json e = Json::object();
+    e["dtype"] = "F32";
+    e["shape"] = shape;
+    Json off = Json::array();
+    off.push_back(Json(static_cast<int64_t>(at)));
+    off.push_back(Json(static_cast<int64_t>(at + 4 * n)));
+    e["data_offsets"] = off;
+    header[name] = e;
+    at += 4 * n;
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error("cannot write " + tmp);
+    const uint64_t len = h.size();
+    for (int i = 0; i < 8; ++i) f.put(static_cast<char>((len >> (8 * i)) & 0xff));
+    f << h;
+    for (const auto& kv : tensors)
+      f.write(reinterpret_cast<const char*>(kv.second.data.data()), static_cast<std::streamsize>(4 * kv.second.data.size()));
+    if (!f) throw Error("write failed: " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rename " + tmp + " to " + path);
 }
 
 }  // namespace qf::hf

@@ -49,6 +49,10 @@ struct HostTensor {
 // names (each tensor in exactly the shard the index says; a tensor in two shards is an error).
 std::map<std::string, HostTensor> load_safetensors_folder(const std::string& folder);
 
+// Writes `tensors` as one F32 safetensors file (names sorted, back to back, metadata
+// {"format": "pt"}), to `path`.tmp then renamed.
+void write_safetensors_f32(const std::string& path, const std::map<std::string, HostTensor>& tensors);
+
 // bf16 / f16 bit patterns to float32 (exact: both are subsets of float32).
 float bf16_to_f32(uint16_t bits);
 float f16_to_f32(uint16_t bits);

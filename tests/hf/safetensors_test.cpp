@@ -142,3 +142,22 @@ TEST(Safetensors, ShardedFoldersFollowTheIndex) {
 
 }  // namespace
 }  // namespace qf::hf
+
+namespace qf::hf {
+namespace {
+
+TEST(Safetensors, WriterRoundTripsThroughTheStrictReader) {
+  const std::string dir = ::testing::TempDir();
+  std::map<std::string, HostTensor> t;
+  t["b.weight"] = HostTensor{{2, 3}, {1, 2, 3, 4, 5, 6}};
+  t["a"] = HostTensor{{1}, {-0.5f}};
+  write_safetensors_f32(dir + "/w.safetensors", t);
+  SafetensorsFile f(dir + "/w.safetensors");
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  EXPECT_EQ(f.entries().at("b.weight").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(f.read_f32("b.weight"), t["b.weight"].data);
+  EXPECT_EQ(f.read_f32("a"), t["a"].data);
+}
+
+}  // namespace
+}  // namespace qf::hf
