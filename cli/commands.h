@@ -12,5 +12,6 @@ void add_inspect_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_logits_command(CLI::App& app);
 
 }  // namespace qf::cli
