@@ -276,7 +276,9 @@ torch::Tensor run_rope(const Op& op, const LayerContent& L, const torch::Tensor&
   if (h2 == 0 || x.dim() != 3 || x.size(2) % (2 * h2) != 0) fail(op, "needs x [B, T, heads * 2 * " + std::to_string(h2) + "]");
   const int64_t b = x.size(0), t = x.size(1), heads = x.size(2) / (2 * h2);
   const torch::Tensor angle = torch::arange(t, torch::kFloat).unsqueeze(1) * to_torch(L.weight).unsqueeze(0);  // [T, h2]
-  const torch::Tensor c = angle.cos().view({1, t, 1, h2}), s = angle.sin().view({1, t, 1, h2});
+  // cos / sin of the float32 angle in double, rounded once (as FORMAT.md says).
+  const torch::Tensor ad = angle.to(torch::kDouble);
+  const torch::Tensor c = ad.cos().to(torch::kFloat).view({1, t, 1, h2}), s = ad.sin().to(torch::kFloat).view({1, t, 1, h2});
   const torch::Tensor xv = x.view({b, t, heads, 2 * h2});
   const torch::Tensor lo = xv.narrow(3, 0, h2), hi = xv.narrow(3, h2, h2);
   return torch::cat({lo * c - hi * s, hi * c + lo * s}, 3).reshape({b, t, heads * 2 * h2});
@@ -288,23 +290,29 @@ torch::Tensor run_gqa(const Op& op, const torch::Tensor& q, const torch::Tensor&
     fail(op, "needs q [B, T, heads * d] with heads a multiple of kv_heads");
   const int64_t b = q.size(0), t = q.size(1), d = q.size(2) / heads;
   if (k.sizes() != torch::IntArrayRef({b, t, kv_heads * d}) || v.sizes() != k.sizes()) fail(op, "k / v shape mismatch");
-  const torch::Tensor qh = q.view({b, t, heads, d}).transpose(1, 2);
-  const torch::Tensor kh = k.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1);
-  const torch::Tensor vh = v.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1);
-  torch::Tensor att = torch::matmul(qh, kh.transpose(-2, -1)) * static_cast<float>(op.float_attr("scale", 1.0));
+  // Scores, softmax and the weighted sum in double, rounded once at the end (FORMAT.md).
+  const torch::Tensor qh = q.view({b, t, heads, d}).transpose(1, 2).to(torch::kDouble);
+  const torch::Tensor kh =
+      k.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1).to(torch::kDouble);
+  const torch::Tensor vh =
+      v.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1).to(torch::kDouble);
+  torch::Tensor att =
+      torch::matmul(qh, kh.transpose(-2, -1)) * static_cast<double>(static_cast<float>(op.float_attr("scale", 1.0)));
   const torch::Tensor pos = torch::arange(t, torch::kLong), diff = pos.unsqueeze(1) - pos.unsqueeze(0);
   torch::Tensor hidden = diff < 0;
   if (window > 0) hidden = hidden | (diff >= window);
   att = torch::softmax(att.masked_fill(hidden, -std::numeric_limits<float>::infinity()), -1);
-  return torch::matmul(att, vh).transpose(1, 2).reshape({b, t, heads * d});
+  return torch::matmul(att, vh).to(torch::kFloat).transpose(1, 2).reshape({b, t, heads * d});
 }
 
 torch::Tensor run_gated(const Op& op, const torch::Tensor& g, const torch::Tensor& u) {
   if (g.sizes() != u.sizes()) fail(op, "gate and up differ in shape");
   auto it = op.strings.find("activation");
   const std::string a = it == op.strings.end() ? "" : it->second;
-  if (a == "silu") return torch::silu(g) * u;
-  if (a == "gelu_tanh") return torch::gelu(g, "tanh") * u;
+  // The activation in double, rounded once, then one float32 multiply (FORMAT.md).
+  const torch::Tensor gd = g.to(torch::kDouble);
+  if (a == "silu") return (gd / (1.0 + torch::exp(-gd))).to(torch::kFloat) * u;
+  if (a == "gelu_tanh") return torch::gelu(gd, "tanh").to(torch::kFloat) * u;
   fail(op, "activation must be 'silu' or 'gelu_tanh', got '" + a + "'");
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace qf::kernels {
 
@@ -23,8 +24,10 @@ void f32_rope_ref(const float* x, int64_t rows, int64_t period, int64_t p0, int6
   for (int64_t r = 0; r < rows; ++r) {
     const float pos = static_cast<float>(p0 + r % period);
     for (int64_t i = 0; i < h2; ++i) {
+      // cos / sin of the float32 angle in double, rounded once: libms agree on these bits.
       const float a = pos * inv_freq[i];
-      const float cs = std::cos(a), sn = std::sin(a);
+      const float cs = static_cast<float>(std::cos(static_cast<double>(a)));
+      const float sn = static_cast<float>(std::sin(static_cast<double>(a)));
       for (int64_t h = 0; h < heads; ++h) {
         const float* xh = x + r * c + h * 2 * h2;
         float* yh = y + r * c + h * 2 * h2;
@@ -39,6 +42,11 @@ void f32_rope_ref(const float* x, int64_t rows, int64_t period, int64_t p0, int6
 void f32_gqa_attention_ref(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                            int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
                            float scale, float* scratch, float* y) {
+  // Scores, softmax and the weighted sum in double, rounded once: two implementations that sum
+  // in different orders then agree to the last float bit almost always, so a per-token
+  // quantizer downstream sees the same codes (FORMAT.md, gqa_attention).
+  (void)scratch;
+  std::vector<double> p(static_cast<size_t>(l)), acc(static_cast<size_t>(d));
   const int64_t group = heads / kv_heads, c = heads * d;
   for (int64_t h = 0; h < heads; ++h) {
     const int64_t g = h / group;
@@ -46,36 +54,41 @@ void f32_gqa_attention_ref(const float* q, int64_t q_stride, const float* k, con
       const float* qi = q + i * q_stride + h * d;
       const int64_t pos = l - t + i;
       const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      float m = -std::numeric_limits<float>::infinity();
+      double m = -std::numeric_limits<double>::infinity();
       for (int64_t j = first; j <= pos; ++j) {
         const float* kj = k + j * kv_stride + g * d;
-        float s = 0.0f;
-        for (int64_t e = 0; e < d; ++e) s += qi[e] * kj[e];
-        scratch[j] = s * scale;
-        m = std::fmax(m, scratch[j]);
+        double s = 0.0;
+        for (int64_t e = 0; e < d; ++e) s += static_cast<double>(qi[e]) * kj[e];
+        p[j] = s * static_cast<double>(scale);
+        m = std::fmax(m, p[j]);
       }
-      float sum = 0.0f;
-      for (int64_t j = first; j <= pos; ++j) sum += (scratch[j] = std::exp(scratch[j] - m));
-      float* yi = y + i * c + h * d;
-      for (int64_t e = 0; e < d; ++e) yi[e] = 0.0f;
+      double sum = 0.0;
+      for (int64_t j = first; j <= pos; ++j) sum += (p[j] = std::exp(p[j] - m));
+      std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t j = first; j <= pos; ++j) {
-        const float p = scratch[j] / sum;
+        const double w = p[j] / sum;
         const float* vj = v + j * kv_stride + g * d;
-        for (int64_t e = 0; e < d; ++e) yi[e] += p * vj[e];
+        for (int64_t e = 0; e < d; ++e) acc[e] += w * vj[e];
       }
+      float* yi = y + i * c + h * d;
+      for (int64_t e = 0; e < d; ++e) yi[e] = static_cast<float>(acc[e]);
     }
   }
 }
 
 void f32_gated_act_ref(const float* g, const float* u, int64_t n, int act, float* y) {
+  // The activation in double, rounded once, then one float32 multiply by u.
   if (act == 0) {
-    for (int64_t i = 0; i < n; ++i) y[i] = (g[i] / (1.0f + std::exp(-g[i]))) * u[i];
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = g[i];
+      y[i] = static_cast<float>(x / (1.0 + std::exp(-x))) * u[i];
+    }
   } else {
     // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's gelu(approximate='tanh').
-    const float k = 0.79788456080286535588f;
+    const double k = 0.79788456080286535588;
     for (int64_t i = 0; i < n; ++i) {
-      const float x = g[i];
-      y[i] = (0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)))) * u[i];
+      const double x = g[i];
+      y[i] = static_cast<float>(0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)))) * u[i];
     }
   }
 }
