@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/export_hf.h"
 #include "cli/modifiers.h"
 #include "export/from_torch.h"
 #include "runtime/checkpoint_reader.h"
@@ -32,16 +33,41 @@ Engine load_or_exit(const std::string& path) {
 
 void add_export_command(CLI::App& app) {
   struct Options {
-    std::string run_dir, output;
+    std::string run_dir, output, recipe, format = "qf";
     int64_t golden = 64;
   };
   auto opt = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("export", "Write a run's trained model as a quantized .qf.h5 checkpoint");
-  cmd->add_option("run_dir", opt->run_dir, "Run directory (holds recipe.yaml, checkpoint.pt, metrics.jsonl)")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "export", "Write a run's trained model as a quantized .qf.h5 checkpoint; or a Hugging Face folder's model "
+                "(float, or post-training quantized with --recipe) without training");
+  cmd->add_option("run_dir", opt->run_dir,
+                  "Run directory (holds recipe.yaml, checkpoint.pt, metrics.jsonl) or Hugging Face folder (config.json)")
+      ->required();
+  cmd->add_option("--recipe", opt->recipe,
+                  "Hugging Face folder only: a recipe (model.family hf) whose modifiers are calibrated on the float "
+                  "model (PTQ, no training) before export");
   cmd->add_option("-o,--output", opt->output, "Checkpoint file to write (default: RUN_DIR/model.qf.h5)");
   cmd->add_option("--golden", opt->golden, "Held-out examples whose outputs are stored for validate")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--format", opt->format,
+                  "qf: a .qf.h5 checkpoint (default); hf: a Hugging Face folder (float32 safetensors, quantized "
+                  "layers fake-quant folded) from a Hugging Face folder or a run of model family hf")
+      ->check(CLI::IsMember({"qf", "hf"}))->capture_default_str();
   cmd->callback([opt] {
+    if (opt->format == "hf") {
+      if (opt->output.empty()) throw std::runtime_error("--format hf needs -o DIR");
+      export_to_hf_format(opt->run_dir, opt->output);
+      std::printf("wrote %s/ (config.json, model.safetensors)\n", opt->output.c_str());
+      return;
+    }
+    if (std::filesystem::exists(std::filesystem::path(opt->run_dir) / "config.json")) {
+      if (opt->output.empty()) throw std::runtime_error("exporting a Hugging Face folder needs -o FILE.qf.h5");
+      export_hf_folder(opt->run_dir, opt->output, opt->recipe, opt->golden);
+      std::printf("wrote %s (%.1f KiB)\n", opt->output.c_str(),
+                  static_cast<double>(std::filesystem::file_size(opt->output)) / 1024.0);
+      return;
+    }
+    if (!opt->recipe.empty()) throw std::runtime_error("--recipe is for Hugging Face folders; a run has its own recipe");
     const std::string out = opt->output.empty() ? (std::filesystem::path(opt->run_dir) / "model.qf.h5").string() : opt->output;
     const Recipe recipe = load_recipe((std::filesystem::path(opt->run_dir) / "recipe.yaml").string());
     exporter::export_run(opt->run_dir, out, opt->golden, recipe, make_modifiers(recipe));

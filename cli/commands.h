@@ -17,5 +17,6 @@ void add_report_command(CLI::App& app);
 #ifdef QFORGE_HAVE_TOKENIZER
 void add_tokenize_command(CLI::App& app);
 #endif
+void add_logits_command(CLI::App& app);
 
 }  // namespace qf::cli

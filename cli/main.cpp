@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
 #ifdef QFORGE_HAVE_TOKENIZER
   qf::cli::add_tokenize_command(app);
 #endif
+  qf::cli::add_logits_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

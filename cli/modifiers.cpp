@@ -7,6 +7,7 @@
 #include "distill/distillation_modifier.h"
 #include "qat/quantization_modifier.h"
 #include "sparsify/pruning_modifier.h"
+#include "train/models.h"
 
 namespace qf::cli {
 namespace {
@@ -23,7 +24,14 @@ std::shared_ptr<train::Modifier> make_distillation(const ModifierSpec& m, const 
   // The teacher run is found (or trained) and loaded when training starts, not here: eval and
   // export rebuild a KD student without needing its teacher.
   auto cfg = distill::parse_distillation_modifier(m.node);
-  auto loader = [teacher = cfg.teacher, file = recipe.file](train::TrainState& st) {
+  auto loader = [teacher = cfg.teacher, file = recipe.file, model = recipe.model](train::TrainState& st) {
+    // Self-distillation: the float model the recipe starts from is its own teacher (the Gemma 3
+    // QAT recipe). For a Hugging Face model that is the folder's weights, loaded once more.
+    if (teacher == "self") {
+      if (model.family != "hf")
+        throw std::runtime_error(file + ": teacher 'self' needs model.family hf (the float folder is the teacher)");
+      return train::make_model(model, st.task.input_shape());
+    }
     RunRequest req;
     req.device = st.device.is_cuda() ? "cuda" : "cpu";
     const std::string run_dir = ensure_run_of(teacher, file, req, "teacher");

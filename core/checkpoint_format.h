@@ -26,7 +26,10 @@ inline constexpr const char* kIgnorablePrefix = "x_";
 // The features this build reads and writes. A feature is named in required_features by the
 // writer whenever a file uses it.
 inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nibble-packed
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4};
+// 1.2: the op kinds of Hugging Face decoders (rms_norm, rotary_embedding, gqa_attention,
+// gated_activation, scale); core/op_schema.h names the feature of each kind.
+inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON

@@ -94,6 +94,39 @@ std::vector<OpSchema> make_schemas() {
   OpSchema attn = kind("causal_attention");
   attn.attrs = {ints("heads", true, 1, 1, 1 << 16)};
   add(attn);
+
+  // Decoders of Hugging Face models (feature decoder_ops).
+  OpSchema rms = kind("rms_norm");
+  rms.weight = WeightRole::kFloat;
+  rms.weight_rank = 1;
+  rms.attrs = {{"eps", T::kFloat, false, 1, 1, 1e-30, 1.0}, ints("plus_one", false, 1, 0, 1)};
+  rms.feature = fmt::kFeatureDecoderOps;
+  add(rms);
+
+  OpSchema rope = kind("rotary_embedding");
+  rope.weight = WeightRole::kFloat;  // inverse frequencies [head_dim / 2], scaling applied
+  rope.weight_rank = 1;
+  rope.feature = fmt::kFeatureDecoderOps;
+  add(rope);
+
+  OpSchema gqa = kind("gqa_attention");
+  gqa.num_inputs = 3;  // q (rotated), k (rotated), v
+  gqa.attrs = {ints("heads", true, 1, 1, 1 << 16), ints("kv_heads", true, 1, 1, 1 << 16),
+               ints("window", false, 1, 0, 1 << 30), {"scale", T::kFloat, true, 1, 1, 1e-30, 1e30}};
+  gqa.feature = fmt::kFeatureDecoderOps;
+  add(gqa);
+
+  OpSchema gated = kind("gated_activation");
+  gated.num_inputs = 2;  // gate, up
+  gated.attrs = {{"activation", T::kString, true, 1, 1, 0, 0}};
+  gated.feature = fmt::kFeatureDecoderOps;
+  add(gated);
+
+  OpSchema scale = kind("scale");
+  scale.attrs = {{"factor", T::kFloat, true, 1, 1, -1e30, 1e30}};
+  scale.arithmetic = Arithmetic::kExact;
+  scale.feature = fmt::kFeatureDecoderOps;
+  add(scale);
   return s;
 }
 

@@ -50,6 +50,9 @@ struct OpSchema {
   bool prunable = false;   // N:M / block masks along K make sense (linear, conv2d)
   Arithmetic arithmetic = Arithmetic::kFloat;
   std::vector<AttrSpec> attrs;
+  // The required feature (FORMAT.md, "Versioning") a file using this kind must list; "" for
+  // kinds of the base format.
+  std::string feature;
 };
 
 // Every op kind of the format, in FORMAT.md order.

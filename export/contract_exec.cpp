@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/op_schema.h"
 #include "core/quantize_rows.h"
 #include "export/from_torch.h"
 
@@ -257,9 +258,68 @@ torch::Tensor run_layernorm(const Op& op, const LayerContent& L, const torch::Te
   return torch::layer_norm(x, {c}, to_torch(L.weight), to_torch(b->second), op.float_attr("eps", 1e-5));
 }
 
+// ---- decoder ops (feature decoder_ops), in float32 like transformers' eager forward ----
+
+torch::Tensor run_rms_norm(const Op& op, const LayerContent& L, const torch::Tensor& x) {
+  const int64_t d = L.weight.numel();
+  if (d == 0 || x.size(-1) % d != 0) fail(op, "input does not end in a multiple of " + std::to_string(d));
+  const torch::Tensor v = x.reshape({-1, d});
+  // The statistic in float64 (the precision-sensitive part), the rest in float32.
+  const torch::Tensor inv = torch::rsqrt(v.to(torch::kDouble).pow(2).mean(-1, true) + op.float_attr("eps", 1e-6))
+                                .to(torch::kFloat);
+  const torch::Tensor w = to_torch(L.weight);
+  return ((v * inv) * (op.int_attr("plus_one", 0) ? w + 1.0 : w)).reshape(x.sizes());
+}
+
+torch::Tensor run_rope(const Op& op, const LayerContent& L, const torch::Tensor& x) {
+  const int64_t h2 = L.weight.numel();
+  if (h2 == 0 || x.dim() != 3 || x.size(2) % (2 * h2) != 0) fail(op, "needs x [B, T, heads * 2 * " + std::to_string(h2) + "]");
+  const int64_t b = x.size(0), t = x.size(1), heads = x.size(2) / (2 * h2);
+  const torch::Tensor angle = torch::arange(t, torch::kFloat).unsqueeze(1) * to_torch(L.weight).unsqueeze(0);  // [T, h2]
+  // cos / sin of the float32 angle in double, rounded once (as FORMAT.md says).
+  const torch::Tensor ad = angle.to(torch::kDouble);
+  const torch::Tensor c = ad.cos().to(torch::kFloat).view({1, t, 1, h2}), s = ad.sin().to(torch::kFloat).view({1, t, 1, h2});
+  const torch::Tensor xv = x.view({b, t, heads, 2 * h2});
+  const torch::Tensor lo = xv.narrow(3, 0, h2), hi = xv.narrow(3, h2, h2);
+  return torch::cat({lo * c - hi * s, hi * c + lo * s}, 3).reshape({b, t, heads * 2 * h2});
+}
+
+torch::Tensor run_gqa(const Op& op, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t heads = op.int_attr("heads", 0), kv_heads = op.int_attr("kv_heads", 0), window = op.int_attr("window", 0);
+  if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || q.dim() != 3 || q.size(2) % heads != 0)
+    fail(op, "needs q [B, T, heads * d] with heads a multiple of kv_heads");
+  const int64_t b = q.size(0), t = q.size(1), d = q.size(2) / heads;
+  if (k.sizes() != torch::IntArrayRef({b, t, kv_heads * d}) || v.sizes() != k.sizes()) fail(op, "k / v shape mismatch");
+  // Scores, softmax and the weighted sum in double, rounded once at the end (FORMAT.md).
+  const torch::Tensor qh = q.view({b, t, heads, d}).transpose(1, 2).to(torch::kDouble);
+  const torch::Tensor kh =
+      k.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1).to(torch::kDouble);
+  const torch::Tensor vh =
+      v.view({b, t, kv_heads, d}).transpose(1, 2).repeat_interleave(heads / kv_heads, 1).to(torch::kDouble);
+  torch::Tensor att =
+      torch::matmul(qh, kh.transpose(-2, -1)) * static_cast<double>(static_cast<float>(op.float_attr("scale", 1.0)));
+  const torch::Tensor pos = torch::arange(t, torch::kLong), diff = pos.unsqueeze(1) - pos.unsqueeze(0);
+  torch::Tensor hidden = diff < 0;
+  if (window > 0) hidden = hidden | (diff >= window);
+  att = torch::softmax(att.masked_fill(hidden, -std::numeric_limits<float>::infinity()), -1);
+  return torch::matmul(att, vh).to(torch::kFloat).transpose(1, 2).reshape({b, t, heads * d});
+}
+
+torch::Tensor run_gated(const Op& op, const torch::Tensor& g, const torch::Tensor& u) {
+  if (g.sizes() != u.sizes()) fail(op, "gate and up differ in shape");
+  auto it = op.strings.find("activation");
+  const std::string a = it == op.strings.end() ? "" : it->second;
+  // The activation in double, rounded once, then one float32 multiply (FORMAT.md).
+  const torch::Tensor gd = g.to(torch::kDouble);
+  if (a == "silu") return (gd / (1.0 + torch::exp(-gd))).to(torch::kFloat) * u;
+  if (a == "gelu_tanh") return torch::gelu(gd, "tanh").to(torch::kFloat) * u;
+  fail(op, "activation must be 'silu' or 'gelu_tanh', got '" + a + "'");
+}
+
 torch::Tensor run_op(const Op& op, const std::vector<torch::Tensor>& in,
                      const std::map<std::string, const LayerContent*>& layers, ContractRounding r) {
-  const size_t want = op.kind == "add" ? 2 : 1;
+  const OpSchema* schema = find_op_schema(op.kind);
+  const size_t want = schema ? static_cast<size_t>(schema->num_inputs) : 1;
   if (in.size() != want) fail(op, "expects " + std::to_string(want) + " input(s)");
   const torch::Tensor& x = in[0];
   if (op.kind != "embedding" && x.scalar_type() != torch::kFloat) fail(op, "expects float32 input");
@@ -279,6 +339,11 @@ torch::Tensor run_op(const Op& op, const std::vector<torch::Tensor>& in,
   if (op.kind == "embedding") return run_embedding(op, layer_of(op, layers), x);
   if (op.kind == "positional_embedding") return run_positional(op, layer_of(op, layers), x);
   if (op.kind == "causal_attention") return run_attention(op, x);
+  if (op.kind == "rms_norm") return run_rms_norm(op, layer_of(op, layers), x);
+  if (op.kind == "rotary_embedding") return run_rope(op, layer_of(op, layers), x);
+  if (op.kind == "gqa_attention") return run_gqa(op, x, in[1], in[2]);
+  if (op.kind == "gated_activation") return run_gated(op, x, in[1]);
+  if (op.kind == "scale") return x * static_cast<float>(op.float_attr("factor", 1.0));
   fail(op, "unknown op kind");
 }
 

@@ -72,6 +72,24 @@ double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor
     const double score_err = (2 * d + 4) * kU * xmax * xmax / std::sqrt(d);
     return xmax * ((4 * l + 16) * kU + 4 * score_err);
   }
+  if (op.kind == "rms_norm") {
+    // A sum of d squares (relative error ~d u), a square root, two multiplies per element.
+    const double d = static_cast<double>(L->shape[0]);
+    return (2 * d + 16) * kU * ymax;
+  }
+  if (op.kind == "rotary_embedding") return 32 * kU * xmax;  // cos/sin of the same float angle: libm ulps
+  if (op.kind == "gqa_attention") {
+    // As causal_attention, with the stored score scale and q, k, v as separate inputs.
+    const double qmax = xmax, kmax = in.size() > 1 ? max_abs(in[1]) : xmax, vmax = in.size() > 2 ? max_abs(in[2]) : xmax;
+    const double heads = static_cast<double>(op.int_attr("heads", 1)), l = static_cast<double>(in[0].shape[1]);
+    const double d = static_cast<double>(in[0].shape[2]) / heads;
+    const double score_err = (2 * d + 4) * kU * qmax * kmax * d * op.float_attr("scale", 1.0);
+    return vmax * ((4 * l + 16) * kU + 4 * score_err);
+  }
+  if (op.kind == "gated_activation") {  // |act(g)| <= |g|; exp / tanh may differ by ulps between libms
+    const double umax = in.size() > 1 ? max_abs(in[1]) : 0;
+    return 32 * kU * xmax * umax;
+  }
   return 16 * kU * std::fmax(xmax, ymax);
 }
 

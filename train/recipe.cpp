@@ -57,13 +57,27 @@ void expect_keys(const RecipeNode& n, std::initializer_list<const char*> keys) {
 ModelSpec parse_model(const RecipeNode& m) {
   ModelSpec s;
   s.line = m.line();
-  s.family = m.require_one_of("family", {"mlp", "cnn", "gpt"});
+  s.family = m.require_one_of("family", {"mlp", "cnn", "gpt", "hf"});
   s.init_from = m.get<std::string>("init_from", "");
   s.init_from_line = m.line_of("init_from");
   if (s.family == "mlp") expect_keys(m, {"hidden", "init_from"});
   if (s.family == "cnn") expect_keys(m, {"channels", "hidden", "init_from"});
   if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout", "init_from"});
-  if (s.family == "mlp") {
+  if (s.family == "hf") {
+    expect_keys(m, {"path", "context", "init_from"});
+    s.context = m.get<int64_t>("context", s.context);  // training / evaluation window in tokens
+    check_positive(m, "context", s.context);
+    s.path = expand_home(m.require<std::string>("path"));
+    s.path_line = m.line_of("path");
+    if (s.path.empty()) m.fail("path", "must name a Hugging Face model folder");
+    // Relative to the recipe's folder when the model is found there (like init_from).
+    const std::string file = m.file();
+    const size_t slash = file.rfind('/');
+    if (s.path[0] != '/' && slash != std::string::npos) {
+      const std::string beside = file.substr(0, slash + 1) + s.path;
+      if (std::ifstream(beside + "/config.json").good()) s.path = beside;
+    }
+  } else if (s.family == "mlp") {
     s.mlp_hidden = m.get<std::vector<int64_t>>("hidden", s.mlp_hidden);
     check_all_positive(m, "hidden", s.mlp_hidden, /*allow_empty=*/true);  // [] = linear classifier
   } else if (s.family == "cnn") {
@@ -263,11 +277,11 @@ Recipe build(const RecipeNode& root, const std::string& text) {
   r.train = parse_train(root.require_child("train"), r.data);
   r.modifiers = parse_modifiers(root);
 
-  if (r.model.family == "gpt" && r.data.dataset != "brown")
-    model.fail("family", "is 'gpt', a byte-level language model: it needs dataset 'brown', got '" +
+  if ((r.model.family == "gpt" || r.model.family == "hf") && r.data.dataset != "brown")
+    model.fail("family", "is '" + r.model.family + "', a language model: it needs dataset 'brown', got '" +
                              r.data.dataset + "' (line " + std::to_string(data.line_of("dataset")) + ")");
-  if (r.model.family != "gpt" && r.data.dataset == "brown")
-    model.fail("family", "is '" + r.model.family + "', an image classifier: dataset 'brown' needs family 'gpt'");
+  if (r.model.family != "gpt" && r.model.family != "hf" && r.data.dataset == "brown")
+    model.fail("family", "is '" + r.model.family + "', an image classifier: dataset 'brown' needs family 'gpt' or 'hf'");
 
   root.finish();  // unknown keys anywhere in the core schema (modifier sections are their libraries')
   return r;

@@ -32,6 +32,9 @@ struct ModelSpec {
   int64_t layers = 4, heads = 4, dim = 128, context = 128, mlp_ratio = 4;
   double dropout = 0.0;
   static constexpr int64_t kVocab = 256;
+  // hf: a Hugging Face model folder (config.json + safetensors), resolved like init_from.
+  std::string path;
+  int path_line = 1;
 };
 
 struct DataSpec {

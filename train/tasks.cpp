@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "hf/hf_config.h"
 #include "train/batcher.h"
 #include "train/brown.h"
 #include "train/fashion_mnist.h"
@@ -208,13 +209,21 @@ class LanguageModelTask : public Task {
 }  // namespace
 
 std::unique_ptr<Task> make_task(const Recipe& recipe) {
-  if (recipe.model.family == "gpt") {
+  if (recipe.model.family == "gpt" || recipe.model.family == "hf") {
     if (recipe.data.dataset != "brown")
-      throw std::invalid_argument("model family gpt trains on a text corpus (data.dataset: brown)");
+      throw std::invalid_argument("model family " + recipe.model.family + " trains on a text corpus (data.dataset: brown)");
+    // Hugging Face models read the corpus through byte fallback until the tokenizer library
+    // lands: token id = byte value, so the vocabulary must hold the 256 byte ids.
+    if (recipe.model.family == "hf") {
+      const int64_t vocab = hf::load_hf_config(recipe.model.path).vocab;
+      if (vocab < 256)
+        throw std::invalid_argument(recipe.model.path + ": vocabulary of " + std::to_string(vocab) +
+                                    " ids cannot hold the 256 byte ids of byte-fallback tokenization");
+    }
     return std::make_unique<LanguageModelTask>(recipe);
   }
   if (recipe.data.dataset == "brown")
-    throw std::invalid_argument("dataset brown needs model family gpt");
+    throw std::invalid_argument("dataset brown needs model family gpt or hf");
   return std::make_unique<ClassificationTask>(recipe);
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/ref/decoder_ref.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
 #include "runtime/kernels/x86/x86_data_kernels.h"
@@ -42,6 +43,11 @@ const KernelTable& ref_kernel_table() {
       f32_quantize_per_row_s8_ref,
       f32_quantize_u8_ref,
       f32_quantize_s8_ref,
+      f32_rms_norm_ref,
+      f32_rope_ref,
+      f32_gqa_attention_ref,
+      f32_gated_act_ref,
+      f32_scale_ref,
   };
   return t;
 }

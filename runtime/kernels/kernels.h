@@ -127,6 +127,30 @@ using QuantizeU8Fn = void (*)(const float* x, int64_t n, float scale, int32_t ze
                               int32_t qmax, uint8_t* codes);
 using QuantizeS8Fn = void (*)(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
 
+// ---- decoder ops of Hugging Face models (format feature `decoder_ops`) ----
+
+// RMSNorm over every run of d values: y = x * (1 / sqrt(mean(x^2) + eps)) * (w + plus_one),
+// x and y [n, d] (per-head q/k norms pass n = tokens * heads). Statistics in double.
+using RmsNormFn = void (*)(const float* x, int64_t n, int64_t d, const float* w, float eps, int plus_one, float* y);
+// Rotary embedding, rotate-half layout (the two halves of each head are the pair), on
+// x [rows, heads * 2 * h2] where row r is position p0 + r % period:
+//   a = float(pos) * inv_freq[i] (one float32 multiply), c = cos(a), s = sin(a);
+//   y[i] = x[i] * c - x[i + h2] * s,  y[i + h2] = x[i + h2] * c + x[i] * s.
+using RopeFn = void (*)(const float* x, int64_t rows, int64_t period, int64_t p0, int64_t heads, int64_t h2,
+                        const float* inv_freq, float* y);
+// Grouped-query causal attention for one batch element. q [T, heads * d] (row stride q_stride);
+// k, v: the cache [L, kv_heads * d] (row stride kv_stride), the T queries being positions
+// L-T .. L-1; query head h reads key/value head h / (heads / kv_heads); query at position p sees
+// keys j <= p, and only j > p - window when window > 0. Scores are (q . k) * scale.
+// y [T, heads * d]; scratch >= L floats.
+using GqaAttentionFn = void (*)(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
+                                int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
+                                float scale, float* scratch, float* y);
+// y = act(g) * u, act 0 = SiLU (g / (1 + exp(-g))), 1 = GELU tanh approximation.
+using GatedActFn = void (*)(const float* g, const float* u, int64_t n, int act, float* y);
+// y = x * s (one float32 multiply per element).
+using ScaleFn = void (*)(const float* x, int64_t n, float s, float* y);
+
 struct KernelTable {
   const char* name;  // "ref", later "avx2", "cuda", ...
   const MemoryOps* memory;  // where this table's kernels read and write
@@ -151,6 +175,12 @@ struct KernelTable {
   QuantizePerRowS8Fn quantize_per_row_s8;
   QuantizeU8Fn quantize_u8;
   QuantizeS8Fn quantize_s8;
+  // decoder ops (null in a table that does not implement them: the op then refuses to load)
+  RmsNormFn rms_norm;
+  RopeFn rope;
+  GqaAttentionFn gqa_attention;
+  GatedActFn gated_act;
+  ScaleFn scale;
 };
 
 const KernelTable& ref_kernel_table();

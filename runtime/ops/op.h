@@ -107,5 +107,10 @@ std::unique_ptr<OpImpl> make_softmax(const OpContext&);
 std::unique_ptr<OpImpl> make_embedding(const OpContext&);
 std::unique_ptr<OpImpl> make_positional_embedding(const OpContext&);
 std::unique_ptr<OpImpl> make_causal_attention(const OpContext&);
+std::unique_ptr<OpImpl> make_rms_norm(const OpContext&);
+std::unique_ptr<OpImpl> make_rotary_embedding(const OpContext&);
+std::unique_ptr<OpImpl> make_gqa_attention(const OpContext&);
+std::unique_ptr<OpImpl> make_gated_activation(const OpContext&);
+std::unique_ptr<OpImpl> make_scale(const OpContext&);
 
 }  // namespace qf

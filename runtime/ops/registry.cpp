@@ -29,6 +29,11 @@ constexpr Entry kRegistry[] = {
     {"embedding", make_embedding},
     {"positional_embedding", make_positional_embedding},
     {"causal_attention", make_causal_attention},
+    {"rms_norm", make_rms_norm},
+    {"rotary_embedding", make_rotary_embedding},
+    {"gqa_attention", make_gqa_attention},
+    {"gated_activation", make_gated_activation},
+    {"scale", make_scale},
 };
 
 }  // namespace

@@ -155,7 +155,14 @@ TEST(Recipe, PerFamilyKeys) {
       "name: m\nmodel:\n  family: cnn\n  heads: 4\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n";
   EXPECT_HAS(recipe_error(gpt_on_cnn), "recipes/x.yaml:4: unknown key 'heads' in 'model'");
   EXPECT_HAS(recipe_error("name: m\nmodel: {family: resnet}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"),
-             "recipes/x.yaml:2: key 'family' in 'model' must be one of: mlp, cnn, gpt; got 'resnet'");
+             "recipes/x.yaml:2: key 'family' in 'model' must be one of: mlp, cnn, gpt, hf; got 'resnet'");
+  // hf: a folder path is required, gpt keys are not hf keys, and it is a language model.
+  EXPECT_HAS(recipe_error("name: m\nmodel:\n  family: hf\ndata: {dataset: brown}\ntrain: {epochs: 1}\n"),
+             "missing required key 'path' in 'model'");
+  EXPECT_HAS(recipe_error("name: m\nmodel:\n  family: hf\n  path: /m\n  heads: 4\ndata: {dataset: brown}\ntrain: {epochs: 1}\n"),
+             "recipes/x.yaml:5: unknown key 'heads' in 'model'");
+  EXPECT_HAS(recipe_error("name: m\nmodel: {family: hf, path: /m}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"),
+             "needs dataset 'brown'");
   // mlp hidden is a list.
   const qf::Recipe r = qf::load_recipe_from_string(
       "name: m\nmodel: {family: mlp, hidden: [64]}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n", "t");

@@ -1,0 +1,90 @@
+// The Hugging Face decoders in LibTorch against transformers' own outputs (tests/hf/fixtures):
+// logits and every hidden state within max relative error 1e-4 (float32), greedy continuation
+// exactly; and the layers carry the Hugging Face names recipes select by.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "hf/npy.h"
+#include "train/hf_model.h"
+#include "train/layer_pattern.h"
+
+namespace qf::train {
+namespace {
+
+const std::string kFix = QF_HF_FIXTURES;  // tests/hf/fixtures (set on this file by CMake)
+
+torch::Tensor load(const std::string& path) {
+  hf::NpyArray a = hf::read_npy(path);
+  if (!a.f32.empty()) return torch::tensor(a.f32).reshape(a.shape);
+  return torch::tensor(a.i64).reshape(a.shape);
+}
+
+// max |a - b| / max |b|: the error relative to the reference's scale.
+double max_rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+class HfFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfFixture, ReproducesTransformersLogitsAndHiddenStates) {
+  torch::NoGradGuard ng;
+  const std::string dir = kFix + "/" + GetParam();
+  auto model = std::dynamic_pointer_cast<HfModel>(make_hf_model(dir, true));
+  ASSERT_TRUE(model);
+  model->eval();
+  const torch::Tensor ids = load(dir + "/reference/input_ids.npy").unsqueeze(0);
+  std::vector<torch::Tensor> hidden;
+  const torch::Tensor logits = model->forward_hidden(ids, &hidden)[0];
+  const torch::Tensor ref = load(dir + "/reference/logits.npy");
+  ASSERT_EQ(logits.sizes(), ref.sizes());
+  EXPECT_LE(max_rel_err(logits, ref), 1e-4) << GetParam();
+  const torch::Tensor ref_h = load(dir + "/reference/hidden_states.npy");
+  ASSERT_EQ(static_cast<int64_t>(hidden.size()), ref_h.size(0));
+  for (size_t i = 0; i < hidden.size(); ++i)
+    EXPECT_LE(max_rel_err(hidden[i][0], ref_h[i]), 1e-4) << GetParam() << " hidden state " << i;
+}
+
+TEST_P(HfFixture, GreedyContinuationMatchesExactly) {
+  torch::NoGradGuard ng;
+  const std::string dir = kFix + "/" + GetParam();
+  auto model = make_hf_model(dir, true);
+  model->eval();
+  const torch::Tensor ref = load(dir + "/reference/greedy_ids.npy");
+  torch::Tensor ids = ref.narrow(0, 0, 16).unsqueeze(0);
+  for (int i = 0; i < 16; ++i) {
+    const torch::Tensor next = model->forward(ids)[0][-1].argmax().reshape({1, 1});
+    ids = torch::cat({ids, next}, 1);
+  }
+  EXPECT_TRUE(torch::equal(ids[0], ref)) << ids << "\nvs\n" << ref;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfFixture, ::testing::Values("llama", "qwen2", "gemma3"));
+
+TEST(HfModel, LayersCarryHuggingFaceNames) {
+  auto model = make_hf_model(kFix + "/gemma3", true);
+  std::vector<std::string> mlp;
+  for (auto& l : model->layers())
+    if (glob_match("model.layers.*.mlp.*", l->layer_name())) mlp.push_back(l->layer_name());
+  EXPECT_EQ(mlp, (std::vector<std::string>{"model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj",
+                                           "model.layers.0.mlp.down_proj", "model.layers.1.mlp.gate_proj",
+                                           "model.layers.1.mlp.up_proj", "model.layers.1.mlp.down_proj"}));
+  // Tied: lm_head is a layer of its own (own quantization slots) over the embedding's parameter,
+  // which the optimizer sees once.
+  auto layers = model->layers();
+  EXPECT_EQ(layers.front()->layer_name(), "model.embed_tokens");
+  EXPECT_EQ(layers.back()->layer_name(), "lm_head");
+  EXPECT_TRUE(layers.back()->raw_weight().is_same(layers.front()->raw_weight()));
+  size_t n = 0;
+  for (auto& p : model->parameters())
+    if (p.is_same(layers.front()->raw_weight())) ++n;
+  EXPECT_EQ(n, 1u);
+}
+
+TEST(HfModel, MissingOrForeignTensorsAreErrors) {
+  EXPECT_THROW(make_hf_model(kFix + "/mixtral", true), std::exception);
+  EXPECT_THROW(make_hf_model(kFix + "/nonexistent", true), std::exception);
+}
+
+}  // namespace
+}  // namespace qf::train
