@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/launcher.h"
 #include "cli/modifiers.h"
 #include "cli/run_support.h"
 #include "train/trainer.h"
@@ -16,6 +17,7 @@ void add_run_command(CLI::App& app) {
     std::string recipe, out, device = "cpu";
     bool resume = false, quiet = false, calibrate = false;
     int threads = 0;
+    int nproc = 1;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("run", "Train a model as a recipe says (QAT, pruning, distillation included)");
@@ -25,10 +27,16 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", opt->threads, "CPU threads (default: all cores)");
   cmd->add_flag("-q,--quiet", opt->quiet, "No progress line");
+  cmd->add_option("--nproc", opt->nproc,
+                  "Data parallelism: N local worker processes (Gloo on cpu, NCCL on cuda, one GPU each), "
+                  "like torchrun; the recipe's batch size is the global batch (docs/DISTRIBUTED.md)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--calibrate-only", opt->calibrate,
                 "Post-training quantization: prepare and calibrate the recipe's modifiers on the initial model, "
                 "evaluate and save, without training (run directory default: runs/<name>_ptq)");
   cmd->callback([opt] {
+    if (opt->nproc > 1) return launch_local_workers(opt->nproc);  // re-runs this command as the workers
+    join_job_from_environment(opt->device);                       // a worker (--nproc or torchrun)
     const Recipe recipe = load_recipe(opt->recipe);
     RunRequest req;
     req.run_dir = opt->out.empty() ? default_run_dir(recipe) + (opt->calibrate ? "_ptq" : "") : opt->out;
