@@ -237,6 +237,8 @@ RunResult Trainer::run() {
 
     double loss_sum = 0;
     int64_t samples = 0, global_samples = 0;
+    const double step_seconds_before = step_seconds;
+    const double comm_before = grad_sync_ ? grad_sync_->exposed_comm_seconds() : 0.0;
     const auto epoch_start = Clock::now();
     auto last_print = epoch_start;
     const int64_t epoch_steps = std::min(st.steps_per_epoch, st.total_steps - epoch * st.steps_per_epoch);
@@ -319,6 +321,12 @@ RunResult Trainer::run() {
     rec["train_loss"] = loss_and_count[0] / std::max(1.0, loss_and_count[1]);
     rec["lr"] = lr_at(std::max<int64_t>(0, step - 1), st.total_steps);
     rec["seconds"] = epoch_seconds;
+    // Training throughput of the whole job (global batches over the optimizer steps' wall time).
+    rec["train_samples_per_s"] = static_cast<double>(global_samples) / std::max(1e-9, step_seconds - step_seconds_before);
+    if (grad_sync_) {
+      rec["workers"] = world_;
+      rec["comm_wait_seconds"] = grad_sync_->exposed_comm_seconds() - comm_before;  // not hidden by backward
+    }
     for (auto& [k, v] : metrics.values) rec[k] = v;
     for (auto& [k, v] : st.epoch_log) rec[k] = v;
     if (writer()) log.append(rec);
