@@ -9,6 +9,9 @@
 // 1e-4 absolute after the steps below, observer ranges within 1e-4 relative. Masks are compared
 // exactly (a different mask is a bug, not rounding). The replicas themselves (rank 0 vs rank 1)
 // are compared bit for bit by the trainer, which fails the run if they differ.
+// Over more steps rounding differences grow with the training dynamics; the resume test (16
+// steps) therefore measures the float noise of this very recipe in the same test — one process
+// with 2 threads instead of 1 (another summation order, nothing else) — and allows that much.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -110,6 +113,15 @@ void expect_same_state(const std::string& a_dir, const std::string& b_dir, doubl
   EXPECT_GT(ranges, 0);
 }
 
+// Largest difference between the parameters of two runs' final models.
+double max_parameter_difference(const std::string& a_dir, const std::string& b_dir) {
+  auto a = load_model(a_dir), b = load_model(b_dir);
+  const auto pb = b->named_parameters();
+  double worst = 0;
+  for (const auto& p : a->named_parameters()) worst = std::max(worst, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return worst;
+}
+
 class DataParallel : public ::testing::Test {
  protected:
   test::TempDir tmp{"qforge-dp"};
@@ -177,13 +189,17 @@ TEST_F(DataParallel, ATwoWorkerCheckpointResumesWithOneWorker) {
   const std::string r = recipe(2);
   const Outcome straight = qforge("run " + r + " -o " + tmp.file("straight") + " --threads 1");
   ASSERT_EQ(straight.status, 0) << straight.output;
+  const Outcome noise_run = qforge("run " + r + " -o " + tmp.file("two_threads") + " --threads 2");
+  ASSERT_EQ(noise_run.status, 0) << noise_run.output;
+  const double noise = max_parameter_difference(tmp.file("straight"), tmp.file("two_threads"));
+  std::printf("float noise of the recipe (1 vs 2 threads, one process): %.3g\n", noise);
   const Outcome first = qforge("run " + r + " -o " + tmp.file("resumed") + " --nproc 2", "QFORGE_FAULT_INJECT=0:9");
   ASSERT_NE(first.status, 0);
   ASSERT_NE(first.output.find("fault injected at step 9"), std::string::npos) << first.output;
   const Outcome second = qforge("run " + r + " -o " + tmp.file("resumed") + " --threads 1 --resume");
   ASSERT_EQ(second.status, 0) << second.output;
   EXPECT_NE(second.output.find("after epoch 1 (step 8)"), std::string::npos) << second.output;
-  expect_same_state(tmp.file("straight"), tmp.file("resumed"), 1e-4, 1e-4);
+  expect_same_state(tmp.file("straight"), tmp.file("resumed"), std::max(1e-4, noise), 1e-4);
   EXPECT_EQ(train::MetricsLog::read(tmp.file("resumed") + "/metrics.jsonl").size(), 4u);  // start, 2 epochs, final
 }
 
