@@ -5,6 +5,8 @@
 # The schedule is shortened (train.steps, steps_per_epoch, eval_batches) and init_from is dropped
 # (throughput does not depend on the starting weights; a data-parallel run needs a finished
 # init_from run, and timing that would time the float run too).
+# Configurations (CONFIGS): 1 = one process, all cores; 1t = one process, 1 thread (what each of
+# the 2 workers gets: separates the parallelism of data from that of threads); 2 = --nproc 2.
 #   bench/dp_throughput.sh [QFORGE_BIN] [REPEATS]
 set -euo pipefail
 Q="${1:-build/cli/qforge}"
@@ -17,10 +19,12 @@ sed -E -e '/init_from:/d' -e "s/^  steps: [0-9]+/  steps: $STEPS/" -e "s/^  step
 echo "recipe: recipes/brown_gpt_w4a8.yaml with train.steps $STEPS, steps_per_epoch $((STEPS / 2)), eval_batches 2, no init_from"
 echo "workers  run  samples/s(epoch 2)  comm_wait_s  load1"
 for i in $(seq "$REPEATS"); do
-  for n in 1 2; do
+  for c in ${CONFIGS:-1 1t 2}; do
     load=$(cut -d' ' -f1 /proc/loadavg)
-    "$Q" run "$tmp/r.yaml" -o "$tmp/run_$n" --nproc "$n" -q > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-    python3 - "$tmp/run_$n/metrics.jsonl" "$n" "$i" "$load" <<'PY'
+    n=${c%t}
+    extra=""; [ "$c" = 1t ] && extra="--threads 1"
+    "$Q" run "$tmp/r.yaml" -o "$tmp/run_$n" --nproc "$n" $extra -q > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+    python3 - "$tmp/run_$n/metrics.jsonl" "$c" "$i" "$load" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 ep = [r for r in recs if r.get("event") == "epoch"][-1]   # epoch 2: warm
