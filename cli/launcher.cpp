@@ -206,6 +206,10 @@ void launch_local_workers(int nproc) {
   }
 
   const Worker* failed = nullptr;
+  // A survivor's broken collective can be reaped before the worker that caused it: a secondary
+  // failure waits up to 3 s for a primary one before the run's cause is decided.
+  const Worker* secondary = nullptr;
+  Clock::time_point decide_at = Clock::time_point::max();
   std::string interrupted;
   Clock::time_point kill_at = Clock::time_point::max();
   auto terminate_all = [&] {
@@ -246,12 +250,20 @@ void launch_local_workers(int nproc) {
         while (w->err_fd >= 0) drain(w->err_fd, w->err_buf);
         emit_lines(*w, w->err_buf, stderr, true, true);
       }
-      failed = new_failures.front();
-      for (Worker* w : new_failures)
+      for (Worker* w : new_failures) {
         if (!is_secondary(*w)) {
           failed = w;
           break;
         }
+        if (secondary == nullptr) {
+          secondary = w;
+          decide_at = Clock::now() + std::chrono::seconds(3);
+        }
+      }
+      if (failed != nullptr) terminate_all();
+    }
+    if (failed == nullptr && secondary != nullptr && Clock::now() >= decide_at) {
+      failed = secondary;
       terminate_all();
     }
     if (g_interrupted && interrupted.empty() && failed == nullptr) {
@@ -266,6 +278,7 @@ void launch_local_workers(int nproc) {
   }
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
+  if (failed == nullptr) failed = secondary;  // every worker exited before the decision was due
   if (failed != nullptr)
     throw std::runtime_error("rank " + std::to_string(failed->rank) + " of " + std::to_string(nproc) +
                              " failed (" + failure_message(*failed) + "); the other workers were stopped");
