@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "train/distributed.h"
+
 namespace qf::calibrate {
 
 ObserverKind parse_observer_kind(const std::string& name) {
@@ -25,7 +27,10 @@ void RangeObserverImpl::reset() {
 
 void RangeObserverImpl::observe(const torch::Tensor& x, bool calibrating) {
   torch::NoGradGuard no_grad;
-  const auto [lo, hi] = torch::aminmax(x.detach());
+  auto [lo, hi] = torch::aminmax(x.detach());
+  // Data parallelism (no-op otherwise): each rank sees its shard of the batch; the batch's range is
+  // the range over all ranks, so every rank keeps the statistics one process would.
+  train::all_reduce_min_max(lo, hi);
   if (!has_range()) {
     lo_.copy_(lo);
     hi_.copy_(hi);

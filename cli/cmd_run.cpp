@@ -10,11 +10,13 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/launcher.h"
 #include "cli/modifiers.h"
 #include "cli/pipeline.h"
 #include "cli/run_support.h"
 #include "cli/seeds.h"
 #include "gate/report_writers.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace qf::cli {
@@ -28,6 +30,7 @@ struct Options {
   bool resume = false, quiet = false, calibrate = false, train_only = false, fresh = false;
   int threads = 0, jobs = 0;
   int64_t seed = -1, stop_after_epochs = 0, eval_limit = 0;
+  int nproc = 1;
 };
 
 // Trains the runs a recipe refers to (init_from, a distillation teacher) before seeds start in
@@ -121,10 +124,21 @@ void add_run_command(CLI::App& app) {
                   "Stop after this many epochs in this call (simulates an interruption; tests)")
       ->group("");
   cmd->add_flag("-q,--quiet", opt->quiet, "No progress line");
+  cmd->add_option("--nproc", opt->nproc,
+                  "Data parallelism: N local worker processes (Gloo on cpu, NCCL on cuda, one GPU each), "
+                  "like torchrun; the recipe's batch size is the global batch (docs/DISTRIBUTED.md)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--calibrate-only", opt->calibrate,
                 "Post-training quantization: prepare and calibrate the recipe's modifiers on the initial model, "
                 "evaluate and save, without training (run directory default: runs/<name>_ptq)");
   cmd->callback([opt] {
+    if (opt->nproc > 1) {
+      if (!opt->seeds.empty()) throw std::runtime_error("--nproc and --seeds exclude each other");
+      return launch_local_workers(opt->nproc);  // re-runs this command as the workers
+    }
+    join_job_from_environment(opt->device);  // a worker (--nproc or torchrun)
+    // Rank 0 alone exports, validates and evaluates; the other workers stop after training.
+    const bool secondary_rank = train::current_group() != nullptr && train::current_group()->rank() != 0;
     Recipe recipe = load_recipe(opt->recipe);
     if (opt->seed >= 0) recipe = load_recipe_from_string(recipe_text_with_seed(recipe.text, opt->seed), recipe.file);
     RunRequest req;
@@ -141,7 +155,7 @@ void add_run_command(CLI::App& app) {
       return;
     }
     PipelineOptions po;
-    po.train_only = opt->train_only;
+    po.train_only = opt->train_only || secondary_rank;
     po.fresh = opt->fresh;
     po.eval_limit = opt->eval_limit;
     const Json summary = run_pipeline(recipe, req, po);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/modifiers.h"
+#include "train/distributed.h"
 #include "train/metrics_log.h"
 
 namespace qf::cli {
@@ -42,6 +43,9 @@ std::string ensure_run_of(const std::string& recipe_or_run_dir, const std::strin
   parent_req.run_dir = default_run_dir(parent);
   parent_req.resume = true;
   if (!run_finished(parent_req.run_dir)) {
+    if (train::current_group() != nullptr)  // N workers must not each train it into one folder
+      throw std::runtime_error(relative_to_file + ": " + key + " run " + parent_req.run_dir + " has not finished: "
+                               "train it first (qforge run " + target.string() + "), then start the data-parallel run");
     std::fprintf(stderr, "%s needs %s: training it first into %s\n", relative_to_file.c_str(), parent.name.c_str(),
                  parent_req.run_dir.c_str());
     run_recipe(parent, parent_req);
@@ -64,6 +68,8 @@ train::RunResult run_recipe(const Recipe& recipe, const RunRequest& req) {
   o.run_dir = req.run_dir;
   o.resume = req.resume;
   o.device = parse_device(req.device);
+  if (o.device.is_cuda() && train::current_group() != nullptr)  // one GPU per worker: LOCAL_RANK's
+    o.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(train::distributed_env_from_environment().local_rank));
   o.threads = req.threads;
   o.progress = req.progress;
   o.calibrate_only = req.calibrate_only;

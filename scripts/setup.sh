@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake git pkg-config
   libtorch-dev libopenblas0-pthread   # LibTorch 1.13 (CPU); OpenBLAS' pthread build trains ~2x faster
+  libgloo-dev                         # gloo headers for c10d's ProcessGroupGloo (data parallelism)
   libeigen3-dev libhdf5-dev libcli11-dev libyaml-cpp-dev libgtest-dev zlib1g-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev            # libFuzzer target for the checkpoint reader

@@ -5,6 +5,7 @@
 
 #include "core/op_schema.h"
 #include "sparsify/masks.h"
+#include "train/distributed.h"
 #include "train/layer_pattern.h"
 #include "train/models.h"
 
@@ -121,6 +122,12 @@ void PruningModifier::update_masks(double s, torch::optim::Optimizer* optimizer)
       masks_[i]->set_mask(m);
     }
   }
+  // Data parallelism (no-op otherwise): the weights are identical on every rank (checked at epoch
+  // ends), so are the masks; rank 0's are broadcast anyway, so that a tie broken differently
+  // cannot make replicas prune different weights.
+  std::vector<torch::Tensor> masks;
+  for (auto& m : masks_) masks.push_back(m->mask());
+  train::broadcast_tensors(masks, 0);
   enforce(optimizer);
 }
 

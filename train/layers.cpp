@@ -1,5 +1,7 @@
 #include "train/layers.h"
 
+#include "train/distributed_batch_norm.h"
+
 #include <cmath>
 
 namespace qf::train {
@@ -101,6 +103,8 @@ torch::Tensor ConvBn2dImpl::forward(const torch::Tensor& input) {
   // let BN normalise with the batch statistics (and update its running ones).
   const torch::Tensor factor = fold_factor();
   const torch::Tensor y = F::conv2d(x, deployed_weight(), conv_opts) / factor.reshape({1, -1, 1, 1});
+  // Data parallelism: statistics of the global batch, so N workers train what one process would.
+  if (ProcessGroup* g = current_group(); g != nullptr && g->size() > 1) return sync_batch_norm(y, *bn, *g);
   return bn->forward(y);
 }
 

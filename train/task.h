@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "train/distributed_sampler.h"
+
 namespace qf {
 struct Recipe;
 }
@@ -25,6 +27,10 @@ struct Batch {
   // Optional, on the CPU: the training-set index of each example [N] int64, the same every epoch
   // (image tasks fill it; e.g. distillation caches teacher outputs by it). Undefined if unknown.
   torch::Tensor index;
+  // Examples in the global batch this one is a shard of (data parallelism: the loss of a shard is
+  // weighted by size / global_size). 0: this batch is the whole batch.
+  int64_t global_size = 0;
+  int64_t global_examples() const { return global_size > 0 ? global_size : input.size(0); }
 };
 
 struct Metrics {
@@ -39,7 +45,11 @@ class Task {
   virtual ~Task() = default;
   virtual std::string name() const = 0;
   virtual int64_t steps_per_epoch() const = 0;
+  // The training batch of (epoch, step): with a shard set, only this rank's part of the global
+  // batch (train/distributed_sampler.h), global_size telling the whole batch's size.
   virtual Batch train_batch(int64_t epoch, int64_t step_in_epoch) = 0;
+  void set_shard(Shard shard) { shard_ = shard; }
+  const Shard& shard() const { return shard_; }
   virtual torch::Tensor loss(const torch::Tensor& output, const Batch& batch) = 0;
   virtual Metrics evaluate(ZooModel& model, torch::Device device) = 0;
   // The first n held-out examples, in the order evaluate() uses them: golden inputs of exported
@@ -52,6 +62,9 @@ class Task {
   virtual std::string fingerprint() const = 0;
   // How raw data becomes model input (e.g. {"mean": .., "std": ..} of image normalisation).
   virtual std::map<std::string, double> preprocessing() const { return {}; }
+
+ protected:
+  Shard shard_;
 };
 
 // Builds the task that `data` describes. `seed` fixes subsets and data order.

@@ -78,9 +78,10 @@ class ClassificationTask : public Task {
       order_ = epoch_permutation(train_x_.size(0), seed_, epoch);
       order_epoch_ = epoch;
     }
-    const auto idx = batch_at(order_, batch_, step);
+    const auto global = batch_at(order_, batch_, step);
+    const auto idx = shard_.whole() ? global : shard_of(global, shard_);
     const torch::Tensor i = torch::tensor(idx, torch::kLong);
-    return {train_x_.index_select(0, i), train_y_.index_select(0, i), i};
+    return {train_x_.index_select(0, i), train_y_.index_select(0, i), i, static_cast<int64_t>(global.size())};
   }
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) override {
     return F::cross_entropy(out, b.target, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
@@ -144,7 +145,10 @@ class LanguageModelTask : public Task {
     return std::max<int64_t>(1, train_.size(0) / (batch_ * context_));
   }
   Batch train_batch(int64_t epoch, int64_t step) override {
-    return windows(train_, lm_window_starts(train_.size(0), context_, batch_, seed_, epoch, step));
+    const auto global = lm_window_starts(train_.size(0), context_, batch_, seed_, epoch, step);
+    Batch b = windows(train_, shard_.whole() ? global : shard_of(global, shard_));
+    b.global_size = static_cast<int64_t>(global.size());
+    return b;
   }
   torch::Tensor loss(const torch::Tensor& out, const Batch& b) override {
     return F::cross_entropy(out.reshape({-1, out.size(-1)}), b.target.reshape({-1}));

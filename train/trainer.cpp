@@ -3,12 +3,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "train/distributed.h"
+#include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 
 namespace qf::train {
@@ -52,13 +56,44 @@ void write_atomically(const fs::path& path, WriteFn write) {
   fs::rename(tmp, path);
 }
 
+// Test hook for the launcher's failure handling: QFORGE_FAULT_INJECT="RANK:STEP" makes that rank
+// throw at that optimizer step, "RANK:STEP:hang" makes it stop responding (sleep) instead.
+void inject_fault_if_asked(int rank, int64_t step) {
+  const char* spec = std::getenv("QFORGE_FAULT_INJECT");
+  if (spec == nullptr) return;
+  int r = -1;
+  long long s = -1;
+  char mode[8] = "";
+  if (std::sscanf(spec, "%d:%lld:%7s", &r, &s, mode) < 2 || r != rank || s != step) return;
+  if (std::string(mode) == "hang") {
+    std::fprintf(stderr, "QFORGE_FAULT_INJECT: rank %d hangs at step %lld\n", rank, s);
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
+  }
+  throw std::runtime_error("fault injected at step " + std::to_string(step) + " (QFORGE_FAULT_INJECT=" + spec + ")");
+}
+
+// Everything whose value must be the same on every rank: parameters (weights, learned scales) and
+// buffers (observer ranges, masks, BatchNorm statistics).
+std::vector<torch::Tensor> model_state(torch::nn::Module& m) {
+  std::vector<torch::Tensor> out = m.parameters();
+  for (auto& b : m.buffers()) out.push_back(b);
+  return out;
+}
+
 }  // namespace
 
 Trainer::Trainer(Recipe recipe, RunOptions options) : recipe_(std::move(recipe)), options_(std::move(options)) {
-  torch::set_num_threads(options_.threads > 0 ? options_.threads
-                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (ProcessGroup* g = current_group()) {
+    rank_ = g->rank();
+    world_ = g->size();
+  }
+  // Workers of one machine share its cores.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(options_.threads > 0 ? options_.threads : std::max(1, cores / world_));
+  if (!writer()) options_.progress = false;  // one progress line per job: rank 0's
   torch::manual_seed(static_cast<uint64_t>(recipe_.seed));
   task_ = make_task(recipe_);
+  task_->set_shard(Shard{rank_, world_});
   model_ = make_model(recipe_.model, task_->input_shape());
   model_->to(options_.device);
 }
@@ -86,6 +121,14 @@ void Trainer::prepare() {
   model_->to(options_.device);
   optimizer_ = make_optimizer(t.optimizer, model_->parameters());
   state_->optimizer = optimizer_.get();
+  if (world_ > 1) {
+    if (recipe_.data.batch_size < world_)
+      throw std::invalid_argument("data.batch_size " + std::to_string(recipe_.data.batch_size) +
+                                  " is the global batch: it cannot be split over " + std::to_string(world_) + " workers");
+    // Same seed, same data, all-reduced observer ranges: the replicas must agree already.
+    check_identical_across_ranks(model_state(*model_), "model parameters or buffers after prepare (calibration)");
+    grad_sync_ = std::make_unique<GradientSync>(*current_group(), model_->parameters(), options_.bucket_bytes);
+  }
 }
 
 double Trainer::lr_at(int64_t step, int64_t total) const {
@@ -104,6 +147,7 @@ double Trainer::lr_at(int64_t step, int64_t total) const {
 }
 
 void Trainer::save_checkpoint(int64_t epochs_done, int64_t step) {
+  if (!writer()) return;  // the replicas are identical (checked): rank 0's copy is the run's
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
   model_->save(model_archive);
   optimizer_->save(optim_archive);
@@ -136,26 +180,37 @@ RunResult Trainer::run() {
   // The run directory is created only once the model, the initial weights and every modifier are
   // prepared: a recipe that fails there leaves nothing behind.
   prepare();
-  fs::create_directories(options_.run_dir);
+  if (writer()) fs::create_directories(options_.run_dir);
   TrainState& st = *state_;
   const fs::path run_dir(options_.run_dir);
   MetricsLog log((run_dir / "metrics.jsonl").string());
 
   int64_t epochs_done = 0, step = 0;
   if (options_.resume && load_checkpoint(epochs_done, step)) {
-    log.truncate_after_epoch(epochs_done);
+    if (writer()) log.truncate_after_epoch(epochs_done);
     std::fprintf(stderr, "resuming %s after epoch %lld (step %lld)\n", options_.run_dir.c_str(),
                  static_cast<long long>(epochs_done), static_cast<long long>(step));
   } else {
     if (options_.resume) std::fprintf(stderr, "no checkpoint in %s: starting from scratch\n", options_.run_dir.c_str());
-    log.truncate_after_epoch(0);
-    write_atomically(run_dir / "recipe.yaml", [&](const std::string& tmp) { std::ofstream(tmp) << recipe_.text; });
+    if (writer()) {
+      log.truncate_after_epoch(0);
+      write_atomically(run_dir / "recipe.yaml", [&](const std::string& tmp) { std::ofstream(tmp) << recipe_.text; });
+    }
     if (!modifiers_.empty() || options_.calibrate_only) {
+      // Every rank evaluates (no collectives in evaluation), so none waits on rank 0 for that long.
       Json rec = Json::object();
       rec["event"] = "start";
       for (auto& [k, v] : task_->evaluate(*model_, options_.device).values) rec[k] = v;
-      log.append(rec);
+      if (writer()) log.append(rec);
     }
+  }
+  if (world_ > 1) {
+    // Whether resumed (every rank read the same file) or not, all replicas must start equal.
+    check_identical_across_ranks(model_state(*model_), "model parameters or buffers at the start of training");
+    if (writer() && options_.progress)
+      std::fprintf(stderr, "data parallel: %d workers (%s), global batch %lld, %lld per worker, %zu gradient buckets\n",
+                   world_, current_group()->backend().c_str(), static_cast<long long>(recipe_.data.batch_size),
+                   static_cast<long long>(recipe_.data.batch_size / world_), grad_sync_->buckets());
   }
   if (options_.calibrate_only) {  // nothing to train
     st.epochs = epochs_done;
@@ -172,14 +227,18 @@ RunResult Trainer::run() {
   for (int64_t epoch = epochs_done; epoch < st.epochs; ++epoch) {
     if (options_.stop_after_epochs > 0 && result.epochs_run == options_.stop_after_epochs) break;
     // Dropout and any other randomness depend only on (seed, epoch): resume reproduces them.
-    torch::manual_seed(static_cast<uint64_t>(recipe_.seed) * 1000003u + static_cast<uint64_t>(epoch));
+    // Each rank draws its own dropout masks (rank 0 as a single process does).
+    torch::manual_seed(static_cast<uint64_t>(recipe_.seed) * 1000003u + static_cast<uint64_t>(epoch) +
+                       static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ULL);
     st.epoch = epoch;
     st.epoch_log.clear();
     model_->train();
     emit([&](Modifier& m) { m.epoch_start(st); });
 
     double loss_sum = 0;
-    int64_t samples = 0;
+    int64_t samples = 0, global_samples = 0;
+    const double step_seconds_before = step_seconds;
+    const double comm_before = grad_sync_ ? grad_sync_->exposed_comm_seconds() : 0.0;
     const auto epoch_start = Clock::now();
     auto last_print = epoch_start;
     const int64_t epoch_steps = std::min(st.steps_per_epoch, st.total_steps - epoch * st.steps_per_epoch);
@@ -197,13 +256,23 @@ RunResult Trainer::run() {
       st.output = model_->forward(st.batch.input);
       st.loss = task_->loss(st.output, st.batch);
       emit([&](Modifier& m) { m.after_loss(st); });
+      inject_fault_if_asked(rank_, step);
       const double loss_value = st.loss.item<double>();
       if (!std::isfinite(loss_value)) {
         throw std::runtime_error("loss is " + std::to_string(loss_value) + " at epoch " + std::to_string(epoch + 1) +
                                  ", step " + std::to_string(step) + ": stopping (lower the learning rate?)");
       }
       optimizer_->zero_grad();
-      st.loss.backward();
+      if (grad_sync_) {
+        // Summed over ranks, shard-weighted losses give the global batch's mean loss gradient.
+        grad_sync_->begin_step();
+        const double weight = static_cast<double>(st.batch.input.size(0)) /
+                              static_cast<double>(st.batch.global_examples());
+        (st.loss * weight).backward();
+        grad_sync_->finish();
+      } else {
+        st.loss.backward();
+      }
       emit([&](Modifier& m) { m.after_backward(st); });
       if (recipe_.train.grad_clip > 0)
         torch::nn::utils::clip_grad_norm_(model_->parameters(), recipe_.train.grad_clip);
@@ -213,6 +282,7 @@ RunResult Trainer::run() {
       const int64_t n = st.batch.input.size(0);
       loss_sum += loss_value * static_cast<double>(n);
       samples += n;
+      global_samples += st.batch.global_examples();
       const auto now = Clock::now();
       step_seconds += std::chrono::duration<double>(now - t0).count();
       ++steps_timed;
@@ -227,7 +297,7 @@ RunResult Trainer::run() {
         std::fprintf(stderr, "%sepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %s%s%s",
                      tty ? "\r\033[K" : "", static_cast<long long>(epoch + 1), static_cast<long long>(st.epochs),
                      static_cast<long long>(s + 1), static_cast<long long>(epoch_steps),
-                     loss_sum / static_cast<double>(samples), lr, static_cast<double>(samples) / elapsed,
+                     loss_sum / static_cast<double>(samples), lr, static_cast<double>(global_samples) / elapsed,
                      format_duration(per_step * static_cast<double>(steps_left)).c_str(), extra.str().c_str(),
                      tty ? "" : "\n");
       }
@@ -238,18 +308,28 @@ RunResult Trainer::run() {
     st.output = st.loss = torch::Tensor();
     const Metrics metrics = task_->evaluate(*model_, options_.device);
     emit([&](Modifier& m) { m.epoch_end(st); });
+    std::vector<double> loss_and_count = {loss_sum, static_cast<double>(samples)};
+    all_reduce_sum(loss_and_count);  // the epoch's train loss over every rank's shards
+    result.samples += global_samples;
+    if (world_ > 1) check_identical_across_ranks(model_state(*model_), "model parameters or buffers at the end of epoch " + std::to_string(epoch + 1));
     const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
 
     Json rec = Json::object();
     rec["event"] = "epoch";
     rec["epoch"] = epoch + 1;
     rec["step"] = step;
-    rec["train_loss"] = loss_sum / static_cast<double>(std::max<int64_t>(1, samples));
+    rec["train_loss"] = loss_and_count[0] / std::max(1.0, loss_and_count[1]);
     rec["lr"] = lr_at(std::max<int64_t>(0, step - 1), st.total_steps);
     rec["seconds"] = epoch_seconds;
+    // Training throughput of the whole job (global batches over the optimizer steps' wall time).
+    rec["train_samples_per_s"] = static_cast<double>(global_samples) / std::max(1e-9, step_seconds - step_seconds_before);
+    if (grad_sync_) {
+      rec["workers"] = world_;
+      rec["comm_wait_seconds"] = grad_sync_->exposed_comm_seconds() - comm_before;  // not hidden by backward
+    }
     for (auto& [k, v] : metrics.values) rec[k] = v;
     for (auto& [k, v] : st.epoch_log) rec[k] = v;
-    log.append(rec);
+    if (writer()) log.append(rec);
     if (options_.progress) {
       std::ostringstream line;
       for (auto& [k, v] : metrics.values) line << "  " << k << " " << v;
@@ -257,6 +337,7 @@ RunResult Trainer::run() {
                    static_cast<long long>(st.epochs), format_duration(epoch_seconds).c_str(), line.str().c_str());
     }
     save_checkpoint(epoch + 1, step);
+    if (current_group()) current_group()->barrier();  // no rank runs ahead of the checkpoint it may resume from
     result.metrics = metrics;
     ++result.epochs_run;
   }
@@ -271,10 +352,11 @@ RunResult Trainer::run() {
     rec["epochs"] = st.epochs;
     rec["step"] = step;
     for (auto& [k, v] : result.metrics.values) rec[k] = v;
-    log.append(rec);
+    if (writer()) log.append(rec);
   }
   result.train_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
   result.seconds_per_step = steps_timed ? step_seconds / static_cast<double>(steps_timed) : 0.0;
+  if (grad_sync_) result.comm_seconds = grad_sync_->exposed_comm_seconds();
   return result;
 }
 

@@ -31,6 +31,7 @@ struct RunOptions {
   int64_t stop_after_epochs = 0;  // > 0: stop (as if killed) after this many epochs; for tests
   std::string init_checkpoint;    // checkpoint.pt whose model weights the run starts from
   bool calibrate_only = false;    // prepare (PTQ calibration), evaluate and save; no training
+  int64_t bucket_bytes = 25 << 20;  // data parallelism: gradient all-reduce bucket size
 };
 
 struct RunResult {
@@ -38,7 +39,11 @@ struct RunResult {
   int64_t epochs_run = 0;       // epochs trained by this call (excludes resumed ones)
   double train_seconds = 0;
   double seconds_per_step = 0;  // mean wall time of one optimizer step in this call
+  int64_t samples = 0;          // training examples (global batches) processed by this call
+  double comm_seconds = 0;      // data parallelism: gradient all-reduce time not hidden by backward
 };
+
+class GradientSync;
 
 class Trainer {
  public:
@@ -66,6 +71,9 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<std::shared_ptr<Modifier>> modifiers_;
   std::unique_ptr<TrainState> state_;
+  std::unique_ptr<GradientSync> grad_sync_;  // set when the process belongs to a group
+  int rank_ = 0, world_ = 1;
+  bool writer() const { return rank_ == 0; }  // the one rank that writes the run directory
 };
 
 // Loads the model weights of `checkpoint` (a run's checkpoint.pt) into `model`.
