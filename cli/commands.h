@@ -12,5 +12,7 @@ void add_inspect_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
+void add_sensitivity_command(CLI::App& app);
 
 }  // namespace qf::cli

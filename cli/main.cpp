@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   qf::cli::add_validate_command(app);
   qf::cli::add_generate_command(app);
   qf::cli::add_bench_command(app);
+  qf::cli::add_calibrate_command(app);
+  qf::cli::add_sensitivity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
