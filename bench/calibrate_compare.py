@@ -12,13 +12,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def final(run_dir, key):
-    rec = None
+    """The "final" record's value; for a run cut short, its last epoch's."""
+    rec = last = None
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         for line in f:
             r = json.loads(line)
             if r.get("event") == "final":
                 rec = r
-    return rec[key]
+            if key in r:
+                last = r
+    return (rec or last)[key]
 
 
 def start(run_dir, key):
@@ -64,15 +67,18 @@ def main():
     ap.add_argument("--runs", default="runs/calib")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--bits", type=int, nargs="+", default=[4, 3, 2])
-    ap.add_argument("--only", choices=["cnn", "gpt"])
+    ap.add_argument("--only", choices=["cnn", "gpt", "mixed"])
     ap.add_argument("--qat-bits", type=int, nargs="+", default=[4])
+    ap.add_argument("--qat-steps", type=int, default=0, help="QAT optimizer steps instead of the recipe's 3 epochs")
+    ap.add_argument("--float-run", help="an existing float CNN run directory to start from")
+    ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     rdir = os.path.join(a.runs, "recipes")
     os.makedirs(rdir, exist_ok=True)
     q = os.path.abspath(a.qforge)
 
     if a.only in (None, "cnn"):
-        fl = os.path.join(a.runs, "fashion_cnn_fp32")
+        fl = a.float_run or os.path.join(a.runs, "fashion_cnn_fp32")
         if not os.path.exists(os.path.join(fl, "checkpoint.pt")):
             sh([q, "run", os.path.join(ROOT, "recipes/fashion_cnn_fp32.yaml"), "-o", fl, "-q"], fl + ".log")
         base = final(fl, "accuracy")
@@ -87,9 +93,10 @@ def main():
                 for s in a.seeds:  # the seed picks the calibration batches
                     name = "fashion_w%d_ptq_%s_s%d" % (bits, m, s)
                     rp = recipe("fashion_cnn_w4a8_ptq_%s.yaml" % m, rdir, name, fl, bits=bits, seed=s,
-                                method=("gptq, observer: mse" if m == "gptq" else m))
+                                method=("gptq, observer: mse, batches: 32" if m == "gptq" else m))
                     rd = os.path.join(a.runs, name)
-                    sh([q, "calibrate", rp, "--run-dir", rd, "-o", rd + ".qf.h5"], rd + ".log")
+                    sh([q, "calibrate", rp, "--run-dir", rd, "-o", rd + ".qf.h5", "--threads", str(a.threads)],
+                       rd + ".log")
                     accs.append(final(rd, "accuracy"))
                 row[m] = mean_std(accs)
             for m, src in (("qat", "fashion_cnn_w4a8.yaml"), ("qat_gptq", "fashion_cnn_w4a8_gptq_qat.yaml")):
@@ -99,16 +106,51 @@ def main():
                 accs = []
                 for s in a.seeds:
                     name = "fashion_w%d_%s_s%d" % (bits, m, s)
-                    rp = recipe(src, rdir, name, fl, bits=bits, seed=s)
+                    extra = [("epochs: 3", "steps: %d" % a.qat_steps)] if a.qat_steps else None
+                    rp = recipe(src, rdir, name, fl, bits=bits, seed=s, extra=extra)
                     rd = os.path.join(a.runs, name)
                     if not os.path.exists(os.path.join(rd, "metrics.jsonl")) or not any(
                             '"final"' in l for l in open(os.path.join(rd, "metrics.jsonl"))):
-                        sh([q, "run", rp, "-o", rd, "-q"], rd + ".log")
+                        sh([q, "run", rp, "-o", rd, "-q", "--threads", str(a.threads)], rd + ".log")
                     accs.append(final(rd, "accuracy"))
                 row[m] = mean_std(accs)
             print("| w%d | %s | %s | %s | %s | %s |" % (bits, row["minmax"], row["mse"], row["gptq"], row["qat"],
                                                       row["qat_gptq"]))
             sys.stdout.flush()
+
+    if a.only in (None, "mixed"):
+        # Sensitivity-guided mixed precision (w2/w3/w4/w8/float per layer) at exactly the size of
+        # uniform w4 per channel, both calibrated with MSE scales (no training).
+        fl = a.float_run or os.path.join(a.runs, "fashion_cnn_fp32")
+        base = final(fl, "accuracy")
+        rp = recipe("fashion_cnn_w4a8_ptq_mse.yaml", rdir, "fashion_sens", fl)
+        csv = os.path.join(a.runs, "fashion_sens.csv")
+        sh([q, "sensitivity", rp, "--formats", "w2,w3,w4,w8,float", "--batches", "8", "--csv", csv, "--threads",
+            str(a.threads), "--png", os.path.join(ROOT, "docs/sensitivity_fashion_cnn.png")], csv + ".log")
+        rows = [l.strip().split(",") for l in open(csv)][1:]
+        # bits_w4 is column 4 + 4 * 2 + 1 (layer, kind, rows, cols, then 4 columns per format)
+        w4_bits = sum(int(r[4 + 4 * 2 + 1]) for r in rows)
+        weights = sum(int(r[2]) * int(r[3]) for r in rows)
+        budget = w4_bits / weights
+        mixed = os.path.join(rdir, "fashion_mixed.yaml")
+        sh([q, "sensitivity", rp, "--formats", "w2,w3,w4,w8,float", "--batches", "8", "--threads", str(a.threads),
+            "--budget", "%.9f" % budget, "--write-recipe", mixed], mixed + ".log")
+        print("\n## Fashion CNN: sensitivity-guided mixed precision vs uniform w4, same size (MSE scales, no training)\n")
+        print("float: %.2f; budget = uniform w4 per channel = %.5f bits/weight\n" % (base, budget))
+        print("```")
+        print(open(mixed + ".log").read().strip())
+        print("```")
+        rd = os.path.join(a.runs, "fashion_mixed")
+        sh([q, "calibrate", mixed, "--run-dir", rd, "-o", rd + ".qf.h5", "--threads", str(a.threads)], rd + ".log")
+        rd4 = os.path.join(a.runs, "fashion_w4_ptq_mse_s0")
+        if not os.path.exists(rd4):
+            rp4 = recipe("fashion_cnn_w4a8_ptq_mse.yaml", rdir, "fashion_w4_ptq_mse_s0", fl, seed=0)
+            sh([q, "calibrate", rp4, "--run-dir", rd4, "-o", rd4 + ".qf.h5", "--threads", str(a.threads)], rd4 + ".log")
+        print("\n| variant | bits/weight | test accuracy |\n| --- | --- | --- |")
+        print("| uniform w4 (MSE) | %.5f | %.2f |" % (budget, final(rd4, "accuracy")))
+        chosen = re.search(r"mixed precision under \S+ bits/weight: (\S+) bits/weight", open(mixed + ".log").read())
+        print("| mixed (MSE) | %s | %.2f |" % (chosen.group(1), final(rd, "accuracy")))
+        sys.stdout.flush()
 
     if a.only in (None, "gpt"):
         fl = os.path.join(a.runs, "brown_gpt_fp32")

@@ -106,7 +106,7 @@ std::string mixed_recipe(const Recipe& recipe, const std::string& init_run, cons
   char head[256];
   std::snprintf(head, sizeof head,
                 "# Mixed precision from `qforge sensitivity %s --budget %.4g`: %.4f bits per weight (budget %.4g),\n"
-                "# estimated loss increase %.5f (sum of per-layer sensitivities).\n",
+                "# summed per-layer sensitivity %.5g (qforge sensitivity --objective).\n",
                 recipe.file.c_str(), bpw, 0.0, bpw, choice.loss);
   return std::string(head) + e.c_str() + "\n";
 }
@@ -138,6 +138,7 @@ void add_sensitivity_command(CLI::App& app) {
   struct Options {
     std::string recipe, csv, png, write_recipe, device = "cpu";
     std::vector<std::string> formats;
+    std::string objective = "kl";
     int64_t batches = 8, group_size = 0;
     double budget = 0;
     int threads = 0;
@@ -160,6 +161,10 @@ void add_sensitivity_command(CLI::App& app) {
   cmd->add_option("--csv", opt->csv, "Write the table as CSV");
   cmd->add_option("--png", opt->png, "Plot KL to float per layer and format (gnuplot)");
   cmd->add_option("--budget", opt->budget, "Bits per weight (codes and scales) for the mixed-precision choice");
+  cmd->add_option("--objective", opt->objective,
+                  "What the budgeted choice minimises: the summed per-layer KL to float (default; never negative, "
+                  "so less noisy) or the summed loss increase")
+      ->check(CLI::IsMember({"kl", "loss"}));
   cmd->add_option("--write-recipe", opt->write_recipe, "With --budget: write the mixed-precision recipe here");
   cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", opt->threads, "CPU threads (default: all cores)");
@@ -231,7 +236,7 @@ void add_sensitivity_command(CLI::App& app) {
       for (const auto& l : r.layers) {
         weights += l.rows * l.cols;
         std::vector<calibrate::PrecisionOption> o;
-        for (size_t f = 0; f < formats.size(); ++f) o.push_back({l.format[f], l.bits[f], l.delta_loss[f]});
+        for (size_t f = 0; f < formats.size(); ++f) o.push_back({l.format[f], l.bits[f], opt->objective == "kl" ? l.kl[f] : l.delta_loss[f]});
         options.push_back(o);
       }
       const auto budget_bits = static_cast<int64_t>(std::floor(opt->budget * static_cast<double>(weights)));
@@ -240,8 +245,9 @@ void add_sensitivity_command(CLI::App& app) {
         throw std::runtime_error("--budget " + std::to_string(opt->budget) +
                                  " bits per weight is below the smallest format of every layer");
       const double bpw = static_cast<double>(choice.bits) / static_cast<double>(weights);
-      std::printf("mixed precision under %.4g bits/weight: %.4f bits/weight (%lld of %lld bits), est. dloss %+.5f\n",
-                  opt->budget, bpw, static_cast<long long>(choice.bits), static_cast<long long>(budget_bits), choice.loss);
+      std::printf("mixed precision under %.4g bits/weight: %.4f bits/weight (%lld of %lld bits), summed %s %.5g\n",
+                  opt->budget, bpw, static_cast<long long>(choice.bits), static_cast<long long>(budget_bits),
+                  opt->objective == "kl" ? "KL" : "dloss", choice.loss);
       for (size_t l = 0; l < r.layers.size(); ++l)
         std::printf("  %-24s %s\n", r.layers[l].name.c_str(), r.layers[l].format[static_cast<size_t>(choice.option[l])].c_str());
       if (!opt->write_recipe.empty()) {

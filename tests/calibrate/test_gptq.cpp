@@ -61,12 +61,12 @@ INSTANTIATE_TEST_SUITE_P(Schemes, GptqVsRtn,
                                            Case{{3, Granularity::kChannel, 0, true}, true},
                                            Case{{4, Granularity::kTensor, 0, true}, false}));
 
-// The Hessian is 2/n Σ xᵀx.
+// The Hessian is 2/n Σ xᵀx: XᵀX = [[10, -1], [-1, 5]] and 2/n = 1.
 TEST(Gptq, HessianIsTwiceTheMeanOuterProduct) {
   const torch::Tensor x = torch::tensor({{1.0f, 2.0f}, {3.0f, -1.0f}});
   HessianAccumulator acc(2);
   acc.add(x);
-  const torch::Tensor expected = torch::tensor({{10.0, 1.0}, {1.0, 5.0}}, torch::kFloat64);
+  const torch::Tensor expected = torch::tensor({{10.0, -1.0}, {-1.0, 5.0}}, torch::kFloat64);
   EXPECT_TRUE(torch::allclose(acc.hessian(), expected));
 }
 
