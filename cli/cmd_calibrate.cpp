@@ -23,12 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The last "final" record of a run's metrics.jsonl (empty object when there is none).
+// The "final" record of a run's metrics.jsonl; for a run cut short, its last epoch record (empty
+// object when there is neither).
 Json final_metrics(const std::string& run_dir) {
-  Json last = Json::object();
-  for (const Json& r : train::MetricsLog::read((fs::path(run_dir) / "metrics.jsonl").string()))
-    if (r.contains("event") && r.at("event").as_string() == "final") last = r;
-  return last;
+  Json final = Json::object(), epoch = Json::object();
+  for (const Json& r : train::MetricsLog::read((fs::path(run_dir) / "metrics.jsonl").string())) {
+    if (!r.contains("event")) continue;
+    if (r.at("event").as_string() == "final") final = r;
+    if (r.at("event").as_string() == "epoch") epoch = r;
+  }
+  return final.as_object().empty() ? epoch : final;
 }
 
 bool has_ptq_section(const Recipe& recipe) {
