@@ -18,5 +18,7 @@ void add_report_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 #endif
 void add_logits_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
+void add_sensitivity_command(CLI::App& app);
 
 }  // namespace qf::cli

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   qf::cli::add_tokenize_command(app);
 #endif
   qf::cli::add_logits_command(app);
+  qf::cli::add_calibrate_command(app);
+  qf::cli::add_sensitivity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

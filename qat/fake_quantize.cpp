@@ -51,7 +51,20 @@ WeightFakeQuantImpl::WeightFakeQuantImpl(WeightQuantConfig config, const torch::
   if (config_.method == ScaleMethod::kLsq) {
     torch::NoGradGuard no_grad;
     lsq_scale_ = register_parameter("scale", grouped_scales(as_groups(weight.detach())).clone());
+  } else if (config_.static_scales) {
+    torch::NoGradGuard no_grad;
+    static_scale_ = register_buffer("static_scale", grouped_scales(as_groups(weight.detach())).clone());
   }
+}
+
+void WeightFakeQuantImpl::set_scales(const torch::Tensor& scales) {
+  torch::Tensor& dst = lsq_scale_.defined() ? lsq_scale_ : static_scale_;
+  if (!dst.defined()) throw std::logic_error("set_scales: these weight scales are computed, not stored");
+  if (scales.numel() != dst.numel())
+    throw std::invalid_argument("set_scales: " + std::to_string(scales.numel()) + " scales for " +
+                                std::to_string(dst.numel()) + " groups");
+  torch::NoGradGuard no_grad;
+  dst.copy_(scales.reshape(dst.sizes()).to(dst.options()));
 }
 
 torch::Tensor WeightFakeQuantImpl::as_groups(const torch::Tensor& w) const {
@@ -61,6 +74,7 @@ torch::Tensor WeightFakeQuantImpl::as_groups(const torch::Tensor& w) const {
 
 torch::Tensor WeightFakeQuantImpl::grouped_scales(const torch::Tensor& groups) const {
   if (lsq_scale_.defined()) return lsq_scale_.clamp_min(kMinScale);
+  if (static_scale_.defined()) return static_scale_;
   return symmetric_scale(groups.detach().abs().amax(-1, /*keepdim=*/true), range_);
 }
 
@@ -92,7 +106,7 @@ ActFakeQuantImpl::ActFakeQuantImpl(ActQuantConfig config)
     : config_(config),
       range_(quant_range(config.bits, config.mode == ActMode::kDynamicPerToken ? true : config.symmetric)) {
   if (config_.mode == ActMode::kStatic) {
-    observer_ = register_module("observer", calibrate::RangeObserver(config_.observer));
+    observer_ = register_module("observer", calibrate::RangeObserver(config_.observer, 0.01, config_.percentile));
     if (config_.method == ScaleMethod::kLsq) {
       lsq_scale_ = register_parameter("scale", torch::ones({}));
       if (!config_.symmetric)

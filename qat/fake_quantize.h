@@ -22,6 +22,9 @@ const char* scale_method_name(ScaleMethod m);
 struct WeightQuantConfig {
   WeightScheme scheme;
   ScaleMethod method = ScaleMethod::kMinMax;
+  // minmax only: the scales are a buffer set once by post-training calibration (qat/weight_ptq.h:
+  // an observer's clipped scales, or GPTQ's) and kept fixed, instead of max|w| / qmax at every step.
+  bool static_scales = false;
 };
 
 struct ActQuantConfig {
@@ -31,6 +34,7 @@ struct ActQuantConfig {
   ScaleMethod method = ScaleMethod::kMinMax;  // static only
   bool learn_zero_point = false;              // static, asymmetric, LSQ only
   calibrate::ObserverKind observer = calibrate::ObserverKind::kMovingAverageMinMax;
+  double percentile = 99.99;  // observer: percentile
 };
 
 // Quantization on/off and observer state, driven by the quantization modifier's schedule.
@@ -53,6 +57,11 @@ class WeightFakeQuantImpl : public train::WeightQuantizerHook {
   bool active() const override { return phase_ != QuantPhase::kOff; }
   void set_phase(QuantPhase p) { phase_ = p; }
   QuantPhase phase() const { return phase_; }
+  // Whether the scales are stored (LSQ's learned ones, or static ones) rather than recomputed.
+  bool has_stored_scales() const { return lsq_scale_.defined() || static_scale_.defined(); }
+  // Sets the stored scales ([1], [O] or [O, K/G], as scales() returns them): a post-training
+  // observer or GPTQ initialises LSQ (or fixes static scales) this way. Throws without storage.
+  void set_scales(const torch::Tensor& scales);
 
  private:
   torch::Tensor as_groups(const torch::Tensor& w) const;  // [O, K/G, G] view (G = K for channel)
@@ -60,7 +69,8 @@ class WeightFakeQuantImpl : public train::WeightQuantizerHook {
   WeightQuantConfig config_;
   QuantRange range_;
   int64_t rows_, k_, group_;
-  torch::Tensor lsq_scale_;  // LSQ: learned, [O, K/G, 1] or [1,1,1]
+  torch::Tensor lsq_scale_;     // LSQ: learned, [O, K/G, 1] or [1,1,1]
+  torch::Tensor static_scale_;  // static_scales: fixed, same shape
   QuantPhase phase_ = QuantPhase::kObserve;
 };
 TORCH_MODULE(WeightFakeQuant);
@@ -73,6 +83,10 @@ class ActFakeQuantImpl : public train::InputQuantizerHook {
   QuantParams static_params() const;
   // LSQ: start the learned scale (and zero point) from the observed range.
   void init_learned_from_observer();
+  // Histogram observers (percentile, mse, kl) calibrate in a second pass: see calibrate_activations.
+  bool needs_histogram_pass() const { return observer_ && calibrate::uses_histogram(config_.observer); }
+  void begin_histogram_pass() { if (observer_) observer_->begin_histogram_pass(); }
+  void finish_calibration() { if (observer_) observer_->finish_calibration(range_, config_.symmetric); }
   const ActQuantConfig& config() const { return config_; }
   ActScheme act_scheme() const override;
   bool active() const override { return phase_ != QuantPhase::kOff && phase_ != QuantPhase::kCalibrate; }

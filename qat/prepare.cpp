@@ -67,8 +67,18 @@ void calibrate_activations(train::ZooModel& model, train::Task& task, int64_t ba
   const bool was_training = model.is_training();
   model.eval();
   set_quant_phase(model, QuantPhase::kOff, QuantPhase::kCalibrate);
-  for (int64_t b = 0; b < std::min(batches, task.steps_per_epoch()); ++b)
-    model.forward(task.train_batch(/*epoch=*/0, b).input.to(device));
+  const int64_t n = std::min(batches, task.steps_per_epoch());
+  for (int64_t b = 0; b < n; ++b) model.forward(task.train_batch(/*epoch=*/0, b).input.to(device));
+  // Histogram observers: a second pass over the same batches, binned over the first pass's range.
+  std::vector<std::shared_ptr<ActFakeQuantImpl>> histogram;
+  for (auto& layer : model.layers())
+    if (auto a = std::dynamic_pointer_cast<ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant)))
+      if (a->needs_histogram_pass()) histogram.push_back(a);
+  if (!histogram.empty()) {
+    for (auto& a : histogram) a->begin_histogram_pass();
+    for (int64_t b = 0; b < n; ++b) model.forward(task.train_batch(/*epoch=*/0, b).input.to(device));
+    for (auto& a : histogram) a->finish_calibration();
+  }
   for (auto& layer : model.layers())
     if (auto a = std::dynamic_pointer_cast<ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant)))
       a->init_learned_from_observer();

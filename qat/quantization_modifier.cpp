@@ -39,7 +39,7 @@ std::optional<ActQuantConfig> parse_inputs(const RecipeNode& n, const std::optio
   const std::string mode = n.one_of("mode", base ? act_mode_name(b.mode) : (n.empty() ? "none" : "static"),
                                     {"none", "static", "dynamic_per_token"});
   if (mode == "none") {
-    n.allow({"bits", "symmetric", "method", "observer", "learn_zero_point"});
+    n.allow({"bits", "symmetric", "method", "observer", "learn_zero_point", "percentile"});
     return std::nullopt;
   }
   ActQuantConfig c;
@@ -47,9 +47,12 @@ std::optional<ActQuantConfig> parse_inputs(const RecipeNode& n, const std::optio
   c.bits = static_cast<int>(n.get<int64_t>("bits", b.bits));
   c.symmetric = n.get<bool>("symmetric", c.mode == ActMode::kDynamicPerToken ? true : b.symmetric);
   c.method = parse_scale_method(n.one_of("method", scale_method_name(b.method), {"minmax", "lsq"}));
-  c.observer = calibrate::parse_observer_kind(
-      n.one_of("observer", b.observer == calibrate::ObserverKind::kMinMax ? "minmax" : "moving_average_minmax",
-               {"minmax", "moving_average_minmax"}));
+  c.observer = calibrate::parse_observer_kind(n.one_of("observer", calibrate::observer_kind_name(b.observer),
+                                                      {"minmax", "moving_average_minmax", "percentile", "mse", "kl"}));
+  c.percentile = n.get<double>("percentile", b.percentile);
+  if (!(c.percentile > 50 && c.percentile <= 100)) n.fail("percentile", "must be in (50, 100]");
+  if (n.has("percentile") && c.observer != calibrate::ObserverKind::kPercentile)
+    n.fail("percentile", "applies to observer: percentile only");
   c.learn_zero_point = n.get<bool>("learn_zero_point", b.learn_zero_point);
   // A training-only option (the exported zero point is an integer either way), so not the schema's.
   if (c.learn_zero_point && (c.symmetric || c.method != ScaleMethod::kLsq))
@@ -78,6 +81,42 @@ void check_kinds(const RecipeNode& section, const std::vector<std::string>& kind
   }
 }
 
+// The `ptq` section: post-training quantization of the weights at prepare time.
+WeightPtqConfig parse_ptq(const RecipeNode& n) {
+  WeightPtqConfig p;
+  const std::string method = n.require_one_of("method", {"minmax", "mse", "percentile", "kl", "gptq"});
+  p.method = method == "gptq" ? WeightPtqConfig::Method::kGptq : WeightPtqConfig::Method::kObserver;
+  // GPTQ's scales come from an observer too (minmax by default, as in the paper).
+  const std::string observer = method == "gptq" ? n.one_of("observer", "minmax", {"minmax", "mse", "percentile", "kl"})
+                                                : method;
+  if (method != "gptq" && n.has("observer")) n.fail("observer", "is GPTQ's scale observer: use method: " + method + " alone");
+  p.observer.kind = calibrate::parse_weight_observer(observer);
+  p.observer.percentile = n.get<double>("percentile", p.observer.percentile);
+  if (!(p.observer.percentile > 50 && p.observer.percentile <= 100)) n.fail("percentile", "must be in (50, 100]");
+  p.gptq.percdamp = n.get<double>("percdamp", p.gptq.percdamp);
+  if (p.gptq.percdamp < 0) n.fail("percdamp", "must be >= 0");
+  p.gptq.block_size = n.get<int64_t>("block_size", p.gptq.block_size);
+  if (p.gptq.block_size < 1) n.fail("block_size", "must be >= 1");
+  p.gptq.act_order = n.get<bool>("act_order", p.gptq.act_order);
+  p.batches = n.get<int64_t>("batches", p.batches);
+  if (p.batches < 1) n.fail("batches", "must be >= 1");
+  if (method != "gptq")
+    for (const char* k : {"percdamp", "block_size", "act_order", "batches"})
+      if (n.has(k)) n.fail(k, "applies to method: gptq only");
+  return p;
+}
+
+// PTQ stores the scales it chooses: weights with computed (minmax) scales get static ones; KL needs
+// a histogram per scale, so not per group.
+void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantConfig>& w, const WeightPtqConfig& ptq) {
+  if (!w) return;
+  if (w->method == ScaleMethod::kMinMax) w->static_scales = true;
+  if (ptq.observer.kind == calibrate::WeightObserverKind::kKl && w->scheme.granularity == Granularity::kGroup)
+    section.fail(section.has("weights") ? "weights" : "ptq",
+                 "the kl observer needs per-tensor or per-channel weight scales (a group is too few values for a "
+                 "histogram); use mse or percentile for groups");
+}
+
 }  // namespace
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
@@ -100,7 +139,8 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
   c.qat.defaults.weights = parse_weights(node.child("weights"), std::nullopt);
   c.qat.defaults.inputs = parse_inputs(node.child("inputs"), std::nullopt);
   check_kinds(node, c.qat.kinds, c.qat.defaults);
-  for (const RecipeNode& o : node.list("overrides")) {
+  const std::vector<RecipeNode> override_nodes = node.list("overrides");
+  for (const RecipeNode& o : override_nodes) {
     LayerOverride ov;
     ov.pattern = o.require<std::string>("pattern");
     ov.scheme.weights = o.has("weights") ? parse_weights(o.child("weights"), c.qat.defaults.weights) : c.qat.defaults.weights;
@@ -108,6 +148,12 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
     // Strict on purpose: a pattern may match a layer of any selected kind.
     check_kinds(o, c.qat.kinds, ov.scheme);
     c.qat.overrides.push_back(std::move(ov));
+  }
+  if (node.has("ptq")) {
+    c.ptq = parse_ptq(node.child("ptq"));
+    apply_ptq_to_weights(node, c.qat.defaults.weights, *c.ptq);
+    for (size_t i = 0; i < c.qat.overrides.size(); ++i)
+      apply_ptq_to_weights(override_nodes[i], c.qat.overrides[i].scheme.weights, *c.ptq);
   }
   node.finish();
   return c;
@@ -121,6 +167,10 @@ void QuantizationModifier::prepare(train::TrainState& st) {
       if (p.name == layer->layer_name()) layers_.push_back(layer);
   st.model.to(st.device);
   calibrate_activations(st.model, st.task, config_.calibration_batches, st.device);
+  // Weight PTQ after the activation ranges: GPTQ sees the inputs quantized as deployed. Skipped when
+  // the model is only rebuilt for a checkpoint that already holds the result.
+  if (config_.ptq && !st.restoring)
+    ptq_report_ = quantize_weights_post_training(st.model, st.task, *config_.ptq, st.device, config_.ptq_progress);
   phase_key_ = -1;
   apply_phase(st.step, st.steps_per_epoch);
 }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "qat/prepare.h"
+#include "qat/weight_ptq.h"
 #include "train/modifier.h"
 #include "train/modifier_window.h"
 #include "train/recipe_node.h"
@@ -24,6 +25,8 @@ struct QuantizationModifierConfig {
   std::optional<double> freeze_observers_epoch;  // none: never
   std::optional<double> freeze_bn_epoch;         // none: never
   int64_t calibration_batches = 16;
+  std::optional<WeightPtqConfig> ptq;  // `ptq`: post-training weight quantization at prepare
+  bool ptq_progress = true;            // a line per layer on stderr while it runs
 };
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node);
@@ -37,12 +40,16 @@ class QuantizationModifier : public train::Modifier {
   void train_end(train::TrainState& st) override;
   const std::vector<PreparedLayer>& layers() const { return prepared_; }
   const QuantizationModifierConfig& config() const { return config_; }
+  QuantizationModifierConfig& mutable_config() { return config_; }
+  // Per-layer results of the `ptq` section (GPTQ's reconstruction errors), after prepare.
+  const std::vector<LayerPtqReport>& ptq_report() const { return ptq_report_; }
 
  private:
   // Puts this modifier's layers in the state the schedule gives optimizer step `step`.
   void apply_phase(int64_t step, int64_t steps_per_epoch);
   QuantizationModifierConfig config_;
   std::vector<PreparedLayer> prepared_;
+  std::vector<LayerPtqReport> ptq_report_;
   std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;  // those prepared_ names
   int phase_key_ = -1;  // last applied (on, frozen, bn_frozen) bits; -1 = none yet
 };

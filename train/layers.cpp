@@ -20,7 +20,7 @@ void QuantizableLayer::set_hook(HookSlot slot, TensorHook hook) {
   auto& current = hooks_[static_cast<int>(slot)];
   if (current) {
     if (hook) replace_module(name, hook);
-    else throw std::logic_error("removing a hook from '" + name_ + "' is not supported");
+    else unregister_module(name);  // e.g. a temporary hook (calibration capture) taken out again
   } else if (hook) {
     register_module(name, hook);
   }

@@ -36,6 +36,9 @@ struct TrainState {
   Task& task;
   torch::Device device;
   torch::optim::Optimizer* optimizer = nullptr;  // null during prepare
+  // prepare only rebuilds the structure for a checkpoint about to be loaded (load_run_model):
+  // modifiers may skip expensive one-off work (e.g. GPTQ) whose result the checkpoint holds.
+  bool restoring = false;
 
   int64_t epoch = 0;            // 0-based
   int64_t epochs = 0;           // epochs begun by the run; the last one may be partial

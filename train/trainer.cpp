@@ -364,6 +364,7 @@ std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recip
                                          const std::vector<std::shared_ptr<Modifier>>& modifiers) {
   auto model = make_model(recipe.model, task.input_shape());
   TrainState st{recipe, *model, task, torch::kCPU};
+  st.restoring = true;
   for (auto& m : modifiers) m->prepare(st);
   load_model_weights(*model, (fs::path(run_dir) / "checkpoint.pt").string());
   model->eval();
