@@ -1,0 +1,392 @@
+// W4A16 and 4-bit + 2:4 sparse GEMMs: int4 weights (per-group fp16/bf16 scales) times fp16/bf16
+// activations, dequantized in registers and multiplied on the tensor cores.
+//
+// Why this shape (Marlin's idea, written from the PTX manual, not copied): at M = 1..16 the
+// time is the weight bytes, so the kernel streams each weight byte exactly once, 16 bytes per
+// lane per load, already in the order of the mma A fragment (w4_prepare / w4sp_prepare). The
+// product is computed transposed, y^T = W * x^T: the weight is the 16-row A operand and the
+// few activation rows are the 8-wide B operand, so no tensor-core lane is wasted on padding
+// rows of M. Warps split K (reduced through shared memory at the end) and the rows of the
+// weight, so that enough 16-byte loads are in flight to cover the memory latency.
+#include <algorithm>
+#include <string>
+
+#include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/mma_ptx.cuh"
+
+namespace qf::cuda {
+namespace {
+
+template <bool BF16>
+using elem_t = std::conditional_t<BF16, __nv_bfloat16, __half>;
+
+__device__ __forceinline__ uint32_t as_u32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+__device__ __forceinline__ uint32_t as_u32(__nv_bfloat162 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+// One word of 8 biased codes (code + 8) -> the 4 A registers, scaled: registers 0 and 2 are row
+// g (scale s0), 1 and 3 row g+8 (scale s1); s0/s1 hold the scale in both halves.
+// fp16: (0x6400 | nibble) is the half 1024 + nibble, so one lop3 and one subtract give the code
+// exactly; the high nibbles of each byte come out as 1024 + 16*nibble and one fma by 1/16 fixes
+// them (all exact in fp16). bf16 has too few mantissa bits for the high-nibble trick (its
+// 128 + 16*nibble would spill into the exponent), so it shifts by 4 instead.
+template <bool BF16>
+__device__ __forceinline__ void dequant8(uint32_t q, uint32_t s0, uint32_t s1, uint32_t (&a)[4]) {
+  if constexpr (!BF16) {
+    const uint32_t kMagic = 0x64006400u;
+    const __half2 k1032 = __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408));  // 1032
+    const __half2 kSixteenth = __halves2half2(__ushort_as_half(0x2C00), __ushort_as_half(0x2C00));  // 1/16
+    const __half2 kM72 = __halves2half2(__ushort_as_half(0xD480), __ushort_as_half(0xD480));  // -72
+    uint32_t r[4];
+    r[0] = ptx::lop3_and_or(q, 0x000F000Fu, kMagic);
+    r[1] = ptx::lop3_and_or(q, 0x00F000F0u, kMagic);
+    const uint32_t q8 = q >> 8;
+    r[2] = ptx::lop3_and_or(q8, 0x000F000Fu, kMagic);
+    r[3] = ptx::lop3_and_or(q8, 0x00F000F0u, kMagic);
+    const __half2 c0 = __hsub2(*reinterpret_cast<__half2*>(&r[0]), k1032);
+    const __half2 c1 = __hfma2(*reinterpret_cast<__half2*>(&r[1]), kSixteenth, kM72);
+    const __half2 c2 = __hsub2(*reinterpret_cast<__half2*>(&r[2]), k1032);
+    const __half2 c3 = __hfma2(*reinterpret_cast<__half2*>(&r[3]), kSixteenth, kM72);
+    a[0] = as_u32(__hmul2(c0, *reinterpret_cast<const __half2*>(&s0)));
+    a[1] = as_u32(__hmul2(c1, *reinterpret_cast<const __half2*>(&s1)));
+    a[2] = as_u32(__hmul2(c2, *reinterpret_cast<const __half2*>(&s0)));
+    a[3] = as_u32(__hmul2(c3, *reinterpret_cast<const __half2*>(&s1)));
+  } else {
+    const uint32_t kMagic = 0x43004300u;  // bf16 128.0
+    const __nv_bfloat162 k136 = __halves2bfloat162(__ushort_as_bfloat16(0x4308), __ushort_as_bfloat16(0x4308));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      uint32_t r = ptx::lop3_and_or(q >> (4 * i), 0x000F000Fu, kMagic);
+      const __nv_bfloat162 c = __hsub2(*reinterpret_cast<__nv_bfloat162*>(&r), k136);
+      const uint32_t s = (i & 1) ? s1 : s0;
+      a[i] = as_u32(__hmul2(c, *reinterpret_cast<const __nv_bfloat162*>(&s)));
+    }
+  }
+}
+
+__device__ __forceinline__ uint32_t dup16(uint16_t s) { return static_cast<uint32_t>(s) | (static_cast<uint32_t>(s) << 16); }
+
+// 16 activations x[row, kk .. kk+15] (zero outside [0, k) or for rows >= m).
+template <bool BF16>
+__device__ __forceinline__ void load_x16(const elem_t<BF16>* x, int64_t ldx, int row, int m, int kk, int k,
+                                         uint4& lo, uint4& hi) {
+  lo = make_uint4(0, 0, 0, 0);
+  hi = lo;
+  if (row >= m) return;
+  const elem_t<BF16>* p = x + static_cast<int64_t>(row) * ldx + kk;
+  if (kk + 16 <= k) {
+    lo = __ldg(reinterpret_cast<const uint4*>(p));
+    hi = __ldg(reinterpret_cast<const uint4*>(p) + 1);
+  } else {
+    uint16_t v[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = kk + i < k ? reinterpret_cast<const uint16_t*>(p)[i] : 0;
+    lo = make_uint4(v[0] | (v[1] << 16), v[2] | (v[3] << 16), v[4] | (v[5] << 16), v[6] | (v[7] << 16));
+    hi = make_uint4(v[8] | (v[9] << 16), v[10] | (v[11] << 16), v[12] | (v[13] << 16), v[14] | (v[15] << 16));
+  }
+}
+
+struct W4Args {
+  const uint4* packed;
+  const uint4* meta;  // sparse only
+  const uint16_t* scales;
+  const void* x;
+  int64_t ldx;
+  void* y;
+  int m, n, k, ntiles, chunks, groups, gs, npad;
+};
+
+// Reduces the K-split partial sums through shared memory and writes y (rows m, columns n).
+template <bool BF16, int MT, int NT, int WN, int WK>
+__device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Args& p, int nt0, int m0) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  if constexpr (WK > 1) {
+    __shared__ float red[WK - 1][WN][NT * MT * 4][32];
+    if (wk > 0) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) red[wk - 1][wn][(j * MT + mt) * 4 + i][lane] = acc[j][mt][i];
+    }
+    __syncthreads();
+    if (wk > 0) return;
+#pragma unroll
+    for (int w = 0; w < WK - 1; ++w)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[j][mt][i] += red[w][wn][(j * MT + mt) * 4 + i][lane];
+  }
+  using T = elem_t<BF16>;
+  T* y = static_cast<T*>(p.y);
+  const int g = lane / 4, cq = lane % 4;
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int nrow = (nt0 + j) * 16 + g + ((i & 2) ? 8 : 0);
+        const int mcol = m0 + mt * 8 + 2 * cq + (i & 1);
+        if (nrow < p.n && mcol < p.m) {
+          if constexpr (BF16)
+            y[static_cast<int64_t>(mcol) * p.n + nrow] = __float2bfloat16_rn(acc[j][mt][i]);
+          else
+            y[static_cast<int64_t>(mcol) * p.n + nrow] = __float2half_rn(acc[j][mt][i]);
+        }
+      }
+}
+
+// Dense: chunk = 64 k = 4 k16 tiles; lane (g, cq) owns chunk-relative k 16cq .. 16cq+15.
+template <bool BF16, int MT, int NT, int WN, int WK>
+__global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  const int g = lane / 4, cq = lane % 4;
+  const int nt0 = (blockIdx.x * WN + wn) * NT;
+  const int m0 = blockIdx.y * 8 * MT;
+  const int per = (p.chunks + WK - 1) / WK;
+  const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
+  const auto* x = static_cast<const elem_t<BF16>*>(p.x);
+  float acc[NT][MT][4] = {};
+  const uint4* wp[NT];
+  bool ok[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    ok[j] = nt0 + j < p.ntiles;
+    wp[j] = p.packed + (static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks) * 32 + lane;
+  }
+  uint4 wcur[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) wcur[j] = (ok[j] && c0 < c1) ? ptx::ld_stream(wp[j] + c0 * 32) : make_uint4(0, 0, 0, 0);
+  for (int c = c0; c < c1; ++c) {
+    uint4 wnext[NT];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+      wnext[j] = (ok[j] && c + 1 < c1) ? ptx::ld_stream(wp[j] + (c + 1) * 32) : make_uint4(0, 0, 0, 0);
+    const int kk = c * 64 + cq * 16;
+    uint4 xl[MT], xh[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, xl[mt], xh[mt]);
+    const int gi = min(kk / p.gs, p.groups - 1);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const uint16_t* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
+      const uint32_t s0 = ok[j] ? dup16(__ldg(sp)) : 0u, s1 = ok[j] ? dup16(__ldg(sp + 8)) : 0u;
+      const uint32_t words[4] = {wcur[j].x, wcur[j].y, wcur[j].z, wcur[j].w};
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        uint32_t a[4];
+        dequant8<BF16>(words[t], s0, s1, a);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          ptx::mma_16816<BF16>(acc[j][mt], a, b0, b1);
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NT; ++j) wcur[j] = wnext[j];
+  }
+  reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+}
+
+// 2:4 sparse: chunk = 128 k = 4 k32 tiles of mma.sp; lanes 2p, 2p+1 of a quad read the 16
+// activations at chunk-relative k 32t + 16p and each keeps its half of every quartet.
+template <bool BF16, int MT, int NT, int WN, int WK>
+__global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  const int g = lane / 4, cq = lane % 4, pair = cq / 2;
+  const bool odd = cq & 1;
+  const int nt0 = (blockIdx.x * WN + wn) * NT;
+  const int m0 = blockIdx.y * 8 * MT;
+  const int per = (p.chunks + WK - 1) / WK;
+  const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
+  const auto* x = static_cast<const elem_t<BF16>*>(p.x);
+  float acc[NT][MT][4] = {};
+  const uint4 *wp[NT], *mp[NT];
+  bool ok[NT];
+  const int mlane = g * 2 + (cq & 1);
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    ok[j] = nt0 + j < p.ntiles;
+    const int64_t base = static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks;
+    wp[j] = p.packed + base * 32 + lane;
+    mp[j] = p.meta + base * 16 + mlane;
+  }
+  const bool has_meta = cq < 2;
+  for (int c = c0; c < c1; ++c) {
+    uint4 w[NT], e[NT];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      w[j] = ok[j] ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
+      e[j] = (ok[j] && has_meta) ? ptx::ld_stream(mp[j] + c * 16) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const int kk = c * 128 + 32 * t + 16 * pair;
+      uint32_t b[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        uint4 lo, hi;
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, lo, hi);
+        b[mt][0] = odd ? lo.y : lo.x;
+        b[mt][1] = odd ? lo.w : lo.z;
+        b[mt][2] = odd ? hi.y : hi.x;
+        b[mt][3] = odd ? hi.w : hi.z;
+      }
+      const int gi = min((c * 128 + 32 * t + 16 * (cq & 1)) / p.gs, p.groups - 1);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const uint16_t* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
+        const uint32_t s0 = ok[j] ? dup16(__ldg(sp)) : 0u, s1 = ok[j] ? dup16(__ldg(sp + 8)) : 0u;
+        const uint32_t word = t == 0 ? w[j].x : t == 1 ? w[j].y : t == 2 ? w[j].z : w[j].w;
+        const uint32_t meta = t == 0 ? e[j].x : t == 1 ? e[j].y : t == 2 ? e[j].z : e[j].w;
+        uint32_t a[4];
+        dequant8<BF16>(word, s0, s1, a);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16>(acc[j][mt], a, b[mt], meta);
+      }
+    }
+  }
+  reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+}
+
+template <bool BF16, bool SPARSE, int MT, int NT, int WN, int WK>
+void launch(const W4Args& a, cudaStream_t s) {
+  constexpr int rows = 16 * NT * WN;
+  const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
+  if constexpr (SPARSE)
+    w4sp_kernel<BF16, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+  else
+    w4a16_dense_kernel<BF16, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+}
+
+template <bool BF16, bool SPARSE, int MT>
+void launch_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  if (c.warps_n == 4 && c.warps_k == 2 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 4, 2>(a, s);
+  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 2, 4>(a, s);
+  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) return launch<BF16, SPARSE, MT, 2, 2, 4>(a, s);
+  if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 1, 8>(a, s);
+  throw Error("w4a16_gemm: no kernel for config warps_n=" + std::to_string(c.warps_n) +
+              " warps_k=" + std::to_string(c.warps_k) + " tiles_per_warp=" + std::to_string(c.tiles_per_warp));
+}
+
+template <bool BF16, bool SPARSE>
+void launch_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  if (a.m <= 8) return launch_cfg<BF16, SPARSE, 1>(a, c, s);
+  if (a.m <= 16) return launch_cfg<BF16, SPARSE, 2>(a, c, s);
+  return launch_cfg<BF16, SPARSE, 4>(a, c, s);
+}
+
+int sm_count() {
+  static int n = [] {
+    int dev = 0, v = 0;
+    QF_CUDA_CHECK(cudaGetDevice(&dev));
+    QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
+
+}  // namespace
+
+void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, void* stream, W4Config cfg) {
+  if (m <= 0) return;
+  if (ldx < w.k || ldx % 8 != 0 || (reinterpret_cast<uintptr_t>(x) % 16) != 0)
+    throw Error("w4a16_gemm: activations need a 16-byte aligned base and a row stride (" + std::to_string(ldx) +
+                ") that is >= K (" + std::to_string(w.k) + ") and a multiple of 8 elements");
+  if (m > (1 << 30) || w.n > (1 << 30) || w.k > (1 << 30)) throw Error("w4a16_gemm: dimension too large");
+  W4Args a{static_cast<const uint4*>(w.packed), static_cast<const uint4*>(w.meta),
+           static_cast<const uint16_t*>(w.scales), x, ldx, y, static_cast<int>(m), static_cast<int>(w.n),
+           static_cast<int>(w.k), static_cast<int>(w.ntiles), static_cast<int>(w.chunks),
+           static_cast<int>(w.groups), w.group_size > 0 ? static_cast<int>(w.group_size) : (1 << 30),
+           static_cast<int>(w.ntiles * 16)};
+  if (cfg.warps_n == 0) {
+    // Enough blocks to fill every SM at least twice, with as many rows per block as that allows
+    // (rows per block share their activation loads through L1).
+    const int64_t sms = sm_count();
+    if (w.ntiles / 4 >= 2 * sms)
+      cfg = {2, 4, 2};
+    else if (w.ntiles / 4 >= sms)
+      cfg = {4, 2, 1};
+    else if (w.ntiles / 2 >= sms)
+      cfg = {2, 4, 1};
+    else
+      cfg = {1, 8, 1};
+  }
+  auto s = static_cast<cudaStream_t>(stream);
+  if (w.sparse) {
+    if (w.bf16) launch_m<true, true>(a, cfg, s); else launch_m<false, true>(a, cfg, s);
+  } else {
+    if (w.bf16) launch_m<true, false>(a, cfg, s); else launch_m<false, false>(a, cfg, s);
+  }
+  QF_CUDA_CHECK(cudaGetLastError());
+}
+
+// ---- device copies of prepared weights ----
+
+namespace {
+void* upload(const void* src, int64_t bytes) {
+  void* d = nullptr;
+  QF_CUDA_CHECK(cudaMalloc(&d, static_cast<size_t>(bytes)));
+  QF_CUDA_CHECK(cudaMemcpy(d, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice));
+  return d;
+}
+}  // namespace
+
+W4Device::W4Device(const W4Prepared& p)
+    : n(p.n), k(p.k), ntiles(p.ntiles), chunks(p.chunks), groups(p.groups), group_size(p.group_size),
+      bf16(p.bf16), sparse(false) {
+  packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 2));
+}
+
+W4Device::W4Device(const W4SparsePrepared& p)
+    : n(p.n), k(p.k), ntiles(p.ntiles), chunks(p.chunks), groups(p.groups), group_size(p.group_size),
+      bf16(p.bf16), sparse(true) {
+  packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
+  meta = upload(p.meta.data(), static_cast<int64_t>(p.meta.size() * 4));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 2));
+}
+
+W4Device::~W4Device() {
+  cudaFree(packed);
+  cudaFree(meta);
+  cudaFree(scales);
+}
+
+int64_t W4Device::bytes() const {
+  const int64_t tiles = ntiles * chunks;
+  return tiles * 512 + (sparse ? tiles * 256 : 0) + groups * ntiles * 16 * 2;
+}
+
+bool device_available(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    if (why) *why = e != cudaSuccess ? std::string(cudaGetErrorString(e)) : std::string("no CUDA device");
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+}
+void* device_alloc(int64_t bytes) {
+  void* d = nullptr;
+  QF_CUDA_CHECK(cudaMalloc(&d, static_cast<size_t>(std::max<int64_t>(bytes, 1))));
+  return d;
+}
+void device_free(void* p) { cudaFree(p); }
+void copy_to_device(void* dst, const void* src, int64_t bytes) {
+  QF_CUDA_CHECK(cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice));
+}
+void copy_to_host(void* dst, const void* src, int64_t bytes) {
+  QF_CUDA_CHECK(cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost));
+}
+void device_sync() { QF_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+}  // namespace qf::cuda
