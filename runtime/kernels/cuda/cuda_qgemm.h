@@ -26,13 +26,13 @@ namespace qf::cuda {
 //     at the chunk-relative k = 16c + 4t + {0,1,2,3} (the k order inside a chunk is permuted,
 //     identically for weights and activations, so each lane's 16 activations are contiguous);
 //     nibble i and i+4 of a word become the half2 of A register i.
-//   scales [groups][ntiles*16] (fp16 bits or bf16 bits), zero rows for the padding.
+//   scales float32 [groups][ntiles*16], zero rows for the padding.
 // group_size: the checkpoint's per-group size (a multiple of 16), or 0 for per-channel scales.
 struct W4Prepared {
   int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
   bool bf16 = false;
   std::vector<uint32_t> packed;
-  std::vector<uint16_t> scales;
+  std::vector<float> scales;
 };
 // codes4: the checkpoint's int4 weight [N, ceil(K/2)] (core/int4_pack.h, signed nibbles);
 // scales: float32 [N] (group_size 0) or [N, K/group_size].
@@ -52,7 +52,7 @@ struct W4SparsePrepared {
   int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
   bool bf16 = false;
   std::vector<uint32_t> packed, meta;
-  std::vector<uint16_t> scales;
+  std::vector<float> scales;
 };
 // values4: the checkpoint's nm_int4 kept codes [N, ceil(K/2/2)] packed as int4;
 // indices: its 2-bit N:M indices [N, nm_index_row_bytes(K, 2, 4)] (core/nm_sparse.h). K % 4 == 0.

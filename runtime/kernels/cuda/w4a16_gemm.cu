@@ -30,7 +30,7 @@ __device__ __forceinline__ uint32_t as_u32(__nv_bfloat162 h) { return *reinterpr
 // exactly; the high nibbles of each byte come out as 1024 + 16*nibble and one fma by 1/16 fixes
 // them (all exact in fp16). bf16 has too few mantissa bits for the high-nibble trick (its
 // 128 + 16*nibble would spill into the exponent), so it shifts by 4 instead.
-template <bool BF16>
+template <bool BF16, bool SCALED = true>
 __device__ __forceinline__ void dequant8(uint32_t q, uint32_t s0, uint32_t s1, uint32_t (&a)[4]) {
   if constexpr (!BF16) {
     const uint32_t kMagic = 0x64006400u;
@@ -47,10 +47,17 @@ __device__ __forceinline__ void dequant8(uint32_t q, uint32_t s0, uint32_t s1, u
     const __half2 c1 = __hfma2(*reinterpret_cast<__half2*>(&r[1]), kSixteenth, kM72);
     const __half2 c2 = __hsub2(*reinterpret_cast<__half2*>(&r[2]), k1032);
     const __half2 c3 = __hfma2(*reinterpret_cast<__half2*>(&r[3]), kSixteenth, kM72);
-    a[0] = as_u32(__hmul2(c0, *reinterpret_cast<const __half2*>(&s0)));
-    a[1] = as_u32(__hmul2(c1, *reinterpret_cast<const __half2*>(&s1)));
-    a[2] = as_u32(__hmul2(c2, *reinterpret_cast<const __half2*>(&s0)));
-    a[3] = as_u32(__hmul2(c3, *reinterpret_cast<const __half2*>(&s1)));
+    if constexpr (SCALED) {
+      a[0] = as_u32(__hmul2(c0, *reinterpret_cast<const __half2*>(&s0)));
+      a[1] = as_u32(__hmul2(c1, *reinterpret_cast<const __half2*>(&s1)));
+      a[2] = as_u32(__hmul2(c2, *reinterpret_cast<const __half2*>(&s0)));
+      a[3] = as_u32(__hmul2(c3, *reinterpret_cast<const __half2*>(&s1)));
+    } else {
+      a[0] = as_u32(c0);
+      a[1] = as_u32(c1);
+      a[2] = as_u32(c2);
+      a[3] = as_u32(c3);
+    }
   } else {
     const uint32_t kMagic = 0x43004300u;  // bf16 128.0
     const __nv_bfloat162 k136 = __halves2bfloat162(__ushort_as_bfloat16(0x4308), __ushort_as_bfloat16(0x4308));
@@ -59,12 +66,11 @@ __device__ __forceinline__ void dequant8(uint32_t q, uint32_t s0, uint32_t s1, u
       uint32_t r = ptx::lop3_and_or(q >> (4 * i), 0x000F000Fu, kMagic);
       const __nv_bfloat162 c = __hsub2(*reinterpret_cast<__nv_bfloat162*>(&r), k136);
       const uint32_t s = (i & 1) ? s1 : s0;
-      a[i] = as_u32(__hmul2(c, *reinterpret_cast<const __nv_bfloat162*>(&s)));
+      a[i] = SCALED ? as_u32(__hmul2(c, *reinterpret_cast<const __nv_bfloat162*>(&s))) : as_u32(c);
     }
   }
 }
 
-__device__ __forceinline__ uint32_t dup16(uint16_t s) { return static_cast<uint32_t>(s) | (static_cast<uint32_t>(s) << 16); }
 
 // 16 activations x[row, kk .. kk+15] (zero outside [0, k) or for rows >= m).
 template <bool BF16>
@@ -89,11 +95,12 @@ __device__ __forceinline__ void load_x16(const elem_t<BF16>* x, int64_t ldx, int
 struct W4Args {
   const uint4* packed;
   const uint4* meta;  // sparse only
-  const uint16_t* scales;
+  const float* scales;
   const void* x;
   int64_t ldx;
   void* y;
   int m, n, k, ntiles, chunks, groups, gs, npad;
+  int cpg;  // chunks per scale group (scale-after path; per channel: all chunks)
 };
 
 // Reduces the K-split partial sums through shared memory and writes y (rows m, columns n).
@@ -141,8 +148,54 @@ __device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Ar
       }
 }
 
+// Codes -> A registers without a scale (exact small integers in fp16/bf16).
+template <bool BF16>
+__device__ __forceinline__ void dequant8_unscaled(uint32_t q, uint32_t (&a)[4]) {
+  dequant8<BF16, false>(q, 0u, 0u, a);
+}
+
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_pair(float s) {
+  if constexpr (BF16)
+    return as_u32(__float2bfloat162_rn(s));
+  else
+    return as_u32(__float2half2_rn(s));
+}
+
+// The scale-after path: a group's partial sums (exact code x activation products in fp32)
+// are multiplied by the float32 scales once per group instead of scaling every weight (4
+// multiplies per 8 codes), which is both fewer instructions and no fp16 rounding of the weight.
+template <int MT, int NT>
+__device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot)[NT][MT][4], const W4Args& p,
+                                            int gi, int nt0, int g) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const bool ok = nt0 + j < p.ntiles;
+    const float* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
+    const float s0 = ok ? __ldg(sp) : 0.0f, s1 = ok ? __ldg(sp + 8) : 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      tot[j][mt][0] = fmaf(acc[j][mt][0], s0, tot[j][mt][0]);
+      tot[j][mt][1] = fmaf(acc[j][mt][1], s0, tot[j][mt][1]);
+      tot[j][mt][2] = fmaf(acc[j][mt][2], s1, tot[j][mt][2]);
+      tot[j][mt][3] = fmaf(acc[j][mt][3], s1, tot[j][mt][3]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[j][mt][i] = 0.0f;
+    }
+  }
+}
+
+template <int NT>
+__device__ __forceinline__ void load_w(uint4 (&w)[NT], const uint4* const (&wp)[NT], const bool (&ok)[NT], int c,
+                                       int c1, int stride) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * stride) : make_uint4(0, 0, 0, 0);
+}
+
 // Dense: chunk = 64 k = 4 k16 tiles; lane (g, cq) owns chunk-relative k 16cq .. 16cq+15.
-template <bool BF16, int MT, int NT, int WN, int WK>
+// SA: scale after the mma (group size a multiple of 64, or per channel); else scale in the
+// dequantization (any multiple of 16).
+template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
 __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   const int g = lane / 4, cq = lane % 4;
@@ -152,6 +205,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
+  float tot[NT][MT][4] = {};
   const uint4* wp[NT];
   bool ok[NT];
 #pragma unroll
@@ -159,28 +213,32 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
     ok[j] = nt0 + j < p.ntiles;
     wp[j] = p.packed + (static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks) * 32 + lane;
   }
-  uint4 wcur[NT];
-#pragma unroll
-  for (int j = 0; j < NT; ++j) wcur[j] = (ok[j] && c0 < c1) ? ptx::ld_stream(wp[j] + c0 * 32) : make_uint4(0, 0, 0, 0);
-  for (int c = c0; c < c1; ++c) {
-    uint4 wnext[NT];
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-      wnext[j] = (ok[j] && c + 1 < c1) ? ptx::ld_stream(wp[j] + (c + 1) * 32) : make_uint4(0, 0, 0, 0);
+  int gi = SA ? c0 / p.cpg : 0;
+  int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
+
+  auto process = [&](const uint4 (&w)[NT], int c) {
     const int kk = c * 64 + cq * 16;
     uint4 xl[MT], xh[MT];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, xl[mt], xh[mt]);
-    const int gi = min(kk / p.gs, p.groups - 1);
+    int gsi = 0;
+    if constexpr (!SA) gsi = min(kk / p.gs, p.groups - 1);
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
-      const uint16_t* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
-      const uint32_t s0 = ok[j] ? dup16(__ldg(sp)) : 0u, s1 = ok[j] ? dup16(__ldg(sp + 8)) : 0u;
-      const uint32_t words[4] = {wcur[j].x, wcur[j].y, wcur[j].z, wcur[j].w};
+      uint32_t s0 = 0, s1 = 0;
+      if constexpr (!SA) {
+        const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
+        s0 = scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f);
+        s1 = scale_pair<BF16>(ok[j] ? __ldg(sp + 8) : 0.0f);
+      }
+      const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
 #pragma unroll
       for (int t = 0; t < 4; ++t) {
         uint32_t a[4];
-        dequant8<BF16>(words[t], s0, s1, a);
+        if constexpr (SA)
+          dequant8_unscaled<BF16>(words[t], a);
+        else
+          dequant8<BF16>(words[t], s0, s1, a);
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
@@ -189,15 +247,41 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
         }
       }
     }
+    if constexpr (SA) {
+      if (c + 1 == next_flush) {
+        flush_group<MT, NT>(acc, tot, p, gi, nt0, g);
+        ++gi;
+        next_flush = min(c1, next_flush + p.cpg);
+      }
+    }
+  };
+
+  // Two chunks of weights in flight ahead of the one being multiplied.
+  uint4 wa[NT], wb[NT], wt[NT];
+  load_w<NT>(wa, wp, ok, c0, c1, 32);
+  load_w<NT>(wb, wp, ok, c0 + 1, c1, 32);
+  for (int c = c0; c < c1; c += 2) {
+    load_w<NT>(wt, wp, ok, c + 2, c1, 32);
+    process(wa, c);
 #pragma unroll
-    for (int j = 0; j < NT; ++j) wcur[j] = wnext[j];
+    for (int j = 0; j < NT; ++j) wa[j] = wt[j];
+    if (c + 1 < c1) {
+      load_w<NT>(wt, wp, ok, c + 3, c1, 32);
+      process(wb, c + 1);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) wb[j] = wt[j];
+    }
   }
-  reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+  if constexpr (SA)
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0);
+  else
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
 }
 
 // 2:4 sparse: chunk = 128 k = 4 k32 tiles of mma.sp; lanes 2p, 2p+1 of a quad read the 16
 // activations at chunk-relative k 32t + 16p and each keeps its half of every quartet.
-template <bool BF16, int MT, int NT, int WN, int WK>
+// SA: group size a multiple of 128 (or per channel).
+template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
 __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   const int g = lane / 4, cq = lane % 4, pair = cq / 2;
@@ -208,24 +292,22 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
+  float tot[NT][MT][4] = {};
   const uint4 *wp[NT], *mp[NT];
-  bool ok[NT];
+  bool ok[NT], okm[NT];
   const int mlane = g * 2 + (cq & 1);
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
     ok[j] = nt0 + j < p.ntiles;
+    okm[j] = ok[j] && cq < 2;  // lanes 2, 3 of each quad give no metadata (selector 0)
     const int64_t base = static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks;
     wp[j] = p.packed + base * 32 + lane;
     mp[j] = p.meta + base * 16 + mlane;
   }
-  const bool has_meta = cq < 2;
-  for (int c = c0; c < c1; ++c) {
-    uint4 w[NT], e[NT];
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      w[j] = ok[j] ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
-      e[j] = (ok[j] && has_meta) ? ptx::ld_stream(mp[j] + c * 16) : make_uint4(0, 0, 0, 0);
-    }
+  int gi = SA ? c0 / p.cpg : 0;
+  int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
+
+  auto process = [&](const uint4 (&w)[NT], const uint4 (&e)[NT], int c) {
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const int kk = c * 128 + 32 * t + 16 * pair;
@@ -239,58 +321,95 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
         b[mt][2] = odd ? hi.y : hi.x;
         b[mt][3] = odd ? hi.w : hi.z;
       }
-      const int gi = min((c * 128 + 32 * t + 16 * (cq & 1)) / p.gs, p.groups - 1);
+      int gsi = 0;
+      if constexpr (!SA) gsi = min((c * 128 + 32 * t + 16 * (cq & 1)) / p.gs, p.groups - 1);
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
-        const uint16_t* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
-        const uint32_t s0 = ok[j] ? dup16(__ldg(sp)) : 0u, s1 = ok[j] ? dup16(__ldg(sp + 8)) : 0u;
         const uint32_t word = t == 0 ? w[j].x : t == 1 ? w[j].y : t == 2 ? w[j].z : w[j].w;
         const uint32_t meta = t == 0 ? e[j].x : t == 1 ? e[j].y : t == 2 ? e[j].z : e[j].w;
         uint32_t a[4];
-        dequant8<BF16>(word, s0, s1, a);
+        if constexpr (SA) {
+          dequant8_unscaled<BF16>(word, a);
+        } else {
+          const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
+          dequant8<BF16>(word, scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f),
+                         scale_pair<BF16>(ok[j] ? __ldg(sp + 8) : 0.0f), a);
+        }
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16>(acc[j][mt], a, b[mt], meta);
       }
     }
+    if constexpr (SA) {
+      if (c + 1 == next_flush) {
+        flush_group<MT, NT>(acc, tot, p, gi, nt0, g);
+        ++gi;
+        next_flush = min(c1, next_flush + p.cpg);
+      }
+    }
+  };
+
+  uint4 wa[NT], wb[NT], wt[NT], ea[NT], eb[NT], et[NT];
+  load_w<NT>(wa, wp, ok, c0, c1, 32);
+  load_w<NT>(ea, mp, okm, c0, c1, 16);
+  load_w<NT>(wb, wp, ok, c0 + 1, c1, 32);
+  load_w<NT>(eb, mp, okm, c0 + 1, c1, 16);
+  for (int c = c0; c < c1; c += 2) {
+    load_w<NT>(wt, wp, ok, c + 2, c1, 32);
+    load_w<NT>(et, mp, okm, c + 2, c1, 16);
+    process(wa, ea, c);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      wa[j] = wt[j];
+      ea[j] = et[j];
+    }
+    if (c + 1 < c1) {
+      load_w<NT>(wt, wp, ok, c + 3, c1, 32);
+      load_w<NT>(et, mp, okm, c + 3, c1, 16);
+      process(wb, eb, c + 1);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        wb[j] = wt[j];
+        eb[j] = et[j];
+      }
+    }
   }
-  reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+  if constexpr (SA)
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0);
+  else
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
 }
 
-template <bool BF16, bool SPARSE, int MT, int NT, int WN, int WK>
+template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
 void launch(const W4Args& a, cudaStream_t s) {
   constexpr int rows = 16 * NT * WN;
   const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
   if constexpr (SPARSE)
-    w4sp_kernel<BF16, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+    w4sp_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
   else
-    w4a16_dense_kernel<BF16, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+    w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
 }
 
 template <bool BF16, bool SPARSE, int MT>
-void launch_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  if (c.warps_n == 4 && c.warps_k == 2 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 4, 2>(a, s);
-  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 2, 4>(a, s);
-  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) return launch<BF16, SPARSE, MT, 2, 2, 4>(a, s);
-  if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, MT, 1, 1, 8>(a, s);
+void launch_cfg(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
+  // The scale-in-dequantization path (group sizes that are not a multiple of the chunk) is
+  // built for one block shape only: it is the rare case.
+  if (!sa) return launch<BF16, SPARSE, false, MT, 1, 1, 8>(a, s);
+  if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
+  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
+    if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
+    else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, s);
+  }
   throw Error("w4a16_gemm: no kernel for config warps_n=" + std::to_string(c.warps_n) +
               " warps_k=" + std::to_string(c.warps_k) + " tiles_per_warp=" + std::to_string(c.tiles_per_warp));
 }
 
 template <bool BF16, bool SPARSE>
-void launch_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  if (a.m <= 8) return launch_cfg<BF16, SPARSE, 1>(a, c, s);
-  if (a.m <= 16) return launch_cfg<BF16, SPARSE, 2>(a, c, s);
-  return launch_cfg<BF16, SPARSE, 4>(a, c, s);
-}
-
-int sm_count() {
-  static int n = [] {
-    int dev = 0, v = 0;
-    QF_CUDA_CHECK(cudaGetDevice(&dev));
-    QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
+void launch_m(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
+  if (a.m <= 8) return launch_cfg<BF16, SPARSE, 1>(a, sa, c, s);
+  if (a.m <= 16) return launch_cfg<BF16, SPARSE, 2>(a, sa, c, s);
+  if (a.m <= 32) return launch_cfg<BF16, SPARSE, 4>(a, sa, c, s);
+  return launch_cfg<BF16, SPARSE, 8>(a, sa, c, s);
 }
 
 }  // namespace
@@ -301,29 +420,24 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
     throw Error("w4a16_gemm: activations need a 16-byte aligned base and a row stride (" + std::to_string(ldx) +
                 ") that is >= K (" + std::to_string(w.k) + ") and a multiple of 8 elements");
   if (m > (1 << 30) || w.n > (1 << 30) || w.k > (1 << 30)) throw Error("w4a16_gemm: dimension too large");
+  const int chunk_k = w.sparse ? 128 : 64;
+  const bool sa = w.group_size == 0 || w.group_size % chunk_k == 0;
   W4Args a{static_cast<const uint4*>(w.packed), static_cast<const uint4*>(w.meta),
-           static_cast<const uint16_t*>(w.scales), x, ldx, y, static_cast<int>(m), static_cast<int>(w.n),
+           static_cast<const float*>(w.scales), x, ldx, y, static_cast<int>(m), static_cast<int>(w.n),
            static_cast<int>(w.k), static_cast<int>(w.ntiles), static_cast<int>(w.chunks),
            static_cast<int>(w.groups), w.group_size > 0 ? static_cast<int>(w.group_size) : (1 << 30),
-           static_cast<int>(w.ntiles * 16)};
+           static_cast<int>(w.ntiles * 16),
+           w.group_size > 0 ? static_cast<int>(w.group_size / chunk_k) : static_cast<int>(w.chunks)};
   if (cfg.warps_n == 0) {
-    // Enough blocks to fill every SM at least twice, with as many rows per block as that allows
-    // (rows per block share their activation loads through L1).
-    const int64_t sms = sm_count();
-    if (w.ntiles / 4 >= 2 * sms)
-      cfg = {2, 4, 2};
-    else if (w.ntiles / 4 >= sms)
-      cfg = {4, 2, 1};
-    else if (w.ntiles / 2 >= sms)
-      cfg = {2, 4, 1};
-    else
-      cfg = {1, 8, 1};
+    // 16 rows and 8 K-slices per block won every M <= 16 shape measured on the H200
+    // (docs/RESULTS.md): many small blocks keep every SM's memory pipe full.
+    cfg = {1, 8, 1};
   }
   auto s = static_cast<cudaStream_t>(stream);
   if (w.sparse) {
-    if (w.bf16) launch_m<true, true>(a, cfg, s); else launch_m<false, true>(a, cfg, s);
+    if (w.bf16) launch_m<true, true>(a, sa, cfg, s); else launch_m<false, true>(a, sa, cfg, s);
   } else {
-    if (w.bf16) launch_m<true, false>(a, cfg, s); else launch_m<false, false>(a, cfg, s);
+    if (w.bf16) launch_m<true, false>(a, sa, cfg, s); else launch_m<false, false>(a, sa, cfg, s);
   }
   QF_CUDA_CHECK(cudaGetLastError());
 }
@@ -343,7 +457,7 @@ W4Device::W4Device(const W4Prepared& p)
     : n(p.n), k(p.k), ntiles(p.ntiles), chunks(p.chunks), groups(p.groups), group_size(p.group_size),
       bf16(p.bf16), sparse(false) {
   packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
-  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 2));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 4));
 }
 
 W4Device::W4Device(const W4SparsePrepared& p)
@@ -351,7 +465,7 @@ W4Device::W4Device(const W4SparsePrepared& p)
       bf16(p.bf16), sparse(true) {
   packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
   meta = upload(p.meta.data(), static_cast<int64_t>(p.meta.size() * 4));
-  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 2));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 4));
 }
 
 W4Device::~W4Device() {
@@ -362,7 +476,7 @@ W4Device::~W4Device() {
 
 int64_t W4Device::bytes() const {
   const int64_t tiles = ntiles * chunks;
-  return tiles * 512 + (sparse ? tiles * 256 : 0) + groups * ntiles * 16 * 2;
+  return tiles * 512 + (sparse ? tiles * 256 : 0) + groups * ntiles * 16 * 4;
 }
 
 bool device_available(std::string* why) {

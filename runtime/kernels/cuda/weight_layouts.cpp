@@ -1,8 +1,5 @@
 // Load-time re-layout of quantized weights into the fragment order of the CUDA kernels
 // (cuda_qgemm.h describes each layout). Host code, std-only: it runs once per weight.
-#include <cmath>
-#include <cstring>
-
 #include "core/error.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
@@ -10,39 +7,6 @@
 
 namespace qf::cuda {
 namespace {
-
-// IEEE half / bfloat16 bits of a float, round to nearest even (host side: no CUDA headers).
-uint16_t float_to_half_bits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xFF) - 127 + 15;
-  uint32_t mant = x & 0x7FFFFFu;
-  if (((x >> 23) & 0xFF) == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (mant ? 0x200u : 0));
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7C00u);  // overflow -> inf
-  if (exp <= 0) {                                                // subnormal half (or zero)
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000u;
-    const int shift = 14 - exp;
-    uint32_t h = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1))) ++h;
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1FFFu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // may carry into the exponent: correct
-  return static_cast<uint16_t>(sign | h);
-}
-
-uint16_t float_to_bf16_bits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7F800000u) == 0x7F800000u && (x & 0x7FFFFFu)) return static_cast<uint16_t>((x >> 16) | 0x40);
-  const uint32_t lsb = (x >> 16) & 1u;
-  x += 0x7FFFu + lsb;
-  return static_cast<uint16_t>(x >> 16);
-}
 
 void check_scales(int64_t n, int64_t k, int64_t group_size, int64_t granule) {
   if (n <= 0 || k <= 0) throw Error("cuda weight prep: empty weight [" + std::to_string(n) + ", " + std::to_string(k) + "]");
@@ -52,16 +16,16 @@ void check_scales(int64_t n, int64_t k, int64_t group_size, int64_t granule) {
                 " (the CUDA kernels apply one scale per lane-run of " + std::to_string(granule) + " k)");
 }
 
-// Scales as [groups][ntiles*16] half/bf16 bits, padding rows zero.
-std::vector<uint16_t> layout_scales(const float* scales, int64_t n, int64_t k, int64_t group_size, int64_t ntiles,
-                                    bool bf16, int64_t* groups_out) {
+// Scales as float32 [groups][ntiles*16] (a group's scales of 16 consecutive rows are adjacent),
+// padding rows zero.
+std::vector<float> layout_scales(const float* scales, int64_t n, int64_t k, int64_t group_size, int64_t ntiles,
+                                 int64_t* groups_out) {
   const int64_t groups = group_size > 0 ? k / group_size : 1;
   const int64_t npad = ntiles * 16;
-  std::vector<uint16_t> out(static_cast<size_t>(groups * npad), 0);
+  std::vector<float> out(static_cast<size_t>(groups * npad), 0.0f);
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t r = 0; r < n; ++r) {
-      const float s = scales[r * groups + g];
-      out[static_cast<size_t>(g * npad + r)] = bf16 ? float_to_bf16_bits(s) : float_to_half_bits(s);
+      out[static_cast<size_t>(g * npad + r)] = scales[r * groups + g];
     }
   *groups_out = groups;
   return out;
@@ -115,7 +79,7 @@ W4Prepared w4_prepare(const uint8_t* codes4, const float* scales, int64_t n, int
           p.packed[static_cast<size_t>(((nt * p.chunks + c) * 32 + lane) * 4 + t)] = pack_fragment(a, b);
         }
       }
-  p.scales = layout_scales(scales, n, k, group_size, p.ntiles, bf16, &p.groups);
+  p.scales = layout_scales(scales, n, k, group_size, p.ntiles, &p.groups);
   return p;
 }
 
@@ -187,7 +151,7 @@ W4SparsePrepared w4sp_prepare(const uint8_t* values4, const uint8_t* indices, co
         }
       }
     }
-  p.scales = layout_scales(scales, n, k, group_size, p.ntiles, bf16, &p.groups);
+  p.scales = layout_scales(scales, n, k, group_size, p.ntiles, &p.groups);
   return p;
 }
 
