@@ -104,11 +104,15 @@ struct W4Args {
 };
 
 // Reduces the K-split partial sums through shared memory and writes y (rows m, columns n).
+template <int MT, int NT, int WN, int WK>
+__host__ __device__ constexpr int reduce_bytes() { return WK > 1 ? (WK - 1) * WN * NT * MT * 4 * 32 * 4 : 0; }
+
+// `scratch`: reduce_bytes() of shared memory no thread still uses.
 template <bool BF16, int MT, int NT, int WN, int WK>
-__device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Args& p, int nt0, int m0) {
+__device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Args& p, int nt0, int m0, void* scratch) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   if constexpr (WK > 1) {
-    __shared__ float red[WK - 1][WN][NT * MT * 4][32];
+    auto red = reinterpret_cast<float (*)[WN][NT * MT * 4][32]>(scratch);
     if (wk > 0) {
 #pragma unroll
       for (int j = 0; j < NT; ++j)
@@ -185,12 +189,27 @@ __device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot
   }
 }
 
-template <int NT>
-__device__ __forceinline__ void load_w(uint4 (&w)[NT], const uint4* const (&wp)[NT], const bool (&ok)[NT], int c,
-                                       int c1, int stride) {
+// Weights stream through a per-lane ring of D shared-memory slots filled by cp.async: D-1
+// chunks are in flight while one is multiplied, without holding them in registers. Each lane
+// reads back only the 16 bytes it copied itself, so no barrier is needed (cp.async.wait_group
+// makes a thread's own copies visible to it).
+template <int NT, int D>
+struct WeightRing {
+  uint4* slots;  // [D][NT][32] of this warp
+  __device__ __forceinline__ void issue(const uint4* const (&src)[NT], const bool (&ok)[NT], int c, int c1,
+                                        int stride, int lane) {
 #pragma unroll
-  for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * stride) : make_uint4(0, 0, 0, 0);
-}
+    for (int j = 0; j < NT; ++j) {
+      const bool v = ok[j] && c < c1;
+      const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(slots + ((c % D) * NT + j) * 32 + lane));
+      ptx::cp_async16(dst, v ? static_cast<const void*>(src[j] + static_cast<int64_t>(c) * stride) : src[j], v);
+    }
+  }
+  __device__ __forceinline__ void read(uint4 (&w)[NT], int c, int lane) const {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) w[j] = slots[((c % D) * NT + j) * 32 + lane];
+  }
+};
 
 // Dense: chunk = 64 k = 4 k16 tiles; lane (g, cq) owns chunk-relative k 16cq .. 16cq+15.
 // SA: scale after the mma (group size a multiple of 64, or per channel); else scale in the
@@ -256,26 +275,30 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
     }
   };
 
-  // Two chunks of weights in flight ahead of the one being multiplied.
-  uint4 wa[NT], wb[NT], wt[NT];
-  load_w<NT>(wa, wp, ok, c0, c1, 32);
-  load_w<NT>(wb, wp, ok, c0 + 1, c1, 32);
-  for (int c = c0; c < c1; c += 2) {
-    load_w<NT>(wt, wp, ok, c + 2, c1, 32);
-    process(wa, c);
+  // The weight ring (D stages per warp), reused for the K-split reduction afterwards.
+  constexpr int D = NT == 1 ? 8 : 4;
+  constexpr int RING = (WN * WK) * D * NT * 32 * 16, RED = reduce_bytes<MT, NT, WN, WK>();
+  __shared__ __align__(16) unsigned char smem[RING > RED ? RING : RED];
+  WeightRing<NT, D> ring{reinterpret_cast<uint4*>(smem) + warp * D * NT * 32};
 #pragma unroll
-    for (int j = 0; j < NT; ++j) wa[j] = wt[j];
-    if (c + 1 < c1) {
-      load_w<NT>(wt, wp, ok, c + 3, c1, 32);
-      process(wb, c + 1);
-#pragma unroll
-      for (int j = 0; j < NT; ++j) wb[j] = wt[j];
-    }
+  for (int s = 0; s < D - 1; ++s) {
+    ring.issue(wp, ok, c0 + s, c1, 32, lane);
+    ptx::cp_async_commit();
   }
+  for (int c = c0; c < c1; ++c) {
+    ptx::cp_async_wait<D - 2>();
+    uint4 w[NT];
+    ring.read(w, c, lane);
+    ring.issue(wp, ok, c + D - 1, c1, 32, lane);
+    ptx::cp_async_commit();
+    process(w, c);
+  }
+  ptx::cp_async_wait<0>();
+  __syncthreads();
   if constexpr (SA)
-    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0);
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
   else
-    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
 }
 
 // 2:4 sparse: chunk = 128 k = 4 k32 tiles of mma.sp; lanes 2p, 2p+1 of a quad read the 16
@@ -348,35 +371,35 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     }
   };
 
-  uint4 wa[NT], wb[NT], wt[NT], ea[NT], eb[NT], et[NT];
-  load_w<NT>(wa, wp, ok, c0, c1, 32);
-  load_w<NT>(ea, mp, okm, c0, c1, 16);
-  load_w<NT>(wb, wp, ok, c0 + 1, c1, 32);
-  load_w<NT>(eb, mp, okm, c0 + 1, c1, 16);
-  for (int c = c0; c < c1; c += 2) {
-    load_w<NT>(wt, wp, ok, c + 2, c1, 32);
-    load_w<NT>(et, mp, okm, c + 2, c1, 16);
-    process(wa, ea, c);
+  // Weight and metadata rings (D stages per warp), reused for the K-split reduction afterwards.
+  constexpr int D = NT == 1 ? 6 : 3;
+  constexpr int RINGW = (WN * WK) * D * NT * 32 * 16, RINGE = (WN * WK) * D * NT * 32 * 16;
+  constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
+  __shared__ __align__(16) unsigned char smem[RINGW + RINGE > RED ? RINGW + RINGE : RED];
+  WeightRing<NT, D> wring{reinterpret_cast<uint4*>(smem) + warp * D * NT * 32};
+  WeightRing<NT, D> ering{reinterpret_cast<uint4*>(smem + RINGW) + warp * D * NT * 32};
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      wa[j] = wt[j];
-      ea[j] = et[j];
-    }
-    if (c + 1 < c1) {
-      load_w<NT>(wt, wp, ok, c + 3, c1, 32);
-      load_w<NT>(et, mp, okm, c + 3, c1, 16);
-      process(wb, eb, c + 1);
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        wb[j] = wt[j];
-        eb[j] = et[j];
-      }
-    }
+  for (int s = 0; s < D - 1; ++s) {
+    wring.issue(wp, ok, c0 + s, c1, 32, lane);
+    ering.issue(mp, okm, c0 + s, c1, 16, lane);
+    ptx::cp_async_commit();
   }
+  for (int c = c0; c < c1; ++c) {
+    ptx::cp_async_wait<D - 2>();
+    uint4 w[NT], e[NT];
+    wring.read(w, c, lane);
+    ering.read(e, c, lane);
+    wring.issue(wp, ok, c + D - 1, c1, 32, lane);
+    ering.issue(mp, okm, c + D - 1, c1, 16, lane);
+    ptx::cp_async_commit();
+    process(w, e, c);
+  }
+  ptx::cp_async_wait<0>();
+  __syncthreads();
   if constexpr (SA)
-    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0);
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
   else
-    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0);
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
 }
 
 template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
