@@ -73,8 +73,15 @@ void fill(void* p, int64_t bytes, uint32_t seed) {
   QF_CUDA_CHECK(cudaGetLastError());
 }
 
+bool g_profile = false;  // --profile: run each kernel a few times for ncu, time nothing
+
 // Median time (us) of one call, launches back to back; fn(i) runs copy i % copies.
 double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
+  if (g_profile) {
+    for (int i = 0; i < 3; ++i) fn(i % copies);
+    QF_CUDA_CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
   for (int i = 0; i < 3; ++i) fn(i % copies);
   QF_CUDA_CHECK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
@@ -114,16 +121,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_gemm_bench [--quick]\n"
+          "usage: cuda_gemm_bench [--quick] [--profile]\n"
           "Times cuBLAS FP16 and qforge's W4A16, 4-bit + 2:4 and W8A8 CUDA GEMMs for (N, K) in\n"
           "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,16,64,128,1024}; prints the copy\n"
-          "bandwidth, the FP16 GEMM peak and a markdown table. --quick: one shape, M in {1,16}.\n");
+          "bandwidth, the FP16 GEMM peak and a markdown table. --quick: one shape, M in {1,16}.\n"
+          "--profile: 8192x8192, M in {1,16}, each kernel run 3 times untimed (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--profile")) g_profile = true;
   }
   if (quick) {
     shapes = {{4096, 4096}};
+    ms = {1, 16};
+  }
+  if (g_profile) {
+    shapes = {{8192, 8192}};
     ms = {1, 16};
   }
   std::string why;
@@ -252,7 +265,7 @@ int main(int argc, char** argv) {
       e.q_max = 127;
       r.w8 = time_us([&](int i) { w8a8_gemm(*w8[i], m, a, e); }, c8);
       // Which W4A16 block shape wins here (the launcher picks one by a rule; this checks it).
-      if (m <= 64) {
+      if (m <= 64 && !g_profile) {
         const W4Config cfgs[] = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
         for (auto c : cfgs) {

@@ -152,10 +152,33 @@ __device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Ar
       }
 }
 
-// Codes -> A registers without a scale (exact small integers in fp16/bf16).
+// Codes -> A registers with the magic offset left in (the scale-after path): fp16 rows g get
+// 1024 + u, rows g+8 get 1024 + 16u (u = code + 8); bf16 rows get 128 + u. The offsets are
+// removed once per group from the fp32 sums with S = sum of the activations (one extra mma
+// against a ones fragment), which saves the subtract / fma on every pair of weights:
+//   fp16 row g: acc - 1032 S;  row g+8: acc / 16 - 72 S;  bf16: acc - 136 S.
 template <bool BF16>
-__device__ __forceinline__ void dequant8_unscaled(uint32_t q, uint32_t (&a)[4]) {
-  dequant8<BF16, false>(q, 0u, 0u, a);
+__device__ __forceinline__ void dequant8_raw(uint32_t q, uint32_t (&a)[4]) {
+  if constexpr (!BF16) {
+    const uint32_t kMagic = 0x64006400u;
+    a[0] = ptx::lop3_and_or(q, 0x000F000Fu, kMagic);
+    a[1] = ptx::lop3_and_or(q, 0x00F000F0u, kMagic);
+    const uint32_t q8 = q >> 8;
+    a[2] = ptx::lop3_and_or(q8, 0x000F000Fu, kMagic);
+    a[3] = ptx::lop3_and_or(q8, 0x00F000F0u, kMagic);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = ptx::lop3_and_or(q >> (4 * i), 0x000F000Fu, 0x43004300u);
+  }
+}
+template <bool BF16>
+constexpr uint32_t kOnes = BF16 ? 0x3F803F80u : 0x3C003C00u;
+
+// acc (offset codes x activations) -> codes x activations, given S for the same outputs.
+template <bool BF16>
+__device__ __forceinline__ float remove_offset(float acc, float sum, bool high_row) {
+  if constexpr (BF16) return fmaf(-136.0f, sum, acc);
+  return high_row ? fmaf(-72.0f, sum, acc * 0.0625f) : fmaf(-1032.0f, sum, acc);
 }
 
 template <bool BF16>
@@ -169,9 +192,10 @@ __device__ __forceinline__ uint32_t scale_pair(float s) {
 // The scale-after path: a group's partial sums (exact code x activation products in fp32)
 // are multiplied by the float32 scales once per group instead of scaling every weight (4
 // multiplies per 8 codes), which is both fewer instructions and no fp16 rounding of the weight.
-template <int MT, int NT>
+// sums(j, mt, i): S for output i of tile (j, mt).
+template <bool BF16, int MT, int NT, class Sums>
 __device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot)[NT][MT][4], const W4Args& p,
-                                            int gi, int nt0, int g) {
+                                            int gi, int nt0, int g, Sums sums) {
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
     const bool ok = nt0 + j < p.ntiles;
@@ -179,12 +203,12 @@ __device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot
     const float s0 = ok ? __ldg(sp) : 0.0f, s1 = ok ? __ldg(sp + 8) : 0.0f;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
-      tot[j][mt][0] = fmaf(acc[j][mt][0], s0, tot[j][mt][0]);
-      tot[j][mt][1] = fmaf(acc[j][mt][1], s0, tot[j][mt][1]);
-      tot[j][mt][2] = fmaf(acc[j][mt][2], s1, tot[j][mt][2]);
-      tot[j][mt][3] = fmaf(acc[j][mt][3], s1, tot[j][mt][3]);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) acc[j][mt][i] = 0.0f;
+      for (int i = 0; i < 4; ++i) {
+        const float v = remove_offset<BF16>(acc[j][mt][i], sums(j, mt, i), i >= 2);
+        tot[j][mt][i] = fmaf(v, i < 2 ? s0 : s1, tot[j][mt][i]);
+        acc[j][mt][i] = 0.0f;
+      }
     }
   }
 }
@@ -225,6 +249,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
   float tot[NT][MT][4] = {};
+  float xsum[MT][4] = {};  // SA: S per activation column (rows of the ones fragment are equal)
   const uint4* wp[NT];
   bool ok[NT];
 #pragma unroll
@@ -255,7 +280,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
       for (int t = 0; t < 4; ++t) {
         uint32_t a[4];
         if constexpr (SA)
-          dequant8_unscaled<BF16>(words[t], a);
+          dequant8_raw<BF16>(words[t], a);
         else
           dequant8<BF16>(words[t], s0, s1, a);
 #pragma unroll
@@ -267,34 +292,48 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
       }
     }
     if constexpr (SA) {
+#pragma unroll
+      for (int t = 0; t < 4; ++t)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
+          ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
+        }
       if (c + 1 == next_flush) {
-        flush_group<MT, NT>(acc, tot, p, gi, nt0, g);
+        flush_group<BF16, MT, NT>(acc, tot, p, gi, nt0, g, [&](int, int mt, int i) { return xsum[mt][i & 1]; });
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) xsum[mt][i] = 0.0f;
         ++gi;
         next_flush = min(c1, next_flush + p.cpg);
       }
     }
   };
 
-  // The weight ring (D stages per warp), reused for the K-split reduction afterwards.
-  constexpr int D = NT == 1 ? 8 : 4;
-  constexpr int RING = (WN * WK) * D * NT * 32 * 16, RED = reduce_bytes<MT, NT, WN, WK>();
-  __shared__ __align__(16) unsigned char smem[RING > RED ? RING : RED];
-  WeightRing<NT, D> ring{reinterpret_cast<uint4*>(smem) + warp * D * NT * 32};
+  // Two chunks of weights in flight while one is multiplied: three register buffers in
+  // rotation (a shared-memory cp.async ring was measured slower here: more instructions).
+  auto load = [&](uint4 (&w)[NT], int c) {
 #pragma unroll
-  for (int s = 0; s < D - 1; ++s) {
-    ring.issue(wp, ok, c0 + s, c1, 32, lane);
-    ptx::cp_async_commit();
+    for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
+  };
+  uint4 wa[NT], wb[NT], wc[NT];
+  load(wa, c0);
+  load(wb, c0 + 1);
+  for (int c = c0; c < c1; c += 3) {
+    load(wc, c + 2);
+    process(wa, c);
+    if (c + 1 >= c1) break;
+    load(wa, c + 3);
+    process(wb, c + 1);
+    if (c + 2 >= c1) break;
+    load(wb, c + 4);
+    process(wc, c + 2);
   }
-  for (int c = c0; c < c1; ++c) {
-    ptx::cp_async_wait<D - 2>();
-    uint4 w[NT];
-    ring.read(w, c, lane);
-    ring.issue(wp, ok, c + D - 1, c1, 32, lane);
-    ptx::cp_async_commit();
-    process(w, c);
-  }
-  ptx::cp_async_wait<0>();
-  __syncthreads();
+  constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
+  __shared__ __align__(16) unsigned char smem[RED > 0 ? RED : 16];
   if constexpr (SA)
     reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
   else
@@ -316,6 +355,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
   float tot[NT][MT][4] = {};
+  float xsum[NT][MT][4] = {};  // SA: S over each row's kept positions (ones A, same metadata)
   const uint4 *wp[NT], *mp[NT];
   bool ok[NT], okm[NT];
   const int mlane = g * 2 + (cq & 1);
@@ -352,7 +392,10 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
         const uint32_t meta = t == 0 ? e[j].x : t == 1 ? e[j].y : t == 2 ? e[j].z : e[j].w;
         uint32_t a[4];
         if constexpr (SA) {
-          dequant8_unscaled<BF16>(word, a);
+          dequant8_raw<BF16>(word, a);
+          const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16>(xsum[j][mt], ones, b[mt], meta);
         } else {
           const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
           dequant8<BF16>(word, scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f),
@@ -364,7 +407,13 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     }
     if constexpr (SA) {
       if (c + 1 == next_flush) {
-        flush_group<MT, NT>(acc, tot, p, gi, nt0, g);
+        flush_group<BF16, MT, NT>(acc, tot, p, gi, nt0, g, [&](int j, int mt, int i) { return xsum[j][mt][i]; });
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) xsum[j][mt][i] = 0.0f;
         ++gi;
         next_flush = min(c1, next_flush + p.cpg);
       }
