@@ -501,9 +501,22 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
            static_cast<int>(w.ntiles * 16),
            w.group_size > 0 ? static_cast<int>(w.group_size / chunk_k) : static_cast<int>(w.chunks)};
   if (cfg.warps_n == 0) {
-    // 16 rows and 8 K-slices per block won every M <= 16 shape measured on the H200
-    // (docs/RESULTS.md): many small blocks keep every SM's memory pipe full.
-    cfg = {1, 8, 1};
+    // From the block-shape sweeps of bench/cuda (H200, docs/RESULTS.md): at M <= 8, and for
+    // 2:4, 16 rows x 8 K-slices per block (many small blocks) wins; with more activation rows,
+    // blocks of 32 or 64 rows win once there are enough of them to cover every SM twice,
+    // because the rows of a block share their activation loads.
+    static const int sms = [] {
+      int dev = 0, v = 0;
+      QF_CUDA_CHECK(cudaGetDevice(&dev));
+      QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+      return v;
+    }();
+    if (w.sparse || m <= 8 || w.ntiles < 2 * sms)
+      cfg = {1, 8, 1};
+    else if (w.ntiles >= 4 * 2 * sms)
+      cfg = {2, 4, 2};
+    else
+      cfg = {2, 4, 1};
   }
   auto s = static_cast<cudaStream_t>(stream);
   if (w.sparse) {
