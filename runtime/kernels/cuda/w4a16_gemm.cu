@@ -193,7 +193,7 @@ __device__ __forceinline__ uint32_t scale_pair(float s) {
 // are multiplied by the float32 scales once per group instead of scaling every weight (4
 // multiplies per 8 codes), which is both fewer instructions and no fp16 rounding of the weight.
 // sums(j, mt, i): S for output i of tile (j, mt).
-template <bool BF16, int MT, int NT, class Sums>
+template <bool BF16, bool OFFSET, int MT, int NT, class Sums>
 __device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot)[NT][MT][4], const W4Args& p,
                                             int gi, int nt0, int g, Sums sums) {
 #pragma unroll
@@ -205,7 +205,7 @@ __device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const float v = remove_offset<BF16>(acc[j][mt][i], sums(j, mt, i), i >= 2);
+        const float v = OFFSET ? remove_offset<BF16>(acc[j][mt][i], sums(j, mt, i), i >= 2) : acc[j][mt][i];
         tot[j][mt][i] = fmaf(v, i < 2 ? s0 : s1, tot[j][mt][i]);
         acc[j][mt][i] = 0.0f;
       }
@@ -260,11 +260,31 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   int gi = SA ? c0 / p.cpg : 0;
   int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
 
-  auto process = [&](const uint4 (&w)[NT], int c) {
+  // Activations of a chunk, loaded with its weights (two chunks ahead) when they fit in
+  // registers (MT <= 2), else just before use.
+  constexpr bool XPRE = MT <= 2;
+  struct XBuf {
+    uint4 lo[XPRE ? MT : 1], hi[XPRE ? MT : 1];
+  };
+  auto load_x = [&](XBuf& b, int c) {
+    if constexpr (XPRE) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, c < c1 ? p.m : 0, c * 64 + cq * 16, p.k, b.lo[mt], b.hi[mt]);
+    }
+  };
+  auto process = [&](const uint4 (&w)[NT], const XBuf& xb, int c) {
     const int kk = c * 64 + cq * 16;
     uint4 xl[MT], xh[MT];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, xl[mt], xh[mt]);
+    for (int mt = 0; mt < MT; ++mt) {
+      if constexpr (XPRE) {
+        xl[mt] = xb.lo[mt];
+        xh[mt] = xb.hi[mt];
+      } else {
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, xl[mt], xh[mt]);
+      }
+    }
     int gsi = 0;
     if constexpr (!SA) gsi = min(kk / p.gs, p.groups - 1);
 #pragma unroll
@@ -302,7 +322,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
           ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
         }
       if (c + 1 == next_flush) {
-        flush_group<BF16, MT, NT>(acc, tot, p, gi, nt0, g, [&](int, int mt, int i) { return xsum[mt][i & 1]; });
+        flush_group<BF16, true, MT, NT>(acc, tot, p, gi, nt0, g, [&](int, int mt, int i) { return xsum[mt][i & 1]; });
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -320,17 +340,23 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
     for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
   };
   uint4 wa[NT], wb[NT], wc[NT];
+  XBuf xa, xb, xc;
   load(wa, c0);
+  load_x(xa, c0);
   load(wb, c0 + 1);
+  load_x(xb, c0 + 1);
   for (int c = c0; c < c1; c += 3) {
     load(wc, c + 2);
-    process(wa, c);
+    load_x(xc, c + 2);
+    process(wa, xa, c);
     if (c + 1 >= c1) break;
     load(wa, c + 3);
-    process(wb, c + 1);
+    load_x(xa, c + 3);
+    process(wb, xb, c + 1);
     if (c + 2 >= c1) break;
     load(wb, c + 4);
-    process(wc, c + 2);
+    load_x(xb, c + 4);
+    process(wc, xc, c + 2);
   }
   constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
   __shared__ __align__(16) unsigned char smem[RED > 0 ? RED : 16];
@@ -355,7 +381,6 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
   float tot[NT][MT][4] = {};
-  float xsum[NT][MT][4] = {};  // SA: S over each row's kept positions (ones A, same metadata)
   const uint4 *wp[NT], *mp[NT];
   bool ok[NT], okm[NT];
   const int mlane = g * 2 + (cq & 1);
@@ -392,10 +417,9 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
         const uint32_t meta = t == 0 ? e[j].x : t == 1 ? e[j].y : t == 2 ? e[j].z : e[j].w;
         uint32_t a[4];
         if constexpr (SA) {
-          dequant8_raw<BF16>(word, a);
-          const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16>(xsum[j][mt], ones, b[mt], meta);
+          // Exact codes (no offset trick here: its per-row S needs one more mma.sp per tile,
+          // measured slower, run 4 of docs/RESULTS.md).
+          dequant8<BF16, false>(word, 0u, 0u, a);
         } else {
           const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
           dequant8<BF16>(word, scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f),
@@ -407,13 +431,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     }
     if constexpr (SA) {
       if (c + 1 == next_flush) {
-        flush_group<BF16, MT, NT>(acc, tot, p, gi, nt0, g, [&](int j, int mt, int i) { return xsum[j][mt][i]; });
-#pragma unroll
-        for (int j = 0; j < NT; ++j)
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int i = 0; i < 4; ++i) xsum[j][mt][i] = 0.0f;
+        flush_group<BF16, false, MT, NT>(acc, tot, p, gi, nt0, g, [](int, int, int) { return 0.0f; });
         ++gi;
         next_flush = min(c1, next_flush + p.cpg);
       }
