@@ -260,9 +260,11 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   int gi = SA ? c0 / p.cpg : 0;
   int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
 
-  // Activations of a chunk, loaded with its weights (two chunks ahead) when they fit in
-  // registers (MT <= 2), else just before use.
-  constexpr bool XPRE = MT <= 2;
+  // Activations of a chunk: at M = 9..16 loaded with its weights, two chunks ahead (run 5:
+  // 27.0 -> 23.4 us at 8192^2); at M <= 8 just before use, because the extra registers cost
+  // occupancy (run 5: 17.1 -> 21.3 us, achieved occupancy 46% -> 28% in ncu); beyond 16 rows
+  // they do not fit in registers.
+  constexpr bool XPRE = MT == 2;
   struct XBuf {
     uint4 lo[XPRE ? MT : 1], hi[XPRE ? MT : 1];
   };
