@@ -10,7 +10,8 @@ target_compile_options(qforge_flags INTERFACE
 target_include_directories(qforge_flags INTERFACE ${PROJECT_SOURCE_DIR})
 
 if(QFORGE_SANITIZE)
-  target_compile_options(qforge_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_compile_options(qforge_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer>)
   target_link_options(qforge_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
