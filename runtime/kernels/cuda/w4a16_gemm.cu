@@ -486,11 +486,17 @@ void launch_cfg(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
   // The scale-in-dequantization path (group sizes that are not a multiple of the chunk) is
   // built for one block shape only: it is the rare case.
   if (!sa) return launch<BF16, SPARSE, false, MT, 1, 1, 8>(a, s);
-  if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
-  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
-  if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
-    if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
-    else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, s);
+  // 2:4 is built for one block shape only: 16 rows x 8 K-slices won every sparse sweep (runs
+  // 1-6 of docs/RESULTS.md), and fewer instantiations keep the build short.
+  if constexpr (SPARSE) {
+    return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+  } else {
+    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
+    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
+      if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
+      else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, s);
+    }
   }
   throw Error("w4a16_gemm: no kernel for config warps_n=" + std::to_string(c.warps_n) +
               " warps_k=" + std::to_string(c.warps_k) + " tiles_per_warp=" + std::to_string(c.tiles_per_warp));
