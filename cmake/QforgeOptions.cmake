@@ -1,15 +1,17 @@
 # Compiler flags shared by every qforge target, set through an interface library so that they
 # do not leak into third-party code.
 add_library(qforge_flags INTERFACE)
+# (C++ only: nvcc takes host-compiler flags through -Xcompiler; the CUDA kernels set their own.)
 target_compile_options(qforge_flags INTERFACE
-  -Wall -Wextra -Wpedantic -Wno-unused-parameter
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wno-unused-parameter
   # Bit-exactness between the fake-quant model and the runtime needs IEEE float ops exactly as
   # written: no fused multiply-add contraction, no fast-math reassociation.
-  -ffp-contract=off)
+  -ffp-contract=off>)
 target_include_directories(qforge_flags INTERFACE ${PROJECT_SOURCE_DIR})
 
 if(QFORGE_SANITIZE)
-  target_compile_options(qforge_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_compile_options(qforge_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer>)
   target_link_options(qforge_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
@@ -18,6 +20,11 @@ set(QFORGE_HAVE_CUDA OFF)
 if(NOT QFORGE_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  # sm_80 machine code (mma.sync / mma.sp run on Ampere and Hopper) and sm_90 for the H100/H200
+  # the kernels are tuned on. Override with -DCMAKE_CUDA_ARCHITECTURES=90 for a faster build.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 80 90)
   endif()
   include(CheckLanguage)
   check_language(CUDA)

@@ -1,0 +1,309 @@
+// cuda_gemm_bench: times qforge's CUDA GEMMs against cuBLAS FP16 (fp16 in/out, fp32 accumulate,
+// cublasGemmEx with the default algorithm) in the same process, and measures the card's copy
+// bandwidth and FP16 GEMM peak first, so every ratio has its ceiling beside it.
+//
+// Method (.library METHOD.md): random data (never zeros), CUDA events around many launches,
+// median of repeats, and every operand rotated through enough copies that one pass touches
+// more than twice the L2 cache, so a small weight is not timed out of L2.
+// The timed weights are random bits in the prepared layouts (the layouts and arithmetic are
+// checked by tests/runtime_cuda; timing does not depend on the values).
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+
+using namespace qf::cuda;
+
+#define CUBLAS_CHECK(x)                                                                 \
+  do {                                                                                  \
+    cublasStatus_t s_ = (x);                                                            \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
+      std::fprintf(stderr, "cuBLAS error %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
+      std::exit(1);                                                                     \
+    }                                                                                   \
+  } while (0)
+
+namespace {
+
+__device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
+  uint64_t x = i * 0x9E3779B97F4A7C15ull + seed;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return static_cast<uint32_t>(x);
+}
+__global__ void fill_bits(uint32_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = hash32(i, seed);
+}
+// fp16 values in [-1, 1) (random, finite).
+__global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = __float2half(((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale);
+}
+__global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
+}
+// Valid ordered 2:4 metadata: every nibble one of the six increasing index pairs.
+__global__ void fill_meta(uint32_t* p, int64_t n, uint32_t seed) {
+  const uint8_t pairs[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};  // i0 | i1 << 2
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint32_t h = hash32(i, seed), w = 0;
+    for (int j = 0; j < 8; ++j) {
+      w |= uint32_t(pairs[h % 6]) << (4 * j);
+      h = h / 6 + hash32(i * 8 + j, seed + 1);
+    }
+    p[i] = w;
+  }
+}
+void fill(void* p, int64_t bytes, uint32_t seed) {
+  fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(p), bytes / 4, seed);
+  QF_CUDA_CHECK(cudaGetLastError());
+}
+
+bool g_profile = false;  // --profile: run each kernel a few times for ncu, time nothing
+
+// Median time (us) of one call, launches back to back; fn(i) runs copy i % copies.
+double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
+  if (g_profile) {
+    for (int i = 0; i < 3; ++i) fn(i % copies);
+    QF_CUDA_CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
+  for (int i = 0; i < 3; ++i) fn(i % copies);
+  QF_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  QF_CUDA_CHECK(cudaEventCreate(&a));
+  QF_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    QF_CUDA_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < iters; ++i) fn((r * iters + i) % copies);
+    QF_CUDA_CHECK(cudaEventRecord(b));
+    QF_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    QF_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / iters);
+  }
+  QF_CUDA_CHECK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return t[t.size() / 2];
+}
+
+int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<int64_t>((3 * l2) / bytes + 1, 1, 64)); }
+
+struct Row {
+  int64_t n, k, m;
+  double cublas, w4, w4sp, w8;
+  std::string w4cfg;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::vector<int64_t> ms = {1, 16, 64, 128, 1024};
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf(
+          "usage: cuda_gemm_bench [--quick] [--profile]\n"
+          "Times cuBLAS FP16 and qforge's W4A16, 4-bit + 2:4 and W8A8 CUDA GEMMs for (N, K) in\n"
+          "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,16,64,128,1024}; prints the copy\n"
+          "bandwidth, the FP16 GEMM peak and a markdown table. --quick: one shape, M in {1,16}.\n"
+          "--profile: 8192x8192, M in {1,16}, each kernel run 3 times untimed (for ncu).\n");
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--profile")) g_profile = true;
+  }
+  if (quick) {
+    shapes = {{4096, 4096}};
+    ms = {1, 16};
+  }
+  if (g_profile) {
+    shapes = {{8192, 8192}};
+    ms = {1, 16};
+  }
+  std::string why;
+  if (!device_available(&why)) {
+    std::printf("no CUDA GPU (%s): nothing to time\n", why.c_str());
+    return 0;
+  }
+  cudaDeviceProp prop;
+  QF_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  const int64_t l2 = prop.l2CacheSize;
+  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+
+  cublasHandle_t h;
+  CUBLAS_CHECK(cublasCreate(&h));
+
+  // Ceilings: device-to-device copy (bytes read + written) and cuBLAS FP16 8192^3.
+  {
+    const int64_t bytes = int64_t(1) << 30;
+    void *a = device_alloc(bytes), *b = device_alloc(bytes);
+    fill(a, bytes, 1);
+    const double us = time_us([&](int) { QF_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); }, 1, 10, 5);
+    std::printf("copy bandwidth: %.0f GB/s (1 GiB device-to-device, read + write)\n", 2.0 * bytes / us / 1e3);
+    device_free(a);
+    device_free(b);
+    const int64_t s = 8192;
+    __half *x = static_cast<__half*>(device_alloc(s * s * 2)), *w = static_cast<__half*>(device_alloc(s * s * 2)),
+           *y = static_cast<__half*>(device_alloc(s * s * 2));
+    fill_half<<<1024, 256>>>(x, s * s, 3, 1.0f);
+    fill_half<<<1024, 256>>>(w, s * s, 4, 1.0f);
+    const float one = 1.0f, zero = 0.0f;
+    const double t = time_us([&](int) {
+      CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, s, s, s, &one, w, CUDA_R_16F, s, x, CUDA_R_16F, s, &zero, y,
+                                CUDA_R_16F, s, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }, 1, 10, 5);
+    std::printf("cuBLAS FP16 peak: %.0f TFLOP/s (8192^3, fp32 accumulate)\n", 2.0 * s * s * s / t / 1e6);
+    device_free(x);
+    device_free(w);
+    device_free(y);
+  }
+
+  std::vector<Row> rows;
+  std::vector<std::string> sweep;
+  for (const auto& shape : shapes) {
+    const int64_t n = shape.first, k = shape.second;
+    // cuBLAS FP16 weights, rotated.
+    const int64_t wbytes16 = n * k * 2;
+    const int c16 = copies_for(wbytes16, l2);
+    std::vector<__half*> w16(c16);
+    for (int i = 0; i < c16; ++i) {
+      w16[i] = static_cast<__half*>(device_alloc(wbytes16));
+      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
+    }
+    // int4 dense / 2:4 / int8 weights in their prepared layouts, rotated.
+    auto make_w4 = [&](bool sparse, uint32_t seed) {
+      auto d = std::make_unique<W4Device>();
+      d->n = n;
+      d->k = k;
+      d->ntiles = (n + 15) / 16;
+      d->chunks = sparse ? (k + 127) / 128 : (k + 63) / 64;
+      d->group_size = 128;
+      d->groups = k / 128;
+      d->sparse = sparse;
+      const int64_t tiles = d->ntiles * d->chunks;
+      d->packed = device_alloc(tiles * 512);
+      fill(d->packed, tiles * 512, seed);
+      if (sparse) {
+        d->meta = device_alloc(tiles * 256);
+        fill_meta<<<1024, 256>>>(static_cast<uint32_t*>(d->meta), tiles * 64, seed + 7);
+      }
+      d->scales = device_alloc(d->groups * d->ntiles * 16 * 4);
+      fill_float<<<1024, 256>>>(static_cast<float*>(d->scales), d->groups * d->ntiles * 16, seed + 3, 0.01f);
+      return d;
+    };
+    std::vector<std::unique_ptr<W4Device>> w4, w4s;
+    const int c4 = copies_for(n * k / 2, l2), c4s = copies_for(n * k * 3 / 8, l2);
+    for (int i = 0; i < c4; ++i) w4.push_back(make_w4(false, 100 + i));
+    for (int i = 0; i < c4s; ++i) w4s.push_back(make_w4(true, 200 + i));
+    std::vector<std::unique_ptr<W8Device>> w8;
+    const int c8 = copies_for(n * k, l2);
+    for (int i = 0; i < c8; ++i) {
+      auto d = std::make_unique<W8Device>();
+      d->n = n;
+      d->k = k;
+      d->kpad = k;
+      d->groups = 1;
+      d->group_size = 0;
+      d->codes = device_alloc(n * k);
+      fill(d->codes, n * k, 300 + i);
+      std::vector<float> s(n, 0.001f);
+      std::vector<int32_t> rs(n, 0);
+      d->scales = device_alloc(n * 4);
+      copy_to_device(d->scales, s.data(), n * 4);
+      d->rowsums = device_alloc(n * 4);
+      copy_to_device(d->rowsums, rs.data(), n * 4);
+      w8.push_back(std::move(d));
+    }
+    for (int64_t m : ms) {
+      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
+      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
+      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+      void* x8 = device_alloc(m * k);
+      fill(x8, m * k, 6);
+      std::vector<float> sx(m, 0.02f);
+      float* dsx = static_cast<float*>(device_alloc(m * 4));
+      copy_to_device(dsx, sx.data(), m * 4);
+      void* q8 = device_alloc(m * n);
+      const float one = 1.0f, zero = 0.0f;
+      Row r{n, k, m, 0, 0, 0, 0, ""};
+      r.cublas = time_us([&](int i) {
+        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
+                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }, c16);
+      r.w4 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y); }, c4);
+      r.w4sp = time_us([&](int i) { w4a16_gemm(*w4s[i], m, x, k, y); }, c4s);
+      W8Acts a;
+      a.codes = x8;
+      a.ldx = k;
+      a.scales = dsx;
+      a.per_row = true;
+      W8Epilogue e;
+      e.q_out = q8;  // the deployment epilogue: int8 codes of the next layer's input
+      e.ldq = n;
+      e.q_unsigned = false;
+      e.q_scale = 0.05f;
+      e.q_min = -127;
+      e.q_max = 127;
+      r.w8 = time_us([&](int i) { w8a8_gemm(*w8[i], m, a, e); }, c8);
+      // Which W4A16 block shape wins here (the launcher picks one by a rule; this checks it).
+      if (m <= 64 && !g_profile) {
+        const W4Config cfgs[] = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
+        std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
+        for (auto c : cfgs) {
+          const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
+          char buf[160];
+          std::snprintf(buf, sizeof buf, " [%d,%d,%d] dense %.1f us;", c.warps_n, c.warps_k, c.tiles_per_warp, d);
+          line += buf;
+        }
+        sweep.push_back(line);
+      }
+      rows.push_back(r);
+      std::fprintf(stderr, "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us, W4+2:4 %.1f us, W8A8 %.1f us\n",
+                   long(n), long(k), long(m), r.cublas, r.w4, r.w4sp, r.w8);
+      device_free(x);
+      device_free(y);
+      device_free(x8);
+      device_free(dsx);
+      device_free(q8);
+    }
+    for (auto* p : w16) device_free(p);
+  }
+  std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] at M <= 64 (2:4 has one):\n");
+  for (auto& s : sweep) std::printf("%s\n", s.c_str());
+  std::printf(
+      "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | W4+2:4 us | W4+2:4 GB/s | W4+2:4 x | "
+      "W8A8 us | W8A8 TOPS | W8A8 x |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (auto& r : rows) {
+    const double act = r.m * r.k * 2.0 + r.m * r.n * 2.0;
+    const double b4 = r.n * r.k / 2.0 + r.n * (r.k / 128) * 2.0 + act;
+    const double b4s = r.n * r.k * 3.0 / 8.0 + r.n * (r.k / 128) * 2.0 + act;
+    const double ops = 2.0 * r.m * r.n * r.k;
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f |\n", long(r.n),
+                long(r.k), long(r.m), r.cublas, r.w4, b4 / r.w4 / 1e3, r.cublas / r.w4, r.w4sp, b4s / r.w4sp / 1e3,
+                r.cublas / r.w4sp, r.w8, ops / r.w8 / 1e6, r.cublas / r.w8);
+  }
+  std::printf("\ncuBLAS FP16 TFLOP/s per row: ");
+  for (auto& r : rows) std::printf("%.0f ", 2.0 * r.m * r.n * r.k / r.cublas / 1e6);
+  std::printf("\n");
+  cublasDestroy(h);
+  return 0;
+}

@@ -1,0 +1,147 @@
+// CUDA deployment GEMMs of the quantized linear layers (W4A16, 4-bit + 2:4 sparse, W8A8).
+//
+// This header is plain C++ (no CUDA headers): the tests, the bench and a future `cuda` kernel
+// table include it from .cpp files. Device pointers are passed as raw pointers; `stream` is a
+// cudaStream_t passed as void* (null: the default stream). Every launcher checks its
+// arguments and throws qf::Error on what it cannot run (an unsupported group size, a
+// misaligned stride) or on a CUDA error.
+//
+// Weights are re-laid out once, at load time, on the host (the *_prepare functions, std-only
+// and testable without a GPU): the checkpoint's layout (export/FORMAT.md, core/int4_pack.h,
+// core/nm_sparse.h) becomes the fragment order of the tensor-core instructions, so every lane
+// of a warp fetches its whole operand with one 16-byte load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qf::cuda {
+
+// ---- W4A16: y[M, N] = x[M, K] (fp16 or bf16) * (code[N, K] * scale[N, K/gs])^T ----
+//
+// Layout made by w4_prepare (ntiles = ceil(N/16), chunks = ceil(K/64)):
+//   packed [ntiles][chunks][32 lanes][4 words]: word t of lane (g = lane/4, c = lane%4) holds the
+//     8 codes (+8, so 0..15) that lane feeds to k16 tile t of m16n8k16 for weight rows g and g+8
+//     at the chunk-relative k = 16c + 4t + {0,1,2,3} (the k order inside a chunk is permuted,
+//     identically for weights and activations, so each lane's 16 activations are contiguous);
+//     nibble i and i+4 of a word become the half2 of A register i.
+//   scales float32 [groups][ntiles*16], zero rows for the padding.
+// group_size: the checkpoint's per-group size (a multiple of 16), or 0 for per-channel scales.
+struct W4Prepared {
+  int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
+  bool bf16 = false;
+  std::vector<uint32_t> packed;
+  std::vector<float> scales;
+};
+// codes4: the checkpoint's int4 weight [N, ceil(K/2)] (core/int4_pack.h, signed nibbles);
+// scales: float32 [N] (group_size 0) or [N, K/group_size].
+W4Prepared w4_prepare(const uint8_t* codes4, const float* scales, int64_t n, int64_t k, int64_t group_size,
+                      bool bf16);
+
+// ---- 4-bit + 2:4 sparse: the same product with a 2:4 weight, on mma.sp m16n8k32 ----
+//
+// Layout made by w4sp_prepare (chunks = ceil(K/128), 4 tiles of k32 per chunk):
+//   packed [ntiles][chunks][32 lanes][4 words]: word t holds lane's 8 kept codes (+8) of tile t
+//     (A registers of mma.sp: kept pair of logical quartet c and c+4, rows g and g+8);
+//   meta   [ntiles][chunks][16 lanes (g, c<2)][4 words]: word t is the lane's sparsity
+//     metadata of tile t (bits 0..15 row g, 16..31 row g+8; 4 bits per quartet, two 2-bit
+//     indices); logical quartet q of tile t is the chunk's physical quartet 8t + 4(q%2) + q/2,
+//     so lanes c = 2p, 2p+1 read their activations from one contiguous 16-element run.
+struct W4SparsePrepared {
+  int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
+  bool bf16 = false;
+  std::vector<uint32_t> packed, meta;
+  std::vector<float> scales;
+};
+// values4: the checkpoint's nm_int4 kept codes [N, ceil(K/2/2)] packed as int4;
+// indices: its 2-bit N:M indices [N, nm_index_row_bytes(K, 2, 4)] (core/nm_sparse.h). K % 4 == 0.
+W4SparsePrepared w4sp_prepare(const uint8_t* values4, const uint8_t* indices, const float* scales, int64_t n,
+                              int64_t k, int64_t group_size, bool bf16);
+
+// Device copies of a prepared weight (owned; freed by the destructor).
+struct W4Device {
+  int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
+  bool bf16 = false, sparse = false;
+  void* packed = nullptr;
+  void* meta = nullptr;  // sparse only
+  void* scales = nullptr;
+  W4Device() = default;
+  explicit W4Device(const W4Prepared& p);
+  explicit W4Device(const W4SparsePrepared& p);
+  W4Device(const W4Device&) = delete;
+  W4Device& operator=(const W4Device&) = delete;
+  ~W4Device();
+  int64_t bytes() const;  // weight bytes the GEMM streams (packed + meta + scales)
+};
+
+// Kernel configuration (warps across rows x warps across K, 16-row tiles per warp). 0 = pick.
+struct W4Config {
+  int warps_n = 0, warps_k = 0, tiles_per_warp = 0;
+};
+
+// y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be
+// 16-byte aligned and ldx a multiple of 8) * W^T. Dense or sparse by w.sparse.
+void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, void* stream = nullptr,
+                W4Config cfg = {});
+
+// ---- W8A8: int8 x int8 -> int32 on tensor cores (mma.sync m16n8k32) with a fused epilogue ----
+//
+// The float arithmetic of the epilogue is the reference kernels' (runtime/kernels/ref,
+// export/FORMAT.md "The quantization contract") operation for operation, so the outputs are
+// bit-identical to qs8_qs8w_gemm_f32_ref / qu8_qs8w_gemm_f32_ref:
+//   per channel: y = float(acc) * (sx * sw[n]) + bias[n]
+//   per group:   y = sx * sum_g float(acc_g) * sw[n, g] + bias[n]   (sum in increasing g)
+// then optionally ReLU, then optionally quantized as the next layer's static input
+// (q = clamp(rint(y / s) + z, qmin, qmax), core/quant.h).
+struct W8Prepared {
+  int64_t n = 0, k = 0, kpad = 0, groups = 0, group_size = 0;
+  std::vector<int8_t> codes;      // [N, kpad], zero padded
+  std::vector<float> scales;      // [N, groups]
+  std::vector<int32_t> rowsums;   // [N, groups]: sum of codes per group (zero-point correction)
+};
+// codes: int8 [N, K]; scales [N] (group_size 0) or [N, K/group_size] (group_size % 64 == 0).
+W8Prepared w8_prepare(const int8_t* codes, const float* scales, int64_t n, int64_t k, int64_t group_size);
+
+struct W8Device {
+  int64_t n = 0, k = 0, kpad = 0, groups = 0, group_size = 0;
+  void* codes = nullptr;
+  void* scales = nullptr;
+  void* rowsums = nullptr;
+  W8Device() = default;
+  explicit W8Device(const W8Prepared& p);
+  W8Device(const W8Device&) = delete;
+  W8Device& operator=(const W8Device&) = delete;
+  ~W8Device();
+};
+
+struct W8Acts {
+  const void* codes = nullptr;  // [M, ldx] int8 (or uint8 when is_unsigned); ldx % 16 == 0, ldx >= K
+  int64_t ldx = 0;
+  bool is_unsigned = false;
+  int32_t zero_point = 0;       // unsigned only
+  const float* scales = nullptr;  // device: [1] per tensor or [M] per row
+  bool per_row = false;
+};
+struct W8Epilogue {
+  const float* bias = nullptr;  // device [N] or null
+  bool relu = false;
+  float* y = nullptr;           // float [M, N] (may be null when quantizing)
+  // Next input quantization: codes written to q_out [M, ldq] (uint8 if q_unsigned, else int8).
+  void* q_out = nullptr;
+  int64_t ldq = 0;
+  bool q_unsigned = true;
+  float q_scale = 1.0f;
+  int32_t q_zero_point = 0, q_min = 0, q_max = 255;
+};
+void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream = nullptr);
+
+// ---- small helpers ----
+bool device_available(std::string* why = nullptr);  // false (and why) when no usable GPU
+void* device_alloc(int64_t bytes);
+void device_free(void* p);
+void copy_to_device(void* dst, const void* src, int64_t bytes);
+void copy_to_host(void* dst, const void* src, int64_t bytes);
+void device_sync();
+
+}  // namespace qf::cuda

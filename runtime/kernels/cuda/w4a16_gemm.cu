@@ -1,0 +1,617 @@
+// W4A16 and 4-bit + 2:4 sparse GEMMs: int4 weights (per-group fp16/bf16 scales) times fp16/bf16
+// activations, dequantized in registers and multiplied on the tensor cores.
+//
+// Why this shape (Marlin's idea, written from the PTX manual, not copied): at M = 1..16 the
+// time is the weight bytes, so the kernel streams each weight byte exactly once, 16 bytes per
+// lane per load, already in the order of the mma A fragment (w4_prepare / w4sp_prepare). The
+// product is computed transposed, y^T = W * x^T: the weight is the 16-row A operand and the
+// few activation rows are the 8-wide B operand, so no tensor-core lane is wasted on padding
+// rows of M. Warps split K (reduced through shared memory at the end) and the rows of the
+// weight, so that enough 16-byte loads are in flight to cover the memory latency.
+#include <algorithm>
+#include <string>
+
+#include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/mma_ptx.cuh"
+
+namespace qf::cuda {
+namespace {
+
+template <bool BF16>
+using elem_t = std::conditional_t<BF16, __nv_bfloat16, __half>;
+
+__device__ __forceinline__ uint32_t as_u32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+__device__ __forceinline__ uint32_t as_u32(__nv_bfloat162 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+// One word of 8 biased codes (code + 8) -> the 4 A registers, scaled: registers 0 and 2 are row
+// g (scale s0), 1 and 3 row g+8 (scale s1); s0/s1 hold the scale in both halves.
+// fp16: (0x6400 | nibble) is the half 1024 + nibble, so one lop3 and one subtract give the code
+// exactly; the high nibbles of each byte come out as 1024 + 16*nibble and one fma by 1/16 fixes
+// them (all exact in fp16). bf16 has too few mantissa bits for the high-nibble trick (its
+// 128 + 16*nibble would spill into the exponent), so it shifts by 4 instead.
+template <bool BF16, bool SCALED = true>
+__device__ __forceinline__ void dequant8(uint32_t q, uint32_t s0, uint32_t s1, uint32_t (&a)[4]) {
+  if constexpr (!BF16) {
+    const uint32_t kMagic = 0x64006400u;
+    const __half2 k1032 = __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408));  // 1032
+    const __half2 kSixteenth = __halves2half2(__ushort_as_half(0x2C00), __ushort_as_half(0x2C00));  // 1/16
+    const __half2 kM72 = __halves2half2(__ushort_as_half(0xD480), __ushort_as_half(0xD480));  // -72
+    uint32_t r[4];
+    r[0] = ptx::lop3_and_or(q, 0x000F000Fu, kMagic);
+    r[1] = ptx::lop3_and_or(q, 0x00F000F0u, kMagic);
+    const uint32_t q8 = q >> 8;
+    r[2] = ptx::lop3_and_or(q8, 0x000F000Fu, kMagic);
+    r[3] = ptx::lop3_and_or(q8, 0x00F000F0u, kMagic);
+    const __half2 c0 = __hsub2(*reinterpret_cast<__half2*>(&r[0]), k1032);
+    const __half2 c1 = __hfma2(*reinterpret_cast<__half2*>(&r[1]), kSixteenth, kM72);
+    const __half2 c2 = __hsub2(*reinterpret_cast<__half2*>(&r[2]), k1032);
+    const __half2 c3 = __hfma2(*reinterpret_cast<__half2*>(&r[3]), kSixteenth, kM72);
+    if constexpr (SCALED) {
+      a[0] = as_u32(__hmul2(c0, *reinterpret_cast<const __half2*>(&s0)));
+      a[1] = as_u32(__hmul2(c1, *reinterpret_cast<const __half2*>(&s1)));
+      a[2] = as_u32(__hmul2(c2, *reinterpret_cast<const __half2*>(&s0)));
+      a[3] = as_u32(__hmul2(c3, *reinterpret_cast<const __half2*>(&s1)));
+    } else {
+      a[0] = as_u32(c0);
+      a[1] = as_u32(c1);
+      a[2] = as_u32(c2);
+      a[3] = as_u32(c3);
+    }
+  } else {
+    const uint32_t kMagic = 0x43004300u;  // bf16 128.0
+    const __nv_bfloat162 k136 = __halves2bfloat162(__ushort_as_bfloat16(0x4308), __ushort_as_bfloat16(0x4308));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      uint32_t r = ptx::lop3_and_or(q >> (4 * i), 0x000F000Fu, kMagic);
+      const __nv_bfloat162 c = __hsub2(*reinterpret_cast<__nv_bfloat162*>(&r), k136);
+      const uint32_t s = (i & 1) ? s1 : s0;
+      a[i] = SCALED ? as_u32(__hmul2(c, *reinterpret_cast<const __nv_bfloat162*>(&s))) : as_u32(c);
+    }
+  }
+}
+
+
+// 16 activations x[row, kk .. kk+15] (zero outside [0, k) or for rows >= m).
+template <bool BF16>
+__device__ __forceinline__ void load_x16(const elem_t<BF16>* x, int64_t ldx, int row, int m, int kk, int k,
+                                         uint4& lo, uint4& hi) {
+  lo = make_uint4(0, 0, 0, 0);
+  hi = lo;
+  if (row >= m) return;
+  const elem_t<BF16>* p = x + static_cast<int64_t>(row) * ldx + kk;
+  if (kk + 16 <= k) {
+    lo = __ldg(reinterpret_cast<const uint4*>(p));
+    hi = __ldg(reinterpret_cast<const uint4*>(p) + 1);
+  } else {
+    uint16_t v[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) v[i] = kk + i < k ? reinterpret_cast<const uint16_t*>(p)[i] : 0;
+    lo = make_uint4(v[0] | (v[1] << 16), v[2] | (v[3] << 16), v[4] | (v[5] << 16), v[6] | (v[7] << 16));
+    hi = make_uint4(v[8] | (v[9] << 16), v[10] | (v[11] << 16), v[12] | (v[13] << 16), v[14] | (v[15] << 16));
+  }
+}
+
+struct W4Args {
+  const uint4* packed;
+  const uint4* meta;  // sparse only
+  const float* scales;
+  const void* x;
+  int64_t ldx;
+  void* y;
+  int m, n, k, ntiles, chunks, groups, gs, npad;
+  int cpg;  // chunks per scale group (scale-after path; per channel: all chunks)
+};
+
+// Reduces the K-split partial sums through shared memory and writes y (rows m, columns n).
+template <int MT, int NT, int WN, int WK>
+__host__ __device__ constexpr int reduce_bytes() { return WK > 1 ? (WK - 1) * WN * NT * MT * 4 * 32 * 4 : 0; }
+
+// `scratch`: reduce_bytes() of shared memory no thread still uses.
+template <bool BF16, int MT, int NT, int WN, int WK>
+__device__ __forceinline__ void reduce_store(float (&acc)[NT][MT][4], const W4Args& p, int nt0, int m0, void* scratch) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  if constexpr (WK > 1) {
+    auto red = reinterpret_cast<float (*)[WN][NT * MT * 4][32]>(scratch);
+    if (wk > 0) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) red[wk - 1][wn][(j * MT + mt) * 4 + i][lane] = acc[j][mt][i];
+    }
+    __syncthreads();
+    if (wk > 0) return;
+#pragma unroll
+    for (int w = 0; w < WK - 1; ++w)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) acc[j][mt][i] += red[w][wn][(j * MT + mt) * 4 + i][lane];
+  }
+  using T = elem_t<BF16>;
+  T* y = static_cast<T*>(p.y);
+  const int g = lane / 4, cq = lane % 4;
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int nrow = (nt0 + j) * 16 + g + ((i & 2) ? 8 : 0);
+        const int mcol = m0 + mt * 8 + 2 * cq + (i & 1);
+        if (nrow < p.n && mcol < p.m) {
+          if constexpr (BF16)
+            y[static_cast<int64_t>(mcol) * p.n + nrow] = __float2bfloat16_rn(acc[j][mt][i]);
+          else
+            y[static_cast<int64_t>(mcol) * p.n + nrow] = __float2half_rn(acc[j][mt][i]);
+        }
+      }
+}
+
+// Codes -> A registers with the magic offset left in (the scale-after path): fp16 rows g get
+// 1024 + u, rows g+8 get 1024 + 16u (u = code + 8); bf16 rows get 128 + u. The offsets are
+// removed once per group from the fp32 sums with S = sum of the activations (one extra mma
+// against a ones fragment), which saves the subtract / fma on every pair of weights:
+//   fp16 row g: acc - 1032 S;  row g+8: acc / 16 - 72 S;  bf16: acc - 136 S.
+template <bool BF16>
+__device__ __forceinline__ void dequant8_raw(uint32_t q, uint32_t (&a)[4]) {
+  if constexpr (!BF16) {
+    const uint32_t kMagic = 0x64006400u;
+    a[0] = ptx::lop3_and_or(q, 0x000F000Fu, kMagic);
+    a[1] = ptx::lop3_and_or(q, 0x00F000F0u, kMagic);
+    const uint32_t q8 = q >> 8;
+    a[2] = ptx::lop3_and_or(q8, 0x000F000Fu, kMagic);
+    a[3] = ptx::lop3_and_or(q8, 0x00F000F0u, kMagic);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] = ptx::lop3_and_or(q >> (4 * i), 0x000F000Fu, 0x43004300u);
+  }
+}
+template <bool BF16>
+constexpr uint32_t kOnes = BF16 ? 0x3F803F80u : 0x3C003C00u;
+
+// acc (offset codes x activations) -> codes x activations, given S for the same outputs.
+template <bool BF16>
+__device__ __forceinline__ float remove_offset(float acc, float sum, bool high_row) {
+  if constexpr (BF16) return fmaf(-136.0f, sum, acc);
+  return high_row ? fmaf(-72.0f, sum, acc * 0.0625f) : fmaf(-1032.0f, sum, acc);
+}
+
+template <bool BF16>
+__device__ __forceinline__ uint32_t scale_pair(float s) {
+  if constexpr (BF16)
+    return as_u32(__float2bfloat162_rn(s));
+  else
+    return as_u32(__float2half2_rn(s));
+}
+
+// The scale-after path: a group's partial sums (exact code x activation products in fp32)
+// are multiplied by the float32 scales once per group instead of scaling every weight (4
+// multiplies per 8 codes), which is both fewer instructions and no fp16 rounding of the weight.
+// sums(j, mt, i): S for output i of tile (j, mt).
+template <bool BF16, bool OFFSET, int MT, int NT, class Sums>
+__device__ __forceinline__ void flush_group(float (&acc)[NT][MT][4], float (&tot)[NT][MT][4], const W4Args& p,
+                                            int gi, int nt0, int g, Sums sums) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const bool ok = nt0 + j < p.ntiles;
+    const float* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (nt0 + j) * 16 + g;
+    const float s0 = ok ? __ldg(sp) : 0.0f, s1 = ok ? __ldg(sp + 8) : 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float v = OFFSET ? remove_offset<BF16>(acc[j][mt][i], sums(j, mt, i), i >= 2) : acc[j][mt][i];
+        tot[j][mt][i] = fmaf(v, i < 2 ? s0 : s1, tot[j][mt][i]);
+        acc[j][mt][i] = 0.0f;
+      }
+    }
+  }
+}
+
+// Weights stream through a per-lane ring of D shared-memory slots filled by cp.async: D-1
+// chunks are in flight while one is multiplied, without holding them in registers. Each lane
+// reads back only the 16 bytes it copied itself, so no barrier is needed (cp.async.wait_group
+// makes a thread's own copies visible to it).
+template <int NT, int D>
+struct WeightRing {
+  uint4* slots;  // [D][NT][32] of this warp
+  __device__ __forceinline__ void issue(const uint4* const (&src)[NT], const bool (&ok)[NT], int c, int c1,
+                                        int stride, int lane) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const bool v = ok[j] && c < c1;
+      const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(slots + ((c % D) * NT + j) * 32 + lane));
+      ptx::cp_async16(dst, v ? static_cast<const void*>(src[j] + static_cast<int64_t>(c) * stride) : src[j], v);
+    }
+  }
+  __device__ __forceinline__ void read(uint4 (&w)[NT], int c, int lane) const {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) w[j] = slots[((c % D) * NT + j) * 32 + lane];
+  }
+};
+
+// Dense: chunk = 64 k = 4 k16 tiles; lane (g, cq) owns chunk-relative k 16cq .. 16cq+15.
+// SA: scale after the mma (group size a multiple of 64, or per channel); else scale in the
+// dequantization (any multiple of 16).
+template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
+__global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  const int g = lane / 4, cq = lane % 4;
+  const int nt0 = (blockIdx.x * WN + wn) * NT;
+  const int m0 = blockIdx.y * 8 * MT;
+  const int per = (p.chunks + WK - 1) / WK;
+  const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
+  const auto* x = static_cast<const elem_t<BF16>*>(p.x);
+  float acc[NT][MT][4] = {};
+  float tot[NT][MT][4] = {};
+  float xsum[MT][4] = {};  // SA: S per activation column (rows of the ones fragment are equal)
+  const uint4* wp[NT];
+  bool ok[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    ok[j] = nt0 + j < p.ntiles;
+    wp[j] = p.packed + (static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks) * 32 + lane;
+  }
+  int gi = SA ? c0 / p.cpg : 0;
+  int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
+
+  // Activations of a chunk: at M = 9..16 loaded with its weights, two chunks ahead (run 5:
+  // 27.0 -> 23.4 us at 8192^2); at M <= 8 just before use, because the extra registers cost
+  // occupancy (run 5: 17.1 -> 21.3 us, achieved occupancy 46% -> 28% in ncu); beyond 16 rows
+  // they do not fit in registers.
+  constexpr bool XPRE = MT == 2;
+  struct XBuf {
+    uint4 lo[XPRE ? MT : 1], hi[XPRE ? MT : 1];
+  };
+  auto load_x = [&](XBuf& b, int c) {
+    if constexpr (XPRE) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, c < c1 ? p.m : 0, c * 64 + cq * 16, p.k, b.lo[mt], b.hi[mt]);
+    }
+  };
+  auto process = [&](const uint4 (&w)[NT], const XBuf& xb, int c) {
+    const int kk = c * 64 + cq * 16;
+    uint4 xl[MT], xh[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      if constexpr (XPRE) {
+        xl[mt] = xb.lo[mt];
+        xh[mt] = xb.hi[mt];
+      } else {
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, xl[mt], xh[mt]);
+      }
+    }
+    int gsi = 0;
+    if constexpr (!SA) gsi = min(kk / p.gs, p.groups - 1);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      uint32_t s0 = 0, s1 = 0;
+      if constexpr (!SA) {
+        const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
+        s0 = scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f);
+        s1 = scale_pair<BF16>(ok[j] ? __ldg(sp + 8) : 0.0f);
+      }
+      const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        uint32_t a[4];
+        if constexpr (SA)
+          dequant8_raw<BF16>(words[t], a);
+        else
+          dequant8<BF16>(words[t], s0, s1, a);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          ptx::mma_16816<BF16>(acc[j][mt], a, b0, b1);
+        }
+      }
+    }
+    if constexpr (SA) {
+#pragma unroll
+      for (int t = 0; t < 4; ++t)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
+          ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
+        }
+      if (c + 1 == next_flush) {
+        flush_group<BF16, true, MT, NT>(acc, tot, p, gi, nt0, g, [&](int, int mt, int i) { return xsum[mt][i & 1]; });
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) xsum[mt][i] = 0.0f;
+        ++gi;
+        next_flush = min(c1, next_flush + p.cpg);
+      }
+    }
+  };
+
+  // Two chunks of weights in flight while one is multiplied: three register buffers in
+  // rotation (a shared-memory cp.async ring was measured slower here: more instructions).
+  auto load = [&](uint4 (&w)[NT], int c) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
+  };
+  uint4 wa[NT], wb[NT], wc[NT];
+  XBuf xa, xb, xc;
+  load(wa, c0);
+  load_x(xa, c0);
+  load(wb, c0 + 1);
+  load_x(xb, c0 + 1);
+  for (int c = c0; c < c1; c += 3) {
+    load(wc, c + 2);
+    load_x(xc, c + 2);
+    process(wa, xa, c);
+    if (c + 1 >= c1) break;
+    load(wa, c + 3);
+    load_x(xa, c + 3);
+    process(wb, xb, c + 1);
+    if (c + 2 >= c1) break;
+    load(wb, c + 4);
+    load_x(xb, c + 4);
+    process(wc, xc, c + 2);
+  }
+  constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
+  __shared__ __align__(16) unsigned char smem[RED > 0 ? RED : 16];
+  if constexpr (SA)
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
+  else
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
+}
+
+// 2:4 sparse: chunk = 128 k = 4 k32 tiles of mma.sp; lanes 2p, 2p+1 of a quad read the 16
+// activations at chunk-relative k 32t + 16p and each keeps its half of every quartet.
+// SA: group size a multiple of 128 (or per channel).
+template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
+__global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
+  const int g = lane / 4, cq = lane % 4, pair = cq / 2;
+  const bool odd = cq & 1;
+  const int nt0 = (blockIdx.x * WN + wn) * NT;
+  const int m0 = blockIdx.y * 8 * MT;
+  const int per = (p.chunks + WK - 1) / WK;
+  const int c0 = wk * per, c1 = min(p.chunks, c0 + per);
+  const auto* x = static_cast<const elem_t<BF16>*>(p.x);
+  float acc[NT][MT][4] = {};
+  float tot[NT][MT][4] = {};
+  const uint4 *wp[NT], *mp[NT];
+  bool ok[NT], okm[NT];
+  const int mlane = g * 2 + (cq & 1);
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    ok[j] = nt0 + j < p.ntiles;
+    okm[j] = ok[j] && cq < 2;  // lanes 2, 3 of each quad give no metadata (selector 0)
+    const int64_t base = static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks;
+    wp[j] = p.packed + base * 32 + lane;
+    mp[j] = p.meta + base * 16 + mlane;
+  }
+  int gi = SA ? c0 / p.cpg : 0;
+  int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
+
+  auto process = [&](const uint4 (&w)[NT], const uint4 (&e)[NT], int c) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const int kk = c * 128 + 32 * t + 16 * pair;
+      uint32_t b[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        uint4 lo, hi;
+        load_x16<BF16>(x, p.ldx, m0 + mt * 8 + g, p.m, kk, p.k, lo, hi);
+        b[mt][0] = odd ? lo.y : lo.x;
+        b[mt][1] = odd ? lo.w : lo.z;
+        b[mt][2] = odd ? hi.y : hi.x;
+        b[mt][3] = odd ? hi.w : hi.z;
+      }
+      int gsi = 0;
+      if constexpr (!SA) gsi = min((c * 128 + 32 * t + 16 * (cq & 1)) / p.gs, p.groups - 1);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const uint32_t word = t == 0 ? w[j].x : t == 1 ? w[j].y : t == 2 ? w[j].z : w[j].w;
+        const uint32_t meta = t == 0 ? e[j].x : t == 1 ? e[j].y : t == 2 ? e[j].z : e[j].w;
+        uint32_t a[4];
+        if constexpr (SA) {
+          // Exact codes (no offset trick here: its per-row S needs one more mma.sp per tile,
+          // measured slower, run 4 of docs/RESULTS.md).
+          dequant8<BF16, false>(word, 0u, 0u, a);
+        } else {
+          const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
+          dequant8<BF16>(word, scale_pair<BF16>(ok[j] ? __ldg(sp) : 0.0f),
+                         scale_pair<BF16>(ok[j] ? __ldg(sp + 8) : 0.0f), a);
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16>(acc[j][mt], a, b[mt], meta);
+      }
+    }
+    if constexpr (SA) {
+      if (c + 1 == next_flush) {
+        flush_group<BF16, false, MT, NT>(acc, tot, p, gi, nt0, g, [](int, int, int) { return 0.0f; });
+        ++gi;
+        next_flush = min(c1, next_flush + p.cpg);
+      }
+    }
+  };
+
+  // Weight and metadata rings (D stages per warp), reused for the K-split reduction afterwards.
+  constexpr int D = NT == 1 ? 6 : 3;
+  constexpr int RINGW = (WN * WK) * D * NT * 32 * 16, RINGE = (WN * WK) * D * NT * 32 * 16;
+  constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
+  __shared__ __align__(16) unsigned char smem[RINGW + RINGE > RED ? RINGW + RINGE : RED];
+  WeightRing<NT, D> wring{reinterpret_cast<uint4*>(smem) + warp * D * NT * 32};
+  WeightRing<NT, D> ering{reinterpret_cast<uint4*>(smem + RINGW) + warp * D * NT * 32};
+#pragma unroll
+  for (int s = 0; s < D - 1; ++s) {
+    wring.issue(wp, ok, c0 + s, c1, 32, lane);
+    ering.issue(mp, okm, c0 + s, c1, 16, lane);
+    ptx::cp_async_commit();
+  }
+  for (int c = c0; c < c1; ++c) {
+    ptx::cp_async_wait<D - 2>();
+    uint4 w[NT], e[NT];
+    wring.read(w, c, lane);
+    ering.read(e, c, lane);
+    wring.issue(wp, ok, c + D - 1, c1, 32, lane);
+    ering.issue(mp, okm, c + D - 1, c1, 16, lane);
+    ptx::cp_async_commit();
+    process(w, e, c);
+  }
+  ptx::cp_async_wait<0>();
+  __syncthreads();
+  if constexpr (SA)
+    reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
+  else
+    reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
+}
+
+template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
+void launch(const W4Args& a, cudaStream_t s) {
+  constexpr int rows = 16 * NT * WN;
+  const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
+  if constexpr (SPARSE)
+    w4sp_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+  else
+    w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+}
+
+template <bool BF16, bool SPARSE, int MT>
+void launch_cfg(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
+  // The scale-in-dequantization path (group sizes that are not a multiple of the chunk) is
+  // built for one block shape only: it is the rare case.
+  if (!sa) return launch<BF16, SPARSE, false, MT, 1, 1, 8>(a, s);
+  // 2:4 is built for one block shape only: 16 rows x 8 K-slices won every sparse sweep (runs
+  // 1-6 of docs/RESULTS.md), and fewer instantiations keep the build short.
+  if constexpr (SPARSE) {
+    return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+  } else {
+    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
+    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
+      if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
+      else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, s);
+    }
+  }
+  throw Error("w4a16_gemm: no kernel for config warps_n=" + std::to_string(c.warps_n) +
+              " warps_k=" + std::to_string(c.warps_k) + " tiles_per_warp=" + std::to_string(c.tiles_per_warp));
+}
+
+template <bool BF16, bool SPARSE>
+void launch_m(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
+  if (a.m <= 8) return launch_cfg<BF16, SPARSE, 1>(a, sa, c, s);
+  if (a.m <= 16) return launch_cfg<BF16, SPARSE, 2>(a, sa, c, s);
+  if (a.m <= 32) return launch_cfg<BF16, SPARSE, 4>(a, sa, c, s);
+  return launch_cfg<BF16, SPARSE, 8>(a, sa, c, s);
+}
+
+}  // namespace
+
+void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, void* stream, W4Config cfg) {
+  if (m <= 0) return;
+  if (ldx < w.k || ldx % 8 != 0 || (reinterpret_cast<uintptr_t>(x) % 16) != 0)
+    throw Error("w4a16_gemm: activations need a 16-byte aligned base and a row stride (" + std::to_string(ldx) +
+                ") that is >= K (" + std::to_string(w.k) + ") and a multiple of 8 elements");
+  if (m > (1 << 30) || w.n > (1 << 30) || w.k > (1 << 30)) throw Error("w4a16_gemm: dimension too large");
+  const int chunk_k = w.sparse ? 128 : 64;
+  const bool sa = w.group_size == 0 || w.group_size % chunk_k == 0;
+  W4Args a{static_cast<const uint4*>(w.packed), static_cast<const uint4*>(w.meta),
+           static_cast<const float*>(w.scales), x, ldx, y, static_cast<int>(m), static_cast<int>(w.n),
+           static_cast<int>(w.k), static_cast<int>(w.ntiles), static_cast<int>(w.chunks),
+           static_cast<int>(w.groups), w.group_size > 0 ? static_cast<int>(w.group_size) : (1 << 30),
+           static_cast<int>(w.ntiles * 16),
+           w.group_size > 0 ? static_cast<int>(w.group_size / chunk_k) : static_cast<int>(w.chunks)};
+  if (cfg.warps_n == 0) {
+    // From the block-shape sweeps of bench/cuda (H200, docs/RESULTS.md): at M <= 8, and for
+    // 2:4, 16 rows x 8 K-slices per block (many small blocks) wins; with more activation rows,
+    // blocks of 32 or 64 rows win once there are enough of them to cover every SM twice,
+    // because the rows of a block share their activation loads.
+    static const int sms = [] {
+      int dev = 0, v = 0;
+      QF_CUDA_CHECK(cudaGetDevice(&dev));
+      QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+      return v;
+    }();
+    if (w.sparse || m <= 8 || w.ntiles < 2 * sms)
+      cfg = {1, 8, 1};
+    else if (w.ntiles >= 4 * 2 * sms)
+      cfg = {2, 4, 2};
+    else
+      cfg = {2, 4, 1};
+  }
+  auto s = static_cast<cudaStream_t>(stream);
+  if (w.sparse) {
+    if (w.bf16) launch_m<true, true>(a, sa, cfg, s); else launch_m<false, true>(a, sa, cfg, s);
+  } else {
+    if (w.bf16) launch_m<true, false>(a, sa, cfg, s); else launch_m<false, false>(a, sa, cfg, s);
+  }
+  QF_CUDA_CHECK(cudaGetLastError());
+}
+
+// ---- device copies of prepared weights ----
+
+namespace {
+void* upload(const void* src, int64_t bytes) {
+  void* d = nullptr;
+  QF_CUDA_CHECK(cudaMalloc(&d, static_cast<size_t>(bytes)));
+  QF_CUDA_CHECK(cudaMemcpy(d, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice));
+  return d;
+}
+}  // namespace
+
+W4Device::W4Device(const W4Prepared& p)
+    : n(p.n), k(p.k), ntiles(p.ntiles), chunks(p.chunks), groups(p.groups), group_size(p.group_size),
+      bf16(p.bf16), sparse(false) {
+  packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 4));
+}
+
+W4Device::W4Device(const W4SparsePrepared& p)
+    : n(p.n), k(p.k), ntiles(p.ntiles), chunks(p.chunks), groups(p.groups), group_size(p.group_size),
+      bf16(p.bf16), sparse(true) {
+  packed = upload(p.packed.data(), static_cast<int64_t>(p.packed.size() * 4));
+  meta = upload(p.meta.data(), static_cast<int64_t>(p.meta.size() * 4));
+  scales = upload(p.scales.data(), static_cast<int64_t>(p.scales.size() * 4));
+}
+
+W4Device::~W4Device() {
+  cudaFree(packed);
+  cudaFree(meta);
+  cudaFree(scales);
+}
+
+int64_t W4Device::bytes() const {
+  const int64_t tiles = ntiles * chunks;
+  return tiles * 512 + (sparse ? tiles * 256 : 0) + groups * ntiles * 16 * 4;
+}
+
+bool device_available(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    if (why) *why = e != cudaSuccess ? std::string(cudaGetErrorString(e)) : std::string("no CUDA device");
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+}
+void* device_alloc(int64_t bytes) {
+  void* d = nullptr;
+  QF_CUDA_CHECK(cudaMalloc(&d, static_cast<size_t>(std::max<int64_t>(bytes, 1))));
+  return d;
+}
+void device_free(void* p) { cudaFree(p); }
+void copy_to_device(void* dst, const void* src, int64_t bytes) {
+  QF_CUDA_CHECK(cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice));
+}
+void copy_to_host(void* dst, const void* src, int64_t bytes) {
+  QF_CUDA_CHECK(cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost));
+}
+void device_sync() { QF_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+}  // namespace qf::cuda

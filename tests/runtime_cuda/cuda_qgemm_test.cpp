@@ -1,0 +1,356 @@
+// Table-driven tests of the CUDA GEMMs (runtime/kernels/cuda) against host references over
+// awkward shapes: M = 1, odd N, K not a multiple of the tile or of 16, per-channel and
+// per-group scales. Integer paths (W8A8) must be bit-identical to the reference kernels;
+// fp16/bf16 paths are compared with a float64 product by ||y - ref|| / ||ref|| (bound below).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/int4_pack.h"
+#include "core/nm_sparse.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/ref/ref_kernels.h"
+
+namespace qf::cuda {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                                   \
+  do {                                                                       \
+    std::string why_;                                                        \
+    if (!device_available(&why_)) GTEST_SKIP() << "no CUDA GPU here (" << why_ << "): GPU test skipped"; \
+  } while (0)
+
+// Device buffer owned by a test.
+struct DBuf {
+  void* p = nullptr;
+  explicit DBuf(int64_t bytes) : p(device_alloc(bytes)) {}
+  ~DBuf() { device_free(p); }
+};
+
+// Host fp16/bf16 conversion (test side, independent of the library's).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  uint32_t f;
+  if (exp == 0) {
+    if (mant == 0) {
+      f = sign;
+    } else {
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) { mant <<= 1; --exp; }
+      f = sign | (exp << 23) | ((mant & 0x3FF) << 13);
+    }
+  } else if (exp == 31) {
+    f = sign | 0x7F800000u | (mant << 13);
+  } else {
+    f = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float out;
+  std::memcpy(&out, &f, 4);
+  return out;
+}
+float bf16_to_float(uint16_t h) {
+  const uint32_t f = static_cast<uint32_t>(h) << 16;
+  float out;
+  std::memcpy(&out, &f, 4);
+  return out;
+}
+// Activations are drawn as values exactly representable in both formats (k/64, |k| < 256).
+uint16_t exact_bits(float v, bool bf16) {
+  uint32_t f;
+  std::memcpy(&f, &v, 4);
+  if (bf16) return static_cast<uint16_t>(f >> 16);
+  // v = i / 64 with |i| < 256: representable in fp16 exactly.
+  if (v == 0.0f) return 0;
+  const uint16_t sign = (f >> 31) ? 0x8000 : 0;
+  const int e = static_cast<int>((f >> 23) & 0xFF) - 127;
+  return static_cast<uint16_t>(sign | ((e + 15) << 10) | ((f >> 13) & 0x3FF));
+}
+
+struct W4Case {
+  int64_t m, n, k, gs;
+  bool bf16, sparse;
+};
+
+std::string name(const W4Case& c) {
+  return std::string(c.sparse ? "w4sp" : "w4") + (c.bf16 ? "_bf16" : "_fp16") + "_m" + std::to_string(c.m) + "_n" +
+         std::to_string(c.n) + "_k" + std::to_string(c.k) + "_gs" + std::to_string(c.gs);
+}
+
+// Runs one case; returns ||y - ref|| / ||ref||.
+double run_w4(const W4Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(-7, 7), xi(-255, 255), pick(0, 5);
+  std::uniform_real_distribution<float> sd(0.002f, 0.05f);
+  const int64_t groups = c.gs > 0 ? c.k / c.gs : 1;
+  std::vector<int32_t> w(static_cast<size_t>(c.n * c.k), 0);
+  if (c.sparse) {
+    static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+    for (int64_t r = 0; r < c.n; ++r)
+      for (int64_t q = 0; q < c.k / 4; ++q) {
+        const int* pr = pairs[pick(rng)];
+        for (int j = 0; j < 2; ++j) w[static_cast<size_t>(r * c.k + 4 * q + pr[j])] = code(rng);
+      }
+  } else {
+    for (auto& v : w) v = code(rng);
+  }
+  std::vector<float> scales(static_cast<size_t>(c.n * groups));
+  for (auto& s : scales) s = sd(rng);
+  const int64_t ldx = (c.k + 7) / 8 * 8;
+  std::vector<uint16_t> xb(static_cast<size_t>(c.m * ldx), 0x7E00);  // NaN between K and ldx: must be ignored
+  std::vector<float> xf(static_cast<size_t>(c.m * c.k));
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t kk = 0; kk < c.k; ++kk) {
+      const float v = static_cast<float>(xi(rng)) / 64.0f;
+      xf[static_cast<size_t>(i * c.k + kk)] = v;
+      xb[static_cast<size_t>(i * ldx + kk)] = exact_bits(v, c.bf16);
+    }
+  std::unique_ptr<W4Device> dw;
+  if (c.sparse) {
+    const auto comp = nm_compress(w.data(), c.n, c.k, NMPattern{2, 4});
+    const int64_t kept = nm_kept_per_row(c.k, 2, 4);
+    const auto v4 = pack_int4_rows(comp.values.data(), c.n, kept);
+    dw = std::make_unique<W4Device>(w4sp_prepare(v4.data(), comp.indices.data(), scales.data(), c.n, c.k, c.gs, c.bf16));
+  } else {
+    const auto p4 = pack_int4_rows(w.data(), c.n, c.k);
+    dw = std::make_unique<W4Device>(w4_prepare(p4.data(), scales.data(), c.n, c.k, c.gs, c.bf16));
+  }
+  DBuf dx(static_cast<int64_t>(xb.size() * 2)), dy(c.m * c.n * 2);
+  copy_to_device(dx.p, xb.data(), static_cast<int64_t>(xb.size() * 2));
+  std::vector<uint16_t> poison(static_cast<size_t>(c.m * c.n), 0x7E00);  // NaN: every output must be written
+  copy_to_device(dy.p, poison.data(), c.m * c.n * 2);
+  w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p);
+  device_sync();
+  std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
+  copy_to_host(yb.data(), dy.p, c.m * c.n * 2);
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t o = 0; o < c.n; ++o) {
+      double ref = 0;
+      for (int64_t kk = 0; kk < c.k; ++kk)
+        ref += static_cast<double>(xf[static_cast<size_t>(i * c.k + kk)]) * w[static_cast<size_t>(o * c.k + kk)] *
+               scales[static_cast<size_t>(o * groups + (c.gs > 0 ? kk / c.gs : 0))];
+      const uint16_t b = yb[static_cast<size_t>(i * c.n + o)];
+      const double got = c.bf16 ? bf16_to_float(b) : half_to_float(b);
+      if (!std::isfinite(got)) {
+        ADD_FAILURE() << name(c) << ": y[" << i << ", " << o << "] = " << got << " (not written or overflow)";
+        return 1e9;
+      }
+      num += (got - ref) * (got - ref);
+      den += ref * ref;
+    }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+// Bound: weights are code * scale rounded once to fp16 (2^-11 relative) or bf16 (2^-8), products
+// accumulate in fp32, the output is rounded once more: ~1e-3 (fp16) / ~8e-3 (bf16) worst case.
+constexpr double kTolF16 = 2e-3, kTolBF16 = 1.2e-2;
+
+class W4A16Small : public ::testing::TestWithParam<W4Case> {};
+TEST_P(W4A16Small, MatchesFloat64Reference) {
+  SKIP_WITHOUT_GPU();
+  const W4Case c = GetParam();
+  for (uint32_t seed : {1u, 2u}) {
+    const double err = run_w4(c, seed);
+    EXPECT_LT(err, c.bf16 ? kTolBF16 : kTolF16) << name(c) << " seed " << seed;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W4A16Small,
+    ::testing::Values(W4Case{1, 16, 64, 0, false, false}, W4Case{1, 33, 99, 0, false, false},
+                      W4Case{3, 17, 96, 32, false, false}, W4Case{16, 100, 1040, 80, false, false},
+                      W4Case{9, 130, 4160, 64, false, false}, W4Case{40, 48, 256, 128, false, false},
+                      W4Case{128, 257, 512, 128, false, false}, W4Case{5, 70, 384, 128, true, false},
+                      W4Case{1, 64, 128, 0, false, true}, W4Case{5, 37, 260, 0, false, true},
+                      W4Case{16, 64, 512, 128, false, true}, W4Case{33, 80, 2048, 64, false, true},
+                      W4Case{8, 31, 132, 0, false, true}, W4Case{3, 48, 640, 128, true, true}),
+    [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+class W4A16Large : public ::testing::TestWithParam<W4Case> {};
+TEST_P(W4A16Large, MatchesFloat64Reference) {
+  SKIP_WITHOUT_GPU();
+  const W4Case c = GetParam();
+  EXPECT_LT(run_w4(c, 7), c.bf16 ? kTolBF16 : kTolF16) << name(c);
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, W4A16Large,
+                         ::testing::Values(W4Case{1, 4096, 4096, 128, false, false},
+                                           W4Case{16, 4096, 4096, 128, false, true},
+                                           W4Case{64, 1024, 4096, 128, false, false}),
+                         [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+// ---- W8A8: bit-identical to the reference kernels ----
+
+struct W8Case {
+  int64_t m, n, k, gs;
+  bool x_unsigned, per_row, bias, relu, quant_next;
+};
+std::string name(const W8Case& c) {
+  return std::string("w8a8_m") + std::to_string(c.m) + "_n" + std::to_string(c.n) + "_k" + std::to_string(c.k) +
+         "_gs" + std::to_string(c.gs) + (c.x_unsigned ? "_u8" : "_s8") + (c.per_row ? "_rows" : "_tensor") +
+         (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "") + (c.quant_next ? "_q" : "");
+}
+
+void run_w8(const W8Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> wc(-127, 127), xs(-127, 127), xu(0, 255), zp(0, 255);
+  std::uniform_real_distribution<float> sd(1e-4f, 2e-2f), bd(-3.0f, 3.0f);
+  const int64_t groups = c.gs > 0 ? c.k / c.gs : 1;
+  std::vector<int8_t> w(static_cast<size_t>(c.n * c.k));
+  for (auto& v : w) v = static_cast<int8_t>(wc(rng));
+  std::vector<float> sw(static_cast<size_t>(c.n * groups)), bias(static_cast<size_t>(c.n)),
+      sx(static_cast<size_t>(c.per_row ? c.m : 1));
+  for (auto& s : sw) s = sd(rng);
+  for (auto& b : bias) b = bd(rng);
+  for (auto& s : sx) s = sd(rng) * 10.0f;
+  const int64_t ldx = (c.k + 15) / 16 * 16;
+  std::vector<uint8_t> x(static_cast<size_t>(c.m * ldx), 0xA5);  // garbage between K and ldx
+  std::vector<uint8_t> xdense(static_cast<size_t>(c.m * c.k));
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t kk = 0; kk < c.k; ++kk) {
+      const uint8_t v = c.x_unsigned ? static_cast<uint8_t>(xu(rng)) : static_cast<uint8_t>(static_cast<int8_t>(xs(rng)));
+      x[static_cast<size_t>(i * ldx + kk)] = v;
+      xdense[static_cast<size_t>(i * c.k + kk)] = v;
+    }
+  const int32_t zx = c.x_unsigned ? zp(rng) : 0;
+
+  // Host reference: the runtime's reference kernel, then ReLU and quantization by the ref table.
+  kernels::QWeights qw;
+  qw.kind = kernels::QWeightKind::kInt8;
+  qw.n = c.n;
+  qw.k = c.k;
+  qw.codes = w.data();
+  qw.scales = sw.data();
+  qw.per_group = c.gs > 0;
+  qw.group_size = c.gs;
+  kernels::QActs qa;
+  qa.codes = xdense.data();
+  qa.zero_point = zx;
+  qa.scales = sx.data();
+  qa.scale_stride = c.per_row ? 1 : 0;
+  std::vector<float> ref(static_cast<size_t>(c.m * c.n));
+  (c.x_unsigned ? kernels::qu8_qs8w_gemm_f32_ref : kernels::qs8_qs8w_gemm_f32_ref)(c.m, qa, qw, c.bias ? bias.data() : nullptr,
+                                                                                   ref.data());
+  if (c.relu) kernels::f32_relu_ref(ref.data(), c.m * c.n, ref.data());
+  const float qs = 0.05f;
+  const int32_t qz = 128;
+  std::vector<uint8_t> qref(static_cast<size_t>(c.m * c.n));
+  kernels::f32_quantize_u8_ref(ref.data(), c.m * c.n, qs, qz, 0, 255, qref.data());
+
+  W8Device dw(w8_prepare(w.data(), sw.data(), c.n, c.k, c.gs));
+  DBuf dx(static_cast<int64_t>(x.size())), dsx(static_cast<int64_t>(sx.size() * 4)), db(c.n * 4),
+      dy(c.m * c.n * 4), dq(c.m * c.n);
+  copy_to_device(dx.p, x.data(), static_cast<int64_t>(x.size()));
+  copy_to_device(dsx.p, sx.data(), static_cast<int64_t>(sx.size() * 4));
+  copy_to_device(db.p, bias.data(), c.n * 4);
+  std::vector<float> poison(static_cast<size_t>(c.m * c.n), std::nanf(""));
+  copy_to_device(dy.p, poison.data(), c.m * c.n * 4);
+  W8Acts a;
+  a.codes = dx.p;
+  a.ldx = ldx;
+  a.is_unsigned = c.x_unsigned;
+  a.zero_point = zx;
+  a.scales = static_cast<const float*>(dsx.p);
+  a.per_row = c.per_row;
+  W8Epilogue e;
+  e.bias = c.bias ? static_cast<const float*>(db.p) : nullptr;
+  e.relu = c.relu;
+  e.y = static_cast<float*>(dy.p);
+  if (c.quant_next) {
+    e.q_out = dq.p;
+    e.ldq = c.n;
+    e.q_unsigned = true;
+    e.q_scale = qs;
+    e.q_zero_point = qz;
+    e.q_min = 0;
+    e.q_max = 255;
+  }
+  w8a8_gemm(dw, c.m, a, e);
+  device_sync();
+  std::vector<float> y(static_cast<size_t>(c.m * c.n));
+  copy_to_host(y.data(), dy.p, c.m * c.n * 4);
+  int64_t bad = 0;
+  for (size_t i = 0; i < y.size(); ++i)
+    if (std::memcmp(&y[i], &ref[i], 4) != 0 && bad++ < 5)
+      ADD_FAILURE() << name(c) << ": y[" << i / c.n << ", " << i % c.n << "] = " << y[i] << ", reference " << ref[i];
+  EXPECT_EQ(bad, 0) << name(c) << ": outputs not bit-identical to the reference kernel";
+  if (c.quant_next) {
+    std::vector<uint8_t> q(static_cast<size_t>(c.m * c.n));
+    copy_to_host(q.data(), dq.p, c.m * c.n);
+    int64_t qbad = 0;
+    for (size_t i = 0; i < q.size(); ++i) qbad += q[i] != qref[i];
+    EXPECT_EQ(qbad, 0) << name(c) << ": quantized next input differs from the reference";
+  }
+}
+
+class W8A8Small : public ::testing::TestWithParam<W8Case> {};
+TEST_P(W8A8Small, BitIdenticalToReferenceKernel) {
+  SKIP_WITHOUT_GPU();
+  for (uint32_t seed : {11u, 12u}) run_w8(GetParam(), seed);
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W8A8Small,
+    ::testing::Values(W8Case{1, 1, 1, 0, false, true, false, false, false},
+                      W8Case{1, 7, 64, 0, false, true, true, false, false},
+                      W8Case{3, 130, 100, 0, true, false, true, true, true},
+                      W8Case{128, 128, 128, 0, false, true, true, false, true},
+                      W8Case{129, 257, 320, 64, false, true, true, false, false},
+                      W8Case{200, 64, 1000, 0, true, false, false, true, true},
+                      W8Case{17, 300, 2048, 128, true, false, true, false, true},
+                      W8Case{64, 96, 33, 0, false, false, true, true, false}),
+    [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
+
+class W8A8Large : public ::testing::TestWithParam<W8Case> {};
+TEST_P(W8A8Large, BitIdenticalToReferenceKernel) {
+  SKIP_WITHOUT_GPU();
+  run_w8(GetParam(), 21u);
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, W8A8Large,
+                         ::testing::Values(W8Case{300, 1024, 2048, 0, false, true, true, true, true},
+                                           W8Case{256, 512, 4096, 256, true, false, true, false, true}),
+                         [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
+
+// ---- load-time layout checks (no GPU needed) ----
+
+TEST(CudaWeightLayouts, RejectGroupSizesTheKernelsCannotApply) {
+  std::vector<uint8_t> p4(64 * 32, 0);
+  std::vector<float> s(64 * 8, 1.0f);
+  EXPECT_THROW(w4_prepare(p4.data(), s.data(), 64, 64, 8, false), Error);   // not a multiple of 16
+  EXPECT_THROW(w4_prepare(p4.data(), s.data(), 64, 64, 48, false), Error);  // does not divide K
+  std::vector<int8_t> c(64 * 64, 0);
+  EXPECT_THROW(w8_prepare(c.data(), s.data(), 64, 64, 32), Error);  // W8A8 flushes groups per 64 k
+  std::vector<uint8_t> idx(64 * 8, 0);  // all indices 0: not strictly increasing
+  EXPECT_THROW(w4sp_prepare(p4.data(), idx.data(), s.data(), 64, 64, 0, false), Error);
+}
+
+TEST(CudaWeightLayouts, W4FragmentOrderHoldsEveryCodeOnce) {
+  // Each code lands in exactly one nibble, biased by 8, where cuda_qgemm.h says: lane (g, c),
+  // word t, row g at chunk k 16c + 4t + {0,1} -> nibbles 0 and 4, {2,3} -> nibbles 2 and 6.
+  const int64_t n = 16, k = 64;
+  std::vector<int32_t> codes(static_cast<size_t>(n * k));
+  for (int64_t i = 0; i < n * k; ++i) codes[static_cast<size_t>(i)] = static_cast<int32_t>(i % 15) - 7;
+  const auto p4 = pack_int4_rows(codes.data(), n, k);
+  std::vector<float> s(n, 1.0f);
+  const W4Prepared p = w4_prepare(p4.data(), s.data(), n, k, 0, false);
+  ASSERT_EQ(p.packed.size(), 32u * 4u);
+  for (int lane = 0; lane < 32; ++lane)
+    for (int t = 0; t < 4; ++t) {
+      const uint32_t word = p.packed[static_cast<size_t>(lane * 4 + t)];
+      const int64_t g = lane / 4, c = lane % 4, kb = 16 * c + 4 * t;
+      auto nib = [&](int i) { return static_cast<int32_t>((word >> (4 * i)) & 0xF) - 8; };
+      EXPECT_EQ(nib(0), codes[static_cast<size_t>(g * k + kb)]);
+      EXPECT_EQ(nib(4), codes[static_cast<size_t>(g * k + kb + 1)]);
+      EXPECT_EQ(nib(1), codes[static_cast<size_t>((g + 8) * k + kb)]);
+      EXPECT_EQ(nib(2), codes[static_cast<size_t>(g * k + kb + 2)]);
+      EXPECT_EQ(nib(6), codes[static_cast<size_t>(g * k + kb + 3)]);
+      EXPECT_EQ(nib(7), codes[static_cast<size_t>((g + 8) * k + kb + 3)]);
+    }
+}
+
+}  // namespace
+}  // namespace qf::cuda
