@@ -12,6 +12,7 @@
 #include "cli/measure.h"
 #include "cli/plots.h"
 #include "gate/report_writers.h"
+#include "train/distributed.h"
 #include "train/metrics_log.h"
 
 namespace qf::cli {
@@ -94,6 +95,9 @@ Json run_pipeline(const Recipe& recipe, const RunRequest& req_in, const Pipeline
     stages["train"] = std::string(can_resume ? "resumed" : "trained") + ", " + std::to_string(r.epochs_run) + " epoch(s) in this call";
   }
   if (opt.train_only) return Json();
+  // Data parallel: the stages below run on rank 0 alone (the other ranks stop after training), so
+  // it leaves the job; its collectives would wait on workers that have gone.
+  train::set_current_group(nullptr);
   if (!run_finished(dir.string()))
     throw std::runtime_error(dir.string() + ": training stopped before the end (no \"final\" record); run again to resume");
 
