@@ -23,7 +23,7 @@ for i in $(seq "$REPEATS"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     n=${c%t}
     extra=""; [ "$c" = 1t ] && extra="--threads 1"
-    "$Q" run "$tmp/r.yaml" -o "$tmp/run_$n" --nproc "$n" $extra -q > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+    "$Q" run "$tmp/r.yaml" -o "$tmp/run_$n" --nproc "$n" --train-only $extra -q > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
     python3 - "$tmp/run_$n/metrics.jsonl" "$c" "$i" "$load" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -86,6 +86,10 @@ void RangeObserverImpl::begin_histogram_pass() {
 
 void RangeObserverImpl::finish_calibration(QuantRange range, bool symmetric) {
   if (!hist_) return;
+  // Data parallelism (no-op otherwise): each rank binned its shard over the same edges (the first
+  // pass's range was all-reduced), so the sum of the counts is the histogram one process builds.
+  train::all_reduce_sum(hist_->counts);
+  train::all_reduce_sum(abs_hist_->counts);
   ClipRange clip{hist_->lo, hist_->hi};
   switch (kind_) {
     case ObserverKind::kPercentile:

@@ -63,6 +63,20 @@ PruningConfig parse_pruning_modifier(const RecipeNode& node) {
                           " itself, beside 'schedule' (the same key in every modifier, recipes/README.md)");
   c.window = train::parse_epoch_window(node);
   if (!c.window.end) c.window.end = c.window.start + 1;  // the cubic ramp's default length: one epoch
+  c.method = node.one_of("method", "magnitude", {"magnitude", "ste", "sr_ste"});
+  if (c.straight_through()) {
+    if (!c.is_nm()) node.fail("method", c.method + " learns N:M masks: needs an N:M pattern, got " + c.pattern);
+    if (s.has("type") || s.has("initial_sparsity"))
+      s.fail(s.has("type") ? "type" : "initial_sparsity",
+             "does not apply to method " + c.method + " (the full N:M pattern from start_epoch; only update_every)");
+    c.update_every = 1;  // the papers recompute the mask every step
+  }
+  if (c.method == "sr_ste") {
+    c.decay = node.get<double>("decay", c.decay);
+    if (c.decay < 0) node.fail("decay", "must be >= 0");
+  } else if (node.has("decay")) {
+    node.fail("decay", "applies to method sr_ste only");
+  }
   c.update_every = s.get<int64_t>("update_every", c.update_every);
   if (c.update_every < 1) s.fail("update_every", "must be >= 1");
   node.finish();
@@ -91,6 +105,7 @@ void PruningModifier::prepare(train::TrainState& st) {
                                   " (leave it dense with leave_dense, or choose other layers)");
     }
     WeightMask mask(w, config_.is_nm() ? std::make_pair(config_.n, config_.m) : std::make_pair<int64_t, int64_t>(0, 0));
+    mask->set_straight_through(config_.straight_through());
     layer->set_hook(train::HookSlot::kWeightMask, mask.ptr());
     layers_.push_back(layer);
     masks_.push_back(mask);
@@ -131,18 +146,66 @@ void PruningModifier::update_masks(double s, torch::optim::Optimizer* optimizer)
   enforce(optimizer);
 }
 
+void PruningModifier::recompute_nm_masks() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> masks;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    masks_[i]->set_mask(nm_mask(layers_[i]->effective_weight().detach(), config_.n, config_.m));
+    masks.push_back(masks_[i]->mask());
+  }
+  train::broadcast_tensors(masks, 0);  // as in update_masks: ties broken alike on every rank
+}
+
 void PruningModifier::enforce(torch::optim::Optimizer* optimizer) {
   for (size_t i = 0; i < layers_.size(); ++i) masks_[i]->enforce(layers_[i]->raw_weight(), optimizer);
 }
 
 void PruningModifier::before_forward(train::TrainState& st) {
+  if (config_.straight_through()) {
+    if (frozen_ || st.step < schedule_.start_step) return;
+    if (st.step >= schedule_.end_step) {
+      freeze(st.optimizer);
+    } else if ((st.step - schedule_.start_step) % config_.update_every == 0) {
+      recompute_nm_masks();
+    }
+    st.step_log["sparsity"] = config_.final_sparsity;
+    return;
+  }
   if (!schedule_.updates_at(st.step)) return;
   const double s = schedule_.at(st.step);
   if (s > 0) update_masks(s, st.optimizer);
   st.step_log["sparsity"] = s;
 }
 
-void PruningModifier::after_step(train::TrainState& st) { enforce(st.optimizer); }
+void PruningModifier::freeze(torch::optim::Optimizer* optimizer) {
+  // Last recomputation from the dense weights, then the pruned weights and their optimizer state
+  // become zero and stay there (the magnitude method's regime). After a resume past this point
+  // the pruned weights are already zero, so the same mask comes back.
+  recompute_nm_masks();
+  for (auto& m : masks_) m->set_straight_through(false);
+  frozen_ = true;
+  enforce(optimizer);
+}
+
+void PruningModifier::train_end(train::TrainState& st) {
+  // A window that ends after the last step still leaves exact N:M weights behind.
+  if (config_.straight_through() && !frozen_ && st.step >= schedule_.start_step) freeze(st.optimizer);
+}
+
+void PruningModifier::after_backward(train::TrainState& st) {
+  if (config_.method != "sr_ste" || !learning_mask(st.step) || config_.decay == 0) return;
+  // SR-STE: g += decay * (1 - mask) * w, on the (already all-reduced) gradient of the raw weight.
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    torch::Tensor& w = layers_[i]->raw_weight();
+    if (!w.grad().defined()) continue;
+    w.mutable_grad().add_((1 - masks_[i]->mask()) * w, config_.decay);
+  }
+}
+
+void PruningModifier::after_step(train::TrainState& st) {
+  if (!learning_mask(st.step)) enforce(st.optimizer);  // ste: the pruned weights keep training
+}
 
 void PruningModifier::epoch_end(train::TrainState& st) {
   double zeros = 0, total = 0;

@@ -30,8 +30,11 @@ struct PruningConfig {
   std::string schedule = "cubic";     // cubic | one_shot | constant
   double initial_sparsity = 0.0, final_sparsity = 0.5;
   train::EpochWindow window{0, 1.0};  // cubic ramp from start to end; fractional epochs allowed
-  int64_t update_every = 50;          // steps between mask updates (cubic)
+  int64_t update_every = 50;          // steps between mask updates (cubic; ste: default 1)
+  std::string method = "magnitude";   // magnitude | ste | sr_ste
+  double decay = 2e-4;                // sr_ste: lambda_W of the paper
   bool is_nm() const { return pattern != "unstructured" && pattern != "block"; }
+  bool straight_through() const { return method != "magnitude"; }
 };
 
 PruningConfig parse_pruning_modifier(const RecipeNode& node);
@@ -42,8 +45,10 @@ class PruningModifier : public train::Modifier {
   std::string name() const override { return "pruning"; }
   void prepare(train::TrainState& st) override;
   void before_forward(train::TrainState& st) override;
+  void after_backward(train::TrainState& st) override;
   void after_step(train::TrainState& st) override;
   void epoch_end(train::TrainState& st) override;
+  void train_end(train::TrainState& st) override;
   const std::vector<std::string>& pruned_layers() const { return names_; }
   const SparsitySchedule& schedule() const { return schedule_; }
   // Recomputes every mask for target sparsity `s` and enforces it.
@@ -51,7 +56,14 @@ class PruningModifier : public train::Modifier {
 
  private:
   void enforce(torch::optim::Optimizer* optimizer);
+  // ste / sr_ste: the N:M masks of the current dense weights (no enforcement), broadcast.
+  void recompute_nm_masks();
+  void freeze(torch::optim::Optimizer* optimizer);
+  bool learning_mask(int64_t step) const {
+    return config_.straight_through() && !frozen_ && step >= schedule_.start_step;
+  }
   PruningConfig config_;
+  bool frozen_ = false;  // ste / sr_ste: the mask froze at end_epoch
   SparsitySchedule schedule_;
   std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;
   std::vector<WeightMask> masks_;

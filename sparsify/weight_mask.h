@@ -14,7 +14,11 @@ class WeightMaskImpl : public train::WeightMaskHook {
   // `nm` = {N, M} when the layer is pruned to an N:M pattern (export stores it compressed once
   // the mask is exact), {0, 0} otherwise.
   WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm);
-  torch::Tensor forward(const torch::Tensor& w) override { return w * mask_; }
+  // Straight-through (method ste / sr_ste): the value is w * mask, the gradient reaches every w.
+  torch::Tensor forward(const torch::Tensor& w) override {
+    return straight_through_ ? w + (w * mask_ - w).detach() : w * mask_;
+  }
+  void set_straight_through(bool on) { straight_through_ = on; }
   std::string storage_sparsity() const override;
 
   const torch::Tensor& mask() const { return mask_; }
@@ -26,6 +30,7 @@ class WeightMaskImpl : public train::WeightMaskHook {
  private:
   torch::Tensor mask_;
   std::pair<int64_t, int64_t> nm_;
+  bool straight_through_ = false;
 };
 TORCH_MODULE(WeightMask);
 

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <stdexcept>
 
@@ -14,6 +16,16 @@ std::shared_ptr<ProcessGroup>& current() {
 }  // namespace
 
 ProcessGroup* current_group() { return current().get(); }
+
+namespace {
+double host_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void ProcessGroup::begin_wait_timing() { wait_started_ = host_seconds(); }
+void ProcessGroup::end_wait_timing() { waited_ += host_seconds() - wait_started_; }
+double ProcessGroup::waited_seconds() { return waited_; }
 void set_current_group(std::shared_ptr<ProcessGroup> group) { current() = std::move(group); }
 
 void all_reduce_min_max(at::Tensor& lo, at::Tensor& hi) {
@@ -56,8 +68,8 @@ void all_reduce_sum(std::vector<double>& values) {
   // NCCL reduces device tensors only.
   if (g->backend() == "nccl") t = t.cuda();
   g->all_reduce(t, ReduceOp::kSum);
-  t = t.cpu();
-  for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<int64_t>(i)].item<double>();
+  t = t.cpu().contiguous();
+  std::copy(t.data_ptr<double>(), t.data_ptr<double>() + values.size(), values.begin());
 }
 
 void check_identical_across_ranks(const std::vector<at::Tensor>& tensors, const std::string& what) {

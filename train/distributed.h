@@ -49,11 +49,21 @@ class ProcessGroup {
   void all_reduce(at::Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
   void broadcast(at::Tensor& t, int root) { broadcast_async(t, root)->wait(); }
 
+  // Times the communication that compute waits for (not hidden behind it): bracket the waits with
+  // begin_wait_timing() / end_wait_timing(); waited_seconds() is the sum over all brackets so far.
+  // Gloo: host wall time (the host blocks in wait()). NCCL: the host does not block — wait() only
+  // makes the compute stream wait for the NCCL stream — so the stall is timed on the GPU, by CUDA
+  // events recorded on the compute stream around the waits.
+  virtual void begin_wait_timing();
+  virtual void end_wait_timing();
+  virtual double waited_seconds();
+
  protected:
   ProcessGroup(int rank, int size) : rank_(rank), size_(size) {}
 
  private:
   int rank_, size_;
+  double wait_started_ = 0, waited_ = 0;  // host clock, seconds
 };
 
 // Joins the job `env` describes: TCPStore rendezvous, then a Gloo (cuda = false) or NCCL (cuda =

@@ -16,11 +16,13 @@
 
 #ifdef QFORGE_WITH_C10D
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO
+#ifdef QFORGE_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #ifdef QFORGE_WITH_NCCL
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #endif
@@ -100,7 +102,35 @@ class C10dProcessGroup : public ProcessGroup {
   }
   void set_device(torch::Device d) { device_ = d; }
 
+#ifdef QFORGE_WITH_NCCL
+  void begin_wait_timing() override {
+    if (!device_.is_cuda()) return ProcessGroup::begin_wait_timing();
+    stalls_.emplace_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault),
+                         std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+    stalls_.back().first->record(c10::cuda::getCurrentCUDAStream(device_.index()));
+  }
+  void end_wait_timing() override {
+    if (!device_.is_cuda()) return ProcessGroup::end_wait_timing();
+    stalls_.back().second->record(c10::cuda::getCurrentCUDAStream(device_.index()));
+  }
+  // Between the two events the compute stream holds only the waits on NCCL's stream: their
+  // elapsed time is exactly the stall. Read lazily (per epoch), so the host never blocks per step.
+  double waited_seconds() override {
+    if (!device_.is_cuda()) return ProcessGroup::waited_seconds();
+    for (auto& [begin, end] : stalls_) {
+      end->synchronize();
+      gpu_waited_ += begin->elapsed_time(*end) / 1000.0;
+    }
+    stalls_.clear();
+    return gpu_waited_;
+  }
+#endif
+
  private:
+#ifdef QFORGE_WITH_NCCL
+  std::vector<std::pair<std::unique_ptr<at::cuda::CUDAEvent>, std::unique_ptr<at::cuda::CUDAEvent>>> stalls_;
+  double gpu_waited_ = 0;
+#endif
   std::string backend_;
   c10::intrusive_ptr<c10d::Store> store_;  // kept alive: rank 0 hosts the rendezvous server
   c10::intrusive_ptr<C10dGroup> group_;
@@ -150,7 +180,7 @@ std::shared_ptr<ProcessGroup> init_process_group(const DistributedEnv& env, bool
                              "(a LibTorch with CUDA and nccl.h are needed at build time)");
 #endif
   } else {
-#ifdef USE_C10D_GLOO
+#ifdef QFORGE_WITH_GLOO
     auto opts = c10d::ProcessGroupGloo::Options::create(env.timeout);
     // Loopback for local jobs (robust in containers whose hostname does not resolve); otherwise
     // GLOO_SOCKET_IFNAME (as in PyTorch) or the address this host's name resolves to.
@@ -164,7 +194,7 @@ std::shared_ptr<ProcessGroup> init_process_group(const DistributedEnv& env, bool
     group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, opts);
     backend = "gloo";
 #else
-    throw std::runtime_error("this LibTorch has no Gloo (c10d built without USE_C10D_GLOO)");
+    throw std::runtime_error("this qforge was built without Gloo (gloo headers were not found at build time: Debian libgloo-dev)");
 #endif
   }
   auto pg = std::make_shared<C10dProcessGroup>(env.rank, env.world_size, backend, store, group, env.timeout);
@@ -174,7 +204,7 @@ std::shared_ptr<ProcessGroup> init_process_group(const DistributedEnv& env, bool
 
 std::string available_backends() {
   std::string s;
-#ifdef USE_C10D_GLOO
+#ifdef QFORGE_WITH_GLOO
   s += "gloo";
 #endif
 #ifdef QFORGE_WITH_NCCL

@@ -1,7 +1,5 @@
 #include "train/gradient_sync.h"
 
-#include <chrono>
-
 namespace qf::train {
 
 GradientSync::GradientSync(ProcessGroup& group, std::vector<torch::Tensor> params, int64_t bucket_bytes)
@@ -73,7 +71,7 @@ void GradientSync::launch_ready_in_order() {
 
 void GradientSync::finish() {
   if (!armed_) return;
-  const auto t0 = std::chrono::steady_clock::now();
+  group_.begin_wait_timing();
   while (next_launch_ < buckets_.size()) launch(next_launch_++);
   torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
@@ -86,8 +84,8 @@ void GradientSync::finish() {
       g.copy_(b.buffer.narrow(0, s.offset, s.numel).view(g.sizes()));
     }
   }
+  group_.end_wait_timing();
   armed_ = false;
-  exposed_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace qf::train

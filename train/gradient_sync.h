@@ -37,8 +37,9 @@ class GradientSync {
   void finish();
 
   size_t buckets() const { return buckets_.size(); }
-  // Wall time spent in finish() (communication not hidden behind backward), summed over steps.
-  double exposed_comm_seconds() const { return exposed_seconds_; }
+  // Time compute waited in finish() for the all-reduces (communication not hidden behind
+  // backward), summed over steps: host time on Gloo, GPU stream stall on NCCL (ProcessGroup).
+  double exposed_comm_seconds() const { return group_.waited_seconds(); }
 
  private:
   struct Slot {
@@ -63,7 +64,6 @@ class GradientSync {
   std::vector<Bucket> buckets_;
   size_t next_launch_ = 0;
   bool armed_ = false;
-  double exposed_seconds_ = 0;
 };
 
 }  // namespace qf::train

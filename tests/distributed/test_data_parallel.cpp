@@ -56,7 +56,7 @@ Outcome qforge(const std::string& args, const std::string& env = "", int timeout
 
 // QAT (4-bit LSQ weights per channel, 8-bit static inputs with a moving-average observer) and
 // gradual 2:4 pruning of a CNN with BatchNorm (synchronised across workers), SGD.
-std::string recipe_text(int64_t epochs, int64_t steps = 0) {
+std::string recipe_text(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax") {
   return "name: dp_test\nseed: 5\n"
          "model: {family: cnn, channels: [4, 8], hidden: 16}\n"
          "data: {dataset: fashion_mnist, train_subset: 256, test_subset: 100, batch_size: 32}\n"
@@ -66,7 +66,7 @@ std::string recipe_text(int64_t epochs, int64_t steps = 0) {
          "  - quantization:\n"
          "      calibration_batches: 3\n"
          "      weights: {bits: 4, granularity: channel, method: lsq}\n"
-         "      inputs: {mode: static, bits: 8, symmetric: false, observer: moving_average_minmax}\n"
+         "      inputs: {mode: static, bits: 8, symmetric: false, observer: " + observer + "}\n"
          "  - pruning:\n"
          "      pattern: '2:4'\n"
          "      start_epoch: 0\n"
@@ -125,9 +125,9 @@ double max_parameter_difference(const std::string& a_dir, const std::string& b_d
 class DataParallel : public ::testing::Test {
  protected:
   test::TempDir tmp{"qforge-dp"};
-  std::string recipe(int64_t epochs, int64_t steps = 0) {
-    const std::string path = tmp.file("dp_" + std::to_string(epochs) + "_" + std::to_string(steps) + ".yaml");
-    std::ofstream(path) << recipe_text(epochs, steps);
+  std::string recipe(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax") {
+    const std::string path = tmp.file("dp_" + std::to_string(epochs) + "_" + std::to_string(steps) + "_" + observer + ".yaml");
+    std::ofstream(path) << recipe_text(epochs, steps, observer);
     return path;
   }
 };
@@ -156,6 +156,20 @@ TEST_F(DataParallel, EveryRankHoldsTheObserverStatisticsOfOneProcessAfterCalibra
   const Outcome two = qforge("run " + r + " -o " + tmp.file("two") + " --nproc 2 --calibrate-only");
   ASSERT_EQ(two.status, 0) << two.output;
   expect_same_state(tmp.file("one"), tmp.file("two"), 0.0, 1e-5);
+}
+
+TEST_F(DataParallel, HistogramObserversClipAsOneProcessDoes) {
+  // Percentile / MSE / KL observers clip from a histogram of the calibration data: each rank bins
+  // its shard, and the counts are summed across ranks before the clip is chosen. Without that sum
+  // the ranks would clip differently (and the trainer's cross-rank check would fail the run).
+  for (const std::string observer : {"mse", "percentile"}) {
+    const std::string r = recipe(1, 0, observer);
+    const Outcome one = qforge("run " + r + " -o " + tmp.file("one_" + observer) + " --threads 1 --calibrate-only");
+    ASSERT_EQ(one.status, 0) << one.output;
+    const Outcome two = qforge("run " + r + " -o " + tmp.file("two_" + observer) + " --nproc 2 --calibrate-only");
+    ASSERT_EQ(two.status, 0) << two.output;
+    expect_same_state(tmp.file("one_" + observer), tmp.file("two_" + observer), 0.0, 1e-5);
+  }
 }
 
 TEST_F(DataParallel, AFailingWorkerFailsTheRunWithItsRankAndMessage) {

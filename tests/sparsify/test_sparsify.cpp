@@ -130,6 +130,56 @@ TEST(Pruning, SparseQuantizedModelExportsAndValidates) {
   EXPECT_TRUE(report.passed) << report.summary();
 }
 
+// Straight-through N:M training: the gradient reaches the pruned weights (so they can come back),
+// while the value stays the masked weight.
+TEST(Pruning, StraightThroughGradientReachesPrunedWeights) {
+  torch::manual_seed(3);
+  const torch::Tensor w0 = torch::randn({4, 8});
+  for (const char* method : {"ste", "sr_ste"}) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    WeightMask mask(w, std::make_pair<int64_t, int64_t>(2, 4));
+    mask->set_mask(nm_mask(w.detach(), 2, 4));
+    mask->set_straight_through(true);
+    const torch::Tensor y = mask->forward(w);
+    EXPECT_TRUE(torch::equal(y.detach(), w0 * mask->mask())) << "the value is the masked weight";
+    y.sum().backward();
+    EXPECT_TRUE(torch::equal(w.grad(), torch::ones_like(w0))) << method << ": every weight gets the gradient";
+  }
+  // Without straight-through (method magnitude) the pruned weights get none.
+  torch::Tensor w = w0.clone().requires_grad_(true);
+  WeightMask plain(w, std::make_pair<int64_t, int64_t>(2, 4));
+  plain->set_mask(nm_mask(w.detach(), 2, 4));
+  plain->forward(w).sum().backward();
+  EXPECT_TRUE(torch::equal(w.grad(), plain->mask()));
+}
+
+TEST(Pruning, SrSteTrainsToExactNmAndExportsCompressed) {
+  for (const char* method : {"ste", "sr_ste"}) {
+    const Recipe r = test::small_fashion_recipe(
+        "{family: cnn, channels: [8, 16], hidden: 32}", 2, 512,
+        std::string("modifiers:\n  - quantization:\n      freeze_bn_epoch: 1\n      weights: {bits: 4, method: lsq}\n"
+                    "      inputs: {mode: static, bits: 8}\n"
+                    "  - pruning:\n      pattern: '2:4'\n      method: ") + method +
+            "\n      start_epoch: 0\n      end_epoch: 1\n");
+    auto t = run(r, std::string("prune_") + method);
+    int pruned = 0;
+    for (auto& layer : t->model().layers()) {
+      auto mask = std::dynamic_pointer_cast<WeightMaskImpl>(layer->hook(train::HookSlot::kWeightMask));
+      if (!mask || mask->sparsity() == 0) continue;
+      ++pruned;
+      // Frozen after end_epoch: exact 2:4, pruned raw weights exactly zero.
+      EXPECT_EQ(mask->storage_sparsity(), "2:4") << layer->layer_name();
+      EXPECT_TRUE(layer->raw_weight().masked_select(mask->mask().eq(0)).eq(0).all().item<bool>()) << method;
+    }
+    EXPECT_EQ(pruned, 2) << method;  // features.1 and fc (first and last stay dense)
+    const std::string path = test::temp_dir(std::string("ste_export_") + method) + "/m.qf.h5";
+    write_checkpoint(path, exporter::checkpoint_from_model(t->model(), t->task(), t->recipe(), {}));
+    Engine engine = Engine::load(path);
+    const ValidationReport report = validate(engine);
+    EXPECT_TRUE(report.passed) << report.summary();
+  }
+}
+
 TEST(Pruning, PatternThatDoesNotFitNamesTheLayer) {
   const Recipe r = test::small_fashion_recipe(
       "{family: cnn, channels: [8, 16], hidden: 32}", 1, 128,
@@ -167,6 +217,19 @@ TEST(PruningRecipe, KindsComeFromTheOpSchema) {
   const std::string e = pruning_error("kinds: [linear, embedding]\n");
   EXPECT_NE(e.find("prune.yaml:1: key 'kinds'"), std::string::npos) << e;
   EXPECT_NE(e.find("linear, conv2d"), std::string::npos) << e;
+}
+
+TEST(PruningRecipe, StraightThroughMethodsAreNMOnlyAndOwnTheirKeys) {
+  const PruningConfig c = parse_pruning_modifier(RecipeNode::parse("method: sr_ste\ndecay: 0.001\n", "prune.yaml"));
+  EXPECT_EQ(c.method, "sr_ste");
+  EXPECT_DOUBLE_EQ(c.decay, 0.001);
+  EXPECT_EQ(c.update_every, 1);
+  EXPECT_NE(pruning_error("pattern: unstructured\nmethod: ste\n").find("prune.yaml:2: key 'method'"), std::string::npos);
+  EXPECT_NE(pruning_error("method: magnitude\ndecay: 0.1\n").find("prune.yaml:2: key 'decay'"), std::string::npos);
+  EXPECT_NE(pruning_error("method: ste\nschedule: {type: cubic}\n").find("key 'type' in 'schedule'"), std::string::npos)
+      << pruning_error("method: ste\nschedule: {type: cubic}\n");
+  EXPECT_NE(pruning_error("method: sr_ste\ndecay: -1\n").find("key 'decay'"), std::string::npos);
+  EXPECT_NE(pruning_error("method: lottery\n").find("key 'method'"), std::string::npos);
 }
 
 // The window moved from `schedule` to the modifier itself (one vocabulary for every modifier).
