@@ -186,9 +186,13 @@ class Conv2dOp : public OpImpl {
     const bool cl = integer && w_cl_ && (codes_in || cg_ == 1);  // channels-last columns
     const int64_t ld = cl ? ldcol_ : kdim;         // bytes (elements) per column row
     const ActScheme* codes_out = chain ? out_codes_ : nullptr;  // write the reader's codes
+    // relu -> 2x2/2 max pool -> relu -> quantize in the GEMM's epilogue (one kernel, pooled
+    // outputs only) where the table has it; the int8 channels-last weight is what it runs on.
+    const bool fused = cl && pool && kt_.qconv_pool && groups_ == 1 && pkh_ == 2 && pkw_ == 2 && psh_ == 2 &&
+                       psw_ == 2 && pph_ == 0 && ppw_ == 0;
     if (integer && !codes_in) codes_.reserve(static_cast<size_t>(x.numel()));
     // Images per chunk: its column buffer and GEMM output within ~384 KiB (L2).
-    const int64_t per_image = p * (integer ? ld : 4 * kdim) + p * og * 4;
+    const int64_t per_image = p * (integer ? ld : 4 * kdim) + (fused ? q : p) * og * 4;
     const int64_t ipc = std::max<int64_t>(1, std::min<int64_t>(n, (384 << 10) / std::max<int64_t>(1, per_image)));
     const int64_t chunks = (n + ipc - 1) / ipc;
     const int64_t nslots = std::min<int64_t>(chunks, 2 * static_cast<int64_t>(kernels::num_threads()));
@@ -197,7 +201,7 @@ class Conv2dOp : public OpImpl {
 
     auto run_chunk = [&](Slot& sl, int64_t b0, int64_t b1) {
       const int64_t imgs = b1 - b0, rows = imgs * p;
-      sl.tmp.reserve(static_cast<size_t>(rows * og) * sizeof(float));
+      if (!fused) sl.tmp.reserve(static_cast<size_t>(rows * og) * sizeof(float));
       kernels::QActs acts;
       uint8_t* codes = nullptr;
       if (integer) {
@@ -229,6 +233,41 @@ class Conv2dOp : public OpImpl {
             kt_.im2col_u8(codes + in_off, g, static_cast<uint8_t>(acts.zero_point), sl.col.as<uint8_t>() + row0 * kdim);
           else
             kt_.im2col_s8(reinterpret_cast<const int8_t*>(codes) + in_off, g, 0, sl.col.as<int8_t>() + row0 * kdim);
+        }
+        if (fused) {
+          kernels::QConvPoolArgs fa;
+          fa.x = sl.col.as<uint8_t>();
+          fa.x_unsigned = u8;
+          fa.zero_point = acts.zero_point;
+          fa.sx = w_.input_scheme().scale;  // the value act_scale_ holds
+          fa.images = imgs;
+          fa.pooled_h = pg.oh;
+          fa.pooled_w = pg.ow;
+          fa.x_image = p * ld;
+          fa.x_row = ow * ld;
+          fa.x_pixel = ld;
+          fa.relu_before = relu_pre_;
+          fa.relu_after = relu_post_;
+          fa.y_image = q * og;
+          fa.y_row = pg.ow * og;
+          if (codes_out) {
+            const QuantRange r = quant_range(codes_out->bits, codes_out->symmetric);
+            fa.y = reinterpret_cast<uint8_t*>(out.f) + b0 * q * og;
+            fa.out_codes = true;
+            fa.out_unsigned = !codes_out->symmetric;
+            fa.out_scale = codes_out->scale;
+            fa.out_zero_point = codes_out->symmetric ? 0 : codes_out->zero_point;
+            fa.out_qmin = r.qmin;
+            fa.out_qmax = r.qmax;
+            kt_.qconv_pool(fa, w_cl_->q(), bias);
+            continue;
+          }
+          sl.pooled.reserve(static_cast<size_t>(imgs * q * og) * sizeof(float));
+          fa.y = sl.pooled.f32();
+          kt_.qconv_pool(fa, w_cl_->q(), bias);
+          for (int64_t b = b0; b < b1; ++b)
+            kt_.transpose(sl.pooled.f32() + (b - b0) * q * og, q, og, out.f + (b * w_.rows() + gi * og) * q);
+          continue;
         }
         if (integer) {
           acts.codes = sl.col.data();

@@ -34,6 +34,11 @@ enum class PackedFormat : int {
   // value); vpshufb gathers the matching activations from an 8-byte window. Half the
   // multiply-adds, ~62% of the weight bytes.
   kSparse24Gather = 3,
+  // kSparse24Gather with 4-bit kept values (every kept code in [-8, 7], e.g. an int4 2:4
+  // checkpoint): per 16 k, 64 bytes whose low nibbles are the first 8 k's kept values and high
+  // nibbles the next 8 k's ([lane][4] each), then the two 16-byte index blocks. 37.5% of dense
+  // int8's bytes, 75% of dense int4's, half the multiply-adds; unpacked like kInt4Pairs.
+  kSparse24GatherI4 = 4,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -92,7 +97,7 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only.
+// measurements and tests only. kSparse24GatherI4 = gather, with 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
