@@ -71,11 +71,13 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   // Every 2:4 strategy the AVX-512 table has.
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit))
-    strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4});
+    strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
+                                         x86::PackedFormat::kSparse24GatherCtl});
   for (x86::PackedFormat st : strategies) {
     x86::set_avx512_sparse24_strategy(st);
     SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather     ? "2:4 gather"
                  : st == x86::PackedFormat::kSparse24GatherI4 ? "2:4 gather, 4-bit values where they fit"
+                 : st == x86::PackedFormat::kSparse24GatherCtl ? "2:4 gather, stored controls"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per

@@ -34,11 +34,16 @@ enum class PackedFormat : int {
   // value); vpshufb gathers the matching activations from an 8-byte window. Half the
   // multiply-adds, ~62% of the weight bytes.
   kSparse24Gather = 3,
-  // kSparse24Gather with 4-bit kept values (every kept code in [-8, 7], e.g. an int4 2:4
-  // checkpoint): per 16 k, 64 bytes whose low nibbles are the first 8 k's kept values and high
-  // nibbles the next 8 k's ([lane][4] each), then the two 16-byte index blocks. 37.5% of dense
-  // int8's bytes, 75% of dense int4's, half the multiply-adds; unpacked like kInt4Pairs.
+  // 2:4 with 4-bit kept values (every kept code in [-8, 7], e.g. an int4 2:4 checkpoint), the
+  // activations gathered by a stored control: per 16 k, 64 bytes of kept values ([lane][4]; low
+  // nibbles: the first 8 k, high nibbles: the next 8) then 64 bytes of vpshufb controls in the
+  // same nibble layout (the window byte each kept value multiplies). Dense int4's bytes, half
+  // its multiply-adds, and no index decoding (kSparse24Gather spends two shuffles per 8 k on it).
   kSparse24GatherI4 = 4,
+  // 2:4, 8-bit kept values, stored controls: per 16 k, the two 64-byte kept-value blocks of
+  // kSparse24Gather then 64 bytes of vpshufb controls as in kSparse24GatherI4. 75% of dense int8's
+  // bytes, one shuffle per 8 k. (Measurement option: set_avx512_sparse24_strategy.)
+  kSparse24GatherCtl = 5,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
