@@ -7,12 +7,16 @@
 # independent of other users' load. At --threads 1 nothing spins, so images per CPU-second is a
 # fair like-for-like throughput; it says nothing about how well an implementation uses 2 cores.
 #
-#   bench/cpu_time_race.sh [--threads 1] [--rounds 3] [--batch 256] [--lo 5] [--hi 25] CKPT.qf.h5 ...
+#   bench/cpu_time_race.sh [--threads 1] [--rounds 3] [--batch 256] [--lo 5] [--hi 25]
+#                          [--baseline QFORGE_BIN] [--only-onednn] CKPT.qf.h5 ...
+# --baseline: also time another qforge binary (e.g. main's build) in the same rounds, as
+# "qforge baseline", to measure a change against the same peer; --only-onednn: skip the ONNX
+# Runtime and PyTorch float32 peers (shorter rounds).
 # Environment: QFORGE (build/cli/qforge), PYTHON (/usr/bin/python3), NODE (node); the ONNX
 # models from bench/peers/build_onnx.py are built into --out (default /tmp/qforge_cpu_time_race).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS=1 ROUNDS=3 BATCH=256 LO=5 HI=25 OUT=/tmp/qforge_cpu_time_race
+THREADS=1 ROUNDS=3 BATCH=256 LO=5 HI=25 OUT=/tmp/qforge_cpu_time_race BASELINE= ONLY_ONEDNN=0
 CKPTS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -22,6 +26,8 @@ while [[ $# -gt 0 ]]; do
     --lo) LO=$2; shift 2 ;;
     --hi) HI=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --baseline) BASELINE=$2; shift 2 ;;
+    --only-onednn) ONLY_ONEDNN=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "cpu_time_race.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) CKPTS+=("$1"); shift ;;
@@ -35,6 +41,8 @@ mkdir -p "$OUT"
 RES=$OUT/cpu_seconds.tsv
 : > "$RES"
 HAVE_ORT=1
+[[ $ONLY_ONEDNN == 1 ]] && HAVE_ORT=0
+[[ $HAVE_ORT == 0 ]] ||
 (cd bench/peers/ort && "$NODE" -e "require('onnxruntime-node')") > /dev/null 2>&1 || HAVE_ORT=0
 
 cpu_seconds() {  # cmd...: user + sys CPU seconds of the command
@@ -62,9 +70,10 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r/$ROUNDS: $c" >&2
     common=(--batch "$BATCH" --threads "$THREADS" --iters ITERS --warmup 1 --latency-iters 1)
     measure "$r" "$c" qforge "$Q" bench "$c" "${common[@]}" --no-profile
+    [[ -n $BASELINE ]] && measure "$r" "$c" "qforge baseline" "$BASELINE" bench "$c" "${common[@]}" --no-profile
     measure "$r" "$c" "PyTorch oneDNN int8" "$PY" bench/peers/torch_int8_peer.py "$c" --engine onednn "${common[@]}"
     [[ $HAVE_ORT == 1 ]] && measure "$r" "$c" "ONNX Runtime int8" "$NODE" bench/peers/ort/ort_bench.mjs "$OUT/onnx$i" "${common[@]}"
-    measure "$r" "$c" "PyTorch float32" "$PY" bench/peers/torch_int8_peer.py "$c" --engine fp32 "${common[@]}"
+    [[ $ONLY_ONEDNN == 1 ]] || measure "$r" "$c" "PyTorch float32" "$PY" bench/peers/torch_int8_peer.py "$c" --engine fp32 "${common[@]}"
   done
 done
 echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(uptime | sed 's/.*load average/load average/') at the end."

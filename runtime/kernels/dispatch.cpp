@@ -9,6 +9,7 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/decoder_ref.h"
 #include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/x86/x86_conv_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
 #include "runtime/kernels/x86/x86_data_kernels.h"
 #include "runtime/kernels/x86/x86_float_kernels.h"
@@ -48,6 +49,7 @@ const KernelTable& ref_kernel_table() {
       f32_gqa_attention_ref,
       f32_gated_act_ref,
       f32_scale_ref,
+      x8_conv2d_pool_ref,
   };
   return t;
 }
@@ -93,6 +95,7 @@ const KernelTable& avx512vnni_table() {
     k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx512;
     k.quantize_u8 = f32_quantize_u8__avx512;
     k.quantize_s8 = f32_quantize_s8__avx512;
+    k.qconv_pool = x8_conv2d_pool_4x64c4__avx512vnni;
     return k;
   }();
   return t;
@@ -122,6 +125,7 @@ const KernelTable& avx2_table() {
     k.quantize_per_row_s8 = f32_quantize_per_row_s8__avx2;
     k.quantize_u8 = f32_quantize_u8__avx2;
     k.quantize_s8 = f32_quantize_s8__avx2;
+    k.qconv_pool = nullptr;  // no AVX2 variant: the conv op runs qgemm, pool and quantize itself
     return k;
   }();
   return t;

@@ -94,6 +94,35 @@ using Pool2dFn = void (*)(const float* x, int64_t planes, const Conv2dGeom& g, f
 using Pool2dNhwcFn = void (*)(const float* x, int64_t images, int64_t channels, const Conv2dGeom& g, bool relu_first,
                               float* y);
 
+// A convolution's quantized GEMM with its relu -> 2x2 stride-2 max pool -> relu -> [quantize]
+// chain fused into the epilogue: each pooled output is computed from its window's four GEMM
+// rows while they are in registers, so the [pixels, O] float output never exists. Exactly the
+// composition qgemm -> maxpool2d_nhwc(relu_first = relu_before) -> relu (relu_after) ->
+// quantize_u8/_s8 (out_codes) of the reference kernels, on the pooled pixels only (a window
+// needs conv rows 2py, 2py+1 and columns 2px, 2px+1; rows and columns pooling drops are never
+// computed). Implicit GEMM addressing: the K codes of conv output pixel (img, oy, ox) are
+// `segs` runs of w.k / segs codes, run s starting at
+//   x + img * x_image + oy * x_row + ox * x_pixel + s * x_seg
+// (an im2col buffer: segs = 1; channels-last codes of a padded image: segs = kh). Output
+// element (img, py, px, n) of N = w.n: y + img * y_image + py * y_row + px * N + n, floats, or
+// codes (bytes) when out_codes.
+struct QConvPoolArgs {
+  const uint8_t* x = nullptr;
+  bool x_unsigned = true;  // u8 codes with zero_point, else s8 codes (zero_point 0)
+  int32_t zero_point = 0;
+  float sx = 0.0f;         // the activation's per-tensor scale
+  int64_t images = 0, pooled_h = 0, pooled_w = 0;  // pooled output size
+  int64_t x_image = 0, x_row = 0, x_pixel = 0, segs = 1, x_seg = 0;
+  bool relu_before = false, relu_after = false;
+  void* y = nullptr;
+  int64_t y_image = 0, y_row = 0;
+  bool out_codes = false;  // quantize the pooled value (core/quant.h): scale, zero point, range
+  bool out_unsigned = true;  // quantize_u8 (asymmetric) or quantize_s8 (symmetric, zero point 0)
+  float out_scale = 1.0f;
+  int32_t out_zero_point = 0, out_qmin = 0, out_qmax = 255;
+};
+using QConvPoolFn = void (*)(const QConvPoolArgs& a, const QWeights& w, const float* bias);
+
 using UnaryFn = void (*)(const float* x, int64_t n, float* y);
 using RowsFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);
 using LayerNormFn = void (*)(const float* x, int64_t rows, int64_t cols, const float* gamma,
@@ -181,6 +210,8 @@ struct KernelTable {
   GqaAttentionFn gqa_attention;
   GatedActFn gated_act;
   ScaleFn scale;
+  // conv2d with its relu / 2x2 max pool fused (null: the op runs qgemm, maxpool2d_nhwc, ... itself)
+  QConvPoolFn qconv_pool;
 };
 
 const KernelTable& ref_kernel_table();

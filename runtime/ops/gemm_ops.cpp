@@ -143,6 +143,15 @@ class Conv2dOp : public OpImpl {
     auto* next = dynamic_cast<Conv2dOp*>(&reader);
     if (!next || flatten_ || groups_ != 1 || !next->accept_channels_last_codes(w_.rows())) return false;
     out_codes_ = &next->w_.input_scheme();
+    // A reader that runs the fused kernel on our codes reads them in place (implicit GEMM) from
+    // images padded with its zero point, which we write: its im2col disappears. The padded
+    // codes must fit the float buffer planned for our output.
+    if (next->implicit_in_) {
+      implicit_out_ = true;
+      out_pad_h_ = next->ph_;
+      out_pad_w_ = next->pw_;
+      out_pad_code_ = out_codes_->symmetric ? 0 : static_cast<uint8_t>(out_codes_->zero_point);
+    }
     return true;
   }
 
@@ -151,7 +160,32 @@ class Conv2dOp : public OpImpl {
     if (groups_ != 1 || !w_.integer_path() || channels != cg_ || w_.input_scheme().bits > 8) return false;
     if (!w_cl_ && !use_channels_last()) return false;
     codes_in_ = true;
+    // Implicit GEMM on padded channels-last codes: stride 1, window rows of whole k-blocks
+    // (kw * c codes, a multiple of 4, so ldcol = K), and the fused epilogue (the kernel that
+    // reads by runs); padded images fit the producer's float-sized output buffer while
+    // (h + 2 ph) (w + 2 pw) <= 4 h w, which forward() checks.
+    implicit_in_ = fused_pool() && sh_ == 1 && sw_ == 1 && (kw_ * cg_) % 4 == 0 && ldcol_ == cg_ * kh_ * kw_;
     return true;
+  }
+  // Padded codes ((h + 2 ph)(w + 2 pw) bytes per channel) fit the float buffer of h w planned
+  // for the producer's output.
+  static bool padded_fits(int64_t h, int64_t w, int64_t ph, int64_t pw) { return (h + 2 * ph) * (w + 2 * pw) <= 4 * h * w; }
+  bool fused_pool() const {
+    return kt_.qconv_pool && groups_ == 1 && pool_ && pkh_ == 2 && pkw_ == 2 && psh_ == 2 && psw_ == 2 && pph_ == 0 &&
+           ppw_ == 0;
+  }
+  // Pad value and geometry of the padded channels-last images this op writes for its reader.
+  void fill_border(uint8_t* img, int64_t qh, int64_t qw, int64_t ch) const {
+    const int64_t wp = qw + 2 * out_pad_w_, hp = qh + 2 * out_pad_h_;
+    for (int64_t y = 0; y < hp; ++y) {
+      uint8_t* row = img + y * wp * ch;
+      if (y < out_pad_h_ || y >= hp - out_pad_h_) {
+        std::fill(row, row + wp * ch, out_pad_code_);
+      } else {
+        std::fill(row, row + out_pad_w_ * ch, out_pad_code_);
+        std::fill(row + (wp - out_pad_w_) * ch, row + wp * ch, out_pad_code_);
+      }
+    }
   }
   // The weight for channels-last columns, K permuted to (i, j, c) and padded to a multiple of 4.
   bool use_channels_last() {
@@ -186,9 +220,19 @@ class Conv2dOp : public OpImpl {
     const bool cl = integer && w_cl_ && (codes_in || cg_ == 1);  // channels-last columns
     const int64_t ld = cl ? ldcol_ : kdim;         // bytes (elements) per column row
     const ActScheme* codes_out = chain ? out_codes_ : nullptr;  // write the reader's codes
+    // relu -> 2x2/2 max pool -> relu -> quantize in the GEMM's epilogue (one kernel, pooled
+    // outputs only) where the table has it; the int8 channels-last weight is what it runs on.
+    const bool fused = cl && pool && fused_pool();
+    // Our input: padded channels-last codes written by the producer (hand_off_to), read in place.
+    // (Producer and reader evaluate padded_fits on the same numbers, so they agree.)
+    const bool implicit = fused && codes_in && implicit_in_ && padded_fits(h, w, ph_, pw_);
+    const int64_t in_img = implicit ? (h + 2 * ph_) * (w + 2 * pw_) * c : c * h * w;  // bytes per input image
+    // Our output: padded channels-last codes for an implicit reader.
+    const bool pad_out = codes_out && implicit_out_ && padded_fits(pg.oh, pg.ow, out_pad_h_, out_pad_w_);
+    const int64_t out_img = pad_out ? (pg.oh + 2 * out_pad_h_) * (pg.ow + 2 * out_pad_w_) * og : q * og;
     if (integer && !codes_in) codes_.reserve(static_cast<size_t>(x.numel()));
     // Images per chunk: its column buffer and GEMM output within ~384 KiB (L2).
-    const int64_t per_image = p * (integer ? ld : 4 * kdim) + p * og * 4;
+    const int64_t per_image = (implicit ? 0 : p * (integer ? ld : 4 * kdim)) + (fused ? q : p) * og * 4;
     const int64_t ipc = std::max<int64_t>(1, std::min<int64_t>(n, (384 << 10) / std::max<int64_t>(1, per_image)));
     const int64_t chunks = (n + ipc - 1) / ipc;
     const int64_t nslots = std::min<int64_t>(chunks, 2 * static_cast<int64_t>(kernels::num_threads()));
@@ -197,7 +241,7 @@ class Conv2dOp : public OpImpl {
 
     auto run_chunk = [&](Slot& sl, int64_t b0, int64_t b1) {
       const int64_t imgs = b1 - b0, rows = imgs * p;
-      sl.tmp.reserve(static_cast<size_t>(rows * og) * sizeof(float));
+      if (!fused) sl.tmp.reserve(static_cast<size_t>(rows * og) * sizeof(float));
       kernels::QActs acts;
       uint8_t* codes = nullptr;
       if (integer) {
@@ -213,7 +257,7 @@ class Conv2dOp : public OpImpl {
           else kt_.quantize_s8(x.f + off, cnt, a.scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(codes + off));
         }
         acts = {nullptr, u8 ? a.zero_point : 0, act_scale_.f32(), 0};
-        sl.col.reserve(static_cast<size_t>(rows * ld));
+        if (!implicit) sl.col.reserve(static_cast<size_t>(rows * ld));
       } else {
         sl.col.reserve(static_cast<size_t>(rows * kdim) * sizeof(float));
       }
@@ -221,6 +265,7 @@ class Conv2dOp : public OpImpl {
         const float* bias = w_.bias() ? w_.bias() + gi * og : nullptr;
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t in_off = (b * c + gi * cg_) * h * w, row0 = (b - b0) * p;
+          if (implicit) break;
           if (!integer) kt_.im2col_f32(x.f + in_off, g, 0.0f, sl.col.f32() + row0 * kdim);
           else if (cl)  // groups == 1: image b's [h, w, c] codes
             kt_.im2col_nhwc_x8(codes + b * c * h * w, g, u8 ? static_cast<uint8_t>(acts.zero_point) : uint8_t{0}, ld,
@@ -229,6 +274,54 @@ class Conv2dOp : public OpImpl {
             kt_.im2col_u8(codes + in_off, g, static_cast<uint8_t>(acts.zero_point), sl.col.as<uint8_t>() + row0 * kdim);
           else
             kt_.im2col_s8(reinterpret_cast<const int8_t*>(codes) + in_off, g, 0, sl.col.as<int8_t>() + row0 * kdim);
+        }
+        if (fused) {
+          kernels::QConvPoolArgs fa;
+          fa.x = implicit ? codes + b0 * in_img : sl.col.as<uint8_t>();
+          fa.x_unsigned = u8;
+          fa.zero_point = acts.zero_point;
+          fa.sx = w_.input_scheme().scale;  // the value act_scale_ holds
+          fa.images = imgs;
+          fa.pooled_h = pg.oh;
+          fa.pooled_w = pg.ow;
+          fa.x_image = p * ld;
+          fa.x_row = ow * ld;
+          fa.x_pixel = ld;
+          if (implicit) {  // window row i of pixel (oy, ox): kw * c codes at padded (oy + i, ox)
+            fa.x_image = in_img;
+            fa.x_row = fa.x_seg = (w + 2 * pw_) * c;
+            fa.x_pixel = c;
+            fa.segs = kh_;
+          }
+          fa.relu_before = relu_pre_;
+          fa.relu_after = relu_post_;
+          fa.y_image = q * og;
+          fa.y_row = pg.ow * og;
+          if (codes_out) {
+            const QuantRange r = quant_range(codes_out->bits, codes_out->symmetric);
+            fa.y = reinterpret_cast<uint8_t*>(out.f) + b0 * q * og;
+            if (pad_out) {
+              uint8_t* o = reinterpret_cast<uint8_t*>(out.f);
+              for (int64_t b = b0; b < b1; ++b) fill_border(o + b * out_img, pg.oh, pg.ow, og);
+              fa.y = o + b0 * out_img + (out_pad_h_ * (pg.ow + 2 * out_pad_w_) + out_pad_w_) * og;
+              fa.y_image = out_img;
+              fa.y_row = (pg.ow + 2 * out_pad_w_) * og;
+            }
+            fa.out_codes = true;
+            fa.out_unsigned = !codes_out->symmetric;
+            fa.out_scale = codes_out->scale;
+            fa.out_zero_point = codes_out->symmetric ? 0 : codes_out->zero_point;
+            fa.out_qmin = r.qmin;
+            fa.out_qmax = r.qmax;
+            kt_.qconv_pool(fa, w_cl_->q(), bias);
+            continue;
+          }
+          sl.pooled.reserve(static_cast<size_t>(imgs * q * og) * sizeof(float));
+          fa.y = sl.pooled.f32();
+          kt_.qconv_pool(fa, w_cl_->q(), bias);
+          for (int64_t b = b0; b < b1; ++b)
+            kt_.transpose(sl.pooled.f32() + (b - b0) * q * og, q, og, out.f + (b * w_.rows() + gi * og) * q);
+          continue;
         }
         if (integer) {
           acts.codes = sl.col.data();
@@ -250,10 +343,21 @@ class Conv2dOp : public OpImpl {
         if (codes_out) {  // groups == 1: the chunk's [imgs, q, O] rows are the reader's NHWC input
           const QuantRange r = quant_range(codes_out->bits, codes_out->symmetric);
           uint8_t* dst = reinterpret_cast<uint8_t*>(out.f) + b0 * q * og;
-          if (!codes_out->symmetric)
-            kt_.quantize_u8(src, imgs * q * og, codes_out->scale, codes_out->zero_point, r.qmin, r.qmax, dst);
-          else
-            kt_.quantize_s8(src, imgs * q * og, codes_out->scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(dst));
+          // Rows of pixels, into padded images when the reader reads them in place.
+          const int64_t runs = pad_out ? imgs * pg.oh : 1, run = pad_out ? pg.ow * og : imgs * q * og;
+          for (int64_t t = 0; t < runs; ++t) {
+            const float* s = src + t * run;
+            uint8_t* d = dst + t * run;
+            if (pad_out) {
+              const int64_t b = b0 + t / pg.oh, y = t % pg.oh;
+              d = reinterpret_cast<uint8_t*>(out.f) + b * out_img + ((y + out_pad_h_) * (pg.ow + 2 * out_pad_w_) + out_pad_w_) * og;
+              if (y == 0) fill_border(reinterpret_cast<uint8_t*>(out.f) + b * out_img, pg.oh, pg.ow, og);
+            }
+            if (!codes_out->symmetric)
+              kt_.quantize_u8(s, run, codes_out->scale, codes_out->zero_point, r.qmin, r.qmax, d);
+            else
+              kt_.quantize_s8(s, run, codes_out->scale, r.qmin, r.qmax, reinterpret_cast<int8_t*>(d));
+          }
           continue;
         }
         for (int64_t b = b0; b < b1; ++b)
@@ -291,6 +395,10 @@ class Conv2dOp : public OpImpl {
   std::unique_ptr<GemmWeight> w_cl_;
   int64_t ldcol_ = 0;
   bool codes_in_ = false;
+  bool implicit_in_ = false;           // reader: our input codes are padded images, read in place
+  bool implicit_out_ = false;          // producer: we write padded images (when they fit)
+  int64_t out_pad_h_ = 0, out_pad_w_ = 0;
+  uint8_t out_pad_code_ = 0;
   Buffer act_scale_;
   Buffer codes_;  // the whole input's codes (chunks write disjoint parts)
   std::vector<std::unique_ptr<Slot>> slots_;

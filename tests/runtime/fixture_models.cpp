@@ -108,6 +108,52 @@ CheckpointContent cnn_chain() {
   return c;
 }
 
+// The Fashion CNN's shape of chain, where the fused conv + relu + 2x2 pool kernel applies:
+// x [1, 12, 13] -> conv1 [8, 12, 13] -> pool [8, 6, 6] -> conv2 [16, 6, 6] -> pool [16, 3, 3]
+// -> conv3 [8, 3, 3] (no pool) -> conv4 [12, 3, 3] -> pool [12, 1, 1] -> 12. conv2 and conv4 read
+// their input codes in place from padded images (implicit GEMM), written by a fused producer
+// (conv1) and by an unfused one (conv3); conv2 takes s8 codes, conv4 u8 with a zero point.
+CheckpointContent cnn_pool_chain() {
+  CheckpointContent c;
+  c.graph.family = "cnn";
+  c.graph.inputs.push_back({"x", "float32", {-1, 1, 12, 13}});
+  auto conv = [](const char* name, const char* in, const char* out) {
+    return with_ints(op("conv2d", name, {in}, out), {{"kernel", {3, 3}}, {"padding", {1, 1}}});
+  };
+  auto pool = [](const char* name, const char* in, const char* out) {
+    return with_ints(op("maxpool2d", name, {in}, out), {{"kernel", {2}}, {"stride", {2}}});
+  };
+  c.graph.ops = {conv("conv1", "x", "c1"),   op("relu", "r1", {"c1"}, "a1"),  pool("p1", "a1", "m1"),
+                 conv("conv2", "m1", "c2"),  op("relu", "r2", {"c2"}, "a2"),  pool("p2", "a2", "m2"),
+                 conv("conv3", "m2", "c3"),  op("relu", "r3", {"c3"}, "a3"),  conv("conv4", "a3", "c4"),
+                 op("relu", "r4", {"c4"}, "a4"), pool("p4", "a4", "m4"),      op("flatten", "flat", {"m4"}, "f"),
+                 op("linear", "fc", {"f"}, "h"),  op("relu", "r5", {"h"}, "a5"), op("linear", "head", {"a5"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent conv1 = layer("conv1", "conv2d", random_tensor({8, 1, 3, 3}, 41, 0.5f));
+  conv1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv1.input_act = ActScheme{ActMode::kStatic, 8, false, 6.0f / 255, 73};
+  conv1.extra["bias"] = random_tensor({8}, 42, 0.1f);
+  LayerContent conv2 = layer("conv2", "conv2d", random_tensor({16, 8, 3, 3}, 43, 0.3f));  // K = 72
+  conv2.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
+  conv2.input_act = ActScheme{ActMode::kStatic, 8, true, 2.0f / 127, 0};
+  conv2.extra["bias"] = random_tensor({16}, 44, 0.1f);
+  LayerContent conv3 = layer("conv3", "conv2d", random_tensor({8, 16, 3, 3}, 45, 0.2f));
+  conv3.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv3.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  LayerContent conv4 = layer("conv4", "conv2d", random_tensor({12, 8, 3, 3}, 46, 0.3f));
+  conv4.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  conv4.input_act = ActScheme{ActMode::kStatic, 8, false, 2.0f / 255, 100};
+  conv4.extra["bias"] = random_tensor({12}, 47, 0.2f);
+  LayerContent fc = layer("fc", "linear", random_tensor({10, 12}, 48, 0.3f));
+  fc.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 0};
+  LayerContent head = layer("head", "linear", random_tensor({5, 10}, 49, 0.3f));
+  head.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  head.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  c.layers = {conv1, conv2, conv3, conv4, fc, head};
+  return c;
+}
+
 // embedding -> positional -> [ln -> qkv -> attention -> proj -> add] -> [ln -> fc -> gelu -> fc -> add] -> ln -> head
 CheckpointContent gpt() {
   const int64_t v = 11, d = 8, tmax = 16;

@@ -13,6 +13,7 @@ namespace qf::test {
 Op with_ints(Op o, std::map<std::string, std::vector<int64_t>> ints);
 CheckpointContent mlp();
 CheckpointContent cnn();
+CheckpointContent cnn_pool_chain();  // conv + relu + 2x2 pool chains read in place (fused kernel)
 CheckpointContent cnn_chain();  // integer end to end, fusable chains and conv -> conv hand-offs
 CheckpointContent gpt();
 std::map<std::string, Tensor> ids_input(int64_t b, int64_t t, unsigned seed);

@@ -53,7 +53,10 @@ std::vector<QCase> cases() {
     for (const Shape& s : i8) v.push_back({W::kI8, m, s});
     for (const Shape& s : i4) v.push_back({W::kI4, m, s});
     for (const Shape& s : nm24) v.push_back({W::kNM24, m, s});
-    v.push_back({W::kNM24x4bit, m, {21, 64, 16}});
+    // 4-bit kept values: groups of 16 k (the nibble-packed gather), per channel, 48, and 40
+    // (not a multiple of 16: the 8-bit gather / expand instead).
+    for (const Shape& s : {Shape{21, 64, 16}, Shape{37, 128, 0}, Shape{70, 96, 48}, Shape{20, 40, 0}})
+      v.push_back({W::kNM24x4bit, m, s});
     v.push_back({W::kNM14, m, {8, 16, 0}});
     v.push_back({W::kNM48, m, {6, 24, 12}});
   }
@@ -68,10 +71,14 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   // Every 2:4 strategy the AVX-512 table has.
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit))
-    strategies.push_back(x86::PackedFormat::kSparse24Gather);
+    strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
+                                         x86::PackedFormat::kSparse24GatherCtl});
   for (x86::PackedFormat st : strategies) {
     x86::set_avx512_sparse24_strategy(st);
-    SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather ? "2:4 gather" : "2:4 expand");
+    SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather     ? "2:4 gather"
+                 : st == x86::PackedFormat::kSparse24GatherI4 ? "2:4 gather, 4-bit values where they fit"
+                 : st == x86::PackedFormat::kSparse24GatherCtl ? "2:4 gather, stored controls"
+                                                              : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
     // token; with and without bias; random and clamp-extreme values.
@@ -102,7 +109,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       if (HasFatalFailure()) return;
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);  // the default
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);  // the default
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),

@@ -41,5 +41,8 @@ void f32_quantize_per_row_s8_ref(const float* x, int64_t rows, int64_t cols, int
 void f32_quantize_u8_ref(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
                          uint8_t* codes);
 void f32_quantize_s8_ref(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
+// conv GEMM + relu / 2x2 max pool / quantize epilogue (kernels.h, QConvPoolArgs), composed of the
+// reference GEMM, pooling and quantizer: the oracle of every fused variant.
+void x8_conv2d_pool_ref(const QConvPoolArgs& a, const QWeights& w, const float* bias);
 
 }  // namespace qf::kernels

@@ -103,6 +103,56 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
       }
     }
+  } else if constexpr (F == PackedFormat::kSparse24GatherI4) {
+    // kSparse24Gather's activation gather, with the kept values unpacked from nibbles as
+    // kInt4Pairs does: one 64-byte load carries 16 k of 16 outputs.
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1));
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {  // first / second 8 k of the chunk: low / high nibbles
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const uint8_t* blk = wp[p] + (b / 4) * 128;
+          __m512i v = _mm512_loadu_si512(blk), c = _mm512_loadu_si512(blk + 64);
+          if (h) {
+            v = _mm512_srli_epi16(v, 4);
+            c = _mm512_srli_epi16(c, 4);
+          }
+          wv[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
+          ctl[p] = _mm512_and_si512(c, low4);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+        }
+      }
+    }
+  } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const uint8_t* blk = wp[p] + (b / 4) * 192;
+          wv[p] = _mm512_loadu_si512(blk + 64 * h);
+          __m512i c = _mm512_loadu_si512(blk + 128);
+          if (h) c = _mm512_srli_epi16(c, 4);
+          ctl[p] = _mm512_and_si512(c, low4);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+        }
+      }
+    }
   } else {  // kSparse24Gather
     // Index byte of a lane: i0 | i1 << 2 | i2 << 4 | i3 << 6 (kept positions in the two groups of
     // 4). vpmultishiftqb pulls bits 0,2,4,6 of it into the lane's 4 bytes, and 3 / +4 make them
@@ -211,7 +261,12 @@ TileFn pick_np(int np) {
 
 // Rows per tile: as many as the 32 zmm registers allow next to NP*(1..2) weight vectors.
 template <PackedFormat F>
-constexpr int mr_max() { return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather ? 4 : 6; }
+constexpr int mr_max() {
+  return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather || F == PackedFormat::kSparse24GatherI4 ||
+                 F == PackedFormat::kSparse24GatherCtl
+             ? 4
+             : 6;
+}
 
 template <PackedFormat F>
 TileFn pick(int mr, int np) {
@@ -246,6 +301,8 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kInt4Pairs: tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1); break;
     case PackedFormat::kSparse24Expand: tiles_of<PackedFormat::kSparse24Expand>(a, t0, t1); break;
     case PackedFormat::kSparse24Gather: tiles_of<PackedFormat::kSparse24Gather>(a, t0, t1); break;
+    case PackedFormat::kSparse24GatherI4: tiles_of<PackedFormat::kSparse24GatherI4>(a, t0, t1); break;
+    case PackedFormat::kSparse24GatherCtl: tiles_of<PackedFormat::kSparse24GatherCtl>(a, t0, t1); break;
   }
 }
 

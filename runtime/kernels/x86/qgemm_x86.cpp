@@ -18,7 +18,17 @@ namespace {
 
 // Gather wins here (AMD Zen 4, N = K = 4096, 2 threads): 1.9x expand at M = 1, 1.3x at M = 128;
 // vpexpandb is a slow multi-uop instruction on this core. Expand remains for groups of 4 (mod 8).
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24Gather)};
+// With 4-bit kept values the gather layout stores them as nibbles (kSparse24GatherI4): 75% of
+// dense int4's bytes instead of 125%, which is what an M = 1 GEMV is bound by.
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24GatherI4)};
+
+// Every kept value of an N:M weight fits a signed nibble.
+bool nm_values_fit_int4(const QWeights& w) {
+  const int64_t kept = nm_kept_per_row(w.k, w.nm_n, w.nm_m) * w.n;
+  for (int64_t i = 0; i < kept; ++i)
+    if (w.codes[i] < -8 || w.codes[i] > 7) return false;
+  return true;
+}
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
@@ -71,7 +81,12 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kInt4) f = PackedFormat::kInt4Pairs;
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
-    if (isa.sparse_gather && pref == PackedFormat::kSparse24Gather && kg.gs % 8 == 0) f = pref;
+    const bool gather = pref == PackedFormat::kSparse24Gather || pref == PackedFormat::kSparse24GatherI4;
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherI4 && kg.gs % 16 == 0 && nm_values_fit_int4(w))
+      f = PackedFormat::kSparse24GatherI4;
+    else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
+      f = PackedFormat::kSparse24GatherCtl;
+    else if (isa.sparse_gather && gather && kg.gs % 8 == 0) f = PackedFormat::kSparse24Gather;
     else if (isa.sparse_expand) f = PackedFormat::kSparse24Expand;
   }
   // Other N:M patterns, 2:4 with groups that split an N:M group, and ISAs without a sparse
@@ -79,7 +94,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   P->format = f;
   const int64_t nr = isa.nr, kblk = isa.kblk;
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kSparse24Gather;
-  kg.gk = round_up(kg.gs, pairs ? 2 * kblk : kblk);
+  const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl;
+  kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
   switch (f) {
@@ -87,6 +103,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kInt4Pairs: P->panel_bytes = kpad * nr / 2; break;
     case PackedFormat::kSparse24Expand: P->panel_bytes = nblk * (8 + 2 * nr); break;
     case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
+    case PackedFormat::kSparse24GatherI4: P->panel_bytes = nblk / 4 * (8 * nr); break;
+    case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
@@ -138,6 +156,27 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
           std::memcpy(blk, &mask, 8);
           blk[8 + lane * 2] = val(2 * b);
           blk[8 + lane * 2 + 1] = val(2 * b + 1);
+        }
+      } else if (f == PackedFormat::kSparse24GatherCtl) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: value block t % 2 of chunk t / 2
+          uint8_t* blk = pd + (t / 2) * 12 * nr;
+          const int shift = 4 * static_cast<int>(t & 1);
+          for (int s = 0; s < 4; ++s) {
+            blk[(t & 1) * 4 * nr + lane * 4 + s] = val(4 * t + s);
+            const int ctl = idx(4 * t + s) + (s >= 2 ? 4 : 0);
+            blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(ctl << shift);
+          }
+        }
+      } else if (f == PackedFormat::kSparse24GatherI4) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
+          uint8_t* blk = pd + (t / 2) * 8 * nr;
+          const int shift = 4 * static_cast<int>(t & 1);
+          for (int s = 0; s < 4; ++s) {
+            blk[lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << shift);
+            // vpshufb control: the byte of the 8-k activation window (group s / 2) to multiply.
+            const int ctl = idx(4 * t + s) + (s >= 2 ? 4 : 0);
+            blk[4 * nr + lane * 4 + s] |= static_cast<uint8_t>(ctl << shift);
+          }
         }
       } else {
         for (int64_t t = 0; t < nblk / 2; ++t) {

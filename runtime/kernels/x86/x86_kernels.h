@@ -34,6 +34,16 @@ enum class PackedFormat : int {
   // value); vpshufb gathers the matching activations from an 8-byte window. Half the
   // multiply-adds, ~62% of the weight bytes.
   kSparse24Gather = 3,
+  // 2:4 with 4-bit kept values (every kept code in [-8, 7], e.g. an int4 2:4 checkpoint), the
+  // activations gathered by a stored control: per 16 k, 64 bytes of kept values ([lane][4]; low
+  // nibbles: the first 8 k, high nibbles: the next 8) then 64 bytes of vpshufb controls in the
+  // same nibble layout (the window byte each kept value multiplies). Dense int4's bytes, half
+  // its multiply-adds, and no index decoding (kSparse24Gather spends two shuffles per 8 k on it).
+  kSparse24GatherI4 = 4,
+  // 2:4, 8-bit kept values, stored controls: per 16 k, the two 64-byte kept-value blocks of
+  // kSparse24Gather then 64 bytes of vpshufb controls as in kSparse24GatherI4. 75% of dense int8's
+  // bytes, one shuffle per 8 k. (Measurement option: set_avx512_sparse24_strategy.)
+  kSparse24GatherCtl = 5,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -92,7 +102,7 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only.
+// measurements and tests only. kSparse24GatherI4 = gather, with 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name

@@ -1,0 +1,144 @@
+// AVX-512 VNNI range kernel of the fused conv + pool entry (x86_conv_kernels.h). A tile is PIX
+// pool windows (4 conv rows each) x NP panels of 16 outputs: the GEMM's k-loop of
+// qgemm_avx512vnni.cpp (vpdpbusd on u8 activations, rowsum compensation), then per window the
+// reference's ops lane by lane, in its order, without FMA (-ffp-contract=off): float(acc) *
+// (sx * sw) + bias, relu, maxpool's fold from -inf (v > m || isnan(v) ? v : m) over (i, j),
+// relu, and quantize (vdivps, round to nearest even, + z, clamp, low byte). Only the pooled
+// outputs are stored: no [pixels, O] float buffer, no separate pooling / quantize pass.
+#include <immintrin.h>
+
+#include <cstring>
+#include <limits>
+
+#include "runtime/kernels/x86/x86_conv_kernels.h"
+
+namespace qf::kernels::x86 {
+namespace {
+
+constexpr int NR = 16;
+
+inline int32_t load_u32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// See qgemm_avx512vnni.cpp: inline asm keeps GCC 12 from spilling the accumulators.
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+inline __m512 relu(__m512 v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v); }
+
+template <int NP, int PIX>
+void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t img, int64_t py, int64_t px,
+          int64_t p0) {
+  constexpr int MR = 4 * PIX;
+  const uint8_t* xr[MR];
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const int64_t oy = 2 * py + (r % 4) / 2, ox = 2 * (px + r / 4) + r % 2;
+    xr[r] = a.x + img * a.x_image + oy * a.x_row + ox * a.x_pixel;
+  }
+  const uint8_t* wp[NP];
+  __mmask16 mask[NP];
+  #pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) {
+    wp[p] = W.data + (p0 + p) * W.panel_bytes;
+    const int64_t valid = W.n - (p0 + p) * NR;
+    mask[p] = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+  }
+  __m512i acc[MR][NP];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+  // s8 codes become u8 by x ^ 0x80 (x + 128), compensated with zc = 128 like the GEMM.
+  const int32_t flip = a.x_unsigned ? 0 : static_cast<int32_t>(0x80808080u);
+  const int64_t bps = W.k / a.segs / 4;  // k-blocks per run
+  for (int64_t s = 0; s < a.segs; ++s) {
+    const __m512i* wq[NP];
+    #pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) wq[p] = reinterpret_cast<const __m512i*>(wp[p]) + s * bps;
+    const uint8_t* xs[MR];
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) xs[r] = xr[r] + s * a.x_seg;
+    for (int64_t b = 0; b < bps; ++b) {
+      __m512i wv[NP];
+      #pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wq[p] + b);
+      #pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(load_u32(xs[r] + b * 4) ^ flip);
+        #pragma GCC unroll 4
+        for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], xv, wv[p]);
+      }
+    }
+  }
+  const __m512i zc = _mm512_set1_epi32(a.x_unsigned ? a.zero_point : 128);
+  const __m512 sx = _mm512_set1_ps(a.sx), neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 qs = _mm512_set1_ps(a.out_scale), qz = _mm512_set1_ps(static_cast<float>(a.out_zero_point));
+  const __m512 qlo = _mm512_set1_ps(static_cast<float>(a.out_qmin)), qhi = _mm512_set1_ps(static_cast<float>(a.out_qmax));
+  #pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) {
+    const int64_t n0 = (p0 + p) * NR;
+    const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + (p0 + p) * NR), zc);
+    const __m512 scale = _mm512_mul_ps(sx, _mm512_loadu_ps(W.scales + (p0 + p) * NR));  // sx * sw
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask[p], bias + n0) : _mm512_setzero_ps();
+    #pragma GCC unroll 2
+    for (int q = 0; q < PIX; ++q) {
+      __m512 m = neg_inf;
+      #pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 * q + t][p], comp)), scale);
+        if (bias) v = _mm512_add_ps(v, bv);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
+        if (a.relu_before) v = relu(v);
+        const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = _mm512_mask_mov_ps(m, take, v);
+      }
+      if (a.relu_after) m = relu(m);
+      const int64_t off = img * a.y_image + py * a.y_row + (px + q) * W.n + n0;
+      if (!a.out_codes) {
+        _mm512_mask_storeu_ps(static_cast<float*>(a.y) + off, mask[p], m);
+      } else {  // core/quant.h's quantize, as data_avx512.cpp's quantize16
+        __m512 c = _mm512_roundscale_ps(_mm512_div_ps(m, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(c, qz), qlo), qhi);
+        _mm_mask_storeu_epi8(static_cast<uint8_t*>(a.y) + off, mask[p], _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
+      }
+    }
+  }
+}
+
+using TileFn = void (*)(const QConvPoolArgs&, const PackedQWeights&, const float*, int64_t, int64_t, int64_t, int64_t);
+
+// Few panels (a first conv's 32 outputs): two windows per tile keep 16 accumulators busy.
+template <int PIX>
+TileFn pick(int np) {
+  switch (np) {
+    case 1: return tile<1, PIX>;
+    case 2: return tile<2, PIX>;
+    case 3: return tile<3, 1>;
+    default: return tile<4, 1>;
+  }
+}
+
+}  // namespace
+
+void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
+                                     int64_t r1) {
+  constexpr int64_t NPMAX = 4;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
+    for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {
+      const int np = static_cast<int>(w.panels - p0 < NPMAX ? w.panels - p0 : NPMAX);
+      const TileFn two = pick<2>(np), one = pick<1>(np);
+      const int64_t step = np <= 2 ? 2 : 1;
+      int64_t px = 0;
+      for (; px + step <= a.pooled_w; px += step) two(a, w, bias, img, py, px, p0);
+      for (; px < a.pooled_w; ++px) one(a, w, bias, img, py, px, p0);
+    }
+  }
+}
+
+}  // namespace qf::kernels::x86
