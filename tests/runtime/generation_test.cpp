@@ -285,7 +285,7 @@ TEST_F(Models, SpeculativeSamplingFollowsTheTargetThroughTheLoop) {
   }
   std::vector<int64_t> counts(vocab, 0);
   GenerateStats total;
-  const int64_t n = 6000;
+  const int64_t n = 4000;
   for (int64_t seed = 0; seed < n; ++seed) {
     GenerateOptions o;
     o.max_new_tokens = 3;
