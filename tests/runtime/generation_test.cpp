@@ -11,6 +11,7 @@
 #include "fixture_models.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
+#include "runtime/kernels/threads.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/sampling.h"
 #include "test_util.h"
@@ -84,7 +85,11 @@ CheckpointContent small_gpt(unsigned seed, int64_t layers, bool integer, float n
 
 struct Models : ::testing::Test {
   std::vector<std::string> paths;
+  // One kernel thread: these models are far below the threading threshold anyway, and on a
+  // loaded machine waking pool threads for thousands of tiny steps dominates the test's time.
+  void SetUp() override { kernels::set_num_threads(1); }
   void TearDown() override {
+    kernels::set_num_threads(0);
     for (const std::string& p : paths) std::remove(p.c_str());
   }
   Engine load(const CheckpointContent& c) {
@@ -141,7 +146,10 @@ TEST_F(Models, KvRowsMovedIntoAFreshSessionContinueLikeTheOriginal) {
 // For many prompts and k in {1, 2, 4, 8}: the speculative output is the plain greedy output,
 // for drafts that agree always (the target itself), often (perturbed weights) and rarely (an
 // unrelated one-block model); with and without the sliding window; for an integer-path target
-// and a float one (the x86 float GEMM's row-independent small-M kernel).
+// and a float one (the x86 float GEMM's row-independent small-M kernel). An argmax flips only on
+// a near-tie, so the float case alone would rarely catch a kernel whose rows depend on M; the
+// kernel test F32GemmSmallMRowsDoNotDependOnM checks that property bit for bit (it fails with
+// Eigen in place of the small-M kernel; tried).
 void expect_speculative_equals_plain(Engine& target, Engine& same, Engine& close, Engine& other, unsigned seed) {
   std::mt19937 gen(seed);
   struct Draft {
@@ -150,7 +158,7 @@ void expect_speculative_equals_plain(Engine& target, Engine& same, Engine& close
     GenerateStats total;
   };
   std::vector<Draft> drafts = {{&same, "target itself", {}}, {&close, "perturbed", {}}, {&other, "unrelated", {}}};
-  for (int prompt_i = 0; prompt_i < 12; ++prompt_i) {
+  for (int prompt_i = 0; prompt_i < 10; ++prompt_i) {
     const std::vector<int64_t> prompt = random_ids(gen, 1 + static_cast<int64_t>(gen() % 12), 16);
     for (int64_t context : {int64_t{0}, int64_t{24}}) {  // 24: several window restarts in 60 tokens
       GenerateOptions o;
