@@ -1,65 +1,124 @@
 // qforge generate CHECKPOINT --prompt TEXT: byte-level text generation with a gpt checkpoint,
-// through the runtime's incremental session (KV cache).
-#include <algorithm>
-#include <cmath>
+// through the runtime's incremental session (KV cache); --ids for token ids of any language
+// model; --draft / --speculate for speculative decoding (runtime/generation.h).
+#include <chrono>
 #include <cstdio>
-#include <random>
+#include <fstream>
+#include <memory>
 
 #include "cli/commands.h"
 #include "hf/npy.h"
 #include "runtime/engine.h"
+#include "runtime/generation.h"
 #include "runtime/kernels/threads.h"
+#include "runtime/prefix_cache.h"
 
 namespace qf::cli {
 namespace {
 
-// Token-id generation through the session's KV cache: the prompt in one step, then one token a
-// step (greedy at temperature 0). Text in / text out for Hugging Face models comes with the
-// tokenizer library; this is the id-level path under it.
-void generate_ids(const std::string& checkpoint, const std::string& ids_path, const std::string& out_path, int64_t n,
-                  double temperature, uint64_t seed) {
-  const hf::NpyArray a = hf::read_npy(ids_path);
-  if (a.i64.empty() || a.shape.size() != 1) throw std::runtime_error(ids_path + ": token ids must be int32/int64 [T]");
-  Engine engine = Engine::load(checkpoint);
-  const Graph& g = engine.checkpoint().graph;
-  if (g.inputs.size() != 1 || g.inputs[0].dtype != "int64")
-    throw std::runtime_error(checkpoint + " is not a language model (its input is not token ids)");
-  Session session = engine.start_session();
-  std::vector<int64_t> all = a.i64, step = a.i64;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < n; ++i) {
-    const Tensor logits =
-        session.step({{g.inputs[0].name, Tensor::ids({1, static_cast<int64_t>(step.size())}, step)}}).at(g.outputs.at(0));
-    const int64_t vocab = logits.shape.back();
-    const float* last = logits.f32.data() + (logits.numel() - vocab);
-    int64_t next = 0;
-    if (temperature <= 0) {
-      next = std::max_element(last, last + vocab) - last;
-    } else {
-      std::vector<double> w(vocab);
-      const float mx = *std::max_element(last, last + vocab);
-      for (int64_t v = 0; v < vocab; ++v) w[v] = std::exp((last[v] - mx) / temperature);
-      next = std::discrete_distribution<int64_t>(w.begin(), w.end())(rng);
-    }
-    all.push_back(next);
-    step = {next};
+struct Options {
+  std::string checkpoint, prompt = "The ";
+  int64_t bytes = 200;
+  double temperature = 0.8;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string ids, ids_out;
+  std::string draft;
+  int64_t speculate = 4;
+  bool stats = false;
+  std::string prompts;
+  double prefix_cache_mb = 64;
+  int64_t block = 16;
+};
+
+// --prompts FILE: every line a prompt, run one after another (no batching yet) in file order,
+// the plain path's prompts through the prefix cache. Prints each prompt + continuation as one
+// record ("<i>\t" + text with \n and \\ escaped); --stats adds per-prompt time to first token.
+void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draft, int64_t context) {
+  std::ifstream f(o.prompts, std::ios::binary);
+  if (!f) throw std::runtime_error(o.prompts + ": cannot open");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) lines.push_back(line);
+  if (lines.empty()) throw std::runtime_error(o.prompts + ": no prompts (one per line)");
+  std::unique_ptr<PrefixCache> cache;
+  if (o.prefix_cache_mb > 0 && !draft)
+    cache = std::make_unique<PrefixCache>(o.block, static_cast<int64_t>(o.prefix_cache_mb * 1024 * 1024));
+  double total_s = 0, ttft_sum = 0;
+  int64_t total_tokens = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::vector<int64_t> prompt;
+    for (unsigned char c : lines[i]) prompt.push_back(c);
+    if (static_cast<int64_t>(prompt.size()) > context)
+      throw std::runtime_error(o.prompts + ":" + std::to_string(i + 1) + ": prompt of " + std::to_string(prompt.size()) +
+                               " bytes is longer than the context (" + std::to_string(context) + ")");
+    GenerateOptions g;
+    g.max_new_tokens = o.bytes;
+    g.temperature = o.temperature;
+    g.seed = o.seed + i;
+    g.context = context;
+    g.prefix_cache = cache.get();
+    const int64_t hits_before = cache ? cache->hit_tokens() : 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    double ttft = -1;
+    g.on_token = [&](int64_t) {
+      if (ttft < 0) ttft = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    GenerateStats st;
+    const std::vector<int64_t> out = draft ? generate_speculative(engine, *draft, o.speculate, prompt, g, &st)
+                                           : generate(engine, prompt, g, &st);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    total_s += s;
+    ttft_sum += ttft;
+    total_tokens += st.tokens;
+    std::string text = lines[i];
+    for (int64_t t : out) text.push_back(static_cast<char>(t));
+    std::string escaped;
+    for (char c : text) escaped += c == '\n' ? std::string("\\n") : c == '\\' ? std::string("\\\\") : std::string(1, c);
+    std::printf("%zu\t%s\n", i, escaped.c_str());
+    if (o.stats)
+      std::fprintf(stderr, "[prompt %zu] %zu prompt tokens, %lld from the prefix cache, first token after %.2f ms, %lld tokens in %.3f s\n",
+                   i, prompt.size(), static_cast<long long>(cache ? cache->hit_tokens() - hits_before : 0), 1e3 * ttft,
+                   static_cast<long long>(st.tokens), s);
   }
-  for (size_t i = 0; i < all.size(); ++i) std::printf("%s%lld", i ? " " : "", static_cast<long long>(all[i]));
-  std::printf("\n");
-  if (!out_path.empty()) hf::write_npy_i64(out_path, {static_cast<int64_t>(all.size())}, all.data());
+  std::fflush(stdout);
+  if (o.stats) {
+    std::fprintf(stderr, "[generate] %zu prompts one at a time: %lld tokens in %.3f s (%.1f tokens/s), mean time to first token %.2f ms",
+                 lines.size(), static_cast<long long>(total_tokens), total_s, total_tokens / total_s,
+                 1e3 * ttft_sum / static_cast<double>(lines.size()));
+    if (cache)
+      std::fprintf(stderr, "; prefix cache: %lld tokens restored, %zu blocks, %.2f MB, %lld evictions",
+                   static_cast<long long>(cache->hit_tokens()), cache->blocks(), cache->bytes() / 1048576.0,
+                   static_cast<long long>(cache->evictions()));
+    std::fprintf(stderr, "\n");
+  }
+}
+
+// Runs plain or speculative generation and prints the statistics line (stderr) when asked.
+std::vector<int64_t> run_generation(const Options& o, Engine& target, std::unique_ptr<Engine>& draft,
+                                    const std::vector<int64_t>& prompt, GenerateOptions g) {
+  GenerateStats st;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<int64_t> out = draft ? generate_speculative(target, *draft, o.speculate, prompt, g, &st)
+                                   : generate(target, prompt, g, &st);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (o.stats) {
+    std::fprintf(stderr, "[generate] %lld tokens in %.3f s (%.1f tokens/s, prompt included), %lld target steps",
+                 static_cast<long long>(st.tokens), s, s > 0 ? static_cast<double>(st.tokens) / s : 0.0,
+                 static_cast<long long>(st.target_steps));
+    if (draft)
+      std::fprintf(stderr, ", %lld draft steps, k = %lld, acceptance %.3f (%lld of %lld drafted), %.2f tokens per target step",
+                   static_cast<long long>(st.draft_steps), static_cast<long long>(o.speculate), st.acceptance(),
+                   static_cast<long long>(st.accepted), static_cast<long long>(st.drafted),
+                   st.target_steps ? static_cast<double>(st.tokens) / static_cast<double>(st.target_steps) : 0.0);
+    std::fprintf(stderr, "\n");
+  }
+  return out;
 }
 
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  struct Options {
-    std::string checkpoint, prompt = "The ";
-    int64_t bytes = 200;
-    double temperature = 0.8;
-    uint64_t seed = 0;
-    int threads = 0;
-    std::string ids, ids_out;
-  };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text with a gpt checkpoint (.qf.h5) through the runtime");
   cmd->add_option("checkpoint", opt->checkpoint, "gpt checkpoint (.qf.h5)")->required()->check(CLI::ExistingFile);
@@ -73,53 +132,77 @@ void add_generate_command(CLI::App& app) {
                   "(Hugging Face exports included); -n counts tokens; prints the generated ids")
       ->check(CLI::ExistingFile);
   cmd->add_option("--ids-out", opt->ids_out, "With --ids: write prompt + generated ids here (.npy int64)");
+  cmd->add_option("--draft", opt->draft,
+                  "Speculative decoding: a smaller checkpoint with the same vocabulary (e.g. the compressed student) "
+                  "proposes --speculate tokens, the checkpoint verifies them in one step. Greedy output is the "
+                  "checkpoint's own greedy output; sampled output follows its distribution")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--speculate", opt->speculate, "With --draft: tokens the draft proposes per target step")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{64}));
+  cmd->add_option("--prompts", opt->prompts,
+                  "Text file, one prompt per line: generate -n bytes for each, one prompt at a time, in file "
+                  "order; prints '<line index><TAB><prompt + continuation>' per prompt (newlines and backslashes "
+                  "escaped)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--prefix-cache-mb", opt->prefix_cache_mb,
+                  "With --prompts (no --draft): memory for the prefix cache, which keeps the KV rows of whole "
+                  "blocks of earlier prompts and reuses them for prompts that start the same way (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--prefix-block", opt->block, "Prefix cache block size in tokens (<= 16 keeps hits bit-exact for float models)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_flag("--stats", opt->stats, "Print tokens/s, target/draft steps and the draft's acceptance rate to stderr");
   cmd->callback([opt] {
-    kernels::set_num_threads(opt->threads);
-    if (!opt->ids.empty()) {
-      generate_ids(opt->checkpoint, opt->ids, opt->ids_out, opt->bytes, opt->temperature, opt->seed);
+    const Options& o = *opt;
+    kernels::set_num_threads(o.threads);
+    Engine engine = Engine::load(o.checkpoint);
+    std::unique_ptr<Engine> draft;
+    if (!o.draft.empty()) draft = std::make_unique<Engine>(Engine::load(o.draft));
+    GenerateOptions g;
+    g.max_new_tokens = o.bytes;
+    g.temperature = o.temperature;
+    g.seed = o.seed;
+    if (!o.ids.empty()) {  // token ids in and out; the graph's own limits apply (no window)
+      const hf::NpyArray a = hf::read_npy(o.ids);
+      if (a.i64.empty() || a.shape.size() != 1) throw std::runtime_error(o.ids + ": token ids must be int32/int64 [T]");
+      std::vector<int64_t> all = a.i64;
+      const std::vector<int64_t> out = run_generation(o, engine, draft, a.i64, g);
+      all.insert(all.end(), out.begin(), out.end());
+      for (size_t i = 0; i < all.size(); ++i) std::printf("%s%lld", i ? " " : "", static_cast<long long>(all[i]));
+      std::printf("\n");
+      if (!o.ids_out.empty()) hf::write_npy_i64(o.ids_out, {static_cast<int64_t>(all.size())}, all.data());
       return;
     }
-    Engine engine = Engine::load(opt->checkpoint);
-    const Graph& g = engine.checkpoint().graph;
-    if (g.family != "gpt") throw std::runtime_error(opt->checkpoint + " is a '" + g.family + "' model, not gpt");
-    if (opt->prompt.empty()) throw std::runtime_error("--prompt must not be empty");
-    const std::string in = g.inputs.at(0).name, out = g.outputs.at(0);
+    const Graph& gr = engine.checkpoint().graph;
+    if (gr.family != "gpt") throw std::runtime_error(o.checkpoint + " is a '" + gr.family + "' model, not gpt");
+    if (o.prompt.empty()) throw std::runtime_error("--prompt must not be empty");
     // The context is the positional table's length: past it, restart the KV cache on the last
     // half-context of text (a sliding window that recomputes once every context/2 bytes).
-    int64_t context = 0;
-    for (const Op& op : g.ops)
-      if (op.kind == "positional_embedding") context = engine.checkpoint().layers.at(op.name).shape.at(0);
-    if (context < 2) throw std::runtime_error(opt->checkpoint + ": no positional table, cannot tell the context length");
-    Session session = engine.start_session();
-    std::vector<int64_t> history;
-    for (unsigned char c : opt->prompt) history.push_back(c);
-    if (static_cast<int64_t>(history.size()) > context)
-      history.erase(history.begin(), history.end() - context);  // keep the end of a long prompt
-    std::vector<int64_t> ids = history;
-    std::mt19937_64 rng(opt->seed);
-    std::fputs(opt->prompt.c_str(), stdout);
-    for (int64_t i = 0; i < opt->bytes; ++i) {
-      if (session.position() + static_cast<int64_t>(ids.size()) > context) {
-        session.reset();
-        ids.assign(history.end() - context / 2, history.end());
-      }
-      Tensor logits = session.step({{in, Tensor::ids({1, static_cast<int64_t>(ids.size())}, ids)}}).at(out);
-      const int64_t vocab = logits.shape.back();
-      const float* last = logits.f32.data() + (logits.numel() - vocab);
-      int64_t next = 0;
-      if (opt->temperature <= 0) {
-        next = std::max_element(last, last + vocab) - last;
-      } else {
-        std::vector<double> w(vocab);
-        const float mx = *std::max_element(last, last + vocab);
-        for (int64_t v = 0; v < vocab; ++v) w[v] = std::exp((last[v] - mx) / opt->temperature);
-        next = std::discrete_distribution<int64_t>(w.begin(), w.end())(rng);
-      }
-      std::fputc(static_cast<int>(next), stdout);
-      std::fflush(stdout);
-      history.push_back(next);
-      ids = {next};
+    const int64_t context = positional_context(engine);
+    if (context < 2) throw std::runtime_error(o.checkpoint + ": no positional table, cannot tell the context length");
+    if (draft) {
+      const int64_t dc = positional_context(*draft);
+      if (dc > 0 && dc < context)
+        throw std::runtime_error(o.draft + ": the draft's context (" + std::to_string(dc) +
+                                 ") is shorter than the checkpoint's (" + std::to_string(context) + ")");
     }
+    if (!o.prompts.empty()) {
+      run_prompts(o, engine, draft, context);
+      return;
+    }
+    std::vector<int64_t> prompt;
+    for (unsigned char c : o.prompt) prompt.push_back(c);
+    if (static_cast<int64_t>(prompt.size()) > context)
+      prompt.erase(prompt.begin(), prompt.end() - context);  // keep the end of a long prompt
+    g.context = context;
+    g.on_token = [](int64_t t) {
+      std::fputc(static_cast<int>(t), stdout);
+      std::fflush(stdout);
+    };
+    std::fputs(o.prompt.c_str(), stdout);
+    run_generation(o, engine, draft, prompt, g);
     std::fputc('\n', stdout);
   });
 }

@@ -1,5 +1,9 @@
 #include "runtime/engine.h"
 
+#include <string>
+
+#include "core/error.h"
+
 #include "runtime/checkpoint_reader.h"
 #include "runtime/executor.h"
 
@@ -42,5 +46,59 @@ std::map<std::string, Tensor> Session::step(const std::map<std::string, Tensor>&
 }
 int64_t Session::position() const { return state_->run.pos; }
 void Session::reset() { state_->run = RunState(); }
+
+void Session::truncate(int64_t len) {
+  RunState& st = state_->run;
+  if (len < 0 || len > st.pos)
+    throw Error("Session::truncate: " + std::to_string(len) + " tokens outside [0, " + std::to_string(st.pos) + "]");
+  for (auto& [op, cache] : st.kv) cache.truncate(len);
+  st.pos = len;
+}
+
+KvRows Session::kv_rows(int64_t t0, int64_t t1) const {
+  const RunState& st = state_->run;
+  if (t0 < 0 || t1 < t0 || t1 > st.pos)
+    throw Error("Session::kv_rows: tokens [" + std::to_string(t0) + ", " + std::to_string(t1) + ") outside [0, " +
+                std::to_string(st.pos) + ")");
+  const kernels::KernelTable& kt = executor_->table();
+  KvRows rows;
+  rows.tokens = t1 - t0;
+  for (const auto& [op, cache] : st.kv) {
+    KvRows::Layer l;
+    l.op = op;
+    l.c = cache.channels();
+    const size_t bytes = static_cast<size_t>(rows.tokens * l.c) * sizeof(float);
+    l.k = Buffer(*kt.memory);
+    l.v = Buffer(*kt.memory);
+    l.k.reserve(bytes);
+    l.v.reserve(bytes);
+    cache.copy_rows_out(kt, 0, t0, rows.tokens, l.k.f32(), l.v.f32());
+    rows.layers.push_back(std::move(l));
+  }
+  return rows;
+}
+
+void Session::append_kv_rows(const KvRows& rows) {
+  RunState& st = state_->run;
+  if (st.batch > 1) throw Error("Session::append_kv_rows: the session has batch " + std::to_string(st.batch) + ", not 1");
+  if (!st.kv.empty() && st.kv.size() != rows.layers.size())
+    throw Error("Session::append_kv_rows: rows of " + std::to_string(rows.layers.size()) +
+                " attention ops for a session with " + std::to_string(st.kv.size()));
+  const kernels::KernelTable& kt = executor_->table();
+  for (const KvRows::Layer& l : rows.layers) {
+    if (l.op >= executor_->checkpoint().graph.ops.size())
+      throw Error("Session::append_kv_rows: no op " + std::to_string(l.op) + " in the graph");
+    KvCache& cache = st.kv[l.op];
+    if (cache.length() > 0 && cache.channels() != l.c)
+      throw Error("Session::append_kv_rows: op " + std::to_string(l.op) + " has " + std::to_string(cache.channels()) +
+                  " channels, the rows " + std::to_string(l.c));
+    if (cache.length() != st.pos)
+      throw Error("Session::append_kv_rows: op " + std::to_string(l.op) + " holds " + std::to_string(cache.length()) +
+                  " tokens, the session " + std::to_string(st.pos));
+    cache.append(kt, 1, rows.tokens, l.c, l.k.f32(), l.v.f32(), l.c, rows.tokens * l.c);
+  }
+  st.pos += rows.tokens;
+  st.batch = 1;
+}
 
 }  // namespace qf

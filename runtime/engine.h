@@ -21,6 +21,7 @@
 #include "core/tensor.h"
 #include "runtime/checkpoint.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/kv_rows.h"
 
 namespace qf {
 
@@ -73,6 +74,17 @@ class Session {
   std::map<std::string, Tensor> step(const std::map<std::string, Tensor>& inputs);
   int64_t position() const;  // tokens processed so far
   void reset();              // forget the cache
+
+  // Generation support (runtime/speculative.h, runtime/prefix_cache.h).
+  // Keeps the first `len` tokens (0 <= len <= position()) and forgets the rest: every attention
+  // op's KV cache and the position. Rolls back draft tokens the target rejected.
+  void truncate(int64_t len);
+  // Copies of the keys and values of tokens [t0, t1) (batch element 0) of every attention op.
+  KvRows kv_rows(int64_t t0, int64_t t1) const;
+  // Appends `rows` as the next rows.tokens tokens of a batch-1 session (e.g. a cached prefix
+  // into a fresh session): afterwards the session is where stepping those tokens would have
+  // left it, without running the graph.
+  void append_kv_rows(const KvRows& rows);
 
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;

@@ -1,6 +1,9 @@
 #include "runtime/kv_cache.h"
 
 #include <algorithm>
+#include <string>
+
+#include "core/error.h"
 
 namespace qf {
 
@@ -30,6 +33,22 @@ void KvCache::append(const kernels::KernelTable& kt, int64_t batch, int64_t t, i
     kt.copy_rows(v_src + b * batch_stride, src_stride, t, c_, v_.f32() + (b * cap_ + len_) * c_, c_);
   }
   len_ += t;
+}
+
+void KvCache::truncate(int64_t len) {
+  if (len < 0 || len > len_)
+    throw Error("KvCache::truncate: length " + std::to_string(len) + " outside [0, " + std::to_string(len_) + "]");
+  len_ = len;
+}
+
+void KvCache::copy_rows_out(const kernels::KernelTable& kt, int64_t b, int64_t t0, int64_t t, float* k_dst,
+                            float* v_dst) const {
+  if (b < 0 || b >= batch_ || t0 < 0 || t < 0 || t0 + t > len_)
+    throw Error("KvCache::copy_rows_out: rows [" + std::to_string(t0) + ", " + std::to_string(t0 + t) +
+                ") of batch element " + std::to_string(b) + " outside the cache (" + std::to_string(len_) + " tokens)");
+  if (t == 0) return;
+  kt.copy_rows(k_.f32() + (b * cap_ + t0) * c_, c_, t, c_, k_dst, c_);
+  kt.copy_rows(v_.f32() + (b * cap_ + t0) * c_, c_, t, c_, v_dst, c_);
 }
 
 }  // namespace qf

@@ -134,6 +134,29 @@ TEST_P(FloatTables, F32GemmWithinTolerance) {
   }
 }
 
+// Speculative decoding's greedy identity (runtime/generation.h): for M <= 16 a row's outputs are
+// the same bits whether the GEMM runs that row alone or with up to 15 others, at any thread
+// count. (Tolerance 0: memcmp.) The reference table is row-independent by construction.
+TEST_P(FloatTables, F32GemmSmallMRowsDoNotDependOnM) {
+  const KernelTable& table = kernel_table_for_isa(GetParam());
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 1}, {5, 7}, {37, 17}, {70, 33}, {130, 100}, {64, 256}}) {
+    const int64_t m = 16;
+    auto x = qf::test::randn(m * k, 21), w = qf::test::randn(n * k, 22), b = qf::test::randn(n, 23);
+    std::vector<float> alone(static_cast<size_t>(m * n)), batch(static_cast<size_t>(m * n));
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int64_t i = 0; i < m; ++i)
+        table.f32_gemm(1, n, k, x.data() + i * k, w.data(), b.data(), alone.data() + i * n);
+      for (int64_t rows = 2; rows <= m; ++rows) {
+        table.f32_gemm(rows, n, k, x.data(), w.data(), b.data(), batch.data());
+        ASSERT_EQ(0, std::memcmp(alone.data(), batch.data(), static_cast<size_t>(rows * n) * sizeof(float)))
+            << table.name << " m" << rows << " n" << n << " k" << k << " threads " << threads;
+      }
+    }
+    set_num_threads(0);
+  }
+}
+
 TEST_P(FloatTables, ReluExact) {
   const KernelTable& table = kernel_table_for_isa(GetParam());
   auto x = qf::test::randn(1000, 14);

@@ -19,11 +19,13 @@ void gemm(ColsFn cols, int64_t m, int64_t n, int64_t k, const float* x, const fl
 
 }  // namespace
 
+// Small M (decoding, speculative verification): the row-independent kernel, so one token's
+// outputs are the same whether a step runs 1 or k + 1 tokens; Eigen above that (prompts).
 void f32_gemm__avx512_eigen(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y) {
-  gemm(f32_gemm_cols__avx512_eigen, m, n, k, x, w, bias, y);
+  gemm(m <= kRowwiseMaxM ? f32_gemm_rows_cols__avx512 : f32_gemm_cols__avx512_eigen, m, n, k, x, w, bias, y);
 }
 void f32_gemm__avx2_eigen(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y) {
-  gemm(f32_gemm_cols__avx2_eigen, m, n, k, x, w, bias, y);
+  gemm(m <= kRowwiseMaxM ? f32_gemm_rows_cols__avx2 : f32_gemm_cols__avx2_eigen, m, n, k, x, w, bias, y);
 }
 
 }  // namespace qf::kernels::x86
