@@ -12,8 +12,10 @@ namespace qf::sparsify {
 class WeightMaskImpl : public train::WeightMaskHook {
  public:
   // `nm` = {N, M} when the layer is pruned to an N:M pattern (export stores it compressed once
-  // the mask is exact), {0, 0} otherwise.
-  WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm);
+  // the mask is exact), {0, 0} otherwise. `block` = {rows, cols} when it is pruned in blocks
+  // (pattern: block): export then stores it block-sparse ("block:RxC", FORMAT.md).
+  WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm,
+                 std::pair<int64_t, int64_t> block = {0, 0});
   torch::Tensor forward(const torch::Tensor& w) override { return w * mask_; }
   std::string storage_sparsity() const override;
 
@@ -26,6 +28,7 @@ class WeightMaskImpl : public train::WeightMaskHook {
  private:
   torch::Tensor mask_;
   std::pair<int64_t, int64_t> nm_;
+  std::pair<int64_t, int64_t> block_;
 };
 TORCH_MODULE(WeightMask);
 

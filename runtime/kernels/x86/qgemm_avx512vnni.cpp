@@ -135,10 +135,17 @@ constexpr int64_t panel_block_bytes() {  // bytes per k-block of one panel
   return F == PackedFormat::kInt8 ? 64 : F == PackedFormat::kInt4Pairs ? 32 : F == PackedFormat::kSparse24Expand ? 40 : 40;
 }
 
-// One tile: rows [m0, m0+MR), panels [p0, p0+NP).
-template <PackedFormat F, int MR, int NP>
+// One tile: rows [m0, m0+MR), panels [p0, p0+NP). BS: a block-sparse weight (F is then the
+// dense format of its segments), p0 = tile index * tile_np.
+template <PackedFormat F, int MR, int NP, bool BS = false>
 void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const PackedQWeights& W = *a.w;
+  int64_t seg = 0, seg_end = 0;
+  if constexpr (BS) {
+    const int64_t t = p0 / W.tile_np;
+    seg = W.seg_ptr[static_cast<size_t>(t)];
+    seg_end = W.seg_ptr[static_cast<size_t>(t + 1)];
+  }
   const KGeom& kg = W.kg;
   const int64_t bpg = kg.gk / 4;  // k-blocks per group
   const uint8_t* xr[MR];
@@ -165,7 +172,21 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int r = 0; r < MR; ++r)
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
-    k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    if constexpr (BS) {
+      // The tile's kept block columns of group g, each a run of seg_kblocks k-blocks: the dense
+      // micro-kernel on the segment's weights, with the activations moved to its k.
+      for (; seg < seg_end && W.seg_group[static_cast<size_t>(seg)] == g; ++seg) {
+        const uint8_t* xs[MR];
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) xs[r] = xr[r] + W.seg_xoff[static_cast<size_t>(seg)];
+        const uint8_t* ws[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) ws[p] = W.data + seg * W.seg_bytes + p * W.seg_panel_bytes;
+        k_loop<F, MR, NP>(a, xs, ws, 0, W.seg_kblocks, acc);
+      }
+    } else {
+      k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p) * kg.groups + g) * NR;
@@ -199,13 +220,13 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
 
 using TileFn = void (*)(const TileArgs&, int64_t, int64_t);
 
-template <PackedFormat F, int MR>
+template <PackedFormat F, int MR, bool BS>
 TileFn pick_np(int np) {
   switch (np) {
-    case 1: return tile<F, MR, 1>;
-    case 2: return tile<F, MR, 2>;
-    case 3: return tile<F, MR, 3>;
-    default: return tile<F, MR, 4>;
+    case 1: return tile<F, MR, 1, BS>;
+    case 2: return tile<F, MR, 2, BS>;
+    case 3: return tile<F, MR, 3, BS>;
+    default: return tile<F, MR, 4, BS>;
   }
 }
 
@@ -213,35 +234,38 @@ TileFn pick_np(int np) {
 template <PackedFormat F>
 constexpr int mr_max() { return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather ? 4 : 6; }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 TileFn pick(int mr, int np) {
   switch (mr) {
-    case 1: return pick_np<F, 1>(np);
-    case 2: return pick_np<F, 2>(np);
-    case 3: return pick_np<F, 3>(np);
-    case 4: return pick_np<F, 4>(np);
-    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5>(np); else return nullptr;
-    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6>(np); else return nullptr;
+    case 1: return pick_np<F, 1, BS>(np);
+    case 2: return pick_np<F, 2, BS>(np);
+    case 3: return pick_np<F, 3, BS>(np);
+    case 4: return pick_np<F, 4, BS>(np);
+    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5, BS>(np); else return nullptr;
+    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6, BS>(np); else return nullptr;
   }
 }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
   const int64_t panels = a.w->panels;
+  const int64_t tp = BS ? a.w->tile_np : NPMAX;
   constexpr int MRX = mr_max<F>();
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t p0 = t * NPMAX;
-    const int np = static_cast<int>(panels - p0 < NPMAX ? panels - p0 : NPMAX);
+    const int64_t p0 = t * tp;
+    const int np = static_cast<int>(panels - p0 < tp ? panels - p0 : tp);
     // Rows in the inner loop: the tile's weights (NP panels) stay in L1/L2 while all rows pass.
     const int64_t full = a.m / MRX * MRX;
-    const TileFn body = pick<F>(MRX, np);
+    const TileFn body = pick<F, BS>(MRX, np);
     for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
-    if (full < a.m) pick<F>(static_cast<int>(a.m - full), np)(a, full, p0);
+    if (full < a.m) pick<F, BS>(static_cast<int>(a.m - full), np)(a, full, p0);
   }
 }
 
 void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
   switch (a.w->format) {
+    case PackedFormat::kBlockInt8: tiles_of<PackedFormat::kInt8, true>(a, t0, t1); break;
+    case PackedFormat::kBlockInt4Pairs: tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1); break;
     case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;
     case PackedFormat::kInt4Pairs: tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1); break;
     case PackedFormat::kSparse24Expand: tiles_of<PackedFormat::kSparse24Expand>(a, t0, t1); break;
