@@ -13,6 +13,8 @@ BlockShape BlockShape::parse(const std::string& s) {
     const std::string rc = s.substr(6);
     const auto x = rc.find('x');
     if (x == std::string::npos) throw 0;
+    for (size_t i = 0; i < rc.size(); ++i)  // digits only (stoi would take " 4" or "+4")
+      if (i != x && (rc[i] < '0' || rc[i] > '9')) throw 0;
     size_t a = 0, c = 0;
     b.rows = std::stoi(rc.substr(0, x), &a);
     b.cols = std::stoi(rc.substr(x + 1), &c);
