@@ -240,8 +240,8 @@ double cpu_seconds() {  // the process's CPU time: every runtime thread, not the
 // rounds. CPU time, so that other processes on a shared machine count less than in wall time.
 int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const std::vector<int64_t>& ms,
                 const std::vector<double>& sparsities, int br, int bc, int rounds, int calls) {
-  std::printf("kernels %s, threads %d, blocks %dx%d, %d rounds x %d calls, CPU time per call\n\n", t.name,
-              qf::kernels::num_threads(), br, bc, rounds, calls);
+  std::printf("kernels %s, threads %d, blocks %dx%d, %d rounds x max(%d, ~30 ms) calls, CPU time per call\n\n",
+              t.name, qf::kernels::num_threads(), br, bc, rounds, calls);
   std::printf("| N x K | M | weights | dense ms/call (CPU, median) |");
   for (double s : sparsities) std::printf(" %.0f%% sparse / dense: median [min, max] |", s * 100);
   std::printf("\n| --- | --- | --- | --- |");
@@ -270,13 +270,19 @@ int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const st
       for (int64_t m : ms) {
         std::vector<std::vector<double>> per(ws.size());  // CPU seconds per call, per round
         for (auto& w : ws) t.qgemm[0][static_cast<int>(w.q.kind)](m, acts, w.q, bias.data(), y.data());  // warm-up
+        // Calls per variant and round: at least `calls`, and enough for ~30 ms of the dense kernel,
+        // so one round is not dominated by the caches another process left cold.
+        const double c0 = cpu_seconds();
+        t.qgemm[0][static_cast<int>(ws[0].q.kind)](m, acts, ws[0].q, bias.data(), y.data());
+        const double one = std::max(1e-6, cpu_seconds() - c0);
+        const int n_calls = std::max(calls, std::min(200, static_cast<int>(std::ceil(0.03 / one))));
         for (int r = 0; r < rounds; ++r)
           for (size_t j = 0; j < ws.size(); ++j) {
             const size_t v = (j + static_cast<size_t>(r)) % ws.size();
             const QWeights& q = ws[v].q;
-            const double c0 = cpu_seconds();
-            for (int c = 0; c < calls; ++c) t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
-            per[v].push_back((cpu_seconds() - c0) / calls);
+            const double t0 = cpu_seconds();
+            for (int c = 0; c < n_calls; ++c) t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
+            per[v].push_back((cpu_seconds() - t0) / n_calls);
           }
         std::printf("| %lldx%lld | %lld | int%d | %.3f |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
                     static_cast<long long>(m), bits, median(per[0]) * 1e3);

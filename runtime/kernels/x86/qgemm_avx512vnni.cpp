@@ -130,6 +130,67 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
   }
 }
 
+// One segment (kept block column) of a block-sparse tile: nkb k-blocks of the dense layout,
+// xs / ws already at the segment; NKB > 0 is nkb known at compile time (the loop then has no
+// remainder dispatch). A tile of few rows (M = 1, 2: the GEMV) has too few accumulators to hide
+// vpdpbusd's latency over a short segment, so the odd k-blocks (int4: the high-nibble blocks)
+// go to a second set, acc2, which the tile adds once per group: the int32 sums are exact, so the
+// split changes the dependency chains and nothing else.
+template <int MR, int NP>
+constexpr bool split_acc() { return MR * NP <= 4; }
+
+template <PackedFormat F, int MR, int NP, int NKB>
+inline void seg_loop(const uint8_t* const* xs, const uint8_t* const* ws, int64_t nkb_rt, __m512i (&acc)[MR][NP],
+                     __m512i (&acc2)[MR][NP]) {
+  constexpr bool kSplit = split_acc<MR, NP>();
+  const int64_t nkb = NKB > 0 ? NKB : nkb_rt;
+  if constexpr (F == PackedFormat::kInt8) {
+    auto block = [&](int64_t b, __m512i (&ac)[MR][NP]) {
+      __m512i wv[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(ws[p] + b * 64);
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(load_u32(xs[r] + b * 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) ac[r][p] = dpbusd(ac[r][p], xv, wv[p]);
+      }
+    };
+    int64_t b = 0;
+    #pragma GCC unroll 8
+    for (; b + 1 < nkb; b += 2) {
+      block(b, acc);
+      if constexpr (kSplit) block(b + 1, acc2);
+      else block(b + 1, acc);
+    }
+    if (b < nkb) block(b, acc);
+  } else {  // kInt4Pairs: nkb even
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1));
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    #pragma GCC unroll 8
+    for (int64_t b = 0; b < nkb; b += 2) {
+      __m512i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const __m512i v = _mm512_loadu_si512(ws[p] + b * 32);
+        wlo[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
+        whi[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i x0 = _mm512_set1_epi32(load_u32(xs[r] + b * 4));
+        const __m512i x1 = _mm512_set1_epi32(load_u32(xs[r] + b * 4 + 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          acc[r][p] = dpbusd(acc[r][p], x0, wlo[p]);
+          if constexpr (kSplit) acc2[r][p] = dpbusd(acc2[r][p], x1, whi[p]);
+          else acc[r][p] = dpbusd(acc[r][p], x1, whi[p]);
+        }
+      }
+    }
+  }
+}
+
 template <PackedFormat F>
 constexpr int64_t panel_block_bytes() {  // bytes per k-block of one panel
   return F == PackedFormat::kInt8 ? 64 : F == PackedFormat::kInt4Pairs ? 32 : F == PackedFormat::kSparse24Expand ? 40 : 40;
@@ -175,15 +236,29 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     if constexpr (BS) {
       // The tile's kept block columns of group g, each a run of seg_kblocks k-blocks: the dense
       // micro-kernel on the segment's weights, with the activations moved to its k.
-      for (; seg < seg_end && W.seg_group[static_cast<size_t>(seg)] == g; ++seg) {
+      __m512i acc2[MR][NP];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+      const int64_t* xoff = W.seg_xoff.data();
+      const int32_t* sgroup = W.seg_group.data();
+      const uint8_t* wseg = W.data + seg * W.seg_bytes;
+      for (; seg < seg_end && sgroup[seg] == g; ++seg, wseg += W.seg_bytes) {
         const uint8_t* xs[MR];
         #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) xs[r] = xr[r] + W.seg_xoff[static_cast<size_t>(seg)];
+        for (int r = 0; r < MR; ++r) xs[r] = xr[r] + xoff[seg];
         const uint8_t* ws[NP];
         #pragma GCC unroll 8
-        for (int p = 0; p < NP; ++p) ws[p] = W.data + seg * W.seg_bytes + p * W.seg_panel_bytes;
-        k_loop<F, MR, NP>(a, xs, ws, 0, W.seg_kblocks, acc);
+        for (int p = 0; p < NP; ++p) ws[p] = wseg + p * W.seg_panel_bytes;
+        if (W.seg_kblocks == 8) seg_loop<F, MR, NP, 8>(xs, ws, 8, acc, acc2);  // 32-wide blocks
+        else seg_loop<F, MR, NP, 0>(xs, ws, W.seg_kblocks, acc, acc2);
       }
+      if constexpr (split_acc<MR, NP>())
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
     }
