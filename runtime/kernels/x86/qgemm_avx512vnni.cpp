@@ -139,6 +139,11 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
 template <int MR, int NP>
 constexpr bool split_acc() { return MR * NP <= 4; }
 
+// A tile's segments are one contiguous stream (then the next tile's): the loops prefetch it
+// this far ahead. One stream has less memory-level parallelism than the dense tiles' four, so
+// without it the GEMV of a weight that does not fit in L3 waits on DRAM at every segment.
+constexpr int64_t kSegPrefetchBytes = 4096;
+
 template <PackedFormat F, int MR, int NP, int NKB>
 inline void seg_loop(const uint8_t* const* xs, const uint8_t* const* ws, int64_t nkb_rt, __m512i (&acc)[MR][NP],
                      __m512i (&acc2)[MR][NP]) {
@@ -148,7 +153,10 @@ inline void seg_loop(const uint8_t* const* xs, const uint8_t* const* ws, int64_t
     auto block = [&](int64_t b, __m512i (&ac)[MR][NP]) {
       __m512i wv[NP];
       #pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(ws[p] + b * 64);
+      for (int p = 0; p < NP; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(ws[p] + b * 64 + kSegPrefetchBytes), _MM_HINT_T0);
+        wv[p] = _mm512_loadu_si512(ws[p] + b * 64);
+      }
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i xv = _mm512_set1_epi32(load_u32(xs[r] + b * 4));
@@ -172,6 +180,7 @@ inline void seg_loop(const uint8_t* const* xs, const uint8_t* const* ws, int64_t
       __m512i wlo[NP], whi[NP];
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(ws[p] + b * 32 + kSegPrefetchBytes), _MM_HINT_T0);
         const __m512i v = _mm512_loadu_si512(ws[p] + b * 32);
         wlo[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
         whi[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
