@@ -4,6 +4,9 @@
 //
 //   gemm_bench --threads 2 [--m 1,16,128,1024] [--shapes 1024x1024,4096x4096,11008x4096]
 //              [--budget-s 1] [--max-iters 50] [--max-call-s 4] [--kernels all|ref|...] [--json]
+//   gemm_bench --block-ratio --threads 1 --m 1,16,128 --shapes 4096x4096,4096x11008
+//              [--sparsities 0.5,0.7] [--block 32x32] [--rounds 9] [--calls 3] [--kernels avx512vnni]
+//     block-sparse / dense CPU-time ratios of the same precision, interleaved rounds.
 //
 // Operands (random, fixed seed): activations uint8 codes with zero point 128 and one scale per
 // tensor (qu8, the CNN's static activations); weights symmetric int8 [-127, 127] or int4 [-7, 7]
@@ -20,6 +23,7 @@
 // --max-call-s / 2 per call, at least 64 -- and marked "rows=R" (the reference kernels at M = 1024
 // would otherwise take minutes per call).
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +35,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <ctime>
+
+#include "core/block_sparse.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/kernels.h"
@@ -158,6 +165,142 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// ---- --block-ratio: block-sparse against dense of the same precision ----
+
+// A block-sparse weight: random codes, then exactly round(keep * blocks) blocks of br x bc kept
+// (a uniformly random subset: rows keep unequal numbers of blocks, as trained masks do).
+struct BlockWeight {
+  QWeights q;
+  std::vector<int8_t> codes;
+  std::vector<uint8_t> packed;
+  std::vector<int32_t> row_ptr, col;
+  std::vector<float> scales;
+};
+
+BlockWeight make_block_weight(int bits, int64_t n, int64_t k, int br, int bc, double keep, std::mt19937& rng) {
+  BlockWeight w;
+  const int qmax = bits <= 4 ? 7 : 127;
+  std::uniform_int_distribution<int> cd(-qmax, qmax);
+  std::vector<int8_t> dense(static_cast<size_t>(n * k));
+  for (auto& v : dense) v = static_cast<int8_t>(cd(rng));
+  const int64_t nbr = block_count(n, br), nbc = block_count(k, bc);
+  std::vector<int64_t> order(static_cast<size_t>(nbr * nbc));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::shuffle(order.begin(), order.end(), rng);
+  const auto kept = static_cast<size_t>(std::llround(keep * static_cast<double>(order.size())));
+  for (size_t i = kept; i < order.size(); ++i) {
+    const int64_t R = order[i] / nbc, C = order[i] % nbc;
+    for (int64_t r = R * br; r < std::min(n, R * br + br); ++r)
+      for (int64_t c = C * bc; c < std::min(k, C * bc + bc); ++c) dense[static_cast<size_t>(r * k + c)] = 0;
+  }
+  if (keep >= 1.0) {
+    // dense: the plain int8 / int4 kinds
+    w.q.kind = bits <= 4 ? QWeightKind::kInt4 : QWeightKind::kInt8;
+    if (bits <= 4) {
+      const std::vector<int32_t> c32(dense.begin(), dense.end());
+      w.packed = pack_int4_rows(c32.data(), n, k);
+    } else {
+      w.codes = dense;
+    }
+  } else {
+    const BlockCompressed c = block_compress(dense.data(), n, k, BlockShape{br, bc});
+    w.row_ptr.assign(c.row_ptr.begin(), c.row_ptr.end());
+    w.col.assign(c.col.begin(), c.col.end());
+    w.q.kind = bits <= 4 ? QWeightKind::kBSInt4 : QWeightKind::kBSInt8;
+    if (bits <= 4) {
+      const std::vector<int32_t> b32(c.blocks.begin(), c.blocks.end());
+      w.packed = pack_int4_rows(b32.data(), c.nnzb() * br, bc);
+    } else {
+      w.codes = c.blocks;
+    }
+    w.q.bs_rows = br;
+    w.q.bs_cols = bc;
+    w.q.block_row_ptr = w.row_ptr.data();
+    w.q.block_col = w.col.data();
+  }
+  w.q.n = n;
+  w.q.k = k;
+  w.q.codes = w.codes.data();
+  w.q.packed = w.packed.data();
+  std::uniform_real_distribution<float> sd(0.001f, 0.01f);
+  w.scales.resize(static_cast<size_t>(n));
+  for (auto& s : w.scales) s = sd(rng);
+  w.q.scales = w.scales.data();
+  return w;
+}
+
+double cpu_seconds() {  // the process's CPU time: every runtime thread, not the wall clock
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// For each shape, M and precision: dense and block-sparse (each sparsity) weights, timed in
+// interleaved rounds (every round runs every variant, in a rotated order, `calls` calls each);
+// the ratio sparse / dense is taken within each round, reported as the median and the range over
+// rounds. CPU time, so that other processes on a shared machine count less than in wall time.
+int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const std::vector<int64_t>& ms,
+                const std::vector<double>& sparsities, int br, int bc, int rounds, int calls) {
+  std::printf("kernels %s, threads %d, blocks %dx%d, %d rounds x max(%d, ~30 ms) calls, CPU time per call\n\n",
+              t.name, qf::kernels::num_threads(), br, bc, rounds, calls);
+  std::printf("| N x K | M | weights | dense ms/call (CPU, median) |");
+  for (double s : sparsities) std::printf(" %.0f%% sparse / dense: median [min, max] |", s * 100);
+  std::printf("\n| --- | --- | --- | --- |");
+  for (size_t i = 0; i < sparsities.size(); ++i) std::printf(" --- |");
+  std::printf("\n");
+  std::mt19937 rng(4321);
+  for (const Shape& sh : shapes) {
+    const int64_t max_m = *std::max_element(ms.begin(), ms.end());
+    std::vector<uint8_t> xq(static_cast<size_t>(max_m * sh.k));
+    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
+    std::vector<float> bias(static_cast<size_t>(sh.n), 0.25f), y(static_cast<size_t>(max_m * sh.n));
+    const float sx = 0.02f;
+    QActs acts;
+    acts.codes = xq.data();
+    acts.zero_point = 128;
+    acts.scales = &sx;
+    for (int bits : {8, 4}) {
+      std::vector<BlockWeight> ws;
+      std::vector<std::unique_ptr<PreparedQWeights>> preps;
+      ws.push_back(make_block_weight(bits, sh.n, sh.k, br, bc, 1.0, rng));
+      for (double s : sparsities) ws.push_back(make_block_weight(bits, sh.n, sh.k, br, bc, 1.0 - s, rng));
+      for (auto& w : ws) {
+        preps.push_back(t.prepare_qweights ? t.prepare_qweights(w.q) : nullptr);
+        w.q.prepared = preps.back().get();
+      }
+      for (int64_t m : ms) {
+        std::vector<std::vector<double>> per(ws.size());  // CPU seconds per call, per round
+        for (auto& w : ws) t.qgemm[0][static_cast<int>(w.q.kind)](m, acts, w.q, bias.data(), y.data());  // warm-up
+        // Calls per variant and round: at least `calls`, and enough for ~30 ms of the dense kernel,
+        // so one round is not dominated by the caches another process left cold.
+        const double c0 = cpu_seconds();
+        t.qgemm[0][static_cast<int>(ws[0].q.kind)](m, acts, ws[0].q, bias.data(), y.data());
+        const double one = std::max(1e-6, cpu_seconds() - c0);
+        const int n_calls = std::max(calls, std::min(200, static_cast<int>(std::ceil(0.03 / one))));
+        for (int r = 0; r < rounds; ++r)
+          for (size_t j = 0; j < ws.size(); ++j) {
+            const size_t v = (j + static_cast<size_t>(r)) % ws.size();
+            const QWeights& q = ws[v].q;
+            const double t0 = cpu_seconds();
+            for (int c = 0; c < n_calls; ++c) t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
+            per[v].push_back((cpu_seconds() - t0) / n_calls);
+          }
+        std::printf("| %lldx%lld | %lld | int%d | %.3f |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
+                    static_cast<long long>(m), bits, median(per[0]) * 1e3);
+        for (size_t v = 1; v < ws.size(); ++v) {
+          std::vector<double> ratio;
+          for (int r = 0; r < rounds; ++r) ratio.push_back(per[v][static_cast<size_t>(r)] / per[0][static_cast<size_t>(r)]);
+          std::printf(" %.3f [%.3f, %.3f] |", median(ratio), *std::min_element(ratio.begin(), ratio.end()),
+                      *std::max_element(ratio.begin(), ratio.end()));
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,6 +323,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-call-s", max_call_s, "Predicted seconds per call above which a row slice is timed")
       ->capture_default_str();
   app.add_flag("--json", json, "One JSON object per case instead of the markdown table");
+  bool block_mode = false;
+  std::string sparsities_str = "0.5,0.7", block_str = "32x32";
+  int rounds = 9, calls = 3;
+  app.add_flag("--block-ratio", block_mode,
+               "Block-sparse vs dense of the same precision (int8, int4 per channel): CPU-time ratios over "
+               "interleaved rounds, on the selected table (--kernels) with --m / --shapes");
+  app.add_option("--sparsities", sparsities_str, "--block-ratio: fractions of blocks pruned")->capture_default_str();
+  app.add_option("--block", block_str, "--block-ratio: block shape RxC (rows x input columns)")->capture_default_str();
+  app.add_option("--rounds", rounds, "--block-ratio: interleaved rounds")->capture_default_str();
+  app.add_option("--calls", calls, "--block-ratio: calls per variant per round")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (threads > 0) qf::kernels::set_num_threads(threads);
@@ -192,6 +345,13 @@ int main(int argc, char** argv) {
     const auto p = s.find('x');
     if (p == std::string::npos) throw std::runtime_error("--shapes: expected NxK, got '" + s + "'");
     shapes.push_back({std::stoll(s.substr(0, p)), std::stoll(s.substr(p + 1))});
+  }
+  if (block_mode) {
+    std::vector<double> sparsities;
+    for (const auto& v : split(sparsities_str, ',')) sparsities.push_back(std::stod(v));
+    const BlockShape bs = BlockShape::parse("block:" + block_str);
+    const KernelTable& t = which == "all" || which == "selected" ? select_kernels() : *kernel_tables(which).front();
+    return block_ratio(t, shapes, ms, sparsities, bs.rows, bs.cols, std::max(1, rounds), std::max(1, calls));
   }
   const auto tables = kernel_tables(which);
   const auto variants = split(variants_str, ',');

@@ -29,7 +29,9 @@ inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nib
 // 1.2: the op kinds of Hugging Face decoders (rms_norm, rotary_embedding, gqa_attention,
 // gated_activation, scale); core/op_schema.h names the feature of each kind.
 inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps};
+// 1.3: weight_format bs_int8 / bs_int4, block-sparse weights in BSR layout (core/block_sparse.h).
+inline constexpr const char* kFeatureBlockSparse = "block_sparse";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
@@ -58,6 +60,10 @@ inline constexpr const char* kWeight = "weight";
 inline constexpr const char* kWeightScale = "weight_scale";
 inline constexpr const char* kWeightValues = "weight_values";
 inline constexpr const char* kWeightIndices = "weight_indices";
+// Block-sparse weights (feature block_sparse): BSR index arrays and the kept blocks.
+inline constexpr const char* kWeightBlockRowPtr = "weight_block_row_ptr";
+inline constexpr const char* kWeightBlockCols = "weight_block_cols";
+inline constexpr const char* kWeightBlocks = "weight_blocks";
 inline constexpr const char* kBias = "bias";
 
 // Golden case subgroups.

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
+#include "core/block_sparse.h"
 #include "core/nm_sparse.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
@@ -153,8 +154,18 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
     check_float_tensor(L.name, "'" + kv.first + "'", kv.second);
   }
   const bool sparse = L.sparsity != "dense";
+  // "block:RxC" (declared by a block pruning mask): block-sparse storage; anything else sparse is N:M.
+  const bool block = sparse && BlockShape::is_block(L.sparsity);
   NMPattern nm;
-  if (sparse) nm = NMPattern::parse(L.sparsity);
+  BlockShape bs;
+  try {
+    if (block) bs = BlockShape::parse(L.sparsity);
+    else if (sparse) nm = NMPattern::parse(L.sparsity);
+  } catch (const Error& e) {
+    fail(L.name, e.what());
+  }
+  if (block && L.kind != "linear" && L.kind != "conv2d")
+    fail(L.name, "block-sparse storage is defined for linear and conv2d only, not " + L.kind);
   // One rule set for what a layer may be, shared with the recipe check and the reader.
   const WeightScheme* ws_ptr = L.weight_scheme ? &*L.weight_scheme : nullptr;
   const std::string problem = check_layer_quantization(L.kind, ws_ptr, L.input_act);
@@ -167,7 +178,8 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   if (schema.weight != WeightRole::kNone && !has_weight) fail(L.name, L.kind + " needs a weight");
   if (L.extra.count(fmt::kBias) && !schema.bias_allowed) fail(L.name, L.kind + " has no bias");
   if (!L.extra.count(fmt::kBias) && schema.bias_required) fail(L.name, L.kind + " needs a bias");
-  if (sparse && !L.weight_scheme) fail(L.name, "N:M sparse storage needs a weight scheme (quantized weight)");
+  if (sparse && !L.weight_scheme)
+    fail(L.name, std::string(block ? "block" : "N:M") + " sparse storage needs a weight scheme (quantized weight)");
   if (!L.weight_scales.empty() && !L.weight_scheme) fail(L.name, "weight_scales given without a weight scheme");
 
   const ActScheme& act = L.input_act;
@@ -181,7 +193,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   H5Handle g = make_group(layers, L.name);
   attr_string(g, fmt::kAttrKind, L.kind);
   attr_ints(g, fmt::kAttrWeightShape, has_weight ? L.weight.shape : std::vector<int64_t>{});
-  attr_string(g, fmt::kAttrSparsity, sparse ? nm.str() : "dense");
+  attr_string(g, fmt::kAttrSparsity, block ? bs.str() : sparse ? nm.str() : "dense");
   attr_string(g, fmt::kAttrActMode, act_mode_name(act.mode));
   attr_int(g, fmt::kAttrActBits, act.mode == ActMode::kNone ? 0 : act.bits);
   attr_int(g, fmt::kAttrActSymmetric, act.mode == ActMode::kNone ? 0 : act.symmetric);
@@ -212,7 +224,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       if (worst >= 2147483648.0)
         fail(L.name, "K = " + std::to_string(k) + " could overflow the runtime's int32 accumulator");
     }
-    if (sparse) {
+    if (sparse && !block) {
       if (k % nm.m != 0) fail(L.name, "K = " + std::to_string(k) + " is not a multiple of M for " + nm.str());
       if (!satisfies_nm(L.weight.f32.data(), rows, k, nm))
         fail(L.name, "weight does not satisfy " + nm.str() + " sparsity along K");
@@ -227,7 +239,25 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
     attr_string(g, fmt::kAttrGranularity, granularity_name(ws.granularity));
     attr_int(g, fmt::kAttrGroupSize, ws.granularity == Granularity::kGroup ? ws.group_size : 0);
     write_f32(g, fmt::kWeightScale, layout.param_shape(), q.scales);
-    if (sparse) {
+    if (block) {
+      // The kept blocks are exactly those holding a nonzero code: a pruned block is all zeros,
+      // and a kept block that quantized to all zeros computes the same as a dropped one.
+      const std::vector<int8_t> codes8(q.codes.begin(), q.codes.end());
+      const BlockCompressed c = block_compress(codes8.data(), rows, k, bs);
+      const int64_t nnzb = c.nnzb();
+      features.insert(fmt::kFeatureBlockSparse);
+      write_i64(g, fmt::kWeightBlockRowPtr, {static_cast<int64_t>(c.row_ptr.size())}, c.row_ptr);
+      write_i64(g, fmt::kWeightBlockCols, {nnzb}, c.col);
+      if (ws.bits <= 4) {  // each block row of bc codes packed like an int4 row
+        attr_string(g, fmt::kAttrWeightFormat, "bs_int4");
+        const std::vector<int32_t> blk(c.blocks.begin(), c.blocks.end());
+        write_u8(g, fmt::kWeightBlocks, {nnzb, bs.rows, int4_row_bytes(bs.cols)},
+                 pack_int4_rows(blk.data(), nnzb * bs.rows, bs.cols, true));
+      } else {
+        attr_string(g, fmt::kAttrWeightFormat, "bs_int8");
+        write_i8(g, fmt::kWeightBlocks, {nnzb, bs.rows, bs.cols}, c.blocks);
+      }
+    } else if (sparse) {
       std::vector<int8_t> codes8(q.codes.begin(), q.codes.end());
       NMCompressed<int8_t> c = nm_compress(codes8.data(), rows, k, nm);
       const int64_t kept = nm_kept_per_row(k, nm.n, nm.m);

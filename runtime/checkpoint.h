@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/block_sparse.h"
 #include "core/graph.h"
 #include "core/nm_sparse.h"
 #include "core/quant_scheme.h"
@@ -17,8 +18,10 @@ namespace qf {
 
 // kNMInt4 stores the kept N:M values nibble-packed; the reader unpacks them, so in memory it
 // holds the same `codes` as kNMInt8.
-enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4 };
-const char* weight_format_name(WeightFormat f);  // as in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4
+// kBSInt8 / kBSInt4 (feature block_sparse): only the kept blocks are stored (core/block_sparse.h).
+enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4, kBSInt8, kBSInt4 };
+// As in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4, bs_int8, bs_int4.
+const char* weight_format_name(WeightFormat f);
 
 struct LayerWeights {
   std::string name, kind;
@@ -29,10 +32,13 @@ struct LayerWeights {
   Granularity granularity = Granularity::kTensor;
   int64_t group_size = 0;
   bool sparse = false;
-  NMPattern nm;                 // when sparse
+  NMPattern nm;                 // when sparse (N:M formats)
+  BlockShape block;             // kBSInt8 / kBSInt4
+  std::vector<int32_t> block_row_ptr, block_col;  // kBS*: BSR index arrays (core/block_sparse.h)
   std::vector<float> f32;       // kFloat32: weight in `shape`
-  std::vector<int8_t> codes;    // kInt8: [O, K]; kNMInt8 / kNMInt4: values [O, K/M*N]
-  std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8 / kNMInt4: indices [O, row bytes]
+  std::vector<int8_t> codes;    // kInt8: [O, K]; kNMInt8 / kNMInt4: values [O, K/M*N]; kBSInt8: blocks [nnzb, br, bc]
+  std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8 / kNMInt4: indices [O, row bytes];
+                                // kBSInt4: blocks [nnzb, br, ceil(bc/2)]
   std::vector<float> scales;    // [1] | [O] | [O, K/G]
   ActScheme input_act;
   std::map<std::string, Tensor> extra;  // bias, layernorm bias ... (float32)

@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "core/block_sparse.h"
 #include "core/checkpoint_format.h"
 #include "core/error.h"
 #include "core/graph_json.h"
@@ -27,6 +28,8 @@ const char* weight_format_name(WeightFormat f) {
     case WeightFormat::kInt8: return "int8";
     case WeightFormat::kInt4: return "int4";
     case WeightFormat::kNMInt4: return "nm_int4";
+    case WeightFormat::kBSInt8: return "bs_int8";
+    case WeightFormat::kBSInt4: return "bs_int4";
     default: return "nm_int8";
   }
 }
@@ -382,8 +385,9 @@ class Reader {
         fmt::kAttrKind,     fmt::kAttrWeightFormat, fmt::kAttrWeightShape, fmt::kAttrBits,
         fmt::kAttrGranularity, fmt::kAttrGroupSize, fmt::kAttrSparsity, fmt::kAttrActMode,
         fmt::kAttrActBits,  fmt::kAttrActSymmetric, fmt::kAttrActScale,   fmt::kAttrActZeroPoint};
-    static const std::set<std::string> datasets = {fmt::kWeight, fmt::kWeightScale, fmt::kWeightValues,
-                                                   fmt::kWeightIndices, fmt::kBias};
+    static const std::set<std::string> datasets = {fmt::kWeight,           fmt::kWeightScale,      fmt::kWeightValues,
+                                                   fmt::kWeightIndices,    fmt::kWeightBlockRowPtr, fmt::kWeightBlockCols,
+                                                   fmt::kWeightBlocks,     fmt::kBias};
     auto collect = [&](bool links) {
       std::vector<std::string> names;
       hsize_t idx = 0;
@@ -420,6 +424,50 @@ class Reader {
                     "(FORMAT.md, Versioning)");
   }
 
+  // bs_int8 / bs_int4 (FORMAT.md, "Block sparsity"): the index arrays are checked before the
+  // blocks are sized from them, the blocks' codes and padding like any other weight's.
+  template <class CheckCode>
+  void read_block_sparse(const std::string& gpath, LayerWeights& L, CheckCode& check_code) {
+    const int64_t br = L.block.rows, bc = L.block.cols;
+    const int64_t nbr = block_count(L.rows, br), nbc = block_count(L.cols, bc);
+    const std::string ppath = gpath + "/" + fmt::kWeightBlockRowPtr, cpath = gpath + "/" + fmt::kWeightBlockCols,
+                      bpath = gpath + "/" + fmt::kWeightBlocks;
+    BlockCompressed c;
+    c.rows = L.rows;
+    c.cols = L.cols;
+    c.shape = L.block;
+    c.row_ptr = read_exact<int64_t>(ppath, Kind::kI64, H5T_NATIVE_INT64, {nbr + 1}, &L.bytes_stored);
+    const int64_t nnzb = c.row_ptr.back();
+    if (c.row_ptr[0] != 0 || nnzb < 0 || nnzb > nbr * nbc)
+      fail("/" + ppath, "must start at 0 and end at the number of kept blocks (at most " + std::to_string(nbr * nbc) + ")");
+    for (int64_t R = 0; R < nbr; ++R)
+      if (c.row_ptr[R + 1] < c.row_ptr[R] || c.row_ptr[R + 1] - c.row_ptr[R] > nbc)
+        fail("/" + ppath, "invalid at block row " + std::to_string(R));
+    c.col = read_exact<int64_t>(cpath, Kind::kI64, H5T_NATIVE_INT64, {nnzb}, &L.bytes_stored);
+    if (L.format == WeightFormat::kBSInt8) {
+      c.blocks = read_exact<int8_t>(bpath, Kind::kI8, H5T_NATIVE_INT8, {nnzb, br, bc}, &L.bytes_stored);
+      for (int8_t v : c.blocks) check_code(v, bpath);
+    } else {
+      // [nnzb, br, ceil(bc/2)]: read as nnzb*br packed rows of bc codes (same bytes).
+      const int64_t rb = int4_row_bytes(bc);
+      L.packed = read_exact<uint8_t>(bpath, Kind::kU8, H5T_NATIVE_UINT8, {nnzb, br, rb}, &L.bytes_stored);
+      for (int64_t r = 0; r < nnzb * br; ++r)
+        for (int64_t b = 0; b < rb; ++b) {
+          const uint8_t byte = L.packed[static_cast<size_t>(r * rb + b)];
+          check_code(int4_lo_signed(byte), bpath);
+          if (2 * b + 1 < bc) check_code(int4_hi_signed(byte), bpath);
+          else if ((byte >> 4) != 0) fail("/" + bpath, "padding nibble of block row " + std::to_string(r) + " is not 0");
+        }
+      const std::vector<int32_t> u = unpack_int4_rows(L.packed.data(), nnzb * br, bc);
+      c.blocks.assign(u.begin(), u.end());
+    }
+    const std::string bad = block_check(c);
+    if (!bad.empty()) fail("/" + gpath, "invalid block-sparse layout: " + bad);
+    if (L.format == WeightFormat::kBSInt8) L.codes = std::move(c.blocks);
+    L.block_row_ptr.assign(c.row_ptr.begin(), c.row_ptr.end());
+    L.block_col.assign(c.col.begin(), c.col.end());
+  }
+
   LayerWeights read_layer(const Op& op, const OpSchema& rule, const std::string& gpath) {
     const std::string where = "/" + gpath;
     H5Handle g(H5Gopen2(file_, gpath.c_str(), H5P_DEFAULT), H5Gclose);
@@ -436,7 +484,16 @@ class Reader {
     else if (wf == "int4") L.format = WeightFormat::kInt4;
     else if (wf == "nm_int8") L.format = WeightFormat::kNMInt8;
     else if (wf == "nm_int4") L.format = WeightFormat::kNMInt4;
+    else if (wf == "bs_int8") L.format = WeightFormat::kBSInt8;
+    else if (wf == "bs_int4") L.format = WeightFormat::kBSInt4;
     else fail(where, "unknown weight_format '" + wf + "'");
+    const bool block_sparse = L.format == WeightFormat::kBSInt8 || L.format == WeightFormat::kBSInt4;
+    if (block_sparse &&
+        std::find(ck_.required_features.begin(), ck_.required_features.end(), fmt::kFeatureBlockSparse) ==
+            ck_.required_features.end())
+      fail(where, "uses " + wf + " but the file does not list 'block_sparse' in required_features");
+    if (block_sparse && op.kind != "linear" && op.kind != "conv2d")
+      fail(where, wf + " weights are defined for linear and conv2d only, not " + op.kind);
     if (L.format == WeightFormat::kNone) fail(where, op.kind + " needs a weight");
     const bool quantized = L.format != WeightFormat::kFloat32;
     if (quantized && rule.weight != WeightRole::kQuantizable) fail(where, op.kind + " weights cannot be quantized");
@@ -468,13 +525,16 @@ class Reader {
     L.sparse = sparsity != "dense";
     if (L.sparse) {
       try {
-        L.nm = NMPattern::parse(sparsity);
+        if (block_sparse) L.block = BlockShape::parse(sparsity);
+        else L.nm = NMPattern::parse(sparsity);
       } catch (const Error& e) {
         fail(where, e.what());
       }
     }
-    if (L.sparse != (L.format == WeightFormat::kNMInt8 || L.format == WeightFormat::kNMInt4))
+    if (L.sparse != (L.format == WeightFormat::kNMInt8 || L.format == WeightFormat::kNMInt4 || block_sparse))
       fail(where, "sparsity '" + sparsity + "' does not match weight_format '" + wf + "'");
+    if (block_sparse && op.kind == "conv2d" && (L.rows / std::max<int64_t>(1, op.int_attr("groups", 1))) % L.block.rows != 0)
+      fail(where, "a grouped conv2d's output channels per group must be a multiple of the block rows");
 
     // Bits per format.
     switch (L.format) {
@@ -482,10 +542,12 @@ class Reader {
         if (L.bits != 32) fail(where, "float32 weight must have bits = 32");
         break;
       case WeightFormat::kInt8:
-        if (L.bits < 5 || L.bits > 8) fail(where, "int8 weight_format needs bits in [5, 8], got " + std::to_string(L.bits));
+      case WeightFormat::kBSInt8:
+        if (L.bits < 5 || L.bits > 8) fail(where, wf + " weight_format needs bits in [5, 8], got " + std::to_string(L.bits));
         break;
       case WeightFormat::kInt4:
       case WeightFormat::kNMInt4:
+      case WeightFormat::kBSInt4:
         if (L.bits < 2 || L.bits > 4) fail(where, wf + " weight_format needs bits in [2, 4], got " + std::to_string(L.bits));
         break;
       default:
@@ -536,6 +598,8 @@ class Reader {
         for (int8_t c : L.codes) check_code(c, wpath);
       } else if (L.format == WeightFormat::kInt4) {
         L.packed = read_int4(wpath, L.rows, L.cols);
+      } else if (block_sparse) {
+        read_block_sparse(gpath, L, check_code);
       } else {
         if (L.cols % L.nm.m != 0)
           fail(where, "K = " + std::to_string(L.cols) + " is not a multiple of M for " + L.nm.str());

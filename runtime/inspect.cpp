@@ -24,7 +24,7 @@ InspectSummary inspect(const Checkpoint& ck) {
     l.bits = L.bits;
     l.granularity = granularity_name(L.granularity);
     l.group_size = L.group_size;
-    l.sparsity = L.sparse ? L.nm.str() : "dense";
+    l.sparsity = !L.sparse ? "dense" : (L.format == WeightFormat::kBSInt8 || L.format == WeightFormat::kBSInt4) ? L.block.str() : L.nm.str();
     l.act_mode = act_mode_name(L.input_act.mode);
     l.params = shape_numel(L.shape);
     l.bytes_stored = L.bytes_stored;

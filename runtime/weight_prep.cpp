@@ -1,5 +1,6 @@
 #include "runtime/weight_prep.h"
 
+#include "core/block_sparse.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "core/quantize_rows.h"
@@ -23,6 +24,25 @@ std::vector<int32_t> dense_codes(const LayerWeights& L) {
       c.values = L.codes;
       c.indices = L.packed;
       auto dense = nm_decompress(c);
+      codes.assign(dense.begin(), dense.end());
+      break;
+    }
+    case WeightFormat::kBSInt8:
+    case WeightFormat::kBSInt4: {
+      BlockCompressed c;
+      c.rows = L.rows;
+      c.cols = L.cols;
+      c.shape = L.block;
+      c.row_ptr.assign(L.block_row_ptr.begin(), L.block_row_ptr.end());
+      c.col.assign(L.block_col.begin(), L.block_col.end());
+      if (L.format == WeightFormat::kBSInt8) {
+        c.blocks = L.codes;
+      } else {
+        const std::vector<int32_t> u =
+            unpack_int4_rows(L.packed.data(), c.nnzb() * L.block.rows, L.block.cols);
+        c.blocks.assign(u.begin(), u.end());
+      }
+      auto dense = block_decompress(c);
       codes.assign(dense.begin(), dense.end());
       break;
     }
@@ -90,6 +110,16 @@ GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, in
     case WeightFormat::kInt4:
       q.kind = kernels::QWeightKind::kInt4;
       q.packed = L.packed.data();
+      break;
+    case WeightFormat::kBSInt8:
+    case WeightFormat::kBSInt4:
+      q.kind = L.format == WeightFormat::kBSInt8 ? kernels::QWeightKind::kBSInt8 : kernels::QWeightKind::kBSInt4;
+      q.codes = L.codes.data();
+      q.packed = L.packed.data();
+      q.bs_rows = L.block.rows;
+      q.bs_cols = L.block.cols;
+      q.block_row_ptr = L.block_row_ptr.data();
+      q.block_col = L.block_col.data();
       break;
     default:
       q.kind = kernels::QWeightKind::kNM;

@@ -80,4 +80,12 @@ bool satisfies_nm(const torch::Tensor& w, int64_t n, int64_t m) {
   return mat.ne(0).reshape({-1, m}).sum(1).le(n).all().item<bool>();
 }
 
+bool satisfies_blocks(const torch::Tensor& mask, int64_t bh, int64_t bw) {
+  const torch::Tensor mat = mask.detach().reshape({mask.size(0), -1});
+  const int64_t rows = mat.size(0), k = mat.size(1);
+  if (bh < 1 || bw < 1 || rows % bh != 0 || k % bw != 0) return false;
+  const torch::Tensor blocks = mat.reshape({rows / bh, bh, k / bw, bw}).permute({0, 2, 1, 3}).reshape({-1, bh * bw});
+  return std::get<0>(blocks.min(1)).eq(std::get<0>(blocks.max(1))).all().item<bool>();
+}
+
 }  // namespace qf::sparsify

@@ -25,6 +25,10 @@ torch::Tensor nm_mask(const torch::Tensor& w, int64_t n, int64_t m, double fract
 // L2 norm is pruned. O % bh == 0 and K % bw == 0 are required.
 torch::Tensor block_mask(const torch::Tensor& w, int64_t bh, int64_t bw, double sparsity);
 
+// True when `mask` (viewed as [O, K]) is uniform on every bh x bw block (O % bh == 0, K % bw == 0):
+// each block entirely kept or entirely pruned, as block_mask makes it.
+bool satisfies_blocks(const torch::Tensor& mask, int64_t bh, int64_t bw);
+
 // True when every group of M consecutive inputs of every row of `w` has at most N nonzeros.
 bool satisfies_nm(const torch::Tensor& w, int64_t n, int64_t m);
 

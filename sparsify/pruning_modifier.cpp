@@ -104,7 +104,9 @@ void PruningModifier::prepare(train::TrainState& st) {
       throw std::invalid_argument("pruning layer '" + name + "': " + e.what() +
                                   " (leave it dense with leave_dense, or choose other layers)");
     }
-    WeightMask mask(w, config_.is_nm() ? std::make_pair(config_.n, config_.m) : std::make_pair<int64_t, int64_t>(0, 0));
+    WeightMask mask(w, config_.is_nm() ? std::make_pair(config_.n, config_.m) : std::make_pair<int64_t, int64_t>(0, 0),
+                    config_.pattern == "block" ? std::make_pair(config_.block_rows, config_.block_cols)
+                                               : std::make_pair<int64_t, int64_t>(0, 0));
     mask->set_straight_through(config_.straight_through());
     layer->set_hook(train::HookSlot::kWeightMask, mask.ptr());
     layers_.push_back(layer);

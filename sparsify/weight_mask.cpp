@@ -35,7 +35,9 @@ void mask_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tenso
 
 }  // namespace
 
-WeightMaskImpl::WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm) : nm_(nm) {
+WeightMaskImpl::WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm,
+                               std::pair<int64_t, int64_t> block)
+    : nm_(nm), block_(block) {
   mask_ = register_buffer("mask", torch::ones_like(weight.detach()));
 }
 
@@ -51,6 +53,8 @@ void WeightMaskImpl::enforce(torch::Tensor& raw, torch::optim::Optimizer* optimi
 }
 
 std::string WeightMaskImpl::storage_sparsity() const {
+  if (block_.first > 0 && satisfies_blocks(mask_, block_.first, block_.second))
+    return "block:" + std::to_string(block_.first) + "x" + std::to_string(block_.second);
   if (nm_.second > 0 && satisfies_nm(mask_, nm_.first, nm_.second))
     return std::to_string(nm_.first) + ":" + std::to_string(nm_.second);
   return "dense";

@@ -12,8 +12,10 @@ namespace qf::sparsify {
 class WeightMaskImpl : public train::WeightMaskHook {
  public:
   // `nm` = {N, M} when the layer is pruned to an N:M pattern (export stores it compressed once
-  // the mask is exact), {0, 0} otherwise.
-  WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm);
+  // the mask is exact), {0, 0} otherwise. `block` = {rows, cols} when it is pruned in blocks
+  // (pattern: block): export then stores it block-sparse ("block:RxC", FORMAT.md).
+  WeightMaskImpl(const torch::Tensor& weight, std::pair<int64_t, int64_t> nm,
+                 std::pair<int64_t, int64_t> block = {0, 0});
   // Straight-through (method ste / sr_ste): the value is w * mask, the gradient reaches every w.
   torch::Tensor forward(const torch::Tensor& w) override {
     return straight_through_ ? w + (w * mask_ - w).detach() : w * mask_;
@@ -31,6 +33,7 @@ class WeightMaskImpl : public train::WeightMaskHook {
   torch::Tensor mask_;
   std::pair<int64_t, int64_t> nm_;
   bool straight_through_ = false;
+  std::pair<int64_t, int64_t> block_;
 };
 TORCH_MODULE(WeightMask);
 

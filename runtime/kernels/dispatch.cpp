@@ -20,8 +20,10 @@ const KernelTable& ref_kernel_table() {
   static const KernelTable t = {
       "ref",
       &host_memory(),
-      {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref},
-       {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref}},
+      {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref, qu8_qs8bsw_gemm_f32_ref,
+        qu8_qs4bsw_gemm_f32_ref},
+       {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref, qs8_qs8bsw_gemm_f32_ref,
+        qs8_qs4bsw_gemm_f32_ref}},
       nullptr,  // the reference kernels read the checkpoint's layout
       f32_gemm_ref,
       f32_im2col_ref,
@@ -82,6 +84,10 @@ const KernelTable& avx512vnni_table() {
     k.qgemm[1][0] = qs8_qs8w_gemm_f32_6x64c4__avx512vnni;
     k.qgemm[1][1] = qs8_qs4w_gemm_f32_4x64c4__avx512vnni;
     k.qgemm[1][2] = qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni;
+    k.qgemm[0][3] = qu8_qs8bsw_gemm_f32_6x32c4__avx512vnni;
+    k.qgemm[0][4] = qu8_qs4bsw_gemm_f32_4x32c4__avx512vnni;
+    k.qgemm[1][3] = qs8_qs8bsw_gemm_f32_6x32c4__avx512vnni;
+    k.qgemm[1][4] = qs8_qs4bsw_gemm_f32_4x32c4__avx512vnni;
     k.prepare_qweights = prepare_qweights__avx512vnni;
     k.f32_gemm = f32_gemm__avx512_eigen;
     k.relu = f32_relu__avx512;
@@ -112,6 +118,10 @@ const KernelTable& avx2_table() {
     k.qgemm[1][0] = qs8_qs8w_gemm_f32_5x16c2__avx2;
     k.qgemm[1][1] = qs8_qs4w_gemm_f32_4x16c2__avx2;
     k.qgemm[1][2] = qs8_qs8nmw_gemm_f32_5x16c2__avx2;
+    k.qgemm[0][3] = qu8_qs8bsw_gemm_f32_5x16c2__avx2;
+    k.qgemm[0][4] = qu8_qs4bsw_gemm_f32_4x16c2__avx2;
+    k.qgemm[1][3] = qs8_qs8bsw_gemm_f32_5x16c2__avx2;
+    k.qgemm[1][4] = qs8_qs4bsw_gemm_f32_4x16c2__avx2;
     k.prepare_qweights = prepare_qweights__avx2;
     k.f32_gemm = f32_gemm__avx2_eigen;
     k.relu = f32_relu__avx2;

@@ -23,7 +23,11 @@ struct QActs {
   int64_t scale_stride = 0;     // 0: one per-tensor scale; 1: one scale per row (per-token)
 };
 
-enum class QWeightKind { kInt8, kInt4, kNM };
+// kBSInt8 / kBSInt4: block-sparse (core/block_sparse.h): only the kept br x bc blocks are
+// stored, as int8 codes or nibble-packed like int4 (each block row of bc codes packed on its own).
+enum class QWeightKind { kInt8, kInt4, kNM, kBSInt8, kBSInt4 };
+inline constexpr int kNumQWeightKinds = 5;
+inline bool is_block_sparse(QWeightKind k) { return k == QWeightKind::kBSInt8 || k == QWeightKind::kBSInt4; }
 
 // A weight a backend re-laid out once, at load time (packed / interleaved for its GEMM tiles).
 // Opaque to the executor, which only keeps it alive; the checkpoint's layout stays the format's.
@@ -35,9 +39,16 @@ struct PreparedQWeights {
 struct QWeights {
   QWeightKind kind = QWeightKind::kInt8;
   int64_t n = 0, k = 0;
-  const int8_t* codes = nullptr;     // kInt8: [N, K]; kNM: kept values [N, K/M*NM_N]
-  const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices
+  const int8_t* codes = nullptr;     // kInt8: [N, K]; kNM: kept values [N, K/M*NM_N]; kBSInt8: blocks [nnzb, br, bc]
+  const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices;
+                                     // kBSInt4: blocks [nnzb, br, ceil(bc/2)]
   int nm_n = 0, nm_m = 0;            // kNM pattern (core/nm_sparse.h layout)
+  // Block-sparse kinds: block shape, and the BSR index arrays of core/block_sparse.h (as int32):
+  // block row R keeps blocks j in [block_row_ptr[R], block_row_ptr[R+1]) at block columns
+  // block_col[j]. Offsets are absolute into codes / packed (a row slice moves block_row_ptr only).
+  int bs_rows = 0, bs_cols = 0;
+  const int32_t* block_row_ptr = nullptr;
+  const int32_t* block_col = nullptr;
   const float* scales = nullptr;     // [N] (per channel) or [N, K/group_size] (per group)
   bool per_group = false;
   int64_t group_size = 0;            // per_group only
@@ -48,6 +59,7 @@ struct QWeights {
 
   // Rows [r0, r0 + rows) as a weight of its own (conv groups slice this way). The slice has no
   // `prepared` (the whole weight's packing does not describe it): prepare each slice.
+  // Block-sparse kinds: r0 must be a multiple of bs_rows (throws qf::Error otherwise).
   QWeights rows_slice(int64_t r0, int64_t rows) const;
 };
 
@@ -183,7 +195,7 @@ using ScaleFn = void (*)(const float* x, int64_t n, float s, float* y);
 struct KernelTable {
   const char* name;  // "ref", later "avx2", "cuda", ...
   const MemoryOps* memory;  // where this table's kernels read and write
-  QGemmFn qgemm[2][3];  // [activation: 0 = qu8, 1 = qs8][QWeightKind]
+  QGemmFn qgemm[2][kNumQWeightKinds];  // [activation: 0 = qu8, 1 = qs8][QWeightKind]
   PrepareQWeightsFn prepare_qweights;  // may be null
   F32GemmFn f32_gemm;
   Im2colF32Fn im2col_f32;

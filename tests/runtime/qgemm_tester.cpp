@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/block_sparse.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "core/quant.h"
@@ -33,6 +34,17 @@ void QGemmTester::Test(const KernelTable& table) const {
         const int keep = coin(gen) ? nm_n_ : static_cast<int>(gen() % static_cast<unsigned>(nm_n_ + 1));
         for (int i = keep; i < nm_m_; ++i) wc[static_cast<size_t>(r * k_ + g + pos[static_cast<size_t>(i)])] = 0;
       }
+  if (is_block_sparse(kind_)) {  // prune whole blocks
+    std::uniform_real_distribution<double> u01(0.0, 1.0);
+    const int64_t nbr = block_count(n_, br_), nbc = block_count(k_, bc_);
+    for (int64_t R = 0; R < nbr; ++R)
+      for (int64_t C = 0; C < nbc; ++C) {
+        const bool keep = u01(gen) < keep_ && !(zero_block_row_ && R == nbr / 2);
+        if (keep) continue;
+        for (int64_t r = R * br_; r < std::min(n_, R * br_ + br_); ++r)
+          for (int64_t kk = C * bc_; kk < std::min(k_, C * bc_ + bc_); ++kk) wc[static_cast<size_t>(r * k_ + kk)] = 0;
+      }
+  }
   const int64_t groups = group_ ? k_ / group_ : 1;
   std::uniform_real_distribution<float> sd(0.001f, 0.1f);
   std::vector<float> sw(static_cast<size_t>(n_ * groups)), bias(static_cast<size_t>(n_));
@@ -49,6 +61,7 @@ void QGemmTester::Test(const KernelTable& table) const {
 
   std::vector<int8_t> codes8;
   std::vector<uint8_t> packed;
+  std::vector<int32_t> block_row_ptr, block_col;
   QWeights w;
   w.kind = kind_;
   w.n = n_;
@@ -62,6 +75,23 @@ void QGemmTester::Test(const KernelTable& table) const {
   } else if (kind_ == QWeightKind::kInt4) {
     packed = pack_int4_rows(wc.data(), n_, k_);
     w.packed = packed.data();
+  } else if (is_block_sparse(kind_)) {
+    std::vector<int8_t> dense(wc.begin(), wc.end());
+    const BlockCompressed c = block_compress(dense.data(), n_, k_, BlockShape{br_, bc_});
+    block_row_ptr.assign(c.row_ptr.begin(), c.row_ptr.end());
+    block_col.assign(c.col.begin(), c.col.end());
+    if (kind_ == QWeightKind::kBSInt8) {
+      codes8 = c.blocks;
+    } else {
+      const std::vector<int32_t> blk(c.blocks.begin(), c.blocks.end());
+      packed = pack_int4_rows(blk.data(), c.nnzb() * br_, bc_);
+    }
+    w.codes = codes8.data();
+    w.packed = packed.data();
+    w.bs_rows = br_;
+    w.bs_cols = bc_;
+    w.block_row_ptr = block_row_ptr.data();
+    w.block_col = block_col.data();
   } else {
     std::vector<int8_t> dense(wc.begin(), wc.end());
     auto c = nm_compress(dense.data(), n_, k_, NMPattern{nm_n_, nm_m_});
@@ -127,12 +157,15 @@ void QGemmTester::Test(const KernelTable& table) const {
   check(wp, 0, b, "prepared");
   if (unprepared_) {
     check(w, 0, b, "unprepared");
-    if (n_ >= 2) {  // a conv-group-like slice: stale `prepared` must not leak into it
-      QWeights tail = wp.rows_slice(1, n_ - 1);
-      check(tail, 1, b ? b + 1 : nullptr, "slice, unprepared");
+    // A conv-group-like slice: stale `prepared` must not leak into it. Block-sparse weights
+    // slice on whole block rows.
+    const int64_t r0 = is_block_sparse(kind_) ? br_ : 1;
+    if (n_ > r0) {
+      QWeights tail = wp.rows_slice(r0, n_ - r0);
+      check(tail, r0, b ? b + r0 : nullptr, "slice, unprepared");
       std::unique_ptr<PreparedQWeights> tp = table.prepare_qweights ? table.prepare_qweights(tail) : nullptr;
       tail.prepared = tp.get();
-      check(tail, 1, b ? b + 1 : nullptr, "slice, prepared");
+      check(tail, r0, b ? b + r0 : nullptr, "slice, prepared");
     }
   }
 }

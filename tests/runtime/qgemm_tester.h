@@ -21,6 +21,17 @@ class QGemmTester {
   QGemmTester& int8() { kind_ = QWeightKind::kInt8; bits_ = 8; return *this; }
   QGemmTester& int4() { kind_ = QWeightKind::kInt4; bits_ = 4; return *this; }
   QGemmTester& nm(int nn, int mm, int bits = 8) { kind_ = QWeightKind::kNM; nm_n_ = nn; nm_m_ = mm; bits_ = bits; return *this; }
+  // Block-sparse (kBSInt8 / kBSInt4 by `bits`): blocks of br x bc, each kept with probability
+  // `keep` (0: none, 1: all); zero_block_row: one block row in the middle pruned entirely.
+  QGemmTester& block(int br, int bc, double keep, int bits = 8, bool zero_block_row = false) {
+    kind_ = bits <= 4 ? QWeightKind::kBSInt4 : QWeightKind::kBSInt8;
+    bits_ = bits;
+    br_ = br;
+    bc_ = bc;
+    keep_ = keep;
+    zero_block_row_ = zero_block_row;
+    return *this;
+  }
   QGemmTester& group(int64_t g) { group_ = g; return *this; }  // 0: per channel
   QGemmTester& qu8(int32_t zero_point) { unsigned_ = true; zx_ = zero_point; return *this; }
   QGemmTester& qs8() { unsigned_ = false; zx_ = 0; return *this; }
@@ -37,7 +48,9 @@ class QGemmTester {
  private:
   int64_t m_ = 1, n_ = 1, k_ = 1, group_ = 0;
   QWeightKind kind_ = QWeightKind::kInt8;
-  int bits_ = 8, nm_n_ = 0, nm_m_ = 0;
+  int bits_ = 8, nm_n_ = 0, nm_m_ = 0, br_ = 0, bc_ = 0;
+  double keep_ = 1.0;
+  bool zero_block_row_ = false;
   bool unsigned_ = true, per_token_ = false, bias_ = true, unprepared_ = false;
   int32_t zx_ = 128;
   Values values_ = Values::kRandom;

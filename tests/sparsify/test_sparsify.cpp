@@ -2,6 +2,7 @@
 
 #include "../train/train_with_modifiers.h"
 #include "export/from_torch.h"
+#include "runtime/checkpoint_reader.h"
 #include "runtime/engine.h"
 #include "runtime/inspect.h"
 #include "runtime/validate.h"
@@ -177,6 +178,39 @@ TEST(Pruning, SrSteTrainsToExactNmAndExportsCompressed) {
     Engine engine = Engine::load(path);
     const ValidationReport report = validate(engine);
     EXPECT_TRUE(report.passed) << report.summary();
+// Block pruning declares block-sparse storage: the pruned layers export as bs_int8 / bs_int4
+// (feature block_sparse) and the runtime reproduces the contract bit for bit on every table.
+TEST(Pruning, BlockSparseQuantizedModelExportsAndValidates) {
+  for (int bits : {8, 4}) {
+    const Recipe r = test::small_fashion_recipe(
+        "{family: cnn, channels: [8, 16], hidden: 32}", 2, 512,
+        "modifiers:\n  - quantization:\n      freeze_bn_epoch: 1\n      weights: {bits: " + std::to_string(bits) +
+            ", method: lsq}\n      inputs: {mode: static, bits: 8}\n"
+            "  - pruning:\n      pattern: block\n      block: [8, 8]\n      final_sparsity: 0.6\n"
+            "      start_epoch: 0\n      end_epoch: 1\n      schedule: {type: cubic, update_every: 2}\n");
+    auto t = run(r, "bs" + std::to_string(bits));
+    for (auto& layer : t->model().layers()) {
+      auto mask = std::dynamic_pointer_cast<WeightMaskImpl>(layer->hook(train::HookSlot::kWeightMask));
+      if (!mask) continue;
+      EXPECT_NEAR(mask->sparsity(), 0.6, 0.05) << layer->layer_name();
+      EXPECT_TRUE(satisfies_blocks(mask->mask(), 8, 8)) << layer->layer_name();
+    }
+    const std::string path = test::temp_dir("bs_export") + "/m" + std::to_string(bits) + ".qf.h5";
+    write_checkpoint(path, exporter::checkpoint_from_model(t->model(), t->task(), t->recipe(), {}));
+    const Checkpoint ck = read_checkpoint(path);
+    EXPECT_EQ(ck.required_features, std::vector<std::string>{"block_sparse"});
+    const WeightFormat want = bits == 8 ? WeightFormat::kBSInt8 : WeightFormat::kBSInt4;
+    EXPECT_EQ(ck.layers.at("features.0").format, bits == 8 ? WeightFormat::kInt8 : WeightFormat::kInt4);
+    EXPECT_EQ(ck.layers.at("features.1").format, want);
+    EXPECT_EQ(ck.layers.at("fc").format, want);
+    EXPECT_EQ(ck.layers.at("fc").block.str(), "block:8x8");
+    // About 60% of fc's 4 x 98 blocks are not stored.
+    EXPECT_LT(ck.layers.at("fc").block_col.size(), 4u * 98u / 2u);
+    for (const kernels::KernelTable* table : kernels::available_kernel_tables()) {
+      Engine engine(read_checkpoint(path), table);
+      const ValidationReport report = validate(engine);
+      EXPECT_TRUE(report.passed) << table->name << " w" << bits << "\n" << report.summary();
+    }
   }
 }
 

@@ -1,8 +1,11 @@
 // Reference GEMMs. One template per weight storage kind, instantiated for both activation code
 // types; the weight decode (int8 / int4 nibble / N:M index) is inlined in the k loop, so no
 // dequantized copy of the weight is ever made.
+#include <algorithm>
 #include <cstddef>
+#include <string>
 
+#include "core/error.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -18,6 +21,14 @@ QWeights QWeights::rows_slice(int64_t r0, int64_t rows) const {
     case QWeightKind::kNM:
       s.codes = codes + r0 * nm_kept_per_row(k, nm_n, nm_m);
       s.packed = packed + r0 * nm_index_row_bytes(k, nm_n, nm_m);
+      break;
+    case QWeightKind::kBSInt8:
+    case QWeightKind::kBSInt4:
+      // Blocks are addressed through block_row_ptr (absolute offsets): slice whole block rows.
+      if (bs_rows <= 0 || r0 % bs_rows != 0)
+        throw Error("block-sparse weight: a row slice must start on a block row (row " + std::to_string(r0) +
+                    ", blocks of " + std::to_string(bs_rows) + " rows)");
+      s.block_row_ptr = block_row_ptr + r0 / bs_rows;
       break;
   }
   s.scales = scales + r0 * (per_group ? k / group_size : 1);
@@ -84,6 +95,25 @@ void qgemm(int64_t m, const QActs& x, const QWeights& w, const float* bias, floa
             f(kk, (kk & 1) ? int4_hi_signed(b) : int4_lo_signed(b));
           }
         });
+      } else if constexpr (KIND == QWeightKind::kBSInt8 || KIND == QWeightKind::kBSInt4) {
+        // Only the kept blocks of this row's block row are visited (in increasing k); the zero
+        // blocks are never multiplied.
+        const int64_t br = w.bs_rows, bc = w.bs_cols, r = o % br, bpr = int4_row_bytes(bc);
+        const int64_t R = o / br;
+        v = dot_row(xr, x.zero_point, sx, w, o, [&](auto f) {
+          for (int64_t j = w.block_row_ptr[R]; j < w.block_row_ptr[R + 1]; ++j) {
+            const int64_t k0 = static_cast<int64_t>(w.block_col[j]) * bc;
+            const int64_t qn = std::min<int64_t>(bc, k - k0);
+            if constexpr (KIND == QWeightKind::kBSInt8) {
+              const int8_t* br_codes = w.codes + (j * br + r) * bc;
+              for (int64_t q = 0; q < qn; ++q) f(k0 + q, br_codes[q]);
+            } else {
+              const uint8_t* bp = w.packed + (j * br + r) * bpr;
+              for (int64_t q = 0; q < qn; ++q)
+                f(k0 + q, (q & 1) ? int4_hi_signed(bp[q >> 1]) : int4_lo_signed(bp[q >> 1]));
+            }
+          }
+        });
       } else {
         const int8_t* vr = w.codes + o * kept;
         const uint8_t* ir = w.packed + o * irb;
@@ -116,6 +146,19 @@ void qs8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const f
 }
 void qs8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
   qgemm<int8_t, QWeightKind::kNM>(m, x, w, b, y);
+}
+
+void qu8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, QWeightKind::kBSInt8>(m, x, w, b, y);
+}
+void qu8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, QWeightKind::kBSInt4>(m, x, w, b, y);
+}
+void qs8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, QWeightKind::kBSInt8>(m, x, w, b, y);
+}
+void qs8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, QWeightKind::kBSInt4>(m, x, w, b, y);
 }
 
 void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y) {

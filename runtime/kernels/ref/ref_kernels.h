@@ -12,6 +12,11 @@ void qu8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const
 void qs8_qs8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void qs8_qs4w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void qs8_qs8nmw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+// Block-sparse weights (kBSInt8 / kBSInt4): only kept blocks are visited.
+void qu8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qu8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qs8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+void qs8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);
 
 void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col);

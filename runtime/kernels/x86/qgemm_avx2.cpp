@@ -65,9 +65,16 @@ inline void k_loop(const uint8_t* const* xr, const uint8_t* const* wp, int64_t b
   }
 }
 
-template <PackedFormat F, int MR, int NP>
+// BS: a block-sparse weight (F is its segments' dense format), p0 = tile index * tile_np.
+template <PackedFormat F, int MR, int NP, bool BS = false>
 void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const PackedQWeights& W = *a.w;
+  int64_t seg = 0, seg_end = 0;
+  if constexpr (BS) {
+    const int64_t t = p0 / W.tile_np;
+    seg = W.seg_ptr[static_cast<size_t>(t)];
+    seg_end = W.seg_ptr[static_cast<size_t>(t + 1)];
+  }
   const KGeom& kg = W.kg;
   const int64_t bpg = kg.gk / 2;
   const uint8_t* xr[MR];
@@ -87,7 +94,19 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int r = 0; r < MR; ++r)
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm256_setzero_si256();
-    k_loop<F, MR, NP>(xr, wp, g * bpg, (g + 1) * bpg, acc);
+    if constexpr (BS) {
+      for (; seg < seg_end && W.seg_group[static_cast<size_t>(seg)] == g; ++seg) {
+        const uint8_t* xs[MR];
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) xs[r] = xr[r] + W.seg_xoff[static_cast<size_t>(seg)];
+        const uint8_t* ws[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) ws[p] = W.data + seg * W.seg_bytes + p * W.seg_panel_bytes;
+        k_loop<F, MR, NP>(xs, ws, 0, W.seg_kblocks, acc);
+      }
+    } else {
+      k_loop<F, MR, NP>(xr, wp, g * bpg, (g + 1) * bpg, acc);
+    }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const __m256 sw = _mm256_loadu_ps(W.scales + ((p0 + p) * kg.groups + g) * NR);
@@ -124,40 +143,43 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
 
 using TileFn = void (*)(const TileArgs&, int64_t, int64_t);
 
-template <PackedFormat F, int MR>
-TileFn pick_np(int np) { return np == 1 ? tile<F, MR, 1> : tile<F, MR, 2>; }
+template <PackedFormat F, int MR, bool BS>
+TileFn pick_np(int np) { return np == 1 ? tile<F, MR, 1, BS> : tile<F, MR, 2, BS>; }
 
 // Rows per tile within the 16 ymm registers: MR*2 accumulators + 2 (int4: 4) weight vectors + 1.
 template <PackedFormat F>
 constexpr int mr_max() { return F == PackedFormat::kInt4Pairs ? 4 : 5; }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 TileFn pick(int mr, int np) {
   switch (mr) {
-    case 1: return pick_np<F, 1>(np);
-    case 2: return pick_np<F, 2>(np);
-    case 3: return pick_np<F, 3>(np);
-    case 4: return pick_np<F, 4>(np);
-    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5>(np); else return nullptr;
-    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6>(np); else return nullptr;
+    case 1: return pick_np<F, 1, BS>(np);
+    case 2: return pick_np<F, 2, BS>(np);
+    case 3: return pick_np<F, 3, BS>(np);
+    case 4: return pick_np<F, 4, BS>(np);
+    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5, BS>(np); else return nullptr;
+    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6, BS>(np); else return nullptr;
   }
 }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
+  const int64_t tp = BS ? a.w->tile_np : NPMAX;
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t p0 = t * NPMAX;
-    const int np = static_cast<int>(a.w->panels - p0 < NPMAX ? a.w->panels - p0 : NPMAX);
+    const int64_t p0 = t * tp;
+    const int np = static_cast<int>(a.w->panels - p0 < tp ? a.w->panels - p0 : tp);
     constexpr int MRX = mr_max<F>();
     const int64_t full = a.m / MRX * MRX;
-    const TileFn body = pick<F>(MRX, np);
+    const TileFn body = pick<F, BS>(MRX, np);
     for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
-    if (full < a.m) pick<F>(static_cast<int>(a.m - full), np)(a, full, p0);
+    if (full < a.m) pick<F, BS>(static_cast<int>(a.m - full), np)(a, full, p0);
   }
 }
 
 void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
-  if (a.w->format == PackedFormat::kInt4Pairs) tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1);
+  if (a.w->format == PackedFormat::kBlockInt8) tiles_of<PackedFormat::kInt8, true>(a, t0, t1);
+  else if (a.w->format == PackedFormat::kBlockInt4Pairs) tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1);
+  else if (a.w->format == PackedFormat::kInt4Pairs) tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1);
   else tiles_of<PackedFormat::kInt8>(a, t0, t1);  // 2:4 weights are prepared dense for AVX2
 }
 

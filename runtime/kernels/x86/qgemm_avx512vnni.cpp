@@ -180,15 +180,92 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
   }
 }
 
+// One segment (kept block column) of a block-sparse tile: nkb k-blocks of the dense layout,
+// xs / ws already at the segment; NKB > 0 is nkb known at compile time (the loop then has no
+// remainder dispatch). A tile of few rows (M = 1, 2: the GEMV) has too few accumulators to hide
+// vpdpbusd's latency over a short segment, so the odd k-blocks (int4: the high-nibble blocks)
+// go to a second set, acc2, which the tile adds once per group: the int32 sums are exact, so the
+// split changes the dependency chains and nothing else.
+template <int MR, int NP>
+constexpr bool split_acc() { return MR * NP <= 4; }
+
+// A tile's segments are one contiguous stream (then the next tile's): the loops prefetch it
+// this far ahead. One stream has less memory-level parallelism than the dense tiles' four, so
+// without it the GEMV of a weight that does not fit in L3 waits on DRAM at every segment.
+constexpr int64_t kSegPrefetchBytes = 4096;
+
+template <PackedFormat F, int MR, int NP, int NKB>
+inline void seg_loop(const uint8_t* const* xs, const uint8_t* const* ws, int64_t nkb_rt, __m512i (&acc)[MR][NP],
+                     __m512i (&acc2)[MR][NP]) {
+  constexpr bool kSplit = split_acc<MR, NP>();
+  const int64_t nkb = NKB > 0 ? NKB : nkb_rt;
+  if constexpr (F == PackedFormat::kInt8) {
+    auto block = [&](int64_t b, __m512i (&ac)[MR][NP]) {
+      __m512i wv[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(ws[p] + b * 64 + kSegPrefetchBytes), _MM_HINT_T0);
+        wv[p] = _mm512_loadu_si512(ws[p] + b * 64);
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(load_u32(xs[r] + b * 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) ac[r][p] = dpbusd(ac[r][p], xv, wv[p]);
+      }
+    };
+    int64_t b = 0;
+    #pragma GCC unroll 8
+    for (; b + 1 < nkb; b += 2) {
+      block(b, acc);
+      if constexpr (kSplit) block(b + 1, acc2);
+      else block(b + 1, acc);
+    }
+    if (b < nkb) block(b, acc);
+  } else {  // kInt4Pairs: nkb even
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1));
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    #pragma GCC unroll 8
+    for (int64_t b = 0; b < nkb; b += 2) {
+      __m512i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(ws[p] + b * 32 + kSegPrefetchBytes), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(ws[p] + b * 32);
+        wlo[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
+        whi[p] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i x0 = _mm512_set1_epi32(load_u32(xs[r] + b * 4));
+        const __m512i x1 = _mm512_set1_epi32(load_u32(xs[r] + b * 4 + 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          acc[r][p] = dpbusd(acc[r][p], x0, wlo[p]);
+          if constexpr (kSplit) acc2[r][p] = dpbusd(acc2[r][p], x1, whi[p]);
+          else acc[r][p] = dpbusd(acc[r][p], x1, whi[p]);
+        }
+      }
+    }
+  }
+}
+
 template <PackedFormat F>
 constexpr int64_t panel_block_bytes() {  // bytes per k-block of one panel
   return F == PackedFormat::kInt8 ? 64 : F == PackedFormat::kInt4Pairs ? 32 : F == PackedFormat::kSparse24Expand ? 40 : 40;
 }
 
-// One tile: rows [m0, m0+MR), panels [p0, p0+NP).
-template <PackedFormat F, int MR, int NP>
+// One tile: rows [m0, m0+MR), panels [p0, p0+NP). BS: a block-sparse weight (F is then the
+// dense format of its segments), p0 = tile index * tile_np.
+template <PackedFormat F, int MR, int NP, bool BS = false>
 void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const PackedQWeights& W = *a.w;
+  int64_t seg = 0, seg_end = 0;
+  if constexpr (BS) {
+    const int64_t t = p0 / W.tile_np;
+    seg = W.seg_ptr[static_cast<size_t>(t)];
+    seg_end = W.seg_ptr[static_cast<size_t>(t + 1)];
+  }
   const KGeom& kg = W.kg;
   const int64_t bpg = kg.gk / 4;  // k-blocks per group
   const uint8_t* xr[MR];
@@ -215,7 +292,35 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int r = 0; r < MR; ++r)
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
-    k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    if constexpr (BS) {
+      // The tile's kept block columns of group g, each a run of seg_kblocks k-blocks: the dense
+      // micro-kernel on the segment's weights, with the activations moved to its k.
+      __m512i acc2[MR][NP];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+      const int64_t* xoff = W.seg_xoff.data();
+      const int32_t* sgroup = W.seg_group.data();
+      const uint8_t* wseg = W.data + seg * W.seg_bytes;
+      for (; seg < seg_end && sgroup[seg] == g; ++seg, wseg += W.seg_bytes) {
+        const uint8_t* xs[MR];
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) xs[r] = xr[r] + xoff[seg];
+        const uint8_t* ws[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) ws[p] = wseg + p * W.seg_panel_bytes;
+        if (W.seg_kblocks == 8) seg_loop<F, MR, NP, 8>(xs, ws, 8, acc, acc2);  // 32-wide blocks
+        else seg_loop<F, MR, NP, 0>(xs, ws, W.seg_kblocks, acc, acc2);
+      }
+      if constexpr (split_acc<MR, NP>())
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+    } else {
+      k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+    }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p) * kg.groups + g) * NR;
@@ -249,13 +354,13 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
 
 using TileFn = void (*)(const TileArgs&, int64_t, int64_t);
 
-template <PackedFormat F, int MR>
+template <PackedFormat F, int MR, bool BS>
 TileFn pick_np(int np) {
   switch (np) {
-    case 1: return tile<F, MR, 1>;
-    case 2: return tile<F, MR, 2>;
-    case 3: return tile<F, MR, 3>;
-    default: return tile<F, MR, 4>;
+    case 1: return tile<F, MR, 1, BS>;
+    case 2: return tile<F, MR, 2, BS>;
+    case 3: return tile<F, MR, 3, BS>;
+    default: return tile<F, MR, 4, BS>;
   }
 }
 
@@ -268,35 +373,38 @@ constexpr int mr_max() {
              : 6;
 }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 TileFn pick(int mr, int np) {
   switch (mr) {
-    case 1: return pick_np<F, 1>(np);
-    case 2: return pick_np<F, 2>(np);
-    case 3: return pick_np<F, 3>(np);
-    case 4: return pick_np<F, 4>(np);
-    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5>(np); else return nullptr;
-    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6>(np); else return nullptr;
+    case 1: return pick_np<F, 1, BS>(np);
+    case 2: return pick_np<F, 2, BS>(np);
+    case 3: return pick_np<F, 3, BS>(np);
+    case 4: return pick_np<F, 4, BS>(np);
+    case 5: if constexpr (mr_max<F>() >= 5) return pick_np<F, 5, BS>(np); else return nullptr;
+    default: if constexpr (mr_max<F>() >= 6) return pick_np<F, 6, BS>(np); else return nullptr;
   }
 }
 
-template <PackedFormat F>
+template <PackedFormat F, bool BS = false>
 void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
   const int64_t panels = a.w->panels;
+  const int64_t tp = BS ? a.w->tile_np : NPMAX;
   constexpr int MRX = mr_max<F>();
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t p0 = t * NPMAX;
-    const int np = static_cast<int>(panels - p0 < NPMAX ? panels - p0 : NPMAX);
+    const int64_t p0 = t * tp;
+    const int np = static_cast<int>(panels - p0 < tp ? panels - p0 : tp);
     // Rows in the inner loop: the tile's weights (NP panels) stay in L1/L2 while all rows pass.
     const int64_t full = a.m / MRX * MRX;
-    const TileFn body = pick<F>(MRX, np);
+    const TileFn body = pick<F, BS>(MRX, np);
     for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
-    if (full < a.m) pick<F>(static_cast<int>(a.m - full), np)(a, full, p0);
+    if (full < a.m) pick<F, BS>(static_cast<int>(a.m - full), np)(a, full, p0);
   }
 }
 
 void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
   switch (a.w->format) {
+    case PackedFormat::kBlockInt8: tiles_of<PackedFormat::kInt8, true>(a, t0, t1); break;
+    case PackedFormat::kBlockInt4Pairs: tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1); break;
     case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;
     case PackedFormat::kInt4Pairs: tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1); break;
     case PackedFormat::kSparse24Expand: tiles_of<PackedFormat::kSparse24Expand>(a, t0, t1); break;

@@ -56,7 +56,112 @@ void decode_row(const QWeights& w, int64_t row, int8_t* out) {
       for (int64_t j = 0; j < kept; ++j) out[(j / w.nm_n) * w.nm_m + nm_get_index(ir, j, bits)] = v[j];
       break;
     }
+    case QWeightKind::kBSInt8:
+    case QWeightKind::kBSInt4: {
+      std::memset(out, 0, static_cast<size_t>(k));
+      const int64_t br = w.bs_rows, bc = w.bs_cols, R = row / br, r = row % br, bpr = int4_row_bytes(bc);
+      for (int64_t j = w.block_row_ptr[R]; j < w.block_row_ptr[R + 1]; ++j) {
+        const int64_t k0 = static_cast<int64_t>(w.block_col[j]) * bc;
+        for (int64_t q = 0; q < bc && k0 + q < k; ++q) {
+          if (w.kind == QWeightKind::kBSInt8) {
+            out[k0 + q] = w.codes[(j * br + r) * bc + q];
+          } else {
+            const uint8_t b = w.packed[(j * br + r) * bpr + (q >> 1)];
+            out[k0 + q] = static_cast<int8_t>((q & 1) ? int4_hi_signed(b) : int4_lo_signed(b));
+          }
+        }
+      }
+      break;
+    }
   }
+}
+
+// Block-sparse weights on a fast path: bc a whole number of k-blocks (int4: of block pairs) and
+// no quantization group splitting a block. Otherwise they are packed dense (exact, not faster).
+bool block_fast_path(const QWeights& w, const IsaQGemm& isa) {
+  if (!is_block_sparse(w.kind) || w.bs_rows <= 0 || w.bs_cols <= 0) return false;
+  const int64_t unit = w.kind == QWeightKind::kBSInt4 ? 2 * isa.kblk : isa.kblk;
+  if (w.bs_cols % unit != 0) return false;
+  return !w.per_group || w.group_size % w.bs_cols == 0;
+}
+
+// Panels per tile of a block-sparse weight: the most (<= the ISA's tile) whose rows fit inside
+// one block row, so a tile's segments are exactly that block row's kept blocks; 1 when a block
+// row is narrower than a panel (the panel then takes the union of its block rows' blocks, their
+// other rows padded with zero weights).
+int block_tile_panels(const QWeights& w, const IsaQGemm& isa) {
+  for (int d = isa.tile_panels; d > 1; --d)
+    if (w.bs_rows % (d * isa.nr) == 0) return d;
+  return 1;
+}
+
+std::unique_ptr<PreparedQWeights> prepare_block(const QWeights& w, const IsaQGemm& isa, std::unique_ptr<PackedQWeights> P) {
+  const bool i4 = w.kind == QWeightKind::kBSInt4;
+  const int64_t nr = isa.nr, kblk = isa.kblk, bc = w.bs_cols, br = w.bs_rows;
+  P->format = i4 ? PackedFormat::kBlockInt4Pairs : PackedFormat::kBlockInt8;
+  KGeom& kg = P->kg;
+  kg.gk = (kg.gs + bc - 1) / bc * bc;  // per channel: K up to whole blocks; per group: gs % bc == 0
+  P->panels = (w.n + nr - 1) / nr;
+  P->tile_np = block_tile_panels(w, isa);
+  const int64_t tiles = (P->panels + P->tile_np - 1) / P->tile_np;
+  P->seg_kblocks = bc / kblk;
+  P->seg_panel_bytes = i4 ? bc * nr / 2 : bc * nr;
+  P->seg_bytes = P->seg_panel_bytes * P->tile_np;
+  const int64_t esize = isa.rowsum_compensation ? 1 : 2;
+  // Segments: per tile, the union of the kept block columns of the block rows it covers.
+  P->seg_ptr.assign(1, 0);
+  std::vector<int64_t> seg_col;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r0 = t * P->tile_np * nr, r1 = std::min(w.n, r0 + P->tile_np * nr);
+    std::vector<int64_t> cols;
+    for (int64_t R = r0 / br; R * br < r1; ++R)
+      for (int64_t j = w.block_row_ptr[R]; j < w.block_row_ptr[R + 1]; ++j) cols.push_back(w.block_col[j]);
+    std::sort(cols.begin(), cols.end());
+    cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+    for (int64_t c : cols) {
+      seg_col.push_back(c);
+      P->seg_xoff.push_back(c * bc * esize);
+      P->seg_group.push_back(static_cast<int32_t>(c * bc / kg.gs));
+    }
+    P->seg_ptr.push_back(static_cast<int64_t>(seg_col.size()));
+  }
+  const int64_t nseg = static_cast<int64_t>(seg_col.size());
+  const int64_t data_bytes = round_up(std::max<int64_t>(1, nseg * P->seg_bytes), 64);
+  const int64_t side = P->panels * kg.groups * nr;
+  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 8 + 128)]());
+  uint8_t* base = P->storage.get();
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  P->data = base;
+  P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
+  P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
+  std::vector<int8_t> dense(static_cast<size_t>(w.k));
+  for (int64_t p = 0; p < P->panels; ++p) {
+    const int64_t t = p / P->tile_np, pt = p % P->tile_np;
+    for (int64_t lane = 0; lane < nr; ++lane) {
+      const int64_t row = p * nr + lane;
+      const bool real = row < w.n;
+      if (real) decode_row(w, row, dense.data());
+      for (int64_t g = 0; g < kg.groups; ++g) {
+        int32_t sum = 0;
+        if (real)
+          for (int64_t j = 0; j < kg.gs; ++j) sum += dense[static_cast<size_t>(g * kg.gs + j)];
+        P->rowsum[(p * kg.groups + g) * nr + lane] = sum;
+        P->scales[(p * kg.groups + g) * nr + lane] = real ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
+      }
+      if (!real) continue;  // zero-filled
+      for (int64_t s = P->seg_ptr[t]; s < P->seg_ptr[t + 1]; ++s) {
+        uint8_t* pd = P->data + s * P->seg_bytes + pt * P->seg_panel_bytes;
+        const int64_t k0 = seg_col[static_cast<size_t>(s)] * bc;
+        for (int64_t q = 0; q < bc && k0 + q < w.k; ++q) {
+          const auto code = static_cast<uint8_t>(dense[static_cast<size_t>(k0 + q)]);
+          const int64_t b = q / kblk, jj = q % kblk;
+          if (!i4) pd[(b * nr + lane) * kblk + jj] = code;
+          else pd[((b / 2) * nr + lane) * kblk + jj] |= static_cast<uint8_t>((code & 0xF) << (4 * (b & 1)));
+        }
+      }
+    }
+  }
+  return P;
 }
 
 std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa) {
@@ -67,6 +172,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   P->src_codes = w.codes;
   P->src_packed = w.packed;
   P->src_scales = w.scales;
+  P->src_block_row_ptr = w.block_row_ptr;
   P->n = w.n;
   P->k = w.k;
   P->kind = w.kind;
@@ -76,9 +182,10 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   KGeom& kg = P->kg;
   kg.groups = w.per_group ? w.k / w.group_size : 1;
   kg.gs = w.per_group ? w.group_size : w.k;
+  if (block_fast_path(w, isa)) return prepare_block(w, isa, std::move(P));
 
   PackedFormat f = PackedFormat::kInt8;
-  if (w.kind == QWeightKind::kInt4) f = PackedFormat::kInt4Pairs;
+  if (w.kind == QWeightKind::kInt4 || w.kind == QWeightKind::kBSInt4) f = PackedFormat::kInt4Pairs;
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool gather = pref == PackedFormat::kSparse24Gather || pref == PackedFormat::kSparse24GatherI4;
@@ -105,6 +212,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
     case PackedFormat::kSparse24GatherI4: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
+    default: break;  // block formats: prepare_block
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
@@ -195,8 +303,11 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
 }
 
 QGemmFn ref_for(bool u8, QWeightKind kind) {
-  static const QGemmFn fns[2][3] = {{qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref},
-                                    {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref}};
+  static const QGemmFn fns[2][kNumQWeightKinds] = {
+      {qu8_qs8w_gemm_f32_ref, qu8_qs4w_gemm_f32_ref, qu8_qs8nmw_gemm_f32_ref, qu8_qs8bsw_gemm_f32_ref,
+       qu8_qs4bsw_gemm_f32_ref},
+      {qs8_qs8w_gemm_f32_ref, qs8_qs4w_gemm_f32_ref, qs8_qs8nmw_gemm_f32_ref, qs8_qs8bsw_gemm_f32_ref,
+       qs8_qs4bsw_gemm_f32_ref}};
   return fns[u8 ? 0 : 1][static_cast<int>(kind)];
 }
 
@@ -205,7 +316,7 @@ const PackedQWeights* usable(const QWeights& w, const IsaQGemm& isa) {
   const auto* P = dynamic_cast<const PackedQWeights*>(w.prepared);
   if (!P || P->table != isa.table || P->n != w.n || P->k != w.k || P->kind != w.kind ||
       P->per_group != w.per_group || P->src_codes != w.codes || P->src_packed != w.packed ||
-      P->src_scales != w.scales)
+      P->src_scales != w.scales || P->src_block_row_ptr != w.block_row_ptr)
     return nullptr;
   return P;
 }
@@ -270,7 +381,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   a.sx_stride = x.scale_stride;
   a.bias = bias;
   a.y = y;
-  const int64_t tiles = (P->panels + isa.tile_panels - 1) / isa.tile_panels;
+  const bool block = P->format == PackedFormat::kBlockInt8 || P->format == PackedFormat::kBlockInt4Pairs;
+  const int64_t tile_panels = block ? P->tile_np : isa.tile_panels;
+  const int64_t tiles = (P->panels + tile_panels - 1) / tile_panels;
   // Split over output tiles (n), and over row blocks (m) when there are too few tiles to keep
   // every thread busy (convolutions: N = 32..64 output channels, M = thousands of pixels). Every
   // output is still computed by one thread, in k order: the thread count never changes a result.
@@ -281,7 +394,11 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
     mblk = std::max<int64_t>(kRowBlock, round_up((m + want - 1) / want, kRowBlock));
   }
   const int64_t mblocks = (m + mblk - 1) / mblk;
-  const double work = static_cast<double>(mblk) * static_cast<double>(isa.tile_panels * isa.nr) * static_cast<double>(kpad);
+  // Block formats: the k a tile actually multiplies (its segments), on average.
+  const double tile_k = block ? static_cast<double>(P->seg_ptr.back()) * static_cast<double>(P->seg_kblocks * isa.kblk) /
+                                    static_cast<double>(std::max<int64_t>(1, tiles))
+                              : static_cast<double>(kpad);
+  const double work = static_cast<double>(mblk) * static_cast<double>(tile_panels * isa.nr) * tile_k;
   parallel_for(tiles * mblocks, work, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t mb = t % mblocks, tile = t / mblocks, m0 = mb * mblk;
@@ -316,6 +433,14 @@ QF_X86_QGEMM(qu8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
 QF_X86_QGEMM(qs8_qs8w_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
 QF_X86_QGEMM(qs8_qs4w_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
 QF_X86_QGEMM(qs8_qs8nmw_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qu8_qs8bsw_gemm_f32_6x32c4__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qu8_qs4bsw_gemm_f32_4x32c4__avx512vnni, kAvx512VnniQGemm, true)
+QF_X86_QGEMM(qs8_qs8bsw_gemm_f32_6x32c4__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qs8_qs4bsw_gemm_f32_4x32c4__avx512vnni, kAvx512VnniQGemm, false)
+QF_X86_QGEMM(qu8_qs8bsw_gemm_f32_5x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qu8_qs4bsw_gemm_f32_4x16c2__avx2, kAvx2QGemm, true)
+QF_X86_QGEMM(qs8_qs8bsw_gemm_f32_5x16c2__avx2, kAvx2QGemm, false)
+QF_X86_QGEMM(qs8_qs4bsw_gemm_f32_4x16c2__avx2, kAvx2QGemm, false)
 #undef QF_X86_QGEMM
 
 }  // namespace qf::kernels::x86

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "runtime/kernels/kernels.h"
 
@@ -44,6 +45,14 @@ enum class PackedFormat : int {
   // kSparse24Gather then 64 bytes of vpshufb controls as in kSparse24GatherI4. 75% of dense int8's
   // bytes, one shuffle per 8 k. (Measurement option: set_avx512_sparse24_strategy.)
   kSparse24GatherCtl = 5,
+  // Block-sparse (kBSInt8 / kBSInt4 weights): the dense kInt8 / kInt4Pairs layouts, restricted
+  // to the kept blocks. Output tiles of `tile_np` panels each own a list of segments (one per
+  // kept block column, the union over the tile's rows when a tile spans several block rows);
+  // a segment is bc consecutive k, stored as `tile_np` panels of bc/kblk k-blocks in the dense
+  // panel layout. The tile loop runs the dense micro-kernel on each segment with the activations
+  // offset to the segment's k: the pruned blocks are never loaded or multiplied.
+  kBlockInt8 = 6,
+  kBlockInt4Pairs = 7,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -63,6 +72,7 @@ struct PackedQWeights final : PreparedQWeights {
   const void* src_packed = nullptr;
   const float* src_scales = nullptr;
   int64_t n = 0, k = 0;
+  const int32_t* src_block_row_ptr = nullptr;
   QWeightKind kind = QWeightKind::kInt8;
   bool per_group = false;
 
@@ -75,6 +85,16 @@ struct PackedQWeights final : PreparedQWeights {
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   std::unique_ptr<uint8_t[]> storage;
+
+  // Block formats only. Tile t (panels t*tile_np ..) owns segments [seg_ptr[t], seg_ptr[t+1]),
+  // in increasing k; segment s starts at byte seg_xoff[s] of a packed activation row, belongs to
+  // quantization group seg_group[s], and its weights are the seg_bytes at data + s * seg_bytes
+  // (tile_np panels of seg_panel_bytes). seg_kblocks = bc / kblk.
+  int tile_np = 0;
+  int64_t seg_kblocks = 0, seg_panel_bytes = 0, seg_bytes = 0;
+  std::vector<int64_t> seg_ptr;
+  std::vector<int64_t> seg_xoff;
+  std::vector<int32_t> seg_group;
 };
 
 // Arguments of one GEMM for the per-ISA tile loops.
@@ -115,6 +135,11 @@ void qu8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWe
 void qs8_qs8w_gemm_f32_6x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs4w_gemm_f32_4x64c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs8nmw_gemm_f32_4x64c8__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+// Block-sparse: tiles of 2 panels (32 outputs: one block row of 32) x MR rows, per kept block.
+void qu8_qs8bsw_gemm_f32_6x32c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs4bsw_gemm_f32_4x32c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8bsw_gemm_f32_6x32c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs4bsw_gemm_f32_4x32c4__avx512vnni(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w);
 void qu8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
@@ -123,5 +148,9 @@ void qu8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights&
 void qs8_qs8w_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs4w_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 void qs8_qs8nmw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs8bsw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qu8_qs4bsw_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs8bsw_gemm_f32_5x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
+void qs8_qs4bsw_gemm_f32_4x16c2__avx2(int64_t m, const QActs& x, const QWeights& w, const float* b, float* y);
 
 }  // namespace qf::kernels::x86
