@@ -8,10 +8,26 @@
 #include "cli/commands.h"
 #include "hf/npy.h"
 #include "runtime/engine.h"
+#include "runtime/kv_cache_size.h"
 #include "runtime/kernels/threads.h"
 
 namespace qf::cli {
 namespace {
+
+// The live caches' bytes per token beside an fp16 cache of the same shape (stderr: stdout is
+// the generated text).
+void report_kv_cache(const Engine& engine, const Session& session) {
+  const KvCacheSize size = kv_cache_size(engine.checkpoint());
+  const int64_t live = session.kv_bytes_per_token();
+  if (size.fp16_bytes_per_token > 0)
+    std::fprintf(stderr, "KV cache: %lld bytes/token (%.4fx of fp16's %lld; %lld of %lld attention ops quantized)\n",
+                 static_cast<long long>(live),
+                 static_cast<double>(live) / static_cast<double>(size.fp16_bytes_per_token),
+                 static_cast<long long>(size.fp16_bytes_per_token), static_cast<long long>(size.quantized_ops),
+                 static_cast<long long>(size.attention_ops));
+  else
+    std::fprintf(stderr, "KV cache: %lld bytes/token\n", static_cast<long long>(live));
+}
 
 // Token-id generation through the session's KV cache: the prompt in one step, then one token a
 // step (greedy at temperature 0). Text in / text out for Hugging Face models comes with the
@@ -46,6 +62,7 @@ void generate_ids(const std::string& checkpoint, const std::string& ids_path, co
   }
   for (size_t i = 0; i < all.size(); ++i) std::printf("%s%lld", i ? " " : "", static_cast<long long>(all[i]));
   std::printf("\n");
+  report_kv_cache(engine, session);
   if (!out_path.empty()) hf::write_npy_i64(out_path, {static_cast<int64_t>(all.size())}, all.data());
 }
 
@@ -121,6 +138,7 @@ void add_generate_command(CLI::App& app) {
       ids = {next};
     }
     std::fputc('\n', stdout);
+    report_kv_cache(engine, session);
   });
 }
 

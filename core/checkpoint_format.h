@@ -29,7 +29,10 @@ inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nib
 // 1.2: the op kinds of Hugging Face decoders (rms_norm, rotary_embedding, gqa_attention,
 // gated_activation, scale); core/op_schema.h names the feature of each kind.
 inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps};
+// 1.3: attention ops with a quantized KV cache (attributes kv_bits, kv_group_size, kv_symmetric,
+// kv_clip; core/kv_cache_attrs.h, core/kv_quant.h).
+inline constexpr const char* kFeatureKvCacheInt4 = "kv_cache_int4";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureKvCacheInt4};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
