@@ -17,6 +17,7 @@ namespace {
 // The live caches' bytes per token beside an fp16 cache of the same shape (stderr: stdout is
 // the generated text).
 void report_kv_cache(const Engine& engine, const Session& session) {
+  std::fflush(stdout);
   const KvCacheSize size = kv_cache_size(engine.checkpoint());
   const int64_t live = session.kv_bytes_per_token();
   if (size.fp16_bytes_per_token > 0)
