@@ -70,7 +70,7 @@ RunSetup image_setup(const test::TempDir& dir, const std::string& model_yaml) {
 // the loop's events, exports, reads the file back with the runtime, validates it, and returns
 // what the checkpoint says about each layer.
 std::map<std::string, LayerSummary> train_export_validate(const RunSetup& setup, const std::string& modifiers_yaml,
-                                                          const std::string& what) {
+                                                          const std::string& what, std::string* path_out = nullptr) {
   SCOPED_TRACE(what + "\n" + modifiers_yaml);
   const Recipe recipe = load_recipe_from_string(setup.head + "modifiers:\n" + modifiers_yaml, "contract.yaml");
   const auto modifiers = cli::make_modifiers(recipe);
@@ -103,6 +103,7 @@ std::map<std::string, LayerSummary> train_export_validate(const RunSetup& setup,
   exporter::ExportOptions o;
   o.golden_examples = 16;
   const std::string path = test::temp_dir("contract") + "/m.qf.h5";
+  if (path_out) *path_out = path;
   write_checkpoint(path, exporter::checkpoint_from_model(*model, task, recipe, o));
   Engine engine = Engine::load(path);
   const ValidationReport report = validate(engine);
@@ -232,8 +233,8 @@ TEST(ExportContract, GptQuantizedKvCacheEverySchemeValidates) {
   for (const Case& c : cases) {
     const std::string yaml = std::string("  - quantization:\n      calibration_batches: 1\n      kinds: [linear]\n") +
                              c.weights + "      kv_cache: " + c.kv + "\n";
-    train_export_validate(setup, yaml, std::string("kv_cache ") + c.kv);
-    const std::string path = test::temp_dir("contract") + "/m.qf.h5";
+    std::string path;
+    train_export_validate(setup, yaml, std::string("kv_cache ") + c.kv, &path);
     Engine engine = Engine::load(path);
     const auto& f = engine.checkpoint().required_features;
     EXPECT_NE(std::find(f.begin(), f.end(), "kv_cache_int4"), f.end()) << c.kv;
