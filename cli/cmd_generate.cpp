@@ -10,11 +10,26 @@
 #include "hf/npy.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
+#include "runtime/kv_cache_size.h"
 #include "runtime/kernels/threads.h"
 #include "runtime/prefix_cache.h"
 
 namespace qf::cli {
 namespace {
+
+// The KV cache's bytes per token beside an fp16 cache of the same shape (stderr: stdout is the
+// generated text). From the checkpoint: the live caches store exactly this (KvCache).
+void report_kv_cache(const Engine& engine) {
+  std::fflush(stdout);
+  const KvCacheSize size = kv_cache_size(engine.checkpoint());
+  if (size.attention_ops == 0 || !size.known) return;
+  if (size.fp16_bytes_per_token > 0)
+    std::fprintf(stderr, "KV cache: %lld bytes/token (%.4fx of fp16's %lld; %lld of %lld attention ops quantized)\n",
+                 static_cast<long long>(size.bytes_per_token),
+                 static_cast<double>(size.bytes_per_token) / static_cast<double>(size.fp16_bytes_per_token),
+                 static_cast<long long>(size.fp16_bytes_per_token), static_cast<long long>(size.quantized_ops),
+                 static_cast<long long>(size.attention_ops));
+}
 
 struct Options {
   std::string checkpoint, prompt = "The ";
@@ -42,7 +57,8 @@ void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draf
     if (!line.empty()) lines.push_back(line);
   if (lines.empty()) throw std::runtime_error(o.prompts + ": no prompts (one per line)");
   std::unique_ptr<PrefixCache> cache;
-  if (o.prefix_cache_mb > 0 && !draft)
+  // The prefix cache keeps float KV rows: off for a model whose cache is quantized (kv_cache_int4).
+  if (o.prefix_cache_mb > 0 && !draft && kv_cache_size(engine.checkpoint()).quantized_ops == 0)
     cache = std::make_unique<PrefixCache>(o.block, static_cast<int64_t>(o.prefix_cache_mb * 1024 * 1024));
   double total_s = 0, ttft_sum = 0;
   int64_t total_tokens = 0;
@@ -173,6 +189,7 @@ void add_generate_command(CLI::App& app) {
       for (size_t i = 0; i < all.size(); ++i) std::printf("%s%lld", i ? " " : "", static_cast<long long>(all[i]));
       std::printf("\n");
       if (!o.ids_out.empty()) hf::write_npy_i64(o.ids_out, {static_cast<int64_t>(all.size())}, all.data());
+      report_kv_cache(engine);
       return;
     }
     const Graph& gr = engine.checkpoint().graph;
@@ -204,6 +221,7 @@ void add_generate_command(CLI::App& app) {
     std::fputs(o.prompt.c_str(), stdout);
     run_generation(o, engine, draft, prompt, g);
     std::fputc('\n', stdout);
+    report_kv_cache(engine);
   });
 }
 

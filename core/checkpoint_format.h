@@ -31,7 +31,11 @@ inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nib
 inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
 // 1.3: weight_format bs_int8 / bs_int4, block-sparse weights in BSR layout (core/block_sparse.h).
 inline constexpr const char* kFeatureBlockSparse = "block_sparse";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse};
+// 1.3: attention ops with a quantized KV cache (attributes kv_bits, kv_group_size, kv_symmetric,
+// kv_clip; core/kv_cache_attrs.h, core/kv_quant.h).
+inline constexpr const char* kFeatureKvCacheInt4 = "kv_cache_int4";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse,
+                                                 kFeatureKvCacheInt4};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON

@@ -1,5 +1,6 @@
 #include "core/op_schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -91,8 +92,17 @@ std::vector<OpSchema> make_schemas() {
   pos.arithmetic = Arithmetic::kExact;
   add(pos);
 
+  // The quantized KV cache (feature kv_cache_int4, core/kv_cache_attrs.h) of both attention ops.
+  auto kv_attrs = [](std::vector<AttrSpec>& attrs) {
+    for (AttrSpec a : {ints("kv_bits", false, 1, 4, 8), ints("kv_group_size", false, 1, 1, 1 << 16),
+                       ints("kv_symmetric", false, 1, 0, 1), AttrSpec{"kv_clip", T::kFloat, false, 1, 1, 1e-6, 1.0}}) {
+      a.feature = fmt::kFeatureKvCacheInt4;
+      attrs.push_back(a);
+    }
+  };
   OpSchema attn = kind("causal_attention");
   attn.attrs = {ints("heads", true, 1, 1, 1 << 16)};
+  kv_attrs(attn.attrs);
   add(attn);
 
   // Decoders of Hugging Face models (feature decoder_ops).
@@ -113,6 +123,7 @@ std::vector<OpSchema> make_schemas() {
   gqa.num_inputs = 3;  // q (rotated), k (rotated), v
   gqa.attrs = {ints("heads", true, 1, 1, 1 << 16), ints("kv_heads", true, 1, 1, 1 << 16),
                ints("window", false, 1, 0, 1 << 30), {"scale", T::kFloat, true, 1, 1, 1e-30, 1e30}};
+  kv_attrs(gqa.attrs);
   gqa.feature = fmt::kFeatureDecoderOps;
   add(gqa);
 
@@ -160,6 +171,19 @@ std::vector<std::string> prunable_kinds() {
   std::vector<std::string> out;
   for (const OpSchema& s : op_schemas())
     if (s.prunable) out.push_back(s.kind);
+  return out;
+}
+
+std::vector<std::string> op_features(const Op& op) {
+  std::vector<std::string> out;
+  const OpSchema* s = find_op_schema(op.kind);
+  if (!s) return out;
+  auto add = [&](const std::string& f) {
+    if (!f.empty() && std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
+  };
+  add(s->feature);
+  for (const AttrSpec& a : s->attrs)
+    if (op.ints.count(a.name) || op.floats.count(a.name) || op.strings.count(a.name)) add(a.feature);
   return out;
 }
 

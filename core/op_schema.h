@@ -29,6 +29,8 @@ struct AttrSpec {
   bool required = false;
   int min_len = 1, max_len = 1;  // kInts only
   double lo = 0, hi = 0;         // range of every value
+  // The required feature a file whose op carries this attribute must list ("" = base format).
+  std::string feature;
 };
 
 // Whether an op computes identical bits in every correct implementation when given identical
@@ -63,6 +65,10 @@ const OpSchema* find_op_schema(const std::string& kind);
 // Kinds with a quantizable weight (linear, conv2d, embedding) and kinds that can be pruned.
 std::vector<std::string> quantizable_kinds();
 std::vector<std::string> prunable_kinds();
+
+// The required features (FORMAT.md, "Versioning") `op` uses: its kind's and those of the
+// attributes it carries. Empty for an op of the base format or an unknown kind.
+std::vector<std::string> op_features(const Op& op);
 
 // Checks an op against its schema: known kind, input count, every attribute known, of the right
 // type, length and range, required ones present. Returns "" when valid, else what is wrong

@@ -356,8 +356,8 @@ void write_all(const std::string& tmp, const CheckpointContent& c) {
     H5Handle layers = make_group(file, fmt::kLayers);
     for (const LayerContent& L : c.layers) write_layer(layers, L, features);
   }
-  for (const Op& op : c.graph.ops)  // op kinds beyond the base format
-    if (const OpSchema* s = find_op_schema(op.kind); s && !s->feature.empty()) features.insert(s->feature);
+  for (const Op& op : c.graph.ops)  // op kinds and attributes beyond the base format
+    for (const std::string& f : op_features(op)) features.insert(f);
   std::string required;
   for (const std::string& f : features) required += (required.empty() ? "" : ",") + f;
   attr_string(file, fmt::kAttrRequiredFeatures, required);

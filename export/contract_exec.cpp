@@ -6,9 +6,11 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/kv_cache_attrs.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
 #include "export/from_torch.h"
+#include "train/kv_fake_quant.h"
 
 namespace qf::exporter {
 namespace {
@@ -237,13 +239,28 @@ torch::Tensor run_positional(const Op& op, const LayerContent& L, const torch::T
   return x + to_torch(L.weight).narrow(0, 0, x.size(1));  // p0 = 0: a full run
 }
 
+// K or V rows [B, T, C] as the op's KV cache holds them: quantized and read back with
+// core/kv_quant.h's rule when the op has a quantized cache (feature kv_cache_int4).
+torch::Tensor cached(const Op& op, const torch::Tensor& rows, int64_t head_dim) {
+  std::optional<KvCacheScheme> s;
+  try {
+    s = read_kv_cache_attrs(op);
+  } catch (const Error& e) {
+    fail(op, e.what());
+  }
+  if (!s) return rows;
+  if (head_dim % s->group_size != 0) fail(op, "kv_group_size does not divide the head dimension");
+  return train::kv_fake_quantize(rows, *s, head_dim);
+}
+
 torch::Tensor run_attention(const Op& op, const torch::Tensor& x) {
   const int64_t heads = op.int_attr("heads", 0);
   if (heads <= 0 || x.dim() != 3 || x.size(2) % 3 != 0 || (x.size(2) / 3) % heads != 0)
     fail(op, "needs x [B, T, 3C] with C divisible by heads");
   const int64_t b = x.size(0), t = x.size(1), c = x.size(2) / 3, d = c / heads;
-  const torch::Tensor qkv = x.view({b, t, 3, heads, d}).permute({2, 0, 3, 1, 4});  // [3, B, h, T, d]
-  const torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  auto heads_of = [&](const torch::Tensor& rows) { return rows.reshape({b, t, heads, d}).transpose(1, 2); };
+  const torch::Tensor q = heads_of(x.narrow(2, 0, c)), k = heads_of(cached(op, x.narrow(2, c, c), d)),
+                      v = heads_of(cached(op, x.narrow(2, 2 * c, c), d));
   torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
   const torch::Tensor future = torch::ones({t, t}, torch::kBool).triu(1);
   att = torch::softmax(att.masked_fill(future, -std::numeric_limits<float>::infinity()), -1);
@@ -284,12 +301,14 @@ torch::Tensor run_rope(const Op& op, const LayerContent& L, const torch::Tensor&
   return torch::cat({lo * c - hi * s, hi * c + lo * s}, 3).reshape({b, t, heads * 2 * h2});
 }
 
-torch::Tensor run_gqa(const Op& op, const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+torch::Tensor run_gqa(const Op& op, const torch::Tensor& q, const torch::Tensor& k_in, const torch::Tensor& v_in) {
   const int64_t heads = op.int_attr("heads", 0), kv_heads = op.int_attr("kv_heads", 0), window = op.int_attr("window", 0);
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || q.dim() != 3 || q.size(2) % heads != 0)
     fail(op, "needs q [B, T, heads * d] with heads a multiple of kv_heads");
   const int64_t b = q.size(0), t = q.size(1), d = q.size(2) / heads;
-  if (k.sizes() != torch::IntArrayRef({b, t, kv_heads * d}) || v.sizes() != k.sizes()) fail(op, "k / v shape mismatch");
+  if (k_in.sizes() != torch::IntArrayRef({b, t, kv_heads * d}) || v_in.sizes() != k_in.sizes())
+    fail(op, "k / v shape mismatch");
+  const torch::Tensor k = cached(op, k_in, d), v = cached(op, v_in, d);
   // Scores, softmax and the weighted sum in double, rounded once at the end (FORMAT.md).
   const torch::Tensor qh = q.view({b, t, heads, d}).transpose(1, 2).to(torch::kDouble);
   const torch::Tensor kh =

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 #include "core/op_schema.h"
 
@@ -117,6 +118,27 @@ void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantCo
                  "histogram); use mse or percentile for groups");
 }
 
+// The `kv_cache` section: bits 4 | 8, group_size 32 | 64 | head (0 = head), symmetric, clip.
+KvCacheScheme parse_kv_cache(const RecipeNode& n) {
+  KvCacheScheme k;
+  k.bits = static_cast<int>(n.get<int64_t>("bits", k.bits));
+  if (k.bits != 4 && k.bits != 8) n.fail("bits", "must be 4 or 8, got " + std::to_string(k.bits));
+  const std::string group = n.get<std::string>("group_size", "32");
+  if (group == "head" || group == "0") {
+    k.group_size = 0;
+  } else if (group == "32" || group == "64") {
+    k.group_size = std::stoll(group);
+  } else {
+    n.fail("group_size", "must be 32, 64 or head (0: the whole head dimension), got '" + group + "'");
+  }
+  k.symmetric = n.get<bool>("symmetric", k.symmetric);
+  k.clip = static_cast<float>(n.get<double>("clip", 1.0));
+  if (!(k.clip > 0.0f && k.clip <= 1.0f)) n.fail("clip", "must be in (0, 1]");
+  if (!k.symmetric && k.clip != 1.0f) n.fail("clip", "applies to symmetric: true only");
+  n.finish();
+  return k;
+}
+
 }  // namespace
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
@@ -155,11 +177,22 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
     for (size_t i = 0; i < c.qat.overrides.size(); ++i)
       apply_ptq_to_weights(override_nodes[i], c.qat.overrides[i].scheme.weights, *c.ptq);
   }
+  if (node.has("kv_cache")) {
+    c.kv_cache = parse_kv_cache(node.child("kv_cache"));
+    c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
+  }
   node.finish();
   return c;
 }
 
 void QuantizationModifier::prepare(train::TrainState& st) {
+  if (config_.kv_cache) {
+    if (!st.model.has_kv_cache())
+      throw std::runtime_error(config_.kv_cache_where + " needs a model with attention (gpt or hf), not this one");
+    const std::string why = kv_scheme_error(*config_.kv_cache, st.model.kv_head_dim());
+    if (!why.empty()) throw std::runtime_error(config_.kv_cache_where + ": " + why);
+  }
+  model_ = &st.model;
   prepared_ = prepare_qat(st.model, config_.qat);
   layers_.clear();
   for (auto& layer : st.model.layers())
@@ -189,6 +222,7 @@ void QuantizationModifier::apply_phase(int64_t step, int64_t spe) {
                   on ? (frozen ? QuantPhase::kFrozen : QuantPhase::kObserve) : QuantPhase::kOff);
   for (auto& layer : layers_)
     if (auto conv = std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer)) conv->freeze_bn(bn_frozen);
+  if (config_.kv_cache && model_) model_->set_kv_cache_scheme(on ? config_.kv_cache : std::nullopt);
 }
 
 void QuantizationModifier::before_forward(train::TrainState& st) { apply_phase(st.step, st.steps_per_epoch); }

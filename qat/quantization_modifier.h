@@ -11,6 +11,7 @@
 
 #include <optional>
 
+#include "core/kv_quant.h"
 #include "qat/prepare.h"
 #include "qat/weight_ptq.h"
 #include "train/modifier.h"
@@ -27,6 +28,11 @@ struct QuantizationModifierConfig {
   int64_t calibration_batches = 16;
   std::optional<WeightPtqConfig> ptq;  // `ptq`: post-training weight quantization at prepare
   bool ptq_progress = true;            // a line per layer on stderr while it runs
+  // `kv_cache`: K and V fake-quantized as written to the runtime's cache (attention models only),
+  // from start_epoch like the layers. kv_cache_where: "file:line: key 'kv_cache' in '...'" for
+  // errors found when the model is known (a group that does not divide the head dimension).
+  std::optional<KvCacheScheme> kv_cache;
+  std::string kv_cache_where;
 };
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node);
@@ -51,6 +57,7 @@ class QuantizationModifier : public train::Modifier {
   std::vector<PreparedLayer> prepared_;
   std::vector<LayerPtqReport> ptq_report_;
   std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;  // those prepared_ names
+  train::ZooModel* model_ = nullptr;  // whose KV cache scheme the schedule switches
   int phase_key_ = -1;  // last applied (on, frozen, bn_frozen) bits; -1 = none yet
 };
 

@@ -349,11 +349,12 @@ class Reader {
       const std::string problem = check_op(op);
       if (!problem.empty()) fail("/graph", "op '" + op.name + "': " + problem);
       // An op kind beyond the base format must be announced (FORMAT.md, "Versioning").
-      const std::string& feature = find_op_schema(op.kind)->feature;
-      if (!feature.empty() && std::find(ck_.required_features.begin(), ck_.required_features.end(), feature) ==
-                                  ck_.required_features.end())
-        fail("/graph", "op '" + op.name + "' is a " + op.kind + ", which needs feature '" + feature +
-                           "', but the file does not list it in required_features");
+      // (So must an attribute beyond it, e.g. a quantized KV cache.)
+      for (const std::string& feature : op_features(op))
+        if (std::find(ck_.required_features.begin(), ck_.required_features.end(), feature) ==
+            ck_.required_features.end())
+          fail("/graph", "op '" + op.name + "' (" + op.kind + ") needs feature '" + feature +
+                             "', but the file does not list it in required_features");
       if (find_op_schema(op.kind)->weight != WeightRole::kNone) expected.insert(op.name);
     }
     if (exists(file_, fmt::kLayers)) {

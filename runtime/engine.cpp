@@ -41,6 +41,12 @@ Session::Session(std::shared_ptr<Executor> executor)
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
+int64_t Session::kv_bytes_per_token() const {
+  int64_t n = 0;
+  for (const auto& [index, cache] : state_->run.kv) n += cache.bytes_per_token();
+  return n;
+}
+
 std::map<std::string, Tensor> Session::step(const std::map<std::string, Tensor>& inputs) {
   return executor_->execute(inputs, state_->run);
 }

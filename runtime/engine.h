@@ -74,6 +74,9 @@ class Session {
   std::map<std::string, Tensor> step(const std::map<std::string, Tensor>& inputs);
   int64_t position() const;  // tokens processed so far
   void reset();              // forget the cache
+  // Bytes the KV caches hold per token of one sequence (all attention ops, K and V, as stored:
+  // float32 or packed codes + fp16 scales); 0 before the first step.
+  int64_t kv_bytes_per_token() const;
 
   // Generation support (runtime/speculative.h, runtime/prefix_cache.h).
   // Keeps the first `len` tokens (0 <= len <= position()) and forgets the rest: every attention

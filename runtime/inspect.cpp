@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/quant_scheme.h"
+#include "runtime/kv_cache_size.h"
 
 namespace qf {
 
@@ -37,6 +38,13 @@ InspectSummary inspect(const Checkpoint& ck) {
     s.bits_per_weight = 8.0 * static_cast<double>(s.total_bytes) / static_cast<double>(s.total_params);
     s.ratio_vs_float32 = 4.0 * static_cast<double>(s.total_params) / static_cast<double>(s.total_bytes);
     s.ratio_vs_float16 = 2.0 * static_cast<double>(s.total_params) / static_cast<double>(s.total_bytes);
+  }
+  const KvCacheSize kv = kv_cache_size(ck);
+  if (kv.known) {
+    s.kv_attention_ops = kv.attention_ops;
+    s.kv_quantized_ops = kv.quantized_ops;
+    s.kv_bytes_per_token = kv.bytes_per_token;
+    s.kv_fp16_bytes_per_token = kv.fp16_bytes_per_token;
   }
   s.num_golden = static_cast<int>(ck.golden.size());
   s.golden_reference = ck.golden_reference;
@@ -78,6 +86,16 @@ std::string InspectSummary::to_text() const {
                 static_cast<long long>(total_params), static_cast<long long>(total_bytes), bits_per_weight,
                 ratio_vs_float32, ratio_vs_float16);
   out += buf;
+  if (kv_attention_ops > 0 && kv_fp16_bytes_per_token > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "KV cache: %lld bytes/token (%lld of %lld attention ops quantized), %.4fx of an fp16 cache "
+                  "(%lld bytes/token)\n",
+                  static_cast<long long>(kv_bytes_per_token), static_cast<long long>(kv_quantized_ops),
+                  static_cast<long long>(kv_attention_ops),
+                  static_cast<double>(kv_bytes_per_token) / static_cast<double>(kv_fp16_bytes_per_token),
+                  static_cast<long long>(kv_fp16_bytes_per_token));
+    out += buf;
+  }
   return out;
 }
 

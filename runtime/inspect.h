@@ -38,6 +38,8 @@ struct InspectSummary {
   bool has_trace = false;
   std::vector<std::string> required_features;
   std::string kernels;                     // the kernel table that would run it (set by the caller)
+  // KV cache per token of one sequence (runtime/kv_cache_size.h); 0 ops: no attention.
+  int64_t kv_attention_ops = 0, kv_quantized_ops = 0, kv_bytes_per_token = 0, kv_fp16_bytes_per_token = 0;
   std::map<std::string, std::string> provenance;
   std::string metrics_json;
   std::string recipe_yaml;

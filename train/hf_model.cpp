@@ -5,7 +5,9 @@
 #include <stdexcept>
 
 #include "hf/hf_graph.h"
+#include "core/kv_cache_attrs.h"
 #include "hf/safetensors.h"
+#include "train/kv_fake_quant.h"
 
 namespace qf::train {
 
@@ -62,7 +64,8 @@ torch::Tensor call_linear(const std::shared_ptr<QuantizableLayer>& l, const torc
 }  // namespace
 
 struct HfModel::Block : torch::nn::Module {
-  Block(const hf::HfConfig& c, int64_t i) : cfg(c), index(i), prefix("model.layers." + std::to_string(i)) {
+  Block(const hf::HfConfig& c, int64_t i, std::shared_ptr<std::optional<KvCacheScheme>> kv)
+      : cfg(c), index(i), prefix("model.layers." + std::to_string(i)), kv_scheme(std::move(kv)) {
     const std::string a = prefix + ".self_attn.", m = prefix + ".mlp.";
     const int64_t H = c.hidden, hd = c.head_dim;
     auto norm = [&](const std::string& key, int64_t dim) {
@@ -100,6 +103,15 @@ struct HfModel::Block : torch::nn::Module {
     kh = kh.transpose(1, 2);
     qh = qh * cos + rotate_half(qh) * sin;
     kh = kh * cos + rotate_half(kh) * sin;
+    if (*kv_scheme) {  // K (rotated) and V as the runtime's cache holds them: rows [B, T, nkv * hd]
+      auto cache_rows = [&](const torch::Tensor& t) {
+        return kv_fake_quantize(t.transpose(1, 2).reshape({B, T, nkv * hd}), **kv_scheme, hd)
+            .view({B, T, nkv, hd})
+            .transpose(1, 2);
+      };
+      kh = cache_rows(kh);
+      vh = cache_rows(vh);
+    }
     if (nh != nkv) {  // grouped-query attention: query head h reads key/value head h / (nh / nkv)
       kh = kh.repeat_interleave(nh / nkv, 1);
       vh = vh.repeat_interleave(nh / nkv, 1);
@@ -134,6 +146,7 @@ struct HfModel::Block : torch::nn::Module {
   const hf::HfConfig& cfg;
   int64_t index;
   std::string prefix;
+  std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme;
   std::shared_ptr<Norm> input_norm, post_attn_norm, pre_ff_norm, post_ff_norm, q_norm, k_norm;
   Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
 };
@@ -141,7 +154,7 @@ struct HfModel::Block : torch::nn::Module {
 HfModel::HfModel(const hf::HfConfig& config, const std::string& folder) : cfg_(config), folder_(folder) {
   embed_ = register_module("embed_tokens", Embedding("model.embed_tokens", cfg_.vocab, cfg_.hidden));
   for (int64_t i = 0; i < cfg_.layers; ++i)
-    blocks_.push_back(register_module("layers_" + std::to_string(i), std::make_shared<Block>(cfg_, i)));
+    blocks_.push_back(register_module("layers_" + std::to_string(i), std::make_shared<Block>(cfg_, i, kv_scheme_)));
   norm_ = register_module("norm", std::make_shared<Norm>("model.norm", cfg_.hidden, cfg_.rms_eps, cfg_.norm_plus_one));
   if (cfg_.tied)
     head_ = register_module("lm_head", std::make_shared<TiedLinearImpl>("lm_head", embed_));
@@ -237,7 +250,13 @@ std::map<std::string, torch::Tensor> HfModel::hf_tensors(bool with_tied_head) {
   return t;
 }
 
-Graph HfModel::describe() const { return hf::describe_hf_graph(cfg_); }
+Graph HfModel::describe() const {
+  Graph g = hf::describe_hf_graph(cfg_);
+  if (*kv_scheme_)
+    for (Op& op : g.ops)
+      if (op.kind == "gqa_attention") set_kv_cache_attrs(op, **kv_scheme_, cfg_.head_dim);
+  return g;
+}
 
 std::shared_ptr<ZooModel> make_hf_model(const std::string& folder, bool load_weights) {
   try {

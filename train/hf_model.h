@@ -30,6 +30,8 @@ class HfModel : public ZooModel {
   Graph describe() const override;
   std::map<std::string, std::map<std::string, torch::Tensor>> float_params() override;
   bool is_language_model() const override { return true; }
+  bool has_kv_cache() const override { return true; }
+  int64_t kv_head_dim() const override { return cfg_.head_dim; }
 
   // Every tensor under its Hugging Face name, as the forward uses it: projections through their
   // mask and quantization slots (fake-quant folded: float values on the quantization grid),

@@ -2,6 +2,9 @@
 
 #include "train/hf_model.h"
 
+#include "core/kv_cache_attrs.h"
+#include "train/kv_fake_quant.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -128,8 +131,8 @@ class Cnn : public ZooModel {
 
 // A pre-LayerNorm decoder block: x + attn(ln1(x)), then x + mlp(ln2(x)).
 struct GptBlock : torch::nn::Module {
-  GptBlock(const std::string& prefix, const ModelSpec& s)
-      : prefix(prefix), heads(s.heads), dropout(s.dropout) {
+  GptBlock(const std::string& prefix, const ModelSpec& s, std::shared_ptr<std::optional<KvCacheScheme>> kv)
+      : prefix(prefix), heads(s.heads), dropout(s.dropout), kv_scheme(std::move(kv)) {
     ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
     qkv = register_module("qkv", Linear(prefix + ".attn.qkv", s.dim, 3 * s.dim));
     proj = register_module("proj", Linear(prefix + ".attn.proj", s.dim, s.dim));
@@ -141,6 +144,15 @@ struct GptBlock : torch::nn::Module {
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), d = C / heads;
     auto qkv_out = qkv->forward(ln1->forward(x)).view({B, T, 3, heads, d}).permute({2, 0, 3, 1, 4});
     auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [B, h, T, d]
+    if (*kv_scheme) {  // K and V as the runtime's cache holds them: rows [B, T, C]
+      auto cache_rows = [&](const torch::Tensor& t) {
+        return kv_fake_quantize(t.transpose(1, 2).reshape({B, T, C}), **kv_scheme, d)
+            .view({B, T, heads, d})
+            .transpose(1, 2);
+      };
+      k = cache_rows(k);
+      v = cache_rows(v);
+    }
     auto att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
     auto causal = torch::ones({T, T}, torch::dtype(torch::kBool).device(x.device())).triu(1);
     att = torch::softmax(att.masked_fill(causal, -std::numeric_limits<float>::infinity()), -1);
@@ -152,6 +164,7 @@ struct GptBlock : torch::nn::Module {
   std::string prefix;
   int64_t heads;
   double dropout;
+  std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme;
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
 };
@@ -164,7 +177,7 @@ class Gpt : public ZooModel {
     pos_ = register_parameter("pos_emb", torch::randn({s.context, s.dim}) * 0.02);
     for (int64_t i = 0; i < s.layers; ++i)
       blocks_.push_back(register_module("blocks_" + std::to_string(i),
-                                        std::make_shared<GptBlock>("blocks." + std::to_string(i), s)));
+                                        std::make_shared<GptBlock>("blocks." + std::to_string(i), s, kv_scheme_)));
     ln_f_ = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
     head_ = register_module("lm_head", Linear("lm_head", s.dim, kVocab));
   }
@@ -185,7 +198,9 @@ class Gpt : public ZooModel {
       const std::string residual = b.current();
       b.op("layernorm", p + ".ln1").floats["eps"] = 1e-5;
       b.op("linear", p + ".attn.qkv");
-      b.op("causal_attention", p + ".attn").ints["heads"] = {spec_.heads};
+      Op& att = b.op("causal_attention", p + ".attn");
+      att.ints["heads"] = {spec_.heads};
+      if (*kv_scheme_) set_kv_cache_attrs(att, **kv_scheme_, spec_.dim / spec_.heads);
       b.op("linear", p + ".attn.proj");
       b.op("add", p + ".attn.add", {residual});
       const std::string residual2 = b.current();
@@ -210,6 +225,8 @@ class Gpt : public ZooModel {
     return p;
   }
   bool is_language_model() const override { return true; }
+  bool has_kv_cache() const override { return true; }
+  int64_t kv_head_dim() const override { return spec_.dim / spec_.heads; }
 
   static constexpr int64_t kVocab = 256;  // byte-level
 

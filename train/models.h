@@ -4,7 +4,10 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "core/graph.h"
+#include "core/kv_quant.h"
 #include "train/layers.h"
 #include "train/recipe.h"
 
@@ -28,6 +31,19 @@ class ZooModel : public torch::nn::Module {
   // Layers with weight/input slots (Linear, Conv+BN, Embedding), in graph order.
   std::vector<std::shared_ptr<QuantizableLayer>> layers() { return quantizable_layers(*this); }
   virtual bool is_language_model() const { return false; }
+
+  // Fake quantization of K and V as written to the KV cache (quantization modifier's kv_cache;
+  // train/kv_fake_quant.h), in every attention of the model; none = float cache. Only models
+  // with attention accept one.
+  virtual bool has_kv_cache() const { return false; }
+  void set_kv_cache_scheme(std::optional<KvCacheScheme> s) { *kv_scheme_ = s; }
+  const std::optional<KvCacheScheme>& kv_cache_scheme() const { return *kv_scheme_; }
+  // The head dimension the KV groups run along (0 for models without attention).
+  virtual int64_t kv_head_dim() const { return 0; }
+
+ protected:
+  // Shared with the attention blocks, which read it on every forward.
+  std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme_ = std::make_shared<std::optional<KvCacheScheme>>();
 };
 
 std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input);

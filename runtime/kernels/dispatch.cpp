@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/decoder_ref.h"
+#include "runtime/kernels/ref/kv_cache_ref.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 #include "runtime/kernels/x86/x86_conv_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
@@ -52,6 +53,9 @@ const KernelTable& ref_kernel_table() {
       f32_gated_act_ref,
       f32_scale_ref,
       x8_conv2d_pool_ref,
+      f32_quantize_kv_rows_ref,
+      f32_qkv_causal_attention_ref,
+      f32_qkv_gqa_attention_ref,
   };
   return t;
 }

@@ -147,6 +147,38 @@ using AttentionFn = void (*)(const float* q, int64_t q_stride, const float* k, c
                              int64_t kv_stride, int64_t t, int64_t l, int64_t c, int64_t heads,
                              float* scratch, float* y);
 
+// ---- the quantized KV cache (format feature kv_cache_int4; core/kv_quant.h's rule) ----
+
+// The scheme of a quantized cache, as the kernels need it.
+struct KvQuant {
+  int bits = 4;          // 4: two codes per byte (core/int4_pack.h nibble order); 8: one per byte
+  int64_t group = 32;    // values per scale along the row (divides the head dimension)
+  bool symmetric = true; // false: unsigned codes + an fp16 offset per group
+  float clip = 1.0f;
+};
+// One batch element's quantized K or V cache: row j (token j) holds the codes of C values at
+// codes + j * code_stride and C / group fp16 scales (and offsets) at scales + j * scale_stride.
+struct QuantKvRows {
+  const uint8_t* codes = nullptr;
+  const uint16_t* scales = nullptr;
+  const uint16_t* offsets = nullptr;  // asymmetric only
+  int64_t code_stride = 0, scale_stride = 0;
+  KvQuant q;
+};
+// Quantizes `rows` rows of c floats (row stride x_stride) with core/kv_quant.h's rule into rows
+// of kv_code_bytes(c) codes (stride code_stride) and c / group scales (offsets) (stride scale_stride).
+using QuantizeKvRowsFn = void (*)(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
+                                  uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
+                                  int64_t scale_stride);
+// causal_attention / gqa_attention (contracts above) over a quantized cache, each key and value
+// dequantized as it is read (never the whole cache): the result equals the float kernel run on
+// the dequantized cache.
+using QkvAttentionFn = void (*)(const float* q, int64_t q_stride, const QuantKvRows& k, const QuantKvRows& v,
+                                int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
+using QkvGqaAttentionFn = void (*)(const float* q, int64_t q_stride, const QuantKvRows& k, const QuantKvRows& v,
+                                   int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
+                                   float scale, float* scratch, float* y);
+
 // ---- data movement and elementwise steps: the executor and the ops never touch data
 // themselves, so a device backend runs the whole graph on its own memory ----
 
@@ -224,6 +256,11 @@ struct KernelTable {
   ScaleFn scale;
   // conv2d with its relu / 2x2 max pool fused (null: the op runs qgemm, maxpool2d_nhwc, ... itself)
   QConvPoolFn qconv_pool;
+  // quantized KV cache (null in a table without it: attention ops with a quantized cache then
+  // refuse to load)
+  QuantizeKvRowsFn quantize_kv_rows;
+  QkvAttentionFn qkv_causal_attention;
+  QkvGqaAttentionFn qkv_gqa_attention;
 };
 
 const KernelTable& ref_kernel_table();

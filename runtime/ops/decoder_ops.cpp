@@ -85,7 +85,8 @@ class GqaAttentionOp : public OpImpl {
   explicit GqaAttentionOp(const OpContext& c)
       : OpImpl(c), heads_(c.op.int_attr("heads", 1)), kv_heads_(c.op.int_attr("kv_heads", heads_)),
         window_(c.op.int_attr("window", 0)), scale_(static_cast<float>(c.op.float_attr("scale", 1.0))),
-        fn_(need(*this, c.kt.gqa_attention, "gqa_attention", c.kt)), scratch_(*c.kt.memory) {
+        fn_(need(*this, c.kt.gqa_attention, "gqa_attention", c.kt)), kv_(kv_quant()),
+        scratch_(*c.kt.memory) {
     if (heads_ % kv_heads_ != 0) fail("heads must be a multiple of kv_heads");
   }
   Shape infer(const std::vector<const Val*>& in) const override {
@@ -95,6 +96,8 @@ class GqaAttentionOp : public OpImpl {
     const int64_t d = q[2] / heads_;
     const Shape kv = {q[0], q[1], kv_heads_ * d};
     if (k != kv || v != kv) fail("k and v must be " + shape_str(kv) + ", got " + shape_str(k) + " and " + shape_str(v));
+    if (kv_ && d % kv_->group != 0)
+      fail("kv_group_size " + std::to_string(kv_->group) + " does not divide the head dimension " + std::to_string(d));
     return q;
   }
   void check_state(const std::vector<const Val*>& in, const RunState& st) const override {
@@ -104,12 +107,17 @@ class GqaAttentionOp : public OpImpl {
   void run(const std::vector<const Val*>& in, Val& out, RunState& st) override {
     const int64_t b_n = in[0]->shape[0], t = in[0]->shape[1], c = in[0]->shape[2], ckv = in[1]->shape[2];
     KvCache& cache = st.kv[index_];
+    if (kv_) cache.set_quantization(*kv_);
     cache.append(kt_, b_n, t, ckv, in[1]->f, in[2]->f, ckv, t * ckv);
     const int64_t l = cache.length();
     scratch_.reserve(static_cast<size_t>(l) * sizeof(float));
     for (int64_t b = 0; b < b_n; ++b)
-      fn_(in[0]->f + b * t * c, c, cache.k(b), cache.v(b), ckv, t, l, heads_, kv_heads_, c / heads_, window_, scale_,
-          scratch_.f32(), out.f + b * t * c);
+      if (kv_)
+        kt_.qkv_gqa_attention(in[0]->f + b * t * c, c, cache.qk(b), cache.qv(b), t, l, heads_, kv_heads_, c / heads_,
+                              window_, scale_, scratch_.f32(), out.f + b * t * c);
+      else
+        fn_(in[0]->f + b * t * c, c, cache.k(b), cache.v(b), ckv, t, l, heads_, kv_heads_, c / heads_, window_,
+            scale_, scratch_.f32(), out.f + b * t * c);
     st.step_tokens = t;
   }
 
@@ -117,6 +125,7 @@ class GqaAttentionOp : public OpImpl {
   int64_t heads_, kv_heads_, window_;
   float scale_;
   kernels::GqaAttentionFn fn_;
+  std::optional<kernels::KvQuant> kv_;  // a quantized cache (feature kv_cache_int4)
   Buffer scratch_;
 };
 

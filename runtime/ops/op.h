@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,9 @@ class OpImpl {
   void expect_inputs(const std::vector<const Val*>& in, size_t n) const;
   // 1- or 2-element int attribute -> (h, w); (dh, dw) when absent. Ranges: core/op_schema.
   std::pair<int64_t, int64_t> pair_attr(const std::string& key, int64_t dh, int64_t dw) const;
+  // The attention ops' quantized KV cache (attributes kv_*, feature kv_cache_int4), or none;
+  // fails when the attributes are inconsistent or the table has no quantized-cache kernels.
+  std::optional<kernels::KvQuant> kv_quant() const;
   // A float32 parameter of the checkpoint as a constant on the backend's device.
   Buffer constant(const std::vector<float>& host) const {
     return Buffer::constant(*kt_.memory, host.data(), host.size() * sizeof(float));

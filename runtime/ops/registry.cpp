@@ -6,6 +6,8 @@
 #include "core/op_schema.h"
 #include "runtime/ops/op.h"
 
+#include "core/kv_cache_attrs.h"
+
 namespace qf {
 
 namespace {
@@ -39,6 +41,24 @@ constexpr Entry kRegistry[] = {
 }  // namespace
 
 void OpImpl::fail(const std::string& msg) const { throw Error("op '" + op_.name + "' (" + op_.kind + "): " + msg); }
+
+std::optional<kernels::KvQuant> OpImpl::kv_quant() const {
+  std::optional<KvCacheScheme> s;
+  try {
+    s = read_kv_cache_attrs(op_);
+  } catch (const Error& e) {
+    fail(e.what());
+  }
+  if (!s) return std::nullopt;
+  if (!kt_.quantize_kv_rows || !kt_.qkv_causal_attention || !kt_.qkv_gqa_attention)
+    fail(std::string("the '") + kt_.name + "' kernel table has no quantized KV cache kernels");
+  kernels::KvQuant q;
+  q.bits = s->bits;
+  q.group = s->group_size;
+  q.symmetric = s->symmetric;
+  q.clip = s->clip;
+  return q;
+}
 
 void OpImpl::expect_inputs(const std::vector<const Val*>& in, size_t n) const {
   if (in.size() != n) fail("expects " + std::to_string(n) + " input(s), got " + std::to_string(in.size()));

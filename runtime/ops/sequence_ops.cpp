@@ -72,12 +72,16 @@ class PositionalOp : public OpImpl {
 
 class AttentionOp : public OpImpl {
  public:
-  explicit AttentionOp(const OpContext& c) : OpImpl(c), heads_(c.op.int_attr("heads", 1)), scratch_(*c.kt.memory) {}
+  explicit AttentionOp(const OpContext& c)
+      : OpImpl(c), heads_(c.op.int_attr("heads", 1)), kv_(kv_quant()), scratch_(*c.kt.memory) {}
   Shape infer(const std::vector<const Val*>& in) const override {
     expect_inputs(in, 1);
     const Shape& s = in[0]->shape;
     if (s.size() != 3 || s[2] % 3 != 0 || (s[2] / 3) % heads_ != 0)
       fail("input must be [B, T, 3C] with C divisible by heads = " + std::to_string(heads_) + ", got " + shape_str(s));
+    if (kv_ && (s[2] / 3 / heads_) % kv_->group != 0)
+      fail("kv_group_size " + std::to_string(kv_->group) + " does not divide the head dimension " +
+           std::to_string(s[2] / 3 / heads_));
     return {s[0], s[1], s[2] / 3};
   }
   void check_state(const std::vector<const Val*>& in, const RunState& st) const override {
@@ -87,18 +91,24 @@ class AttentionOp : public OpImpl {
   void run(const std::vector<const Val*>& in, Val& out, RunState& st) override {
     const int64_t b_n = in[0]->shape[0], t = in[0]->shape[1], c = in[0]->shape[2] / 3;
     KvCache& cache = st.kv[index_];
+    if (kv_) cache.set_quantization(*kv_);
     const float* x = in[0]->f;
     cache.append(kt_, b_n, t, c, x + c, x + 2 * c, 3 * c, t * 3 * c);
     const int64_t l = cache.length();
     scratch_.reserve(static_cast<size_t>(l) * sizeof(float));
     for (int64_t b = 0; b < b_n; ++b)
-      kt_.causal_attention(x + b * t * 3 * c, 3 * c, cache.k(b), cache.v(b), c, t, l, c, heads_, scratch_.f32(),
-                           out.f + b * t * c);
+      if (kv_)
+        kt_.qkv_causal_attention(x + b * t * 3 * c, 3 * c, cache.qk(b), cache.qv(b), t, l, c, heads_, scratch_.f32(),
+                                 out.f + b * t * c);
+      else
+        kt_.causal_attention(x + b * t * 3 * c, 3 * c, cache.k(b), cache.v(b), c, t, l, c, heads_, scratch_.f32(),
+                             out.f + b * t * c);
     st.step_tokens = t;
   }
 
  private:
   int64_t heads_;
+  std::optional<kernels::KvQuant> kv_;  // a quantized cache (feature kv_cache_int4)
   Buffer scratch_;
 };
 

@@ -113,6 +113,42 @@ TEST_P(HfRuntime, QatSelfDistillationExportsAndValidates) {
   EXPECT_GE(c.top1_agreement, 0.95) << GetParam();
 }
 
+// The int4 KV cache (feature kv_cache_int4) on the decoders' gqa_attention: K (after rotary
+// embedding) and V fake-quantized per token and head during a few training steps, exported; the
+// runtime's packed cache reproduces the contract (validate) and the fake-quant model's logits.
+TEST_P(HfRuntime, QuantizedKvCacheExportsAndValidates) {
+  const std::string dir = kFix + "/" + GetParam();
+  const Recipe r = load_recipe_from_string(
+      "name: hfkv\nmodel: {family: hf, path: " + dir + ", context: 24}\n"
+      "data: {dataset: brown, batch_size: 4, eval_batches: 1}\n"
+      "train: {steps: 2, steps_per_epoch: 2, optimizer: {type: adamw, lr: 0.0001}}\n"
+      "modifiers:\n  - quantization:\n      kinds: [linear]\n      calibration_batches: 0\n"
+      "      kv_cache: {bits: 4, group_size: head}\n",
+      "hfkv.yaml");
+  std::unique_ptr<train::Trainer> t;
+  try {
+    t = test::train_with_modifiers(r, "hf_kv_" + GetParam());
+  } catch (const std::exception& e) {
+    if (std::string(e.what()).find("Brown corpus not found") != std::string::npos)
+      GTEST_SKIP() << "Brown corpus missing (scripts/fetch_brown.sh)";
+    throw;
+  }
+  const std::string path = test::temp_dir("hf_kv_out_" + GetParam()) + "/model.qf.h5";
+  write_checkpoint(path, exporter::checkpoint_from_model(t->model(), t->task(), t->recipe(), {}));
+  Engine engine = Engine::load(path);
+  const auto& feats = engine.checkpoint().required_features;
+  EXPECT_NE(std::find(feats.begin(), feats.end(), fmt::kFeatureKvCacheInt4), feats.end());
+  const ValidationReport report = validate(engine);
+  EXPECT_TRUE(report.passed) << report.summary(true);
+  torch::NoGradGuard ng;
+  t->model().eval();
+  torch::manual_seed(5);
+  const torch::Tensor ids = torch::randint(256, {2, 20}, torch::kLong);
+  const Tensor got = engine.run({{"ids", exporter::to_qf(ids)}}).at(engine.checkpoint().graph.outputs[0]);
+  const OutputCheck c = compare_outputs(got, exporter::to_qf(t->model().forward(ids)));
+  EXPECT_GE(c.top1_agreement, 0.95) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfRuntime, ::testing::Values("llama", "qwen2", "gemma3"));
 
 }  // namespace

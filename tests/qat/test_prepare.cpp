@@ -238,3 +238,68 @@ TEST(QatSmoke, QuantizedTrainingLearns) {
 
 }  // namespace
 }  // namespace qf::qat
+
+namespace qf::qat {
+namespace {
+
+// The kv_cache section: its errors name the file, the line and the key.
+TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* where;
+    const char* why;
+  };
+  const Case cases[] = {
+      {"      kv_cache: {bits: 3}\n", "bad.yaml:7: key 'bits' in 'modifiers[0].quantization.kv_cache'", "4 or 8"},
+      {"      kv_cache:\n        group_size: 48\n", "bad.yaml:8: key 'group_size'", "32, 64 or head"},
+      {"      kv_cache: {symmetric: false, clip: 0.9}\n", "bad.yaml:7: key 'clip'", "symmetric: true only"},
+      {"      kv_cache: {clip: 1.5}\n", "bad.yaml:7: key 'clip'", "(0, 1]"},
+      {"      kv_cache: {bits: 4, group: 32}\n", "bad.yaml:7", "group"},
+      {"      kv_cache: {bits: four}\n", "bad.yaml:7: key 'bits'", ""},
+  };
+  for (const Case& c : cases) {
+    const std::string e = recipe_error(c.yaml);
+    EXPECT_NE(e.find(c.where), std::string::npos) << c.yaml << "\n-> " << e;
+    EXPECT_NE(e.find(c.why), std::string::npos) << c.yaml << "\n-> " << e;
+  }
+  for (const char* ok : {"      kv_cache: {bits: 4, group_size: 32}\n", "      kv_cache: {bits: 8, group_size: head}\n",
+                         "      kv_cache: {group_size: 64, symmetric: false}\n", "      kv_cache: {clip: 0.9}\n"})
+    EXPECT_EQ(recipe_error(ok), "(no error)") << ok;
+}
+
+// Errors only the model can reveal (no attention; a group that does not divide the head) still
+// point at the recipe's kv_cache key.
+TEST(QuantizationRecipe, KvCacheModelErrorsPointAtTheKey) {
+  auto prepare_error = [](const std::string& model, const std::string& kv) -> std::string {
+    const std::string data = model.find("gpt") != std::string::npos ? "brown" : "fashion_mnist";
+    const std::string text = "name: t\nmodel: " + model + "\ndata: {dataset: " + data + "}\ntrain: {epochs: 1}\n"
+                             "modifiers:\n  - quantization:\n      calibration_batches: 0\n      kv_cache: " + kv + "\n";
+    const Recipe r = load_recipe_from_string(text, "kv.yaml");
+    QuantizationModifier mod(parse_quantization_modifier(r.modifiers.at(0).node));
+    auto m = train::make_model(r.model, train::InputShape{});
+    try {
+      std::unique_ptr<train::Task> task;
+      try {
+        task = train::make_task(r);  // prepare checks the model before it touches the task
+      } catch (const std::exception& e) {
+        return std::string("(no data) ") + e.what();
+      }
+      train::TrainState st(r, *m, *task, torch::kCPU);
+      mod.prepare(st);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const std::string mlp = prepare_error("{family: mlp}", "{bits: 4}");
+  if (mlp.rfind("(no data)", 0) == 0) GTEST_SKIP() << mlp;
+  EXPECT_NE(mlp.find("kv.yaml:8: key 'kv_cache'"), std::string::npos) << mlp;
+  EXPECT_NE(mlp.find("needs a model with attention"), std::string::npos) << mlp;
+  const std::string gpt = prepare_error("{family: gpt, layers: 1, heads: 4, dim: 64, context: 8}", "{group_size: 32}");
+  if (gpt.rfind("(no data)", 0) == 0) GTEST_SKIP() << gpt;
+  EXPECT_NE(gpt.find("kv.yaml:8: key 'kv_cache'"), std::string::npos) << gpt;
+  EXPECT_NE(gpt.find("does not divide the head dimension 16"), std::string::npos) << gpt;
+}
+
+}  // namespace
+}  // namespace qf::qat

@@ -1,5 +1,6 @@
 // Reference decoder kernels: plain loops in the order the contract (FORMAT.md, "Ops") states.
 #include "runtime/kernels/ref/decoder_ref.h"
+#include "runtime/kernels/ref/attention_impl.h"
 
 #include <algorithm>
 #include <cmath>
@@ -42,38 +43,8 @@ void f32_rope_ref(const float* x, int64_t rows, int64_t period, int64_t p0, int6
 void f32_gqa_attention_ref(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                            int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
                            float scale, float* scratch, float* y) {
-  // Scores, softmax and the weighted sum in double, rounded once: two implementations that sum
-  // in different orders then agree to the last float bit almost always, so a per-token
-  // quantizer downstream sees the same codes (FORMAT.md, gqa_attention).
   (void)scratch;
-  std::vector<double> p(static_cast<size_t>(l)), acc(static_cast<size_t>(d));
-  const int64_t group = heads / kv_heads, c = heads * d;
-  for (int64_t h = 0; h < heads; ++h) {
-    const int64_t g = h / group;
-    for (int64_t i = 0; i < t; ++i) {
-      const float* qi = q + i * q_stride + h * d;
-      const int64_t pos = l - t + i;
-      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      double m = -std::numeric_limits<double>::infinity();
-      for (int64_t j = first; j <= pos; ++j) {
-        const float* kj = k + j * kv_stride + g * d;
-        double s = 0.0;
-        for (int64_t e = 0; e < d; ++e) s += static_cast<double>(qi[e]) * kj[e];
-        p[j] = s * static_cast<double>(scale);
-        m = std::fmax(m, p[j]);
-      }
-      double sum = 0.0;
-      for (int64_t j = first; j <= pos; ++j) sum += (p[j] = std::exp(p[j] - m));
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t j = first; j <= pos; ++j) {
-        const double w = p[j] / sum;
-        const float* vj = v + j * kv_stride + g * d;
-        for (int64_t e = 0; e < d; ++e) acc[e] += w * vj[e];
-      }
-      float* yi = y + i * c + h * d;
-      for (int64_t e = 0; e < d; ++e) yi[e] = static_cast<float>(acc[e]);
-    }
-  }
+  ref_impl::gqa_attention(q, q_stride, ref_impl::FloatRows{k, v, kv_stride}, t, l, heads, kv_heads, d, window, scale, y);
 }
 
 void f32_gated_act_ref(const float* g, const float* u, int64_t n, int act, float* y) {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/kernels/ref/attention_impl.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 
 namespace qf::kernels {
@@ -45,30 +46,7 @@ void f32_layernorm_ref(const float* x, int64_t rows, int64_t cols, const float* 
 
 void f32_causal_attention_ref(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                               int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y) {
-  const int64_t d = c / heads;
-  const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < t; ++i) {
-      const float* qi = q + i * q_stride + h * d;
-      const int64_t visible = l - t + i + 1;  // causal: keys 0 .. position of query i
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < visible; ++j) {
-        const float* kj = k + j * kv_stride + h * d;
-        float s = 0.0f;
-        for (int64_t e = 0; e < d; ++e) s += qi[e] * kj[e];
-        scratch[j] = s * inv_sqrt_d;
-        m = std::fmax(m, scratch[j]);
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < visible; ++j) sum += (scratch[j] = std::exp(scratch[j] - m));
-      float* yi = y + i * c + h * d;
-      for (int64_t e = 0; e < d; ++e) yi[e] = 0.0f;
-      for (int64_t j = 0; j < visible; ++j) {
-        const float p = scratch[j] / sum;
-        const float* vj = v + j * kv_stride + h * d;
-        for (int64_t e = 0; e < d; ++e) yi[e] += p * vj[e];
-      }
-    }
+  ref_impl::causal_attention(q, q_stride, ref_impl::FloatRows{k, v, kv_stride}, t, l, c, heads, scratch, y);
 }
 
 }  // namespace qf::kernels
