@@ -6,8 +6,9 @@ namespace qf::fmt {
 
 inline constexpr const char* kFormatName = "qforge";
 inline constexpr int kVersion = 1;  // major: a reader rejects files with a newer major
-inline constexpr int kMinor = 2;    // minor: additions that older readers may ignore (1.2: digests,
-                                    // required_features, golden traces)
+inline constexpr int kMinor = 3;    // minor: additions that older readers may ignore (1.2: digests,
+                                    // required_features, golden traces; 1.3: the features
+                                    // block_sparse, kv_cache_int4, ...)
 
 // Root attributes.
 inline constexpr const char* kAttrFormat = "format";
