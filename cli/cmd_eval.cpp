@@ -85,7 +85,7 @@ void add_eval_command(CLI::App& app) {
     auto task = train::make_task(recipe);
     train::Metrics m;
     if (is_checkpoint) {
-      m = evaluate_checkpoint(*engine, *task, recipe.model.family == "gpt", opt->limit);
+      m = evaluate_checkpoint(*engine, *task, recipe.model.family == "gpt" || recipe.model.family == "hf", opt->limit);
     } else {
       auto model = train::load_run_model(opt->target, recipe, *task, make_modifiers(recipe));
       m = task->evaluate(*model, torch::kCPU);

@@ -30,6 +30,9 @@ std::shared_ptr<train::Modifier> make_distillation(const ModifierSpec& m, const 
     if (teacher == "self") {
       if (model.family != "hf")
         throw std::runtime_error(file + ": teacher 'self' needs model.family hf (the float folder is the teacher)");
+      if (model.hf_init_random)
+        throw std::runtime_error(file + ": teacher 'self' needs trained weights, but model.init is 'random' (export the "
+                                 "float run with `qforge export RUN --format hf -o DIR` and point model.path at DIR)");
       return train::make_model(model, st.task.input_shape());
     }
     RunRequest req;

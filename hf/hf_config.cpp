@@ -158,6 +158,8 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   c.head_dim = r.integer("head_dim", c.heads > 0 ? c.hidden / c.heads : 0);
   c.max_positions = r.integer("max_position_embeddings", 0);
   c.rms_eps = r.number("rms_norm_eps", 1e-6);
+  c.initializer_range = r.number("initializer_range", 0.02);  // used only to train from scratch
+  if (!(c.initializer_range > 0.0)) r.fail("'initializer_range' must be > 0");
   c.tied = r.boolean("tie_word_embeddings", gemma);
   for (auto [v, name] : {std::pair{c.vocab, "vocab_size"}, {c.hidden, "hidden_size"},
                          {c.intermediate, "intermediate_size"}, {c.layers, "num_hidden_layers"},

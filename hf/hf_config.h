@@ -38,6 +38,7 @@ struct HfConfig {
   int64_t vocab = 0, hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
   int64_t max_positions = 0;
   double rms_eps = 1e-6;
+  double initializer_range = 0.02;  // std of transformers' normal init (training from scratch)
   bool tied = false;          // lm_head shares the embedding
   std::string activation;     // "silu" | "gelu_tanh"
   bool qkv_bias = false;      // q/k/v projections have biases (Qwen2; Llama attention_bias)

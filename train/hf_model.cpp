@@ -151,7 +151,8 @@ struct HfModel::Block : torch::nn::Module {
   Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
 };
 
-HfModel::HfModel(const hf::HfConfig& config, const std::string& folder) : cfg_(config), folder_(folder) {
+HfModel::HfModel(const hf::HfConfig& config, const std::string& folder, bool load_weights)
+    : cfg_(config), folder_(folder) {
   embed_ = register_module("embed_tokens", Embedding("model.embed_tokens", cfg_.vocab, cfg_.hidden));
   for (int64_t i = 0; i < cfg_.layers; ++i)
     blocks_.push_back(register_module("layers_" + std::to_string(i), std::make_shared<Block>(cfg_, i, kv_scheme_)));
@@ -165,7 +166,7 @@ HfModel::HfModel(const hf::HfConfig& config, const std::string& folder) : cfg_(c
     std::vector<float> f32(f.begin(), f.end());
     inv_freq_.push_back(torch::tensor(f32));
   }
-  if (folder.empty()) return;
+  if (folder.empty() || !load_weights) return;
 
   // Every parameter from the folder, by its Hugging Face name; shapes must match, and every
   // tensor of the folder must be used (an unknown tensor means an architecture we do not know).
@@ -258,12 +259,33 @@ Graph HfModel::describe() const {
   return g;
 }
 
+void HfModel::init_like_transformers() {
+  // transformers' PreTrainedModel._init_weights for these decoders: every Linear and the
+  // Embedding ~ normal(0, initializer_range), biases 0; RMSNorm weights at identity (1, or 0 for
+  // Gemma's (1 + w) form, which the Norm constructor already sets). A tied head is the embedding.
+  torch::NoGradGuard no_grad;
+  const double std = cfg_.initializer_range;
+  embed_->weight.normal_(0.0, std);
+  for (auto& l : layers()) {
+    auto lin = std::dynamic_pointer_cast<LinearImpl>(l);
+    if (!lin) continue;  // the tied head
+    lin->weight.normal_(0.0, std);
+    if (lin->bias.defined()) lin->bias.zero_();
+  }
+}
+
 std::shared_ptr<ZooModel> make_hf_model(const std::string& folder, bool load_weights) {
   try {
-    return std::make_shared<HfModel>(hf::load_hf_config(folder), load_weights ? folder : "");
+    return std::make_shared<HfModel>(hf::load_hf_config(folder), folder, load_weights);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(e.what());
   }
+}
+
+std::shared_ptr<ZooModel> make_hf_model_from_scratch(const std::string& folder) {
+  auto m = std::make_shared<HfModel>(hf::load_hf_config(folder), folder, /*load_weights=*/false);
+  m->init_like_transformers();
+  return m;
 }
 
 }  // namespace qf::train

@@ -17,9 +17,10 @@ namespace qf::train {
 
 class HfModel : public ZooModel {
  public:
-  // Builds the architecture of `config`; weights are those of `folder` unless it is empty
-  // (random init, e.g. when a run's checkpoint is loaded next).
-  HfModel(const hf::HfConfig& config, const std::string& folder);
+  // Builds the architecture of `config` (read from `folder`); weights are those of `folder` when
+  // `load_weights`, else LibTorch's defaults (a run's checkpoint is loaded next, or
+  // init_like_transformers() follows). `folder` stays the source of config.json for export.
+  HfModel(const hf::HfConfig& config, const std::string& folder, bool load_weights = true);
 
   // ids [B, T] int64 -> logits [B, T, V].
   torch::Tensor forward(const torch::Tensor& ids) override;
@@ -37,6 +38,9 @@ class HfModel : public ZooModel {
   // mask and quantization slots (fake-quant folded: float values on the quantization grid),
   // norms as they are. A tied head appears as "lm_head.weight" only when `with_tied_head`.
   std::map<std::string, torch::Tensor> hf_tensors(bool with_tied_head);
+
+  // Draws fresh weights as transformers does for a new model (training from scratch).
+  void init_like_transformers();
 
   const hf::HfConfig& config() const { return cfg_; }
   const std::string& folder() const { return folder_; }
@@ -56,5 +60,8 @@ class HfModel : public ZooModel {
 
 // The zoo's entry for `model: {family: hf, path: ...}`.
 std::shared_ptr<ZooModel> make_hf_model(const std::string& folder, bool load_weights);
+// `init: random`: the architecture of folder/config.json with transformers-style random weights
+// (from LibTorch's global generator: the recipe's seed).
+std::shared_ptr<ZooModel> make_hf_model_from_scratch(const std::string& folder);
 
 }  // namespace qf::train

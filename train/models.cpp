@@ -245,7 +245,8 @@ std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& in
   if (spec.family == "mlp") return std::make_shared<Mlp>(spec, input);
   if (spec.family == "cnn") return std::make_shared<Cnn>(spec, input);
   if (spec.family == "gpt") return std::make_shared<Gpt>(spec);
-  if (spec.family == "hf") return make_hf_model(spec.path, /*load_weights=*/true);
+  if (spec.family == "hf")
+    return spec.hf_init_random ? make_hf_model_from_scratch(spec.path) : make_hf_model(spec.path, /*load_weights=*/true);
   throw std::invalid_argument("unknown model family '" + spec.family + "' (expected mlp, cnn, gpt or hf)");
 }
 

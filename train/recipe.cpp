@@ -64,7 +64,11 @@ ModelSpec parse_model(const RecipeNode& m) {
   if (s.family == "cnn") expect_keys(m, {"channels", "hidden", "init_from"});
   if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout", "init_from"});
   if (s.family == "hf") {
-    expect_keys(m, {"path", "context", "init_from"});
+    expect_keys(m, {"path", "context", "init", "init_from"});
+    // init: pretrained (the folder's safetensors) | random (config.json only: train from scratch).
+    s.hf_init_random = m.one_of("init", "pretrained", {"pretrained", "random"}) == "random";
+    if (s.hf_init_random && !s.init_from.empty())
+      m.fail("init", "is 'random' but init_from is set too: init_from's weights would replace the random ones");
     s.context = m.get<int64_t>("context", s.context);  // training / evaluation window in tokens
     check_positive(m, "context", s.context);
     s.path = expand_home(m.require<std::string>("path"));

@@ -35,6 +35,9 @@ struct ModelSpec {
   // hf: a Hugging Face model folder (config.json + safetensors), resolved like init_from.
   std::string path;
   int path_line = 1;
+  // hf `init: random`: only config.json is read; weights are drawn as transformers initialises a
+  // fresh model (normal(0, initializer_range), zero biases, identity norms).
+  bool hf_init_random = false;
 };
 
 struct DataSpec {

@@ -86,5 +86,32 @@ TEST(HfModel, MissingOrForeignTensorsAreErrors) {
   EXPECT_THROW(make_hf_model(kFix + "/nonexistent", true), std::exception);
 }
 
+// init: random reads only config.json and draws weights as transformers' _init_weights does:
+// projections, head and embedding ~ normal(0, initializer_range), identity norms.
+TEST(HfModel, FromScratchInitialisesLikeTransformers) {
+  torch::manual_seed(0);
+  auto model = std::dynamic_pointer_cast<HfModel>(make_hf_model_from_scratch(kFix + "/llama"));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->folder(), kFix + "/llama");  // export --format hf takes config.json from it
+  const double range = model->config().initializer_range;
+  EXPECT_DOUBLE_EQ(range, 0.02);
+  for (auto& [name, t] : model->hf_tensors(false)) {
+    if (name.find("norm") != std::string::npos) {
+      EXPECT_TRUE(torch::equal(t, torch::ones_like(t))) << name;
+      continue;
+    }
+    EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.004) << name;
+    EXPECT_NEAR(t.std().item<double>(), range, 0.15 * range) << name;  // >= 2k samples per tensor
+  }
+  // The same seed gives the same weights; a different seed other ones.
+  torch::manual_seed(0);
+  auto again = std::dynamic_pointer_cast<HfModel>(make_hf_model_from_scratch(kFix + "/llama"));
+  torch::manual_seed(1);
+  auto other = std::dynamic_pointer_cast<HfModel>(make_hf_model_from_scratch(kFix + "/llama"));
+  const std::string q = "model.layers.0.self_attn.q_proj.weight";
+  EXPECT_TRUE(torch::equal(model->hf_tensors(false).at(q), again->hf_tensors(false).at(q)));
+  EXPECT_FALSE(torch::equal(model->hf_tensors(false).at(q), other->hf_tensors(false).at(q)));
+}
+
 }  // namespace
 }  // namespace qf::train

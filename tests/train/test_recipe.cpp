@@ -163,6 +163,16 @@ TEST(Recipe, PerFamilyKeys) {
              "recipes/x.yaml:5: unknown key 'heads' in 'model'");
   EXPECT_HAS(recipe_error("name: m\nmodel: {family: hf, path: /m}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"),
              "needs dataset 'brown'");
+  // hf init: pretrained | random; random and init_from together are refused.
+  EXPECT_HAS(recipe_error("name: m\nmodel:\n  family: hf\n  path: /m\n  init: scratch\ndata: {dataset: brown}\ntrain: {epochs: 1}\n"),
+             "recipes/x.yaml:5: key 'init' in 'model' must be one of: pretrained, random; got 'scratch'");
+  EXPECT_HAS(recipe_error("name: m\nmodel:\n  family: hf\n  path: /m\n  init: random\n  init_from: f.yaml\ndata: {dataset: brown}\n"
+                          "train: {epochs: 1}\n"),
+             "init_from's weights would replace the random ones");
+  EXPECT_TRUE(qf::load_recipe_from_string("name: m\nmodel: {family: hf, path: /m, init: random}\ndata: {dataset: brown}\n"
+                                          "train: {epochs: 1}\n", "t").model.hf_init_random);
+  EXPECT_FALSE(qf::load_recipe_from_string("name: m\nmodel: {family: hf, path: /m}\ndata: {dataset: brown}\n"
+                                           "train: {epochs: 1}\n", "t").model.hf_init_random);
   // mlp hidden is a list.
   const qf::Recipe r = qf::load_recipe_from_string(
       "name: m\nmodel: {family: mlp, hidden: [64]}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n", "t");
