@@ -178,6 +178,9 @@ TEST(Pruning, SrSteTrainsToExactNmAndExportsCompressed) {
     Engine engine = Engine::load(path);
     const ValidationReport report = validate(engine);
     EXPECT_TRUE(report.passed) << report.summary();
+  }
+}
+
 // Block pruning declares block-sparse storage: the pruned layers export as bs_int8 / bs_int4
 // (feature block_sparse) and the runtime reproduces the contract bit for bit on every table.
 TEST(Pruning, BlockSparseQuantizedModelExportsAndValidates) {
