@@ -29,7 +29,9 @@ inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nib
 // 1.2: the op kinds of Hugging Face decoders (rms_norm, rotary_embedding, gqa_attention,
 // gated_activation, scale); core/op_schema.h names the feature of each kind.
 inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps};
+// 1.3: the op kind moe_experts (routed expert MLPs; their linears are layer groups of their own).
+inline constexpr const char* kFeatureMoeExperts = "moe_experts";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureMoeExperts};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON

@@ -28,6 +28,9 @@ class ZooModel : public torch::nn::Module {
   // Layers with weight/input slots (Linear, Conv+BN, Embedding), in graph order.
   std::vector<std::shared_ptr<QuantizableLayer>> layers() { return quantizable_layers(*this); }
   virtual bool is_language_model() const { return false; }
+  // A loss term the model adds to the task's loss during training (the mixture-of-experts load
+  // balancing loss of the last forward, already weighted); undefined when there is none.
+  virtual torch::Tensor auxiliary_loss() { return {}; }
 };
 
 std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input);
