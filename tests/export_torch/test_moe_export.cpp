@@ -93,7 +93,7 @@ TEST(MoeExport, FloatExpertsValidateAndMatchTraining) {
 }
 
 // Experts int4 (per group of 16) with int8 per-token inputs; the router int8 weights and inputs;
-// expert 0 of every layer 2:4-pruned (per-expert pruning by name); distilled from its float self.
+// expert 0 of every layer 2:4-pruned (per-expert pruning by name); distilled from a float teacher.
 // The moe op is then
 // integer-deterministic: bit for bit on the trace.
 TEST(MoeExport, Int4ExpertsInt8RouterAreBitExact) {
@@ -106,8 +106,15 @@ TEST(MoeExport, Int4ExpertsInt8RouterAreBitExact) {
       "      inputs: {mode: dynamic_per_token, bits: 8}\n"
       "      overrides:\n"
       "        - {pattern: '*.experts.*', weights: {bits: 4, granularity: group, group_size: 16, method: lsq}}\n"
-      "  - distillation: {teacher: self, temperature: 1.0, alpha: 0.5}\n";
-  Exported e = train_and_export("int", recipe_text("moe_int", "{experts: 4, top_k: 2}", mods));
+      "  - distillation: {teacher: TEACHER, temperature: 1.0, alpha: 0.5}\n";
+  // The float teacher: the same routed model trained without modifiers (its run directory).
+  Exported teacher = train_and_export("int_teacher", recipe_text("moe_int_teacher", "{experts: 4, top_k: 2}", ""));
+  if (!teacher.trainer) GTEST_SKIP() << "Brown corpus missing (scripts/fetch_brown.sh)";
+  const std::string teacher_dir =
+      (std::filesystem::temp_directory_path() / ("qforge_test_moe_int_teacher_" + std::to_string(::getpid()))).string();
+  std::string with_teacher = mods;
+  with_teacher.replace(with_teacher.find("TEACHER"), 7, teacher_dir);
+  Exported e = train_and_export("int", recipe_text("moe_int", "{experts: 4, top_k: 2}", with_teacher));
   if (!e.trainer) GTEST_SKIP() << "Brown corpus missing (scripts/fetch_brown.sh)";
   Engine engine = Engine::load(e.path);
   int experts = 0, pruned = 0;
