@@ -157,8 +157,8 @@ TEST(MoeExport, FallbackRouterValidates) {
   }
 }
 
-// A file that uses moe_experts without listing the feature is refused, by name.
-TEST(MoeExport, ReaderRefusesTheOpWithoutItsFeature) {
+// An expert linear missing from what is written is refused, by name.
+TEST(MoeExport, WriterRefusesAMissingExpertLinear) {
   Exported e = train_and_export("feat", recipe_text("moe_feat", "{experts: 2, top_k: 1}", ""));
   if (!e.trainer) GTEST_SKIP() << "Brown corpus missing (scripts/fetch_brown.sh)";
   exporter::ExportOptions o;
