@@ -12,6 +12,7 @@
 #include "runtime/checkpoint_reader.h"
 #include "runtime/engine.h"
 #include "runtime/kernels/threads.h"
+#include "runtime/expert_load.h"
 #include "runtime/inspect.h"
 #include "runtime/validate.h"
 
@@ -78,7 +79,9 @@ void add_export_command(CLI::App& app) {
 void add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto show_recipe = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand("inspect", "Describe a .qf.h5 checkpoint: layers, bits, sizes, metrics, recipe");
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Describe a .qf.h5 checkpoint: layers, bits, sizes, metrics, recipe; for mixture-of-experts "
+                 "models the expert load (tokens per expert, fallbacks) on the golden inputs");
   cmd->add_option("checkpoint", *path, "Checkpoint file (.qf.h5)")->required()->check(CLI::ExistingFile);
   cmd->callback([path] {
     // The same load as validate's (reader + op construction + shape inference), so a file that
@@ -87,6 +90,8 @@ void add_inspect_command(CLI::App& app) {
     InspectSummary s = inspect(engine.checkpoint());
     s.kernels = engine.kernel_table().name;
     std::fputs(s.to_text().c_str(), stdout);
+    // Mixture-of-experts checkpoints: the experts' load on the golden inputs (one runtime pass).
+    std::fputs(expert_load_text(expert_load_on_golden(engine)).c_str(), stdout);
   });
 }
 

@@ -35,8 +35,10 @@ inline constexpr const char* kFeatureBlockSparse = "block_sparse";
 // 1.3: attention ops with a quantized KV cache (attributes kv_bits, kv_group_size, kv_symmetric,
 // kv_clip; core/kv_cache_attrs.h, core/kv_quant.h).
 inline constexpr const char* kFeatureKvCacheInt4 = "kv_cache_int4";
+// 1.3: the op kind moe_experts (routed expert MLPs; their linears are layer groups of their own).
+inline constexpr const char* kFeatureMoeExperts = "moe_experts";
 inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse,
-                                                 kFeatureKvCacheInt4};
+                                                 kFeatureKvCacheInt4, kFeatureMoeExperts};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON

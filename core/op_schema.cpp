@@ -138,6 +138,15 @@ std::vector<OpSchema> make_schemas() {
   scale.arithmetic = Arithmetic::kExact;
   scale.feature = fmt::kFeatureDecoderOps;
   add(scale);
+
+  // Routed expert MLPs (feature moe_experts): inputs x [.., C] and router logits [.., E]; the
+  // experts' linears are layer groups of their own (sub_layer_ops), the op has none.
+  OpSchema moe = kind("moe_experts");
+  moe.num_inputs = 2;
+  moe.attrs = {ints("experts", true, 1, 1, 1024), ints("top_k", true, 1, 1, 1024), ints("normalize", false, 1, 0, 1),
+               {"fallback_threshold", T::kFloat, false, 1, 1, 0.0, 1.0}, {"activation", T::kString, true, 1, 1, 0, 0}};
+  moe.feature = fmt::kFeatureMoeExperts;
+  add(moe);
   return s;
 }
 
@@ -187,6 +196,28 @@ std::vector<std::string> op_features(const Op& op) {
   return out;
 }
 
+std::vector<std::string> moe_projections(const std::string& activation) {
+  if (activation == "gelu_tanh") return {"fc1", "fc2"};
+  if (activation == "silu_gated") return {"w1", "w3", "w2"};
+  return {};
+}
+
+std::vector<Op> sub_layer_ops(const Op& op) {
+  std::vector<Op> out;
+  if (op.kind != "moe_experts") return out;
+  auto it = op.strings.find("activation");
+  const std::vector<std::string> proj = moe_projections(it == op.strings.end() ? "" : it->second);
+  const int64_t experts = op.int_attr("experts", 0);
+  for (int64_t e = 0; e < experts; ++e)
+    for (const std::string& p : proj) {
+      Op l;
+      l.kind = "linear";
+      l.name = op.name + "." + std::to_string(e) + "." + p;
+      out.push_back(std::move(l));
+    }
+  return out;
+}
+
 std::string check_op(const Op& op) {
   const OpSchema* s = find_op_schema(op.kind);
   if (!s) return "unknown op kind '" + op.kind + "'";
@@ -227,6 +258,11 @@ std::string check_op(const Op& op) {
                          : a.type == T::kFloat ? op.floats.count(a.name) > 0
                                                : op.strings.count(a.name) > 0;
     if (!present) return "missing required attribute '" + a.name + "'";
+  }
+  if (op.kind == "moe_experts") {
+    if (op.int_attr("top_k", 1) > op.int_attr("experts", 1)) return "top_k must not exceed experts";
+    if (moe_projections(op.strings.at("activation")).empty())
+      return "activation must be 'gelu_tanh' or 'silu_gated', got '" + op.strings.at("activation") + "'";
   }
   return "";
 }

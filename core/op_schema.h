@@ -69,6 +69,15 @@ std::vector<std::string> prunable_kinds();
 // The required features (FORMAT.md, "Versioning") `op` uses: its kind's and those of the
 // attributes it carries. Empty for an op of the base format or an unknown kind.
 std::vector<std::string> op_features(const Op& op);
+// The layers an op owns beyond (or instead of) its own group: for moe_experts, one linear per
+// expert projection, named "<op>.<e>.<proj>" (proj: fc1, fc2 for activation gelu_tanh; w1, w3, w2
+// for silu_gated, Mixtral's names), each an ordinary `linear` layer group. Returned as linear ops
+// without inputs or outputs (their names and kind are what writers, readers and the runtime
+// need). Empty for every other kind. The op must have passed check_op.
+std::vector<Op> sub_layer_ops(const Op& op);
+// The projection names of one moe_experts expert, in the order they are applied ("fc1", "fc2" or
+// "w1", "w3", "w2"); empty for an unknown activation.
+std::vector<std::string> moe_projections(const std::string& activation);
 
 // Checks an op against its schema: known kind, input count, every attribute known, of the right
 // type, length and range, required ones present. Returns "" when valid, else what is wrong

@@ -387,11 +387,15 @@ void write_all(const std::string& tmp, const CheckpointContent& c) {
 void validate_layers(const CheckpointContent& c) {
   validate_graph(c.graph);
   std::map<std::string, const Op*> ops;
+  std::vector<Op> subs;  // moe_experts' expert linears: layer groups of their own
   for (const Op& op : c.graph.ops) {
     const std::string problem = check_op(op);
     if (!problem.empty()) throw Error("checkpoint writer: op '" + op.name + "': " + problem);
     ops[op.name] = &op;
+    for (Op& sub : sub_layer_ops(op)) subs.push_back(std::move(sub));
   }
+  for (const Op& sub : subs)
+    if (!ops.emplace(sub.name, &sub).second) fail(sub.name, "an expert linear's name is also an op's");
   std::set<std::string> seen;
   for (const LayerContent& L : c.layers) {
     auto it = ops.find(L.name);
@@ -402,6 +406,8 @@ void validate_layers(const CheckpointContent& c) {
   for (const Op& op : c.graph.ops)
     if (find_op_schema(op.kind)->weight != WeightRole::kNone && !seen.count(op.name))
       fail(op.name, op.kind + " needs its parameters (no LayerContent of that name)");
+  for (const Op& sub : subs)
+    if (!seen.count(sub.name)) fail(sub.name, "expert linear without parameters (no LayerContent of that name)");
   if (!c.metrics_json.empty()) {
     try {
       Json::parse(c.metrics_json);

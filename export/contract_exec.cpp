@@ -335,6 +335,45 @@ torch::Tensor run_gated(const Op& op, const torch::Tensor& g, const torch::Tenso
   fail(op, "activation must be 'silu' or 'gelu_tanh', got '" + a + "'");
 }
 
+// moe_experts (FORMAT.md, "Mixture of experts"), written from the format's text independently of
+// core/moe_routing.cpp: softmax in double, top-k by logit with ties to the lower index (a stable
+// descending sort), fallback below the threshold, each expert's contract on its tokens, the
+// weighted sum in increasing expert order.
+torch::Tensor run_moe(const Op& op, const torch::Tensor& x, const torch::Tensor& logits,
+                      const std::map<std::string, const LayerContent*>& layers, ContractRounding r) {
+  const int64_t e_count = op.int_attr("experts", 0), k = op.int_attr("top_k", 1);
+  const bool normalize = op.int_attr("normalize", 0) != 0, gated = op.strings.at("activation") == "silu_gated";
+  const double threshold = op.float_attr("fallback_threshold", 0.0);
+  const int64_t c = x.size(-1);
+  if (logits.size(-1) != e_count || logits.numel() / e_count != x.numel() / c)
+    fail(op, "router logits must be [tokens, experts]");
+  const torch::Tensor x2 = x.reshape({-1, c}), l = logits.reshape({-1, e_count}).to(torch::kDouble);
+  const torch::Tensor p = torch::softmax(l, -1);
+  const torch::Tensor top = std::get<1>(l.sort(/*stable=*/true, /*dim=*/-1, /*descending=*/true)).narrow(1, 0, k);
+  const torch::Tensor sel = torch::zeros_like(l, torch::kBool).scatter(1, top, true);
+  const torch::Tensor conf = torch::where(sel, p, torch::zeros_like(p)).sum(-1, true);
+  const torch::Tensor fallback = threshold > 0 ? conf < threshold : torch::zeros_like(conf, torch::kBool);
+  torch::Tensor w = torch::where(sel, normalize ? p / conf : p, torch::zeros_like(p));
+  w = torch::where(fallback, p, w).to(torch::kFloat);
+  const torch::Tensor use = sel | fallback;
+  const std::vector<Op> subs = sub_layer_ops(op);
+  const size_t per = gated ? 3 : 2;
+  torch::Tensor out = torch::zeros_like(x2);
+  for (int64_t e = 0; e < e_count; ++e) {
+    const torch::Tensor rows = use.select(1, e).nonzero().reshape({-1});
+    if (rows.numel() == 0) continue;
+    const torch::Tensor xe = x2.index_select(0, rows);
+    const Op* proj = &subs[static_cast<size_t>(e) * per];
+    const torch::Tensor h1 = run_linear(proj[0], layer_of(proj[0], layers), xe, r).to(torch::kDouble);
+    torch::Tensor h;
+    if (gated) h = (h1 / (1.0 + torch::exp(-h1))).to(torch::kFloat) * run_linear(proj[1], layer_of(proj[1], layers), xe, r);
+    else h = torch::gelu(h1, "tanh").to(torch::kFloat);
+    const torch::Tensor y = run_linear(proj[per - 1], layer_of(proj[per - 1], layers), h, r);
+    out.index_add_(0, rows, y * w.index_select(0, rows).select(1, e).unsqueeze(1));
+  }
+  return out.reshape(x.sizes());
+}
+
 torch::Tensor run_op(const Op& op, const std::vector<torch::Tensor>& in,
                      const std::map<std::string, const LayerContent*>& layers, ContractRounding r) {
   const OpSchema* schema = find_op_schema(op.kind);
@@ -363,6 +402,7 @@ torch::Tensor run_op(const Op& op, const std::vector<torch::Tensor>& in,
   if (op.kind == "gqa_attention") return run_gqa(op, x, in[1], in[2]);
   if (op.kind == "gated_activation") return run_gated(op, x, in[1]);
   if (op.kind == "scale") return x * static_cast<float>(op.float_attr("factor", 1.0));
+  if (op.kind == "moe_experts") return run_moe(op, x, in[1], layers, r);
   fail(op, "unknown op kind");
 }
 

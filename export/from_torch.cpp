@@ -6,6 +6,7 @@
 
 #include "core/agreement.h"
 #include "core/error.h"
+#include "core/op_schema.h"
 #include "export/contract_exec.h"
 #include "train/metrics_log.h"
 #include "train/trainer.h"
@@ -99,6 +100,11 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
       c.weight = to_qf(fp->second.at("weight"));
       if (fp->second.count("bias")) c.extra["bias"] = to_qf(fp->second.at("bias"));
       out.layers.push_back(std::move(c));
+    }
+    for (const Op& sub : sub_layer_ops(op)) {  // moe_experts: each expert linear is a layer of its own
+      auto it = layers.find(sub.name);
+      if (it == layers.end()) throw Error("export: expert linear '" + sub.name + "' of op '" + op.name + "' is not a layer of the model");
+      out.layers.push_back(layer_content(*it->second));
     }
   }
   // Golden outputs: the contract computed from exactly what is stored. The model's own forward

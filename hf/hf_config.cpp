@@ -85,6 +85,7 @@ const char* arch_name(Arch a) {
   switch (a) {
     case Arch::kLlama: return "LlamaForCausalLM";
     case Arch::kQwen2: return "Qwen2ForCausalLM";
+    case Arch::kMixtral: return "MixtralForCausalLM";
     default: return "Gemma3ForCausalLM";
   }
 }
@@ -130,11 +131,10 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   if (c.architecture == "LlamaForCausalLM") c.arch = Arch::kLlama;
   else if (c.architecture == "Qwen2ForCausalLM") c.arch = Arch::kQwen2;
   else if (c.architecture == "Gemma3ForCausalLM") c.arch = Arch::kGemma3;
-  else if (c.architecture == "MixtralForCausalLM")
-    r.fail("architecture MixtralForCausalLM (mixture of experts) is not supported yet");
+  else if (c.architecture == "MixtralForCausalLM") c.arch = Arch::kMixtral;
   else
     r.fail("architecture '" + c.architecture +
-           "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM and Gemma3ForCausalLM are)");
+           "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM and MixtralForCausalLM are)");
   const std::string model_type = r.string("model_type", "");
   const bool gemma = c.arch == Arch::kGemma3;
   if (gemma && model_type != "gemma3_text")
@@ -179,6 +179,13 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.mlp_bias = r.boolean("mlp_bias", false);
   } else if (c.arch == Arch::kQwen2) {
     c.qkv_bias = true;
+  } else if (c.arch == Arch::kMixtral) {
+    c.experts = r.integer("num_local_experts", 8);
+    c.experts_per_token = r.integer("num_experts_per_tok", 2);
+    if (c.experts < 1 || c.experts > 1024) r.fail("'num_local_experts' must be in [1, 1024]");
+    if (c.experts_per_token < 1 || c.experts_per_token > c.experts)
+      r.fail("'num_experts_per_tok' must be in [1, num_local_experts]");
+    if (c.activation != "silu") r.fail("Mixtral experts with activation '" + act + "' are not supported (silu)");
   } else {
     if (r.boolean("attention_bias", false)) r.fail("attention_bias: true is not supported for Gemma 3");
     c.norm_plus_one = c.qk_norm = c.sandwich_norms = true;
@@ -209,8 +216,11 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   }
   for (const std::string& t : types)
     if (t != "full_attention" && t != "sliding_attention") r.fail("layer type '" + t + "' is not supported");
-  const int64_t window = gemma ? r.integer("sliding_window", 4096) : 0;
-  if (gemma && window <= 0) r.fail("'sliding_window' must be > 0");
+  const bool mixtral_window = c.arch == Arch::kMixtral && r.has("sliding_window");  // Mixtral: every layer
+  const int64_t window = gemma ? r.integer("sliding_window", 4096) : mixtral_window ? r.integer("sliding_window") : 0;
+  if ((gemma || mixtral_window) && window <= 0) r.fail("'sliding_window' must be > 0");
+  if (mixtral_window)
+    for (std::string& t : types) t = "sliding_attention";
 
   // RoPE per layer type.
   RopeSpec full, sliding;

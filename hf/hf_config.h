@@ -1,5 +1,6 @@
 // config.json of a Hugging Face decoder, parsed into the few numbers that define its math
-// (std-only). Three architectures: LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM (text).
+// (std-only). Four architectures: LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM (text),
+// MixtralForCausalLM.
 // Both spellings of RoPE are read: transformers 4.x (`rope_theta`, `rope_scaling`, Gemma 3's
 // `rope_local_base_freq`) and 5.x (`rope_parameters`, per layer type for Gemma 3). Anything that
 // would change the computation and is not implemented (another architecture, RoPE type, soft-
@@ -13,7 +14,7 @@
 
 namespace qf::hf {
 
-enum class Arch { kLlama, kQwen2, kGemma3 };
+enum class Arch { kLlama, kQwen2, kGemma3, kMixtral };
 const char* arch_name(Arch a);
 
 // Rotary embedding of one layer type. Frequencies: inv_freq[i] = theta^(-2i/head_dim), then
@@ -51,6 +52,10 @@ struct HfConfig {
   double embed_scale = 1.0;    // sqrt(hidden) for Gemma
   double attn_scale = 0.0;     // softmax scale: head_dim^-0.5, or query_pre_attn_scalar^-0.5
   int64_t bos_id = -1, eos_id = -1;
+  // Mixtral: a routed mixture of `experts` SwiGLU experts (w1 gate, w3 up, w2 down) per layer,
+  // softmax router (block_sparse_moe.gate, no bias), top `experts_per_token`, the chosen
+  // probabilities renormalized to sum 1. 0 experts: a dense MLP.
+  int64_t experts = 0, experts_per_token = 0;
   std::vector<LayerSpec> layer;  // one per layer
 };
 

@@ -50,11 +50,21 @@ Graph describe_hf_graph(const HfConfig& c) {
     const std::string residual2 = cur;
     norm(c.sandwich_norms ? p + ".pre_feedforward_layernorm" : p + ".post_attention_layernorm");
     const std::string normed2 = cur;
-    op("linear", m + "gate_proj", {normed2});
-    const std::string gate = cur;
-    op("linear", m + "up_proj", {normed2});
-    op("gated_activation", m + "act", {gate, cur}).strings["activation"] = c.activation;
-    op("linear", m + "down_proj");
+    if (c.experts > 0) {  // Mixtral: router linear, then the routed SwiGLU experts
+      const std::string moe = p + ".block_sparse_moe.";
+      op("linear", moe + "gate", {normed2});
+      Op& e = op("moe_experts", moe + "experts", {normed2, cur});
+      e.ints["experts"] = {c.experts};
+      e.ints["top_k"] = {c.experts_per_token};
+      e.ints["normalize"] = {1};
+      e.strings["activation"] = "silu_gated";
+    } else {
+      op("linear", m + "gate_proj", {normed2});
+      const std::string gate = cur;
+      op("linear", m + "up_proj", {normed2});
+      op("gated_activation", m + "act", {gate, cur}).strings["activation"] = c.activation;
+      op("linear", m + "down_proj");
+    }
     if (c.sandwich_norms) norm(p + ".post_feedforward_layernorm");
     op("add", m + "add", {cur, residual2});
   }

@@ -356,6 +356,7 @@ class Reader {
           fail("/graph", "op '" + op.name + "' (" + op.kind + ") needs feature '" + feature +
                              "', but the file does not list it in required_features");
       if (find_op_schema(op.kind)->weight != WeightRole::kNone) expected.insert(op.name);
+      for (const Op& sub : sub_layer_ops(op)) expected.insert(sub.name);  // moe_experts' expert linears
     }
     if (exists(file_, fmt::kLayers)) {
       H5Handle lg(H5Gopen2(file_, fmt::kLayers, H5P_DEFAULT), H5Gclose);
@@ -377,6 +378,13 @@ class Reader {
       if (!exists(file_, gpath)) fail("/" + gpath, "missing layer group for op '" + op.name + "' (" + op.kind + ")");
       ck_.layers[op.name] = read_layer(op, rule, gpath);
     }
+    for (const Op& op : ck_.graph.ops)
+      for (const Op& sub : sub_layer_ops(op)) {
+        const std::string gpath = std::string(fmt::kLayers) + "/" + sub.name;
+        if (!exists(file_, gpath))
+          fail("/" + gpath, "missing layer group for expert linear '" + sub.name + "' of op '" + op.name + "'");
+        ck_.layers[sub.name] = read_layer(sub, *find_op_schema(sub.kind), gpath);
+      }
   }
 
   // A layer group holds only names this reader interprets (or informational "x_" ones): an

@@ -31,6 +31,10 @@ Session Engine::start_session() { return Session(impl_); }
 void Engine::set_profiling(bool on) { impl_->set_profiling(on); }
 std::vector<OpTime> Engine::op_times() const { return impl_->op_times(); }
 void Engine::reset_op_times() { impl_->reset_op_times(); }
+std::map<std::string, std::vector<std::pair<std::string, int64_t>>> Engine::op_counters() const {
+  return impl_->op_counters();
+}
+void Engine::reset_op_counters() { impl_->reset_op_counters(); }
 
 struct Session::State {
   RunState run;

@@ -63,6 +63,10 @@ class Engine {
   void set_profiling(bool on);
   std::vector<OpTime> op_times() const;  // in graph order, accumulated while profiling was on
   void reset_op_times();
+  // Counters ops keep across runs, by op name: moe_experts reports "tokens", "fallback" and
+  // "expert <e>" (tokens routed to expert e). Always on (a few integer additions per run).
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> op_counters() const;
+  void reset_op_counters();
 
  private:
   std::shared_ptr<Executor> impl_;

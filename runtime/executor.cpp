@@ -19,7 +19,7 @@ Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : c
   for (size_t i = 0; i < ck_.graph.ops.size(); ++i) {
     const Op& op = ck_.graph.ops[i];
     const auto layer = ck_.layers.find(op.name);
-    ops_.push_back(make_op({op, layer == ck_.layers.end() ? nullptr : &layer->second, kt_, i}));
+    ops_.push_back(make_op({op, layer == ck_.layers.end() ? nullptr : &layer->second, kt_, i, &ck_.layers}));
     const OpSchema& schema = *find_op_schema(op.kind);  // make_op checked the kind
     std::vector<int> ins;
     for (const std::string& n : op.inputs) {
@@ -205,6 +205,17 @@ std::vector<OpTime> Executor::op_times() const {
   for (size_t i = 0; i < ops_.size(); ++i)
     t.push_back({ops_[i]->op().name, ops_[i]->op().kind, seconds_[i], calls_[i]});
   return t;
+}
+
+std::map<std::string, std::vector<std::pair<std::string, int64_t>>> Executor::op_counters() const {
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> c;
+  for (const auto& op : ops_)
+    if (auto v = op->counters(); !v.empty()) c[op->op().name] = std::move(v);
+  return c;
+}
+
+void Executor::reset_op_counters() {
+  for (auto& op : ops_) op->reset_counters();
 }
 
 void Executor::reset_op_times() {

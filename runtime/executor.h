@@ -31,6 +31,9 @@ class Executor {
   void set_profiling(bool on) { profiling_ = on; }
   std::vector<OpTime> op_times() const;
   void reset_op_times();
+  // OpImpl::counters of every op that keeps some, by op name (moe_experts: expert load).
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> op_counters() const;
+  void reset_op_counters();
 
  private:
   void fuse();  // load time: which ops absorb their only reader (OpImpl::absorb)

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/op_schema.h"
 #include "core/quant_scheme.h"
 #include "runtime/kv_cache_size.h"
 
@@ -13,8 +14,13 @@ InspectSummary inspect(const Checkpoint& ck) {
   s.format_version = ck.format_version;
   s.format_minor = ck.format_minor;
   s.family = ck.graph.family;
+  std::vector<std::string> names;  // layers in graph order, an op's sub-layers (expert linears) after it
   for (const Op& op : ck.graph.ops) {
-    auto it = ck.layers.find(op.name);
+    names.push_back(op.name);
+    for (const Op& sub : sub_layer_ops(op)) names.push_back(sub.name);
+  }
+  for (const std::string& name : names) {
+    auto it = ck.layers.find(name);
     if (it == ck.layers.end()) continue;
     const LayerWeights& L = it->second;
     LayerSummary l;

@@ -24,7 +24,17 @@ double max_abs(const Tensor& t) {
 // An op whose output, given identical inputs, is bit-identical under the contract: integer GEMMs
 // (codes of identical floats are identical; int32 sums are exact; the epilogue's float order is
 // fixed), and ops that are single IEEE operations or pure data movement.
-bool op_is_exact(const Op& op, const LayerWeights* L) {
+bool op_is_exact(const Op& op, const LayerWeights* L, const std::map<std::string, LayerWeights>& layers) {
+  if (op.kind == "moe_experts") {
+    // Exact when every expert linear is on the integer path: the routing weights and the
+    // activation are computed in double and rounded once (as the decoder ops), the GEMMs are
+    // integer, the weighted sum has a fixed order (FORMAT.md, "Mixture of experts").
+    for (const Op& sub : sub_layer_ops(op)) {
+      auto it = layers.find(sub.name);
+      if (it == layers.end() || !op_is_exact(sub, &it->second, layers)) return false;
+    }
+    return true;
+  }
   switch (find_op_schema(op.kind)->arithmetic) {  // the reader checked the kind
     case Arithmetic::kExact: return true;
     case Arithmetic::kIntegerGemm:
@@ -36,7 +46,52 @@ bool op_is_exact(const Op& op, const LayerWeights* L) {
 // The largest |runtime - reference| a float op may show on identical inputs: each bound is
 // (number of roundings on the longest dependency chain, times two for two implementations that
 // sum in different orders) x u x (a magnitude bound of the terms). See FORMAT.md, "Validation".
-double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor>& in, const Tensor& golden) {
+// Magnitude and error bounds of one float linear on inputs bounded by x with error ex:
+// returns {max |y|, max |y - y'|}.
+std::pair<double, double> linear_bound(const LayerWeights& L, double x, double ex) {
+  const std::vector<float> w = dequantized_weight(L);
+  double row_l1 = 0;
+  for (int64_t o = 0; o < L.rows; ++o) {
+    double s = 0;
+    for (int64_t k = 0; k < L.cols; ++k) s += std::fabs(w[static_cast<size_t>(o * L.cols + k)]);
+    row_l1 = std::fmax(row_l1, s);
+  }
+  double bmax = 0;
+  if (auto b = L.extra.find("bias"); b != L.extra.end()) bmax = max_abs(b->second);
+  const double y = x * row_l1 + bmax;
+  double err = (2.0 * static_cast<double>(L.cols) + 4) * kU * y + row_l1 * ex;
+  // An input error before an input quantizer can move a code by one step.
+  if (ex > 0 && L.input_act.mode != ActMode::kNone)
+    err += row_l1 * (L.input_act.mode == ActMode::kStatic ? L.input_act.scale : (x + ex) / 127.0);
+  return {y, err};
+}
+
+// moe_experts on float experts: per expert, the chain of its linears and its activation
+// (derivative <= 1.2 for silu and gelu_tanh, libm ulps 32 u); the routing weights (softmax over
+// E in double, rounded once: 2 u relative) sum to at most 1; then the weighted sum over E terms.
+double moe_bound(const Op& op, const std::map<std::string, LayerWeights>& layers, double xmax, double ymax) {
+  const bool gated = op.strings.at("activation") == "silu_gated";
+  const std::vector<Op> subs = sub_layer_ops(op);
+  const size_t per = gated ? 3 : 2;
+  double worst = 0, ye_max = 0;
+  for (size_t i = 0; i + per <= subs.size(); i += per) {
+    auto [h1, e1] = linear_bound(layers.at(subs[i].name), xmax, 0);
+    double h = h1, eh = 1.2 * e1 + 32 * kU * h1;
+    if (gated) {
+      auto [h3, e3] = linear_bound(layers.at(subs[i + 1].name), xmax, 0);
+      eh = eh * h3 + h1 * e3;
+      h = h1 * h3;
+    }
+    auto [y, ey] = linear_bound(layers.at(subs[i + per - 1].name), h, eh);
+    worst = std::fmax(worst, ey);
+    ye_max = std::fmax(ye_max, y);
+  }
+  const double e = static_cast<double>(op.int_attr("experts", 1));
+  return worst + (2 * e + 16) * kU * ye_max + (e + 2) * kU * ymax;
+}
+
+double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor>& in, const Tensor& golden,
+                   const std::map<std::string, LayerWeights>& layers) {
   const double xmax = in.empty() || in[0].dtype != DType::kFloat32 ? 0 : max_abs(in[0]);
   const double ymax = max_abs(golden);
   if (op.kind == "linear" || op.kind == "conv2d") {
@@ -86,6 +141,7 @@ double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor
     const double score_err = (2 * d + 4) * kU * qmax * kmax * d * op.float_attr("scale", 1.0);
     return vmax * ((4 * l + 16) * kU + 4 * score_err);
   }
+  if (op.kind == "moe_experts") return moe_bound(op, layers, xmax, ymax);
   if (op.kind == "gated_activation") {  // |act(g)| <= |g|; exp / tanh may differ by ulps between libms
     const double umax = in.size() > 1 ? max_abs(in[1]) : 0;
     return 32 * kU * xmax * umax;
@@ -124,7 +180,7 @@ std::map<std::string, bool> exact_tensors(const Checkpoint& ck) {
   for (const TensorSpec& t : ck.graph.inputs) exact[t.name] = true;
   for (const Op& op : ck.graph.ops) {
     auto it = ck.layers.find(op.name);
-    bool e = op_is_exact(op, it == ck.layers.end() ? nullptr : &it->second);
+    bool e = op_is_exact(op, it == ck.layers.end() ? nullptr : &it->second, ck.layers);
     for (const std::string& in : op.inputs) e = e && exact.at(in);
     exact[op.outputs.at(0)] = e;
   }
@@ -183,9 +239,9 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options) {
       c.index = oi;
       c.name = op.name;
       c.kind = op.kind;
-      c.exact_required = op_is_exact(op, L);
+      c.exact_required = op_is_exact(op, L, ck.layers);
       c.max_abs_diff = compare_outputs(got, want).max_abs_diff;
-      c.bound = c.exact_required ? 0.0 : float_bound(op, L, in, want);
+      c.bound = c.exact_required ? 0.0 : float_bound(op, L, in, want, ck.layers);
       c.passed = c.exact_required ? bit_equal(got, want) : c.max_abs_diff <= c.bound;
       if (!c.passed && rep.first_failing_op < 0) rep.first_failing_op = static_cast<int>(rep.op_checks.size());
       all_pass = all_pass && c.passed;

@@ -8,6 +8,7 @@
 #include "core/kv_cache_attrs.h"
 #include "hf/safetensors.h"
 #include "train/kv_fake_quant.h"
+#include "train/moe.h"
 
 namespace qf::train {
 
@@ -85,6 +86,20 @@ struct HfModel::Block : torch::nn::Module {
       q_norm = register_module("q_norm", std::make_shared<Norm>(a + "q_norm", hd, c.rms_eps, c.norm_plus_one));
       k_norm = register_module("k_norm", std::make_shared<Norm>(a + "k_norm", hd, c.rms_eps, c.norm_plus_one));
     }
+    if (c.experts > 0) {  // Mixtral's block_sparse_moe: gate (router) + experts.<e>.w1 / w3 / w2
+      MoeOptions o;
+      o.dim = H;
+      o.experts = c.experts;
+      o.top_k = c.experts_per_token;
+      o.expert_hidden = c.intermediate;
+      o.normalize = true;
+      o.activation = "silu_gated";
+      o.router = "softmax";
+      o.router_name = prefix + ".block_sparse_moe.gate";
+      o.experts_name = prefix + ".block_sparse_moe.experts";
+      moe = register_module("block_sparse_moe", MoeFeedForward(o));
+      return;
+    }
     gate = register_module("gate_proj", Linear(m + "gate_proj", H, c.intermediate, c.mlp_bias));
     up = register_module("up_proj", Linear(m + "up_proj", H, c.intermediate, c.mlp_bias));
     down = register_module("down_proj", Linear(m + "down_proj", c.intermediate, H, c.mlp_bias));
@@ -128,6 +143,7 @@ struct HfModel::Block : torch::nn::Module {
   }
 
   torch::Tensor mlp(const torch::Tensor& x) {
+    if (moe) return moe->forward(x);
     torch::Tensor g = gate->forward(x);
     g = cfg.activation == "silu" ? torch::silu(g) : torch::gelu(g, "tanh");
     return down->forward(g * up->forward(x));
@@ -149,6 +165,7 @@ struct HfModel::Block : torch::nn::Module {
   std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme;
   std::shared_ptr<Norm> input_norm, post_attn_norm, pre_ff_norm, post_ff_norm, q_norm, k_norm;
   Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+  MoeFeedForward moe{nullptr};
 };
 
 HfModel::HfModel(const hf::HfConfig& config, const std::string& folder, bool load_weights)
@@ -181,7 +198,15 @@ HfModel::HfModel(const hf::HfConfig& config, const std::string& folder, bool loa
                              {"pre_feedforward_layernorm", b->pre_ff_norm}, {"post_feedforward_layernorm", b->post_ff_norm},
                              {"self_attn.q_norm", b->q_norm}, {"self_attn.k_norm", b->k_norm}})
       if (norm) slots[p + key + ".weight"] = &norm->weight;
-    for (Linear* l : {&b->q, &b->k, &b->v, &b->o, &b->gate, &b->up, &b->down}) {
+    std::vector<Linear*> linears = {&b->q, &b->k, &b->v, &b->o};
+    if (b->moe) {
+      for (Linear& l : b->moe->router_layers()) linears.push_back(&l);
+      for (auto& ex : b->moe->experts())
+        for (Linear& l : ex) linears.push_back(&l);
+    } else {
+      linears.insert(linears.end(), {&b->gate, &b->up, &b->down});
+    }
+    for (Linear* l : linears) {
       slots[(*l)->layer_name() + ".weight"] = &(*l)->weight;
       if ((*l)->bias.defined()) slots[(*l)->layer_name() + ".bias"] = &(*l)->bias;
     }

@@ -1,6 +1,7 @@
 #include "train/models.h"
 
 #include "train/hf_model.h"
+#include "train/moe.h"
 
 #include "core/kv_cache_attrs.h"
 #include "train/kv_fake_quant.h"
@@ -137,8 +138,27 @@ struct GptBlock : torch::nn::Module {
     qkv = register_module("qkv", Linear(prefix + ".attn.qkv", s.dim, 3 * s.dim));
     proj = register_module("proj", Linear(prefix + ".attn.proj", s.dim, s.dim));
     ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim})));
-    fc1 = register_module("fc1", Linear(prefix + ".mlp.fc1", s.dim, s.mlp_ratio * s.dim));
-    fc2 = register_module("fc2", Linear(prefix + ".mlp.fc2", s.mlp_ratio * s.dim, s.dim));
+    if (s.moe.enabled) {
+      MoeOptions o;
+      o.dim = s.dim;
+      o.experts = s.moe.experts;
+      o.top_k = s.moe.top_k;
+      o.expert_hidden = s.moe.expert_hidden;
+      o.normalize = s.moe.normalize != 0;
+      o.fallback_threshold = s.moe.fallback_threshold;
+      o.aux_loss_weight = s.moe.aux_loss_weight;
+      o.activation = "gelu_tanh";
+      o.router = s.moe.router;
+      o.router_hidden = s.moe.router_hidden;
+      o.router_bias = s.moe.router == "mlp";
+      o.expert_bias = true;
+      o.router_name = prefix + ".mlp.router";
+      o.experts_name = prefix + ".mlp.experts";
+      moe = register_module("moe", MoeFeedForward(o));
+    } else {
+      fc1 = register_module("fc1", Linear(prefix + ".mlp.fc1", s.dim, s.mlp_ratio * s.dim));
+      fc2 = register_module("fc2", Linear(prefix + ".mlp.fc2", s.mlp_ratio * s.dim, s.dim));
+    }
   }
   torch::Tensor forward(const torch::Tensor& x) {
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), d = C / heads;
@@ -158,7 +178,7 @@ struct GptBlock : torch::nn::Module {
     att = torch::softmax(att.masked_fill(causal, -std::numeric_limits<float>::infinity()), -1);
     auto y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, C});
     torch::Tensor h = x + F::dropout(proj->forward(y), F::DropoutFuncOptions().p(dropout).training(is_training()));
-    auto m = fc2->forward(torch::gelu(fc1->forward(ln2->forward(h))));
+    auto m = moe ? moe->forward(ln2->forward(h)) : fc2->forward(torch::gelu(fc1->forward(ln2->forward(h))));
     return h + F::dropout(m, F::DropoutFuncOptions().p(dropout).training(is_training()));
   }
   std::string prefix;
@@ -167,6 +187,7 @@ struct GptBlock : torch::nn::Module {
   std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme;
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  MoeFeedForward moe{nullptr};
 };
 
 class Gpt : public ZooModel {
@@ -205,9 +226,30 @@ class Gpt : public ZooModel {
       b.op("add", p + ".attn.add", {residual});
       const std::string residual2 = b.current();
       b.op("layernorm", p + ".ln2").floats["eps"] = 1e-5;
-      b.op("linear", p + ".mlp.fc1");
-      b.op("gelu", p + ".mlp.gelu");
-      b.op("linear", p + ".mlp.fc2");
+      if (block->moe) {
+        // Router linears (their own layers), then the routed experts over (normed x, logits).
+        const MoeOptions& o = block->moe->options();
+        const std::string normed = b.current();
+        if (o.router == "mlp") {
+          b.op("linear", o.router_name + ".fc1");
+          b.op("gelu", o.router_name + ".gelu");
+          b.op("linear", o.router_name + ".fc2");
+        } else {
+          b.op("linear", o.router_name);
+        }
+        const std::string logits = b.current();
+        b.set_current(normed);
+        Op& m = b.op("moe_experts", o.experts_name, {logits});
+        m.ints["experts"] = {o.experts};
+        m.ints["top_k"] = {o.top_k};
+        m.ints["normalize"] = {o.normalize ? 1 : 0};
+        m.floats["fallback_threshold"] = o.fallback_threshold;
+        m.strings["activation"] = o.activation;
+      } else {
+        b.op("linear", p + ".mlp.fc1");
+        b.op("gelu", p + ".mlp.gelu");
+        b.op("linear", p + ".mlp.fc2");
+      }
       b.op("add", p + ".mlp.add", {residual2});
     }
     b.op("layernorm", "ln_f").floats["eps"] = 1e-5;
@@ -227,6 +269,15 @@ class Gpt : public ZooModel {
   bool is_language_model() const override { return true; }
   bool has_kv_cache() const override { return true; }
   int64_t kv_head_dim() const override { return spec_.dim / spec_.heads; }
+  torch::Tensor auxiliary_loss() override {
+    torch::Tensor total;
+    for (auto& block : blocks_)
+      if (block->moe) {
+        const torch::Tensor a = block->moe->last_aux_loss();
+        if (a.defined()) total = total.defined() ? total + a : a;
+      }
+    return total;
+  }
 
   static constexpr int64_t kVocab = 256;  // byte-level
 

@@ -31,6 +31,9 @@ class ZooModel : public torch::nn::Module {
   // Layers with weight/input slots (Linear, Conv+BN, Embedding), in graph order.
   std::vector<std::shared_ptr<QuantizableLayer>> layers() { return quantizable_layers(*this); }
   virtual bool is_language_model() const { return false; }
+  // A loss term the model adds to the task's loss during training (the mixture-of-experts load
+  // balancing loss of the last forward, already weighted); undefined when there is none.
+  virtual torch::Tensor auxiliary_loss() { return {}; }
 
   // Fake quantization of K and V as written to the KV cache (quantization modifier's kv_cache;
   // train/kv_fake_quant.h), in every attention of the model; none = float cache. Only models

@@ -62,7 +62,8 @@ ModelSpec parse_model(const RecipeNode& m) {
   s.init_from_line = m.line_of("init_from");
   if (s.family == "mlp") expect_keys(m, {"hidden", "init_from"});
   if (s.family == "cnn") expect_keys(m, {"channels", "hidden", "init_from"});
-  if (s.family == "gpt") expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout", "init_from"});
+  if (s.family == "gpt")
+    expect_keys(m, {"layers", "heads", "dim", "context", "mlp_ratio", "dropout", "init_from", "moe"});
   if (s.family == "hf") {
     expect_keys(m, {"path", "context", "init", "init_from"});
     // init: pretrained (the folder's safetensors) | random (config.json only: train from scratch).
@@ -105,6 +106,35 @@ ModelSpec parse_model(const RecipeNode& m) {
     if (s.dim % s.heads != 0)
       m.fail("dim", "(" + std::to_string(s.dim) + ") must be divisible by heads (" +
                         std::to_string(s.heads) + ")");
+    if (m.has("moe")) {
+      const RecipeNode moe = m.child("moe");
+      MoeSpec& e = s.moe;
+      e.enabled = true;
+      e.line = m.line_of("moe");
+      expect_keys(moe, {"experts", "top_k", "router", "router_hidden", "fallback_threshold", "aux_loss_weight",
+                        "expert_hidden", "normalize"});
+      e.experts = moe.get<int64_t>("experts", e.experts);
+      e.top_k = moe.get<int64_t>("top_k", e.top_k);
+      e.router = moe.has("router") ? moe.require_one_of("router", {"softmax", "mlp"}) : e.router;
+      e.router_hidden = moe.get<int64_t>("router_hidden", e.router_hidden);
+      e.aux_loss_weight = moe.get<double>("aux_loss_weight", e.aux_loss_weight);
+      e.expert_hidden = moe.get<int64_t>("expert_hidden", e.expert_hidden);
+      check_range(moe, "experts", static_cast<double>(e.experts), 1.0, false, 1024.0, false);
+      if (e.top_k != 1 && e.top_k != 2) moe.fail("top_k", "must be 1 or 2");
+      if (e.top_k > e.experts) moe.fail("top_k", "must not exceed experts");
+      if (moe.has("fallback_threshold")) {
+        e.fallback_threshold = moe.get<double>("fallback_threshold", 0.0);
+        check_range(moe, "fallback_threshold", e.fallback_threshold, 0.0, false, 1.0, false);
+      }
+      if (moe.has("normalize")) e.normalize = moe.get<bool>("normalize", true) ? 1 : 0;
+      check_range(moe, "aux_loss_weight", e.aux_loss_weight, 0.0, false, 1e6, false);
+      if (e.router_hidden < 0) moe.fail("router_hidden", "must be >= 0");
+      if (e.expert_hidden < 0) moe.fail("expert_hidden", "must be >= 0");
+      if (e.fallback_threshold < 0) e.fallback_threshold = e.router == "mlp" ? 0.7 : 0.0;
+      if (e.normalize < 0) e.normalize = e.top_k > 1 ? 1 : 0;
+      if (e.router_hidden == 0) e.router_hidden = s.dim;
+      if (e.expert_hidden == 0) e.expert_hidden = std::max<int64_t>(1, s.mlp_ratio * s.dim / e.top_k);
+    }
   }
   return s;
 }

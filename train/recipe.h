@@ -15,6 +15,19 @@
 
 namespace qf {
 
+// gpt's optional mixture-of-experts feed-forward (key `moe:` of `model:`); see train/moe.h.
+struct MoeSpec {
+  bool enabled = false;
+  int64_t experts = 8, top_k = 2;
+  std::string router = "softmax";   // softmax: one linear; mlp: Linear -> GELU -> Linear (qforge's)
+  int64_t router_hidden = 0;        // mlp router width; 0 = model dim
+  double fallback_threshold = -1;   // < 0: default (0.7 for the mlp router, 0 = never for softmax)
+  double aux_loss_weight = 0.01;    // weight of the load-balancing loss added to the task loss
+  int64_t expert_hidden = 0;        // 0: mlp_ratio * dim / top_k (active parameters of the dense MLP)
+  int normalize = -1;               // renormalize the top-k weights; < 0: default (top_k > 1)
+  int line = 1;
+};
+
 struct ModelSpec {
   std::string family;  // mlp | cnn | gpt
   int line = 1;        // line of the `model:` key
@@ -31,6 +44,7 @@ struct ModelSpec {
   // gpt: byte-level decoder-only transformer (vocab 256).
   int64_t layers = 4, heads = 4, dim = 128, context = 128, mlp_ratio = 4;
   double dropout = 0.0;
+  MoeSpec moe;  // gpt only
   static constexpr int64_t kVocab = 256;
   // hf: a Hugging Face model folder (config.json + safetensors), resolved like init_from.
   std::string path;

@@ -256,6 +256,12 @@ RunResult Trainer::run() {
       st.output = model_->forward(st.batch.input);
       st.loss = task_->loss(st.output, st.batch);
       emit([&](Modifier& m) { m.after_loss(st); });
+      // The model's own term (the MoE load-balancing loss) after the modifiers, which may replace
+      // the task loss (distillation's KD loss).
+      if (const torch::Tensor aux = model_->auxiliary_loss(); aux.defined()) {
+        st.step_log["aux_loss"] = aux.item<double>();
+        st.loss = st.loss + aux;
+      }
       inject_fault_if_asked(rank_, step);
       const double loss_value = st.loss.item<double>();
       if (!std::isfinite(loss_value)) {

@@ -45,6 +45,9 @@ struct OpContext {
   const LayerWeights* weights;  // null for kinds without parameters
   const kernels::KernelTable& kt;
   size_t index;                 // position in the graph (key of per-op session state)
+  // Every layer of the checkpoint, by name: ops that own sub-layers (moe_experts' expert
+  // linears, core/op_schema.h sub_layer_ops) find theirs here.
+  const std::map<std::string, LayerWeights>* layers = nullptr;
 };
 
 class OpImpl {
@@ -75,6 +78,10 @@ class OpImpl {
     return false;
   }
   const Op& op() const { return op_; }
+  // Counters an op keeps across runs, for reports (moe_experts: tokens, fallbacks, tokens routed
+  // to each expert); empty for most ops.
+  virtual std::vector<std::pair<std::string, int64_t>> counters() const { return {}; }
+  virtual void reset_counters() {}
 
  protected:
   [[noreturn]] void fail(const std::string& msg) const;
@@ -116,5 +123,6 @@ std::unique_ptr<OpImpl> make_rotary_embedding(const OpContext&);
 std::unique_ptr<OpImpl> make_gqa_attention(const OpContext&);
 std::unique_ptr<OpImpl> make_gated_activation(const OpContext&);
 std::unique_ptr<OpImpl> make_scale(const OpContext&);
+std::unique_ptr<OpImpl> make_moe_experts(const OpContext&);
 
 }  // namespace qf

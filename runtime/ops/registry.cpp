@@ -36,6 +36,7 @@ constexpr Entry kRegistry[] = {
     {"gqa_attention", make_gqa_attention},
     {"gated_activation", make_gated_activation},
     {"scale", make_scale},
+    {"moe_experts", make_moe_experts},
 };
 
 }  // namespace

@@ -130,14 +130,24 @@ TEST(HfConfig, UnsupportedFeaturesAreRefusedByName) {
   missing.replace(missing.find("\"vocab_size\":32,"), 16, "");
   EXPECT_NE(error_of(missing).find("missing key 'vocab_size'"), std::string::npos);
   EXPECT_NE(error_of(R"({"architectures":["BertModel"]})").find("'BertModel' is not supported"), std::string::npos);
-  try {
-    load_hf_config(kFix + "/mixtral");
-    FAIL() << "mixtral must be refused";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("MixtralForCausalLM (mixture of experts) is not supported yet"),
-              std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("mixtral/config.json"), std::string::npos);
-  }
+}
+
+TEST(HfConfig, MixtralIsAMixtureOfExperts) {
+  const HfConfig c = load_hf_config(kFix + "/mixtral");
+  EXPECT_EQ(c.arch, Arch::kMixtral);
+  EXPECT_EQ(c.experts, 8);
+  EXPECT_EQ(c.experts_per_token, 2);
+  EXPECT_EQ(c.intermediate, 128);
+  EXPECT_EQ(c.activation, "silu");
+  for (const LayerSpec& l : c.layer) EXPECT_EQ(l.sliding_window, 0);  // "sliding_window": null
+  const std::string base =
+      R"({"architectures":["MixtralForCausalLM"],"vocab_size":32,"hidden_size":16,"intermediate_size":32,)"
+      R"("num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"num_local_experts":4,)";
+  EXPECT_EQ(error_of(base + R"("num_experts_per_tok":2})"), "");
+  EXPECT_NE(error_of(base + R"("num_experts_per_tok":5})").find("num_experts_per_tok"), std::string::npos);
+  EXPECT_NE(error_of(base + R"("num_experts_per_tok":2,"hidden_act":"gelu_pytorch_tanh"})").find("Mixtral experts"),
+            std::string::npos);
+  EXPECT_EQ(parse_hf_config(base + R"("num_experts_per_tok":1,"sliding_window":8})", "m.json").layer[0].sliding_window, 8);
 }
 
 }  // namespace
