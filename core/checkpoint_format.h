@@ -29,7 +29,10 @@ inline constexpr const char* kFeatureNMInt4 = "nm_int4";  // 1.1: N:M values nib
 // 1.2: the op kinds of Hugging Face decoders (rms_norm, rotary_embedding, gqa_attention,
 // gated_activation, scale); core/op_schema.h names the feature of each kind.
 inline constexpr const char* kFeatureDecoderOps = "decoder_ops";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps};
+// 1.3: weight_format fp8_e4m3 (E4M3 bit patterns + per-tensor / per-channel scales) and, on such
+// layers, E4M3 input activations with the exact FP8 GEMM (FORMAT.md, "FP8 E4M3 weights").
+inline constexpr const char* kFeatureFp8E4M3 = "fp8_e4m3";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureFp8E4M3};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
@@ -41,7 +44,7 @@ inline constexpr const char* kMetrics = "metrics";    // uint8 [n], UTF-8 JSON
 
 // Layer group attributes.
 inline constexpr const char* kAttrKind = "kind";
-inline constexpr const char* kAttrWeightFormat = "weight_format";  // none|float32|int8|int4|nm_int8
+inline constexpr const char* kAttrWeightFormat = "weight_format";  // none|float32|int8|int4|nm_int8|nm_int4|fp8_e4m3
 inline constexpr const char* kAttrWeightShape = "weight_shape";
 inline constexpr const char* kAttrBits = "bits";
 inline constexpr const char* kAttrGranularity = "granularity";

@@ -17,8 +17,9 @@ namespace qf {
 
 // kNMInt4 stores the kept N:M values nibble-packed; the reader unpacks them, so in memory it
 // holds the same `codes` as kNMInt8.
-enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4 };
-const char* weight_format_name(WeightFormat f);  // as in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4
+// kFp8E4M3 (feature fp8_e4m3): `packed` holds the [O, K] E4M3 bit patterns (no NaN).
+enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4, kFp8E4M3 };
+const char* weight_format_name(WeightFormat f);  // as in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4, fp8_e4m3
 
 struct LayerWeights {
   std::string name, kind;
@@ -32,7 +33,7 @@ struct LayerWeights {
   NMPattern nm;                 // when sparse
   std::vector<float> f32;       // kFloat32: weight in `shape`
   std::vector<int8_t> codes;    // kInt8: [O, K]; kNMInt8 / kNMInt4: values [O, K/M*N]
-  std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8 / kNMInt4: indices [O, row bytes]
+  std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8 / kNMInt4: indices [O, row bytes]; kFp8E4M3: [O, K]
   std::vector<float> scales;    // [1] | [O] | [O, K/G]
   ActScheme input_act;
   std::map<std::string, Tensor> extra;  // bias, layernorm bias ... (float32)

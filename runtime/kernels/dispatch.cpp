@@ -48,6 +48,9 @@ const KernelTable& ref_kernel_table() {
       f32_gqa_attention_ref,
       f32_gated_act_ref,
       f32_scale_ref,
+      qf8_qf8w_gemm_f32_ref,
+      f32_quantize_e4m3_ref,
+      f32_quantize_per_row_e4m3_ref,
   };
   return t;
 }

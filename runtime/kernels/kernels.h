@@ -23,7 +23,8 @@ struct QActs {
   int64_t scale_stride = 0;     // 0: one per-tensor scale; 1: one scale per row (per-token)
 };
 
-enum class QWeightKind { kInt8, kInt4, kNM };
+// kFp8E4M3 weights (feature fp8_e4m3) go to KernelTable::qf8_gemm, never to qgemm[][].
+enum class QWeightKind { kInt8, kInt4, kNM, kFp8E4M3 };
 
 // A weight a backend re-laid out once, at load time (packed / interleaved for its GEMM tiles).
 // Opaque to the executor, which only keeps it alive; the checkpoint's layout stays the format's.
@@ -36,7 +37,8 @@ struct QWeights {
   QWeightKind kind = QWeightKind::kInt8;
   int64_t n = 0, k = 0;
   const int8_t* codes = nullptr;     // kInt8: [N, K]; kNM: kept values [N, K/M*NM_N]
-  const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices
+  const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices;
+                                     // kFp8E4M3: [N, K] E4M3 bit patterns (core/fp8_e4m3.h)
   int nm_n = 0, nm_m = 0;            // kNM pattern (core/nm_sparse.h layout)
   const float* scales = nullptr;     // [N] (per channel) or [N, K/group_size] (per group)
   bool per_group = false;
@@ -127,6 +129,18 @@ using QuantizeU8Fn = void (*)(const float* x, int64_t n, float scale, int32_t ze
                               int32_t qmax, uint8_t* codes);
 using QuantizeS8Fn = void (*)(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
 
+// ---- FP8 E4M3 (format feature `fp8_e4m3`; core/fp8_quantize.h's rules) ----
+
+// Activation codes: static per tensor, code = fp32_to_e4m3(x / scale); dynamic per row,
+// scales[r] = e4m3_scale(amax(row)) then codes.
+using QuantizeE4M3Fn = void (*)(const float* x, int64_t n, float scale, uint8_t* codes);
+using QuantizePerRowE4M3Fn = void (*)(const float* x, int64_t rows, int64_t cols, uint8_t* codes, float* scales);
+// The exact FP8 GEMM (QGemmFn's signature; x.codes are E4M3 patterns [M, K], zero point 0;
+// w.kind == kFp8E4M3, scales [N]): y[m, n] = P * (sx * sw[n]) + bias[n], float32 in that order,
+// where P = the exact sum over k of e4m3(x[m, k]) * e4m3(w[n, k]) rounded once to float32
+// (NaN when a code of row m is NaN). Exact, hence order-free: a SIMD or tensor-core variant
+// must give the same bits.
+
 // ---- decoder ops of Hugging Face models (format feature `decoder_ops`) ----
 
 // RMSNorm over every run of d values: y = x * (1 / sqrt(mean(x^2) + eps)) * (w + plus_one),
@@ -181,6 +195,11 @@ struct KernelTable {
   GqaAttentionFn gqa_attention;
   GatedActFn gated_act;
   ScaleFn scale;
+  // FP8 E4M3 (null in a table that does not implement them: fp8_e4m3 layers with quantized
+  // inputs then refuse to load)
+  QGemmFn qf8_gemm;
+  QuantizeE4M3Fn quantize_e4m3;
+  QuantizePerRowE4M3Fn quantize_per_row_e4m3;
 };
 
 const KernelTable& ref_kernel_table();

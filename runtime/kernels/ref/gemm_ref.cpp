@@ -19,6 +19,7 @@ QWeights QWeights::rows_slice(int64_t r0, int64_t rows) const {
       s.codes = codes + r0 * nm_kept_per_row(k, nm_n, nm_m);
       s.packed = packed + r0 * nm_index_row_bytes(k, nm_n, nm_m);
       break;
+    case QWeightKind::kFp8E4M3: s.packed = packed + r0 * k; break;
   }
   s.scales = scales + r0 * (per_group ? k / group_size : 1);
   s.prepared = nullptr;  // a packing of all rows is not one of these rows: prepare the slice itself
