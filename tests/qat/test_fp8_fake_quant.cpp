@@ -84,7 +84,7 @@ TEST(E4M3FakeQuant, ModulesQuantizeWeightsAndInputsToFp8) {
     const torch::Tensor sb = g == Granularity::kTensor ? s.view({1, 1}) : s.view({8, 1});
     EXPECT_TRUE(torch::equal(y, e4m3_round(w / sb) * sb));
     // The scale rule: the largest magnitude lands on +-448 exactly.
-    EXPECT_EQ((y / sb).abs().max().item<float>(), 448.0f);
+    EXPECT_EQ(e4m3_round(w / sb).abs().max().item<float>(), 448.0f);
   }
   wc.scheme.granularity = Granularity::kGroup;
   wc.scheme.group_size = 8;
