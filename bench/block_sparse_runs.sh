@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFORGE:-build/cli/qforge}
 T=${1:-2}
-for r in bench/recipes/fashion_cnn_w8a8_short.yaml recipes/fashion_cnn_w8a8_bs32_50.yaml recipes/fashion_cnn_w8a8_bs32_70.yaml \
-         bench/recipes/fashion_cnn_w4a8_short.yaml recipes/fashion_cnn_w4a8_bs32_50.yaml recipes/fashion_cnn_w4a8_bs32_70.yaml; do
+for r in bench/recipes/fashion_cnn_w8a8_dense_twin.yaml recipes/fashion_cnn_w8a8_bs32_50.yaml recipes/fashion_cnn_w8a8_bs32_70.yaml \
+         bench/recipes/fashion_cnn_w4a8_dense_twin.yaml recipes/fashion_cnn_w4a8_bs32_50.yaml recipes/fashion_cnn_w4a8_bs32_70.yaml; do
   name=$(basename "$r" .yaml)
   $Q run "$r" --resume -q --threads "$T"
   $Q export "runs/$name" -o "runs/$name/model.qf.h5" >/dev/null

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "calibrate/gptq.h"
+#include "core/fp8_quantize.h"
 
 namespace qf::calibrate {
 namespace {
@@ -13,6 +14,19 @@ struct FixedWeightImpl : train::TensorHookImpl {
   torch::Tensor forward(const torch::Tensor&) override { return weight; }
   torch::Tensor weight;
 };
+
+// FP8 E4M3 with scales amax / 448 (core/fp8_quantize.h, as training and export compute them),
+// dequantized: the observer plays no part (FP8 has no clipping search).
+torch::Tensor e4m3_weight(const torch::Tensor& w2d, Granularity g) {
+  const torch::Tensor w = w2d.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const QuantLayout layout = QuantLayout::make(w.size(0), w.size(1), g, 0);
+  std::vector<float> scales(static_cast<size_t>(layout.num_params()));
+  std::vector<uint8_t> codes(static_cast<size_t>(w.numel()));
+  quantize_e4m3_matrix(w.data_ptr<float>(), layout, nullptr, scales.data(), codes.data());
+  torch::Tensor out = torch::empty_like(w);
+  dequantize_e4m3_matrix(codes.data(), layout, scales.data(), out.data_ptr<float>());
+  return out;
+}
 
 }  // namespace
 
@@ -79,7 +93,8 @@ SensitivityResult measure_sensitivity(train::ZooModel& model, train::Task& task,
       const SensitivityFormat f = format_for_layer(f0, s.cols);
       double loss = result.float_loss, kl = 0;
       if (f.scheme) {
-        const torch::Tensor wq = rtn_quantize(w.reshape({s.rows, s.cols}).cpu(), *f.scheme, observer).weight;
+        const torch::Tensor wq = f.scheme->e4m3 ? e4m3_weight(w.reshape({s.rows, s.cols}), f.scheme->granularity)
+                                                : rtn_quantize(w.reshape({s.rows, s.cols}).cpu(), *f.scheme, observer).weight;
         layer->set_hook(train::HookSlot::kWeightQuant,
                         std::make_shared<FixedWeightImpl>(wq.reshape(w.sizes()).to(w.device())));
         score(loss, kl);

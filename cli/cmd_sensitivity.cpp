@@ -90,6 +90,14 @@ std::string mixed_recipe(const Recipe& recipe, const std::string& init_run, cons
       if (!f.scheme) {
         o["weights"]["enabled"] = false;
         o["inputs"]["mode"] = "none";
+      } else if (f.scheme->e4m3) {
+        // FP8 weights take FP8 inputs (the exact FP8 GEMM): the section's input mode, in E4M3.
+        o["weights"]["format"] = "fp8_e4m3";
+        o["weights"]["granularity"] = granularity_name(f.scheme->granularity);
+        if (q["inputs"] && q["inputs"]["mode"] && q["inputs"]["mode"].as<std::string>() != "none") {
+          o["inputs"]["mode"] = q["inputs"]["mode"].as<std::string>();
+          o["inputs"]["format"] = "fp8_e4m3";
+        }
       } else {
         o["weights"]["bits"] = f.scheme->bits;
         o["weights"]["granularity"] = granularity_name(f.scheme->granularity);
@@ -111,11 +119,18 @@ std::string mixed_recipe(const Recipe& recipe, const std::string& init_run, cons
   return std::string(head) + e.c_str() + "\n";
 }
 
-// "float", "wB" (B bits, per channel) or "wBgG" (per group of G), e.g. w4g32.
+// "float", "wB" (B bits, per channel), "wBgG" (per group of G), e.g. w4g32, or "fp8" / "fp8t"
+// (FP8 E4M3 per channel / per tensor: 8 bits a weight plus the scales).
 calibrate::SensitivityFormat parse_format(const std::string& t) {
   calibrate::SensitivityFormat f;
   f.name = t;
   if (t == "float") return f;
+  if (t == "fp8" || t == "fp8t") {
+    WeightScheme s{8, t == "fp8" ? Granularity::kChannel : Granularity::kTensor, 0, true};
+    s.e4m3 = true;
+    f.scheme = s;
+    return f;
+  }
   int bits = 0;
   long long group = 0;
   char tail = 0;
@@ -125,7 +140,7 @@ calibrate::SensitivityFormat parse_format(const std::string& t) {
   } else if (std::sscanf(t.c_str(), "w%d%c", &bits, &tail) == 1) {
     s = WeightScheme{bits, Granularity::kChannel, 0, true};
   } else {
-    throw std::runtime_error("--formats: '" + t + "' is not float, wB or wBgG (e.g. w4g32)");
+    throw std::runtime_error("--formats: '" + t + "' is not float, wB, wBgG (e.g. w4g32), fp8 or fp8t");
   }
   if (bits < 2 || bits > 8) throw std::runtime_error("--formats: '" + t + "': bits must be in 2..8");
   f.scheme = s;
@@ -156,7 +171,8 @@ void add_sensitivity_command(CLI::App& app) {
   cmd->add_option("--group-size", opt->group_size,
                   "int4 group size (default: the recipe's, else 32; layers it does not divide get per-channel)");
   cmd->add_option("--formats", opt->formats,
-                  "Candidate formats: float, wB (per channel), wBgG (per group of G); default w4gG w8 float")
+                  "Candidate formats: float, wB (per channel), wBgG (per group of G), fp8 / fp8t (FP8 E4M3 per channel / "
+                  "per tensor); default w4gG w8 float")
       ->delimiter(',');
   cmd->add_option("--csv", opt->csv, "Write the table as CSV");
   cmd->add_option("--png", opt->png, "Plot KL to float per layer and format (gnuplot)");

@@ -37,8 +37,11 @@ inline constexpr const char* kFeatureBlockSparse = "block_sparse";
 inline constexpr const char* kFeatureKvCacheInt4 = "kv_cache_int4";
 // 1.3: the op kind moe_experts (routed expert MLPs; their linears are layer groups of their own).
 inline constexpr const char* kFeatureMoeExperts = "moe_experts";
+// 1.3: weight_format fp8_e4m3 (E4M3 bit patterns + per-tensor / per-channel scales) and, on such
+// layers, E4M3 input activations with the exact FP8 GEMM (FORMAT.md, "FP8 E4M3 weights").
+inline constexpr const char* kFeatureFp8E4M3 = "fp8_e4m3";
 inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse,
-                                                 kFeatureKvCacheInt4, kFeatureMoeExperts};
+                                                 kFeatureKvCacheInt4, kFeatureMoeExperts, kFeatureFp8E4M3};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
@@ -50,7 +53,7 @@ inline constexpr const char* kMetrics = "metrics";    // uint8 [n], UTF-8 JSON
 
 // Layer group attributes.
 inline constexpr const char* kAttrKind = "kind";
-inline constexpr const char* kAttrWeightFormat = "weight_format";  // none|float32|int8|int4|nm_int8
+inline constexpr const char* kAttrWeightFormat = "weight_format";  // none|float32|int8|int4|nm_int8|nm_int4|fp8_e4m3
 inline constexpr const char* kAttrWeightShape = "weight_shape";
 inline constexpr const char* kAttrBits = "bits";
 inline constexpr const char* kAttrGranularity = "granularity";

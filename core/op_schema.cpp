@@ -284,6 +284,12 @@ std::string check_layer_quantization(const std::string& kind, const WeightScheme
                "-bit in groups of 32 (do not set bits / granularity / group_size beside it)";
       if (kind == "conv2d") return "ggml block formats are for linear and embedding weights";
     }
+    if (weight->e4m3) {
+      if (weight->ggml_format != GgmlFormat::kNone) return "fp8_e4m3 is not a ggml block format";
+      if (weight->bits != 8) return "fp8_e4m3 weights are 8-bit (do not set bits beside format: fp8_e4m3)";
+      if (weight->granularity == Granularity::kGroup)
+        return "fp8_e4m3 weight scales are per tensor or per channel (granularity: tensor or channel)";
+    }
   }
   if (act.mode == ActMode::kNone) return "";
   if (act.mode == ActMode::kStatic && !s->act_static)
@@ -294,6 +300,16 @@ std::string check_layer_quantization(const std::string& kind, const WeightScheme
     return "quantized inputs need a quantized weight: the runtime's integer GEMM multiplies codes by codes "
            "(enable weights, or disable inputs)";
   if (act.bits < 2 || act.bits > 8) return "activation bits must be in [2, 8], got " + std::to_string(act.bits);
+  // FP8 inputs feed the exact FP8 GEMM, which multiplies E4M3 by E4M3: both or neither.
+  if (act.e4m3 != weight->e4m3)
+    return act.e4m3 ? "fp8_e4m3 inputs need fp8_e4m3 weights (the runtime's FP8 GEMM multiplies E4M3 by E4M3)"
+                    : "fp8_e4m3 weights take fp8_e4m3 inputs or float inputs (inputs: {format: fp8_e4m3} or "
+                      "mode: none), not integer ones";
+  if (act.e4m3) {
+    if (act.bits != 8 || !act.symmetric || act.zero_point != 0)
+      return "fp8_e4m3 inputs are 8-bit, symmetric, without zero point";
+    return "";
+  }
   if (act.mode == ActMode::kDynamicPerToken && (act.bits != 8 || !act.symmetric))
     return "dynamic per-token activations are symmetric int8 (bits: 8, symmetric: true)";
   return "";

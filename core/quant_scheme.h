@@ -32,6 +32,9 @@ struct WeightScheme {
   int64_t group_size = 0;  // for kGroup; must divide K
   bool symmetric = true;   // format v1 stores symmetric weights only (zero point 0)
   GgmlFormat ggml_format = GgmlFormat::kNone;
+  // FP8 E4M3 elements (core/fp8_e4m3.h, core/fp8_quantize.h) instead of integer codes: bits 8,
+  // granularity tensor or channel, scale = amax / 448. Checkpoint feature `fp8_e4m3`.
+  bool e4m3 = false;
 };
 
 // The scheme a ggml block format implies (bits 4 / 8, group of 32, symmetric).
@@ -51,6 +54,9 @@ struct ActScheme {
   bool symmetric = false;  // false: codes [0, 2^b-1] with zero point; true: [-(2^(b-1)-1), ..]
   float scale = 1.0f;      // static only
   int32_t zero_point = 0;  // static asymmetric only
+  // FP8 E4M3 codes (bits 8, symmetric, zero point 0): static scale = observed amax / 448, or
+  // per token amax(row) / 448. Pairs with an e4m3 weight only (the exact FP8 GEMM).
+  bool e4m3 = false;
 };
 
 }  // namespace qf

@@ -12,6 +12,7 @@
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/block_sparse.h"
+#include "core/fp8_quantize.h"
 #include "core/nm_sparse.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
@@ -183,7 +184,9 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   if (!L.weight_scales.empty() && !L.weight_scheme) fail(L.name, "weight_scales given without a weight scheme");
 
   const ActScheme& act = L.input_act;
-  if (act.mode == ActMode::kStatic) {
+  if (act.mode == ActMode::kStatic && act.e4m3) {
+    if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(L.name, "activation scale must be finite and > 0");
+  } else if (act.mode == ActMode::kStatic) {
     if (!std::isfinite(act.scale) || !(act.scale > 0)) fail(L.name, "activation scale must be finite and > 0");
     const QuantRange r = quant_range(act.bits, act.symmetric);
     if (act.symmetric ? act.zero_point != 0 : (act.zero_point < r.qmin || act.zero_point > r.qmax))
@@ -218,6 +221,32 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       layout = QuantLayout::make(rows, k, ws.granularity, ws.group_size);
     } catch (const Error& e) {
       fail(L.name, e.what());
+    }
+    if (ws.e4m3) {  // FORMAT.md, "FP8 E4M3 weights": bit patterns + scales, feature fp8_e4m3
+      if (sparse) fail(L.name, "fp8_e4m3 weights are stored dense");
+      if (act.mode != ActMode::kNone && k > kFp8MaxK)
+        fail(L.name, "K = " + std::to_string(k) + " exceeds " + std::to_string(kFp8MaxK) +
+                         ", the longest exact FP8 dot product the format defines");
+      std::vector<float> scales(static_cast<size_t>(layout.num_params()));
+      std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+      if (!L.weight_scales.empty() && static_cast<int64_t>(L.weight_scales.size()) != layout.num_params())
+        fail(L.name, "weight_scales: " + std::to_string(L.weight_scales.size()) + " scales for " +
+                         std::to_string(layout.num_params()) + " parameters");
+      try {
+        quantize_e4m3_matrix(L.weight.f32.data(), layout, L.weight_scales.empty() ? nullptr : L.weight_scales.data(),
+                             scales.data(), codes.data());
+      } catch (const Error& e) {
+        fail(L.name, std::string("weight_scales: ") + e.what());
+      }
+      features.insert(fmt::kFeatureFp8E4M3);
+      attr_string(g, fmt::kAttrWeightFormat, "fp8_e4m3");
+      attr_int(g, fmt::kAttrBits, 8);
+      attr_string(g, fmt::kAttrGranularity, granularity_name(ws.granularity));
+      attr_int(g, fmt::kAttrGroupSize, 0);
+      write_f32(g, fmt::kWeightScale, layout.param_shape(), scales);
+      write_u8(g, fmt::kWeight, {rows, k}, codes);
+      for (const auto& kv : L.extra) write_f32(g, kv.first, kv.second.shape, kv.second.f32);
+      return;
     }
     if (act.mode != ActMode::kNone) {  // the runtime accumulates in int32 (FORMAT.md, the contract)
       const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * ((1 << (ws.bits - 1)) - 1);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/kv_cache_attrs.h"
+#include "core/fp8_quantize.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
 #include "export/from_torch.h"
@@ -44,6 +45,30 @@ struct QuantWeight {
   torch::Tensor dequant;  // [O, K] float32: code * scale, core's dequantize
 };
 
+// fp8_e4m3: `codes` holds the E4M3 *values* (float64, exact), the operand of the exact FP8 dot
+// product; the codes come from the writer's call (quantize_e4m3_matrix with the same scales).
+QuantWeight quantize_weight_e4m3(const Op& op, const LayerContent& L, QuantWeight w) {
+  const WeightScheme& ws = *L.weight_scheme;
+  const QuantLayout layout = QuantLayout::make(w.o, w.k, ws.granularity, 0);
+  if (!L.weight_scales.empty() && static_cast<int64_t>(L.weight_scales.size()) != layout.num_params())
+    fail(op, "weight_scales do not match the fp8_e4m3 layout");
+  std::vector<float> scales(static_cast<size_t>(layout.num_params()));
+  std::vector<uint8_t> codes(static_cast<size_t>(w.o * w.k));
+  quantize_e4m3_matrix(L.weight.f32.data(), layout, L.weight_scales.empty() ? nullptr : L.weight_scales.data(),
+                       scales.data(), codes.data());
+  std::vector<float> deq(codes.size());
+  dequantize_e4m3_matrix(codes.data(), layout, scales.data(), deq.data());
+  std::vector<double> values(codes.size());
+  for (size_t i = 0; i < codes.size(); ++i) values[i] = e4m3_to_fp32(codes[i]);
+  w.per_group = false;
+  w.group_size = w.k;
+  w.codes = torch::tensor(values, torch::kDouble).reshape({w.o, w.k});
+  w.dequant = f32_tensor(deq, {w.o, w.k});
+  const torch::Tensor s = f32_tensor(scales, {static_cast<int64_t>(scales.size())});
+  w.scales = ws.granularity == Granularity::kTensor ? s.expand({w.o, 1}).contiguous() : s.reshape({w.o, 1});
+  return w;
+}
+
 QuantWeight quantize_weight(const Op& op, const LayerContent& L) {
   const WeightScheme& ws = *L.weight_scheme;
   if (!ws.symmetric) fail(op, "format v1 defines symmetric weights only");
@@ -51,6 +76,7 @@ QuantWeight quantize_weight(const Op& op, const LayerContent& L) {
   QuantWeight w;
   w.o = L.weight.shape[0];
   w.k = L.weight.numel() / std::max<int64_t>(1, w.o);
+  if (ws.e4m3) return quantize_weight_e4m3(op, L, w);
   const QuantLayout layout = QuantLayout::make(w.o, w.k, ws.granularity, ws.group_size);
   const QuantizedMatrix q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
   std::vector<float> deq(q.codes.size());
@@ -109,6 +135,31 @@ QuantAct quantize_per_token(const torch::Tensor& x2d, ContractRounding r) {
   const torch::Tensor tiny = torch::full_like(s, kMinScale), one = torch::ones_like(s);
   s = torch::where(s > kMinScale, s, torch::where(amax > 0, tiny, one));
   return quantize_act(x2d, s, 0, range, r);
+}
+
+// FP8 E4M3 rounding of float32 values with tensor ops (an implementation of its own, not
+// core's bit manipulation): |v| clamped to 448 (saturation), then rounded to nearest even on
+// the grid of its binade, 2^(e-3) with e = max(floor(log2 |v|), -6) (-6: the subnormals' grid
+// 2^-9). frexp gives floor(log2) exactly; the grid step is built from its exponent bits.
+torch::Tensor e4m3_round(const torch::Tensor& v) {
+  const torch::Tensor a = v.abs().clamp_max(static_cast<double>(kE4M3Max));
+  const torch::Tensor e = std::get<1>(torch::frexp(a)).to(torch::kInt) - 1;  // floor(log2 a)
+  const torch::Tensor step = ((torch::clamp_min(e, -6) - 3 + 127) * (1 << 23)).to(torch::kInt).view(torch::kFloat);
+  return torch::copysign(torch::round(a / step) * step, v);
+}
+
+// FP8 inputs: E4M3 values (float64) of x / s; static (act_scale) or per token (amax / 448).
+QuantAct quantize_e4m3_act(const torch::Tensor& x2d, const ActScheme& a) {
+  QuantAct q;
+  if (a.mode == ActMode::kStatic) {
+    q.sx = torch::full({1, 1}, a.scale, torch::kFloat);
+  } else {
+    const torch::Tensor amax = x2d.abs().amax(-1, /*keepdim=*/true);
+    const torch::Tensor s = true_div(amax, torch::full({1, 1}, kE4M3Max, torch::kFloat));
+    q.sx = torch::where(s > kMinScale, s, torch::where(amax > 0, torch::full_like(s, kMinScale), torch::ones_like(s)));
+  }
+  q.codes = e4m3_round(true_div(x2d, q.sx)).to(torch::kDouble);
+  return q;
 }
 
 // The integer GEMM of the contract and its float32 epilogue. xcodes [M, K] (any float dtype,
@@ -175,8 +226,11 @@ torch::Tensor run_linear(const Op& op, const LayerContent& L, const torch::Tenso
   const QuantWeight w = quantize_weight(op, L);
   if (x.size(-1) != w.k) fail(op, "input does not end in K = " + std::to_string(w.k));
   const torch::Tensor x2d = x.reshape({-1, w.k});
-  const QuantAct q = L.input_act.mode == ActMode::kStatic ? quantize_static(x2d, L.input_act, r)
-                                                          : quantize_per_token(x2d, r);
+  // fp8_e4m3: E4M3 values times E4M3 values, summed exactly in float64 (K <= kFp8MaxK), rounded
+  // once to float32 by exact_dot: the same epilogue as the integer GEMM's.
+  const QuantAct q = L.input_act.e4m3                         ? quantize_e4m3_act(x2d, L.input_act)
+                     : L.input_act.mode == ActMode::kStatic ? quantize_static(x2d, L.input_act, r)
+                                                            : quantize_per_token(x2d, r);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = w.o;
   return integer_gemm(q.codes, q.zx, q.sx, w, 0, w.o, bias).reshape(shape);
@@ -196,8 +250,9 @@ torch::Tensor run_conv2d(const Op& op, const LayerContent& L, const torch::Tenso
                      F::Conv2dFuncOptions().bias(bias).stride({sh, sw}).padding({ph, pw}).groups(groups));
   if (L.input_act.mode != ActMode::kStatic) fail(op, "conv2d inputs are quantized statically only");
   const QuantWeight w = quantize_weight(op, L);
-  // The whole input quantized once, then padded with the zero point: (zx - zx) = 0 exactly.
-  const QuantAct q = quantize_static(x, L.input_act, r);
+  // The whole input quantized once, then padded with the zero point: (zx - zx) = 0 exactly
+  // (fp8_e4m3: padded with the value 0).
+  const QuantAct q = L.input_act.e4m3 ? quantize_e4m3_act(x, L.input_act) : quantize_static(x, L.input_act, r);
   const torch::Tensor padded = F::pad(q.codes, F::PadFuncOptions({pw, pw, ph, ph}).mode(torch::kConstant).value(q.zx));
   // im2col: [N, C*kh*kw, P], K in (c, i, j) order like the weight's reshape(O, -1).
   const torch::Tensor cols = F::unfold(padded.to(torch::kDouble), F::UnfoldFuncOptions({kh, kw}).stride({sh, sw}));

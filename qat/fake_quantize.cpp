@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "qat/fake_quant_fn.h"
+#include "qat/fp8_fake_quant.h"
 #include "qat/ggml_fake_quant.h"
 
 namespace qf::qat {
@@ -37,6 +38,13 @@ WeightFakeQuantImpl::WeightFakeQuantImpl(WeightQuantConfig config, const torch::
                                   " needs a [O, K] weight with K a multiple of 32, got K = " + std::to_string(k_));
     group_ = 32;
     return;
+  }
+  if (config_.scheme.e4m3) {
+    // FP8: the scale only places the range (amax / 448), never learned; no groups.
+    if (config_.method != ScaleMethod::kMinMax)
+      throw std::invalid_argument("format fp8_e4m3 computes its scales from the weights (method: minmax)");
+    if (config_.scheme.granularity == Granularity::kGroup)
+      throw std::invalid_argument("format fp8_e4m3 takes granularity tensor or channel");
   }
   switch (config_.scheme.granularity) {
     case Granularity::kTensor: group_ = rows_ * k_; break;
@@ -75,7 +83,8 @@ torch::Tensor WeightFakeQuantImpl::as_groups(const torch::Tensor& w) const {
 torch::Tensor WeightFakeQuantImpl::grouped_scales(const torch::Tensor& groups) const {
   if (lsq_scale_.defined()) return lsq_scale_.clamp_min(kMinScale);
   if (static_scale_.defined()) return static_scale_;
-  return symmetric_scale(groups.detach().abs().amax(-1, /*keepdim=*/true), range_);
+  const torch::Tensor absmax = groups.detach().abs().amax(-1, /*keepdim=*/true);
+  return config_.scheme.e4m3 ? e4m3_scale(absmax) : symmetric_scale(absmax, range_);
 }
 
 torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
@@ -83,6 +92,7 @@ torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
   if (config_.scheme.ggml_format != GgmlFormat::kNone) return ggml_fake_quantize(w, config_.scheme.ggml_format);
   const torch::Tensor groups = as_groups(w);
   const torch::Tensor s = grouped_scales(groups);
+  if (config_.scheme.e4m3) return e4m3_fake_quantize(groups, s).reshape(w.sizes());
   const double grad_factor = 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
   return fake_quantize(groups, s, torch::zeros({}, w.options()), range_.qmin, range_.qmax, grad_factor)
       .reshape(w.sizes());
@@ -104,7 +114,11 @@ torch::Tensor WeightFakeQuantImpl::scales(const torch::Tensor& w) {
 
 ActFakeQuantImpl::ActFakeQuantImpl(ActQuantConfig config)
     : config_(config),
-      range_(quant_range(config.bits, config.mode == ActMode::kDynamicPerToken ? true : config.symmetric)) {
+      // FP8: the observer's symmetric rule with 448 for qmax is core's e4m3_scale (amax / 448).
+      range_(config.e4m3 ? QuantRange{-448, 448}
+                         : quant_range(config.bits, config.mode == ActMode::kDynamicPerToken ? true : config.symmetric)) {
+  if (config_.e4m3 && (config_.method != ScaleMethod::kMinMax || !config_.symmetric || config_.bits != 8))
+    throw std::invalid_argument("fp8_e4m3 inputs are symmetric 8-bit with observed scales (method: minmax)");
   if (config_.mode == ActMode::kStatic) {
     observer_ = register_module("observer", calibrate::RangeObserver(config_.observer, 0.01, config_.percentile));
     if (config_.method == ScaleMethod::kLsq) {
@@ -158,6 +172,7 @@ ActScheme ActFakeQuantImpl::act_scheme() const {
   a.mode = config_.mode;
   a.bits = config_.bits;
   a.symmetric = config_.mode == ActMode::kDynamicPerToken ? true : config_.symmetric;
+  a.e4m3 = config_.e4m3;
   if (config_.mode == ActMode::kStatic) {
     const QuantParams p = static_params();
     a.scale = p.scale;
@@ -170,12 +185,15 @@ torch::Tensor ActFakeQuantImpl::forward(const torch::Tensor& x) {
   if (phase_ == QuantPhase::kOff) return x;
   if (config_.mode == ActMode::kDynamicPerToken) {
     if (phase_ == QuantPhase::kCalibrate) return x;
-    const torch::Tensor s = symmetric_scale(x.detach().abs().amax(-1, /*keepdim=*/true), range_);
+    const torch::Tensor absmax = x.detach().abs().amax(-1, /*keepdim=*/true);
+    if (config_.e4m3) return e4m3_fake_quantize(x, e4m3_scale(absmax));
+    const torch::Tensor s = symmetric_scale(absmax, range_);
     return fake_quantize(x, s, torch::zeros({}, x.options()), range_.qmin, range_.qmax);
   }
   const bool observing = phase_ == QuantPhase::kCalibrate || (phase_ == QuantPhase::kObserve && is_training());
   if (observing && !(lsq_scale_.defined() && phase_ != QuantPhase::kCalibrate)) observer_->observe(x, phase_ == QuantPhase::kCalibrate);
   if (phase_ == QuantPhase::kCalibrate) return x;
+  if (config_.e4m3) return e4m3_fake_quantize(x, effective_scale().to(x.device()));
   const torch::Tensor s = effective_scale().to(x.device()), z = effective_zero_point().to(x.device());
   // LSQ: gradient scale 1/sqrt(N * Qp), N = features per example.
   const double grad_factor = 1.0 / std::sqrt(static_cast<double>(x.numel() / std::max<int64_t>(1, x.size(0))) * range_.qmax);

@@ -35,6 +35,7 @@ struct ActQuantConfig {
   bool learn_zero_point = false;              // static, asymmetric, LSQ only
   calibrate::ObserverKind observer = calibrate::ObserverKind::kMovingAverageMinMax;
   double percentile = 99.99;  // observer: percentile
+  bool e4m3 = false;          // FP8 E4M3 codes (qat/fp8_fake_quant.h): scale = amax / 448
 };
 
 // Quantization on/off and observer state, driven by the quantization modifier's schedule.

@@ -13,6 +13,7 @@ std::string exportability_error(const std::string& kind, const LayerScheme& sche
     act.mode = scheme.inputs->mode;
     act.bits = scheme.inputs->bits;
     act.symmetric = scheme.inputs->symmetric;
+    act.e4m3 = scheme.inputs->e4m3;
   }
   return check_layer_quantization(kind, scheme.weights ? &scheme.weights->scheme : nullptr, act);
 }

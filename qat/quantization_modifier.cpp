@@ -16,8 +16,20 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
     return std::nullopt;
   }
   WeightQuantConfig c;
-  // format: q4_0 | q8_0 -- llama.cpp's block formats, which fix bits, granularity and group size.
-  const std::string format = n.one_of("format", ggml_format_name(b.scheme.ggml_format), {"none", "q4_0", "q8_0"});
+  // format: q4_0 | q8_0 -- llama.cpp's block formats, which fix bits, granularity and group size;
+  // fp8_e4m3 -- FP8 elements with per-tensor or per-channel scales amax / 448 (core/fp8_quantize.h).
+  const std::string format = n.one_of("format", b.scheme.e4m3 ? "fp8_e4m3" : ggml_format_name(b.scheme.ggml_format),
+                                      {"none", "q4_0", "q8_0", "fp8_e4m3"});
+  if (format == "fp8_e4m3") {
+    for (const char* k : {"bits", "group_size", "symmetric"})
+      if (n.has(k)) n.fail(k, "is implied by format: fp8_e4m3 (8-bit E4M3, symmetric; remove it)");
+    c.scheme.bits = 8;
+    c.scheme.e4m3 = true;
+    c.scheme.granularity = parse_granularity(
+        n.one_of("granularity", b.scheme.e4m3 ? granularity_name(b.scheme.granularity) : "channel", {"tensor", "channel"}));
+    c.method = parse_scale_method(n.one_of("method", "minmax", {"minmax"}));
+    return c;
+  }
   if (format != "none") {
     for (const char* k : {"bits", "granularity", "group_size", "symmetric"})
       if (n.has(k)) n.fail(k, std::string("is implied by format: ") + format + " (remove it)");
@@ -40,11 +52,29 @@ std::optional<ActQuantConfig> parse_inputs(const RecipeNode& n, const std::optio
   const std::string mode = n.one_of("mode", base ? act_mode_name(b.mode) : (n.empty() ? "none" : "static"),
                                     {"none", "static", "dynamic_per_token"});
   if (mode == "none") {
-    n.allow({"bits", "symmetric", "method", "observer", "learn_zero_point", "percentile"});
+    n.allow({"bits", "symmetric", "method", "observer", "learn_zero_point", "percentile", "format"});
     return std::nullopt;
   }
   ActQuantConfig c;
   c.mode = parse_act_mode(mode);
+  // format: fp8_e4m3 -- E4M3 codes, scale = amax / 448: observed per tensor (static) or per token.
+  c.e4m3 = n.one_of("format", b.e4m3 ? "fp8_e4m3" : "int", {"int", "fp8_e4m3"}) == "fp8_e4m3";
+  if (c.e4m3) {
+    for (const char* k : {"bits", "symmetric", "learn_zero_point"})
+      if (n.has(k)) n.fail(k, "is implied by format: fp8_e4m3 (8-bit E4M3, symmetric; remove it)");
+    c.bits = 8;
+    c.symmetric = true;
+    c.method = parse_scale_method(n.one_of("method", "minmax", {"minmax"}));
+    // The histogram searches (mse, kl) score an integer grid; FP8 takes its range from amax.
+    c.observer = calibrate::parse_observer_kind(n.one_of(
+        "observer", b.e4m3 ? calibrate::observer_kind_name(b.observer) : "moving_average_minmax",
+        {"minmax", "moving_average_minmax", "percentile"}));
+    c.percentile = n.get<double>("percentile", b.percentile);
+    if (!(c.percentile > 50 && c.percentile <= 100)) n.fail("percentile", "must be in (50, 100]");
+    if (n.has("percentile") && c.observer != calibrate::ObserverKind::kPercentile)
+      n.fail("percentile", "applies to observer: percentile only");
+    return c;
+  }
   c.bits = static_cast<int>(n.get<int64_t>("bits", b.bits));
   c.symmetric = n.get<bool>("symmetric", c.mode == ActMode::kDynamicPerToken ? true : b.symmetric);
   c.method = parse_scale_method(n.one_of("method", scale_method_name(b.method), {"minmax", "lsq"}));
@@ -111,6 +141,9 @@ WeightPtqConfig parse_ptq(const RecipeNode& n) {
 // a histogram per scale, so not per group.
 void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantConfig>& w, const WeightPtqConfig& ptq) {
   if (!w) return;
+  if (w->scheme.e4m3)
+    section.fail(section.has("weights") ? "weights" : "ptq",
+                 "ptq (observer scales, GPTQ) searches integer grids; format fp8_e4m3 takes its scales from amax");
   if (w->method == ScaleMethod::kMinMax) w->static_scales = true;
   if (ptq.observer.kind == calibrate::WeightObserverKind::kKl && w->scheme.granularity == Granularity::kGroup)
     section.fail(section.has("weights") ? "weights" : "ptq",

@@ -19,8 +19,9 @@ namespace qf {
 // kNMInt4 stores the kept N:M values nibble-packed; the reader unpacks them, so in memory it
 // holds the same `codes` as kNMInt8.
 // kBSInt8 / kBSInt4 (feature block_sparse): only the kept blocks are stored (core/block_sparse.h).
-enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4, kBSInt8, kBSInt4 };
-// As in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4, bs_int8, bs_int4.
+// kFp8E4M3 (feature fp8_e4m3): `packed` holds the [O, K] E4M3 bit patterns (no NaN).
+enum class WeightFormat { kNone, kFloat32, kInt8, kInt4, kNMInt8, kNMInt4, kBSInt8, kBSInt4, kFp8E4M3 };
+// As in FORMAT.md: none, float32, int8, int4, nm_int8, nm_int4, bs_int8, bs_int4, fp8_e4m3.
 const char* weight_format_name(WeightFormat f);
 
 struct LayerWeights {
@@ -38,7 +39,7 @@ struct LayerWeights {
   std::vector<float> f32;       // kFloat32: weight in `shape`
   std::vector<int8_t> codes;    // kInt8: [O, K]; kNMInt8 / kNMInt4: values [O, K/M*N]; kBSInt8: blocks [nnzb, br, bc]
   std::vector<uint8_t> packed;  // kInt4: [O, ceil(K/2)]; kNMInt8 / kNMInt4: indices [O, row bytes];
-                                // kBSInt4: blocks [nnzb, br, ceil(bc/2)]
+                                // kBSInt4: blocks [nnzb, br, ceil(bc/2)]; kFp8E4M3: [O, K]
   std::vector<float> scales;    // [1] | [O] | [O, K/G]
   ActScheme input_act;
   std::map<std::string, Tensor> extra;  // bias, layernorm bias ... (float32)

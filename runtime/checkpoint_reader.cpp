@@ -11,6 +11,7 @@
 #include "core/block_sparse.h"
 #include "core/checkpoint_format.h"
 #include "core/error.h"
+#include "core/fp8_quantize.h"
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/json.h"
@@ -30,6 +31,7 @@ const char* weight_format_name(WeightFormat f) {
     case WeightFormat::kNMInt4: return "nm_int4";
     case WeightFormat::kBSInt8: return "bs_int8";
     case WeightFormat::kBSInt4: return "bs_int4";
+    case WeightFormat::kFp8E4M3: return "fp8_e4m3";
     default: return "nm_int8";
   }
 }
@@ -495,6 +497,7 @@ class Reader {
     else if (wf == "nm_int4") L.format = WeightFormat::kNMInt4;
     else if (wf == "bs_int8") L.format = WeightFormat::kBSInt8;
     else if (wf == "bs_int4") L.format = WeightFormat::kBSInt4;
+    else if (wf == "fp8_e4m3") L.format = WeightFormat::kFp8E4M3;
     else fail(where, "unknown weight_format '" + wf + "'");
     const bool block_sparse = L.format == WeightFormat::kBSInt8 || L.format == WeightFormat::kBSInt4;
     if (block_sparse &&
@@ -510,6 +513,10 @@ class Reader {
         std::find(ck_.required_features.begin(), ck_.required_features.end(), fmt::kFeatureNMInt4) ==
             ck_.required_features.end())
       fail(where, "uses nm_int4 but the file does not list it in required_features");
+    const bool fp8 = L.format == WeightFormat::kFp8E4M3;
+    if (fp8 && std::find(ck_.required_features.begin(), ck_.required_features.end(), fmt::kFeatureFp8E4M3) ==
+                   ck_.required_features.end())
+      fail(where, "uses fp8_e4m3 but the file does not list it in required_features");
 
     L.shape = attr_ints(g, where, fmt::kAttrWeightShape);
     if (static_cast<int>(L.shape.size()) != rule.weight_rank)
@@ -553,6 +560,10 @@ class Reader {
       case WeightFormat::kInt8:
       case WeightFormat::kBSInt8:
         if (L.bits < 5 || L.bits > 8) fail(where, wf + " weight_format needs bits in [5, 8], got " + std::to_string(L.bits));
+        break;
+      case WeightFormat::kFp8E4M3:
+        if (L.bits != 8) fail(where, "fp8_e4m3 weight_format needs bits = 8, got " + std::to_string(L.bits));
+        if (L.granularity == Granularity::kGroup) fail(where, "fp8_e4m3 scales are per tensor or per channel");
         break;
       case WeightFormat::kInt4:
       case WeightFormat::kNMInt4:
@@ -602,7 +613,11 @@ class Reader {
           }
         return packed;
       };
-      if (L.format == WeightFormat::kInt8) {
+      if (fp8) {
+        L.packed = read_exact<uint8_t>(wpath, Kind::kU8, H5T_NATIVE_UINT8, {L.rows, L.cols}, &L.bytes_stored);
+        for (uint8_t b : L.packed)
+          if (e4m3_is_nan(b)) fail("/" + wpath, "holds an E4M3 NaN pattern (0x7F / 0xFF): weights must be finite");
+      } else if (L.format == WeightFormat::kInt8) {
         L.codes = read_exact<int8_t>(wpath, Kind::kI8, H5T_NATIVE_INT8, {L.rows, L.cols}, &L.bytes_stored);
         for (int8_t c : L.codes) check_code(c, wpath);
       } else if (L.format == WeightFormat::kInt4) {
@@ -639,15 +654,20 @@ class Reader {
       const int64_t bits = attr_int(g, where, fmt::kAttrActBits);
       act.bits = static_cast<int>(std::max<int64_t>(-1, std::min<int64_t>(99, bits)));
       act.symmetric = attr_int(g, where, fmt::kAttrActSymmetric) != 0;
+      act.e4m3 = fp8;  // an fp8_e4m3 layer's quantized input is E4M3 (FORMAT.md)
       WeightScheme ws;  // the stored weight as a scheme, for the shared rule set
       ws.bits = L.bits;
       ws.granularity = L.granularity;
       ws.group_size = L.group_size;
+      ws.e4m3 = fp8;
       const std::string problem = check_layer_quantization(op.kind, quantized ? &ws : nullptr, act);
       if (!problem.empty()) fail(where, problem);
       // int32 accumulation must not overflow (FORMAT.md, the contract): K * max|qx - zx| * qmax.
       const double worst = static_cast<double>(L.cols) * ((1 << act.bits) - 1) * ((1 << (L.bits - 1)) - 1);
-      if (worst >= 2147483648.0)
+      if (fp8 && L.cols > kFp8MaxK)
+        fail(where, "K = " + std::to_string(L.cols) + " exceeds " + std::to_string(kFp8MaxK) +
+                        ", the longest exact FP8 dot product the format defines");
+      if (!fp8 && worst >= 2147483648.0)
         fail(where, "K = " + std::to_string(L.cols) + " could overflow the int32 accumulator at " +
                         std::to_string(act.bits) + "-bit inputs and " + std::to_string(L.bits) + "-bit weights");
       if (act.mode == ActMode::kStatic) {

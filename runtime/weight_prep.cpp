@@ -1,6 +1,7 @@
 #include "runtime/weight_prep.h"
 
 #include "core/block_sparse.h"
+#include "core/fp8_quantize.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "core/quantize_rows.h"
@@ -54,7 +55,8 @@ std::vector<int32_t> dense_codes(const LayerWeights& L) {
 }  // namespace
 
 std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t c, int64_t kh, int64_t kw, int64_t kpad) {
-  if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32 || L.granularity == Granularity::kGroup ||
+  if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32 || L.format == WeightFormat::kFp8E4M3 ||
+      L.granularity == Granularity::kGroup ||
       L.cols != c * kh * kw || kpad < L.cols)
     return nullptr;
   const std::vector<int32_t> codes = dense_codes(L);
@@ -74,6 +76,12 @@ std::unique_ptr<LayerWeights> channels_last_int8(const LayerWeights& L, int64_t 
 
 std::vector<float> dequantized_weight(const LayerWeights& L) {
   if (L.format == WeightFormat::kNone || L.format == WeightFormat::kFloat32) return L.f32;
+  if (L.format == WeightFormat::kFp8E4M3) {  // e4m3_to_fp32(code) * scale, one float32 multiply
+    std::vector<float> w(L.packed.size());
+    dequantize_e4m3_matrix(L.packed.data(), QuantLayout::make(L.rows, L.cols, L.granularity, 0), L.scales.data(),
+                           w.data());
+    return w;
+  }
   const std::vector<int32_t> codes = dense_codes(L);
   std::vector<float> w(codes.size());
   const QuantLayout layout = QuantLayout::make(L.rows, L.cols, L.granularity, L.group_size);
@@ -101,6 +109,15 @@ GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, in
     q.scales = expanded_scales_.data();
   } else {
     q.scales = L.scales.data();
+  }
+  if (L.format == WeightFormat::kFp8E4M3) {
+    // The exact FP8 GEMM reads the format's [O, K] bit patterns as they are (no table packs
+    // them), conv groups as row slices.
+    q.kind = kernels::QWeightKind::kFp8E4M3;
+    q.packed = L.packed.data();
+    const int64_t per = o_ / slices;
+    for (int64_t s = 0; s < slices; ++s) slices_.push_back(slices == 1 ? q : q.rows_slice(s * per, per));
+    return;
   }
   switch (L.format) {
     case WeightFormat::kInt8:
@@ -142,6 +159,18 @@ GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, in
 kernels::QActs ActQuantizer::quantize(const ActScheme& a, const float* x, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   codes_.reserve(static_cast<size_t>(n));
+  if (a.e4m3) {  // FP8 E4M3 codes: per token, or static with the stored scale
+    unsigned_ = true;
+    if (a.mode == ActMode::kDynamicPerToken) {
+      scales_.reserve(static_cast<size_t>(rows) * sizeof(float));
+      kt_.quantize_per_row_e4m3(x, rows, cols, codes_.as<uint8_t>(), scales_.f32());
+      return {codes_.data(), 0, scales_.f32(), 1};
+    }
+    scales_.reserve(sizeof(float));
+    kt_.memory->to_device(scales_.data(), &a.scale, sizeof(float));
+    kt_.quantize_e4m3(x, n, a.scale, codes_.as<uint8_t>());
+    return {codes_.data(), 0, scales_.f32(), 0};
+  }
   if (a.mode == ActMode::kDynamicPerToken) {
     scales_.reserve(static_cast<size_t>(rows) * sizeof(float));
     kt_.quantize_per_row_s8(x, rows, cols, codes_.as<int8_t>(), scales_.f32());

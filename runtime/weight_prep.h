@@ -33,6 +33,8 @@ class GemmWeight {
   int64_t rows() const { return o_; }
   int64_t cols() const { return k_; }
   bool integer_path() const { return integer_; }  // quantized weight and quantized input
+  // fp8_e4m3 weight and E4M3 input (integer_path() too): the table's qf8_gemm, not qgemm.
+  bool fp8_path() const { return integer_ && act_.e4m3; }
   const ActScheme& input_scheme() const { return act_; }
   const float* bias() const { return bias_.f32(); }  // null when the layer has none
   // Integer path: the weight of slice s, `prepared` filled in.

@@ -56,6 +56,9 @@ const KernelTable& ref_kernel_table() {
       f32_quantize_kv_rows_ref,
       f32_qkv_causal_attention_ref,
       f32_qkv_gqa_attention_ref,
+      qf8_qf8w_gemm_f32_ref,
+      f32_quantize_e4m3_ref,
+      f32_quantize_per_row_e4m3_ref,
   };
   return t;
 }

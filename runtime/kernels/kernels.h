@@ -25,7 +25,9 @@ struct QActs {
 
 // kBSInt8 / kBSInt4: block-sparse (core/block_sparse.h): only the kept br x bc blocks are
 // stored, as int8 codes or nibble-packed like int4 (each block row of bc codes packed on its own).
-enum class QWeightKind { kInt8, kInt4, kNM, kBSInt8, kBSInt4 };
+// kFp8E4M3 weights (feature fp8_e4m3) go to KernelTable::qf8_gemm, never to qgemm[][]: they stay
+// outside the kNumQWeightKinds kinds that index it.
+enum class QWeightKind { kInt8, kInt4, kNM, kBSInt8, kBSInt4, kFp8E4M3 };
 inline constexpr int kNumQWeightKinds = 5;
 inline bool is_block_sparse(QWeightKind k) { return k == QWeightKind::kBSInt8 || k == QWeightKind::kBSInt4; }
 
@@ -41,7 +43,8 @@ struct QWeights {
   int64_t n = 0, k = 0;
   const int8_t* codes = nullptr;     // kInt8: [N, K]; kNM: kept values [N, K/M*NM_N]; kBSInt8: blocks [nnzb, br, bc]
   const uint8_t* packed = nullptr;   // kInt4: [N, ceil(K/2)] (core/int4_pack.h); kNM: indices;
-                                     // kBSInt4: blocks [nnzb, br, ceil(bc/2)]
+                                     // kBSInt4: blocks [nnzb, br, ceil(bc/2)];
+                                     // kFp8E4M3: [N, K] E4M3 bit patterns (core/fp8_e4m3.h)
   int nm_n = 0, nm_m = 0;            // kNM pattern (core/nm_sparse.h layout)
   // Block-sparse kinds: block shape, and the BSR index arrays of core/block_sparse.h (as int32):
   // block row R keeps blocks j in [block_row_ptr[R], block_row_ptr[R+1]) at block columns
@@ -200,6 +203,18 @@ using QuantizeU8Fn = void (*)(const float* x, int64_t n, float scale, int32_t ze
                               int32_t qmax, uint8_t* codes);
 using QuantizeS8Fn = void (*)(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
 
+// ---- FP8 E4M3 (format feature `fp8_e4m3`; core/fp8_quantize.h's rules) ----
+
+// Activation codes: static per tensor, code = fp32_to_e4m3(x / scale); dynamic per row,
+// scales[r] = e4m3_scale(amax(row)) then codes.
+using QuantizeE4M3Fn = void (*)(const float* x, int64_t n, float scale, uint8_t* codes);
+using QuantizePerRowE4M3Fn = void (*)(const float* x, int64_t rows, int64_t cols, uint8_t* codes, float* scales);
+// The exact FP8 GEMM (QGemmFn's signature; x.codes are E4M3 patterns [M, K], zero point 0;
+// w.kind == kFp8E4M3, scales [N]): y[m, n] = P * (sx * sw[n]) + bias[n], float32 in that order,
+// where P = the exact sum over k of e4m3(x[m, k]) * e4m3(w[n, k]) rounded once to float32
+// (NaN when a code of row m is NaN). Exact, hence order-free: a SIMD or tensor-core variant
+// must give the same bits.
+
 // ---- decoder ops of Hugging Face models (format feature `decoder_ops`) ----
 
 // RMSNorm over every run of d values: y = x * (1 / sqrt(mean(x^2) + eps)) * (w + plus_one),
@@ -261,6 +276,11 @@ struct KernelTable {
   QuantizeKvRowsFn quantize_kv_rows;
   QkvAttentionFn qkv_causal_attention;
   QkvGqaAttentionFn qkv_gqa_attention;
+  // FP8 E4M3 (null in a table that does not implement them: fp8_e4m3 layers with quantized
+  // inputs then refuse to load)
+  QGemmFn qf8_gemm;
+  QuantizeE4M3Fn quantize_e4m3;
+  QuantizePerRowE4M3Fn quantize_per_row_e4m3;
 };
 
 const KernelTable& ref_kernel_table();

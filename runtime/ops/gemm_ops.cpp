@@ -18,7 +18,9 @@ int act_index(bool is_unsigned) { return is_unsigned ? 0 : 1; }
 
 class LinearOp : public OpImpl {
  public:
-  explicit LinearOp(const OpContext& c) : OpImpl(c), w_(*c.weights, c.kt), aq_(c.kt) {}
+  explicit LinearOp(const OpContext& c) : OpImpl(c), w_(*c.weights, c.kt), aq_(c.kt) {
+    if (w_.fp8_path()) require_fp8_kernels();
+  }
   Shape infer(const std::vector<const Val*>& in) const override {
     expect_inputs(in, 1);
     Shape s = in[0]->shape;
@@ -35,6 +37,10 @@ class LinearOp : public OpImpl {
     }
     const kernels::QActs acts = aq_.quantize(w_.input_scheme(), in[0]->f, m, w_.cols());
     const kernels::QWeights& q = w_.q();
+    if (w_.fp8_path()) {
+      kt_.qf8_gemm(m, acts, q, w_.bias(), out.f);
+      return;
+    }
     kt_.qgemm[act_index(aq_.is_unsigned())][static_cast<int>(q.kind)](m, acts, q, w_.bias(), out.f);
   }
   // A following relu runs in place on the GEMM output while it is still in cache.
@@ -88,7 +94,12 @@ class Conv2dOp : public OpImpl {
            shape_str(shape));
     std::tie(sh_, sw_) = pair_attr("stride", 1, 1);
     std::tie(ph_, pw_) = pair_attr("padding", 0, 0);
-    if (w_.integer_path()) {
+    if (w_.fp8_path()) {  // E4M3 codes of the float im2col columns (padding 0.0 -> code 0)
+      require_fp8_kernels();
+      if (w_.input_scheme().mode != ActMode::kStatic) fail("a quantized conv2d input must be static");
+      act_scale_.reserve(sizeof(float));
+      kt_.memory->to_device(act_scale_.data(), &w_.input_scheme().scale, sizeof(float));
+    } else if (w_.integer_path()) {
       // conv2d inputs are quantized statically (FORMAT.md): one scale, on the device once.
       const ActScheme& a = w_.input_scheme();
       if (a.mode != ActMode::kStatic) fail("a quantized conv2d input must be static");
@@ -199,8 +210,8 @@ class Conv2dOp : public OpImpl {
 
   // Reusable memory of one chunk in flight.
   struct Slot {
-    explicit Slot(const MemoryOps& m) : col(m), tmp(m), pooled(m) {}
-    Buffer col, tmp, pooled;
+    explicit Slot(const MemoryOps& m) : col(m), tmp(m), pooled(m), codes8(m) {}
+    Buffer col, tmp, pooled, codes8;  // codes8: E4M3 codes of col (fp8 path)
   };
 
   void forward(const Val& x, Val& out, bool chain) {
@@ -214,7 +225,8 @@ class Conv2dOp : public OpImpl {
                                  pool ? (ow + 2 * ppw_ - pkw_) / psw_ + 1 : ow, 0};
     const int64_t q = pg.oh * pg.ow;  // output pixels per image per channel
     if (n <= 0) return;
-    const bool integer = w_.integer_path();
+    const bool fp8 = w_.fp8_path();  // float columns, then E4M3 codes of them
+    const bool integer = w_.integer_path() && !fp8;
     const bool u8 = integer && !w_.input_scheme().symmetric;
     const bool codes_in = chain && codes_in_;      // x holds our input codes, channels-last
     const bool cl = integer && w_cl_ && (codes_in || cg_ == 1);  // channels-last columns
@@ -260,6 +272,7 @@ class Conv2dOp : public OpImpl {
         if (!implicit) sl.col.reserve(static_cast<size_t>(rows * ld));
       } else {
         sl.col.reserve(static_cast<size_t>(rows * kdim) * sizeof(float));
+        if (fp8) sl.codes8.reserve(static_cast<size_t>(rows * kdim));
       }
       for (int64_t gi = 0; gi < groups_; ++gi) {
         const float* bias = w_.bias() ? w_.bias() + gi * og : nullptr;
@@ -327,6 +340,12 @@ class Conv2dOp : public OpImpl {
           acts.codes = sl.col.data();
           const kernels::QWeights& qw = cl ? w_cl_->q() : w_.q(gi);
           kt_.qgemm[act_index(u8)][static_cast<int>(qw.kind)](rows, acts, qw, bias, sl.tmp.f32());
+        } else if (fp8) {
+          // Quantizing the columns equals quantizing the input then padding with code 0: the
+          // padding's 0.0 encodes to 0, and every column element is one input element.
+          kt_.quantize_e4m3(sl.col.f32(), rows * kdim, w_.input_scheme().scale, sl.codes8.as<uint8_t>());
+          const kernels::QActs a8{sl.codes8.data(), 0, act_scale_.f32(), 0};
+          kt_.qf8_gemm(rows, a8, w_.q(gi), bias, sl.tmp.f32());
         } else {
           kt_.f32_gemm(rows, og, kdim, sl.col.f32(), w_.f32() + gi * og * kdim, bias, sl.tmp.f32());
         }

@@ -85,6 +85,11 @@ class OpImpl {
 
  protected:
   [[noreturn]] void fail(const std::string& msg) const;
+  // fp8_e4m3 layers with quantized inputs need the table's FP8 entries; fails naming the table.
+  void require_fp8_kernels() const {
+    if (!kt_.qf8_gemm || !kt_.quantize_e4m3 || !kt_.quantize_per_row_e4m3)
+      fail(std::string("kernel table '") + kt_.name + "' has no FP8 E4M3 kernels (feature fp8_e4m3)");
+  }
   void expect_inputs(const std::vector<const Val*>& in, size_t n) const;
   // 1- or 2-element int attribute -> (h, w); (dh, dw) when absent. Ranges: core/op_schema.
   std::pair<int64_t, int64_t> pair_attr(const std::string& key, int64_t dh, int64_t dw) const;

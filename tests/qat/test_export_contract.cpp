@@ -199,6 +199,72 @@ TEST(ExportContract, EmbeddingEveryWeightScheme) {
   run_all_weight_schemes(setup, "embedding", "", "none", false, 8);
 }
 
+// FP8 E4M3 (feature fp8_e4m3): per-tensor and per-channel weights with float, static and
+// per-token E4M3 inputs, mixed with int4 / int8 layers in the same model, export and validate
+// (bit for bit where the inputs are quantized: validate's integer-deterministic check).
+TEST(ExportContract, Fp8E4M3LinearMixedWithInt4) {
+  test::TempDir dir("contract-fp8-linear");
+  const RunSetup setup = image_setup(dir, "{family: mlp, hidden: [16, 16, 16]}");
+  for (const char* inputs : {"", "      inputs: {mode: static}\n", "      inputs: {mode: dynamic_per_token}\n"}) {
+    const std::string yaml = std::string("  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+                                         "      weights: {bits: 4, granularity: group, group_size: 8}\n") + inputs +
+                             "      overrides:\n"
+                             "        - {pattern: fc1, weights: {format: fp8_e4m3, granularity: channel}" +
+                             (*inputs ? ", inputs: {format: fp8_e4m3}" : "") + "}\n"
+                             "        - {pattern: fc2, weights: {format: fp8_e4m3, granularity: tensor}" +
+                             (*inputs ? ", inputs: {format: fp8_e4m3}" : "") + "}\n";
+    const auto layers = train_export_validate(setup, yaml, "fp8 linear");
+    EXPECT_EQ(layers.at("fc0").weight_format, "int4");
+    EXPECT_EQ(layers.at("fc1").weight_format, "fp8_e4m3");
+    EXPECT_EQ(layers.at("fc1").bits, 8);
+    EXPECT_EQ(layers.at("fc1").granularity, "channel");
+    EXPECT_EQ(layers.at("fc2").granularity, "tensor");
+    EXPECT_EQ(layers.at("head").weight_format, "int4");
+  }
+}
+
+TEST(ExportContract, Fp8E4M3Conv2dStaticInputsBesideInt8) {
+  test::TempDir dir("contract-fp8-conv");
+  const RunSetup setup = image_setup(dir, "{family: cnn, channels: [4, 8], hidden: 8}");
+  for (const char* inputs : {"", "      inputs: {mode: static}\n"}) {
+    const std::string yaml = std::string("  - quantization:\n      calibration_batches: 2\n"
+                                         "      weights: {format: fp8_e4m3}\n") +
+                             (*inputs ? "      inputs: {format: fp8_e4m3, mode: static}\n" : "") +
+                             "      overrides:\n        - {pattern: features.0, weights: {format: none, bits: 8}" +
+                             (*inputs ? ", inputs: {format: int}" : "") + "}\n";
+    const auto layers = train_export_validate(setup, yaml, "fp8 conv");
+    EXPECT_EQ(layers.at("features.0").weight_format, "int8");
+    EXPECT_EQ(layers.at("features.1").weight_format, "fp8_e4m3");
+    EXPECT_EQ(layers.at("features.1").act_mode, *inputs ? "static" : "none");
+  }
+}
+
+TEST(ExportContract, Fp8E4M3TinyGpt) {
+  RunSetup setup;
+  setup.head =
+      "name: contract\nseed: 1\nmodel: {family: gpt, layers: 1, heads: 2, dim: 16, context: 8}\n"
+      "data: {dataset: brown, batch_size: 4, eval_batches: 1}\n"
+      "train: {steps: 2, steps_per_epoch: 2, optimizer: {type: sgd, lr: 0.01}}\n";
+  try {
+    setup.task = train::make_task(load_recipe_from_string(setup.head, "contract.yaml"));
+  } catch (const std::exception& e) {
+    if (std::string(e.what()).find("Brown corpus not found") != std::string::npos) GTEST_SKIP() << e.what();
+    throw;
+  }
+  // FP8 W8A8 (per-token E4M3 inputs) on the blocks, int4 lm_head, FP8 embedding.
+  const auto layers = train_export_validate(
+      setup,
+      "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+      "      weights: {format: fp8_e4m3}\n      inputs: {format: fp8_e4m3, mode: dynamic_per_token}\n"
+      "      overrides:\n        - {pattern: lm_head, weights: {format: none, bits: 4}, inputs: {format: int}}\n"
+      "  - quantization:\n      kinds: [embedding]\n      weights: {format: fp8_e4m3}\n",
+      "fp8 gpt");
+  EXPECT_EQ(layers.at("blocks.0.attn.qkv").weight_format, "fp8_e4m3");
+  EXPECT_EQ(layers.at("blocks.0.attn.qkv").act_mode, "dynamic_per_token");
+  EXPECT_EQ(layers.at("tok_emb").weight_format, "fp8_e4m3");
+  EXPECT_EQ(layers.at("lm_head").weight_format, "int4");
+}
+
 // A pruned layer whose weight stays float is stored dense (N:M storage packs quantized codes
 // only): pruning without quantization, and pruning of a layer an override keeps float.
 // The quantized KV cache (feature kv_cache_int4): a tiny gpt (head dim 32) trained 2 steps with

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   }
   // Refused: a required feature no reader implements yet.
   write_with_golden(dir + "/invalid_unknown_feature.qf.h5", test::mlp(), {{"x", test::random_tensor({2, 12}, 303)}});
-  replace_attr(dir + "/invalid_unknown_feature.qf.h5", "/", "required_features", "fp8_e4m3");
+  replace_attr(dir + "/invalid_unknown_feature.qf.h5", "/", "required_features", "weight_zero_point");
   // Refused: a digest that does not match the data.
   write_with_golden(dir + "/invalid_digest.qf.h5", test::mlp(), {{"x", test::random_tensor({2, 12}, 304)}});
   replace_attr(dir + "/invalid_digest.qf.h5", "/layers/fc1/weight", "sha256", std::string(64, '0'));

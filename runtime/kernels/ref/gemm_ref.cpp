@@ -30,6 +30,7 @@ QWeights QWeights::rows_slice(int64_t r0, int64_t rows) const {
                     ", blocks of " + std::to_string(bs_rows) + " rows)");
       s.block_row_ptr = block_row_ptr + r0 / bs_rows;
       break;
+    case QWeightKind::kFp8E4M3: s.packed = packed + r0 * k; break;
   }
   s.scales = scales + r0 * (per_group ? k / group_size : 1);
   s.prepared = nullptr;  // a packing of all rows is not one of these rows: prepare the slice itself

@@ -17,6 +17,8 @@ void qu8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const
 void qu8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void qs8_qs8bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void qs8_qs4bsw_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
+// FP8 E4M3 activations times E4M3 weights, the exact sum rounded once (kernels.h, "FP8").
+void qf8_qf8w_gemm_f32_ref(int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y);
 void f32_gemm_ref(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);
 
 void f32_im2col_ref(const float* x, const Conv2dGeom& g, float pad, float* col);
@@ -45,6 +47,8 @@ void f32_copy_rows_ref(const float* src, int64_t src_stride, int64_t rows, int64
 void f32_quantize_per_row_s8_ref(const float* x, int64_t rows, int64_t cols, int8_t* codes, float* scales);
 void f32_quantize_u8_ref(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
                          uint8_t* codes);
+void f32_quantize_e4m3_ref(const float* x, int64_t n, float scale, uint8_t* codes);
+void f32_quantize_per_row_e4m3_ref(const float* x, int64_t rows, int64_t cols, uint8_t* codes, float* scales);
 void f32_quantize_s8_ref(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
 // conv GEMM + relu / 2x2 max pool / quantize epilogue (kernels.h, QConvPoolArgs), composed of the
 // reference GEMM, pooling and quantizer: the oracle of every fused variant.
