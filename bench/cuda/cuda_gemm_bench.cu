@@ -266,12 +266,14 @@ int main(int argc, char** argv) {
       r.w8 = time_us([&](int i) { w8a8_gemm(*w8[i], m, a, e); }, c8);
       // Which W4A16 block shape wins here (the launcher picks one by a rule; this checks it).
       if (m <= 64 && !g_profile) {
-        const W4Config cfgs[] = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
+        std::vector<W4Config> cfgs = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
+        if (m <= 16) cfgs.insert(cfgs.end(), {{1, 8, 1, 4}, {1, 8, 1, 8}});
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
         for (auto c : cfgs) {
           const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
           char buf[160];
-          std::snprintf(buf, sizeof buf, " [%d,%d,%d] dense %.1f us;", c.warps_n, c.warps_k, c.tiles_per_warp, d);
+          std::snprintf(buf, sizeof buf, " [%d,%d,%d] depth %d dense %.1f us;", c.warps_n, c.warps_k, c.tiles_per_warp,
+                        c.depth == 0 ? 2 : c.depth, d);
           line += buf;
         }
         sweep.push_back(line);
@@ -287,7 +289,7 @@ int main(int argc, char** argv) {
     }
     for (auto* p : w16) device_free(p);
   }
-  std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] at M <= 64 (2:4 has one):\n");
+  std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] and prefetch depth at M <= 64 (2:4 has one):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | W4+2:4 us | W4+2:4 GB/s | W4+2:4 x | "
