@@ -278,6 +278,23 @@ int main(int argc, char** argv) {
         }
         sweep.push_back(line);
       }
+      // Depth 2 vs 4 at M = 1, alternated five times in one process: the SM clock drifts between
+      // calls of the device machine by more than the difference (docs/RESULTS.md, CUDA).
+      if (m == 1 && !g_profile) {
+        std::vector<double> d2, d4;
+        for (int r = 0; r < 5; ++r) {
+          d2.push_back(time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, W4Config{1, 8, 1, 2}); }, c4, 30, 5));
+          d4.push_back(time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, W4Config{1, 8, 1, 4}); }, c4, 30, 5));
+        }
+        int wins = 0;
+        for (int r = 0; r < 5; ++r) wins += d4[r] < d2[r];
+        std::sort(d2.begin(), d2.end());
+        std::sort(d4.begin(), d4.end());
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "N=%ld K=%ld M=1 alternated x5: depth 2 median %.1f us (%.1f-%.1f), depth 4 median %.1f us (%.1f-%.1f), depth 4 faster %d of 5",
+                      long(n), long(k), d2[2], d2[0], d2[4], d4[2], d4[0], d4[4], wins);
+        sweep.push_back(buf);
+      }
       rows.push_back(r);
       std::fprintf(stderr, "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us, W4+2:4 %.1f us, W8A8 %.1f us\n",
                    long(n), long(k), long(m), r.cublas, r.w4, r.w4sp, r.w8);

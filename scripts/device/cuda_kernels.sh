@@ -31,7 +31,13 @@ rc_mem=$?
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck.txt" | head -10
 log "tests rc=$rc_tests memcheck rc=$rc_mem"
 log "bench"
+# The SM clock during the run, sampled every 200 ms (latency-bound small-M kernels follow it;
+# memory-bound cuBLAS barely does).
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv -lms 200 \
+  > "$OUT/clocks.csv" 2>&1 &
+SMI=$!
 $B/bench/cuda/cuda_gemm_bench $QUICK > "$OUT/bench.txt" 2> "$OUT/bench_progress.txt"
+kill $SMI 2>/dev/null
 cat "$OUT/bench.txt"
 log "torch.matmul fp16 peer"
 PYTHONUNBUFFERED=1 python3 bench/cuda/torch_fp16_peer.py $QUICK > "$OUT/torch_peer.txt" 2>&1

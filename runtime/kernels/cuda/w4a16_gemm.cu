@@ -239,8 +239,12 @@ struct WeightRing {
 // SA: scale after the mma (group size a multiple of 64, or per channel); else scale in the
 // dequantization (any multiple of 16).
 // PF: chunks of weights in flight per warp while one is multiplied (PF + 1 register buffers).
+// A deeper prefetch only pays if the grid still fits in one wave: at 8192^2 the grid is 512
+// blocks of 8 warps, i.e. 4 blocks per SM, so PF > 2 is compiled for 4 resident blocks (64
+// registers a thread); left free, depth 4 took 72+ registers, 3 blocks per SM, two waves, and
+// 1.6x the time (docs/RESULTS.md, CUDA).
 template <bool BF16, bool SA, int MT, int NT, int WN, int WK, int PF>
-__global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
+__global__ void __launch_bounds__(WN* WK * 32, PF > 2 ? 1024 / (WN * WK * 32) : 1) w4a16_dense_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   const int g = lane / 4, cq = lane % 4;
   const int nt0 = (blockIdx.x * WN + wn) * NT;
@@ -265,7 +269,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   // 27.0 -> 23.4 us at 8192^2); at M <= 8 just before use, because the extra registers cost
   // occupancy (run 5: 17.1 -> 21.3 us, achieved occupancy 46% -> 28% in ncu); beyond 16 rows
   // they do not fit in registers.
-  constexpr bool XPRE = MT == 2;
+  constexpr bool XPRE = MT == 2 && PF == 2;  // deeper rings of activations do not fit the registers
   struct XBuf {
     uint4 lo[XPRE ? MT : 1], hi[XPRE ? MT : 1];
   };
