@@ -266,34 +266,15 @@ int main(int argc, char** argv) {
       r.w8 = time_us([&](int i) { w8a8_gemm(*w8[i], m, a, e); }, c8);
       // Which W4A16 block shape wins here (the launcher picks one by a rule; this checks it).
       if (m <= 64 && !g_profile) {
-        std::vector<W4Config> cfgs = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
-        if (m <= 16) cfgs.insert(cfgs.end(), {{1, 8, 1, 4}, {1, 8, 1, 8}});
+        const W4Config cfgs[] = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
         for (auto c : cfgs) {
           const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
           char buf[160];
-          std::snprintf(buf, sizeof buf, " [%d,%d,%d] depth %d dense %.1f us;", c.warps_n, c.warps_k, c.tiles_per_warp,
-                        c.depth == 0 ? 2 : c.depth, d);
+          std::snprintf(buf, sizeof buf, " [%d,%d,%d] dense %.1f us;", c.warps_n, c.warps_k, c.tiles_per_warp, d);
           line += buf;
         }
         sweep.push_back(line);
-      }
-      // Depth 2 vs 4 at M = 1, alternated five times in one process: the SM clock drifts between
-      // calls of the device machine by more than the difference (docs/RESULTS.md, CUDA).
-      if (m == 1 && !g_profile) {
-        std::vector<double> d2, d4;
-        for (int r = 0; r < 5; ++r) {
-          d2.push_back(time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, W4Config{1, 8, 1, 2}); }, c4, 30, 5));
-          d4.push_back(time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, W4Config{1, 8, 1, 4}); }, c4, 30, 5));
-        }
-        int wins = 0;
-        for (int r = 0; r < 5; ++r) wins += d4[r] < d2[r];
-        std::sort(d2.begin(), d2.end());
-        std::sort(d4.begin(), d4.end());
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "N=%ld K=%ld M=1 alternated x5: depth 2 median %.1f us (%.1f-%.1f), depth 4 median %.1f us (%.1f-%.1f), depth 4 faster %d of 5",
-                      long(n), long(k), d2[2], d2[0], d2[4], d4[2], d4[0], d4[4], wins);
-        sweep.push_back(buf);
       }
       rows.push_back(r);
       std::fprintf(stderr, "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us, W4+2:4 %.1f us, W8A8 %.1f us\n",
@@ -306,7 +287,7 @@ int main(int argc, char** argv) {
     }
     for (auto* p : w16) device_free(p);
   }
-  std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] and prefetch depth at M <= 64 (2:4 has one):\n");
+  std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] at M <= 64 (2:4 has one):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | W4+2:4 us | W4+2:4 GB/s | W4+2:4 x | "

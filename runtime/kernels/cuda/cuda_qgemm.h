@@ -75,10 +75,9 @@ struct W4Device {
   int64_t bytes() const;  // weight bytes the GEMM streams (packed + meta + scales)
 };
 
-// Kernel configuration (warps across rows x warps across K, 16-row tiles per warp; depth:
-// chunks of weights each warp keeps in flight, 2, 4 or 8, dense only). 0 = pick.
+// Kernel configuration (warps across rows x warps across K, 16-row tiles per warp). 0 = pick.
 struct W4Config {
-  int warps_n = 0, warps_k = 0, tiles_per_warp = 0, depth = 0;
+  int warps_n = 0, warps_k = 0, tiles_per_warp = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

@@ -238,13 +238,8 @@ struct WeightRing {
 // Dense: chunk = 64 k = 4 k16 tiles; lane (g, cq) owns chunk-relative k 16cq .. 16cq+15.
 // SA: scale after the mma (group size a multiple of 64, or per channel); else scale in the
 // dequantization (any multiple of 16).
-// PF: chunks of weights in flight per warp while one is multiplied (PF + 1 register buffers).
-// A deeper prefetch only pays if the grid still fits in one wave: at 8192^2 the grid is 512
-// blocks of 8 warps, i.e. 4 blocks per SM, so PF > 2 is compiled for 4 resident blocks (64
-// registers a thread); left free, depth 4 took 72+ registers, 3 blocks per SM, two waves, and
-// 1.6x the time (docs/RESULTS.md, CUDA).
-template <bool BF16, bool SA, int MT, int NT, int WN, int WK, int PF>
-__global__ void __launch_bounds__(WN* WK * 32, PF > 2 ? 1024 / (WN * WK * 32) : 1) w4a16_dense_kernel(W4Args p) {
+template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
+__global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   const int g = lane / 4, cq = lane % 4;
   const int nt0 = (blockIdx.x * WN + wn) * NT;
@@ -269,7 +264,7 @@ __global__ void __launch_bounds__(WN* WK * 32, PF > 2 ? 1024 / (WN * WK * 32) : 
   // 27.0 -> 23.4 us at 8192^2); at M <= 8 just before use, because the extra registers cost
   // occupancy (run 5: 17.1 -> 21.3 us, achieved occupancy 46% -> 28% in ncu); beyond 16 rows
   // they do not fit in registers.
-  constexpr bool XPRE = MT == 2 && PF == 2;  // deeper rings of activations do not fit the registers
+  constexpr bool XPRE = MT == 2;
   struct XBuf {
     uint4 lo[XPRE ? MT : 1], hi[XPRE ? MT : 1];
   };
@@ -340,31 +335,30 @@ __global__ void __launch_bounds__(WN* WK * 32, PF > 2 ? 1024 / (WN * WK * 32) : 
     }
   };
 
-  // PF chunks of weights in flight while one is multiplied: PF + 1 register buffers in
-  // rotation, indexed by compile-time constants once the loop is unrolled (a shared-memory
-  // cp.async ring was measured slower here: more instructions). At M <= 16 the weight bytes are
-  // the time, and each warp streams only a few chunks, so how many loads a warp keeps in flight
-  // decides how close the kernel gets to the memory bandwidth (docs/RESULTS.md, CUDA).
+  // Two chunks of weights in flight while one is multiplied: three register buffers in
+  // rotation (a shared-memory cp.async ring was measured slower here: more instructions).
   auto load = [&](uint4 (&w)[NT], int c) {
 #pragma unroll
     for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
   };
-  constexpr int B = PF + 1;
-  uint4 wbuf[B][NT];
-  XBuf xbuf[B];
-#pragma unroll
-  for (int d = 0; d < PF; ++d) {
-    load(wbuf[d], c0 + d);
-    load_x(xbuf[d], c0 + d);
-  }
-  for (int c = c0; c < c1; c += B) {
-#pragma unroll
-    for (int d = 0; d < B; ++d) {
-      if (c + d >= c1) break;
-      load(wbuf[(d + PF) % B], c + d + PF);
-      load_x(xbuf[(d + PF) % B], c + d + PF);
-      process(wbuf[d], xbuf[d], c + d);
-    }
+  uint4 wa[NT], wb[NT], wc[NT];
+  XBuf xa, xb, xc;
+  load(wa, c0);
+  load_x(xa, c0);
+  load(wb, c0 + 1);
+  load_x(xb, c0 + 1);
+  for (int c = c0; c < c1; c += 3) {
+    load(wc, c + 2);
+    load_x(xc, c + 2);
+    process(wa, xa, c);
+    if (c + 1 >= c1) break;
+    load(wa, c + 3);
+    load_x(xa, c + 3);
+    process(wb, xb, c + 1);
+    if (c + 2 >= c1) break;
+    load(wb, c + 4);
+    load_x(xb, c + 4);
+    process(wc, xc, c + 2);
   }
   constexpr int RED = reduce_bytes<MT, NT, WN, WK>();
   __shared__ __align__(16) unsigned char smem[RED > 0 ? RED : 16];
@@ -477,14 +471,14 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
 }
 
-template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK, int PF = 2>
+template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
 void launch(const W4Args& a, cudaStream_t s) {
   constexpr int rows = 16 * NT * WN;
   const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
   if constexpr (SPARSE)
     w4sp_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
   else
-    w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK, PF><<<grid, WN * WK * 32, 0, s>>>(a);
+    w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
 }
 
 template <bool BF16, bool SPARSE, int MT>
@@ -497,18 +491,7 @@ void launch_cfg(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
   if constexpr (SPARSE) {
     return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
   } else {
-    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) {
-      // The small-M shape also comes with deeper prefetch (W4Config::depth); other shapes keep 2.
-      if constexpr (MT <= 2) {
-        if (c.depth == 4) return launch<BF16, SPARSE, true, MT, 1, 1, 8, 4>(a, s);
-        if (c.depth == 8) return launch<BF16, SPARSE, true, MT, 1, 1, 8, 8>(a, s);
-      }
-      if (c.depth == 2) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
-    }
-    if (c.depth != 2) {
-      throw Error("w4a16_gemm: prefetch depth " + std::to_string(c.depth) +
-                  " is built only for warps_n=1 warps_k=8 tiles_per_warp=1 at M <= 16");
-    }
+    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
     if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
     if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
       if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
@@ -561,7 +544,6 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
     else
       cfg = {2, 4, 1};
   }
-  if (cfg.depth == 0) cfg.depth = 2;
   auto s = static_cast<cudaStream_t>(stream);
   if (w.sparse) {
     if (w.bf16) launch_m<true, true>(a, sa, cfg, s); else launch_m<false, true>(a, sa, cfg, s);
