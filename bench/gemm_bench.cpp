@@ -115,7 +115,7 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.q.kind = QWeightKind::kInt4;
     w.packed = pack_int4_rows(c32.data(), n, k);
     w.q.packed = w.packed.data();
-  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8") {
+  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4") {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")
@@ -394,8 +394,9 @@ int main(int argc, char** argv) {
             // default packs 4-bit values as nibbles), to measure what the bytes are worth.
             if (w.name == "int4_24_b8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);
             if (w.name == "int4_24_c8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherCtl);
+            if (w.name == "int4_24_c4") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
             prep = t->prepare_qweights(q);  // load-time work, not timed
-            x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
+            x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);
             q.prepared = prep.get();
           }
           auto call = [&] {

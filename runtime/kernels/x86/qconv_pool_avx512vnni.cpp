@@ -29,11 +29,20 @@ inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
+// Pooling in int32. With s = sx * sw a normal, finite, nonzero float and a finite bias,
+// f(acc) = float(acc - comp) * s + b (and relu after it) is monotone in acc -- increasing for
+// s > 0, decreasing for s < 0 -- since every rounding step is monotone; it never gives NaN, and
+// every zero it gives has the same sign (|float(acc) * s| >= FLT_MIN unless acc = comp, which
+// gives 0 * s; a nonzero x + b rounds to +0 only when it cancels exactly, and then b != 0 so
+// 0 * s + b = b is not zero). So equal values have equal bits, and the reference's fold
+// (v > m || isnan(v) ? v : m over the window) equals f(max acc) (s < 0: f(min acc)) bit for bit:
+// one epilogue per window instead of four. Other lanes (s zero, subnormal, inf or NaN; b inf or
+// NaN) take the reference's four-value fold.
 inline __m512 relu(__m512 v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v); }
 
 template <int NP, int PIX>
 void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t img, int64_t py, int64_t px,
-          int64_t p0) {
+          int64_t p0, bool int32_pooling) {
   constexpr int MR = 4 * PIX;
   const uint8_t* xr[MR];
   #pragma GCC unroll 8
@@ -86,16 +95,37 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
     const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + (p0 + p) * NR), zc);
     const __m512 scale = _mm512_mul_ps(sx, _mm512_loadu_ps(W.scales + (p0 + p) * NR));  // sx * sw
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask[p], bias + n0) : _mm512_setzero_ps();
+    // Pooling in int32 (see pool_in_int32): one epilogue per window instead of four.
+    const __m512 abs_scale = _mm512_abs_ps(scale);
+    __mmask16 monotone = _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::min()), _CMP_GE_OQ) &
+                         _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+    if (bias) monotone &= _mm512_cmp_ps_mask(_mm512_abs_ps(bv), _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+    const bool int_pool = int32_pooling && (monotone & mask[p]) == mask[p];
+    const __mmask16 decreasing = _mm512_cmp_ps_mask(scale, _mm512_setzero_ps(), _CMP_LT_OQ) & mask[p];
     #pragma GCC unroll 2
     for (int q = 0; q < PIX; ++q) {
       __m512 m = neg_inf;
-      #pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) {
-        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 * q + t][p], comp)), scale);
-        if (bias) v = _mm512_add_ps(v, bv);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
+      if (int_pool) {
+        __m512i hi = _mm512_max_epi32(_mm512_max_epi32(acc[4 * q][p], acc[4 * q + 1][p]),
+                                      _mm512_max_epi32(acc[4 * q + 2][p], acc[4 * q + 3][p]));
+        if (decreasing) {
+          const __m512i lo = _mm512_min_epi32(_mm512_min_epi32(acc[4 * q][p], acc[4 * q + 1][p]),
+                                              _mm512_min_epi32(acc[4 * q + 2][p], acc[4 * q + 3][p]));
+          hi = _mm512_mask_mov_epi32(hi, decreasing, lo);
+        }
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(hi, comp)), scale);
+        if (bias) v = _mm512_add_ps(v, bv);
         if (a.relu_before) v = relu(v);
-        const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        m = _mm512_mask_mov_ps(m, take, v);
+        m = v;  // the fold of one value that is never NaN: v > -inf ? v : -inf is v
+      } else {
+        #pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+          __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 * q + t][p], comp)), scale);
+          if (bias) v = _mm512_add_ps(v, bv);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
+          if (a.relu_before) v = relu(v);
+          const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+          m = _mm512_mask_mov_ps(m, take, v);
+        }
       }
       if (a.relu_after) m = relu(m);
       const int64_t off = img * a.y_image + py * a.y_row + (px + q) * W.n + n0;
@@ -110,7 +140,8 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
   }
 }
 
-using TileFn = void (*)(const QConvPoolArgs&, const PackedQWeights&, const float*, int64_t, int64_t, int64_t, int64_t);
+using TileFn = void (*)(const QConvPoolArgs&, const PackedQWeights&, const float*, int64_t, int64_t, int64_t, int64_t,
+                        bool);
 
 // Few panels (a first conv's 32 outputs): two windows per tile keep 16 accumulators busy.
 template <int PIX>
@@ -126,7 +157,7 @@ TileFn pick(int np) {
 }  // namespace
 
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
-                                     int64_t r1) {
+                                     int64_t r1, bool int32_pooling) {
   constexpr int64_t NPMAX = 4;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
@@ -135,8 +166,8 @@ void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeight
       const TileFn two = pick<2>(np), one = pick<1>(np);
       const int64_t step = np <= 2 ? 2 : 1;
       int64_t px = 0;
-      for (; px + step <= a.pooled_w; px += step) two(a, w, bias, img, py, px, p0);
-      for (; px < a.pooled_w; ++px) one(a, w, bias, img, py, px, p0);
+      for (; px + step <= a.pooled_w; px += step) two(a, w, bias, img, py, px, p0, int32_pooling);
+      for (; px < a.pooled_w; ++px) one(a, w, bias, img, py, px, p0, int32_pooling);
     }
   }
 }
