@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "runtime/kernels/x86/x86_conv_kernels.h"
 
@@ -40,9 +41,37 @@ inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
 // NaN) take the reference's four-value fold.
 inline __m512 relu(__m512 v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v); }
 
+// One panel's epilogue constants, computed once per call (not per tile: a first conv's tile has
+// few k-blocks, so per-tile set-up was a visible share of it).
+struct PanelEpilogue {
+  __m512i comp;            // zc * rowsum(w)
+  __m512 scale, bias;      // sx * sw; bias (0 in masked lanes)
+  __mmask16 mask;          // valid outputs
+  __mmask16 decreasing;    // int32 pooling: lanes with sx * sw < 0 take the min
+  bool int_pool;           // every valid lane monotone (pool_in_int32)
+};
+
+PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t p,
+                             bool int32_pooling) {
+  PanelEpilogue e;
+  const int64_t n0 = p * NR, valid = W.n - n0;
+  e.mask = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+  const __m512i zc = _mm512_set1_epi32(a.x_unsigned ? a.zero_point : 128);
+  e.comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + n0), zc);
+  e.scale = _mm512_mul_ps(_mm512_set1_ps(a.sx), _mm512_loadu_ps(W.scales + n0));  // sx * sw
+  e.bias = bias ? _mm512_maskz_loadu_ps(e.mask, bias + n0) : _mm512_setzero_ps();
+  const __m512 abs_scale = _mm512_abs_ps(e.scale);
+  __mmask16 monotone = _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::min()), _CMP_GE_OQ) &
+                       _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+  if (bias) monotone &= _mm512_cmp_ps_mask(_mm512_abs_ps(e.bias), _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
+  e.int_pool = int32_pooling && (monotone & e.mask) == e.mask;
+  e.decreasing = _mm512_cmp_ps_mask(e.scale, _mm512_setzero_ps(), _CMP_LT_OQ) & e.mask;
+  return e;
+}
+
 template <int NP, int PIX>
 void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t img, int64_t py, int64_t px,
-          int64_t p0, bool int32_pooling) {
+          int64_t p0, const PanelEpilogue* pe) {
   constexpr int MR = 4 * PIX;
   const uint8_t* xr[MR];
   #pragma GCC unroll 8
@@ -51,13 +80,8 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
     xr[r] = a.x + img * a.x_image + oy * a.x_row + ox * a.x_pixel;
   }
   const uint8_t* wp[NP];
-  __mmask16 mask[NP];
   #pragma GCC unroll 4
-  for (int p = 0; p < NP; ++p) {
-    wp[p] = W.data + (p0 + p) * W.panel_bytes;
-    const int64_t valid = W.n - (p0 + p) * NR;
-    mask[p] = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
-  }
+  for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.panel_bytes;
   __m512i acc[MR][NP];
   #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -85,23 +109,16 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
       }
     }
   }
-  const __m512i zc = _mm512_set1_epi32(a.x_unsigned ? a.zero_point : 128);
-  const __m512 sx = _mm512_set1_ps(a.sx), neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512 qs = _mm512_set1_ps(a.out_scale), qz = _mm512_set1_ps(static_cast<float>(a.out_zero_point));
   const __m512 qlo = _mm512_set1_ps(static_cast<float>(a.out_qmin)), qhi = _mm512_set1_ps(static_cast<float>(a.out_qmax));
   #pragma GCC unroll 4
   for (int p = 0; p < NP; ++p) {
     const int64_t n0 = (p0 + p) * NR;
-    const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + (p0 + p) * NR), zc);
-    const __m512 scale = _mm512_mul_ps(sx, _mm512_loadu_ps(W.scales + (p0 + p) * NR));  // sx * sw
-    const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask[p], bias + n0) : _mm512_setzero_ps();
-    // Pooling in int32 (see pool_in_int32): one epilogue per window instead of four.
-    const __m512 abs_scale = _mm512_abs_ps(scale);
-    __mmask16 monotone = _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::min()), _CMP_GE_OQ) &
-                         _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
-    if (bias) monotone &= _mm512_cmp_ps_mask(_mm512_abs_ps(bv), _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_LE_OQ);
-    const bool int_pool = int32_pooling && (monotone & mask[p]) == mask[p];
-    const __mmask16 decreasing = _mm512_cmp_ps_mask(scale, _mm512_setzero_ps(), _CMP_LT_OQ) & mask[p];
+    const __m512i comp = pe[p].comp;
+    const __m512 scale = pe[p].scale, bv = pe[p].bias;
+    const __mmask16 decreasing = pe[p].decreasing, mask = pe[p].mask;
+    const bool int_pool = pe[p].int_pool;  // pooling in int32 (pool_in_int32): one epilogue per window
     #pragma GCC unroll 2
     for (int q = 0; q < PIX; ++q) {
       __m512 m = neg_inf;
@@ -130,18 +147,18 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
       if (a.relu_after) m = relu(m);
       const int64_t off = img * a.y_image + py * a.y_row + (px + q) * W.n + n0;
       if (!a.out_codes) {
-        _mm512_mask_storeu_ps(static_cast<float*>(a.y) + off, mask[p], m);
+        _mm512_mask_storeu_ps(static_cast<float*>(a.y) + off, mask, m);
       } else {  // core/quant.h's quantize, as data_avx512.cpp's quantize16
         __m512 c = _mm512_roundscale_ps(_mm512_div_ps(m, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(c, qz), qlo), qhi);
-        _mm_mask_storeu_epi8(static_cast<uint8_t*>(a.y) + off, mask[p], _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
+        _mm_mask_storeu_epi8(static_cast<uint8_t*>(a.y) + off, mask, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
       }
     }
   }
 }
 
 using TileFn = void (*)(const QConvPoolArgs&, const PackedQWeights&, const float*, int64_t, int64_t, int64_t, int64_t,
-                        bool);
+                        const PanelEpilogue*);
 
 // Few panels (a first conv's 32 outputs): two windows per tile keep 16 accumulators busy.
 template <int PIX>
@@ -159,6 +176,8 @@ TileFn pick(int np) {
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
                                      int64_t r1, bool int32_pooling) {
   constexpr int64_t NPMAX = 4;
+  std::vector<PanelEpilogue> pe(static_cast<size_t>(w.panels));
+  for (int64_t p = 0; p < w.panels; ++p) pe[static_cast<size_t>(p)] = panel_epilogue(a, w, bias, p, int32_pooling);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
     for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {
@@ -166,8 +185,8 @@ void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeight
       const TileFn two = pick<2>(np), one = pick<1>(np);
       const int64_t step = np <= 2 ? 2 : 1;
       int64_t px = 0;
-      for (; px + step <= a.pooled_w; px += step) two(a, w, bias, img, py, px, p0, int32_pooling);
-      for (; px < a.pooled_w; ++px) one(a, w, bias, img, py, px, p0, int32_pooling);
+      for (; px + step <= a.pooled_w; px += step) two(a, w, bias, img, py, px, p0, pe.data() + p0);
+      for (; px < a.pooled_w; ++px) one(a, w, bias, img, py, px, p0, pe.data() + p0);
     }
   }
 }
