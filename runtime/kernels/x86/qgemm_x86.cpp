@@ -18,9 +18,10 @@ namespace {
 
 // Gather wins here (AMD Zen 4, N = K = 4096, 2 threads): 1.9x expand at M = 1, 1.3x at M = 128;
 // vpexpandb is a slow multi-uop instruction on this core. Expand remains for groups of 4 (mod 8).
-// With 4-bit kept values the gather layout stores them as nibbles (kSparse24GatherI4): 75% of
-// dense int4's bytes instead of 125%, which is what an M = 1 GEMV is bound by.
-// kSparse24NibbleIdx stores 2-bit indices instead of the controls: 75% of dense int4's bytes.
+// With 4-bit kept values the gather layout stores them as nibbles: kSparse24GatherI4 with its
+// vpshufb controls as nibbles (dense int4's bytes: no faster than dense int4 where the GEMV
+// streams its weight from DRAM), kSparse24NibbleIdx (the default) with 2-bit indices decoded in
+// registers: 75% of dense int4's bytes (docs/RESULTS.md: 1.37x dense int4 at 11008 x 4096, M = 1).
 std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
 
 // Every kept value of an N:M weight fits a signed nibble.
