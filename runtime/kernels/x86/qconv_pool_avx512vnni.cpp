@@ -4,7 +4,8 @@
 // reference's ops lane by lane, in its order, without FMA (-ffp-contract=off): float(acc) *
 // (sx * sw) + bias, relu, maxpool's fold from -inf (v > m || isnan(v) ? v : m) over (i, j),
 // relu, and quantize (vdivps, round to nearest even, + z, clamp, low byte). Only the pooled
-// outputs are stored: no [pixels, O] float buffer, no separate pooling / quantize pass.
+// outputs are stored: no [pixels, O] float buffer, no separate pooling / quantize pass. Where
+// that epilogue is monotone the window is pooled on the int32 sums first ("Pooling in int32").
 #include <immintrin.h>
 
 #include <cstring>
@@ -48,7 +49,7 @@ struct PanelEpilogue {
   __m512 scale, bias;      // sx * sw; bias (0 in masked lanes)
   __mmask16 mask;          // valid outputs
   __mmask16 decreasing;    // int32 pooling: lanes with sx * sw < 0 take the min
-  bool int_pool;           // every valid lane monotone (pool_in_int32)
+  bool int_pool;           // every valid lane monotone ("Pooling in int32" above)
 };
 
 PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t p,
@@ -118,7 +119,7 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
     const __m512i comp = pe[p].comp;
     const __m512 scale = pe[p].scale, bv = pe[p].bias;
     const __mmask16 decreasing = pe[p].decreasing, mask = pe[p].mask;
-    const bool int_pool = pe[p].int_pool;  // pooling in int32 (pool_in_int32): one epilogue per window
+    const bool int_pool = pe[p].int_pool;  // "Pooling in int32": one epilogue per window
     #pragma GCC unroll 2
     for (int q = 0; q < PIX; ++q) {
       __m512 m = neg_inf;
