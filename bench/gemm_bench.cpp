@@ -115,7 +115,7 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.q.kind = QWeightKind::kInt4;
     w.packed = pack_int4_rows(c32.data(), n, k);
     w.q.packed = w.packed.data();
-  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8") {
+  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4") {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -301,6 +301,73 @@ int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const st
   return 0;
 }
 
+// The quantized --variants of one table, timed like block_ratio (interleaved rounds in rotated
+// order, CPU time per call) and reported as ratios to the first variant: e.g. `--variants
+// int4,int4_24,int4_24_c4` gives 2:4 / dense int4 per round, median and range.
+int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const std::vector<int64_t>& ms,
+                  const std::vector<std::string>& names, int rounds, int calls) {
+  std::printf("kernels %s, threads %d, %d rounds x max(%d, ~30 ms) calls, CPU time per call; ratio = time of %s / time of the variant (> 1: faster)\n\n",
+              t.name, qf::kernels::num_threads(), rounds, calls, names[0].c_str());
+  std::printf("| N x K | M | %s ms/call (CPU, median) |", names[0].c_str());
+  for (size_t i = 1; i < names.size(); ++i) std::printf(" %s speed-up: median [min, max] |", names[i].c_str());
+  std::printf("\n| --- | --- | --- |");
+  for (size_t i = 1; i < names.size(); ++i) std::printf(" --- |");
+  std::printf("\n");
+  std::mt19937 rng(4321);
+  for (const Shape& sh : shapes) {
+    const int64_t max_m = *std::max_element(ms.begin(), ms.end());
+    std::vector<uint8_t> xq(static_cast<size_t>(max_m * sh.k));
+    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
+    std::vector<float> bias(static_cast<size_t>(sh.n), 0.25f), y(static_cast<size_t>(max_m * sh.n));
+    const float sx = 0.02f;
+    QActs acts;
+    acts.codes = xq.data();
+    acts.zero_point = 128;
+    acts.scales = &sx;
+    std::vector<Weight> ws;
+    std::vector<std::unique_ptr<PreparedQWeights>> preps;
+    for (const auto& name : names) {
+      if (name == "f32") throw std::runtime_error("--variant-ratio: quantized variants only");
+      ws.push_back(make_weight(name, sh.n, sh.k, rng));
+    }
+    for (auto& w : ws) {
+      if (w.name == "int4_24_b8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);
+      if (w.name == "int4_24_c8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherCtl);
+      if (w.name == "int4_24_c4") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
+      preps.push_back(t.prepare_qweights ? t.prepare_qweights(w.q) : nullptr);
+      x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);
+      w.q.prepared = preps.back().get();
+    }
+    for (int64_t m : ms) {
+      auto call = [&](const QWeights& q) { t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data()); };
+      std::vector<std::vector<double>> per(ws.size());
+      for (auto& w : ws) call(w.q);
+      const double c0 = cpu_seconds();
+      call(ws[0].q);
+      const double one = std::max(1e-6, cpu_seconds() - c0);
+      const int n_calls = std::max(calls, std::min(2000, static_cast<int>(std::ceil(0.03 / one))));
+      for (int r = 0; r < rounds; ++r)
+        for (size_t j = 0; j < ws.size(); ++j) {
+          const size_t v = (j + static_cast<size_t>(r)) % ws.size();
+          const double t0 = cpu_seconds();
+          for (int c = 0; c < n_calls; ++c) call(ws[v].q);
+          per[v].push_back((cpu_seconds() - t0) / n_calls);
+        }
+      std::printf("| %lldx%lld | %lld | %.4f |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
+                  static_cast<long long>(m), median(per[0]) * 1e3);
+      for (size_t v = 1; v < ws.size(); ++v) {
+        std::vector<double> ratio;
+        for (int r = 0; r < rounds; ++r) ratio.push_back(per[0][static_cast<size_t>(r)] / per[v][static_cast<size_t>(r)]);
+        std::printf(" %.3f [%.3f, %.3f] |", median(ratio), *std::min_element(ratio.begin(), ratio.end()),
+                    *std::max_element(ratio.begin(), ratio.end()));
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -313,7 +380,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")
@@ -332,7 +399,11 @@ int main(int argc, char** argv) {
   app.add_option("--sparsities", sparsities_str, "--block-ratio: fractions of blocks pruned")->capture_default_str();
   app.add_option("--block", block_str, "--block-ratio: block shape RxC (rows x input columns)")->capture_default_str();
   app.add_option("--rounds", rounds, "--block-ratio: interleaved rounds")->capture_default_str();
-  app.add_option("--calls", calls, "--block-ratio: calls per variant per round")->capture_default_str();
+  app.add_option("--calls", calls, "--block-ratio / --variant-ratio: calls per variant per round")->capture_default_str();
+  bool ratio_mode = false;
+  app.add_flag("--variant-ratio", ratio_mode,
+               "The --variants (quantized) as CPU-time speed-ups over the first one, interleaved rounds (--rounds), "
+               "on the selected table (--kernels) with --m / --shapes");
   CLI11_PARSE(app, argc, argv);
 
   if (threads > 0) qf::kernels::set_num_threads(threads);
@@ -355,6 +426,10 @@ int main(int argc, char** argv) {
   }
   const auto tables = kernel_tables(which);
   const auto variants = split(variants_str, ',');
+  if (ratio_mode) {
+    const KernelTable& t = which == "all" || which == "selected" ? select_kernels() : *tables.front();
+    return variant_ratio(t, shapes, ms, variants, std::max(1, rounds), std::max(1, calls));
+  }
 
   if (!json) {
     std::printf("| kernels | N x K | M | weights | GOP/s | ms/call | calls | note |\n");
@@ -394,8 +469,9 @@ int main(int argc, char** argv) {
             // default packs 4-bit values as nibbles), to measure what the bytes are worth.
             if (w.name == "int4_24_b8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);
             if (w.name == "int4_24_c8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherCtl);
+            if (w.name == "int4_24_c4") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
             prep = t->prepare_qweights(q);  // load-time work, not timed
-            x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
+            x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);
             q.prepared = prep.get();
           }
           auto call = [&] {

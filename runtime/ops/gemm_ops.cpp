@@ -18,9 +18,31 @@ int act_index(bool is_unsigned) { return is_unsigned ? 0 : 1; }
 
 class LinearOp : public OpImpl {
  public:
-  explicit LinearOp(const OpContext& c) : OpImpl(c), w_(*c.weights, c.kt), aq_(c.kt) {
+  explicit LinearOp(const OpContext& c)
+      : OpImpl(c), w_(*c.weights, c.kt), weights_(c.weights), aq_(c.kt), act_scale_(*c.kt.memory) {
     if (w_.fp8_path()) require_fp8_kernels();
   }
+  // conv2d -> flatten -> linear hand-off (Conv2dOp::hand_off_to): the producer writes our input
+  // codes in its channels-last order ([N, H, W, C] instead of flatten's [N, C, H, W]); we run a
+  // copy of our weight with K permuted from (c, hw) to (hw, c), as dense int8. Exact: the codes
+  // are the ones we would compute from the NCHW floats (same values, same static scheme, same
+  // quantize rule), and the int32 sum does not depend on the order of k. The producer then
+  // skips its transpose to NCHW and we skip the quantize pass. Only a static 8-bit input scheme
+  // (the producer quantizes with it); `c` = the producer's channels.
+  bool accept_channels_last_codes(int64_t c) {
+    const ActScheme& a = w_.input_scheme();
+    if (!w_.integer_path() || w_.fp8_path() || a.mode != ActMode::kStatic || a.e4m3 || a.bits > 8 || c <= 0 ||
+        w_.cols() % c != 0)
+      return false;
+    cl_weights_ = channels_last_int8(*weights_, c, w_.cols() / c, 1, w_.cols());
+    if (!cl_weights_) return false;
+    w_cl_ = std::make_unique<GemmWeight>(*cl_weights_, kt_);
+    act_scale_.reserve(sizeof(float));
+    kt_.memory->to_device(act_scale_.data(), &a.scale, sizeof(float));
+    codes_in_ = true;
+    return true;
+  }
+  const ActScheme& input_scheme() const { return w_.input_scheme(); }
   Shape infer(const std::vector<const Val*>& in) const override {
     expect_inputs(in, 1);
     Shape s = in[0]->shape;
@@ -50,14 +72,28 @@ class LinearOp : public OpImpl {
     return true;
   }
   void run_fused(const std::vector<const Val*>& in, Val& out, RunState& st) override {
-    run(in, out, st);
+    if (codes_in_) {  // in[0] holds our input codes, channels-last (accept_channels_last_codes)
+      const ActScheme& a = w_.input_scheme();
+      const int64_t m = in[0]->numel() / w_.cols();
+      const kernels::QActs acts{in[0]->f, a.symmetric ? 0 : a.zero_point, act_scale_.f32(), 0};
+      const kernels::QWeights& q = w_cl_->q();
+      kt_.qgemm[act_index(!a.symmetric)][static_cast<int>(q.kind)](m, acts, q, w_.bias(), out.f);
+    } else {
+      run(in, out, st);
+    }
     if (relu_) kt_.relu(out.f, out.numel(), out.f);
   }
 
  private:
   bool relu_ = false;
   GemmWeight w_;
+  const LayerWeights* weights_;
   ActQuantizer aq_;
+  // Hand-off reader: our weight with K permuted for channels-last codes, and the static scale.
+  bool codes_in_ = false;
+  std::unique_ptr<LayerWeights> cl_weights_;
+  std::unique_ptr<GemmWeight> w_cl_;
+  Buffer act_scale_;
 };
 
 // An int attribute of another op as (h, w) (OpImpl::pair_attr reads only this op's).
@@ -151,6 +187,13 @@ class Conv2dOp : public OpImpl {
   // computed from the NCHW floats (same values, same quantize kernel), and the integer sum does
   // not depend on the order of k.
   bool hand_off_to(OpImpl& reader) override {
+    // conv2d -> [relu, maxpool2d, relu] -> flatten -> linear: our channels-last output rows are
+    // the linear's input with K in (hw, c) order; it permutes its weight to match.
+    if (auto* lin = dynamic_cast<LinearOp*>(&reader)) {
+      if (!flatten_ || groups_ != 1 || !lin->accept_channels_last_codes(w_.rows())) return false;
+      out_codes_ = &lin->input_scheme();
+      return true;
+    }
     auto* next = dynamic_cast<Conv2dOp*>(&reader);
     if (!next || flatten_ || groups_ != 1 || !next->accept_channels_last_codes(w_.rows())) return false;
     out_codes_ = &next->w_.input_scheme();

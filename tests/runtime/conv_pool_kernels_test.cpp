@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 #include "runtime/kernels/threads.h"
+#include "runtime/kernels/x86/x86_conv_kernels.h"  // set_conv_pool_int32_pooling
 
 namespace qf::kernels {
 namespace {
@@ -31,6 +33,10 @@ struct ConvPoolCase {
   bool extremes;                   // codes at the clamps
   QWeightKind kind = QWeightKind::kInt8;
   int64_t group = 0;               // per-group weight scales (0: per channel)
+  // 0: one zero and one negative scale (panel 0 takes the four-value fold); 1: signs alternate,
+  // none zero (the int32 pooling, max and min lanes); 2: huge scales (products overflow to inf)
+  // in panel 0, one subnormal product in panel 1 (the fold again); 3: an infinite bias.
+  int scale_mode = 0;
 };
 
 struct Built {
@@ -112,10 +118,17 @@ Built build(const ConvPoolCase& cc, unsigned seed) {
                                           (cc.kind == QWeightKind::kInt4 ? 8 : 127));
   b.scales.resize(static_cast<size_t>(cc.n * groups));
   std::uniform_real_distribution<float> us(0.001f, 0.02f);
-  for (size_t i = 0; i < b.scales.size(); ++i) b.scales[i] = i == 3 ? 0.0f : i == 5 ? -us(rng) : us(rng);
+  for (size_t i = 0; i < b.scales.size(); ++i) {
+    switch (cc.scale_mode) {
+      case 1: b.scales[i] = i % 2 ? -us(rng) : us(rng); break;
+      case 2: b.scales[i] = i < 16 ? (i % 3 ? 1e36f : -1e36f) : i == 20 ? 1e-40f : us(rng); break;
+      default: b.scales[i] = i == 3 ? 0.0f : i == 5 ? -us(rng) : us(rng);
+    }
+  }
   b.bias.resize(static_cast<size_t>(cc.n));
   std::normal_distribution<float> nb(0.0f, 2.0f);
   for (size_t i = 0; i < b.bias.size(); ++i) b.bias[i] = i % 7 == 1 ? -0.0f : nb(rng);
+  if (cc.scale_mode == 3) b.bias[2] = -std::numeric_limits<float>::infinity();
   b.w.kind = cc.kind;
   b.w.n = cc.n;
   b.w.k = k;
@@ -197,6 +210,17 @@ std::vector<ConvPoolCase> cases() {
   cg.group = 12;  // per group
   v.push_back(cg);
   v.push_back({2, 3, 6, 6, 16, true, true, true, true, true, true, false, false});  // runs of 9 codes
+  // Pooling in int32 (monotone epilogue) and the lanes that must not take it.
+  for (int mode : {1, 2, 3}) {
+    for (bool rb : {false, true}) {
+      ConvPoolCase m1{3, 1, 28, 28, 32, false, true, true, true, true, rb, !rb, false};
+      m1.scale_mode = mode;
+      v.push_back(m1);
+      ConvPoolCase m2{2, 32, 6, 6, 64, true, false, false, true, mode != 1, rb, false, mode == 2};
+      m2.scale_mode = mode;
+      v.push_back(m2);
+    }
+  }
   return v;
 }
 
@@ -225,12 +249,17 @@ TEST_P(ConvPoolTables, FusedBitIdentical) {
     std::unique_ptr<PreparedQWeights> prep = t.prepare_qweights ? t.prepare_qweights(b.w) : nullptr;
     QWeights w = b.w;
     w.prepared = prep.get();
-    for (int threads : {1, 2}) {
-      set_num_threads(threads);
-      EXPECT_EQ(run(t.qconv_pool, b, w), want)
-          << t.name << " threads " << threads << " c=" << cc.c << " h=" << cc.h << " w=" << cc.w << " n=" << cc.n
-          << (cc.implicit ? " implicit" : " im2col");
+    for (bool int32_pooling : {true, false}) {
+      x86::set_conv_pool_int32_pooling(int32_pooling);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        EXPECT_EQ(run(t.qconv_pool, b, w), want)
+            << t.name << " threads " << threads << " c=" << cc.c << " h=" << cc.h << " w=" << cc.w << " n=" << cc.n
+            << (cc.implicit ? " implicit" : " im2col") << " scale_mode " << cc.scale_mode
+            << (int32_pooling ? " int32 pooling" : " float fold");
+      }
     }
+    x86::set_conv_pool_int32_pooling(true);
     QWeights unprepared = b.w;  // no packing: the entry must still be exact
     EXPECT_EQ(run(t.qconv_pool, b, unprepared), want) << t.name << " unprepared";
   }

@@ -109,14 +109,15 @@ CheckpointContent cnn_chain() {
 }
 
 // The Fashion CNN's shape of chain, where the fused conv + relu + 2x2 pool kernel applies:
-// x [1, 12, 13] -> conv1 [8, 12, 13] -> pool [8, 6, 6] -> conv2 [16, 6, 6] -> pool [16, 3, 3]
-// -> conv3 [8, 3, 3] (no pool) -> conv4 [12, 3, 3] -> pool [12, 1, 1] -> 12. conv2 and conv4 read
-// their input codes in place from padded images (implicit GEMM), written by a fused producer
-// (conv1) and by an unfused one (conv3); conv2 takes s8 codes, conv4 u8 with a zero point.
+// x [1, 24, 26] -> conv1 [8, 24, 26] -> pool [8, 12, 13] -> conv2 [16, 12, 13] -> pool [16, 6, 6]
+// -> conv3 [8, 6, 6] (no pool) -> conv4 [12, 6, 6] -> pool [12, 3, 3] -> 108. conv2 and conv4
+// read their input codes in place from padded images (implicit GEMM), written by a fused
+// producer (conv1) and by an unfused one (conv3); conv2 takes s8 codes, conv4 u8 with a zero
+// point; conv4 hands fc its input codes channels-last (K permuted over 9 pixels x 12 channels).
 CheckpointContent cnn_pool_chain() {
   CheckpointContent c;
   c.graph.family = "cnn";
-  c.graph.inputs.push_back({"x", "float32", {-1, 1, 12, 13}});
+  c.graph.inputs.push_back({"x", "float32", {-1, 1, 24, 26}});
   auto conv = [](const char* name, const char* in, const char* out) {
     return with_ints(op("conv2d", name, {in}, out), {{"kernel", {3, 3}}, {"padding", {1, 1}}});
   };
@@ -144,7 +145,7 @@ CheckpointContent cnn_pool_chain() {
   conv4.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
   conv4.input_act = ActScheme{ActMode::kStatic, 8, false, 2.0f / 255, 100};
   conv4.extra["bias"] = random_tensor({12}, 47, 0.2f);
-  LayerContent fc = layer("fc", "linear", random_tensor({10, 12}, 48, 0.3f));
+  LayerContent fc = layer("fc", "linear", random_tensor({10, 108}, 48, 0.1f));
   fc.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
   fc.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 0};
   LayerContent head = layer("head", "linear", random_tensor({5, 10}, 49, 0.3f));

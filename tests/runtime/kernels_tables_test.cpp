@@ -72,12 +72,13 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
-                                         x86::PackedFormat::kSparse24GatherCtl});
+                                         x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx});
   for (x86::PackedFormat st : strategies) {
     x86::set_avx512_sparse24_strategy(st);
     SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather     ? "2:4 gather"
                  : st == x86::PackedFormat::kSparse24GatherI4 ? "2:4 gather, 4-bit values where they fit"
                  : st == x86::PackedFormat::kSparse24GatherCtl ? "2:4 gather, stored controls"
+                 : st == x86::PackedFormat::kSparse24NibbleIdx ? "2:4 gather, 4-bit values and 2-bit indices"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
@@ -109,7 +110,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       if (HasFatalFailure()) return;
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);  // the default
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);  // the default
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),

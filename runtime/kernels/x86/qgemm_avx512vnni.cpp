@@ -131,6 +131,35 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         }
       }
     }
+  } else if constexpr (F == PackedFormat::kSparse24NibbleIdx) {
+    // Values: and 0xF0 keeps a nibble as 16 * w (s8), the low nibbles shifted up first; the tile
+    // divides the exact sum by 16 once per group. Controls: after vpmovzxwd a lane holds its two
+    // index bytes (h = 0, 1); vpmultishiftqb puts bits 2s.. of byte h into byte s of the lane,
+    // vpternlogd keeps the low 2 bits and adds 4 for the second group of 4 (s >= 2).
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    const __m512i low2 = _mm512_set1_epi8(3);
+    const __m512i plus4 = _mm512_set1_epi32(0x04040000);
+    const __m512i shifts[2] = {_mm512_set1_epi64(0x2624222006040200LL), _mm512_set1_epi64(0x2E2C2A280E0C0A08LL)};
+    for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const uint8_t* blk = wp[p] + (b / 4) * 96;
+          const __m512i v = _mm512_loadu_si512(blk);
+          wv[p] = _mm512_and_si512(h ? v : _mm512_slli_epi16(v, 4), hi4);
+          const __m512i ix = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64)));
+          ctl[p] = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts[h], ix), low2, plus4, 0xEA);  // a&b|c
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+        }
+      }
+    }
   } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
@@ -320,6 +349,11 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
           for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
+      if constexpr (F == PackedFormat::kSparse24NibbleIdx)  // weights were 16 * w: exact multiples of 16
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
     }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
@@ -368,7 +402,7 @@ TileFn pick_np(int np) {
 template <PackedFormat F>
 constexpr int mr_max() {
   return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather || F == PackedFormat::kSparse24GatherI4 ||
-                 F == PackedFormat::kSparse24GatherCtl
+                 F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx
              ? 4
              : 6;
 }
@@ -411,6 +445,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24Gather: tiles_of<PackedFormat::kSparse24Gather>(a, t0, t1); break;
     case PackedFormat::kSparse24GatherI4: tiles_of<PackedFormat::kSparse24GatherI4>(a, t0, t1); break;
     case PackedFormat::kSparse24GatherCtl: tiles_of<PackedFormat::kSparse24GatherCtl>(a, t0, t1); break;
+    case PackedFormat::kSparse24NibbleIdx: tiles_of<PackedFormat::kSparse24NibbleIdx>(a, t0, t1); break;
   }
 }
 

@@ -18,9 +18,11 @@ namespace {
 
 // Gather wins here (AMD Zen 4, N = K = 4096, 2 threads): 1.9x expand at M = 1, 1.3x at M = 128;
 // vpexpandb is a slow multi-uop instruction on this core. Expand remains for groups of 4 (mod 8).
-// With 4-bit kept values the gather layout stores them as nibbles (kSparse24GatherI4): 75% of
-// dense int4's bytes instead of 125%, which is what an M = 1 GEMV is bound by.
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24GatherI4)};
+// With 4-bit kept values the gather layout stores them as nibbles: kSparse24GatherI4 with its
+// vpshufb controls as nibbles (dense int4's bytes: no faster than dense int4 where the GEMV
+// streams its weight from DRAM), kSparse24NibbleIdx (the default) with 2-bit indices decoded in
+// registers: 75% of dense int4's bytes (docs/RESULTS.md: 1.37x dense int4 at 11008 x 4096, M = 1).
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
 
 // Every kept value of an N:M weight fits a signed nibble.
 bool nm_values_fit_int4(const QWeights& w) {
@@ -188,9 +190,11 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kInt4 || w.kind == QWeightKind::kBSInt4) f = PackedFormat::kInt4Pairs;
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
-    const bool gather = pref == PackedFormat::kSparse24Gather || pref == PackedFormat::kSparse24GatherI4;
-    if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherI4 && kg.gs % 16 == 0 && nm_values_fit_int4(w))
-      f = PackedFormat::kSparse24GatherI4;
+    const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx;
+    const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
+    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && nm_values_fit_int4(w))
+      f = pref == PackedFormat::kSparse24NibbleIdx && kg.gs <= 65536 ? PackedFormat::kSparse24NibbleIdx
+                                                                      : PackedFormat::kSparse24GatherI4;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
       f = PackedFormat::kSparse24GatherCtl;
     else if (isa.sparse_gather && gather && kg.gs % 8 == 0) f = PackedFormat::kSparse24Gather;
@@ -201,7 +205,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   P->format = f;
   const int64_t nr = isa.nr, kblk = isa.kblk;
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kSparse24Gather;
-  const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl;
+  const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
+                     f == PackedFormat::kSparse24NibbleIdx;
   kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
@@ -212,6 +217,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
     case PackedFormat::kSparse24GatherI4: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
+    case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
     default: break;  // block formats: prepare_block
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
@@ -273,6 +279,15 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[(t & 1) * 4 * nr + lane * 4 + s] = val(4 * t + s);
             const int ctl = idx(4 * t + s) + (s >= 2 ? 4 : 0);
             blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(ctl << shift);
+          }
+        }
+      } else if (f == PackedFormat::kSparse24NibbleIdx) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
+          uint8_t* blk = pd + (t / 2) * 6 * nr;
+          const int h = static_cast<int>(t & 1);
+          for (int s = 0; s < 4; ++s) {
+            blk[lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << (4 * h));
+            blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
       } else if (f == PackedFormat::kSparse24GatherI4) {

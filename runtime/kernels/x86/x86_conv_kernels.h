@@ -16,8 +16,12 @@ namespace qf::kernels::x86 {
 
 // Table entry: 4 conv rows (one pool window) x 64 outputs per tile, k-blocks of 4.
 void x8_conv2d_pool_4x64c4__avx512vnni(const QConvPoolArgs& a, const QWeights& w, const float* bias);
+// Pooling on the int32 sums where the epilogue is monotone (qconv_pool_avx512vnni.cpp says when
+// that is exact); off: the four-value float fold for every lane. For measurements and tests
+// only (both are bit-identical to the reference); default on.
+void set_conv_pool_int32_pooling(bool on);
 // Pooled rows [r0, r1) (r = image * pooled_h + py) with a weight the entry has checked.
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
-                                     int64_t r1);
+                                     int64_t r1, bool int32_pooling);
 
 }  // namespace qf::kernels::x86

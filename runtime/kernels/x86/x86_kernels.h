@@ -53,6 +53,14 @@ enum class PackedFormat : int {
   // offset to the segment's k: the pruned blocks are never loaded or multiplied.
   kBlockInt8 = 6,
   kBlockInt4Pairs = 7,
+  // 2:4 with 4-bit kept values, 2-bit indices: per 16 k, the 64 bytes of nibble values of
+  // kSparse24GatherI4 then 32 bytes of indices, two per lane (byte h: the 4 kept positions of the
+  // lane's h-th 8 k, 2 bits each, as kSparse24Gather's index byte). 75% of dense int4's bytes
+  // (an M = 1 GEMV reads little else), half its multiply-adds. The kernel turns an index byte
+  // into vpshufb controls with one vpmultishiftqb + one vpternlogd, and takes the nibbles as
+  // 16 * w (and 0xF0, no table lookup), dividing the exact int32 sum by 16 (shift) once per
+  // group, so groups are limited to 65536 k (no int32 overflow).
+  kSparse24NibbleIdx = 8,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -122,7 +130,8 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only. kSparse24GatherI4 = gather, with 4-bit values where they fit.
+// measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
+// 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
