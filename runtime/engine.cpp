@@ -51,7 +51,7 @@ int64_t Session::kv_bytes_per_token() const {
 std::map<std::string, Tensor> Session::step(const std::map<std::string, Tensor>& inputs) {
   return executor_->execute(inputs, state_->run);
 }
-int64_t Session::position() const { return state_->run.pos; }
+int64_t Session::position() const { return state_->run.position(0); }
 void Session::reset() { state_->run = RunState(); }
 
 void Session::truncate(int64_t len) {

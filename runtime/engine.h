@@ -72,7 +72,7 @@ class Session {
  public:
   // Runs the next T tokens (inputs shaped [B, T]; B fixed for the session's lifetime).
   std::map<std::string, Tensor> step(const std::map<std::string, Tensor>& inputs);
-  int64_t position() const;  // tokens processed so far
+  int64_t position() const;  // tokens processed so far (row 0's in a ragged session)
   void reset();              // forget the cache
   // Bytes the KV caches hold per token of one sequence (all attention ops, K and V, as stored:
   // float32 or packed codes + fp16 scales); 0 before the first step.

@@ -1,5 +1,6 @@
 // Token generation with a language-model checkpoint (graph input: token ids [B, T]; output:
-// logits [B, T, V]) through the runtime's sessions, batch 1:
+// logits [B, T, V]) through the runtime's sessions, batch 1 (many prompts at once:
+// runtime/batch_generation.h):
 //
 //   plain        one target step per token (the prompt in one step first);
 //   speculative  a draft model proposes k tokens one at a time, the target scores all of them in
