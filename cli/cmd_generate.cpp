@@ -1,6 +1,7 @@
 // qforge generate CHECKPOINT --prompt TEXT: byte-level text generation with a gpt checkpoint,
 // through the runtime's incremental session (KV cache); --ids for token ids of any language
-// model; --draft / --speculate for speculative decoding (runtime/generation.h).
+// model; --draft / --speculate for speculative decoding (runtime/generation.h); --prompts FILE
+// with continuous batching (runtime/batch_generation.h).
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "hf/npy.h"
+#include "runtime/batch_generation.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
 #include "runtime/kv_cache_size.h"
@@ -44,11 +46,62 @@ struct Options {
   std::string prompts;
   double prefix_cache_mb = 64;
   int64_t block = 16;
+  int64_t batch = 16;
+  std::vector<int64_t> stop_ids;
 };
 
-// --prompts FILE: every line a prompt, run one after another (no batching yet) in file order,
-// the plain path's prompts through the prefix cache. Prints each prompt + continuation as one
-// record ("<i>\t" + text with \n and \\ escaped); --stats adds per-prompt time to first token.
+// One output record: "<i>\t" + prompt + continuation, with \n and \\ escaped.
+void print_record(size_t i, const std::string& prompt, const std::vector<int64_t>& out) {
+  std::string text = prompt;
+  for (int64_t t : out) text.push_back(static_cast<char>(t));
+  std::string escaped;
+  for (char c : text) escaped += c == '\n' ? std::string("\\n") : c == '\\' ? std::string("\\\\") : std::string(1, c);
+  std::printf("%zu\t%s\n", i, escaped.c_str());
+}
+
+// --prompts with --batch > 1: continuous batching. Records are printed in input order, each as
+// soon as it and every earlier prompt have finished.
+void run_prompts_batched(const Options& o, Engine& engine, const std::vector<std::string>& lines,
+                         const std::vector<std::vector<int64_t>>& prompts, PrefixCache* cache, int64_t context) {
+  std::vector<BatchRequest> reqs;
+  for (size_t i = 0; i < prompts.size(); ++i) reqs.push_back({prompts[i], o.bytes, o.stop_ids, o.seed + i});
+  BatchOptions bo;
+  bo.max_batch = o.batch;
+  bo.temperature = o.temperature;
+  bo.context = context;
+  bo.prefix_cache = cache;
+  std::vector<std::vector<int64_t>> done(prompts.size());
+  std::vector<bool> finished(prompts.size(), false);
+  size_t printed = 0;
+  bo.on_finish = [&](size_t i, const std::vector<int64_t>& out) {
+    done[i] = out;
+    finished[i] = true;
+    for (; printed < prompts.size() && finished[printed]; ++printed) print_record(printed, lines[printed], done[printed]);
+    std::fflush(stdout);
+  };
+  BatchStats st;
+  const auto t0 = std::chrono::steady_clock::now();
+  generate_batch(engine, reqs, bo, &st);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (o.stats) {
+    std::fprintf(stderr,
+                 "[generate] %zu prompts, continuous batching (at most %lld in flight): %lld tokens in %.3f s (%.1f "
+                 "tokens/s), %lld decoding steps of %.1f rows on average (most %lld), %lld prompt prefills",
+                 prompts.size(), static_cast<long long>(o.batch), static_cast<long long>(st.tokens), s,
+                 s > 0 ? static_cast<double>(st.tokens) / s : 0.0, static_cast<long long>(st.steps), st.mean_rows(),
+                 static_cast<long long>(st.most_rows), static_cast<long long>(st.prefills));
+    if (cache)
+      std::fprintf(stderr, "; prefix cache: %lld tokens restored, %zu blocks, %.2f MB, %lld evictions",
+                   static_cast<long long>(cache->hit_tokens()), cache->blocks(), cache->bytes() / 1048576.0,
+                   static_cast<long long>(cache->evictions()));
+    std::fprintf(stderr, "\n");
+  }
+}
+
+// --prompts FILE: every line a prompt; with --batch > 1 (and no draft) through continuous
+// batching, else one after another in file order (--stats then adds per-prompt time to first
+// token). The prompts' prefill goes through the prefix cache (float and quantized KV alike).
+// Prints each prompt + continuation as one record, in file order.
 void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draft, int64_t context) {
   std::ifstream f(o.prompts, std::ios::binary);
   if (!f) throw std::runtime_error(o.prompts + ": cannot open");
@@ -57,23 +110,33 @@ void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draf
     if (!line.empty()) lines.push_back(line);
   if (lines.empty()) throw std::runtime_error(o.prompts + ": no prompts (one per line)");
   std::unique_ptr<PrefixCache> cache;
-  // The prefix cache keeps float KV rows: off for a model whose cache is quantized (kv_cache_int4).
-  if (o.prefix_cache_mb > 0 && !draft && kv_cache_size(engine.checkpoint()).quantized_ops == 0)
+  if (o.prefix_cache_mb > 0 && !draft)
     cache = std::make_unique<PrefixCache>(o.block, static_cast<int64_t>(o.prefix_cache_mb * 1024 * 1024));
-  double total_s = 0, ttft_sum = 0;
-  int64_t total_tokens = 0;
+  std::vector<std::vector<int64_t>> prompts;
   for (size_t i = 0; i < lines.size(); ++i) {
-    std::vector<int64_t> prompt;
+    std::vector<int64_t>& prompt = prompts.emplace_back();
     for (unsigned char c : lines[i]) prompt.push_back(c);
     if (static_cast<int64_t>(prompt.size()) > context)
       throw std::runtime_error(o.prompts + ":" + std::to_string(i + 1) + ": prompt of " + std::to_string(prompt.size()) +
                                " bytes is longer than the context (" + std::to_string(context) + ")");
+  }
+  if (draft && o.batch > 1)
+    throw std::runtime_error("--draft runs prompts one at a time: add --batch 1 (speculative decoding is not batched)");
+  if (o.batch > 1) {
+    run_prompts_batched(o, engine, lines, prompts, cache.get(), context);
+    return;
+  }
+  double total_s = 0, ttft_sum = 0;
+  int64_t total_tokens = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::vector<int64_t>& prompt = prompts[i];
     GenerateOptions g;
     g.max_new_tokens = o.bytes;
     g.temperature = o.temperature;
     g.seed = o.seed + i;
     g.context = context;
     g.prefix_cache = cache.get();
+    g.stop_ids = o.stop_ids;
     const int64_t hits_before = cache ? cache->hit_tokens() : 0;
     const auto t0 = std::chrono::steady_clock::now();
     double ttft = -1;
@@ -87,11 +150,7 @@ void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draf
     total_s += s;
     ttft_sum += ttft;
     total_tokens += st.tokens;
-    std::string text = lines[i];
-    for (int64_t t : out) text.push_back(static_cast<char>(t));
-    std::string escaped;
-    for (char c : text) escaped += c == '\n' ? std::string("\\n") : c == '\\' ? std::string("\\\\") : std::string(1, c);
-    std::printf("%zu\t%s\n", i, escaped.c_str());
+    print_record(i, lines[i], out);
     if (o.stats)
       std::fprintf(stderr, "[prompt %zu] %zu prompt tokens, %lld from the prefix cache, first token after %.2f ms, %lld tokens in %.3f s\n",
                    i, prompt.size(), static_cast<long long>(cache ? cache->hit_tokens() - hits_before : 0), 1e3 * ttft,
@@ -157,13 +216,24 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{64}));
   cmd->add_option("--prompts", opt->prompts,
-                  "Text file, one prompt per line: generate -n bytes for each, one prompt at a time, in file "
-                  "order; prints '<line index><TAB><prompt + continuation>' per prompt (newlines and backslashes "
-                  "escaped)")
+                  "Text file, one prompt per line: generate -n bytes for each, --batch prompts at a time "
+                  "(continuous batching: finished prompts leave, waiting ones join between steps); prints "
+                  "'<line index><TAB><prompt + continuation>' per prompt in file order (newlines and "
+                  "backslashes escaped). Each prompt's output equals its output when run alone")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", opt->batch,
+                  "With --prompts: sequences in flight at once (1: one prompt at a time; --draft needs 1). "
+                  "<= 16 keeps batched output bit-identical to one-at-a-time output for float layers too")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_option("--stop-id", opt->stop_ids,
+                  "Token id (a byte value for text, e.g. 10 for a newline) after which a sequence stops; "
+                  "repeat for several")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--prefix-cache-mb", opt->prefix_cache_mb,
                   "With --prompts (no --draft): memory for the prefix cache, which keeps the KV rows of whole "
-                  "blocks of earlier prompts and reuses them for prompts that start the same way (0: off)")
+                  "blocks of earlier prompts (float, or packed int4/int8 as the model stores them) and reuses "
+                  "them for prompts that start the same way (0: off)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--prefix-block", opt->block, "Prefix cache block size in tokens (<= 16 keeps hits bit-exact for float models)")
@@ -180,6 +250,7 @@ void add_generate_command(CLI::App& app) {
     g.max_new_tokens = o.bytes;
     g.temperature = o.temperature;
     g.seed = o.seed;
+    g.stop_ids = o.stop_ids;
     if (!o.ids.empty()) {  // token ids in and out; the graph's own limits apply (no window)
       const hf::NpyArray a = hf::read_npy(o.ids);
       if (a.i64.empty() || a.shape.size() != 1) throw std::runtime_error(o.ids + ": token ids must be int32/int64 [T]");

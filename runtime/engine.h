@@ -76,22 +76,34 @@ class Session {
  public:
   // Runs the next T tokens (inputs shaped [B, T]; B fixed for the session's lifetime).
   std::map<std::string, Tensor> step(const std::map<std::string, Tensor>& inputs);
-  int64_t position() const;  // tokens processed so far
+  int64_t position() const;  // tokens processed so far (row 0's in a ragged session)
   void reset();              // forget the cache
   // Bytes the KV caches hold per token of one sequence (all attention ops, K and V, as stored:
   // float32 or packed codes + fp16 scales); 0 before the first step.
   int64_t kv_bytes_per_token() const;
 
-  // Generation support (runtime/speculative.h, runtime/prefix_cache.h).
+  // Generation support (runtime/generation.h, runtime/prefix_cache.h, runtime/batch_generation.h).
   // Keeps the first `len` tokens (0 <= len <= position()) and forgets the rest: every attention
-  // op's KV cache and the position. Rolls back draft tokens the target rejected.
+  // op's KV cache and the position. Rolls back draft tokens the target rejected. Uniform
+  // sessions only (not after add_row / remove_row).
   void truncate(int64_t len);
-  // Copies of the keys and values of tokens [t0, t1) (batch element 0) of every attention op.
-  KvRows kv_rows(int64_t t0, int64_t t1) const;
+  // Copies of the keys and values of tokens [t0, t1) of batch row `row`, every attention op's,
+  // as the caches store them (float, or packed int4/int8 codes + scales).
+  KvRows kv_rows(int64_t t0, int64_t t1, int64_t row = 0) const;
   // Appends `rows` as the next rows.tokens tokens of a batch-1 session (e.g. a cached prefix
   // into a fresh session): afterwards the session is where stepping those tokens would have
   // left it, without running the graph.
   void append_kv_rows(const KvRows& rows);
+
+  // Continuous batching: rows join and leave between steps, each at its own position (the
+  // session becomes ragged: position(row) per row; a step then runs T tokens for every row).
+  // add_row appends a new last batch row holding `rows` (a whole sequence's keys and values
+  // from position 0, e.g. kv_rows(0, n) of a batch-1 session that ran the prompt), at position
+  // rows.tokens. remove_row drops row `row`; later rows move down one.
+  void add_row(const KvRows& rows);
+  void remove_row(int64_t row);
+  int64_t rows() const;                 // batch rows (0 before the first step or add_row)
+  int64_t position(int64_t row) const;  // row `row`'s tokens processed so far
 
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;

@@ -157,7 +157,10 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
     }
   }
   if (!st.kv.empty() && !inputs.empty()) st.batch = inputs.begin()->second.shape[0];
-  if (st.step_tokens > 0) st.pos += st.step_tokens;
+  if (st.step_tokens > 0) {
+    st.pos += st.step_tokens;
+    for (int64_t& p : st.row_pos) p += st.step_tokens;
+  }
   std::map<std::string, Tensor> out;
   for (size_t i = 0; i < graph_outputs_.size(); ++i) {
     const Val& v = vals_[static_cast<size_t>(graph_outputs_[i])];

@@ -71,6 +71,14 @@ void check_prompt(const std::vector<int64_t>& prompt, const GenerateOptions& o) 
 
 }  // namespace
 
+int64_t pick_token(const float* last, int64_t vocab, double temperature, std::mt19937_64& rng) {
+  if (temperature <= 0) return argmax(last, vocab);
+  std::vector<double> w(static_cast<size_t>(vocab));
+  const float mx = *std::max_element(last, last + vocab);
+  for (int64_t v = 0; v < vocab; ++v) w[v] = std::exp((last[v] - mx) / temperature);
+  return std::discrete_distribution<int64_t>(w.begin(), w.end())(rng);
+}
+
 int64_t positional_context(const Engine& engine) {
   for (const Op& op : engine.checkpoint().graph.ops)
     if (op.kind == "positional_embedding") return engine.checkpoint().layers.at(op.name).shape.at(0);
@@ -98,18 +106,11 @@ std::vector<int64_t> generate(Engine& target, const std::vector<int64_t>& prompt
     }
     ++st.target_steps;
     const float* last = logits.data() + logits.size() - static_cast<size_t>(lm.vocab);
-    int64_t next = 0;
-    if (o.temperature <= 0) {
-      next = argmax(last, lm.vocab);
-    } else {  // qforge generate's sampler since its first version: same seed, same text
-      std::vector<double> w(static_cast<size_t>(lm.vocab));
-      const float mx = *std::max_element(last, last + lm.vocab);
-      for (int64_t v = 0; v < lm.vocab; ++v) w[v] = std::exp((last[v] - mx) / o.temperature);
-      next = std::discrete_distribution<int64_t>(w.begin(), w.end())(rng);
-    }
+    const int64_t next = pick_token(last, lm.vocab, o.temperature, rng);
     history.push_back(next);
     ++st.tokens;
     if (o.on_token) o.on_token(next);
+    if (std::find(o.stop_ids.begin(), o.stop_ids.end(), next) != o.stop_ids.end()) break;
   }
   if (stats) *stats = st;
   return slice(history, static_cast<int64_t>(prompt.size()), static_cast<int64_t>(history.size()));
@@ -125,12 +126,15 @@ std::vector<int64_t> generate_speculative(Engine& target, Engine& draft, int64_t
   Window win{o.context, 0};
   std::vector<int64_t> history = prompt;
   std::mt19937_64 rng(o.seed);
+  bool stopped = false;  // a stop id was emitted: later tokens of the round are dropped
   auto emit = [&](int64_t token) {
+    if (stopped) return;
     history.push_back(token);
     ++st.tokens;
     if (o.on_token) o.on_token(token);
+    stopped = std::find(o.stop_ids.begin(), o.stop_ids.end(), token) != o.stop_ids.end();
   };
-  while (st.tokens < o.max_new_tokens) {
+  while (st.tokens < o.max_new_tokens && !stopped) {
     const int64_t n = static_cast<int64_t>(history.size());
     if (win.slide(n)) {
       tl.reset();

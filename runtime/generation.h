@@ -1,5 +1,6 @@
 // Token generation with a language-model checkpoint (graph input: token ids [B, T]; output:
-// logits [B, T, V]) through the runtime's sessions, batch 1:
+// logits [B, T, V]) through the runtime's sessions, batch 1 (many prompts at once:
+// runtime/batch_generation.h):
 //
 //   plain        one target step per token (the prompt in one step first);
 //   speculative  a draft model proposes k tokens one at a time, the target scores all of them in
@@ -25,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "runtime/engine.h"
@@ -38,6 +40,7 @@ struct GenerateOptions {
   uint64_t seed = 0;
   int64_t context = 0;     // > 0: the sliding window above; 0: none (the graph's own limits apply)
   std::function<void(int64_t)> on_token;  // called with each new token as soon as it is final
+  std::vector<int64_t> stop_ids;          // generation ends after emitting one of these (it is kept)
   // Plain generation only: the prompt goes through this cache (PrefixCache::run_prompt): its
   // cached prefix is restored, its new blocks stored. Must belong to the same target engine.
   PrefixCache* prefix_cache = nullptr;
@@ -52,6 +55,11 @@ struct GenerateStats {
   int64_t accepted = 0;      // ... of which the target accepted
   double acceptance() const { return drafted ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0.0; }
 };
+
+// The token plain generation (and continuous batching, runtime/batch_generation.h) picks from one
+// position's logits: the argmax for temperature <= 0, else a draw from softmax(logits /
+// temperature) (qforge generate's sampler since its first version: same seed, same text).
+int64_t pick_token(const float* logits, int64_t vocab, double temperature, std::mt19937_64& rng);
 
 // The positional table's length (the graph's context), or 0 when the graph has none (rotary).
 int64_t positional_context(const Engine& engine);

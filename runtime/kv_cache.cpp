@@ -4,8 +4,6 @@
 #include <string>
 
 #include "core/error.h"
-
-#include "core/error.h"
 #include "core/kv_quant.h"
 
 namespace qf {
@@ -26,6 +24,18 @@ int64_t KvCache::bytes_per_token() const {
   return 2 * (code_bytes() + scale_count() * 2 * (q_.symmetric ? 1 : 2));
 }
 
+int64_t KvCache::longest() const {
+  int64_t n = 0;
+  for (int64_t l : len_) n = std::max(n, l);
+  return n;
+}
+
+int64_t KvCache::bytes() const {
+  int64_t n = 0;
+  for (int64_t l : len_) n += l;
+  return n * bytes_per_token();
+}
+
 kernels::QuantKvRows KvCache::rows(const Buffer& codes, const Buffer& scales, const Buffer& offsets, int64_t b) const {
   kernels::QuantKvRows r;
   r.codes = static_cast<const uint8_t*>(codes.data()) + b * cap_ * code_bytes();
@@ -37,44 +47,64 @@ kernels::QuantKvRows KvCache::rows(const Buffer& codes, const Buffer& scales, co
   return r;
 }
 
-void KvCache::reserve(const kernels::KernelTable& kt, int64_t tokens) {
-  if (tokens <= cap_) return;
-  const int64_t cap = std::max<int64_t>({tokens, 2 * cap_, 16});
-  // Per row: the bytes of each buffer (floats; or codes, scales, offsets).
-  std::vector<std::pair<Buffer*, int64_t>> parts;
-  if (!quantized_) {
-    parts = {{&k_, c_ * 4}, {&v_, c_ * 4}};
-  } else {
-    parts = {{&k_, code_bytes()}, {&v_, code_bytes()}, {&ks_, scale_count() * 2}, {&vs_, scale_count() * 2}};
-    if (!q_.symmetric) parts.insert(parts.end(), {{&ko_, scale_count() * 2}, {&vo_, scale_count() * 2}});
-  }
-  for (auto [buf, row] : parts) {
+std::vector<std::pair<Buffer*, int64_t>> KvCache::parts() {
+  if (!quantized_) return {{&k_, c_ * 4}, {&v_, c_ * 4}};
+  std::vector<std::pair<Buffer*, int64_t>> p = {
+      {&k_, code_bytes()}, {&v_, code_bytes()}, {&ks_, scale_count() * 2}, {&vs_, scale_count() * 2}};
+  if (!q_.symmetric) p.insert(p.end(), {{&ko_, scale_count() * 2}, {&vo_, scale_count() * 2}});
+  return p;
+}
+
+std::vector<std::pair<const Buffer*, int64_t>> KvCache::parts() const {
+  std::vector<std::pair<const Buffer*, int64_t>> p;
+  for (auto [buf, row] : const_cast<KvCache*>(this)->parts()) p.emplace_back(buf, row);
+  return p;
+}
+
+void KvCache::init(int64_t c) {
+  c_ = c;
+  if (quantized_ && (q_.group <= 0 || c_ % q_.group != 0))
+    throw Error("KV cache: group " + std::to_string(q_.group) + " does not divide the row of " + std::to_string(c_));
+}
+
+void KvCache::reserve(const kernels::KernelTable& kt, int64_t rows, int64_t tokens) {
+  if (tokens <= cap_ && rows <= batch_cap_) return;
+  const int64_t cap = tokens <= cap_ ? cap_ : std::max<int64_t>({tokens, 2 * cap_, 16});
+  const int64_t bcap = rows <= batch_cap_ ? batch_cap_ : std::max<int64_t>({rows, 2 * batch_cap_, 1});
+  for (auto [buf, row] : parts()) {
     Buffer grown(*kt.memory);
-    grown.reserve(static_cast<size_t>(batch_ * cap * row));
-    for (int64_t b = 0; b < batch_ && len_ > 0; ++b)
-      kt.memory->copy(static_cast<char*>(grown.data()) + b * cap * row,
-                      static_cast<const char*>(buf->data()) + b * cap_ * row, static_cast<size_t>(len_ * row));
+    grown.reserve(static_cast<size_t>(bcap * cap * row));
+    for (int64_t b = 0; b < batch_; ++b)
+      if (len_[static_cast<size_t>(b)] > 0)
+        kt.memory->copy(static_cast<char*>(grown.data()) + b * cap * row,
+                        static_cast<const char*>(buf->data()) + b * cap_ * row,
+                        static_cast<size_t>(len_[static_cast<size_t>(b)] * row));
     *buf = std::move(grown);
   }
   cap_ = cap;
+  batch_cap_ = bcap;
 }
 
 void KvCache::append(const kernels::KernelTable& kt, int64_t batch, int64_t t, int64_t c, const float* k_src,
                      const float* v_src, int64_t src_stride, int64_t batch_stride) {
-  if (cap_ == 0) {
+  if (batch_ == 0 && cap_ == 0) {
+    init(c);
     batch_ = batch;
-    c_ = c;
-    if (quantized_ && (q_.group <= 0 || c_ % q_.group != 0))
-      throw Error("KV cache: group " + std::to_string(q_.group) + " does not divide the row of " + std::to_string(c_));
+    len_.assign(static_cast<size_t>(batch), 0);
   }
-  reserve(kt, len_ + t);
+  if (batch != batch_ || c != c_)
+    throw Error("KV cache: a step of " + std::to_string(batch) + " rows x " + std::to_string(c) +
+                " channels for a cache of " + std::to_string(batch_) + " x " + std::to_string(c_));
+  reserve(kt, batch_, longest() + t);
   for (int64_t b = 0; b < batch_; ++b) {
+    const int64_t row0 = b * cap_ + len_[static_cast<size_t>(b)];
+    len_[static_cast<size_t>(b)] += t;
     if (!quantized_) {
-      kt.copy_rows(k_src + b * batch_stride, src_stride, t, c_, k_.f32() + (b * cap_ + len_) * c_, c_);
-      kt.copy_rows(v_src + b * batch_stride, src_stride, t, c_, v_.f32() + (b * cap_ + len_) * c_, c_);
+      kt.copy_rows(k_src + b * batch_stride, src_stride, t, c_, k_.f32() + row0 * c_, c_);
+      kt.copy_rows(v_src + b * batch_stride, src_stride, t, c_, v_.f32() + row0 * c_, c_);
       continue;
     }
-    const int64_t row0 = b * cap_ + len_, cb = code_bytes(), sc = scale_count();
+    const int64_t cb = code_bytes(), sc = scale_count();
     auto* off_k = q_.symmetric ? nullptr : static_cast<uint16_t*>(ko_.data()) + row0 * sc;
     auto* off_v = q_.symmetric ? nullptr : static_cast<uint16_t*>(vo_.data()) + row0 * sc;
     kt.quantize_kv_rows(k_src + b * batch_stride, t, src_stride, c_, q_, static_cast<uint8_t*>(k_.data()) + row0 * cb,
@@ -82,26 +112,75 @@ void KvCache::append(const kernels::KernelTable& kt, int64_t batch, int64_t t, i
     kt.quantize_kv_rows(v_src + b * batch_stride, t, src_stride, c_, q_, static_cast<uint8_t*>(v_.data()) + row0 * cb,
                         cb, static_cast<uint16_t*>(vs_.data()) + row0 * sc, off_v, sc);
   }
-  len_ += t;
 }
 
 void KvCache::truncate(int64_t len) {
-  if (len < 0 || len > len_)
-    throw Error("KvCache::truncate: length " + std::to_string(len) + " outside [0, " + std::to_string(len_) + "]");
-  len_ = len;
+  for (int64_t l : len_)
+    if (len < 0 || len > l)
+      throw Error("KvCache::truncate: length " + std::to_string(len) + " outside [0, " + std::to_string(l) + "]");
+  for (int64_t& l : len_) l = len;
 }
 
-void KvCache::copy_rows_out(const kernels::KernelTable& kt, int64_t b, int64_t t0, int64_t t, float* k_dst,
-                            float* v_dst) const {
-  if (b < 0 || b >= batch_ || t0 < 0 || t < 0 || t0 + t > len_)
-    throw Error("KvCache::copy_rows_out: rows [" + std::to_string(t0) + ", " + std::to_string(t0 + t) +
-                ") of batch element " + std::to_string(b) + " outside the cache (" + std::to_string(len_) + " tokens)");
-  if (quantized_)
-    throw Error("KvCache::copy_rows_out: the cache is quantized (kv_cache_int4); the prefix cache keeps float rows "
-                "only, so it cannot take this model yet");
-  if (t == 0) return;
-  kt.copy_rows(k_.f32() + (b * cap_ + t0) * c_, c_, t, c_, k_dst, c_);
-  kt.copy_rows(v_.f32() + (b * cap_ + t0) * c_, c_, t, c_, v_dst, c_);
+KvRows::Layer KvCache::rows_out(const kernels::KernelTable& kt, size_t op, int64_t b, int64_t t0, int64_t t) const {
+  if (b < 0 || b >= batch_ || t0 < 0 || t < 0 || t0 + t > len_[static_cast<size_t>(b)])
+    throw Error("KvCache::rows_out: tokens [" + std::to_string(t0) + ", " + std::to_string(t0 + t) + ") of batch row " +
+                std::to_string(b) + " outside the cache (" + std::to_string(length(b)) + " tokens)");
+  KvRows::Layer l;
+  l.op = op;
+  l.c = c_;
+  l.quantized = quantized_;
+  l.q = q_;
+  for (auto [buf, row] : parts()) {
+    Buffer out(*kt.memory);
+    out.reserve(static_cast<size_t>(std::max<int64_t>(t, 1) * row));
+    if (t > 0)
+      kt.memory->copy(out.data(), static_cast<const char*>(buf->data()) + (b * cap_ + t0) * row,
+                      static_cast<size_t>(t * row));
+    l.parts.push_back(std::move(out));
+    l.row_bytes.push_back(row);
+  }
+  return l;
+}
+
+void KvCache::append_rows(const kernels::KernelTable& kt, int64_t b, const KvRows::Layer& rows, int64_t tokens) {
+  if (rows.quantized) set_quantization(rows.q);  // the same scheme again is a no-op; another one throws
+  else if (quantized_) throw Error("KV cache: float rows for a quantized cache");
+  if (batch_ == 0 && cap_ == 0) init(rows.c);
+  if (rows.c != c_)
+    throw Error("KV cache: rows of " + std::to_string(rows.c) + " channels for a cache of " + std::to_string(c_));
+  if (b < 0 || b > batch_)
+    throw Error("KV cache: no batch row " + std::to_string(b) + " (the cache has " + std::to_string(batch_) + ")");
+  const auto ps = parts();
+  if (rows.parts.size() != ps.size() || rows.row_bytes.size() != ps.size())
+    throw Error("KV cache: rows of another storage (" + std::to_string(rows.parts.size()) + " parts, the cache has " +
+                std::to_string(ps.size()) + ")");
+  for (size_t i = 0; i < ps.size(); ++i)
+    if (rows.row_bytes[i] != ps[i].second) throw Error("KV cache: rows of another scheme (bytes per token differ)");
+  const int64_t len = b < batch_ ? len_[static_cast<size_t>(b)] : 0;
+  reserve(kt, std::max(batch_, b + 1), len + tokens);
+  if (b == batch_) {
+    ++batch_;
+    len_.push_back(0);
+  }
+  for (size_t i = 0; i < ps.size() && tokens > 0; ++i) {
+    const int64_t row = ps[i].second;
+    kt.memory->copy(static_cast<char*>(parts()[i].first->data()) + (b * cap_ + len) * row, rows.parts[i].data(),
+                    static_cast<size_t>(tokens * row));
+  }
+  len_[static_cast<size_t>(b)] += tokens;
+}
+
+void KvCache::remove_row(const kernels::KernelTable& kt, int64_t b) {
+  if (b < 0 || b >= batch_)
+    throw Error("KV cache: no batch row " + std::to_string(b) + " to remove (the cache has " + std::to_string(batch_) + ")");
+  for (auto [buf, row] : parts())
+    for (int64_t r = b + 1; r < batch_; ++r)  // distinct rows of storage: the copies never overlap
+      if (len_[static_cast<size_t>(r)] > 0)
+        kt.memory->copy(static_cast<char*>(buf->data()) + (r - 1) * cap_ * row,
+                        static_cast<const char*>(buf->data()) + r * cap_ * row,
+                        static_cast<size_t>(len_[static_cast<size_t>(r)] * row));
+  len_.erase(len_.begin() + b);
+  --batch_;
 }
 
 }  // namespace qf

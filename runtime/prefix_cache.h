@@ -5,7 +5,9 @@
 // 0..i (key_i = H(key_{i-1}, tokens of block i)), so equal keys mean equal whole prefixes, not
 // just an equal block. Each entry also keeps its tokens and its parent's key and is checked
 // against them on lookup, so a hash collision is a miss, never wrong KV rows. Entries are the
-// KvRows of one engine (Session::kv_rows): a cache serves one Engine (one model) only.
+// KvRows of one engine (Session::kv_rows), as its caches store them (float rows, or the packed
+// codes + scales of an int4/int8 KV cache, copied byte for byte): a cache serves one Engine
+// (one model) only.
 //
 // Memory is bounded by `max_bytes` (the KV rows' bytes) with least-recently-used eviction. A
 // prompt's blocks are touched last block first, so a prefix is always more recent than any of

@@ -70,7 +70,13 @@ class RopeOp : public OpImpl {
   }
   void run(const std::vector<const Val*>& in, Val& out, RunState& st) override {
     const Shape& s = in[0]->shape;
-    fn_(in[0]->f, s[0] * s[1], s[1], st.pos, s[2] / (2 * h2_), h2_, freq_.f32(), out.f);
+    if (st.row_pos.empty()) {
+      fn_(in[0]->f, s[0] * s[1], s[1], st.pos, s[2] / (2 * h2_), h2_, freq_.f32(), out.f);
+    } else {  // ragged: each row from its own position
+      for (int64_t b = 0; b < s[0]; ++b)
+        fn_(in[0]->f + b * s[1] * s[2], s[1], s[1], st.position(b), s[2] / (2 * h2_), h2_, freq_.f32(),
+            out.f + b * s[1] * s[2]);
+    }
     st.step_tokens = s[1];
   }
 
@@ -109,10 +115,9 @@ class GqaAttentionOp : public OpImpl {
     KvCache& cache = st.kv[index_];
     if (kv_) cache.set_quantization(*kv_);
     cache.append(kt_, b_n, t, ckv, in[1]->f, in[2]->f, ckv, t * ckv);
-    const int64_t l = cache.length();
-    scratch_.reserve(static_cast<size_t>(l) * sizeof(float));
+    scratch_.reserve(static_cast<size_t>(cache.longest()) * sizeof(float));
     for (int64_t b = 0; b < b_n; ++b)
-      if (kv_)
+      if (const int64_t l = cache.length(b); kv_)
         kt_.qkv_gqa_attention(in[0]->f + b * t * c, c, cache.qk(b), cache.qv(b), t, l, heads_, kv_heads_, c / heads_,
                               window_, scale_, scratch_.f32(), out.f + b * t * c);
       else

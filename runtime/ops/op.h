@@ -33,8 +33,13 @@ struct Val {
 };
 
 // What a run carries between steps of one session: tokens seen, each attention op's KV cache.
+// A session is uniform (every batch row at `pos`) until rows join or leave one by one
+// (Session::add_row / remove_row, continuous batching); then it is ragged: row b is at
+// row_pos[b], and positional ops and the attention ops' caches follow each row's own position.
 struct RunState {
   int64_t pos = 0;
+  std::vector<int64_t> row_pos;  // ragged sessions only (empty: uniform)
+  int64_t position(int64_t b) const { return row_pos.empty() ? pos : row_pos[static_cast<size_t>(b)]; }
   int64_t batch = -1;
   int64_t step_tokens = -1;  // T of the current step, set by positional / attention ops
   std::map<size_t, KvCache> kv;  // by op index

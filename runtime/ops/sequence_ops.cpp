@@ -55,13 +55,20 @@ class PositionalOp : public OpImpl {
   }
   void check_state(const std::vector<const Val*>& in, const RunState& st) const override {
     const int64_t t = in[0]->shape[1];
-    if (st.pos + t > tmax_)
-      fail("sequence position " + std::to_string(st.pos + t) + " exceeds the positional table (" +
-           std::to_string(tmax_) + " positions)");
+    for (int64_t b = 0; b < (st.row_pos.empty() ? 1 : in[0]->shape[0]); ++b)
+      if (st.position(b) + t > tmax_)
+        fail("sequence position " + std::to_string(st.position(b) + t) + " exceeds the positional table (" +
+             std::to_string(tmax_) + " positions)");
   }
   void run(const std::vector<const Val*>& in, Val& out, RunState& st) override {
     const Shape& s = in[0]->shape;
-    kt_.add_rows(in[0]->f, s[0] * s[1], s[1], d_, table_.f32() + st.pos * d_, out.f);
+    if (st.row_pos.empty()) {
+      kt_.add_rows(in[0]->f, s[0] * s[1], s[1], d_, table_.f32() + st.pos * d_, out.f);
+    } else {  // ragged: each row from its own position
+      const int64_t row = s[1] * d_;
+      for (int64_t b = 0; b < s[0]; ++b)
+        kt_.add_rows(in[0]->f + b * row, s[1], s[1], d_, table_.f32() + st.position(b) * d_, out.f + b * row);
+    }
     st.step_tokens = s[1];
   }
 
@@ -94,10 +101,9 @@ class AttentionOp : public OpImpl {
     if (kv_) cache.set_quantization(*kv_);
     const float* x = in[0]->f;
     cache.append(kt_, b_n, t, c, x + c, x + 2 * c, 3 * c, t * 3 * c);
-    const int64_t l = cache.length();
-    scratch_.reserve(static_cast<size_t>(l) * sizeof(float));
+    scratch_.reserve(static_cast<size_t>(cache.longest()) * sizeof(float));
     for (int64_t b = 0; b < b_n; ++b)
-      if (kv_)
+      if (const int64_t l = cache.length(b); kv_)
         kt_.qkv_causal_attention(x + b * t * 3 * c, 3 * c, cache.qk(b), cache.qv(b), t, l, c, heads_, scratch_.f32(),
                                  out.f + b * t * c);
       else

@@ -1,6 +1,7 @@
 // Generation on top of the runtime's sessions: Session::truncate / KV rows, speculative decoding
 // (greedy identity with plain greedy decoding; the accept/reject sampler's distribution, alone
-// and through the whole decoding loop) and the prefix cache (hit == cold run, LRU bound).
+// and through the whole decoding loop), the prefix cache (hit == cold run, float and int4 KV;
+// LRU bound) and continuous batching (ragged sessions; batched == one at a time).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,8 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/kv_cache_attrs.h"
+#include "runtime/batch_generation.h"
 #include "fixture_models.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
@@ -28,8 +31,9 @@ using test::with_ints;
 // per-token int8 inputs (the integer path: every kernel row-independent, so a position's logits
 // do not depend on how many positions a step runs); otherwise every linear is float32. `noise`
 // perturbs the weights of seed `seed` (a draft that mostly, not always, agrees).
+// `int4_kv`: every attention op keeps an int4 KV cache (feature kv_cache_int4, groups of 4).
 CheckpointContent small_gpt(unsigned seed, int64_t layers, bool integer, float noise = 0, int64_t vocab = 16,
-                            int64_t d = 16, int64_t tmax = 64) {
+                            int64_t d = 16, int64_t tmax = 64, bool int4_kv = false) {
   std::mt19937 gen(seed * 7919u + 1);
   std::normal_distribution<float> nd(0.f, 1.f);
   unsigned s = seed * 1000;
@@ -67,7 +71,9 @@ CheckpointContent small_gpt(unsigned seed, int64_t layers, bool integer, float n
     const std::string p = "b" + std::to_string(l) + ".";
     ln(p + "ln1", h, p + "n1");
     linear(p + "qkv", p + "n1", p + "qkv_out", 3 * d, d);
-    c.graph.ops.push_back(with_ints(op("causal_attention", p + "attn", {p + "qkv_out"}, p + "att"), {{"heads", {2}}}));
+    Op attn = with_ints(op("causal_attention", p + "attn", {p + "qkv_out"}, p + "att"), {{"heads", {2}}});
+    if (int4_kv) set_kv_cache_attrs(attn, KvCacheScheme{4, 4, true, 1.0f}, d / 2);
+    c.graph.ops.push_back(attn);
     linear(p + "proj", p + "att", p + "pr", d, d);
     c.graph.ops.push_back(op("add", p + "res1", {h, p + "pr"}, p + "h1"));
     ln(p + "ln2", p + "h1", p + "n2");
@@ -408,6 +414,144 @@ TEST_F(Models, PrefixCacheEvictionBoundsMemoryLeastRecentlyUsedFirst) {
   // third block at the latest), never a block whose continuation stayed.
   EXPECT_EQ(run(prompts[0]), 12);
   EXPECT_LE(cache.bytes(), cache.max_bytes());
+}
+
+// ---- the prefix cache on an int4-KV model: packed rows move byte for byte ----
+
+TEST_F(Models, PrefixCacheHitOnAnInt4KvModelEqualsAColdRunBitForBit) {
+  for (bool integer : {true, false}) {
+    Engine e = load(small_gpt(34, 2, integer, 0, 16, 16, 64, true));
+    PrefixCache cache(4, 1 << 20);
+    std::mt19937 gen(11);
+    std::vector<int64_t> first = random_ids(gen, 26, 16), second(first.begin(), first.begin() + 19);
+    for (int64_t x : random_ids(gen, 7, 16)) second.push_back(x);
+    PrefixCache empty(4, 1 << 20);
+    Session cold = e.start_session();
+    const std::vector<float> want = empty.run_prompt(cold, "ids", "logits", second);
+    Session s1 = e.start_session();
+    cache.run_prompt(s1, "ids", "logits", first);
+    EXPECT_GT(s1.kv_bytes_per_token(), 0);
+    EXPECT_LE(s1.kv_bytes_per_token(), 2 * 2 * 16 * 4 / 4);  // packed: a quarter of float rows
+    Session warm = e.start_session();
+    const std::vector<float> got = cache.run_prompt(warm, "ids", "logits", second);
+    EXPECT_EQ(cache.hit_tokens(), 16) << integer;
+    EXPECT_EQ(got, want) << integer;  // bit for bit
+    // The sessions continue alike: the restored packed rows are the cold run's bytes.
+    const std::vector<int64_t> more = random_ids(gen, 3, 16);
+    EXPECT_EQ(step(warm, more).f32, step(cold, more).f32) << integer;
+    // The KV rows hold the packed form: codes + scales, a quarter of the float rows or less.
+    const KvRows rows = warm.kv_rows(0, 8);
+    EXPECT_EQ(rows.bytes(), 8 * warm.kv_bytes_per_token());
+  }
+}
+
+// ---- continuous batching ----
+
+// A ragged session: rows at different positions stepped together give each row the logits it
+// gets alone; rows leave and join between steps.
+TEST_F(Models, RaggedSessionRowsStepLikeSeparateSessions) {
+  for (bool int4_kv : {false, true}) {
+    Engine e = load(small_gpt(41, 2, true, 0, 16, 16, 64, int4_kv));
+    std::mt19937 gen(12);
+    std::vector<std::vector<int64_t>> prompts = {random_ids(gen, 5, 16), random_ids(gen, 11, 16), random_ids(gen, 2, 16)};
+    std::vector<Session> alone;
+    Session batch = e.start_session();
+    for (const auto& p : prompts) {
+      alone.push_back(e.start_session());
+      step(alone.back(), p);
+      batch.add_row(alone.back().kv_rows(0, static_cast<int64_t>(p.size())));
+    }
+    ASSERT_EQ(batch.rows(), 3);
+    EXPECT_EQ(batch.position(1), 11);
+    EXPECT_THROW(batch.truncate(1), Error);  // rows at different positions
+    for (int round = 0; round < 4; ++round) {
+      const int64_t b = batch.rows();
+      const std::vector<int64_t> ids = random_ids(gen, b, 16);
+      const Tensor got = batch.step({{"ids", Tensor::ids({b, 1}, ids)}}).at("logits");
+      for (int64_t r = 0; r < b; ++r) {
+        const Tensor want = step(alone[static_cast<size_t>(r)], {ids[static_cast<size_t>(r)]});
+        ASSERT_EQ(std::vector<float>(got.f32.begin() + r * 16, got.f32.begin() + (r + 1) * 16), want.f32)
+            << "round " << round << " row " << r << " int4 " << int4_kv;
+      }
+      if (round == 1) {  // row 0 leaves, a new sequence joins as the last row
+        batch.remove_row(0);
+        alone.erase(alone.begin());
+        alone.push_back(e.start_session());
+        step(alone.back(), random_ids(gen, 7, 16));
+        batch.add_row(alone.back().kv_rows(0, 7));
+        EXPECT_EQ(batch.position(2), 7);
+      }
+    }
+    EXPECT_THROW(batch.remove_row(3), Error);
+  }
+}
+
+// Batched generation equals one-at-a-time generation for every prompt: mixed prompt lengths,
+// mixed budgets and stop ids, so sequences leave and waiting ones join mid-run; greedy and
+// sampled; integer-path, float and int4-KV models; with the sliding window (restarts in the batch).
+TEST_F(Models, BatchedGenerationEqualsOneAtATime) {
+  struct Case {
+    bool integer, int4_kv;
+    int64_t max_batch, context;
+    double temperature;
+  };
+  const std::vector<Case> cases = {{true, false, 4, 0, 0},  {true, false, 16, 0, 0.8}, {false, false, 5, 0, 0},
+                                   {false, false, 16, 32, 0}, {true, true, 3, 0, 0},   {true, false, 1, 24, 0.9},
+                                   {true, false, 7, 24, 0}};
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const Case& c = cases[ci];
+    Engine e = load(small_gpt(50 + static_cast<unsigned>(ci), 2, c.integer, 0, 16, 16, 64, c.int4_kv));
+    std::mt19937 gen(100 + static_cast<unsigned>(ci));
+    std::vector<BatchRequest> reqs;
+    for (int i = 0; i < 21; ++i) {
+      BatchRequest r;
+      r.prompt = random_ids(gen, 1 + static_cast<int64_t>(gen() % 20), 16);
+      r.max_new_tokens = static_cast<int64_t>(gen() % 26);  // 0 included: finishes without a step
+      if (i % 3 == 0) r.stop_ids = {static_cast<int64_t>(gen() % 16)};
+      r.seed = 1000 + static_cast<uint64_t>(i);
+      reqs.push_back(r);
+    }
+    BatchOptions bo;
+    bo.max_batch = c.max_batch;
+    bo.temperature = c.temperature;
+    bo.context = c.context;
+    std::vector<int64_t> streamed(reqs.size(), 0);
+    std::vector<int> finished(reqs.size(), 0);
+    bo.on_token = [&](size_t i, int64_t) { ++streamed[i]; };
+    bo.on_finish = [&](size_t i, const std::vector<int64_t>&) { ++finished[i]; };
+    BatchStats st;
+    const std::vector<std::vector<int64_t>> got = generate_batch(e, reqs, bo, &st);
+    ASSERT_EQ(got.size(), reqs.size());
+    int64_t total = 0;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      GenerateOptions g;
+      g.max_new_tokens = reqs[i].max_new_tokens;
+      g.temperature = c.temperature;
+      g.seed = reqs[i].seed;
+      g.context = c.context;
+      g.stop_ids = reqs[i].stop_ids;
+      const std::vector<int64_t> want = generate(e, reqs[i].prompt, g);
+      EXPECT_EQ(got[i], want) << "case " << ci << " prompt " << i;
+      EXPECT_EQ(streamed[i], static_cast<int64_t>(got[i].size()));
+      EXPECT_EQ(finished[i], 1);
+      total += static_cast<int64_t>(want.size());
+    }
+    EXPECT_EQ(st.tokens, total);
+    EXPECT_LE(st.most_rows, c.max_batch);
+    if (c.max_batch > 1) EXPECT_GT(st.most_rows, 1) << "case " << ci;  // rows really shared steps
+  }
+}
+
+TEST_F(Models, BatchedGenerationRefusesBadRequests) {
+  Engine e = load(small_gpt(60, 1, true));
+  BatchOptions bo;
+  EXPECT_THROW(generate_batch(e, {BatchRequest{{}, 3, {}, 0}}, bo), Error);  // empty prompt
+  bo.max_batch = 0;
+  EXPECT_THROW(generate_batch(e, {BatchRequest{{1, 2}, 3, {}, 0}}, bo), Error);
+  bo.max_batch = 4;
+  bo.context = 4;
+  EXPECT_THROW(generate_batch(e, {BatchRequest{{1, 2, 3, 4, 5}, 3, {}, 0}}, bo), Error);  // longer than the context
+  EXPECT_TRUE(generate_batch(e, {}, bo).empty());
 }
 
 }  // namespace
