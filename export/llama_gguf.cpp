@@ -44,9 +44,13 @@ tok::TokenVocab byte_vocab() {
   for (int b = 0; b < 256; ++b) {
     char piece[8];
     std::snprintf(piece, sizeof piece, "<0x%02X>", b);
-    v.pieces.emplace_back(piece);
+    // The space is the one byte that needs a normal piece: llama.cpp's SentencePiece path
+    // rewrites every ' ' of the text as U+2581 before matching pieces, so "<0x20>" would never be
+    // reached (a space would come out as the three bytes of U+2581).
+    const bool space = b == ' ';
+    v.pieces.emplace_back(space ? "\xE2\x96\x81" : piece);  // U+2581
     v.scores.push_back(0.0f);
-    v.types.push_back(tok::TokenType::kByte);
+    v.types.push_back(space ? tok::TokenType::kNormal : tok::TokenType::kByte);
   }
   return v;
 }

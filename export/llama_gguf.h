@@ -67,9 +67,11 @@ std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, 
 
 // A byte vocabulary (token id = byte value, 256 tokens), for models trained on raw bytes with no
 // tokenizer files (qforge's Brown corpus models): written as a SentencePiece-style vocabulary of
-// the 256 byte pieces `<0x00>` .. `<0xFF>` (type BYTE, score 0, no special tokens, no BOS, no
-// space prefix), which llama.cpp's "llama" tokenizer encodes byte for byte (no piece matches a
-// character, so every byte falls back to its `<0xNN>` piece).
+// the byte pieces `<0x00>` .. `<0xFF>` (type BYTE, score 0, no special tokens, no BOS, no space
+// prefix), except id 32, the space, which is the normal piece U+2581 (llama.cpp writes spaces
+// as U+2581 before matching pieces). llama.cpp's "llama" tokenizer then encodes text byte for
+// byte: no other piece matches a character, so every byte falls back to its `<0xNN>` piece.
+// (A literal U+2581 in the text also becomes id 32.)
 tok::TokenVocab byte_vocab();
 
 // The GGUF tensor name llama.cpp's converter gives a Hugging Face Llama tensor

@@ -63,8 +63,9 @@ for (const modelPath of opt.models) {
   });
   let nll = 0, n = 0;
   const perWindow = [];
+  const seq = context.getSequence();
   for (const s of starts) {
-    const seq = context.getSequence();
+    await seq.clearHistory();  // each window is a fresh sequence
     const input = ids.slice(s, s + opt.context);
     const out = await seq.controlledEvaluate(input.map(id => [id, {generateNext: {probabilities: true}}]));
     let w = 0;
@@ -74,11 +75,11 @@ for (const modelPath of opt.models) {
       if (!Number.isFinite(l)) throw new Error(`${modelPath}: probability 0 for token ${ids[s + t + 1]} at ${s + t + 1}`);
       w += l;
     }
-    seq.dispose();
     nll += w;
     n += opt.context;
     perWindow.push(w / opt.context);
   }
+  seq.dispose();
   const mean = nll / n;
   const m = perWindow.reduce((a, b) => a + b, 0) / perWindow.length;
   const sd = Math.sqrt(perWindow.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, perWindow.length - 1));
