@@ -1,7 +1,8 @@
 // Test tool: do two GGUF files hold the same model? Compares, with the project's strict reader,
 // every metadata key (type and value; general.name is allowed to differ) and every tensor (name,
 // order, shape, type and data bytes). With --values, tensors are compared by value instead
-// (dequantized to float32, exact equality; types may differ) and general.file_type may differ.
+// (dequantized to float32, exact equality; types may differ), and so may general.file_type and
+// general.quantization_version.
 // Prints the first differences; exit 0 same, 1 different, 2 unreadable.
 //   gguf_diff [--values] A.gguf B.gguf
 #include <cstdio>
@@ -23,6 +24,11 @@ bool same_value(const Value& a, const Value& b) {
   for (size_t i = 0; i < a.arr.size(); ++i)
     if (!same_value(a.arr[i], b.arr[i])) return false;
   return true;
+}
+
+// Keys that name the storage types, not the model: --values compares models stored differently.
+bool ignored_by_values(const std::string& key) {
+  return key == "general.file_type" || key == "general.quantization_version";
 }
 
 }  // namespace
@@ -47,13 +53,13 @@ int main(int argc, char** argv) {
     if (++diffs <= 20) std::printf("differs: %s\n", what.c_str());
   };
   for (const auto& kv : a.metadata) {
-    if (kv.key == "general.name" || (values && kv.key == "general.file_type")) continue;
+    if (kv.key == "general.name" || (values && ignored_by_values(kv.key))) continue;
     const Value* other = b.find(kv.key);
     if (!other) report("key " + kv.key + " only in " + argv[1]);
     else if (!same_value(kv.value, *other)) report("value of " + kv.key);
   }
   for (const auto& kv : b.metadata)
-    if (kv.key != "general.name" && !a.find(kv.key)) report("key " + kv.key + " only in " + argv[2]);
+    if (kv.key != "general.name" && !(values && ignored_by_values(kv.key)) && !a.find(kv.key)) report("key " + kv.key + " only in " + argv[2]);
   if (a.tensors.size() != b.tensors.size()) report("number of tensors");
   for (size_t i = 0; i < a.tensors.size() && i < b.tensors.size(); ++i) {
     const auto &ta = a.tensors[i], &tb = b.tensors[i];
