@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/export_gguf.h"
 #include "cli/export_hf.h"
 #include "cli/modifiers.h"
 #include "export/from_torch.h"
@@ -34,13 +35,16 @@ Engine load_or_exit(const std::string& path) {
 
 void add_export_command(CLI::App& app) {
   struct Options {
-    std::string run_dir, output, recipe, format = "qf";
+    std::string run_dir, output, recipe, format = "qf", quant;
+    std::vector<std::string> tensor_types;
     int64_t golden = 64;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "export", "Write a run's trained model as a quantized .qf.h5 checkpoint; or a Hugging Face folder's model "
-                "(float, or post-training quantized with --recipe) without training");
+                "(float, or post-training quantized with --recipe) without training. --format hf writes a Hugging "
+                "Face folder, --format gguf a llama.cpp GGUF (Llama architecture; a run trained with weights "
+                "{format: q4_0 | q8_0} keeps its trained blocks exactly)");
   cmd->add_option("run_dir", opt->run_dir,
                   "Run directory (holds recipe.yaml, checkpoint.pt, metrics.jsonl) or Hugging Face folder (config.json)")
       ->required();
@@ -53,8 +57,32 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--format", opt->format,
                   "qf: a .qf.h5 checkpoint (default); hf: a Hugging Face folder (float32 safetensors, quantized "
                   "layers fake-quant folded) from a Hugging Face folder or a run of model family hf")
-      ->check(CLI::IsMember({"qf", "hf"}))->capture_default_str();
+      ->check(CLI::IsMember({"qf", "hf", "gguf"}))->capture_default_str();
+  cmd->add_option("--quant", opt->quant,
+                  "gguf only: type of the weight matrices, f32 | f16 | q4_0 | q8_0 (ggml's round-to-nearest, as "
+                  "llama.cpp's converter). Default: a run's trained block format (the tensors it kept float stay "
+                  "f32), else f32")
+      ->check(CLI::IsMember({"f32", "f16", "q4_0", "q8_0"}));
+  cmd->add_option("--tensor-type", opt->tensor_types,
+                  "gguf only: NAME=TYPE for one GGUF tensor (e.g. token_embd.weight=f32, output.weight=q8_0); "
+                  "repeatable");
   cmd->callback([opt] {
+    if (opt->format != "gguf" && (!opt->quant.empty() || !opt->tensor_types.empty()))
+      throw std::runtime_error("--quant and --tensor-type are for --format gguf");
+    if (opt->format == "gguf") {
+      if (opt->output.empty()) throw std::runtime_error("--format gguf needs -o FILE.gguf");
+      if (!opt->recipe.empty()) throw std::runtime_error("--recipe is not for --format gguf (use --quant)");
+      GgufExportOptions g;
+      g.quant = opt->quant;
+      for (const std::string& nt : opt->tensor_types) {
+        const size_t eq = nt.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == nt.size())
+          throw std::runtime_error("--tensor-type '" + nt + "': expected NAME=TYPE, e.g. token_embd.weight=f32");
+        g.tensor_types[nt.substr(0, eq)] = nt.substr(eq + 1);
+      }
+      std::printf("%s\n", export_to_gguf(opt->run_dir, opt->output, g).c_str());
+      return;
+    }
     if (opt->format == "hf") {
       if (opt->output.empty()) throw std::runtime_error("--format hf needs -o DIR");
       export_to_hf_format(opt->run_dir, opt->output);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "cli/export_source.h"
 #include "cli/modifiers.h"
 #include "cli/run_support.h"
 #include "export/from_hf.h"
@@ -39,15 +40,18 @@ void export_hf_folder(const std::string& folder, const std::string& output, cons
   exporter::export_run(req.run_dir, output, golden, recipe, make_modifiers(recipe));
 }
 
-void export_to_hf_format(const std::string& source, const std::string& out_dir) {
+ExportSource load_export_source(const std::string& source, const char* what_for) {
   namespace fs = std::filesystem;
+  ExportSource out;
   std::shared_ptr<train::ZooModel> model;
   if (fs::exists(fs::path(source) / "config.json")) {
     model = train::make_hf_model(source, true);
   } else {
+    if (!fs::exists(fs::path(source) / "recipe.yaml"))
+      throw std::runtime_error(source + ": neither a Hugging Face folder (config.json) nor a run directory (recipe.yaml)");
     const Recipe recipe = load_recipe((fs::path(source) / "recipe.yaml").string());
     if (recipe.model.family != "hf")
-      throw std::runtime_error(source + ": --format hf needs a run of model family hf, this one is '" +
+      throw std::runtime_error(source + ": " + what_for + " needs a run of model family hf, this one is '" +
                                recipe.model.family + "'");
     auto task = train::make_task(recipe);
     const auto modifiers = make_modifiers(recipe);
@@ -57,9 +61,15 @@ void export_to_hf_format(const std::string& source, const std::string& out_dir) 
       st.epochs = std::max<int64_t>(recipe.train.epochs, 1);
       m->train_end(st);
     }
+    out.is_run = true;
   }
   model->eval();
-  exporter::write_hf_folder(*std::static_pointer_cast<train::HfModel>(model), out_dir);
+  out.model = std::static_pointer_cast<train::HfModel>(model);
+  return out;
+}
+
+void export_to_hf_format(const std::string& source, const std::string& out_dir) {
+  exporter::write_hf_folder(*load_export_source(source, "--format hf").model, out_dir);
 }
 
 }  // namespace qf::cli

@@ -1,6 +1,7 @@
 #include "export/llama_gguf.h"
 
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 #include "core/error.h"
@@ -35,6 +36,47 @@ std::string llama_cpp_pre_tokenizer(const std::string& regex) {
   if (regex == kQwen2Regex) return "qwen2";
   if (regex.empty()) return "gpt-2";
   throw Error("byte-level BPE split regex not known to llama.cpp (tokenizer.ggml.pre): " + regex);
+}
+
+tok::TokenVocab byte_vocab() {
+  tok::TokenVocab v;
+  v.model = "sentencepiece";
+  for (int b = 0; b < 256; ++b) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", b);
+    // The space is the one byte that needs a normal piece: llama.cpp's SentencePiece path
+    // rewrites every ' ' of the text as U+2581 before matching pieces, so "<0x20>" would never be
+    // reached (a space would come out as the three bytes of U+2581).
+    const bool space = b == ' ';
+    v.pieces.emplace_back(space ? "\xE2\x96\x81" : piece);  // U+2581
+    v.scores.push_back(0.0f);
+    v.types.push_back(space ? tok::TokenType::kNormal : tok::TokenType::kByte);
+  }
+  return v;
+}
+
+std::string llama_gguf_tensor_name(const std::string& hf) {
+  static const std::pair<const char*, const char*> kTop[] = {{"model.embed_tokens.weight", "token_embd.weight"},
+                                                             {"model.norm.weight", "output_norm.weight"},
+                                                             {"lm_head.weight", "output.weight"}};
+  for (const auto& [from, to] : kTop)
+    if (hf == from) return to;
+  static const std::pair<const char*, const char*> kLayer[] = {
+      {"input_layernorm.weight", "attn_norm.weight"}, {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},   {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"}};
+  const std::string prefix = "model.layers.";
+  if (hf.compare(0, prefix.size(), prefix) == 0) {
+    const size_t dot = hf.find('.', prefix.size());
+    const std::string n = hf.substr(prefix.size(), dot == std::string::npos ? std::string::npos : dot - prefix.size());
+    const bool numeric = !n.empty() && n.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric && dot != std::string::npos)
+      for (const auto& [from, to] : kLayer)
+        if (hf.compare(dot + 1, std::string::npos, from) == 0) return "blk." + n + "." + to;
+  }
+  throw Error("llama GGUF: tensor '" + hf + "' has no place in llama.cpp's llama architecture");
 }
 
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, int64_t k, int64_t n_heads) {

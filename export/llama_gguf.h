@@ -65,6 +65,20 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options = 
 // interleaved pairs: out row h*D + 2*i + j = in row h*D + j*D/2 + i, for a [n_heads * D, K] matrix.
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, int64_t k, int64_t n_heads);
 
+// A byte vocabulary (token id = byte value, 256 tokens), for models trained on raw bytes with no
+// tokenizer files (qforge's Brown corpus models): written as a SentencePiece-style vocabulary of
+// the byte pieces `<0x00>` .. `<0xFF>` (type BYTE, score 0, no special tokens, no BOS, no space
+// prefix), except id 32, the space, which is the normal piece U+2581 (llama.cpp writes spaces
+// as U+2581 before matching pieces). llama.cpp's "llama" tokenizer then encodes text byte for
+// byte: no other piece matches a character, so every byte falls back to its `<0xNN>` piece.
+// (A literal U+2581 in the text also becomes id 32.)
+tok::TokenVocab byte_vocab();
+
+// The GGUF tensor name llama.cpp's converter gives a Hugging Face Llama tensor
+// ("model.layers.3.mlp.up_proj.weight" -> "blk.3.ffn_up.weight"); throws qf::Error for names
+// outside the Llama architecture.
+std::string llama_gguf_tensor_name(const std::string& hf_name);
+
 // llama.cpp's pre-tokenizer name (tokenizer.ggml.pre) for a byte-level BPE split regex.
 std::string llama_cpp_pre_tokenizer(const std::string& regex);
 

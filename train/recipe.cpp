@@ -146,7 +146,7 @@ DataSpec parse_data(const RecipeNode& d) {
   if (s.dataset == "idx")
     d.allow({"train_images", "train_labels", "test_images", "test_labels", "num_classes"});
   if (s.dataset == "brown")
-    expect_keys(d, {"val_fraction", "eval_batches"});
+    expect_keys(d, {"val_fraction", "eval_batches", "split_seed"});
   else
     expect_keys(d, {"train_subset", "test_subset"});
   const bool given_path = d.has("path");
@@ -178,6 +178,8 @@ DataSpec parse_data(const RecipeNode& d) {
     check_range(d, "val_fraction", s.val_fraction, 0.0, true, 1.0, true);
     s.eval_batches = d.get<int64_t>("eval_batches", s.eval_batches);
     check_non_negative(d, "eval_batches", s.eval_batches);
+    s.split_seed = d.get<int64_t>("split_seed", s.split_seed);
+    if (d.has("split_seed")) check_non_negative(d, "split_seed", s.split_seed);
   } else {
     s.train_subset = d.get<int64_t>("train_subset", 0);
     s.test_subset = d.get<int64_t>("test_subset", 0);

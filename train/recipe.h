@@ -66,6 +66,9 @@ struct DataSpec {
   // brown only
   double val_fraction = 0.05;
   int64_t eval_batches = 0;  // 0 = the whole validation set
+  // Seed of the train / validation document split; -1 = the recipe's seed. Fixing it lets seeded
+  // runs (--seed) of a model trained elsewhere keep that model's held-out documents held out.
+  int64_t split_seed = -1;
   bool is_image() const { return dataset != "brown"; }
 };
 

@@ -134,7 +134,8 @@ class LanguageModelTask : public Task {
   explicit LanguageModelTask(const Recipe& r)
       : seed_(static_cast<uint64_t>(r.seed)), batch_(r.data.batch_size), context_(r.model.context),
         eval_batches_(r.data.eval_batches) {
-    BrownCorpus corpus = load_brown(r.data.path, r.data.val_fraction, seed_);
+    const uint64_t split_seed = r.data.split_seed >= 0 ? static_cast<uint64_t>(r.data.split_seed) : seed_;
+    BrownCorpus corpus = load_brown(r.data.path, r.data.val_fraction, split_seed);
     train_ = bytes_to_tensor(corpus.train);
     val_ = bytes_to_tensor(corpus.val);
     unigram_bpb_ = unigram_bits_per_byte(corpus.train, corpus.val);

@@ -161,5 +161,45 @@ TEST(LlamaGguf, PermutationIsItsOwnLayoutChangeNotAReshuffleOfColumns) {
   EXPECT_THROW(permute_rope_rows(w, 8, 1, 3), Error);
 }
 
+// The CLI maps a run's Hugging Face tensor names to GGUF names with this function: it must agree
+// with every tensor llama_to_gguf writes and refuse names outside the architecture.
+TEST(LlamaGguf, TensorNameMappingAgreesWithTheWriter) {
+  const Content c = llama_to_gguf(fixture(), {});
+  std::set<std::string> written;
+  for (const auto& t : c.tensors) written.insert(t.name);
+  std::set<std::string> mapped;
+  for (const auto& [hf, t] : fixture().tensors) mapped.insert(llama_gguf_tensor_name(hf));
+  written.erase("rope_freqs.weight");  // made from the config, no Hugging Face tensor
+  EXPECT_EQ(mapped, written);
+  EXPECT_EQ(llama_gguf_tensor_name("model.layers.12.mlp.down_proj.weight"), "blk.12.ffn_down.weight");
+  for (const char* bad : {"model.layers.0.self_attn.q_proj.bias", "model.layers.x.mlp.up_proj.weight",
+                          "model.layers.0.mlp.up_proj.weight.extra", "model.layers..mlp.up_proj.weight", "lm_head"})
+    EXPECT_THROW(llama_gguf_tensor_name(bad), Error) << bad;
+}
+
+// The byte vocabulary: id = byte; every piece a BYTE piece <0xNN> except the space, which is the
+// normal piece U+2581 (llama.cpp's SentencePiece path escapes spaces before matching); no
+// special tokens, no BOS. llama.cpp's encoding of text into bytes is checked in oracle.mjs.
+TEST(LlamaGguf, ByteVocabularyIsTheBytes) {
+  const tok::TokenVocab v = byte_vocab();
+  ASSERT_EQ(v.pieces.size(), 256u);
+  ASSERT_EQ(v.types.size(), 256u);
+  ASSERT_EQ(v.scores.size(), 256u);
+  EXPECT_EQ(v.model, "sentencepiece");
+  EXPECT_FALSE(v.add_bos);
+  EXPECT_FALSE(v.add_space_prefix);
+  EXPECT_EQ(v.bos_id, -1);
+  EXPECT_EQ(v.eos_id, -1);
+  EXPECT_EQ(v.pieces[32], "\xE2\x96\x81");
+  EXPECT_EQ(v.types[32], tok::TokenType::kNormal);
+  EXPECT_EQ(v.pieces[0], "<0x00>");
+  EXPECT_EQ(v.pieces[0x41], "<0x41>");
+  EXPECT_EQ(v.pieces[255], "<0xFF>");
+  for (int b = 0; b < 256; ++b)
+    if (b != 32) EXPECT_EQ(v.types[b], tok::TokenType::kByte) << b;
+  std::set<std::string> unique(v.pieces.begin(), v.pieces.end());
+  EXPECT_EQ(unique.size(), 256u);
+}
+
 }  // namespace
 }  // namespace qf::gguf

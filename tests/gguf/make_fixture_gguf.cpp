@@ -37,6 +37,21 @@ int main(int argc, char** argv) {
       qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(spm, {}));
       std::printf("wrote %s\n", path.c_str());
     }
+    // The fixture cut to a vocabulary of 256 with the byte vocabulary (qforge's byte-level models
+    // carry no tokenizer files): llama.cpp must tokenize text into exactly its UTF-8 bytes.
+    {
+      auto bytes = src;
+      bytes.config.vocab_size = 256;
+      for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {
+        auto& t = bytes.tensors.at(name);
+        t.data.resize(static_cast<size_t>(256 * t.shape[1]));
+        t.shape[0] = 256;
+      }
+      bytes.tokenizer = qf::gguf::byte_vocab();
+      const std::string path = std::string(argv[3]) + "/llama_bytes_f32.gguf";
+      qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(bytes, {}));
+      std::printf("wrote %s\n", path.c_str());
+    }
     // The same models with float32 weights that are the Q8_0 / Q4_0 weights dequantized (what
     // QAT's fake quantizer computes; quantizing rows commutes with the q/k row permutation):
     // llama.cpp's F32 run of these is the fake-quant model with float activations, so comparing

@@ -74,6 +74,27 @@ for (let t = 0; t < T; ++t) {
 const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
 const results = {};
 let failed = false;
+{
+  // The byte vocabulary (export/GGUF.md): llama.cpp must encode any text as its UTF-8 bytes and
+  // decode them back.
+  const model = await llama.loadModel({modelPath: path.join(gdir, "llama_bytes_f32.gguf"), gpuLayers: 0});
+  let bad = 0;
+  const probes = ["The jury said \"yes\".\n", " leading  and trailing spaces ", "h\u00e9llo \u00fcn\u00efcode \u20ac \u{1F600}",
+                  "tabs\tand\r\nnewlines", "<0x41> [INST] </s>", "\u2581"];
+  for (const t of probes) {
+    const ids = Array.from(model.tokenize(t, false));
+    const want = Array.from(Buffer.from(t === "\u2581" ? " " : t, "utf8"));  // U+2581 is the space's piece
+    const back = model.detokenize(ids);
+    if (ids.length !== want.length || ids.some((x, i) => x !== want[i]) || back !== (t === "\u2581" ? " " : t)) {
+      bad++;
+      console.log(`  byte vocabulary: ${JSON.stringify(t)} -> ${ids.join(",")} -> ${JSON.stringify(back)}`);
+    }
+  }
+  console.log(`bytes: llama.cpp tokenizes ${probes.length - bad}/${probes.length} probes into their UTF-8 bytes and back`);
+  results.byte_vocab_mismatches = bad;
+  if (bad) failed = true;
+  await model.dispose();
+}
 const logpOf = {};  // kind -> per-position log-probabilities, for the quantized-vs-fake-quant check
 for (const kind of ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"]) {
   const modelPath = path.join(gdir, `llama_${kind}.gguf`);
