@@ -41,12 +41,17 @@ HessianAccumulator::HessianAccumulator(int64_t k) : sum_(torch::zeros({k, k}, to
 
 void HessianAccumulator::add(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor rows = x.detach().reshape({-1, sum_.size(0)}).to(torch::kFloat64);
+  // The sum lives where the calibration inputs are (CUDA when the model runs there): the first
+  // batch moves it, so no batch crosses devices; hessian() hands it back on the CPU, where GPTQ runs.
+  if (n_ == 0 && sum_.device() != x.device()) sum_ = sum_.to(x.device());
+  const torch::Tensor rows = x.detach().reshape({-1, sum_.size(0)}).to(sum_.device(), torch::kFloat64);
   sum_.addmm_(rows.t(), rows);
   n_ += rows.size(0);
 }
 
-torch::Tensor HessianAccumulator::hessian() const { return n_ ? sum_ * (2.0 / static_cast<double>(n_)) : sum_.clone(); }
+torch::Tensor HessianAccumulator::hessian() const {
+  return (n_ ? sum_ * (2.0 / static_cast<double>(n_)) : sum_.clone()).to(torch::kCPU);
+}
 
 GptqResult rtn_quantize(const torch::Tensor& weight, const WeightScheme& scheme, const WeightObserverOptions& observer,
                         const torch::Tensor& mask) {

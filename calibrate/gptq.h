@@ -47,7 +47,7 @@ class HessianAccumulator {
  public:
   explicit HessianAccumulator(int64_t k);
   void add(const torch::Tensor& x);  // [.., K]: every leading index is one row
-  torch::Tensor hessian() const;     // [K, K] double; zeros when nothing was added
+  torch::Tensor hessian() const;     // [K, K] double on the CPU; zeros when nothing was added
   int64_t rows() const { return n_; }
 
  private:
