@@ -14,7 +14,9 @@ export -> validate -> eval), the way `qforge check` measures.
 
   bench/seeded_tables.py --qforge BUILD/cli/qforge --work W --seeds 0 1 2 --device cuda --jobs 8
       [--tables ptq,qat,distill,gpt] [--out results.json]
-Runs go to W/runs/<recipe>/seed-<s> (the layout `qforge check DIR --baseline F` reads).
+Runs go to W/<variant>/seed-<s> (the layout `qforge check DIR --baseline F` reads). With --summarize-only,
+nothing runs: the tables come from the W/<variant>/seed-<s>/summary.json already there (e.g. unpacked from
+scripts/device/seeded_tables.sh's s.tgz).
 """
 import argparse, concurrent.futures as cf, json, math, os, re, statistics, subprocess, sys, time
 
@@ -44,7 +46,7 @@ class Runner:
         """Trains (or calibrates) one variant for one seed; returns its runtime metrics."""
         name = key
         rec = write_recipe(src, os.path.join(self.w, "recipes", "%s_s%d.yaml" % (name, seed)), seed, subs)
-        out = os.path.join(self.w, "runs", name, "seed-%d" % seed)
+        out = os.path.join(self.w, name, "seed-%d" % seed)
         args = [self.q, "run", rec, "-o", out, "--device", self.a.device, "--threads", str(self.a.threads), "-q"]
         if calibrate:
             args.append("--calibrate-only")
@@ -96,6 +98,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--tables", default="ptq,qat,distill,gpt")
     ap.add_argument("--out", default=None, help="results JSON (default WORK/results.json)")
+    ap.add_argument("--summarize-only", action="store_true", help="read WORK/*/seed-*/summary.json, run nothing")
     a = ap.parse_args()
     tables = set(a.tables.split(","))
     R = Runner(a)
@@ -103,13 +106,20 @@ def main():
     out = a.out or os.path.join(W, "results.json")
 
     def teacher(kind, s):
-        return os.path.join(W, "runs", kind, "seed-%d" % s)
+        return os.path.join(W, kind, "seed-%d" % s)
 
     def dump():
         with open(out + ".tmp", "w") as f:
             json.dump({"seeds": a.seeds, "results": R.results}, f, indent=1)
         os.replace(out + ".tmp", out)
 
+    if a.summarize_only:
+        tables = set()
+        for d in sorted(os.listdir(W)):
+            for s_ in a.seeds:
+                f = os.path.join(W, d, "seed-%d" % s_, "summary.json")
+                if os.path.exists(f):
+                    R.results.setdefault(d, {})[s_] = json.load(open(f))["metrics"]
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as pool:
         # Stage 1: the float teachers, one per seed.
         fut = []
@@ -140,8 +150,8 @@ def main():
                 for r in ("fashion_cnn_w4a8_kd", "fashion_cnn_w4a8_sp24", "fashion_cnn_w4a8_sp24_kd"):
                     fut.append(pool.submit(R.run, r, s, "recipes/%s.yaml" % r, cnn))
             if "gpt" in tables:
-                fut.append(pool.submit(R.run, "brown_gpt_w4a8_ptq_rtn", s, "recipes/brown_gpt_w4a8.yaml", gpt, True))
-                fut.append(pool.submit(R.run, "brown_gpt_w4a8_ptq_gptq", s, "recipes/brown_gpt_w4a8_ptq_gptq.yaml", gpt, True))
+                fut.append(pool.submit(R.run, "gpt_ptq_rtn", s, "recipes/brown_gpt_w4a8.yaml", gpt, True))
+                fut.append(pool.submit(R.run, "gpt_ptq_gptq", s, "recipes/brown_gpt_w4a8_ptq_gptq.yaml", gpt, True))
                 fut.append(pool.submit(R.run, "brown_gpt_fp32_continued", s, "bench/recipes/brown_gpt_fp32_continued.yaml", gpt))
                 fut.append(pool.submit(R.run, "brown_gpt_w4a8", s, "recipes/brown_gpt_w4a8.yaml", gpt))
                 fut.append(pool.submit(R.run, "brown_gpt_w4a8_kd", s, "recipes/brown_gpt_w4a8_kd.yaml", gpt))
@@ -166,8 +176,8 @@ def main():
                       ("fashion_cnn_w4a8", "fashion_cnn_w4a8_kd", "accuracy"),
                       ("fashion_cnn_w4a8_sp24", "fashion_cnn_w4a8_sp24_kd", "accuracy"),
                       ("fashion_cnn_fp32", "fashion_cnn_w4a8_kd", "accuracy"),
-                      ("brown_gpt_fp32", "brown_gpt_w4a8_ptq_rtn", "bits_per_byte"),
-                      ("brown_gpt_w4a8_ptq_rtn", "brown_gpt_w4a8_ptq_gptq", "bits_per_byte"),
+                      ("brown_gpt_fp32", "gpt_ptq_rtn", "bits_per_byte"),
+                      ("gpt_ptq_rtn", "gpt_ptq_gptq", "bits_per_byte"),
                       ("brown_gpt_fp32_continued", "brown_gpt_w4a8", "bits_per_byte"),
                       ("brown_gpt_w4a8", "brown_gpt_w4a8_kd", "bits_per_byte")]:
         if a_ in res and b_ in res:
