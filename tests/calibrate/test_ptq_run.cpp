@@ -203,6 +203,32 @@ TEST(PtqRun, MaxDropSearchChoosesAMeasuredCandidateWithinTheLimit) {
   EXPECT_NE(loose.at("trials").as_array().back().at("formats").as_string().find("=w2"), std::string::npos);
 }
 
+// --train: a candidate whose PTQ misses the limit is trained by the recipe's schedule (20 steps
+// here) and measured again; the trial records both, and its drop is the better of the two.
+TEST(PtqRun, MaxDropTrainsWherePtqMissesTheLimit) {
+  const PtqSetup s;
+  s.dir.write("mt.yaml", s.recipe("mt", w4("method: minmax")).text);
+  CLI::App app;
+  cli::add_sensitivity_command(app);
+  app.parse("sensitivity " + s.dir.file("mt.yaml") + " --batches 2 --formats w2,float --threads 1 --max-drop 0 --train " +
+            "--search-dir " + s.dir.file("mt"));
+  std::ifstream in(s.dir.file("mt/search.json"));
+  std::stringstream text;
+  text << in.rdbuf();
+  const Json j = Json::parse(text.str());
+  int trained = 0;
+  for (const Json& t : j.at("trials").as_array()) {
+    const double ptq_drop = j.at("float_quality").as_double() - t.at("ptq_quality").as_double();
+    if (ptq_drop <= 0) continue;
+    ASSERT_TRUE(t.contains("qat_quality")) << "PTQ missed the limit but nothing was trained";
+    ++trained;
+    const double qat_drop = j.at("float_quality").as_double() - t.at("qat_quality").as_double();
+    EXPECT_NEAR(t.at("drop").as_double(), std::min(ptq_drop, qat_drop), 1e-9);
+    EXPECT_EQ(t.at("method").as_string(), qat_drop < ptq_drop ? "qat" : "ptq");
+  }
+  EXPECT_GE(trained, 1) << "every w2 candidate kept float accuracy: the test did not exercise training";
+}
+
 // qforge calibrate with a 2:4 pruning modifier (listed after quantization, with its training
 // schedule): the pattern is applied one-shot at prepare time, GPTQ chooses each pruned layer's
 // mask (SparseGPT) with lower output error than RTN on the magnitude mask, and the exported
