@@ -41,12 +41,17 @@ HessianAccumulator::HessianAccumulator(int64_t k) : sum_(torch::zeros({k, k}, to
 
 void HessianAccumulator::add(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor rows = x.detach().reshape({-1, sum_.size(0)}).to(torch::kFloat64);
+  // The sum lives where the calibration inputs are (CUDA when the model runs there): the first
+  // batch moves it, so no batch crosses devices; hessian() hands it back on the CPU, where GPTQ runs.
+  if (n_ == 0 && sum_.device() != x.device()) sum_ = sum_.to(x.device());
+  const torch::Tensor rows = x.detach().reshape({-1, sum_.size(0)}).to(sum_.device(), torch::kFloat64);
   sum_.addmm_(rows.t(), rows);
   n_ += rows.size(0);
 }
 
-torch::Tensor HessianAccumulator::hessian() const { return n_ ? sum_ * (2.0 / static_cast<double>(n_)) : sum_.clone(); }
+torch::Tensor HessianAccumulator::hessian() const {
+  return (n_ ? sum_ * (2.0 / static_cast<double>(n_)) : sum_.clone()).to(torch::kCPU);
+}
 
 GptqResult rtn_quantize(const torch::Tensor& weight, const WeightScheme& scheme, const WeightObserverOptions& observer,
                         const torch::Tensor& mask) {
@@ -72,7 +77,18 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
     throw Error("GPTQ: Hessian is " + std::to_string(hessian.size(0)) + "x" + std::to_string(hessian.size(1)) +
                 " for a weight with " + std::to_string(k) + " inputs");
   torch::Tensor mask = mask_in.defined() ? mask_in.reshape({rows, k}).to(torch::kFloat32) : torch::Tensor();
-  if (mask.defined()) w *= mask;
+  const bool select = opt.select_m > 0;
+  if (select) {
+    if (opt.act_order)
+      throw Error("GPTQ: choosing an N:M mask during the sweep (one-shot pruning) needs the inputs in order: "
+                  "set ptq.act_order: false");
+    if (opt.select_n <= 0 || opt.select_n >= opt.select_m || k % opt.select_m != 0)
+      throw Error("GPTQ: cannot choose a " + std::to_string(opt.select_n) + ":" + std::to_string(opt.select_m) +
+                  " mask for a weight with " + std::to_string(k) + " inputs");
+    if (!mask.defined()) mask = torch::ones({rows, k});
+  }
+  // The weights stay dense here: a pruned weight is quantized to 0 in the sweep and its whole
+  // value is error fed forward (kept weights compensate). Scales come from the kept weights.
   torch::Tensor h = hessian.to(torch::kFloat64).clone();
 
   // Inputs that never fire carry no information: their weights are irrelevant to WX, so they are
@@ -91,7 +107,8 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   const int64_t gsize = group ? scheme.group_size : k;
   if (group && (gsize <= 0 || k % gsize != 0))
     throw Error("group size " + std::to_string(gsize) + " does not divide the input dimension " + std::to_string(k));
-  torch::Tensor scales = (!group || opt.act_order) ? observe_weight_scales(as_scale_groups(w, scheme), r, observer)
+  const torch::Tensor kept = mask.defined() ? w * mask : w;
+  torch::Tensor scales = (!group || opt.act_order) ? observe_weight_scales(as_scale_groups(kept, scheme), r, observer)
                                                    : torch::zeros({rows, k / gsize, 1});
 
   torch::Tensor perm, invperm;
@@ -115,7 +132,9 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   const torch::Tensor hinv_u = u.to(torch::kFloat32);
 
   torch::Tensor q_all = torch::zeros_like(w);
-  const int64_t bs = std::max<int64_t>(1, opt.block_size);
+  // With N:M selection every block holds whole groups of M (k is a multiple of M).
+  int64_t bs = std::max<int64_t>(1, opt.block_size);
+  if (select) bs = (bs + opt.select_m - 1) / opt.select_m * opt.select_m;
   for (int64_t i1 = 0; i1 < k; i1 += bs) {
     const int64_t i2 = std::min(i1 + bs, k), count = i2 - i1;
     torch::Tensor w1 = w.slice(1, i1, i2).clone();
@@ -126,11 +145,20 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
       const int64_t orig = opt.act_order ? perm[col].item<int64_t>() : col;
       if (group && !opt.act_order && orig % gsize == 0) {
         // The group's scale from its columns as they are now (after the earlier error updates).
-        const torch::Tensor cols = torch::cat({w1.slice(1, i, std::min(i + gsize, count)),
-                                               w.slice(1, i2, std::min(col + gsize, k))}, 1);
+        torch::Tensor cols = torch::cat({w1.slice(1, i, std::min(i + gsize, count)),
+                                         w.slice(1, i2, std::min(col + gsize, k))}, 1);
+        if (mask.defined()) cols = cols * mask.slice(1, col, col + cols.size(1));
         scales.select(1, orig / gsize).copy_(observe_weight_scales(cols.reshape({rows, 1, -1}), r, observer).reshape({rows, 1}));
       }
       const torch::Tensor s = scales.select(1, orig / gsize).reshape({-1}).expand({rows});  // [1] per tensor
+      if (select && col % opt.select_m == 0) {
+        // SparseGPT: prune the M - N weights of each row whose removal costs least now.
+        const int64_t m = opt.select_m;
+        const torch::Tensor d = hb.diagonal().slice(0, i, i + m);
+        const torch::Tensor saliency = w1.slice(1, i, i + m).pow(2) / d.pow(2).unsqueeze(0);  // [rows, m]
+        const auto top = std::get<1>(saliency.topk(opt.select_n, /*dim=*/1));
+        mask.slice(1, col, col + m).zero_().scatter_(1, top, 1.0);
+      }
       const torch::Tensor wc = w1.select(1, i);
       torch::Tensor qc = quantize_column(wc, s, r);
       if (mask.defined()) qc = qc * mask.select(1, col);
@@ -144,6 +172,7 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   if (opt.act_order) q_all = q_all.index_select(1, invperm);
   out.weight = q_all;
   out.scales = stored_scales(scales, scheme, rows);
+  if (select) out.mask = mask;
   return out;
 }
 

@@ -13,6 +13,11 @@
 //   * act_order: columns in order of decreasing H diagonal (the most active inputs first).
 //   * mask (2:4 or any): pruned weights are quantized to 0 and their error is fed forward too, so
 //     the kept weights compensate for the pruning as well (SparseGPT with a fixed mask).
+//   * select_n:select_m (one-shot N:M at calibration): the mask is chosen during the sweep, as
+//     SparseGPT does (Frantar & Alistarh 2023): at the first column of each group of M inputs, each
+//     row keeps the N weights of largest saliency w² / [U]²ⱼⱼ (U the Cholesky factor of H⁻¹ the
+//     sweep uses; w as updated by the error fed into it so far), i.e. it prunes the M − N whose
+//     removal raises ‖WX − ŴX‖² least, then quantizes. Needs sweep order (no act_order).
 #pragma once
 
 #include <torch/torch.h>
@@ -26,12 +31,14 @@ struct GptqOptions {
   double percdamp = 0.01;    // dampening: percdamp * mean(diag H) added to the diagonal
   int64_t block_size = 128;  // columns per lazy-update block (speed only: the result is the same)
   bool act_order = false;
+  int64_t select_n = 0, select_m = 0;  // > 0: choose an N:M mask during the sweep (SparseGPT)
 };
 
 struct GptqResult {
   torch::Tensor weight;  // Ŵ [O, K] float32, on the grid
   torch::Tensor scales;  // [1] (tensor), [O] (channel) or [O, K/G] (group)
   double damp = 0;       // what was added to the diagonal
+  torch::Tensor mask;    // [O, K] with select_m > 0: the N:M mask chosen (1 kept, 0 pruned)
 };
 
 // Accumulates H = 2/n Σ xᵀx over calibration rows x [n, K] (double, so a long calibration does
@@ -40,7 +47,7 @@ class HessianAccumulator {
  public:
   explicit HessianAccumulator(int64_t k);
   void add(const torch::Tensor& x);  // [.., K]: every leading index is one row
-  torch::Tensor hessian() const;     // [K, K] double; zeros when nothing was added
+  torch::Tensor hessian() const;     // [K, K] double on the CPU; zeros when nothing was added
   int64_t rows() const { return n_; }
 
  private:

@@ -1,7 +1,9 @@
 // qforge sensitivity RECIPE: the per-layer sensitivity table of a float run (the recipe's
 // model.init_from) to weight quantization — one layer at a time at int4 per group, int8 per
 // channel and float — printed, written as CSV, plotted as PNG (gnuplot), and optionally turned into
-// a mixed-precision recipe under a bits-per-weight budget (exact knapsack, calibrate/precision_budget.h).
+// a mixed-precision recipe under a bits-per-weight budget (exact knapsack, calibrate/precision_budget.h),
+// or, with --max-drop, the most compressed mix whose accuracy measured through the runtime stays
+// within a limit (calibrate/accuracy_search.h, cli/accuracy_limit.h).
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
@@ -12,8 +14,12 @@
 #include <fstream>
 #include <thread>
 
+#include "core/json.h"
+
+#include "calibrate/accuracy_search.h"
 #include "calibrate/precision_budget.h"
 #include "calibrate/sensitivity.h"
+#include "cli/accuracy_limit.h"
 #include "cli/commands.h"
 #include "cli/modifiers.h"
 #include "cli/run_support.h"
@@ -75,7 +81,7 @@ void plot_png(const calibrate::SensitivityResult& r, const std::vector<calibrate
 // weights and inputs float), starting from the float run directory itself.
 std::string mixed_recipe(const Recipe& recipe, const std::string& init_run, const std::string& name,
                          const calibrate::SensitivityResult& r, const std::vector<calibrate::SensitivityFormat>& formats,
-                         const calibrate::PrecisionChoice& choice, double bpw) {
+                         const calibrate::PrecisionChoice& choice, const std::string& comment) {
   YAML::Node root = YAML::Load(recipe.text);
   root["name"] = name;
   root["model"]["init_from"] = fs::absolute(init_run).lexically_normal().string();
@@ -111,12 +117,7 @@ std::string mixed_recipe(const Recipe& recipe, const std::string& init_run, cons
   }
   YAML::Emitter e;
   e << root;
-  char head[256];
-  std::snprintf(head, sizeof head,
-                "# Mixed precision from `qforge sensitivity %s --budget %.4g`: %.4f bits per weight (budget %.4g),\n"
-                "# summed per-layer sensitivity %.5g (qforge sensitivity --objective).\n",
-                recipe.file.c_str(), bpw, 0.0, bpw, choice.loss);
-  return std::string(head) + e.c_str() + "\n";
+  return comment + e.c_str() + "\n";
 }
 
 // "float", "wB" (B bits, per channel), "wBgG" (per group of G), e.g. w4g32, or "fp8" / "fp8t"
@@ -155,8 +156,11 @@ void add_sensitivity_command(CLI::App& app) {
     std::vector<std::string> formats;
     std::string objective = "kl";
     int64_t batches = 8, group_size = 0;
-    double budget = 0;
+    double budget = 0, max_drop = -1;
     int threads = 0;
+    int64_t max_candidates = 16, eval_limit = 0;
+    bool train = false;
+    std::string search_dir;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -181,15 +185,35 @@ void add_sensitivity_command(CLI::App& app) {
                   "What the budgeted choice minimises: the summed per-layer KL to float (default; never negative, "
                   "so less noisy) or the summed loss increase")
       ->check(CLI::IsMember({"kl", "loss"}));
-  cmd->add_option("--write-recipe", opt->write_recipe, "With --budget: write the mixed-precision recipe here");
+  cmd->add_option("--write-recipe", opt->write_recipe,
+                  "With --budget: write the mixed-precision recipe here; with --max-drop: the chosen one");
+  cmd->add_option("--max-drop", opt->max_drop,
+                  "Accuracy-limited search: the most compressed mix (on the sensitivity frontier) whose accuracy drop "
+                  "from the float run (points; % perplexity for a language model), measured through the runtime on the "
+                  "exported checkpoint, stays within this")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-candidates", opt->max_candidates,
+                  "--max-drop: thin the frontier to at most this many candidates (a binary search measures about "
+                  "log2 of them)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_flag("--train", opt->train,
+                "--max-drop: where PTQ misses the limit, train the candidate with the recipe's QAT schedule and "
+                "measure that");
+  cmd->add_option("--search-dir", opt->search_dir,
+                  "--max-drop: candidate recipes, runs, search.csv and search.json (default runs/<name>_maxdrop)");
+  cmd->add_option("--eval-limit", opt->eval_limit, "--max-drop: evaluate only the first N held-out examples (tests)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", opt->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", opt->threads, "CPU threads (default: all cores)");
   cmd->callback([opt] {
     const Recipe recipe = load_recipe(opt->recipe);
     if (recipe.model.init_from.empty())
       throw std::runtime_error(recipe.file + ": qforge sensitivity needs model.init_from (the float run)");
-    if (!opt->write_recipe.empty() && !(opt->budget > 0))
-      throw std::runtime_error("--write-recipe needs --budget BITS_PER_WEIGHT");
+    if (!opt->write_recipe.empty() && !(opt->budget > 0) && opt->max_drop < 0)
+      throw std::runtime_error("--write-recipe needs --budget BITS_PER_WEIGHT or --max-drop X");
+    if (opt->budget > 0 && opt->max_drop >= 0)
+      throw std::runtime_error("--budget and --max-drop are two different searches: give one");
+    if (opt->train && opt->max_drop < 0) throw std::runtime_error("--train applies to --max-drop only");
     const auto qmod = quantization_modifier(recipe);
     const qat::QatConfig& qcfg = qmod->config().qat;
     calibrate::WeightObserverOptions observer;
@@ -246,15 +270,22 @@ void add_sensitivity_command(CLI::App& app) {
       plot_png(r, formats, opt->png);
       std::printf("plotted %s\n", opt->png.c_str());
     }
+    int64_t weights = 0;
+    std::vector<std::vector<calibrate::PrecisionOption>> options;
+    for (const auto& l : r.layers) {
+      weights += l.rows * l.cols;
+      std::vector<calibrate::PrecisionOption> o;
+      for (size_t f = 0; f < formats.size(); ++f)
+        o.push_back({l.format[f], l.bits[f], opt->objective == "kl" ? l.kl[f] : l.delta_loss[f]});
+      options.push_back(o);
+    }
+    auto choice_formats = [&](const calibrate::PrecisionChoice& c) {
+      std::string s;
+      for (size_t l = 0; l < r.layers.size(); ++l)
+        s += (l ? " " : "") + r.layers[l].name + "=" + r.layers[l].format[static_cast<size_t>(c.option[l])];
+      return s;
+    };
     if (opt->budget > 0) {
-      int64_t weights = 0;
-      std::vector<std::vector<calibrate::PrecisionOption>> options;
-      for (const auto& l : r.layers) {
-        weights += l.rows * l.cols;
-        std::vector<calibrate::PrecisionOption> o;
-        for (size_t f = 0; f < formats.size(); ++f) o.push_back({l.format[f], l.bits[f], opt->objective == "kl" ? l.kl[f] : l.delta_loss[f]});
-        options.push_back(o);
-      }
       const auto budget_bits = static_cast<int64_t>(std::floor(opt->budget * static_cast<double>(weights)));
       const auto choice = calibrate::choose_precision(options, budget_bits);
       if (!choice.feasible)
@@ -267,12 +298,118 @@ void add_sensitivity_command(CLI::App& app) {
       for (size_t l = 0; l < r.layers.size(); ++l)
         std::printf("  %-24s %s\n", r.layers[l].name.c_str(), r.layers[l].format[static_cast<size_t>(choice.option[l])].c_str());
       if (!opt->write_recipe.empty()) {
-        std::string name = fs::path(opt->write_recipe).stem().string();
-        std::string text = mixed_recipe(recipe, init_run, name, r, formats, choice, opt->budget);
-        char bpw_s[32];
-        std::snprintf(bpw_s, sizeof bpw_s, "%.4f", bpw);
-        text.replace(text.find("0.0000"), 6, bpw_s);
+        char head[512];
+        std::snprintf(head, sizeof head,
+                      "# Mixed precision from `qforge sensitivity %s --budget %.4g`: %.4f bits per weight (budget %.4g),\n"
+                      "# summed per-layer sensitivity %.5g (qforge sensitivity --objective).\n",
+                      recipe.file.c_str(), opt->budget, bpw, opt->budget, choice.loss);
+        const std::string text =
+            mixed_recipe(recipe, init_run, fs::path(opt->write_recipe).stem().string(), r, formats, choice, head);
         load_recipe_from_string(text, opt->write_recipe);  // what we write must parse
+        write_atomically(opt->write_recipe, text);
+        std::printf("wrote %s\n", opt->write_recipe.c_str());
+      }
+    }
+    if (opt->max_drop >= 0) {
+      // The accuracy-limited search: candidates are the frontier of the table (least estimated
+      // loss for each size), each calibrated, exported, validated and evaluated through the runtime.
+      const auto front = calibrate::precision_frontier(options, static_cast<size_t>(opt->max_candidates));
+      const fs::path dir = opt->search_dir.empty() ? fs::path(default_run_dir(recipe) + "_maxdrop") : fs::path(opt->search_dir);
+      fs::create_directories(dir);
+      LimitMeasureOptions mo;
+      mo.device = opt->device;
+      mo.threads = opt->threads;
+      mo.eval_limit = opt->eval_limit;
+      mo.train = opt->train;
+      mo.max_drop = opt->max_drop;
+      bool lm = false;
+      const QualityPoint fl = measure_float_run(init_run, mo, &lm);
+      const char* unit = lm ? "% perplexity" : "points";
+      const char* qname = lm ? "perplexity" : "accuracy";
+      std::printf("\naccuracy-limited search: max drop %.4g %s from the float run (%s %.4f through the runtime, %.3f "
+                  "bits/weight); %zu candidates on the frontier, from %.4f to %.4f estimated bits/weight\n",
+                  opt->max_drop, unit, qname, fl.quality, fl.bits_per_weight, front.size(),
+                  static_cast<double>(front.front().bits) / static_cast<double>(weights),
+                  static_cast<double>(front.back().bits) / static_cast<double>(weights));
+      std::vector<CandidateResult> results(front.size());
+      std::vector<std::string> names(front.size());
+      auto candidate_text = [&](size_t i, const std::string& name, const std::string& why) {
+        char head[512];
+        std::snprintf(head, sizeof head,
+                      "# Candidate %zu of `qforge sensitivity %s --max-drop %.4g` (%s): %.4f estimated bits per\n"
+                      "# weight, summed per-layer sensitivity %.5g.\n",
+                      i, recipe.file.c_str(), opt->max_drop, why.c_str(),
+                      static_cast<double>(front[i].bits) / static_cast<double>(weights), front[i].loss);
+        return mixed_recipe(recipe, init_run, name, r, formats, front[i], head);
+      };
+      std::printf("%4s %10s %10s %10s %10s %10s %6s %s\n", "cand", "est.bpw", "ckpt.bpw", ("ptq " + std::string(qname).substr(0, 6)).c_str(),
+                  opt->train ? "qat" : "-", "drop", "within", "formats");
+      const calibrate::SearchOutcome outcome = calibrate::search_accuracy_limit(front.size(), opt->max_drop, [&](size_t i) {
+        names[i] = recipe.name + "_maxdrop_c" + std::to_string(i);
+        const fs::path yaml = dir / (names[i] + ".yaml");
+        write_atomically(yaml, candidate_text(i, names[i], "tried"));
+        const Recipe cand = load_recipe(yaml.string());
+        results[i] = measure_candidate(cand, (dir / names[i]).string(), fl.quality, lm, mo);
+        const CandidateResult& c = results[i];
+        std::printf("%4zu %10.4f %10.4f %10.4f %10s %10.4f %6s %s\n", i,
+                    static_cast<double>(front[i].bits) / static_cast<double>(weights), c.ptq.bits_per_weight, c.ptq.quality,
+                    c.trained ? std::to_string(c.qat.quality).substr(0, 7).c_str() : "-", c.drop,
+                    c.drop <= opt->max_drop ? "yes" : "no", choice_formats(front[i]).c_str());
+        std::fflush(stdout);
+        return c.drop;
+      });
+      Json report = Json::object();
+      report["max_drop"] = opt->max_drop;
+      report["unit"] = std::string(unit);
+      report["metric"] = std::string(qname);
+      report["float_quality"] = fl.quality;
+      report["float_bits_per_weight"] = fl.bits_per_weight;
+      report["candidates"] = static_cast<int64_t>(front.size());
+      report["chosen"] = static_cast<int64_t>(outcome.chosen);
+      Json trials = Json::array();
+      std::string csv = "candidate,est_bits_per_weight,est_loss,checkpoint_bits_per_weight,ptq_" + std::string(qname) +
+                        ",qat_" + qname + ",drop,method,within,formats\n";
+      for (const auto& t : outcome.trials) {
+        const CandidateResult& c = results[t.candidate];
+        const double est = static_cast<double>(front[t.candidate].bits) / static_cast<double>(weights);
+        Json j = Json::object();
+        j["candidate"] = static_cast<int64_t>(t.candidate);
+        j["est_bits_per_weight"] = est;
+        j["est_loss"] = front[t.candidate].loss;
+        j["checkpoint_bits_per_weight"] = c.ptq.bits_per_weight;
+        j["ptq_quality"] = c.ptq.quality;
+        j["ptq_validated"] = c.ptq.validated;
+        if (c.trained) j["qat_quality"] = c.qat.quality;
+        j["drop"] = std::isfinite(t.drop) ? Json(t.drop) : Json();
+        j["method"] = c.method;
+        j["within"] = t.within;
+        j["formats"] = choice_formats(front[t.candidate]);
+        j["checkpoint"] = c.method == "qat" ? c.qat.checkpoint : c.ptq.checkpoint;
+        trials.push_back(j);
+        char line[256];
+        std::snprintf(line, sizeof line, "%zu,%.6f,%.6g,%.6f,%.6f,%s,%.6f,%s,%d,", t.candidate, est, front[t.candidate].loss,
+                      c.ptq.bits_per_weight, c.ptq.quality, c.trained ? std::to_string(c.qat.quality).c_str() : "",
+                      t.drop, c.method.c_str(), t.within ? 1 : 0);
+        csv += line + choice_formats(front[t.candidate]) + "\n";
+      }
+      report["trials"] = trials;
+      write_atomically(dir / "search.csv", csv);
+      write_atomically(dir / "search.json", report.dump() + "\n");
+      if (outcome.chosen < 0) {
+        std::printf("no candidate is within %.4g %s (even the least compressed, %s); table in %s\n", opt->max_drop, unit,
+                    choice_formats(front.back()).c_str(), (dir / "search.csv").c_str());
+        std::exit(1);
+      }
+      const auto ci = static_cast<size_t>(outcome.chosen);
+      const CandidateResult& c = results[ci];
+      const QualityPoint& best = c.method == "qat" ? c.qat : c.ptq;
+      std::printf("chosen: candidate %zu (%s), %.4f bits/weight in the checkpoint, %s %.4f through the runtime, drop "
+                  "%.4f %s (limit %.4g), %zu of %zu candidates measured\n  %s\n  checkpoint %s\n",
+                  ci, c.method.c_str(), best.bits_per_weight, qname, best.quality, c.drop, unit, opt->max_drop,
+                  outcome.trials.size(), front.size(), choice_formats(front[ci]).c_str(), best.checkpoint.c_str());
+      if (!opt->write_recipe.empty()) {
+        const std::string text = candidate_text(ci, fs::path(opt->write_recipe).stem().string(), "chosen");
+        load_recipe_from_string(text, opt->write_recipe);
         write_atomically(opt->write_recipe, text);
         std::printf("wrote %s\n", opt->write_recipe.c_str());
       }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "qat/fake_quantize.h"
 #include "train/layers.h"
@@ -35,14 +36,13 @@ struct HessianCaptureImpl : train::TensorHookImpl {
   calibrate::HessianAccumulator acc;
 };
 
-// The weight as the quantizer sees it (after the mask), [O, K], and the mask (or undefined).
-std::pair<torch::Tensor, torch::Tensor> masked_weight(train::QuantizableLayer& layer) {
+// The layer's weight before its mask, [O, K], and the mask (or undefined). GPTQ gets the weight
+// unmasked: a weight pruned at calibration time (one-shot) still holds its value, and its whole
+// value is error that the kept weights compensate; after pruned training it is 0 anyway.
+std::pair<torch::Tensor, torch::Tensor> weight_and_mask(train::QuantizableLayer& layer) {
   torch::Tensor w = layer.effective_weight().detach();
   torch::Tensor mask;
-  if (auto m = layer.hook(train::HookSlot::kWeightMask)) {
-    mask = m->forward(torch::ones_like(w)) != 0;
-    w = w * mask;
-  }
+  if (auto m = layer.hook(train::HookSlot::kWeightMask)) mask = m->forward(torch::ones_like(w)) != 0;
   const int64_t rows = w.size(0);
   return {w.reshape({rows, -1}), mask.defined() ? mask.reshape({rows, -1}) : mask};
 }
@@ -93,7 +93,7 @@ std::vector<LayerPtqReport> quantize_weights_post_training(train::ZooModel& mode
     auto& layer = *todo[li];
     auto quant = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer.hook(train::HookSlot::kWeightQuant));
     const WeightScheme& scheme = quant->config().scheme;
-    auto [w, mask] = masked_weight(layer);
+    auto [w, mask] = weight_and_mask(layer);
     LayerPtqReport rep;
     rep.name = layer.layer_name();
     rep.rows = w.size(0);
@@ -116,13 +116,21 @@ std::vector<LayerPtqReport> quantize_weights_post_training(train::ZooModel& mode
       layer.set_hook(train::HookSlot::kInputQuant, capture->inner);
       const torch::Tensor h = capture->acc.hessian();
       calibrate::GptqResult g;
+      // One-shot N:M (qforge calibrate with a pruning modifier): GPTQ chooses the mask itself.
+      auto mask_hook = std::dynamic_pointer_cast<train::WeightMaskHook>(layer.hook(train::HookSlot::kWeightMask));
+      calibrate::GptqOptions gopt = config.gptq;
+      if (mask_hook) std::tie(gopt.select_n, gopt.select_m) = mask_hook->ptq_selects_nm();
       try {
-        g = calibrate::gptq_quantize(wc, h, scheme, config.observer, config.gptq, mc);
+        g = calibrate::gptq_quantize(wc, h, scheme, config.observer, gopt, mc);
       } catch (const std::exception& e) {
         throw std::runtime_error("layer '" + rep.name + "': " + e.what());
       }
       rep.rtn_error = relative_output_error(wc, calibrate::rtn_quantize(wc, scheme, config.observer, mc).weight, h);
       rep.gptq_error = relative_output_error(wc, g.weight, h);
+      if (g.mask.defined()) {
+        mask_hook->set_mask(g.mask.reshape(layer.effective_weight().sizes()).to(layer.raw_weight().device()));
+        rep.selected_mask = true;
+      }
       write_effective_weight(layer, g.weight);
       quant->set_scales(g.scales);
     }
@@ -131,7 +139,8 @@ std::vector<LayerPtqReport> quantize_weights_post_training(train::ZooModel& mode
       std::fprintf(stderr, "ptq %s  layer %zu/%zu  %-24s [%lld x %lld]", ptq_method_name(config), li + 1, todo.size(),
                    rep.name.c_str(), static_cast<long long>(rep.rows), static_cast<long long>(rep.cols));
       if (rep.gptq_error >= 0)
-        std::fprintf(stderr, "  rel. output error RTN %.3e -> GPTQ %.3e", rep.rtn_error, rep.gptq_error);
+        std::fprintf(stderr, "  rel. output error RTN %.3e -> GPTQ %.3e%s", rep.rtn_error, rep.gptq_error,
+                     rep.selected_mask ? " (N:M mask chosen by GPTQ; RTN: magnitude mask)" : "");
       std::fprintf(stderr, "  %.1f s\n", t);
     }
     reports.push_back(rep);

@@ -36,6 +36,7 @@ struct LayerPtqReport {
   int64_t rows = 0, cols = 0;
   // GPTQ: ‖(W − Ŵ)X‖² / ‖WX‖² over the calibration inputs, for RTN (same scales rule) and GPTQ.
   double rtn_error = -1, gptq_error = -1;
+  bool selected_mask = false;  // GPTQ chose the layer's N:M mask (one-shot pruning, SparseGPT)
 };
 
 // Runs on every layer of `model` whose weight slot holds a WeightFakeQuant with stored scales

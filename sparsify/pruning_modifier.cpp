@@ -121,9 +121,30 @@ void PruningModifier::prepare(train::TrainState& st) {
   schedule_.start_step = config_.window.start_step(static_cast<int64_t>(spe));
   schedule_.end_step = config_.window.end_step(static_cast<int64_t>(spe));
   schedule_.update_every = config_.update_every;
+  if (st.calibrate_only && !st.restoring) {
+    // Nothing will be trained (qforge calibrate): the final pattern now, one-shot, by magnitude.
+    // The raw weights stay dense until train_start, so that post-training quantization (GPTQ,
+    // which prepares after this) can feed the pruned values' error into the kept weights — and,
+    // for N:M, choose the mask itself (SparseGPT); the magnitude mask is then only its start.
+    compute_masks(config_.final_sparsity);
+    if (config_.is_nm())
+      for (auto& m : masks_) m->allow_ptq_selection(true);
+    one_shot_ = true;
+  }
+}
+
+void PruningModifier::train_start(train::TrainState& st) {
+  if (!one_shot_) return;
+  for (auto& m : masks_) m->allow_ptq_selection(false);
+  enforce(st.optimizer);  // the pruned raw weights become exactly 0, as after pruned training
 }
 
 void PruningModifier::update_masks(double s, torch::optim::Optimizer* optimizer) {
+  compute_masks(s);
+  enforce(optimizer);
+}
+
+void PruningModifier::compute_masks(double s) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> weights;
   for (auto& l : layers_) weights.push_back(l->effective_weight().detach() * masks_[weights.size()]->mask());
@@ -145,7 +166,6 @@ void PruningModifier::update_masks(double s, torch::optim::Optimizer* optimizer)
   std::vector<torch::Tensor> masks;
   for (auto& m : masks_) masks.push_back(m->mask());
   train::broadcast_tensors(masks, 0);
-  enforce(optimizer);
 }
 
 void PruningModifier::recompute_nm_masks() {

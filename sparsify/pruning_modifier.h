@@ -44,6 +44,8 @@ class PruningModifier : public train::Modifier {
   explicit PruningModifier(PruningConfig config) : config_(std::move(config)) {}
   std::string name() const override { return "pruning"; }
   void prepare(train::TrainState& st) override;
+  int prepare_order() const override { return -1; }  // masks exist before anything calibrates
+  void train_start(train::TrainState& st) override;
   void before_forward(train::TrainState& st) override;
   void after_backward(train::TrainState& st) override;
   void after_step(train::TrainState& st) override;
@@ -53,8 +55,11 @@ class PruningModifier : public train::Modifier {
   const SparsitySchedule& schedule() const { return schedule_; }
   // Recomputes every mask for target sparsity `s` and enforces it.
   void update_masks(double s, torch::optim::Optimizer* optimizer);
+  bool one_shot() const { return one_shot_; }
 
  private:
+  // Every mask at target sparsity `s` from the current (masked) weights; no enforcement.
+  void compute_masks(double s);
   void enforce(torch::optim::Optimizer* optimizer);
   // ste / sr_ste: the N:M masks of the current dense weights (no enforcement), broadcast.
   void recompute_nm_masks();
@@ -64,6 +69,7 @@ class PruningModifier : public train::Modifier {
   }
   PruningConfig config_;
   bool frozen_ = false;  // ste / sr_ste: the mask froze at end_epoch
+  bool one_shot_ = false;  // calibrate-only: the final masks were set at prepare
   SparsitySchedule schedule_;
   std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;
   std::vector<WeightMask> masks_;

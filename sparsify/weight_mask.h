@@ -24,7 +24,12 @@ class WeightMaskImpl : public train::WeightMaskHook {
   std::string storage_sparsity() const override;
 
   const torch::Tensor& mask() const { return mask_; }
-  void set_mask(const torch::Tensor& mask);
+  void set_mask(const torch::Tensor& mask) override;
+  // One-shot N:M at calibration: GPTQ may choose this layer's mask (train/layers.h).
+  void allow_ptq_selection(bool on) { ptq_selects_ = on; }
+  std::pair<int64_t, int64_t> ptq_selects_nm() const override {
+    return ptq_selects_ && nm_.second > 0 ? nm_ : std::pair<int64_t, int64_t>{0, 0};
+  }
   // raw *= mask, and the same for the optimizer's per-parameter state of `raw`.
   void enforce(torch::Tensor& raw, torch::optim::Optimizer* optimizer) const;
   double sparsity() const { return 1.0 - mask_.mean().item<double>(); }
@@ -33,6 +38,7 @@ class WeightMaskImpl : public train::WeightMaskHook {
   torch::Tensor mask_;
   std::pair<int64_t, int64_t> nm_;
   bool straight_through_ = false;
+  bool ptq_selects_ = false;
   std::pair<int64_t, int64_t> block_;
 };
 TORCH_MODULE(WeightMask);

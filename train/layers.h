@@ -36,6 +36,11 @@ struct WeightMaskHook : TensorHookImpl {
   // "N:M" (e.g. "2:4") when the mask is an exact N:M pattern the checkpoint stores compressed;
   // "dense" otherwise (the zeros are then stored as they are).
   virtual std::string storage_sparsity() const = 0;
+  // One-shot pruning at calibration time (qforge calibrate with a pruning modifier): {N, M} when
+  // post-training quantization may choose this layer's N:M mask itself (GPTQ's SparseGPT-style
+  // selection, calibrate/gptq.h) and write it back with set_mask; {0, 0}: the mask is fixed.
+  virtual std::pair<int64_t, int64_t> ptq_selects_nm() const { return {0, 0}; }
+  virtual void set_mask(const torch::Tensor& mask) = 0;
 };
 struct InputQuantizerHook : TensorHookImpl {
   // How the runtime must quantize the layer's input (static scale / zero point included).

@@ -16,7 +16,9 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "train/task.h"
 
@@ -39,6 +41,9 @@ struct TrainState {
   // prepare only rebuilds the structure for a checkpoint about to be loaded (load_run_model):
   // modifiers may skip expensive one-off work (e.g. GPTQ) whose result the checkpoint holds.
   bool restoring = false;
+  // qforge calibrate / run --calibrate-only: nothing will be trained, so a modifier that would
+  // reach its target during training (pruning) reaches it at prepare time instead (one-shot).
+  bool calibrate_only = false;
 
   int64_t epoch = 0;            // 0-based
   int64_t epochs = 0;           // epochs begun by the run; the last one may be partial
@@ -58,6 +63,10 @@ class Modifier {
   virtual ~Modifier() = default;
   virtual std::string name() const = 0;
   virtual void prepare(TrainState&) {}
+  // Modifiers prepare in ascending order of this (stable: recipe order among equals). Pruning
+  // prepares first, so that calibration in any later modifier (activation ranges, GPTQ) already
+  // sees the masked layers whatever the recipe's order.
+  virtual int prepare_order() const { return 0; }
   virtual void train_start(TrainState&) {}
   virtual void epoch_start(TrainState&) {}
   virtual void before_forward(TrainState&) {}
@@ -67,5 +76,8 @@ class Modifier {
   virtual void epoch_end(TrainState&) {}
   virtual void train_end(TrainState&) {}
 };
+
+// Calls prepare on every modifier in prepare_order (stable).
+void prepare_modifiers(const std::vector<std::shared_ptr<Modifier>>& modifiers, TrainState& st);
 
 }  // namespace qf::train

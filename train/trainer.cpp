@@ -100,6 +100,14 @@ Trainer::Trainer(Recipe recipe, RunOptions options) : recipe_(std::move(recipe))
 
 Trainer::~Trainer() = default;
 
+void prepare_modifiers(const std::vector<std::shared_ptr<Modifier>>& modifiers, TrainState& st) {
+  std::vector<Modifier*> order;
+  for (const auto& m : modifiers) order.push_back(m.get());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Modifier* a, const Modifier* b) { return a->prepare_order() < b->prepare_order(); });
+  for (Modifier* m : order) m->prepare(st);
+}
+
 template <typename Fn>
 void Trainer::emit(Fn fn) {
   for (auto& m : modifiers_) fn(*m);
@@ -117,7 +125,8 @@ void Trainer::prepare() {
     load_model_weights(*model_, options_.init_checkpoint);
     model_->to(options_.device);
   }
-  emit([&](Modifier& m) { m.prepare(*state_); });
+  state_->calibrate_only = options_.calibrate_only;
+  prepare_modifiers(modifiers_, *state_);
   model_->to(options_.device);
   optimizer_ = make_optimizer(t.optimizer, model_->parameters());
   state_->optimizer = optimizer_.get();
@@ -371,7 +380,7 @@ std::shared_ptr<ZooModel> load_run_model(const std::string& run_dir, const Recip
   auto model = make_model(recipe.model, task.input_shape());
   TrainState st{recipe, *model, task, torch::kCPU};
   st.restoring = true;
-  for (auto& m : modifiers) m->prepare(st);
+  prepare_modifiers(modifiers, st);
   load_model_weights(*model, (fs::path(run_dir) / "checkpoint.pt").string());
   model->eval();
   return model;

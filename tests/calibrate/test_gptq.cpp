@@ -86,7 +86,56 @@ TEST(Gptq, ComposesWithATwoFourMask) {
   const GptqResult gq = gptq_quantize(w, acc.hessian(), s, WeightObserverOptions{}, GptqOptions{}, mask);
   EXPECT_EQ((gq.weight.masked_select(~mask) != 0).sum().item<int64_t>(), 0);
   const GptqResult rtn = rtn_quantize(w, s, WeightObserverOptions{}, mask);
-  EXPECT_LT(output_error(w * mask, gq.weight, x), output_error(w * mask, rtn.weight, x));
+  // The target is the dense layer's output: GPTQ feeds the pruned weights' values forward as error,
+  // so the kept weights make up for the pruning too (SparseGPT with a fixed mask).
+  EXPECT_LT(output_error(w, gq.weight, x), output_error(w, rtn.weight, x));
+  EXPECT_FALSE(gq.mask.defined());  // a fixed mask is not re-chosen
+}
+
+// One-shot 2:4 chosen during the sweep (SparseGPT): an exact 2:4 pattern on the grid, and a lower
+// output error than GPTQ with the magnitude mask fixed up front, which is lower than RTN's.
+TEST(Gptq, ChoosesATwoFourMaskDuringTheSweep) {
+  for (uint64_t seed : {11, 12, 13}) {
+    const torch::Tensor x = correlated_inputs(512, 64, 12, seed);
+    torch::manual_seed(seed);
+    const torch::Tensor w = torch::randn({16, 64});
+    const torch::Tensor g = w.abs().reshape({16, 16, 4});
+    const torch::Tensor magnitude =
+        torch::zeros_like(g).scatter_(-1, std::get<1>(g.topk(2, -1)), 1.0).reshape({16, 64}) > 0;
+    HessianAccumulator acc(64);
+    acc.add(x);
+    for (const WeightScheme& s : {WeightScheme{4, Granularity::kGroup, 16, true}, WeightScheme{4, Granularity::kChannel, 0, true}}) {
+      GptqOptions sel;
+      sel.select_n = 2;
+      sel.select_m = 4;
+      sel.block_size = 6;  // rounded up to whole groups of 4
+      const GptqResult chosen = gptq_quantize(w, acc.hessian(), s, WeightObserverOptions{}, sel, magnitude);
+      ASSERT_TRUE(chosen.mask.defined());
+      // Exactly 2 kept of every 4, and every pruned weight exactly 0.
+      EXPECT_TRUE(chosen.mask.reshape({16, 16, 4}).sum(-1).eq(2).all().item<bool>());
+      EXPECT_EQ((chosen.weight.masked_select(chosen.mask == 0) != 0).sum().item<int64_t>(), 0);
+      expect_on_grid(chosen.weight, chosen.scales, s);
+      const GptqResult fixed = gptq_quantize(w, acc.hessian(), s, WeightObserverOptions{}, GptqOptions{}, magnitude);
+      const GptqResult rtn = rtn_quantize(w, s, WeightObserverOptions{}, magnitude);
+      const double e_sel = output_error(w, chosen.weight, x), e_fix = output_error(w, fixed.weight, x);
+      EXPECT_LT(e_sel, e_fix) << "seed " << seed;
+      EXPECT_LT(e_fix, output_error(w, rtn.weight, x)) << "seed " << seed;
+    }
+  }
+  // act_order permutes the sweep: N:M groups would be scattered, so it is refused by name.
+  GptqOptions bad;
+  bad.select_n = 2;
+  bad.select_m = 4;
+  bad.act_order = true;
+  HessianAccumulator acc(8);
+  acc.add(torch::randn({64, 8}));
+  try {
+    gptq_quantize(torch::randn({4, 8}), acc.hessian(), WeightScheme{4, Granularity::kChannel, 0, true},
+                  WeightObserverOptions{}, bad);
+    ADD_FAILURE() << "act_order with N:M selection was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("act_order"), std::string::npos) << e.what();
+  }
 }
 
 // Rank-4 inputs in 32 dimensions and a dead input: dampening makes H positive definite; without

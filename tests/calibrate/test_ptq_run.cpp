@@ -3,20 +3,27 @@
 // exports, and the standalone runtime validates it. Tiny random data (IDX files made here).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "../train/test_support.h"
+#include "cli/commands.h"
+#include "cli/measure.h"
 #include "cli/modifiers.h"
 #include "cli/run_support.h"
 #include "export/from_torch.h"
 #include "qat/fake_quantize.h"
 #include "qat/quantization_modifier.h"
 #include "runtime/engine.h"
+#include "runtime/inspect.h"
 #include "runtime/validate.h"
 #include "sparsify/masks.h"
 #include "sparsify/weight_mask.h"
 #include "train/idx.h"
 #include "train/trainer.h"
+#include "core/json.h"
 
 namespace qf {
 namespace {
@@ -144,6 +151,126 @@ TEST(PtqRun, GptqBeatsRtnPerLayerAndInitialisesLsq) {
     const torch::Tensor w = layer->deployed_weight().detach().reshape({layer->effective_weight().size(0), -1});
     const torch::Tensor codes = w / wq->scales(layer->effective_weight()).reshape({-1, 1});
     EXPECT_TRUE(torch::allclose(codes, torch::round(codes), 0, 1e-4)) << layer->layer_name();
+  }
+}
+
+// The accuracy-limited search, through the command: every trial is measured through the runtime;
+// the chosen candidate's checkpoint re-measured independently gives the same accuracy, stays
+// within the limit, and is smaller than float; a loose limit picks the most compressed candidate
+// and a search of N candidates measures at most log2(N) + 2 of them.
+TEST(PtqRun, MaxDropSearchChoosesAMeasuredCandidateWithinTheLimit) {
+  const PtqSetup s;
+  const Recipe base = s.recipe("md", w4("method: mse"));
+  s.dir.write("md.yaml", base.text);
+  auto search = [&](const std::string& tag, double max_drop) {
+    CLI::App app;
+    cli::add_sensitivity_command(app);
+    std::ostringstream cmd;
+    cmd << "sensitivity " << s.dir.file("md.yaml") << " --batches 2 --formats w2,w4,w8,float --threads 1 --max-drop "
+        << max_drop << " --search-dir " << s.dir.file(tag) << " --write-recipe " << s.dir.file(tag + "_chosen.yaml");
+    app.parse(cmd.str());
+    std::ifstream in(s.dir.file(tag + "/search.json"));
+    std::stringstream text;
+    text << in.rdbuf();
+    return Json::parse(text.str());
+  };
+  const Json tight = search("tight", 1.0);
+  const double float_acc = tight.at("float_quality").as_double();
+  const int64_t n = tight.at("candidates").as_int();
+  ASSERT_GE(n, 3);
+  const auto& trials = tight.at("trials").as_array();
+  EXPECT_LE(static_cast<int64_t>(trials.size()), 2 + static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(n)))));
+  const int64_t chosen = tight.at("chosen").as_int();
+  ASSERT_GE(chosen, 0);
+  for (const Json& t : trials) {
+    EXPECT_EQ(t.at("within").as_bool(), t.at("drop").as_double() <= 1.0);
+    EXPECT_TRUE(t.at("ptq_validated").as_bool());
+    if (t.at("candidate").as_int() != chosen) continue;
+    EXPECT_TRUE(t.at("within").as_bool());
+    const auto m = cli::measure_checkpoint(t.at("checkpoint").as_string(), cli::MeasureOptions{});
+    EXPECT_DOUBLE_EQ(m.values.at("accuracy"), t.at("ptq_quality").as_double());
+    EXPECT_LE(float_acc - m.values.at("accuracy"), 1.0);
+    EXPECT_LT(m.values.at("bits_per_weight"), tight.at("float_bits_per_weight").as_double());
+  }
+  // Candidates more compressed than the chosen one that were tried all missed the limit.
+  for (const Json& t : trials)
+    if (t.at("candidate").as_int() < chosen) EXPECT_FALSE(t.at("within").as_bool());
+  // The chosen recipe is written and parses.
+  EXPECT_NO_THROW(load_recipe(s.dir.file("tight_chosen.yaml")));
+  // Any drop allowed: the most compressed candidate (every layer w2).
+  const Json loose = search("loose", 100.0);
+  EXPECT_EQ(loose.at("chosen").as_int(), 0);
+  EXPECT_NE(loose.at("trials").as_array().back().at("formats").as_string().find("=w2"), std::string::npos);
+}
+
+// --train: a candidate whose PTQ misses the limit is trained by the recipe's schedule (20 steps
+// here) and measured again; the trial records both, and its drop is the better of the two.
+TEST(PtqRun, MaxDropTrainsWherePtqMissesTheLimit) {
+  const PtqSetup s;
+  s.dir.write("mt.yaml", s.recipe("mt", w4("method: minmax")).text);
+  CLI::App app;
+  cli::add_sensitivity_command(app);
+  app.parse("sensitivity " + s.dir.file("mt.yaml") + " --batches 2 --formats w2,float --threads 1 --max-drop 0 --train " +
+            "--search-dir " + s.dir.file("mt"));
+  std::ifstream in(s.dir.file("mt/search.json"));
+  std::stringstream text;
+  text << in.rdbuf();
+  const Json j = Json::parse(text.str());
+  int trained = 0;
+  for (const Json& t : j.at("trials").as_array()) {
+    const double ptq_drop = j.at("float_quality").as_double() - t.at("ptq_quality").as_double();
+    if (ptq_drop <= 0) continue;
+    ASSERT_TRUE(t.contains("qat_quality")) << "PTQ missed the limit but nothing was trained";
+    ++trained;
+    const double qat_drop = j.at("float_quality").as_double() - t.at("qat_quality").as_double();
+    EXPECT_NEAR(t.at("drop").as_double(), std::min(ptq_drop, qat_drop), 1e-9);
+    EXPECT_EQ(t.at("method").as_string(), qat_drop < ptq_drop ? "qat" : "ptq");
+  }
+  EXPECT_GE(trained, 1) << "every w2 candidate kept float accuracy: the test did not exercise training";
+}
+
+// qforge calibrate with a 2:4 pruning modifier (listed after quantization, with its training
+// schedule): the pattern is applied one-shot at prepare time, GPTQ chooses each pruned layer's
+// mask (SparseGPT) with lower output error than RTN on the magnitude mask, and the exported
+// checkpoint stores exactly 2:4 and validates. The observer path gets the magnitude mask.
+const char* kPrune24 = "  - pruning:\n      pattern: '2:4'\n      start_epoch: 0\n      end_epoch: 1\n";
+
+TEST(PtqRun, OneShotTwoFourAtCalibrationIsExactAndValidates) {
+  const PtqSetup s;
+  for (const std::string method : {"gptq", "mse"}) {
+    const std::string mods = w4("method: " + method + (method == "gptq" ? ", batches: 2" : "")) + kPrune24;
+    s.calibrate_export_validate("sp_" + method, mods);
+    Engine engine = Engine::load(s.dir.file("sp_" + method + ".qf.h5"));
+    std::map<std::string, std::string> sparsity;
+    for (const auto& l : inspect(engine.checkpoint()).layers) sparsity[l.name] = l.sparsity;
+    EXPECT_EQ(sparsity["features.1"], "2:4") << method;
+    EXPECT_EQ(sparsity["fc"], "2:4") << method;
+    EXPECT_EQ(sparsity["features.0"], "dense") << method;  // leave_dense: first and last
+    EXPECT_EQ(sparsity["head"], "dense") << method;
+  }
+  // The same prepare as qforge calibrate, looked into: GPTQ chose the masks.
+  const Recipe r = s.recipe("sp", w4("method: gptq, batches: 2") + kPrune24);
+  auto task = train::make_task(r);
+  auto model = train::make_model(r.model, task->input_shape());
+  train::load_model_weights(*model, s.float_run + "/checkpoint.pt");
+  auto mods = cli::make_modifiers(r);
+  auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mods.at(0));
+  q->mutable_config().ptq_progress = false;
+  train::TrainState st(r, *model, *task, torch::kCPU);
+  st.calibrate_only = true;
+  train::prepare_modifiers(mods, st);
+  for (auto& m : mods) m->train_start(st);
+  int selected = 0;
+  for (const auto& rep : q->ptq_report()) {
+    if (!rep.selected_mask) continue;
+    ++selected;
+    EXPECT_LT(rep.gptq_error, rep.rtn_error) << rep.name;
+  }
+  EXPECT_EQ(selected, 2);
+  for (auto& layer : model->layers()) {
+    if (layer->layer_name() != "fc" && layer->layer_name() != "features.1") continue;
+    EXPECT_TRUE(sparsify::satisfies_nm(layer->deployed_weight().detach(), 2, 4)) << layer->layer_name();
+    EXPECT_TRUE(sparsify::satisfies_nm(layer->raw_weight().detach(), 2, 4)) << "pruned raw weights are 0";
   }
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# On the device machine, in one call (carry .gpu-data; run from the repository root): the seeded
+# regeneration of docs/RESULTS.md's older single-seed tables (issues 17 and 18). Builds qforge
+# against the machine's LibTorch, trains 3 float teachers per model (seed s each), then every
+# variant of seed s from teacher s with `qforge run` (CUDA training; export, validate and eval on the
+# CPU runtime: summary.json), writes the Brown GPT baselines (qforge check --update-baseline on the
+# seed-<s>/ directories) and packs summary.json files, recipes, logs and baselines into $OUT/s.tgz.
+# Tables from it: tar xzf s.tgz -C W && bench/seeded_tables.py --work W --summarize-only --qforge -
+# (This is the command that produced the RESULTS numbers, sent inline because the device tool sends
+# the lead's checkout; the GPTQ variants crashed in that run: Hessian on the CPU, inputs on CUDA,
+# fixed since in calibrate/gptq.cpp.)
+export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/b/cli/qforge
+mkdir -p /usr/share/datasets $W/r $W/bl
+ln -sfn $PWD/.gpu-data/fashion-mnist /usr/share/datasets/fashion-mnist
+date +%T
+if [ ! -x $Q ]; then
+  P=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
+    cmake --build /tmp/b -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
+fi
+date +%T
+# r NAME SEED RECIPE BITS CALIBRATE_ONLY: the recipe with seed s, weights at BITS (where it says
+# {bits: 4,), and its teacher / init_from replaced by teacher s; runs W/NAME/seed-s.
+r() {
+  f=$W/r/$1_$2.yaml
+  sed -e "s/^seed: .*/seed: $2/" -e "s/{bits: 4,/{bits: $4,/" -e "s#fashion_cnn_fp32.yaml#$W/fashion_cnn_fp32/seed-$2#" \
+      -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/brown_gpt_fp32/seed-$2#" $3 > $f
+  c=; [ $5 = 1 ] && c=--calibrate-only
+  $Q run $f -o $W/$1/seed-$2 --device cuda --threads 2 -q $c > $W/r/$1_$2.log 2>&1; e=$?
+  echo "$1 $2 rc $e $(date +%T)"
+}
+export -f r
+J=$W/j1
+for s in 0 1 2; do
+  echo fashion_cnn_fp32 $s recipes/fashion_cnn_fp32.yaml 4 0
+  echo brown_gpt_fp32 $s recipes/brown_gpt_fp32.yaml 4 0
+done > $J
+xargs -P6 -L1 bash -c 'r "$@"' _ < $J
+J=$W/j2
+for s in 0 1 2; do
+  for n in brown_gpt_w4a8 brown_gpt_w4a8_kd fashion_cnn_w4a8 fashion_cnn_w4a8_gptq_qat fashion_cnn_w4a8_kd fashion_cnn_w4a8_sp24 fashion_cnn_w4a8_sp24_kd; do
+    echo $n $s recipes/$n.yaml 4 0
+  done
+  echo brown_gpt_fp32_continued $s bench/recipes/brown_gpt_fp32_continued.yaml 4 0
+  echo gpt_ptq_rtn $s recipes/brown_gpt_w4a8.yaml 4 1
+  echo gpt_ptq_gptq $s recipes/brown_gpt_w4a8_ptq_gptq.yaml 4 1
+  for m in minmax mse gptq; do for b in 4 3 2; do echo ptq_${m}_w$b $s recipes/fashion_cnn_w4a8_ptq_$m.yaml $b 1; done; done
+done > $J
+timeout $((520 - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
+for n in brown_gpt_fp32 brown_gpt_w4a8 brown_gpt_w4a8_kd; do
+  $Q check $W/$n --baseline $W/bl/$n.yaml --update-baseline --threads 8 > $W/bl/$n.txt 2>&1
+done
+cd $W && tar czf $OUT/s.tgz */seed-*/summary.json r bl
+date +%T
