@@ -13,28 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/cpu_time.h"
 #include "runtime/batch_generation.h"
 #include "runtime/generation.h"
 #include "runtime/kernels/threads.h"
 
 namespace {
 
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using qf::bench::cpu_seconds;
 
-std::string mean_std(const std::vector<double>& v, int digits) {
-  double m = 0, s = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(v.size());
-  for (double x : v) s += (x - m) * (x - m);
-  s = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, m, digits, s);
-  return buf;
-}
+using qf::bench::mean_std;
 
 }  // namespace
 

@@ -37,6 +37,7 @@
 
 #include <ctime>
 
+#include "bench/cpu_time.h"
 #include "core/block_sparse.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
@@ -229,11 +230,7 @@ BlockWeight make_block_weight(int bits, int64_t n, int64_t k, int br, int bc, do
   return w;
 }
 
-double cpu_seconds() {  // the process's CPU time: every runtime thread, not the wall clock
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using qf::bench::cpu_seconds;
 
 // For each shape, M and precision: dense and block-sparse (each sparsity) weights, timed in
 // interleaved rounds (every round runs every variant, in a rotated order, `calls` calls each);

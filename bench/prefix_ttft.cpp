@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cpu_time.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
 #include "runtime/kernels/threads.h"
@@ -20,11 +21,7 @@
 
 namespace {
 
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using qf::bench::cpu_seconds;
 
 void mean_std(const std::vector<double>& v, double& m, double& s) {
   m = 0;

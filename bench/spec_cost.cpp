@@ -11,17 +11,14 @@
 #include <exception>
 #include <string>
 
+#include "bench/cpu_time.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
 #include "runtime/kernels/threads.h"
 
 namespace {
 
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
+using qf::bench::cpu_seconds;
 
 // Mean CPU seconds of a t-token step after `prompt` tokens.
 double step_cost(qf::Engine& e, int64_t prompt, int64_t t, int steps) {
