@@ -30,7 +30,7 @@ struct AttrSpec {
   int min_len = 1, max_len = 1;  // kInts only
   double lo = 0, hi = 0;         // range of every value
   // The required feature a file whose op carries this attribute must list ("" = base format).
-  std::string feature;
+  std::string feature = {};
 };
 
 // Whether an op computes identical bits in every correct implementation when given identical

@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 
 namespace qf::kernels {
@@ -22,6 +23,10 @@ void x8_conv2d_pool_ref(const QConvPoolArgs& a, const QWeights& w, const float* 
     case QWeightKind::kInt8: gemm = a.x_unsigned ? qu8_qs8w_gemm_f32_ref : qs8_qs8w_gemm_f32_ref; break;
     case QWeightKind::kInt4: gemm = a.x_unsigned ? qu8_qs4w_gemm_f32_ref : qs8_qs4w_gemm_f32_ref; break;
     case QWeightKind::kNM: gemm = a.x_unsigned ? qu8_qs8nmw_gemm_f32_ref : qs8_qs8nmw_gemm_f32_ref; break;
+    // The conv op hands this kernel its channels-last int8 copy only (Conv2dOp::use_channels_last).
+    case QWeightKind::kBSInt8:
+    case QWeightKind::kBSInt4:
+    case QWeightKind::kFp8E4M3: throw Error("x8_conv2d_pool_ref: block-sparse and FP8 weights have no fused conv + pool path");
   }
   for (int64_t img = 0; img < a.images; ++img)
     for (int64_t py = 0; py < a.pooled_h; ++py)

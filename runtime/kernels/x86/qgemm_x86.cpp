@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -58,6 +59,8 @@ void decode_row(const QWeights& w, int64_t row, int8_t* out) {
       for (int64_t j = 0; j < kept; ++j) out[(j / w.nm_n) * w.nm_m + nm_get_index(ir, j, bits)] = v[j];
       break;
     }
+    case QWeightKind::kFp8E4M3:  // FP8 layers run KernelTable::qf8_gemm, never a qgemm entry
+      throw Error("x86 qgemm: FP8 E4M3 weights have no integer code rows");
     case QWeightKind::kBSInt8:
     case QWeightKind::kBSInt4: {
       std::memset(out, 0, static_cast<size_t>(k));
