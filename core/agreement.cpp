@@ -1,6 +1,9 @@
 #include "core/agreement.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <vector>
 
 #include "core/error.h"
 
@@ -30,6 +33,34 @@ Agreement measure_agreement(const Tensor& got, const Tensor& reference) {
   }
   a.top1 = a.rows ? static_cast<double>(a.top1_matches) / static_cast<double>(a.rows) : 1.0;
   return a;
+}
+
+std::string describe_disagreement(const Tensor& got, const Tensor& reference) {
+  const Agreement a = measure_agreement(got, reference);  // checks the shapes, gives the unit
+  const int64_t cols = reference.shape.empty() ? 1 : reference.shape.back();
+  std::vector<double> margin, row_diff;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const float* ref = reference.f32.data() + r * cols;
+    const float* g = got.f32.data() + r * cols;
+    const int64_t ar = std::max_element(ref, ref + cols) - ref, ag = std::max_element(g, g + cols) - g;
+    if (ar == ag) continue;
+    margin.push_back((static_cast<double>(ref[ar]) - ref[ag]) / a.unit);
+    double d = 0;
+    for (int64_t k = 0; k < cols; ++k) d = std::max(d, std::fabs(static_cast<double>(g[k]) - ref[k]));
+    row_diff.push_back(d / a.unit);
+  }
+  if (margin.empty()) return "";
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "at the %zu disagreeing rows the reference prefers its argmax by %.3g units (median; max %.3g), and "
+                "the rows differ by up to %.3g units (median; max %.3g)",
+                margin.size(), median(margin), *std::max_element(margin.begin(), margin.end()), median(row_diff),
+                *std::max_element(row_diff.begin(), row_diff.end()));
+  return buf;
 }
 
 }  // namespace qf

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/tensor.h"
 
@@ -20,5 +21,12 @@ struct Agreement {
 
 // Throws qf::Error when the shapes differ.
 Agreement measure_agreement(const Tensor& got, const Tensor& reference);
+
+// Where the argmaxes differ: how many rows, how strongly the reference prefers its argmax over
+// got's (median and max), and how far those rows differ anywhere, all in output units
+// (max|reference| / 127). A near-tie flipped by a small perturbation reads as small margins
+// beside a small row difference; a bug as large ones. "" when every argmax agrees. Same shapes
+// as measure_agreement.
+std::string describe_disagreement(const Tensor& got, const Tensor& reference);
 
 }  // namespace qf

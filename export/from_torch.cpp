@@ -1,6 +1,5 @@
 #include "export/from_torch.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -72,38 +71,6 @@ Golden golden_case(const CheckpointContent& content, train::ZooModel& model, con
 // by float summation order only, which flips an argmax only on near-ties.
 constexpr double kMinContractTop1 = 0.99;
 
-// For the error message: at the rows whose argmax differs, how close the two candidates were in
-// each output and how far the row's outputs are apart, in output units (max|contract| / 127). A
-// near-tie flipped by a small perturbation reads as small margins next to a small row
-// difference; a bug reads as large ones.
-std::string disagreement_summary(const Tensor& model, const Tensor& contract, double unit) {
-  const int64_t cols = contract.shape.empty() ? 1 : contract.shape.back();
-  const int64_t rows = cols > 0 ? contract.numel() / cols : 0;
-  std::vector<double> margin, row_diff;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* c = contract.f32.data() + r * cols;
-    const float* m = model.f32.data() + r * cols;
-    const int64_t ac = std::max_element(c, c + cols) - c, am = std::max_element(m, m + cols) - m;
-    if (ac == am) continue;
-    margin.push_back((static_cast<double>(c[ac]) - c[am]) / unit);
-    double d = 0;
-    for (int64_t k = 0; k < cols; ++k) d = std::max(d, std::fabs(static_cast<double>(m[k]) - c[k]));
-    row_diff.push_back(d / unit);
-  }
-  if (margin.empty()) return "";
-  auto median = [](std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  };
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                " At the %zu disagreeing rows, the contract prefers its argmax by %.3g units (median; max %.3g), and "
-                "the row's outputs differ by up to %.3g units (median; max %.3g).",
-                margin.size(), median(margin), *std::max_element(margin.begin(), margin.end()), median(row_diff),
-                *std::max_element(row_diff.begin(), row_diff.end()));
-  return buf;
-}
-
 // Set on this file by export/CMakeLists.txt at configure time.
 #ifndef QFORGE_GIT_COMMIT
 #define QFORGE_GIT_COMMIT "unknown"
@@ -161,8 +128,8 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
     throw Error("export: the quantization contract (FORMAT.md) computed from the exported parameters agrees with "
                 "the trained model's own forward on only " + std::string(buf) + " of the golden rows of output '" +
                 output + "': the checkpoint would not describe the trained model. This is a bug in the exporter "
-                "or in a fake-quant module, not a numerical tolerance to relax." +
-                disagreement_summary(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output), a.unit));
+                "or in a fake-quant module, not a numerical tolerance to relax. Here (the contract is the reference), " +
+                describe_disagreement(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output)) + ".");
   }
 
   out.recipe_yaml = recipe.text;
