@@ -67,8 +67,11 @@ Golden golden_case(const CheckpointContent& content, train::ZooModel& model, con
   return g;
 }
 
-// Below this the contract does not describe the trained model (a bug, not noise): the two differ
-// by float summation order only, which flips an argmax only on near-ties.
+// Below this the contract does not describe the trained model: the two differ by float summation
+// order only, which flips an argmax only on near-ties. Dynamic int8 activations amplify that (one
+// flipped code moves a logit by far more than rounding), and a byte-level language model has about
+// 1% near-tie rows, so a decoder can land near this line without a bug (98.8-99.5% for the Brown
+// Llama's PTQ, by LibTorch version): the error then reports the margins to tell the two apart.
 constexpr double kMinContractTop1 = 0.99;
 
 // Set on this file by export/CMakeLists.txt at configure time.
@@ -127,8 +130,10 @@ CheckpointContent checkpoint_from_model(train::ZooModel& model, train::Task& tas
     std::snprintf(buf, sizeof buf, "%.2f%% (need >= %.0f%%)", 100.0 * a.top1, 100.0 * kMinContractTop1);
     throw Error("export: the quantization contract (FORMAT.md) computed from the exported parameters agrees with "
                 "the trained model's own forward on only " + std::string(buf) + " of the golden rows of output '" +
-                output + "': the checkpoint would not describe the trained model. This is a bug in the exporter "
-                "or in a fake-quant module, not a numerical tolerance to relax. Here (the contract is the reference), " +
+                output + "': the checkpoint would not describe the trained model. Large margins mean a bug in the "
+                "exporter or in a fake-quant module. Margins of a few units on a model with dynamic int8 activations "
+                "can be near-ties that float summation order flipped (docs/RESULTS.md, the Brown Llama). The contract "
+                "is the reference: " +
                 describe_disagreement(out.golden[0].model_outputs.at(output), out.golden[0].outputs.at(output)) + ".");
   }
 
