@@ -60,7 +60,9 @@ TEST(AccuracySearch, FrontierIsTheBruteForceParetoSetBySizeAscending) {
     for (size_t i = 0; i < front.size(); ++i) {
       EXPECT_EQ(front[i].bits, bf[i].first);
       EXPECT_NEAR(front[i].loss, bf[i].second, 1e-9);
-      if (i) EXPECT_LT(front[i].loss, front[i - 1].loss);  // more bits buy strictly less loss
+      if (i) {
+        EXPECT_LT(front[i].loss, front[i - 1].loss);  // more bits buy strictly less loss
+      }
     }
     // The smallest is every layer at its smallest format; the largest has zero loss (all float).
     EXPECT_EQ(front.back().loss, 0.0);

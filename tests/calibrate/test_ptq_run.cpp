@@ -194,7 +194,9 @@ TEST(PtqRun, MaxDropSearchChoosesAMeasuredCandidateWithinTheLimit) {
   }
   // Candidates more compressed than the chosen one that were tried all missed the limit.
   for (const Json& t : trials)
-    if (t.at("candidate").as_int() < chosen) EXPECT_FALSE(t.at("within").as_bool());
+    if (t.at("candidate").as_int() < chosen) {
+      EXPECT_FALSE(t.at("within").as_bool());
+    }
   // The chosen recipe is written and parses.
   EXPECT_NO_THROW(load_recipe(s.dir.file("tight_chosen.yaml")));
   // Any drop allowed: the most compressed candidate (every layer w2).

@@ -55,7 +55,9 @@ void expect_valid(Engine& engine, bool exact) {
     if (c.kind == "moe_experts") {
       ++moe_checks;
       EXPECT_EQ(c.exact_required, exact) << c.name;
-      if (exact) EXPECT_EQ(c.max_abs_diff, 0.0) << c.name;
+      if (exact) {
+        EXPECT_EQ(c.max_abs_diff, 0.0) << c.name;
+      }
     }
   EXPECT_GT(moe_checks, 0);
 }
@@ -146,7 +148,9 @@ TEST(MoeExport, FallbackRouterValidates) {
   expect_valid(engine, false);
   expect_runtime_matches_model(engine, e.trainer->model(), 0.99);
   for (const Op& op : engine.checkpoint().graph.ops)
-    if (op.kind == "moe_experts") EXPECT_DOUBLE_EQ(op.float_attr("fallback_threshold", 0), 0.7);
+    if (op.kind == "moe_experts") {
+      EXPECT_DOUBLE_EQ(op.float_attr("fallback_threshold", 0), 0.7);
+    }
   const std::vector<ExpertLoad> loads = expert_load_on_golden(engine);
   ASSERT_EQ(loads.size(), 2u);
   for (const ExpertLoad& l : loads) {

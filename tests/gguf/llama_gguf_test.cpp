@@ -196,7 +196,9 @@ TEST(LlamaGguf, ByteVocabularyIsTheBytes) {
   EXPECT_EQ(v.pieces[0x41], "<0x41>");
   EXPECT_EQ(v.pieces[255], "<0xFF>");
   for (int b = 0; b < 256; ++b)
-    if (b != 32) EXPECT_EQ(v.types[b], tok::TokenType::kByte) << b;
+    if (b != 32) {
+      EXPECT_EQ(v.types[b], tok::TokenType::kByte) << b;
+    }
   std::set<std::string> unique(v.pieces.begin(), v.pieces.end());
   EXPECT_EQ(unique.size(), 256u);
 }

@@ -72,10 +72,13 @@ TEST(Fp8Kernels, GemmOfEveryTableIsTheExactSumRoundedOnceThenTheEpilogue) {
           const kernels::QWeights half = qw.rows_slice(sh.n / 2, sh.n - sh.n / 2);
           std::vector<float> y2(static_cast<size_t>(sh.m * half.n));
           kt->qf8_gemm(sh.m, qa, half, nullptr, y2.data());
-          if (!with_bias)
-            for (int64_t i = 0; i < sh.m; ++i)
-              for (int64_t o = 0; o < half.n; ++o)
+          if (!with_bias) {
+            for (int64_t i = 0; i < sh.m; ++i) {
+              for (int64_t o = 0; o < half.n; ++o) {
                 ASSERT_EQ(y2[i * half.n + o], y[i * sh.n + sh.n / 2 + o]) << kt->name;
+              }
+            }
+          }
         }
       }
     }

@@ -538,7 +538,9 @@ TEST_F(Models, BatchedGenerationEqualsOneAtATime) {
     }
     EXPECT_EQ(st.tokens, total);
     EXPECT_LE(st.most_rows, c.max_batch);
-    if (c.max_batch > 1) EXPECT_GT(st.most_rows, 1) << "case " << ci;  // rows really shared steps
+    if (c.max_batch > 1) {
+      EXPECT_GT(st.most_rows, 1) << "case " << ci;  // rows really shared steps
+    }
   }
 }
 
