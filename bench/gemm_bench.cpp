@@ -56,6 +56,28 @@ struct Shape {
   int64_t n, k;
 };
 
+// The operands of the ratio tables (--block-ratio, --variant-ratio): random uint8 activation codes
+// (zero point 128, scale 0.02) for up to max_m rows, a constant bias, the output buffer, and the
+// qu8 GEMM of a table on them.
+struct RatioOperands {
+  std::vector<uint8_t> xq;
+  std::vector<float> bias, y;
+  float sx = 0.02f;
+  QActs acts;
+  RatioOperands(int64_t max_m, const Shape& sh, std::mt19937& rng)
+      : xq(static_cast<size_t>(max_m * sh.k)), bias(static_cast<size_t>(sh.n), 0.25f), y(static_cast<size_t>(max_m * sh.n)) {
+    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
+    acts.codes = xq.data();
+    acts.zero_point = 128;
+    acts.scales = &sx;
+  }
+  RatioOperands(const RatioOperands&) = delete;  // acts points into this object
+  RatioOperands& operator=(const RatioOperands&) = delete;
+  void run(const KernelTable& t, int64_t m, const QWeights& q) {
+    t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
+  }
+};
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -247,15 +269,7 @@ int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const st
   std::printf("\n");
   std::mt19937 rng(4321);
   for (const Shape& sh : shapes) {
-    const int64_t max_m = *std::max_element(ms.begin(), ms.end());
-    std::vector<uint8_t> xq(static_cast<size_t>(max_m * sh.k));
-    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
-    std::vector<float> bias(static_cast<size_t>(sh.n), 0.25f), y(static_cast<size_t>(max_m * sh.n));
-    const float sx = 0.02f;
-    QActs acts;
-    acts.codes = xq.data();
-    acts.zero_point = 128;
-    acts.scales = &sx;
+    RatioOperands ops(*std::max_element(ms.begin(), ms.end()), sh, rng);
     for (int bits : {8, 4}) {
       std::vector<BlockWeight> ws;
       std::vector<std::unique_ptr<PreparedQWeights>> preps;
@@ -267,11 +281,11 @@ int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const st
       }
       for (int64_t m : ms) {
         std::vector<std::vector<double>> per(ws.size());  // CPU seconds per call, per round
-        for (auto& w : ws) t.qgemm[0][static_cast<int>(w.q.kind)](m, acts, w.q, bias.data(), y.data());  // warm-up
+        for (auto& w : ws) ops.run(t, m, w.q);  // warm-up
         // Calls per variant and round: at least `calls`, and enough for ~30 ms of the dense kernel,
         // so one round is not dominated by the caches another process left cold.
         const double c0 = cpu_seconds();
-        t.qgemm[0][static_cast<int>(ws[0].q.kind)](m, acts, ws[0].q, bias.data(), y.data());
+        ops.run(t, m, ws[0].q);
         const double one = std::max(1e-6, cpu_seconds() - c0);
         const int n_calls = std::max(calls, std::min(200, static_cast<int>(std::ceil(0.03 / one))));
         for (int r = 0; r < rounds; ++r)
@@ -279,7 +293,7 @@ int block_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const st
             const size_t v = (j + static_cast<size_t>(r)) % ws.size();
             const QWeights& q = ws[v].q;
             const double t0 = cpu_seconds();
-            for (int c = 0; c < n_calls; ++c) t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data());
+            for (int c = 0; c < n_calls; ++c) ops.run(t, m, q);
             per[v].push_back((cpu_seconds() - t0) / n_calls);
           }
         std::printf("| %lldx%lld | %lld | int%d | %.3f |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
@@ -312,15 +326,7 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
   std::printf("\n");
   std::mt19937 rng(4321);
   for (const Shape& sh : shapes) {
-    const int64_t max_m = *std::max_element(ms.begin(), ms.end());
-    std::vector<uint8_t> xq(static_cast<size_t>(max_m * sh.k));
-    for (auto& v : xq) v = static_cast<uint8_t>(rng() & 0xFF);
-    std::vector<float> bias(static_cast<size_t>(sh.n), 0.25f), y(static_cast<size_t>(max_m * sh.n));
-    const float sx = 0.02f;
-    QActs acts;
-    acts.codes = xq.data();
-    acts.zero_point = 128;
-    acts.scales = &sx;
+    RatioOperands ops(*std::max_element(ms.begin(), ms.end()), sh, rng);
     std::vector<Weight> ws;
     std::vector<std::unique_ptr<PreparedQWeights>> preps;
     for (const auto& name : names) {
@@ -336,7 +342,7 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
       w.q.prepared = preps.back().get();
     }
     for (int64_t m : ms) {
-      auto call = [&](const QWeights& q) { t.qgemm[0][static_cast<int>(q.kind)](m, acts, q, bias.data(), y.data()); };
+      auto call = [&](const QWeights& q) { ops.run(t, m, q); };
       std::vector<std::vector<double>> per(ws.size());
       for (auto& w : ws) call(w.q);
       const double c0 = cpu_seconds();
