@@ -81,6 +81,21 @@ void decode_row(const QWeights& w, int64_t row, int8_t* out) {
   }
 }
 
+// Panel p, lane `lane` (weight row `row`): per k group, the sum of the row's codes (for the
+// activations' zero point) and its scale; zeros for a padding lane (dense == nullptr).
+void store_lane_groups(const QWeights& w, const int8_t* dense, int64_t row, int64_t p, int64_t lane, int64_t nr,
+                       PackedQWeights& P) {
+  const KGeom& kg = P.kg;
+  for (int64_t g = 0; g < kg.groups; ++g) {
+    int32_t sum = 0;
+    if (dense)
+      for (int64_t j = 0; j < kg.gs; ++j) sum += dense[g * kg.gs + j];
+    P.rowsum[(p * kg.groups + g) * nr + lane] = sum;
+    P.scales[(p * kg.groups + g) * nr + lane] = dense ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
+  }
+}
+
+
 // Block-sparse weights on a fast path: bc a whole number of k-blocks (int4: of block pairs) and
 // no quantization group splitting a block. Otherwise they are packed dense (exact, not faster).
 bool block_fast_path(const QWeights& w, const IsaQGemm& isa) {
@@ -146,13 +161,7 @@ std::unique_ptr<PreparedQWeights> prepare_block(const QWeights& w, const IsaQGem
       const int64_t row = p * nr + lane;
       const bool real = row < w.n;
       if (real) decode_row(w, row, dense.data());
-      for (int64_t g = 0; g < kg.groups; ++g) {
-        int32_t sum = 0;
-        if (real)
-          for (int64_t j = 0; j < kg.gs; ++j) sum += dense[static_cast<size_t>(g * kg.gs + j)];
-        P->rowsum[(p * kg.groups + g) * nr + lane] = sum;
-        P->scales[(p * kg.groups + g) * nr + lane] = real ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
-      }
+      store_lane_groups(w, real ? dense.data() : nullptr, row, p, lane, nr, *P);
       if (!real) continue;  // zero-filled
       for (int64_t s = P->seg_ptr[t]; s < P->seg_ptr[t + 1]; ++s) {
         uint8_t* pd = P->data + s * P->seg_bytes + pt * P->seg_panel_bytes;
@@ -241,13 +250,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       const int64_t row = p * nr + lane;
       const bool real = row < w.n;
       if (real) decode_row(w, row, dense.data());
-      for (int64_t g = 0; g < kg.groups; ++g) {
-        int32_t sum = 0;
-        if (real)
-          for (int64_t j = 0; j < kg.gs; ++j) sum += dense[static_cast<size_t>(g * kg.gs + j)];
-        P->rowsum[(p * kg.groups + g) * nr + lane] = sum;
-        P->scales[(p * kg.groups + g) * nr + lane] = real ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
-      }
+      store_lane_groups(w, real ? dense.data() : nullptr, row, p, lane, nr, *P);
       if (f == PackedFormat::kInt8 || f == PackedFormat::kInt4Pairs) {
         if (!real) continue;  // zero-filled
         for (int64_t g = 0; g < kg.groups; ++g)
