@@ -5,6 +5,9 @@
   qat     Fashion CNN: QAT w4a8 (LSQ) from RTN min-max scales vs from GPTQ
   distill Fashion CNN: w4a8 and w4a8 + 2:4, each with and without distillation
   gpt     Brown GPT: float, PTQ (RTN, GPTQ), float equal budget, QAT, QAT + KD
+  formats issue 22: Brown GPT int4 KV cache (PTQ, QAT); FP8 vs int8 vs int4 vs mixed FP8/int4 and
+          its same-size int8/int4 peer (GPT and CNN); Fashion CNN 32x32 blocks at 50 / 70 % with
+          their dense twins at the same short budget
 
 Every seed s trains its own float teacher (seed s) and every variant of seed s starts from it, so
 variants are compared *paired*: the table gives each variant's mean ± sample std over seeds and,
@@ -67,6 +70,43 @@ class Runner:
         return m
 
 
+# issue 22's table: (variant, recipe, calibrate only). The GPT and CNN w4a8 QAT rows, the float
+# teachers and the GPT's equal-budget float come from the tables above (same names, same seeds).
+FORMAT_VARIANTS = [
+    ("gpt_kv4_ptq", "recipes/brown_gpt_kv4.yaml", True),
+    ("brown_gpt_kv4", "recipes/brown_gpt_kv4.yaml", False),
+    ("gpt_fp8_ptq", "recipes/brown_gpt_fp8.yaml", True),
+    ("brown_gpt_fp8", "recipes/brown_gpt_fp8.yaml", False),
+    ("brown_gpt_w8a8", "bench/recipes/brown_gpt_w8a8.yaml", False),
+    ("brown_gpt_fp8_w4_mixed", "bench/recipes/brown_gpt_fp8_w4_mixed.yaml", False),
+    ("brown_gpt_w8_w4_mixed", "bench/recipes/brown_gpt_w8_w4_mixed.yaml", False),
+    ("brown_gpt_fp32_continued", "bench/recipes/brown_gpt_fp32_continued.yaml", False),
+    ("brown_gpt_w4a8", "recipes/brown_gpt_w4a8.yaml", False),
+    ("fashion_cnn_fp8", "recipes/fashion_cnn_fp8.yaml", False),
+    ("fashion_cnn_w8a8", "recipes/fashion_cnn_w8a8.yaml", False),
+    ("fashion_cnn_fp8_w4_mixed", "recipes/fashion_cnn_fp8_w4_mixed.yaml", False),
+    ("fashion_cnn_w8_w4_mixed", "recipes/fashion_cnn_w8_w4_mixed.yaml", False),
+    ("fashion_cnn_w4a8", "recipes/fashion_cnn_w4a8.yaml", False),
+] + [("fashion_cnn_w%da8_bs32_%d" % (b, p), "recipes/fashion_cnn_w%da8_bs32_%d.yaml" % (b, p), False)
+     for b in (4, 8) for p in (50, 70)] + [
+    ("fashion_cnn_w%da8_dense_twin" % b, "bench/recipes/fashion_cnn_w%da8_dense_twin.yaml" % b, False) for b in (4, 8)]
+
+FORMAT_COMPARISONS = [
+    ("brown_gpt_fp32", "gpt_kv4_ptq", "bits_per_byte"),
+    ("brown_gpt_fp32_continued", "brown_gpt_kv4", "bits_per_byte"),
+    ("brown_gpt_fp32", "gpt_fp8_ptq", "bits_per_byte"),
+] + [("brown_gpt_fp32_continued", v, "bits_per_byte") for v in
+     ("brown_gpt_fp8", "brown_gpt_w8a8", "brown_gpt_fp8_w4_mixed", "brown_gpt_w8_w4_mixed")] + [
+    ("brown_gpt_w8a8", "brown_gpt_fp8", "bits_per_byte"),
+    ("brown_gpt_w8_w4_mixed", "brown_gpt_fp8_w4_mixed", "bits_per_byte"),
+] + [("fashion_cnn_fp32", v, "accuracy") for v in
+     ("fashion_cnn_fp8", "fashion_cnn_w8a8", "fashion_cnn_fp8_w4_mixed", "fashion_cnn_w8_w4_mixed")] + [
+    ("fashion_cnn_w8a8", "fashion_cnn_fp8", "accuracy"),
+    ("fashion_cnn_w8_w4_mixed", "fashion_cnn_fp8_w4_mixed", "accuracy"),
+] + [("fashion_cnn_w%da8_dense_twin" % b, "fashion_cnn_w%da8_bs32_%d" % (b, p), "accuracy")
+     for b in (4, 8) for p in (50, 70)]
+
+
 def stats(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -96,7 +136,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=4)
-    ap.add_argument("--tables", default="ptq,qat,distill,gpt")
+    ap.add_argument("--tables", default="ptq,qat,distill,gpt,formats")
     ap.add_argument("--out", default=None, help="results JSON (default WORK/results.json)")
     ap.add_argument("--summarize-only", action="store_true", help="read WORK/*/seed-*/summary.json, run nothing")
     a = ap.parse_args()
@@ -124,15 +164,16 @@ def main():
         # Stage 1: the float teachers, one per seed.
         fut = []
         for s in a.seeds:
-            if tables & {"ptq", "qat", "distill"}:
+            if tables & {"ptq", "qat", "distill", "formats"}:
                 fut.append(pool.submit(R.run, "fashion_cnn_fp32", s, "recipes/fashion_cnn_fp32.yaml"))
-            if "gpt" in tables:
+            if tables & {"gpt", "formats"}:
                 fut.append(pool.submit(R.run, "brown_gpt_fp32", s, "recipes/brown_gpt_fp32.yaml"))
         for f in fut:
             f.result()
         dump()
         # Stage 2: every variant of every seed from its seed's teacher.
         fut = []
+        submitted = {}  # seed -> variant names queued by the tables before "formats"
         for s in a.seeds:
             cnn = [(r"fashion_cnn_fp32\.yaml", teacher("fashion_cnn_fp32", s))]
             gpt = [(r"(\.\./\.\./recipes/)?brown_gpt_fp32\.yaml", teacher("brown_gpt_fp32", s))]
@@ -155,6 +196,12 @@ def main():
                 fut.append(pool.submit(R.run, "brown_gpt_fp32_continued", s, "bench/recipes/brown_gpt_fp32_continued.yaml", gpt))
                 fut.append(pool.submit(R.run, "brown_gpt_w4a8", s, "recipes/brown_gpt_w4a8.yaml", gpt))
                 fut.append(pool.submit(R.run, "brown_gpt_w4a8_kd", s, "recipes/brown_gpt_w4a8_kd.yaml", gpt))
+            submitted[s] = ({"fashion_cnn_w4a8"} if tables & {"qat", "distill"} else set()) | (
+                {"brown_gpt_fp32_continued", "brown_gpt_w4a8"} if "gpt" in tables else set())
+            if "formats" in tables:
+                for key, src, calib in FORMAT_VARIANTS:
+                    if key not in submitted[s]:  # the gpt / qat tables may have queued it already
+                        fut.append(pool.submit(R.run, key, s, src, gpt if "brown_gpt" in src else cnn, calib))
         for f in fut:
             try:
                 f.result()
@@ -179,7 +226,7 @@ def main():
                       ("brown_gpt_fp32", "gpt_ptq_rtn", "bits_per_byte"),
                       ("gpt_ptq_rtn", "gpt_ptq_gptq", "bits_per_byte"),
                       ("brown_gpt_fp32_continued", "brown_gpt_w4a8", "bits_per_byte"),
-                      ("brown_gpt_w4a8", "brown_gpt_w4a8_kd", "bits_per_byte")]:
+                      ("brown_gpt_w4a8", "brown_gpt_w4a8_kd", "bits_per_byte")] + FORMAT_COMPARISONS:
         if a_ in res and b_ in res:
             comps["%s -> %s (%s)" % (a_, b_, m)] = paired(res, a_, b_, m, a.seeds)
     with open(out + ".tmp", "w") as f:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine, in one call (carry .gpu-data; run from the repository root): the seeded
-# regeneration of docs/RESULTS.md's older single-seed tables (issues 17 and 18). Builds qforge
+# regeneration of docs/RESULTS.md's single-seed tables (issues 17, 18 and 22). Builds qforge
 # against the machine's LibTorch, trains 3 float teachers per model (seed s each), then every
 # variant of seed s from teacher s with `qforge run` (CUDA training; export, validate and eval on the
 # CPU runtime: summary.json), writes the Brown GPT baselines (qforge check --update-baseline on the
@@ -26,7 +26,7 @@ date +%T
 # {bits: 4,), and its teacher / init_from replaced by teacher s; runs W/NAME/seed-s.
 r() {
   f=$W/r/$1_$2.yaml
-  sed -e "s/^seed: .*/seed: $2/" -e "s/{bits: 4,/{bits: $4,/" -e "s#fashion_cnn_fp32.yaml#$W/fashion_cnn_fp32/seed-$2#" \
+  sed -e "s/^seed: .*/seed: $2/" -e "s/{bits: 4,/{bits: $4,/" -e "s#\(\.\./\.\./recipes/\)*fashion_cnn_fp32.yaml#$W/fashion_cnn_fp32/seed-$2#" \
       -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/brown_gpt_fp32/seed-$2#" $3 > $f
   c=; [ $5 = 1 ] && c=--calibrate-only
   $Q run $f -o $W/$1/seed-$2 --device cuda --threads 2 -q $c > $W/r/$1_$2.log 2>&1; e=$?
@@ -48,6 +48,16 @@ for s in 0 1 2; do
   echo gpt_ptq_rtn $s recipes/brown_gpt_w4a8.yaml 4 1
   echo gpt_ptq_gptq $s recipes/brown_gpt_w4a8_ptq_gptq.yaml 4 1
   for m in minmax mse gptq; do for b in 4 3 2; do echo ptq_${m}_w$b $s recipes/fashion_cnn_w4a8_ptq_$m.yaml $b 1; done; done
+  # issue 22's formats: int4 KV cache, FP8 / int8 / int4 / mixed, 32x32 blocks with their dense twins
+  echo gpt_kv4_ptq $s recipes/brown_gpt_kv4.yaml 4 1
+  echo gpt_fp8_ptq $s recipes/brown_gpt_fp8.yaml 4 1
+  for n in brown_gpt_kv4 brown_gpt_fp8 fashion_cnn_fp8 fashion_cnn_w8a8 fashion_cnn_fp8_w4_mixed fashion_cnn_w8_w4_mixed \
+           fashion_cnn_w4a8_bs32_50 fashion_cnn_w4a8_bs32_70 fashion_cnn_w8a8_bs32_50 fashion_cnn_w8a8_bs32_70; do
+    echo $n $s recipes/$n.yaml 4 0
+  done
+  for n in brown_gpt_w8a8 brown_gpt_fp8_w4_mixed brown_gpt_w8_w4_mixed fashion_cnn_w4a8_dense_twin fashion_cnn_w8a8_dense_twin; do
+    echo $n $s bench/recipes/$n.yaml 4 0
+  done
 done | grep -E "^($ONLY) " > $J
 timeout $((DEADLINE - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
 for n in brown_gpt_fp32 brown_gpt_w4a8 brown_gpt_w4a8_kd; do
