@@ -91,6 +91,12 @@ FORMAT_VARIANTS = [
      for b in (4, 8) for p in (50, 70)] + [
     ("fashion_cnn_w%da8_dense_twin" % b, "bench/recipes/fashion_cnn_w%da8_dense_twin.yaml" % b, False) for b in (4, 8)]
 
+# PTQ of the equal-budget float GPT (variant, recipe, calibrated from brown_gpt_fp32_continued).
+OF_CONTINUED = [("gpt_ptq_rtn_of_continued", "recipes/brown_gpt_w4a8.yaml"),
+                ("gpt_ptq_gptq_of_continued", "recipes/brown_gpt_w4a8_ptq_gptq.yaml"),
+                ("gpt_kv4_ptq_of_continued", "recipes/brown_gpt_kv4.yaml"),
+                ("gpt_fp8_ptq_of_continued", "recipes/brown_gpt_fp8.yaml")]
+
 FORMAT_COMPARISONS = [
     ("brown_gpt_fp32", "gpt_kv4_ptq", "bits_per_byte"),
     ("brown_gpt_fp32_continued", "brown_gpt_kv4", "bits_per_byte"),
@@ -99,6 +105,11 @@ FORMAT_COMPARISONS = [
      ("brown_gpt_fp8", "brown_gpt_w8a8", "brown_gpt_fp8_w4_mixed", "brown_gpt_w8_w4_mixed")] + [
     ("brown_gpt_w8a8", "brown_gpt_fp8", "bits_per_byte"),
     ("brown_gpt_w8_w4_mixed", "brown_gpt_fp8_w4_mixed", "bits_per_byte"),
+] + [("brown_gpt_fp32_continued", v, "bits_per_byte") for v, _ in OF_CONTINUED] + [
+    ("gpt_ptq_rtn_of_continued", "brown_gpt_w4a8", "bits_per_byte"),
+    ("gpt_ptq_gptq_of_continued", "brown_gpt_w4a8", "bits_per_byte"),
+    ("gpt_kv4_ptq_of_continued", "brown_gpt_kv4", "bits_per_byte"),
+    ("gpt_fp8_ptq_of_continued", "brown_gpt_fp8", "bits_per_byte"),
 ] + [("fashion_cnn_fp32", v, "accuracy") for v in
      ("fashion_cnn_fp8", "fashion_cnn_w8a8", "fashion_cnn_fp8_w4_mixed", "fashion_cnn_w8_w4_mixed")] + [
     ("fashion_cnn_w8a8", "fashion_cnn_fp8", "accuracy"),
@@ -207,6 +218,15 @@ def main():
                 f.result()
             except Exception as e:  # keep the others
                 print("job failed:", e, flush=True)
+            dump()
+
+        # Stage 3: PTQ of the equal-budget float GPT, the PTQ peer of each QAT at the same 2,100 steps.
+        if "formats" in tables or "gpt" in tables:
+            fut = [pool.submit(R.run, key, s, src, [(r"(\.\./\.\./recipes/)?brown_gpt_fp32\.yaml",
+                                                    teacher("brown_gpt_fp32_continued", s))], True)
+                   for s in a.seeds for key, src in OF_CONTINUED]
+            for f in fut:
+                f.result()
             dump()
 
     res = R.results

@@ -137,7 +137,8 @@ void add_validate_command(CLI::App& app) {
   cmd->add_option("--min-agreement", opt->min_top1_agreement, "Minimum top-1 agreement (fraction)")->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--max-diff", opt->max_diff_units,
-                  "Maximum difference in units of max|output|/127 for outputs behind float reductions")
+                  "Maximum difference for outputs behind float reductions, in units of max|output|/127 (one int8 "
+                  "step; max|output|/16 behind FP8 activations)")
       ->capture_default_str();
   cmd->add_flag("--trace", *trace, "Print the per-op comparison (run alone on the traced inputs) for every op");
   cmd->add_option("--threads", *threads, "CPU threads for the runtime's kernels (default: all cores)");

@@ -187,6 +187,31 @@ std::map<std::string, bool> exact_tensors(const Checkpoint& ck) {
   return exact;
 }
 
+// Steps per max|value| of the coarsest activation quantizer on any path from the graph inputs to
+// each tensor: an output behind float reductions moves by about one such step when a last-bit
+// difference upstream flips a code (FORMAT.md, "Validation"). int8: 127 (codes up to 127 *
+// scale); int b: 2^(b-1) - 1; FP8 E4M3: 16, since its 3 mantissa bits make one step at the top of
+// a value's binade 1/16 to 1/8 of the value. No quantizer upstream keeps the int8 unit, 127.
+std::map<std::string, double> output_unit_steps(const Checkpoint& ck) {
+  auto steps_of = [](const LayerWeights& L) {
+    if (L.input_act.mode == ActMode::kNone) return 127.0;
+    if (L.input_act.e4m3) return 16.0;
+    return std::min(127.0, std::ldexp(1.0, L.input_act.bits - 1) - 1);
+  };
+  std::map<std::string, double> steps;
+  for (const TensorSpec& t : ck.graph.inputs) steps[t.name] = 127.0;
+  for (const Op& op : ck.graph.ops) {
+    double st = 127.0;
+    for (const std::string& in : op.inputs) st = std::min(st, steps.at(in));
+    if (auto it = ck.layers.find(op.name); it != ck.layers.end()) st = std::min(st, steps_of(it->second));
+    if (op.kind == "moe_experts")
+      for (const Op& sub : sub_layer_ops(op))
+        if (auto it = ck.layers.find(sub.name); it != ck.layers.end()) st = std::min(st, steps_of(it->second));
+    steps[op.outputs.at(0)] = st;
+  }
+  return steps;
+}
+
 ValidationReport validate(Engine& engine, const ValidateOptions& options) {
   const Checkpoint& ck = engine.checkpoint();
   if (ck.golden.empty()) throw Error("validate: checkpoint " + ck.source + " has no golden cases");
@@ -194,6 +219,7 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options) {
   rep.options = options;
   rep.golden_is_contract = ck.golden_reference == "contract";
   const std::map<std::string, bool> exact = exact_tensors(ck);
+  const std::map<std::string, double> unit_steps = output_unit_steps(ck);
   int64_t rows = 0, matches = 0, model_rows = 0, model_matches = 0;
   bool all_pass = true;
   for (size_t i = 0; i < ck.golden.size(); ++i) {
@@ -204,6 +230,11 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options) {
       c.golden_case = static_cast<int>(i);
       c.output = kv.first;
       c.exact_required = rep.golden_is_contract && exact.at(kv.first);
+      c.unit_steps = unit_steps.at(kv.first);
+      if (c.unit_steps != 127.0) {  // the unit of the coarser format upstream
+        c.unit *= 127.0 / c.unit_steps;
+        c.max_diff_units = c.max_abs_diff / c.unit;
+      }
       c.passed = c.exact_required ? bit_equal(out.at(kv.first), kv.second)
                                   : c.top1_agreement >= options.min_top1_agreement &&
                                         c.max_diff_units <= options.max_diff_units;
@@ -264,9 +295,11 @@ std::string ValidationReport::summary(bool per_op) const {
                     static_cast<long long>(c.top1_matches), static_cast<long long>(c.rows));
     else
       std::snprintf(buf, sizeof buf,
-                    "case %d output %s: float path, top-1 %lld/%lld (%.2f%%), max |diff| %.3g = %.3f units of %.3g\n",
+                    "case %d output %s: float path, top-1 %lld/%lld (%.2f%%), max |diff| %.3g = %.3f units of %.3g "
+                    "(max|golden|/%g)\n",
                     c.golden_case, c.output.c_str(), static_cast<long long>(c.top1_matches),
-                    static_cast<long long>(c.rows), 100.0 * c.top1_agreement, c.max_abs_diff, c.max_diff_units, c.unit);
+                    static_cast<long long>(c.rows), 100.0 * c.top1_agreement, c.max_abs_diff, c.max_diff_units, c.unit,
+                    c.unit_steps);
     s += buf;
   }
   if (!op_checks.empty()) {

@@ -20,7 +20,9 @@ namespace qf {
 
 struct ValidateOptions {
   double min_top1_agreement = 0.99;  // fraction of rows whose argmax over the last dim agrees
-  double max_diff_units = 2.0;       // for outputs behind float reductions: |y - golden| in max|golden|/127
+  // For outputs behind float reductions: |y - golden| in units of max|golden| / steps, steps = 127
+  // (int8) or that of the coarsest activation format upstream (16 for FP8 E4M3; FORMAT.md).
+  double max_diff_units = 2.0;
 };
 
 struct OutputCheck {
@@ -31,7 +33,8 @@ struct OutputCheck {
   int64_t top1_matches = 0;
   double top1_agreement = 0;    // top1_matches / rows
   double max_abs_diff = 0;
-  double unit = 1;              // max|golden| / 127 (1 when the golden output is all zeros)
+  double unit = 1;              // max|golden| / unit_steps (1 when the golden output is all zeros)
+  double unit_steps = 127;      // steps per max|value| of the coarsest activation quantizer upstream
   double max_diff_units = 0;    // max_abs_diff / unit
   bool passed = false;
 };

@@ -22,12 +22,13 @@ if [ ! -x $Q ]; then
     cmake --build /tmp/b -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
 fi
 date +%T
-# r NAME SEED RECIPE BITS CALIBRATE_ONLY: the recipe with seed s, weights at BITS (where it says
-# {bits: 4,), and its teacher / init_from replaced by teacher s; runs W/NAME/seed-s.
+# r NAME SEED RECIPE BITS CALIBRATE_ONLY [GPT_TEACHER]: the recipe with seed s, weights at BITS
+# (where it says {bits: 4,), and its teacher / init_from replaced by teacher s (the GPT's by run
+# GPT_TEACHER of seed s when given, e.g. the equal-budget float); runs W/NAME/seed-s.
 r() {
   f=$W/r/$1_$2.yaml
   sed -e "s/^seed: .*/seed: $2/" -e "s/{bits: 4,/{bits: $4,/" -e "s#\(\.\./\.\./recipes/\)*fashion_cnn_fp32.yaml#$W/fashion_cnn_fp32/seed-$2#" \
-      -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/brown_gpt_fp32/seed-$2#" $3 > $f
+      -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/${6:-brown_gpt_fp32}/seed-$2#" $3 > $f
   c=; [ $5 = 1 ] && c=--calibrate-only
   $Q run $f -o $W/$1/seed-$2 --device cuda --threads 2 -q $c > $W/r/$1_$2.log 2>&1; e=$?
   echo "$1 $2 rc $e $(date +%T)"
@@ -58,6 +59,15 @@ for s in 0 1 2; do
   for n in brown_gpt_w8a8 brown_gpt_fp8_w4_mixed brown_gpt_w8_w4_mixed fashion_cnn_w4a8_dense_twin fashion_cnn_w8a8_dense_twin; do
     echo $n $s bench/recipes/$n.yaml 4 0
   done
+done | grep -E "^($ONLY) " > $J
+timeout $((DEADLINE - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
+# Third stage: PTQ of the equal-budget float GPT (2,100 steps), the PTQ peer of each 2,100-step QAT.
+J=$W/j3
+for s in 0 1 2; do
+  echo gpt_ptq_rtn_of_continued $s recipes/brown_gpt_w4a8.yaml 4 1 brown_gpt_fp32_continued
+  echo gpt_ptq_gptq_of_continued $s recipes/brown_gpt_w4a8_ptq_gptq.yaml 4 1 brown_gpt_fp32_continued
+  echo gpt_kv4_ptq_of_continued $s recipes/brown_gpt_kv4.yaml 4 1 brown_gpt_fp32_continued
+  echo gpt_fp8_ptq_of_continued $s recipes/brown_gpt_fp8.yaml 4 1 brown_gpt_fp32_continued
 done | grep -E "^($ONLY) " > $J
 timeout $((DEADLINE - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
 for n in brown_gpt_fp32 brown_gpt_w4a8 brown_gpt_w4a8_kd; do
