@@ -6,6 +6,7 @@
 
 #include "core/agreement.h"
 #include "core/error.h"
+#include "core/kv_cache_attrs.h"
 #include "core/op_schema.h"
 #include "runtime/weight_prep.h"
 
@@ -187,16 +188,21 @@ std::map<std::string, bool> exact_tensors(const Checkpoint& ck) {
   return exact;
 }
 
-// Steps per max|value| of the coarsest activation quantizer on any path from the graph inputs to
-// each tensor: an output behind float reductions moves by about one such step when a last-bit
-// difference upstream flips a code (FORMAT.md, "Validation"). int8: 127 (codes up to 127 *
-// scale); int b: 2^(b-1) - 1; FP8 E4M3: 16, since its 3 mantissa bits make one step at the top of
-// a value's binade 1/16 to 1/8 of the value. No quantizer upstream keeps the int8 unit, 127.
+// Steps per max|value| of the coarsest activation quantizer (layer inputs, the KV cache) on any
+// path from the graph inputs to each tensor: an output behind float reductions moves by about one
+// such step when a last-bit difference upstream flips a code (FORMAT.md, "Validation"). b-bit
+// integers: 2^(b-1) - 1 symmetric, (2^b - 1) / 2 with a zero point (its range spans at most
+// 2 max|value|), so int8 gives the default 127; FP8 E4M3: 16, since its 3 mantissa bits make one
+// step at the top of a value's binade 1/16 to 1/8 of the value.
+double integer_steps(int bits, bool symmetric) {
+  return std::min(127.0, symmetric ? std::ldexp(1.0, bits - 1) - 1 : (std::ldexp(1.0, bits) - 1) / 2);
+}
+
 std::map<std::string, double> output_unit_steps(const Checkpoint& ck) {
   auto steps_of = [](const LayerWeights& L) {
     if (L.input_act.mode == ActMode::kNone) return 127.0;
     if (L.input_act.e4m3) return 16.0;
-    return std::min(127.0, std::ldexp(1.0, L.input_act.bits - 1) - 1);
+    return integer_steps(L.input_act.bits, L.input_act.symmetric);
   };
   std::map<std::string, double> steps;
   for (const TensorSpec& t : ck.graph.inputs) steps[t.name] = 127.0;
@@ -204,6 +210,8 @@ std::map<std::string, double> output_unit_steps(const Checkpoint& ck) {
     double st = 127.0;
     for (const std::string& in : op.inputs) st = std::min(st, steps.at(in));
     if (auto it = ck.layers.find(op.name); it != ck.layers.end()) st = std::min(st, steps_of(it->second));
+    if (const std::optional<KvCacheScheme> kv = read_kv_cache_attrs(op))
+      st = std::min(st, integer_steps(kv->bits, kv->symmetric));
     if (op.kind == "moe_experts")
       for (const Op& sub : sub_layer_ops(op))
         if (auto it = ck.layers.find(sub.name); it != ck.layers.end()) st = std::min(st, steps_of(it->second));

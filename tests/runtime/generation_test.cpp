@@ -1,7 +1,8 @@
 // Generation on top of the runtime's sessions: Session::truncate / KV rows, speculative decoding
 // (greedy identity with plain greedy decoding; the accept/reject sampler's distribution, alone
 // and through the whole decoding loop), the prefix cache (hit == cold run, float and int4 KV;
-// LRU bound) and continuous batching (ragged sessions; batched == one at a time).
+// LRU bound) and continuous batching (ragged sessions; batched == one at a time); validate's unit
+// behind an int4 cache.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "runtime/kernels/threads.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/sampling.h"
+#include "runtime/validate.h"
 #include "test_util.h"
 
 namespace qf {
@@ -116,6 +118,26 @@ Tensor step(Session& s, const std::vector<int64_t>& ids) {
 }
 
 // ---- Session::truncate and KV rows ----
+
+// validate checks an output behind an int4 KV cache in steps of the cache's codes (max|golden| / 7),
+// behind a float cache in int8 steps (max / 127): FORMAT.md, "Validation".
+TEST_F(Models, ValidateMeasuresOutputsBehindAnInt4CacheInInt4Steps) {
+  for (bool int4_kv : {false, true}) {
+    CheckpointContent c = small_gpt(3, 1, false, 0, 16, 16, 64, int4_kv);
+    Golden g;
+    g.inputs = {{"ids", test::ids_input(1, 6, 5).at("ids")}};
+    g.outputs = {{"logits", random_tensor({1, 6, 16}, 1)}};  // replaced by the runtime's own below
+    c.golden_reference = "contract";
+    c.golden = {g};
+    g.outputs = load(c).run(g.inputs);
+    c.golden = {g};
+    Engine e = load(c);
+    const ValidationReport rep = validate(e);
+    ASSERT_EQ(rep.checks.size(), 1u);
+    EXPECT_EQ(rep.checks[0].unit_steps, int4_kv ? 7.0 : 127.0);
+    EXPECT_TRUE(rep.passed) << rep.summary();
+  }
+}
 
 TEST_F(Models, TruncateThenStepEqualsNeverHavingSteppedTheRejectedTokens) {
   Engine e = load(small_gpt(1, 2, true));
