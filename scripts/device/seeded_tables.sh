@@ -39,7 +39,7 @@ for s in 0 1 2; do
   echo fashion_cnn_fp32 $s recipes/fashion_cnn_fp32.yaml 4 0
   echo brown_gpt_fp32 $s recipes/brown_gpt_fp32.yaml 4 0
 done > $J
-xargs -P6 -L1 bash -c 'r "$@"' _ < $J
+xargs -r -P6 -L1 bash -c 'r "$@"' _ < $J
 J=$W/j2
 for s in 0 1 2; do
   for n in brown_gpt_w4a8 brown_gpt_w4a8_kd fashion_cnn_w4a8 fashion_cnn_w4a8_gptq_qat fashion_cnn_w4a8_kd fashion_cnn_w4a8_sp24 fashion_cnn_w4a8_sp24_kd; do
@@ -60,7 +60,7 @@ for s in 0 1 2; do
     echo $n $s bench/recipes/$n.yaml 4 0
   done
 done | grep -E "^($ONLY) " > $J
-timeout $((DEADLINE - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
+timeout $((DEADLINE - SECONDS)) xargs -r -P8 -L1 bash -c 'r "$@"' _ < $J
 # Third stage: PTQ of the equal-budget float GPT (2,100 steps), the PTQ peer of each 2,100-step QAT.
 J=$W/j3
 for s in 0 1 2; do
@@ -69,7 +69,7 @@ for s in 0 1 2; do
   echo gpt_kv4_ptq_of_continued $s recipes/brown_gpt_kv4.yaml 4 1 brown_gpt_fp32_continued
   echo gpt_fp8_ptq_of_continued $s recipes/brown_gpt_fp8.yaml 4 1 brown_gpt_fp32_continued
 done | grep -E "^($ONLY) " > $J
-timeout $((DEADLINE - SECONDS)) xargs -P8 -L1 bash -c 'r "$@"' _ < $J
+timeout $((DEADLINE - SECONDS)) xargs -r -P8 -L1 bash -c 'r "$@"' _ < $J
 for n in brown_gpt_fp32 brown_gpt_w4a8 brown_gpt_w4a8_kd; do
   $Q check $W/$n --baseline $W/bl/$n.yaml --update-baseline --threads 8 > $W/bl/$n.txt 2>&1
 done
