@@ -95,7 +95,8 @@ FORMAT_VARIANTS = [
 OF_CONTINUED = [("gpt_ptq_rtn_of_continued", "recipes/brown_gpt_w4a8.yaml"),
                 ("gpt_ptq_gptq_of_continued", "recipes/brown_gpt_w4a8_ptq_gptq.yaml"),
                 ("gpt_kv4_ptq_of_continued", "recipes/brown_gpt_kv4.yaml"),
-                ("gpt_fp8_ptq_of_continued", "recipes/brown_gpt_fp8.yaml")]
+                ("gpt_fp8_ptq_of_continued", "recipes/brown_gpt_fp8.yaml"),
+                ("gpt_w8a8_ptq_of_continued", "bench/recipes/brown_gpt_w8a8.yaml")]
 
 FORMAT_COMPARISONS = [
     ("brown_gpt_fp32", "gpt_kv4_ptq", "bits_per_byte"),
@@ -110,6 +111,7 @@ FORMAT_COMPARISONS = [
     ("gpt_ptq_gptq_of_continued", "brown_gpt_w4a8", "bits_per_byte"),
     ("gpt_kv4_ptq_of_continued", "brown_gpt_kv4", "bits_per_byte"),
     ("gpt_fp8_ptq_of_continued", "brown_gpt_fp8", "bits_per_byte"),
+    ("gpt_w8a8_ptq_of_continued", "brown_gpt_w8a8", "bits_per_byte"),
 ] + [("fashion_cnn_fp32", v, "accuracy") for v in
      ("fashion_cnn_fp8", "fashion_cnn_w8a8", "fashion_cnn_fp8_w4_mixed", "fashion_cnn_w8_w4_mixed")] + [
     ("fashion_cnn_w8a8", "fashion_cnn_fp8", "accuracy"),

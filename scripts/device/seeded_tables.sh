@@ -68,6 +68,7 @@ for s in 0 1 2; do
   echo gpt_ptq_gptq_of_continued $s recipes/brown_gpt_w4a8_ptq_gptq.yaml 4 1 brown_gpt_fp32_continued
   echo gpt_kv4_ptq_of_continued $s recipes/brown_gpt_kv4.yaml 4 1 brown_gpt_fp32_continued
   echo gpt_fp8_ptq_of_continued $s recipes/brown_gpt_fp8.yaml 4 1 brown_gpt_fp32_continued
+  echo gpt_w8a8_ptq_of_continued $s bench/recipes/brown_gpt_w8a8.yaml 4 1 brown_gpt_fp32_continued
 done | grep -E "^($ONLY) " > $J
 timeout $((DEADLINE - SECONDS)) xargs -r -P8 -L1 bash -c 'r "$@"' _ < $J
 for n in brown_gpt_fp32 brown_gpt_w4a8 brown_gpt_w4a8_kd; do
