@@ -44,6 +44,6 @@ PYTHONUNBUFFERED=1 python3 bench/cuda/torch_fp16_peer.py $QUICK > "$OUT/torch_pe
 cat "$OUT/torch_peer.txt"
 log "ncu: W4A16 (tensor-core and CUDA-core kernels) and 2:4 at 8192x8192, M = 1, 4 and 16"
 ncu --clock-control none --kernel-name regex:'w4' --section SpeedOfLight --section Occupancy --section WarpStateStats \
-  --section SchedulerStats $B/bench/cuda/cuda_gemm_bench --profile > "$OUT/ncu.txt" 2>&1
+  --section SchedulerStats --section ComputeWorkloadAnalysis $B/bench/cuda/cuda_gemm_bench --profile > "$OUT/ncu.txt" 2>&1
 grep -E "w4a16_dense_kernel|w4_gemv_kernel|w4sp_kernel|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Duration|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall" "$OUT/ncu.txt" | head -120
 log "done"

@@ -164,6 +164,9 @@ double run_w4(const W4Case& c, uint32_t seed) {
 
 // Bound: weights are code * scale rounded once to fp16 (2^-11 relative) or bf16 (2^-8), products
 // accumulate in fp32, the output is rounded once more: ~1e-3 (fp16) / ~8e-3 (bf16) worst case.
+// The small-M CUDA-core kernel (w4_gemv.cu) instead keeps codes exact and sums 8 fp16 products per
+// partial before fp32 (fp16: one rounding per add, 2^-11 of a partial) or uses exact fp32 products
+// (bf16): within the same bounds.
 constexpr double kTolF16 = 2e-3, kTolBF16 = 1.2e-2;
 
 class W4A16Small : public ::testing::TestWithParam<W4Case> {};

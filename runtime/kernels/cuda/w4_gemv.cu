@@ -5,7 +5,8 @@
 // kernel issues far more instructions per weight byte than a dot product needs, and its
 // register-hungry fragments cap the loads in flight (docs/RESULTS.md, "CUDA deployment GEMMs").
 // This kernel reads the same prepared weight (w4_prepare's fragment order: one 16-byte load per
-// lane holds 16 consecutive k of weight rows g and g+8) and does the dot products in fp32:
+// lane holds 16 consecutive k of weight rows g and g+8). fp16 activations use packed half2
+// arithmetic (process_h2 below: fp16 sums over 16 k, then fp32); bf16 activations use fp32:
 //   - each code becomes a float with one LOP3, (bits & mask) | 0x43000000: float 128 has
 //     exponent 134, so its mantissa bits 16..19 weigh 1 and bits 12..15 weigh 1/16; three byte
 //     rotations of the word bring every nibble to one of those positions, giving exactly
@@ -114,7 +115,8 @@ __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs 
   }
   float tot[NT][2][MR] = {};
 
-  auto process = [&](const uint4 (&w)[NT], int c) {
+  // bf16: exact fp32 products (decode8), offsets removed with the activation sum.
+  auto process_f32 = [&](const uint4 (&w)[NT], int c) {
     const int kk = c * 64 + cq * 16;
     const int gsi = min(kk / p.gs, p.groups - 1);
     float a[NT][2][MR] = {};
@@ -161,6 +163,70 @@ __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs 
         tot[j][1][mr] = fmaf(fmaf(-128.5f, xs[mr], a[j][1][mr]), s1, tot[j][1][mr]);
       }
     }
+  };
+
+  // fp16: packed half2 arithmetic, half the instructions of the fp32 path (run 8 of
+  // docs/RESULTS.md: the fp32 path was bound by issue and the integer pipe, 62% SM throughput at
+  // 28% DRAM). Codes are decoded exactly (two per LOP3, as the tensor-core kernel does), the
+  // products summed in fp16 over one chunk (8 products per half) and then added to fp32 once per
+  // chunk, already scaled. The fp16 partial sums bound the activations: |x| < 1023 keeps every
+  // partial finite (8 products of |code| <= 8).
+  auto process_h2 = [&](const uint4 (&w)[NT], int c) {
+    const int kk = c * 64 + cq * 16;
+    const int gsi = min(kk / p.gs, p.groups - 1);
+    const __half2 k1032 = __half2half2(__ushort_as_half(0x6408));      // 1032
+    const __half2 kSixteenth = __half2half2(__ushort_as_half(0x2C00));  // 1/16
+    const __half2 kM72 = __half2half2(__ushort_as_half(0xD480));        // -72
+    __half2 a[NT][2][MR];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int mr = 0; mr < MR; ++mr) a[j][0][mr] = a[j][1][mr] = __half2half2(__ushort_as_half(0));
+    uint4 xr[MR];
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      if (t % 2 == 0) {
+#pragma unroll
+        for (int mr = 0; mr < MR; ++mr) xr[mr] = load_x8<BF16>(x, p.ldx, m0 + mr, p.m, kk + 4 * t, p.k);
+      }
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        // Nibbles 0|4 -> row g (k0, k1); 1|5 -> row g+8 (k0, k1) as 1024 + 16u; after >> 8, 2|6 and
+        // 3|7 give k2, k3. 0x6400 | u is the half 1024 + u.
+        const uint32_t q = word_of(w[j], t), q8 = q >> 8;
+        uint32_t r[4] = {(q & 0x000F000Fu) | 0x64006400u, (q & 0x00F000F0u) | 0x64006400u,
+                         (q8 & 0x000F000Fu) | 0x64006400u, (q8 & 0x00F000F0u) | 0x64006400u};
+        const __half2 c0 = __hsub2(*reinterpret_cast<__half2*>(&r[0]), k1032);
+        const __half2 c1 = __hfma2(*reinterpret_cast<__half2*>(&r[1]), kSixteenth, kM72);
+        const __half2 c2 = __hsub2(*reinterpret_cast<__half2*>(&r[2]), k1032);
+        const __half2 c3 = __hfma2(*reinterpret_cast<__half2*>(&r[3]), kSixteenth, kM72);
+#pragma unroll
+        for (int mr = 0; mr < MR; ++mr) {
+          uint32_t x01 = word_of(xr[mr], 2 * (t % 2)), x23 = word_of(xr[mr], 2 * (t % 2) + 1);
+          const __half2 h01 = *reinterpret_cast<__half2*>(&x01), h23 = *reinterpret_cast<__half2*>(&x23);
+          a[j][0][mr] = __hfma2(c2, h23, __hfma2(c0, h01, a[j][0][mr]));
+          a[j][1][mr] = __hfma2(c3, h23, __hfma2(c1, h01, a[j][1][mr]));
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (nt0 + j) * 16 + g;
+      const float s0 = ok[j] ? __ldg(sp) : 0.0f;
+      const float s1 = ok[j] ? __ldg(sp + 8) : 0.0f;
+#pragma unroll
+      for (int mr = 0; mr < MR; ++mr) {
+        const float2 f0 = __half22float2(a[j][0][mr]), f1 = __half22float2(a[j][1][mr]);
+        tot[j][0][mr] = fmaf(f0.x + f0.y, s0, tot[j][0][mr]);
+        tot[j][1][mr] = fmaf(f1.x + f1.y, s1, tot[j][1][mr]);
+      }
+    }
+  };
+  auto process = [&](const uint4 (&w)[NT], int c) {
+    if constexpr (BF16)
+      process_f32(w, c);
+    else
+      process_h2(w, c);
   };
 
   // Batches of U chunks: all U x NT loads are issued before the first is used.
@@ -246,20 +312,15 @@ void w4_gemv(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, 
              static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), static_cast<int>(w.ntiles),
              static_cast<int>(w.chunks), static_cast<int>(w.groups),
              w.group_size > 0 ? static_cast<int>(w.group_size) : (1 << 30), static_cast<int>(w.ntiles * 16)};
-  const int nt = m <= 2 && tiles_per_warp > 0 ? tiles_per_warp : 1;
+  // Defaults from the block-shape sweep of bench/cuda (H200, run 8 of docs/RESULTS.md): two tiles
+  // per warp at M <= 2 and 16 warps per block won or tied at every shape; fewer warps only when
+  // K is too short to give each one a full batch of chunks.
+  const int nt = m <= 2 ? (tiles_per_warp > 0 ? tiles_per_warp : 2) : 1;
   int wk = warps_k;
   if (wk == 0) {
-    // Enough warps to give every SM ~48 of them, but each warp at least a full batch of chunks.
-    static const int sms = [] {
-      int dev = 0, v = 0;
-      QF_CUDA_CHECK(cudaGetDevice(&dev));
-      QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-      return v;
-    }();
-    const int64_t blocks = (w.ntiles + nt - 1) / nt;
-    const int batch = (m >= 4 ? 2 : 4) / nt;
-    wk = 4;
-    while (wk < 32 && blocks * wk < 48 * static_cast<int64_t>(sms) && w.chunks >= 2LL * batch * wk) wk *= 2;
+    const int64_t batch = (m > 2 ? 2 : 4) / nt;  // chunks per batch (U of the kernel)
+    wk = 16;
+    while (wk > 1 && w.chunks < batch * wk) wk /= 2;
   }
   if (m > 2) wk = std::min(wk, 16);  // the MR = 4 kernel's launch bound
   if (w.bf16)
