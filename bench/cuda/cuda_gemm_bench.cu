@@ -288,18 +288,20 @@ int main(int argc, char** argv) {
       // The CUDA-core kernel's block shapes: [tiles per warp, warps per block splitting K].
       if (m <= 16 && !g_profile) {
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
-        for (int tpw : {1, 2})
-          for (int wk : {4, 8, 16, 32}) {
-            if (tpw == 2 && m > 2) continue;  // one tile per warp beyond 2 rows (registers)
-            W4Config c;
-            c.gemv = 1;
-            c.tiles_per_warp = tpw;
-            c.warps_k = wk;
-            const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
-            char buf[160];
-            std::snprintf(buf, sizeof buf, " gemv[%d,%d] %.1f us;", tpw, wk, d);
-            line += buf;
-          }
+        for (int pipe : {0, -1})
+          for (int tpw : {1, 2})
+            for (int wk : {4, 8, 16, 32}) {
+              if (tpw == 2 && m > 2) continue;  // one tile per warp beyond 2 rows (registers)
+              W4Config c;
+              c.gemv = 1;
+              c.tiles_per_warp = tpw;
+              c.warps_k = wk;
+              c.gemv_pipeline = pipe;
+              const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
+              char buf[160];
+              std::snprintf(buf, sizeof buf, " %s[%d,%d] %.1f us;", pipe < 0 ? "batched" : "pipelined", tpw, wk, d);
+              line += buf;
+            }
         gsweep.push_back(line);
       }
       rows.push_back(r);
@@ -317,7 +319,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] at M <= 64 (2:4 has one):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
-  std::printf("\nW4A16 CUDA-core kernel block shapes gemv[tiles_per_warp, warps_k] at M <= 16:\n");
+  std::printf("\nW4A16 CUDA-core kernel block shapes [tiles_per_warp, warps_k], weight loads double-buffered\n"
+              "(pipelined) or one batch at a time (batched), at M <= 16:\n");
   for (auto& s : gsweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | tensor-core us | CUDA-core us | "

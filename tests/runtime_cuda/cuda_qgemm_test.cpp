@@ -79,6 +79,7 @@ struct W4Case {
   int gemv = 0;        // W4Config::gemv: 0 = the launcher picks, 1 = CUDA-core kernel, -1 = tensor-core kernel
   bool clamp = false;  // codes only -8 / 7 and activations at +-255/64 (the ends of both ranges)
   int tiles_per_warp = 0, warps_k = 0;  // CUDA-core kernel shape (0 = pick)
+  int pipeline = 0;                     // W4Config::gemv_pipeline
 };
 
 std::string name(const W4Case& c) {
@@ -86,7 +87,7 @@ std::string name(const W4Case& c) {
          std::to_string(c.n) + "_k" + std::to_string(c.k) + "_gs" + std::to_string(c.gs) +
          (c.gemv > 0 ? "_gemv" : c.gemv < 0 ? "_mma" : "") + (c.clamp ? "_clamp" : "") +
          (c.tiles_per_warp ? "_t" + std::to_string(c.tiles_per_warp) : "") +
-         (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "");
+         (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "") + (c.pipeline < 0 ? "_batched" : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -139,6 +140,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
     cfg.tiles_per_warp = c.tiles_per_warp;
     cfg.warps_k = c.warps_k;
   }
+  cfg.gemv_pipeline = c.pipeline;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
@@ -190,7 +192,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 // The small-M CUDA-core kernel (w4_gemv.cu) and the tensor-core kernel on the same shapes: M = 1..4
-// (the launcher's GEMV range) and 8 / 16 forced, odd N, K not a multiple of the 64-k chunk or of
+// as the launcher picks and with either kernel forced, 5 / 8 / 16 forced, odd N, K not a multiple of the 64-k chunk or of
 // the group, per-channel and per-group scales (group sizes that are and are not multiples of 64),
 // fp16 and bf16, codes and activations at the ends of their ranges, every block shape.
 W4Case gemv(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, int mode, bool clamp = false, int tpw = 0,
@@ -222,20 +224,26 @@ INSTANTIATE_TEST_SUITE_P(
                       gemv(2, 33, 4160, 64, true, 1, false, 2, 1), gemv(1, 48, 8192, 0, false, 1, false, 1, 7),
                       gemv(1, 64, 1024, 128, false, 0, true), gemv(4, 64, 1024, 0, true, 0, true),
                       gemv(2, 64, 1024, 128, false, -1, true), gemv(4, 100, 1040, 80, false, -1),
-                      gemv(2, 17, 96, 32, true, -1)),
+                      gemv(2, 17, 96, 32, true, -1), gemv(2, 17, 96, 32, false, 1),
+                      gemv(3, 100, 1040, 80, false, 1), gemv(4, 130, 4160, 64, false, 1),
+                      gemv(4, 48, 1000, 0, true, 1), gemv(3, 64, 1024, 128, false, 1, true)),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 TEST(W4Gemv, EveryBlockShapeMatchesAndRepeatsExactly) {
   // The K split is reduced in a fixed order (no atomics): the same call twice gives the same
   // output, so the same error to the last bit. Block shapes differ in summation order only.
   SKIP_WITHOUT_GPU();
-  for (int wk : {1, 4, 32})
-    for (int tpw : {1, 2}) {
-      const W4Case c = gemv(2, 96, 2048, 128, false, 1, false, tpw, wk);
-      const double e1 = run_w4(c, 9), e2 = run_w4(c, 9);
-      EXPECT_LT(e1, kTolF16) << name(c);
-      EXPECT_EQ(e1, e2) << name(c) << ": two identical calls differ";
-    }
+  for (bool bf16 : {false, true})
+    for (int wk : {1, 4, 32})
+      for (int tpw : {1, 2})
+        for (int pipeline : {0, -1}) {
+          // bf16 at M = 3 (the 4-row kernel, one tile per warp), fp16 at M = 2.
+          W4Case c = gemv(bf16 ? 3 : 2, 96, 2048, 128, bf16, 1, false, tpw, wk);
+          c.pipeline = pipeline;
+          const double e1 = run_w4(c, 9), e2 = run_w4(c, 9);
+          EXPECT_LT(e1, bf16 ? kTolBF16 : kTolF16) << name(c);
+          EXPECT_EQ(e1, e2) << name(c) << ": two identical calls differ";
+        }
 }
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};

@@ -96,11 +96,14 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
 // Block: warps_k warps over the K chunks of NT 16-row tiles; grid (ceil(ntiles / NT), ceil(M / MR)).
 // 1024 threads at most, so ptxas holds a thread to 64 registers (32 warps per SM); at MR = 4,
 // 512 threads and up to 128 registers (64 spill there).
-template <bool BF16, int MR, int NT>
+// PIPE: two register buffers of half the batch, the next one loading while the other is
+// multiplied (the same registers as one full batch); else one batch loaded, then multiplied.
+template <bool BF16, int MR, int NT, bool PIPE>
 __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs p) {
-  // Chunks per batch: 64 bytes of weights in flight per lane (32 at MR = 4, whose accumulators
-  // and activations would otherwise spill at 64 registers).
-  constexpr int U = (MR >= 4 ? 2 : 4) / NT;
+  // Chunks per batch: 64 bytes of weights per lane (32 at MR = 4, whose accumulators and
+  // activations would otherwise spill at 64 registers); PIPE splits that into two buffers.
+  constexpr int UB = (MR >= 4 ? 2 : 4) / NT;
+  constexpr int U = PIPE ? (UB > 1 ? UB / 2 : 1) : UB;
   const int wk = threadIdx.x / 32, lane = threadIdx.x % 32, nwk = blockDim.x / 32;
   const int g = lane / 4, cq = lane % 4;
   const int nt0 = blockIdx.x * NT;
@@ -229,9 +232,7 @@ __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs 
       process_h2(w, c);
   };
 
-  // Batches of U chunks: all U x NT loads are issued before the first is used.
-  for (int c = wk; c < p.chunks; c += U * nwk) {
-    uint4 w[U][NT];
+  auto load = [&](uint4 (&w)[U][NT], int c) {
 #pragma unroll
     for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -240,10 +241,30 @@ __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs 
         w[u][j] = (ok[j] && cu < p.chunks) ? ptx::ld_stream(wp[j] + static_cast<int64_t>(cu) * 32)
                                            : make_uint4(0, 0, 0, 0);
       }
+  };
+  auto run = [&](const uint4 (&w)[U][NT], int c) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int cu = c + u * nwk;
       if (cu < p.chunks) process(w[u], cu);
+    }
+  };
+  if constexpr (PIPE) {
+    // Ping-pong: buffer b loads while buffer a is multiplied, and the other way round.
+    uint4 wa[U][NT], wb[U][NT];
+    load(wa, wk);
+    for (int c = wk; c < p.chunks; c += 2 * U * nwk) {
+      load(wb, c + U * nwk);
+      run(wa, c);
+      load(wa, c + 2 * U * nwk);
+      run(wb, c + U * nwk);
+    }
+  } else {
+    // Batches of U chunks: all U x NT loads are issued before the first is used.
+    for (int c = wk; c < p.chunks; c += U * nwk) {
+      uint4 w[U][NT];
+      load(w, c);
+      run(w, c);
     }
   }
 
@@ -279,31 +300,39 @@ __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs 
   }
 }
 
-template <bool BF16, int MR>
+template <bool BF16, int MR, bool PIPE>
 void launch(const GemvArgs& a, int nt, int wk, cudaStream_t s) {
   const unsigned gy = static_cast<unsigned>((a.m + MR - 1) / MR);
   // MR = 4 with two tiles per warp spills at 64 registers: one tile there.
   if constexpr (MR <= 2) {
     if (nt == 2) {
-      w4_gemv_kernel<BF16, MR, 2><<<dim3(static_cast<unsigned>((a.ntiles + 1) / 2), gy), wk * 32, 0, s>>>(a);
+      w4_gemv_kernel<BF16, MR, 2, PIPE><<<dim3(static_cast<unsigned>((a.ntiles + 1) / 2), gy), wk * 32, 0, s>>>(a);
       return;
     }
   }
-  w4_gemv_kernel<BF16, MR, 1><<<dim3(static_cast<unsigned>(a.ntiles), gy), wk * 32, 0, s>>>(a);
+  w4_gemv_kernel<BF16, MR, 1, PIPE><<<dim3(static_cast<unsigned>(a.ntiles), gy), wk * 32, 0, s>>>(a);
+}
+
+template <bool BF16, int MR>
+void launch(const GemvArgs& a, int nt, int wk, bool pipe, cudaStream_t s) {
+  if (pipe)
+    launch<BF16, MR, true>(a, nt, wk, s);
+  else
+    launch<BF16, MR, false>(a, nt, wk, s);
 }
 
 template <bool BF16>
-void launch_m(const GemvArgs& a, int nt, int wk, cudaStream_t s) {
+void launch_m(const GemvArgs& a, int nt, int wk, bool pipe, cudaStream_t s) {
   // Beyond 4 rows the grid repeats over groups of 4 (each re-reads the weight): only for measuring.
-  if (a.m == 1) return launch<BF16, 1>(a, nt, wk, s);
-  if (a.m == 2) return launch<BF16, 2>(a, nt, wk, s);
-  return launch<BF16, 4>(a, nt, wk, s);
+  if (a.m == 1) return launch<BF16, 1>(a, nt, wk, pipe, s);
+  if (a.m == 2) return launch<BF16, 2>(a, nt, wk, pipe, s);
+  return launch<BF16, 4>(a, nt, wk, pipe, s);
 }
 
 }  // namespace
 
 void w4_gemv(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
-             int tiles_per_warp, int warps_k) {
+             int tiles_per_warp, int warps_k, int pipeline) {
   if (w.sparse) throw Error("w4_gemv: dense int4 weights only (2:4 weights run on w4a16_gemm's mma.sp kernel)");
   if (tiles_per_warp < 0 || tiles_per_warp > 2 || warps_k < 0 || warps_k > 32)
     throw Error("w4_gemv: tiles_per_warp must be 0..2 and warps_k 0..32 (got " + std::to_string(tiles_per_warp) +
@@ -318,15 +347,16 @@ void w4_gemv(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, 
   const int nt = m <= 2 ? (tiles_per_warp > 0 ? tiles_per_warp : 2) : 1;
   int wk = warps_k;
   if (wk == 0) {
-    const int64_t batch = (m > 2 ? 2 : 4) / nt;  // chunks per batch (U of the kernel)
+    const int64_t batch = (m > 2 ? 2 : 4) / nt;  // chunks per batch (UB of the kernel)
     wk = 16;
     while (wk > 1 && w.chunks < batch * wk) wk /= 2;
   }
   if (m > 2) wk = std::min(wk, 16);  // the MR = 4 kernel's launch bound
+  const bool pipe = pipeline >= 0;
   if (w.bf16)
-    launch_m<true>(a, nt, wk, stream);
+    launch_m<true>(a, nt, wk, pipe, stream);
   else
-    launch_m<false>(a, nt, wk, stream);
+    launch_m<false>(a, nt, wk, pipe, stream);
   QF_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -522,7 +522,7 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
   // Small M, dense: the CUDA-core kernel (w4_gemv.cu) reads the same prepared weight.
   if (!w.sparse && (cfg.gemv > 0 || (cfg.gemv == 0 && cfg.warps_n == 0 && m <= kW4GemvMaxM))) {
     w4_gemv(w, m, x, ldx, y, static_cast<cudaStream_t>(stream), cfg.gemv > 0 ? cfg.tiles_per_warp : 0,
-            cfg.gemv > 0 ? cfg.warps_k : 0);
+            cfg.gemv > 0 ? cfg.warps_k : 0, cfg.gemv_pipeline);
     return;
   }
   const int chunk_k = w.sparse ? 128 : 64;
