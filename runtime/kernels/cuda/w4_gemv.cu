@@ -1,9 +1,10 @@
 // Small-M W4A16 on the CUDA cores: y = x * (code * scale)^T for M = 1..4 activation rows.
 //
-// Why not the tensor cores here: at M = 1 the m16n8k16 B operand is 7/8 padding and the
-// scale-after path spends a second mma per tile on the activation sums, so the tensor-core
-// kernel issues far more instructions per weight byte than a dot product needs, and its
-// register-hungry fragments cap the loads in flight (docs/RESULTS.md, "CUDA deployment GEMMs").
+// Why a second kernel: at M = 1 the tensor-core kernel's m16n8k16 B operand is 7/8 padding and
+// its scale-after path spends a second mma per tile on the activation sums. Measured (H200, runs
+// 8-10 of docs/RESULTS.md, "CUDA deployment GEMMs"): this kernel wins at M = 1 by 5-11% at
+// 4096^2 and 28672x8192 and ties at 8192^2 (both stop near 42% of DRAM bandwidth); from M = 2 the
+// tensor cores win, so w4a16_gemm uses this kernel at M = 1 only (kW4GemvMaxM).
 // This kernel reads the same prepared weight (w4_prepare's fragment order: one 16-byte load per
 // lane holds 16 consecutive k of weight rows g and g+8). fp16 activations use packed half2
 // arithmetic (process_h2 below: fp16 sums over 16 k, then fp32); bf16 activations use fp32:
@@ -16,7 +17,8 @@
 //   - each lane's 16 k lie in one scale group whenever the group size is a multiple of 16, so
 //     every group size the layout accepts (and per-channel scales) takes the same path;
 //   - warps of a block split K (chunks interleaved, so a block reads contiguous weight), each
-//     lane keeps 64 bytes of weights in flight, and the partial sums are reduced in a fixed
+//     lane double-buffers 64 bytes of weights (32 loading while 32 are multiplied; 16 + 16 at
+//     M > 2), and the partial sums are reduced in a fixed
 //     order (quad shuffles, then warps through shared memory): the result is deterministic.
 #include "runtime/kernels/cuda/w4_gemv.h"
 
