@@ -78,7 +78,7 @@ bool g_profile = false;  // --profile: run each kernel a few times for ncu, time
 // Median time (us) of one call, launches back to back; fn(i) runs copy i % copies.
 double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
   if (g_profile) {
-    for (int i = 0; i < 3; ++i) fn(i % copies);
+    fn(0);
     QF_CUDA_CHECK(cudaDeviceSynchronize());
     return 1.0;
   }
@@ -109,6 +109,7 @@ int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<i
 struct Row {
   int64_t n, k, m;
   double cublas, w4, w4sp, w8;
+  double w4mma = 0, w4gemv = 0;  // W4A16 with the tensor-core / CUDA-core kernel forced (M <= 16)
   std::string w4cfg;
 };
 
@@ -116,16 +117,17 @@ struct Row {
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::vector<int64_t> ms = {1, 16, 64, 128, 1024};
+  std::vector<int64_t> ms = {1, 2, 4, 8, 16, 64, 128, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
           "usage: cuda_gemm_bench [--quick] [--profile]\n"
           "Times cuBLAS FP16 and qforge's W4A16, 4-bit + 2:4 and W8A8 CUDA GEMMs for (N, K) in\n"
-          "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,16,64,128,1024}; prints the copy\n"
-          "bandwidth, the FP16 GEMM peak and a markdown table. --quick: one shape, M in {1,16}.\n"
-          "--profile: 8192x8192, M in {1,16}, each kernel run 3 times untimed (for ncu).\n");
+          "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,2,4,8,16,64,128,1024}; prints the\n"
+          "copy bandwidth, the FP16 GEMM peak and a markdown table (W4A16 as the launcher picks, and\n"
+          "at M <= 16 its tensor-core and CUDA-core kernels forced). --quick: one shape, M in {1,16}.\n"
+          "--profile: 8192x8192, M in {1,4,16}, each kernel run once untimed (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -137,7 +139,7 @@ int main(int argc, char** argv) {
   }
   if (g_profile) {
     shapes = {{8192, 8192}};
-    ms = {1, 16};
+    ms = {1, 4, 16};
   }
   std::string why;
   if (!device_available(&why)) {
@@ -178,7 +180,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Row> rows;
-  std::vector<std::string> sweep;
+  std::vector<std::string> sweep, gsweep;
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
     // cuBLAS FP16 weights, rotated.
@@ -244,12 +246,19 @@ int main(int argc, char** argv) {
       copy_to_device(dsx, sx.data(), m * 4);
       void* q8 = device_alloc(m * n);
       const float one = 1.0f, zero = 0.0f;
-      Row r{n, k, m, 0, 0, 0, 0, ""};
+      Row r{n, k, m, 0, 0, 0, 0};
       r.cublas = time_us([&](int i) {
         CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
                                   &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       }, c16);
       r.w4 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y); }, c4);
+      if (m <= 16) {
+        W4Config mma, gemv;
+        mma.gemv = -1;
+        gemv.gemv = 1;
+        r.w4mma = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, mma); }, c4);
+        r.w4gemv = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, gemv); }, c4);
+      }
       r.w4sp = time_us([&](int i) { w4a16_gemm(*w4s[i], m, x, k, y); }, c4s);
       W8Acts a;
       a.codes = x8;
@@ -276,9 +285,30 @@ int main(int argc, char** argv) {
         }
         sweep.push_back(line);
       }
+      // The CUDA-core kernel's block shapes: [tiles per warp, warps per block splitting K].
+      if (m <= 16 && !g_profile) {
+        std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
+        for (int pipe : {0, -1})
+          for (int tpw : {1, 2})
+            for (int wk : {4, 8, 16, 32}) {
+              if (tpw == 2 && m > 2) continue;  // one tile per warp beyond 2 rows (registers)
+              W4Config c;
+              c.gemv = 1;
+              c.tiles_per_warp = tpw;
+              c.warps_k = wk;
+              c.gemv_pipeline = pipe;
+              const double d = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, c); }, c4, 30, 5);
+              char buf[160];
+              std::snprintf(buf, sizeof buf, " %s[%d,%d] %.1f us;", pipe < 0 ? "batched" : "pipelined", tpw, wk, d);
+              line += buf;
+            }
+        gsweep.push_back(line);
+      }
       rows.push_back(r);
-      std::fprintf(stderr, "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us, W4+2:4 %.1f us, W8A8 %.1f us\n",
-                   long(n), long(k), long(m), r.cublas, r.w4, r.w4sp, r.w8);
+      std::fprintf(stderr,
+                   "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us (mma %.1f, gemv %.1f), W4+2:4 %.1f us, "
+                   "W8A8 %.1f us\n",
+                   long(n), long(k), long(m), r.cublas, r.w4, r.w4mma, r.w4gemv, r.w4sp, r.w8);
       device_free(x);
       device_free(y);
       device_free(x8);
@@ -289,17 +319,24 @@ int main(int argc, char** argv) {
   }
   std::printf("\nW4A16 (dense) block shapes [warps_n, warps_k, tiles_per_warp] at M <= 64 (2:4 has one):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
+  std::printf("\nW4A16 CUDA-core kernel block shapes [tiles_per_warp, warps_k], weight loads double-buffered\n"
+              "(pipelined) or one batch at a time (batched), at M <= 16:\n");
+  for (auto& s : gsweep) std::printf("%s\n", s.c_str());
   std::printf(
-      "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | W4+2:4 us | W4+2:4 GB/s | W4+2:4 x | "
-      "W8A8 us | W8A8 TOPS | W8A8 x |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "\n| N | K | M | cuBLAS FP16 us | W4A16 us | W4A16 GB/s | W4A16 x | tensor-core us | CUDA-core us | "
+      "W4+2:4 us | W4+2:4 GB/s | W4+2:4 x | W8A8 us | W8A8 TOPS | W8A8 x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& r : rows) {
     const double act = r.m * r.k * 2.0 + r.m * r.n * 2.0;
     const double b4 = r.n * r.k / 2.0 + r.n * (r.k / 128) * 2.0 + act;
     const double b4s = r.n * r.k * 3.0 / 8.0 + r.n * (r.k / 128) * 2.0 + act;
     const double ops = 2.0 * r.m * r.n * r.k;
-    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f |\n", long(r.n),
-                long(r.k), long(r.m), r.cublas, r.w4, b4 / r.w4 / 1e3, r.cublas / r.w4, r.w4sp, b4s / r.w4sp / 1e3,
-                r.cublas / r.w4sp, r.w8, ops / r.w8 / 1e6, r.cublas / r.w8);
+    char mma[32] = "-", gemv[32] = "-";
+    if (r.w4mma > 0) std::snprintf(mma, sizeof mma, "%.1f", r.w4mma);
+    if (r.w4gemv > 0) std::snprintf(gemv, sizeof gemv, "%.1f", r.w4gemv);
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.0f | %.2f | %s | %s | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f |\n",
+                long(r.n), long(r.k), long(r.m), r.cublas, r.w4, b4 / r.w4 / 1e3, r.cublas / r.w4, mma, gemv, r.w4sp,
+                b4s / r.w4sp / 1e3, r.cublas / r.w4sp, r.w8, ops / r.w8 / 1e6, r.cublas / r.w8);
   }
   std::printf("\ncuBLAS FP16 TFLOP/s per row: ");
   for (auto& r : rows) std::printf("%.0f ", 2.0 * r.m * r.n * r.k / r.cublas / 1e6);

@@ -18,7 +18,7 @@ cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORG
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
 log "build"
 cmake --build $B -j16 --target qforge_cuda_tests cuda_gemm_bench >> "$OUT/build.txt" 2>&1 ||
-  { grep -E -A3 "error" "$OUT/build.txt" | head -60; exit 1; }
+  { grep -E -A3 "error" "$OUT/build.txt" | head -120; exit 1; }
 grep -E "spill|registers" "$OUT/build.txt" | sort | uniq -c | head -5
 log "tests"
 $B/tests/runtime_cuda/qforge_cuda_tests > "$OUT/tests.txt" 2>&1
@@ -42,8 +42,8 @@ cat "$OUT/bench.txt"
 log "torch.matmul fp16 peer"
 PYTHONUNBUFFERED=1 python3 bench/cuda/torch_fp16_peer.py $QUICK > "$OUT/torch_peer.txt" 2>&1
 cat "$OUT/torch_peer.txt"
-log "ncu: W4A16 dense and 2:4 at 8192x8192, M = 1 and 16"
-ncu --kernel-name regex:'w4' --section SpeedOfLight --section Occupancy --section WarpStateStats \
-  --section SchedulerStats $B/bench/cuda/cuda_gemm_bench --profile > "$OUT/ncu.txt" 2>&1
-grep -E "w4a16_dense_kernel|w4sp_kernel|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Duration|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall" "$OUT/ncu.txt" | head -60
+log "ncu: W4A16 (tensor-core and CUDA-core kernels) and 2:4 at 8192x8192, M = 1, 4 and 16"
+ncu --clock-control none --kernel-name regex:'w4' --section SpeedOfLight --section Occupancy --section WarpStateStats \
+  --section SchedulerStats --section ComputeWorkloadAnalysis $B/bench/cuda/cuda_gemm_bench --profile > "$OUT/ncu.txt" 2>&1
+grep -E "w4a16_dense_kernel|w4_gemv_kernel|w4sp_kernel|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Duration|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall" "$OUT/ncu.txt" | head -120
 log "done"

@@ -76,11 +76,18 @@ uint16_t exact_bits(float v, bool bf16) {
 struct W4Case {
   int64_t m, n, k, gs;
   bool bf16, sparse;
+  int gemv = 0;        // W4Config::gemv: 0 = the launcher picks, 1 = CUDA-core kernel, -1 = tensor-core kernel
+  bool clamp = false;  // codes only -8 / 7 and activations at +-255/64 (the ends of both ranges)
+  int tiles_per_warp = 0, warps_k = 0;  // CUDA-core kernel shape (0 = pick)
+  int pipeline = 0;                     // W4Config::gemv_pipeline
 };
 
 std::string name(const W4Case& c) {
   return std::string(c.sparse ? "w4sp" : "w4") + (c.bf16 ? "_bf16" : "_fp16") + "_m" + std::to_string(c.m) + "_n" +
-         std::to_string(c.n) + "_k" + std::to_string(c.k) + "_gs" + std::to_string(c.gs);
+         std::to_string(c.n) + "_k" + std::to_string(c.k) + "_gs" + std::to_string(c.gs) +
+         (c.gemv > 0 ? "_gemv" : c.gemv < 0 ? "_mma" : "") + (c.clamp ? "_clamp" : "") +
+         (c.tiles_per_warp ? "_t" + std::to_string(c.tiles_per_warp) : "") +
+         (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "") + (c.pipeline < 0 ? "_batched" : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -97,6 +104,8 @@ double run_w4(const W4Case& c, uint32_t seed) {
         const int* pr = pairs[pick(rng)];
         for (int j = 0; j < 2; ++j) w[static_cast<size_t>(r * c.k + 4 * q + pr[j])] = code(rng);
       }
+  } else if (c.clamp) {
+    for (auto& v : w) v = pick(rng) % 2 ? 7 : -8;
   } else {
     for (auto& v : w) v = code(rng);
   }
@@ -107,7 +116,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
   std::vector<float> xf(static_cast<size_t>(c.m * c.k));
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t kk = 0; kk < c.k; ++kk) {
-      const float v = static_cast<float>(xi(rng)) / 64.0f;
+      const float v = c.clamp ? (pick(rng) % 2 ? 255.0f : -255.0f) / 64.0f : static_cast<float>(xi(rng)) / 64.0f;
       xf[static_cast<size_t>(i * c.k + kk)] = v;
       xb[static_cast<size_t>(i * ldx + kk)] = exact_bits(v, c.bf16);
     }
@@ -125,7 +134,14 @@ double run_w4(const W4Case& c, uint32_t seed) {
   copy_to_device(dx.p, xb.data(), static_cast<int64_t>(xb.size() * 2));
   std::vector<uint16_t> poison(static_cast<size_t>(c.m * c.n), 0x7E00);  // NaN: every output must be written
   copy_to_device(dy.p, poison.data(), c.m * c.n * 2);
-  w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p);
+  W4Config cfg;
+  cfg.gemv = c.gemv;
+  if (c.gemv > 0) {
+    cfg.tiles_per_warp = c.tiles_per_warp;
+    cfg.warps_k = c.warps_k;
+  }
+  cfg.gemv_pipeline = c.pipeline;
+  w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
   copy_to_host(yb.data(), dy.p, c.m * c.n * 2);
@@ -150,6 +166,9 @@ double run_w4(const W4Case& c, uint32_t seed) {
 
 // Bound: weights are code * scale rounded once to fp16 (2^-11 relative) or bf16 (2^-8), products
 // accumulate in fp32, the output is rounded once more: ~1e-3 (fp16) / ~8e-3 (bf16) worst case.
+// The small-M CUDA-core kernel (w4_gemv.cu) instead keeps codes exact and sums 8 fp16 products per
+// partial before fp32 (fp16: one rounding per add, 2^-11 of a partial) or uses exact fp32 products
+// (bf16): within the same bounds.
 constexpr double kTolF16 = 2e-3, kTolBF16 = 1.2e-2;
 
 class W4A16Small : public ::testing::TestWithParam<W4Case> {};
@@ -171,6 +190,61 @@ INSTANTIATE_TEST_SUITE_P(
                       W4Case{16, 64, 512, 128, false, true}, W4Case{33, 80, 2048, 64, false, true},
                       W4Case{8, 31, 132, 0, false, true}, W4Case{3, 48, 640, 128, true, true}),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+// The small-M CUDA-core kernel (w4_gemv.cu) and the tensor-core kernel on the same shapes: M = 1..4
+// as the launcher picks and with either kernel forced, 5 / 8 / 16 forced, odd N, K not a multiple of the 64-k chunk or of
+// the group, per-channel and per-group scales (group sizes that are and are not multiples of 64),
+// fp16 and bf16, codes and activations at the ends of their ranges, every block shape.
+W4Case gemv(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, int mode, bool clamp = false, int tpw = 0,
+            int wk = 0) {
+  W4Case c{m, n, k, gs, bf16, false};
+  c.gemv = mode;
+  c.clamp = clamp;
+  c.tiles_per_warp = tpw;
+  c.warps_k = wk;
+  return c;
+}
+class W4GemvSmall : public ::testing::TestWithParam<W4Case> {};
+TEST_P(W4GemvSmall, MatchesFloat64Reference) {
+  SKIP_WITHOUT_GPU();
+  const W4Case c = GetParam();
+  for (uint32_t seed : {3u, 4u}) {
+    const double err = run_w4(c, seed);
+    EXPECT_LT(err, c.bf16 ? kTolBF16 : kTolF16) << name(c) << " seed " << seed;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W4GemvSmall,
+    ::testing::Values(gemv(1, 16, 64, 0, false, 0), gemv(1, 33, 99, 0, false, 0), gemv(2, 17, 96, 32, false, 0),
+                      gemv(3, 100, 1040, 80, false, 0), gemv(4, 130, 4160, 64, false, 0),
+                      gemv(1, 257, 528, 48, true, 0), gemv(2, 70, 384, 128, true, 0),
+                      gemv(3, 31, 200, 0, true, 0), gemv(4, 48, 1000, 0, false, 0),
+                      gemv(8, 130, 640, 128, false, 1), gemv(16, 65, 384, 128, true, 1),
+                      gemv(5, 40, 256, 16, false, 1), gemv(1, 2000, 4096, 128, false, 1, false, 2, 32),
+                      gemv(2, 33, 4160, 64, true, 1, false, 2, 1), gemv(1, 48, 8192, 0, false, 1, false, 1, 7),
+                      gemv(1, 64, 1024, 128, false, 0, true), gemv(4, 64, 1024, 0, true, 0, true),
+                      gemv(2, 64, 1024, 128, false, -1, true), gemv(4, 100, 1040, 80, false, -1),
+                      gemv(2, 17, 96, 32, true, -1), gemv(2, 17, 96, 32, false, 1),
+                      gemv(3, 100, 1040, 80, false, 1), gemv(4, 130, 4160, 64, false, 1),
+                      gemv(4, 48, 1000, 0, true, 1), gemv(3, 64, 1024, 128, false, 1, true)),
+    [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+TEST(W4Gemv, EveryBlockShapeMatchesAndRepeatsExactly) {
+  // The K split is reduced in a fixed order (no atomics): the same call twice gives the same
+  // output, so the same error to the last bit. Block shapes differ in summation order only.
+  SKIP_WITHOUT_GPU();
+  for (bool bf16 : {false, true})
+    for (int wk : {1, 4, 32})
+      for (int tpw : {1, 2})
+        for (int pipeline : {0, -1}) {
+          // bf16 at M = 3 (the 4-row kernel, one tile per warp), fp16 at M = 2.
+          W4Case c = gemv(bf16 ? 3 : 2, 96, 2048, 128, bf16, 1, false, tpw, wk);
+          c.pipeline = pipeline;
+          const double e1 = run_w4(c, 9), e2 = run_w4(c, 9);
+          EXPECT_LT(e1, bf16 ? kTolBF16 : kTolF16) << name(c);
+          EXPECT_EQ(e1, e2) << name(c) << ": two identical calls differ";
+        }
+}
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};
 TEST_P(W4A16Large, MatchesFloat64Reference) {

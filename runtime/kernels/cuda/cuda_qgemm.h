@@ -76,8 +76,15 @@ struct W4Device {
 };
 
 // Kernel configuration (warps across rows x warps across K, 16-row tiles per warp). 0 = pick.
+// gemv (dense weights only): 0 = pick by M (the CUDA-core kernel of w4_gemv.cu at small M, the
+// tensor-core kernel otherwise; a non-zero warps_n also selects the tensor-core kernel);
+// 1 = the CUDA-core kernel, with warps_k warps per block splitting K (1..32) and tiles_per_warp
+// 16-row tiles per warp (1 or 2), 0 = pick; -1 = the tensor-core kernel. gemv_pipeline: 0 = the
+// CUDA-core kernel double-buffers its weight loads, -1 = one batch at a time (for measuring).
 struct W4Config {
   int warps_n = 0, warps_k = 0, tiles_per_warp = 0;
+  int gemv = 0;
+  int gemv_pipeline = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

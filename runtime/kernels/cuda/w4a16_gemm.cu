@@ -14,6 +14,7 @@
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
+#include "runtime/kernels/cuda/w4_gemv.h"
 
 namespace qf::cuda {
 namespace {
@@ -518,6 +519,12 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
     throw Error("w4a16_gemm: activations need a 16-byte aligned base and a row stride (" + std::to_string(ldx) +
                 ") that is >= K (" + std::to_string(w.k) + ") and a multiple of 8 elements");
   if (m > (1 << 30) || w.n > (1 << 30) || w.k > (1 << 30)) throw Error("w4a16_gemm: dimension too large");
+  // Small M, dense: the CUDA-core kernel (w4_gemv.cu) reads the same prepared weight.
+  if (!w.sparse && (cfg.gemv > 0 || (cfg.gemv == 0 && cfg.warps_n == 0 && m <= kW4GemvMaxM))) {
+    w4_gemv(w, m, x, ldx, y, static_cast<cudaStream_t>(stream), cfg.gemv > 0 ? cfg.tiles_per_warp : 0,
+            cfg.gemv > 0 ? cfg.warps_k : 0, cfg.gemv_pipeline);
+    return;
+  }
   const int chunk_k = w.sparse ? 128 : 64;
   const bool sa = w.group_size == 0 || w.group_size % chunk_k == 0;
   W4Args a{static_cast<const uint4*>(w.packed), static_cast<const uint4*>(w.meta),
