@@ -215,14 +215,14 @@ TEST_P(W4GemvSmall, MatchesFloat64Reference) {
 }
 INSTANTIATE_TEST_SUITE_P(
     Shapes, W4GemvSmall,
-    ::testing::Values(gemv(1, 16, 64, 0, false, 0), gemv(1, 33, 99, 0, false, 0), gemv(2, 17, 96, 32, false, 0),
+    ::testing::Values(gemv(1, 16, 64, 0, false, 1), gemv(1, 33, 99, 0, false, 1), gemv(2, 17, 96, 32, false, 0),
                       gemv(3, 100, 1040, 80, false, 0), gemv(4, 130, 4160, 64, false, 0),
-                      gemv(1, 257, 528, 48, true, 0), gemv(2, 70, 384, 128, true, 0),
+                      gemv(1, 257, 528, 48, true, 1), gemv(2, 70, 384, 128, true, 0),
                       gemv(3, 31, 200, 0, true, 0), gemv(4, 48, 1000, 0, false, 0),
                       gemv(8, 130, 640, 128, false, 1), gemv(16, 65, 384, 128, true, 1),
                       gemv(5, 40, 256, 16, false, 1), gemv(1, 2000, 4096, 128, false, 1, false, 2, 32),
                       gemv(2, 33, 4160, 64, true, 1, false, 2, 1), gemv(1, 48, 8192, 0, false, 1, false, 1, 7),
-                      gemv(1, 64, 1024, 128, false, 0, true), gemv(4, 64, 1024, 0, true, 0, true),
+                      gemv(1, 64, 1024, 128, false, 1, true), gemv(4, 64, 1024, 0, true, 0, true),
                       gemv(2, 64, 1024, 128, false, -1, true), gemv(4, 100, 1040, 80, false, -1),
                       gemv(2, 17, 96, 32, true, -1), gemv(2, 17, 96, 32, false, 1),
                       gemv(3, 100, 1040, 80, false, 1), gemv(4, 130, 4160, 64, false, 1),

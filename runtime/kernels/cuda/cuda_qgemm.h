@@ -76,8 +76,8 @@ struct W4Device {
 };
 
 // Kernel configuration (warps across rows x warps across K, 16-row tiles per warp). 0 = pick.
-// gemv (dense weights only): 0 = pick by M (the CUDA-core kernel of w4_gemv.cu at small M, the
-// tensor-core kernel otherwise; a non-zero warps_n also selects the tensor-core kernel);
+// gemv (dense weights only): 0 = pick by M (the CUDA-core kernel of w4_gemv.cu at M <= kW4GemvMaxM,
+// which is 0 now, the tensor-core kernel otherwise; a non-zero warps_n also selects the latter);
 // 1 = the CUDA-core kernel, with warps_k warps per block splitting K (1..32) and tiles_per_warp
 // 16-row tiles per warp (1 or 2), 0 = pick; -1 = the tensor-core kernel. gemv_pipeline: 0 = the
 // CUDA-core kernel double-buffers its weight loads, -1 = one batch at a time (for measuring).

@@ -10,10 +10,11 @@
 
 namespace qf::cuda {
 
-// The activation rows at or below which w4a16_gemm picks w4_gemv (measured crossover against the
-// tensor-core kernel, docs/RESULTS.md "CUDA deployment GEMMs": on the H200 the CUDA-core kernel
-// wins at M = 1 and loses from M = 2, where its per-row FMA work grows and the mma's does not).
-constexpr int64_t kW4GemvMaxM = 1;
+// The activation rows at or below which w4a16_gemm picks w4_gemv on its own: none. On the H200 the
+// CUDA-core kernel wins only at M = 1, by 0-11 % (docs/RESULTS.md "CUDA deployment GEMMs"), and
+// its fp16 path sums 8 products in fp16, which overflows for |x| >= 1023 (outlier activations of
+// large models reach that); the tensor-core kernel has no such limit. W4Config::gemv = 1 runs it.
+constexpr int64_t kW4GemvMaxM = 0;
 
 // y [M, N] = x [M, K] * W^T for a dense W4Device, on the weight layout of w4_prepare (no second
 // copy of the weight). tiles_per_warp: 16-row tiles per warp (1 or 2, 0 = pick); warps_k: warps
