@@ -9,13 +9,13 @@
 # ONLY=REGEX runs just the variants whose names match; DEADLINE: the second, counted from the
 # start, by which the variants stop so that the results still pack.
 ONLY="${ONLY:-.}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}"
-export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/b/cli/qforge
+export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/bq3/cli/qforge
 mkdir -p $W/r
 date +%T
 if [ ! -x $Q ]; then
   P=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
-    cmake --build /tmp/b -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
+  cmake -S . -B /tmp/bq3 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
+    cmake --build /tmp/bq3 -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
 fi
 date +%T
 # r NAME SEED RECIPE CALIBRATE_ONLY: the recipe with seed s and its init_from replaced by teacher
