@@ -43,7 +43,7 @@ def main():
             p = os.path.join(a.work, v, "seed-%d" % s, "summary.json")
             if os.path.exists(p) and (v.startswith("brown_gpt") or v.startswith("gpt_")):
                 j = json.load(open(p))
-                if j.get("stages", {}).get("validate") != "PASS":
+                if j["metrics"].get("validate") != 1.0:
                     raise SystemExit("%s: validate did not pass" % p)
                 m.setdefault(v, {})[s] = j["metrics"]
     T, F, RTN, QAT = "brown_gpt_fp32", "brown_gpt_fp32_continued", "gpt_ptq_rtn", "brown_gpt_w4a8"

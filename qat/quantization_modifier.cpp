@@ -131,8 +131,9 @@ WeightPtqConfig parse_ptq(const RecipeNode& n) {
   p.gptq.act_order = n.get<bool>("act_order", p.gptq.act_order);
   p.batches = n.get<int64_t>("batches", p.batches);
   if (p.batches < 1) n.fail("batches", "must be >= 1");
+  p.latent_updated = n.one_of("latent", "grid", {"grid", "updated"}) == "updated";
   if (method != "gptq")
-    for (const char* k : {"percdamp", "block_size", "act_order", "batches"})
+    for (const char* k : {"percdamp", "block_size", "act_order", "batches", "latent"})
       if (n.has(k)) n.fail(k, "applies to method: gptq only");
   return p;
 }

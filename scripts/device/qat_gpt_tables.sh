@@ -6,9 +6,9 @@
 # (CUDA training; export, validate and eval on the CPU runtime: summary.json), variants in order of
 # priority so that a DEADLINE cuts whole variants, and packs the summary.json files, recipes and
 # logs into $OUT/q.tgz. Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
-# ONLY=REGEX runs just the variants whose names match; DEADLINE: the second, counted from the
+# ONLY=REGEX runs just the variants whose whole names match; DEADLINE: the second, counted from the
 # start, by which the variants stop so that the results still pack.
-ONLY="${ONLY:-.}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}"
+ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}"
 export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/bq3/cli/qforge
 mkdir -p $W/r
 date +%T
@@ -43,7 +43,7 @@ brown_gpt_w4a8 recipes/brown_gpt_w4a8.yaml 0
 brown_gpt_w4a8_lsqlr01 $B/brown_gpt_w4a8_lsqlr01.yaml 0
 gpt_ptq_gptq recipes/brown_gpt_w4a8_ptq_gptq.yaml 1
 brown_gpt_w4a8_mse_qat $B/brown_gpt_w4a8_mse_qat.yaml 0
-brown_gpt_w4a8_ste $B/brown_gpt_w4a8_ste.yaml 0
+brown_gpt_w4a8_ste recipes/brown_gpt_w4a8_ste.yaml 0
 brown_gpt_w4a8_gptq_qat_lr1e3 $B/brown_gpt_w4a8_gptq_qat_lr1e3.yaml 0
 brown_gpt_fp32_continued_lr1e3 $B/brown_gpt_fp32_continued_lr1e3.yaml 0
 LIST

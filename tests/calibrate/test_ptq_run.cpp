@@ -154,6 +154,37 @@ TEST(PtqRun, GptqBeatsRtnPerLayerAndInitialisesLsq) {
   }
 }
 
+// ptq.latent: updated leaves the same quantized model as the default (grid), but its latent float
+// weights are GPTQ's error-updated ones, off the grid (what QAT then trains from).
+TEST(PtqRun, GptqLatentUpdatedIsTheSameQuantizedModelOffTheGrid) {
+  const PtqSetup s;
+  auto prepared = [&](const std::string& latent) {
+    const Recipe r = s.recipe("lat", "  - quantization:\n      calibration_batches: 2\n"
+                                     "      weights: {bits: 4, granularity: channel, method: lsq}\n"
+                                     "      ptq: {method: gptq, batches: 4, latent: " + latent + "}\n");
+    auto task = train::make_task(r);
+    auto model = train::make_model(r.model, task->input_shape());
+    train::load_model_weights(*model, s.float_run + "/checkpoint.pt");
+    auto mods = cli::make_modifiers(r);
+    auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mods.at(0));
+    q->mutable_config().ptq_progress = false;
+    train::TrainState st(r, *model, *task, torch::kCPU);
+    q->prepare(st);
+    model->eval();
+    return model;
+  };
+  auto grid = prepared("grid"), updated = prepared("updated");
+  ASSERT_EQ(grid->layers().size(), updated->layers().size());
+  bool off_grid = false;
+  for (size_t i = 0; i < grid->layers().size(); ++i) {
+    auto& g = *grid->layers()[i];
+    auto& u = *updated->layers()[i];
+    EXPECT_TRUE(torch::allclose(g.deployed_weight(), u.deployed_weight(), 0, 1e-6)) << g.layer_name();
+    off_grid = off_grid || (u.effective_weight() - u.deployed_weight()).abs().max().item<float>() > 1e-4f;
+  }
+  EXPECT_TRUE(off_grid) << "latent: updated keeps the weights between grid points";
+}
+
 // The accuracy-limited search, through the command: every trial is measured through the runtime;
 // the chosen candidate's checkpoint re-measured independently gives the same accuracy, stays
 // within the limit, and is smaller than float; a loose limit picks the most compressed candidate
@@ -370,6 +401,8 @@ TEST(PtqRun, RecipeErrorsNameTheKey) {
   expect_error("  - quantization:\n      weights: {bits: 4, granularity: group, group_size: 4}\n      ptq: {method: kl}\n",
                "kl observer");
   expect_error(w4("method: mse") + "      lsq_lr_factor: -1\n", "lsq_lr_factor");
+  expect_error(w4("method: mse, latent: updated"), "latent");
+  expect_error(w4("method: gptq, latent: rounded"), "latent");
   // Learned scales only: min-max weights under ptq have static scales, nothing to train.
   expect_error(w4("method: mse") + "      lsq_lr_factor: 0.1\n", "applies to learned scales only");
 }
