@@ -46,6 +46,9 @@ brown_gpt_w4a8_mse_qat $B/brown_gpt_w4a8_mse_qat.yaml 0
 brown_gpt_w4a8_ste recipes/brown_gpt_w4a8_ste.yaml 0
 brown_gpt_w4a8_gptq_qat_lr1e3 $B/brown_gpt_w4a8_gptq_qat_lr1e3.yaml 0
 brown_gpt_fp32_continued_lr1e3 $B/brown_gpt_fp32_continued_lr1e3.yaml 0
+brown_gpt_w4a8_gptq_upd_qat $B/brown_gpt_w4a8_gptq_upd_qat.yaml 0
+brown_gpt_w4a8_gptq_upd_lsqlr01 $B/brown_gpt_w4a8_gptq_upd_lsqlr01.yaml 0
+brown_gpt_w4a8_gptq_upd_static $B/brown_gpt_w4a8_gptq_upd_static.yaml 0
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
