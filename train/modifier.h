@@ -59,8 +59,9 @@ struct TrainState {
 };
 
 // Parameters that train at `factor` times the schedule's learning rate (their own optimizer
-// parameter group), e.g. learned quantization scales, whose Adam steps are absolute and so far
-// larger relative to a scale than to a weight.
+// parameter group), e.g. learned quantization scales: Adam normalises every parameter's step, so
+// at the weights' rate one scale moves as far per step as one weight while it moves its whole
+// group of weights (docs/RESULTS.md "QAT quality on the Brown GPT").
 struct LrFactorGroup {
   std::vector<torch::Tensor> params;
   double factor = 1.0;
