@@ -131,7 +131,7 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
     throw Error("GPTQ: the inverse Hessian lost positive definiteness in float64; raise ptq.percdamp");
   const torch::Tensor hinv_u = u.to(torch::kFloat32);
 
-  torch::Tensor q_all = torch::zeros_like(w);
+  torch::Tensor q_all = torch::zeros_like(w), updated = torch::zeros_like(w);
   // With N:M selection every block holds whole groups of M (k is a multiple of M).
   int64_t bs = std::max<int64_t>(1, opt.block_size);
   if (select) bs = (bs + opt.select_m - 1) / opt.select_m * opt.select_m;
@@ -163,14 +163,19 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
       torch::Tensor qc = quantize_column(wc, s, r);
       if (mask.defined()) qc = qc * mask.select(1, col);
       q_all.select(1, col).copy_(qc);
+      updated.select(1, col).copy_(mask.defined() ? wc * mask.select(1, col) : wc);
       const torch::Tensor e = (wc - qc) / hb[i][i];
       w1.slice(1, i).sub_(e.unsqueeze(1) * hb[i].slice(0, i).unsqueeze(0));
       err1.select(1, i).copy_(e);
     }
     if (i2 < k) w.slice(1, i2).sub_(err1.matmul(hinv_u.slice(0, i1, i2).slice(1, i2)));
   }
-  if (opt.act_order) q_all = q_all.index_select(1, invperm);
+  if (opt.act_order) {
+    q_all = q_all.index_select(1, invperm);
+    updated = updated.index_select(1, invperm);
+  }
   out.weight = q_all;
+  out.updated = updated;
   out.scales = stored_scales(scales, scheme, rows);
   if (select) out.mask = mask;
   return out;

@@ -36,6 +36,10 @@ struct GptqOptions {
 
 struct GptqResult {
   torch::Tensor weight;  // Ŵ [O, K] float32, on the grid
+  // GPTQ only: each weight as the sweep rounded it, i.e. W after the error fed into its column and
+  // before rounding (pruned weights 0). Quantized with `scales` it gives `weight` exactly, so it is
+  // the same model; as QAT's latent weights it keeps the sub-grid position that `weight` drops.
+  torch::Tensor updated;
   torch::Tensor scales;  // [1] (tensor), [O] (channel) or [O, K/G] (group)
   double damp = 0;       // what was added to the diagonal
   torch::Tensor mask;    // [O, K] with select_m > 0: the N:M mask chosen (1 kept, 0 pruned)

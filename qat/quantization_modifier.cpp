@@ -131,8 +131,9 @@ WeightPtqConfig parse_ptq(const RecipeNode& n) {
   p.gptq.act_order = n.get<bool>("act_order", p.gptq.act_order);
   p.batches = n.get<int64_t>("batches", p.batches);
   if (p.batches < 1) n.fail("batches", "must be >= 1");
+  p.latent_updated = n.one_of("latent", "grid", {"grid", "updated"}) == "updated";
   if (method != "gptq")
-    for (const char* k : {"percdamp", "block_size", "act_order", "batches"})
+    for (const char* k : {"percdamp", "block_size", "act_order", "batches", "latent"})
       if (n.has(k)) n.fail(k, "applies to method: gptq only");
   return p;
 }
@@ -210,6 +211,18 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
     for (size_t i = 0; i < c.qat.overrides.size(); ++i)
       apply_ptq_to_weights(override_nodes[i], c.qat.overrides[i].scheme.weights, *c.ptq);
   }
+  if (node.has("lsq_lr_factor")) {
+    c.lsq_lr_factor = node.get<double>("lsq_lr_factor", 1.0);
+    if (!(*c.lsq_lr_factor >= 0)) node.fail("lsq_lr_factor", "must be >= 0");
+    auto learned = [](const LayerScheme& s) {
+      return (s.weights && s.weights->method == ScaleMethod::kLsq) ||
+             (s.inputs && s.inputs->mode == ActMode::kStatic && s.inputs->method == ScaleMethod::kLsq);
+    };
+    bool any = learned(c.qat.defaults);
+    for (const LayerOverride& o : c.qat.overrides) any = any || learned(o.scheme);
+    if (!any)
+      node.fail("lsq_lr_factor", "applies to learned scales only: no weights or static inputs here use method: lsq");
+  }
   if (node.has("kv_cache")) {
     c.kv_cache = parse_kv_cache(node.child("kv_cache"));
     c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
@@ -256,6 +269,22 @@ void QuantizationModifier::apply_phase(int64_t step, int64_t spe) {
   for (auto& layer : layers_)
     if (auto conv = std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer)) conv->freeze_bn(bn_frozen);
   if (config_.kv_cache && model_) model_->set_kv_cache_scheme(on ? config_.kv_cache : std::nullopt);
+}
+
+std::vector<train::LrFactorGroup> QuantizationModifier::lr_factor_groups() const {
+  if (!config_.lsq_lr_factor) return {};
+  train::LrFactorGroup g;
+  g.factor = *config_.lsq_lr_factor;
+  // The learned parameters of this modifier's quantizers: LSQ scales (and zero points).
+  for (const auto& layer : layers_)
+    for (train::HookSlot slot : {train::HookSlot::kWeightQuant, train::HookSlot::kInputQuant}) {
+      const train::TensorHook hook = layer->hook(slot);
+      if (!std::dynamic_pointer_cast<WeightFakeQuantImpl>(hook) && !std::dynamic_pointer_cast<ActFakeQuantImpl>(hook))
+        continue;
+      for (const torch::Tensor& p : hook->parameters())
+        if (p.requires_grad()) g.params.push_back(p);
+    }
+  return {g};
 }
 
 void QuantizationModifier::before_forward(train::TrainState& st) { apply_phase(st.step, st.steps_per_epoch); }

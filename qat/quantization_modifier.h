@@ -26,6 +26,9 @@ struct QuantizationModifierConfig {
   std::optional<double> freeze_observers_epoch;  // none: never
   std::optional<double> freeze_bn_epoch;         // none: never
   int64_t calibration_batches = 16;
+  // `lsq_lr_factor`: the learned (LSQ) scales and zero points train at this multiple of the
+  // schedule's learning rate (0 keeps them at their initial values). Absent: 1, like the weights.
+  std::optional<double> lsq_lr_factor;
   std::optional<WeightPtqConfig> ptq;  // `ptq`: post-training weight quantization at prepare
   bool ptq_progress = true;            // a line per layer on stderr while it runs
   // `kv_cache`: K and V fake-quantized as written to the runtime's cache (attention models only),
@@ -44,6 +47,7 @@ class QuantizationModifier : public train::Modifier {
   void prepare(train::TrainState& st) override;
   void before_forward(train::TrainState& st) override;
   void train_end(train::TrainState& st) override;
+  std::vector<train::LrFactorGroup> lr_factor_groups() const override;
   const std::vector<PreparedLayer>& layers() const { return prepared_; }
   const QuantizationModifierConfig& config() const { return config_; }
   QuantizationModifierConfig& mutable_config() { return config_; }

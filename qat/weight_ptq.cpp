@@ -131,7 +131,7 @@ std::vector<LayerPtqReport> quantize_weights_post_training(train::ZooModel& mode
         mask_hook->set_mask(g.mask.reshape(layer.effective_weight().sizes()).to(layer.raw_weight().device()));
         rep.selected_mask = true;
       }
-      write_effective_weight(layer, g.weight);
+      write_effective_weight(layer, config.latent_updated ? g.updated : g.weight);
       quant->set_scales(g.scales);
     }
     if (progress) {

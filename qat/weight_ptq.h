@@ -26,6 +26,10 @@ struct WeightPtqConfig {
   calibrate::WeightObserverOptions observer;  // the scales (GPTQ's too)
   calibrate::GptqOptions gptq;
   int64_t batches = 16;  // GPTQ: calibration batches per layer Hessian
+  // GPTQ: the float weights written back into the layer (QAT's latent weights when training
+  // follows): false, Ŵ on the grid; true, the sweep's error-updated weights before rounding
+  // (GptqResult::updated), which quantize to the same Ŵ.
+  bool latent_updated = false;
 };
 
 // "minmax" | "mse" | "percentile" | "kl" | "gptq"

@@ -58,6 +58,15 @@ struct TrainState {
   std::map<std::string, double> epoch_log;   // scalars for metrics.jsonl at epoch end
 };
 
+// Parameters that train at `factor` times the schedule's learning rate (their own optimizer
+// parameter group), e.g. learned quantization scales: Adam normalises every parameter's step, so
+// at the weights' rate one scale moves as far per step as one weight while it moves its whole
+// group of weights (docs/RESULTS.md "QAT quality on the Brown GPT").
+struct LrFactorGroup {
+  std::vector<torch::Tensor> params;
+  double factor = 1.0;
+};
+
 class Modifier {
  public:
   virtual ~Modifier() = default;
@@ -67,6 +76,9 @@ class Modifier {
   // prepares first, so that calibration in any later modifier (activation ranges, GPTQ) already
   // sees the masked layers whatever the recipe's order.
   virtual int prepare_order() const { return 0; }
+  // Asked once after every modifier has prepared, when the optimizer is built. A parameter in no
+  // group trains at factor 1.
+  virtual std::vector<LrFactorGroup> lr_factor_groups() const { return {}; }
   virtual void train_start(TrainState&) {}
   virtual void epoch_start(TrainState&) {}
   virtual void before_forward(TrainState&) {}

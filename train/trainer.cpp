@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -22,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& o,
-                                                        std::vector<torch::Tensor> params) {
+                                                        std::vector<torch::optim::OptimizerParamGroup> params) {
   if (o.type == "sgd")
     return std::make_unique<torch::optim::SGD>(
         params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
@@ -82,6 +83,35 @@ std::vector<torch::Tensor> model_state(torch::nn::Module& m) {
 
 }  // namespace
 
+std::vector<torch::optim::OptimizerParamGroup> lr_factor_param_groups(
+    const std::vector<std::shared_ptr<Modifier>>& modifiers, const std::vector<torch::Tensor>& params,
+    std::vector<double>& factors) {
+  // Group 0: every parameter no modifier claims, at factor 1; then one group per claimed set.
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<const void*> claimed;
+  std::vector<LrFactorGroup> asked;
+  for (const auto& m : modifiers)
+    for (LrFactorGroup& g : m->lr_factor_groups()) {
+      if (g.factor < 0) throw std::invalid_argument("modifier " + m->name() + ": learning-rate factor < 0");
+      for (const torch::Tensor& p : g.params) {
+        if (std::find(claimed.begin(), claimed.end(), p.unsafeGetTensorImpl()) != claimed.end())
+          throw std::logic_error("a parameter is in two learning-rate groups (modifier " + m->name() + ")");
+        claimed.push_back(p.unsafeGetTensorImpl());
+      }
+      if (!g.params.empty()) asked.push_back(std::move(g));
+    }
+  std::vector<torch::Tensor> rest;
+  for (const torch::Tensor& p : params)
+    if (std::find(claimed.begin(), claimed.end(), p.unsafeGetTensorImpl()) == claimed.end()) rest.push_back(p);
+  factors.assign(1, 1.0);
+  groups.emplace_back(rest);
+  for (LrFactorGroup& g : asked) {
+    factors.push_back(g.factor);
+    groups.emplace_back(g.params);
+  }
+  return groups;
+}
+
 Trainer::Trainer(Recipe recipe, RunOptions options) : recipe_(std::move(recipe)), options_(std::move(options)) {
   if (ProcessGroup* g = current_group()) {
     rank_ = g->rank();
@@ -128,7 +158,7 @@ void Trainer::prepare() {
   state_->calibrate_only = options_.calibrate_only;
   prepare_modifiers(modifiers_, *state_);
   model_->to(options_.device);
-  optimizer_ = make_optimizer(t.optimizer, model_->parameters());
+  optimizer_ = make_optimizer(t.optimizer, lr_factor_param_groups(modifiers_, model_->parameters(), lr_factors_));
   state_->optimizer = optimizer_.get();
   if (world_ > 1) {
     if (recipe_.data.batch_size < world_)
@@ -255,7 +285,8 @@ RunResult Trainer::run() {
       const auto t0 = Clock::now();
       st.step = step;
       const double lr = lr_at(step, st.total_steps);
-      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+      for (size_t g = 0; g < optimizer_->param_groups().size(); ++g)
+        optimizer_->param_groups()[g].options().set_lr(lr * lr_factors_.at(g));
 
       st.batch = task_->train_batch(epoch, s);
       st.batch.input = st.batch.input.to(options_.device);

@@ -69,12 +69,20 @@ class Trainer {
   std::unique_ptr<Task> task_;
   std::shared_ptr<ZooModel> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> lr_factors_;  // per optimizer parameter group: multiple of the schedule's lr
   std::vector<std::shared_ptr<Modifier>> modifiers_;
   std::unique_ptr<TrainState> state_;
   std::unique_ptr<GradientSync> grad_sync_;  // set when the process belongs to a group
   int rank_ = 0, world_ = 1;
   bool writer() const { return rank_ == 0; }  // the one rank that writes the run directory
 };
+
+// The optimizer's parameter groups: group 0 holds every parameter of `params` that no modifier's
+// lr_factor_groups() claims (factor 1), then one group per claimed set, in modifier order.
+// `factors` receives each group's learning-rate factor. A parameter claimed twice is an error.
+std::vector<torch::optim::OptimizerParamGroup> lr_factor_param_groups(
+    const std::vector<std::shared_ptr<Modifier>>& modifiers, const std::vector<torch::Tensor>& params,
+    std::vector<double>& factors);
 
 // Loads the model weights of `checkpoint` (a run's checkpoint.pt) into `model`.
 void load_model_weights(torch::nn::Module& model, const std::string& checkpoint);

@@ -52,6 +52,15 @@ TEST_P(GptqVsRtn, LowersTheLayerReconstructionErrorAndStaysOnTheGrid) {
   const double eg = output_error(w, g.weight, x), er = output_error(w, rtn.weight, x);
   EXPECT_LT(eg, er) << "GPTQ " << eg << " vs RTN " << er;
   expect_on_grid(g.weight, g.scales, c.scheme);
+  // The error-updated weights (QAT's latent start with ptq.latent: updated) are the same model:
+  // rounded with the same scales they give Ŵ exactly; and they are not Ŵ itself, nor W.
+  const torch::Tensor ug = as_scale_groups(g.updated, c.scheme);
+  const torch::Tensor sc = g.scales.reshape({ug.size(0), ug.size(1), 1});
+  const QuantRange r = quant_range(c.scheme.bits, true);
+  const torch::Tensor requant = (torch::clamp(torch::round(ug / sc), r.qmin, r.qmax) * sc).reshape(w.sizes());
+  EXPECT_TRUE(torch::equal(requant, g.weight));
+  EXPECT_GT((g.updated - g.weight).abs().max().item<float>(), 0.0f);
+  EXPECT_GT((g.updated - w).abs().max().item<float>(), 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, GptqVsRtn,

@@ -154,6 +154,37 @@ TEST(PtqRun, GptqBeatsRtnPerLayerAndInitialisesLsq) {
   }
 }
 
+// ptq.latent: updated leaves the same quantized model as the default (grid), but its latent float
+// weights are GPTQ's error-updated ones, off the grid (what QAT then trains from).
+TEST(PtqRun, GptqLatentUpdatedIsTheSameQuantizedModelOffTheGrid) {
+  const PtqSetup s;
+  auto prepared = [&](const std::string& latent) {
+    const Recipe r = s.recipe("lat", "  - quantization:\n      calibration_batches: 2\n"
+                                     "      weights: {bits: 4, granularity: channel, method: lsq}\n"
+                                     "      ptq: {method: gptq, batches: 4, latent: " + latent + "}\n");
+    auto task = train::make_task(r);
+    auto model = train::make_model(r.model, task->input_shape());
+    train::load_model_weights(*model, s.float_run + "/checkpoint.pt");
+    auto mods = cli::make_modifiers(r);
+    auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mods.at(0));
+    q->mutable_config().ptq_progress = false;
+    train::TrainState st(r, *model, *task, torch::kCPU);
+    q->prepare(st);
+    model->eval();
+    return model;
+  };
+  auto grid = prepared("grid"), updated = prepared("updated");
+  ASSERT_EQ(grid->layers().size(), updated->layers().size());
+  bool off_grid = false;
+  for (size_t i = 0; i < grid->layers().size(); ++i) {
+    auto& g = *grid->layers()[i];
+    auto& u = *updated->layers()[i];
+    EXPECT_TRUE(torch::allclose(g.deployed_weight(), u.deployed_weight(), 0, 1e-6)) << g.layer_name();
+    off_grid = off_grid || (u.effective_weight() - u.deployed_weight()).abs().max().item<float>() > 1e-4f;
+  }
+  EXPECT_TRUE(off_grid) << "latent: updated keeps the weights between grid points";
+}
+
 // The accuracy-limited search, through the command: every trial is measured through the runtime;
 // the chosen candidate's checkpoint re-measured independently gives the same accuracy, stays
 // within the limit, and is smaller than float; a loose limit picks the most compressed candidate
@@ -276,6 +307,85 @@ TEST(PtqRun, OneShotTwoFourAtCalibrationIsExactAndValidates) {
   }
 }
 
+// lsq_lr_factor: the learned scales get an optimizer group of their own at that multiple of the
+// learning rate. At 0 they stay exactly where PTQ put them while the weights train; at 1 (the
+// default, no group) they move. Both runs start from the same GPTQ result.
+TEST(PtqRun, LsqLrFactorZeroKeepsThePtqScalesWhileWeightsTrain) {
+  const PtqSetup s;
+  const std::string mods = "  - quantization:\n      calibration_batches: 2\n"
+                           "      weights: {bits: 4, granularity: channel, method: lsq}\n"
+                           "      inputs: {mode: static, bits: 8, symmetric: false, method: lsq}\n"
+                           "      ptq: {method: gptq, batches: 2}\nFACTOR";
+  // Per layer: (weight scales, input scale, raw weight) of a trained model.
+  using Snapshot = std::vector<std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>>;
+  auto snapshot = [](train::ZooModel& model) {
+    Snapshot out;
+    for (auto& layer : model.layers()) {
+      auto wq = std::dynamic_pointer_cast<qat::WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant));
+      auto aq = std::dynamic_pointer_cast<qat::ActFakeQuantImpl>(layer->hook(train::HookSlot::kInputQuant));
+      EXPECT_TRUE(wq && aq) << layer->layer_name();
+      out.emplace_back(wq->scales(layer->effective_weight()).clone(), torch::tensor(aq->static_params().scale),
+                       layer->raw_weight().detach().clone());
+    }
+    return out;
+  };
+  auto train_with = [&](const std::string& name, const std::string& factor, double lr) {
+    std::string m = mods;
+    m.replace(m.find("FACTOR"), 6, factor);
+    Recipe r = s.recipe(name, m);
+    r.train.steps = 10;
+    r.train.optimizer.lr = lr;
+    train::RunOptions o;
+    o.run_dir = s.dir.file(name);
+    o.threads = 1;
+    o.progress = false;
+    o.init_checkpoint = s.float_run + "/checkpoint.pt";
+    auto trainer = std::make_unique<train::Trainer>(r, o);
+    for (auto& mod : cli::make_modifiers(r)) {
+      if (auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q->mutable_config().ptq_progress = false;
+      trainer->add_modifier(mod);
+    }
+    trainer->run();
+    return snapshot(trainer->model());
+  };
+  // The reference trains at lr 0: the PTQ result itself (AdamW's decay is lr-scaled too).
+  const Snapshot ptq = train_with("ref", "", 0.0);
+  const Snapshot frozen = train_with("frozen", "      lsq_lr_factor: 0\n", 0.01);
+  const Snapshot moving = train_with("moving", "", 0.01);
+  ASSERT_EQ(ptq.size(), frozen.size());
+  bool weights_moved = false, scales_moved = false;
+  for (size_t i = 0; i < ptq.size(); ++i) {
+    EXPECT_TRUE(torch::equal(std::get<0>(ptq[i]), std::get<0>(frozen[i]))) << "weight scales of layer " << i;
+    EXPECT_TRUE(torch::equal(std::get<1>(ptq[i]), std::get<1>(frozen[i]))) << "input scale of layer " << i;
+    weights_moved = weights_moved || !torch::equal(std::get<2>(ptq[i]), std::get<2>(frozen[i]));
+    scales_moved = scales_moved || !torch::equal(std::get<0>(ptq[i]), std::get<0>(moving[i]));
+  }
+  EXPECT_TRUE(weights_moved) << "the weights train at the full learning rate";
+  EXPECT_TRUE(scales_moved) << "without the factor the LSQ scales train";
+}
+
+// The groups the trainer builds: everything unclaimed at factor 1 first, then each claimed set.
+TEST(PtqRun, LrFactorParamGroupsSplitClaimedParameters) {
+  struct Claims : train::Modifier {
+    std::vector<torch::Tensor> mine;
+    std::string name() const override { return "claims"; }
+    std::vector<train::LrFactorGroup> lr_factor_groups() const override { return {{mine, 0.25}}; }
+  };
+  const torch::Tensor a = torch::zeros({2}), b = torch::zeros({3}), c = torch::zeros({4});
+  auto m = std::make_shared<Claims>();
+  m->mine = {b};
+  std::vector<double> factors;
+  const auto groups = train::lr_factor_param_groups({m}, {a, b, c}, factors);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(factors, (std::vector<double>{1.0, 0.25}));
+  ASSERT_EQ(groups[0].params().size(), 2u);
+  EXPECT_TRUE(groups[0].params()[0].is_same(a) && groups[0].params()[1].is_same(c));
+  ASSERT_EQ(groups[1].params().size(), 1u);
+  EXPECT_TRUE(groups[1].params()[0].is_same(b));
+  m->mine = {b, b};
+  EXPECT_THROW(train::lr_factor_param_groups({m}, {a, b, c}, factors), std::logic_error);
+}
+
 TEST(PtqRun, RecipeErrorsNameTheKey) {
   const PtqSetup s;
   auto expect_error = [&](const std::string& mods, const std::string& needle) {
@@ -290,6 +400,11 @@ TEST(PtqRun, RecipeErrorsNameTheKey) {
   expect_error(w4("method: mse, percdamp: 0.1"), "percdamp");
   expect_error("  - quantization:\n      weights: {bits: 4, granularity: group, group_size: 4}\n      ptq: {method: kl}\n",
                "kl observer");
+  expect_error(w4("method: mse") + "      lsq_lr_factor: -1\n", "lsq_lr_factor");
+  expect_error(w4("method: mse, latent: updated"), "latent");
+  expect_error(w4("method: gptq, latent: rounded"), "latent");
+  // Learned scales only: min-max weights under ptq have static scales, nothing to train.
+  expect_error(w4("method: mse") + "      lsq_lr_factor: 0.1\n", "applies to learned scales only");
 }
 
 }  // namespace

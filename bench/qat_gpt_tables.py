@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Seeded QAT-quality table of the Brown GPT (docs/RESULTS.md "QAT quality on the Brown GPT", issue 18).
+
+  bench/qat_gpt_tables.py W [--seeds 0 1 2] [--json out.json]
+
+Reads W/<variant>/seed-<s>/summary.json (the runtime's measurements on the exported checkpoints,
+as `qforge run` writes them; e.g. unpacked from scripts/device/qat_gpt_tables.sh's q.tgz) and prints,
+per variant, bits per byte and perplexity (mean ± sample std over seeds) and, paired per seed:
+  gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lr1e3 twin for
+            a variant trained at lr 1e-3), in %
+  recovery  1 - gap / (PTQ RTN's perplexity gap vs its own teacher), in %: the share of PTQ's loss
+            that QAT removes (issue 18's target: >= 80 %, with gap <= 0.5 %)
+  vs QAT    the bits-per-byte difference to brown_gpt_w4a8 (LSQ from RTN), with its paired t
+            (2 degrees of freedom for 3 seeds: |t| > 4.30 is p < 0.05)
+"""
+import argparse, json, math, os, statistics
+
+
+def ms(xs, f="%.3f"):
+    if not xs:
+        return "—"
+    if len(xs) == 1:
+        return f % xs[0]
+    return (f + " ± " + f.replace("+", "")) % (statistics.mean(xs), statistics.stdev(xs))
+
+
+def t_stat(ds):
+    if len(ds) < 2:
+        return float("nan")
+    sd = statistics.stdev(ds)
+    return statistics.mean(ds) / (sd / math.sqrt(len(ds))) if sd > 0 else float("inf")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("work")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    m = {}
+    for v in sorted(os.listdir(a.work)):
+        for s in a.seeds:
+            p = os.path.join(a.work, v, "seed-%d" % s, "summary.json")
+            if os.path.exists(p) and (v.startswith("brown_gpt") or v.startswith("gpt_")):
+                j = json.load(open(p))
+                if j["metrics"].get("validate") != 1.0:
+                    raise SystemExit("%s: validate did not pass" % p)
+                m.setdefault(v, {})[s] = j["metrics"]
+    T, F, RTN, QAT = "brown_gpt_fp32", "brown_gpt_fp32_continued", "gpt_ptq_rtn", "brown_gpt_w4a8"
+    ppl = lambda v, s: m[v][s]["perplexity"]
+    bpb = lambda v, s: m[v][s]["bits_per_byte"]
+    out = {}
+    print("| variant | seeds | bits/byte | perplexity | gap vs equal-budget float (ppl) | recovery of RTN's gap | Δ bpb vs QAT (LSQ from RTN), t |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for v in sorted(m, key=lambda v: (v != T, v)):
+        seeds = sorted(m[v])
+        row = {"seeds": seeds, "bpb": [bpb(v, s) for s in seeds], "ppl": [ppl(v, s) for s in seeds]}
+        gap = rec = dq = []
+        if v.startswith("brown_gpt_w4a8") or v.startswith("gpt_ptq"):
+            fl = F + "_lr1e3" if v.endswith("_lr1e3") else F
+            ref = T if v.startswith("gpt_ptq") else fl
+            ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(RTN, {}) and s in m.get(T, {})]
+            gap = [100 * (ppl(v, s) / ppl(ref, s) - 1) for s in ok]
+            rec = [100 * (1 - (ppl(v, s) / ppl(ref, s) - 1) / (ppl(RTN, s) / ppl(T, s) - 1)) for s in ok]
+            if v != QAT and v.startswith("brown_gpt_w4a8"):
+                dq = [bpb(v, s) - bpb(QAT, s) for s in seeds if s in m.get(QAT, {})]
+        elif v.startswith(F):
+            ok = [s for s in seeds if s in m.get(T, {})]
+            gap = [100 * (ppl(v, s) / ppl(T, s) - 1) for s in ok]  # vs the teacher: what 600 steps buy
+        row.update(gap=gap, recovery=rec, d_bpb_vs_qat=dq)
+        out[v] = row
+        print("| %s | %d | %s | %s | %s | %s | %s |" % (
+            v, len(seeds), ms(row["bpb"]), ms(row["ppl"]), ms(gap, "%+.2f") + (" %" if gap else ""),
+            ms(rec, "%.0f") + (" %" if rec else ""),
+            (ms(dq, "%+.4f") + ", t = %.1f" % t_stat(dq)) if len(dq) > 1 else ms(dq, "%+.4f")))
+    print("\ngap: PTQ rows vs their teacher, float-continued rows vs the teacher, QAT rows vs the equal-budget float.")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# On the device machine, in one call (carry .gpu-data; run from the repository root): the seeded
+# QAT-quality comparison of docs/RESULTS.md "QAT quality on the Brown GPT" (issue 18). Builds
+# qforge against the machine's LibTorch, trains the 3 float teachers (seed s each; the same as
+# scripts/device/seeded_tables.sh's), then every variant of seed s from teacher s with `qforge run`
+# (CUDA training; export, validate and eval on the CPU runtime: summary.json), variants in order of
+# priority so that a DEADLINE cuts whole variants, and packs the summary.json files, recipes and
+# logs into $OUT/q.tgz. Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
+# ONLY=REGEX runs just the variants whose whole names match; DEADLINE: the second, counted from the
+# start, by which the variants stop so that the results still pack.
+ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}"
+export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/bq3/cli/qforge
+mkdir -p $W/r
+date +%T
+if [ ! -x $Q ]; then
+  P=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B /tmp/bq3 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
+    cmake --build /tmp/bq3 -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
+fi
+date +%T
+# r NAME SEED RECIPE CALIBRATE_ONLY: the recipe with seed s and its init_from replaced by teacher
+# s; runs W/NAME/seed-s.
+r() {
+  f=$W/r/$1_$2.yaml
+  sed -e "s/^seed: .*/seed: $2/" -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/brown_gpt_fp32/seed-$2#" $3 > $f
+  c=; [ $4 = 1 ] && c=--calibrate-only
+  $Q run $f -o $W/$1/seed-$2 --device cuda --threads 1 -q $c > $W/r/$1_$2.log 2>&1; e=$?
+  echo "$1 $2 rc $e $(date +%T)"
+}
+export -f r
+for s in 0 1 2; do echo brown_gpt_fp32 $s recipes/brown_gpt_fp32.yaml 0; done | xargs -P3 -L1 bash -c 'r "$@"' _
+J=$W/j
+B=bench/recipes
+while read n rec c; do
+  for s in 0 1 2; do echo $n $s $rec $c; done
+done > $J <<LIST
+brown_gpt_fp32_continued $B/brown_gpt_fp32_continued.yaml 0
+gpt_ptq_rtn recipes/brown_gpt_w4a8.yaml 1
+brown_gpt_w4a8_gptq_qat recipes/brown_gpt_w4a8_gptq_qat.yaml 0
+brown_gpt_w4a8_gptq_qat_lsqlr01 $B/brown_gpt_w4a8_gptq_qat_lsqlr01.yaml 0
+brown_gpt_w4a8_gptq_static $B/brown_gpt_w4a8_gptq_static.yaml 0
+brown_gpt_w4a8 recipes/brown_gpt_w4a8.yaml 0
+brown_gpt_w4a8_lsqlr01 $B/brown_gpt_w4a8_lsqlr01.yaml 0
+gpt_ptq_gptq recipes/brown_gpt_w4a8_ptq_gptq.yaml 1
+brown_gpt_w4a8_mse_qat $B/brown_gpt_w4a8_mse_qat.yaml 0
+brown_gpt_w4a8_ste recipes/brown_gpt_w4a8_ste.yaml 0
+brown_gpt_w4a8_gptq_qat_lr1e3 $B/brown_gpt_w4a8_gptq_qat_lr1e3.yaml 0
+brown_gpt_fp32_continued_lr1e3 $B/brown_gpt_fp32_continued_lr1e3.yaml 0
+brown_gpt_w4a8_gptq_upd_qat $B/brown_gpt_w4a8_gptq_upd_qat.yaml 0
+brown_gpt_w4a8_gptq_upd_lsqlr01 $B/brown_gpt_w4a8_gptq_upd_lsqlr01.yaml 0
+brown_gpt_w4a8_gptq_upd_static $B/brown_gpt_w4a8_gptq_upd_static.yaml 0
+LIST
+grep -E "^($ONLY) " $J > $J.only
+timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
+cd $W && tar czf $OUT/q.tgz */seed-*/summary.json r
+date +%T
