@@ -36,6 +36,19 @@ struct V {
     b = _mm_add_ss(b, _mm_movehdup_ps(b));
     return _mm_cvtss_f32(b);
   }
+  // The horizontal sums of a[0..3], times `scale`, into out[0..3]. Each sum adds only its own
+  // vector's lanes, in one fixed tree: pairs within 128-bit lanes (unpack), then the four
+  // 128-bit lanes.
+  static void reduce4(const F* a, float scale, float* out) {
+    const F t0 = _mm512_add_ps(_mm512_unpacklo_ps(a[0], a[1]), _mm512_unpackhi_ps(a[0], a[1]));
+    const F t1 = _mm512_add_ps(_mm512_unpacklo_ps(a[2], a[3]), _mm512_unpackhi_ps(a[2], a[3]));
+    // per 128-bit lane: (a0, a1, a0, a1) and (a2, a3, a2, a3) partial sums -> (a0, a1, a2, a3)
+    const F u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))),
+                              _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))));
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
+    const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
+  }
   static float reduce_max(F x) { return _mm512_reduce_max_ps(x); }
   // exp(x) for x <= 0 (softmax arguments): x = n ln2 + r, |r| <= ln2 / 2, a degree-7 polynomial
   // for e^r (the Cephes expf coefficients), scaled by 2^n; below -87.33 (where float's exp
