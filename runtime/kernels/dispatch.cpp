@@ -113,6 +113,7 @@ const KernelTable& avx512vnni_table() {
     k.qconv_pool = x8_conv2d_pool_4x64c4__avx512vnni;
     k.causal_attention = f32_causal_attention__avx512;
     k.qkv_causal_attention = f32_qkv_causal_attention__avx512;
+    k.quantize_kv_rows = f32_quantize_kv_rows__avx512;
     k.gelu = f32_gelu__avx512;
     k.layernorm = f32_layernorm__avx512;
     return k;

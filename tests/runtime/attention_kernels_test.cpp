@@ -146,7 +146,8 @@ const std::vector<QuantCase>& quant_cases() {
       {2, 32, {4, 32, true, 1.0f}},  {2, 32, {4, 8, false, 1.0f}}, {3, 20, {4, 4, true, 1.0f}},
       {1, 6, {4, 2, true, 0.9f}},    {3, 10, {4, 5, false, 1.0f}}, {2, 24, {4, 24, true, 1.0f}},
       {1, 40, {4, 8, true, 1.0f}},   {2, 5, {4, 5, true, 1.0f}},   {2, 17, {8, 17, true, 1.0f}},
-      {3, 12, {8, 4, false, 1.0f}}};
+      {3, 12, {8, 4, false, 1.0f}},  {2, 32, {4, 16, true, 0.9f}}, {1, 64, {4, 64, true, 1.0f}},
+      {2, 32, {8, 16, true, 1.0f}},  {2, 48, {8, 48, true, 1.0f}}};
   return c;
 }
 
@@ -161,7 +162,12 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
         // The cache as the runtime keeps it: codes and fp16 scales (+ offsets) per row, quantized
         // by the table's own quantize_kv_rows, which must be core/kv_quant.h's rule exactly.
         const int64_t cb = kv_code_bytes(c, qc.q.bits), groups = c / qc.q.group;
-        const auto kv = randn(static_cast<size_t>(l * 2 * c), 5 + static_cast<unsigned>(c), 1.5f, 0.3f);
+        auto kv = randn(static_cast<size_t>(l * 2 * c), 5 + static_cast<unsigned>(c), 1.5f, 0.3f);
+        // Groups whose scale is special: all zeros (scale 1), tiny (an fp16 subnormal or 2^-24),
+        // huge (clamped to 65504).
+        const float special[] = {0.0f, 1e-9f, 1e-6f, 1e6f};
+        for (int64_t j = 0; j < l && j < 4; ++j)
+          for (int64_t e = 0; e < qc.q.group; ++e) kv[j * 2 * c + e] *= special[j];
         std::vector<uint8_t> kc(l * cb), vc(l * cb), kc_ref(l * cb);
         std::vector<uint16_t> ks(l * groups), vs(l * groups), ko(l * groups), vo(l * groups), ks_ref(l * groups),
             ko_ref(l * groups);

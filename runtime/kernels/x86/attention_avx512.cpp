@@ -98,6 +98,9 @@ struct V {
     }
     return _mm512_maskz_cvtepi32_ps(mask(n), i32);
   }
+  // A broadcast fp16 scale (vcvtph2ps: exact, subnormals included).
+  static F half1(uint16_t h) { return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(h))); }
+#define QF_V_HAS_HALF1 1
   // n 8-bit codes (int8 symmetric, uint8 asymmetric) as floats; lanes >= n are 0.
   static F bytes(const uint8_t* p, int64_t n, bool symmetric) {
     const __m128i b = _mm_maskz_loadu_epi8(mask(n), p);
@@ -109,3 +112,59 @@ struct V {
 }  // namespace qf::kernels::x86
 
 #include "runtime/kernels/x86/attention_impl.inc"
+
+namespace qf::kernels::x86 {
+namespace {
+
+// float -> fp16 bits, round to nearest even (vcvtps2ph; what core/fp16.h's fp32_to_fp16 computes
+// for the finite values a scale takes), and back.
+uint16_t to_half(float x) {
+  const __m256i h = _mm512_cvtps_ph(_mm512_set1_ps(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return static_cast<uint16_t>(_mm_cvtsi128_si32(_mm256_castsi256_si128(h)) & 0xFFFF);
+}
+float from_half(uint16_t h) { return _mm512_cvtss_f32(_mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(h)))); }
+
+}  // namespace
+
+// core/kv_quant.h's symmetric rule, 16 values per vector, for groups that are whole vectors:
+// the group's absmax (a max: any order gives the same value), the scale in scalar float ops as
+// kv_group_params computes it, then per value x / s (vdivps), round half to even, clamp, codes.
+void f32_quantize_kv_rows_sym__avx512(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
+                                      uint8_t* codes, int64_t code_stride, uint16_t* scales, int64_t scale_stride) {
+  const float qmax = q.bits == 4 ? 7.0f : 127.0f;
+  const int64_t groups = c / q.group;
+  const __m512 sign_off = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * x_stride;
+    uint8_t* cr = codes + r * code_stride;
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* xg = xr + g * q.group;
+      __m512 am = _mm512_setzero_ps();
+      for (int64_t i = 0; i < q.group; i += 16) am = _mm512_max_ps(am, _mm512_and_ps(_mm512_loadu_ps(xg + i), sign_off));
+      const float absmax = _mm512_reduce_max_ps(am);
+      const float s32 = __builtin_fminf((absmax * q.clip) / qmax, 65504.0f);
+      uint16_t bits = to_half(s32);
+      float s = from_half(bits);
+      if (s == 0.0f) {
+        bits = to_half(absmax > 0.0f ? 5.9604644775390625e-08f : 1.0f);
+        s = from_half(bits);
+      }
+      scales[r * scale_stride + g] = bits;
+      const __m512 sv = _mm512_set1_ps(s), lo = _mm512_set1_ps(-qmax), hi = _mm512_set1_ps(qmax);
+      for (int64_t i = 0; i < q.group; i += 16) {
+        const __m512 v = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(xg + i), sv), _MM_FROUND_TO_NEAREST_INT);
+        const __m128i b = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi)));
+        const int64_t k = g * q.group + i;  // even: groups are whole vectors
+        if (q.bits == 8) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(cr + k), b);
+        } else {  // bytes 2j, 2j+1 -> one byte: low nibble, high nibble
+          const __m128i t = _mm_and_si128(b, _mm_set1_epi8(0x0F));
+          const __m128i w = _mm_and_si128(_mm_or_si128(t, _mm_srli_epi16(t, 4)), _mm_set1_epi16(0x00FF));
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(cr + k / 2), _mm_packus_epi16(w, w));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace qf::kernels::x86

@@ -75,4 +75,12 @@ void f32_qkv_causal_attention__avx2(const float* q, int64_t q_stride, const Quan
                   scratch, y);
 }
 
+void f32_quantize_kv_rows__avx512(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
+                                  uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
+                                  int64_t scale_stride) {
+  if (q.symmetric && (q.bits == 4 || q.bits == 8) && q.group > 0 && q.group % 16 == 0 && c % q.group == 0)
+    return f32_quantize_kv_rows_sym__avx512(x, rows, x_stride, c, q, codes, code_stride, scales, scale_stride);
+  f32_quantize_kv_rows_ref(x, rows, x_stride, c, q, codes, code_stride, scales, offsets, scale_stride);
+}
+
 }  // namespace qf::kernels::x86

@@ -22,6 +22,12 @@ void f32_qkv_causal_attention__avx512(const float* q, int64_t q_stride, const Qu
                                       int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
 void f32_qkv_causal_attention__avx2(const float* q, int64_t q_stride, const QuantKvRows& k, const QuantKvRows& v,
                                     int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
+// QuantizeKvRowsFn: core/kv_quant.h's rule, exactly (the same codes and fp16 scales). AVX-512:
+// symmetric schemes whose group is a multiple of 16 values in vectors; anything else (and the
+// AVX2 table) runs the reference.
+void f32_quantize_kv_rows__avx512(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
+                                  uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
+                                  int64_t scale_stride);
 
 // One block of work for the ISA files: queries [i0, i1) x heads [h0, h1) of one batch element.
 struct AttentionBlock {
@@ -39,6 +45,8 @@ void f32_qkv_causal_attention_block__avx512(const AttentionBlock& a, const Quant
                                             float* sc, float* lane_groups);
 void f32_qkv_causal_attention_block__avx2(const AttentionBlock& a, const QuantKvRows& k, const QuantKvRows& v,
                                           float* sc, float* lane_groups);
+void f32_quantize_kv_rows_sym__avx512(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
+                                      uint8_t* codes, int64_t code_stride, uint16_t* scales, int64_t scale_stride);
 int attention_lanes__avx512();  // W: floats per vector
 int attention_lanes__avx2();
 
