@@ -41,7 +41,9 @@ const std::vector<AttnShape>& attn_shapes() {
   static const std::vector<AttnShape> s = {
       {1, 1, 1, 1, 1.0f},   {2, 5, 1, 1, 1.0f},  {3, 17, 1, 9, 1.0f},  {2, 16, 1, 40, 1.0f},
       {2, 33, 3, 7, 1.0f},  {4, 8, 5, 5, 1.0f},  {1, 48, 2, 30, 1.0f}, {2, 32, 1, 37, 12.0f},
-      {3, 20, 4, 19, 30.0f}};
+      {3, 20, 4, 19, 30.0f},
+      // enough work (4 L C per query >= threads.cpp's threshold) that two threads really split it
+      {4, 64, 2, 200, 1.0f}};
   return s;
 }
 
@@ -101,6 +103,7 @@ TEST(AttentionKernels, FloatCacheWithinTheErrorBoundOfTheReference) {
       const auto k = randn(static_cast<size_t>(s.l * kv_stride), 2 + static_cast<unsigned>(s.l));
       const auto v = randn(static_cast<size_t>(s.l * kv_stride), 3 + static_cast<unsigned>(s.l), 2.0f, 0.5f);
       std::vector<float> scratch(s.l), want(s.t * c), got(s.t * c);
+      set_num_threads(1);
       ref_kernel_table().causal_attention(q.data(), 3 * c, k.data(), v.data(), kv_stride, s.t, s.l, c, s.heads,
                                           scratch.data(), want.data());
       kt->causal_attention(q.data(), 3 * c, k.data(), v.data(), kv_stride, s.t, s.l, c, s.heads, scratch.data(),
@@ -113,7 +116,7 @@ TEST(AttentionKernels, FloatCacheWithinTheErrorBoundOfTheReference) {
       set_num_threads(2);
       kt->causal_attention(q.data(), 3 * c, k.data(), v.data(), kv_stride, s.t, s.l, c, s.heads, scratch.data(),
                            two.data());
-      set_num_threads(1);
+      set_num_threads(0);  // the default again
       EXPECT_EQ(std::memcmp(two.data(), got.data(), got.size() * 4), 0) << "2 threads";
       for (int64_t i = 0; i < s.t; ++i) {
         std::vector<float> one(c);
