@@ -1,15 +1,18 @@
-// batch_bench MODEL.qf.h5 PROMPTS.txt [-n 64] [--batch 16] [--rounds 3] [--stop-id -1]:
+// batch_bench MODEL.qf.h5 PROMPTS.txt [-n 64] [--batch 16] [--rounds 3] [--stop-id -1] [--profile 1]:
 // continuous batching (runtime/batch_generation.h, the code behind `qforge generate --prompts
 // --batch B`) against one prompt at a time (generate(), `--batch 1`), greedy, on every line of
 // PROMPTS as a byte prompt (cut to the model's context), one kernel thread.
 // Measure: CPU time of this process (the machine is shared; wall time measures the neighbours);
 // the two configurations alternate which runs first in each round; mean ± std over rounds.
 // Also checks that every batched output is the one-at-a-time output token for token (exit 1 if not).
+// --profile 1: after the rounds, one more run of each with the engine's per-op timing on, printed
+// as CPU-clock microseconds per generated token by op kind (where a step's time goes).
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <exception>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,16 +31,17 @@ using qf::bench::mean_std;
 
 int main(int argc, char** argv) {
   if (argc < 3 || std::string(argv[1]) == "--help") {
-    std::printf("usage: batch_bench MODEL.qf.h5 PROMPTS.txt [-n 64] [--batch 16] [--rounds 3] [--stop-id -1]\n");
+    std::printf("usage: batch_bench MODEL.qf.h5 PROMPTS.txt [-n 64] [--batch 16] [--rounds 3] [--stop-id -1] [--profile 1]\n");
     return argc == 2 ? 0 : 2;
   }
-  int64_t n = 64, batch = 16, rounds = 3, stop = -1;
+  int64_t n = 64, batch = 16, rounds = 3, stop = -1, profile = 0;
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "-n") n = std::stoll(argv[i + 1]);
     else if (a == "--batch") batch = std::stoll(argv[i + 1]);
     else if (a == "--rounds") rounds = std::stoll(argv[i + 1]);
     else if (a == "--stop-id") stop = std::stoll(argv[i + 1]);
+    else if (a == "--profile") profile = std::stoll(argv[i + 1]);
   }
   try {
     qf::kernels::set_num_threads(1);
@@ -112,6 +116,37 @@ int main(int argc, char** argv) {
                 mean_std(tps_batch, 1).c_str(), mean_std(ratio, 3).c_str());
     std::printf("outputs differing from one at a time: %lld of %lld\n", static_cast<long long>(differing),
                 static_cast<long long>(rounds * static_cast<int64_t>(reqs.size())));
+    if (profile) {  // per-op time by kind, microseconds per generated token, each mode run once more
+      std::map<std::string, std::pair<double, double>> by_kind;  // kind -> (one at a time, batched)
+      double total_one = 0, total_batch = 0;
+      for (int mode = 0; mode < 2; ++mode) {
+        engine.reset_op_times();
+        engine.set_profiling(true);
+        int64_t tokens = 0;
+        if (mode == 0) {
+          for (const auto& r : reqs) {
+            qf::GenerateOptions g;
+            g.max_new_tokens = n;
+            g.context = context;
+            g.seed = r.seed;
+            g.stop_ids = r.stop_ids;
+            tokens += static_cast<int64_t>(qf::generate(engine, r.prompt, g).size());
+          }
+        } else {
+          qf::generate_batch(engine, reqs, bo, &bst);
+          tokens = bst.tokens;
+        }
+        engine.set_profiling(false);
+        for (const qf::OpTime& t : engine.op_times()) {
+          const double us = 1e6 * t.seconds / static_cast<double>(tokens);
+          (mode == 0 ? by_kind[t.kind].first : by_kind[t.kind].second) += us;
+          (mode == 0 ? total_one : total_batch) += us;
+        }
+      }
+      std::printf("per-op time (the op timer's clock), microseconds per generated token:\n| op kind | one at a time | batched |\n| --- | --- | --- |\n");
+      for (const auto& [kind, t] : by_kind) std::printf("| %s | %.2f | %.2f |\n", kind.c_str(), t.first, t.second);
+      std::printf("| all ops | %.2f | %.2f |\n", total_one, total_batch);
+    }
     return differing == 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "batch_bench: %s\n", e.what());

@@ -1,4 +1,4 @@
-// random_gpt OUT.qf.h5 --layers L --dim D --context T [--heads H] [--w4a8] [--seed S]: a byte-level
+// random_gpt OUT.qf.h5 --layers L --dim D --context T [--heads H] [--w4a8] [--kv-int4] [--seed S]: a byte-level
 // GPT (vocabulary 256, the zoo's graph: pre-LN blocks, GELU MLP of 4 x dim) with random weights.
 // Timing only (docs/RESULTS.md, "Generation"): a step's cost does not depend on the weights'
 // values, so sizes that cannot be trained on the shared machine can still be timed.
@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/kv_cache_attrs.h"
 #include "export/checkpoint_writer.h"
 
 namespace {
@@ -27,7 +28,7 @@ qf::Op make_op(const std::string& kind, const std::string& name, std::vector<std
 int main(int argc, char** argv) {
   std::string out;
   int64_t layers = 2, dim = 128, context = 64, heads = 4;
-  bool w4a8 = false;
+  bool w4a8 = false, kv_int4 = false;  // --kv-int4: the attention ops keep an int4 KV cache (group 32, symmetric)
   unsigned seed = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -38,8 +39,9 @@ int main(int argc, char** argv) {
     else if (a == "--heads") heads = next();
     else if (a == "--seed") seed = static_cast<unsigned>(next());
     else if (a == "--w4a8") w4a8 = true;
+    else if (a == "--kv-int4") kv_int4 = true;
     else if (a == "--help") {
-      std::printf("usage: random_gpt OUT.qf.h5 --layers L --dim D --context T [--heads H] [--w4a8] [--seed S]\n");
+      std::printf("usage: random_gpt OUT.qf.h5 --layers L --dim D --context T [--heads H] [--w4a8] [--kv-int4] [--seed S]\n");
       return 0;
     } else out = a;
   }
@@ -95,6 +97,12 @@ int main(int argc, char** argv) {
       linear(p + "attn.qkv", p + "n1", p + "qkv", 3 * dim, dim);
       qf::Op att = make_op("causal_attention", p + "attn.sdpa", {p + "qkv"}, p + "att");
       att.ints["heads"] = {heads};
+      if (kv_int4) {
+        qf::KvCacheScheme kv;
+        kv.bits = 4;
+        kv.group_size = 32;
+        qf::set_kv_cache_attrs(att, kv, dim / heads);
+      }
       c.graph.ops.push_back(att);
       linear(p + "attn.proj", p + "att", p + "pr", dim, dim);
       c.graph.ops.push_back(make_op("add", p + "res1", {h, p + "pr"}, p + "h1"));
@@ -112,7 +120,7 @@ int main(int argc, char** argv) {
     qf::write_checkpoint(out, c);
     std::printf("%s: %lld layers, dim %lld, context %lld, %s, random weights\n", out.c_str(),
                 static_cast<long long>(layers), static_cast<long long>(dim), static_cast<long long>(context),
-                w4a8 ? "w4a8" : "float32");
+                w4a8 ? (kv_int4 ? "w4a8, int4 KV cache" : "w4a8") : (kv_int4 ? "float32, int4 KV cache" : "float32"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "random_gpt: %s\n", e.what());
     return 1;

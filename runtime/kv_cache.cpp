@@ -24,6 +24,11 @@ int64_t KvCache::bytes_per_token() const {
   return 2 * (code_bytes() + scale_count() * 2 * (q_.symmetric ? 1 : 2));
 }
 
+int64_t KvCache::free_slot() const {
+  for (int64_t s = 0;; ++s)
+    if (std::find(slot_.begin(), slot_.end(), s) == slot_.end()) return s;
+}
+
 int64_t KvCache::longest() const {
   int64_t n = 0;
   for (int64_t l : len_) n = std::max(n, l);
@@ -38,9 +43,10 @@ int64_t KvCache::bytes() const {
 
 kernels::QuantKvRows KvCache::rows(const Buffer& codes, const Buffer& scales, const Buffer& offsets, int64_t b) const {
   kernels::QuantKvRows r;
-  r.codes = static_cast<const uint8_t*>(codes.data()) + b * cap_ * code_bytes();
-  r.scales = static_cast<const uint16_t*>(scales.data()) + b * cap_ * scale_count();
-  r.offsets = q_.symmetric ? nullptr : static_cast<const uint16_t*>(offsets.data()) + b * cap_ * scale_count();
+  const int64_t s = slot(b);
+  r.codes = static_cast<const uint8_t*>(codes.data()) + s * cap_ * code_bytes();
+  r.scales = static_cast<const uint16_t*>(scales.data()) + s * cap_ * scale_count();
+  r.offsets = q_.symmetric ? nullptr : static_cast<const uint16_t*>(offsets.data()) + s * cap_ * scale_count();
   r.code_stride = code_bytes();
   r.scale_stride = scale_count();
   r.q = q_;
@@ -74,10 +80,10 @@ void KvCache::reserve(const kernels::KernelTable& kt, int64_t rows, int64_t toke
   for (auto [buf, row] : parts()) {
     Buffer grown(*kt.memory);
     grown.reserve(static_cast<size_t>(bcap * cap * row));
-    for (int64_t b = 0; b < batch_; ++b)
+    for (int64_t b = 0; b < batch_; ++b)  // every row keeps its slot
       if (len_[static_cast<size_t>(b)] > 0)
-        kt.memory->copy(static_cast<char*>(grown.data()) + b * cap * row,
-                        static_cast<const char*>(buf->data()) + b * cap_ * row,
+        kt.memory->copy(static_cast<char*>(grown.data()) + slot(b) * cap * row,
+                        static_cast<const char*>(buf->data()) + slot(b) * cap_ * row,
                         static_cast<size_t>(len_[static_cast<size_t>(b)] * row));
     *buf = std::move(grown);
   }
@@ -91,13 +97,15 @@ void KvCache::append(const kernels::KernelTable& kt, int64_t batch, int64_t t, i
     init(c);
     batch_ = batch;
     len_.assign(static_cast<size_t>(batch), 0);
+    slot_.resize(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) slot_[static_cast<size_t>(b)] = b;
   }
   if (batch != batch_ || c != c_)
     throw Error("KV cache: a step of " + std::to_string(batch) + " rows x " + std::to_string(c) +
                 " channels for a cache of " + std::to_string(batch_) + " x " + std::to_string(c_));
   reserve(kt, batch_, longest() + t);
   for (int64_t b = 0; b < batch_; ++b) {
-    const int64_t row0 = b * cap_ + len_[static_cast<size_t>(b)];
+    const int64_t row0 = slot(b) * cap_ + len_[static_cast<size_t>(b)];
     len_[static_cast<size_t>(b)] += t;
     if (!quantized_) {
       kt.copy_rows(k_src + b * batch_stride, src_stride, t, c_, k_.f32() + row0 * c_, c_);
@@ -134,7 +142,7 @@ KvRows::Layer KvCache::rows_out(const kernels::KernelTable& kt, size_t op, int64
     Buffer out(*kt.memory);
     out.reserve(static_cast<size_t>(std::max<int64_t>(t, 1) * row));
     if (t > 0)
-      kt.memory->copy(out.data(), static_cast<const char*>(buf->data()) + (b * cap_ + t0) * row,
+      kt.memory->copy(out.data(), static_cast<const char*>(buf->data()) + (slot(b) * cap_ + t0) * row,
                       static_cast<size_t>(t * row));
     l.parts.push_back(std::move(out));
     l.row_bytes.push_back(row);
@@ -159,12 +167,13 @@ void KvCache::append_rows(const kernels::KernelTable& kt, int64_t b, const KvRow
   const int64_t len = b < batch_ ? len_[static_cast<size_t>(b)] : 0;
   reserve(kt, std::max(batch_, b + 1), len + tokens);
   if (b == batch_) {
+    slot_.push_back(free_slot());
     ++batch_;
     len_.push_back(0);
   }
   for (size_t i = 0; i < ps.size() && tokens > 0; ++i) {
     const int64_t row = ps[i].second;
-    kt.memory->copy(static_cast<char*>(parts()[i].first->data()) + (b * cap_ + len) * row, rows.parts[i].data(),
+    kt.memory->copy(static_cast<char*>(parts()[i].first->data()) + (slot(b) * cap_ + len) * row, rows.parts[i].data(),
                     static_cast<size_t>(tokens * row));
   }
   len_[static_cast<size_t>(b)] += tokens;
@@ -173,12 +182,8 @@ void KvCache::append_rows(const kernels::KernelTable& kt, int64_t b, const KvRow
 void KvCache::remove_row(const kernels::KernelTable& kt, int64_t b) {
   if (b < 0 || b >= batch_)
     throw Error("KV cache: no batch row " + std::to_string(b) + " to remove (the cache has " + std::to_string(batch_) + ")");
-  for (auto [buf, row] : parts())
-    for (int64_t r = b + 1; r < batch_; ++r)  // distinct rows of storage: the copies never overlap
-      if (len_[static_cast<size_t>(r)] > 0)
-        kt.memory->copy(static_cast<char*>(buf->data()) + (r - 1) * cap_ * row,
-                        static_cast<const char*>(buf->data()) + r * cap_ * row,
-                        static_cast<size_t>(len_[static_cast<size_t>(r)] * row));
+  (void)kt;  // nothing moves: the slot is free for the next row that joins
+  slot_.erase(slot_.begin() + b);
   len_.erase(len_.begin() + b);
   --batch_;
 }

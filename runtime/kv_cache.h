@@ -37,8 +37,8 @@ class KvCache {
   int64_t rows() const { return batch_; }
   int64_t longest() const;  // the longest row's tokens
   // Float cache: rows [length(b), C] of batch element b (row stride C).
-  const float* k(int64_t b) const { return k_.f32() + b * cap_ * c_; }
-  const float* v(int64_t b) const { return v_.f32() + b * cap_ * c_; }
+  const float* k(int64_t b) const { return k_.f32() + slot(b) * cap_ * c_; }
+  const float* v(int64_t b) const { return v_.f32() + slot(b) * cap_ * c_; }
   int64_t channels() const { return c_; }
 
   // Generation (runtime/generation.h, runtime/prefix_cache.h, runtime/batch_generation.h). None
@@ -52,7 +52,9 @@ class KvCache {
   // last; b == rows() adds a new row (continuous batching's join). An empty cache takes the
   // rows' channels and quantization.
   void append_rows(const kernels::KernelTable& kt, int64_t b, const KvRows::Layer& rows, int64_t tokens);
-  // Removes batch row b; the rows after it move down one (continuous batching's leave).
+  // Removes batch row b; the rows after it move down one (continuous batching's leave). Only the
+  // row -> storage slot map moves: no cache bytes are copied (the slot is reused by the next row
+  // that joins).
   void remove_row(const kernels::KernelTable& kt, int64_t b);
   // Quantized cache: batch element b's rows.
   kernels::QuantKvRows qk(int64_t b) const { return rows(k_, ks_, ko_, b); }
@@ -78,6 +80,12 @@ class KvCache {
   bool quantized_ = false;
   kernels::KvQuant q_;
   int64_t batch_ = 0, c_ = 0, cap_ = 0, batch_cap_ = 0;  // cap_: tokens per row of storage
+  // Batch row b lives in storage slot slot_[b] (slots [0, batch_cap_)): a row that leaves frees
+  // its slot instead of moving every later row's cache down (with 16 sequences in flight that
+  // moved megabytes per finished sequence).
+  std::vector<int64_t> slot_;
+  int64_t slot(int64_t b) const { return slot_[static_cast<size_t>(b)]; }
+  int64_t free_slot() const;  // the lowest slot no row uses (< batch_cap_ after reserve)
   std::vector<int64_t> len_;                             // tokens held, per batch row
 };
 

@@ -10,10 +10,12 @@
 #include "runtime/kernels/ref/decoder_ref.h"
 #include "runtime/kernels/ref/kv_cache_ref.h"
 #include "runtime/kernels/ref/ref_kernels.h"
+#include "runtime/kernels/x86/x86_attention_kernels.h"
 #include "runtime/kernels/x86/x86_conv_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
 #include "runtime/kernels/x86/x86_data_kernels.h"
 #include "runtime/kernels/x86/x86_float_kernels.h"
+#include "runtime/kernels/x86/x86_norm_act_kernels.h"
 
 namespace qf::kernels {
 
@@ -109,6 +111,11 @@ const KernelTable& avx512vnni_table() {
     k.quantize_u8 = f32_quantize_u8__avx512;
     k.quantize_s8 = f32_quantize_s8__avx512;
     k.qconv_pool = x8_conv2d_pool_4x64c4__avx512vnni;
+    k.causal_attention = f32_causal_attention__avx512;
+    k.qkv_causal_attention = f32_qkv_causal_attention__avx512;
+    k.quantize_kv_rows = f32_quantize_kv_rows__avx512;
+    k.gelu = f32_gelu__avx512;
+    k.layernorm = f32_layernorm__avx512;
     return k;
   }();
   return t;
@@ -143,6 +150,10 @@ const KernelTable& avx2_table() {
     k.quantize_u8 = f32_quantize_u8__avx2;
     k.quantize_s8 = f32_quantize_s8__avx2;
     k.qconv_pool = nullptr;  // no AVX2 variant: the conv op runs qgemm, pool and quantize itself
+    k.causal_attention = f32_causal_attention__avx2;
+    k.qkv_causal_attention = f32_qkv_causal_attention__avx2;
+    k.gelu = f32_gelu__avx2;
+    k.layernorm = f32_layernorm__avx2;
     return k;
   }();
   return t;

@@ -89,9 +89,15 @@ class Pool {
   std::vector<std::thread> workers_;
 };
 
+// Read once: glibc's hardware_concurrency() opens and parses /sys/devices/system/cpu/online on
+// every call (~10 us), and every parallel_for asks (measured: a 4 us attention call took 13 us
+// with the default thread count).
 int hardware_threads() {
-  const unsigned h = std::thread::hardware_concurrency();
-  return h ? static_cast<int>(h) : 1;
+  static const int n = [] {
+    const unsigned h = std::thread::hardware_concurrency();
+    return h ? static_cast<int>(h) : 1;
+  }();
+  return n;
 }
 
 std::mutex g_config_mu;  // guards g_pool / g_requested
