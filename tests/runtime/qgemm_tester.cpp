@@ -24,6 +24,16 @@ void QGemmTester::Test(const KernelTable& table) const {
   std::uniform_int_distribution<int32_t> wd(-qmax, qmax), coin(0, 3);
   std::vector<int32_t> wc(static_cast<size_t>(n_ * k_));
   for (auto& v : wc) v = ext ? (coin(gen) < 2 ? (coin(gen) & 1 ? qmax : -qmax) : wd(gen)) : wd(gen);
+  if (q4_0_) {  // Q4_0-like codes: [-8, 7] times a random sign per (row, group)
+    std::uniform_int_distribution<int32_t> d4(-8, 7);
+    const int64_t gs = group_ ? group_ : k_;
+    for (int64_t r = 0; r < n_; ++r)
+      for (int64_t g0 = 0; g0 < k_; g0 += gs) {
+        const int32_t sign = coin(gen) & 1 ? 1 : -1;
+        for (int64_t kk = g0; kk < std::min(k_, g0 + gs); ++kk)
+          wc[static_cast<size_t>(r * k_ + kk)] = sign * (ext ? (coin(gen) < 2 ? -8 : 7) : d4(gen));
+      }
+  }
   if (kind_ == QWeightKind::kNM)
     for (int64_t r = 0; r < n_; ++r)
       for (int64_t g = 0; g < k_; g += nm_m_) {
