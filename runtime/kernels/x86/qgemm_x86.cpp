@@ -40,19 +40,18 @@ std::vector<int8_t> int4_signs(const QWeights& w, int64_t groups, int64_t gs) {
   std::vector<int8_t> sign(static_cast<size_t>(w.n * groups), 0);
   const bool nm = w.kind == QWeightKind::kNM;
   const int64_t per_row = nm ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : w.k;
-  std::vector<int8_t> lo(static_cast<size_t>(groups)), hi(static_cast<size_t>(groups));
+  if (nm && gs % w.nm_m != 0) return {};
+  const int64_t per_group = nm ? gs / w.nm_m * w.nm_n : gs;  // stored values of one group
   for (int64_t r = 0; r < w.n; ++r) {
-    std::fill(lo.begin(), lo.end(), int8_t{0});
-    std::fill(hi.begin(), hi.end(), int8_t{0});
     const int8_t* c = w.codes + r * per_row;
-    for (int64_t j = 0; j < per_row; ++j) {
-      const int64_t g = (nm ? (j / w.nm_n) * w.nm_m : j) / gs;
-      lo[g] = std::min(lo[g], c[j]);
-      hi[g] = std::max(hi[g], c[j]);
-    }
     for (int64_t g = 0; g < groups; ++g) {
-      if (lo[g] >= -8 && hi[g] <= 7) sign[r * groups + g] = 1;
-      else if (w.per_group && lo[g] >= -7 && hi[g] <= 8) sign[r * groups + g] = -1;
+      int8_t lo = 0, hi = 0;
+      for (int64_t j = g * per_group; j < (g + 1) * per_group; ++j) {
+        lo = std::min(lo, c[j]);
+        hi = std::max(hi, c[j]);
+      }
+      if (lo >= -8 && hi <= 7) sign[r * groups + g] = 1;
+      else if (w.per_group && lo >= -7 && hi <= 8) sign[r * groups + g] = -1;
       else return {};
     }
   }
@@ -293,20 +292,27 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       const int8_t* rsign = real && !sign.empty() ? sign.data() + row * kg.groups : nullptr;
       if (real) decode_row(w, row, dense.data());
       if (rsign)
-        for (int64_t kk = 0; kk < w.k; ++kk) dense[kk] = static_cast<int8_t>(dense[kk] * rsign[kk / kg.gs]);
+        for (int64_t g = 0; g < kg.groups; ++g)
+          if (rsign[g] < 0)
+            for (int64_t j = g * kg.gs; j < (g + 1) * kg.gs; ++j) dense[j] = static_cast<int8_t>(-dense[j]);
       store_lane_groups(w, real ? dense.data() : nullptr, row, p, lane, nr, *P, rsign);
       if (f == PackedFormat::kInt8 || f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU) {
         // kInt4PairsU: nibble c + 8, and padding k (zero weights) must hold 8 too.
         const int bias8 = f == PackedFormat::kInt4PairsU ? 8 : 0;
         if (!real && !bias8) continue;  // zero-filled
-        for (int64_t g = 0; g < kg.groups; ++g)
-          for (int64_t j = 0; j < kg.gk; ++j) {
-            if (j >= kg.gs && !bias8) break;
-            const int64_t kk = g * kg.gk + j, b = kk / kblk, jj = kk % kblk;
+        for (int64_t g = 0; g < kg.groups; ++g) {
+          const int64_t jend = bias8 ? kg.gk : kg.gs;
+          int64_t b = g * kg.gk / kblk, jj = 0;  // k-block and position of k = g * gk + j (gk % kblk == 0)
+          for (int64_t j = 0; j < jend; ++j) {
             const int c = real && j < kg.gs ? dense[static_cast<size_t>(g * kg.gs + j)] : 0;
             if (f == PackedFormat::kInt8) pd[(b * nr + lane) * kblk + jj] = static_cast<uint8_t>(c);
             else pd[((b / 2) * nr + lane) * kblk + jj] |= static_cast<uint8_t>(((c + bias8) & 0xF) << (4 * (b & 1)));
+            if (++jj == kblk) {
+              jj = 0;
+              ++b;
+            }
           }
+        }
         continue;
       }
       // 2:4 formats: K is a multiple of 4 and groups hold whole N:M groups, so kpad == K.
