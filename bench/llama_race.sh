@@ -117,6 +117,13 @@ wait "$QF_PID" 2>/dev/null || true
   echo
   $py bench/llama_race_report.py table "$results"
   echo
+  echo "## Tokens per CPU second of the process (every thread), median (min-max) over $rounds rounds"
+  echo
+  echo "The measure for a loaded machine at 1 thread (a busy machine stretches the wall clock, not the"
+  echo "CPU time); at 2 threads it also counts time spent spinning at barriers, so read it with care."
+  echo
+  $py bench/llama_race_report.py table "$results" --cpu
+  echo
   echo "pp N: N prompt tokens in one batch (qforge computes the logits of all N positions, llama.cpp of the last);"
   echo "tg N: N greedy tokens after an 8-token prompt. llama.cpp: flash attention off, F16 K/V cache, Q8_0"
   echo "activation blocks; qforge: float32 K/V cache, int8 per-token activations. Each llama.cpp run is a fresh"

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cpu_time.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
 #include "runtime/kernels/threads.h"
@@ -80,9 +81,13 @@ Model load(const std::string& path, const std::string& label) {
   return m;
 }
 
-void report(const Model& m, const std::string& test, int64_t tokens, double dt) {
-  std::printf("{\"engine\":\"%s\",\"test\":\"%s\",\"tokens\":%lld,\"seconds\":%.4f,\"tokens_per_s\":%.3f}\n",
-              m.label.c_str(), test.c_str(), static_cast<long long>(tokens), dt, static_cast<double>(tokens) / dt);
+// dt: wall seconds; cpu: the process's CPU seconds over the same span (every thread; a loaded
+// machine stretches the wall clock, not the CPU time of a 1-thread run).
+void report(const Model& m, const std::string& test, int64_t tokens, double dt, double cpu) {
+  std::printf("{\"engine\":\"%s\",\"test\":\"%s\",\"tokens\":%lld,\"seconds\":%.4f,\"tokens_per_s\":%.3f,"
+              "\"cpu_seconds\":%.4f,\"tokens_per_cpu_s\":%.3f}\n",
+              m.label.c_str(), test.c_str(), static_cast<long long>(tokens), dt, static_cast<double>(tokens) / dt, cpu,
+              static_cast<double>(tokens) / cpu);
   std::fflush(stdout);
 }
 
@@ -90,14 +95,14 @@ void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_pr
   for (int64_t n : pp) {
     const std::vector<int64_t> ids = prompt_ids(n, m.vocab);
     qf::Session s = m.engine.start_session();
-    const double t0 = now();
+    const double t0 = now(), c0 = qf::bench::cpu_seconds();
     m.step(s, ids);
-    report(m, "pp" + std::to_string(n), n, now() - t0);
+    report(m, "pp" + std::to_string(n), n, now() - t0, qf::bench::cpu_seconds() - c0);
   }
   if (tg > 0) {
     qf::Session s = m.engine.start_session();
     qf::Tensor y = m.step(s, prompt_ids(tg_prompt, m.vocab));
-    const double t0 = now();
+    const double t0 = now(), c0 = qf::bench::cpu_seconds();
     for (int64_t i = 0; i < tg; ++i) {
       const int64_t v = y.shape.back();
       const float* last = y.f32.data() + (y.numel() - v);
@@ -106,7 +111,7 @@ void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_pr
         if (last[j] > last[best]) best = j;
       y = m.step(s, {best});
     }
-    report(m, "tg" + std::to_string(tg), tg, now() - t0);
+    report(m, "tg" + std::to_string(tg), tg, now() - t0, qf::bench::cpu_seconds() - c0);
   }
 }
 

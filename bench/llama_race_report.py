@@ -5,9 +5,9 @@
       Same model? qforge's next-token logits (float32, full vocabulary) against llama.cpp's
       next-token probabilities for the same ids: |delta log p| over the tokens llama.cpp gives
       p >= 1e-6 (max, mean), KL(llama.cpp || qforge), top-1 and top-10 agreement.
-  llama_race_report.py table RESULTS.jsonl
+  llama_race_report.py table RESULTS.jsonl [--cpu]
       Median tokens/s (min-max over rounds) per engine, test and thread count, and the ratios
-      qforge / llama.cpp of the medians.
+      qforge / llama.cpp of the medians; --cpu: tokens per CPU second of the process instead.
 """
 import json
 import statistics
@@ -40,14 +40,19 @@ def check(argv):
 
 
 def table(argv):
-    rows = [json.loads(l) for l in open(argv[0]) if l.startswith("{") and "tokens_per_s" in l]
+    key = "tokens_per_s"
+    if "--cpu" in argv:  # tokens per CPU second of the whole process
+        key = "tokens_per_cpu_s"
+        argv = [a for a in argv if a != "--cpu"]
+    rows = [json.loads(l) for l in open(argv[0]) if l.startswith("{") and key in l]
     by = defaultdict(list)
     for r in rows:
-        by[(r["engine"], r["test"], r["threads"])].append(r["tokens_per_s"])
+        by[(r["engine"], r["test"], r["threads"])].append(r[key])
     engines = sorted({k[0] for k in by}, key=lambda e: (e != "llama.cpp", e))
     tests = sorted({k[1] for k in by}, key=lambda t: (t[:2] != "pp", int(t[2:])))
     threads = sorted({k[2] for k in by})
-    print("| threads | test | " + " | ".join(f"{e} tok/s" for e in engines) + " | " +
+    unit = "tok/CPU-s" if key == "tokens_per_cpu_s" else "tok/s"
+    print("| threads | test | " + " | ".join(f"{e} {unit}" for e in engines) + " | " +
           " | ".join(f"{e} / llama.cpp" for e in engines if e != "llama.cpp") + " |")
     print("| --- | --- | " + " | ".join("---" for _ in engines) + " | " +
           " | ".join("---" for e in engines if e != "llama.cpp") + " |")

@@ -71,6 +71,10 @@ const context = await model.createContext({
 console.error(`llama.cpp: loaded ${opt.model} in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${opt.threads} thread(s), vocab ${vocab}`);
 const seq = context.getSequence();
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+// The process's CPU seconds (user + system, every thread: llama.cpp's workers run in this process).
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const line = (test, n, dt, dc) => console.log(JSON.stringify({engine: "llama.cpp", test, tokens: n, seconds: +dt.toFixed(4),
+  tokens_per_s: +(n / dt).toFixed(3), cpu_seconds: +dc.toFixed(4), tokens_per_cpu_s: +(n / dc).toFixed(3)}));
 
 if (opt.probs) {
   const [ids, out] = opt.probs;
@@ -93,22 +97,20 @@ for (let r = 0; r < opt.reps; ++r) {
   for (const n of opt.pp) {
     const ids = promptIds(n, vocab);
     await seq.clearHistory();
-    const a = now();
+    const a = now(), c = cpu();
     await seq.evaluateWithoutGeneratingNewTokens(ids);
-    const dt = now() - a;
-    console.log(JSON.stringify({engine: "llama.cpp", test: `pp${n}`, tokens: n, seconds: +dt.toFixed(4), tokens_per_s: +(n / dt).toFixed(3)}));
+    line(`pp${n}`, n, now() - a, cpu() - c);
   }
   if (opt.tg > 0) {
     await seq.clearHistory();
-    let count = 0, a = 0;
+    let count = 0, a = 0, c = 0;
     for await (const tok of seq.evaluate(promptIds(opt.tgPrompt, vocab), {temperature: 0, yieldEogToken: true})) {
       void tok;
-      if (count === 0) a = now();  // prompt + first token done
+      if (count === 0) { a = now(); c = cpu(); }  // prompt + first token done
       if (count === opt.tg) break;
       ++count;
     }
-    const dt = now() - a;
-    console.log(JSON.stringify({engine: "llama.cpp", test: `tg${opt.tg}`, tokens: opt.tg, seconds: +dt.toFixed(4), tokens_per_s: +(opt.tg / dt).toFixed(3)}));
+    line(`tg${opt.tg}`, opt.tg, now() - a, cpu() - c);
   }
 }
 await context.dispose();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/block_sparse.h"
+#include "core/fp16.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "core/quant.h"
@@ -59,6 +60,8 @@ void QGemmTester::Test(const KernelTable& table) const {
   std::uniform_real_distribution<float> sd(0.001f, 0.1f);
   std::vector<float> sw(static_cast<size_t>(n_ * groups)), bias(static_cast<size_t>(n_));
   for (auto& s : sw) s = sd(gen);
+  if (q4_0_)  // Q4_0's block scales are fp16 values (x86 then reads them as fp16)
+    for (auto& s : sw) s = fp16_to_fp32(fp32_to_fp16(s));
   for (auto& b : bias) b = sd(gen) - 0.05f;
 
   std::vector<uint8_t> xu(static_cast<size_t>(m_ * k_));

@@ -34,7 +34,8 @@ class QGemmTester {
   }
   QGemmTester& group(int64_t g) { group_ = g; return *this; }  // 0: per channel
   // 8-bit weights (int8, N:M int8) holding 4-bit codes the way a Q4_0 checkpoint does: each
-  // (row, group) in [-8, 7] or, negated, in [-7, 8] (core/ggml_blocks.h, ggml_blocks_as_codes).
+  // (row, group) in [-8, 7] or, negated, in [-7, 8] (core/ggml_blocks.h, ggml_blocks_as_codes), and
+  // scales that are fp16 values.
   QGemmTester& q4_0_codes(bool v) { q4_0_ = v; return *this; }
   QGemmTester& qu8(int32_t zero_point) { unsigned_ = true; zx_ = zero_point; return *this; }
   QGemmTester& qs8() { unsigned_ = false; zx_ = 0; return *this; }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -274,13 +275,13 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
-  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 8 + 128)]());
+  const bool f16_room = f == PackedFormat::kInt4PairsU;
+  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * (f16_room ? 10 : 8) + 128)]());
   uint8_t* base = P->storage.get();
   base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
   P->data = base;
   P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
   P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
-
   std::vector<int8_t> dense(static_cast<size_t>(w.k));
   const int64_t kept = w.kind == QWeightKind::kNM ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : 0;
   const int64_t irb = w.kind == QWeightKind::kNM ? nm_index_row_bytes(w.k, w.nm_n, w.nm_m) : 0;
@@ -376,6 +377,15 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
         }
       }
     }
+  }
+  if (f16_room) {  // fp16 scales, when every scale (padding lanes' 0 included) is exactly one
+    auto* h = reinterpret_cast<uint16_t*>(base + data_bytes + side * 8);
+    bool exact = true;
+    for (int64_t i = 0; i < side && exact; ++i) {
+      h[i] = fp32_to_fp16(P->scales[i]);
+      exact = fp16_to_fp32(h[i]) == P->scales[i];
+    }
+    if (exact) P->scales_f16 = h;
   }
   return P;
 }
