@@ -401,9 +401,12 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
       const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
                                ? _mm512_setzero_si512()
-                               : _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + side), zc);
-      // kInt4PairsU: fp16 scales where they are exact (vcvtph2ps is exact), else float32.
-      const __m512 sw = F == PackedFormat::kInt4PairsU && W.scales_f16
+                               : _mm512_mullo_epi32(W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                                                      reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                                                                : _mm512_loadu_si512(W.rowsum + side),
+                                                    zc);
+      // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
+      const __m512 sw = W.scales_f16
                             ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales_f16 + side)))
                             : _mm512_loadu_ps(W.scales + side);
       #pragma GCC unroll 8

@@ -4,6 +4,7 @@
 // qgemm_avx512vnni.cpp / qgemm_avx2.cpp.
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -275,8 +276,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
-  const bool f16_room = f == PackedFormat::kInt4PairsU;
-  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * (f16_room ? 10 : 8) + 128)]());
+  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 12 + 128)]());
   uint8_t* base = P->storage.get();
   base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
   P->data = base;
@@ -378,14 +378,21 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       }
     }
   }
-  if (f16_room) {  // fp16 scales, when every scale (padding lanes' 0 included) is exactly one
+  if (isa.rowsum_compensation) {  // the AVX-512 tiles read narrower side data where it is exact
     auto* h = reinterpret_cast<uint16_t*>(base + data_bytes + side * 8);
-    bool exact = true;
+    bool exact = true;  // fp16 scales, when every scale (padding lanes' 0 included) is exactly one
     for (int64_t i = 0; i < side && exact; ++i) {
       h[i] = fp32_to_fp16(P->scales[i]);
       exact = fp16_to_fp32(h[i]) == P->scales[i];
     }
     if (exact) P->scales_f16 = h;
+    auto* r16 = reinterpret_cast<int16_t*>(base + data_bytes + side * 10);
+    bool fits = true;  // int16 row sums, when every one fits
+    for (int64_t i = 0; i < side && fits; ++i) {
+      fits = P->rowsum[i] >= INT16_MIN && P->rowsum[i] <= INT16_MAX;
+      r16[i] = static_cast<int16_t>(P->rowsum[i]);
+    }
+    if (fits) P->rowsum16 = r16;
   }
   return P;
 }

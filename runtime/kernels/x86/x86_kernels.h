@@ -99,10 +99,13 @@ struct PackedQWeights final : PreparedQWeights {
   uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
-  // kInt4PairsU: the same scales as fp16 when every one of them is exactly an fp16 value (Q4_0's
-  // are: its block scales are fp16), else null. The GEMV then reads 2 bytes of scale per output
-  // and group of 32 k instead of 4: with the 16 bytes of nibbles, Q4_0's own 4.5 bits per weight.
+  // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
+  // formats read these when set; block formats never set them): the scales as fp16 when every
+  // one is exactly an fp16 value (Q4_0's are: its block scales are fp16), the row sums as int16
+  // when every one fits. A GEMV streams this beside the weights: for int4 g32 kInt4PairsU with
+  // fp16 scales, 16 + 2 bytes per output and group, Q4_0's own 4.5 bits per weight.
   uint16_t* scales_f16 = nullptr;
+  int16_t* rowsum16 = nullptr;
   std::unique_ptr<uint8_t[]> storage;
 
   // Block formats only. Tile t (panels t*tile_np ..) owns segments [seg_ptr[t], seg_ptr[t+1]),
