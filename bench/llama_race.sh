@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --data) data=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --shape) shape=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "llama_race.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -88,7 +88,7 @@ qf() {  # qf COMMAND...: one command to the qforge server; prints its answer lin
 } > "$report"
 ids=$($py -c "import json; v = json.load(open('$hf/config.json'))['vocab_size']; print(','.join(str((1000 + 997 * i) % (v - 256)) for i in range(16)))")
 step "same-model check on ids $ids"
-node bench/peers/llama_cpp_race.mjs "$gguf" --threads 2 --probs "$ids" "$out/llama_probs.f32" >/dev/null
+node bench/peers/llama_cpp_race.mjs "$gguf" --threads 1 --probs "$ids" "$out/llama_probs.f32" >/dev/null
 IFS= read -r ready <&"$qf_out"
 [[ $ready == '{"ready":1}' ]] || { echo "llama_race.sh: qforge server did not start: $ready (see $out/qforge_stderr.log)" >&2; exit 1; }
 qf L 0 "$ids" "$out/qforge_logits.f32" >/dev/null
