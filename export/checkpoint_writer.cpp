@@ -177,7 +177,9 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   // the value llama.cpp dequantizes.
   const GgmlFormat ggml = ws_ptr ? ws_ptr->ggml_format : GgmlFormat::kNone;
   if (ggml != GgmlFormat::kNone && !L.weight_scales.empty())
-    fail(L.name, std::string("ggml's ") + ggml_format_name(ggml) + " computes its own block scales; weight_scales given");
+    fail(L.name, std::string("ggml's ") + ggml_format_name(ggml) +
+                     " computes its own block scales; weight_scales given (a run trained for " + ggml_format_name(ggml) +
+                     " exports with --format gguf)");
   const OpSchema& schema = *find_op_schema(L.kind);
   if (schema.weight == WeightRole::kNone && has_weight) fail(L.name, L.kind + " has no weight");
   if (schema.weight != WeightRole::kNone && !has_weight) fail(L.name, L.kind + " needs a weight");
