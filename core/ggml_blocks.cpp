@@ -91,4 +91,34 @@ void fake_quantize_ggml(GgmlFormat f, const float* x, int64_t rows, int64_t k, f
   }
 }
 
+int ggml_storage_bits(GgmlFormat f) {
+  if (f == GgmlFormat::kNone) throw Error("ggml_storage_bits: no block format given");
+  return f == GgmlFormat::kQ4_0 ? 5 : 8;
+}
+
+void ggml_blocks_as_codes(GgmlFormat f, const float* x, int64_t rows, int64_t k, int32_t* codes, float* scales) {
+  if (f == GgmlFormat::kNone) throw Error("ggml_blocks_as_codes: no block format given");
+  check_k(k, ggml_format_name(f));
+  const int64_t nb = k / kGgmlBlock;
+  std::vector<BlockQ4_0> b4(static_cast<size_t>(f == GgmlFormat::kQ4_0 ? nb : 0));
+  std::vector<BlockQ8_0> b8(static_cast<size_t>(f == GgmlFormat::kQ8_0 ? nb : 0));
+  for (int64_t r = 0; r < rows; ++r) {
+    if (f == GgmlFormat::kQ4_0) quantize_row_q4_0(x + r * k, k, b4.data());
+    else quantize_row_q8_0(x + r * k, k, b8.data());
+    for (int64_t b = 0; b < nb; ++b) {
+      const float d = fp16_to_fp32(f == GgmlFormat::kQ4_0 ? b4[b].d : b8[b].d);
+      if (!std::isfinite(d)) throw Error(std::string(ggml_format_name(f)) + ": a block scale overflowed fp16");
+      int32_t* c = codes + r * k + b * kGgmlBlock;
+      scales[r * nb + b] = d != 0.0f ? std::fabs(d) : 1.0f;
+      const int32_t sign = d > 0.0f ? 1 : d < 0.0f ? -1 : 0;  // 0: every value is 0
+      for (int j = 0; j < kGgmlBlock; ++j) {
+        const int32_t v = f == GgmlFormat::kQ8_0 ? b8[b].qs[j]
+                          : j < 16                ? (b4[b].qs[j] & 0x0F) - 8
+                                                  : (b4[b].qs[j - 16] >> 4) - 8;
+        c[j] = v * sign;
+      }
+    }
+  }
+}
+
 }  // namespace qf

@@ -41,6 +41,16 @@ void dequantize_row_q4_0(const BlockQ4_0* y, int64_t k, float* x);
 void quantize_row_q8_0(const float* x, int64_t k, BlockQ8_0* y);
 void dequantize_row_q8_0(const BlockQ8_0* y, int64_t k, float* x);
 
+// The blocks as a .qf.h5 checkpoint stores them (export/FORMAT.md: weight_format int8, group 32;
+// the format wants symmetric codes and positive scales): per element an integer code, per block
+// a float32 scale > 0, with code * scale == ggml's dequantized value exactly (a small integer
+// times an fp16 value is exact in float32). Q4_0: scale |fp16(d)|, code (c - 8) * sign(d), so
+// codes lie in [-8, 8]: [-8, 7] where d > 0, [-7, 8] where d < 0 (5 bits); Q8_0: scale fp16(d),
+// code c in [-127, 127] (8 bits). A block whose fp16 d is 0 (all zero, or d below fp16's range)
+// gets codes 0 and scale 1. Throws qf::Error when an fp16 scale overflowed to infinity.
+int ggml_storage_bits(GgmlFormat f);  // 5 (Q4_0) | 8 (Q8_0)
+void ggml_blocks_as_codes(GgmlFormat f, const float* x, int64_t rows, int64_t k, int32_t* codes, float* scales);
+
 // x -> dequantize(quantize(x)), row by row ([rows, k]); what QAT's fake quantizer computes.
 void fake_quantize_ggml(GgmlFormat f, const float* x, int64_t rows, int64_t k, float* out);
 

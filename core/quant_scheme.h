@@ -20,8 +20,9 @@ Granularity parse_granularity(const std::string& s);  // throws qf::Error
 // llama.cpp's block formats (core/ggml_blocks.h): when set, the weight is quantized with ggml's
 // own arithmetic (Q4_0: codes [-8, 7], d = signed max / -8; Q8_0: d = absmax / 127; blocks of
 // 32 along K, fp16 scales) instead of qforge's rules, and bits / granularity / group_size
-// describe it (4 or 8, group, 32). Such weights export to GGUF; the .qf.h5 format has no kind
-// for them (FORMAT.md), so the checkpoint writer refuses them.
+// describe it (4 or 8, group, 32). Such weights export to GGUF; the .qf.h5 writer stores them as
+// int8 codes with one positive scale per block (core/ggml_blocks.h, ggml_blocks_as_codes: the
+// same values), which bench/hf_ggml_checkpoint uses (a trained run's .qf.h5 export is not wired).
 enum class GgmlFormat { kNone, kQ4_0, kQ8_0 };
 const char* ggml_format_name(GgmlFormat f);             // "none" | "q4_0" | "q8_0"
 GgmlFormat parse_ggml_format(const std::string& name);  // throws qf::Error

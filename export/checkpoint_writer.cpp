@@ -13,6 +13,7 @@
 #include "core/int4_pack.h"
 #include "core/block_sparse.h"
 #include "core/fp8_quantize.h"
+#include "core/ggml_blocks.h"
 #include "core/nm_sparse.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
@@ -171,9 +172,14 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
   const WeightScheme* ws_ptr = L.weight_scheme ? &*L.weight_scheme : nullptr;
   const std::string problem = check_layer_quantization(L.kind, ws_ptr, L.input_act);
   if (!problem.empty()) fail(L.name, problem);
-  if (ws_ptr && ws_ptr->ggml_format != GgmlFormat::kNone)
-    fail(L.name, std::string("weights trained for ggml's ") + ggml_format_name(ws_ptr->ggml_format) +
-                     " export to GGUF (export/GGUF.md); format 1.2 has no kind for them");
+  // ggml's Q4_0 / Q8_0 blocks are stored as int8 codes with one positive float32 scale per block
+  // of 32 (core/ggml_blocks.h, ggml_blocks_as_codes): no new kind, and code * scale is exactly
+  // the value llama.cpp dequantizes.
+  const GgmlFormat ggml = ws_ptr ? ws_ptr->ggml_format : GgmlFormat::kNone;
+  if (ggml != GgmlFormat::kNone && !L.weight_scales.empty())
+    fail(L.name, std::string("ggml's ") + ggml_format_name(ggml) +
+                     " computes its own block scales; weight_scales given (a run trained for " + ggml_format_name(ggml) +
+                     " exports with --format gguf)");
   const OpSchema& schema = *find_op_schema(L.kind);
   if (schema.weight == WeightRole::kNone && has_weight) fail(L.name, L.kind + " has no weight");
   if (schema.weight != WeightRole::kNone && !has_weight) fail(L.name, L.kind + " needs a weight");
@@ -248,8 +254,9 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       for (const auto& kv : L.extra) write_f32(g, kv.first, kv.second.shape, kv.second.f32);
       return;
     }
+    const int bits = ggml != GgmlFormat::kNone ? ggml_storage_bits(ggml) : ws.bits;
     if (act.mode != ActMode::kNone) {  // the runtime accumulates in int32 (FORMAT.md, the contract)
-      const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * ((1 << (ws.bits - 1)) - 1);
+      const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * ((1 << (bits - 1)) - 1);
       if (worst >= 2147483648.0)
         fail(L.name, "K = " + std::to_string(k) + " could overflow the runtime's int32 accumulator");
     }
@@ -258,13 +265,24 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       if (!satisfies_nm(L.weight.f32.data(), rows, k, nm))
         fail(L.name, "weight does not satisfy " + nm.str() + " sparsity along K");
     }
+    if (ggml != GgmlFormat::kNone && (ws.granularity != Granularity::kGroup || ws.group_size != kGgmlBlock))
+      fail(L.name, std::string(ggml_format_name(ggml)) + " needs groups of 32 along K");
     QuantizedMatrix q;
     try {
-      q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
+      if (ggml != GgmlFormat::kNone) {
+        q.layout = layout;
+        q.bits = bits;
+        q.codes.resize(static_cast<size_t>(rows * k));
+        q.scales.resize(static_cast<size_t>(layout.num_params()));
+        q.zero_points.assign(q.scales.size(), 0);
+        ggml_blocks_as_codes(ggml, L.weight.f32.data(), rows, k, q.codes.data(), q.scales.data());
+      } else {
+        q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
+      }
     } catch (const Error& e) {
-      fail(L.name, std::string("weight_scales: ") + e.what());
+      fail(L.name, std::string(ggml != GgmlFormat::kNone ? "" : "weight_scales: ") + e.what());
     }
-    attr_int(g, fmt::kAttrBits, ws.bits);
+    attr_int(g, fmt::kAttrBits, bits);
     attr_string(g, fmt::kAttrGranularity, granularity_name(ws.granularity));
     attr_int(g, fmt::kAttrGroupSize, ws.granularity == Granularity::kGroup ? ws.group_size : 0);
     write_f32(g, fmt::kWeightScale, layout.param_shape(), q.scales);
@@ -277,7 +295,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       features.insert(fmt::kFeatureBlockSparse);
       write_i64(g, fmt::kWeightBlockRowPtr, {static_cast<int64_t>(c.row_ptr.size())}, c.row_ptr);
       write_i64(g, fmt::kWeightBlockCols, {nnzb}, c.col);
-      if (ws.bits <= 4) {  // each block row of bc codes packed like an int4 row
+      if (bits <= 4) {  // each block row of bc codes packed like an int4 row
         attr_string(g, fmt::kAttrWeightFormat, "bs_int4");
         const std::vector<int32_t> blk(c.blocks.begin(), c.blocks.end());
         write_u8(g, fmt::kWeightBlocks, {nnzb, bs.rows, int4_row_bytes(bs.cols)},
@@ -290,7 +308,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       std::vector<int8_t> codes8(q.codes.begin(), q.codes.end());
       NMCompressed<int8_t> c = nm_compress(codes8.data(), rows, k, nm);
       const int64_t kept = nm_kept_per_row(k, nm.n, nm.m);
-      if (ws.bits <= 4) {  // kept values nibble-packed like dense int4: 2:4 int4 = 3 bits/weight
+      if (bits <= 4) {  // kept values nibble-packed like dense int4: 2:4 int4 = 3 bits/weight
         attr_string(g, fmt::kAttrWeightFormat, "nm_int4");
         features.insert(fmt::kFeatureNMInt4);
         const std::vector<int32_t> kept_codes(c.values.begin(), c.values.end());
@@ -300,7 +318,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
         write_i8(g, fmt::kWeightValues, {rows, kept}, c.values);
       }
       write_u8(g, fmt::kWeightIndices, {rows, nm_index_row_bytes(k, nm.n, nm.m)}, c.indices);
-    } else if (ws.bits <= 4) {
+    } else if (bits <= 4) {
       attr_string(g, fmt::kAttrWeightFormat, "int4");
       write_u8(g, fmt::kWeight, {rows, int4_row_bytes(k)}, pack_int4_rows(q.codes.data(), rows, k, true));
     } else {

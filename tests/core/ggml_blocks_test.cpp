@@ -213,5 +213,41 @@ TEST(GgmlBlocks, RowLengthMustBeAMultipleOf32) {
   EXPECT_EQ(parse_ggml_format("q4_0"), GgmlFormat::kQ4_0);
 }
 
+// The .qf.h5 storage of the blocks: code * scale equals ggml's dequantized value exactly, every
+// scale is positive, codes stay in the documented ranges and both Q4_0 signs of d occur.
+TEST(GgmlBlocks, StorageCodesTimesScaleAreTheDequantizedValues) {
+  std::mt19937 rng(5);
+  const int64_t rows = 7, k = 128;
+  std::vector<float> x(rows * k), deq(rows * k);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  for (auto& v : x) v = normal(rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+  x[200] = 1e-30f;                                   // a block of tiny values: fp16 d rounds to 0
+  std::fill(x.begin() + 192, x.begin() + 224, 1e-30f);
+  for (GgmlFormat f : {GgmlFormat::kQ4_0, GgmlFormat::kQ8_0}) {
+    std::vector<int32_t> codes(rows * k);
+    std::vector<float> scales(rows * k / 32);
+    ggml_blocks_as_codes(f, x.data(), rows, k, codes.data(), scales.data());
+    fake_quantize_ggml(f, x.data(), rows, k, deq.data());
+    const int32_t lim = f == GgmlFormat::kQ4_0 ? 8 : 127;
+    int plus8 = 0, minus8 = 0;
+    for (int64_t i = 0; i < rows * k; ++i) {
+      const float s = scales[i / 32];
+      ASSERT_GT(s, 0.0f);
+      ASSERT_LE(std::abs(codes[i]), lim);
+      ASSERT_EQ(static_cast<float>(codes[i]) * s, deq[i]) << ggml_format_name(f) << " element " << i;
+      plus8 += codes[i] == 8;
+      minus8 += codes[i] == -8;
+    }
+    EXPECT_EQ(ggml_storage_bits(f), f == GgmlFormat::kQ4_0 ? 5 : 8);
+    if (f == GgmlFormat::kQ4_0) {
+      EXPECT_GT(plus8, 0);   // d < 0: the block's extreme element is positive
+      EXPECT_GT(minus8, 0);  // d > 0
+    }
+    for (int64_t i = 32; i < 64; ++i) EXPECT_EQ(codes[i], 0);
+    for (int64_t i = 192; i < 224; ++i) EXPECT_EQ(codes[i], 0);
+  }
+}
+
 }  // namespace
 }  // namespace qf

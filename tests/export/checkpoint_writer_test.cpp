@@ -11,6 +11,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/ggml_blocks.h"
 #include "core/graph_json.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
@@ -249,6 +250,56 @@ TEST(CheckpointWriter, LearnedScalesAreUsed) {
   for (size_t i = 0; i < codes.size(); ++i)
     EXPECT_EQ(codes[i], quantize(c.layers[1].weight.f32[i], QuantParams{0.01f, 0}, r));
   std::remove(path.c_str());
+}
+
+// ggml's Q4_0 / Q8_0 blocks are stored as int8 codes (5 / 8 bits) with one positive scale per
+// block of 32, decoding (code * scale, as FORMAT.md says) to exactly ggml's dequantized weight;
+// dense and 2:4 (nm_int8) alike.
+TEST(CheckpointWriter, GgmlBlocksDecodeToTheDequantizedWeight) {
+  for (GgmlFormat fmt : {GgmlFormat::kQ4_0, GgmlFormat::kQ8_0}) {
+    for (bool sparse : {false, true}) {
+      SCOPED_TRACE(std::string(ggml_format_name(fmt)) + (sparse ? " 2:4" : " dense"));
+      CheckpointContent c;
+      c.graph.family = "mlp";
+      c.graph.inputs.push_back({"x", "float32", {-1, 64}});
+      c.graph.ops = {make_op("linear", "q", {"x"}, "y")};
+      c.graph.outputs = {"y"};
+      LayerContent q = layer("q", "linear", random_tensor({6, 64}, 21));
+      if (sparse) prune_2_4(q.weight);
+      q.weight_scheme = ggml_weight_scheme(fmt);
+      q.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+      if (sparse) q.sparsity = "2:4";
+      c.layers = {q};
+      const std::string path = tmp_path(std::string("ggml_") + ggml_format_name(fmt) + (sparse ? "_sp" : ""));
+      write_checkpoint(path, c);
+      File f(path);
+      EXPECT_EQ(read_int_attr(f.id, "layers/q", "bits"), fmt == GgmlFormat::kQ4_0 ? 5 : 8);
+      EXPECT_EQ(read_str_attr(f.id, "layers/q", "granularity"), "group");
+      EXPECT_EQ(read_int_attr(f.id, "layers/q", "group_size"), 32);
+      auto scales = read_ds<float>(f.id, "layers/q/weight_scale", H5T_NATIVE_FLOAT);
+      ASSERT_EQ(scales.size(), 12u);
+      std::vector<int8_t> codes(6 * 64, 0);
+      if (sparse) {
+        EXPECT_EQ(read_str_attr(f.id, "layers/q", "weight_format"), "nm_int8");
+        auto vals = read_ds<int8_t>(f.id, "layers/q/weight_values", H5T_NATIVE_INT8);
+        auto idx = read_ds<uint8_t>(f.id, "layers/q/weight_indices", H5T_NATIVE_UINT8);
+        for (int64_t r = 0; r < 6; ++r)
+          for (int64_t j = 0; j < 32; ++j)
+            codes[r * 64 + (j / 2) * 4 + nm_get_index(idx.data() + r * nm_index_row_bytes(64, 2, 4), j, 2)] =
+                vals[r * 32 + j];
+      } else {
+        EXPECT_EQ(read_str_attr(f.id, "layers/q", "weight_format"), "int8");
+        codes = read_ds<int8_t>(f.id, "layers/q/weight", H5T_NATIVE_INT8);
+      }
+      std::vector<float> deq(6 * 64);
+      fake_quantize_ggml(fmt, q.weight.f32.data(), 6, 64, deq.data());
+      for (int64_t i = 0; i < 6 * 64; ++i) {
+        ASSERT_GT(scales[i / 32], 0.f);
+        ASSERT_EQ(static_cast<float>(codes[i]) * scales[i / 32], deq[i]) << "element " << i;
+      }
+      std::remove(path.c_str());
+    }
+  }
 }
 
 TEST(CheckpointWriter, GoldenInt64Ids) {

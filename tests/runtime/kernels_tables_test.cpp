@@ -27,7 +27,8 @@ struct Shape {
   int64_t n, k, group;
 };
 
-enum class W { kI8, kI4, kNM24, kNM24x4bit, kNM14, kNM48 };
+// kI8q4 / kNM24q4: 8-bit storage of Q4_0-like codes (x86 packs them as nibbles, sign per group).
+enum class W { kI8, kI4, kNM24, kNM24x4bit, kNM14, kNM48, kI8q4, kNM24q4 };
 
 struct QCase {
   W w;
@@ -37,7 +38,7 @@ struct QCase {
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, QCase>>& info) {
   const QCase& c = std::get<1>(info.param);
-  static const char* wn[] = {"i8", "i4", "nm24", "nm24i4", "nm14", "nm48"};
+  static const char* wn[] = {"i8", "i4", "nm24", "nm24i4", "nm14", "nm48", "i8q4", "nm24q4"};
   return std::get<0>(info.param) + "_" + wn[static_cast<int>(c.w)] + "_m" + std::to_string(c.m) + "n" +
          std::to_string(c.s.n) + "k" + std::to_string(c.s.k) + (c.s.group ? "g" + std::to_string(c.s.group) : "ch");
 }
@@ -57,6 +58,12 @@ std::vector<QCase> cases() {
     // (not a multiple of 16: the 8-bit gather / expand instead).
     for (const Shape& s : {Shape{21, 64, 16}, Shape{37, 128, 0}, Shape{70, 96, 48}, Shape{20, 40, 0}})
       v.push_back({W::kNM24x4bit, m, s});
+    // Q4_0-like codes in 8-bit storage: groups of 32 (the GGUF block), odd group / K shapes, per
+    // channel (negated codes there keep 8-bit packing: exact either way).
+    for (const Shape& s : {Shape{64, 256, 32}, Shape{37, 96, 32}, Shape{19, 90, 18}, Shape{33, 64, 0}})
+      v.push_back({W::kI8q4, m, s});
+    for (const Shape& s : {Shape{37, 128, 32}, Shape{21, 64, 16}, Shape{20, 40, 20}, Shape{9, 32, 0}})
+      v.push_back({W::kNM24q4, m, s});
     v.push_back({W::kNM14, m, {8, 16, 0}});
     v.push_back({W::kNM48, m, {6, 24, 12}});
   }
@@ -70,10 +77,16 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   const QCase c = std::get<1>(GetParam());
   // Every 2:4 strategy the AVX-512 table has.
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
-  if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit))
+  if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit || c.w == W::kNM24q4))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
                                          x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx});
+  // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
+  std::vector<bool> unsigned_int4 = {true};
+  if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
+  for (bool u4 : unsigned_int4)
   for (x86::PackedFormat st : strategies) {
+    x86::set_avx512_int4_unsigned(u4);
+    SCOPED_TRACE(u4 ? "int4 as unsigned nibbles" : "int4 as signed nibbles");
     x86::set_avx512_sparse24_strategy(st);
     SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather     ? "2:4 gather"
                  : st == x86::PackedFormat::kSparse24GatherI4 ? "2:4 gather, 4-bit values where they fit"
@@ -104,13 +117,19 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
         case W::kNM24x4bit: t.nm(2, 4, 4); break;
         case W::kNM14: t.nm(1, 4); break;
         case W::kNM48: t.nm(4, 8); break;
+        case W::kI8q4: t.int8().q4_0_codes(true); break;
+        case W::kNM24q4: t.nm(2, 4).q4_0_codes(true); break;
       }
       t.check_unprepared(c.m <= 3);
       t.Test(table);
-      if (HasFatalFailure()) return;
+      if (HasFatalFailure()) {
+        x86::set_avx512_int4_unsigned(true);
+        return;
+      }
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);  // the default
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);  // the defaults
+  x86::set_avx512_int4_unsigned(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),

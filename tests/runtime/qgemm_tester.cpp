@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/block_sparse.h"
+#include "core/fp16.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "core/quant.h"
@@ -24,6 +25,16 @@ void QGemmTester::Test(const KernelTable& table) const {
   std::uniform_int_distribution<int32_t> wd(-qmax, qmax), coin(0, 3);
   std::vector<int32_t> wc(static_cast<size_t>(n_ * k_));
   for (auto& v : wc) v = ext ? (coin(gen) < 2 ? (coin(gen) & 1 ? qmax : -qmax) : wd(gen)) : wd(gen);
+  if (q4_0_) {  // Q4_0-like codes: [-8, 7] times a random sign per (row, group)
+    std::uniform_int_distribution<int32_t> d4(-8, 7);
+    const int64_t gs = group_ ? group_ : k_;
+    for (int64_t r = 0; r < n_; ++r)
+      for (int64_t g0 = 0; g0 < k_; g0 += gs) {
+        const int32_t sign = coin(gen) & 1 ? 1 : -1;
+        for (int64_t kk = g0; kk < std::min(k_, g0 + gs); ++kk)
+          wc[static_cast<size_t>(r * k_ + kk)] = sign * (ext ? (coin(gen) < 2 ? -8 : 7) : d4(gen));
+      }
+  }
   if (kind_ == QWeightKind::kNM)
     for (int64_t r = 0; r < n_; ++r)
       for (int64_t g = 0; g < k_; g += nm_m_) {
@@ -49,6 +60,8 @@ void QGemmTester::Test(const KernelTable& table) const {
   std::uniform_real_distribution<float> sd(0.001f, 0.1f);
   std::vector<float> sw(static_cast<size_t>(n_ * groups)), bias(static_cast<size_t>(n_));
   for (auto& s : sw) s = sd(gen);
+  if (q4_0_)  // Q4_0's block scales are fp16 values (x86 then reads them as fp16)
+    for (auto& s : sw) s = fp16_to_fp32(fp32_to_fp16(s));
   for (auto& b : bias) b = sd(gen) - 0.05f;
 
   std::vector<uint8_t> xu(static_cast<size_t>(m_ * k_));

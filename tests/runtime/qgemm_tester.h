@@ -33,6 +33,10 @@ class QGemmTester {
     return *this;
   }
   QGemmTester& group(int64_t g) { group_ = g; return *this; }  // 0: per channel
+  // 8-bit weights (int8, N:M int8) holding 4-bit codes the way a Q4_0 checkpoint does: each
+  // (row, group) in [-8, 7] or, negated, in [-7, 8] (core/ggml_blocks.h, ggml_blocks_as_codes), and
+  // scales that are fp16 values.
+  QGemmTester& q4_0_codes(bool v) { q4_0_ = v; return *this; }
   QGemmTester& qu8(int32_t zero_point) { unsigned_ = true; zx_ = zero_point; return *this; }
   QGemmTester& qs8() { unsigned_ = false; zx_ = 0; return *this; }
   QGemmTester& per_token(bool v) { per_token_ = v; return *this; }
@@ -50,7 +54,7 @@ class QGemmTester {
   QWeightKind kind_ = QWeightKind::kInt8;
   int bits_ = 8, nm_n_ = 0, nm_m_ = 0, br_ = 0, bc_ = 0;
   double keep_ = 1.0;
-  bool zero_block_row_ = false;
+  bool zero_block_row_ = false, q4_0_ = false;
   bool unsigned_ = true, per_token_ = false, bias_ = true, unprepared_ = false;
   int32_t zx_ = 128;
   Values values_ = Values::kRandom;

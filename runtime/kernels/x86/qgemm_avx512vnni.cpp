@@ -84,6 +84,39 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         }
       }
     }
+  } else if constexpr (F == PackedFormat::kInt4PairsU) {
+    // Unsigned nibbles (c + 8) are the u8 operand as they are; the activations (s8) the other.
+    // Few rows (the GEMV) leave too few accumulators to hide vpdpbusd's latency: the high-nibble
+    // blocks go to a second set, added at the end (exact int32 sums: only the chains change).
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512i acc2[MR][NP];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+    for (int64_t b = b0; b < b1; b += 2) {  // groups are padded to whole block pairs
+      __m512i wlo[NP], whi[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const __m512i v = _mm512_loadu_si512(wp[p] + b * 32);
+        wlo[p] = _mm512_and_si512(v, low4);                        // block b
+        whi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // block b+1
+      }
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i x0 = _mm512_set1_epi32(load_u32(xr[r] + b * 4));
+        const __m512i x1 = _mm512_set1_epi32(load_u32(xr[r] + b * 4 + 4));
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          acc[r][p] = dpbusd(acc[r][p], wlo[p], x0);
+          acc2[r][p] = dpbusd(acc2[r][p], whi[p], x1);
+        }
+      }
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24Expand) {
     for (int64_t b = b0; b < b1; ++b) {
       __m512i wv[NP];
@@ -355,11 +388,27 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
           #pragma GCC unroll 8
           for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
     }
+    if constexpr (F == PackedFormat::kInt4PairsU)  // the nibbles' + 8: acc_g -= 8 * sum_g x
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xs = _mm512_set1_epi32(a.xsum8[(m0 + r) * kg.groups + g]);
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_sub_epi32(acc[r][p], xs);
+      }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p) * kg.groups + g) * NR;
-      const __m512i comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + side), zc);
-      const __m512 sw = _mm512_loadu_ps(W.scales + side);
+      // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
+      const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
+                               ? _mm512_setzero_si512()
+                               : _mm512_mullo_epi32(W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                                                      reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                                                                : _mm512_loadu_si512(W.rowsum + side),
+                                                    zc);
+      // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
+      const __m512 sw = W.scales_f16
+                            ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales_f16 + side)))
+                            : _mm512_loadu_ps(W.scales + side);
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512 accf = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][p], comp));  // exact int32, then float(acc)
@@ -401,7 +450,8 @@ TileFn pick_np(int np) {
 // Rows per tile: as many as the 32 zmm registers allow next to NP*(1..2) weight vectors.
 template <PackedFormat F>
 constexpr int mr_max() {
-  return F == PackedFormat::kInt4Pairs || F == PackedFormat::kSparse24Gather || F == PackedFormat::kSparse24GatherI4 ||
+  return F == PackedFormat::kInt4Pairs || F == PackedFormat::kInt4PairsU || F == PackedFormat::kSparse24Gather ||
+                 F == PackedFormat::kSparse24GatherI4 ||
                  F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx
              ? 4
              : 6;
@@ -441,6 +491,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kBlockInt4Pairs: tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1); break;
     case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;
     case PackedFormat::kInt4Pairs: tiles_of<PackedFormat::kInt4Pairs>(a, t0, t1); break;
+    case PackedFormat::kInt4PairsU: tiles_of<PackedFormat::kInt4PairsU>(a, t0, t1); break;
     case PackedFormat::kSparse24Expand: tiles_of<PackedFormat::kSparse24Expand>(a, t0, t1); break;
     case PackedFormat::kSparse24Gather: tiles_of<PackedFormat::kSparse24Gather>(a, t0, t1); break;
     case PackedFormat::kSparse24GatherI4: tiles_of<PackedFormat::kSparse24GatherI4>(a, t0, t1); break;

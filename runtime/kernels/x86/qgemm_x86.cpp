@@ -4,10 +4,12 @@
 // qgemm_avx512vnni.cpp / qgemm_avx2.cpp.
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -24,16 +26,44 @@ namespace {
 // streams its weight from DRAM), kSparse24NibbleIdx (the default) with 2-bit indices decoded in
 // registers: 75% of dense int4's bytes (docs/RESULTS.md: 1.37x dense int4 at 11008 x 4096, M = 1).
 std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
+// Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
+std::atomic<bool> g_int8_as_int4{true};
+std::atomic<bool> g_int4_unsigned{true};
 
-// Every kept value of an N:M weight fits a signed nibble.
-bool nm_values_fit_int4(const QWeights& w) {
-  const int64_t kept = nm_kept_per_row(w.k, w.nm_n, w.nm_m) * w.n;
-  for (int64_t i = 0; i < kept; ++i)
-    if (w.codes[i] < -8 || w.codes[i] > 7) return false;
-  return true;
+// Nibble signs of an 8-bit-coded weight whose codes are 4-bit ones in disguise, e.g. llama.cpp's
+// Q4_0 blocks in a .qf.h5 (core/ggml_blocks.h, ggml_blocks_as_codes): per (row, group), +1 when
+// the group's codes lie in [-8, 7], -1 when they lie in [-7, 8] (Q4_0 with d < 0: stored
+// negated, with a negated scale, which changes no bit of the result: float(-acc) * -s equals
+// float(acc) * s). Empty when some group fits neither (the weight keeps 8-bit packing).
+// kInt8 dense weights and kNM kept values only.
+// Per channel only +1: there float(acc) * (sx * sw) of a zero acc would turn +0.0 into -0.0 under
+// a negated scale (per group, the sum S starts at +0.0 and +0.0 + -0.0 is +0.0).
+std::vector<int8_t> int4_signs(const QWeights& w, int64_t groups, int64_t gs) {
+  std::vector<int8_t> sign(static_cast<size_t>(w.n * groups), 0);
+  const bool nm = w.kind == QWeightKind::kNM;
+  const int64_t per_row = nm ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : w.k;
+  if (nm && gs % w.nm_m != 0) return {};
+  const int64_t per_group = nm ? gs / w.nm_m * w.nm_n : gs;  // stored values of one group
+  for (int64_t r = 0; r < w.n; ++r) {
+    const int8_t* c = w.codes + r * per_row;
+    for (int64_t g = 0; g < groups; ++g) {
+      int8_t lo = 0, hi = 0;
+      for (int64_t j = g * per_group; j < (g + 1) * per_group; ++j) {
+        lo = std::min(lo, c[j]);
+        hi = std::max(hi, c[j]);
+      }
+      if (lo >= -8 && hi <= 7) sign[r * groups + g] = 1;
+      else if (w.per_group && lo >= -7 && hi <= 8) sign[r * groups + g] = -1;
+      else return {};
+    }
+  }
+  return sign;
 }
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+// kInt4PairsU needs vpdpbusd (u8 x s8) with the compensation tile: the AVX-512 VNNI table.
+bool is_dense_int4_u_isa(const IsaQGemm& isa) { return isa.rowsum_compensation && isa.kblk == 4; }
 
 // Rows of one m-split block: a multiple of every tile height (4, 5, 6), so only the last block
 // has a remainder tile.
@@ -83,15 +113,17 @@ void decode_row(const QWeights& w, int64_t row, int8_t* out) {
 
 // Panel p, lane `lane` (weight row `row`): per k group, the sum of the row's codes (for the
 // activations' zero point) and its scale; zeros for a padding lane (dense == nullptr).
+// `sign` (null: all +1): the row's per-group nibble signs (int4_signs), already applied to dense.
 void store_lane_groups(const QWeights& w, const int8_t* dense, int64_t row, int64_t p, int64_t lane, int64_t nr,
-                       PackedQWeights& P) {
+                       PackedQWeights& P, const int8_t* sign = nullptr) {
   const KGeom& kg = P.kg;
   for (int64_t g = 0; g < kg.groups; ++g) {
     int32_t sum = 0;
     if (dense)
       for (int64_t j = 0; j < kg.gs; ++j) sum += dense[g * kg.gs + j];
     P.rowsum[(p * kg.groups + g) * nr + lane] = sum;
-    P.scales[(p * kg.groups + g) * nr + lane] = dense ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
+    const float s = dense ? w.scales[w.per_group ? row * kg.groups + g : row] : 0.0f;
+    P.scales[(p * kg.groups + g) * nr + lane] = sign && sign[g] < 0 ? -s : s;
   }
 }
 
@@ -200,11 +232,20 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
 
   PackedFormat f = PackedFormat::kInt8;
   if (w.kind == QWeightKind::kInt4 || w.kind == QWeightKind::kBSInt4) f = PackedFormat::kInt4Pairs;
+  // 8-bit storage of 4-bit codes (Q4_0 from a GGUF-bound checkpoint): the int4 tiles, half the
+  // bytes a memory-bound GEMV streams. The integer sums are the same, so the result is too.
+  std::vector<int8_t> sign;
+  if (w.kind == QWeightKind::kInt8 && g_int8_as_int4.load()) {
+    sign = int4_signs(w, kg.groups, kg.gs);
+    if (!sign.empty()) f = PackedFormat::kInt4Pairs;
+  }
+  if (f == PackedFormat::kInt4Pairs && is_dense_int4_u_isa(isa) && g_int4_unsigned.load()) f = PackedFormat::kInt4PairsU;
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx;
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
-    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && nm_values_fit_int4(w))
+    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
+    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = pref == PackedFormat::kSparse24NibbleIdx && kg.gs <= 65536 ? PackedFormat::kSparse24NibbleIdx
                                                                       : PackedFormat::kSparse24GatherI4;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
@@ -216,7 +257,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   // path: dense int8 codes (exact, just not faster than int8).
   P->format = f;
   const int64_t nr = isa.nr, kblk = isa.kblk;
-  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kSparse24Gather;
+  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx;
   kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
@@ -224,7 +265,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   P->panels = (w.n + nr - 1) / nr;
   switch (f) {
     case PackedFormat::kInt8: P->panel_bytes = kpad * nr; break;
-    case PackedFormat::kInt4Pairs: P->panel_bytes = kpad * nr / 2; break;
+    case PackedFormat::kInt4Pairs:
+    case PackedFormat::kInt4PairsU: P->panel_bytes = kpad * nr / 2; break;
     case PackedFormat::kSparse24Expand: P->panel_bytes = nblk * (8 + 2 * nr); break;
     case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
     case PackedFormat::kSparse24GatherI4: P->panel_bytes = nblk / 4 * (8 * nr); break;
@@ -234,13 +276,12 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
-  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 8 + 128)]());
+  P->storage.reset(new uint8_t[static_cast<size_t>(data_bytes + side * 12 + 128)]());
   uint8_t* base = P->storage.get();
   base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
   P->data = base;
   P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
   P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
-
   std::vector<int8_t> dense(static_cast<size_t>(w.k));
   const int64_t kept = w.kind == QWeightKind::kNM ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : 0;
   const int64_t irb = w.kind == QWeightKind::kNM ? nm_index_row_bytes(w.k, w.nm_n, w.nm_m) : 0;
@@ -249,23 +290,40 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     for (int64_t lane = 0; lane < nr; ++lane) {
       const int64_t row = p * nr + lane;
       const bool real = row < w.n;
+      const int8_t* rsign = real && !sign.empty() ? sign.data() + row * kg.groups : nullptr;
       if (real) decode_row(w, row, dense.data());
-      store_lane_groups(w, real ? dense.data() : nullptr, row, p, lane, nr, *P);
-      if (f == PackedFormat::kInt8 || f == PackedFormat::kInt4Pairs) {
-        if (!real) continue;  // zero-filled
+      if (rsign)
         for (int64_t g = 0; g < kg.groups; ++g)
-          for (int64_t j = 0; j < kg.gs; ++j) {
-            const int64_t kk = g * kg.gk + j, b = kk / kblk, jj = kk % kblk;
-            const auto code = static_cast<uint8_t>(dense[static_cast<size_t>(g * kg.gs + j)]);
-            if (f == PackedFormat::kInt8) pd[(b * nr + lane) * kblk + jj] = code;
-            else pd[((b / 2) * nr + lane) * kblk + jj] |= static_cast<uint8_t>((code & 0xF) << (4 * (b & 1)));
+          if (rsign[g] < 0)
+            for (int64_t j = g * kg.gs; j < (g + 1) * kg.gs; ++j) dense[j] = static_cast<int8_t>(-dense[j]);
+      store_lane_groups(w, real ? dense.data() : nullptr, row, p, lane, nr, *P, rsign);
+      if (f == PackedFormat::kInt8 || f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU) {
+        // kInt4PairsU: nibble c + 8, and padding k (zero weights) must hold 8 too.
+        const int bias8 = f == PackedFormat::kInt4PairsU ? 8 : 0;
+        if (!real && !bias8) continue;  // zero-filled
+        for (int64_t g = 0; g < kg.groups; ++g) {
+          const int64_t jend = bias8 ? kg.gk : kg.gs;
+          int64_t b = g * kg.gk / kblk, jj = 0;  // k-block and position of k = g * gk + j (gk % kblk == 0)
+          for (int64_t j = 0; j < jend; ++j) {
+            const int c = real && j < kg.gs ? dense[static_cast<size_t>(g * kg.gs + j)] : 0;
+            if (f == PackedFormat::kInt8) pd[(b * nr + lane) * kblk + jj] = static_cast<uint8_t>(c);
+            else pd[((b / 2) * nr + lane) * kblk + jj] |= static_cast<uint8_t>(((c + bias8) & 0xF) << (4 * (b & 1)));
+            if (++jj == kblk) {
+              jj = 0;
+              ++b;
+            }
           }
+        }
         continue;
       }
       // 2:4 formats: K is a multiple of 4 and groups hold whole N:M groups, so kpad == K.
       const int8_t* vr = real ? w.codes + row * kept : nullptr;
       const uint8_t* ir = real ? w.packed + row * irb : nullptr;
-      auto val = [&](int64_t j) { return real ? static_cast<uint8_t>(vr[j]) : uint8_t{0}; };
+      // Kept value j sits in N:M group j / 2, i.e. at k = 4 * (j / 2) + its index.
+      auto val = [&](int64_t j) {
+        if (!real) return uint8_t{0};
+        return static_cast<uint8_t>(rsign ? vr[j] * rsign[(j / 2) * 4 / kg.gs] : vr[j]);
+      };
       auto idx = [&](int64_t j) { return real ? nm_get_index(ir, j, 2) : static_cast<int>(j & 1); };
       if (f == PackedFormat::kSparse24Expand) {
         for (int64_t b = 0; b < nblk; ++b) {
@@ -320,6 +378,22 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       }
     }
   }
+  if (isa.rowsum_compensation) {  // the AVX-512 tiles read narrower side data where it is exact
+    auto* h = reinterpret_cast<uint16_t*>(base + data_bytes + side * 8);
+    bool exact = true;  // fp16 scales, when every scale (padding lanes' 0 included) is exactly one
+    for (int64_t i = 0; i < side && exact; ++i) {
+      h[i] = fp32_to_fp16(P->scales[i]);
+      exact = fp16_to_fp32(h[i]) == P->scales[i];
+    }
+    if (exact) P->scales_f16 = h;
+    auto* r16 = reinterpret_cast<int16_t*>(base + data_bytes + side * 10);
+    bool fits = true;  // int16 row sums, when every one fits
+    for (int64_t i = 0; i < side && fits; ++i) {
+      fits = P->rowsum[i] >= INT16_MIN && P->rowsum[i] <= INT16_MAX;
+      r16[i] = static_cast<int16_t>(P->rowsum[i]);
+    }
+    if (fits) P->rowsum16 = r16;
+  }
   return P;
 }
 
@@ -357,20 +431,38 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // take them as its unsigned operand; the kernel subtracts zc * rowsum. AVX2: int16 x - zx, so
   // vpmaddwd computes the contract directly with no compensation.
   thread_local std::vector<uint8_t> buf;
+  thread_local std::vector<int32_t> xsum8;
+  // kInt4PairsU: the activations are vpdpbusd's signed operand (qs8 as is, qu8 as x - 128 = x ^ 0x80)
+  // and each group's code sum is subtracted 8 times (the nibbles are c + 8).
+  const bool signed_x = P->format == PackedFormat::kInt4PairsU;
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
-  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !(kU8 && isa.rowsum_compensation && kg.gk == kg.gs))
-    buf.resize(static_cast<size_t>(m * row_bytes + 64));
+  // u8 codes (s8 ones for kInt4PairsU) whose groups need no padding are already the packed layout: no copy.
+  const bool as_is = isa.rowsum_compensation && kg.gk == kg.gs && (signed_x ? !kU8 : kU8);
+  if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !as_is) buf.resize(static_cast<size_t>(m * row_bytes + 64));
+  if (signed_x && static_cast<int64_t>(xsum8.size()) < m * kg.groups) xsum8.resize(static_cast<size_t>(m * kg.groups));
   uint8_t* xp = buf.data();
   const auto* xu = static_cast<const uint8_t*>(x.codes);
-  // u8 codes whose groups need no padding are already the packed layout: no copy.
-  const bool as_is = kU8 && isa.rowsum_compensation && kg.gk == kg.gs;
   auto pack_rows = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* src = xu + r * k;
       for (int64_t g = 0; g < kg.groups; ++g) {
         const uint8_t* s = src + g * kg.gs;
-        if (isa.rowsum_compensation) {
+        if (signed_x) {
+          const uint8_t flip = kU8 ? 0x80 : 0x00;
+          int32_t sum = 0;
+          if (as_is) {
+            for (int64_t j = 0; j < kg.gs; ++j) sum += static_cast<int8_t>(s[j]);
+          } else {
+            uint8_t* d = xp + r * row_bytes + g * kg.gk;
+            for (int64_t j = 0; j < kg.gs; ++j) {
+              d[j] = static_cast<uint8_t>(s[j] ^ flip);
+              sum += static_cast<int8_t>(d[j]);
+            }
+            for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
+          }
+          xsum8[static_cast<size_t>(r * kg.groups + g)] = 8 * sum;
+        } else if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
           if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
           else if (kU8)  // short rows (a first conv's K = 9): a loop, not two library calls per row
@@ -391,13 +483,14 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
     }
   };
   if (as_is) xp = const_cast<uint8_t*>(xu);  // read only
-  else parallel_for(m, static_cast<double>(row_bytes) / 8.0, pack_rows);
+  if (!as_is || signed_x) parallel_for(m, static_cast<double>(row_bytes) / 8.0, pack_rows);
   TileArgs a;
   a.w = P;
   a.xp = xp;
   a.x_row_bytes = row_bytes;
   a.m = m;
-  a.zc = kU8 ? x.zero_point : 128;
+  a.zc = signed_x ? (kU8 ? x.zero_point - 128 : 0) : kU8 ? x.zero_point : 128;
+  a.xsum8 = signed_x ? xsum8.data() : nullptr;
   a.sx = x.scales;
   a.sx_stride = x.scale_stride;
   a.bias = bias;
@@ -427,6 +520,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
       b.xp = a.xp + m0 * row_bytes;
       b.y = a.y + m0 * w.n;
       b.sx = a.sx + m0 * a.sx_stride;
+      if (a.xsum8) b.xsum8 = a.xsum8 + m0 * kg.groups;
       b.m = std::min(mblk, m - m0);
       isa.tiles(b, tile, tile + 1);
     }
@@ -436,6 +530,8 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 }  // namespace
 
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
+void set_int8_as_int4(bool on) { g_int8_as_int4.store(on); }
+void set_avx512_int4_unsigned(bool on) { g_int4_unsigned.store(on); }
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w) { return prepare(w, kAvx512VnniQGemm); }
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w) { return prepare(w, kAvx2QGemm); }

@@ -61,6 +61,13 @@ enum class PackedFormat : int {
   // 16 * w (and 0xF0, no table lookup), dividing the exact int32 sum by 16 (shift) once per
   // group, so groups are limited to 65536 k (no int32 overflow).
   kSparse24NibbleIdx = 8,
+  // int4 codes as unsigned nibbles c + 8 (AVX-512 only), laid out like kInt4Pairs, so the
+  // weights are vpdpbusd's unsigned operand and the activations its signed one (qs8 as they are,
+  // qu8 as x - 128): acc_g = sum (c + 8) * x - 8 * sum_g x, the activation sum computed once per
+  // row and group for every output. No nibble lookup, and no weight row sums read for qs8
+  // activations: a GEMV streams 16 weight bytes + a 4-byte scale per 32 k and output instead of
+  // kInt4Pairs' 16 + 4 + 4 (qu8 also needs the row sums: acc_g -= (zx - 128) * rowsum).
+  kInt4PairsU = 9,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -92,6 +99,13 @@ struct PackedQWeights final : PreparedQWeights {
   uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
+  // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
+  // formats read these when set; block formats never set them): the scales as fp16 when every
+  // one is exactly an fp16 value (Q4_0's are: its block scales are fp16), the row sums as int16
+  // when every one fits. A GEMV streams this beside the weights: for int4 g32 kInt4PairsU with
+  // fp16 scales, 16 + 2 bytes per output and group, Q4_0's own 4.5 bits per weight.
+  uint16_t* scales_f16 = nullptr;
+  int16_t* rowsum16 = nullptr;
   std::unique_ptr<uint8_t[]> storage;
 
   // Block formats only. Tile t (panels t*tile_np ..) owns segments [seg_ptr[t], seg_ptr[t+1]),
@@ -116,6 +130,9 @@ struct TileArgs {
   int64_t sx_stride;       // 0 per tensor, 1 per row
   const float* bias;       // may be null
   float* y;                // [m][n]
+  // kInt4PairsU: per row and group, 8 * the sum of the row's packed (signed) activation codes
+  // over the group ([m][groups], rows as xp's); zc is then zx - 128 (qu8) or 0 (qs8).
+  const int32_t* xsum8 = nullptr;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
@@ -133,6 +150,12 @@ extern const IsaQGemm kAvx2QGemm;
 // measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
 // 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
+// Whether prepare packs 8-bit-stored weights whose codes fit a nibble per group ([-8, 7], or
+// [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
+// (default true; both table). For measurements and tests only.
+void set_int8_as_int4(bool on);
+// Whether the AVX-512 table packs dense int4 as kInt4PairsU (default true) or kInt4Pairs.
+void set_avx512_int4_unsigned(bool on);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
