@@ -67,6 +67,10 @@ std::vector<QCase> cases() {
     v.push_back({W::kNM14, m, {8, 16, 0}});
     v.push_back({W::kNM48, m, {6, 24, 12}});
   }
+  // Enough rows x K that the activation packing itself is split over threads (a prompt of 512
+  // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
+  v.push_back({W::kI4, 512, {16, 4096, 32}});
+  v.push_back({W::kI8q4, 512, {16, 4096, 32}});
   return v;
 }
 

@@ -442,6 +442,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !as_is) buf.resize(static_cast<size_t>(m * row_bytes + 64));
   if (signed_x && static_cast<int64_t>(xsum8.size()) < m * kg.groups) xsum8.resize(static_cast<size_t>(m * kg.groups));
   uint8_t* xp = buf.data();
+  // The lambdas below run on pool threads: they must reach this thread's buffers through these
+  // pointers (naming a thread_local inside them would give the pool thread's own, empty, one).
+  int32_t* const xs8 = xsum8.data();
   const auto* xu = static_cast<const uint8_t*>(x.codes);
   auto pack_rows = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -461,7 +464,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
             }
             for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
           }
-          xsum8[static_cast<size_t>(r * kg.groups + g)] = 8 * sum;
+          xs8[r * kg.groups + g] = 8 * sum;
         } else if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
           if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
@@ -490,7 +493,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   a.x_row_bytes = row_bytes;
   a.m = m;
   a.zc = signed_x ? (kU8 ? x.zero_point - 128 : 0) : kU8 ? x.zero_point : 128;
-  a.xsum8 = signed_x ? xsum8.data() : nullptr;
+  a.xsum8 = signed_x ? xs8 : nullptr;
   a.sx = x.scales;
   a.sx_stride = x.scale_stride;
   a.bias = bias;
