@@ -9,7 +9,7 @@
 #                       [--data DIR] [--out DIR] [--qforge BIN] [--shape 1b|tiny]
 #
 # --shape tiny: the same pipeline on a 2-layer, hidden-64 model (seconds: a check of the tooling).
-# Once (kept in --data, default /work/q4race-data, ~6 GB): the Hugging Face folder
+# Once (kept in --data, default bench/out/llama_race_data, ~6 GB): the Hugging Face folder
 # (bench/llama_race_model.py, bf16), its GGUF (`qforge export --format gguf --quant q4_0`), the
 # .qf.h5 with the same Q4_0 blocks and the 2:4 one (bench/hf_ggml_checkpoint). Then a same-model
 # check (next-token distribution after 16 ids, qforge vs llama.cpp) and R rounds of
@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 threads="1 2" pp=128,512 tg=128 build=build data=/work/q4race-data out=bench/out/llama_race qforge_bin= shape=1b
+rounds=3 threads="1 2" pp=128,512 tg=128 build=build data=bench/out/llama_race_data out=bench/out/llama_race qforge_bin= shape=1b
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
