@@ -136,6 +136,35 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   x86::set_avx512_int4_unsigned(true);
 }
 
+// Packing choices the fast paths depend on (a wrong one is exact but slow: every kernel falls back
+// to the reference). 4-bit codes in 8-bit storage become nibbles only per group (Q4_0); per
+// channel they stay int8, the only packing the fused conv + pool kernel takes.
+TEST(QGemmPacking, Int8StorageOf4BitCodesIsNibblesPerGroupOnly) {
+  bool found = false;
+  for (const std::string& name : qf::kernels::test::kernel_table_names())
+    if (name == "avx512vnni") found = true;
+  if (!found) GTEST_SKIP() << "no AVX-512 VNNI table on this machine";
+  const KernelTable& table = kernel_table_for_isa("avx512vnni");
+  std::vector<int8_t> codes(static_cast<size_t>(16 * 64));
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<int8_t>(static_cast<int>(i % 15) - 7);
+  std::vector<float> scales(16 * 2, 0.5f);
+  for (bool per_group : {false, true}) {
+    QWeights w;
+    w.kind = QWeightKind::kInt8;
+    w.n = 16;
+    w.k = 64;
+    w.codes = codes.data();
+    w.scales = scales.data();
+    w.per_group = per_group;
+    w.group_size = per_group ? 32 : 0;
+    std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
+    const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
+    ASSERT_NE(P, nullptr);
+    EXPECT_EQ(P->format, per_group ? x86::PackedFormat::kInt4PairsU : x86::PackedFormat::kInt8)
+        << (per_group ? "per group" : "per channel");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),
                          case_name);
 

@@ -232,10 +232,12 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
 
   PackedFormat f = PackedFormat::kInt8;
   if (w.kind == QWeightKind::kInt4 || w.kind == QWeightKind::kBSInt4) f = PackedFormat::kInt4Pairs;
-  // 8-bit storage of 4-bit codes (Q4_0 from a GGUF-bound checkpoint): the int4 tiles, half the
-  // bytes a memory-bound GEMV streams. The integer sums are the same, so the result is too.
+  // 8-bit storage of 4-bit codes in groups (Q4_0 from a GGUF-bound checkpoint): the int4 tiles,
+  // half the bytes a memory-bound GEMV streams. The integer sums are the same, so the result is
+  // too. Per-channel int8 stays int8: the fused conv + pool kernel takes only that packing, and a
+  // small per-channel layer (a conv whose codes happen to fit 4 bits) gains nothing from nibbles.
   std::vector<int8_t> sign;
-  if (w.kind == QWeightKind::kInt8 && g_int8_as_int4.load()) {
+  if (w.kind == QWeightKind::kInt8 && w.per_group && g_int8_as_int4.load()) {
     sign = int4_signs(w, kg.groups, kg.gs);
     if (!sign.empty()) f = PackedFormat::kInt4Pairs;
   }
