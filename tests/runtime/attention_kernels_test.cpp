@@ -17,6 +17,7 @@
 
 #include "core/kv_quant.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/ref/kv_cache_ref.h"
 #include "runtime/kernels/threads.h"
 
 namespace qf::kernels {
@@ -127,15 +128,6 @@ TEST(AttentionKernels, FloatCacheWithinTheErrorBoundOfTheReference) {
     }
 }
 
-KvCacheScheme scheme_of(const KvQuant& q) {
-  KvCacheScheme s;
-  s.bits = q.bits;
-  s.group_size = q.group;
-  s.symmetric = q.symmetric;
-  s.clip = q.clip;
-  return s;
-}
-
 struct QuantCase {
   int64_t heads, d;
   KvQuant q;
@@ -179,7 +171,7 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
         kt->quantize_kv_rows(kv.data() + c, l, 2 * c, c, qc.q, vc.data(), cb, vs.data(), asym ? vo.data() : nullptr,
                              groups);
         for (int64_t j = 0; j < l; ++j)
-          kv_quantize_row(kv.data() + j * 2 * c, c, qc.q.group, scheme_of(qc.q), kc_ref.data() + j * cb,
+          kv_quantize_row(kv.data() + j * 2 * c, c, qc.q.group, kv_scheme_of(qc.q), kc_ref.data() + j * cb,
                           ks_ref.data() + j * groups, ko_ref.data() + j * groups);
         ASSERT_EQ(kc, kc_ref);
         ASSERT_EQ(ks, ks_ref);
@@ -191,9 +183,9 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
         std::vector<float> kd(l * c), vd(l * c);
         for (int64_t j = 0; j < l; ++j) {
           kv_dequantize_row(kc.data() + j * cb, ks.data() + j * groups, asym ? ko.data() + j * groups : nullptr, 0, c,
-                            qc.q.group, scheme_of(qc.q), kd.data() + j * c);
+                            qc.q.group, kv_scheme_of(qc.q), kd.data() + j * c);
           kv_dequantize_row(vc.data() + j * cb, vs.data() + j * groups, asym ? vo.data() + j * groups : nullptr, 0, c,
-                            qc.q.group, scheme_of(qc.q), vd.data() + j * c);
+                            qc.q.group, kv_scheme_of(qc.q), vd.data() + j * c);
         }
         const auto q = randn(static_cast<size_t>(t * 3 * c), 9 + static_cast<unsigned>(qc.d), 2.0f);
         std::vector<float> scratch(l), got(t * c), flt(t * c), want(t * c);

@@ -13,6 +13,7 @@
 #include "core/fp16.h"
 #include "core/kv_quant.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/ref/kv_cache_ref.h"
 #include "runtime/kv_cache.h"
 
 namespace qf {
@@ -42,20 +43,12 @@ const std::vector<KvCase>& cases() {
   return c;
 }
 
-KvCacheScheme scheme_of(const kernels::KvQuant& q) {
-  KvCacheScheme s;
-  s.bits = q.bits;
-  s.group_size = q.group;
-  s.symmetric = q.symmetric;
-  s.clip = q.clip;
-  return s;
-}
-
 // Row j of a quantized cache, dequantized.
 std::vector<float> row_of(const kernels::QuantKvRows& r, int64_t j, int64_t c) {
   std::vector<float> y(static_cast<size_t>(c));
   kv_dequantize_row(r.codes + j * r.code_stride, r.scales + j * r.scale_stride,
-                    r.offsets ? r.offsets + j * r.scale_stride : nullptr, 0, c, r.q.group, scheme_of(r.q), y.data());
+                    r.offsets ? r.offsets + j * r.scale_stride : nullptr, 0, c, r.q.group, kernels::kv_scheme_of(r.q),
+                    y.data());
   return y;
 }
 
@@ -87,7 +80,7 @@ TEST(KvCache, QuantizedAppendMatchesTheRuleAndTheFloatCache) {
         total += t;
       }
       ASSERT_EQ(quant.length(), total);
-      const KvCacheScheme s = scheme_of(kc.q);
+      const KvCacheScheme s = kernels::kv_scheme_of(kc.q);
       for (int64_t b = 0; b < kBatch; ++b)
         for (int64_t j = 0; j < total; ++j) {
           // The float cache holds the rows unchanged.

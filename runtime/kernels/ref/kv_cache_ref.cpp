@@ -4,9 +4,8 @@
 #include "runtime/kernels/ref/attention_impl.h"
 
 namespace qf::kernels {
-namespace {
 
-KvCacheScheme scheme_of(const KvQuant& q) {
+KvCacheScheme kv_scheme_of(const KvQuant& q) {
   KvCacheScheme s;
   s.bits = q.bits;
   s.group_size = q.group;
@@ -14,6 +13,8 @@ KvCacheScheme scheme_of(const KvQuant& q) {
   s.clip = q.clip;
   return s;
 }
+
+namespace {
 
 // A quantized cache: each row slice is dequantized into the caller's buffer as it is read.
 struct QuantRows {
@@ -34,7 +35,7 @@ struct QuantRows {
 void f32_quantize_kv_rows_ref(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
                               uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
                               int64_t scale_stride) {
-  const KvCacheScheme s = scheme_of(q);
+  const KvCacheScheme s = kv_scheme_of(q);
   for (int64_t r = 0; r < rows; ++r)
     kv_quantize_row(x + r * x_stride, c, q.group, s, codes + r * code_stride, scales + r * scale_stride,
                     offsets ? offsets + r * scale_stride : nullptr);
@@ -42,15 +43,15 @@ void f32_quantize_kv_rows_ref(const float* x, int64_t rows, int64_t x_stride, in
 
 void f32_qkv_causal_attention_ref(const float* q, int64_t q_stride, const QuantKvRows& k, const QuantKvRows& v,
                                   int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y) {
-  ref_impl::causal_attention(q, q_stride, QuantRows{k, v, scheme_of(k.q), scheme_of(v.q)}, t, l, c, heads, scratch,
-                             y);
+  ref_impl::causal_attention(q, q_stride, QuantRows{k, v, kv_scheme_of(k.q), kv_scheme_of(v.q)}, t, l, c, heads,
+                             scratch, y);
 }
 
 void f32_qkv_gqa_attention_ref(const float* q, int64_t q_stride, const QuantKvRows& k, const QuantKvRows& v,
                                int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
                                float scale, float* scratch, float* y) {
   (void)scratch;
-  ref_impl::gqa_attention(q, q_stride, QuantRows{k, v, scheme_of(k.q), scheme_of(v.q)}, t, l, heads, kv_heads, d,
+  ref_impl::gqa_attention(q, q_stride, QuantRows{k, v, kv_scheme_of(k.q), kv_scheme_of(v.q)}, t, l, heads, kv_heads, d,
                           window, scale, y);
 }
 

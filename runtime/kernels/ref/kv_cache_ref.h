@@ -3,9 +3,13 @@
 // by row. The oracle for any optimized variant. Contracts: kernels.h.
 #pragma once
 
+#include "core/kv_quant.h"
 #include "runtime/kernels/kernels.h"
 
 namespace qf::kernels {
+
+// The core/kv_quant.h scheme a kernel-table KvQuant describes (the rule both sides follow).
+KvCacheScheme kv_scheme_of(const KvQuant& q);
 
 void f32_quantize_kv_rows_ref(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
                               uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
