@@ -10,6 +10,10 @@ per variant, bits per byte and perplexity (mean ± sample std over seeds) and, p
             a variant trained at lr 1e-3), in %
   recovery  1 - gap / (PTQ RTN's perplexity gap vs its own teacher), in %: the share of PTQ's loss
             that QAT removes (issue 18's target: >= 80 %, with gap <= 0.5 %)
+  rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
+            at the same training budget), when that run exists
+Weight-only rows (brown_gpt_w4_*, gpt_w4_ptq_*) pair with the weight-only RTN (gpt_w4_ptq_rtn); w4a8 rows
+with gpt_ptq_rtn. PTQ rows *_of_continued are measured against the equal-budget float model.
   vs QAT    the bits-per-byte difference to brown_gpt_w4a8 (LSQ from RTN), with its paired t
             (2 degrees of freedom for 3 seeds: |t| > 4.30 is p < 0.05)
 """
@@ -46,34 +50,40 @@ def main():
                 if j["metrics"].get("validate") != 1.0:
                     raise SystemExit("%s: validate did not pass" % p)
                 m.setdefault(v, {})[s] = j["metrics"]
-    T, F, RTN, QAT = "brown_gpt_fp32", "brown_gpt_fp32_continued", "gpt_ptq_rtn", "brown_gpt_w4a8"
+    T, F, QAT = "brown_gpt_fp32", "brown_gpt_fp32_continued", "brown_gpt_w4a8"
     ppl = lambda v, s: m[v][s]["perplexity"]
     bpb = lambda v, s: m[v][s]["bits_per_byte"]
+    rel = lambda v, ref, s: ppl(v, s) / ppl(ref, s) - 1
     out = {}
-    print("| variant | seeds | bits/byte | perplexity | gap vs equal-budget float (ppl) | recovery of RTN's gap | Δ bpb vs QAT (LSQ from RTN), t |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| variant | seeds | bits/byte | perplexity | gap vs equal-budget float (ppl) | recovery of RTN's gap "
+          "| rec. vs RTN of equal-budget float | Δ bpb vs QAT (LSQ from RTN), t |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for v in sorted(m, key=lambda v: (v != T, v)):
         seeds = sorted(m[v])
         row = {"seeds": seeds, "bpb": [bpb(v, s) for s in seeds], "ppl": [ppl(v, s) for s in seeds]}
-        gap = rec = dq = []
-        if v.startswith("brown_gpt_w4a8") or v.startswith("gpt_ptq"):
+        gap = rec = rec_eq = dq = []
+        weight_only = v.startswith("brown_gpt_w4_") or v.startswith("gpt_w4_")
+        rtn = "gpt_w4_ptq_rtn" if weight_only else "gpt_ptq_rtn"
+        if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
             fl = F + "_lr1e3" if v.endswith("_lr1e3") else F
-            ref = T if v.startswith("gpt_ptq") else fl
-            ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(RTN, {}) and s in m.get(T, {})]
-            gap = [100 * (ppl(v, s) / ppl(ref, s) - 1) for s in ok]
-            rec = [100 * (1 - (ppl(v, s) / ppl(ref, s) - 1) / (ppl(RTN, s) / ppl(T, s) - 1)) for s in ok]
+            ref = T if v.startswith("gpt_") and not v.endswith("_of_continued") else fl
+            ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(rtn, {}) and s in m.get(T, {})]
+            gap = [100 * rel(v, ref, s) for s in ok]
+            rec = [100 * (1 - rel(v, ref, s) / rel(rtn, T, s)) for s in ok]
+            eq = rtn + "_of_continued"
+            rec_eq = [100 * (1 - rel(v, ref, s) / rel(eq, F, s)) for s in ok if s in m.get(eq, {}) and s in m.get(F, {})]
             if v != QAT and v.startswith("brown_gpt_w4a8"):
                 dq = [bpb(v, s) - bpb(QAT, s) for s in seeds if s in m.get(QAT, {})]
         elif v.startswith(F):
             ok = [s for s in seeds if s in m.get(T, {})]
             gap = [100 * (ppl(v, s) / ppl(T, s) - 1) for s in ok]  # vs the teacher: what 600 steps buy
-        row.update(gap=gap, recovery=rec, d_bpb_vs_qat=dq)
+        row.update(gap=gap, recovery=rec, recovery_vs_equal_budget_rtn=rec_eq, d_bpb_vs_qat=dq)
         out[v] = row
-        print("| %s | %d | %s | %s | %s | %s | %s |" % (
+        print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
             v, len(seeds), ms(row["bpb"]), ms(row["ppl"]), ms(gap, "%+.2f") + (" %" if gap else ""),
-            ms(rec, "%.0f") + (" %" if rec else ""),
+            ms(rec, "%.0f") + (" %" if rec else ""), ms(rec_eq, "%.0f") + (" %" if rec_eq else ""),
             (ms(dq, "%+.4f") + ", t = %.1f" % t_stat(dq)) if len(dq) > 1 else ms(dq, "%+.4f")))
-    print("\ngap: PTQ rows vs their teacher, float-continued rows vs the teacher, QAT rows vs the equal-budget float.")
+    print("\ngap: PTQ rows vs their teacher (*_of_continued: vs the equal-budget float), float-continued rows vs the teacher, QAT rows vs the equal-budget float.")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

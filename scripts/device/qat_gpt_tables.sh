@@ -18,11 +18,11 @@ if [ ! -x $Q ]; then
     cmake --build /tmp/bq3 -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
 fi
 date +%T
-# r NAME SEED RECIPE CALIBRATE_ONLY: the recipe with seed s and its init_from replaced by teacher
-# s; runs W/NAME/seed-s.
+# r NAME SEED RECIPE CALIBRATE_ONLY [PARENT]: the recipe with seed s and its init_from (and
+# teacher) replaced by run PARENT of seed s (default: teacher s); runs W/NAME/seed-s.
 r() {
   f=$W/r/$1_$2.yaml
-  sed -e "s/^seed: .*/seed: $2/" -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/brown_gpt_fp32/seed-$2#" $3 > $f
+  sed -e "s/^seed: .*/seed: $2/" -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/${5:-brown_gpt_fp32}/seed-$2#" $3 > $f
   c=; [ $4 = 1 ] && c=--calibrate-only
   $Q run $f -o $W/$1/seed-$2 --device cuda --threads 1 -q $c > $W/r/$1_$2.log 2>&1; e=$?
   echo "$1 $2 rc $e $(date +%T)"
@@ -49,8 +49,25 @@ brown_gpt_fp32_continued_lr1e3 $B/brown_gpt_fp32_continued_lr1e3.yaml 0
 brown_gpt_w4a8_gptq_upd_qat $B/brown_gpt_w4a8_gptq_upd_qat.yaml 0
 brown_gpt_w4a8_gptq_upd_lsqlr01 $B/brown_gpt_w4a8_gptq_upd_lsqlr01.yaml 0
 brown_gpt_w4a8_gptq_upd_static $B/brown_gpt_w4a8_gptq_upd_static.yaml 0
+brown_gpt_w4a8_ste_kd $B/brown_gpt_w4a8_ste_kd.yaml 0
+gpt_w4_ptq_rtn $B/brown_gpt_w4_ste.yaml 1
+gpt_w4_ptq_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1
+brown_gpt_w4_ste $B/brown_gpt_w4_ste.yaml 0
+brown_gpt_w4_lsqlr01 $B/brown_gpt_w4_lsqlr01.yaml 0
+LIST
+# Second stage, after the first: PTQ of the equal-budget float model (QAT's PTQ peer at the same
+# training budget), when brown_gpt_fp32_continued ran.
+while read n rec c; do
+  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued; done
+done > $J.2 <<LIST
+gpt_ptq_rtn_of_continued recipes/brown_gpt_w4a8.yaml 1
+gpt_ptq_gptq_of_continued recipes/brown_gpt_w4a8_ptq_gptq.yaml 1
+gpt_w4_ptq_rtn_of_continued $B/brown_gpt_w4_ste.yaml 1
+gpt_w4_ptq_gptq_of_continued $B/brown_gpt_w4_ptq_gptq.yaml 1
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
+grep -E "^($ONLY) " $J.2 > $J.2.only
+timeout $((DEADLINE - SECONDS)) xargs -r -P$JOBS -L1 bash -c 'r "$@"' _ < $J.2.only
 cd $W && tar czf $OUT/q.tgz */seed-*/summary.json r
 date +%T
