@@ -4,10 +4,14 @@
 #include <limits>
 #include <stdexcept>
 
+#include "core/hadamard.h"
 #include "core/op_schema.h"
 
 namespace qf::qat {
 namespace {
+
+// The sign seed of `kv_cache: {rotate: hadamard}`: fixed, so that a recipe means one rotation.
+constexpr uint64_t kKvRotationSeed = 0x6b76726f74ULL;  // "kvrot"
 
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
@@ -152,8 +156,9 @@ void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantCo
                  "histogram); use mse or percentile for groups");
 }
 
-// The `kv_cache` section: bits 4 | 8, group_size 32 | 64 | head (0 = head), symmetric, clip.
-KvCacheScheme parse_kv_cache(const RecipeNode& n) {
+// The `kv_cache` section: bits 4 | 8, group_size 32 | 64 | head (0 = head), symmetric, clip,
+// rotate none | hadamard (into `rotate`).
+KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate) {
   KvCacheScheme k;
   k.bits = static_cast<int>(n.get<int64_t>("bits", k.bits));
   if (k.bits != 4 && k.bits != 8) n.fail("bits", "must be 4 or 8, got " + std::to_string(k.bits));
@@ -169,6 +174,7 @@ KvCacheScheme parse_kv_cache(const RecipeNode& n) {
   k.clip = static_cast<float>(n.get<double>("clip", 1.0));
   if (!(k.clip > 0.0f && k.clip <= 1.0f)) n.fail("clip", "must be in (0, 1]");
   if (!k.symmetric && k.clip != 1.0f) n.fail("clip", "applies to symmetric: true only");
+  rotate = n.one_of("rotate", "none", {"none", "hadamard"}) == "hadamard";
   n.finish();
   return k;
 }
@@ -224,7 +230,7 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
       node.fail("lsq_lr_factor", "applies to learned scales only: no weights or static inputs here use method: lsq");
   }
   if (node.has("kv_cache")) {
-    c.kv_cache = parse_kv_cache(node.child("kv_cache"));
+    c.kv_cache = parse_kv_cache(node.child("kv_cache"), c.kv_rotate);
     c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
   }
   node.finish();
@@ -237,6 +243,16 @@ void QuantizationModifier::prepare(train::TrainState& st) {
       throw std::runtime_error(config_.kv_cache_where + " needs a model with attention (gpt or hf), not this one");
     const std::string why = kv_scheme_error(*config_.kv_cache, st.model.kv_head_dim());
     if (!why.empty()) throw std::runtime_error(config_.kv_cache_where + ": " + why);
+    // First: the activation ranges and any weight PTQ below must see the rotated model.
+    if (config_.kv_rotate && !st.restoring) {
+      const int64_t d = st.model.kv_head_dim();
+      try {
+        const std::vector<double> r = randomized_hadamard(d, kKvRotationSeed);
+        st.model.rotate_attention_heads(torch::tensor(r, torch::kDouble).view({d, d}));
+      } catch (const std::exception& e) {
+        throw std::runtime_error(config_.kv_cache_where + ": rotate: hadamard: " + e.what());
+      }
+    }
   }
   model_ = &st.model;
   prepared_ = prepare_qat(st.model, config_.qat);

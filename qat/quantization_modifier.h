@@ -36,6 +36,12 @@ struct QuantizationModifierConfig {
   // errors found when the model is known (a group that does not divide the head dimension).
   std::optional<KvCacheScheme> kv_cache;
   std::string kv_cache_where;
+  // `kv_cache: {rotate: hadamard}`: before anything else at prepare, a randomized Hadamard
+  // rotation (core/hadamard.h, fixed seed) is folded into every attention's q/k/v/output weights
+  // (train::ZooModel::rotate_attention_heads), so the cache holds rotated K and V, whose outlier
+  // channels are spread over the head. The function is unchanged and the checkpoint is an ordinary
+  // one: the runtime needs nothing new. Not for a model restored from its own checkpoint.
+  bool kv_rotate = false;
 };
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node);

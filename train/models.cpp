@@ -181,6 +181,19 @@ struct GptBlock : torch::nn::Module {
     auto m = moe ? moe->forward(ln2->forward(h)) : fc2->forward(torch::gelu(fc1->forward(ln2->forward(h))));
     return h + F::dropout(m, F::DropoutFuncOptions().p(dropout).training(is_training()));
   }
+  // ZooModel::rotate_attention_heads for this block. qkv's rows are (part, head, i), proj's
+  // columns (head, i); computed in double, written back in the weights' dtype.
+  void rotate_heads(const torch::Tensor& r) {
+    torch::NoGradGuard no_grad;
+    const int64_t C = qkv->weight.size(1), d = r.size(0);
+    const torch::Tensor rd = r.to(qkv->weight.device(), torch::kDouble);
+    auto w = qkv->weight.view({3, heads, d, C});
+    w.copy_(torch::matmul(rd, w.to(torch::kDouble)));
+    auto b = qkv->bias.view({3, heads, d});
+    b.copy_(torch::matmul(b.to(torch::kDouble), rd.t()));
+    auto p = proj->weight.view({C, heads, d});
+    p.copy_(torch::matmul(p.to(torch::kDouble), rd.t()));
+  }
   std::string prefix;
   int64_t heads;
   double dropout;
@@ -269,6 +282,13 @@ class Gpt : public ZooModel {
   bool is_language_model() const override { return true; }
   bool has_kv_cache() const override { return true; }
   int64_t kv_head_dim() const override { return spec_.dim / spec_.heads; }
+  // Learned absolute positions: scores q . k are invariant under any orthogonal r of the heads.
+  void rotate_attention_heads(const torch::Tensor& r) override {
+    const int64_t d = kv_head_dim();
+    if (r.dim() != 2 || r.size(0) != d || r.size(1) != d)
+      throw std::invalid_argument("gpt: a head rotation must be [" + std::to_string(d) + ", " + std::to_string(d) + "]");
+    for (auto& block : blocks_) block->rotate_heads(r);
+  }
   torch::Tensor auxiliary_loss() override {
     torch::Tensor total;
     for (auto& block : blocks_)
@@ -291,6 +311,11 @@ class Gpt : public ZooModel {
 };
 
 }  // namespace
+
+void ZooModel::rotate_attention_heads(const torch::Tensor&) {
+  throw std::runtime_error("this model family cannot fold a rotation into its attention (only gpt can: attention without "
+                           "rotary position embeddings)");
+}
 
 std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input) {
   if (spec.family == "mlp") return std::make_shared<Mlp>(spec, input);

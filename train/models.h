@@ -43,6 +43,12 @@ class ZooModel : public torch::nn::Module {
   const std::optional<KvCacheScheme>& kv_cache_scheme() const { return *kv_scheme_; }
   // The head dimension the KV groups run along (0 for models without attention).
   virtual int64_t kv_head_dim() const { return 0; }
+  // Folds an orthogonal rotation r [d, d] (d = kv_head_dim()) into every attention's weights:
+  // each head's q, k and v become r q, r k, r v and the output projection's columns of that head
+  // take r^T, so the model computes the same function (up to float rounding) while the KV cache
+  // holds rotated K and V (the quantization modifier's `kv_cache: {rotate: hadamard}`). Throws
+  // for models where attention does not commute with it (rotary position embeddings).
+  virtual void rotate_attention_heads(const torch::Tensor& r);
 
  protected:
   // Shared with the attention blocks, which read it on every forward.

@@ -256,6 +256,7 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
       {"      kv_cache: {clip: 1.5}\n", "bad.yaml:7: key 'clip'", "(0, 1]"},
       {"      kv_cache: {bits: 4, group: 32}\n", "bad.yaml:7", "group"},
       {"      kv_cache: {bits: four}\n", "bad.yaml:7: key 'bits'", ""},
+      {"      kv_cache: {rotate: random}\n", "bad.yaml:7: key 'rotate'", "hadamard"},
   };
   for (const Case& c : cases) {
     const std::string e = recipe_error(c.yaml);
@@ -263,7 +264,8 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
     EXPECT_NE(e.find(c.why), std::string::npos) << c.yaml << "\n-> " << e;
   }
   for (const char* ok : {"      kv_cache: {bits: 4, group_size: 32}\n", "      kv_cache: {bits: 8, group_size: head}\n",
-                         "      kv_cache: {group_size: 64, symmetric: false}\n", "      kv_cache: {clip: 0.9}\n"})
+                         "      kv_cache: {group_size: 64, symmetric: false}\n", "      kv_cache: {clip: 0.9}\n",
+                         "      kv_cache: {bits: 4, rotate: hadamard}\n", "      kv_cache: {rotate: none}\n"})
     EXPECT_EQ(recipe_error(ok), "(no error)") << ok;
 }
 
@@ -299,6 +301,11 @@ TEST(QuantizationRecipe, KvCacheModelErrorsPointAtTheKey) {
   if (gpt.rfind("(no data)", 0) == 0) GTEST_SKIP() << gpt;
   EXPECT_NE(gpt.find("kv.yaml:8: key 'kv_cache'"), std::string::npos) << gpt;
   EXPECT_NE(gpt.find("does not divide the head dimension 16"), std::string::npos) << gpt;
+  // A head dimension a Hadamard rotation cannot have (24 = 96 / 4).
+  const std::string rot =
+      prepare_error("{family: gpt, layers: 1, heads: 4, dim: 96, context: 8}", "{group_size: head, rotate: hadamard}");
+  EXPECT_NE(rot.find("kv.yaml:8: key 'kv_cache'"), std::string::npos) << rot;
+  EXPECT_NE(rot.find("power-of-two dimension, got 24"), std::string::npos) << rot;
 }
 
 }  // namespace
