@@ -12,6 +12,8 @@ namespace {
 
 // The sign seed of `kv_cache: {rotate: hadamard}`: fixed, so that a recipe means one rotation.
 constexpr uint64_t kKvRotationSeed = 0x6b76726f74ULL;  // "kvrot"
+// The training batches whose K and V means `kv_cache: {center: true}` subtracts.
+constexpr int64_t kKvCenterBatches = 8;
 
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
@@ -157,8 +159,8 @@ void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantCo
 }
 
 // The `kv_cache` section: bits 4 | 8, group_size 32 | 64 | head (0 = head), symmetric, clip,
-// rotate none | hadamard (into `rotate`).
-KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate) {
+// rotate none | hadamard (into `rotate`), center (into `center`).
+KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate, bool& center) {
   KvCacheScheme k;
   k.bits = static_cast<int>(n.get<int64_t>("bits", k.bits));
   if (k.bits != 4 && k.bits != 8) n.fail("bits", "must be 4 or 8, got " + std::to_string(k.bits));
@@ -175,6 +177,7 @@ KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate) {
   if (!(k.clip > 0.0f && k.clip <= 1.0f)) n.fail("clip", "must be in (0, 1]");
   if (!k.symmetric && k.clip != 1.0f) n.fail("clip", "applies to symmetric: true only");
   rotate = n.one_of("rotate", "none", {"none", "hadamard"}) == "hadamard";
+  center = n.get<bool>("center", false);
   n.finish();
   return k;
 }
@@ -230,7 +233,7 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
       node.fail("lsq_lr_factor", "applies to learned scales only: no weights or static inputs here use method: lsq");
   }
   if (node.has("kv_cache")) {
-    c.kv_cache = parse_kv_cache(node.child("kv_cache"), c.kv_rotate);
+    c.kv_cache = parse_kv_cache(node.child("kv_cache"), c.kv_rotate, c.kv_center);
     c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
   }
   node.finish();
@@ -251,6 +254,17 @@ void QuantizationModifier::prepare(train::TrainState& st) {
         st.model.rotate_attention_heads(torch::tensor(r, torch::kDouble).view({d, d}));
       } catch (const std::exception& e) {
         throw std::runtime_error(config_.kv_cache_where + ": rotate: hadamard: " + e.what());
+      }
+    }
+    if (config_.kv_center && !st.restoring) {
+      st.model.to(st.device);
+      std::vector<torch::Tensor> inputs;
+      for (int64_t b = 0; b < std::min(kKvCenterBatches, st.task.steps_per_epoch()); ++b)
+        inputs.push_back(st.task.train_batch(/*epoch=*/0, b).input.to(st.device));
+      try {
+        st.model.center_attention_kv(inputs);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(config_.kv_cache_where + ": center: " + e.what());
       }
     }
   }

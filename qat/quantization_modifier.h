@@ -42,6 +42,10 @@ struct QuantizationModifierConfig {
   // channels are spread over the head. The function is unchanged and the checkpoint is an ordinary
   // one: the runtime needs nothing new. Not for a model restored from its own checkpoint.
   bool kv_rotate = false;
+  // `kv_cache: {center: true}`: then the per-channel means of K and V over kKvCenterBatches
+  // training batches are folded into the attention biases (ZooModel::center_attention_kv), so
+  // the cache's scales are not spent on offsets every token shares. Also free at run time.
+  bool kv_center = false;
 };
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node);

@@ -164,6 +164,11 @@ struct GptBlock : torch::nn::Module {
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), d = C / heads;
     auto qkv_out = qkv->forward(ln1->forward(x)).view({B, T, 3, heads, d}).permute({2, 0, 3, 1, 4});
     auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [B, h, T, d]
+    if (kv_sum.defined()) {  // center_kv: measuring; channel order (head, i) like qkv's rows
+      kv_sum[0] += k.sum(std::vector<int64_t>{0, 2}).reshape({C}).to(torch::kDouble);
+      kv_sum[1] += v.sum(std::vector<int64_t>{0, 2}).reshape({C}).to(torch::kDouble);
+      kv_count += B * T;
+    }
     if (*kv_scheme) {  // K and V as the runtime's cache holds them: rows [B, T, C]
       auto cache_rows = [&](const torch::Tensor& t) {
         return kv_fake_quantize(t.transpose(1, 2).reshape({B, T, C}), **kv_scheme, d)
@@ -194,10 +199,27 @@ struct GptBlock : torch::nn::Module {
     auto p = proj->weight.view({C, heads, d});
     p.copy_(torch::matmul(p.to(torch::kDouble), rd.t()));
   }
+  // ZooModel::center_attention_kv for this block: measure (begin, then forwards), then fold.
+  void begin_center_kv() {
+    kv_sum = torch::zeros({2, qkv->weight.size(1)}, qkv->weight.options().dtype(torch::kDouble));
+    kv_count = 0;
+  }
+  void fold_center_kv() {
+    torch::NoGradGuard no_grad;
+    if (kv_count == 0) throw std::invalid_argument("gpt: center_attention_kv needs at least one input");
+    const torch::Tensor mean = kv_sum / static_cast<double>(kv_count);  // [2, C]: K, V
+    auto b = qkv->bias.view({3, -1});
+    b[1].copy_(b[1].to(torch::kDouble) - mean[0]);
+    b[2].copy_(b[2].to(torch::kDouble) - mean[1]);
+    proj->bias.copy_(proj->bias.to(torch::kDouble) + proj->weight.to(torch::kDouble).matmul(mean[1]));
+    kv_sum = torch::Tensor();
+  }
   std::string prefix;
   int64_t heads;
   double dropout;
   std::shared_ptr<std::optional<KvCacheScheme>> kv_scheme;
+  torch::Tensor kv_sum;  // defined while center_attention_kv measures
+  int64_t kv_count = 0;
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   MoeFeedForward moe{nullptr};
@@ -289,6 +311,15 @@ class Gpt : public ZooModel {
       throw std::invalid_argument("gpt: a head rotation must be [" + std::to_string(d) + ", " + std::to_string(d) + "]");
     for (auto& block : blocks_) block->rotate_heads(r);
   }
+  void center_attention_kv(const std::vector<torch::Tensor>& inputs) override {
+    torch::NoGradGuard no_grad;
+    const bool was_training = is_training();
+    eval();
+    for (auto& block : blocks_) block->begin_center_kv();
+    for (const torch::Tensor& x : inputs) forward(x);
+    for (auto& block : blocks_) block->fold_center_kv();
+    train(was_training);
+  }
   torch::Tensor auxiliary_loss() override {
     torch::Tensor total;
     for (auto& block : blocks_)
@@ -315,6 +346,10 @@ class Gpt : public ZooModel {
 void ZooModel::rotate_attention_heads(const torch::Tensor&) {
   throw std::runtime_error("this model family cannot fold a rotation into its attention (only gpt can: attention without "
                            "rotary position embeddings)");
+}
+
+void ZooModel::center_attention_kv(const std::vector<torch::Tensor>&) {
+  throw std::runtime_error("this model family cannot fold K and V means into its attention biases (only gpt can)");
 }
 
 std::shared_ptr<ZooModel> make_model(const ModelSpec& spec, const InputShape& input) {

@@ -49,6 +49,12 @@ class ZooModel : public torch::nn::Module {
   // holds rotated K and V (the quantization modifier's `kv_cache: {rotate: hadamard}`). Throws
   // for models where attention does not commute with it (rotary position embeddings).
   virtual void rotate_attention_heads(const torch::Tensor& r);
+  // Subtracts the per-channel means of K and V over `inputs` (run in eval mode), folded into the
+  // attention's biases: keys shifted by one constant vector leave every softmax unchanged, and
+  // values shifted by one shift each output row by it, which the output projection's bias takes
+  // back. Same function (up to float rounding); the cache holds centered K and V (the quantization
+  // modifier's `kv_cache: {center: true}`). Throws for models without that bias structure.
+  virtual void center_attention_kv(const std::vector<torch::Tensor>& inputs);
 
  protected:
   // Shared with the attention blocks, which read it on every forward.

@@ -257,6 +257,7 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
       {"      kv_cache: {bits: 4, group: 32}\n", "bad.yaml:7", "group"},
       {"      kv_cache: {bits: four}\n", "bad.yaml:7: key 'bits'", ""},
       {"      kv_cache: {rotate: random}\n", "bad.yaml:7: key 'rotate'", "hadamard"},
+      {"      kv_cache: {center: maybe}\n", "bad.yaml:7: key 'center'", ""},
   };
   for (const Case& c : cases) {
     const std::string e = recipe_error(c.yaml);
@@ -265,7 +266,7 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
   }
   for (const char* ok : {"      kv_cache: {bits: 4, group_size: 32}\n", "      kv_cache: {bits: 8, group_size: head}\n",
                          "      kv_cache: {group_size: 64, symmetric: false}\n", "      kv_cache: {clip: 0.9}\n",
-                         "      kv_cache: {bits: 4, rotate: hadamard}\n", "      kv_cache: {rotate: none}\n"})
+                         "      kv_cache: {bits: 4, rotate: hadamard}\n", "      kv_cache: {rotate: none, center: true}\n"})
     EXPECT_EQ(recipe_error(ok), "(no error)") << ok;
 }
 
