@@ -36,6 +36,9 @@ struct OutputCheck {
   double unit = 1;              // max|golden| / unit_steps (1 when the golden output is all zeros)
   double unit_steps = 127;      // steps per max|value| of the coarsest activation quantizer upstream
   double max_diff_units = 0;    // max_abs_diff / unit
+  // Rows left out of the max-diff rule (not of top-1): at or after a near-tie routing decision of a
+  // mixture-of-experts op in their sequence (runtime/routing_divergence.h).
+  int64_t rerouted_rows = 0;
   bool passed = false;
 };
 
@@ -60,6 +63,9 @@ struct ValidationReport {
   // The trained model's own outputs (if stored) against the contract's: float order only.
   bool has_model_outputs = false;
   double model_top1_agreement = 1, model_max_diff_units = 0;
+  // Mixture-of-experts routing, runtime vs golden trace, over all cases (runtime/routing_divergence.h).
+  int64_t routing_decisions = 0, rerouted_tokens = 0, routing_unexplained = 0;
+  double routing_drift = 0;  // the largest router-logit drift of tokens that routed alike
   bool passed = false;
   ValidateOptions options;
   std::string summary(bool per_op = false) const;  // human-readable lines + verdict
