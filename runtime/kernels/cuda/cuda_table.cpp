@@ -1,0 +1,39 @@
+// Assembles the `cuda` kernel table from the entries of this folder (cuda_table_kernels.h).
+// Entries are set by name on a zeroed table, so a slot without a CUDA kernel stays null and
+// the op needing it refuses to load (runtime/ops/registry.cpp names the table and the entry).
+#include "runtime/kernels/cuda/cuda_table.h"
+#include "runtime/kernels/cuda/cuda_table_kernels.h"
+
+namespace qf::cuda {
+
+const kernels::KernelTable& cuda_kernel_table() {
+  static const kernels::KernelTable t = [] {
+    kernels::KernelTable k{};
+    k.name = "cuda";
+    k.memory = &cuda_memory();
+    // [activation: 0 = qu8, 1 = qs8][QWeightKind]: int8 and int4 (N:M and block-sparse: not yet)
+    k.qgemm[0][0] = qu8_qs8w_gemm_f32__cuda;
+    k.qgemm[1][0] = qs8_qs8w_gemm_f32__cuda;
+    k.qgemm[0][1] = qu8_qs4w_gemm_f32__cuda;
+    k.qgemm[1][1] = qs8_qs4w_gemm_f32__cuda;
+    k.prepare_qweights = prepare_qweights__cuda;
+    k.f32_gemm = f32_gemm__cuda;
+    k.relu = f32_relu__cuda;
+    k.gelu = f32_gelu__cuda;
+    k.softmax = f32_softmax__cuda;
+    k.layernorm = f32_layernorm__cuda;
+    k.causal_attention = f32_causal_attention__cuda;
+    k.add = f32_add__cuda;
+    k.add_rows = f32_add_rows__cuda;
+    k.gather_rows = f32_gather_rows__cuda;
+    k.transpose = f32_transpose__cuda;
+    k.copy_rows = f32_copy_rows__cuda;
+    k.quantize_per_row_s8 = f32_quantize_per_row_s8__cuda;
+    k.quantize_u8 = f32_quantize_u8__cuda;
+    k.quantize_s8 = f32_quantize_s8__cuda;
+    return k;
+  }();
+  return t;
+}
+
+}  // namespace qf::cuda

@@ -1,0 +1,47 @@
+// The entries of the `cuda` kernel table (cuda_table.h), one declaration per KernelTable slot
+// they fill, with kernels.h's signatures: device pointers in, device pointers out, queued on the
+// default stream. Names follow kernels/README.md with the `__cuda` suffix.
+#pragma once
+
+#include <memory>
+
+#include "runtime/kernels/kernels.h"
+
+namespace qf::cuda {
+
+// qgemm_exact.cu: int8 / int4 weights, per channel or per group, qu8 / qs8 activations.
+std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels::QWeights& w);
+void qu8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
+void qs8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
+void qu8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
+void qs8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
+
+// f32_gemm.cu
+void f32_gemm__cuda(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);
+
+// data_kernels.cu
+void f32_add__cuda(const float* a, const float* b, int64_t n, float* y);
+void f32_add_rows__cuda(const float* x, int64_t n_rows, int64_t period, int64_t d, const float* rows, float* y);
+void f32_gather_rows__cuda(const float* table, int64_t d, const int64_t* ids, int64_t n, float* y);
+void f32_transpose__cuda(const float* x, int64_t rows, int64_t cols, float* y);
+void f32_copy_rows__cuda(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                         int64_t dst_stride);
+void f32_relu__cuda(const float* x, int64_t n, float* y);
+void f32_gelu__cuda(const float* x, int64_t n, float* y);
+
+// quantize_kernels.cu
+void f32_quantize_per_row_s8__cuda(const float* x, int64_t rows, int64_t cols, int8_t* codes, float* scales);
+void f32_quantize_u8__cuda(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
+                           uint8_t* codes);
+void f32_quantize_s8__cuda(const float* x, int64_t n, float scale, int32_t qmin, int32_t qmax, int8_t* codes);
+
+// norm_kernels.cu
+void f32_layernorm__cuda(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta, float eps,
+                         float* y);
+void f32_softmax__cuda(const float* x, int64_t rows, int64_t cols, float* y);
+
+// attention_kernel.cu
+void f32_causal_attention__cuda(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
+                                int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y);
+
+}  // namespace qf::cuda

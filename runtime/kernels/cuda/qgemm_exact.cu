@@ -1,0 +1,188 @@
+// The `cuda` table's quantized GEMMs: int8 and int4 weights, per channel or per group, times
+// qu8 / qs8 activation codes, bit-identical to the reference kernels (kernels.h, QGemmFn).
+//
+// Two kernels, one contract:
+//  * a warp per output (any shape: M = 1 decode steps, odd K and N, int4 nibbles): lanes split
+//    K, the int32 partial sums are reduced by shuffles (exact in any order), and the float
+//    epilogue is the reference's operation for operation (per group: a flush per group in
+//    increasing g; the library is built with -fmad=false);
+//  * for int8 weights at M > kW8MinM, the tensor-core W8A8 kernel of w8a8_gemm.cu, whose fused
+//    epilogue is the same contract (its test checks it bit for bit), when its layout applies
+//    (per channel, or groups of a multiple of 64; K a multiple of 16).
+// prepare_qweights uploads each weight once at load (the executor keeps it in QWeights::prepared);
+// the kernels read only the prepared copy.
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "core/int4_pack.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/cuda_table_kernels.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
+
+namespace qf::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+constexpr int64_t kW8MinM = 8;
+
+// A device allocation freed with its owner.
+struct DeviceBytes {
+  void* p = nullptr;
+  DeviceBytes() = default;
+  DeviceBytes(const void* host, int64_t bytes) : p(device_alloc(bytes)) { copy_to_device(p, host, bytes); }
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(DeviceBytes&& o) noexcept {
+    std::swap(p, o.p);
+    return *this;
+  }
+  ~DeviceBytes() {
+    if (p) device_free(p);
+  }
+};
+
+struct CudaQWeights : kernels::PreparedQWeights {
+  kernels::QWeightKind kind = kernels::QWeightKind::kInt8;
+  int64_t n = 0, k = 0, ldw = 0, groups = 1, group_size = 0;  // ldw: bytes per weight row
+  DeviceBytes codes, scales;           // codes: int8 [N, ldw] or int4 [N, ldw = ceil(K/2)]
+  std::unique_ptr<W8Device> w8;        // int8 weights the tensor-core kernel can run (shares no memory)
+  const void* row_codes() const { return w8 ? w8->codes : codes.p; }
+};
+
+template <class XT, bool INT4, bool PER_GROUP>
+__global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t zx, const float* __restrict__ sx,
+                                  int64_t sx_stride, const void* __restrict__ wcodes, int64_t ldw,
+                                  const float* __restrict__ sw, int64_t n, int64_t k, int64_t groups, int64_t gs,
+                                  const float* __restrict__ bias, float* __restrict__ y) {
+  const int lane = threadIdx.x & 31;
+  const int64_t o = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + (threadIdx.x >> 5);
+  if (o >= n) return;  // whole warps leave together
+  const int8_t* w8 = static_cast<const int8_t*>(wcodes) + o * ldw;
+  const uint8_t* w4 = static_cast<const uint8_t*>(wcodes) + o * ldw;
+  auto code = [&](int64_t kk) -> int32_t {
+    if constexpr (INT4) {
+      const uint8_t b = w4[kk >> 1];
+      return (kk & 1) ? int4_hi_signed(b) : int4_lo_signed(b);
+    } else {
+      return w8[kk];
+    }
+  };
+  auto warp_sum = [](int32_t a) {
+#pragma unroll
+    for (int s = 16; s > 0; s >>= 1) a += __shfl_xor_sync(0xffffffffu, a, s);
+    return a;
+  };
+  for (int64_t i = blockIdx.y; i < m; i += gridDim.y) {
+    const XT* xr = x + i * k;
+    const float sxi = sx[i * sx_stride];
+    float v;
+    if constexpr (!PER_GROUP) {
+      int32_t acc = 0;
+      for (int64_t kk = lane; kk < k; kk += 32) acc += (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
+      acc = warp_sum(acc);
+      v = __fmul_rn(__int2float_rn(acc), __fmul_rn(sxi, sw[o]));
+    } else {
+      const float* swo = sw + o * groups;
+      float total = 0.0f;
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t acc = 0;
+        for (int64_t kk = g * gs + lane; kk < (g + 1) * gs; kk += 32)
+          acc += (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
+        acc = warp_sum(acc);
+        total = __fadd_rn(total, __fmul_rn(__int2float_rn(acc), swo[g]));
+      }
+      v = __fmul_rn(sxi, total);
+    }
+    if (lane == 0) y[i * n + o] = bias ? __fadd_rn(v, bias[o]) : v;
+  }
+}
+
+const CudaQWeights& prepared_of(const kernels::QWeights& w, kernels::QWeightKind kind) {
+  const auto* p = dynamic_cast<const CudaQWeights*>(w.prepared);
+  if (!p || p->kind != kind || p->n != w.n || p->k != w.k)
+    throw Error("cuda qgemm: the weight was not prepared by the cuda table (prepare_qweights uploads it; a "
+                "rows_slice must be prepared itself)");
+  return *p;
+}
+
+template <class XT, bool INT4>
+void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y) {
+  if (m <= 0 || w.n <= 0) return;
+  const CudaQWeights& p = prepared_of(w, INT4 ? kernels::QWeightKind::kInt4 : kernels::QWeightKind::kInt8);
+  constexpr bool kUnsigned = std::is_same<XT, uint8_t>::value;
+  if (!INT4 && p.w8 && m > kW8MinM && reinterpret_cast<uintptr_t>(x.codes) % 16 == 0) {
+    W8Acts a;
+    a.codes = x.codes;
+    a.ldx = p.k;
+    a.is_unsigned = kUnsigned;
+    a.zero_point = x.zero_point;
+    a.scales = x.scales;
+    a.per_row = x.scale_stride == 1;
+    W8Epilogue e;
+    e.bias = bias;
+    e.y = y;
+    w8a8_gemm(*p.w8, m, a, e);
+    return;
+  }
+  const dim3 grid(static_cast<unsigned>((w.n + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  static_cast<unsigned>(m < 65535 ? m : 65535));
+  const auto* xc = static_cast<const XT*>(x.codes);
+  const int32_t zx = kUnsigned ? x.zero_point : 0;
+  const float* sw = static_cast<const float*>(p.scales.p);
+  if (p.group_size > 0)
+    qgemm_warp_kernel<XT, INT4, true><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
+                                                                     p.row_codes(), p.ldw, sw, w.n, w.k, p.groups,
+                                                                     p.group_size, bias, y);
+  else
+    qgemm_warp_kernel<XT, INT4, false><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
+                                                                      p.row_codes(), p.ldw, sw, w.n, w.k, 1, 0, bias,
+                                                                      y);
+  detail::check_launch("qgemm");
+}
+
+}  // namespace
+
+std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels::QWeights& w) {
+  using kernels::QWeightKind;
+  if (w.kind != QWeightKind::kInt8 && w.kind != QWeightKind::kInt4) return nullptr;  // no cuda GEMM: refused at load
+  if (w.n <= 0 || w.k <= 0) throw Error("cuda prepare_qweights: empty weight");
+  auto p = std::make_unique<CudaQWeights>();
+  p->kind = w.kind;
+  p->n = w.n;
+  p->k = w.k;
+  p->group_size = w.per_group ? w.group_size : 0;
+  if (w.per_group && (w.group_size <= 0 || w.k % w.group_size != 0))
+    throw Error("cuda prepare_qweights: group size " + std::to_string(w.group_size) + " does not divide K = " +
+                std::to_string(w.k));
+  p->groups = w.per_group ? w.k / w.group_size : 1;
+  p->scales = DeviceBytes(w.scales, w.n * p->groups * static_cast<int64_t>(sizeof(float)));
+  if (w.kind == QWeightKind::kInt4) {
+    p->ldw = int4_row_bytes(w.k);
+    p->codes = DeviceBytes(w.packed, w.n * p->ldw);
+  } else if (w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
+    // The tensor-core kernel's layout ([N, kpad], zero padded) serves the warp kernel too.
+    const W8Prepared w8 = w8_prepare(w.codes, w.scales, w.n, w.k, p->group_size);
+    p->w8 = std::make_unique<W8Device>(w8);
+    p->ldw = w8.kpad;
+  } else {
+    p->ldw = w.k;
+    p->codes = DeviceBytes(w.codes, w.n * w.k);
+  }
+  return p;
+}
+
+void qu8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, false>(m, x, w, b, y);
+}
+void qs8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, false>(m, x, w, b, y);
+}
+void qu8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
+  qgemm<uint8_t, true>(m, x, w, b, y);
+}
+void qs8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
+  qgemm<int8_t, true>(m, x, w, b, y);
+}
+
+}  // namespace qf::cuda

@@ -1,0 +1,301 @@
+// Table-driven tests of the `cuda` kernel table (runtime/kernels/cuda/cuda_table.h) against the
+// reference table on random inputs and awkward shapes (M = 1, odd K and N, K not a multiple of
+// 16 or of the tensor-core tile, per-channel and per-group scales, per-tensor and per-row
+// activation scales). Integer GEMMs, f32_gemm, quantizers and data movement must be
+// bit-identical; layernorm / softmax / attention / gelu within the bounds stated per test.
+// Without a GPU every test skips with a message.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.h"
+#include "runtime/kernels/ref/ref_kernels.h"
+
+namespace qf::cuda {
+namespace {
+
+using kernels::KernelTable;
+using kernels::QActs;
+using kernels::QWeightKind;
+using kernels::QWeights;
+using test::DevVec;
+
+const KernelTable& ref() { return kernels::ref_kernel_table(); }
+const KernelTable& cu() { return cuda_kernel_table(); }
+
+std::vector<float> randf(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+template <class T>
+std::vector<T> randi(size_t n, unsigned seed, int lo, int hi) {
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<T> v(n);
+  for (T& x : v) x = static_cast<T>(d(g));
+  return v;
+}
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+// max |a - b| / max(max |b|, floor)
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-6) {
+  double worst = 0, scale = floor;
+  for (size_t i = 0; i < b.size(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return worst / scale;
+}
+
+struct GemmCase {
+  int64_t m, n, k;
+  QWeightKind kind;
+  int64_t group;      // 0: per channel
+  bool unsigned_x;
+  bool per_row_sx;
+  bool bias;
+};
+
+std::string name_of(const GemmCase& c) {
+  return std::string(c.unsigned_x ? "qu8" : "qs8") + " x " + (c.kind == QWeightKind::kInt4 ? "int4" : "int8") +
+         " M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) + " K=" + std::to_string(c.k) +
+         (c.group ? " group " + std::to_string(c.group) : " per channel") + (c.per_row_sx ? " per-row sx" : "") +
+         (c.bias ? " bias" : "");
+}
+
+void run_gemm_case(const GemmCase& c, unsigned seed) {
+  SCOPED_TRACE(name_of(c));
+  const bool int4 = c.kind == QWeightKind::kInt4;
+  const int64_t groups = c.group ? c.k / c.group : 1;
+  const int64_t rb = (c.k + 1) / 2;
+  std::vector<int8_t> w8 = randi<int8_t>(static_cast<size_t>(c.n * c.k), seed, -127, 127);
+  std::vector<uint8_t> w4 = randi<uint8_t>(static_cast<size_t>(c.n * rb), seed + 1, 0, 255);
+  std::vector<float> sw = randf(static_cast<size_t>(c.n * groups), seed + 2, 1e-3f, 2e-2f);
+  std::vector<float> bias = randf(static_cast<size_t>(c.n), seed + 3);
+  std::vector<float> sx = randf(static_cast<size_t>(c.per_row_sx ? c.m : 1), seed + 4, 1e-3f, 5e-2f);
+  std::vector<uint8_t> xu = randi<uint8_t>(static_cast<size_t>(c.m * c.k), seed + 5, 0, 255);
+  std::vector<int8_t> xs = randi<int8_t>(static_cast<size_t>(c.m * c.k), seed + 6, -127, 127);
+  const int32_t zp = c.unsigned_x ? 131 : 0;
+
+  QWeights w;
+  w.kind = c.kind;
+  w.n = c.n;
+  w.k = c.k;
+  w.codes = w8.data();
+  w.packed = w4.data();
+  w.scales = sw.data();
+  w.per_group = c.group > 0;
+  w.group_size = c.group;
+  const QActs hx{c.unsigned_x ? static_cast<const void*>(xu.data()) : xs.data(), zp, sx.data(), c.per_row_sx ? 1 : 0};
+  const int a = c.unsigned_x ? 0 : 1, wk = int4 ? 1 : 0;
+  std::vector<float> want(static_cast<size_t>(c.m * c.n));
+  ref().qgemm[a][wk](c.m, hx, w, c.bias ? bias.data() : nullptr, want.data());
+
+  auto prepared = cu().prepare_qweights(w);
+  ASSERT_TRUE(prepared);
+  QWeights dw = w;
+  dw.prepared = prepared.get();
+  DevVec<uint8_t> dxu(xu);
+  DevVec<int8_t> dxs(xs);
+  DevVec<float> dsx(sx), dbias(bias), dy(static_cast<size_t>(c.m * c.n));
+  const QActs dx{c.unsigned_x ? static_cast<const void*>(dxu.get()) : dxs.get(), zp, dsx.get(), c.per_row_sx ? 1 : 0};
+  cu().qgemm[a][wk](c.m, dx, dw, c.bias ? dbias.get() : nullptr, dy.get());
+  const std::vector<float> got = dy.host();
+  EXPECT_TRUE(same_bits(got, want)) << "max rel diff " << rel_diff(got, want);
+}
+
+TEST(CudaTable, QGemmBitIdenticalToRef) {
+  QF_SKIP_WITHOUT_GPU();
+  std::vector<GemmCase> cases;
+  // (M, N, K, group): M = 1 and small M take the warp kernel; M > 8 with K % 16 == 0 and
+  // int8 groups of 64 (or per channel) take the tensor-core W8A8 kernel.
+  const struct { int64_t m, n, k, group8, group4; } shapes[] = {
+      {1, 1, 1, 0, 0},     {1, 37, 45, 0, 0},    {3, 17, 96, 32, 32},  {1, 130, 128, 64, 16},
+      {13, 130, 128, 64, 32}, {40, 70, 192, 64, 48}, {64, 33, 200, 0, 8}, {9, 300, 512, 128, 128},
+      {133, 65, 80, 16, 16}};
+  unsigned seed = 1;
+  for (const auto& s : shapes)
+    for (QWeightKind kind : {QWeightKind::kInt8, QWeightKind::kInt4})
+      for (bool ux : {false, true})
+        for (bool grouped : {false, true}) {
+          const int64_t g = kind == QWeightKind::kInt4 ? s.group4 : s.group8;
+          if (grouped && g == 0) continue;
+          cases.push_back({s.m, s.n, s.k, kind, grouped ? g : 0, ux, !ux || s.m % 2 == 1, (seed % 3) != 0});
+          ++seed;
+        }
+  for (const GemmCase& c : cases) run_gemm_case(c, 100 + static_cast<unsigned>(&c - cases.data()) * 7);
+}
+
+TEST(CudaTable, PrepareRejectsAGroupThatDoesNotDivideK) {
+  QF_SKIP_WITHOUT_GPU();
+  std::vector<int8_t> w8(4 * 10, 1);
+  std::vector<float> sw(4 * 3, 0.1f);
+  QWeights w;
+  w.kind = QWeightKind::kInt8;
+  w.n = 4;
+  w.k = 10;
+  w.codes = w8.data();
+  w.scales = sw.data();
+  w.per_group = true;
+  w.group_size = 3;
+  EXPECT_THROW(cu().prepare_qweights(w), Error);
+}
+
+TEST(CudaTable, F32GemmBitIdenticalToRef) {
+  QF_SKIP_WITHOUT_GPU();
+  const struct { int64_t m, n, k; } shapes[] = {{1, 1, 1}, {1, 50, 33}, {5, 17, 16}, {40, 70, 129}, {3, 1000, 64}};
+  unsigned seed = 7;
+  for (const auto& s : shapes)
+    for (bool with_bias : {false, true}) {
+      SCOPED_TRACE("M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k));
+      const auto x = randf(static_cast<size_t>(s.m * s.k), seed++), w = randf(static_cast<size_t>(s.n * s.k), seed++),
+                 b = randf(static_cast<size_t>(s.n), seed++);
+      std::vector<float> want(static_cast<size_t>(s.m * s.n));
+      ref().f32_gemm(s.m, s.n, s.k, x.data(), w.data(), with_bias ? b.data() : nullptr, want.data());
+      DevVec<float> dx(x), dw(w), db(b), dy(want.size());
+      cu().f32_gemm(s.m, s.n, s.k, dx.get(), dw.get(), with_bias ? db.get() : nullptr, dy.get());
+      EXPECT_TRUE(same_bits(dy.host(), want));
+    }
+}
+
+TEST(CudaTable, DataMovementAndElementwiseBitIdentical) {
+  QF_SKIP_WITHOUT_GPU();
+  for (int64_t n : {1, 7, 1000, 70001}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const auto a = randf(static_cast<size_t>(n), 11, -4, 4), b = randf(static_cast<size_t>(n), 12, -4, 4);
+    DevVec<float> da(a), db(b), dy(static_cast<size_t>(n));
+    std::vector<float> want(static_cast<size_t>(n));
+    ref().add(a.data(), b.data(), n, want.data());
+    cu().add(da.get(), db.get(), n, dy.get());
+    EXPECT_TRUE(same_bits(dy.host(), want)) << "add";
+    ref().relu(a.data(), n, want.data());
+    cu().relu(da.get(), n, dy.get());
+    EXPECT_TRUE(same_bits(dy.host(), want)) << "relu";
+    // gelu: CUDA's erff is within 2 ulp of the host's; the product keeps the error at a few ulp.
+    ref().gelu(a.data(), n, want.data());
+    cu().gelu(da.get(), n, dy.get());
+    EXPECT_LE(rel_diff(dy.host(), want, 1.0), 1e-6) << "gelu";
+  }
+  // add_rows (positional rows, period T), gather_rows (ids on the device), transpose, copy_rows
+  const int64_t rows = 13, d = 37, period = 5;
+  const auto x = randf(static_cast<size_t>(rows * d), 21), table = randf(static_cast<size_t>(50 * d), 22);
+  DevVec<float> dx(x), dt(table), dy(static_cast<size_t>(rows * d)), dz(static_cast<size_t>(rows * d * 2));
+  std::vector<float> want(static_cast<size_t>(rows * d));
+  ref().add_rows(x.data(), rows, period, d, table.data() + 3 * d, want.data());
+  cu().add_rows(dx.get(), rows, period, d, dt.get() + 3 * d, dy.get());
+  EXPECT_TRUE(same_bits(dy.host(), want)) << "add_rows";
+  const std::vector<int64_t> ids = {0, 49, 3, 3, 17, 1, 2, 48, 0, 9, 10, 11, 12};
+  DevVec<int64_t> dids(ids);
+  ref().gather_rows(table.data(), d, ids.data(), rows, want.data());
+  cu().gather_rows(dt.get(), d, dids.get(), rows, dy.get());
+  EXPECT_TRUE(same_bits(dy.host(), want)) << "gather_rows";
+  ref().transpose(x.data(), rows, d, want.data());
+  cu().transpose(dx.get(), rows, d, dy.get());
+  EXPECT_TRUE(same_bits(dy.host(), want)) << "transpose";
+  std::vector<float> want2(static_cast<size_t>(rows * d * 2), 0.0f);
+  DevVec<float> dz0(want2);
+  ref().copy_rows(x.data() + 2, d, rows, d - 5, want2.data() + 1, 2 * d);
+  cu().copy_rows(dx.get() + 2, d, rows, d - 5, dz0.get() + 1, 2 * d);
+  EXPECT_TRUE(same_bits(dz0.host(), want2)) << "copy_rows";
+}
+
+TEST(CudaTable, QuantizersBitIdentical) {
+  QF_SKIP_WITHOUT_GPU();
+  const int64_t rows = 9, cols = 77, n = rows * cols;
+  auto x = randf(static_cast<size_t>(n), 31, -3, 3);
+  const float s = 0.0234375f;  // exact halves below round half to even
+  for (int i = 0; i < 20; ++i) x[static_cast<size_t>(i)] = (static_cast<float>(i) - 10.0f + 0.5f) * s;
+  for (int64_t c = 0; c < cols; ++c) x[static_cast<size_t>(4 * cols + c)] = 0.0f;  // a zero row: scale 1
+  x[100] = 1e9f;  // clamps
+  DevVec<float> dx(x);
+  {
+    std::vector<uint8_t> want(static_cast<size_t>(n));
+    ref().quantize_u8(x.data(), n, s, 128, 0, 255, want.data());
+    DevVec<uint8_t> dc(static_cast<size_t>(n));
+    cu().quantize_u8(dx.get(), n, s, 128, 0, 255, dc.get());
+    EXPECT_EQ(dc.host(), want) << "quantize_u8";
+  }
+  {
+    std::vector<int8_t> want(static_cast<size_t>(n));
+    ref().quantize_s8(x.data(), n, s, -127, 127, want.data());
+    DevVec<int8_t> dc(static_cast<size_t>(n));
+    cu().quantize_s8(dx.get(), n, s, -127, 127, dc.get());
+    EXPECT_EQ(dc.host(), want) << "quantize_s8";
+  }
+  {
+    std::vector<int8_t> want(static_cast<size_t>(n));
+    std::vector<float> wscales(static_cast<size_t>(rows));
+    ref().quantize_per_row_s8(x.data(), rows, cols, want.data(), wscales.data());
+    DevVec<int8_t> dc(static_cast<size_t>(n));
+    DevVec<float> ds(static_cast<size_t>(rows));
+    cu().quantize_per_row_s8(dx.get(), rows, cols, dc.get(), ds.get());
+    EXPECT_EQ(dc.host(), want) << "quantize_per_row_s8 codes";
+    EXPECT_TRUE(same_bits(ds.host(), wscales)) << "quantize_per_row_s8 scales";
+  }
+}
+
+// Float reductions in another order: layernorm (double statistics) agrees to a few ulp of the
+// output's scale; softmax / attention (float sums, expf) to 1e-6 / 2e-6 of it.
+TEST(CudaTable, NormsSoftmaxAttentionWithinBounds) {
+  QF_SKIP_WITHOUT_GPU();
+  for (int64_t cols : {1, 8, 77, 768, 3000}) {
+    SCOPED_TRACE("cols=" + std::to_string(cols));
+    const int64_t rows = 5;
+    const auto x = randf(static_cast<size_t>(rows * cols), 41, -3, 3), g = randf(static_cast<size_t>(cols), 42),
+               b = randf(static_cast<size_t>(cols), 43);
+    DevVec<float> dx(x), dg(g), db(b), dy(x.size());
+    std::vector<float> want(x.size());
+    ref().layernorm(x.data(), rows, cols, g.data(), b.data(), 1e-5f, want.data());
+    cu().layernorm(dx.get(), rows, cols, dg.get(), db.get(), 1e-5f, dy.get());
+    EXPECT_LE(rel_diff(dy.host(), want), 1e-6) << "layernorm";
+    ref().softmax(x.data(), rows, cols, want.data());
+    cu().softmax(dx.get(), rows, cols, dy.get());
+    EXPECT_LE(rel_diff(dy.host(), want), 1e-6) << "softmax";
+  }
+  // Causal attention: queries are the last T of L positions; q rows strided inside a qkv row.
+  const struct { int64_t t, l, c, heads; } shapes[] = {{1, 1, 8, 2}, {5, 5, 64, 4}, {1, 37, 64, 4}, {3, 20, 96, 3}, {16, 300, 128, 2}};
+  unsigned seed = 50;
+  for (const auto& s : shapes) {
+    SCOPED_TRACE("T=" + std::to_string(s.t) + " L=" + std::to_string(s.l) + " C=" + std::to_string(s.c));
+    const int64_t qs = 3 * s.c, kvs = s.c + 3;
+    const auto q = randf(static_cast<size_t>(s.t * qs), seed++, -2, 2), k = randf(static_cast<size_t>(s.l * kvs), seed++, -2, 2),
+               v = randf(static_cast<size_t>(s.l * kvs), seed++, -2, 2);
+    std::vector<float> want(static_cast<size_t>(s.t * s.c)), scratch(static_cast<size_t>(s.l));
+    ref().causal_attention(q.data(), qs, k.data(), v.data(), kvs, s.t, s.l, s.c, s.heads, scratch.data(), want.data());
+    DevVec<float> dq(q), dk(k), dv(v), dscratch(static_cast<size_t>(s.l)), dy(want.size());
+    cu().causal_attention(dq.get(), qs, dk.get(), dv.get(), kvs, s.t, s.l, s.c, s.heads, dscratch.get(), dy.get());
+    EXPECT_LE(rel_diff(dy.host(), want), 2e-6) << "causal_attention";
+  }
+}
+
+TEST(CudaTable, MemoryOpsRoundTrip) {
+  QF_SKIP_WITHOUT_GPU();
+  const MemoryOps& m = cuda_memory();
+  EXPECT_EQ(m.device.kind, DeviceKind::kCuda);
+  const std::vector<int32_t> h = {1, 2, 3, 4, 5};
+  void* a = m.alloc(20);
+  void* b = m.alloc(20);
+  m.to_device(a, h.data(), 20);
+  m.copy(b, a, 20);
+  std::vector<int32_t> back(5);
+  m.to_host(back.data(), b, 20);
+  EXPECT_EQ(back, h);
+  m.release(a);
+  m.release(b);
+  Buffer buf(m);
+  buf.reserve(64);
+  buf.grow(128, 64);
+  EXPECT_GE(buf.capacity(), 128u);
+}
+
+}  // namespace
+}  // namespace qf::cuda
