@@ -17,6 +17,7 @@
 #include "../runtime/fixture_models.h"
 #include "../runtime/reference_model.h"
 #include "../runtime/test_util.h"
+#include "core/error.h"
 #include "cuda_test_util.h"
 #include "runtime/checkpoint_reader.h"
 #include "runtime/engine.h"
