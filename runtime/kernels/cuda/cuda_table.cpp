@@ -31,6 +31,11 @@ const kernels::KernelTable& cuda_kernel_table() {
     k.quantize_per_row_s8 = f32_quantize_per_row_s8__cuda;
     k.quantize_u8 = f32_quantize_u8__cuda;
     k.quantize_s8 = f32_quantize_s8__cuda;
+    k.rms_norm = f32_rms_norm__cuda;
+    k.rope = f32_rope__cuda;
+    k.gqa_attention = f32_gqa_attention__cuda;
+    k.gated_act = f32_gated_act__cuda;
+    k.scale = f32_scale__cuda;
     return k;
   }();
   return t;
