@@ -3,6 +3,7 @@
 // causal attention with the KV cache, gelu, residual adds, a float head) written with contract
 // goldens by the test machinery of tests/runtime, then run on the GPU:
 //  * validate() passes (integer-path ops bit-identical op by op, the rest within its bounds);
+//  * the same with an int4 KV cache (kv_cache_int4) against the ref table's int4 cache;
 //  * whole runs and a decoding session agree with the `ref` table within 1e-4 of the logits'
 //    scale, with the same argmax (float reductions in another order can move a per-token
 //    quantizer's code by one, so whole-graph logits are bounded, not bit-equal);
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "../runtime/fixture_models.h"
+#include "core/kv_cache_attrs.h"
 #include "../runtime/reference_model.h"
 #include "../runtime/test_util.h"
 #include "core/error.h"
@@ -33,7 +35,7 @@ using test::with_ints;
 
 // The fixture GPT's structure at sizes that reach both cuda GEMM kernels (K a multiple of 16,
 // M = B * T > 8 in prefill: the tensor-core W8A8 kernel; M = B in decoding: the warp kernel).
-CheckpointContent cuda_gpt() {
+CheckpointContent cuda_gpt(bool int4_kv_cache = false) {
   const int64_t v = 50, d = 64, tmax = 64, f = 256;
   CheckpointContent c;
   c.graph.family = "gpt";
@@ -58,6 +60,7 @@ CheckpointContent cuda_gpt() {
                  ln_op("lnf", "h2", "nf"),
                  op("linear", "head", {"nf"}, "logits")};
   c.graph.outputs = {"logits"};
+  if (int4_kv_cache) set_kv_cache_attrs(c.graph.ops[4], KvCacheScheme{4, 8, true, 1.0f}, d / 4);
   LayerContent tok = layer("tok", "embedding", random_tensor({v, d}, 21));
   tok.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
   LayerContent pos = layer("pos", "positional_embedding", random_tensor({tmax, d}, 22, 0.1f));
@@ -110,7 +113,12 @@ void expect_close(const Tensor& got, const Tensor& want, double rel, const std::
 }
 
 struct CudaGraph : ::testing::Test {
-  std::string path = test::temp_path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::string path = test::temp_path(safe(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+  static std::string safe(std::string n) {
+    for (char& ch : n)
+      if (ch == '/') ch = '_';
+    return n;
+  }
   void TearDown() override { std::remove(path.c_str()); }
   void write(CheckpointContent& c, const std::map<std::string, Tensor>& golden_in) {
     Golden g;
@@ -122,15 +130,19 @@ struct CudaGraph : ::testing::Test {
   }
 };
 
-TEST_F(CudaGraph, GptValidatesAndMatchesTheRefTable) {
+struct CudaGraphKv : CudaGraph, ::testing::WithParamInterface<bool> {};
+
+TEST_P(CudaGraphKv, GptValidatesAndMatchesTheRefTable) {
   QF_SKIP_WITHOUT_GPU();
-  CheckpointContent c = cuda_gpt();
+  CheckpointContent c = cuda_gpt(GetParam());
   write(c, ids(2, 13, 5));
   Engine ref(read_checkpoint(path), &kernels::ref_kernel_table());
   Engine gpu(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
   EXPECT_STREQ(gpu.kernel_table().name, "cuda");
-  const ValidationReport rep = validate(gpu);
-  EXPECT_TRUE(rep.passed) << rep.summary(true);
+  if (!GetParam()) {  // (the test reference model has no quantized KV cache: its goldens are float-cache ones)
+    const ValidationReport rep = validate(gpu);
+    EXPECT_TRUE(rep.passed) << rep.summary(true);
+  }
   for (auto [b, t] : {std::pair<int64_t, int64_t>{1, 1}, {1, 17}, {3, 9}, {2, 64}}) {
     const auto in = ids(b, t, static_cast<unsigned>(b * 100 + t));
     expect_close(gpu.run(in).at("logits"), ref.run(in).at("logits"), 1e-4,
@@ -158,6 +170,9 @@ TEST_F(CudaGraph, GptValidatesAndMatchesTheRefTable) {
   const auto more = ids(2, 3, 78);
   expect_close(sg.step(more).at("logits"), sr.step(more).at("logits"), 1e-4, "after truncate");
 }
+
+INSTANTIATE_TEST_SUITE_P(Cache, CudaGraphKv, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "int4_kv" : "float_kv"; });
 
 TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   QF_SKIP_WITHOUT_GPU();

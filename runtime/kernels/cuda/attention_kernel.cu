@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
+#include "runtime/kernels/cuda/kv_rows.cuh"
 #include "runtime/kernels/cuda/launch_util.cuh"
 
 namespace qf::cuda {
@@ -18,9 +19,9 @@ using detail::check_launch;
 constexpr int kAttnThreads = 128;
 constexpr int64_t kMaxKeys = 12000;  // 48,000 bytes of scores: under the 48 KiB default with the static part
 
-__global__ void causal_attention_kernel(const float* q, int64_t q_stride, const float* k, const float* v,
-                                        int64_t kv_stride, int64_t t, int64_t l, int64_t c, int64_t d,
-                                        float inv_sqrt_d, float* y) {
+template <class Rows>
+__global__ void causal_attention_kernel(const float* q, int64_t q_stride, Rows rows, int64_t t, int64_t l, int64_t c,
+                                        int64_t d, float inv_sqrt_d, float* y) {
   extern __shared__ float scores[];
   __shared__ float sh[32];
   const int64_t i = blockIdx.x, h = blockIdx.y;
@@ -28,9 +29,8 @@ __global__ void causal_attention_kernel(const float* q, int64_t q_stride, const 
   const float* qi = q + i * q_stride + h * d;
   const int64_t visible = l - t + i + 1;
   for (int64_t j = warp; j < visible; j += warps) {
-    const float* kj = k + j * kv_stride + h * d;
     float s = 0.0f;
-    for (int64_t e = lane; e < d; e += 32) s += qi[e] * kj[e];
+    for (int64_t e = lane; e < d; e += 32) s += qi[e] * rows.key(j, h * d + e);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     if (lane == 0) scores[j] = s * inv_sqrt_d;
@@ -45,9 +45,25 @@ __global__ void causal_attention_kernel(const float* q, int64_t q_stride, const 
   float* yi = y + i * c + h * d;
   for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
     float acc = 0.0f;
-    for (int64_t j = 0; j < visible; ++j) acc += (scores[j] / sum) * v[j * kv_stride + h * d + e];
+    for (int64_t j = 0; j < visible; ++j) acc += (scores[j] / sum) * rows.value(j, h * d + e);
     yi[e] = acc;
   }
+}
+
+template <class Rows>
+void launch_causal(const float* q, int64_t q_stride, const Rows& rows, int64_t t, int64_t l, int64_t c, int64_t heads,
+                   float* y, const char* what) {
+  if (t <= 0 || heads <= 0) return;
+  if (l > kMaxKeys)
+    throw Error(std::string("cuda ") + what + ": " + std::to_string(l) + " keys exceed the kernel's " +
+                std::to_string(kMaxKeys) + " (scores are kept in shared memory)");
+  if (t > 0x7fffffff || heads > 65535) throw Error(std::string("cuda ") + what + ": too many queries or heads");
+  const int64_t d = c / heads;
+  const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));  // the reference's float value
+  const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
+  causal_attention_kernel<Rows><<<grid, kAttnThreads, static_cast<size_t>(l) * sizeof(float)>>>(q, q_stride, rows, t, l,
+                                                                                               c, d, inv_sqrt_d, y);
+  check_launch(what);
 }
 
 }  // namespace
@@ -55,17 +71,14 @@ __global__ void causal_attention_kernel(const float* q, int64_t q_stride, const 
 void f32_causal_attention__cuda(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                                 int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y) {
   (void)scratch;  // scores live in shared memory
-  if (t <= 0 || heads <= 0) return;
-  if (l > kMaxKeys)
-    throw Error("cuda causal_attention: " + std::to_string(l) + " keys exceed the kernel's " +
-                std::to_string(kMaxKeys) + " (scores are kept in shared memory)");
-  if (t > 0x7fffffff || heads > 65535) throw Error("cuda causal_attention: too many queries or heads");
-  const int64_t d = c / heads;
-  const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));  // the reference's float value
-  const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
-  causal_attention_kernel<<<grid, kAttnThreads, static_cast<size_t>(l) * sizeof(float)>>>(
-      q, q_stride, k, v, kv_stride, t, l, c, d, inv_sqrt_d, y);
-  check_launch("causal_attention");
+  launch_causal(q, q_stride, detail::FloatKv{k, v, kv_stride}, t, l, c, heads, y, "causal_attention");
+}
+
+void f32_qkv_causal_attention__cuda(const float* q, int64_t q_stride, const kernels::QuantKvRows& k,
+                                    const kernels::QuantKvRows& v, int64_t t, int64_t l, int64_t c, int64_t heads,
+                                    float* scratch, float* y) {
+  (void)scratch;
+  launch_causal(q, q_stride, detail::QuantKv{k, v}, t, l, c, heads, y, "qkv_causal_attention");
 }
 
 }  // namespace qf::cuda

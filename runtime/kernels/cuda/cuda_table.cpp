@@ -36,6 +36,9 @@ const kernels::KernelTable& cuda_kernel_table() {
     k.gqa_attention = f32_gqa_attention__cuda;
     k.gated_act = f32_gated_act__cuda;
     k.scale = f32_scale__cuda;
+    k.quantize_kv_rows = f32_quantize_kv_rows__cuda;
+    k.qkv_causal_attention = f32_qkv_causal_attention__cuda;
+    k.qkv_gqa_attention = f32_qkv_gqa_attention__cuda;
     return k;
   }();
   return t;

@@ -11,10 +11,11 @@
 //  * within float rounding: layernorm (statistics in double, reduced in another order), softmax
 //    and attention (float sums in another order; CUDA's expf within 2 ulp), gelu (CUDA's erff
 //    within 2 ulp); the Hugging Face decoder entries (rms_norm, rope, gqa_attention, gated_act:
-//    double inside, rounded once, like the contract) within an ulp or two; scale exact. Bounds
-//    in the tests.
-// Entries left null (the CNN kernels: im2col, pools, the fused conv; the quantized KV cache; FP8;
-// N:M and block-sparse GEMMs) make the ops that need them refuse to load, naming the table.
+//    double inside, rounded once, like the contract) within an ulp or two; scale exact;
+//    quantize_kv_rows bit-identical, and the qkv_* attention kernels equal to the float ones on
+//    the dequantized cache (the same kernels, reading through kv_rows.cuh). Bounds in the tests.
+// Entries left null (the CNN kernels: im2col, pools, the fused conv; FP8; N:M and block-sparse
+// GEMMs) make the ops that need them refuse to load, naming the table.
 //
 // No stream argument in the table: every kernel runs on the default stream in issue order, and
 // MemoryOps::to_host (a synchronous copy) is where the host waits.

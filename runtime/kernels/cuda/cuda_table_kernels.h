@@ -54,4 +54,15 @@ void f32_gqa_attention__cuda(const float* q, int64_t q_stride, const float* k, c
 void f32_gated_act__cuda(const float* g, const float* u, int64_t n, int act, float* y);
 void f32_scale__cuda(const float* x, int64_t n, float s, float* y);
 
+// quantized KV cache (kv_quantize_kernel.cu, attention_kernel.cu, decoder_kernels.cu)
+void f32_quantize_kv_rows__cuda(const float* x, int64_t rows, int64_t x_stride, int64_t c, const kernels::KvQuant& q,
+                                uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
+                                int64_t scale_stride);
+void f32_qkv_causal_attention__cuda(const float* q, int64_t q_stride, const kernels::QuantKvRows& k,
+                                    const kernels::QuantKvRows& v, int64_t t, int64_t l, int64_t c, int64_t heads,
+                                    float* scratch, float* y);
+void f32_qkv_gqa_attention__cuda(const float* q, int64_t q_stride, const kernels::QuantKvRows& k,
+                                 const kernels::QuantKvRows& v, int64_t t, int64_t l, int64_t heads, int64_t kv_heads,
+                                 int64_t d, int64_t window, float scale, float* scratch, float* y);
+
 }  // namespace qf::cuda

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
+#include "runtime/kernels/cuda/kv_rows.cuh"
 #include "runtime/kernels/cuda/launch_util.cuh"
 
 namespace qf::cuda {
@@ -51,9 +52,9 @@ constexpr int kGqaThreads = 128;
 constexpr int64_t kGqaMaxKeys = 6000;  // 48,000 bytes of double scores
 
 // One block per (query, head), like the float causal kernel, in double.
-__global__ void gqa_attention_kernel(const float* q, int64_t q_stride, const float* k, const float* v,
-                                     int64_t kv_stride, int64_t t, int64_t l, int64_t heads, int64_t kv_heads,
-                                     int64_t d, int64_t window, float scale, float* y) {
+template <class Rows>
+__global__ void gqa_attention_kernel(const float* q, int64_t q_stride, Rows rows, int64_t t, int64_t l, int64_t heads,
+                                     int64_t kv_heads, int64_t d, int64_t window, float scale, float* y) {
   extern __shared__ double p[];
   __shared__ double sh[32];
   const int64_t i = blockIdx.x, h = blockIdx.y, g = h / (heads / kv_heads), c = heads * d;
@@ -63,9 +64,8 @@ __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, const flo
   const int64_t first = window > 0 ? (pos - window + 1 > 0 ? pos - window + 1 : 0) : 0;
   const int64_t n = pos - first + 1;
   for (int64_t jj = warp; jj < n; jj += warps) {
-    const float* kj = k + (first + jj) * kv_stride + g * d;
     double s = 0.0;
-    for (int64_t e = lane; e < d; e += 32) s += static_cast<double>(qi[e]) * kj[e];
+    for (int64_t e = lane; e < d; e += 32) s += static_cast<double>(qi[e]) * rows.key(first + jj, g * d + e);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     if (lane == 0) p[jj] = s * static_cast<double>(scale);
@@ -83,7 +83,7 @@ __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, const flo
   float* yi = y + i * c + h * d;
   for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
     double acc = 0.0;
-    for (int64_t jj = 0; jj < n; ++jj) acc += (p[jj] / sum) * v[(first + jj) * kv_stride + g * d + e];
+    for (int64_t jj = 0; jj < n; ++jj) acc += (p[jj] / sum) * rows.value(first + jj, g * d + e);
     yi[e] = static_cast<float>(acc);
   }
 }
@@ -119,19 +119,36 @@ void f32_rope__cuda(const float* x, int64_t rows, int64_t period, int64_t p0, in
   rope_kernel<<<grid_for(n), kThreads>>>(x, rows, period, p0, heads, h2, inv_freq, y);
   check_launch("rope");
 }
+namespace {
+
+template <class Rows>
+void launch_gqa(const float* q, int64_t q_stride, const Rows& rows, int64_t t, int64_t l, int64_t heads,
+                int64_t kv_heads, int64_t d, int64_t window, float scale, float* y, const char* what) {
+  if (t <= 0 || heads <= 0) return;
+  if (l > kGqaMaxKeys)
+    throw Error(std::string("cuda ") + what + ": " + std::to_string(l) + " keys exceed the kernel's " +
+                std::to_string(kGqaMaxKeys) + " (scores are kept in shared memory)");
+  if (t > 0x7fffffff || heads > 65535) throw Error(std::string("cuda ") + what + ": too many queries or heads");
+  const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
+  gqa_attention_kernel<Rows><<<grid, kGqaThreads, static_cast<size_t>(l) * sizeof(double)>>>(
+      q, q_stride, rows, t, l, heads, kv_heads, d, window, scale, y);
+  check_launch(what);
+}
+
+}  // namespace
+
 void f32_gqa_attention__cuda(const float* q, int64_t q_stride, const float* k, const float* v, int64_t kv_stride,
                              int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
                              float scale, float* scratch, float* y) {
   (void)scratch;  // scores live in shared memory
-  if (t <= 0 || heads <= 0) return;
-  if (l > kGqaMaxKeys)
-    throw Error("cuda gqa_attention: " + std::to_string(l) + " keys exceed the kernel's " + std::to_string(kGqaMaxKeys) +
-                " (scores are kept in shared memory)");
-  if (t > 0x7fffffff || heads > 65535) throw Error("cuda gqa_attention: too many queries or heads");
-  const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
-  gqa_attention_kernel<<<grid, kGqaThreads, static_cast<size_t>(l) * sizeof(double)>>>(
-      q, q_stride, k, v, kv_stride, t, l, heads, kv_heads, d, window, scale, y);
-  check_launch("gqa_attention");
+  launch_gqa(q, q_stride, detail::FloatKv{k, v, kv_stride}, t, l, heads, kv_heads, d, window, scale, y,
+             "gqa_attention");
+}
+void f32_qkv_gqa_attention__cuda(const float* q, int64_t q_stride, const kernels::QuantKvRows& k,
+                                 const kernels::QuantKvRows& v, int64_t t, int64_t l, int64_t heads, int64_t kv_heads,
+                                 int64_t d, int64_t window, float scale, float* scratch, float* y) {
+  (void)scratch;
+  launch_gqa(q, q_stride, detail::QuantKv{k, v}, t, l, heads, kv_heads, d, window, scale, y, "qkv_gqa_attention");
 }
 void f32_gated_act__cuda(const float* g, const float* u, int64_t n, int act, float* y) {
   if (n <= 0) return;
