@@ -162,9 +162,11 @@ std::unique_ptr<OpImpl> make_op(const OpContext& ctx) {
   if (const std::string m = missing_kernel(ctx); !m.empty())
     throw Error("op '" + ctx.op.name + "' (" + ctx.op.kind + "): the '" + ctx.kt.name + "' kernel table has no " + m +
                 " kernel");
-  // conv2d's hand-off to a following conv writes padded images' borders with host loops.
-  if (ctx.op.kind == "conv2d" && ctx.kt.memory->device.kind != DeviceKind::kHost)
-    throw Error("op '" + ctx.op.name + "' (conv2d): runs on host memory only so far (kernel table '" + ctx.kt.name + "')");
+  // conv2d's hand-off into a fused reader (qconv_pool) pads the reader's images with host loops
+  // (Conv2dOp::fill_border): a device table must leave qconv_pool null until that moves into a kernel.
+  if (ctx.op.kind == "conv2d" && ctx.kt.memory->device.kind != DeviceKind::kHost && ctx.kt.qconv_pool)
+    throw Error("op '" + ctx.op.name + "' (conv2d): kernel table '" + ctx.kt.name +
+                "' has a fused conv kernel on device memory, but the hand-off padding runs on the host");
   for (const Entry& e : kRegistry)
     if (ctx.op.kind == e.kind) return e.make(ctx);
   throw Error("op '" + ctx.op.name + "': kind '" + ctx.op.kind + "' has no runtime implementation");

@@ -185,9 +185,36 @@ TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("'cuda' kernel table has no qgemm"), std::string::npos) << e.what();
   }
-  CheckpointContent cnn = test::cnn();
-  write(cnn, {{"x", random_tensor({1, 2, 9, 8}, 3)}});
-  EXPECT_THROW(Engine(read_checkpoint(path), &kernels::kernel_table_for_device("cuda")), Error);
+}
+
+// The CNN fixtures of tests/runtime (convs with static inputs, groups, a float head, pools;
+// integer chains with conv -> conv and conv -> linear hand-offs) on the cuda table: validate
+// passes and, where the whole graph is on the integer path, the logits equal the ref table's
+// bit for bit (as every CPU table must, tests/runtime/engine_e2e_test.cpp).
+TEST_F(CudaGraph, CnnFixturesValidateAndMatchTheRefTable) {
+  QF_SKIP_WITHOUT_GPU();
+  struct Fixture {
+    const char* name;
+    CheckpointContent c;
+    std::map<std::string, Tensor> in;
+    bool integer;
+  };
+  std::vector<Fixture> fixtures = {{"cnn", test::cnn(), {{"x", random_tensor({5, 2, 9, 8}, 131)}}, false},
+                                   {"cnn_chain", test::cnn_chain(), {{"x", random_tensor({300, 1, 10, 11}, 133)}}, true},
+                                   {"cnn_chain_b1", test::cnn_chain(), {{"x", random_tensor({1, 1, 10, 11}, 134)}}, true},
+                                   {"cnn_pool_chain", test::cnn_pool_chain(), {{"x", random_tensor({300, 1, 24, 26}, 135)}}, true},
+                                   {"mlp", test::mlp(), {{"x", random_tensor({37, 12}, 130)}}, true}};
+  for (Fixture& f : fixtures) {
+    SCOPED_TRACE(f.name);
+    write(f.c, f.in);
+    Engine ref(read_checkpoint(path), &kernels::ref_kernel_table());
+    Engine gpu(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
+    const ValidationReport rep = validate(gpu);
+    EXPECT_TRUE(rep.passed) << rep.summary(true);
+    const Tensor want = ref.run(f.in).begin()->second, got = gpu.run(f.in).begin()->second;
+    if (f.integer) EXPECT_EQ(got.f32, want.f32) << "integer path";
+    else expect_close(got, want, 1e-5, f.name);
+  }
 }
 
 }  // namespace

@@ -395,6 +395,72 @@ TEST(CudaTable, QuantizedKvCache) {
   }
 }
 
+// im2col (float, u8, s8, channels-last codes with pad columns) and the pools: bit-identical.
+TEST(CudaTable, ConvDataEntriesBitIdentical) {
+  QF_SKIP_WITHOUT_GPU();
+  const struct { int64_t c, h, w, kh, kw, sh, sw, ph, pw; } geoms[] = {
+      {1, 5, 7, 3, 3, 1, 1, 1, 1}, {3, 9, 8, 3, 2, 2, 1, 1, 0}, {2, 4, 4, 2, 2, 2, 2, 0, 0}, {4, 11, 6, 5, 3, 1, 2, 2, 1}};
+  unsigned seed = 110;
+  for (const auto& q : geoms) {
+    const int64_t oh = (q.h + 2 * q.ph - q.kh) / q.sh + 1, ow = (q.w + 2 * q.pw - q.kw) / q.sw + 1;
+    const kernels::Conv2dGeom g{q.c, q.h, q.w, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw, oh, ow, q.h * q.w};
+    SCOPED_TRACE("c " + std::to_string(q.c) + " " + std::to_string(q.h) + "x" + std::to_string(q.w) + " k " +
+                 std::to_string(q.kh) + "x" + std::to_string(q.kw));
+    const int64_t n = q.c * q.h * q.w, cols = oh * ow * q.c * q.kh * q.kw;
+    auto x = randf(static_cast<size_t>(n), seed++, -2, 2);
+    x[1] = std::nanf("");  // max pooling's NaN rule
+    const auto xu = randi<uint8_t>(static_cast<size_t>(n), seed++, 0, 255);
+    const auto xs = randi<int8_t>(static_cast<size_t>(n), seed++, -127, 127);
+    DevVec<float> dx(x), dcol(static_cast<size_t>(cols));
+    DevVec<uint8_t> dxu(xu), dcu(static_cast<size_t>(cols + oh * ow * 8));
+    DevVec<int8_t> dxs(xs), dcs(static_cast<size_t>(cols));
+    std::vector<float> want(static_cast<size_t>(cols));
+    ref().im2col_f32(x.data(), g, 0.5f, want.data());
+    cu().im2col_f32(dx.get(), g, 0.5f, dcol.get());
+    const auto got = dcol.host();
+    EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4)) << "im2col_f32";
+    std::vector<uint8_t> wu(static_cast<size_t>(cols));
+    ref().im2col_u8(xu.data(), g, 7, wu.data());
+    cu().im2col_u8(dxu.get(), g, 7, dcu.get());
+    auto gu = dcu.host();
+    gu.resize(wu.size());
+    EXPECT_EQ(gu, wu) << "im2col_u8";
+    std::vector<int8_t> ws(static_cast<size_t>(cols));
+    ref().im2col_s8(xs.data(), g, 0, ws.data());
+    cu().im2col_s8(dxs.get(), g, 0, dcs.get());
+    EXPECT_EQ(dcs.host(), ws) << "im2col_s8";
+    const int64_t kdim = q.kh * q.kw * q.c, ld = (kdim + 7) / 8 * 8;
+    std::vector<uint8_t> wn(static_cast<size_t>(oh * ow * ld));
+    ref().im2col_nhwc_x8(xu.data(), g, 9, ld, wn.data());  // xu read as [h, w, c]
+    cu().im2col_nhwc_x8(dxu.get(), g, 9, ld, dcu.get());
+    gu = dcu.host();
+    gu.resize(wn.size());
+    EXPECT_EQ(gu, wn) << "im2col_nhwc_x8";
+    // pools over the c planes of x (geometry's c unused)
+    std::vector<float> wp(static_cast<size_t>(q.c * oh * ow));
+    DevVec<float> dp(wp.size());
+    ref().maxpool2d(x.data(), q.c, g, wp.data());
+    cu().maxpool2d(dx.get(), q.c, g, dp.get());
+    auto gp = dp.host();
+    EXPECT_EQ(0, std::memcmp(gp.data(), wp.data(), wp.size() * 4)) << "maxpool2d";
+    // (no NaN here: NaN payloads out of arithmetic differ between the CPU and the GPU)
+    std::vector<float> xa = x;
+    xa[1] = 0.25f;
+    DevVec<float> dxa(xa);
+    ref().avgpool2d(xa.data(), q.c, g, wp.data());
+    cu().avgpool2d(dxa.get(), q.c, g, dp.get());
+    gp = dp.host();
+    EXPECT_EQ(0, std::memcmp(gp.data(), wp.data(), wp.size() * 4)) << "avgpool2d";
+    // channels-last: x read as [1 image, h, w, c channels]
+    for (bool relu_first : {false, true}) {
+      ref().maxpool2d_nhwc(x.data(), 1, q.c, g, relu_first, wp.data());
+      cu().maxpool2d_nhwc(dx.get(), 1, q.c, g, relu_first, dp.get());
+      gp = dp.host();
+      EXPECT_EQ(0, std::memcmp(gp.data(), wp.data(), wp.size() * 4)) << "maxpool2d_nhwc relu_first " << relu_first;
+    }
+  }
+}
+
 TEST(CudaTable, MemoryOpsRoundTrip) {
   QF_SKIP_WITHOUT_GPU();
   const MemoryOps& m = cuda_memory();

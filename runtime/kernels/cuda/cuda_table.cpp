@@ -39,6 +39,15 @@ const kernels::KernelTable& cuda_kernel_table() {
     k.quantize_kv_rows = f32_quantize_kv_rows__cuda;
     k.qkv_causal_attention = f32_qkv_causal_attention__cuda;
     k.qkv_gqa_attention = f32_qkv_gqa_attention__cuda;
+    k.im2col_f32 = f32_im2col__cuda;
+    k.im2col_u8 = x8_im2col_u8__cuda;
+    k.im2col_s8 = x8_im2col_s8__cuda;
+    k.im2col_nhwc_x8 = x8_im2col_nhwc__cuda;
+    k.maxpool2d = f32_maxpool2d__cuda;
+    k.avgpool2d = f32_avgpool2d__cuda;
+    k.maxpool2d_nhwc = f32_maxpool2d_nhwc__cuda;
+    // qconv_pool stays null: the conv op then runs qgemm, maxpool2d_nhwc, relu and the quantizer
+    // itself, and never pads hand-off images with host loops (that path needs qconv_pool).
     return k;
   }();
   return t;

@@ -14,8 +14,9 @@
 //    double inside, rounded once, like the contract) within an ulp or two; scale exact;
 //    quantize_kv_rows bit-identical, and the qkv_* attention kernels equal to the float ones on
 //    the dequantized cache (the same kernels, reading through kv_rows.cuh). Bounds in the tests.
-// Entries left null (the CNN kernels: im2col, pools, the fused conv; FP8; N:M and block-sparse
-// GEMMs) make the ops that need them refuse to load, naming the table.
+// im2col (all four) and the pools are bit-identical too. Entries left null (the fused conv +
+// pool epilogue qconv_pool: the conv op composes it; FP8; N:M and block-sparse GEMMs) make the
+// ops that need them refuse to load, naming the table, or take their unfused path.
 //
 // No stream argument in the table: every kernel runs on the default stream in issue order, and
 // MemoryOps::to_host (a synchronous copy) is where the host waits.

@@ -54,6 +54,16 @@ void f32_gqa_attention__cuda(const float* q, int64_t q_stride, const float* k, c
 void f32_gated_act__cuda(const float* g, const float* u, int64_t n, int act, float* y);
 void f32_scale__cuda(const float* x, int64_t n, float s, float* y);
 
+// conv_kernels.cu (CNN data entries)
+void f32_im2col__cuda(const float* x, const kernels::Conv2dGeom& g, float pad, float* col);
+void x8_im2col_u8__cuda(const uint8_t* x, const kernels::Conv2dGeom& g, uint8_t pad, uint8_t* col);
+void x8_im2col_s8__cuda(const int8_t* x, const kernels::Conv2dGeom& g, int8_t pad, int8_t* col);
+void x8_im2col_nhwc__cuda(const uint8_t* x, const kernels::Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col);
+void f32_maxpool2d__cuda(const float* x, int64_t planes, const kernels::Conv2dGeom& g, float* y);
+void f32_avgpool2d__cuda(const float* x, int64_t planes, const kernels::Conv2dGeom& g, float* y);
+void f32_maxpool2d_nhwc__cuda(const float* x, int64_t images, int64_t channels, const kernels::Conv2dGeom& g,
+                              bool relu_first, float* y);
+
 // quantized KV cache (kv_quantize_kernel.cu, attention_kernel.cu, decoder_kernels.cu)
 void f32_quantize_kv_rows__cuda(const float* x, int64_t rows, int64_t x_stride, int64_t c, const kernels::KvQuant& q,
                                 uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
