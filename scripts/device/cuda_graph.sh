@@ -44,5 +44,13 @@ $B/bench/cuda/cuda_graph_bench --prompt 16 --tokens 48 "$CKPT_DIR"/*.qf.h5 > "$O
 echo "rc=$?" >> "$OUT/graph_bench.txt"
 grep -v "^  op " "$OUT/graph_bench.txt" | head -120
 $B/bench/cuda/cuda_graph_bench --prompt 16 --tokens 48 --batch 8 "$CKPT_DIR"/*gpt*.qf.h5 > "$OUT/graph_bench_b8.txt" 2>&1
-grep -E "^\||decode:|agreement|error" "$OUT/graph_bench_b8.txt"
+grep -E "^##|^\||decode:|agreement|error" "$OUT/graph_bench_b8.txt"
+# Random-weight GPTs (bench/random_gpt, made on the CPU machine) at sizes where the GPU should
+# pay off: a longer prompt and more steps, batch 1 and 8.
+if ls "$CKPT_DIR"/random_gpt*.qf.h5 >/dev/null 2>&1; then
+  for b in 1 8; do
+    $B/bench/cuda/cuda_graph_bench --prompt 128 --tokens 120 --batch $b "$CKPT_DIR"/random_gpt*.qf.h5 > "$OUT/graph_bench_random_b$b.txt" 2>&1
+    grep -E "^##|^\||decode:|agreement|error" "$OUT/graph_bench_random_b$b.txt"
+  done
+fi
 log "done"
