@@ -176,22 +176,24 @@ INSTANTIATE_TEST_SUITE_P(Cache, CudaGraphKv, ::testing::Values(false, true),
 
 TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   QF_SKIP_WITHOUT_GPU();
-  // The fixture GPT has a 2:4 linear (no N:M GEMM in the cuda table yet).
-  CheckpointContent g = test::gpt();
-  write(g, test::ids_input(1, 3, 1));
+  // Every weight storage kind: the block-sparse (and FP8) layers have no cuda kernels yet.
+  CheckpointContent all = test::all_kinds_content();
+  write_checkpoint(path, all);
   try {
     Engine e(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
-    ADD_FAILURE() << "the N:M linear loaded on the cuda table";
+    ADD_FAILURE() << "a checkpoint with block-sparse layers loaded on the cuda table";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'cuda' kernel table has no qgemm"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'cuda' kernel table has no"), std::string::npos) << e.what();
   }
 }
 
-// The CNN fixtures of tests/runtime (convs with static inputs, groups, a float head, pools;
-// integer chains with conv -> conv and conv -> linear hand-offs) on the cuda table: validate
+// The fixtures of tests/runtime (CNNs: convs with static inputs, groups, a 2:4 conv, a float
+// head, pools; integer chains with conv -> conv and conv -> linear hand-offs; the MLP; the GPT
+// with a 2:4 linear and a weight-only layer) on the cuda table, as every CPU table runs them
+// (tests/runtime/engine_e2e_test.cpp, EveryTableValidatesEveryFixture): validate
 // passes and, where the whole graph is on the integer path, the logits equal the ref table's
 // bit for bit (as every CPU table must, tests/runtime/engine_e2e_test.cpp).
-TEST_F(CudaGraph, CnnFixturesValidateAndMatchTheRefTable) {
+TEST_F(CudaGraph, RuntimeFixturesValidateAndMatchTheRefTable) {
   QF_SKIP_WITHOUT_GPU();
   struct Fixture {
     const char* name;
@@ -203,7 +205,8 @@ TEST_F(CudaGraph, CnnFixturesValidateAndMatchTheRefTable) {
                                    {"cnn_chain", test::cnn_chain(), {{"x", random_tensor({300, 1, 10, 11}, 133)}}, true},
                                    {"cnn_chain_b1", test::cnn_chain(), {{"x", random_tensor({1, 1, 10, 11}, 134)}}, true},
                                    {"cnn_pool_chain", test::cnn_pool_chain(), {{"x", random_tensor({300, 1, 24, 26}, 135)}}, true},
-                                   {"mlp", test::mlp(), {{"x", random_tensor({37, 12}, 130)}}, true}};
+                                   {"mlp", test::mlp(), {{"x", random_tensor({37, 12}, 130)}}, true},
+                                   {"gpt (2:4 linear)", test::gpt(), test::ids_input(3, 9, 132), false}};
   for (Fixture& f : fixtures) {
     SCOPED_TRACE(f.name);
     write(f.c, f.in);

@@ -138,6 +138,62 @@ TEST(CudaTable, QGemmBitIdenticalToRef) {
   for (const GemmCase& c : cases) run_gemm_case(c, 100 + static_cast<unsigned>(&c - cases.data()) * 7);
 }
 
+// N:M (kNM) weights: kept int8 values + packed indices, the k of kept value j being
+// (j / N) * M + index j; per channel and per group (groups of whole M-blocks).
+TEST(CudaTable, QGemmNMBitIdenticalToRef) {
+  QF_SKIP_WITHOUT_GPU();
+  const struct { int64_t m, n, k; int nn, mm; int64_t group; } cases[] = {
+      {1, 5, 8, 2, 4, 0}, {3, 37, 96, 2, 4, 32}, {13, 64, 128, 2, 4, 0}, {40, 33, 64, 1, 2, 16}, {2, 17, 48, 4, 8, 24}};
+  unsigned seed = 500;
+  for (const auto& c : cases)
+    for (bool ux : {false, true}) {
+      SCOPED_TRACE("N:M " + std::to_string(c.nn) + ":" + std::to_string(c.mm) + " M=" + std::to_string(c.m) + " N=" +
+                   std::to_string(c.n) + " K=" + std::to_string(c.k) + " group " + std::to_string(c.group) +
+                   (ux ? " qu8" : " qs8"));
+      const int bits = c.mm <= 2 ? 1 : (c.mm <= 4 ? 2 : 4);
+      const int64_t kept = c.k / c.mm * c.nn, ldi = (kept * bits + 7) / 8, groups = c.group ? c.k / c.group : 1;
+      const auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, -127, 127);
+      const auto idx = randi<int>(static_cast<size_t>(c.n * kept), seed++, 0, c.mm - 1);
+      std::vector<uint8_t> packed(static_cast<size_t>(c.n * ldi), 0);
+      for (int64_t r = 0; r < c.n; ++r)
+        for (int64_t j = 0; j < kept; ++j) {
+          const int64_t bit = j * bits;
+          packed[static_cast<size_t>(r * ldi + bit / 8)] |=
+              static_cast<uint8_t>(idx[static_cast<size_t>(r * kept + j)] << (bit % 8));
+        }
+      const auto sw = randf(static_cast<size_t>(c.n * groups), seed++, 1e-3f, 2e-2f);
+      const auto bias = randf(static_cast<size_t>(c.n), seed++);
+      const auto sx = randf(static_cast<size_t>(c.m), seed++, 1e-3f, 5e-2f);
+      const auto xu = randi<uint8_t>(static_cast<size_t>(c.m * c.k), seed++, 0, 255);
+      const auto xs = randi<int8_t>(static_cast<size_t>(c.m * c.k), seed++, -127, 127);
+      QWeights w;
+      w.kind = QWeightKind::kNM;
+      w.n = c.n;
+      w.k = c.k;
+      w.codes = vals.data();
+      w.packed = packed.data();
+      w.nm_n = c.nn;
+      w.nm_m = c.mm;
+      w.scales = sw.data();
+      w.per_group = c.group > 0;
+      w.group_size = c.group;
+      const int a = ux ? 0 : 1;
+      const QActs hx{ux ? static_cast<const void*>(xu.data()) : xs.data(), ux ? 120 : 0, sx.data(), 1};
+      std::vector<float> want(static_cast<size_t>(c.m * c.n));
+      ref().qgemm[a][2](c.m, hx, w, bias.data(), want.data());
+      auto prepared = cu().prepare_qweights(w);
+      ASSERT_TRUE(prepared);
+      QWeights dw = w;
+      dw.prepared = prepared.get();
+      DevVec<uint8_t> dxu(xu);
+      DevVec<int8_t> dxs(xs);
+      DevVec<float> dsx(sx), db(bias), dy(want.size());
+      const QActs dx{ux ? static_cast<const void*>(dxu.get()) : dxs.get(), ux ? 120 : 0, dsx.get(), 1};
+      cu().qgemm[a][2](c.m, dx, dw, db.get(), dy.get());
+      EXPECT_TRUE(same_bits(dy.host(), want)) << "max rel diff " << rel_diff(dy.host(), want);
+    }
+}
+
 TEST(CudaTable, PrepareRejectsAGroupThatDoesNotDivideK) {
   QF_SKIP_WITHOUT_GPU();
   std::vector<int8_t> w8(4 * 10, 1);

@@ -15,6 +15,10 @@ void qu8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::
 void qs8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
 void qu8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
 void qs8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y);
+void qu8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
+void qs8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
 
 // f32_gemm.cu
 void f32_gemm__cuda(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);

@@ -1,4 +1,5 @@
-// The `cuda` table's quantized GEMMs: int8 and int4 weights, per channel or per group, times
+// The `cuda` table's quantized GEMMs: int8, int4 and N:M (int8 kept values + indices) weights,
+// per channel or per group, times
 // qu8 / qs8 activation codes, bit-identical to the reference kernels (kernels.h, QGemmFn).
 //
 // Two kernels, one contract:
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "core/int4_pack.h"
+#include "core/nm_sparse.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
 #include "runtime/kernels/cuda/launch_util.cuh"
@@ -47,14 +49,27 @@ struct CudaQWeights : kernels::PreparedQWeights {
   int64_t n = 0, k = 0, ldw = 0, groups = 1, group_size = 0;  // ldw: bytes per weight row
   DeviceBytes codes, scales;           // codes: int8 [N, ldw] or int4 [N, ldw = ceil(K/2)]
   std::unique_ptr<W8Device> w8;        // int8 weights the tensor-core kernel can run (shares no memory)
+  DeviceBytes nm_index;                // N:M: the 2-bit (M <= 4) / 1- / 4-bit indices [N, ldi]
+  int64_t ldi = 0;
+  int nm_n = 0, nm_m = 0;
   const void* row_codes() const { return w8 ? w8->codes : codes.p; }
 };
 
-template <class XT, bool INT4, bool PER_GROUP>
+enum class Store { kInt8, kInt4, kNM };
+
+// N:M weights: kept value j of a row sits at k = (j / nm_n) * nm_m + index j (core/nm_sparse.h).
+struct NMIndex {
+  const uint8_t* index = nullptr;
+  int64_t ldi = 0;
+  int n = 0, m = 0, bits = 0;
+};
+
+template <class XT, Store STORE, bool PER_GROUP>
 __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t zx, const float* __restrict__ sx,
                                   int64_t sx_stride, const void* __restrict__ wcodes, int64_t ldw,
                                   const float* __restrict__ sw, int64_t n, int64_t k, int64_t groups, int64_t gs,
-                                  const float* __restrict__ bias, float* __restrict__ y) {
+                                  NMIndex nm, const float* __restrict__ bias, float* __restrict__ y) {
+  constexpr bool INT4 = STORE == Store::kInt4, NM = STORE == Store::kNM;
   const int lane = threadIdx.x & 31;
   const int64_t o = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + (threadIdx.x >> 5);
   if (o >= n) return;  // whole warps leave together
@@ -68,6 +83,13 @@ __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t z
       return w8[kk];
     }
   };
+  const uint8_t* ir = NM ? nm.index + o * nm.ldi : nullptr;
+  auto nm_k = [&](int64_t j) -> int64_t {
+    const int64_t bit = j * nm.bits;
+    return (j / nm.n) * nm.m + ((ir[bit >> 3] >> (bit & 7)) & ((1 << nm.bits) - 1));
+  };
+  // Kept values per group (N:M groups hold whole M-blocks: prepare checks gs % M == 0).
+  const int64_t per = NM ? ldw : k, gper = NM ? gs / nm.m * nm.n : gs;
   auto warp_sum = [](int32_t a) {
 #pragma unroll
     for (int s = 16; s > 0; s >>= 1) a += __shfl_xor_sync(0xffffffffu, a, s);
@@ -79,7 +101,8 @@ __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t z
     float v;
     if constexpr (!PER_GROUP) {
       int32_t acc = 0;
-      for (int64_t kk = lane; kk < k; kk += 32) acc += (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
+      for (int64_t kk = lane; kk < per; kk += 32)
+        acc += NM ? (static_cast<int32_t>(xr[nm_k(kk)]) - zx) * w8[kk] : (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
       acc = warp_sum(acc);
       v = __fmul_rn(__int2float_rn(acc), __fmul_rn(sxi, sw[o]));
     } else {
@@ -87,8 +110,8 @@ __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t z
       float total = 0.0f;
       for (int64_t g = 0; g < groups; ++g) {
         int32_t acc = 0;
-        for (int64_t kk = g * gs + lane; kk < (g + 1) * gs; kk += 32)
-          acc += (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
+        for (int64_t kk = g * gper + lane; kk < (g + 1) * gper; kk += 32)
+          acc += NM ? (static_cast<int32_t>(xr[nm_k(kk)]) - zx) * w8[kk] : (static_cast<int32_t>(xr[kk]) - zx) * code(kk);
         acc = warp_sum(acc);
         total = __fadd_rn(total, __fmul_rn(__int2float_rn(acc), swo[g]));
       }
@@ -106,12 +129,15 @@ const CudaQWeights& prepared_of(const kernels::QWeights& w, kernels::QWeightKind
   return *p;
 }
 
-template <class XT, bool INT4>
+template <class XT, Store STORE>
 void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y) {
   if (m <= 0 || w.n <= 0) return;
-  const CudaQWeights& p = prepared_of(w, INT4 ? kernels::QWeightKind::kInt4 : kernels::QWeightKind::kInt8);
+  constexpr kernels::QWeightKind kKind = STORE == Store::kInt4 ? kernels::QWeightKind::kInt4
+                                         : STORE == Store::kNM ? kernels::QWeightKind::kNM
+                                                               : kernels::QWeightKind::kInt8;
+  const CudaQWeights& p = prepared_of(w, kKind);
   constexpr bool kUnsigned = std::is_same<XT, uint8_t>::value;
-  if (!INT4 && p.w8 && m > kW8MinM && reinterpret_cast<uintptr_t>(x.codes) % 16 == 0) {
+  if (STORE == Store::kInt8 && p.w8 && m > kW8MinM && reinterpret_cast<uintptr_t>(x.codes) % 16 == 0) {
     W8Acts a;
     a.codes = x.codes;
     a.ldx = p.k;
@@ -130,14 +156,15 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
   const auto* xc = static_cast<const XT*>(x.codes);
   const int32_t zx = kUnsigned ? x.zero_point : 0;
   const float* sw = static_cast<const float*>(p.scales.p);
+  const NMIndex nm{static_cast<const uint8_t*>(p.nm_index.p), p.ldi, p.nm_n, p.nm_m, p.nm_m ? nm_index_bits(p.nm_m) : 0};
   if (p.group_size > 0)
-    qgemm_warp_kernel<XT, INT4, true><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
-                                                                     p.row_codes(), p.ldw, sw, w.n, w.k, p.groups,
-                                                                     p.group_size, bias, y);
+    qgemm_warp_kernel<XT, STORE, true><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
+                                                                      p.row_codes(), p.ldw, sw, w.n, w.k, p.groups,
+                                                                      p.group_size, nm, bias, y);
   else
-    qgemm_warp_kernel<XT, INT4, false><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
-                                                                      p.row_codes(), p.ldw, sw, w.n, w.k, 1, 0, bias,
-                                                                      y);
+    qgemm_warp_kernel<XT, STORE, false><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
+                                                                       p.row_codes(), p.ldw, sw, w.n, w.k, 1, 0, nm,
+                                                                       bias, y);
   detail::check_launch("qgemm");
 }
 
@@ -145,7 +172,8 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels::QWeights& w) {
   using kernels::QWeightKind;
-  if (w.kind != QWeightKind::kInt8 && w.kind != QWeightKind::kInt4) return nullptr;  // no cuda GEMM: refused at load
+  if (w.kind != QWeightKind::kInt8 && w.kind != QWeightKind::kInt4 && w.kind != QWeightKind::kNM)
+    return nullptr;  // no cuda GEMM (block-sparse): refused at load
   if (w.n <= 0 || w.k <= 0) throw Error("cuda prepare_qweights: empty weight");
   auto p = std::make_unique<CudaQWeights>();
   p->kind = w.kind;
@@ -157,7 +185,20 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
                 std::to_string(w.k));
   p->groups = w.per_group ? w.k / w.group_size : 1;
   p->scales = DeviceBytes(w.scales, w.n * p->groups * static_cast<int64_t>(sizeof(float)));
-  if (w.kind == QWeightKind::kInt4) {
+  if (w.kind == QWeightKind::kNM) {
+    if (w.nm_n <= 0 || w.nm_m <= 0 || w.nm_m > 16 || w.k % w.nm_m != 0)
+      throw Error("cuda prepare_qweights: N:M pattern " + std::to_string(w.nm_n) + ":" + std::to_string(w.nm_m) +
+                  " does not tile K = " + std::to_string(w.k));
+    if (p->group_size > 0 && p->group_size % w.nm_m != 0)
+      throw Error("cuda prepare_qweights: N:M groups of " + std::to_string(p->group_size) +
+                  " must hold whole blocks of M = " + std::to_string(w.nm_m));
+    p->nm_n = w.nm_n;
+    p->nm_m = w.nm_m;
+    p->ldw = nm_kept_per_row(w.k, w.nm_n, w.nm_m);  // kept int8 values per row
+    p->ldi = nm_index_row_bytes(w.k, w.nm_n, w.nm_m);
+    p->codes = DeviceBytes(w.codes, w.n * p->ldw);
+    p->nm_index = DeviceBytes(w.packed, w.n * p->ldi);
+  } else if (w.kind == QWeightKind::kInt4) {
     p->ldw = int4_row_bytes(w.k);
     p->codes = DeviceBytes(w.packed, w.n * p->ldw);
   } else if (w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
@@ -173,16 +214,25 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
 }
 
 void qu8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
-  qgemm<uint8_t, false>(m, x, w, b, y);
+  qgemm<uint8_t, Store::kInt8>(m, x, w, b, y);
 }
 void qs8_qs8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
-  qgemm<int8_t, false>(m, x, w, b, y);
+  qgemm<int8_t, Store::kInt8>(m, x, w, b, y);
 }
 void qu8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
-  qgemm<uint8_t, true>(m, x, w, b, y);
+  qgemm<uint8_t, Store::kInt4>(m, x, w, b, y);
 }
 void qs8_qs4w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b, float* y) {
-  qgemm<int8_t, true>(m, x, w, b, y);
+  qgemm<int8_t, Store::kInt4>(m, x, w, b, y);
+}
+
+void qu8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b,
+                               float* y) {
+  qgemm<uint8_t, Store::kNM>(m, x, w, b, y);
+}
+void qs8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* b,
+                               float* y) {
+  qgemm<int8_t, Store::kNM>(m, x, w, b, y);
 }
 
 }  // namespace qf::cuda
