@@ -38,7 +38,11 @@ void bench_one(const std::string& path, const Options& o) {
   std::printf("## %s\n", path.c_str());
   qf::Engine cpu = qf::Engine::load(path, &qf::kernels::kernel_table_for_device("cpu"));
   auto t0 = Clock::now();
-  qf::Engine gpu = qf::Engine::load(path, &qf::kernels::kernel_table_for_device("cuda"));
+  // QF_GRAPH_BENCH_TABLE=ref|avx2|avx512: a CPU table in the cuda table's place (how far two CPU
+  // tables drift apart on the same steps, for comparison; no GPU needed).
+  const char* second = std::getenv("QF_GRAPH_BENCH_TABLE");
+  qf::Engine gpu = qf::Engine::load(path, second ? &qf::kernels::kernel_table_for_isa(second)
+                                                 : &qf::kernels::kernel_table_for_device("cuda"));
   std::printf("load on %s: %.2f s\n", gpu.kernel_table().name, since(t0));
   for (qf::Engine* e : {&cpu, &gpu}) {
     if (cpu.checkpoint().golden.empty()) {
