@@ -52,5 +52,10 @@ if ls "$CKPT_DIR"/random_gpt*.qf.h5 >/dev/null 2>&1; then
     $B/bench/cuda/cuda_graph_bench --prompt 128 --tokens 120 --batch $b "$CKPT_DIR"/random_gpt*.qf.h5 > "$OUT/graph_bench_random_b$b.txt" 2>&1
     grep -E "^##|^\||decode:|agreement|error" "$OUT/graph_bench_random_b$b.txt"
   done
+  # The drift baseline: the ref table in the cuda table's place (two CPU tables on the same steps).
+  echo "## drift baseline: QF_GRAPH_BENCH_TABLE=ref" >> "$OUT/graph_bench_random_b1.txt"
+  QF_GRAPH_BENCH_TABLE=ref $B/bench/cuda/cuda_graph_bench --prompt 128 --tokens 120 --batch 1 \
+    "$CKPT_DIR"/random_gpt*.qf.h5 >> "$OUT/graph_bench_random_b1.txt" 2>&1
+  grep -A8 "drift baseline" "$OUT/graph_bench_random_b1.txt" | grep -E "^\||agreement"
 fi
 log "done"
