@@ -176,14 +176,35 @@ INSTANTIATE_TEST_SUITE_P(Cache, CudaGraphKv, ::testing::Values(false, true),
 
 TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   QF_SKIP_WITHOUT_GPU();
-  // Every weight storage kind: the block-sparse (and FP8) layers have no cuda kernels yet.
-  CheckpointContent all = test::all_kinds_content();
-  write_checkpoint(path, all);
+  // An FP8 E4M3 layer with a quantized input: the cuda table has no FP8 kernels yet.
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs.push_back({"x", "float32", {-1, 12}});
+  c.graph.ops = {op("linear", "fc1", {"x"}, "logits")};
+  c.graph.outputs = {"logits"};
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({16, 12}, 1, 0.3f));
+  fc1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc1.weight_scheme->e4m3 = true;
+  fc1.input_act = ActScheme{ActMode::kStatic, 8, true, 0.01f, 0};
+  fc1.input_act.e4m3 = true;
+  c.layers = {fc1};
+  write_checkpoint(path, c);
   try {
     Engine e(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
-    ADD_FAILURE() << "a checkpoint with block-sparse layers loaded on the cuda table";
+    ADD_FAILURE() << "an FP8 layer loaded on the cuda table";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'cuda' kernel table has no"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("kernel table 'cuda' has no FP8 E4M3 kernels"), std::string::npos) << e.what();
+  }
+  // Any entry a device table leaves null: the op names the table and the entry.
+  kernels::KernelTable partial = kernels::kernel_table_for_device("cuda");
+  partial.gelu = nullptr;
+  CheckpointContent g = cuda_gpt();
+  write_checkpoint(path, g);
+  try {
+    Engine e(read_checkpoint(path), &partial);
+    ADD_FAILURE() << "gelu without a kernel loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the 'cuda' kernel table has no gelu kernel"), std::string::npos) << e.what();
   }
 }
 
