@@ -7,15 +7,17 @@
 //    K, the int32 partial sums are reduced by shuffles (exact in any order), and the float
 //    epilogue is the reference's operation for operation (per group: a flush per group in
 //    increasing g; the library is built with -fmad=false);
-//  * for int8 weights at M > kW8MinM, the tensor-core W8A8 kernel of w8a8_gemm.cu, whose fused
-//    epilogue is the same contract (its test checks it bit for bit), when its layout applies
-//    (per channel, or groups of a multiple of 64; K a multiple of 16).
+//  * at M > kW8MinM, the tensor-core W8A8 kernel of w8a8_gemm.cu, whose fused epilogue is the
+//    same contract (its test checks it bit for bit), when its layout applies (per channel, or
+//    groups of a multiple of 64; K a multiple of 16): int8 weights as they are, int4 and N:M
+//    weights decoded to the same int8 integers at load.
 // prepare_qweights uploads each weight once at load (the executor keeps it in QWeights::prepared);
 // the kernels read only the prepared copy.
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
@@ -48,11 +50,18 @@ struct CudaQWeights : kernels::PreparedQWeights {
   kernels::QWeightKind kind = kernels::QWeightKind::kInt8;
   int64_t n = 0, k = 0, ldw = 0, groups = 1, group_size = 0;  // ldw: bytes per weight row
   DeviceBytes codes, scales;           // codes: int8 [N, ldw] or int4 [N, ldw = ceil(K/2)]
-  std::unique_ptr<W8Device> w8;        // int8 weights the tensor-core kernel can run (shares no memory)
+  // The weight as dense int8 codes for the tensor-core W8A8 kernel (M > kW8MinM), where its layout
+  // applies: int8 weights as they are; int4 and N:M weights decoded to the same integers (the
+  // int32 sums and the epilogue are the contract's either way, so the result is the same bits;
+  // it costs an int8 copy of the weight on the device next to the packed one the warp kernel
+  // streams at small M).
+  std::unique_ptr<W8Device> w8;
   DeviceBytes nm_index;                // N:M: the 2-bit (M <= 4) / 1- / 4-bit indices [N, ldi]
   int64_t ldi = 0;
   int nm_n = 0, nm_m = 0;
-  const void* row_codes() const { return w8 ? w8->codes : codes.p; }
+  // What the warp kernel reads: int8 rows of the tensor-core layout when there is one (the same
+  // codes, rows padded to kpad), else the checkpoint's storage (int8 rows, int4 nibbles, N:M).
+  const void* row_codes() const { return kind == kernels::QWeightKind::kInt8 && w8 ? w8->codes : codes.p; }
 };
 
 enum class Store { kInt8, kInt4, kNM };
@@ -137,7 +146,7 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
                                                                : kernels::QWeightKind::kInt8;
   const CudaQWeights& p = prepared_of(w, kKind);
   constexpr bool kUnsigned = std::is_same<XT, uint8_t>::value;
-  if (STORE == Store::kInt8 && p.w8 && m > kW8MinM && reinterpret_cast<uintptr_t>(x.codes) % 16 == 0) {
+  if (p.w8 && m > kW8MinM && reinterpret_cast<uintptr_t>(x.codes) % 16 == 0) {
     W8Acts a;
     a.codes = x.codes;
     a.ldx = p.k;
@@ -209,6 +218,23 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
   } else {
     p->ldw = w.k;
     p->codes = DeviceBytes(w.codes, w.n * w.k);
+  }
+  if (w.kind != QWeightKind::kInt8 && w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
+    std::vector<int8_t> dense(static_cast<size_t>(w.n * w.k), 0);
+    for (int64_t r = 0; r < w.n; ++r) {
+      int8_t* d = dense.data() + r * w.k;
+      if (w.kind == QWeightKind::kInt4) {
+        const uint8_t* row = w.packed + r * p->ldw;
+        for (int64_t k = 0; k < w.k; ++k)
+          d[k] = static_cast<int8_t>((k & 1) ? int4_hi_signed(row[k >> 1]) : int4_lo_signed(row[k >> 1]));
+      } else {  // N:M: kept value j at (j / N) * M + index j
+        const int8_t* vals = w.codes + r * p->ldw;
+        const uint8_t* idx = w.packed + r * p->ldi;
+        const int bits = nm_index_bits(w.nm_m);
+        for (int64_t j = 0; j < p->ldw; ++j) d[(j / w.nm_n) * w.nm_m + nm_get_index(idx, j, bits)] = vals[j];
+      }
+    }
+    p->w8 = std::make_unique<W8Device>(w8_prepare(dense.data(), w.scales, w.n, w.k, p->group_size));
   }
   return p;
 }
