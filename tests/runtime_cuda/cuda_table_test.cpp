@@ -153,7 +153,17 @@ TEST(CudaTable, QGemmNMBitIdenticalToRef) {
       const int bits = c.mm <= 2 ? 1 : (c.mm <= 4 ? 2 : 4);
       const int64_t kept = c.k / c.mm * c.nn, ldi = (kept * bits + 7) / 8, groups = c.group ? c.k / c.group : 1;
       const auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, -127, 127);
-      const auto idx = randi<int>(static_cast<size_t>(c.n * kept), seed++, 0, c.mm - 1);
+      // Distinct indices per block (what compression writes), except in the first case's rows,
+      // where repeats check that such a weight stays exact (the warp kernel, no dense decode).
+      std::vector<int> idx(static_cast<size_t>(c.n * kept));
+      std::mt19937 gen(seed++);
+      for (int64_t blk = 0; blk < c.n * kept / c.nn; ++blk) {
+        std::vector<int> perm(static_cast<size_t>(c.mm));
+        for (int i = 0; i < c.mm; ++i) perm[static_cast<size_t>(i)] = i;
+        std::shuffle(perm.begin(), perm.end(), gen);
+        for (int i = 0; i < c.nn; ++i) idx[static_cast<size_t>(blk * c.nn + i)] = perm[static_cast<size_t>(i)];
+      }
+      if (&c == &cases[2]) idx[1] = idx[0];  // a repeat in row 0 of the M = 13 case
       std::vector<uint8_t> packed(static_cast<size_t>(c.n * ldi), 0);
       for (int64_t r = 0; r < c.n; ++r)
         for (int64_t j = 0; j < kept; ++j) {

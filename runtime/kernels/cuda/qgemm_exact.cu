@@ -221,7 +221,9 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
   }
   if (w.kind != QWeightKind::kInt8 && w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
     std::vector<int8_t> dense(static_cast<size_t>(w.n * w.k), 0);
-    for (int64_t r = 0; r < w.n; ++r) {
+    std::vector<uint8_t> hit(w.kind == QWeightKind::kNM ? dense.size() : 0, 0);
+    bool exact = true;  // N:M rows whose indices repeat within a block are not one dense int8 row
+    for (int64_t r = 0; r < w.n && exact; ++r) {
       int8_t* d = dense.data() + r * w.k;
       if (w.kind == QWeightKind::kInt4) {
         const uint8_t* row = w.packed + r * p->ldw;
@@ -231,10 +233,15 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
         const int8_t* vals = w.codes + r * p->ldw;
         const uint8_t* idx = w.packed + r * p->ldi;
         const int bits = nm_index_bits(w.nm_m);
-        for (int64_t j = 0; j < p->ldw; ++j) d[(j / w.nm_n) * w.nm_m + nm_get_index(idx, j, bits)] = vals[j];
+        for (int64_t j = 0; j < p->ldw; ++j) {
+          const int64_t k = (j / w.nm_n) * w.nm_m + nm_get_index(idx, j, bits);
+          exact = exact && !hit[static_cast<size_t>(r * w.k + k)];
+          hit[static_cast<size_t>(r * w.k + k)] = 1;
+          d[k] = vals[j];
+        }
       }
     }
-    p->w8 = std::make_unique<W8Device>(w8_prepare(dense.data(), w.scales, w.n, w.k, p->group_size));
+    if (exact) p->w8 = std::make_unique<W8Device>(w8_prepare(dense.data(), w.scales, w.n, w.k, p->group_size));
   }
   return p;
 }
