@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "runtime/engine.h"
 
 #include "runtime/kernels/threads.h"
@@ -117,7 +118,7 @@ std::string json_escape(const std::string& s) {
 
 void add_bench_command(CLI::App& app) {
   struct Options {
-    std::string path;
+    std::string path, device = "cpu";
     int64_t batch = 256, iters = 20, warmup = 3, latency_iters = 200;
     int threads = 0;
     bool json = false, no_profile = false;
@@ -140,10 +141,13 @@ void add_bench_command(CLI::App& app) {
                   "Timed batch-1 runs (median reported; also capped at ~2 s of runs, at least 5)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of the table");
-  cmd->add_flag("--no-profile", opt->no_profile, "Skip the per-op profile pass");
+  cmd->add_flag("--no-profile", opt->no_profile,
+                "Skip the per-op profile pass (with --device cuda the per-op times are launch times: kernels run "
+                "asynchronously until the output is copied back)");
+  add_device_option(cmd, opt->device);
   cmd->callback([opt] {
     const int threads = set_runtime_threads(opt->threads);
-    Engine engine = Engine::load(opt->path);
+    Engine engine = Engine::load(opt->path, &table_for_device_or_exit(opt->device));
     const Checkpoint& ck = engine.checkpoint();
 
     // Throughput at --batch: median over --iters timed runs.

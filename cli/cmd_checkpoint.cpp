@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/export_gguf.h"
 #include "cli/export_hf.h"
 #include "cli/modifiers.h"
@@ -21,8 +22,9 @@ namespace qf::cli {
 namespace {
 
 // Loads a checkpoint for the runtime; a malformed file exits 2 (1 is kept for "ran, disagreed").
-Engine load_or_exit(const std::string& path) {
-  const kernels::KernelTable& table = kernels::select_kernels();  // a bad QFORGE_ISA is not the file's fault
+Engine load_or_exit(const std::string& path, const std::string& device = "cpu") {
+  // A bad QFORGE_ISA or an unusable --device is not the file's fault.
+  const kernels::KernelTable& table = table_for_device_or_exit(device);
   try {
     return Engine::load(path, &table);
   } catch (const std::exception& e) {
@@ -106,15 +108,17 @@ void add_export_command(CLI::App& app) {
 
 void add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
+  auto device = std::make_shared<std::string>("cpu");
   auto show_recipe = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "inspect", "Describe a .qf.h5 checkpoint: layers, bits, sizes, metrics, recipe; for mixture-of-experts "
                  "models the expert load (tokens per expert, fallbacks) on the golden inputs");
   cmd->add_option("checkpoint", *path, "Checkpoint file (.qf.h5)")->required()->check(CLI::ExistingFile);
-  cmd->callback([path] {
+  add_device_option(cmd, *device);
+  cmd->callback([path, device] {
     // The same load as validate's (reader + op construction + shape inference), so a file that
     // inspects cleanly is one the runtime can run.
-    Engine engine = load_or_exit(*path);
+    Engine engine = load_or_exit(*path, *device);
     InspectSummary s = inspect(engine.checkpoint());
     s.kernels = engine.kernel_table().name;
     std::fputs(s.to_text().c_str(), stdout);
@@ -128,6 +132,7 @@ void add_validate_command(CLI::App& app) {
   auto opt = std::make_shared<ValidateOptions>();
   auto trace = std::make_shared<bool>(false);
   auto threads = std::make_shared<int>(0);
+  auto device = std::make_shared<std::string>("cpu");
   CLI::App* cmd = app.add_subcommand(
       "validate",
       "Run the checkpoint's golden inputs through the standalone runtime and compare with the stored outputs: "
@@ -142,9 +147,10 @@ void add_validate_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--trace", *trace, "Print the per-op comparison (run alone on the traced inputs) for every op");
   cmd->add_option("--threads", *threads, "CPU threads for the runtime's kernels (default: all cores)");
-  cmd->callback([path, opt, trace, threads] {
+  add_device_option(cmd, *device);
+  cmd->callback([path, opt, trace, threads, device] {
     kernels::set_num_threads(*threads);
-    Engine engine = load_or_exit(*path);
+    Engine engine = load_or_exit(*path, *device);
     std::printf("kernels: %s, %d thread(s)\n", engine.kernel_table().name, kernels::num_threads());
     const ValidationReport report = validate(engine, *opt);
     std::fputs(report.summary(*trace).c_str(), stdout);

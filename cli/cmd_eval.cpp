@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/eval_checkpoint.h"
 #include "cli/modifiers.h"
 #include "export/from_torch.h"
@@ -57,7 +58,7 @@ train::Metrics evaluate_checkpoint(Engine& engine, train::Task& task, bool langu
 
 void add_eval_command(CLI::App& app) {
   struct Options {
-    std::string target, data;
+    std::string target, data, device = "cpu";
     int threads = 0;
     int64_t limit = 0;
   };
@@ -69,6 +70,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", opt->limit,
                   "Evaluate only the first N of the recipe's held-out examples (windows for text)");
   cmd->add_option("--threads", opt->threads, "CPU threads for LibTorch and the runtime's kernels (default: all cores)");
+  add_device_option(cmd, opt->device);
   cmd->callback([opt] {
     if (opt->threads > 0) torch::set_num_threads(opt->threads);
     kernels::set_num_threads(opt->threads);
@@ -76,7 +78,7 @@ void add_eval_command(CLI::App& app) {
     std::optional<Engine> engine;
     Recipe recipe;
     if (is_checkpoint) {
-      engine.emplace(Engine::load(opt->target));
+      engine.emplace(Engine::load(opt->target, &table_for_device_or_exit(opt->device)));
       recipe = load_recipe_from_string(engine->checkpoint().recipe_yaml, opt->target + ":/recipe");
     } else {
       recipe = load_recipe((std::filesystem::path(opt->target) / "recipe.yaml").string());

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "hf/npy.h"
 #include "runtime/batch_generation.h"
 #include "runtime/engine.h"
@@ -41,6 +42,7 @@ struct Options {
   int threads = 0;
   std::string ids, ids_out;
   std::string draft;
+  std::string device = "cpu";  // --device: the target's and the draft's kernel table
   int64_t speculate = 4;
   bool stats = false;
   std::string prompts;
@@ -240,12 +242,14 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_flag("--stats", opt->stats, "Print tokens/s, target/draft steps and the draft's acceptance rate to stderr");
+  add_device_option(cmd, opt->device);
   cmd->callback([opt] {
     const Options& o = *opt;
     kernels::set_num_threads(o.threads);
-    Engine engine = Engine::load(o.checkpoint);
+    const kernels::KernelTable& table = table_for_device_or_exit(o.device);
+    Engine engine = Engine::load(o.checkpoint, &table);
     std::unique_ptr<Engine> draft;
-    if (!o.draft.empty()) draft = std::make_unique<Engine>(Engine::load(o.draft));
+    if (!o.draft.empty()) draft = std::make_unique<Engine>(Engine::load(o.draft, &table));
     GenerateOptions g;
     g.max_new_tokens = o.bytes;
     g.temperature = o.temperature;

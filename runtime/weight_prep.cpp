@@ -156,6 +156,16 @@ GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, in
   }
 }
 
+void ActQuantizer::upload_static_scale(float scale) {
+  // The static scale lives on the device like everything the kernels read. Uploaded once, not
+  // per call: on a GPU each upload is a synchronous copy that waits for every queued kernel.
+  if (static_scale_on_device_ && static_scale_ == scale && scales_.capacity() >= sizeof(float)) return;
+  scales_.reserve(sizeof(float));
+  kt_.memory->to_device(scales_.data(), &scale, sizeof(float));
+  static_scale_ = scale;
+  static_scale_on_device_ = true;
+}
+
 kernels::QActs ActQuantizer::quantize(const ActScheme& a, const float* x, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   codes_.reserve(static_cast<size_t>(n));
@@ -163,23 +173,22 @@ kernels::QActs ActQuantizer::quantize(const ActScheme& a, const float* x, int64_
     unsigned_ = true;
     if (a.mode == ActMode::kDynamicPerToken) {
       scales_.reserve(static_cast<size_t>(rows) * sizeof(float));
+      static_scale_on_device_ = false;
       kt_.quantize_per_row_e4m3(x, rows, cols, codes_.as<uint8_t>(), scales_.f32());
       return {codes_.data(), 0, scales_.f32(), 1};
     }
-    scales_.reserve(sizeof(float));
-    kt_.memory->to_device(scales_.data(), &a.scale, sizeof(float));
+    upload_static_scale(a.scale);
     kt_.quantize_e4m3(x, n, a.scale, codes_.as<uint8_t>());
     return {codes_.data(), 0, scales_.f32(), 0};
   }
   if (a.mode == ActMode::kDynamicPerToken) {
     scales_.reserve(static_cast<size_t>(rows) * sizeof(float));
+    static_scale_on_device_ = false;
     kt_.quantize_per_row_s8(x, rows, cols, codes_.as<int8_t>(), scales_.f32());
     unsigned_ = false;
     return {codes_.data(), 0, scales_.f32(), 1};
   }
-  // The static scale lives on the device like everything the kernels read.
-  scales_.reserve(sizeof(float));
-  kt_.memory->to_device(scales_.data(), &a.scale, sizeof(float));
+  upload_static_scale(a.scale);
   const QuantRange r = quant_range(a.bits, a.symmetric);
   unsigned_ = !a.symmetric;
   if (unsigned_) kt_.quantize_u8(x, n, a.scale, a.zero_point, r.qmin, r.qmax, codes_.as<uint8_t>());

@@ -63,9 +63,12 @@ class ActQuantizer {
   void* codes() { return codes_.data(); }
 
  private:
+  void upload_static_scale(float scale);
   const kernels::KernelTable& kt_;
   Buffer codes_, scales_;
   bool unsigned_ = false;
+  bool static_scale_on_device_ = false;  // scales_ holds static_scale_ (per-row scales overwrite it)
+  float static_scale_ = 0.0f;
 };
 
 }  // namespace qf

@@ -294,5 +294,10 @@ const KernelTable& select_kernels();
 // The table for an ISA name as QFORGE_ISA spells it ("ref", "avx2", "avx512"/"avx512vnni");
 // throws qf::Error for an unknown name or an ISA this CPU lacks. "" = the best available.
 const KernelTable& kernel_table_for_isa(const std::string& isa);
+// The table for a device (`--device`): "cpu" (or "") = select_kernels(); "cuda" = the CUDA
+// table (kernels/cuda/cuda_table.h). Throws qf::Error when this build has no CUDA, when no GPU
+// is present, or for another name. (kernels/device_select.cpp)
+const KernelTable& kernel_table_for_device(const std::string& device);
+bool cuda_built();  // whether this build has the CUDA table
 
 }  // namespace qf::kernels

@@ -39,6 +39,82 @@ constexpr Entry kRegistry[] = {
     {"moe_experts", make_moe_experts},
 };
 
+// The kernel table entries an op kind calls (a device table may leave some null): checked before
+// the op is built, so a missing kernel is a load error naming the table and the entry, never a
+// null call mid-run.
+std::string missing_kernel(const OpContext& ctx) {
+  const kernels::KernelTable& kt = ctx.kt;
+  const std::string& kind = ctx.op.kind;
+  std::string missing;
+  auto need = [&](bool present, const char* entry) {
+    if (!present && missing.empty()) missing = entry;
+  };
+  // The GEMM of a linear / conv2d layer: the float GEMM, or the quantizer of its input scheme and
+  // the integer GEMM of its (activation, weight) kinds. FP8 layers: OpImpl::require_fp8_kernels.
+  auto need_gemm = [&](const LayerWeights& L) {
+    const ActScheme& a = L.input_act;
+    if (L.format == WeightFormat::kFloat32 || a.mode == ActMode::kNone || a.e4m3) {
+      need(kt.f32_gemm, "f32_gemm");
+      return;
+    }
+    const bool per_token = a.mode == ActMode::kDynamicPerToken;
+    need(per_token ? kt.quantize_per_row_s8 != nullptr : a.symmetric ? kt.quantize_s8 != nullptr : kt.quantize_u8 != nullptr,
+         per_token ? "quantize_per_row_s8" : a.symmetric ? "quantize_s8" : "quantize_u8");
+    int w = 2;  // N:M
+    switch (L.format) {
+      case WeightFormat::kInt8: w = 0; break;
+      case WeightFormat::kInt4: w = 1; break;
+      case WeightFormat::kBSInt8: w = 3; break;
+      case WeightFormat::kBSInt4: w = 4; break;
+      default: break;
+    }
+    static const char* const names[2][kernels::kNumQWeightKinds] = {
+        {"qgemm (qu8 x int8)", "qgemm (qu8 x int4)", "qgemm (qu8 x N:M)", "qgemm (qu8 x bs_int8)", "qgemm (qu8 x bs_int4)"},
+        {"qgemm (qs8 x int8)", "qgemm (qs8 x int4)", "qgemm (qs8 x N:M)", "qgemm (qs8 x bs_int8)", "qgemm (qs8 x bs_int4)"}};
+    const int act = per_token || a.symmetric ? 1 : 0;
+    need(kt.qgemm[act][w], names[act][w]);
+  };
+  if (kind == "linear" && ctx.weights) {
+    need_gemm(*ctx.weights);
+  } else if (kind == "conv2d" && ctx.weights) {
+    need_gemm(*ctx.weights);
+    need(kt.im2col_f32 && kt.im2col_u8 && kt.im2col_s8 && kt.im2col_nhwc_x8, "im2col");
+    need(kt.transpose, "transpose");
+    need(kt.maxpool2d_nhwc, "maxpool2d_nhwc");
+    need(kt.relu, "relu");
+    need(kt.quantize_u8 && kt.quantize_s8, "quantize_u8 / quantize_s8");
+    need(kt.qgemm[0][0] && kt.qgemm[1][0], "qgemm (int8, channels-last columns)");
+  } else if (kind == "relu") {
+    need(kt.relu, "relu");
+  } else if (kind == "gelu") {
+    need(kt.gelu, "gelu");
+  } else if (kind == "maxpool2d") {
+    need(kt.maxpool2d, "maxpool2d");
+  } else if (kind == "avgpool2d") {
+    need(kt.avgpool2d, "avgpool2d");
+  } else if (kind == "flatten") {
+    need(kt.copy_rows, "copy_rows");
+  } else if (kind == "add") {
+    need(kt.add, "add");
+  } else if (kind == "layernorm") {
+    need(kt.layernorm, "layernorm");
+  } else if (kind == "softmax") {
+    need(kt.softmax, "softmax");
+  } else if (kind == "embedding") {
+    need(kt.gather_rows, "gather_rows");
+  } else if (kind == "positional_embedding") {
+    need(kt.add_rows, "add_rows");
+  } else if (kind == "causal_attention") {
+    need(kt.causal_attention, "causal_attention");
+    need(kt.copy_rows, "copy_rows");
+  } else if (kind == "moe_experts") {
+    need(kt.gated_act, "gated_act");
+    need(kt.scale, "scale");
+    need(kt.add && kt.copy_rows, "add / copy_rows");
+  }
+  return missing;
+}
+
 }  // namespace
 
 void OpImpl::fail(const std::string& msg) const { throw Error("op '" + op_.name + "' (" + op_.kind + "): " + msg); }
@@ -83,6 +159,14 @@ std::unique_ptr<OpImpl> make_op(const OpContext& ctx) {
   const OpSchema& schema = *find_op_schema(ctx.op.kind);
   if (schema.weight != WeightRole::kNone && !ctx.weights)
     throw Error("op '" + ctx.op.name + "' (" + ctx.op.kind + "): no parameters loaded");
+  if (const std::string m = missing_kernel(ctx); !m.empty())
+    throw Error("op '" + ctx.op.name + "' (" + ctx.op.kind + "): the '" + ctx.kt.name + "' kernel table has no " + m +
+                " kernel");
+  // conv2d's hand-off into a fused reader (qconv_pool) pads the reader's images with host loops
+  // (Conv2dOp::fill_border): a device table must leave qconv_pool null until that moves into a kernel.
+  if (ctx.op.kind == "conv2d" && ctx.kt.memory->device.kind != DeviceKind::kHost && ctx.kt.qconv_pool)
+    throw Error("op '" + ctx.op.name + "' (conv2d): kernel table '" + ctx.kt.name +
+                "' has a fused conv kernel on device memory, but the hand-off padding runs on the host");
   for (const Entry& e : kRegistry)
     if (ctx.op.kind == e.kind) return e.make(ctx);
   throw Error("op '" + ctx.op.name + "': kind '" + ctx.op.kind + "' has no runtime implementation");

@@ -349,3 +349,52 @@ TEST(E2EPerTable, EveryTableValidatesEveryFixture) {
 
 }  // namespace
 }  // namespace qf
+
+namespace qf {
+namespace {
+
+// A table that leaves entries null (a device table without some kernels) makes the ops that
+// need them refuse to load, naming the table and the entry, instead of calling null mid-run.
+TEST(E2EPartialTable, OpsWithoutKernelsRefuseToLoad) {
+  const std::string path = test::temp_path("partial_table");
+  CheckpointContent c = test::gpt();
+  write_checkpoint(path, c);
+  auto expect_refusal = [&](const kernels::KernelTable& t, const std::string& entry) {
+    try {
+      Engine e(read_checkpoint(path), &t);
+      ADD_FAILURE() << "loaded without " << entry;
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("the 'partial' kernel table has no " + entry + " kernel"), std::string::npos)
+          << err.what();
+    }
+  };
+  kernels::KernelTable t = kernels::ref_kernel_table();
+  t.name = "partial";
+  t.gelu = nullptr;
+  expect_refusal(t, "gelu");
+  t = kernels::ref_kernel_table();
+  t.name = "partial";
+  t.qgemm[1][2] = nullptr;  // the fixture's 2:4 linear (qs8 activations)
+  expect_refusal(t, "qgemm (qs8 x N:M)");
+  t = kernels::ref_kernel_table();
+  t.name = "partial";
+  t.gather_rows = nullptr;
+  expect_refusal(t, "gather_rows");
+  std::remove(path.c_str());
+}
+
+TEST(E2EPartialTable, DeviceSelection) {
+  EXPECT_EQ(&kernels::kernel_table_for_device("cpu"), &kernels::select_kernels());
+  EXPECT_THROW(kernels::kernel_table_for_device("tpu"), Error);
+  if (!kernels::cuda_built()) {
+    try {
+      kernels::kernel_table_for_device("cuda");
+      ADD_FAILURE() << "a build without CUDA handed out a cuda table";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("built without CUDA"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qf
