@@ -52,14 +52,15 @@ struct PanelEpilogue {
   bool int_pool;           // every valid lane monotone ("Pooling in int32" above)
 };
 
-PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t p,
-                             bool int32_pooling) {
+// rowsum / scales: [panels * 16] (the dense and the 2:4 packings lay them out alike).
+PanelEpilogue panel_epilogue(const QConvPoolArgs& a, int64_t n, const int32_t* rowsum, const float* scales,
+                             const float* bias, int64_t p, bool int32_pooling) {
   PanelEpilogue e;
-  const int64_t n0 = p * NR, valid = W.n - n0;
+  const int64_t n0 = p * NR, valid = n - n0;
   e.mask = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
   const __m512i zc = _mm512_set1_epi32(a.x_unsigned ? a.zero_point : 128);
-  e.comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + n0), zc);
-  e.scale = _mm512_mul_ps(_mm512_set1_ps(a.sx), _mm512_loadu_ps(W.scales + n0));  // sx * sw
+  e.comp = _mm512_mullo_epi32(_mm512_loadu_si512(rowsum + n0), zc);
+  e.scale = _mm512_mul_ps(_mm512_set1_ps(a.sx), _mm512_loadu_ps(scales + n0));  // sx * sw
   e.bias = bias ? _mm512_maskz_loadu_ps(e.mask, bias + n0) : _mm512_setzero_ps();
   const __m512 abs_scale = _mm512_abs_ps(e.scale);
   __mmask16 monotone = _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::min()), _CMP_GE_OQ) &
@@ -69,6 +70,10 @@ PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, co
   e.decreasing = _mm512_cmp_ps_mask(e.scale, _mm512_setzero_ps(), _CMP_LT_OQ) & e.mask;
   return e;
 }
+
+template <int NP, int PIX>
+inline void window_epilogue(const QConvPoolArgs& a, int64_t n, const float* bias, int64_t img, int64_t py, int64_t px,
+                            int64_t p0, const PanelEpilogue* pe, __m512i (&acc)[4 * PIX][NP]);
 
 template <int NP, int PIX>
 void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t img, int64_t py, int64_t px,
@@ -110,6 +115,13 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
       }
     }
   }
+  window_epilogue<NP, PIX>(a, W.n, bias, img, py, px, p0, pe, acc);
+}
+
+// The window's epilogue on acc[4 * PIX][NP] (rows: PIX windows of 4 conv rows in maxpool's order).
+template <int NP, int PIX>
+inline void window_epilogue(const QConvPoolArgs& a, int64_t n, const float* bias, int64_t img, int64_t py, int64_t px,
+                            int64_t p0, const PanelEpilogue* pe, __m512i (&acc)[4 * PIX][NP]) {
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512 qs = _mm512_set1_ps(a.out_scale), qz = _mm512_set1_ps(static_cast<float>(a.out_zero_point));
   const __m512 qlo = _mm512_set1_ps(static_cast<float>(a.out_qmin)), qhi = _mm512_set1_ps(static_cast<float>(a.out_qmax));
@@ -146,7 +158,7 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
         }
       }
       if (a.relu_after) m = relu(m);
-      const int64_t off = img * a.y_image + py * a.y_row + (px + q) * W.n + n0;
+      const int64_t off = img * a.y_image + py * a.y_row + (px + q) * n + n0;
       if (!a.out_codes) {
         _mm512_mask_storeu_ps(static_cast<float*>(a.y) + off, mask, m);
       } else {  // core/quant.h's quantize, as data_avx512.cpp's quantize16
@@ -172,13 +184,108 @@ TileFn pick(int np) {
   }
 }
 
+// The 2:4 tile (x86_conv_kernels.h): per 64-k block of the (c, i, j) K, each row's table is
+// filled from its channels-last runs (CijPlan: one masked load per piece), then every step
+// of 8 k issues per row and panel one vpermb (the 4 activations each lane's kept codes select)
+// and one vpdpbusd -- against the dense kernel's two vpdpbusd per 8 k. Zen 4 runs vpermb and
+// vpdpbusd on partly different pipes, so the pair costs less than two vpdpbusd.
+template <int NP, int PIX>
+void tile_sp24(const QConvPoolArgs& a, const PackedConvSparse24& W, const CijPlan& plan, const float* bias, int64_t img,
+               int64_t py, int64_t px, int64_t p0, const PanelEpilogue* pe) {
+  constexpr int MR = 4 * PIX;
+  const uint8_t* xr[MR];
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const int64_t oy = 2 * py + (r % 4) / 2, ox = 2 * (px + r / 4) + r % 2;
+    xr[r] = a.x + img * a.x_image + oy * a.x_row + ox * a.x_pixel;
+  }
+  const uint8_t* wp[NP];
+  #pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.steps * 128;
+  __m512i acc[MR][NP];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+  // s8 codes become u8 by x ^ 0x80 (x + 128), compensated with zc = 128 like the dense kernel.
+  const __m512i flip = a.x_unsigned ? _mm512_setzero_si512() : _mm512_set1_epi8(static_cast<char>(0x80));
+  const int64_t* src = plan.src.data();
+  const uint64_t* mask = plan.mask.data();
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    // The block's table: the OR of its pieces' masked loads (disjoint bytes), three per vpternlogd.
+    __m512i xv[MR];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) xv[r] = flip;
+    int64_t e = plan.piece_ptr[static_cast<size_t>(b)];
+    const int64_t e1 = plan.piece_ptr[static_cast<size_t>(b + 1)];
+    for (; e + 1 < e1; e += 2) {
+      const __mmask64 k0 = mask[e], k1 = mask[e + 1];
+      const int64_t s0 = src[e], s1 = src[e + 1];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        xv[r] = _mm512_ternarylogic_epi64(xv[r], _mm512_maskz_loadu_epi8(k0, xr[r] + s0),
+                                          _mm512_maskz_loadu_epi8(k1, xr[r] + s1), 0x96);  // a ^ b ^ c
+    }
+    if (e < e1) {
+      const __mmask64 k0 = mask[e];
+      const int64_t s0 = src[e];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) xv[r] = _mm512_xor_si512(xv[r], _mm512_maskz_loadu_epi8(k0, xr[r] + s0));
+    }
+    const int64_t t1 = 8 * b + 8 < W.steps ? 8 * b + 8 : W.steps;
+    for (int64_t t = 8 * b; t < t1; ++t) {
+      #pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p) {
+        const uint8_t* blk = wp[p] + t * 128;
+        const __m512i v = _mm512_load_si512(blk), c = _mm512_load_si512(blk + 64);
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(c, xv[r]), v);
+      }
+    }
+  }
+  window_epilogue<NP, PIX>(a, W.n, bias, img, py, px, p0, pe, acc);
+}
+
+using SpTileFn = void (*)(const QConvPoolArgs&, const PackedConvSparse24&, const CijPlan&, const float*, int64_t, int64_t,
+                          int64_t, int64_t, const PanelEpilogue*);
+
+template <int PIX>
+SpTileFn pick_sp24(int np) {
+  switch (np) {
+    case 1: return tile_sp24<1, PIX>;
+    case 2: return tile_sp24<2, PIX>;
+    case 3: return tile_sp24<3, 1>;
+    default: return tile_sp24<4, 1>;
+  }
+}
+
 }  // namespace
+
+void x8_conv2d_pool_sp24_rows__avx512vnni(const QConvPoolArgs& a, const PackedConvSparse24& w, const CijPlan& plan,
+                                          const float* bias, int64_t r0, int64_t r1, bool int32_pooling) {
+  constexpr int64_t NPMAX = 4;
+  std::vector<PanelEpilogue> pe(static_cast<size_t>(w.panels));
+  for (int64_t p = 0; p < w.panels; ++p)
+    pe[static_cast<size_t>(p)] = panel_epilogue(a, w.n, w.rowsum, w.scales, bias, p, int32_pooling);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
+    for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {
+      const int np = static_cast<int>(w.panels - p0 < NPMAX ? w.panels - p0 : NPMAX);
+      const SpTileFn two = pick_sp24<2>(np), one = pick_sp24<1>(np);
+      const int64_t step = np <= 2 ? 2 : 1;
+      int64_t px = 0;
+      for (; px + step <= a.pooled_w; px += step) two(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
+      for (; px < a.pooled_w; ++px) one(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
+    }
+  }
+}
 
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
                                      int64_t r1, bool int32_pooling) {
   constexpr int64_t NPMAX = 4;
   std::vector<PanelEpilogue> pe(static_cast<size_t>(w.panels));
-  for (int64_t p = 0; p < w.panels; ++p) pe[static_cast<size_t>(p)] = panel_epilogue(a, w, bias, p, int32_pooling);
+  for (int64_t p = 0; p < w.panels; ++p)
+    pe[static_cast<size_t>(p)] = panel_epilogue(a, w.n, w.rowsum, w.scales, bias, p, int32_pooling);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
     for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {

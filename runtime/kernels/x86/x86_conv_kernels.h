@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
@@ -23,5 +25,57 @@ void set_conv_pool_int32_pooling(bool on);
 // Pooled rows [r0, r1) (r = image * pooled_h + py) with a weight the entry has checked.
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
                                      int64_t r1, bool int32_pooling);
+
+// ---- the 2:4 convolution (QConvPoolArgs::cij_channels > 0) ----
+//
+// Half the vpdpbusd of the dense kernel: per 8 k (two 2:4 groups of the checkpoint's (c, i, j)
+// K) each output lane multiplies its 4 kept codes with the 4 activations they select, which one
+// vpermb picks out of a 64-byte table holding the pixel's codes of a 64-k block of that K. The
+// table is filled by masked loads straight from the channels-last runs: block b's codes of
+// window position (i, j) are one contiguous run of channels, so each becomes one "piece" of the
+// table at an offset fixed at load time, and the vpermb controls (packed with the weight) point
+// into that arrangement. No im2col pass and no shuffle to build it.
+
+// The arrangement of each 64-k block's table, a function of (channels, kh, kw) only: piece
+// (block, i, j) holds channels [c0, c0 + len) of window position (i, j) at table byte dest.
+struct CijPiece {
+  int64_t block, i, j, c0, len, dest;
+};
+std::vector<CijPiece> cij_pieces(int64_t channels, int64_t kh, int64_t kw);
+
+// prepare_qconv_pool of the AVX-512 table: a 2:4 (kNM 2:4, per-channel) weight, per 16-output
+// panel and step of 8 k: 64 bytes of kept codes [lane][4] (s8) then 64 bytes of vpermb controls
+// [lane][4] (each kept code's byte in its block's table; a step never straddles a 64-k block).
+// Null for anything else.
+struct PackedConvSparse24 final : PreparedQWeights {
+  const void* src_codes = nullptr;
+  const void* src_packed = nullptr;
+  const float* src_scales = nullptr;
+  int64_t n = 0, k = 0;
+  int64_t channels = 0, kh = 0, kw = 0;  // the geometry the tables are arranged for
+  int64_t panels = 0, steps = 0;  // steps = ceil(K / 8); the last holds one group when K % 8 == 4
+  uint8_t* data = nullptr;        // 64-byte aligned, [panels][steps][128]
+  int32_t* rowsum = nullptr;      // [panels * 16]: sum of the kept codes (zero-point term)
+  float* scales = nullptr;        // [panels * 16], 0 in padding lanes
+  std::unique_ptr<uint8_t[]> storage;
+};
+std::unique_ptr<PreparedQWeights> prepare_qconv_pool__avx512vnni(const QWeights& w, int64_t channels, int64_t kh,
+                                                                 int64_t kw);
+// Whether prepare_qconv_pool__avx512vnni packs 2:4 weights (default true; off: it returns null,
+// so a conv loaded meanwhile runs the dense channels-last kernel). For measurements and tests only.
+void set_conv_sparse24(bool on);
+
+// One call's addressing of the pieces: block b's table is the OR of the masked loads
+// (piece_ptr[b] <= e < piece_ptr[b + 1]) of bytes `mask` at row + src[e], row = the pixel's
+// first run byte (masked-off bytes are never read).
+struct CijPlan {
+  int64_t blocks = 0;
+  std::vector<int64_t> piece_ptr, src;
+  std::vector<uint64_t> mask;
+};
+void make_cij_plan(const QConvPoolArgs& a, const PackedConvSparse24& w, CijPlan& plan);
+// Pooled rows [r0, r1) with a weight and plan the entry has checked.
+void x8_conv2d_pool_sp24_rows__avx512vnni(const QConvPoolArgs& a, const PackedConvSparse24& w, const CijPlan& plan,
+                                          const float* bias, int64_t r0, int64_t r1, bool int32_pooling);
 
 }  // namespace qf::kernels::x86
