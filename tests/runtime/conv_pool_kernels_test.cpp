@@ -266,7 +266,10 @@ std::vector<ConvPoolCase> sp24_cases() {
   v.push_back({1, 12, 7, 9, 80, true, true, true, false, true, false, true, false});   // K = 108, 5 panels, odd
   v.push_back({2, 8, 6, 6, 16, true, true, true, true, true, true, false, true});      // clamps
   v.push_back({2, 20, 5, 5, 48, true, false, true, true, false, true, true, false});   // K = 180, pooled 2x2
-  v.push_back({1, 64, 4, 4, 32, true, true, true, true, true, true, false, false});    // runs too wide: fallback
+  // K = 576: a block's codes span more than the shared window reads hold, so every piece loads
+  // on its own (CijPlan without window), two windows per tile (n = 32) and one (n = 64).
+  v.push_back({1, 64, 4, 4, 32, true, true, true, true, true, true, false, false});
+  v.push_back({1, 64, 4, 6, 64, true, false, true, true, true, false, true, false});
   for (int mode : {1, 2, 3}) {
     ConvPoolCase m{2, 32, 6, 6, 64, true, mode != 2, false, true, mode != 1, true, false, mode == 2};
     m.scale_mode = mode;

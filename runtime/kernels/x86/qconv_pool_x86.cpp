@@ -99,6 +99,37 @@ void make_cij_plan(const QConvPoolArgs& a, const PackedConvSparse24& w, CijPlan&
     ++plan.piece_ptr[static_cast<size_t>(p.block + 1)];
   }
   for (int64_t b = 0; b < plan.blocks; ++b) plan.piece_ptr[static_cast<size_t>(b + 1)] += plan.piece_ptr[static_cast<size_t>(b)];
+  // The shared window reads (CijPlan::window): conv rows of a window read pixels 2 px .. 2 px + kw.
+  plan.window = false;
+  const int64_t C = w.channels, kw = w.kw, span = (kw + 1) * C;  // bytes of an image row the window reads
+  if (w.kh != 3 || a.x_pixel != C || a.x_row != a.x_seg) return;
+  const size_t nb = static_cast<size_t>(plan.blocks);
+  plan.win_base.assign(nb, 0);
+  plan.win_lo.assign(nb, 0);
+  plan.win_hi.assign(nb, 0);
+  plan.win_sel.assign(nb * 6, 0);
+  plan.win_idx.assign(nb * 6 * 64, 0);
+  for (const CijPiece& p : pieces) {
+    const size_t b = static_cast<size_t>(p.block);
+    int64_t c_lo = C;  // the block's first channel
+    for (const CijPiece& q : pieces)
+      if (q.block == p.block) c_lo = std::min(c_lo, q.c0);
+    plan.win_base[b] = c_lo;
+    for (int64_t dx = 0; dx < 2; ++dx) {
+      const size_t e = (b * 2 + static_cast<size_t>(dx)) * 3 + static_cast<size_t>(p.i);
+      for (int64_t c = p.c0; c < p.c0 + p.len; ++c) {
+        const int64_t t = (dx + p.j) * C + c - c_lo;  // byte of the 128-byte window read
+        if (t >= 128) return;                          // does not fit: the piece loads instead
+        plan.win_sel[e] |= uint64_t{1} << (p.dest + c - p.c0);
+        plan.win_idx[e * 64 + static_cast<size_t>(p.dest + c - p.c0)] = static_cast<uint8_t>(t);
+      }
+    }
+    for (int64_t q = 0; q < 64; ++q) {  // reads stay inside the window's kw + 1 pixels
+      if (c_lo + q < span) plan.win_lo[b] |= uint64_t{1} << q;
+      if (c_lo + 64 + q < span) plan.win_hi[b] |= uint64_t{1} << q;
+    }
+  }
+  plan.window = true;
 }
 
 void x8_conv2d_pool_4x64c4__avx512vnni(const QConvPoolArgs& a, const QWeights& w, const float* bias) {

@@ -72,6 +72,16 @@ struct CijPlan {
   int64_t blocks = 0;
   std::vector<int64_t> piece_ptr, src;
   std::vector<uint64_t> mask;
+  // Tiles of one pool window (4 conv rows, 3 window rows: kh = 3) share their reads instead: the
+  // window's 4 image rows x 128 bytes from pixel 2 px, offset by the block's first channel
+  // (win_base[b], load masks win_lo / win_hi), hold every code the 4 conv rows read from block b,
+  // and vpermt2b moves them into the table: entry (b * 2 + dx) * 3 + s for conv rows with column
+  // offset dx, window row s (win_idx [entries][64], win_sel: the table bytes of that window row).
+  // Set when every block fits (kw + 1 pixels of channels: the CNN's 3 x 3 conv on 32 channels).
+  bool window = false;
+  std::vector<int64_t> win_base;
+  std::vector<uint64_t> win_lo, win_hi, win_sel;
+  std::vector<uint8_t> win_idx;
 };
 void make_cij_plan(const QConvPoolArgs& a, const PackedConvSparse24& w, CijPlan& plan);
 // Pooled rows [r0, r1) with a weight and plan the entry has checked.
