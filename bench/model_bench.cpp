@@ -142,7 +142,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < first.size(); ++i) {
       if (first[i].seconds <= 0) continue;
       std::printf("| %s | %s |", first[i].name.c_str(), first[i].kind.c_str());
-      for (const Variant& v : variants) std::printf(" %.3f |", 1e3 * profiles[v.name][i].seconds / 3.0);
+      for (const Variant& v : variants) {
+        const qf::OpTime& t = profiles[v.name][i];
+        std::printf(t.kernel.empty() ? " %.3f |" : " %.3f (%s) |", 1e3 * t.seconds / 3.0, t.kernel.c_str());
+      }
       std::printf("\n");
     }
   } catch (const std::exception& e) {

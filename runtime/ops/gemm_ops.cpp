@@ -181,6 +181,7 @@ class Conv2dOp : public OpImpl {
   }
   void run(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, false); }
   void run_fused(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, true); }
+  std::string kernel() const override { return path_; }
   // conv2d -> conv2d: this op writes the reader's quantized input codes, channels-last
   // ([N, H, W, C] bytes), straight from its own channels-last output; the reader im2cols them
   // with its weight's K permuted to match. Exact: the codes are the ones the reader would have
@@ -292,6 +293,10 @@ class Conv2dOp : public OpImpl {
     // (Producer and reader evaluate padded_fits on the same numbers, so they agree.)
     const bool implicit = fused && codes_in && implicit_in_ && padded_fits(h, w, ph_, pw_);
     const bool sparse = implicit && sp_prepared_;  // the 2:4 conv on the checkpoint's K order
+    path_ = !integer ? (fp8 ? "qf8_gemm" : "f32_gemm")
+            : sparse ? "qconv_pool 2:4 (c,i,j)"
+            : fused  ? (implicit ? "qconv_pool implicit" : "qconv_pool")
+                     : "qgemm";
     const int64_t in_img = implicit ? (h + 2 * ph_) * (w + 2 * pw_) * c : c * h * w;  // bytes per input image
     // Our output: padded channels-last codes for an implicit reader.
     const bool pad_out = codes_out && implicit_out_ && padded_fits(pg.oh, pg.ow, out_pad_h_, out_pad_w_);
@@ -475,6 +480,7 @@ class Conv2dOp : public OpImpl {
   // Reader with implicit input: the table's 2:4 conv packing of our own weight (null: none).
   std::unique_ptr<kernels::PreparedQWeights> sp_prepared_;
   kernels::QWeights w_sp_;
+  std::string path_;  // which kernel path the last run took (kernel())
   int64_t out_pad_h_ = 0, out_pad_w_ = 0;
   uint8_t out_pad_code_ = 0;
   Buffer act_scale_;
