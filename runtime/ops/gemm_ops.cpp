@@ -181,7 +181,7 @@ class Conv2dOp : public OpImpl {
   }
   void run(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, false); }
   void run_fused(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, true); }
-  std::string kernel() const override { return path_; }
+  std::string kernel() const override { return path_; }  // (copied only when reported)
   // conv2d -> conv2d: this op writes the reader's quantized input codes, channels-last
   // ([N, H, W, C] bytes), straight from its own channels-last output; the reader im2cols them
   // with its weight's K permuted to match. Exact: the codes are the ones the reader would have
@@ -480,7 +480,7 @@ class Conv2dOp : public OpImpl {
   // Reader with implicit input: the table's 2:4 conv packing of our own weight (null: none).
   std::unique_ptr<kernels::PreparedQWeights> sp_prepared_;
   kernels::QWeights w_sp_;
-  std::string path_;  // which kernel path the last run took (kernel())
+  const char* path_ = "";  // which kernel path the last run took (kernel()); no allocation per run
   int64_t out_pad_h_ = 0, out_pad_w_ = 0;
   uint8_t out_pad_code_ = 0;
   Buffer act_scale_;
