@@ -184,73 +184,14 @@ TileFn pick(int np) {
   }
 }
 
-// The 2:4 tile (x86_conv_kernels.h): per 64-k block of the (c, i, j) K, each row's table is
-// filled from its channels-last runs (CijPlan: one masked load per piece), then every step
-// of 8 k issues per row and panel one vpermb (the 4 activations each lane's kept codes select)
-// and one vpdpbusd -- against the dense kernel's two vpdpbusd per 8 k. Zen 4 runs vpermb and
-// vpdpbusd on partly different pipes, so the pair costs less than two vpdpbusd.
-template <int NP, int PIX>
-void tile_sp24(const QConvPoolArgs& a, const PackedConvSparse24& W, const CijPlan& plan, const float* bias, int64_t img,
-               int64_t py, int64_t px, int64_t p0, const PanelEpilogue* pe) {
-  constexpr int MR = 4 * PIX;
-  const uint8_t* xr[MR];
-  #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    const int64_t oy = 2 * py + (r % 4) / 2, ox = 2 * (px + r / 4) + r % 2;
-    xr[r] = a.x + img * a.x_image + oy * a.x_row + ox * a.x_pixel;
-  }
-  const uint8_t* wp[NP];
-  #pragma GCC unroll 4
-  for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.steps * 128;
-  __m512i acc[MR][NP];
-  #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 4
-    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
-  // s8 codes become u8 by x ^ 0x80 (x + 128), compensated with zc = 128 like the dense kernel.
-  const __m512i flip = a.x_unsigned ? _mm512_setzero_si512() : _mm512_set1_epi8(static_cast<char>(0x80));
-  const int64_t* src = plan.src.data();
-  const uint64_t* mask = plan.mask.data();
-  for (int64_t b = 0; b < plan.blocks; ++b) {
-    // The block's table: the OR of its pieces' masked loads (disjoint bytes), three per vpternlogd.
-    __m512i xv[MR];
-    #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) xv[r] = flip;
-    int64_t e = plan.piece_ptr[static_cast<size_t>(b)];
-    const int64_t e1 = plan.piece_ptr[static_cast<size_t>(b + 1)];
-    for (; e + 1 < e1; e += 2) {
-      const __mmask64 k0 = mask[e], k1 = mask[e + 1];
-      const int64_t s0 = src[e], s1 = src[e + 1];
-      #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
-        xv[r] = _mm512_ternarylogic_epi64(xv[r], _mm512_maskz_loadu_epi8(k0, xr[r] + s0),
-                                          _mm512_maskz_loadu_epi8(k1, xr[r] + s1), 0x96);  // a ^ b ^ c
-    }
-    if (e < e1) {
-      const __mmask64 k0 = mask[e];
-      const int64_t s0 = src[e];
-      #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) xv[r] = _mm512_xor_si512(xv[r], _mm512_maskz_loadu_epi8(k0, xr[r] + s0));
-    }
-    const int64_t t1 = 8 * b + 8 < W.steps ? 8 * b + 8 : W.steps;
-    for (int64_t t = 8 * b; t < t1; ++t) {
-      #pragma GCC unroll 4
-      for (int p = 0; p < NP; ++p) {
-        const uint8_t* blk = wp[p] + t * 128;
-        const __m512i v = _mm512_load_si512(blk), c = _mm512_load_si512(blk + 64);
-        #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(c, xv[r]), v);
-      }
-    }
-  }
-  window_epilogue<NP, PIX>(a, W.n, bias, img, py, px, p0, pe, acc);
-}
-
-// The same for one window (4 conv rows) whose reads are shared (CijPlan::window): per block,
-// 4 image rows x 128 bytes (8 loads for the 4 conv rows instead of one per piece and row), and
-// one vpermt2b per conv row and window row moves the codes into the block's table.
+// The 2:4 tile (x86_conv_kernels.h): one pool window (4 conv rows) x NP panels. Per 64-k block of
+// the (c, i, j) K: 4 image rows x 128 bytes read once (8 loads), one vpermt2b per conv row and
+// window row fills each row's table, then every step of 8 k issues per row and panel one vpermb
+// (the 4 activations each lane's kept codes select) and one vpdpbusd -- against the dense
+// kernel's two vpdpbusd per 8 k. Zen 4 overlaps vpermb and vpdpbusd only partly, so a pair costs
+// ~1.35 vpdpbusd (docs/RESULTS.md).
 template <int NP>
-void tile_sp24_window(const QConvPoolArgs& a, const PackedConvSparse24& W, const CijPlan& plan, const float* bias,
+void tile_sp24(const QConvPoolArgs& a, const PackedConvSparse24& W, const CijPlan& plan, const float* bias,
                       int64_t img, int64_t py, int64_t px, int64_t p0, const PanelEpilogue* pe) {
   constexpr int MR = 4;
   const uint8_t* y0 = a.x + img * a.x_image + 2 * py * a.x_row + 2 * px * a.x_pixel;
@@ -265,8 +206,8 @@ void tile_sp24_window(const QConvPoolArgs& a, const PackedConvSparse24& W, const
   const __m512i flip = a.x_unsigned ? _mm512_setzero_si512() : _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < plan.blocks; ++b) {
     __m512i lo[4], hi[4];
-    const uint8_t* tb = y0 + plan.win_base[static_cast<size_t>(b)];
-    const __mmask64 mlo = plan.win_lo[static_cast<size_t>(b)], mhi = plan.win_hi[static_cast<size_t>(b)];
+    const uint8_t* tb = y0 + plan.base[static_cast<size_t>(b)];
+    const __mmask64 mlo = plan.lo[static_cast<size_t>(b)], mhi = plan.hi[static_cast<size_t>(b)];
     #pragma GCC unroll 4
     for (int yy = 0; yy < 4; ++yy) {
       lo[yy] = _mm512_maskz_loadu_epi8(mlo, tb + yy * a.x_row);
@@ -277,12 +218,12 @@ void tile_sp24_window(const QConvPoolArgs& a, const PackedConvSparse24& W, const
     for (int r = 0; r < MR; ++r) {
       const int dy = r / 2, dx = r % 2;
       const size_t e = (static_cast<size_t>(b) * 2 + dx) * 3;
-      const uint8_t* ix = plan.win_idx.data() + e * 64;
-      const __m512i t0 = _mm512_maskz_permutex2var_epi8(plan.win_sel[e], lo[dy], _mm512_loadu_si512(ix), hi[dy]);
+      const uint8_t* ix = plan.idx.data() + e * 64;
+      const __m512i t0 = _mm512_maskz_permutex2var_epi8(plan.sel[e], lo[dy], _mm512_loadu_si512(ix), hi[dy]);
       const __m512i t1 =
-          _mm512_maskz_permutex2var_epi8(plan.win_sel[e + 1], lo[dy + 1], _mm512_loadu_si512(ix + 64), hi[dy + 1]);
+          _mm512_maskz_permutex2var_epi8(plan.sel[e + 1], lo[dy + 1], _mm512_loadu_si512(ix + 64), hi[dy + 1]);
       const __m512i t2 =
-          _mm512_maskz_permutex2var_epi8(plan.win_sel[e + 2], lo[dy + 2], _mm512_loadu_si512(ix + 128), hi[dy + 2]);
+          _mm512_maskz_permutex2var_epi8(plan.sel[e + 2], lo[dy + 2], _mm512_loadu_si512(ix + 128), hi[dy + 2]);
       xv[r] = _mm512_ternarylogic_epi64(t0, t1, t2, 0xFE);  // t0 | t1 | t2 (disjoint bytes)
       if (!a.x_unsigned) xv[r] = _mm512_xor_si512(xv[r], flip);
     }
@@ -300,19 +241,6 @@ void tile_sp24_window(const QConvPoolArgs& a, const PackedConvSparse24& W, const
   window_epilogue<NP, 1>(a, W.n, bias, img, py, px, p0, pe, acc);
 }
 
-using SpTileFn = void (*)(const QConvPoolArgs&, const PackedConvSparse24&, const CijPlan&, const float*, int64_t, int64_t,
-                          int64_t, int64_t, const PanelEpilogue*);
-
-template <int PIX>
-SpTileFn pick_sp24(int np) {
-  switch (np) {
-    case 1: return tile_sp24<1, PIX>;
-    case 2: return tile_sp24<2, PIX>;
-    case 3: return tile_sp24<3, 1>;
-    default: return tile_sp24<4, 1>;
-  }
-}
-
 }  // namespace
 
 void x8_conv2d_pool_sp24_rows__avx512vnni(const QConvPoolArgs& a, const PackedConvSparse24& w, const CijPlan& plan,
@@ -325,16 +253,8 @@ void x8_conv2d_pool_sp24_rows__avx512vnni(const QConvPoolArgs& a, const PackedCo
     const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
     for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {
       const int np = static_cast<int>(w.panels - p0 < NPMAX ? w.panels - p0 : NPMAX);
-      SpTileFn two = pick_sp24<2>(np), one = pick_sp24<1>(np);
-      int64_t step = np <= 2 ? 2 : 1;
-      if (plan.window) {  // one window per tile, shared reads
-        one = np == 1 ? tile_sp24_window<1> : np == 2 ? tile_sp24_window<2> : np == 3 ? tile_sp24_window<3> : tile_sp24_window<4>;
-        two = one;
-        step = 1;
-      }
-      int64_t px = 0;
-      for (; px + step <= a.pooled_w; px += step) two(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
-      for (; px < a.pooled_w; ++px) one(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
+      const auto run_tile = np == 1 ? tile_sp24<1> : np == 2 ? tile_sp24<2> : np == 3 ? tile_sp24<3> : tile_sp24<4>;
+      for (int64_t px = 0; px < a.pooled_w; ++px) run_tile(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
     }
   }
 }

@@ -42,7 +42,7 @@ std::unique_ptr<PreparedQWeights> prepare_qconv_pool__avx512vnni(const QWeights&
                                                                  int64_t kw) {
   if (!g_conv_sparse24.load() || w.kind != QWeightKind::kNM || w.nm_n != 2 || w.nm_m != 4 || w.per_group ||
       w.n <= 0 || w.k <= 0 || w.k % 4 != 0 || !w.codes || !w.packed || !w.scales || channels <= 0 || kh <= 0 ||
-      kw <= 0 || channels * kh * kw != w.k)
+      kw <= 0 || channels * kh * kw != w.k || !cij_window_fits(channels, kh, kw))
     return nullptr;
   constexpr int64_t NR = 16;
   // Where each k sits in its block's table.
@@ -87,49 +87,57 @@ std::unique_ptr<PreparedQWeights> prepare_qconv_pool__avx512vnni(const QWeights&
   return P;
 }
 
-void make_cij_plan(const QConvPoolArgs& a, const PackedConvSparse24& w, CijPlan& plan) {
-  const std::vector<CijPiece> pieces = cij_pieces(w.channels, w.kh, w.kw);
-  plan.blocks = (w.k + 63) / 64;
-  plan.piece_ptr.assign(static_cast<size_t>(plan.blocks + 1), 0);
-  plan.src.clear();
-  plan.mask.clear();
+namespace {
+// Each block's first channel (the shared reads start there).
+std::vector<int64_t> block_first_channel(const std::vector<CijPiece>& pieces, int64_t channels) {
+  std::vector<int64_t> c_lo;
   for (const CijPiece& p : pieces) {
-    plan.src.push_back(p.i * a.x_seg + p.j * w.channels + p.c0 - p.dest);
-    plan.mask.push_back((p.len >= 64 ? ~uint64_t{0} : (uint64_t{1} << p.len) - 1) << p.dest);
-    ++plan.piece_ptr[static_cast<size_t>(p.block + 1)];
+    if (static_cast<int64_t>(c_lo.size()) <= p.block) c_lo.resize(static_cast<size_t>(p.block + 1), channels);
+    c_lo[static_cast<size_t>(p.block)] = std::min(c_lo[static_cast<size_t>(p.block)], p.c0);
   }
-  for (int64_t b = 0; b < plan.blocks; ++b) plan.piece_ptr[static_cast<size_t>(b + 1)] += plan.piece_ptr[static_cast<size_t>(b)];
-  // The shared window reads (CijPlan::window): conv rows of a window read pixels 2 px .. 2 px + kw.
-  plan.window = false;
-  const int64_t C = w.channels, kw = w.kw, span = (kw + 1) * C;  // bytes of an image row the window reads
-  if (w.kh != 3 || a.x_pixel != C || a.x_row != a.x_seg) return;
+  return c_lo;
+}
+}  // namespace
+
+bool cij_window_fits(int64_t channels, int64_t kh, int64_t kw) {
+  if (kh != 3 || channels <= 0 || kw <= 0) return false;
+  const std::vector<CijPiece> pieces = cij_pieces(channels, kh, kw);
+  const std::vector<int64_t> c_lo = block_first_channel(pieces, channels);
+  for (const CijPiece& p : pieces)  // the piece's last byte, read by the conv rows with dx = 1
+    if ((1 + p.j) * channels + p.c0 + p.len - 1 - c_lo[static_cast<size_t>(p.block)] >= 128) return false;
+  return true;
+}
+
+bool make_cij_plan(const QConvPoolArgs& a, const PackedConvSparse24& w, CijPlan& plan) {
+  const int64_t C = w.channels, kw = w.kw, span = (kw + 1) * C;  // bytes of an image row a window reads
+  if (a.x_pixel != C || a.x_row != a.x_seg || !cij_window_fits(C, w.kh, kw)) return false;
+  const std::vector<CijPiece> pieces = cij_pieces(C, w.kh, kw);
+  const std::vector<int64_t> c_lo = block_first_channel(pieces, C);
+  plan.blocks = (w.k + 63) / 64;
   const size_t nb = static_cast<size_t>(plan.blocks);
-  plan.win_base.assign(nb, 0);
-  plan.win_lo.assign(nb, 0);
-  plan.win_hi.assign(nb, 0);
-  plan.win_sel.assign(nb * 6, 0);
-  plan.win_idx.assign(nb * 6 * 64, 0);
-  for (const CijPiece& p : pieces) {
-    const size_t b = static_cast<size_t>(p.block);
-    int64_t c_lo = C;  // the block's first channel
-    for (const CijPiece& q : pieces)
-      if (q.block == p.block) c_lo = std::min(c_lo, q.c0);
-    plan.win_base[b] = c_lo;
+  plan.base.assign(nb, 0);
+  plan.lo.assign(nb, 0);
+  plan.hi.assign(nb, 0);
+  plan.sel.assign(nb * 6, 0);
+  plan.idx.assign(nb * 6 * 64, 0);
+  for (size_t b = 0; b < nb; ++b) {
+    plan.base[b] = c_lo[b];
+    for (int64_t q = 0; q < 64; ++q) {  // reads stay inside the window's kw + 1 pixels
+      if (c_lo[b] + q < span) plan.lo[b] |= uint64_t{1} << q;
+      if (c_lo[b] + 64 + q < span) plan.hi[b] |= uint64_t{1} << q;
+    }
+  }
+  for (const CijPiece& p : pieces)
     for (int64_t dx = 0; dx < 2; ++dx) {
-      const size_t e = (b * 2 + static_cast<size_t>(dx)) * 3 + static_cast<size_t>(p.i);
+      const size_t e = (static_cast<size_t>(p.block) * 2 + static_cast<size_t>(dx)) * 3 + static_cast<size_t>(p.i);
       for (int64_t c = p.c0; c < p.c0 + p.len; ++c) {
-        const int64_t t = (dx + p.j) * C + c - c_lo;  // byte of the 128-byte window read
-        if (t >= 128) return;                          // does not fit: the piece loads instead
-        plan.win_sel[e] |= uint64_t{1} << (p.dest + c - p.c0);
-        plan.win_idx[e * 64 + static_cast<size_t>(p.dest + c - p.c0)] = static_cast<uint8_t>(t);
+        const int64_t dest = p.dest + c - p.c0;  // table byte
+        plan.sel[e] |= uint64_t{1} << dest;
+        plan.idx[e * 64 + static_cast<size_t>(dest)] =
+            static_cast<uint8_t>((dx + p.j) * C + c - c_lo[static_cast<size_t>(p.block)]);  // < 128 (fits)
       }
     }
-    for (int64_t q = 0; q < 64; ++q) {  // reads stay inside the window's kw + 1 pixels
-      if (c_lo + q < span) plan.win_lo[b] |= uint64_t{1} << q;
-      if (c_lo + 64 + q < span) plan.win_hi[b] |= uint64_t{1} << q;
-    }
-  }
-  plan.window = true;
+  return true;
 }
 
 void x8_conv2d_pool_4x64c4__avx512vnni(const QConvPoolArgs& a, const QWeights& w, const float* bias) {
@@ -140,8 +148,7 @@ void x8_conv2d_pool_4x64c4__avx512vnni(const QConvPoolArgs& a, const QWeights& w
                     S->k == w.k && S->src_codes == w.codes && S->src_packed == w.packed && S->src_scales == w.scales &&
                     S->channels == a.cij_channels && S->kh == a.segs && S->channels * S->kh * S->kw == w.k;
     CijPlan plan;
-    if (ok) make_cij_plan(a, *S, plan);
-    if (!ok) {
+    if (!ok || !make_cij_plan(a, *S, plan)) {
       x8_conv2d_pool_ref(a, w, bias);
       return;
     }
