@@ -102,6 +102,37 @@ std::vector<const KernelTable*> kernel_tables(const std::string& which) {
   return out;
 }
 
+// The AVX-512 2:4 packing a variant asks for (int4_24: the default choice, by size), set around
+// prepare_qweights; and the packing a prepared weight got, printed so a table says which kernel ran.
+void set_sparse24_for(const std::string& name) {
+  using x86::PackedFormat;
+  x86::set_avx512_sparse24_strategy(name == "int4_24_b8"   ? PackedFormat::kSparse24Gather
+                                    : name == "int4_24_c8" ? PackedFormat::kSparse24GatherCtl
+                                    : name == "int4_24_c4" ? PackedFormat::kSparse24GatherI4
+                                    : name == "int4_24_nc" ? PackedFormat::kSparse24NibbleCtl
+                                                           : PackedFormat::kSparse24NibbleIdx);
+  x86::set_avx512_sparse24_ctl_max_bytes(name == "int4_24_ni" ? 0 : -1);
+}
+void reset_sparse24() { set_sparse24_for("int4_24"); }
+const char* layout_name(const PreparedQWeights* p) {
+  const auto* P = dynamic_cast<const x86::PackedQWeights*>(p);
+  if (!P) return "reference";
+  switch (P->format) {
+    case x86::PackedFormat::kInt8: return "int8";
+    case x86::PackedFormat::kInt4Pairs: return "int4_pairs";
+    case x86::PackedFormat::kInt4PairsU: return "int4_pairs_u";
+    case x86::PackedFormat::kSparse24Expand: return "sp24_expand";
+    case x86::PackedFormat::kSparse24Gather: return "sp24_gather";
+    case x86::PackedFormat::kSparse24GatherI4: return "sp24_gather_i4";
+    case x86::PackedFormat::kSparse24GatherCtl: return "sp24_gather_ctl";
+    case x86::PackedFormat::kSparse24NibbleIdx: return "sp24_nibble_idx";
+    case x86::PackedFormat::kSparse24NibbleCtl: return "sp24_nibble_ctl";
+    case x86::PackedFormat::kBlockInt8: return "block_int8";
+    case x86::PackedFormat::kBlockInt4Pairs: return "block_int4_pairs";
+  }
+  return "?";
+}
+
 // One weight variant with its storage (codes, packed nibbles / indices, scales).
 struct Weight {
   std::string name;  // int8, int4_g128, int4, int4_24, f32
@@ -138,7 +169,8 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.q.kind = QWeightKind::kInt4;
     w.packed = pack_int4_rows(c32.data(), n, k);
     w.q.packed = w.packed.data();
-  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4") {
+  } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4" ||
+             name == "int4_24_ni" || name == "int4_24_nc") {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -334,11 +366,9 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
       ws.push_back(make_weight(name, sh.n, sh.k, rng));
     }
     for (auto& w : ws) {
-      if (w.name == "int4_24_b8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);
-      if (w.name == "int4_24_c8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherCtl);
-      if (w.name == "int4_24_c4") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
+      set_sparse24_for(w.name);
       preps.push_back(t.prepare_qweights ? t.prepare_qweights(w.q) : nullptr);
-      x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);
+      reset_sparse24();
       w.q.prepared = preps.back().get();
     }
     for (int64_t m : ms) {
@@ -356,13 +386,13 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
           for (int c = 0; c < n_calls; ++c) call(ws[v].q);
           per[v].push_back((cpu_seconds() - t0) / n_calls);
         }
-      std::printf("| %lldx%lld | %lld | %.4f |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
-                  static_cast<long long>(m), median(per[0]) * 1e3);
+      std::printf("| %lldx%lld | %lld | %.4f (%s) |", static_cast<long long>(sh.n), static_cast<long long>(sh.k),
+                  static_cast<long long>(m), median(per[0]) * 1e3, layout_name(ws[0].q.prepared));
       for (size_t v = 1; v < ws.size(); ++v) {
         std::vector<double> ratio;
         for (int r = 0; r < rounds; ++r) ratio.push_back(per[0][static_cast<size_t>(r)] / per[v][static_cast<size_t>(r)]);
-        std::printf(" %.3f [%.3f, %.3f] |", median(ratio), *std::min_element(ratio.begin(), ratio.end()),
-                    *std::max_element(ratio.begin(), ratio.end()));
+        std::printf(" %.3f [%.3f, %.3f] (%s) |", median(ratio), *std::min_element(ratio.begin(), ratio.end()),
+                    *std::max_element(ratio.begin(), ratio.end()), layout_name(ws[v].q.prepared));
       }
       std::printf("\n");
       std::fflush(stdout);
@@ -383,7 +413,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc (2:4 forced to 2-bit indices / to stored controls read without decoding; int4_24 picks by size), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")
@@ -470,11 +500,9 @@ int main(int argc, char** argv) {
           if (!w.is_f32 && t->prepare_qweights) {
             // int4_24_b8: the same 2:4 weight in the AVX-512 layout with 8-bit kept values (the
             // default packs 4-bit values as nibbles), to measure what the bytes are worth.
-            if (w.name == "int4_24_b8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24Gather);
-            if (w.name == "int4_24_c8") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherCtl);
-            if (w.name == "int4_24_c4") x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24GatherI4);
+            set_sparse24_for(w.name);
             prep = t->prepare_qweights(q);  // load-time work, not timed
-            x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);
+            reset_sparse24();
             q.prepared = prep.get();
           }
           auto call = [&] {
@@ -504,14 +532,15 @@ int main(int argc, char** argv) {
           if (json) {
             std::printf("{\"impl\": \"qforge\", \"kernels\": \"%s\", \"variant\": \"%s\", \"m\": %lld, \"n\": %lld, "
                         "\"k\": %lld, \"gops\": %.6g, \"ms\": %.6g, \"iters\": %zu, \"rows_timed\": %lld, "
-                        "\"threads\": %d}\n",
+                        "\"threads\": %d, \"layout\": \"%s\"}\n",
                         t->name, vname.c_str(), static_cast<long long>(m), static_cast<long long>(sh.n),
                         static_cast<long long>(sh.k), gops, med * 1e3, secs.size(), static_cast<long long>(rows),
-                        qf::kernels::num_threads());
+                        qf::kernels::num_threads(), w.is_f32 ? "f32" : layout_name(q.prepared));
           } else {
-            std::printf("| %s | %lldx%lld | %lld | %s | %.2f | %.3f | %zu | %s |\n", t->name,
+            std::printf("| %s | %lldx%lld | %lld | %s (%s) | %.2f | %.3f | %zu | %s |\n", t->name,
                         static_cast<long long>(sh.n), static_cast<long long>(sh.k), static_cast<long long>(m),
-                        vname.c_str(), gops, med * 1e3, secs.size(), note.c_str());
+                        vname.c_str(), w.is_f32 ? "f32" : layout_name(q.prepared), gops, med * 1e3, secs.size(),
+                        note.c_str());
           }
           std::fflush(stdout);
         }

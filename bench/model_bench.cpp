@@ -60,6 +60,7 @@ std::map<std::string, qf::Tensor> batched_inputs(const qf::Checkpoint& ck, int64
 struct Variant {
   std::string name;
   void (*apply)();
+  int engine = 0;  // which loaded engine runs it (options decided at load time get one each)
 };
 
 }  // namespace
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "Rounds (each runs every variant once, in turn)");
   app.add_option("--ab", ab,
                  "Alternate variants each round: conv-int32-pool (the fused conv + pool kernel pooling the int32 sums "
-                 "vs the float fold)");
+                 "vs the float fold); conv-sp24 (the 2:4 convolution vs the dense channels-last one, an engine "
+                 "loaded with each)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (batch < 1 || iters < 1 || rounds < 1) throw std::runtime_error("--batch, --iters and --rounds must be >= 1");
@@ -84,13 +86,21 @@ int main(int argc, char** argv) {
     if (ab == "conv-int32-pool")
       variants = {{"float-fold", [] { qf::kernels::x86::set_conv_pool_int32_pooling(false); }},
                   {"int32-pool", [] { qf::kernels::x86::set_conv_pool_int32_pooling(true); }}};
+    else if (ab == "conv-sp24")
+      variants = {{"dense-conv", [] {}, 0}, {"sp24-conv", [] {}, 1}};
     else if (!ab.empty())
-      throw std::runtime_error("unknown --ab '" + ab + "' (conv-int32-pool)");
+      throw std::runtime_error("unknown --ab '" + ab + "' (conv-int32-pool, conv-sp24)");
     qf::kernels::set_num_threads(threads);
-    qf::Engine engine = qf::Engine::load(path);
-    const auto in = batched_inputs(engine.checkpoint(), batch);
+    std::vector<qf::Engine> engines;
+    if (ab == "conv-sp24") {  // the 2:4 conv is chosen when the weights are prepared
+      qf::kernels::x86::set_conv_sparse24(false);
+      engines.push_back(qf::Engine::load(path));
+      qf::kernels::x86::set_conv_sparse24(true);
+    }
+    engines.push_back(qf::Engine::load(path));
+    const auto in = batched_inputs(engines[0].checkpoint(), batch);
     std::printf("%s, batch %lld, %d threads, kernels %s\n", path.c_str(), static_cast<long long>(batch),
-                qf::kernels::num_threads(), engine.kernel_table().name);
+                qf::kernels::num_threads(), engines[0].kernel_table().name);
     std::printf("| round | variant | images/s (median of %lld) | CPU ms / batch | wall ms / batch (min) |\n",
                 static_cast<long long>(iters));
     std::printf("| --- | --- | --- | --- | --- |\n");
@@ -98,6 +108,7 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < rounds; ++r) {
       for (const Variant& v : variants) {
         v.apply();
+        qf::Engine& engine = engines[static_cast<size_t>(v.engine)];
         for (int i = 0; i < 2; ++i) engine.run(in);  // warm-up
         std::vector<double> secs;
         const double c0 = cpu_seconds();
@@ -131,7 +142,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < first.size(); ++i) {
       if (first[i].seconds <= 0) continue;
       std::printf("| %s | %s |", first[i].name.c_str(), first[i].kind.c_str());
-      for (const Variant& v : variants) std::printf(" %.3f |", 1e3 * profiles[v.name][i].seconds / 3.0);
+      for (const Variant& v : variants) {
+        const qf::OpTime& t = profiles[v.name][i];
+        std::printf(t.kernel.empty() ? " %.3f |" : " %.3f (%s) |", 1e3 * t.seconds / 3.0, t.kernel.c_str());
+      }
       std::printf("\n");
     }
   } catch (const std::exception& e) {

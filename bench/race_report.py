@@ -118,11 +118,11 @@ def cnn_tables(rows, checks, out):
             if name.startswith("qforge") and last.get("op_times") and last.get("profile_runs"):
                 total = sum(o["seconds"] for o in last["op_times"]) or 1.0
                 out.append(f"\nqforge per-op time at batch {last.get('batch')} ({last['profile_runs']} profiled runs):\n")
-                out.append("| op | kind | ms/run | share |")
-                out.append("| --- | --- | --- | --- |")
+                out.append("| op | kind | ms/run | share | kernel path |")
+                out.append("| --- | --- | --- | --- | --- |")
                 for o in last["op_times"]:
                     out.append(f"| {o['name']} | {o['kind']} | {1e3 * o['seconds'] / last['profile_runs']:.3f} | "
-                               f"{100 * o['seconds'] / total:.1f}% |")
+                               f"{100 * o['seconds'] / total:.1f}% | {o.get('kernel') or '—'} |")
         qn = [k for k in meds if k.startswith("qforge")]
         q = [meds[k] for k in qn]
         t8 = {k: v for k, v in meds.items() if k.startswith("PyTorch") and k.endswith("int8")}
@@ -148,7 +148,10 @@ def cnn_tables(rows, checks, out):
 def gemm_tables(rows, out):
     cell = defaultdict(list)  # (impl, kernels, variant, m, n, k) -> gops list
     notes = {}
+    layouts = defaultdict(set)  # (variant, n, k) -> the packed layouts qforge ran (gemm_bench "layout")
     for _, r in rows:
+        if r.get("impl") == "qforge" and r.get("layout"):
+            layouts[(r["variant"], r["n"], r["k"])].add(r["layout"])
         if r.get("gops") is None:
             notes[(r["impl"], r["kernels"], r["variant"], r["m"], r["n"], r["k"])] = r.get("error", "n/a")
             continue
@@ -163,6 +166,9 @@ def gemm_tables(rows, out):
         return f"{c[0]} {c[1]} {c[2]}" if c[0] == "torch" else f"qforge/{c[1]} {c[2]}"
 
     out.append("\nGOP/s (2·M·N·K per call), median over rounds (min–max); `*` = timed on a row slice.")
+    if layouts:
+        out.append("qforge weight layouts (the kernel that ran): " + "; ".join(
+            f"{v} {n}×{k}: {', '.join(sorted(ls))}" for (v, n, k), ls in sorted(layouts.items())) + ".")
     if any(r.get("impl") == "qforge" and r.get("threads_applied") is False for _, r in rows):
         out.append("qforge ran single-threaded: this runtime has no thread setting yet (--threads ignored).")
     out.append("")

@@ -54,6 +54,7 @@ struct OpRow {
   std::string name, kind;
   double seconds = 0;
   int64_t calls = 0;
+  std::string kernel;
 };
 
 // Runs `iters` profiled forward passes and returns the per-op times summed over them.
@@ -64,7 +65,7 @@ std::vector<OpRow> profile_ops(Engine& engine, int64_t iters, Run&& run) {
   for (int64_t i = 0; i < iters; ++i) run();
   engine.set_profiling(false);
   std::vector<OpRow> rows;
-  for (const OpTime& t : engine.op_times()) rows.push_back({t.name, t.kind, t.seconds, t.calls});
+  for (const OpTime& t : engine.op_times()) rows.push_back({t.name, t.kind, t.seconds, t.calls, t.kernel});
   return rows;
 }
 
@@ -198,9 +199,9 @@ void add_bench_command(CLI::App& app) {
                   quantile(lat, 0.1) * 1e3, quantile(lat, 0.9) * 1e3, lat.size(),
                   static_cast<long long>(ops.empty() ? 0 : profile_runs));
       for (size_t i = 0; i < ops.size(); ++i)
-        std::printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"seconds\": %.6g, \"calls\": %lld}", i ? ", " : "",
-                    json_escape(ops[i].name).c_str(), json_escape(ops[i].kind).c_str(), ops[i].seconds,
-                    static_cast<long long>(ops[i].calls));
+        std::printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"seconds\": %.6g, \"calls\": %lld, \"kernel\": \"%s\"}",
+                    i ? ", " : "", json_escape(ops[i].name).c_str(), json_escape(ops[i].kind).c_str(), ops[i].seconds,
+                    static_cast<long long>(ops[i].calls), json_escape(ops[i].kernel).c_str());
       std::printf("]}\n");
       return;
     }
@@ -214,11 +215,11 @@ void add_bench_command(CLI::App& app) {
     if (ops.empty()) {
       return;
     }
-    std::printf("\n  %-28s %-12s %10s %8s %7s\n", "op", "kind", "ms/run", "calls", "share");
+    std::printf("\n  %-28s %-12s %10s %8s %7s  %s\n", "op", "kind", "ms/run", "calls", "share", "kernel");
     for (const auto& r : ops) {
       const double runs = static_cast<double>(profile_runs);
-      std::printf("  %-28s %-12s %10.3f %8lld %6.1f%%\n", r.name.c_str(), r.kind.c_str(), r.seconds / runs * 1e3,
-                  static_cast<long long>(r.calls), op_total > 0 ? 100.0 * r.seconds / op_total : 0.0);
+      std::printf("  %-28s %-12s %10.3f %8lld %6.1f%%  %s\n", r.name.c_str(), r.kind.c_str(), r.seconds / runs * 1e3,
+                  static_cast<long long>(r.calls), op_total > 0 ? 100.0 * r.seconds / op_total : 0.0, r.kernel.c_str());
     }
   });
 }

@@ -33,6 +33,7 @@ struct OpTime {
   std::string name, kind;
   double seconds = 0;
   int64_t calls = 0;
+  std::string kernel;  // the kernel path the op last ran, where it says (OpImpl::kernel), else empty
 };
 
 class Engine {

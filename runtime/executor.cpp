@@ -206,7 +206,7 @@ Tensor Executor::execute_op(size_t index, const std::vector<Tensor>& inputs) {
 std::vector<OpTime> Executor::op_times() const {
   std::vector<OpTime> t;
   for (size_t i = 0; i < ops_.size(); ++i)
-    t.push_back({ops_[i]->op().name, ops_[i]->op().kind, seconds_[i], calls_[i]});
+    t.push_back({ops_[i]->op().name, ops_[i]->op().kind, seconds_[i], calls_[i], ops_[i]->kernel()});
   return t;
 }
 

@@ -61,6 +61,7 @@ const KernelTable& ref_kernel_table() {
       qf8_qf8w_gemm_f32_ref,
       f32_quantize_e4m3_ref,
       f32_quantize_per_row_e4m3_ref,
+      nullptr,  // prepare_qconv_pool: the reference reads the checkpoint's layout
   };
   return t;
 }
@@ -111,6 +112,7 @@ const KernelTable& avx512vnni_table() {
     k.quantize_u8 = f32_quantize_u8__avx512;
     k.quantize_s8 = f32_quantize_s8__avx512;
     k.qconv_pool = x8_conv2d_pool_4x64c4__avx512vnni;
+    k.prepare_qconv_pool = prepare_qconv_pool__avx512vnni;
     k.causal_attention = f32_causal_attention__avx512;
     k.qkv_causal_attention = f32_qkv_causal_attention__avx512;
     k.quantize_kv_rows = f32_quantize_kv_rows__avx512;

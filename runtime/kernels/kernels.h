@@ -135,8 +135,18 @@ struct QConvPoolArgs {
   bool out_unsigned = true;  // quantize_u8 (asymmetric) or quantize_s8 (symmetric, zero point 0)
   float out_scale = 1.0f;
   int32_t out_zero_point = 0, out_qmin = 0, out_qmax = 255;
+  // 0: the runs hold K in the weight's order (above). C > 0: the weight's K is in the checkpoint's
+  // (c, i, j) order (K = C * segs * kw, its N:M groups intact) while the runs are channels-last
+  // window rows: run s is row i = s of the window, kw pixels of C codes, so k = (c * segs + i) *
+  // kw + j is byte j * C + c of run i. A kernel that exploits 2:4 weights reads them this way
+  // (prepare_qconv_pool); the result is the same integer sum, hence the same bits.
+  int64_t cij_channels = 0;
 };
 using QConvPoolFn = void (*)(const QConvPoolArgs& a, const QWeights& w, const float* bias);
+// Packs a conv weight [O, channels * kh * kw] (K in (c, i, j) order) for qconv_pool with
+// cij_channels = channels and segs = kh (KernelTable::prepare_qconv_pool).
+using PrepareQConvPoolFn = std::unique_ptr<PreparedQWeights> (*)(const QWeights& w, int64_t channels, int64_t kh,
+                                                                 int64_t kw);
 
 using UnaryFn = void (*)(const float* x, int64_t n, float* y);
 using RowsFn = void (*)(const float* x, int64_t rows, int64_t cols, float* y);
@@ -281,6 +291,10 @@ struct KernelTable {
   QGemmFn qf8_gemm;
   QuantizeE4M3Fn quantize_e4m3;
   QuantizePerRowE4M3Fn quantize_per_row_e4m3;
+  // A conv weight (K in (c, i, j) order) packed for qconv_pool with cij_channels > 0: the table's
+  // 2:4 convolution (null, or a null result for a weight it has no such path for: the conv op
+  // then runs qconv_pool on its channels-last int8 copy). Called once per weight at load.
+  PrepareQConvPoolFn prepare_qconv_pool;
 };
 
 const KernelTable& ref_kernel_table();

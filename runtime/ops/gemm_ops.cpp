@@ -181,6 +181,7 @@ class Conv2dOp : public OpImpl {
   }
   void run(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, false); }
   void run_fused(const std::vector<const Val*>& in, Val& out, RunState&) override { forward(*in[0], out, true); }
+  std::string kernel() const override { return path_; }  // (copied only when reported)
   // conv2d -> conv2d: this op writes the reader's quantized input codes, channels-last
   // ([N, H, W, C] bytes), straight from its own channels-last output; the reader im2cols them
   // with its weight's K permuted to match. Exact: the codes are the ones the reader would have
@@ -219,6 +220,16 @@ class Conv2dOp : public OpImpl {
     // reads by runs); padded images fit the producer's float-sized output buffer while
     // (h + 2 ph) (w + 2 pw) <= 4 h w, which forward() checks.
     implicit_in_ = fused_pool() && sh_ == 1 && sw_ == 1 && (kw_ * cg_) % 4 == 0 && ldcol_ == cg_ * kh_ * kw_;
+    // The table's 2:4 convolution, if it has one for this weight: it reads the same padded codes
+    // with K in the checkpoint's (c, i, j) order, where the 2:4 groups are intact, so it keeps
+    // the weight's own (prepared) codes instead of the dense channels-last copy.
+    if (implicit_in_ && kt_.prepare_qconv_pool) {
+      sp_prepared_ = kt_.prepare_qconv_pool(w_.q(), cg_, kh_, kw_);
+      if (sp_prepared_) {
+        w_sp_ = w_.q();
+        w_sp_.prepared = sp_prepared_.get();
+      }
+    }
     return true;
   }
   // Padded codes ((h + 2 ph)(w + 2 pw) bytes per channel) fit the float buffer of h w planned
@@ -281,6 +292,11 @@ class Conv2dOp : public OpImpl {
     // Our input: padded channels-last codes written by the producer (hand_off_to), read in place.
     // (Producer and reader evaluate padded_fits on the same numbers, so they agree.)
     const bool implicit = fused && codes_in && implicit_in_ && padded_fits(h, w, ph_, pw_);
+    const bool sparse = implicit && sp_prepared_;  // the 2:4 conv on the checkpoint's K order
+    path_ = !integer ? (fp8 ? "qf8_gemm" : "f32_gemm")
+            : sparse ? "qconv_pool 2:4 (c,i,j)"
+            : fused  ? (implicit ? "qconv_pool implicit" : "qconv_pool")
+                     : "qgemm";
     const int64_t in_img = implicit ? (h + 2 * ph_) * (w + 2 * pw_) * c : c * h * w;  // bytes per input image
     // Our output: padded channels-last codes for an implicit reader.
     const bool pad_out = codes_out && implicit_out_ && padded_fits(pg.oh, pg.ow, out_pad_h_, out_pad_w_);
@@ -348,7 +364,9 @@ class Conv2dOp : public OpImpl {
             fa.x_row = fa.x_seg = (w + 2 * pw_) * c;
             fa.x_pixel = c;
             fa.segs = kh_;
+            if (sparse) fa.cij_channels = c;
           }
+          const kernels::QWeights& fw = sparse ? w_sp_ : w_cl_->q();
           fa.relu_before = relu_pre_;
           fa.relu_after = relu_post_;
           fa.y_image = q * og;
@@ -369,12 +387,12 @@ class Conv2dOp : public OpImpl {
             fa.out_zero_point = codes_out->symmetric ? 0 : codes_out->zero_point;
             fa.out_qmin = r.qmin;
             fa.out_qmax = r.qmax;
-            kt_.qconv_pool(fa, w_cl_->q(), bias);
+            kt_.qconv_pool(fa, fw, bias);
             continue;
           }
           sl.pooled.reserve(static_cast<size_t>(imgs * q * og) * sizeof(float));
           fa.y = sl.pooled.f32();
-          kt_.qconv_pool(fa, w_cl_->q(), bias);
+          kt_.qconv_pool(fa, fw, bias);
           for (int64_t b = b0; b < b1; ++b)
             kt_.transpose(sl.pooled.f32() + (b - b0) * q * og, q, og, out.f + (b * w_.rows() + gi * og) * q);
           continue;
@@ -459,6 +477,10 @@ class Conv2dOp : public OpImpl {
   bool codes_in_ = false;
   bool implicit_in_ = false;           // reader: our input codes are padded images, read in place
   bool implicit_out_ = false;          // producer: we write padded images (when they fit)
+  // Reader with implicit input: the table's 2:4 conv packing of our own weight (null: none).
+  std::unique_ptr<kernels::PreparedQWeights> sp_prepared_;
+  kernels::QWeights w_sp_;
+  const char* path_ = "";  // which kernel path the last run took (kernel()); no allocation per run
   int64_t out_pad_h_ = 0, out_pad_w_ = 0;
   uint8_t out_pad_code_ = 0;
   Buffer act_scale_;

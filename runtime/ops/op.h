@@ -86,6 +86,9 @@ class OpImpl {
   // Counters an op keeps across runs, for reports (moe_experts: tokens, fallbacks, tokens routed
   // to each expert); empty for most ops.
   virtual std::vector<std::pair<std::string, int64_t>> counters() const { return {}; }
+  // Which kernel path the op's last run took, for reports (`qforge bench`): empty where there is
+  // only one.
+  virtual std::string kernel() const { return {}; }
   virtual void reset_counters() {}
 
  protected:

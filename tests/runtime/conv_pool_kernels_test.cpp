@@ -11,12 +11,14 @@
 // exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/nm_sparse.h"
 #include "qgemm_tester.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -37,6 +39,9 @@ struct ConvPoolCase {
   // none zero (the int32 pooling, max and min lanes); 2: huge scales (products overflow to inf)
   // in panel 0, one subnormal product in panel 1 (the fold again); 3: an infinite bias.
   int scale_mode = 0;
+  // kNM 2:4 weight with K in the checkpoint's (c, i, j) order, read from channels-last runs
+  // (QConvPoolArgs::cij_channels = c; implicit only): the tables' 2:4 convolution.
+  bool cij = false;
 };
 
 struct Built {
@@ -44,6 +49,7 @@ struct Built {
   std::vector<int8_t> codes;       // int8 weight [n, k]
   std::vector<uint8_t> packed;     // int4 weight
   std::vector<float> scales, bias;
+  std::vector<int8_t> dense_ijc;   // cij: the same weight as dense int8 codes, K in (i, j, c) order
   QWeights w;
   QConvPoolArgs a;
   int64_t out_elems = 0;
@@ -129,6 +135,33 @@ Built build(const ConvPoolCase& cc, unsigned seed) {
   std::normal_distribution<float> nb(0.0f, 2.0f);
   for (size_t i = 0; i < b.bias.size(); ++i) b.bias[i] = i % 7 == 1 ? -0.0f : nb(rng);
   if (cc.scale_mode == 3) b.bias[2] = -std::numeric_limits<float>::infinity();
+  if (cc.cij) {  // 2:4 along the (c, i, j) K: keep 2 (sometimes fewer) of every 4, compress
+    for (int64_t r = 0; r < cc.n; ++r)
+      for (int64_t g = 0; g < k / 4; ++g) {
+        const int keep = rng() % 8 == 0 ? static_cast<int>(rng() % 2) : 2;
+        int pos[4] = {0, 1, 2, 3};
+        std::shuffle(pos, pos + 4, rng);
+        for (int q = keep; q < 4; ++q) b.codes[static_cast<size_t>(r * k + g * 4 + pos[q])] = 0;
+      }
+    b.dense_ijc.resize(b.codes.size());
+    for (int64_t r = 0; r < cc.n; ++r)
+      for (int64_t ch = 0; ch < cc.c; ++ch)
+        for (int64_t ij = 0; ij < 9; ++ij)
+          b.dense_ijc[static_cast<size_t>(r * k + ij * cc.c + ch)] = b.codes[static_cast<size_t>(r * k + ch * 9 + ij)];
+    const NMCompressed<int8_t> nm = nm_compress(b.codes.data(), cc.n, k, NMPattern{2, 4});
+    b.codes = nm.values;
+    b.packed = nm.indices;
+    b.w.kind = QWeightKind::kNM;
+    b.w.nm_n = 2;
+    b.w.nm_m = 4;
+    b.w.n = cc.n;
+    b.w.k = k;
+    b.w.codes = b.codes.data();
+    b.w.packed = b.packed.data();
+    b.w.scales = b.scales.data();
+    b.a.cij_channels = cc.c;
+    return b;
+  }
   b.w.kind = cc.kind;
   b.w.n = cc.n;
   b.w.k = k;
@@ -224,6 +257,51 @@ std::vector<ConvPoolCase> cases() {
   return v;
 }
 
+// The 2:4 convolution's cases (cij): c a multiple of 4 so that K = 9 c holds whole groups of 4.
+std::vector<ConvPoolCase> sp24_cases() {
+  std::vector<ConvPoolCase> v;
+  //            imgs  c   h   w   n  impl  xu8    codes  ou8    bias   rb     ra     ext
+  v.push_back({2, 32, 14, 14, 64, true, true, true, true, true, true, false, false});  // the CNN's conv2
+  v.push_back({2, 4, 6, 6, 20, true, false, false, false, true, true, true, false});   // K = 36: half a step, s8
+  v.push_back({1, 12, 7, 9, 80, true, true, true, false, true, false, true, false});   // K = 108, 5 panels, odd
+  v.push_back({2, 8, 6, 6, 16, true, true, true, true, true, true, false, true});      // clamps
+  v.push_back({2, 20, 5, 5, 48, true, false, true, true, false, true, true, false});   // K = 180, pooled 2x2
+  // K = 576: a block's codes span more than the shared window reads hold; the AVX-512 table
+  // declines the weight (its dense conv is faster there) and the entry must stay exact anyway.
+  v.push_back({1, 64, 4, 4, 32, true, true, true, true, true, true, false, false});
+  v.push_back({1, 64, 4, 6, 64, true, false, true, true, true, false, true, false});
+  for (int mode : {1, 2, 3}) {
+    ConvPoolCase m{2, 32, 6, 6, 64, true, mode != 2, false, true, mode != 1, true, false, mode == 2};
+    m.scale_mode = mode;
+    v.push_back(m);
+  }
+  for (auto& c : v) {
+    c.cij = true;
+    c.kind = QWeightKind::kNM;
+  }
+  return v;
+}
+
+TEST(ConvPoolRef, CijOrderIsThePermutedDenseConv) {
+  // The reference reading K in (c, i, j) order from channels-last runs equals the reference on
+  // the same codes as a dense (i, j, c) weight read run by run: the permutation the conv op
+  // applies to its weight otherwise.
+  unsigned seed = 11;
+  for (const ConvPoolCase& cc : sp24_cases()) {
+    Built b = build(cc, seed++);
+    if (!cc.bias) b.bias.clear();
+    QWeights dense;
+    dense.kind = QWeightKind::kInt8;
+    dense.n = b.w.n;
+    dense.k = b.w.k;
+    dense.codes = b.dense_ijc.data();
+    dense.scales = b.w.scales;
+    Built plain = b;
+    plain.a.cij_channels = 0;
+    EXPECT_EQ(run(x8_conv2d_pool_ref, b, b.w), run(x8_conv2d_pool_ref, plain, dense)) << "case c=" << cc.c << " n=" << cc.n;
+  }
+}
+
 TEST(ConvPoolRef, IsTheUnfusedComposition) {
   unsigned seed = 7;
   for (const ConvPoolCase& cc : cases()) {
@@ -262,6 +340,38 @@ TEST_P(ConvPoolTables, FusedBitIdentical) {
     x86::set_conv_pool_int32_pooling(true);
     QWeights unprepared = b.w;  // no packing: the entry must still be exact
     EXPECT_EQ(run(t.qconv_pool, b, unprepared), want) << t.name << " unprepared";
+  }
+}
+
+TEST_P(ConvPoolTables, Sparse24BitIdentical) {
+  const KernelTable& t = kernel_table_for_isa(GetParam());
+  if (!t.qconv_pool) GTEST_SKIP() << t.name << " has no fused conv + pool entry (the op composes qgemm, pool, quantize)";
+  unsigned seed = 300;
+  for (const ConvPoolCase& cc : sp24_cases()) {
+    Built b = build(cc, seed++);
+    if (!cc.bias) b.bias.clear();
+    const std::vector<uint8_t> want = run(x8_conv2d_pool_ref, b, b.w);
+    std::unique_ptr<PreparedQWeights> prep = t.prepare_qconv_pool ? t.prepare_qconv_pool(b.w, cc.c, 3, 3) : nullptr;
+    if (std::string(t.name) == "avx512vnni") {  // the table's own 2:4 path where it has one, not a silent fallback
+      ASSERT_EQ(prep != nullptr, x86::cij_window_fits(cc.c, 3, 3)) << "avx512vnni packs 2:4 conv weights, c=" << cc.c;
+    }
+    QWeights w = b.w;
+    w.prepared = prep.get();
+    for (bool int32_pooling : {true, false}) {
+      x86::set_conv_pool_int32_pooling(int32_pooling);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        EXPECT_EQ(run(t.qconv_pool, b, w), want)
+            << t.name << " 2:4 threads " << threads << " c=" << cc.c << " h=" << cc.h << " w=" << cc.w << " n=" << cc.n
+            << " scale_mode " << cc.scale_mode << (int32_pooling ? " int32 pooling" : " float fold");
+      }
+    }
+    x86::set_conv_pool_int32_pooling(true);
+    // The GEMM packing (prepare_qweights) is not the conv's: the entry must notice and stay exact.
+    std::unique_ptr<PreparedQWeights> gemm_prep = t.prepare_qweights ? t.prepare_qweights(b.w) : nullptr;
+    QWeights other = b.w;
+    other.prepared = gemm_prep.get();
+    EXPECT_EQ(run(t.qconv_pool, b, other), want) << t.name << " 2:4 with another packing";
   }
 }
 

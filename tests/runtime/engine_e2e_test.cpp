@@ -310,6 +310,18 @@ namespace {
 
 // The end-to-end suites once per kernel table this CPU has: every table must validate every
 // fixture (bit-exact on integer paths, as validate demands) and agree with the reference table.
+// cnn_pool_chain with its two implicit readers 2:4-pruned (conv2: int4, s8 codes; conv4: int8,
+// u8 codes with a zero point): the tables' 2:4 convolution reads them in (c, i, j) order.
+CheckpointContent cnn_pool_chain_sp24() {
+  CheckpointContent c = cnn_pool_chain();
+  for (LayerContent& L : c.layers)
+    if (L.name == "conv2" || L.name == "conv4") {
+      test::prune_nm(L.weight, 2, 4);
+      L.sparsity = "2:4";
+    }
+  return c;
+}
+
 TEST(E2EPerTable, EveryTableValidatesEveryFixture) {
   const std::string path = test::temp_path("per_table");
   struct Fixture {
@@ -324,6 +336,8 @@ TEST(E2EPerTable, EveryTableValidatesEveryFixture) {
                                    {"cnn_chain_b1", cnn_chain(), {{"x", random_tensor({1, 1, 10, 11}, 134)}}},
                                    {"cnn_chain_pool", cnn_pool_chain(), {{"x", random_tensor({300, 1, 24, 26}, 135)}}},
                                    {"cnn_chain_pool_b1", cnn_pool_chain(), {{"x", random_tensor({1, 1, 24, 26}, 136)}}},
+                                   {"cnn_chain_pool_sp24", cnn_pool_chain_sp24(), {{"x", random_tensor({300, 1, 24, 26}, 137)}}},
+                                   {"cnn_chain_pool_sp24_b1", cnn_pool_chain_sp24(), {{"x", random_tensor({1, 1, 24, 26}, 138)}}},
                                    {"gpt", gpt(), ids_input(3, 9, 132)}};
   for (Fixture& f : fixtures) {
     Golden g;
@@ -339,6 +353,13 @@ TEST(E2EPerTable, EveryTableValidatesEveryFixture) {
       const ValidationReport rep = validate(e);
       EXPECT_TRUE(rep.passed) << f.name << " on " << t->name << "\n" << rep.summary(true);
       const Tensor got = e.run(f.in).begin()->second;
+      if (std::string(f.name).rfind("cnn_chain_pool_sp24", 0) == 0 && std::string(t->name) == "avx512vnni") {
+        for (const OpTime& ot : e.op_times()) {  // the 2:4 convolution ran, not its dense fallback
+          if (ot.name == "conv2" || ot.name == "conv4") {
+            EXPECT_EQ(ot.kernel, "qconv_pool 2:4 (c,i,j)") << f.name << " " << ot.name;
+          }
+        }
+      }
       if (std::string(f.name) == "mlp" || std::string(f.name).rfind("cnn_chain", 0) == 0)
         EXPECT_EQ(got.f32, want.f32) << f.name << ": integer path on " << t->name;
       else expect_close(got, want, 1e-5, std::string(f.name) + " on " + t->name);

@@ -83,7 +83,8 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   std::vector<x86::PackedFormat> strategies = {x86::PackedFormat::kSparse24Expand};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit || c.w == W::kNM24q4))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
-                                         x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx});
+                                         x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx,
+                                         x86::PackedFormat::kSparse24NibbleCtl});
   // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
   std::vector<bool> unsigned_int4 = {true};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
@@ -92,10 +93,13 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
     x86::set_avx512_int4_unsigned(u4);
     SCOPED_TRACE(u4 ? "int4 as unsigned nibbles" : "int4 as signed nibbles");
     x86::set_avx512_sparse24_strategy(st);
+    // kSparse24NibbleIdx is the default, which hands small weights to kSparse24NibbleCtl: off here.
+    x86::set_avx512_sparse24_ctl_max_bytes(st == x86::PackedFormat::kSparse24NibbleIdx ? 0 : -1);
     SCOPED_TRACE(st == x86::PackedFormat::kSparse24Gather     ? "2:4 gather"
                  : st == x86::PackedFormat::kSparse24GatherI4 ? "2:4 gather, 4-bit values where they fit"
                  : st == x86::PackedFormat::kSparse24GatherCtl ? "2:4 gather, stored controls"
                  : st == x86::PackedFormat::kSparse24NibbleIdx ? "2:4 gather, 4-bit values and 2-bit indices"
+                 : st == x86::PackedFormat::kSparse24NibbleCtl ? "2:4 gather, 4-bit values, stored controls as they are"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
@@ -128,11 +132,13 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       t.Test(table);
       if (HasFatalFailure()) {
         x86::set_avx512_int4_unsigned(true);
+        x86::set_avx512_sparse24_ctl_max_bytes(-1);
         return;
       }
     }
   }
   x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);  // the defaults
+  x86::set_avx512_sparse24_ctl_max_bytes(-1);
   x86::set_avx512_int4_unsigned(true);
 }
 

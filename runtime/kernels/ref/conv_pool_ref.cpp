@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -15,6 +16,8 @@ namespace qf::kernels {
 
 void x8_conv2d_pool_ref(const QConvPoolArgs& a, const QWeights& w, const float* bias) {
   const int64_t n = w.n, k = w.k, seg = k / a.segs;
+  if (a.cij_channels > 0 && (a.segs <= 0 || k % (a.segs * a.cij_channels) != 0))
+    throw Error("x8_conv2d_pool_ref: K = " + std::to_string(k) + " is not cij_channels x segs x kw");
   std::vector<uint8_t> rows(static_cast<size_t>(4 * k));
   std::vector<float> y(static_cast<size_t>(4 * n)), m(static_cast<size_t>(n));
   const QActs acts{rows.data(), a.x_unsigned ? a.zero_point : 0, &a.sx, 0};
@@ -34,6 +37,14 @@ void x8_conv2d_pool_ref(const QConvPoolArgs& a, const QWeights& w, const float* 
         for (int64_t t = 0; t < 4; ++t) {  // window (i, j) in maxpool's order
           const int64_t oy = 2 * py + t / 2, ox = 2 * px + t % 2;
           const uint8_t* src = a.x + img * a.x_image + oy * a.x_row + ox * a.x_pixel;
+          if (a.cij_channels > 0) {  // K in (c, i, j) order from channels-last runs (kernels.h)
+            const int64_t C = a.cij_channels, kw = k / (a.segs * C);
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t i = 0; i < a.segs; ++i)
+                for (int64_t j = 0; j < kw; ++j)
+                  rows[static_cast<size_t>(t * k + (c * a.segs + i) * kw + j)] = src[i * a.x_seg + j * C + c];
+            continue;
+          }
           for (int64_t s = 0; s < a.segs; ++s)
             std::memcpy(rows.data() + t * k + s * seg, src + s * a.x_seg, static_cast<size_t>(seg));
         }

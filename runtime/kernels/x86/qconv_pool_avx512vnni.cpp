@@ -52,14 +52,15 @@ struct PanelEpilogue {
   bool int_pool;           // every valid lane monotone ("Pooling in int32" above)
 };
 
-PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t p,
-                             bool int32_pooling) {
+// rowsum / scales: [panels * 16] (the dense and the 2:4 packings lay them out alike).
+PanelEpilogue panel_epilogue(const QConvPoolArgs& a, int64_t n, const int32_t* rowsum, const float* scales,
+                             const float* bias, int64_t p, bool int32_pooling) {
   PanelEpilogue e;
-  const int64_t n0 = p * NR, valid = W.n - n0;
+  const int64_t n0 = p * NR, valid = n - n0;
   e.mask = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
   const __m512i zc = _mm512_set1_epi32(a.x_unsigned ? a.zero_point : 128);
-  e.comp = _mm512_mullo_epi32(_mm512_loadu_si512(W.rowsum + n0), zc);
-  e.scale = _mm512_mul_ps(_mm512_set1_ps(a.sx), _mm512_loadu_ps(W.scales + n0));  // sx * sw
+  e.comp = _mm512_mullo_epi32(_mm512_loadu_si512(rowsum + n0), zc);
+  e.scale = _mm512_mul_ps(_mm512_set1_ps(a.sx), _mm512_loadu_ps(scales + n0));  // sx * sw
   e.bias = bias ? _mm512_maskz_loadu_ps(e.mask, bias + n0) : _mm512_setzero_ps();
   const __m512 abs_scale = _mm512_abs_ps(e.scale);
   __mmask16 monotone = _mm512_cmp_ps_mask(abs_scale, _mm512_set1_ps(std::numeric_limits<float>::min()), _CMP_GE_OQ) &
@@ -69,6 +70,10 @@ PanelEpilogue panel_epilogue(const QConvPoolArgs& a, const PackedQWeights& W, co
   e.decreasing = _mm512_cmp_ps_mask(e.scale, _mm512_setzero_ps(), _CMP_LT_OQ) & e.mask;
   return e;
 }
+
+template <int NP, int PIX>
+inline void window_epilogue(const QConvPoolArgs& a, int64_t n, const float* bias, int64_t img, int64_t py, int64_t px,
+                            int64_t p0, const PanelEpilogue* pe, __m512i (&acc)[4 * PIX][NP]);
 
 template <int NP, int PIX>
 void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, int64_t img, int64_t py, int64_t px,
@@ -110,6 +115,13 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
       }
     }
   }
+  window_epilogue<NP, PIX>(a, W.n, bias, img, py, px, p0, pe, acc);
+}
+
+// The window's epilogue on acc[4 * PIX][NP] (rows: PIX windows of 4 conv rows in maxpool's order).
+template <int NP, int PIX>
+inline void window_epilogue(const QConvPoolArgs& a, int64_t n, const float* bias, int64_t img, int64_t py, int64_t px,
+                            int64_t p0, const PanelEpilogue* pe, __m512i (&acc)[4 * PIX][NP]) {
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512 qs = _mm512_set1_ps(a.out_scale), qz = _mm512_set1_ps(static_cast<float>(a.out_zero_point));
   const __m512 qlo = _mm512_set1_ps(static_cast<float>(a.out_qmin)), qhi = _mm512_set1_ps(static_cast<float>(a.out_qmax));
@@ -146,7 +158,7 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
         }
       }
       if (a.relu_after) m = relu(m);
-      const int64_t off = img * a.y_image + py * a.y_row + (px + q) * W.n + n0;
+      const int64_t off = img * a.y_image + py * a.y_row + (px + q) * n + n0;
       if (!a.out_codes) {
         _mm512_mask_storeu_ps(static_cast<float*>(a.y) + off, mask, m);
       } else {  // core/quant.h's quantize, as data_avx512.cpp's quantize16
@@ -172,13 +184,87 @@ TileFn pick(int np) {
   }
 }
 
+// The 2:4 tile (x86_conv_kernels.h): one pool window (4 conv rows) x NP panels. Per 64-k block of
+// the (c, i, j) K: 4 image rows x 128 bytes read once (8 loads), one vpermt2b per conv row and
+// window row fills each row's table, then every step of 8 k issues per row and panel one vpermb
+// (the 4 activations each lane's kept codes select) and one vpdpbusd -- against the dense
+// kernel's two vpdpbusd per 8 k. Zen 4 overlaps vpermb and vpdpbusd only partly, so a pair costs
+// ~1.35 vpdpbusd (docs/RESULTS.md).
+template <int NP>
+void tile_sp24(const QConvPoolArgs& a, const PackedConvSparse24& W, const CijPlan& plan, const float* bias,
+                      int64_t img, int64_t py, int64_t px, int64_t p0, const PanelEpilogue* pe) {
+  constexpr int MR = 4;
+  const uint8_t* y0 = a.x + img * a.x_image + 2 * py * a.x_row + 2 * px * a.x_pixel;
+  const uint8_t* wp[NP];
+  #pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.steps * 128;
+  __m512i acc[MR][NP];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+  const __m512i flip = a.x_unsigned ? _mm512_setzero_si512() : _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    __m512i lo[4], hi[4];
+    const uint8_t* tb = y0 + plan.base[static_cast<size_t>(b)];
+    const __mmask64 mlo = plan.lo[static_cast<size_t>(b)], mhi = plan.hi[static_cast<size_t>(b)];
+    #pragma GCC unroll 4
+    for (int yy = 0; yy < 4; ++yy) {
+      lo[yy] = _mm512_maskz_loadu_epi8(mlo, tb + yy * a.x_row);
+      hi[yy] = _mm512_maskz_loadu_epi8(mhi, tb + yy * a.x_row + 64);
+    }
+    __m512i xv[MR];
+    #pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const int dy = r / 2, dx = r % 2;
+      const size_t e = (static_cast<size_t>(b) * 2 + dx) * 3;
+      const uint8_t* ix = plan.idx.data() + e * 64;
+      const __m512i t0 = _mm512_maskz_permutex2var_epi8(plan.sel[e], lo[dy], _mm512_loadu_si512(ix), hi[dy]);
+      const __m512i t1 =
+          _mm512_maskz_permutex2var_epi8(plan.sel[e + 1], lo[dy + 1], _mm512_loadu_si512(ix + 64), hi[dy + 1]);
+      const __m512i t2 =
+          _mm512_maskz_permutex2var_epi8(plan.sel[e + 2], lo[dy + 2], _mm512_loadu_si512(ix + 128), hi[dy + 2]);
+      xv[r] = _mm512_ternarylogic_epi64(t0, t1, t2, 0xFE);  // t0 | t1 | t2 (disjoint bytes)
+      if (!a.x_unsigned) xv[r] = _mm512_xor_si512(xv[r], flip);
+    }
+    const int64_t t1 = 8 * b + 8 < W.steps ? 8 * b + 8 : W.steps;
+    for (int64_t t = 8 * b; t < t1; ++t) {
+      #pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p) {
+        const uint8_t* blk = wp[p] + t * 128;
+        const __m512i v = _mm512_load_si512(blk), c = _mm512_load_si512(blk + 64);
+        #pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(c, xv[r]), v);
+      }
+    }
+  }
+  window_epilogue<NP, 1>(a, W.n, bias, img, py, px, p0, pe, acc);
+}
+
 }  // namespace
+
+void x8_conv2d_pool_sp24_rows__avx512vnni(const QConvPoolArgs& a, const PackedConvSparse24& w, const CijPlan& plan,
+                                          const float* bias, int64_t r0, int64_t r1, bool int32_pooling) {
+  constexpr int64_t NPMAX = 4;
+  std::vector<PanelEpilogue> pe(static_cast<size_t>(w.panels));
+  for (int64_t p = 0; p < w.panels; ++p)
+    pe[static_cast<size_t>(p)] = panel_epilogue(a, w.n, w.rowsum, w.scales, bias, p, int32_pooling);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
+    for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {
+      const int np = static_cast<int>(w.panels - p0 < NPMAX ? w.panels - p0 : NPMAX);
+      const auto run_tile = np == 1 ? tile_sp24<1> : np == 2 ? tile_sp24<2> : np == 3 ? tile_sp24<3> : tile_sp24<4>;
+      for (int64_t px = 0; px < a.pooled_w; ++px) run_tile(a, w, plan, bias, img, py, px, p0, pe.data() + p0);
+    }
+  }
+}
 
 void x8_conv2d_pool_rows__avx512vnni(const QConvPoolArgs& a, const PackedQWeights& w, const float* bias, int64_t r0,
                                      int64_t r1, bool int32_pooling) {
   constexpr int64_t NPMAX = 4;
   std::vector<PanelEpilogue> pe(static_cast<size_t>(w.panels));
-  for (int64_t p = 0; p < w.panels; ++p) pe[static_cast<size_t>(p)] = panel_epilogue(a, w, bias, p, int32_pooling);
+  for (int64_t p = 0; p < w.panels; ++p)
+    pe[static_cast<size_t>(p)] = panel_epilogue(a, w.n, w.rowsum, w.scales, bias, p, int32_pooling);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t img = r / a.pooled_h, py = r % a.pooled_h;
     for (int64_t p0 = 0; p0 < w.panels; p0 += NPMAX) {

@@ -193,6 +193,50 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         }
       }
     }
+  } else if constexpr (F == PackedFormat::kSparse24NibbleCtl) {
+    // kSparse24GatherI4's bytes: values as kSparse24NibbleIdx takes them (16 * w, and 0xF0), the
+    // controls as stored (low nibble: first 8 k; after a 16-bit shift right by 4, the second 8 k;
+    // the high nibble, a control <= 7 or a zero shifted in, keeps bit 7 clear).
+    // The low nibbles become 16 * w in one GF(2) affine op (GFNI): output bit i = input bit i - 4
+    // for i >= 4, else 0 (matrix row of output bit i in byte 7 - i), i.e. (v << 4) & 0xF0 per byte.
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    const __m512i lo_to_hi = _mm512_set1_epi64(0x0000000001020408LL);
+    // Few rows (the GEMV: 4 accumulators) cannot hide vpdpbusd's latency: the second 8 k of each
+    // chunk go to a second set, added at the end (exact int32 sums; only the chains change).
+    constexpr bool kSplit = MR * NP <= 4;
+    __m512i acc2[MR][NP];  // unused (and optimized away) unless kSplit
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+    for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const uint8_t* blk = wp[p] + (b / 4) * 128;
+          const __m512i v = _mm512_loadu_si512(blk), c = _mm512_loadu_si512(blk + 64);
+          wv[p] = h ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
+          ctl[p] = h ? _mm512_srli_epi16(c, 4) : c;
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) {
+            __m512i& sum = kSplit && h ? acc2[r][p] : acc[r][p];
+            sum = dpbusd(sum, _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+          }
+        }
+      }
+    }
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
@@ -382,7 +426,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
           for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
-      if constexpr (F == PackedFormat::kSparse24NibbleIdx)  // weights were 16 * w: exact multiples of 16
+      if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl)  // 16 * w: multiples of 16
         #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
           #pragma GCC unroll 8
@@ -452,7 +496,8 @@ template <PackedFormat F>
 constexpr int mr_max() {
   return F == PackedFormat::kInt4Pairs || F == PackedFormat::kInt4PairsU || F == PackedFormat::kSparse24Gather ||
                  F == PackedFormat::kSparse24GatherI4 ||
-                 F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx
+                 F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx ||
+                 F == PackedFormat::kSparse24NibbleCtl
              ? 4
              : 6;
 }
@@ -497,6 +542,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24GatherI4: tiles_of<PackedFormat::kSparse24GatherI4>(a, t0, t1); break;
     case PackedFormat::kSparse24GatherCtl: tiles_of<PackedFormat::kSparse24GatherCtl>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleIdx: tiles_of<PackedFormat::kSparse24NibbleIdx>(a, t0, t1); break;
+    case PackedFormat::kSparse24NibbleCtl: tiles_of<PackedFormat::kSparse24NibbleCtl>(a, t0, t1); break;
   }
 }
 

@@ -28,6 +28,11 @@ namespace {
 std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
 // Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
 std::atomic<bool> g_int8_as_int4{true};
+// int4 2:4 weights up to this size (packed int4 bytes) take kSparse24NibbleCtl: docs/RESULTS.md
+// ("2:4 GEMV: stored controls without decoding") measured it ahead at 4096 x 4096 (8 MB) and behind
+// kSparse24NibbleIdx where the weight streams from DRAM (11008 x 4096, 22.5 MB).
+constexpr int64_t kSparse24CtlMaxBytes = int64_t{12} << 20;
+std::atomic<int64_t> g_sparse24_ctl_max_bytes{kSparse24CtlMaxBytes};
 std::atomic<bool> g_int4_unsigned{true};
 
 // Nibble signs of an 8-bit-coded weight whose codes are 4-bit ones in disguise, e.g. llama.cpp's
@@ -61,6 +66,11 @@ std::vector<int8_t> int4_signs(const QWeights& w, int64_t groups, int64_t gs) {
 }
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+bool cpu_has_gfni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("gfni");
+}
 
 // kInt4PairsU needs vpdpbusd (u8 x s8) with the compensation tile: the AVX-512 VNNI table.
 bool is_dense_int4_u_isa(const IsaQGemm& isa) { return isa.rowsum_compensation && isa.kblk == 4; }
@@ -244,12 +254,17 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (f == PackedFormat::kInt4Pairs && is_dense_int4_u_isa(isa) && g_int4_unsigned.load()) f = PackedFormat::kInt4PairsU;
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
-    const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx;
+    const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
+                         pref == PackedFormat::kSparse24NibbleCtl;
+    // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
+    const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
-      f = pref == PackedFormat::kSparse24NibbleIdx && kg.gs <= 65536 ? PackedFormat::kSparse24NibbleIdx
-                                                                      : PackedFormat::kSparse24GatherI4;
+      f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
+          : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) || (pref == PackedFormat::kSparse24NibbleIdx && small)
+              ? PackedFormat::kSparse24NibbleCtl
+              : PackedFormat::kSparse24NibbleIdx;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
       f = PackedFormat::kSparse24GatherCtl;
     else if (isa.sparse_gather && gather && kg.gs % 8 == 0) f = PackedFormat::kSparse24Gather;
@@ -261,7 +276,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   const int64_t nr = isa.nr, kblk = isa.kblk;
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
-                     f == PackedFormat::kSparse24NibbleIdx;
+                     f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
   kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
@@ -271,7 +286,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kInt4PairsU: P->panel_bytes = kpad * nr / 2; break;
     case PackedFormat::kSparse24Expand: P->panel_bytes = nblk * (8 + 2 * nr); break;
     case PackedFormat::kSparse24Gather: P->panel_bytes = nblk / 2 * (4 * nr + nr); break;
-    case PackedFormat::kSparse24GatherI4: P->panel_bytes = nblk / 4 * (8 * nr); break;
+    case PackedFormat::kSparse24GatherI4:
+    case PackedFormat::kSparse24NibbleCtl: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
     default: break;  // block formats: prepare_block
@@ -356,7 +372,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
-      } else if (f == PackedFormat::kSparse24GatherI4) {
+      } else if (f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24NibbleCtl) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
           uint8_t* blk = pd + (t / 2) * 8 * nr;
           const int shift = 4 * static_cast<int>(t & 1);
@@ -535,6 +551,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 }  // namespace
 
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
+void set_avx512_sparse24_ctl_max_bytes(int64_t bytes) {
+  g_sparse24_ctl_max_bytes.store(bytes < 0 ? kSparse24CtlMaxBytes : bytes);
+}
 void set_int8_as_int4(bool on) { g_int8_as_int4.store(on); }
 void set_avx512_int4_unsigned(bool on) { g_int4_unsigned.store(on); }
 

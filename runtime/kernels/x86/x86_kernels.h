@@ -68,6 +68,14 @@ enum class PackedFormat : int {
   // activations: a GEMV streams 16 weight bytes + a 4-byte scale per 32 k and output instead of
   // kInt4Pairs' 16 + 4 + 4 (qu8 also needs the row sums: acc_g -= (zx - 128) * rowsum).
   kInt4PairsU = 9,
+  // 2:4 with 4-bit kept values and stored controls, kSparse24GatherI4's bytes read the
+  // kSparse24NibbleIdx way: values as 16 * w (and 0xF0; the sum shifted right by 4 per group, so
+  // groups of at most 65536 k), controls used as they are (each nibble is <= 7, so a byte whose
+  // low nibble is the control has bit 7 clear, which is all vpshufb asks: no mask, the high half
+  // one shift). Per 8 k and 16 outputs: 1 vpdpbusd, 1 vpshufb, ~2 logic ops, against
+  // kSparse24NibbleIdx's 3 shuffle-port ops to decode indices: for a GEMV bound by ops (weights
+  // in cache), not by bytes (dense int4's bytes here, 4/3 of kSparse24NibbleIdx's).
+  kSparse24NibbleCtl = 16,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -150,6 +158,10 @@ extern const IsaQGemm kAvx2QGemm;
 // measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
 // 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
+// With the default strategy (kSparse24NibbleIdx), int4 2:4 weights of at most this many packed
+// int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
+// 0: never; negative: the default (12 MiB). For measurements and tests only.
+void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // Whether prepare packs 8-bit-stored weights whose codes fit a nibble per group ([-8, 7], or
 // [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
 // (default true; both table). For measurements and tests only.
