@@ -10,6 +10,8 @@
 // The prompt ids are a fixed pseudo-random sequence (the same as the node peer's). Note that a
 // step computes the logits of every position it runs (the graph's output), llama.cpp only the
 // last (the head is ~20% of a 1B Llama's multiply-adds: qforge's pp pays for N - 1 unused rows).
+// --profile (with one checkpoint, no --serve): after the measurements, the wall time per op kind
+// (Engine::set_profiling) of each measurement, as a markdown table on stderr.
 // --logits: instead, the last position's logits of one step over IDS, written as float32.
 // --serve: loads every checkpoint once (a 1B checkpoint takes tens of seconds to read, verify
 // and pack), then answers stdin lines "INDEX THREADS PP_CSV TG" (PP_CSV "-" for none) with the
@@ -20,6 +22,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -91,17 +94,47 @@ void report(const Model& m, const std::string& test, int64_t tokens, double dt, 
   std::fflush(stdout);
 }
 
+bool g_profile = false;
+
+// Per op kind (linears by the last part of their name: q_proj, ..., lm_head): the wall time the
+// executor measured since the last reset, as a share of `total`.
+void print_profile(Model& m, const std::string& test, double total) {
+  if (!g_profile) return;
+  std::map<std::string, std::pair<double, int64_t>> by;
+  for (const qf::OpTime& t : m.engine.op_times()) {
+    std::string key = t.kind;
+    if (t.kind == "linear") {
+      const size_t dot = t.name.find_last_of("./");
+      key += " " + (dot == std::string::npos ? t.name : t.name.substr(dot + 1));
+    }
+    by[key].first += t.seconds;
+    by[key].second += t.calls;
+  }
+  double ops = 0;
+  for (auto& kv : by) ops += kv.second.first;
+  std::fprintf(stderr, "\n%s: %.1f ms wall, %.1f ms in ops\n| op | ms | share | calls |\n| --- | --- | --- | --- |\n",
+               test.c_str(), total * 1e3, ops * 1e3);
+  for (auto& kv : by)
+    if (kv.second.first > 0)
+      std::fprintf(stderr, "| %s | %.2f | %.1f%% | %lld |\n", kv.first.c_str(), kv.second.first * 1e3,
+                   100.0 * kv.second.first / total, static_cast<long long>(kv.second.second));
+  m.engine.reset_op_times();
+}
+
 void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_prompt) {
   for (int64_t n : pp) {
     const std::vector<int64_t> ids = prompt_ids(n, m.vocab);
     qf::Session s = m.engine.start_session();
+    m.engine.reset_op_times();
     const double t0 = now(), c0 = qf::bench::cpu_seconds();
     m.step(s, ids);
     report(m, "pp" + std::to_string(n), n, now() - t0, qf::bench::cpu_seconds() - c0);
+    print_profile(m, "pp" + std::to_string(n), now() - t0);
   }
   if (tg > 0) {
     qf::Session s = m.engine.start_session();
     qf::Tensor y = m.step(s, prompt_ids(tg_prompt, m.vocab));
+    m.engine.reset_op_times();
     const double t0 = now(), c0 = qf::bench::cpu_seconds();
     for (int64_t i = 0; i < tg; ++i) {
       const int64_t v = y.shape.back();
@@ -112,6 +145,7 @@ void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_pr
       y = m.step(s, {best});
     }
     report(m, "tg" + std::to_string(tg), tg, now() - t0, qf::bench::cpu_seconds() - c0);
+    print_profile(m, "tg" + std::to_string(tg), now() - t0);
   }
 }
 
@@ -146,7 +180,7 @@ int main(int argc, char** argv) {
     };
     try {
       if (a == "--help") {
-        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1]\n"
+        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1] [--profile]\n"
                     "       llama_race_qforge CKPT.qf.h5 --logits IDS_CSV OUT.f32 [--threads T]\n"
                     "       llama_race_qforge --serve CKPT.qf.h5... [--labels A,B] [--tg-prompt 8]\n"
                     "         (stdin lines: INDEX THREADS PP_CSV|- TG)\n");
@@ -157,6 +191,7 @@ int main(int argc, char** argv) {
       else if (a == "--tg-prompt") tg_prompt = std::stoll(next());
       else if (a == "--reps") reps = std::stoi(next());
       else if (a == "--serve") serve = true;
+      else if (a == "--profile") g_profile = true;
       else if (a == "--labels") {
         std::stringstream ss(next());
         std::string l;
@@ -182,6 +217,7 @@ int main(int argc, char** argv) {
     if (!logits_ids.empty()) return write_logits(models[0], parse_list(logits_ids), logits_out) ? 0 : 1;
     if (!serve) {
       std::fprintf(stderr, "qforge: %d thread(s)\n", qf::kernels::num_threads());
+      models[0].engine.set_profiling(g_profile);
       for (int r = 0; r < reps; ++r) measure(models[0], pp, tg, tg_prompt);
       return 0;
     }

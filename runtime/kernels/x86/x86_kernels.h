@@ -156,6 +156,16 @@ void set_avx512_sparse24_strategy(PackedFormat f);
 void set_int8_as_int4(bool on);
 // Whether the AVX-512 table packs dense int4 as kInt4PairsU (default true) or kInt4Pairs.
 void set_avx512_int4_unsigned(bool on);
+// Whether prepare advises packed weights of 4 MiB or more as transparent huge pages (default
+// true). For measurements only: the packing's bytes are the same either way.
+void set_packed_huge_pages(bool on);
+// Whether an M = 1 qs8 GEMM of a dense kInt4PairsU per-group weight with fp16 scales (a Q4_0
+// decoding step) runs qs8_int4u_gemv_strided__avx512vnni (default true). Measurements / tests.
+void set_int4u_gemv(bool on);
+
+// Row 0 of `a` (M = 1, qs8: zc = 0, per group, fp16 scales, full panels) for tiles i in [i0, i1),
+// tile i = panels {i, i + stride, i + 2 stride, i + 3 stride} (qgemv_int4u_avx512vnni.cpp).
+void qs8_int4u_gemv_strided__avx512vnni(const TileArgs& a, int64_t stride, int64_t i0, int64_t i1);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
