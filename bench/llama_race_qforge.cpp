@@ -8,8 +8,9 @@
 //          greedy, so the tokens fed back are the model's own.
 // Prints one JSON object per measurement: {"engine":"qforge","test":"pp128","tokens_per_s":..}.
 // The prompt ids are a fixed pseudo-random sequence (the same as the node peer's). Note that a
-// step computes the logits of every position it runs (the graph's output), llama.cpp only the
-// last (the head is ~20% of a 1B Llama's multiply-adds: qforge's pp pays for N - 1 unused rows).
+// step computes, like llama.cpp, the logits of the last position only
+// (Engine::set_last_position_outputs; --all-logits: of every position, the graph's full output,
+// as before: the head is ~20% of a 1B Llama's multiply-adds, N - 1 unused rows in a pp step).
 // --profile (with one checkpoint, no --serve): after the measurements, the wall time per op kind
 // (Engine::set_profiling) of each measurement, as a markdown table on stderr.
 // --logits: instead, the last position's logits of one step over IDS, written as float32.
@@ -70,9 +71,13 @@ struct Model {
   }
 };
 
+bool g_profile = false;     // --profile
+bool g_all_logits = false;  // --all-logits
+
 Model load(const std::string& path, const std::string& label) {
   const double t0 = now();
   Model m{label, qf::Engine::load(path), "", "", 0};
+  m.engine.set_last_position_outputs(!g_all_logits);
   m.in = m.engine.checkpoint().graph.inputs.at(0).name;
   m.out = m.engine.checkpoint().graph.outputs.at(0);
   {  // warm-up: one short step (first touch of the prepared weights, thread start)
@@ -94,7 +99,6 @@ void report(const Model& m, const std::string& test, int64_t tokens, double dt, 
   std::fflush(stdout);
 }
 
-bool g_profile = false;
 
 // Per op kind (linears by the last part of their name: q_proj, ..., lm_head): the wall time the
 // executor measured since the last reset, as a share of `total`.
@@ -155,7 +159,7 @@ bool write_logits(Model& m, const std::vector<int64_t>& ids, const std::string& 
   const qf::Tensor y = m.step(s, ids);
   const int64_t v = y.shape.back();
   std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(y.f32.data() + (static_cast<int64_t>(ids.size()) - 1) * v),
+  f.write(reinterpret_cast<const char*>(y.f32.data() + (y.numel() - v)),
           static_cast<std::streamsize>(v * 4));
   std::printf("{\"engine\":\"%s\",\"logits\":\"%s\",\"vocab\":%lld}\n", m.label.c_str(), path.c_str(),
               static_cast<long long>(v));
@@ -180,7 +184,7 @@ int main(int argc, char** argv) {
     };
     try {
       if (a == "--help") {
-        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1] [--profile]\n"
+        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1] [--profile] [--all-logits]\n"
                     "       llama_race_qforge CKPT.qf.h5 --logits IDS_CSV OUT.f32 [--threads T]\n"
                     "       llama_race_qforge --serve CKPT.qf.h5... [--labels A,B] [--tg-prompt 8]\n"
                     "         (stdin lines: INDEX THREADS PP_CSV|- TG)\n");
@@ -192,6 +196,7 @@ int main(int argc, char** argv) {
       else if (a == "--reps") reps = std::stoi(next());
       else if (a == "--serve") serve = true;
       else if (a == "--profile") g_profile = true;
+      else if (a == "--all-logits") g_all_logits = true;
       else if (a == "--labels") {
         std::stringstream ss(next());
         std::string l;

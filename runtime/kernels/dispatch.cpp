@@ -118,6 +118,7 @@ const KernelTable& avx512vnni_table() {
     k.gelu = f32_gelu__avx512;
     k.layernorm = f32_layernorm__avx512;
     k.gqa_attention = f32_gqa_attention__x86;
+    k.gated_act = f32_gated_act__x86;
     return k;
   }();
   return t;
@@ -157,6 +158,7 @@ const KernelTable& avx2_table() {
     k.gelu = f32_gelu__avx2;
     k.layernorm = f32_layernorm__avx2;
     k.gqa_attention = f32_gqa_attention__x86;
+    k.gated_act = f32_gated_act__x86;
     return k;
   }();
   return t;

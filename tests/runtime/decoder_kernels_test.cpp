@@ -179,5 +179,22 @@ TEST(DecoderKernels, GqaAttentionOfEveryTableIsTheReferenceBitForBit) {
   set_num_threads(0);
 }
 
+// The x86 gated_act (the reference on chunks, over the pool): memcmp, lengths around the chunk.
+TEST(DecoderKernels, GatedActOfEveryTableIsTheReferenceBitForBit) {
+  const KernelTable& ref = ref_kernel_table();
+  for (const KernelTable* kt : available_kernel_tables())
+    for (int threads : {1, 2})
+      for (int64_t n : {int64_t{1}, int64_t{1023}, int64_t{1025}, int64_t{8192}, int64_t{20000}})
+        for (int act : {0, 1}) {
+          set_num_threads(threads);
+          const auto g = randn(static_cast<size_t>(n), 31, 4.0f), u = randn(static_cast<size_t>(n), 32);
+          std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 7.0f);
+          ref.gated_act(g.data(), u.data(), n, act, a.data());
+          kt->gated_act(g.data(), u.data(), n, act, b.data());
+          EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << kt->name << " n " << n << " act " << act;
+        }
+  set_num_threads(0);
+}
+
 }  // namespace
 }  // namespace qf::kernels

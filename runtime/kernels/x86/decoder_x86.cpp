@@ -1,5 +1,5 @@
-// Decoder entries of the x86 tables (baseline flags): gqa_attention over the float KV cache,
-// bit-identical to f32_gqa_attention_ref, threaded.
+// Decoder entries of the x86 tables (baseline flags): gqa_attention over the float KV cache and
+// gated_act, bit-identical to the reference kernels, threaded.
 //
 // Why: the reference is one thread and its q.k dot products are one dependent chain of double
 // adds each (d adds of ~4 cycles per key and head); the profile of a Llama-3.2-1B-shaped decoding
@@ -17,6 +17,7 @@
 #include <limits>
 #include <vector>
 
+#include "runtime/kernels/ref/decoder_ref.h"
 #include "runtime/kernels/threads.h"
 #include "runtime/kernels/x86/x86_decoder_kernels.h"
 
@@ -100,6 +101,16 @@ void f32_gqa_attention__x86(const float* q, int64_t q_stride, const float* k, co
       gqa_block(q, q_stride, k, v, kv_stride, t, l, g, g * group, (g + 1) * group, i0, i1, d, window, scale, p.data(),
                 acc.data(), y + i0 * c + g * group * d, c);
     }
+  });
+}
+
+void f32_gated_act__x86(const float* g, const float* u, int64_t n, int act, float* y) {
+  // Elementwise: the reference on chunks of 1024 (a double exp or tanh per element, ~10 ns: a
+  // decoding step's 8192 are worth a second thread).
+  constexpr int64_t kChunk = 1024;
+  parallel_for((n + kChunk - 1) / kChunk, 40.0 * kChunk, [&](int64_t c0, int64_t c1) {
+    const int64_t i0 = c0 * kChunk, i1 = std::min(n, c1 * kChunk);
+    f32_gated_act_ref(g + i0, u + i0, i1 - i0, act, y + i0);
   });
 }
 

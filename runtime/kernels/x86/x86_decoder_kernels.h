@@ -11,4 +11,7 @@ void f32_gqa_attention__x86(const float* q, int64_t q_stride, const float* k, co
                             int64_t t, int64_t l, int64_t heads, int64_t kv_heads, int64_t d, int64_t window,
                             float scale, float* scratch, float* y);
 
+// f32_gated_act_ref on chunks of the elements, over the pool (same bits).
+void f32_gated_act__x86(const float* g, const float* u, int64_t n, int act, float* y);
+
 }  // namespace qf::kernels::x86
