@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     else if (a == "--rounds") rounds = std::stoi(v);
     else if (a == "--m") m = std::stoll(v);
     else if (a == "--shapes") shapes = v;
-    else if (a == "--gemv") x86::set_int4u_gemv(v != "0");
+    else if (a == "--gemv") x86::set_strided_gemv(v != "0");
     else if (a == "--huge") x86::set_packed_huge_pages(v != "0");
     else { std::fprintf(stderr, "unknown %s\n", a.c_str()); return 2; }
   }

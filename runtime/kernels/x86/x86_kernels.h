@@ -133,6 +133,10 @@ struct TileArgs {
   // kInt4PairsU: per row and group, 8 * the sum of the row's packed (signed) activation codes
   // over the group ([m][groups], rows as xp's); zc is then zx - 128 (qu8) or 0 (qs8).
   const int32_t* xsum8 = nullptr;
+  // Panels of one tile: p0, p0 + panel_stride, ... (1: adjacent). The M = 1 GEMV sets it to a
+  // quarter of the weight's panels (qgemm_x86.cpp), so its 4 weight streams each run through
+  // megabytes in order instead of restarting every tile. Ignored by the block formats.
+  int64_t panel_stride = 1;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
@@ -159,13 +163,9 @@ void set_avx512_int4_unsigned(bool on);
 // Whether prepare advises packed weights of 4 MiB or more as transparent huge pages (default
 // true). For measurements only: the packing's bytes are the same either way.
 void set_packed_huge_pages(bool on);
-// Whether an M = 1 qs8 GEMM of a dense kInt4PairsU per-group weight with fp16 scales (a Q4_0
-// decoding step) runs qs8_int4u_gemv_strided__avx512vnni (default true). Measurements / tests.
-void set_int4u_gemv(bool on);
-
-// Row 0 of `a` (M = 1, qs8: zc = 0, per group, fp16 scales, full panels) for tiles i in [i0, i1),
-// tile i = panels {i, i + stride, i + 2 stride, i + 3 stride} (qgemv_int4u_avx512vnni.cpp).
-void qs8_int4u_gemv_strided__avx512vnni(const TileArgs& a, int64_t stride, int64_t i0, int64_t i1);
+// Whether an M = 1 GEMM (a decoding step) of a non-block weight with at least 8 panels runs
+// strided tiles (TileArgs::panel_stride; default true). Same bits either way. Measurements / tests.
+void set_strided_gemv(bool on);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
