@@ -117,7 +117,7 @@ const KernelTable& avx512vnni_table() {
     k.quantize_kv_rows = f32_quantize_kv_rows__avx512;
     k.gelu = f32_gelu__avx512;
     k.layernorm = f32_layernorm__avx512;
-    k.gqa_attention = f32_gqa_attention__x86;
+    k.gqa_attention = f32_gqa_attention__avx512;
     k.gated_act = f32_gated_act__x86;
     return k;
   }();
