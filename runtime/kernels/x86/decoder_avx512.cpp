@@ -43,17 +43,42 @@ void gqa_block__avx512(const GqaBlock& b, double* scratch) {
       else
         for (int64_t e = 0; e < d; ++e) kt[e * 8 + jj] = 0.0;
     }
+    // The (head, query) rows that need this key block, four at a time: four independent add
+    // chains per step of e (one chain would wait on the add latency at every e).
+    const float* qrow[4];
+    double* prow[4];
+    int nr = 0;
+    auto flush = [&](int n) {
+      __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+      const float* q0 = qrow[0];
+      const float* q1 = qrow[n > 1 ? 1 : 0];
+      const float* q2 = qrow[n > 2 ? 2 : 0];
+      const float* q3 = qrow[n > 3 ? 3 : 0];
+      for (int64_t e = 0; e < d; ++e) {
+        const __m512d ke = _mm512_loadu_pd(kt + e * 8);
+        s0 = _mm512_add_pd(s0, _mm512_mul_pd(_mm512_set1_pd(static_cast<double>(q0[e])), ke));
+        s1 = _mm512_add_pd(s1, _mm512_mul_pd(_mm512_set1_pd(static_cast<double>(q1[e])), ke));
+        s2 = _mm512_add_pd(s2, _mm512_mul_pd(_mm512_set1_pd(static_cast<double>(q2[e])), ke));
+        s3 = _mm512_add_pd(s3, _mm512_mul_pd(_mm512_set1_pd(static_cast<double>(q3[e])), ke));
+      }
+      _mm512_storeu_pd(prow[0], _mm512_mul_pd(s0, scale));
+      if (n > 1) _mm512_storeu_pd(prow[1], _mm512_mul_pd(s1, scale));
+      if (n > 2) _mm512_storeu_pd(prow[2], _mm512_mul_pd(s2, scale));
+      if (n > 3) _mm512_storeu_pd(prow[3], _mm512_mul_pd(s3, scale));
+    };
     for (int64_t h = b.h0; h < b.h1; ++h)
       for (int64_t i = b.i0; i < b.i1; ++i) {
         const int64_t pos = b.l - b.t + i;
         if (j0 > pos) continue;
         if (b.window > 0 && j0 + 8 <= pos - b.window + 1) continue;
-        const float* qi = b.q + i * b.q_stride + h * d;
-        __m512d s = _mm512_setzero_pd();
-        for (int64_t e = 0; e < d; ++e)
-          s = _mm512_add_pd(s, _mm512_mul_pd(_mm512_set1_pd(static_cast<double>(qi[e])), _mm512_loadu_pd(kt + e * 8)));
-        _mm512_storeu_pd(p + ((h - b.h0) * nq + (i - b.i0)) * lp + j0, _mm512_mul_pd(s, scale));
+        qrow[nr] = b.q + i * b.q_stride + h * d;
+        prow[nr] = p + ((h - b.h0) * nq + (i - b.i0)) * lp + j0;
+        if (++nr == 4) {
+          flush(4);
+          nr = 0;
+        }
       }
+    if (nr > 0) flush(nr);
   }
   for (int64_t h = b.h0; h < b.h1; ++h)
     for (int64_t i = b.i0; i < b.i1; ++i) {
