@@ -1,4 +1,4 @@
-// q4_gemv_bench [--threads 1] [--rounds 5] [--m 1] [--shapes NxK,...] [--huge 0|1]
+// q4_gemv_bench [--threads 1] [--rounds 5] [--m 1] [--shapes NxK,...] [--huge 0|1] [--gemv 0|1] [--ab 1]
 // The M = 1 GEMV of a llama.cpp Q4_0 checkpoint (int8-stored codes in [-8, 7], groups of 32,
 // fp16-exact scales, per-token int8 activations: what a decoding step of bench/llama_race.sh runs),
 // through the selected kernel table's qs8 int8 entry, on Llama-3.2-1B's projection shapes by
@@ -6,6 +6,9 @@
 // (18 bytes per 32 weights), and for the whole set (one decoding step's GEMVs: 16 layers of q, k,
 // v, o, gate, up, down, and the head) the implied tokens/s. Weights larger than L3 are cycled
 // through several copies so every call streams from DRAM, as in a real step.
+// --gemv 0: ordinary tiles instead of the strided GEMV (x86::set_strided_gemv); --huge 0: packed
+// weights without transparent huge pages. --ab 1: per round, a pass over the copies with ordinary tiles
+// then one with the strided GEMV (a loaded machine slows both alike), medians and their ratio.
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -59,6 +62,7 @@ void make(Weight& W, int64_t n, int64_t k, std::mt19937& rng, const KernelTable&
 
 int main(int argc, char** argv) {
   int threads = 1, rounds = 5;
+  bool ab = false;
   int64_t m = 1;
   std::string shapes = "2048x2048,512x2048,512x2048,2048x2048,8192x2048,8192x2048,2048x8192,128256x2048";
   for (int i = 1; i < argc; ++i) {
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
     else if (a == "--rounds") rounds = std::stoi(v);
     else if (a == "--m") m = std::stoll(v);
     else if (a == "--shapes") shapes = v;
+    else if (a == "--ab") ab = v != "0";
     else if (a == "--gemv") x86::set_strided_gemv(v != "0");
     else if (a == "--huge") x86::set_packed_huge_pages(v != "0");
     else { std::fprintf(stderr, "unknown %s\n", a.c_str()); return 2; }
@@ -109,6 +114,34 @@ int main(int argc, char** argv) {
   qa.scale_stride = 1;
   std::printf("table %s, %d thread(s), M = %lld\n| N x K | us / call | GB/s (Q4_0 bytes) |\n| --- | --- | --- |\n", kt.name,
               threads, static_cast<long long>(m));
+  if (ab) {
+    std::printf("\n| N x K | ordinary tiles us | strided us | speed-up |\n| --- | --- | --- | --- |\n");
+    double s0 = 0, s1 = 0;
+    for (size_t i = 0; i < sh.size(); ++i) {
+      std::vector<double> t0, t1;
+      for (int r = 0; r < rounds; ++r)
+        for (int v = 0; v < 2; ++v) {  // a pass over all copies (> L3) per variant: DRAM for both
+          x86::set_strided_gemv(v == 1);
+          for (auto& W : ws[i]) {
+            const double c = now();
+            kt.qgemm[1][0](m, qa, W.w, nullptr, y.data());
+            (v ? t1 : t0).push_back(now() - c);
+          }
+        }
+      std::sort(t0.begin(), t0.end());
+      std::sort(t1.begin(), t1.end());
+      const double a0 = t0[t0.size() / 2], a1 = t1[t1.size() / 2];
+      std::printf("| %lldx%lld | %.1f | %.1f | %.2fx |\n", static_cast<long long>(sh[i].first),
+                  static_cast<long long>(sh[i].second), a0 * 1e6, a1 * 1e6, a0 / a1);
+      const double w = (i + 1 == sh.size() && sh.size() == 8) ? 1.0 : 16.0;
+      s0 += w * a0;
+      s1 += w * a1;
+    }
+    x86::set_strided_gemv(true);
+    if (sh.size() == 8)
+      std::printf("one step's GEMVs: ordinary %.2f ms, strided %.2f ms: %.2fx\n", s0 * 1e3, s1 * 1e3, s0 / s1);
+    return 0;
+  }
   double step = 0;
   const int per_layer[] = {1, 1, 1, 1, 1, 1, 1};
   for (size_t i = 0; i < sh.size(); ++i) {
