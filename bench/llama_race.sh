@@ -124,7 +124,8 @@ wait "$QF_PID" 2>/dev/null || true
   echo
   $py bench/llama_race_report.py table "$results" --cpu
   echo
-  echo "pp N: N prompt tokens in one batch (qforge computes the logits of all N positions, llama.cpp of the last);"
+  echo "pp N: N prompt tokens in one batch (both compute the logits of the last position only: qforge's"
+  echo "Engine::set_last_position_outputs, llama_race_qforge --all-logits for all N);"
   echo "tg N: N greedy tokens after an 8-token prompt. llama.cpp: flash attention off, F16 K/V cache, Q8_0"
   echo "activation blocks; qforge: float32 K/V cache, int8 per-token activations. Each llama.cpp run is a fresh"
   echo "process (mmap'd GGUF, warm page cache); qforge's server loaded both checkpoints once."

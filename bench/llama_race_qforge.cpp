@@ -8,8 +8,11 @@
 //          greedy, so the tokens fed back are the model's own.
 // Prints one JSON object per measurement: {"engine":"qforge","test":"pp128","tokens_per_s":..}.
 // The prompt ids are a fixed pseudo-random sequence (the same as the node peer's). Note that a
-// step computes the logits of every position it runs (the graph's output), llama.cpp only the
-// last (the head is ~20% of a 1B Llama's multiply-adds: qforge's pp pays for N - 1 unused rows).
+// step computes, like llama.cpp, the logits of the last position only
+// (Engine::set_last_position_outputs; --all-logits: of every position, the graph's full output,
+// as before: the head is ~20% of a 1B Llama's multiply-adds, N - 1 unused rows in a pp step).
+// --profile (with one checkpoint, no --serve): after the measurements, the wall time per op kind
+// (Engine::set_profiling) of each measurement, as a markdown table on stderr.
 // --logits: instead, the last position's logits of one step over IDS, written as float32.
 // --serve: loads every checkpoint once (a 1B checkpoint takes tens of seconds to read, verify
 // and pack), then answers stdin lines "INDEX THREADS PP_CSV TG" (PP_CSV "-" for none) with the
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -67,9 +71,13 @@ struct Model {
   }
 };
 
+bool g_profile = false;     // --profile
+bool g_all_logits = false;  // --all-logits
+
 Model load(const std::string& path, const std::string& label) {
   const double t0 = now();
   Model m{label, qf::Engine::load(path), "", "", 0};
+  m.engine.set_last_position_outputs(!g_all_logits);
   m.in = m.engine.checkpoint().graph.inputs.at(0).name;
   m.out = m.engine.checkpoint().graph.outputs.at(0);
   {  // warm-up: one short step (first touch of the prepared weights, thread start)
@@ -91,17 +99,46 @@ void report(const Model& m, const std::string& test, int64_t tokens, double dt, 
   std::fflush(stdout);
 }
 
+
+// Per op kind (linears by the last part of their name: q_proj, ..., lm_head): the wall time the
+// executor measured since the last reset, as a share of `total`.
+void print_profile(Model& m, const std::string& test, double total) {
+  if (!g_profile) return;
+  std::map<std::string, std::pair<double, int64_t>> by;
+  for (const qf::OpTime& t : m.engine.op_times()) {
+    std::string key = t.kind;
+    if (t.kind == "linear") {
+      const size_t dot = t.name.find_last_of("./");
+      key += " " + (dot == std::string::npos ? t.name : t.name.substr(dot + 1));
+    }
+    by[key].first += t.seconds;
+    by[key].second += t.calls;
+  }
+  double ops = 0;
+  for (auto& kv : by) ops += kv.second.first;
+  std::fprintf(stderr, "\n%s: %.1f ms wall, %.1f ms in ops\n| op | ms | share | calls |\n| --- | --- | --- | --- |\n",
+               test.c_str(), total * 1e3, ops * 1e3);
+  for (auto& kv : by)
+    if (kv.second.first > 0)
+      std::fprintf(stderr, "| %s | %.2f | %.1f%% | %lld |\n", kv.first.c_str(), kv.second.first * 1e3,
+                   100.0 * kv.second.first / total, static_cast<long long>(kv.second.second));
+  m.engine.reset_op_times();
+}
+
 void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_prompt) {
   for (int64_t n : pp) {
     const std::vector<int64_t> ids = prompt_ids(n, m.vocab);
     qf::Session s = m.engine.start_session();
+    m.engine.reset_op_times();
     const double t0 = now(), c0 = qf::bench::cpu_seconds();
     m.step(s, ids);
     report(m, "pp" + std::to_string(n), n, now() - t0, qf::bench::cpu_seconds() - c0);
+    print_profile(m, "pp" + std::to_string(n), now() - t0);
   }
   if (tg > 0) {
     qf::Session s = m.engine.start_session();
     qf::Tensor y = m.step(s, prompt_ids(tg_prompt, m.vocab));
+    m.engine.reset_op_times();
     const double t0 = now(), c0 = qf::bench::cpu_seconds();
     for (int64_t i = 0; i < tg; ++i) {
       const int64_t v = y.shape.back();
@@ -112,6 +149,7 @@ void measure(Model& m, const std::vector<int64_t>& pp, int64_t tg, int64_t tg_pr
       y = m.step(s, {best});
     }
     report(m, "tg" + std::to_string(tg), tg, now() - t0, qf::bench::cpu_seconds() - c0);
+    print_profile(m, "tg" + std::to_string(tg), now() - t0);
   }
 }
 
@@ -121,7 +159,7 @@ bool write_logits(Model& m, const std::vector<int64_t>& ids, const std::string& 
   const qf::Tensor y = m.step(s, ids);
   const int64_t v = y.shape.back();
   std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(y.f32.data() + (static_cast<int64_t>(ids.size()) - 1) * v),
+  f.write(reinterpret_cast<const char*>(y.f32.data() + (y.numel() - v)),
           static_cast<std::streamsize>(v * 4));
   std::printf("{\"engine\":\"%s\",\"logits\":\"%s\",\"vocab\":%lld}\n", m.label.c_str(), path.c_str(),
               static_cast<long long>(v));
@@ -146,7 +184,7 @@ int main(int argc, char** argv) {
     };
     try {
       if (a == "--help") {
-        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1]\n"
+        std::printf("usage: llama_race_qforge CKPT.qf.h5 --threads T [--pp 128,512] [--tg 128] [--tg-prompt 8] [--reps 1] [--profile] [--all-logits]\n"
                     "       llama_race_qforge CKPT.qf.h5 --logits IDS_CSV OUT.f32 [--threads T]\n"
                     "       llama_race_qforge --serve CKPT.qf.h5... [--labels A,B] [--tg-prompt 8]\n"
                     "         (stdin lines: INDEX THREADS PP_CSV|- TG)\n");
@@ -157,6 +195,8 @@ int main(int argc, char** argv) {
       else if (a == "--tg-prompt") tg_prompt = std::stoll(next());
       else if (a == "--reps") reps = std::stoi(next());
       else if (a == "--serve") serve = true;
+      else if (a == "--profile") g_profile = true;
+      else if (a == "--all-logits") g_all_logits = true;
       else if (a == "--labels") {
         std::stringstream ss(next());
         std::string l;
@@ -182,6 +222,7 @@ int main(int argc, char** argv) {
     if (!logits_ids.empty()) return write_logits(models[0], parse_list(logits_ids), logits_out) ? 0 : 1;
     if (!serve) {
       std::fprintf(stderr, "qforge: %d thread(s)\n", qf::kernels::num_threads());
+      models[0].engine.set_profiling(g_profile);
       for (int r = 0; r < reps; ++r) measure(models[0], pp, tg, tg_prompt);
       return 0;
     }

@@ -60,6 +60,14 @@ class Engine {
   // layer's K and V, positional_embedding starts at the number of tokens already seen.
   Session start_session();
 
+  // Prompt steps whose earlier positions' outputs nobody reads (llama.cpp computes only the last
+  // position's logits): when on, a graph output made by a linear (a language model's head) is
+  // computed for the last position of the step only, shape [1, 1, N] instead of [1, T, N]
+  // (batch 1; its values are the last row of the full output, bit for bit: every row of a GEMM
+  // is computed on its own). Off by default: generation's speculative verification and the
+  // prefix cache read every position. Applies to every session of this engine.
+  void set_last_position_outputs(bool on);
+
   // Per-op timing for `qforge bench`: off by default (it costs two clock reads per op).
   void set_profiling(bool on);
   std::vector<OpTime> op_times() const;  // in graph order, accumulated while profiling was on

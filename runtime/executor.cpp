@@ -36,6 +36,11 @@ Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : c
   }
   for (const std::string& o : ck_.graph.outputs) graph_outputs_.push_back(value_index.at(o));
   fuse();
+  last_row_op_.assign(ops_.size(), false);
+  for (size_t oi = 0; oi < ops_.size(); ++oi)
+    last_row_op_[oi] = ck_.graph.ops[oi].kind == "linear" && !absorbed_[oi] && !fused_[oi] &&
+                       op_inputs_[oi].size() == 1 &&
+                       std::find(graph_outputs_.begin(), graph_outputs_.end(), run_output_[oi]) != graph_outputs_.end();
   seconds_.assign(ops_.size(), 0.0);
   calls_.assign(ops_.size(), 0);
   // Load-time validation of weights against the graph: shapes with dynamic dims set to 1.
@@ -89,9 +94,20 @@ void Executor::plan(const std::vector<Shape>& input_shapes) {
     v.dtype = value_dtype_[static_cast<size_t>(graph_inputs_[i])];
     v.shape = input_shapes[i];
   }
+  last_row_view_.assign(ops_.size(), Val{});
+  last_row_active_.assign(ops_.size(), false);
   for (size_t oi = 0; oi < ops_.size(); ++oi) {
     std::vector<const Val*> in;
     for (int v : op_inputs_[oi]) in.push_back(&vals_[static_cast<size_t>(v)]);
+    if (last_only_ && last_row_op_[oi]) {
+      const Shape& s = in[0]->shape;  // a linear's input: [B, T, K]; one batch row only
+      if (s.size() == 3 && s[0] == 1 && s[1] > 1) {
+        last_row_active_[oi] = true;
+        last_row_view_[oi].dtype = in[0]->dtype;
+        last_row_view_[oi].shape = {1, 1, s[2]};
+        in[0] = &last_row_view_[oi];
+      }
+    }
     Val& out = vals_[static_cast<size_t>(op_output_[oi])];
     out.shape = ops_[oi]->infer(in);  // absorbed ops too: their shapes are the chain's
   }
@@ -141,6 +157,11 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
   std::vector<std::vector<const Val*>> ins(ops_.size());
   for (size_t oi = 0; oi < ops_.size(); ++oi) {
     for (int v : op_inputs_[oi]) ins[oi].push_back(&vals_[static_cast<size_t>(v)]);
+    if (last_row_active_[oi]) {  // the last row of the input, in place
+      const Val& full = *ins[oi][0];
+      last_row_view_[oi].f = full.f + (full.shape[1] - 1) * full.shape[2];
+      ins[oi][0] = &last_row_view_[oi];
+    }
     ops_[oi]->check_state(ins[oi], st);  // before anything mutates the session
   }
   st.step_tokens = -1;
@@ -169,6 +190,12 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
     out[ck_.graph.outputs[i]] = Tensor::floats(v.shape, std::move(host));
   }
   return out;
+}
+
+void Executor::set_last_position_outputs(bool on) {
+  if (on == last_only_) return;
+  last_only_ = on;
+  plan_key_.clear();  // shapes change: plan again on the next run
 }
 
 Tensor Executor::execute_op(size_t index, const std::vector<Tensor>& inputs) {

@@ -29,6 +29,8 @@ class Executor {
 
   // Per-op wall time, accumulated while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }
+  // Engine::set_last_position_outputs.
+  void set_last_position_outputs(bool on);
   std::vector<OpTime> op_times() const;
   void reset_op_times();
   // OpImpl::counters of every op that keeps some, by op name (moe_experts: expert load).
@@ -57,6 +59,15 @@ class Executor {
   std::vector<Shape> plan_key_;
   std::vector<Val> vals_;
   std::vector<Buffer> slots_, inputs_;
+
+  // Ops that may run on the last position only (set_last_position_outputs): unfused linears
+  // whose output is a graph output. last_only_ says whether that mode is on.
+  std::vector<bool> last_row_op_;
+  bool last_only_ = false;
+  // The input views of those ops in this plan: [1, 1, K], the last row of their [1, T, K] input
+  // (T > 1); an op without one runs on all rows.
+  std::vector<Val> last_row_view_;
+  std::vector<bool> last_row_active_;
 
   bool profiling_ = false;
   std::vector<double> seconds_;

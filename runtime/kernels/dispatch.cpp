@@ -14,6 +14,7 @@
 #include "runtime/kernels/x86/x86_conv_kernels.h"
 #include "runtime/kernels/x86/x86_kernels.h"
 #include "runtime/kernels/x86/x86_data_kernels.h"
+#include "runtime/kernels/x86/x86_decoder_kernels.h"
 #include "runtime/kernels/x86/x86_float_kernels.h"
 #include "runtime/kernels/x86/x86_norm_act_kernels.h"
 
@@ -118,6 +119,8 @@ const KernelTable& avx512vnni_table() {
     k.quantize_kv_rows = f32_quantize_kv_rows__avx512;
     k.gelu = f32_gelu__avx512;
     k.layernorm = f32_layernorm__avx512;
+    k.gqa_attention = f32_gqa_attention__avx512;
+    k.gated_act = f32_gated_act__x86;
     return k;
   }();
   return t;
@@ -156,6 +159,8 @@ const KernelTable& avx2_table() {
     k.qkv_causal_attention = f32_qkv_causal_attention__avx2;
     k.gelu = f32_gelu__avx2;
     k.layernorm = f32_layernorm__avx2;
+    k.gqa_attention = f32_gqa_attention__x86;
+    k.gated_act = f32_gated_act__x86;
     return k;
   }();
   return t;

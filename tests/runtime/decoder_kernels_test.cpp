@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/threads.h"
 
 namespace qf::kernels {
 namespace {
@@ -148,6 +149,51 @@ TEST(DecoderKernels, EveryTableMatchesTheReference) {
     kt->gated_act(x.data(), w.data(), 16, 1, b.data());
     EXPECT_EQ(std::memcmp(a.data(), b.data(), 16 * 4), 0) << kt->name << " gated_act";
   }
+}
+
+// The x86 gqa_attention (threaded over query blocks x kv heads, four keys' dot products
+// interleaved) is the reference's arithmetic: memcmp, on shapes with prompt steps longer than a
+// query block (16), tails of the 4-key blocks, windows, head groups of 1 / 4 / 8, odd and Llama
+// head dimensions, 1 and 2 threads.
+TEST(DecoderKernels, GqaAttentionOfEveryTableIsTheReferenceBitForBit) {
+  const KernelTable& ref = ref_kernel_table();
+  struct Case { int64_t heads, kvh, d, t, l, window; };
+  const Case cases[] = {{8, 2, 64, 1, 70, 0},  {8, 2, 64, 37, 37, 0}, {8, 2, 64, 37, 53, 0}, {4, 4, 3, 19, 23, 0},
+                        {8, 1, 5, 33, 33, 7},  {32, 8, 64, 1, 9, 0},  {6, 3, 16, 5, 6, 4},   {2, 2, 64, 2, 2, 0}};
+  for (const KernelTable* kt : available_kernel_tables())
+    for (int threads : {1, 2})
+      for (const Case& c : cases) {
+        set_num_threads(threads);
+        const int64_t qc = c.heads * c.d, kc = c.kvh * c.d;
+        const auto q = randn(static_cast<size_t>(c.t * qc), 21, 2.0f), k = randn(static_cast<size_t>(c.l * kc), 22, 2.0f),
+                   v = randn(static_cast<size_t>(c.l * kc), 23);
+        std::vector<float> a(static_cast<size_t>(c.t * qc), 1.0f), b(a.size(), 2.0f), s(static_cast<size_t>(c.l));
+        ref.gqa_attention(q.data(), qc, k.data(), v.data(), kc, c.t, c.l, c.heads, c.kvh, c.d, c.window, 0.125f, s.data(),
+                          a.data());
+        kt->gqa_attention(q.data(), qc, k.data(), v.data(), kc, c.t, c.l, c.heads, c.kvh, c.d, c.window, 0.125f, s.data(),
+                          b.data());
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+            << kt->name << " threads " << threads << " heads " << c.heads << "/" << c.kvh << " d " << c.d << " t " << c.t
+            << " l " << c.l << " window " << c.window;
+      }
+  set_num_threads(0);
+}
+
+// The x86 gated_act (the reference on chunks, over the pool): memcmp, lengths around the chunk.
+TEST(DecoderKernels, GatedActOfEveryTableIsTheReferenceBitForBit) {
+  const KernelTable& ref = ref_kernel_table();
+  for (const KernelTable* kt : available_kernel_tables())
+    for (int threads : {1, 2})
+      for (int64_t n : {int64_t{1}, int64_t{1023}, int64_t{1025}, int64_t{8192}, int64_t{20000}})
+        for (int act : {0, 1}) {
+          set_num_threads(threads);
+          const auto g = randn(static_cast<size_t>(n), 31, 4.0f), u = randn(static_cast<size_t>(n), 32);
+          std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 7.0f);
+          ref.gated_act(g.data(), u.data(), n, act, a.data());
+          kt->gated_act(g.data(), u.data(), n, act, b.data());
+          EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << kt->name << " n " << n << " act " << act;
+        }
+  set_num_threads(0);
 }
 
 }  // namespace

@@ -156,6 +156,28 @@ TEST_F(Models, TruncateThenStepEqualsNeverHavingSteppedTheRejectedTokens) {
   EXPECT_THROW(rolled.truncate(11), Error);  // past the position
 }
 
+// Engine::set_last_position_outputs: a prompt step's output is the last row of the full step's,
+// bit for bit (integer head: every GEMM row on its own), shape [1, 1, vocab]; the session goes on
+// exactly as after a full step; a one-token step is unchanged; off again restores [1, T, vocab].
+TEST_F(Models, LastPositionOutputsAreTheLastRowOfTheFullStep) {
+  Engine full = load(small_gpt(2, 2, true)), last = load(small_gpt(2, 2, true));
+  last.set_last_position_outputs(true);
+  std::mt19937 gen(9);
+  const std::vector<int64_t> prompt = random_ids(gen, 11, 16), next = random_ids(gen, 5, 16);
+  Session a = full.start_session(), b = last.start_session();
+  const Tensor fa = step(a, prompt), fb = step(b, prompt);
+  ASSERT_EQ(fb.shape, (std::vector<int64_t>{1, 1, 16}));
+  EXPECT_EQ(std::vector<float>(fa.f32.end() - 16, fa.f32.end()), fb.f32);
+  for (int64_t id : next) {
+    const Tensor ga = step(a, {id}), gb = step(b, {id});
+    EXPECT_EQ(ga.shape, gb.shape);
+    EXPECT_EQ(ga.f32, gb.f32);
+  }
+  last.set_last_position_outputs(false);
+  Session c = last.start_session();
+  EXPECT_EQ(step(c, prompt).f32, fa.f32);
+}
+
 TEST_F(Models, KvRowsMovedIntoAFreshSessionContinueLikeTheOriginal) {
   Engine e = load(small_gpt(2, 2, true));
   std::mt19937 gen(6);

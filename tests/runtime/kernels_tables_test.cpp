@@ -67,6 +67,22 @@ std::vector<QCase> cases() {
     v.push_back({W::kNM14, m, {8, 16, 0}});
     v.push_back({W::kNM48, m, {6, 24, 12}});
   }
+  // The decoding GEMV on AVX-512 (M = 1, >= 8 panels of 16: strided tiles, TileArgs::panel_stride):
+  // 8 panels (no tail), 9 and 19 (a tail tile of 1 / 3 panels after the strided quarters), a
+  // partial last panel (N = 130, 250), groups padded (18), a K of one group, many groups; every
+  // weight format; M = 2 takes the ordinary tiles.
+  for (int64_t m : {1, 2}) {
+    for (const Shape& s : {Shape{128, 96, 32}, Shape{144, 64, 32}, Shape{304, 90, 18}, Shape{256, 32, 32},
+                           Shape{160, 1024, 32}, Shape{130, 64, 32}, Shape{250, 64, 0}})
+      v.push_back({W::kI8q4, m, s});
+    for (const Shape& s : {Shape{144, 96, 32}, Shape{250, 64, 0}}) {
+      v.push_back({W::kI8, m, s});
+      v.push_back({W::kI4, m, s});
+      v.push_back({W::kNM24, m, s});
+      v.push_back({W::kNM24q4, m, s});
+    }
+    v.push_back({W::kNM24x4bit, m, {136, 64, 16}});
+  }
   // Enough rows x K that the activation packing itself is split over threads (a prompt of 512
   // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
   v.push_back({W::kI4, 512, {16, 4096, 32}});

@@ -88,6 +88,9 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
     // Unsigned nibbles (c + 8) are the u8 operand as they are; the activations (s8) the other.
     // Few rows (the GEMV) leave too few accumulators to hide vpdpbusd's latency: the high-nibble
     // blocks go to a second set, added at the end (exact int32 sums: only the chains change).
+    // Only then: a 4 x 4 tile has 16 chains already, and a second 16 accumulators spilled to the
+    // stack on every k-block (GCC 12: 32 accumulators + 8 weight vectors > 32 registers).
+    constexpr bool kSplit = MR * NP <= 8;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512i acc2[MR][NP];
     #pragma GCC unroll 8
@@ -109,14 +112,16 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
           acc[r][p] = dpbusd(acc[r][p], wlo[p], x0);
-          acc2[r][p] = dpbusd(acc2[r][p], whi[p], x1);
+          if constexpr (kSplit) acc2[r][p] = dpbusd(acc2[r][p], whi[p], x1);
+          else acc[r][p] = dpbusd(acc[r][p], whi[p], x1);
         }
       }
     }
-    #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
+    if constexpr (kSplit)
       #pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24Expand) {
     for (int64_t b = b0; b < b1; ++b) {
       __m512i wv[NP];
@@ -377,12 +382,15 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   const uint8_t* xr[MR];
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) xr[r] = a.xp + (m0 + r) * a.x_row_bytes;
+  // Panel p of the tile is p0 + p * ps (ps = a.panel_stride: 1, or a quarter of the weight's
+  // panels for the strided GEMV; block formats: always 1).
+  const int64_t ps = BS ? 1 : a.panel_stride;
   const uint8_t* wp[NP];
   __mmask16 store_mask[NP];
   #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
-    wp[p] = W.data + (p0 + p) * W.panel_bytes;
-    const int64_t valid = W.n - (p0 + p) * NR;
+    wp[p] = W.data + (p0 + p * ps) * W.panel_bytes;
+    const int64_t valid = W.n - (p0 + p * ps) * NR;
     store_mask[p] = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
   }
   const __m512i zc = _mm512_set1_epi32(a.zc);
@@ -441,7 +449,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       }
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
-      const int64_t side = ((p0 + p) * kg.groups + g) * NR;
+      const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
       const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
                                ? _mm512_setzero_si512()
@@ -467,7 +475,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   }
   #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
-    const int64_t n0 = (p0 + p) * NR;
+    const int64_t n0 = (p0 + p * ps) * NR;
     const __m512 bias = a.bias ? _mm512_maskz_loadu_ps(store_mask[p], a.bias + n0) : _mm512_setzero_ps();
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
@@ -519,9 +527,10 @@ void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
   const int64_t panels = a.w->panels;
   const int64_t tp = BS ? a.w->tile_np : NPMAX;
   constexpr int MRX = mr_max<F>();
+  const bool strided = !BS && a.panel_stride > 1;  // tile t: panels t + {0, 1, 2, 3} * panel_stride (all exist)
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t p0 = t * tp;
-    const int np = static_cast<int>(panels - p0 < tp ? panels - p0 : tp);
+    const int64_t p0 = strided ? t : t * tp;
+    const int np = strided ? NPMAX : static_cast<int>(panels - p0 < tp ? panels - p0 : tp);
     // Rows in the inner loop: the tile's weights (NP panels) stay in L1/L2 while all rows pass.
     const int64_t full = a.m / MRX * MRX;
     const TileFn body = pick<F, BS>(MRX, np);

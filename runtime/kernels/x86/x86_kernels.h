@@ -141,6 +141,10 @@ struct TileArgs {
   // kInt4PairsU: per row and group, 8 * the sum of the row's packed (signed) activation codes
   // over the group ([m][groups], rows as xp's); zc is then zx - 128 (qu8) or 0 (qs8).
   const int32_t* xsum8 = nullptr;
+  // Panels of one tile: p0, p0 + panel_stride, ... (1: adjacent). The M = 1 GEMV sets it to a
+  // quarter of the weight's panels (qgemm_x86.cpp), so its 4 weight streams each run through
+  // megabytes in order instead of restarting every tile. Ignored by the block formats.
+  int64_t panel_stride = 1;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
@@ -168,6 +172,12 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 void set_int8_as_int4(bool on);
 // Whether the AVX-512 table packs dense int4 as kInt4PairsU (default true) or kInt4Pairs.
 void set_avx512_int4_unsigned(bool on);
+// Whether prepare advises packed weights of 4 MiB or more as transparent huge pages (default
+// true). For measurements only: the packing's bytes are the same either way.
+void set_packed_huge_pages(bool on);
+// Whether an M = 1 GEMM (a decoding step) of a non-block weight with at least 8 panels runs
+// strided tiles (TileArgs::panel_stride; default true). Same bits either way. Measurements / tests.
+void set_strided_gemv(bool on);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
