@@ -29,7 +29,16 @@ Agreement measure_agreement(const Tensor& got, const Tensor& reference) {
       if (reference.f32[static_cast<size_t>(r * cols + k)] > reference.f32[static_cast<size_t>(r * cols + ar)]) ar = k;
       if (got.f32[static_cast<size_t>(r * cols + k)] > got.f32[static_cast<size_t>(r * cols + ag)]) ag = k;
     }
-    a.top1_matches += ar == ag;
+    if (ar == ag) {
+      ++a.top1_matches;
+      continue;
+    }
+    const float* ref = reference.f32.data() + r * cols;
+    const float* g = got.f32.data() + r * cols;
+    double row_diff = 0;
+    for (int64_t k = 0; k < cols; ++k) row_diff = std::fmax(row_diff, std::fabs(static_cast<double>(g[k]) - ref[k]));
+    const double margin = static_cast<double>(ref[ar]) - ref[ag];
+    a.near_tie_flips += margin <= 2 * row_diff && row_diff <= kNearTieMaxUnits * a.unit;
   }
   a.top1 = a.rows ? static_cast<double>(a.top1_matches) / static_cast<double>(a.rows) : 1.0;
   return a;

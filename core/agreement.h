@@ -17,7 +17,15 @@ struct Agreement {
   double max_abs_diff = 0;    // NaN anywhere counts as infinite
   double unit = 1;            // max|reference| / 127, one int8 step of the output (1 if all zero)
   double max_diff_units = 0;  // max_abs_diff / unit
+  // Disagreeing rows that are near ties rounding flipped: the reference's argmax leads by at most
+  // twice the row's largest difference (each logit moved by at most that), and that difference is
+  // at most kNearTieMaxUnits. A bug moves rows by more; these rows only say the order was close.
+  int64_t near_tie_flips = 0;
 };
+
+// The largest row difference (output units) a disagreeing row may have and still count as a near
+// tie: the end-to-end limit of FORMAT.md "Validation".
+inline constexpr double kNearTieMaxUnits = 2.0;
 
 // Throws qf::Error when the shapes differ.
 Agreement measure_agreement(const Tensor& got, const Tensor& reference);

@@ -29,6 +29,21 @@ TEST(Agreement, CountsArgmaxMatchesAndMeasuresTheLargestDifferenceInOutputUnits)
   EXPECT_NEAR(a.top1, 2.0 / 3.0, 1e-12);
   EXPECT_NEAR(a.unit, 0.1, 1e-6);
   EXPECT_NEAR(a.max_diff_units, 3.0, 1e-4);
+  // Row 1's flip is a near tie: margin 0.5 units, the row moved by 1 unit.
+  EXPECT_EQ(a.near_tie_flips, 1);
+}
+
+TEST(Agreement, ALargeFlipIsNotANearTie) {
+  Tensor got = reference();
+  got.f32[8] = 4.0f;  // row 2: column 0 overtakes column 2 (margin 10 units) by moving 50 units
+  const Agreement a = measure_agreement(got, reference());
+  EXPECT_EQ(a.top1_matches, 2);
+  EXPECT_EQ(a.near_tie_flips, 0);
+  // A close order (row 1, margin 0.5 units) flipped by a row that moved 5 units: too far to be rounding.
+  Tensor far = reference();
+  far.f32[4] = 5.5f;
+  EXPECT_EQ(measure_agreement(far, reference()).top1_matches, 2);
+  EXPECT_EQ(measure_agreement(far, reference()).near_tie_flips, 0);
 }
 
 TEST(Agreement, NanCountsAsInfinitelyFar) {
