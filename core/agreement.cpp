@@ -8,6 +8,20 @@
 #include "core/error.h"
 
 namespace qf {
+namespace {
+
+// One row of [rows, cols] outputs: whether the argmaxes (first maximum wins) differ and, when they
+// do, how far the reference prefers its argmax over got's and the row's largest |got - reference|.
+bool row_flip(const float* g, const float* ref, int64_t cols, double& margin, double& row_diff) {
+  const int64_t ar = std::max_element(ref, ref + cols) - ref, ag = std::max_element(g, g + cols) - g;
+  if (ar == ag) return false;
+  margin = static_cast<double>(ref[ar]) - ref[ag];
+  row_diff = 0;
+  for (int64_t k = 0; k < cols; ++k) row_diff = std::fmax(row_diff, std::fabs(static_cast<double>(g[k]) - ref[k]));
+  return true;
+}
+
+}  // namespace
 
 Agreement measure_agreement(const Tensor& got, const Tensor& reference) {
   if (got.shape != reference.shape)
@@ -24,20 +38,11 @@ Agreement measure_agreement(const Tensor& got, const Tensor& reference) {
   const int64_t cols = reference.shape.empty() ? 1 : reference.shape.back();
   a.rows = cols > 0 ? reference.numel() / cols : 0;
   for (int64_t r = 0; r < a.rows; ++r) {
-    int64_t ar = 0, ag = 0;
-    for (int64_t k = 1; k < cols; ++k) {
-      if (reference.f32[static_cast<size_t>(r * cols + k)] > reference.f32[static_cast<size_t>(r * cols + ar)]) ar = k;
-      if (got.f32[static_cast<size_t>(r * cols + k)] > got.f32[static_cast<size_t>(r * cols + ag)]) ag = k;
-    }
-    if (ar == ag) {
+    double margin = 0, row_diff = 0;
+    if (!row_flip(got.f32.data() + r * cols, reference.f32.data() + r * cols, cols, margin, row_diff)) {
       ++a.top1_matches;
       continue;
     }
-    const float* ref = reference.f32.data() + r * cols;
-    const float* g = got.f32.data() + r * cols;
-    double row_diff = 0;
-    for (int64_t k = 0; k < cols; ++k) row_diff = std::fmax(row_diff, std::fabs(static_cast<double>(g[k]) - ref[k]));
-    const double margin = static_cast<double>(ref[ar]) - ref[ag];
     a.near_tie_flips += margin <= 2 * row_diff && row_diff <= kNearTieMaxUnits * a.unit;
   }
   a.top1 = a.rows ? static_cast<double>(a.top1_matches) / static_cast<double>(a.rows) : 1.0;
@@ -49,13 +54,9 @@ std::string describe_disagreement(const Tensor& got, const Tensor& reference) {
   const int64_t cols = reference.shape.empty() ? 1 : reference.shape.back();
   std::vector<double> margin, row_diff;
   for (int64_t r = 0; r < a.rows; ++r) {
-    const float* ref = reference.f32.data() + r * cols;
-    const float* g = got.f32.data() + r * cols;
-    const int64_t ar = std::max_element(ref, ref + cols) - ref, ag = std::max_element(g, g + cols) - g;
-    if (ar == ag) continue;
-    margin.push_back((static_cast<double>(ref[ar]) - ref[ag]) / a.unit);
-    double d = 0;
-    for (int64_t k = 0; k < cols; ++k) d = std::max(d, std::fabs(static_cast<double>(g[k]) - ref[k]));
+    double m = 0, d = 0;
+    if (!row_flip(got.f32.data() + r * cols, reference.f32.data() + r * cols, cols, m, d)) continue;
+    margin.push_back(m / a.unit);
     row_diff.push_back(d / a.unit);
   }
   if (margin.empty()) return "";

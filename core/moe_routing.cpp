@@ -1,5 +1,7 @@
 #include "core/moe_routing.h"
 
+#include "core/graph.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -40,6 +42,14 @@ void route_token(const float* logits, int64_t num_experts, const MoeRouting& r, 
     const double pe = p[static_cast<size_t>(e)];
     out.weights.push_back(static_cast<float>(r.normalize ? pe / conf : pe));
   }
+}
+
+MoeRouting moe_routing_of(const Op& op) {
+  MoeRouting r;
+  r.top_k = op.int_attr("top_k", 1);
+  r.normalize = op.int_attr("normalize", 0) != 0;
+  r.fallback_threshold = op.float_attr("fallback_threshold", 0.0);
+  return r;
 }
 
 }  // namespace qf

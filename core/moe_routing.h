@@ -31,6 +31,10 @@ struct TokenRoute {
   bool fallback = false;
 };
 
+struct Op;
+// The routing of a moe_experts op, from its attributes top_k, normalize, fallback_threshold.
+MoeRouting moe_routing_of(const Op& op);
+
 // Routes one token; `logits` has `num_experts` finite values (1 <= top_k <= num_experts).
 void route_token(const float* logits, int64_t num_experts, const MoeRouting& r, TokenRoute& out);
 

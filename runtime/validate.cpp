@@ -170,10 +170,7 @@ RoutingDivergence routing_divergence(Engine& engine, const Checkpoint& ck, const
     std::vector<Tensor> in;
     for (const std::string& name : op.inputs) in.push_back(own.at(name));
     if (op.kind == "moe_experts") {
-      MoeRouting r;
-      r.top_k = op.int_attr("top_k", 1);
-      r.normalize = op.int_attr("normalize", 0) != 0;
-      r.fallback_threshold = op.float_attr("fallback_threshold", 0.0);
+      const MoeRouting r = moe_routing_of(op);
       if (gc.trace.count(op.inputs.at(1)))
         compare_routing(gc.trace.at(op.inputs.at(1)), in.at(1), r, d);
       else if (untraced_drift >= 0)

@@ -25,9 +25,7 @@ class MoeExpertsOp : public OpImpl {
         xe_(*c.kt.memory), h1_(*c.kt.memory), h3_(*c.kt.memory), h_(*c.kt.memory), ye_(*c.kt.memory),
         row_(*c.kt.memory), ones_(*c.kt.memory) {
     experts_ = op_.int_attr("experts", 1);
-    routing_.top_k = op_.int_attr("top_k", 1);
-    routing_.normalize = op_.int_attr("normalize", 0) != 0;
-    routing_.fallback_threshold = op_.float_attr("fallback_threshold", 0.0);
+    routing_ = moe_routing_of(op_);
     gated_ = op_.strings.at("activation") == "silu_gated";
     if (!kt_.gated_act || !kt_.scale)
       fail(std::string("kernel table '") + kt_.name + "' has no gated-activation / scale kernels");
