@@ -25,6 +25,10 @@ struct MemoryOps {
   void (*to_device)(void* dst, const void* host_src, size_t bytes);
   void (*to_host)(void* host_dst, const void* src, size_t bytes);
   void (*copy)(void* dst, const void* src, size_t bytes);  // device to device
+  // Waits until the work queued on the device is done (null: the host, where kernels finish
+  // before they return). Per-op profiles call it so that an asynchronous device's op times are
+  // its kernels' times, not their launch times.
+  void (*synchronize)() = nullptr;
 };
 
 const MemoryOps& host_memory();  // 64-byte aligned malloc, memcpy

@@ -31,12 +31,13 @@ void cuda_to_host(void* dst, const void* src, size_t bytes) {
 void cuda_copy(void* dst, const void* src, size_t bytes) {
   if (bytes) QF_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
+void cuda_synchronize() { QF_CUDA_CHECK(cudaDeviceSynchronize()); }
 
 }  // namespace
 
 const MemoryOps& cuda_memory() {
   static const MemoryOps ops{Device{DeviceKind::kCuda, 0}, cuda_alloc, cuda_release, cuda_to_device, cuda_to_host,
-                             cuda_copy};
+                             cuda_copy, cuda_synchronize};
   return ops;
 }
 
