@@ -66,13 +66,14 @@ struct GemmCase {
   bool unsigned_x;
   bool per_row_sx;
   bool bias;
+  bool clamp = false;  // codes at the ends of their ranges only (x: -128 / 127 or 0 / 255; w: -8 / 7)
 };
 
 std::string name_of(const GemmCase& c) {
   return std::string(c.unsigned_x ? "qu8" : "qs8") + " x " + (c.kind == QWeightKind::kInt4 ? "int4" : "int8") +
          " M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) + " K=" + std::to_string(c.k) +
          (c.group ? " group " + std::to_string(c.group) : " per channel") + (c.per_row_sx ? " per-row sx" : "") +
-         (c.bias ? " bias" : "");
+         (c.bias ? " bias" : "") + (c.clamp ? " clamp" : "");
 }
 
 void run_gemm_case(const GemmCase& c, unsigned seed) {
@@ -88,6 +89,11 @@ void run_gemm_case(const GemmCase& c, unsigned seed) {
   std::vector<uint8_t> xu = randi<uint8_t>(static_cast<size_t>(c.m * c.k), seed + 5, 0, 255);
   std::vector<int8_t> xs = randi<int8_t>(static_cast<size_t>(c.m * c.k), seed + 6, -127, 127);
   const int32_t zp = c.unsigned_x ? 131 : 0;
+  if (c.clamp) {
+    for (int8_t& v : xs) v = (v & 1) ? 127 : -128;
+    for (uint8_t& v : xu) v = (v & 1) ? 255 : 0;
+    for (uint8_t& v : w4) v = static_cast<uint8_t>(((v & 1) ? 0x7 : 0x8) | (((v & 2) ? 0x7 : 0x8) << 4));
+  }
 
   QWeights w;
   w.kind = c.kind;
@@ -136,6 +142,26 @@ TEST(CudaTable, QGemmBitIdenticalToRef) {
           ++seed;
         }
   for (const GemmCase& c : cases) run_gemm_case(c, 100 + static_cast<unsigned>(&c - cases.data()) * 7);
+}
+
+// The int4 decode GEMV (q4_gemv_exact.cu: M <= 8, K a multiple of 32 up to 8192, groups of 32 /
+// 64 / 128 or per channel): every width it instantiates (2 and 8 chunks a lane, lanes left idle
+// when K < 1024), M = 1 .. 8, odd N, and codes at the clamp (the int32 sums at their largest).
+TEST(CudaTable, QGemmInt4DecodeGemvBitIdenticalToRef) {
+  QF_SKIP_WITHOUT_GPU();
+  std::vector<GemmCase> cases;
+  unsigned seed = 0;
+  for (int64_t k : {32, 96, 1024, 2048, 4096, 8192})
+    for (int64_t m : {1, 2, 5, 8})
+      for (int64_t group : {0, 32, 64, 128}) {
+        if (group && k % group != 0) continue;
+        ++seed;
+        cases.push_back({m, seed % 2 ? 7 : 130, k, QWeightKind::kInt4, group, seed % 3 == 0, m % 2 == 1, seed % 4 != 0,
+                         seed % 5 == 0});
+      }
+  for (bool ux : {false, true})  // the largest sums, both activation kinds
+    cases.push_back({3, 9, 8192, QWeightKind::kInt4, 32, ux, true, true, true});
+  for (const GemmCase& c : cases) run_gemm_case(c, 900 + static_cast<unsigned>(&c - cases.data()) * 11);
 }
 
 // N:M (kNM) weights: kept int8 values + packed indices, the k of kept value j being

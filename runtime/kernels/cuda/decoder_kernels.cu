@@ -57,6 +57,7 @@ __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, Rows rows
                                      int64_t kv_heads, int64_t d, int64_t window, float scale, float* y) {
   extern __shared__ double p[];
   __shared__ double sh[32];
+  __shared__ double sh_parts[kGqaThreads];
   const int64_t i = blockIdx.x, h = blockIdx.y, g = h / (heads / kv_heads), c = heads * d;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   const float* qi = q + i * q_stride + h * d;
@@ -80,11 +81,43 @@ __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, Rows rows
   double sum = 0.0;
   for (int64_t jj = threadIdx.x; jj < n; jj += blockDim.x) sum += (p[jj] = exp(p[jj] - m));
   sum = detail::block_reduce(sum, sh, detail::SumOp{});
+  for (int64_t jj = threadIdx.x; jj < n; jj += blockDim.x) p[jj] /= sum;  // one division per key
+  __syncthreads();
+  // The weighted sum over the keys: thread (part, e) sums keys part, part + split, ... for
+  // output element e (a decode step has one query: splitting the keys keeps every thread busy
+  // when d < blockDim.x), then the parts are added in order. Double throughout, rounded once.
   float* yi = y + i * c + h * d;
-  for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
+  const int64_t split = d < blockDim.x ? blockDim.x / d : 1, width = d < blockDim.x ? d : blockDim.x;
+  const int64_t part = threadIdx.x / width;
+  double* partial = sh_parts;
+  for (int64_t e0 = 0; e0 < d; e0 += width) {
+    const int64_t e = e0 + threadIdx.x % width;
     double acc = 0.0;
-    for (int64_t jj = 0; jj < n; ++jj) acc += (p[jj] / sum) * rows.value(first + jj, g * d + e);
-    yi[e] = static_cast<float>(acc);
+    if (part < split && e < d) {
+      int64_t jj = part;
+      for (; jj + 3 * split < n; jj += 4 * split) {  // four independent loads in flight
+        const double v0 = rows.value(first + jj, g * d + e), v1 = rows.value(first + jj + split, g * d + e);
+        const double v2 = rows.value(first + jj + 2 * split, g * d + e),
+                     v3 = rows.value(first + jj + 3 * split, g * d + e);
+        acc += p[jj] * v0;
+        acc += p[jj + split] * v1;
+        acc += p[jj + 2 * split] * v2;
+        acc += p[jj + 3 * split] * v3;
+      }
+      for (; jj < n; jj += split) acc += p[jj] * rows.value(first + jj, g * d + e);
+    }
+    if (split == 1) {
+      if (e < d) yi[e] = static_cast<float>(acc);
+      continue;
+    }
+    if (part < split) partial[threadIdx.x] = acc;
+    __syncthreads();
+    if (part == 0 && e < d) {
+      double total = partial[threadIdx.x];
+      for (int64_t s2 = 1; s2 < split; ++s2) total += partial[s2 * width + threadIdx.x];
+      yi[e] = static_cast<float>(total);
+    }
+    __syncthreads();
   }
 }
 

@@ -2,7 +2,9 @@
 // per channel or per group, times
 // qu8 / qs8 activation codes, bit-identical to the reference kernels (kernels.h, QGemmFn).
 //
-// Two kernels, one contract:
+// Three kernels, one contract:
+//  * at M <= 8, int4 weights whose K is a multiple of 32 (groups of 32, 64 or 128, or per
+//    channel): the decode GEMV of q4_gemv_exact.cu (16-byte weight loads, dp4a);
 //  * a warp per output (any shape: M = 1 decode steps, odd K and N, int4 nibbles): lanes split
 //    K, the int32 partial sums are reduced by shuffles (exact in any order), and the float
 //    epilogue is the reference's operation for operation (per group: a flush per group in
@@ -24,6 +26,7 @@
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
 #include "runtime/kernels/cuda/launch_util.cuh"
+#include "runtime/kernels/cuda/q4_gemv_exact.h"
 
 namespace qf::cuda {
 namespace {
@@ -160,11 +163,16 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
     w8a8_gemm(*p.w8, m, a, e);
     return;
   }
+  const int32_t zx = kUnsigned ? x.zero_point : 0;
+  const float* sw = static_cast<const float*>(p.scales.p);
+  if constexpr (STORE == Store::kInt4) {
+    if (q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride, static_cast<const uint8_t*>(p.codes.p), sw,
+                      w.n, w.k, p.group_size, bias, y))
+      return;
+  }
   const dim3 grid(static_cast<unsigned>((w.n + kWarpsPerBlock - 1) / kWarpsPerBlock),
                   static_cast<unsigned>(m < 65535 ? m : 65535));
   const auto* xc = static_cast<const XT*>(x.codes);
-  const int32_t zx = kUnsigned ? x.zero_point : 0;
-  const float* sw = static_cast<const float*>(p.scales.p);
   const NMIndex nm{static_cast<const uint8_t*>(p.nm_index.p), p.ldi, p.nm_n, p.nm_m, p.nm_m ? nm_index_bits(p.nm_m) : 0};
   if (p.group_size > 0)
     qgemm_warp_kernel<XT, STORE, true><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
