@@ -67,13 +67,14 @@ struct GemmCase {
   bool per_row_sx;
   bool bias;
   bool clamp = false;  // codes at the ends of their ranges only (x: -128 / 127 or 0 / 255; w: -8 / 7)
+  bool int8_fits4 = false;  // int8 weight codes in [-8, 7] (stored as llama.cpp's Q4_0 blocks are)
 };
 
 std::string name_of(const GemmCase& c) {
   return std::string(c.unsigned_x ? "qu8" : "qs8") + " x " + (c.kind == QWeightKind::kInt4 ? "int4" : "int8") +
          " M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) + " K=" + std::to_string(c.k) +
          (c.group ? " group " + std::to_string(c.group) : " per channel") + (c.per_row_sx ? " per-row sx" : "") +
-         (c.bias ? " bias" : "") + (c.clamp ? " clamp" : "");
+         (c.bias ? " bias" : "") + (c.clamp ? " clamp" : "") + (c.int8_fits4 ? " codes in [-8, 7]" : "");
 }
 
 void run_gemm_case(const GemmCase& c, unsigned seed) {
@@ -81,7 +82,8 @@ void run_gemm_case(const GemmCase& c, unsigned seed) {
   const bool int4 = c.kind == QWeightKind::kInt4;
   const int64_t groups = c.group ? c.k / c.group : 1;
   const int64_t rb = (c.k + 1) / 2;
-  std::vector<int8_t> w8 = randi<int8_t>(static_cast<size_t>(c.n * c.k), seed, -127, 127);
+  std::vector<int8_t> w8 = randi<int8_t>(static_cast<size_t>(c.n * c.k), seed, c.int8_fits4 ? -8 : -127,
+                                         c.int8_fits4 ? 7 : 127);
   std::vector<uint8_t> w4 = randi<uint8_t>(static_cast<size_t>(c.n * rb), seed + 1, 0, 255);
   std::vector<float> sw = randf(static_cast<size_t>(c.n * groups), seed + 2, 1e-3f, 2e-2f);
   std::vector<float> bias = randf(static_cast<size_t>(c.n), seed + 3);
@@ -146,7 +148,8 @@ TEST(CudaTable, QGemmBitIdenticalToRef) {
 
 // The int4 decode GEMV (q4_gemv_exact.cu: M <= 8, K a multiple of 32 up to 8192, groups of 32 /
 // 64 / 128 or per channel): every width it instantiates (2 and 8 chunks a lane, lanes left idle
-// when K < 1024), M = 1 .. 8, odd N, and codes at the clamp (the int32 sums at their largest).
+// when K < 1024), M = 1 .. 8, odd N, codes at the clamp (the int32 sums at their largest), and
+// int8 weights whose codes fit 4 bits (prepared as nibbles for it).
 TEST(CudaTable, QGemmInt4DecodeGemvBitIdenticalToRef) {
   QF_SKIP_WITHOUT_GPU();
   std::vector<GemmCase> cases;
@@ -161,6 +164,12 @@ TEST(CudaTable, QGemmInt4DecodeGemvBitIdenticalToRef) {
       }
   for (bool ux : {false, true})  // the largest sums, both activation kinds
     cases.push_back({3, 9, 8192, QWeightKind::kInt4, 32, ux, true, true, true});
+  // int8 storage of 4-bit codes: the cuda table packs them as nibbles for the same GEMV
+  for (int64_t k : {64, 2048, 8192})
+    for (int64_t group : {0, 32, 64}) {
+      ++seed;
+      cases.push_back({seed % 2 ? 1 : 4, 33, k, QWeightKind::kInt8, group, seed % 3 == 0, true, true, false, true});
+    }
   for (const GemmCase& c : cases) run_gemm_case(c, 900 + static_cast<unsigned>(&c - cases.data()) * 11);
 }
 
@@ -168,17 +177,23 @@ TEST(CudaTable, QGemmInt4DecodeGemvBitIdenticalToRef) {
 // (j / N) * M + index j; per channel and per group (groups of whole M-blocks).
 TEST(CudaTable, QGemmNMBitIdenticalToRef) {
   QF_SKIP_WITHOUT_GPU();
-  const struct { int64_t m, n, k; int nn, mm; int64_t group; } cases[] = {
-      {1, 5, 8, 2, 4, 0}, {3, 37, 96, 2, 4, 32}, {13, 64, 128, 2, 4, 0}, {40, 33, 64, 1, 2, 16}, {2, 17, 48, 4, 8, 24}};
+  // four_bit: kept codes in [-8, 7] (a 2:4 Q4_0 weight): at M <= 8 and K % 32 == 0 the 2:4 decode
+  // GEMV of q4_gemv_exact.cu takes them (groups of 32 / 64 / 128 or per channel).
+  const struct { int64_t m, n, k; int nn, mm; int64_t group; bool four_bit; } cases[] = {
+      {1, 5, 8, 2, 4, 0, false},       {3, 37, 96, 2, 4, 32, false},   {13, 64, 128, 2, 4, 0, false},
+      {40, 33, 64, 1, 2, 16, false},   {2, 17, 48, 4, 8, 24, false},   {1, 9, 32, 2, 4, 32, true},
+      {3, 37, 96, 2, 4, 32, true},     {8, 130, 2048, 2, 4, 32, true}, {1, 7, 2048, 2, 4, 0, true},
+      {2, 33, 8192, 2, 4, 64, true},   {5, 20, 4096, 2, 4, 128, true}, {1, 64, 8192, 2, 4, 32, true}};
   unsigned seed = 500;
   for (const auto& c : cases)
     for (bool ux : {false, true}) {
       SCOPED_TRACE("N:M " + std::to_string(c.nn) + ":" + std::to_string(c.mm) + " M=" + std::to_string(c.m) + " N=" +
                    std::to_string(c.n) + " K=" + std::to_string(c.k) + " group " + std::to_string(c.group) +
-                   (ux ? " qu8" : " qs8"));
+                   (ux ? " qu8" : " qs8") + (c.four_bit ? " 4-bit codes" : ""));
       const int bits = c.mm <= 2 ? 1 : (c.mm <= 4 ? 2 : 4);
       const int64_t kept = c.k / c.mm * c.nn, ldi = (kept * bits + 7) / 8, groups = c.group ? c.k / c.group : 1;
-      const auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, -127, 127);
+      const auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, c.four_bit ? -8 : -127,
+                                      c.four_bit ? 7 : 127);
       // Distinct indices per block (what compression writes), except in the first case's rows,
       // where repeats check that such a weight stays exact (the warp kernel, no dense decode).
       std::vector<int> idx(static_cast<size_t>(c.n * kept));
@@ -189,7 +204,7 @@ TEST(CudaTable, QGemmNMBitIdenticalToRef) {
         std::shuffle(perm.begin(), perm.end(), gen);
         for (int i = 0; i < c.nn; ++i) idx[static_cast<size_t>(blk * c.nn + i)] = perm[static_cast<size_t>(i)];
       }
-      if (&c == &cases[2]) idx[1] = idx[0];  // a repeat in row 0 of the M = 13 case
+      if (&c == &cases[2] || &c == &cases[7]) idx[1] = idx[0];  // a repeat in row 0 (warp kernel, GEMV)
       std::vector<uint8_t> packed(static_cast<size_t>(c.n * ldi), 0);
       for (int64_t r = 0; r < c.n; ++r)
         for (int64_t j = 0; j < kept; ++j) {

@@ -1,9 +1,11 @@
-// The `cuda` table's int4 GEMV for decode steps (M <= 8): int4 weights (core/int4_pack.h) times
-// qs8 / qu8 activation codes, bit-identical to the reference kernels (kernels.h, QGemmFn).
+// The `cuda` table's 4-bit GEMVs for decode steps (M <= 8): int4 weights (core/int4_pack.h), and
+// 2:4 weights whose kept codes fit 4 bits, times qs8 / qu8 activation codes, bit-identical to the
+// reference kernels (kernels.h, QGemmFn).
 // Plain C++ (no CUDA headers). Device pointers.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace qf::cuda {
 
@@ -20,5 +22,23 @@ constexpr int64_t kQ4GemvMaxM = 8;
 bool q4_gemv_exact(int64_t m, const void* x, bool x_unsigned, int32_t zx, const float* sx, int64_t sx_stride,
                    const uint8_t* w4, const float* sw, int64_t n, int64_t k, int64_t group_size, const float* bias,
                    float* y);
+
+// A 2:4 weight whose kept codes all fit 4 bits, as the 2:4 GEMV reads it: per 32 k of a row, its
+// 16 kept codes as 8 bytes (byte i of the first / second 4: kept value i / i + 8 in the low nibble,
+// i + 4 / i + 12 in the high one), vals [N, K/4]; idx the checkpoint's 2-bit indices [N, K/8]
+// (core/nm_sparse.h) as they are. Device pointers.
+struct Sparse24Nibbles {
+  const uint8_t* vals = nullptr;
+  const uint8_t* idx = nullptr;
+};
+// Host side of the load: the vals layout above from the checkpoint's kept int8 codes [N, K/2]
+// (K % 32 == 0; every code in [-8, 7]).
+std::vector<uint8_t> sparse24_nibbles(const int8_t* kept, int64_t n, int64_t k);
+
+// The same contract for such a weight (kernels.h: the kept value j of a row multiplies
+// x[(j / 2) * 4 + index j]); the same shape rules as q4_gemv_exact, false when they exclude it.
+bool q4s24_gemv_exact(int64_t m, const void* x, bool x_unsigned, int32_t zx, const float* sx, int64_t sx_stride,
+                      const Sparse24Nibbles& w, const float* sw, int64_t n, int64_t k, int64_t group_size,
+                      const float* bias, float* y);
 
 }  // namespace qf::cuda

@@ -3,8 +3,9 @@
 // qu8 / qs8 activation codes, bit-identical to the reference kernels (kernels.h, QGemmFn).
 //
 // Three kernels, one contract:
-//  * at M <= 8, int4 weights whose K is a multiple of 32 (groups of 32, 64 or 128, or per
-//    channel): the decode GEMV of q4_gemv_exact.cu (16-byte weight loads, dp4a);
+//  * at M <= 8, 4-bit weights whose K is a multiple of 32 (groups of 32, 64 or 128, or per
+//    channel): the decode GEMVs of q4_gemv_exact.cu (int4; int8 storage of 4-bit codes, packed
+//    as nibbles at load; 2:4 with 4-bit kept codes);
 //  * a warp per output (any shape: M = 1 decode steps, odd K and N, int4 nibbles): lanes split
 //    K, the int32 partial sums are reduced by shuffles (exact in any order), and the float
 //    epilogue is the reference's operation for operation (per group: a flush per group in
@@ -15,6 +16,7 @@
 //    weights decoded to the same int8 integers at load.
 // prepare_qweights uploads each weight once at load (the executor keeps it in QWeights::prepared);
 // the kernels read only the prepared copy.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -59,6 +61,13 @@ struct CudaQWeights : kernels::PreparedQWeights {
   // it costs an int8 copy of the weight on the device next to the packed one the warp kernel
   // streams at small M).
   std::unique_ptr<W8Device> w8;
+  // int8 weights whose codes all fit 4 bits (llama.cpp's Q4_0 blocks are stored so): the same
+  // codes as int4 nibbles [N, K/2], for the decode GEMV (q4_gemv_exact.cu) at M <= 8. Null when
+  // some code does not fit or the GEMV's shape rules (K % 32 == 0, ...) exclude the weight.
+  DeviceBytes nibbles;
+  // 2:4 weights whose kept codes fit 4 bits: their values as the 2:4 GEMV reads them
+  // (q4_gemv_exact.h, Sparse24Nibbles; the indices are nm_index as they are). Null otherwise.
+  DeviceBytes s24_vals;
   DeviceBytes nm_index;                // N:M: the 2-bit (M <= 4) / 1- / 4-bit indices [N, ldi]
   int64_t ldi = 0;
   int nm_n = 0, nm_m = 0;
@@ -165,11 +174,15 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
   }
   const int32_t zx = kUnsigned ? x.zero_point : 0;
   const float* sw = static_cast<const float*>(p.scales.p);
-  if constexpr (STORE == Store::kInt4) {
-    if (q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride, static_cast<const uint8_t*>(p.codes.p), sw,
-                      w.n, w.k, p.group_size, bias, y))
-      return;
-  }
+  const void* nibbles = STORE == Store::kInt4 ? p.codes.p : STORE == Store::kInt8 ? p.nibbles.p : nullptr;
+  if (nibbles && q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride,
+                               static_cast<const uint8_t*>(nibbles), sw, w.n, w.k, p.group_size, bias, y))
+    return;
+  if (p.s24_vals.p &&
+      q4s24_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride,
+                       {static_cast<const uint8_t*>(p.s24_vals.p), static_cast<const uint8_t*>(p.nm_index.p)}, sw, w.n,
+                       w.k, p.group_size, bias, y))
+    return;
   const dim3 grid(static_cast<unsigned>((w.n + kWarpsPerBlock - 1) / kWarpsPerBlock),
                   static_cast<unsigned>(m < 65535 ? m : 65535));
   const auto* xc = static_cast<const XT*>(x.codes);
@@ -215,6 +228,11 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
     p->ldi = nm_index_row_bytes(w.k, w.nm_n, w.nm_m);
     p->codes = DeviceBytes(w.codes, w.n * p->ldw);
     p->nm_index = DeviceBytes(w.packed, w.n * p->ldi);
+    if (w.nm_n == 2 && w.nm_m == 4 && w.k % 32 == 0 &&
+        std::all_of(w.codes, w.codes + w.n * p->ldw, [](int8_t c) { return c >= -8 && c <= 7; })) {
+      const std::vector<uint8_t> vals = sparse24_nibbles(w.codes, w.n, w.k);
+      p->s24_vals = DeviceBytes(vals.data(), static_cast<int64_t>(vals.size()));
+    }
   } else if (w.kind == QWeightKind::kInt4) {
     p->ldw = int4_row_bytes(w.k);
     p->codes = DeviceBytes(w.packed, w.n * p->ldw);
@@ -226,6 +244,12 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
   } else {
     p->ldw = w.k;
     p->codes = DeviceBytes(w.codes, w.n * w.k);
+  }
+  if (w.kind == QWeightKind::kInt8 && w.k % 32 == 0 &&
+      std::all_of(w.codes, w.codes + w.n * w.k, [](int8_t c) { return c >= -8 && c <= 7; })) {
+    std::vector<uint8_t> packed(static_cast<size_t>(w.n * w.k / 2));  // K even: rows stay whole bytes
+    for (size_t j = 0; j < packed.size(); ++j) packed[j] = pack_int4x2(w.codes[2 * j], w.codes[2 * j + 1]);
+    p->nibbles = DeviceBytes(packed.data(), static_cast<int64_t>(packed.size()));
   }
   if (w.kind != QWeightKind::kInt8 && w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
     std::vector<int8_t> dense(static_cast<size_t>(w.n * w.k), 0);
