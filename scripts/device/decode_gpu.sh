@@ -5,7 +5,8 @@
 # eager bf16 of the same Hugging Face folder (bench/cuda/torch_decode_peer.py), same GPU, same
 # prompt ids, same number of greedy steps. One summary file: $OUT/decode_gpu.txt.
 #   device run: bash scripts/device/decode_gpu.sh
-# Env: SHAPE=1b|tiny (default 1b), PROMPT (32), TOKENS (128), REPEATS (3), SKIP_TESTS=1.
+# Env: SHAPE=1b|tiny (default 1b), PROMPT (32), TOKENS (128), REPEATS (3), SKIP_TESTS=1,
+# PEER_ATTN="sdpa eager" (transformers attention implementations to time; default sdpa).
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
@@ -38,7 +39,7 @@ ls -la $HF $D/*.qf.h5 | tee -a "$O"
 log "qforge cuda: dense Q4_0, then 2:4 + Q4_0"
 $B/bench/cuda/decode_bench --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS --profile $D/q4.qf.h5 $D/q4_sp24.qf.h5 2>&1 | tee -a "$O"
 log "PyTorch eager (transformers), same folder"
-for attn in sdpa eager; do
+for attn in ${PEER_ATTN:-sdpa}; do
   python3 bench/cuda/torch_decode_peer.py $HF --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS --attn $attn 2>&1 |
     grep -v Warning | tail -4 | tee -a "$O"
 done

@@ -67,14 +67,14 @@ struct GemmCase {
   bool per_row_sx;
   bool bias;
   bool clamp = false;  // codes at the ends of their ranges only (x: -128 / 127 or 0 / 255; w: -8 / 7)
-  bool int8_fits4 = false;  // int8 weight codes in [-8, 7] (stored as llama.cpp's Q4_0 blocks are)
+  bool int8_fits4 = false;  // int8 weight codes of 4 bits: per group (or row) in [-8, 7] or [-7, 8]
 };
 
 std::string name_of(const GemmCase& c) {
   return std::string(c.unsigned_x ? "qu8" : "qs8") + " x " + (c.kind == QWeightKind::kInt4 ? "int4" : "int8") +
          " M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) + " K=" + std::to_string(c.k) +
          (c.group ? " group " + std::to_string(c.group) : " per channel") + (c.per_row_sx ? " per-row sx" : "") +
-         (c.bias ? " bias" : "") + (c.clamp ? " clamp" : "") + (c.int8_fits4 ? " codes in [-8, 7]" : "");
+         (c.bias ? " bias" : "") + (c.clamp ? " clamp" : "") + (c.int8_fits4 ? " 4-bit codes" : "");
 }
 
 void run_gemm_case(const GemmCase& c, unsigned seed) {
@@ -91,6 +91,11 @@ void run_gemm_case(const GemmCase& c, unsigned seed) {
   std::vector<uint8_t> xu = randi<uint8_t>(static_cast<size_t>(c.m * c.k), seed + 5, 0, 255);
   std::vector<int8_t> xs = randi<int8_t>(static_cast<size_t>(c.m * c.k), seed + 6, -127, 127);
   const int32_t zp = c.unsigned_x ? 131 : 0;
+  if (c.int8_fits4)  // like llama.cpp's Q4_0 blocks stored with positive scales: every other group in [-7, 8]
+    for (int64_t r = 0; r < c.n; ++r)
+      for (int64_t g = 0; g < groups; ++g)
+        if ((r + g) % 2 == 1)
+          for (int64_t j = 0; j < c.k / groups; ++j) w8[r * c.k + g * (c.k / groups) + j] *= -1;
   if (c.clamp) {
     for (int8_t& v : xs) v = (v & 1) ? 127 : -128;
     for (uint8_t& v : xu) v = (v & 1) ? 255 : 0;
@@ -192,8 +197,12 @@ TEST(CudaTable, QGemmNMBitIdenticalToRef) {
                    (ux ? " qu8" : " qs8") + (c.four_bit ? " 4-bit codes" : ""));
       const int bits = c.mm <= 2 ? 1 : (c.mm <= 4 ? 2 : 4);
       const int64_t kept = c.k / c.mm * c.nn, ldi = (kept * bits + 7) / 8, groups = c.group ? c.k / c.group : 1;
-      const auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, c.four_bit ? -8 : -127,
-                                      c.four_bit ? 7 : 127);
+      auto vals = randi<int8_t>(static_cast<size_t>(c.n * kept), seed++, c.four_bit ? -8 : -127, c.four_bit ? 7 : 127);
+      if (c.four_bit)  // every other group in [-7, 8], as a 2:4 Q4_0 weight with positive scales has them
+        for (int64_t r = 0; r < c.n; ++r)
+          for (int64_t g = 0; g < groups; ++g)
+            if ((r + g) % 2 == 1)
+              for (int64_t j = 0; j < kept / groups; ++j) vals[static_cast<size_t>(r * kept + g * (kept / groups) + j)] *= -1;
       // Distinct indices per block (what compression writes), except in the first case's rows,
       // where repeats check that such a weight stays exact (the warp kernel, no dense decode).
       std::vector<int> idx(static_cast<size_t>(c.n * kept));

@@ -5,7 +5,7 @@
 // Three kernels, one contract:
 //  * at M <= 8, 4-bit weights whose K is a multiple of 32 (groups of 32, 64 or 128, or per
 //    channel): the decode GEMVs of q4_gemv_exact.cu (int4; int8 storage of 4-bit codes, packed
-//    as nibbles at load; 2:4 with 4-bit kept codes);
+//    as nibbles at load, llama.cpp's Q4_0 blocks included; 2:4 with 4-bit kept codes);
 //  * a warp per output (any shape: M = 1 decode steps, odd K and N, int4 nibbles): lanes split
 //    K, the int32 partial sums are reduced by shuffles (exact in any order), and the float
 //    epilogue is the reference's operation for operation (per group: a flush per group in
@@ -68,6 +68,8 @@ struct CudaQWeights : kernels::PreparedQWeights {
   // 2:4 weights whose kept codes fit 4 bits: their values as the 2:4 GEMV reads them
   // (q4_gemv_exact.h, Sparse24Nibbles; the indices are nm_index as they are). Null otherwise.
   DeviceBytes s24_vals;
+  // The scales those two GEMVs read (fit_nibbles may negate a group's codes and its scale).
+  DeviceBytes nibble_scales;
   DeviceBytes nm_index;                // N:M: the 2-bit (M <= 4) / 1- / 4-bit indices [N, ldi]
   int64_t ldi = 0;
   int nm_n = 0, nm_m = 0;
@@ -77,6 +79,23 @@ struct CudaQWeights : kernels::PreparedQWeights {
 };
 
 enum class Store { kInt8, kInt4, kNM };
+
+// int8 codes as signed nibbles for the 4-bit GEMVs: each group of `per_group` codes (a whole row
+// per channel) must lie in [-8, 7], or in [-7, 8] and is then stored negated with its scale
+// negated -- llama.cpp's Q4_0 blocks stored with positive scales are either (core/ggml_blocks.h).
+// The contract's products are unchanged bit for bit: float(-a) * -s == float(a) * s, and per
+// channel sx * -s == -(sx * s). False when a group fits neither (codes and scales then undefined).
+bool fit_nibbles(std::vector<int8_t>& codes, std::vector<float>& scales, int64_t per_group) {
+  for (size_t g = 0; g < scales.size(); ++g) {
+    int8_t* c = codes.data() + g * per_group;
+    const auto [lo, hi] = std::minmax_element(c, c + per_group);
+    if (*lo >= -8 && *hi <= 7) continue;
+    if (*lo < -7 || *hi > 8) return false;
+    for (int64_t i = 0; i < per_group; ++i) c[i] = static_cast<int8_t>(-c[i]);
+    scales[g] = -scales[g];
+  }
+  return true;
+}
 
 // N:M weights: kept value j of a row sits at k = (j / nm_n) * nm_m + index j (core/nm_sparse.h).
 struct NMIndex {
@@ -174,14 +193,18 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
   }
   const int32_t zx = kUnsigned ? x.zero_point : 0;
   const float* sw = static_cast<const float*>(p.scales.p);
-  const void* nibbles = STORE == Store::kInt4 ? p.codes.p : STORE == Store::kInt8 ? p.nibbles.p : nullptr;
-  if (nibbles && q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride,
-                               static_cast<const uint8_t*>(nibbles), sw, w.n, w.k, p.group_size, bias, y))
+  const auto* nsw = static_cast<const float*>(p.nibble_scales.p);
+  if (STORE == Store::kInt4 &&
+      q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride, static_cast<const uint8_t*>(p.codes.p), sw,
+                    w.n, w.k, p.group_size, bias, y))
+    return;
+  if (p.nibbles.p && q4_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride,
+                                   static_cast<const uint8_t*>(p.nibbles.p), nsw, w.n, w.k, p.group_size, bias, y))
     return;
   if (p.s24_vals.p &&
       q4s24_gemv_exact(m, x.codes, kUnsigned, zx, x.scales, x.scale_stride,
-                       {static_cast<const uint8_t*>(p.s24_vals.p), static_cast<const uint8_t*>(p.nm_index.p)}, sw, w.n,
-                       w.k, p.group_size, bias, y))
+                       {static_cast<const uint8_t*>(p.s24_vals.p), static_cast<const uint8_t*>(p.nm_index.p)}, nsw,
+                       w.n, w.k, p.group_size, bias, y))
     return;
   const dim3 grid(static_cast<unsigned>((w.n + kWarpsPerBlock - 1) / kWarpsPerBlock),
                   static_cast<unsigned>(m < 65535 ? m : 65535));
@@ -228,10 +251,14 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
     p->ldi = nm_index_row_bytes(w.k, w.nm_n, w.nm_m);
     p->codes = DeviceBytes(w.codes, w.n * p->ldw);
     p->nm_index = DeviceBytes(w.packed, w.n * p->ldi);
-    if (w.nm_n == 2 && w.nm_m == 4 && w.k % 32 == 0 &&
-        std::all_of(w.codes, w.codes + w.n * p->ldw, [](int8_t c) { return c >= -8 && c <= 7; })) {
-      const std::vector<uint8_t> vals = sparse24_nibbles(w.codes, w.n, w.k);
-      p->s24_vals = DeviceBytes(vals.data(), static_cast<int64_t>(vals.size()));
+    if (w.nm_n == 2 && w.nm_m == 4 && w.k % 32 == 0) {
+      std::vector<int8_t> kept(w.codes, w.codes + w.n * p->ldw);
+      std::vector<float> sc(w.scales, w.scales + w.n * p->groups);
+      if (fit_nibbles(kept, sc, p->ldw / p->groups)) {
+        const std::vector<uint8_t> vals = sparse24_nibbles(kept.data(), w.n, w.k);
+        p->s24_vals = DeviceBytes(vals.data(), static_cast<int64_t>(vals.size()));
+        p->nibble_scales = DeviceBytes(sc.data(), static_cast<int64_t>(sc.size() * sizeof(float)));
+      }
     }
   } else if (w.kind == QWeightKind::kInt4) {
     p->ldw = int4_row_bytes(w.k);
@@ -245,11 +272,15 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels:
     p->ldw = w.k;
     p->codes = DeviceBytes(w.codes, w.n * w.k);
   }
-  if (w.kind == QWeightKind::kInt8 && w.k % 32 == 0 &&
-      std::all_of(w.codes, w.codes + w.n * w.k, [](int8_t c) { return c >= -8 && c <= 7; })) {
-    std::vector<uint8_t> packed(static_cast<size_t>(w.n * w.k / 2));  // K even: rows stay whole bytes
-    for (size_t j = 0; j < packed.size(); ++j) packed[j] = pack_int4x2(w.codes[2 * j], w.codes[2 * j + 1]);
-    p->nibbles = DeviceBytes(packed.data(), static_cast<int64_t>(packed.size()));
+  if (w.kind == QWeightKind::kInt8 && w.k % 32 == 0) {
+    std::vector<int8_t> codes(w.codes, w.codes + w.n * w.k);
+    std::vector<float> sc(w.scales, w.scales + w.n * p->groups);
+    if (fit_nibbles(codes, sc, w.k / p->groups)) {
+      std::vector<uint8_t> packed(codes.size() / 2);  // K even: rows stay whole bytes
+      for (size_t j = 0; j < packed.size(); ++j) packed[j] = pack_int4x2(codes[2 * j], codes[2 * j + 1]);
+      p->nibbles = DeviceBytes(packed.data(), static_cast<int64_t>(packed.size()));
+      p->nibble_scales = DeviceBytes(sc.data(), static_cast<int64_t>(sc.size() * sizeof(float)));
+    }
   }
   if (w.kind != QWeightKind::kInt8 && w.k % 16 == 0 && (p->group_size == 0 || p->group_size % 64 == 0)) {
     std::vector<int8_t> dense(static_cast<size_t>(w.n * w.k), 0);
