@@ -173,20 +173,23 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int64_t> ms = {1, 16, 128};
+  std::vector<int64_t> ms = {1, 4, 16, 64, 128};
+  bool profile = false;
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {4096, 11008}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_bs_bench [--quick]\n"
+          "usage: cuda_bs_bench [--quick] [--profile]\n"
           "Times the cuda table's block-sparse GEMMs (32x32 blocks, 50%% and 70%% of the blocks pruned, and\n"
           "every block kept) against its dense GEMM of the same precision (int8, int4) and cuBLAS FP16, for\n"
-          "(N, K) in {(4096,4096), (4096,11008)} and M in {1,16,128}; qu8 activations, per-channel scales,\n"
-          "bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies) and a sweep\n"
-          "of the warps splitting a slice's steps. --quick: 4096x4096 only.\n");
+          "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,16,64,128}; qu8 activations, per-channel\n"
+          "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies) and a\n"
+          "sweep of the launch shapes. --quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and\n"
+          "16, int8 and int4, each block-sparse GEMM run once untimed (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) shapes = {{4096, 4096}};
+    if (!std::strcmp(argv[i], "--profile")) profile = true;
   }
   std::string why;
   if (!device_available(&why)) {
@@ -211,6 +214,25 @@ int main(int argc, char** argv) {
   const kernels::KernelTable& cu = cuda_kernel_table();
   const kernels::KernelTable& ref = kernels::ref_kernel_table();
   std::mt19937_64 rng(4321);
+  if (profile) {
+    const int64_t n = 4096, k = 4096;
+    std::vector<uint8_t> xh(static_cast<size_t>(16 * k), 77);
+    const float sxh = 0.02f;
+    void* x = device_alloc(16 * k);
+    copy_to_device(x, xh.data(), 16 * k);
+    float* sx = static_cast<float*>(device_alloc(4));
+    copy_to_device(sx, &sxh, 4);
+    float* y = static_cast<float*>(device_alloc(16 * n * 4));
+    const QActs xa{x, 128, sx, 0};
+    for (int bits : {8, 4}) {
+      HostWeight w = make_weight(bits, n, k, 0.3, false, rng);
+      Prepared p = prepare_copies(w, 1);
+      for (int64_t m : {int64_t{1}, int64_t{16}}) cu.qgemm[0][bits == 8 ? 3 : 4](m, xa, p.q[0], nullptr, y);
+    }
+    device_sync();
+    std::printf("profile: ran int8 / int4 x M = 1 / 16 once each\n");
+    return 0;
+  }
   std::vector<Row> rows;
   std::vector<std::string> sweep, checks;
   const int64_t mmax = *std::max_element(ms.begin(), ms.end());
@@ -298,10 +320,13 @@ int main(int argc, char** argv) {
         r.bs70 = run(kind_bs, p70, m);
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " int" + std::to_string(bits) +
                            " M=" + std::to_string(m) + " 70%:";
-        for (int wk : {1, 2, 4, 8, 16}) {
-          set_bs_config(BSConfig{wk});
+        const std::vector<BSConfig> cfgs =
+            m <= 16 ? std::vector<BSConfig>{{2, 1}, {4, 1}, {8, 1}, {16, 1}}
+                    : std::vector<BSConfig>{{8, 1}, {16, 1}, {4, 2}, {8, 2}, {2, 4}, {4, 4}};
+        for (const BSConfig& cfg : cfgs) {
+          set_bs_config(cfg);
           char buf[64];
-          std::snprintf(buf, sizeof buf, " wk=%d %.2f us;", wk, run(kind_bs, p70, m));
+          std::snprintf(buf, sizeof buf, " [wm %d, wk %d] %.2f us;", cfg.warps_m, cfg.warps_k, run(kind_bs, p70, m));
           line += buf;
         }
         set_bs_config(BSConfig{});
@@ -318,7 +343,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\nChecks against the ref table:\n");
   for (auto& c : checks) std::printf("%s\n", c.c_str());
-  std::printf("\nWarps splitting a slice's steps (70%% pruned; the launcher picks 8 at M <= 64, 4 above):\n");
+  std::printf("\nLaunch shapes, 70%% pruned: [warps across M, warps splitting the steps] (the launcher picks\n"
+              "[1, 8] at M <= 32, [2, 8] at M <= 64, [4, 4] above):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "

@@ -48,5 +48,10 @@ $B/bench/cuda/cuda_bs_bench $QUICK > "$OUT/bench.txt" 2> "$OUT/bench_progress.tx
 echo "bench rc=$?" >> "$OUT/bench.txt"
 kill $SMI 2>/dev/null
 cat "$OUT/bench.txt" >> "$S"
-tail -40 "$OUT/bench.txt"
+tail -48 "$OUT/bench.txt"
+log "ncu: the block-sparse kernel, int8 / int4 x M = 1 / 16, 4096x4096, 70% pruned"
+ncu --clock-control none --kernel-name regex:bs_steps --section SpeedOfLight --section MemoryWorkloadAnalysis \
+  --section WarpStateStats --section Occupancy $B/bench/cuda/cuda_bs_bench --profile > "$OUT/ncu.txt" 2>&1
+grep -E "bs_steps_kernel|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Compute \(SM\) Throughput|Achieved Occupancy|Stall Long|Stall L1|Warp Cycles Per Issued" \
+  "$OUT/ncu.txt" | cut -c1-150 | head -60 | tee -a "$S"
 log "done"

@@ -65,7 +65,7 @@ struct CudaBSWeights : kernels::PreparedQWeights {
   DeviceBytes row_ptr, col, blocks;                   // kBsr
 };
 
-std::atomic<int> g_warps_k{0};
+std::atomic<int> g_warps_k{0}, g_warps_m{0};
 
 constexpr int kMaxBM = 128;  // rows of M per CTA: 16 * MT * wm with MT <= 2, wm <= 4
 
@@ -99,8 +99,8 @@ __device__ __forceinline__ uint2 load_x8(const StepArgs& p, int row, int k) {
   return make_uint2(w[0], w[1]);
 }
 
-template <bool XU8, bool INT4, int MT, bool PER_GROUP>
-__global__ void __launch_bounds__(PER_GROUP ? 128 : 512) bs_steps_kernel(StepArgs p) {
+template <bool XU8, bool INT4, int MT, bool PER_GROUP, int DEPTH = MT == 1 ? 4 : 2>
+__global__ void __launch_bounds__(PER_GROUP ? 128 : 512, 1) bs_steps_kernel(StepArgs p) {
   // Per channel: the CTA's int32 sums; per group: its float totals (each written by one thread).
   __shared__ int32_t red[kMaxBM * 32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -188,26 +188,36 @@ __global__ void __launch_bounds__(PER_GROUP ? 128 : 512) bs_steps_kernel(StepArg
   };
 
   // Steps in batches of 32: lane i holds the k of the batch's step i (one load per 32 steps).
+  // DEPTH steps are in flight per warp (a ring of fragments with compile-time indices): a warp
+  // walks only a few steps, so one step of look-ahead would leave it waiting a full memory
+  // latency per step.
   for (int b0 = 0; b0 < mine; b0 += 32) {
     const int cnt = min(32, mine - b0);
     auto q_of = [&](int i) { return q0 + wk + (b0 + i) * p.wk; };
     const int kl = lane < cnt ? __ldg(p.step_k + q_of(lane)) : 0;
-    int kq = __shfl_sync(0xffffffffu, kl, 0);
-    Frag f = load(q_of(0), kq);
-    for (int i = 0; i < cnt; ++i) {
-      Frag nx{};
-      int kn = 0;
-      if (i + 1 < cnt) {  // warp-uniform
-        kn = __shfl_sync(0xffffffffu, kl, i + 1);
-        nx = load(q_of(i + 1), kn);
+    Frag f[DEPTH];
+    int kf[DEPTH];
+#pragma unroll
+    for (int d = 0; d < DEPTH; ++d) {
+      kf[d] = __shfl_sync(0xffffffffu, kl, d);
+      if (d < cnt) f[d] = load(q_of(d), kf[d]);
+    }
+    for (int i = 0; i < cnt; i += DEPTH) {
+#pragma unroll
+      for (int d = 0; d < DEPTH; ++d) {
+        if (i + d < cnt) {  // warp-uniform
+          if constexpr (PER_GROUP) {
+            const int gq = kf[d] / p.gs;
+            while (gcur < gq) flush(gcur++);  // the finished group, then the empty ones before gq
+          }
+          mma(f[d]);
+          const int nxt = i + d + DEPTH;
+          if (nxt < cnt) {  // warp-uniform
+            kf[d] = __shfl_sync(0xffffffffu, kl, nxt);
+            f[d] = load(q_of(nxt), kf[d]);
+          }
+        }
       }
-      if constexpr (PER_GROUP) {
-        const int gq = kq / p.gs;
-        while (gcur < gq) flush(gcur++);  // the finished group, then the empty ones before gq
-      }
-      mma(f);
-      f = nx;
-      kq = kn;
     }
   }
 
@@ -354,13 +364,10 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
   // Rows of M per warp (16 * MT) and warps across M (wm) by M; warps across steps (wk): per
   // channel only (per group the flushes of a slice are one ordered chain).
   const int mt = m <= 16 ? 1 : 2;
-  const int wm = m <= 32 ? 1 : m <= 64 ? 2 : 4;
+  const int want_m = g_warps_m.load(), want_k = g_warps_k.load();
+  const int wm = want_m > 0 ? std::min(want_m, 4) : m <= 32 ? 1 : m <= 64 ? 2 : 4;
   int wk = 1;
-  if (!pg) {
-    const int want = g_warps_k.load();
-    wk = want > 0 ? want : (wm == 4 ? 4 : 8);
-    wk = std::max(1, std::min(wk, 16 / wm));
-  }
+  if (!pg) wk = std::max(1, std::min(want_k > 0 ? want_k : (wm == 4 ? 4 : 8), 16 / wm));
   const int bm = 16 * mt * wm;
   const int64_t max_rows = int64_t{65535} * bm;  // grid.y limit: longer M runs in chunks
   for (int64_t m0 = 0; m0 < m; m0 += max_rows) {
@@ -387,7 +394,10 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
 
 }  // namespace
 
-void set_bs_config(BSConfig c) { g_warps_k.store(c.warps_k); }
+void set_bs_config(BSConfig c) {
+  g_warps_k.store(c.warps_k);
+  g_warps_m.store(c.warps_m);
+}
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kernels::QWeights& w) {
   const BSLayout L = bs_layout(w);

@@ -60,10 +60,13 @@ bool bs_steps_apply(const kernels::QWeights& w, std::string* why = nullptr);
 // (row_ptr decreasing, a block column out of range or not increasing in its block row).
 BSLayout bs_layout(const kernels::QWeights& w);
 
-// Measurement knob (bench/cuda): warps splitting a slice's steps per CTA (per-channel scales
-// only; per group one warp walks every step, the flushes being ordered). 0 = pick by M.
+// Measurement knobs (bench/cuda), 0 = pick by M: warps splitting a slice's steps per CTA
+// (per-channel scales only; per group one warp walks every step, the flushes being ordered;
+// at most 16 / warps_m), and warps across the rows of M (1, 2 or 4; 16 rows each at M <= 16,
+// 32 above).
 struct BSConfig {
   int warps_k = 0;
+  int warps_m = 0;
 };
 void set_bs_config(BSConfig c);
 
