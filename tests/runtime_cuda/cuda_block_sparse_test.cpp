@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ std::string case_name(const BSCase& c) {
          (c.group ? "_g" + std::to_string(c.group) : "_ch") + "_keep" + std::to_string(static_cast<int>(c.keep * 100)) +
          (c.zero_row ? "_zrow" : "");
 }
+
+void PrintTo(const BSCase& c, std::ostream* os) { *os << case_name(c); }  // readable ctest names
 
 std::vector<BSCase> cases() {
   struct Shape {
