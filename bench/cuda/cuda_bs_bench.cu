@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
   std::printf("\nChecks against the ref table:\n");
   for (auto& c : checks) std::printf("%s\n", c.c_str());
   std::printf("\nLaunch shapes, 70%% pruned: [warps across M, warps splitting the steps] (the launcher picks\n"
-              "[1, 8] at M <= 32, [2, 8] at M <= 64, [4, 4] above):\n");
+              "[1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "

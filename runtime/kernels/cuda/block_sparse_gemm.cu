@@ -99,7 +99,7 @@ __device__ __forceinline__ uint2 load_x8(const StepArgs& p, int row, int k) {
   return make_uint2(w[0], w[1]);
 }
 
-template <bool XU8, bool INT4, int MT, bool PER_GROUP, int DEPTH = MT == 1 ? 4 : 2>
+template <bool XU8, bool INT4, int MT, bool PER_GROUP, int DEPTH = 4>
 __global__ void __launch_bounds__(PER_GROUP ? 128 : 512, 1) bs_steps_kernel(StepArgs p) {
   // Per channel: the CTA's int32 sums; per group: its float totals (each written by one thread).
   __shared__ int32_t red[kMaxBM * 32];
@@ -189,8 +189,9 @@ __global__ void __launch_bounds__(PER_GROUP ? 128 : 512, 1) bs_steps_kernel(Step
 
   // Steps in batches of 32: lane i holds the k of the batch's step i (one load per 32 steps).
   // DEPTH steps are in flight per warp (a ring of fragments with compile-time indices): a warp
-  // walks only a few steps, so one step of look-ahead would leave it waiting a full memory
-  // latency per step.
+  // walks only a few steps, each a memory latency away. (H100, against one step of look-ahead:
+  // 1.04-1.08x faster at M = 1, 3.3x at 4096 x 4096 M = 16, where the one-step version was
+  // unexplainedly slow.)
   for (int b0 = 0; b0 < mine; b0 += 32) {
     const int cnt = min(32, mine - b0);
     auto q_of = [&](int i) { return q0 + wk + (b0 + i) * p.wk; };
@@ -362,12 +363,16 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
     return;
   }
   // Rows of M per warp (16 * MT) and warps across M (wm) by M; warps across steps (wk): per
-  // channel only (per group the flushes of a slice are one ordered chain).
+  // channel only (per group the flushes of a slice are one ordered chain). Each warp keeps 4
+  // steps in flight (DEPTH).
   const int mt = m <= 16 ? 1 : 2;
   const int want_m = g_warps_m.load(), want_k = g_warps_k.load();
-  const int wm = want_m > 0 ? std::min(want_m, 4) : m <= 32 ? 1 : m <= 64 ? 2 : 4;
+  // Defaults from the H100 sweep of bench/cuda/cuda_bs_bench (docs/RESULTS.md): more warps on a
+  // slice's steps at small M (latency-bound: each warp walks only a few steps), two warps across
+  // M above 64 rows.
+  const int wm = want_m > 0 ? std::min(want_m, 4) : m <= 64 ? 1 : 2;
   int wk = 1;
-  if (!pg) wk = std::max(1, std::min(want_k > 0 ? want_k : (wm == 4 ? 4 : 8), 16 / wm));
+  if (!pg) wk = std::max(1, std::min(want_k > 0 ? want_k : m <= 16 ? 16 : m <= 64 ? 8 : 4, 16 / wm));
   const int bm = 16 * mt * wm;
   const int64_t max_rows = int64_t{65535} * bm;  // grid.y limit: longer M runs in chunks
   for (int64_t m0 = 0; m0 < m; m0 += max_rows) {
