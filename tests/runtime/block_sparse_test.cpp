@@ -167,68 +167,9 @@ TEST(BlockSparsePrepare, SliceOffABlockRowIsRefused) {
 namespace qf {
 namespace {
 
-// Zeroes the blocks of w viewed as [O, K] whose (R + C) % 3 == 1 (and block row `zero_row`
-// entirely when >= 0): a block pattern with partial edge blocks.
-void prune_blocks(Tensor& w, int br, int bc, int64_t zero_row = -1) {
-  const int64_t o = w.shape[0], k = w.numel() / o;
-  for (int64_t r = 0; r < o; ++r)
-    for (int64_t kk = 0; kk < k; ++kk)
-      if ((r / br + kk / bc) % 3 == 1 || r / br == zero_row) w.f32[static_cast<size_t>(r * k + kk)] = 0.0f;
-}
-
-// A tiny model with block-sparse layers: linear 8-bit 32x32 with partial edge blocks and an empty
-// block row, linear 4-bit per group 16x16, a conv2d with 8x8 blocks (int4, channels-last hand-off
-// from the first conv decodes its blocks), and a dense head.
-CheckpointContent block_sparse_model() {
-  using test::layer;
-  using test::op;
-  using test::random_tensor;
-  using test::with_ints;
-  CheckpointContent c;
-  c.graph.family = "cnn";
-  c.graph.inputs.push_back({"x", "float32", {-1, 2, 6, 6}});
-  c.graph.ops = {with_ints(op("conv2d", "conv1", {"x"}, "c1"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
-                 op("relu", "r1", {"c1"}, "a1"),
-                 with_ints(op("conv2d", "conv2", {"a1"}, "c2"), {{"kernel", {3, 3}}, {"padding", {1, 1}}}),
-                 op("relu", "r2", {"c2"}, "a2"),
-                 op("flatten", "flat", {"a2"}, "f"),
-                 op("linear", "fc1", {"f"}, "h1"),
-                 op("relu", "r3", {"h1"}, "a3"),
-                 op("linear", "fc2", {"a3"}, "h2"),
-                 op("relu", "r4", {"h2"}, "a4"),
-                 op("linear", "head", {"a4"}, "logits")};
-  c.graph.outputs = {"logits"};
-  LayerContent conv1 = layer("conv1", "conv2d", random_tensor({8, 2, 3, 3}, 41, 0.4f));
-  conv1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
-  conv1.input_act = ActScheme{ActMode::kStatic, 8, false, 6.0f / 255, 90};
-  conv1.extra["bias"] = random_tensor({8}, 42, 0.1f);
-  LayerContent conv2 = layer("conv2", "conv2d", random_tensor({16, 8, 3, 3}, 43, 0.3f));  // K = 72
-  prune_blocks(conv2.weight, 8, 8);
-  conv2.weight_scheme = WeightScheme{4, Granularity::kChannel, 0, true};
-  conv2.sparsity = "block:8x8";
-  conv2.input_act = ActScheme{ActMode::kStatic, 8, false, 2.0f / 255, 0};
-  conv2.extra["bias"] = random_tensor({16}, 44, 0.1f);
-  LayerContent fc1 = layer("fc1", "linear", random_tensor({70, 576}, 45, 0.1f));  // K = 16*6*6
-  prune_blocks(fc1.weight, 32, 32, /*zero_row=*/1);
-  fc1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
-  fc1.sparsity = "block:32x32";
-  fc1.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 0};
-  fc1.extra["bias"] = random_tensor({70}, 46, 0.1f);
-  LayerContent fc2 = layer("fc2", "linear", random_tensor({40, 70}, 47, 0.2f));
-  prune_blocks(fc2.weight, 16, 16);
-  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 35, true};
-  fc2.sparsity = "block:16x16";
-  fc2.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
-  LayerContent head = layer("head", "linear", random_tensor({5, 40}, 48, 0.3f));
-  head.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
-  head.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
-  c.layers = {conv1, conv2, fc1, fc2, head};
-  return c;
-}
-
 TEST(BlockSparseModel, ExportReadValidateBitForBitOnEveryTable) {
   const std::string path = test::temp_path("block_sparse_model");
-  CheckpointContent c = block_sparse_model();
+  CheckpointContent c = test::block_sparse_cnn();
   const std::map<std::string, Tensor> in = {{"x", test::random_tensor({9, 2, 6, 6}, 140)}};
   Golden g;
   g.inputs = in;
@@ -261,7 +202,7 @@ TEST(BlockSparseModel, ExportReadValidateBitForBitOnEveryTable) {
 
 TEST(BlockSparseModel, ReaderRejectsBrokenLayouts) {
   const std::string path = test::temp_path("block_sparse_bad");
-  CheckpointContent c = block_sparse_model();
+  CheckpointContent c = test::block_sparse_cnn();
   Golden g;
   g.inputs = {{"x", test::random_tensor({1, 2, 6, 6}, 141)}};
   g.outputs = test::reference_run(c, g.inputs);

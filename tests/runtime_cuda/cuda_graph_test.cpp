@@ -246,9 +246,47 @@ TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   }
 }
 
+// Block-sparse linears on both cuda kernels: 32x32 int8 per channel (qu8, an empty block row),
+// 32x32 int4 per group of 64 (dynamic per-token qs8) -- the tensor-core layout -- and 16x16 int8
+// (the BSR kernel) with a partial block row.
+CheckpointContent block_sparse_mlp() {
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs.push_back({"x", "float32", {-1, 96}});
+  c.graph.ops = {op("linear", "fc1", {"x"}, "h1"), op("relu", "r1", {"h1"}, "a1"), op("linear", "fc2", {"a1"}, "h2"),
+                 op("relu", "r2", {"h2"}, "a2"), op("linear", "fc3", {"a2"}, "logits")};
+  c.graph.outputs = {"logits"};
+  // Zeroes the blocks (R, C) with (R + 2 C) % 3 == 1, and block row zero_row.
+  auto prune = [](Tensor& w, int br, int bc, int64_t zero_row) {
+    const int64_t o = w.shape[0], k = w.numel() / o;
+    for (int64_t r = 0; r < o; ++r)
+      for (int64_t kk = 0; kk < k; ++kk)
+        if ((r / br + 2 * (kk / bc)) % 3 == 1 || r / br == zero_row) w.f32[static_cast<size_t>(r * k + kk)] = 0.0f;
+  };
+  LayerContent fc1 = layer("fc1", "linear", random_tensor({128, 96}, 61, 0.2f));
+  prune(fc1.weight, 32, 32, 2);
+  fc1.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc1.sparsity = "block:32x32";
+  fc1.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  fc1.extra["bias"] = random_tensor({128}, 62, 0.1f);
+  LayerContent fc2 = layer("fc2", "linear", random_tensor({160, 128}, 63, 0.2f));
+  prune(fc2.weight, 32, 32, -1);
+  fc2.weight_scheme = WeightScheme{4, Granularity::kGroup, 64, true};
+  fc2.sparsity = "block:32x32";
+  fc2.input_act = ActScheme{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  fc2.extra["bias"] = random_tensor({160}, 64, 0.1f);
+  LayerContent fc3 = layer("fc3", "linear", random_tensor({10, 160}, 65, 0.3f));
+  prune(fc3.weight, 16, 16, -1);
+  fc3.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  fc3.sparsity = "block:16x16";
+  fc3.input_act = ActScheme{ActMode::kStatic, 8, false, 3.0f / 255, 0};
+  c.layers = {fc1, fc2, fc3};
+  return c;
+}
+
 // The fixtures of tests/runtime (CNNs: convs with static inputs, groups, a 2:4 conv, a float
 // head, pools; integer chains with conv -> conv and conv -> linear hand-offs; the MLP; the GPT
-// with a 2:4 linear and a weight-only layer) on the cuda table, as every CPU table runs them
+// with a 2:4 linear and a weight-only layer; block-sparse layers) on the cuda table, as every CPU table runs them
 // (tests/runtime/engine_e2e_test.cpp, EveryTableValidatesEveryFixture): validate
 // passes and, where the whole graph is on the integer path, the logits equal the ref table's
 // bit for bit (as every CPU table must, tests/runtime/engine_e2e_test.cpp).
@@ -265,7 +303,11 @@ TEST_F(CudaGraph, RuntimeFixturesValidateAndMatchTheRefTable) {
                                    {"cnn_chain_b1", test::cnn_chain(), {{"x", random_tensor({1, 1, 10, 11}, 134)}}, true},
                                    {"cnn_pool_chain", test::cnn_pool_chain(), {{"x", random_tensor({300, 1, 24, 26}, 135)}}, true},
                                    {"mlp", test::mlp(), {{"x", random_tensor({37, 12}, 130)}}, true},
-                                   {"gpt (2:4 linear)", test::gpt(), test::ids_input(3, 9, 132), false}};
+                                   {"gpt (2:4 linear)", test::gpt(), test::ids_input(3, 9, 132), false},
+                                   {"block_sparse_cnn", test::block_sparse_cnn(), {{"x", random_tensor({9, 2, 6, 6}, 140)}}, true},
+                                   {"block_sparse_mlp_b1", block_sparse_mlp(), {{"x", random_tensor({1, 96}, 141)}}, true},
+                                   {"block_sparse_mlp_b40", block_sparse_mlp(), {{"x", random_tensor({40, 96}, 142)}}, true},
+                                   {"block_sparse_mlp_b133", block_sparse_mlp(), {{"x", random_tensor({133, 96}, 143)}}, true}};
   for (Fixture& f : fixtures) {
     SCOPED_TRACE(f.name);
     write(f.c, f.in);

@@ -11,13 +11,17 @@ const kernels::KernelTable& cuda_kernel_table() {
     kernels::KernelTable k{};
     k.name = "cuda";
     k.memory = &cuda_memory();
-    // [activation: 0 = qu8, 1 = qs8][QWeightKind]: int8, int4, N:M (block-sparse: not yet)
+    // [activation: 0 = qu8, 1 = qs8][QWeightKind]: int8, int4, N:M, block-sparse int8 / int4
     k.qgemm[0][0] = qu8_qs8w_gemm_f32__cuda;
     k.qgemm[1][0] = qs8_qs8w_gemm_f32__cuda;
     k.qgemm[0][1] = qu8_qs4w_gemm_f32__cuda;
     k.qgemm[1][1] = qs8_qs4w_gemm_f32__cuda;
     k.qgemm[0][2] = qu8_qs8nmw_gemm_f32__cuda;
     k.qgemm[1][2] = qs8_qs8nmw_gemm_f32__cuda;
+    k.qgemm[0][3] = qu8_qs8bsw_gemm_f32__cuda;  // block_sparse_gemm.cu
+    k.qgemm[1][3] = qs8_qs8bsw_gemm_f32__cuda;
+    k.qgemm[0][4] = qu8_qs4bsw_gemm_f32__cuda;
+    k.qgemm[1][4] = qs8_qs4bsw_gemm_f32__cuda;
     k.prepare_qweights = prepare_qweights__cuda;
     k.f32_gemm = f32_gemm__cuda;
     k.relu = f32_relu__cuda;

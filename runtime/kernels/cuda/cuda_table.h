@@ -14,8 +14,8 @@
 //    double inside, rounded once, like the contract) within an ulp or two; scale exact;
 //    quantize_kv_rows bit-identical, and the qkv_* attention kernels equal to the float ones on
 //    the dequantized cache (the same kernels, reading through kv_rows.cuh). Bounds in the tests.
-// im2col (all four) and the pools are bit-identical too. Entries left null (the fused conv +
-// pool epilogue qconv_pool: the conv op composes it; FP8; block-sparse GEMMs) make the
+// im2col (all four), the pools and the block-sparse GEMMs are bit-identical too. Entries left null
+// (the fused conv + pool epilogue qconv_pool: the conv op composes it; FP8) make the
 // ops that need them refuse to load, naming the table, or take their unfused path.
 //
 // No stream argument in the table: every kernel runs on the default stream in issue order, and

@@ -20,6 +20,18 @@ void qu8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels
 void qs8_qs8nmw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
                                float* y);
 
+// block_sparse_gemm.cu: block-sparse (BSR) int8 / int4 weights; prepare_qweights__cuda hands them
+// to prepare_block_sparse__cuda.
+std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kernels::QWeights& w);
+void qu8_qs8bsw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
+void qs8_qs8bsw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
+void qu8_qs4bsw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
+void qs8_qs4bsw_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                               float* y);
+
 // f32_gemm.cu
 void f32_gemm__cuda(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias, float* y);
 

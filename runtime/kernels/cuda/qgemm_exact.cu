@@ -225,8 +225,9 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_qweights__cuda(const kernels::QWeights& w) {
   using kernels::QWeightKind;
+  if (kernels::is_block_sparse(w.kind)) return prepare_block_sparse__cuda(w);  // block_sparse_gemm.cu
   if (w.kind != QWeightKind::kInt8 && w.kind != QWeightKind::kInt4 && w.kind != QWeightKind::kNM)
-    return nullptr;  // no cuda GEMM (block-sparse): refused at load
+    return nullptr;  // no cuda GEMM: refused at load
   if (w.n <= 0 || w.k <= 0) throw Error("cuda prepare_qweights: empty weight");
   auto p = std::make_unique<CudaQWeights>();
   p->kind = w.kind;
