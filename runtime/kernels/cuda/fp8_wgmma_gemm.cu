@@ -1,0 +1,355 @@
+// The Hopper FP8 GEMM (fp8_gemm.h): wgmma.mma_async on E4M3 x E4M3 with float32 accumulators,
+// operand tiles in shared memory written by the bulk tensor copy engine (TMA, 128-byte swizzle)
+// and read by the tensor cores through wgmma shared-memory descriptors. Compiled for sm_90a
+// only (its own library, see CMakeLists.txt); the host side checks the device before launching.
+//
+// One CTA computes a BM x BN tile of y, BM = 64 * consumers, BN in {64, 128}:
+//  * warpgroup 0 is the producer: one thread walks K in 128-byte steps (128 codes), waits for a
+//    free stage (mbarrier `empty`), and asks the copy engine for the x tile [BM, 128] and the w
+//    tile [BN, 128] of that step, completing on the stage's `full` mbarrier. Rows past M or N and
+//    columns past K are filled with zeros by the copy engine (zero codes add nothing).
+//  * warpgroups 1..consumers each own 64 rows: per stage, four m64nBNk32 wgmmas (32 codes = 32
+//    bytes each: the descriptor's start address moves 32 bytes inside the swizzled 128-byte row),
+//    wait, then (kPromoted) add the tensor-core partial sum into float32 registers -- the fp8
+//    accumulator inside the tensor core keeps fewer bits than float32, so it never sees more than
+//    128 products -- and release the stage.
+//  * epilogue: y = P * (sx[m] * sw[n]) + bias[n] with explicit _rn operations (no FMA), the
+//    contract's order.
+// Why this shape: both operands must be K-major for 8-bit wgmma (no transpose), which is exactly
+// the format's [M, K] and [N, K] layouts; 128 codes per stage is one 128-byte swizzle row, so a
+// stage is one TMA box per operand. Learned from the public CUTLASS sm90 mainloops, DeepGEMM's
+// promotion scheme and Hopper GEMM write-ups; written from scratch here.
+#include <cuda.h>  // CUtensorMap and cuTensorMapEncodeTiled's type (no libcuda link: entry point)
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/fp8_gemm.h"
+
+namespace qf::cuda {
+namespace {
+
+constexpr int kBK = 128;  // codes (bytes) per stage along K: one 128-byte swizzle row
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define QF_FP8_WGMMA 1
+#endif
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+#ifdef QF_FP8_WGMMA
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+// 2-D tile (c0 = column in bytes along K, c1 = row) of `map` into shared memory at dst.
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+          smem_u32(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
+
+// wgmma shared-memory descriptor of a K-major tile written with the 128-byte swizzle: rows of
+// 128 bytes, 8-row core groups 1024 bytes apart (stride byte offset), leading byte offset unused
+// for this layout (1 by convention), swizzle mode 1 = 128B in bits 62-63.
+__device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  const uint64_t a = smem_u32(p);
+  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+      "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+      "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+      "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+      "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+      "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+template <int BN>
+__device__ __forceinline__ void wgmma_e4m3(float (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
+  if constexpr (BN == 64)
+    wgmma_m64n64k32_e4m3(d, da, db, scale_d);
+  else
+    wgmma_m64n128k32_e4m3(d, da, db, scale_d);
+}
+#endif  // QF_FP8_WGMMA
+
+struct KernelArgs {
+  int m, n, k;
+  const float* sx;
+  int sx_stride;
+  const float* sw;
+  const float* bias;
+  float* y;
+};
+
+template <int kConsumers, int BN, int kStages>
+constexpr int smem_bytes() {
+  return kStages * (64 * kConsumers + BN) * kBK + 2 * kStages * 8 + 1024;  // + alignment slack
+}
+
+template <int kConsumers, int BN, int kStages, bool kPromote>
+__global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
+    fp8_wgmma_kernel(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw, KernelArgs a) {
+#ifdef QF_FP8_WGMMA
+  constexpr int BM = 64 * kConsumers;
+  constexpr int kABytes = BM * kBK, kBBytes = BN * kBK, kStageBytes = kABytes + kBBytes;
+  extern __shared__ uint8_t smem_raw[];
+  // Swizzled tiles must start on 1024-byte boundaries (the swizzle pattern repeats every 8 rows).
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint64_t* empty = full + kStages;
+
+  const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
+  const int m_tiles = (a.m + BM - 1) / BM;
+  // M tiles fastest: CTAs running together share w tiles... and the whole x of a wave (M <= ~1k)
+  // stays in L2 while w streams once.
+  const int tile_m = blockIdx.x % m_tiles, tile_n = blockIdx.x / m_tiles;
+  const int k_steps = (a.k + kBK - 1) / kBK;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], kConsumers * 128);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    if (t == 0) {
+      for (int ks = 0; ks < k_steps; ++ks) {
+        const int s = ks % kStages;
+        mbar_wait(&empty[s], ((ks / kStages) & 1) ^ 1);  // the first pass finds every stage free
+        mbar_expect_tx(&full[s], kStageBytes);            // zero-filled parts count too
+        uint8_t* st = smem + s * kStageBytes;
+        tma_load_2d(st, &tx, &full[s], ks * kBK, tile_m * BM);
+        tma_load_2d(st + kABytes, &tw, &full[s], ks * kBK, tile_n * BN);
+      }
+    }
+    return;
+  }
+
+  const int c = wg - 1;  // this consumer's 64 rows of the tile
+  float d[BN / 2];
+  float acc[kPromote ? BN / 2 : 1];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+  if constexpr (kPromote) {
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
+  }
+  for (int ks = 0; ks < k_steps; ++ks) {
+    const int s = ks % kStages;
+    mbar_wait(&full[s], (ks / kStages) & 1);
+    const uint8_t* sa = smem + s * kStageBytes + c * 64 * kBK;
+    const uint8_t* sb = smem + s * kStageBytes + kABytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBK / 32; ++kk)
+      wgmma_e4m3<BN>(d, smem_desc(sa + kk * 32), smem_desc(sb + kk * 32), kPromote ? (kk > 0) : (ks > 0 || kk > 0));
+    wgmma_commit();
+    wgmma_wait0();
+    if constexpr (kPromote) {
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i) acc[i] = __fadd_rn(acc[i], d[i]);
+    }
+    mbar_arrive(&empty[s]);
+  }
+  const float* p = kPromote ? acc : d;
+
+  // Accumulator layout of m64nNk32 (f32): thread t of the warpgroup holds rows
+  // 16 * (t / 32) + (t % 32) / 4 + {0, 8} and columns 8 * j + 2 * (t % 4) + {0, 1}.
+  const int warp = t / 32, lane = t % 32;
+  const int row0 = tile_m * BM + c * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = row0 + 8 * h;
+    if (row >= a.m) continue;
+    const float sx = a.sx[static_cast<int64_t>(row) * a.sx_stride];
+    float* yr = a.y + static_cast<int64_t>(row) * a.n;
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int col = tile_n * BN + 8 * j + 2 * (lane % 4) + e;
+        if (col >= a.n) continue;
+        float v = __fmul_rn(p[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
+        if (a.bias) v = __fadd_rn(v, a.bias[col]);
+        yr[col] = v;
+      }
+    }
+  }
+#endif
+}
+
+// ---- host side ----
+
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+// The driver's tensor-map encoder through the runtime's entry-point query (no libcuda link).
+EncodeTiledFn encode_fn() {
+  static EncodeTiledFn fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      p = nullptr;
+    return reinterpret_cast<EncodeTiledFn>(p);
+  }();
+  return fn;
+}
+
+// [rows, k] bytes, row-major, boxes of [box_rows, 128] with the 128-byte swizzle.
+CUtensorMap make_map(const uint8_t* base, int64_t rows, int64_t k, int box_rows) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kBK), static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = encode_fn()(&m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<uint8_t*>(base), dims, strides, box,
+                                 estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw Error("cuda fp8 GEMM: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
+  return m;
+}
+
+struct DeviceInfo {
+  bool ok = false;
+  const char* why = "";
+  int sms = 0;
+};
+
+const DeviceInfo& device_info() {
+  static DeviceInfo info = [] {
+    DeviceInfo d;
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      d.why = "no CUDA device";
+      return d;
+    }
+    if (major != 9 || minor != 0) {
+      d.why = "not a compute capability 9.0 (Hopper) GPU";
+      return d;
+    }
+    if (!encode_fn()) {
+      d.why = "the driver has no cuTensorMapEncodeTiled";
+      return d;
+    }
+    d.ok = true;
+    return d;
+  }();
+  return info;
+}
+
+template <int kConsumers, int BN, int kStages, bool kPromote>
+void launch(const Fp8Gemm& g) {
+  constexpr int BM = 64 * kConsumers;
+  constexpr int smem = smem_bytes<kConsumers, BN, kStages>();
+  auto kernel = fp8_wgmma_kernel<kConsumers, BN, kStages, kPromote>;
+  static std::once_flag once;
+  std::call_once(once, [&] { QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
+  const CUtensorMap tx = make_map(g.x, g.m, g.k, BM), tw = make_map(g.w, g.n, g.k, BN);
+  KernelArgs a{static_cast<int>(g.m), static_cast<int>(g.n), static_cast<int>(g.k), g.sx, static_cast<int>(g.sx_stride),
+               g.sw, g.bias, g.y};
+  const int64_t blocks = ((g.m + BM - 1) / BM) * ((g.n + BN - 1) / BN);
+  kernel<<<static_cast<unsigned>(blocks), (kConsumers + 1) * 128, smem>>>(tx, tw, a);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching fp8 wgmma GEMM");
+}
+
+template <bool kPromote>
+void launch_tiles(const Fp8Gemm& g, int consumers, int bn) {
+  // Stages: as many as fit in ~200 KB of shared memory, at most 8.
+  if (consumers == 1 && bn == 64) return launch<1, 64, 8, kPromote>(g);
+  if (consumers == 1 && bn == 128) return launch<1, 128, 8, kPromote>(g);
+  if (consumers == 2 && bn == 64) return launch<2, 64, 8, kPromote>(g);
+  return launch<2, 128, 6, kPromote>(g);
+}
+
+}  // namespace
+
+bool fp8_wgmma_available(const char** why) {
+  const DeviceInfo& d = device_info();
+  if (why) *why = d.why;
+  return d.ok;
+}
+
+bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
+  if (!device_info().ok) return false;
+  if (g.k % 16 != 0 || reinterpret_cast<uintptr_t>(g.x) % 16 != 0 || reinterpret_cast<uintptr_t>(g.w) % 16 != 0)
+    return false;
+  if (g.m <= 0 || g.n <= 0) return true;
+  if (g.m > 0x7fffffff || g.n > 0x7fffffff || g.k > 0x7fffffff)
+    throw Error("cuda fp8 GEMM: a dimension exceeds 2^31 - 1");
+  int consumers = tiles.consumers, bn = tiles.block_n;
+  if (consumers == 0 || bn == 0) {
+    // 128 x 128 tiles when they fill the chip twice over; else narrower tiles for more CTAs (the
+    // small-M cases are weight-bandwidth bound: every SM should be streaming w).
+    const int64_t big = ((g.m + 127) / 128) * ((g.n + 127) / 128);
+    if (big >= 2 * device_info().sms) {
+      consumers = 2;
+      bn = 128;
+    } else {
+      consumers = g.m <= 64 ? 1 : 2;
+      bn = 64;
+    }
+  }
+  if ((consumers != 1 && consumers != 2) || (bn != 64 && bn != 128))
+    throw Error("cuda fp8 GEMM: tiles are 64 or 128 rows by 64 or 128 columns");
+  if (accum == Fp8Accum::kPromoted)
+    launch_tiles<true>(g, consumers, bn);
+  else
+    launch_tiles<false>(g, consumers, bn);
+  return true;
+}
+
+}  // namespace qf::cuda
