@@ -14,8 +14,11 @@
 //    double inside, rounded once, like the contract) within an ulp or two; scale exact;
 //    quantize_kv_rows bit-identical, and the qkv_* attention kernels equal to the float ones on
 //    the dequantized cache (the same kernels, reading through kv_rows.cuh). Bounds in the tests.
-// im2col (all four) and the pools are bit-identical too. Entries left null (the fused conv +
-// pool epilogue qconv_pool: the conv op composes it; FP8; block-sparse GEMMs) make the
+// im2col (all four) and the pools are bit-identical too. FP8 E4M3 (fp8_kernels.cu): the
+// quantizers bit-identical; qf8_gemm on Hopper runs the FP8 tensor cores, within
+// kernels::kFp8TensorCoreRelBound of the exact sum (declared in qf8_gemm_rel_bound), elsewhere an
+// exact kernel, bit-identical. Entries left null (the fused conv +
+// pool epilogue qconv_pool: the conv op composes it; block-sparse GEMMs) make the
 // ops that need them refuse to load, naming the table, or take their unfused path.
 //
 // No stream argument in the table: every kernel runs on the default stream in issue order, and
