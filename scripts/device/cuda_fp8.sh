@@ -9,7 +9,7 @@ set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 QUICK="${1:-}"
-B=/tmp/qf-cuda-build
+B="${QF_BUILD:-/tmp/qf-cuda-build}"
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee -a "$OUT/summary.txt"
 log "configure"
