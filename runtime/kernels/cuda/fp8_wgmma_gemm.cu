@@ -82,6 +82,14 @@ __device__ __forceinline__ uint64_t smem_desc(const void* p) {
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+// Pins an accumulator register at this point of the instruction stream: without it the compiler
+// may read a wgmma result register before the wait that makes it valid (or write one while a
+// wgmma is in flight), since the asm statements above do not name them.
+template <int N>
+__device__ __forceinline__ void fence_regs(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
 
 __device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
   asm volatile(
@@ -173,32 +181,32 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   }
 
   const int c = wg - 1;  // this consumer's 64 rows of the tile
-  float d[BN / 2];
-  float acc[kPromote ? BN / 2 : 1];
+  float d[BN / 2], acc[BN / 2];
 #pragma unroll
-  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
-  if constexpr (kPromote) {
-#pragma unroll
-    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
-  }
+  for (int i = 0; i < BN / 2; ++i) d[i] = acc[i] = 0.0f;
   for (int ks = 0; ks < k_steps; ++ks) {
     const int s = ks % kStages;
     mbar_wait(&full[s], (ks / kStages) & 1);
     const uint8_t* sa = smem + s * kStageBytes + c * 64 * kBK;
     const uint8_t* sb = smem + s * kStageBytes + kABytes;
+    fence_regs(d);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBK / 32; ++kk)
       wgmma_e4m3<BN>(d, smem_desc(sa + kk * 32), smem_desc(sb + kk * 32), kPromote ? (kk > 0) : (ks > 0 || kk > 0));
     wgmma_commit();
     wgmma_wait0();
+    fence_regs(d);
     if constexpr (kPromote) {
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) acc[i] = __fadd_rn(acc[i], d[i]);
     }
     mbar_arrive(&empty[s]);
   }
-  const float* p = kPromote ? acc : d;
+  if constexpr (!kPromote) {
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) acc[i] = d[i];
+  }
 
   // Accumulator layout of m64nNk32 (f32): thread t of the warpgroup holds rows
   // 16 * (t / 32) + (t % 32) / 4 + {0, 8} and columns 8 * j + 2 * (t % 4) + {0, 1}.
@@ -216,7 +224,7 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
       for (int e = 0; e < 2; ++e) {
         const int col = tile_n * BN + 8 * j + 2 * (lane % 4) + e;
         if (col >= a.n) continue;
-        float v = __fmul_rn(p[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
+        float v = __fmul_rn(acc[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
         if (a.bias) v = __fadd_rn(v, a.bias[col]);
         yr[col] = v;
       }
