@@ -81,7 +81,8 @@ __device__ __forceinline__ uint64_t smem_desc(const void* p) {
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
 // Pins an accumulator register at this point of the instruction stream: without it the compiler
 // may read a wgmma result register before the wait that makes it valid (or write one while a
 // wgmma is in flight), since the asm statements above do not name them.
@@ -115,12 +116,56 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t d
       "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "l"(da), "l"(db), "r"(scale_d));
 }
+__device__ __forceinline__ void wgmma_m64n192k32_e4m3(float (&d)[96], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, %96, %97, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+      "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+      "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+      "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+      "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+      "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+      "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+      "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+      "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+      "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+      "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+      "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+      "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+      "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+      "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+      "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+      "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+      "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+      "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+      "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+      "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
 template <int BN>
 __device__ __forceinline__ void wgmma_e4m3(float (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
   if constexpr (BN == 64)
     wgmma_m64n64k32_e4m3(d, da, db, scale_d);
-  else
+  else if constexpr (BN == 128)
     wgmma_m64n128k32_e4m3(d, da, db, scale_d);
+  else if constexpr (BN == 192)
+    wgmma_m64n192k32_e4m3(d, da, db, scale_d);
+  else
+    wgmma_m64n256k32_e4m3(d, da, db, scale_d);
 }
 #endif  // QF_FP8_WGMMA
 
@@ -167,6 +212,9 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   __syncthreads();
 
   if (wg == 0) {
+    // The producer needs few registers; the consumers' accumulators get them (2 consumers:
+    // 128 x 40 + 256 x 232 <= 64K registers).
+    if constexpr (kConsumers == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
     if (t == 0) {
       for (int ks = 0; ks < k_steps; ++ks) {
         const int s = ks % kStages;
@@ -177,57 +225,79 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
         tma_load_2d(st + kABytes, &tw, &full[s], ks * kBK, tile_n * BN);
       }
     }
-    return;
-  }
-
-  const int c = wg - 1;  // this consumer's 64 rows of the tile
-  float d[BN / 2], acc[BN / 2];
+  } else {
+    if constexpr (kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    const int c = wg - 1;  // this consumer's 64 rows of the tile
+    // Waits for stage ks, issues its four k32 wgmmas into dd and commits them as one group.
+    auto issue = [&](int ks, float(&dd)[BN / 2]) {
+      const int s = ks % kStages;
+      mbar_wait(&full[s], (ks / kStages) & 1);
+      const uint8_t* sa = smem + s * kStageBytes + c * 64 * kBK;
+      const uint8_t* sb = smem + s * kStageBytes + kABytes;
+      fence_regs(dd);
+      wgmma_fence();
 #pragma unroll
-  for (int i = 0; i < BN / 2; ++i) d[i] = acc[i] = 0.0f;
-  for (int ks = 0; ks < k_steps; ++ks) {
-    const int s = ks % kStages;
-    mbar_wait(&full[s], (ks / kStages) & 1);
-    const uint8_t* sa = smem + s * kStageBytes + c * 64 * kBK;
-    const uint8_t* sb = smem + s * kStageBytes + kABytes;
-    fence_regs(d);
-    wgmma_fence();
+      for (int kk = 0; kk < kBK / 32; ++kk)
+        wgmma_e4m3<BN>(dd, smem_desc(sa + kk * 32), smem_desc(sb + kk * 32),
+                       kPromote ? (kk > 0) : (ks > 0 || kk > 0));
+      wgmma_commit();
+    };
+    // Accumulator layout of m64nNk32 (f32): thread t of the warpgroup holds rows
+    // 16 * (t / 32) + (t % 32) / 4 + {0, 8} and columns 8 * j + 2 * (t % 4) + {0, 1}.
+    auto epilogue = [&](const float(&p)[BN / 2]) {
+      const int warp = t / 32, lane = t % 32;
+      const int row0 = tile_m * BM + c * 64 + warp * 16 + lane / 4;
 #pragma unroll
-    for (int kk = 0; kk < kBK / 32; ++kk)
-      wgmma_e4m3<BN>(d, smem_desc(sa + kk * 32), smem_desc(sb + kk * 32), kPromote ? (kk > 0) : (ks > 0 || kk > 0));
-    wgmma_commit();
-    wgmma_wait0();
-    fence_regs(d);
-    if constexpr (kPromote) {
+      for (int h = 0; h < 2; ++h) {
+        const int row = row0 + 8 * h;
+        if (row >= a.m) continue;
+        const float sx = a.sx[static_cast<int64_t>(row) * a.sx_stride];
+        float* yr = a.y + static_cast<int64_t>(row) * a.n;
 #pragma unroll
-      for (int i = 0; i < BN / 2; ++i) acc[i] = __fadd_rn(acc[i], d[i]);
-    }
-    mbar_arrive(&empty[s]);
-  }
-  if constexpr (!kPromote) {
+        for (int j = 0; j < BN / 8; ++j) {
 #pragma unroll
-    for (int i = 0; i < BN / 2; ++i) acc[i] = d[i];
-  }
-
-  // Accumulator layout of m64nNk32 (f32): thread t of the warpgroup holds rows
-  // 16 * (t / 32) + (t % 32) / 4 + {0, 8} and columns 8 * j + 2 * (t % 4) + {0, 1}.
-  const int warp = t / 32, lane = t % 32;
-  const int row0 = tile_m * BM + c * 64 + warp * 16 + lane / 4;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = row0 + 8 * h;
-    if (row >= a.m) continue;
-    const float sx = a.sx[static_cast<int64_t>(row) * a.sx_stride];
-    float* yr = a.y + static_cast<int64_t>(row) * a.n;
-#pragma unroll
-    for (int j = 0; j < BN / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int col = tile_n * BN + 8 * j + 2 * (lane % 4) + e;
-        if (col >= a.n) continue;
-        float v = __fmul_rn(acc[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
-        if (a.bias) v = __fadd_rn(v, a.bias[col]);
-        yr[col] = v;
+          for (int e = 0; e < 2; ++e) {
+            const int col = tile_n * BN + 8 * j + 2 * (lane % 4) + e;
+            if (col >= a.n) continue;
+            float v = __fmul_rn(p[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
+            if (a.bias) v = __fadd_rn(v, a.bias[col]);
+            yr[col] = v;
+          }
+        }
       }
+    };
+    if constexpr (kPromote) {
+      // Per stage: its four wgmmas into d (the first overwrites), wait for them, add d into the
+      // float32 sum, free the stage. The wait drains this warpgroup's tensor-core queue; the other
+      // consumer warpgroup's group runs meanwhile. (Two alternating accumulators, to keep a group
+      // queued across the addition, made ptxas serialize every wgmma -- C7514 -- and were slower.)
+      float d[BN / 2], acc[BN / 2];
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i) d[i] = acc[i] = 0.0f;
+      for (int ks = 0; ks < k_steps; ++ks) {
+        issue(ks, d);
+        wgmma_wait<0>();
+        fence_regs(d);
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i) acc[i] = __fadd_rn(acc[i], d[i]);
+        mbar_arrive(&empty[ks % kStages]);
+      }
+      epilogue(acc);
+    } else {
+      // All of K in the tensor core's accumulator; one group in flight behind the newest.
+      float d[BN / 2];
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+      for (int ks = 0; ks < k_steps; ++ks) {
+        issue(ks, d);
+        if (ks > 0) {
+          wgmma_wait<1>();
+          mbar_arrive(&empty[(ks - 1) % kStages]);
+        }
+      }
+      wgmma_wait<0>();
+      fence_regs(d);
+      epilogue(d);
     }
   }
 #endif
@@ -320,7 +390,16 @@ void launch_tiles(const Fp8Gemm& g, int consumers, int bn) {
   if (consumers == 1 && bn == 64) return launch<1, 64, 8, kPromote>(g);
   if (consumers == 1 && bn == 128) return launch<1, 128, 8, kPromote>(g);
   if (consumers == 2 && bn == 64) return launch<2, 64, 8, kPromote>(g);
-  return launch<2, 128, 6, kPromote>(g);
+  if (consumers == 2 && bn == 128) return launch<2, 128, 6, kPromote>(g);
+  // The widest tiles: 192 columns with promotion (two 96-register accumulators per thread),
+  // 256 without (one of 128).
+  if constexpr (kPromote) {
+    if (consumers == 2 && bn == 192) return launch<2, 192, 5, true>(g);
+  } else {
+    if (consumers == 2 && bn == 256) return launch<2, 256, 4, false>(g);
+  }
+  throw Error("cuda fp8 GEMM: no kernel for tiles of " + std::to_string(64 * consumers) + " x " + std::to_string(bn) +
+              (kPromote ? " with promoted accumulation" : " with fast accumulation"));
 }
 
 }  // namespace
@@ -340,19 +419,26 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
     throw Error("cuda fp8 GEMM: a dimension exceeds 2^31 - 1");
   int consumers = tiles.consumers, bn = tiles.block_n;
   if (consumers == 0 || bn == 0) {
-    // 128 x 128 tiles when they fill the chip twice over; else narrower tiles for more CTAs (the
-    // small-M cases are weight-bandwidth bound: every SM should be streaming w).
-    const int64_t big = ((g.m + 127) / 128) * ((g.n + 127) / 128);
-    if (big >= 2 * device_info().sms) {
-      consumers = 2;
+    // The widest tiles that still fill the chip (wider tiles read fewer bytes per product from
+    // L2); narrower ones otherwise, for more CTAs (the small-M cases are weight-bandwidth bound:
+    // every SM should be streaming w). 128 x 256 needs the registers of one accumulator: fast
+    // accumulation only.
+    const int64_t sms = device_info().sms;
+    const int wide = accum == Fp8Accum::kFast ? 256 : 192;
+    const int64_t t128 = ((g.m + 127) / 128) * ((g.n + 127) / 128),
+                  twide = ((g.m + 127) / 128) * ((g.n + wide - 1) / wide);
+    consumers = 2;
+    if (g.m > 64 && twide >= sms)
+      bn = wide;
+    else if (t128 >= 2 * sms)
       bn = 128;
-    } else {
+    else {
       consumers = g.m <= 64 ? 1 : 2;
       bn = 64;
     }
   }
-  if ((consumers != 1 && consumers != 2) || (bn != 64 && bn != 128))
-    throw Error("cuda fp8 GEMM: tiles are 64 or 128 rows by 64 or 128 columns");
+  if ((consumers != 1 && consumers != 2) || (bn != 64 && bn != 128 && bn != 192 && bn != 256))
+    throw Error("cuda fp8 GEMM: tiles are 64 or 128 rows by 64, 128, 192 (promoted) or 256 (fast) columns");
   if (accum == Fp8Accum::kPromoted)
     launch_tiles<true>(g, consumers, bn);
   else
