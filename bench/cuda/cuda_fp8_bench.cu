@@ -122,8 +122,8 @@ int main(int argc, char** argv) {
   CUBLAS_CHECK(cublasCreate(&h));
 
   std::printf("\n| N | K | M | cuBLAS FP16 us | TFLOP/s | FP8 (table) us | TFLOP/s | x FP16 | FP8 fast-acc us | "
-              "TFLOP/s | x FP16 | promoted tiles 64x64 / 64x128 / 128x64 / 128x128 / 128x192 us | "
-              "fast tiles 128x128 / 128x256 us |\n"
+              "TFLOP/s | x FP16 | promoted tiles 64x64 / 64x128 / 128x64 / 128x128 / 128x192 / 128x128 mc / "
+              "128x192 mc us | fast tiles 128x128 / 128x256 / 128x256 mc us |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
@@ -178,16 +178,17 @@ int main(int argc, char** argv) {
       };
       const double t8 = fp8(Fp8Accum::kPromoted, {});
       const double t8f = fp8(Fp8Accum::kFast, {});
-      double tt[5], tf[2];
-      const Fp8Tiles tiles[5] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}};
-      for (int i = 0; i < 5; ++i) tt[i] = fp8(Fp8Accum::kPromoted, tiles[i]);
+      double tt[7], tf[3];
+      const Fp8Tiles tiles[7] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {2, 128, 2}, {2, 192, 2}};
+      for (int i = 0; i < 7; ++i) tt[i] = fp8(Fp8Accum::kPromoted, tiles[i]);
       tf[0] = fp8(Fp8Accum::kFast, {2, 128});
       tf[1] = fp8(Fp8Accum::kFast, {2, 256});
+      tf[2] = fp8(Fp8Accum::kFast, {2, 256, 2});
       const double flop = 2.0 * m * n * k;
-      std::printf("| %ld | %ld | %ld | %.1f | %.0f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / %.1f | "
-                  "%.1f / %.1f |\n",
+      std::printf("| %ld | %ld | %ld | %.1f | %.0f | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / %.1f "
+                  "/ %.1f / %.1f | %.1f / %.1f / %.1f |\n",
                   long(n), long(k), long(m), t16, flop / t16 / 1e6, t8, flop / t8 / 1e6, t16 / t8, t8f,
-                  flop / t8f / 1e6, t16 / t8f, tt[0], tt[1], tt[2], tt[3], tt[4], tf[0], tf[1]);
+                  flop / t8f / 1e6, t16 / t8f, tt[0], tt[1], tt[2], tt[3], tt[4], tt[5], tt[6], tf[0], tf[1], tf[2]);
       std::fflush(stdout);
       device_free(x);
       device_free(y);

@@ -224,7 +224,7 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
   QF_SKIP_WITHOUT_GPU();
   const char* why = "";
   if (!fp8_wgmma_available(&why)) GTEST_SKIP() << "fp8 wgmma kernel not runnable here: " << why;
-  const Fp8Tiles tiles[] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {0, 0}};
+  const Fp8Tiles tiles[] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {2, 128, 2}, {2, 192, 2}, {0, 0}};
   uint32_t seed = 100;
   for (const Case& c : kCases) {
     const Operands o = make_operands(c, seed++);
@@ -235,12 +235,12 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kPromoted, t));
       });
       char what[64];
-      std::snprintf(what, sizeof what, "promoted %dx%d", 64 * (t.consumers ? t.consumers : 0), t.block_n);
+      std::snprintf(what, sizeof what, "promoted %dx%d%s", 64 * t.consumers, t.block_n, t.cluster == 2 ? " multicast" : "");
       expect_within_bound(c, o, mags, got, want, what);
     }
     // The fast (unpromoted) accumulation: no bound is claimed (all of K in the tensor core's
     // accumulator); reported, and held to the gross-error check only.
-    for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128}, Fp8Tiles{2, 256}}) {
+    for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128}, Fp8Tiles{2, 256}, Fp8Tiles{2, 256, 2}}) {
       const std::vector<float> fast = run_device(c, o, [&](const Fp8Gemm& g) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kFast, t));
       });
@@ -254,8 +254,9 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
           worst = std::fmax(worst, std::fabs(double(fast[i]) - want[i]));
         }
       }
-      std::printf("[fp8 wgmma fast %dx%d] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
-                  t.block_n, long(c.m), long(c.n), long(c.k), worst, std::sqrt(num / den));
+      std::printf("[fp8 wgmma fast %dx%d%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
+                  t.block_n, t.cluster == 2 ? " multicast" : "", long(c.m), long(c.n), long(c.k), worst,
+                  std::sqrt(num / den));
       EXPECT_LT(std::sqrt(num / den), 1e-2);
       EXPECT_EQ(nan_bad, 0);
     }

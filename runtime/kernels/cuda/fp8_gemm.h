@@ -35,9 +35,12 @@ enum class Fp8Accum { kPromoted, kFast };
 
 // Tile shape: block_m = 64 * consumers (1 or 2 consumer warpgroups), block_n in {64, 128};
 // 0 = the launcher's rule (by M and the tile count against the SM count).
+// cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (128-row
+// tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
 struct Fp8Tiles {
   int consumers = 0;
   int block_n = 0;
+  int cluster = 1;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with

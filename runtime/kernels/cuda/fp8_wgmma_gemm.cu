@@ -71,6 +71,31 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, u
       : "memory");
 }
 
+// The same, multicast: the tile lands at dst's offset in every CTA of `mask` (of this cluster),
+// completing on the mbarrier at bar's offset in each.
+__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1,
+                                                      uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, "
+      "%3}], [%4], %5;" ::"r"(smem_u32(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar)), "h"(mask)
+      : "memory");
+}
+// Arrive on the mbarrier at bar's offset in CTA `cta` of this cluster.
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t cta) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(bar)), "r"(cta));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+
 // wgmma shared-memory descriptor of a K-major tile written with the 128-byte swizzle: rows of
 // 128 bytes, 8-row core groups 1024 bytes apart (stride byte offset), leading byte offset unused
 // for this layout (1 by convention), swizzle mode 1 = 128B in bits 62-63.
@@ -183,7 +208,7 @@ constexpr int smem_bytes() {
   return kStages * (64 * kConsumers + BN) * kBK + 2 * kStages * 8 + 1024;  // + alignment slack
 }
 
-template <int kConsumers, int BN, int kStages, bool kPromote>
+template <int kConsumers, int BN, int kStages, bool kPromote, int kCluster>
 __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
     fp8_wgmma_kernel(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw, KernelArgs a) {
 #ifdef QF_FP8_WGMMA
@@ -196,7 +221,12 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   uint64_t* empty = full + kStages;
 
   const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-  const int m_tiles = (a.m + BM - 1) / BM;
+  // kCluster == 2: the two CTAs of a cluster take neighbouring M tiles of one N tile, so they
+  // need the same w tile: each loads half of its rows and multicasts it to both, halving the w
+  // bytes read from L2 per product. M tiles are padded to an even count (a tile past M computes
+  // zeros and stores nothing).
+  const uint32_t rank = kCluster == 2 ? cluster_rank() : 0;
+  const int m_tiles = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster * kCluster;
   // M tiles fastest: CTAs running together share w tiles... and the whole x of a wave (M <= ~1k)
   // stays in L2 while w streams once.
   const int tile_m = blockIdx.x % m_tiles, tile_n = blockIdx.x / m_tiles;
@@ -205,11 +235,14 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], kConsumers * 128);
+      mbar_init(&empty[s], kCluster * kConsumers * 128);  // every consumer thread of each CTA
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  __syncthreads();
+  if constexpr (kCluster == 2)
+    cluster_sync();  // the peer's barriers exist before any multicast reaches them
+  else
+    __syncthreads();
 
   if (wg == 0) {
     // The producer needs few registers; the consumers' accumulators get them (2 consumers:
@@ -222,19 +255,33 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
         mbar_expect_tx(&full[s], kStageBytes);            // zero-filled parts count too
         uint8_t* st = smem + s * kStageBytes;
         tma_load_2d(st, &tx, &full[s], ks * kBK, tile_m * BM);
-        tma_load_2d(st + kABytes, &tw, &full[s], ks * kBK, tile_n * BN);
+        if constexpr (kCluster == 2)
+          tma_load_2d_multicast(st + kABytes + rank * (BN / 2) * kBK, &tw, &full[s], ks * kBK,
+                                tile_n * BN + static_cast<int>(rank) * (BN / 2), 0x3);
+        else
+          tma_load_2d(st + kABytes, &tw, &full[s], ks * kBK, tile_n * BN);
       }
     }
   } else {
     if constexpr (kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     const int c = wg - 1;  // this consumer's 64 rows of the tile
+    // A stage is free once every consumer thread of this CTA (and, multicasting, of the peer,
+    // whose producer writes half of the w tile here) is past the wgmma wait that completes its
+    // reads. Every thread arrives: a one-lane arrival per warp put a divergent branch between
+    // the wgmmas, and ptxas then serialized them (C7515).
+    auto release = [&](int ks) {
+      mbar_arrive(&empty[ks % kStages]);
+      if constexpr (kCluster == 2) mbar_arrive_cluster(&empty[ks % kStages], rank ^ 1);
+    };
     // Waits for stage ks, issues its four k32 wgmmas into dd and commits them as one group.
     auto issue = [&](int ks, float(&dd)[BN / 2]) {
       const int s = ks % kStages;
       mbar_wait(&full[s], (ks / kStages) & 1);
       const uint8_t* sa = smem + s * kStageBytes + c * 64 * kBK;
       const uint8_t* sb = smem + s * kStageBytes + kABytes;
-      fence_regs(dd);
+      // (Fast accumulation: d stays untouched by other code until the end; pinning it here while
+      // the previous group is in flight made ptxas serialize the wgmmas, C7515.)
+      if constexpr (kPromote) fence_regs(dd);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kBK / 32; ++kk)
@@ -280,7 +327,7 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
         fence_regs(d);
 #pragma unroll
         for (int i = 0; i < BN / 2; ++i) acc[i] = __fadd_rn(acc[i], d[i]);
-        mbar_arrive(&empty[ks % kStages]);
+        release(ks);
       }
       epilogue(acc);
     } else {
@@ -292,7 +339,7 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
         issue(ks, d);
         if (ks > 0) {
           wgmma_wait<1>();
-          mbar_arrive(&empty[(ks - 1) % kStages]);
+          release(ks - 1);
         }
       }
       wgmma_wait<0>();
@@ -300,6 +347,8 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
       epilogue(d);
     }
   }
+  // No CTA of a cluster leaves while its peer may still multicast into it or arrive on it.
+  if constexpr (kCluster == 2) cluster_sync();
 #endif
 }
 
@@ -368,38 +417,65 @@ const DeviceInfo& device_info() {
   return info;
 }
 
-template <int kConsumers, int BN, int kStages, bool kPromote>
+template <int kConsumers, int BN, int kStages, bool kPromote, int kCluster = 1>
 void launch(const Fp8Gemm& g) {
   constexpr int BM = 64 * kConsumers;
   constexpr int smem = smem_bytes<kConsumers, BN, kStages>();
-  auto kernel = fp8_wgmma_kernel<kConsumers, BN, kStages, kPromote>;
+  auto kernel = fp8_wgmma_kernel<kConsumers, BN, kStages, kPromote, kCluster>;
   static std::once_flag once;
   std::call_once(once, [&] { QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
-  const CUtensorMap tx = make_map(g.x, g.m, g.k, BM), tw = make_map(g.w, g.n, g.k, BN);
+  const CUtensorMap tx = make_map(g.x, g.m, g.k, BM), tw = make_map(g.w, g.n, g.k, BN / kCluster);
   KernelArgs a{static_cast<int>(g.m), static_cast<int>(g.n), static_cast<int>(g.k), g.sx, static_cast<int>(g.sx_stride),
                g.sw, g.bias, g.y};
-  const int64_t blocks = ((g.m + BM - 1) / BM) * ((g.n + BN - 1) / BN);
-  kernel<<<static_cast<unsigned>(blocks), (kConsumers + 1) * 128, smem>>>(tx, tw, a);
-  const cudaError_t e = cudaGetLastError();
+  const int64_t m_tiles = ((g.m + BM - 1) / BM + kCluster - 1) / kCluster * kCluster;
+  const int64_t blocks = m_tiles * ((g.n + BN - 1) / BN);
+  cudaError_t e;
+  if constexpr (kCluster == 1) {
+    kernel<<<static_cast<unsigned>(blocks), (kConsumers + 1) * 128, smem>>>(tx, tw, a);
+    e = cudaGetLastError();
+  } else {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+    cfg.blockDim = dim3((kConsumers + 1) * 128);
+    cfg.dynamicSmemBytes = smem;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = kCluster;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    e = cudaLaunchKernelEx(&cfg, kernel, tx, tw, a);
+  }
   if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching fp8 wgmma GEMM");
 }
 
 template <bool kPromote>
-void launch_tiles(const Fp8Gemm& g, int consumers, int bn) {
+void launch_tiles(const Fp8Gemm& g, int consumers, int bn, int cluster) {
   // Stages: as many as fit in ~200 KB of shared memory, at most 8.
-  if (consumers == 1 && bn == 64) return launch<1, 64, 8, kPromote>(g);
-  if (consumers == 1 && bn == 128) return launch<1, 128, 8, kPromote>(g);
-  if (consumers == 2 && bn == 64) return launch<2, 64, 8, kPromote>(g);
-  if (consumers == 2 && bn == 128) return launch<2, 128, 6, kPromote>(g);
-  // The widest tiles: 192 columns with promotion (two 96-register accumulators per thread),
-  // 256 without (one of 128).
-  if constexpr (kPromote) {
-    if (consumers == 2 && bn == 192) return launch<2, 192, 5, true>(g);
+  if (cluster == 2) {  // w multicast over CTA pairs: the 128-row tiles only
+    if (consumers == 2 && bn == 128) return launch<2, 128, 6, kPromote, 2>(g);
+    if constexpr (kPromote) {
+      if (consumers == 2 && bn == 192) return launch<2, 192, 5, true, 2>(g);
+    } else {
+      if (consumers == 2 && bn == 256) return launch<2, 256, 4, false, 2>(g);
+    }
   } else {
-    if (consumers == 2 && bn == 256) return launch<2, 256, 4, false>(g);
+    if (consumers == 1 && bn == 64) return launch<1, 64, 8, kPromote>(g);
+    if (consumers == 1 && bn == 128) return launch<1, 128, 8, kPromote>(g);
+    if (consumers == 2 && bn == 64) return launch<2, 64, 8, kPromote>(g);
+    if (consumers == 2 && bn == 128) return launch<2, 128, 6, kPromote>(g);
+    // The widest tiles: 192 columns with promotion (two 96-register accumulators per thread),
+    // 256 without (one of 128).
+    if constexpr (kPromote) {
+      if (consumers == 2 && bn == 192) return launch<2, 192, 5, true>(g);
+    } else {
+      if (consumers == 2 && bn == 256) return launch<2, 256, 4, false>(g);
+    }
   }
   throw Error("cuda fp8 GEMM: no kernel for tiles of " + std::to_string(64 * consumers) + " x " + std::to_string(bn) +
-              (kPromote ? " with promoted accumulation" : " with fast accumulation"));
+              (kPromote ? " with promoted accumulation" : " with fast accumulation") +
+              (cluster == 2 ? ", multicast" : ""));
 }
 
 }  // namespace
@@ -417,7 +493,7 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
   if (g.m <= 0 || g.n <= 0) return true;
   if (g.m > 0x7fffffff || g.n > 0x7fffffff || g.k > 0x7fffffff)
     throw Error("cuda fp8 GEMM: a dimension exceeds 2^31 - 1");
-  int consumers = tiles.consumers, bn = tiles.block_n;
+  int consumers = tiles.consumers, bn = tiles.block_n, cluster = tiles.cluster;
   if (consumers == 0 || bn == 0) {
     // The widest tiles that still fill the chip (wider tiles read fewer bytes per product from
     // L2); narrower ones otherwise, for more CTAs (the small-M cases are weight-bandwidth bound:
@@ -440,9 +516,9 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
   if ((consumers != 1 && consumers != 2) || (bn != 64 && bn != 128 && bn != 192 && bn != 256))
     throw Error("cuda fp8 GEMM: tiles are 64 or 128 rows by 64, 128, 192 (promoted) or 256 (fast) columns");
   if (accum == Fp8Accum::kPromoted)
-    launch_tiles<true>(g, consumers, bn);
+    launch_tiles<true>(g, consumers, bn, cluster);
   else
-    launch_tiles<false>(g, consumers, bn);
+    launch_tiles<false>(g, consumers, bn, cluster);
   return true;
 }
 
