@@ -53,15 +53,20 @@ __device__ __forceinline__ int32_t e4m3_int(uint8_t b) {
   return (b & 0x80) ? -mag : mag;
 }
 
-// x / s, correctly rounded; a NaN x comes back as itself. The GPU's division returns its one
-// canonical (positive) NaN, but core's x / scale on the CPU keeps the operand's NaN and with it
-// the sign that fp32_to_e4m3 copies into the code (0x7F or 0xFF).
-__device__ __forceinline__ float divide_keeping_nan(float x, float s) { return isnan(x) ? x : __fdiv_rn(x, s); }
+// fp32_to_e4m3(x / s), x / s correctly rounded. A NaN x gives the NaN code with x's sign: core's
+// x / scale on the CPU returns the operand's NaN, sign included, but the GPU's division returns
+// its canonical positive NaN (and the compiler may fold a select between the two), so the sign
+// is patched in on the bits.
+__device__ __forceinline__ uint8_t quantize_one(float x, float s) {
+  const uint32_t xb = __float_as_uint(x);
+  const uint8_t c = fp32_to_e4m3_dev(__fdiv_rn(x, s));
+  return (xb & 0x7FFFFFFFu) > 0x7F800000u ? static_cast<uint8_t>(((xb >> 24) & 0x80u) | kE4M3NaN) : c;
+}
 
 __global__ void quantize_e4m3_kernel(const float* x, int64_t n, float s, uint8_t* codes) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    codes[i] = fp32_to_e4m3_dev(divide_keeping_nan(x[i], s));
+    codes[i] = quantize_one(x[i], s);
 }
 
 // One block per row: amax (fmaxf skips NaN like std::fmax), e4m3_scale, then the codes.
@@ -75,7 +80,7 @@ __global__ void quantize_per_row_e4m3_kernel(const float* x, int64_t cols, uint8
   if (!(s > kMinScale)) s = amax > 0.0f ? kMinScale : 1.0f;
   if (threadIdx.x == 0) scales[blockIdx.x] = s;
   uint8_t* cr = codes + blockIdx.x * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) cr[c] = fp32_to_e4m3_dev(divide_keeping_nan(xr[c], s));
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) cr[c] = quantize_one(xr[c], s);
 }
 
 // The exact GEMM: one thread per output, int64 sum of the integer values (units of 2^-18),

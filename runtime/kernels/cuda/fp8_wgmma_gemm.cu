@@ -81,11 +81,22 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const CUtensorM
       "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar)), "h"(mask)
       : "memory");
 }
-// Arrive on the mbarrier at bar's offset in CTA `cta` of this cluster.
-__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t cta) {
+// Arrive on the mbarrier at bar's offset in CTA `cta` of this cluster when `pred` -- a predicate
+// inside the asm, not a branch: a divergent branch between wgmmas makes ptxas serialize them.
+__device__ __forceinline__ void mbar_arrive_cluster_if(uint64_t* bar, uint32_t cta, bool pred) {
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(bar)), "r"(cta));
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(remote) : "memory");
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n}\n" ::"r"(
+          remote),
+      "r"(static_cast<int>(pred))
+      : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_if(uint64_t* bar, bool pred) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.shared::cta.b64 _, [%0];\n}\n" ::"r"(
+                   smem_u32(bar)),
+               "r"(static_cast<int>(pred))
+               : "memory");
 }
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
@@ -235,7 +246,7 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], kCluster * kConsumers * 128);  // every consumer thread of each CTA
+      mbar_init(&empty[s], kCluster * kConsumers);  // one arrival per consumer warpgroup of each CTA
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
@@ -265,13 +276,14 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
   } else {
     if constexpr (kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     const int c = wg - 1;  // this consumer's 64 rows of the tile
-    // A stage is free once every consumer thread of this CTA (and, multicasting, of the peer,
+    // A stage is free once every consumer warpgroup of this CTA (and, multicasting, of the peer,
     // whose producer writes half of the w tile here) is past the wgmma wait that completes its
-    // reads. Every thread arrives: a one-lane arrival per warp put a divergent branch between
-    // the wgmmas, and ptxas then serialized them (C7515).
+    // reads: a wgmma is one operation of the whole warpgroup, so its first thread arrives for all.
+    // (Every thread arriving -- 256 arrivals per stage, remote ones across the cluster -- made
+    // the multicast kernel twice as slow as the plain one.)
     auto release = [&](int ks) {
-      mbar_arrive(&empty[ks % kStages]);
-      if constexpr (kCluster == 2) mbar_arrive_cluster(&empty[ks % kStages], rank ^ 1);
+      mbar_arrive_if(&empty[ks % kStages], t == 0);
+      if constexpr (kCluster == 2) mbar_arrive_cluster_if(&empty[ks % kStages], rank ^ 1, t == 0);
     };
     // Waits for stage ks, issues its four k32 wgmmas into dd and commits them as one group.
     auto issue = [&](int ks, float(&dd)[BN / 2]) {
@@ -504,7 +516,7 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
     const int64_t t128 = ((g.m + 127) / 128) * ((g.n + 127) / 128),
                   twide = ((g.m + 127) / 128) * ((g.n + wide - 1) / wide);
     consumers = 2;
-    if (g.m > 64 && twide >= sms)
+    if (g.m > 64 && 2 * twide >= 3 * sms)  // 1.5 waves of wide tiles (H100, cuda_fp8_bench)
       bn = wide;
     else if (t128 >= 2 * sms)
       bn = 128;
