@@ -53,14 +53,19 @@ __device__ __forceinline__ int32_t e4m3_int(uint8_t b) {
   return (b & 0x80) ? -mag : mag;
 }
 
-// fp32_to_e4m3(x / s), x / s correctly rounded. A NaN x gives the NaN code with x's sign: core's
-// x / scale on the CPU returns the operand's NaN, sign included, but the GPU's division returns
-// its canonical positive NaN (and the compiler may fold a select between the two), so the sign
-// is patched in on the bits.
+// fp32_to_e4m3(x / s), x / s correctly rounded, with the NaN that x86-64's division gives (core's
+// x / scale in the reference): a NaN operand comes back as itself, sign included (x first, then
+// s), and an invalid quotient (inf / inf, e.g. an infinite x in a row whose amax, hence scale, is
+// infinite) is the default NaN, whose sign bit is set -- code 0xFF. The GPU's division returns one
+// positive NaN for all of these, so the code is patched on the bits.
 __device__ __forceinline__ uint8_t quantize_one(float x, float s) {
-  const uint32_t xb = __float_as_uint(x);
-  const uint8_t c = fp32_to_e4m3_dev(__fdiv_rn(x, s));
-  return (xb & 0x7FFFFFFFu) > 0x7F800000u ? static_cast<uint8_t>(((xb >> 24) & 0x80u) | kE4M3NaN) : c;
+  const float q = __fdiv_rn(x, s);
+  const uint32_t xb = __float_as_uint(x), sb = __float_as_uint(s), qb = __float_as_uint(q);
+  auto nan_bits = [](uint32_t b) { return (b & 0x7FFFFFFFu) > 0x7F800000u; };
+  if (nan_bits(xb)) return static_cast<uint8_t>(((xb >> 24) & 0x80u) | kE4M3NaN);
+  if (nan_bits(sb)) return static_cast<uint8_t>(((sb >> 24) & 0x80u) | kE4M3NaN);
+  if (nan_bits(qb)) return static_cast<uint8_t>(0x80u | kE4M3NaN);
+  return fp32_to_e4m3_dev(q);
 }
 
 __global__ void quantize_e4m3_kernel(const float* x, int64_t n, float s, uint8_t* codes) {
