@@ -26,6 +26,11 @@ rc_tests=$?
 grep -E "FAILED|Failure|error|fp8 wgmma|\[  PASSED|tests ran" "$OUT/tests.txt" | head -60
 log "tests rc=$rc_tests"
 [ $rc_tests -eq 124 ] && { log "tests hung: no bench"; exit 1; }
+log "compute-sanitizer memcheck (the table entry: wgmma on small shapes, the exact kernel, quantizers)"
+timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
+  --gtest_filter='CudaFp8.TableEntry*:CudaFp8.Exact*:CudaFp8.Quant*' > "$OUT/memcheck.txt" 2>&1
+log "memcheck rc=$?"
+grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck.txt" | head -5
 log "bench: qforge FP8 vs cuBLAS FP16 (same process)"
 timeout 120 $B/bench/cuda/cuda_fp8_bench $QUICK 2>&1 | tee "$OUT/bench.txt"
 log "bench: torch._scaled_mm (cuBLASLt FP8) and torch.matmul FP16"
