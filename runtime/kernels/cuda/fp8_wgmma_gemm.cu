@@ -3,18 +3,22 @@
 // and read by the tensor cores through wgmma shared-memory descriptors. Compiled for sm_90a
 // only (its own library, see CMakeLists.txt); the host side checks the device before launching.
 //
-// One CTA computes a BM x BN tile of y, BM = 64 * consumers, BN in {64, 128}:
+// One CTA computes a BM x BN tile of y, BM = 64 * consumers (1 or 2), BN in {64, 128} and the wide
+// 192 (promoted) / 256 (fast accumulation):
 //  * warpgroup 0 is the producer: one thread walks K in 128-byte steps (128 codes), waits for a
 //    free stage (mbarrier `empty`), and asks the copy engine for the x tile [BM, 128] and the w
 //    tile [BN, 128] of that step, completing on the stage's `full` mbarrier. Rows past M or N and
 //    columns past K are filled with zeros by the copy engine (zero codes add nothing).
 //  * warpgroups 1..consumers each own 64 rows: per stage, four m64nBNk32 wgmmas (32 codes = 32
-//    bytes each: the descriptor's start address moves 32 bytes inside the swizzled 128-byte row),
-//    wait, then (kPromoted) add the tensor-core partial sum into float32 registers -- the fp8
+//    bytes each: the descriptor's start address moves 32 bytes inside the swizzled 128-byte row).
+//    Promoted: wait, add the tensor-core partial sum into float32 registers -- the fp8
 //    accumulator inside the tensor core keeps fewer bits than float32, so it never sees more than
-//    128 products -- and release the stage.
+//    128 products -- and release the stage; the other consumer's group keeps the tensor cores
+//    busy meanwhile. Fast: all of K in the tensor core, one group kept in flight.
 //  * epilogue: y = P * (sx[m] * sw[n]) + bias[n] with explicit _rn operations (no FMA), the
 //    contract's order.
+//  * optional (Fp8Tiles::cluster = 2): CTA pairs multicast the w tile. Correct but measured
+//    slower on the H100 (docs/RESULTS.md), so the launcher never picks it.
 // Why this shape: both operands must be K-major for 8-bit wgmma (no transpose), which is exactly
 // the format's [M, K] and [N, K] layouts; 128 codes per stage is one 128-byte swizzle row, so a
 // stage is one TMA box per operand. Learned from the public CUTLASS sm90 mainloops, DeepGEMM's
