@@ -310,6 +310,9 @@ struct KernelTable {
   // 0 (tables listing entries in order leave it so): qf8_gemm gives the contract's bits; > 0: it
   // runs FP8 tensor cores and promises only this bound ("FP8 E4M3" above).
   double qf8_gemm_rel_bound;
+  // Re-lays out / uploads one kFp8E4M3 weight (or conv-group slice) for this table's qf8_gemm,
+  // once at load (null: qf8_gemm reads the format's [O, K] patterns and scales where they are).
+  PrepareQWeightsFn prepare_qf8_weights;
 };
 
 const KernelTable& ref_kernel_table();

@@ -81,6 +81,7 @@ void f32_qkv_gqa_attention__cuda(const float* q, int64_t q_stride, const kernels
 
 // fp8_kernels.cu (FP8 E4M3): the GEMM (Hopper tensor cores where possible, else exact) and the
 // exact activation quantizers.
+std::unique_ptr<kernels::PreparedQWeights> prepare_qf8_weights__cuda(const kernels::QWeights& w);
 void qf8_qf8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
                              float* y);
 void f32_quantize_e4m3__cuda(const float* x, int64_t n, float scale, uint8_t* codes);

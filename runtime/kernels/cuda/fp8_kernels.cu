@@ -11,6 +11,7 @@
 
 #include "core/fp8_e4m3.h"
 #include "core/quant.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
 #include "runtime/kernels/cuda/fp8_gemm.h"
 #include "runtime/kernels/cuda/launch_util.cuh"
@@ -115,6 +116,18 @@ __global__ void qf8_gemm_exact_kernel(int64_t m, int64_t n, int64_t k, const uin
   }
 }
 
+// A weight's E4M3 codes [N, K] and per-row scales [N] in device memory (the checkpoint's stay on
+// the host), made once at load by prepare_qf8_weights__cuda.
+struct CudaFp8Weights : kernels::PreparedQWeights {
+  int64_t n = 0, k = 0;
+  void* codes = nullptr;
+  void* scales = nullptr;
+  ~CudaFp8Weights() override {
+    device_free(codes);
+    device_free(scales);
+  }
+};
+
 Fp8Gemm gemm_args(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias, float* y) {
   if (w.kind != kernels::QWeightKind::kFp8E4M3 || w.per_group)
     throw Error("cuda qf8_gemm: the weight is not E4M3 with per-channel scales");
@@ -125,8 +138,15 @@ Fp8Gemm gemm_args(int64_t m, const kernels::QActs& x, const kernels::QWeights& w
   g.x = static_cast<const uint8_t*>(x.codes);
   g.sx = x.scales;
   g.sx_stride = x.scale_stride;
-  g.w = w.packed;
-  g.sw = w.scales;
+  // Prepared (the engine's weights): the device copy; otherwise the caller passed device pointers.
+  if (const auto* p = dynamic_cast<const CudaFp8Weights*>(w.prepared)) {
+    if (p->n != w.n || p->k != w.k) throw Error("cuda qf8_gemm: the prepared weight does not match its shape");
+    g.w = static_cast<const uint8_t*>(p->codes);
+    g.sw = static_cast<const float*>(p->scales);
+  } else {
+    g.w = w.packed;
+    g.sw = w.scales;
+  }
   g.bias = bias;
   g.y = y;
   return g;
@@ -139,6 +159,20 @@ void fp8_gemm_exact(const Fp8Gemm& g) {
   qf8_gemm_exact_kernel<<<grid_for(g.m * g.n), kThreads>>>(g.m, g.n, g.k, g.x, g.sx, g.sx_stride, g.w, g.sw, g.bias,
                                                             g.y);
   check_launch("qf8_gemm (exact)");
+}
+
+std::unique_ptr<kernels::PreparedQWeights> prepare_qf8_weights__cuda(const kernels::QWeights& w) {
+  if (w.kind != kernels::QWeightKind::kFp8E4M3) return nullptr;
+  if (w.per_group) throw Error("cuda prepare_qf8_weights: FP8 scales are per channel, not per group");
+  if (w.n <= 0 || w.k <= 0) throw Error("cuda prepare_qf8_weights: empty weight");
+  auto p = std::make_unique<CudaFp8Weights>();
+  p->n = w.n;
+  p->k = w.k;
+  p->codes = device_alloc(w.n * w.k);  // cudaMalloc: 256-byte aligned, as the copy engine needs
+  copy_to_device(p->codes, w.packed, w.n * w.k);
+  p->scales = device_alloc(w.n * static_cast<int64_t>(sizeof(float)));
+  copy_to_device(p->scales, w.scales, w.n * static_cast<int64_t>(sizeof(float)));
+  return p;
 }
 
 void qf8_qf8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
