@@ -19,9 +19,9 @@ cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORG
 log "build"
 cmake --build $B -j16 --target qforge_cuda_tests cuda_fp8_bench >> "$OUT/build.txt" 2>&1 ||
   { grep -E -A3 "error" "$OUT/build.txt" | head -120; exit 1; }
-log "tests (FP8 and the cuda table)"
+log "tests (FP8, the cuda table, the graph on it)"
 # timeouts: a pipeline bug hangs on an mbarrier rather than failing
-timeout 150 $B/tests/runtime_cuda/qforge_cuda_tests --gtest_filter='CudaFp8*:CudaTable*' > "$OUT/tests.txt" 2>&1
+timeout 150 $B/tests/runtime_cuda/qforge_cuda_tests --gtest_filter='CudaFp8*:CudaTable*:CudaGraph*' > "$OUT/tests.txt" 2>&1
 rc_tests=$?
 grep -E "FAILED|Failure|\[  PASSED|tests ran" "$OUT/tests.txt" | head -20; grep -E "fp8 wgmma (promoted 0x0|table|fast 0x0)" "$OUT/tests.txt" | head -20
 log "tests rc=$rc_tests"
