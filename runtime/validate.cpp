@@ -23,24 +23,40 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
+// An FP8 E4M3 layer on the quantized path whose kernel table runs FP8 tensor cores: its sum is
+// within fp8_rel (KernelTable::qf8_gemm_rel_bound) of the exact one, not bit-identical.
+bool fp8_bounded(const LayerWeights* L, double fp8_rel) {
+  return fp8_rel > 0 && L && L->format == WeightFormat::kFp8E4M3 && L->input_act.mode != ActMode::kNone;
+}
+
+// The extra error such a layer may add: fp8_rel * sum_k |x_k w_k| <= fp8_rel * max|x| * row L1 of
+// the weight, with x the dequantized codes (at most 1 + 2^-4 times the float input's magnitude:
+// one E4M3 rounding, or saturation, which only shrinks it).
+double fp8_gemm_bound(const LayerWeights* L, double fp8_rel, double xmax, double row_l1) {
+  return fp8_bounded(L, fp8_rel) ? fp8_rel * 1.0625 * xmax * row_l1 : 0.0;
+}
+
 // An op whose output, given identical inputs, is bit-identical under the contract: integer GEMMs
 // (codes of identical floats are identical; int32 sums are exact; the epilogue's float order is
-// fixed), and ops that are single IEEE operations or pure data movement.
-bool op_is_exact(const Op& op, const LayerWeights* L, const std::map<std::string, LayerWeights>& layers) {
+// fixed), and ops that are single IEEE operations or pure data movement. FP8 GEMMs are exact
+// unless the table's qf8_gemm runs tensor cores (fp8_rel > 0).
+bool op_is_exact(const Op& op, const LayerWeights* L, const std::map<std::string, LayerWeights>& layers,
+                 double fp8_rel) {
   if (op.kind == "moe_experts") {
     // Exact when every expert linear is on the integer path: the routing weights and the
     // activation are computed in double and rounded once (as the decoder ops), the GEMMs are
     // integer, the weighted sum has a fixed order (FORMAT.md, "Mixture of experts").
     for (const Op& sub : sub_layer_ops(op)) {
       auto it = layers.find(sub.name);
-      if (it == layers.end() || !op_is_exact(sub, &it->second, layers)) return false;
+      if (it == layers.end() || !op_is_exact(sub, &it->second, layers, fp8_rel)) return false;
     }
     return true;
   }
   switch (find_op_schema(op.kind)->arithmetic) {  // the reader checked the kind
     case Arithmetic::kExact: return true;
     case Arithmetic::kIntegerGemm:
-      return L && L->format != WeightFormat::kFloat32 && L->input_act.mode != ActMode::kNone;
+      return L && L->format != WeightFormat::kFloat32 && L->input_act.mode != ActMode::kNone &&
+             !fp8_bounded(L, fp8_rel);
     default: return false;
   }
 }
@@ -50,7 +66,7 @@ bool op_is_exact(const Op& op, const LayerWeights* L, const std::map<std::string
 // sum in different orders) x u x (a magnitude bound of the terms). See FORMAT.md, "Validation".
 // Magnitude and error bounds of one float linear on inputs bounded by x with error ex:
 // returns {max |y|, max |y - y'|}.
-std::pair<double, double> linear_bound(const LayerWeights& L, double x, double ex) {
+std::pair<double, double> linear_bound(const LayerWeights& L, double x, double ex, double fp8_rel) {
   const std::vector<float> w = dequantized_weight(L);
   double row_l1 = 0;
   for (int64_t o = 0; o < L.rows; ++o) {
@@ -61,7 +77,7 @@ std::pair<double, double> linear_bound(const LayerWeights& L, double x, double e
   double bmax = 0;
   if (auto b = L.extra.find("bias"); b != L.extra.end()) bmax = max_abs(b->second);
   const double y = x * row_l1 + bmax;
-  double err = (2.0 * static_cast<double>(L.cols) + 4) * kU * y + row_l1 * ex;
+  double err = (2.0 * static_cast<double>(L.cols) + 4) * kU * y + row_l1 * ex + fp8_gemm_bound(&L, fp8_rel, x + ex, row_l1);
   // An input error before an input quantizer can move a code by one step.
   if (ex > 0 && L.input_act.mode != ActMode::kNone)
     err += row_l1 * (L.input_act.mode == ActMode::kStatic ? L.input_act.scale : (x + ex) / 127.0);
@@ -71,20 +87,21 @@ std::pair<double, double> linear_bound(const LayerWeights& L, double x, double e
 // moe_experts on float experts: per expert, the chain of its linears and its activation
 // (derivative <= 1.2 for silu and gelu_tanh, libm ulps 32 u); the routing weights (softmax over
 // E in double, rounded once: 2 u relative) sum to at most 1; then the weighted sum over E terms.
-double moe_bound(const Op& op, const std::map<std::string, LayerWeights>& layers, double xmax, double ymax) {
+double moe_bound(const Op& op, const std::map<std::string, LayerWeights>& layers, double xmax, double ymax,
+                 double fp8_rel) {
   const bool gated = op.strings.at("activation") == "silu_gated";
   const std::vector<Op> subs = sub_layer_ops(op);
   const size_t per = gated ? 3 : 2;
   double worst = 0, ye_max = 0;
   for (size_t i = 0; i + per <= subs.size(); i += per) {
-    auto [h1, e1] = linear_bound(layers.at(subs[i].name), xmax, 0);
+    auto [h1, e1] = linear_bound(layers.at(subs[i].name), xmax, 0, fp8_rel);
     double h = h1, eh = 1.2 * e1 + 32 * kU * h1;
     if (gated) {
-      auto [h3, e3] = linear_bound(layers.at(subs[i + 1].name), xmax, 0);
+      auto [h3, e3] = linear_bound(layers.at(subs[i + 1].name), xmax, 0, fp8_rel);
       eh = eh * h3 + h1 * e3;
       h = h1 * h3;
     }
-    auto [y, ey] = linear_bound(layers.at(subs[i + per - 1].name), h, eh);
+    auto [y, ey] = linear_bound(layers.at(subs[i + per - 1].name), h, eh, fp8_rel);
     worst = std::fmax(worst, ey);
     ye_max = std::fmax(ye_max, y);
   }
@@ -93,7 +110,7 @@ double moe_bound(const Op& op, const std::map<std::string, LayerWeights>& layers
 }
 
 double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor>& in, const Tensor& golden,
-                   const std::map<std::string, LayerWeights>& layers) {
+                   const std::map<std::string, LayerWeights>& layers, double fp8_rel) {
   const double xmax = in.empty() || in[0].dtype != DType::kFloat32 ? 0 : max_abs(in[0]);
   const double ymax = max_abs(golden);
   if (op.kind == "linear" || op.kind == "conv2d") {
@@ -106,7 +123,8 @@ double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor
     }
     double bmax = 0;
     if (auto b = L->extra.find("bias"); b != L->extra.end()) bmax = max_abs(b->second);
-    return (2.0 * static_cast<double>(L->cols) + 4) * kU * (xmax * row_l1 + bmax);
+    return (2.0 * static_cast<double>(L->cols) + 4) * kU * (xmax * row_l1 + bmax) +
+           fp8_gemm_bound(L, fp8_rel, xmax, row_l1);
   }
   if (op.kind == "layernorm") {
     const double c = static_cast<double>(L->shape[0]);
@@ -143,7 +161,7 @@ double float_bound(const Op& op, const LayerWeights* L, const std::vector<Tensor
     const double score_err = (2 * d + 4) * kU * qmax * kmax * d * op.float_attr("scale", 1.0);
     return vmax * ((4 * l + 16) * kU + 4 * score_err);
   }
-  if (op.kind == "moe_experts") return moe_bound(op, layers, xmax, ymax);
+  if (op.kind == "moe_experts") return moe_bound(op, layers, xmax, ymax, fp8_rel);
   if (op.kind == "gated_activation") {  // |act(g)| <= |g|; exp / tanh may differ by ulps between libms
     const double umax = in.size() > 1 ? max_abs(in[1]) : 0;
     return 32 * kU * xmax * umax;
@@ -230,12 +248,12 @@ OutputCheck compare_outputs(const Tensor& got, const Tensor& golden) {
   return c;
 }
 
-std::map<std::string, bool> exact_tensors(const Checkpoint& ck) {
+std::map<std::string, bool> exact_tensors(const Checkpoint& ck, double fp8_rel) {
   std::map<std::string, bool> exact;
   for (const TensorSpec& t : ck.graph.inputs) exact[t.name] = true;
   for (const Op& op : ck.graph.ops) {
     auto it = ck.layers.find(op.name);
-    bool e = op_is_exact(op, it == ck.layers.end() ? nullptr : &it->second, ck.layers);
+    bool e = op_is_exact(op, it == ck.layers.end() ? nullptr : &it->second, ck.layers, fp8_rel);
     for (const std::string& in : op.inputs) e = e && exact.at(in);
     exact[op.outputs.at(0)] = e;
   }
@@ -280,7 +298,9 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options) {
   ValidationReport rep;
   rep.options = options;
   rep.golden_is_contract = ck.golden_reference == "contract";
-  const std::map<std::string, bool> exact = exact_tensors(ck);
+  // FP8 GEMMs on tensor cores (the cuda table) are bounded, not exact (kernels.h, "FP8 E4M3").
+  const double fp8_rel = engine.kernel_table().qf8_gemm_rel_bound;
+  const std::map<std::string, bool> exact = exact_tensors(ck, fp8_rel);
   const std::map<std::string, double> unit_steps = output_unit_steps(ck);
   const bool has_moe = std::any_of(ck.graph.ops.begin(), ck.graph.ops.end(),
                                    [](const Op& op) { return op.kind == "moe_experts"; });
@@ -356,9 +376,9 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options) {
       c.index = oi;
       c.name = op.name;
       c.kind = op.kind;
-      c.exact_required = op_is_exact(op, L, ck.layers);
+      c.exact_required = op_is_exact(op, L, ck.layers, fp8_rel);
       c.max_abs_diff = compare_outputs(got, want).max_abs_diff;
-      c.bound = c.exact_required ? 0.0 : float_bound(op, L, in, want, ck.layers);
+      c.bound = c.exact_required ? 0.0 : float_bound(op, L, in, want, ck.layers, fp8_rel);
       c.passed = c.exact_required ? bit_equal(got, want) : c.max_abs_diff <= c.bound;
       if (!c.passed && rep.first_failing_op < 0) rep.first_failing_op = static_cast<int>(rep.op_checks.size());
       all_pass = all_pass && c.passed;

@@ -79,7 +79,8 @@ ValidationReport validate(Engine& engine, const ValidateOptions& options = {});
 OutputCheck compare_outputs(const Tensor& got, const Tensor& golden);
 
 // Which graph tensors (graph inputs and op outputs, by name) are integer-deterministic functions
-// of the graph inputs under the contract.
-std::map<std::string, bool> exact_tensors(const Checkpoint& ck);
+// of the graph inputs under the contract. fp8_rel > 0: FP8 GEMMs run on tensor cores within that
+// bound (KernelTable::qf8_gemm_rel_bound), so they and what follows them are not.
+std::map<std::string, bool> exact_tensors(const Checkpoint& ck, double fp8_rel = 0);
 
 }  // namespace qf

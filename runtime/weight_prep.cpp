@@ -116,7 +116,14 @@ GemmWeight::GemmWeight(const LayerWeights& L, const kernels::KernelTable& kt, in
     q.kind = kernels::QWeightKind::kFp8E4M3;
     q.packed = L.packed.data();
     const int64_t per = o_ / slices;
-    for (int64_t s = 0; s < slices; ++s) slices_.push_back(slices == 1 ? q : q.rows_slice(s * per, per));
+    for (int64_t s = 0; s < slices; ++s) {
+      kernels::QWeights w = slices == 1 ? q : q.rows_slice(s * per, per);
+      if (kt.prepare_qf8_weights) {  // a device table: its own copy of the codes and scales
+        prepared_.push_back(kt.prepare_qf8_weights(w));
+        w.prepared = prepared_.back().get();
+      }
+      slices_.push_back(w);
+    }
     return;
   }
   switch (L.format) {

@@ -63,6 +63,8 @@ const KernelTable& ref_kernel_table() {
       f32_quantize_e4m3_ref,
       f32_quantize_per_row_e4m3_ref,
       nullptr,  // prepare_qconv_pool: the reference reads the checkpoint's layout
+      0.0,      // qf8_gemm_rel_bound: the exact GEMM
+      nullptr,  // prepare_qf8_weights: the reference reads the checkpoint's layout
   };
   return t;
 }

@@ -222,8 +222,20 @@ using QuantizePerRowE4M3Fn = void (*)(const float* x, int64_t rows, int64_t cols
 // The exact FP8 GEMM (QGemmFn's signature; x.codes are E4M3 patterns [M, K], zero point 0;
 // w.kind == kFp8E4M3, scales [N]): y[m, n] = P * (sx * sw[n]) + bias[n], float32 in that order,
 // where P = the exact sum over k of e4m3(x[m, k]) * e4m3(w[n, k]) rounded once to float32
-// (NaN when a code of row m is NaN). Exact, hence order-free: a SIMD or tensor-core variant
-// must give the same bits.
+// (NaN when a code of row m is NaN). Exact, hence order-free: a SIMD variant must give the
+// same bits.
+// The one exception is a table whose qf8_gemm runs FP8 tensor cores (KernelTable::
+// qf8_gemm_rel_bound > 0): their accumulator is not float32 (products are aligned to the largest
+// exponent and bits below about 2^-13 of it are dropped, DeepSeek-V3 report section 3.3.2), so such
+// a kernel promises only
+//   |P - P_exact| <= qf8_gemm_rel_bound * sum_k |e4m3(x[m, k]) * e4m3(w[n, k])|
+// (NaN rows still NaN). kFp8TensorCoreRelBound, the cuda table's: each wgmma instruction adds 32
+// products to its accumulator, each of the 33 addends may lose up to 2^-13 of the largest; the
+// kernel moves the partial sum into float32 every 4 instructions (128 values of K): 4 * 33 *
+// 2^-13 < 2^-5.9 of the chunk's magnitude sum, plus float32 roundings (K / 128 * 2^-24) -- 2^-5
+// covers both for K <= kFp8MaxK. Measured errors are far below it (tests/runtime_cuda/
+// cuda_fp8_test.cpp prints them); validate holds such GEMMs to it (FORMAT.md, "Validation").
+inline constexpr double kFp8TensorCoreRelBound = 1.0 / 32;
 
 // ---- decoder ops of Hugging Face models (format feature `decoder_ops`) ----
 
@@ -295,6 +307,12 @@ struct KernelTable {
   // 2:4 convolution (null, or a null result for a weight it has no such path for: the conv op
   // then runs qconv_pool on its channels-last int8 copy). Called once per weight at load.
   PrepareQConvPoolFn prepare_qconv_pool;
+  // 0 (tables listing entries in order leave it so): qf8_gemm gives the contract's bits; > 0: it
+  // runs FP8 tensor cores and promises only this bound ("FP8 E4M3" above).
+  double qf8_gemm_rel_bound;
+  // Re-lays out / uploads one kFp8E4M3 weight (or conv-group slice) for this table's qf8_gemm,
+  // once at load (null: qf8_gemm reads the format's [O, K] patterns and scales where they are).
+  PrepareQWeightsFn prepare_qf8_weights;
 };
 
 const KernelTable& ref_kernel_table();

@@ -296,5 +296,54 @@ TEST(Fp8Validate, OutputUnitIsOneStepOfTheCoarsestActivationFormatUpstream) {
   }
 }
 
+// A table whose FP8 GEMM is off the exact sum by a little (as FP8 tensor cores are), declaring
+// a bound: validate holds FP8 layers to it instead of to the bits (FORMAT.md, "Validation"). The
+// same GEMM in a table that declares no bound (an exact table) must fail on the bits.
+void qf8_gemm_off_by_2p20(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                          float* y) {
+  kernels::ref_kernel_table().qf8_gemm(m, x, w, bias, y);
+  for (int64_t i = 0; i < m * w.n; ++i) y[i] *= 1.0f + 0x1p-20f;
+}
+
+TEST(Fp8Validate, TensorCoreTablesAreHeldToTheirBoundNotToTheBits) {
+  CheckpointContent c = fp8_mlp(true);  // both layers FP8 with E4M3 inputs: an integer-deterministic path
+  const std::string path = test::temp_path("fp8_tc_bound");
+  Golden g;
+  g.inputs = {{"x", test::random_tensor({6, 12}, 31)}};
+  g.outputs = {{"logits", test::random_tensor({6, 10}, 32)}};
+  c.golden_reference = "contract";
+  c.golden = {g};
+  write_checkpoint(path, c);
+  g.outputs = Engine::load(path, &kernels::ref_kernel_table()).run(g.inputs);  // the contract's bits
+  c.golden = {g};
+  write_checkpoint(path, c);
+
+  kernels::KernelTable exact_off = kernels::ref_kernel_table();
+  exact_off.qf8_gemm = qf8_gemm_off_by_2p20;
+  kernels::KernelTable bounded = exact_off;
+  bounded.qf8_gemm_rel_bound = kernels::kFp8TensorCoreRelBound;
+  {
+    Engine e = Engine::load(path, &kernels::ref_kernel_table());
+    const ValidationReport rep = validate(e);
+    EXPECT_TRUE(rep.passed) << rep.summary();
+    EXPECT_TRUE(rep.checks.at(0).exact_required);
+  }
+  {
+    Engine e = Engine::load(path, &exact_off);
+    const ValidationReport rep = validate(e);
+    EXPECT_FALSE(rep.passed) << "a GEMM off the contract's bits in a table that declares none must fail";
+  }
+  {
+    Engine e = Engine::load(path, &bounded);
+    const ValidationReport rep = validate(e);
+    EXPECT_TRUE(rep.passed) << rep.summary();
+    EXPECT_FALSE(rep.checks.at(0).exact_required);
+  }
+  const Checkpoint ck = read_checkpoint(path);
+  for (const auto& kv : exact_tensors(ck)) EXPECT_TRUE(kv.second) << kv.first;
+  EXPECT_FALSE(exact_tensors(ck, kernels::kFp8TensorCoreRelBound).at("logits"));
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace qf

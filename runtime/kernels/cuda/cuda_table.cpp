@@ -52,6 +52,13 @@ const kernels::KernelTable& cuda_kernel_table() {
     k.maxpool2d = f32_maxpool2d__cuda;
     k.avgpool2d = f32_avgpool2d__cuda;
     k.maxpool2d_nhwc = f32_maxpool2d_nhwc__cuda;
+    // FP8 E4M3 (fp8_kernels.cu): the GEMM runs Hopper's tensor cores where it can, so its sum is
+    // bounded rather than exact (kernels.h, kFp8TensorCoreRelBound); the quantizers are exact.
+    k.qf8_gemm = qf8_qf8w_gemm_f32__cuda;
+    k.qf8_gemm_rel_bound = kernels::kFp8TensorCoreRelBound;
+    k.prepare_qf8_weights = prepare_qf8_weights__cuda;  // codes and scales to the device
+    k.quantize_e4m3 = f32_quantize_e4m3__cuda;
+    k.quantize_per_row_e4m3 = f32_quantize_per_row_e4m3__cuda;
     // qconv_pool stays null: the conv op then runs qgemm, maxpool2d_nhwc, relu and the quantizer
     // itself, and never pads hand-off images with host loops (that path needs qconv_pool).
     return k;

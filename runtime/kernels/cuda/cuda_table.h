@@ -14,12 +14,16 @@
 //    double inside, rounded once, like the contract) within an ulp or two; scale exact;
 //    quantize_kv_rows bit-identical, and the qkv_* attention kernels equal to the float ones on
 //    the dequantized cache (the same kernels, reading through kv_rows.cuh). Bounds in the tests.
-// im2col (all four), the pools and the block-sparse GEMMs are bit-identical too. Entries left null
-// (the fused conv + pool epilogue qconv_pool: the conv op composes it; FP8) make the
+// im2col (all four), the pools and the block-sparse GEMMs are bit-identical too. FP8 E4M3
+// (fp8_kernels.cu): the quantizers bit-identical; qf8_gemm on Hopper runs the FP8 tensor cores,
+// within kernels::kFp8TensorCoreRelBound of the exact sum (declared in qf8_gemm_rel_bound),
+// elsewhere an exact kernel, bit-identical. Entries left null (the fused conv + pool epilogue
+// qconv_pool: the conv op composes it) make the
 // ops that need them refuse to load, naming the table, or take their unfused path.
 //
-// No stream argument in the table: every kernel runs on the default stream in issue order, and
-// MemoryOps::to_host (a synchronous copy) is where the host waits.
+// No stream argument in the table: every kernel runs on the per-thread default stream in issue
+// order (capturable into step graphs, MemoryOps::capture_begin), and MemoryOps::to_host (a
+// synchronous copy) is where the host waits.
 #pragma once
 
 #include "runtime/buffer.h"

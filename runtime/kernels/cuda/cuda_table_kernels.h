@@ -91,4 +91,12 @@ void f32_qkv_gqa_attention__cuda(const float* q, int64_t q_stride, const kernels
                                  const kernels::QuantKvRows& v, int64_t t, int64_t l, int64_t heads, int64_t kv_heads,
                                  int64_t d, int64_t window, float scale, float* scratch, float* y);
 
+// fp8_kernels.cu (FP8 E4M3): the GEMM (Hopper tensor cores where possible, else exact) and the
+// exact activation quantizers.
+std::unique_ptr<kernels::PreparedQWeights> prepare_qf8_weights__cuda(const kernels::QWeights& w);
+void qf8_qf8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const float* bias,
+                             float* y);
+void f32_quantize_e4m3__cuda(const float* x, int64_t n, float scale, uint8_t* codes);
+void f32_quantize_per_row_e4m3__cuda(const float* x, int64_t rows, int64_t cols, uint8_t* codes, float* scales);
+
 }  // namespace qf::cuda

@@ -1,0 +1,215 @@
+// cuda_fp8_bench: qforge's Hopper FP8 E4M3 GEMM (runtime/kernels/cuda/fp8_gemm.h) against cuBLAS
+// FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
+// (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 1024}. cuBLASLt FP8 (torch._scaled_mm)
+// is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
+//
+// Method as cuda_gemm_bench (.library METHOD.md): random data, CUDA events around 50 launches,
+// median of 7 repeats, weights rotated through enough copies that one pass exceeds 3x the L2.
+// The FP8 path includes its epilogue (per-row x scale, per-channel w scale, bias) and writes
+// float32 y, as the runtime uses it; cuBLAS FP16 writes fp16 y. cuBLAS and the table's FP8 path
+// are each timed first and last in a row (their spread is the noise); ratios use the faster.
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/fp8_gemm.h"
+
+using namespace qf::cuda;
+
+#define CUBLAS_CHECK(x)                                                                 \
+  do {                                                                                  \
+    cublasStatus_t s_ = (x);                                                            \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
+      std::fprintf(stderr, "cuBLAS error %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
+      std::exit(1);                                                                     \
+    }                                                                                   \
+  } while (0)
+
+namespace {
+
+__device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
+  uint64_t x = i * 0x9E3779B97F4A7C15ull + seed;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return static_cast<uint32_t>(x);
+}
+__global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = __float2half(((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale);
+}
+// Random E4M3 codes of magnitude <= 2 (exponent field <= 8), either sign: no NaN, realistic
+// scaled-activation values (the tensor cores' speed does not depend on them; NaN would).
+__global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const uint32_t h = hash32(i, seed);
+    p[i] = static_cast<uint8_t>((h & 0x80u) | ((h >> 8) % 72u));
+  }
+}
+__global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
+}
+
+double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
+  for (int i = 0; i < 3; ++i) fn(i % copies);
+  QF_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  QF_CUDA_CHECK(cudaEventCreate(&a));
+  QF_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    QF_CUDA_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < iters; ++i) fn((r * iters + i) % copies);
+    QF_CUDA_CHECK(cudaEventRecord(b));
+    QF_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    QF_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(1000.0 * ms / iters);
+  }
+  QF_CUDA_CHECK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return t[t.size() / 2];
+}
+
+int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<int64_t>((3 * l2) / bytes + 1, 1, 64)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> ms = {16, 128, 1024};
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf(
+          "usage: cuda_fp8_bench [--quick]\n"
+          "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
+          "runs it, the fast accumulation, and each tile shape) for (N, K) in {(8192,8192), (28672,8192)}\n"
+          "x M in {16, 128, 1024}; prints a markdown table. --quick: 8192x8192, M = 1024 only.\n");
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--quick")) {
+      shapes = {{8192, 8192}};
+      ms = {1024};
+    }
+  }
+  std::string why;
+  if (!device_available(&why)) {
+    std::printf("no CUDA GPU (%s): nothing to time\n", why.c_str());
+    return 0;
+  }
+  const char* no_tc = "";
+  if (!fp8_wgmma_available(&no_tc)) {
+    std::printf("the FP8 wgmma kernel does not run here (%s): nothing to time\n", no_tc);
+    return 0;
+  }
+  cudaDeviceProp prop;
+  QF_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  const int64_t l2 = prop.l2CacheSize;
+  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+  cublasHandle_t h;
+  CUBLAS_CHECK(cublasCreate(&h));
+
+  std::printf("\n| N | K | M | cuBLAS FP16 us, first / last | TFLOP/s | FP8 (table) us, first / last | TFLOP/s | x FP16 | FP8 fast-acc us | "
+              "TFLOP/s | x FP16 | promoted tiles 64x64 / 64x128 / 128x64 / 128x128 / 128x192 / 128x128 mc / "
+              "128x192 mc us | fast tiles 128x128 / 128x256 / 128x256 mc us |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& shape : shapes) {
+    const int64_t n = shape.first, k = shape.second;
+    const int c16 = copies_for(n * k * 2, l2), c8 = copies_for(n * k, l2);
+    std::vector<__half*> w16(c16);
+    for (int i = 0; i < c16; ++i) {
+      w16[i] = static_cast<__half*>(device_alloc(n * k * 2));
+      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
+    }
+    std::vector<uint8_t*> w8(c8);
+    for (int i = 0; i < c8; ++i) {
+      w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
+      fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
+    }
+    float* sw = static_cast<float*>(device_alloc(n * 4));
+    float* bias = static_cast<float*>(device_alloc(n * 4));
+    fill_float<<<256, 256>>>(sw, n, 7, 0.01f);
+    fill_float<<<256, 256>>>(bias, n, 8, 0.1f);
+    QF_CUDA_CHECK(cudaGetLastError());
+    for (int64_t m : ms) {
+      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
+      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
+      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+      uint8_t* x8 = static_cast<uint8_t*>(device_alloc(m * k));
+      fill_e4m3<<<1024, 256>>>(x8, m * k, 6);
+      float* sx = static_cast<float*>(device_alloc(m * 4));
+      fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
+      float* y32 = static_cast<float*>(device_alloc(m * n * 4));
+      const float one = 1.0f, zero = 0.0f;
+      const double t16a = time_us([&](int i) {
+        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
+                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }, c16);
+      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) {
+        return time_us([&](int i) {
+          Fp8Gemm g;
+          g.m = m;
+          g.n = n;
+          g.k = k;
+          g.x = x8;
+          g.sx = sx;
+          g.sx_stride = 1;
+          g.w = w8[i];
+          g.sw = sw;
+          g.bias = bias;
+          g.y = y32;
+          if (!fp8_gemm_wgmma(g, acc, tiles)) {
+            std::fprintf(stderr, "fp8 wgmma refused the operands\n");
+            std::exit(1);
+          }
+        }, c8);
+      };
+      const double t8 = fp8(Fp8Accum::kPromoted, {});
+      const double t8f = fp8(Fp8Accum::kFast, {});
+      double tt[7], tf[3];
+      const Fp8Tiles tiles[7] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {2, 128, 2}, {2, 192, 2}};
+      for (int i = 0; i < 7; ++i) tt[i] = fp8(Fp8Accum::kPromoted, tiles[i]);
+      tf[0] = fp8(Fp8Accum::kFast, {2, 128});
+      tf[1] = fp8(Fp8Accum::kFast, {2, 256});
+      tf[2] = fp8(Fp8Accum::kFast, {2, 256, 2});
+      // The table's path again, last: the first timing after cuBLAS has run slower than the same
+      // tiles forced later in the sweep; both are printed, the ratio uses the faster.
+      const double t8b = fp8(Fp8Accum::kPromoted, {});
+      const double t16b = time_us([&](int i) {
+        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
+                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }, c16);
+      const double flop = 2.0 * m * n * k;
+      const double t8m = std::min(t8, t8b), t16 = std::min(t16a, t16b);
+      std::printf("| %ld | %ld | %ld | %.1f / %.1f | %.0f | %.1f / %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / "
+                  "%.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
+                  long(n), long(k), long(m), t16a, t16b, flop / t16 / 1e6, t8, t8b, flop / t8m / 1e6, t16 / t8m, t8f,
+                  flop / t8f / 1e6, t16 / t8f, tt[0], tt[1], tt[2], tt[3], tt[4], tt[5], tt[6], tf[0], tf[1], tf[2]);
+      std::fflush(stdout);
+      device_free(x);
+      device_free(y);
+      device_free(x8);
+      device_free(sx);
+      device_free(y32);
+    }
+    for (auto* p : w16) device_free(p);
+    for (auto* p : w8) device_free(p);
+    device_free(sw);
+    device_free(bias);
+  }
+  cublasDestroy(h);
+  return 0;
+}
