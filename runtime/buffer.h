@@ -29,16 +29,6 @@ struct MemoryOps {
   // before they return). Per-op profiles call it so that an asynchronous device's op times are
   // its kernels' times, not their launch times.
   void (*synchronize)() = nullptr;
-  // Step graphs (null: a device without them). capture_begin records, instead of running, the
-  // kernels this thread queues from then on; capture_end runs the recording as one graph through
-  // the instance *exec (made on first use, updated in place while the sequence of kernels keeps
-  // its shape, remade when it does not); capture_abort drops a recording after an error;
-  // graph_release frees an instance. Between begin and end nothing may copy synchronously or
-  // free device memory (OpImpl::prepare_step makes a step's allocations first).
-  void (*capture_begin)() = nullptr;
-  void (*capture_end)(void** exec) = nullptr;
-  void (*capture_abort)() = nullptr;
-  void (*graph_release)(void* exec) = nullptr;
 };
 
 const MemoryOps& host_memory();  // 64-byte aligned malloc, memcpy

@@ -30,7 +30,6 @@ Tensor Engine::run_op(size_t index, const std::vector<Tensor>& inputs) { return 
 
 Session Engine::start_session() { return Session(impl_); }
 void Engine::set_profiling(bool on) { impl_->set_profiling(on); }
-void Engine::set_step_graphs(bool on) { impl_->set_step_graphs(on); }
 void Engine::set_last_position_outputs(bool on) { impl_->set_last_position_outputs(on); }
 std::vector<OpTime> Engine::op_times() const { return impl_->op_times(); }
 void Engine::reset_op_times() { impl_->reset_op_times(); }

@@ -68,11 +68,6 @@ class Engine {
   // prefix cache read every position. Applies to every session of this engine.
   void set_last_position_outputs(bool on);
 
-  // Step graphs, on a device that has them (the `cuda` table): a step whose input shapes repeat
-  // the previous step's (every decode step after the first) is recorded and launched as one
-  // graph instead of one launch per kernel; the same kernels, the same results. On by default;
-  // off here or with the environment variable QFORGE_GRAPHS=0 (every kernel launched alone).
-  void set_step_graphs(bool on);
   // Per-op timing for `qforge bench`: off by default (it costs two clock reads per op).
   void set_profiling(bool on);
   std::vector<OpTime> op_times() const;  // in graph order, accumulated while profiling was on

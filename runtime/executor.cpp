@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 
 #include "core/error.h"
 #include "core/op_schema.h"
@@ -37,9 +36,6 @@ Executor::Executor(Checkpoint checkpoint, const kernels::KernelTable& table) : c
   }
   for (const std::string& o : ck_.graph.outputs) graph_outputs_.push_back(value_index.at(o));
   fuse();
-  capturable_ = std::all_of(ops_.begin(), ops_.end(), [](const auto& o) { return o->capturable(); });
-  const char* graphs = std::getenv("QFORGE_GRAPHS");
-  graphs_ = !(graphs && std::string(graphs) == "0");
   last_row_op_.assign(ops_.size(), false);
   for (size_t oi = 0; oi < ops_.size(); ++oi)
     last_row_op_[oi] = ck_.graph.ops[oi].kind == "linear" && !absorbed_[oi] && !fused_[oi] &&
@@ -90,13 +86,8 @@ void Executor::fuse() {
   }
 }
 
-Executor::~Executor() {
-  if (graph_exec_ && kt_.memory->graph_release) kt_.memory->graph_release(graph_exec_);
-}
-
 void Executor::plan(const std::vector<Shape>& input_shapes) {
-  replanned_ = plan_key_.empty() || input_shapes != plan_key_;
-  if (!replanned_) return;
+  if (!plan_key_.empty() && input_shapes == plan_key_) return;
   vals_.assign(value_dtype_.size(), Val{});
   for (size_t i = 0; i < graph_inputs_.size(); ++i) {
     Val& v = vals_[static_cast<size_t>(graph_inputs_[i])];
@@ -177,40 +168,16 @@ std::map<std::string, Tensor> Executor::execute(const std::map<std::string, Tens
   using Clock = std::chrono::steady_clock;
   void (*sync)() = profiling_ ? kt_.memory->synchronize : nullptr;
   if (sync) sync();
-  // A step whose input shapes repeat the last step's runs as one recorded graph where the device
-  // has them (MemoryOps::capture_begin): one launch instead of one per kernel. Its activations
-  // are planned already, and prepare_step makes the allocations its ops would make.
-  const bool record = graphs_ && !replanned_ && !profiling_ && capturable_ && kt_.memory->capture_begin;
-  if (record) {
-    for (size_t oi = 0; oi < ops_.size(); ++oi) ops_[oi]->prepare_step(ins[oi], st);
-    kt_.memory->capture_begin();
-  }
-  try {
-    for (size_t oi = 0; oi < ops_.size(); ++oi) {
-      if (absorbed_[oi]) continue;  // its time is its absorber's
-      const Clock::time_point t0 = profiling_ ? Clock::now() : Clock::time_point{};
-      Val& out = vals_[static_cast<size_t>(run_output_[oi])];
-      if (fused_[oi]) ops_[oi]->run_fused(ins[oi], out, st);
-      else ops_[oi]->run(ins[oi], out, st);
-      if (sync) sync();
-      if (profiling_) {
-        seconds_[oi] += std::chrono::duration<double>(Clock::now() - t0).count();
-        ++calls_[oi];
-      }
-    }
-  } catch (...) {
-    if (record) {
-      kt_.memory->capture_abort();
-      graphs_ = false;  // whatever failed while recording, later steps launch kernel by kernel
-    }
-    throw;
-  }
-  if (record) {
-    try {
-      kt_.memory->capture_end(&graph_exec_);
-    } catch (...) {
-      graphs_ = false;
-      throw;
+  for (size_t oi = 0; oi < ops_.size(); ++oi) {
+    if (absorbed_[oi]) continue;  // its time is its absorber's
+    const Clock::time_point t0 = profiling_ ? Clock::now() : Clock::time_point{};
+    Val& out = vals_[static_cast<size_t>(run_output_[oi])];
+    if (fused_[oi]) ops_[oi]->run_fused(ins[oi], out, st);
+    else ops_[oi]->run(ins[oi], out, st);
+    if (sync) sync();
+    if (profiling_) {
+      seconds_[oi] += std::chrono::duration<double>(Clock::now() - t0).count();
+      ++calls_[oi];
     }
   }
   if (!st.kv.empty() && !inputs.empty()) st.batch = inputs.begin()->second.shape[0];

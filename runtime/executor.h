@@ -18,9 +18,6 @@ namespace qf {
 class Executor {
  public:
   Executor(Checkpoint checkpoint, const kernels::KernelTable& table);
-  ~Executor();
-  Executor(const Executor&) = delete;
-  Executor& operator=(const Executor&) = delete;
 
   const Checkpoint& checkpoint() const { return ck_; }
   const kernels::KernelTable& table() const { return kt_; }
@@ -30,8 +27,6 @@ class Executor {
   // validate's per-op trace comparison.
   Tensor execute_op(size_t index, const std::vector<Tensor>& inputs);
 
-  // Engine::set_step_graphs.
-  void set_step_graphs(bool on) { graphs_ = on; }
   // Per-op wall time, accumulated while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }
   // Engine::set_last_position_outputs.
@@ -74,11 +69,6 @@ class Executor {
   std::vector<Val> last_row_view_;
   std::vector<bool> last_row_active_;
 
-  // Step graphs (MemoryOps::capture_begin): on unless QFORGE_GRAPHS=0 or set_step_graphs(false);
-  // a step records when its shapes repeat the previous step's (replanned_ false) and every op can
-  // be recorded (capturable_). graph_exec_: the device's graph instance, updated step by step.
-  bool graphs_ = true, replanned_ = true, capturable_ = true;
-  void* graph_exec_ = nullptr;
   bool profiling_ = false;
   std::vector<double> seconds_;
   std::vector<int64_t> calls_;

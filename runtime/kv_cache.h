@@ -33,11 +33,6 @@ class KvCache {
   // The first append fixes C and, on an empty cache, the number of rows.
   void append(const kernels::KernelTable& kt, int64_t batch, int64_t t, int64_t c, const float* k_src,
               const float* v_src, int64_t src_stride, int64_t batch_stride);
-  // Grows the storage now for t more tokens of every row (a step recorded as a graph must not
-  // grow it while recording: growth copies and frees). A no-op before the first append.
-  void reserve_tokens(const kernels::KernelTable& kt, int64_t t) {
-    if (batch_ > 0) reserve(kt, batch_, longest() + t);
-  }
   int64_t length(int64_t b = 0) const { return b < batch_ ? len_[static_cast<size_t>(b)] : 0; }  // row b's tokens
   int64_t rows() const { return batch_; }
   int64_t longest() const;  // the longest row's tokens

@@ -2,10 +2,8 @@
 // end-to-end number: a prompt, then greedy single-token steps (each step's token is the argmax
 // of the last one's logits, read back to the host as generation does), repeated; then one more
 // pass with the per-op profile on (the device synchronized around every op, so the times are
-// the kernels', not their launches'), summed by op kind. Step graphs (Engine::set_step_graphs)
-// off and on, the greedy tokens compared. LibTorch-free. Usage:
-//   decode_bench [--device cuda|cpu] [--prompt N] [--tokens N] [--repeats R] [--graphs on|off|both]
-//                [--profile] CHECKPOINT...
+// the kernels', not their launches'), summed by op kind. LibTorch-free. Usage:
+//   decode_bench [--device cuda|cpu] [--prompt N] [--tokens N] [--repeats R] [--profile] CHECKPOINT...
 // The PyTorch peer of the same model is bench/cuda/torch_decode_peer.py.
 #include <algorithm>
 #include <chrono>
@@ -27,7 +25,6 @@ struct Options {
   std::string device = "cuda";
   int64_t prompt = 32, tokens = 128, repeats = 3;
   bool profile = false;
-  std::vector<bool> graphs = {false, true};  // step graphs off, then on (Engine::set_step_graphs)
   std::vector<std::string> paths;
 };
 
@@ -62,32 +59,22 @@ void bench_one(const std::string& path, const Options& o) {
   e.set_last_position_outputs(true);  // the prompt's logits are read at its last position only
   std::printf("## %s\nloaded on %s in %.1f s; prompt %lld, %lld greedy steps, batch 1\n", path.c_str(),
               e.kernel_table().name, since(t0), static_cast<long long>(o.prompt), static_cast<long long>(o.tokens));
-  std::vector<int64_t> first_ids;
-  for (const bool graphs : o.graphs) {
-    e.set_step_graphs(graphs);
-    std::vector<int64_t> ids;
-    generate(e, o, &ids);  // warm-up: module load, allocations, the memory plans, the graph
-    std::vector<double> tps, prefill;
-    for (int64_t r = 0; r < o.repeats; ++r) {
-      const auto [p, d] = generate(e, o, nullptr);
-      prefill.push_back(p * 1e3);
-      tps.push_back(static_cast<double>(o.tokens) / d);
-    }
-    std::sort(tps.begin(), tps.end());
-    std::sort(prefill.begin(), prefill.end());
-    std::printf("step graphs %s: decode tokens/s: median %.1f (min %.1f, max %.1f over %lld repeats); %.3f ms/token; "
-                "prefill %.2f ms\n",
-                graphs ? "on " : "off", tps[tps.size() / 2], tps.front(), tps.back(),
-                static_cast<long long>(o.repeats), 1e3 / tps[tps.size() / 2], prefill[prefill.size() / 2]);
-    if (first_ids.empty()) {
-      first_ids = ids;
-      std::printf("greedy ids (first 16):");
-      for (size_t i = 0; i < ids.size() && i < 16; ++i) std::printf(" %lld", static_cast<long long>(ids[i]));
-      std::printf("\n");
-    } else {
-      std::printf("greedy ids %s\n", ids == first_ids ? "identical to the first mode's" : "DIFFER from the first mode's");
-    }
+  std::vector<int64_t> ids;
+  generate(e, o, &ids);  // warm-up: module load, allocations, the memory plans
+  std::vector<double> tps, prefill;
+  for (int64_t r = 0; r < o.repeats; ++r) {
+    const auto [p, d] = generate(e, o, nullptr);
+    prefill.push_back(p * 1e3);
+    tps.push_back(static_cast<double>(o.tokens) / d);
   }
+  std::sort(tps.begin(), tps.end());
+  std::sort(prefill.begin(), prefill.end());
+  std::printf("decode tokens/s: median %.1f (min %.1f, max %.1f over %lld repeats); %.3f ms/token; prefill %.2f ms\n",
+              tps[tps.size() / 2], tps.front(), tps.back(), static_cast<long long>(o.repeats),
+              1e3 / tps[tps.size() / 2], prefill[prefill.size() / 2]);
+  std::printf("greedy ids (first 16):");
+  for (size_t i = 0; i < ids.size() && i < 16; ++i) std::printf(" %lld", static_cast<long long>(ids[i]));
+  std::printf("\n");
   if (!o.profile) return;
   e.set_profiling(true);
   e.reset_op_times();
@@ -131,11 +118,9 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") {
-      std::printf("usage: decode_bench [--device cuda|cpu] [--prompt N] [--tokens N] [--repeats R] [--graphs on|off|both]\n"
-                  "                    [--profile] CHECKPOINT...\n"
+      std::printf("usage: decode_bench [--device cuda|cpu] [--prompt N] [--tokens N] [--repeats R] [--profile] CHECKPOINT...\n"
                   "greedy decode tokens/s (batch 1) of each decoder checkpoint on one device, median of R repeats\n"
-                  "after a warm-up, with step graphs off and on (default both; a device without them runs the same\n"
-                  "kernels either way); --profile adds a per-op-kind time table of one more generation\n");
+                  "after a warm-up; --profile adds a per-op-kind time table of one more generation\n");
       return 0;
     }
     if (a == "--device") o.device = val();
@@ -143,14 +128,6 @@ int main(int argc, char** argv) {
     else if (a == "--tokens") o.tokens = std::atoll(val().c_str());
     else if (a == "--repeats") o.repeats = std::max<int64_t>(1, std::atoll(val().c_str()));
     else if (a == "--profile") o.profile = true;
-    else if (a == "--graphs") {
-      const std::string g = val();
-      if (g != "on" && g != "off" && g != "both") {
-        std::fprintf(stderr, "decode_bench: --graphs takes on, off or both\n");
-        return 2;
-      }
-      o.graphs = g == "on" ? std::vector<bool>{true} : g == "off" ? std::vector<bool>{false} : std::vector<bool>{false, true};
-    }
     else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "decode_bench: unknown option %s (--help)\n", a.c_str());
       return 2;

@@ -51,8 +51,6 @@ class MoeExpertsOp : public OpImpl {
     load_.assign(static_cast<size_t>(experts_), 0);
   }
 
-  // The routing reads the router's logits on the host mid-step: not recordable as a graph.
-  bool capturable() const override { return false; }
   Shape infer(const std::vector<const Val*>& in) const override {
     expect_inputs(in, 2);
     const Shape &x = in[0]->shape, &l = in[1]->shape;

@@ -82,16 +82,6 @@ class OpImpl {
     (void)reader;
     return false;
   }
-  // Step graphs (MemoryOps::capture_begin): before a step's kernels are recorded, the executor
-  // calls prepare_step with the step's inputs so that the op makes now every allocation its run
-  // would make (a KV cache's growth copies and frees: not allowed while recording). capturable():
-  // false for an op whose run reads device results on the host mid-step (the executor then runs
-  // such graphs kernel by kernel).
-  virtual void prepare_step(const std::vector<const Val*>& in, RunState& st) {
-    (void)in;
-    (void)st;
-  }
-  virtual bool capturable() const { return true; }
   const Op& op() const { return op_; }
   // Counters an op keeps across runs, for reports (moe_experts: tokens, fallbacks, tokens routed
   // to each expert); empty for most ops.
@@ -114,9 +104,6 @@ class OpImpl {
   // The attention ops' quantized KV cache (attributes kv_*, feature kv_cache_int4), or none;
   // fails when the attributes are inconsistent or the table has no quantized-cache kernels.
   std::optional<kernels::KvQuant> kv_quant() const;
-  // The attention ops' prepare_step: their KV cache (when the session has one) and `scratch`
-  // (a float per key) grown for t more tokens.
-  void reserve_step(RunState& st, int64_t t, Buffer& scratch) const;
   // A float32 parameter of the checkpoint as a constant on the backend's device.
   Buffer constant(const std::vector<float>& host) const {
     return Buffer::constant(*kt_.memory, host.data(), host.size() * sizeof(float));

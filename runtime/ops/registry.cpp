@@ -137,13 +137,6 @@ std::optional<kernels::KvQuant> OpImpl::kv_quant() const {
   return q;
 }
 
-void OpImpl::reserve_step(RunState& st, int64_t t, Buffer& scratch) const {
-  auto it = st.kv.find(index_);
-  if (it == st.kv.end() || it->second.rows() == 0) return;  // a first step allocates nothing to move
-  it->second.reserve_tokens(kt_, t);
-  scratch.reserve(static_cast<size_t>(it->second.longest() + t) * sizeof(float));
-}
-
 void OpImpl::expect_inputs(const std::vector<const Val*>& in, size_t n) const {
   if (in.size() != n) fail("expects " + std::to_string(n) + " input(s), got " + std::to_string(in.size()));
   const OpSchema* s = find_op_schema(op_.kind);

@@ -95,9 +95,6 @@ class AttentionOp : public OpImpl {
     if (st.batch >= 0 && st.batch != in[0]->shape[0])
       fail("batch size " + std::to_string(in[0]->shape[0]) + " differs from the session's " + std::to_string(st.batch));
   }
-  void prepare_step(const std::vector<const Val*>& in, RunState& st) override {
-    reserve_step(st, in[0]->shape[1], scratch_);
-  }
   void run(const std::vector<const Val*>& in, Val& out, RunState& st) override {
     const int64_t b_n = in[0]->shape[0], t = in[0]->shape[1], c = in[0]->shape[2] / 3;
     KvCache& cache = st.kv[index_];

@@ -6,8 +6,7 @@
 # prompt ids, same number of greedy steps. One summary file: $OUT/decode_gpu.txt.
 #   device run: bash scripts/device/decode_gpu.sh
 # Env: SHAPE=1b|tiny (default 1b), PROMPT (32), TOKENS (128), REPEATS (3), SKIP_TESTS=1,
-# PEER_ATTN="sdpa eager" (transformers attention implementations to time; default sdpa),
-# EXTRA_CKPTS="a.qf.h5 ..." (more decoder checkpoints for decode_bench, e.g. carried in .dev-lead/).
+# PEER_ATTN="sdpa eager" (transformers attention implementations to time; default sdpa).
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
@@ -39,10 +38,6 @@ HF=$D/hf_$SHAPE
 ls -la $HF $D/*.qf.h5 | tee -a "$O"
 log "qforge cuda: dense Q4_0, then 2:4 + Q4_0"
 $B/bench/cuda/decode_bench --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS --profile $D/q4.qf.h5 $D/q4_sp24.qf.h5 2>&1 | tee -a "$O"
-if [ -n "${EXTRA_CKPTS:-}" ]; then  # small decoders, where launches dominate a step
-  log "qforge cuda: $EXTRA_CKPTS"
-  $B/bench/cuda/decode_bench --prompt 16 --tokens 128 --repeats $REPEATS $EXTRA_CKPTS 2>&1 | tee -a "$O"
-fi
 log "PyTorch eager (transformers), same folder"
 for attn in ${PEER_ATTN:-sdpa}; do
   python3 bench/cuda/torch_decode_peer.py $HF --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS --attn $attn 2>&1 |

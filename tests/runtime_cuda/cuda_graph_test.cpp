@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <string>
 
@@ -175,43 +174,6 @@ TEST_P(CudaGraphKv, GptValidatesAndMatchesTheRefTable) {
 
 INSTANTIATE_TEST_SUITE_P(Cache, CudaGraphKv, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "int4_kv" : "float_kv"; });
-
-// Step graphs (Engine::set_step_graphs, on by default) record a step whose shapes repeat the
-// last one's and launch it as one graph: the same kernels, so the same bits as launching them one
-// by one -- over 40 decode steps whose KV caches grow twice (16 -> 32 -> 64 tokens: prepare_step
-// grows them before recording), after a rollback, and for whole runs of a repeated shape.
-TEST_P(CudaGraphKv, StepGraphsGiveTheSameBitsAsSingleLaunches) {
-  QF_SKIP_WITHOUT_GPU();
-  CheckpointContent c = cuda_gpt(GetParam());
-  write(c, ids(1, 4, 5));
-  Engine graphs(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
-  Engine single(read_checkpoint(path), &kernels::kernel_table_for_device("cuda"));
-  graphs.set_step_graphs(true);
-  single.set_step_graphs(false);
-  auto same = [](const Tensor& a, const Tensor& b, const std::string& what) {
-    ASSERT_EQ(a.shape, b.shape) << what;
-    EXPECT_EQ(0, std::memcmp(a.f32.data(), b.f32.data(), a.f32.size() * sizeof(float))) << what;
-  };
-  Session sg = graphs.start_session(), ss = single.start_session();
-  auto in = ids(2, 5, 91);
-  for (int step = 0; step < 40; ++step) {
-    const Tensor a = sg.step(in).at("logits"), b = ss.step(in).at("logits");
-    same(a, b, "decode step " + std::to_string(step));
-    const int64_t vocab = b.shape.back();
-    std::vector<int64_t> next;
-    for (int64_t r = 0; r < 2; ++r) {
-      auto row = b.f32.begin() + (r * b.shape[1] + b.shape[1] - 1) * vocab;
-      next.push_back(std::max_element(row, row + vocab) - row);
-    }
-    in = {{"ids", Tensor::ids({2, 1}, next)}};
-  }
-  sg.truncate(20);
-  ss.truncate(20);
-  for (int step = 0; step < 3; ++step) same(sg.step(in).at("logits"), ss.step(in).at("logits"), "after truncate");
-  const auto whole = ids(3, 9, 92);
-  for (int rep = 0; rep < 3; ++rep)
-    same(graphs.run(whole).at("logits"), single.run(whole).at("logits"), "run " + std::to_string(rep));
-}
 
 TEST_F(CudaGraph, OpsWithoutCudaKernelsRefuseToLoad) {
   QF_SKIP_WITHOUT_GPU();

@@ -21,9 +21,8 @@
 // qconv_pool: the conv op composes it) make the
 // ops that need them refuse to load, naming the table, or take their unfused path.
 //
-// No stream argument in the table: every kernel runs on the per-thread default stream in issue
-// order (capturable into step graphs, MemoryOps::capture_begin), and MemoryOps::to_host (a
-// synchronous copy) is where the host waits.
+// No stream argument in the table: every kernel runs on the default stream in issue order, and
+// MemoryOps::to_host (a synchronous copy) is where the host waits.
 #pragma once
 
 #include "runtime/buffer.h"
