@@ -39,10 +39,10 @@ struct KvCacheScheme {
   int bits = 4;             // 4 (two codes per byte) or 8 (one per byte)
   int64_t group_size = 32;  // values per scale along the head dimension; 0 = the whole head
   bool symmetric = true;    // false: unsigned codes + an fp16 offset per group
+  float clip = 1.0f;        // symmetric clipping ratio, (0, 1]
   // Asymmetric only: the offset is an integer zero point of `bits` bits (4.625 bits per value at
   // int4 g32, against 5 with the fp16 offset), stored after the row's codes.
   bool int_zero_point = false;
-  float clip = 1.0f;        // symmetric clipping ratio, (0, 1]
 };
 
 // "" when `s` is valid for heads of `head_dim` values, else what is wrong.

@@ -5,7 +5,7 @@
 # offset or an integer zero point) QAT from teacher s
 # and PTQ of the equal-budget float of seed s, 3 seeds. VARIANTS picks them (names below).
 # Table: tar xzf $OUT/kv.tgz and $OUT/s.tgz into W, then bench/kv_screen_table.py W.
-ONLY='brown_gpt_fp32_continued' DEADLINE=200 bash scripts/device/seeded_tables.sh > $OUT/base_log.txt 2>&1
+ONLY='brown_gpt_fp32_continued' DEADLINE=${BASE_DEADLINE:-200} bash scripts/device/seeded_tables.sh > $OUT/base_log.txt 2>&1
 export W=/tmp/w Q=/tmp/b/cli/qforge QFORGE_DATA=$PWD/.gpu-data
 mkdir -p $W/v $W/r
 v() {  # v NAME SEED RECIPE CALIB PARENT

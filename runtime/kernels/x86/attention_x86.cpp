@@ -40,9 +40,8 @@ void float_attention(FloatBlockFn fn, int lanes, const float* q, int64_t q_strid
   });
 }
 
-// 4- and 8-bit codes with a scale (+ fp16 offset); anything else (integer zero points too) runs
-// the reference.
-bool simd_takes(const QuantKvRows& r) { return (r.q.bits == 4 || r.q.bits == 8) && !r.q.int_zero_point; }
+// 4- and 8-bit codes (the format's); anything else runs the reference.
+bool simd_takes(const QuantKvRows& r) { return r.q.bits == 4 || r.q.bits == 8; }
 
 void quant_attention(QuantBlockFn fn, int lanes, const float* q, int64_t q_stride, const QuantKvRows& k,
                      const QuantKvRows& v, int64_t t, int64_t l, int64_t c, int64_t heads, float* scratch, float* y) {
