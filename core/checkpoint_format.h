@@ -35,13 +35,17 @@ inline constexpr const char* kFeatureBlockSparse = "block_sparse";
 // 1.3: attention ops with a quantized KV cache (attributes kv_bits, kv_group_size, kv_symmetric,
 // kv_clip; core/kv_cache_attrs.h, core/kv_quant.h).
 inline constexpr const char* kFeatureKvCacheInt4 = "kv_cache_int4";
+// 1.3: the KV cache's asymmetric groups with an integer zero point instead of the fp16 offset
+// (attribute kv_zero_point; always beside kv_cache_int4): another cache layout and rule.
+inline constexpr const char* kFeatureKvCacheZeroPoint = "kv_cache_zero_point";
 // 1.3: the op kind moe_experts (routed expert MLPs; their linears are layer groups of their own).
 inline constexpr const char* kFeatureMoeExperts = "moe_experts";
 // 1.3: weight_format fp8_e4m3 (E4M3 bit patterns + per-tensor / per-channel scales) and, on such
 // layers, E4M3 input activations with the exact FP8 GEMM (FORMAT.md, "FP8 E4M3 weights").
 inline constexpr const char* kFeatureFp8E4M3 = "fp8_e4m3";
 inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse,
-                                                 kFeatureKvCacheInt4, kFeatureMoeExperts, kFeatureFp8E4M3};
+                                                 kFeatureKvCacheInt4, kFeatureKvCacheZeroPoint, kFeatureMoeExperts,
+                                                 kFeatureFp8E4M3};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON

@@ -99,6 +99,10 @@ std::vector<OpSchema> make_schemas() {
       a.feature = fmt::kFeatureKvCacheInt4;
       attrs.push_back(a);
     }
+    // An integer zero point instead of the fp16 offset: another cache layout, its own feature.
+    AttrSpec zp = ints("kv_zero_point", false, 1, 1, 1);
+    zp.feature = fmt::kFeatureKvCacheZeroPoint;
+    attrs.push_back(zp);
   };
   OpSchema attn = kind("causal_attention");
   attn.attrs = {ints("heads", true, 1, 1, 1 << 16)};

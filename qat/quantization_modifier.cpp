@@ -159,7 +159,8 @@ void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantCo
 }
 
 // The `kv_cache` section: bits 4 | 8, group_size 32 | 64 | head (0 = head), symmetric, clip,
-// rotate none | hadamard (into `rotate`), center (into `center`).
+// zero_point fp16 | int4 | int8 (asymmetric: the offset's storage; int<bits> implies symmetric:
+// false), rotate none | hadamard (into `rotate`), center (into `center`).
 KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate, bool& center) {
   KvCacheScheme k;
   k.bits = static_cast<int>(n.get<int64_t>("bits", k.bits));
@@ -172,7 +173,14 @@ KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate, bool& center) {
   } else {
     n.fail("group_size", "must be 32, 64 or head (0: the whole head dimension), got '" + group + "'");
   }
-  k.symmetric = n.get<bool>("symmetric", k.symmetric);
+  const std::string zp = n.one_of("zero_point", "fp16", {"fp16", "int4", "int8"});
+  k.int_zero_point = zp != "fp16";
+  if (k.int_zero_point && zp != "int" + std::to_string(k.bits))
+    n.fail("zero_point", "must match the codes' width: int" + std::to_string(k.bits) + " for bits: " +
+                             std::to_string(k.bits) + ", got '" + zp + "'");
+  k.symmetric = n.get<bool>("symmetric", !k.int_zero_point);
+  if (k.symmetric && n.has("zero_point"))
+    n.fail("zero_point", "applies to symmetric: false only (a symmetric cache has no zero point)");
   k.clip = static_cast<float>(n.get<double>("clip", 1.0));
   if (!(k.clip > 0.0f && k.clip <= 1.0f)) n.fail("clip", "must be in (0, 1]");
   if (!k.symmetric && k.clip != 1.0f) n.fail("clip", "applies to symmetric: true only");

@@ -9,19 +9,31 @@
 namespace qf {
 
 void KvCache::set_quantization(const kernels::KvQuant& q) {
-  if (quantized_ && q.bits == q_.bits && q.group == q_.group && q.symmetric == q_.symmetric && q.clip == q_.clip)
+  if (quantized_ && q.bits == q_.bits && q.group == q_.group && q.symmetric == q_.symmetric && q.clip == q_.clip &&
+      q.int_zero_point == q_.int_zero_point)
     return;
   if (cap_ > 0) throw Error("KV cache: the quantization is set before the first token");
   quantized_ = true;
   q_ = q;
 }
 
-int64_t KvCache::code_bytes() const { return kv_code_bytes(c_, q_.bits); }
+int64_t KvCache::code_bytes() const { return q_.group > 0 ? kv_row_code_bytes(c_, q_.group, kv_scheme()) : 0; }
 int64_t KvCache::scale_count() const { return q_.group > 0 ? c_ / q_.group : 0; }
+bool KvCache::fp16_offsets() const { return !q_.symmetric && !q_.int_zero_point; }
+
+KvCacheScheme KvCache::kv_scheme() const {
+  KvCacheScheme s;
+  s.bits = q_.bits;
+  s.group_size = q_.group;
+  s.symmetric = q_.symmetric;
+  s.clip = q_.clip;
+  s.int_zero_point = q_.int_zero_point;
+  return s;
+}
 
 int64_t KvCache::bytes_per_token() const {
   if (!quantized_) return 2 * c_ * static_cast<int64_t>(sizeof(float));
-  return 2 * (code_bytes() + scale_count() * 2 * (q_.symmetric ? 1 : 2));
+  return 2 * (code_bytes() + scale_count() * 2 * (fp16_offsets() ? 2 : 1));
 }
 
 int64_t KvCache::free_slot() const {
@@ -46,8 +58,9 @@ kernels::QuantKvRows KvCache::rows(const Buffer& codes, const Buffer& scales, co
   const int64_t s = slot(b);
   r.codes = static_cast<const uint8_t*>(codes.data()) + s * cap_ * code_bytes();
   r.scales = static_cast<const uint16_t*>(scales.data()) + s * cap_ * scale_count();
-  r.offsets = q_.symmetric ? nullptr : static_cast<const uint16_t*>(offsets.data()) + s * cap_ * scale_count();
+  r.offsets = fp16_offsets() ? static_cast<const uint16_t*>(offsets.data()) + s * cap_ * scale_count() : nullptr;
   r.code_stride = code_bytes();
+  r.zero_at = q_.int_zero_point ? kv_code_bytes(c_, q_.bits) : 0;
   r.scale_stride = scale_count();
   r.q = q_;
   return r;
@@ -57,7 +70,7 @@ std::vector<std::pair<Buffer*, int64_t>> KvCache::parts() {
   if (!quantized_) return {{&k_, c_ * 4}, {&v_, c_ * 4}};
   std::vector<std::pair<Buffer*, int64_t>> p = {
       {&k_, code_bytes()}, {&v_, code_bytes()}, {&ks_, scale_count() * 2}, {&vs_, scale_count() * 2}};
-  if (!q_.symmetric) p.insert(p.end(), {{&ko_, scale_count() * 2}, {&vo_, scale_count() * 2}});
+  if (fp16_offsets()) p.insert(p.end(), {{&ko_, scale_count() * 2}, {&vo_, scale_count() * 2}});
   return p;
 }
 
@@ -113,8 +126,8 @@ void KvCache::append(const kernels::KernelTable& kt, int64_t batch, int64_t t, i
       continue;
     }
     const int64_t cb = code_bytes(), sc = scale_count();
-    auto* off_k = q_.symmetric ? nullptr : static_cast<uint16_t*>(ko_.data()) + row0 * sc;
-    auto* off_v = q_.symmetric ? nullptr : static_cast<uint16_t*>(vo_.data()) + row0 * sc;
+    auto* off_k = fp16_offsets() ? static_cast<uint16_t*>(ko_.data()) + row0 * sc : nullptr;
+    auto* off_v = fp16_offsets() ? static_cast<uint16_t*>(vo_.data()) + row0 * sc : nullptr;
     kt.quantize_kv_rows(k_src + b * batch_stride, t, src_stride, c_, q_, static_cast<uint8_t*>(k_.data()) + row0 * cb,
                         cb, static_cast<uint16_t*>(ks_.data()) + row0 * sc, off_k, sc);
     kt.quantize_kv_rows(v_src + b * batch_stride, t, src_stride, c_, q_, static_cast<uint8_t*>(v_.data()) + row0 * cb,

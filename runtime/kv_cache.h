@@ -5,8 +5,8 @@
 // T tokens to every row after that row's last. Two storages behind one interface:
 //  * float: [B, capacity, C] float32 for K and for V (k(b), v(b));
 //  * quantized (feature kv_cache_int4, set_quantization before the first append): per row the
-//    packed codes (two int4 per byte, or int8) and C / group fp16 scales (+ fp16 offsets when
-//    asymmetric), appended through the table's quantize_kv_rows with core/kv_quant.h's rule and
+//    packed codes (two int4 per byte, or int8; then the integer zero points when the scheme has
+//    them) and C / group fp16 scales (+ fp16 offsets when asymmetric with fp16 offsets), appended through the table's quantize_kv_rows with core/kv_quant.h's rule and
 //    read by the qkv_* attention kernels (qk(b), qv(b)), which dequantize as they read.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/kv_quant.h"
 #include "runtime/buffer.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kv_rows.h"
@@ -73,7 +74,9 @@ class KvCache {
   // The buffers and their bytes per token, in KvRows::Layer::parts order.
   std::vector<std::pair<Buffer*, int64_t>> parts();
   std::vector<std::pair<const Buffer*, int64_t>> parts() const;
-  int64_t code_bytes() const;   // per row
+  int64_t code_bytes() const;   // per row (codes, then integer zero points when the scheme has them)
+  bool fp16_offsets() const;    // the scheme stores fp16 offsets (ko_, vo_)
+  KvCacheScheme kv_scheme() const;
   int64_t scale_count() const;  // fp16 values per row (scales; offsets the same)
   Buffer k_, v_;                // floats, or codes
   Buffer ks_, vs_, ko_, vo_;    // quantized: scales and offsets

@@ -30,6 +30,15 @@ torch::Tensor kv_fake_quantize(const torch::Tensor& x, const KvCacheScheme& s, i
                                                 torch::ones_like(absmax));
     scale = torch::where(scale == 0, fallback, scale);
     y = torch::round(v / scale).clamp(r.qmin, r.qmax) * scale;
+  } else if (s.int_zero_point) {
+    // The range widened to hold 0; z = round(-lo / s), codes round(x / s) + z, x' = (q - z) * s.
+    const torch::Tensor lo = v.amin(-1, true).clamp_max(0.0), hi = v.amax(-1, true).clamp_min(0.0);
+    torch::Tensor scale = to_fp16(((hi - lo) / qmax).clamp_max(fp16_max));
+    const torch::Tensor fallback =
+        torch::where(hi > lo, torch::full_like(hi, 5.9604644775390625e-08), torch::ones_like(hi));
+    scale = torch::where(scale == 0, fallback, scale);
+    const torch::Tensor z = torch::round(-lo / scale).clamp(0.0, qmax);
+    y = ((torch::round(v / scale) + z).clamp(r.qmin, r.qmax) - z) * scale;
   } else {
     const torch::Tensor lo = v.amin(-1, true), hi = v.amax(-1, true);
     const torch::Tensor m = to_fp16(lo.clamp(-fp16_max, fp16_max));

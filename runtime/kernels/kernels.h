@@ -168,18 +168,25 @@ struct KvQuant {
   int64_t group = 32;    // values per scale along the row (divides the head dimension)
   bool symmetric = true; // false: unsigned codes + an fp16 offset per group
   float clip = 1.0f;
+  // Asymmetric with an integer zero point per group (feature kv_cache_zero_point) instead of the
+  // fp16 offset: the zero points are `bits`-bit codes after the row's codes (QuantKvRows::zero_at).
+  bool int_zero_point = false;
 };
 // One batch element's quantized K or V cache: row j (token j) holds the codes of C values at
 // codes + j * code_stride and C / group fp16 scales (and offsets) at scales + j * scale_stride.
 struct QuantKvRows {
   const uint8_t* codes = nullptr;
   const uint16_t* scales = nullptr;
-  const uint16_t* offsets = nullptr;  // asymmetric only
+  const uint16_t* offsets = nullptr;  // asymmetric with fp16 offsets only
   int64_t code_stride = 0, scale_stride = 0;
   KvQuant q;
+  // int_zero_point: the byte at which each code row's zero points start (kv_code_bytes(C, bits));
+  // group g's zero point is code g counted from there (same packing as the codes).
+  int64_t zero_at = 0;
 };
 // Quantizes `rows` rows of c floats (row stride x_stride) with core/kv_quant.h's rule into rows
-// of kv_code_bytes(c) codes (stride code_stride) and c / group scales (offsets) (stride scale_stride).
+// of kv_row_code_bytes(c) codes (+ integer zero points) (stride code_stride) and c / group scales
+// (fp16 offsets) (stride scale_stride).
 using QuantizeKvRowsFn = void (*)(const float* x, int64_t rows, int64_t x_stride, int64_t c, const KvQuant& q,
                                   uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
                                   int64_t scale_stride);

@@ -134,6 +134,7 @@ std::optional<kernels::KvQuant> OpImpl::kv_quant() const {
   q.group = s->group_size;
   q.symmetric = s->symmetric;
   q.clip = s->clip;
+  q.int_zero_point = s->int_zero_point;
   return q;
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # On the device machine, one call (carry .gpu-data): the seeded int4-KV screen of docs/RESULTS.md
 # "Rotating and centering the cache": teachers and equal-budget floats via seeded_tables.sh, then
-# per variant of recipes/brown_gpt_kv4.yaml (rotate / center / clip / asymmetric) QAT from teacher s
+# per variant of recipes/brown_gpt_kv4.yaml (rotate / center / clip / asymmetric with an fp16
+# offset or an integer zero point) QAT from teacher s
 # and PTQ of the equal-budget float of seed s, 3 seeds. VARIANTS picks them (names below).
 # Table: tar xzf $OUT/kv.tgz and $OUT/s.tgz into W, then bench/kv_screen_table.py W.
-ONLY='brown_gpt_fp32_continued' DEADLINE=200 bash scripts/device/seeded_tables.sh > $OUT/base_log.txt 2>&1
+ONLY='brown_gpt_fp32_continued' DEADLINE=${BASE_DEADLINE:-200} bash scripts/device/seeded_tables.sh > $OUT/base_log.txt 2>&1
 export W=/tmp/w Q=/tmp/b/cli/qforge QFORGE_DATA=$PWD/.gpu-data
 mkdir -p $W/v $W/r
 v() {  # v NAME SEED RECIPE CALIB PARENT
@@ -23,6 +24,14 @@ sed "s/symmetric: true}/symmetric: true, center: true}/" $R > $W/v/kv4_center.ya
 sed "s/symmetric: true}/symmetric: true, rotate: hadamard, center: true}/" $R > $W/v/kv4_rot_center.yaml
 sed "s/symmetric: true}/symmetric: true, clip: 0.9, rotate: hadamard, center: true}/" $R > $W/v/kv4_rot_center_clip0.9.yaml
 sed "s/symmetric: true}/symmetric: true, clip: 0.9, center: true}/" $R > $W/v/kv4_center_clip0.9.yaml
+# Asymmetric groups: fp16 offset (5 bits) vs a 4-bit integer zero point (4.625 bits, feature
+# kv_cache_zero_point), plain and with center / rotate.
+sed "s/symmetric: true}/symmetric: false}/" $R > $W/v/kv4_asym.yaml
+sed "s/symmetric: true}/symmetric: false, center: true}/" $R > $W/v/kv4_asym_center.yaml
+sed "s/symmetric: true}/symmetric: false, zero_point: int4}/" $R > $W/v/kv4_zp.yaml
+sed "s/symmetric: true}/symmetric: false, zero_point: int4, center: true}/" $R > $W/v/kv4_zp_center.yaml
+sed "s/symmetric: true}/symmetric: false, zero_point: int4, rotate: hadamard}/" $R > $W/v/kv4_zp_rot.yaml
+sed "s/symmetric: true}/symmetric: false, zero_point: int4, rotate: hadamard, center: true}/" $R > $W/v/kv4_zp_rot_center.yaml
 grep -h kv_cache $W/v/*.yaml
 for s in 0 1 2; do
   for n in ${VARIANTS:-kv4 kv4_rot kv4_center kv4_rot_asym}; do

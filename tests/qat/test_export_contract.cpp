@@ -292,6 +292,8 @@ TEST(ExportContract, GptQuantizedKvCacheEverySchemeValidates) {
       {"{bits: 4, group_size: 32}", "", 2 * 2 * (32 + 2 * 2)},
       {"{bits: 4, group_size: head, symmetric: false}", "", 2 * 2 * (32 + 2 * 2 * 2)},
       {"{bits: 8, group_size: 32, clip: 0.9}", "", 2 * 2 * (64 + 2 * 2)},
+      // integer zero points (kv_cache_zero_point): 2 groups -> one byte of int4 zero points
+      {"{bits: 4, group_size: 32, zero_point: int4}", "", 2 * 2 * (32 + 1 + 2 * 2)},
       {"{bits: 4, group_size: 32}",
        "      weights: {bits: 4, granularity: group, group_size: 32}\n      inputs: {mode: dynamic_per_token}\n",
        2 * 2 * (32 + 2 * 2)},
@@ -304,6 +306,8 @@ TEST(ExportContract, GptQuantizedKvCacheEverySchemeValidates) {
     Engine engine = Engine::load(path);
     const auto& f = engine.checkpoint().required_features;
     EXPECT_NE(std::find(f.begin(), f.end(), "kv_cache_int4"), f.end()) << c.kv;
+    const bool zp = std::string(c.kv).find("zero_point") != std::string::npos;
+    EXPECT_EQ(std::find(f.begin(), f.end(), "kv_cache_zero_point") != f.end(), zp) << c.kv;
     const InspectSummary s = inspect(engine.checkpoint());
     EXPECT_EQ(s.kv_quantized_ops, 2) << c.kv;
     EXPECT_EQ(s.kv_bytes_per_token, c.bytes_per_token) << c.kv;

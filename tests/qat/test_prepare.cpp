@@ -258,6 +258,9 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
       {"      kv_cache: {bits: four}\n", "bad.yaml:7: key 'bits'", ""},
       {"      kv_cache: {rotate: random}\n", "bad.yaml:7: key 'rotate'", "hadamard"},
       {"      kv_cache: {center: maybe}\n", "bad.yaml:7: key 'center'", ""},
+      {"      kv_cache: {symmetric: true, zero_point: int4}\n", "bad.yaml:7: key 'zero_point'", "symmetric: false only"},
+      {"      kv_cache: {bits: 8, zero_point: int4}\n", "bad.yaml:7: key 'zero_point'", "int8 for bits: 8"},
+      {"      kv_cache: {zero_point: int3}\n", "bad.yaml:7: key 'zero_point'", "int4"},
   };
   for (const Case& c : cases) {
     const std::string e = recipe_error(c.yaml);
@@ -266,7 +269,9 @@ TEST(QuantizationRecipe, KvCacheErrorsNameFileLineAndKey) {
   }
   for (const char* ok : {"      kv_cache: {bits: 4, group_size: 32}\n", "      kv_cache: {bits: 8, group_size: head}\n",
                          "      kv_cache: {group_size: 64, symmetric: false}\n", "      kv_cache: {clip: 0.9}\n",
-                         "      kv_cache: {bits: 4, rotate: hadamard}\n", "      kv_cache: {rotate: none, center: true}\n"})
+                         "      kv_cache: {bits: 4, rotate: hadamard}\n", "      kv_cache: {rotate: none, center: true}\n",
+                         "      kv_cache: {zero_point: int4}\n", "      kv_cache: {bits: 8, symmetric: false, zero_point: int8}\n",
+                         "      kv_cache: {symmetric: false, zero_point: fp16}\n"})
     EXPECT_EQ(recipe_error(ok), "(no error)") << ok;
 }
 

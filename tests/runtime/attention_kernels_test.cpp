@@ -142,7 +142,11 @@ const std::vector<QuantCase>& quant_cases() {
       {1, 6, {4, 2, true, 0.9f}},    {3, 10, {4, 5, false, 1.0f}}, {2, 24, {4, 24, true, 1.0f}},
       {1, 40, {4, 8, true, 1.0f}},   {2, 5, {4, 5, true, 1.0f}},   {2, 17, {8, 17, true, 1.0f}},
       {3, 12, {8, 4, false, 1.0f}},  {2, 32, {4, 16, true, 0.9f}}, {1, 64, {4, 64, true, 1.0f}},
-      {2, 32, {8, 16, true, 1.0f}},  {2, 48, {8, 48, true, 1.0f}}};
+      {2, 32, {8, 16, true, 1.0f}},  {2, 48, {8, 48, true, 1.0f}},
+      // Integer zero points (feature kv_cache_zero_point): an odd count of int4 zero points (3
+      // groups: a padding nibble), odd int4 groups that share bytes, int8.
+      {3, 32, {4, 32, false, 1.0f, true}}, {3, 10, {4, 5, false, 1.0f, true}}, {2, 32, {4, 8, false, 1.0f, true}},
+      {3, 12, {8, 4, false, 1.0f, true}}};
   return c;
 }
 
@@ -156,7 +160,8 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
                      std::to_string(t) + " L " + std::to_string(l));
         // The cache as the runtime keeps it: codes and fp16 scales (+ offsets) per row, quantized
         // by the table's own quantize_kv_rows, which must be core/kv_quant.h's rule exactly.
-        const int64_t cb = kv_code_bytes(c, qc.q.bits), groups = c / qc.q.group;
+        const int64_t cb = kv_row_code_bytes(c, qc.q.group, kv_scheme_of(qc.q)), groups = c / qc.q.group;
+        const int64_t zero_at = qc.q.int_zero_point ? kv_code_bytes(c, qc.q.bits) : 0;
         auto kv = randn(static_cast<size_t>(l * 2 * c), 5 + static_cast<unsigned>(c), 1.5f, 0.3f);
         // Groups whose scale is special: all zeros (scale 1), tiny (an fp16 subnormal or 2^-24),
         // huge (clamped to 65504).
@@ -166,7 +171,7 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
         std::vector<uint8_t> kc(l * cb), vc(l * cb), kc_ref(l * cb);
         std::vector<uint16_t> ks(l * groups), vs(l * groups), ko(l * groups), vo(l * groups), ks_ref(l * groups),
             ko_ref(l * groups);
-        const bool asym = !qc.q.symmetric;
+        const bool asym = !qc.q.symmetric && !qc.q.int_zero_point;  // fp16 offsets
         kt->quantize_kv_rows(kv.data(), l, 2 * c, c, qc.q, kc.data(), cb, ks.data(), asym ? ko.data() : nullptr, groups);
         kt->quantize_kv_rows(kv.data() + c, l, 2 * c, c, qc.q, vc.data(), cb, vs.data(), asym ? vo.data() : nullptr,
                              groups);
@@ -178,14 +183,16 @@ TEST(AttentionKernels, QuantizedCacheEqualsFloatOnTheDequantizedCacheAndNearsThe
         if (asym) {
           ASSERT_EQ(ko, ko_ref);
         }
-        const QuantKvRows k{kc.data(), ks.data(), asym ? ko.data() : nullptr, cb, groups, qc.q};
-        const QuantKvRows v{vc.data(), vs.data(), asym ? vo.data() : nullptr, cb, groups, qc.q};
+        const QuantKvRows k{kc.data(), ks.data(), asym ? ko.data() : nullptr, cb, groups, qc.q, zero_at};
+        const QuantKvRows v{vc.data(), vs.data(), asym ? vo.data() : nullptr, cb, groups, qc.q, zero_at};
         std::vector<float> kd(l * c), vd(l * c);
         for (int64_t j = 0; j < l; ++j) {
           kv_dequantize_row(kc.data() + j * cb, ks.data() + j * groups, asym ? ko.data() + j * groups : nullptr, 0, c,
-                            qc.q.group, kv_scheme_of(qc.q), kd.data() + j * c);
+                            qc.q.group, kv_scheme_of(qc.q), kd.data() + j * c,
+                            qc.q.int_zero_point ? kc.data() + j * cb + zero_at : nullptr);
           kv_dequantize_row(vc.data() + j * cb, vs.data() + j * groups, asym ? vo.data() + j * groups : nullptr, 0, c,
-                            qc.q.group, kv_scheme_of(qc.q), vd.data() + j * c);
+                            qc.q.group, kv_scheme_of(qc.q), vd.data() + j * c,
+                            qc.q.int_zero_point ? vc.data() + j * cb + zero_at : nullptr);
         }
         const auto q = randn(static_cast<size_t>(t * 3 * c), 9 + static_cast<unsigned>(qc.d), 2.0f);
         std::vector<float> scratch(l), got(t * c), flt(t * c), want(t * c);

@@ -5,6 +5,7 @@
 // behind an int4 cache.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -115,6 +116,42 @@ std::vector<int64_t> random_ids(std::mt19937& gen, int64_t n, int64_t vocab) {
 
 Tensor step(Session& s, const std::vector<int64_t>& ids) {
   return s.step({{"ids", Tensor::ids({1, static_cast<int64_t>(ids.size())}, ids)}}).at("logits");
+}
+
+// An int4 cache with integer zero points (feature kv_cache_zero_point): listed by the writer,
+// decoded token by token through the session's packed cache to the full run's logits, its bytes
+// per token (codes + nibble zero points + fp16 scales), and a file that uses it without listing it
+// is refused, naming the feature.
+TEST_F(Models, IntegerZeroPointCacheIsAFeatureAndDecodesLikeTheFullRun) {
+  CheckpointContent c = small_gpt(3, 1, false, 0, 16, 16, 64, true);
+  KvCacheScheme s{4, 4, false, 1.0f};
+  s.int_zero_point = true;
+  for (Op& op : c.graph.ops)
+    if (op.kind == "causal_attention") set_kv_cache_attrs(op, s, 8);
+  Engine e = load(c);
+  const auto& f = e.checkpoint().required_features;
+  EXPECT_NE(std::find(f.begin(), f.end(), "kv_cache_zero_point"), f.end());
+  std::mt19937 gen(5);
+  const std::vector<int64_t> ids = random_ids(gen, 9, 16);
+  const Tensor full = e.run({{"ids", Tensor::ids({1, 9}, ids)}}).at("logits");
+  Session ses = e.start_session();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Tensor st = step(ses, {ids[i]});
+    for (int64_t j = 0; j < 16; ++j)
+      ASSERT_NEAR(st.f32[j], full.f32[i * 16 + j], 1e-4f * (1.0f + std::fabs(full.f32[i * 16 + j]))) << "token " << i;
+  }
+  // C = 16 per row, groups of 4: 8 bytes of codes + 2 of zero points + 4 fp16 scales, K and V.
+  EXPECT_EQ(ses.kv_bytes_per_token(), 2 * (8 + 2 + 4 * 2));
+  test::mutate_h5(paths.back(), [](hid_t h) {
+    H5Adelete(h, "required_features");
+    test::set_string_attr(h, "required_features", "kv_cache_int4");
+  });
+  try {
+    Engine::load(paths.back());
+    ADD_FAILURE() << "a file using kv_zero_point without listing kv_cache_zero_point loaded";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("needs feature 'kv_cache_zero_point'"), std::string::npos) << err.what();
+  }
 }
 
 // ---- Session::truncate and KV rows ----

@@ -39,6 +39,9 @@ const std::vector<KvCase>& cases() {
       {"int4 g32 asymmetric", {4, 32, false, 1.0f}},
       {"int8 g32 symmetric", {8, 32, true, 1.0f}},
       {"int8 g16 asymmetric", {8, 16, false, 1.0f}},
+      {"int4 g32 integer zero point", {4, 32, false, 1.0f, true}},
+      {"int4 g8 integer zero point", {4, 8, false, 1.0f, true}},
+      {"int8 g16 integer zero point", {8, 16, false, 1.0f, true}},
   };
   return c;
 }
@@ -48,7 +51,7 @@ std::vector<float> row_of(const kernels::QuantKvRows& r, int64_t j, int64_t c) {
   std::vector<float> y(static_cast<size_t>(c));
   kv_dequantize_row(r.codes + j * r.code_stride, r.scales + j * r.scale_stride,
                     r.offsets ? r.offsets + j * r.scale_stride : nullptr, 0, c, r.q.group, kernels::kv_scheme_of(r.q),
-                    y.data());
+                    y.data(), r.q.int_zero_point ? r.codes + j * r.code_stride + r.zero_at : nullptr);
   return y;
 }
 
@@ -103,9 +106,11 @@ TEST(KvCache, QuantizedAppendMatchesTheRuleAndTheFloatCache) {
             }
           }
         }
-      // Bytes per token: codes + fp16 scales (+ offsets), K and V.
+      // Bytes per token: codes (+ integer zero points) + fp16 scales (+ fp16 offsets), K and V.
       const int64_t codes = kc.q.bits == 4 ? kC / 2 : kC, groups = kC / kc.q.group;
-      EXPECT_EQ(quant.bytes_per_token(), 2 * (codes + groups * 2 * (kc.q.symmetric ? 1 : 2)));
+      const int64_t zeros = kc.q.int_zero_point ? (kc.q.bits == 4 ? (groups + 1) / 2 : groups) : 0;
+      const bool fp16_offsets = !kc.q.symmetric && !kc.q.int_zero_point;
+      EXPECT_EQ(quant.bytes_per_token(), 2 * (codes + zeros + groups * 2 * (fp16_offsets ? 2 : 1)));
       EXPECT_EQ(flt.bytes_per_token(), 2 * kC * 4);
       EXPECT_EQ(quant.bytes(), kBatch * total * quant.bytes_per_token());
     }

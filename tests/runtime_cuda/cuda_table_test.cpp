@@ -452,9 +452,12 @@ TEST(CudaTable, DecoderEntriesWithinAnUlpOrTwo) {
 // within the float kernels' bounds of the reference.
 TEST(CudaTable, QuantizedKvCache) {
   QF_SKIP_WITHOUT_GPU();
-  const struct { int bits; bool sym; int64_t group, c; float clip; } schemes[] = {
+  const struct { int bits; bool sym; int64_t group, c; float clip; bool zp = false; } schemes[] = {
       {4, true, 32, 64, 1.0f}, {4, false, 16, 64, 1.0f}, {8, true, 64, 64, 0.9f}, {8, false, 32, 96, 1.0f},
-      {4, true, 7, 21, 1.0f} /* odd int4 groups share bytes: a thread per row */};
+      {4, true, 7, 21, 1.0f} /* odd int4 groups share bytes: a thread per row */,
+      // integer zero points (kv_cache_zero_point): int4 (zero points share bytes; 3 groups leave a
+      // padding nibble), int4 with odd groups, int8
+      {4, false, 32, 96, 1.0f, true}, {4, false, 7, 21, 1.0f, true}, {8, false, 16, 64, 1.0f, true}};
   unsigned seed = 90;
   for (const auto& sc : schemes) {
     SCOPED_TRACE("bits " + std::to_string(sc.bits) + (sc.sym ? " sym" : " asym") + " group " + std::to_string(sc.group) +
@@ -464,28 +467,33 @@ TEST(CudaTable, QuantizedKvCache) {
     q.group = sc.group;
     q.symmetric = sc.sym;
     q.clip = sc.clip;
-    const int64_t l = 37, xs = sc.c + 5, cb = sc.bits == 4 ? (sc.c + 1) / 2 : sc.c, ss = sc.c / sc.group;
+    q.int_zero_point = sc.zp;
+    const int64_t l = 37, xs = sc.c + 5, ss = sc.c / sc.group;
+    const int64_t zero_at = sc.zp ? kv_code_bytes(sc.c, sc.bits) : 0;
+    const int64_t cb = kv_row_code_bytes(sc.c, sc.group, kernels::kv_scheme_of(q));
+    const bool offs = !sc.sym && !sc.zp;  // fp16 offsets
     auto x = randf(static_cast<size_t>(l * xs), seed++, -3, 3);
     for (int64_t e = 0; e < sc.c; ++e) x[static_cast<size_t>(2 * xs + e)] = 0.0f;  // a zero row
     std::vector<uint8_t> codes(static_cast<size_t>(l * cb), 0xAB);
     std::vector<uint16_t> scales(static_cast<size_t>(l * ss)), offsets(scales.size());
-    ref().quantize_kv_rows(x.data(), l, xs, sc.c, q, codes.data(), cb, scales.data(), sc.sym ? nullptr : offsets.data(), ss);
+    ref().quantize_kv_rows(x.data(), l, xs, sc.c, q, codes.data(), cb, scales.data(), offs ? offsets.data() : nullptr, ss);
     DevVec<float> dx(x);
     DevVec<uint8_t> dcodes(std::vector<uint8_t>(codes.size(), 0xAB));
     DevVec<uint16_t> dscales(scales.size()), doffsets(offsets.size());
-    cu().quantize_kv_rows(dx.get(), l, xs, sc.c, q, dcodes.get(), cb, dscales.get(), sc.sym ? nullptr : doffsets.get(), ss);
+    cu().quantize_kv_rows(dx.get(), l, xs, sc.c, q, dcodes.get(), cb, dscales.get(), offs ? doffsets.get() : nullptr, ss);
     EXPECT_EQ(dcodes.host(), codes) << "codes";
     EXPECT_EQ(dscales.host(), scales) << "scales";
-    if (!sc.sym) {
+    if (offs) {
       EXPECT_EQ(doffsets.host(), offsets) << "offsets";
     }
     // The dequantized cache (core's rule), K and V the same rows.
     std::vector<float> deq(static_cast<size_t>(l * sc.c));
     for (int64_t j = 0; j < l; ++j)
-      kv_dequantize_row(codes.data() + j * cb, scales.data() + j * ss, sc.sym ? nullptr : offsets.data() + j * ss, 0, sc.c,
-                        sc.group, kernels::kv_scheme_of(q), deq.data() + j * sc.c);
-    kernels::QuantKvRows hr{codes.data(), scales.data(), sc.sym ? nullptr : offsets.data(), cb, ss, q};
-    kernels::QuantKvRows dr{dcodes.get(), dscales.get(), sc.sym ? nullptr : doffsets.get(), cb, ss, q};
+      kv_dequantize_row(codes.data() + j * cb, scales.data() + j * ss, offs ? offsets.data() + j * ss : nullptr, 0, sc.c,
+                        sc.group, kernels::kv_scheme_of(q), deq.data() + j * sc.c,
+                        sc.zp ? codes.data() + j * cb + zero_at : nullptr);
+    kernels::QuantKvRows hr{codes.data(), scales.data(), offs ? offsets.data() : nullptr, cb, ss, q, zero_at};
+    kernels::QuantKvRows dr{dcodes.get(), dscales.get(), offs ? doffsets.get() : nullptr, cb, ss, q, zero_at};
     DevVec<float> ddeq(deq);
     const int64_t heads = sc.c % 3 == 0 ? 3 : 2, d = sc.c / heads;
     for (int64_t t : {int64_t{1}, int64_t{5}}) {

@@ -22,6 +22,12 @@ KvCacheScheme scheme(int bits, int64_t group, bool symmetric, float clip = 1.0f)
   return s;
 }
 
+KvCacheScheme zp_scheme(int bits, int64_t group) {
+  KvCacheScheme s = scheme(bits, group, false);
+  s.int_zero_point = true;
+  return s;
+}
+
 TEST(KvFakeQuant, EqualsTheCoreRuleBitForBit) {
   torch::manual_seed(3);
   const int64_t rows = 40, heads = 2, d = 64, c = heads * d;
@@ -32,7 +38,8 @@ TEST(KvFakeQuant, EqualsTheCoreRuleBitForBit) {
   x[0][2].mul_(1e-10);
   x[0][3] = torch::arange(c, torch::kFloat).remainder(15).sub(7).add(0.5).clamp(-7, 7);
   for (const KvCacheScheme& s : {scheme(4, 32, true), scheme(4, 64, false), scheme(4, 0, true), scheme(8, 32, true),
-                                 scheme(8, 64, false), scheme(4, 32, true, 0.85f)}) {
+                                 scheme(8, 64, false), scheme(4, 32, true, 0.85f), zp_scheme(4, 32), zp_scheme(4, 0),
+                                 zp_scheme(8, 64)}) {
     SCOPED_TRACE("bits " + std::to_string(s.bits) + " group " + std::to_string(s.group_size) + " sym " +
                  std::to_string(s.symmetric) + " clip " + std::to_string(s.clip));
     const torch::Tensor y = kv_fake_quantize(x, s, d).contiguous();
@@ -51,6 +58,9 @@ TEST(KvFakeQuant, GradientIsStraightThrough) {
   torch::Tensor x = torch::randn({3, 64}, torch::requires_grad());
   kv_fake_quantize(x, scheme(4, 32, true), 32).mul(torch::arange(64, torch::kFloat)).sum().backward();
   EXPECT_TRUE(torch::equal(x.grad(), torch::arange(64, torch::kFloat).expand({3, 64})));
+  torch::Tensor xz = (torch::randn({3, 64}) + 2).requires_grad_();
+  kv_fake_quantize(xz, zp_scheme(4, 32), 32).mul(torch::arange(64, torch::kFloat)).sum().backward();
+  EXPECT_TRUE(torch::equal(xz.grad(), torch::arange(64, torch::kFloat).expand({3, 64})));
 }
 
 TEST(KvFakeQuant, GptAttentionUsesTheSchemeAndDescribesIt) {

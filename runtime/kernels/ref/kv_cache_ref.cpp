@@ -11,6 +11,7 @@ KvCacheScheme kv_scheme_of(const KvQuant& q) {
   s.group_size = q.group;
   s.symmetric = q.symmetric;
   s.clip = q.clip;
+  s.int_zero_point = q.int_zero_point;
   return s;
 }
 
@@ -22,8 +23,9 @@ struct QuantRows {
   KvCacheScheme ks, vs;
   static const float* read(const QuantKvRows& r, const KvCacheScheme& s, int64_t j, int64_t off, int64_t n,
                            float* buf) {
-    kv_dequantize_row(r.codes + j * r.code_stride, r.scales + j * r.scale_stride,
-                      r.offsets ? r.offsets + j * r.scale_stride : nullptr, off, n, r.q.group, s, buf);
+    const uint8_t* row = r.codes + j * r.code_stride;
+    kv_dequantize_row(row, r.scales + j * r.scale_stride, r.offsets ? r.offsets + j * r.scale_stride : nullptr, off,
+                      n, r.q.group, s, buf, s.int_zero_point ? row + r.zero_at : nullptr);
     return buf;
   }
   const float* key(int64_t j, int64_t off, int64_t n, float* buf) const { return read(k, ks, j, off, n, buf); }
