@@ -54,6 +54,8 @@ gpt_w4_ptq_rtn $B/brown_gpt_w4_ste.yaml 1
 gpt_w4_ptq_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1
 brown_gpt_w4_ste $B/brown_gpt_w4_ste.yaml 0
 brown_gpt_w4_lsqlr01 $B/brown_gpt_w4_lsqlr01.yaml 0
+brown_gpt_w4_ste_lr3e4 $B/brown_gpt_w4_ste_lr3e4.yaml 0
+brown_gpt_w4_ste_lr1e3 $B/brown_gpt_w4_ste_lr1e3.yaml 0
 LIST
 # Second stage, after the first: PTQ of the equal-budget float model (QAT's PTQ peer at the same
 # training budget), when brown_gpt_fp32_continued ran.
