@@ -66,12 +66,13 @@ def main():
         rtn = "gpt_w4_ptq_rtn" if weight_only else "gpt_ptq_rtn"
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
             fl = F + "_lr1e3" if v.endswith("_lr1e3") else F
-            ref = T if v.startswith("gpt_") and not v.endswith("_of_continued") else fl
+            of_cont = "_of_continued" in v
+            ref = T if v.startswith("gpt_") and not of_cont else fl
             ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(rtn, {}) and s in m.get(T, {})]
             gap = [100 * rel(v, ref, s) for s in ok]
             rec = [100 * (1 - rel(v, ref, s) / rel(rtn, T, s)) for s in ok]
-            eq = rtn + "_of_continued"
-            rec_eq = [100 * (1 - rel(v, ref, s) / rel(eq, F, s)) for s in ok if s in m.get(eq, {}) and s in m.get(F, {})]
+            eq = rtn + "_of_continued" + ("_lr1e3" if fl != F else "")  # RTN of the same equal-budget float
+            rec_eq = [100 * (1 - rel(v, ref, s) / rel(eq, fl, s)) for s in ok if s in m.get(eq, {}) and s in m.get(fl, {})]
             if v != QAT and v.startswith("brown_gpt_w4a8"):
                 dq = [bpb(v, s) - bpb(QAT, s) for s in seeds if s in m.get(QAT, {})]
         elif v.startswith(F):

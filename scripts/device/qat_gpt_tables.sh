@@ -67,6 +67,12 @@ gpt_ptq_gptq_of_continued recipes/brown_gpt_w4a8_ptq_gptq.yaml 1
 gpt_w4_ptq_rtn_of_continued $B/brown_gpt_w4_ste.yaml 1
 gpt_w4_ptq_gptq_of_continued $B/brown_gpt_w4_ptq_gptq.yaml 1
 LIST
+# ... and of the equal-budget float trained at lr 1e-3 (the peer of the lr-1e-3 QAT rows).
+while read n rec c; do
+  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr1e3; done
+done >> $J.2 <<LIST
+gpt_w4_ptq_rtn_of_continued_lr1e3 $B/brown_gpt_w4_ste.yaml 1
+LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
 grep -E "^($ONLY) " $J.2 > $J.2.only
