@@ -276,13 +276,14 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
-                         pref == PackedFormat::kSparse24NibbleCtl;
+                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice;
     // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
     const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
+          : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
           : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) || (pref == PackedFormat::kSparse24NibbleIdx && small)
               ? PackedFormat::kSparse24NibbleCtl
               : PackedFormat::kSparse24NibbleIdx;
@@ -298,7 +299,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
-  kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
+  const bool octs = f == PackedFormat::kSparse24NibbleSlice;
+  kg.gk = round_up(kg.gs, octs ? 8 * kblk : quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
   switch (f) {
@@ -311,11 +313,12 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24NibbleCtl: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
+    case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
     default: break;  // block formats: prepare_block
   }
   const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
   const int64_t side = P->panels * kg.groups * nr;
-  uint8_t* base = alloc_storage(P->storage, data_bytes + side * 12 + 64);
+  uint8_t* base = alloc_storage(P->storage, data_bytes + side * 13 + 64);
   P->data = base;
   P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
   P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
@@ -391,6 +394,15 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
+      } else if (f == PackedFormat::kSparse24NibbleSlice) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): step h = t % 4 of chunk t / 4
+          uint8_t* blk = pd + (t / 4) * 12 * nr;
+          const int h = static_cast<int>(t & 3);
+          for (int s = 0; s < 4; ++s) {
+            blk[(h / 2) * 4 * nr + lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << (4 * (h & 1)));
+            blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * h));
+          }
+        }
       } else if (f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24NibbleCtl) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
           uint8_t* blk = pd + (t / 2) * 8 * nr;
@@ -430,6 +442,16 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       r16[i] = static_cast<int16_t>(P->rowsum[i]);
     }
     if (fits) P->rowsum16 = r16;
+    const bool sparse24 = f == PackedFormat::kSparse24Gather || f == PackedFormat::kSparse24GatherI4 ||
+                          f == PackedFormat::kSparse24GatherCtl || f == PackedFormat::kSparse24NibbleIdx ||
+                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice;
+    auto* r8 = reinterpret_cast<int8_t*>(base + data_bytes + side * 12);
+    fits = sparse24;  // int8 row sums (2:4 tiles read row sums for every activation type), when every one fits
+    for (int64_t i = 0; i < side && fits; ++i) {
+      fits = P->rowsum[i] >= INT8_MIN && P->rowsum[i] <= INT8_MAX;
+      r8[i] = static_cast<int8_t>(P->rowsum[i]);
+    }
+    if (fits) P->rowsum8 = r8;
   }
   return P;
 }

@@ -76,6 +76,17 @@ enum class PackedFormat : int {
   // kSparse24NibbleIdx's 3 shuffle-port ops to decode indices: for a GEMV bound by ops (weights
   // in cache), not by bytes (dense int4's bytes here, 4/3 of kSparse24NibbleIdx's).
   kSparse24NibbleCtl = 16,
+  // 2:4 with 4-bit kept values and 2-bit indices, bit-sliced for decoding without shuffles (for
+  // the decoding GEMV, which streams every weight from DRAM once per token: docs/RESULTS.md
+  // "2:4 at M = 1"). Per 32 k (a chunk; groups padded to whole chunks, so gs % 32 == 0 is asked
+  // for): 64 bytes of nibble values for the first 16 k then 64 for the next 16 ([lane][4]; low
+  // nibbles: the first 8 k of the 16, high: the next 8, as kSparse24NibbleCtl), then 64 bytes of
+  // indices [lane][4]: byte s of a lane holds, in bits 2h..2h+1, the index (0..3) of the lane's
+  // kept value s in the chunk's h-th 8 k (s < 2: first group of 4, s >= 2: second). So step h's
+  // vpshufb controls are one 16-bit shift right by 2h and one vpternlogd ((x & 3) | 4 for s >= 2):
+  // no shuffle-port op (kSparse24NibbleIdx spends a vpmovzxwd and a vpmultishiftqb per 8 k on
+  // them). 12 bytes per 32 k and output (75% of dense int4's 16), with int8 row sums where they fit.
+  kSparse24NibbleSlice = 17,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -114,6 +125,9 @@ struct PackedQWeights final : PreparedQWeights {
   // fp16 scales, 16 + 2 bytes per output and group, Q4_0's own 4.5 bits per weight.
   uint16_t* scales_f16 = nullptr;
   int16_t* rowsum16 = nullptr;
+  // int8 row sums, when every one fits (a 2:4 group of 32 k keeps 16 codes in [-8, 7]: [-128, 112]);
+  // set only for the 2:4 formats, whose tiles read the row sums with every activation type.
+  int8_t* rowsum8 = nullptr;
   std::unique_ptr<uint8_t[]> storage;
 
   // Block formats only. Tile t (panels t*tile_np ..) owns segments [seg_ptr[t], seg_ptr[t+1]),
@@ -160,7 +174,7 @@ extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
 // measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
-// 4-bit values where they fit.
+// 4-bit values where they fit; kSparse24NibbleSlice forces the bit-sliced layout where it applies.
 void set_avx512_sparse24_strategy(PackedFormat f);
 // With the default strategy (kSparse24NibbleIdx), int4 2:4 weights of at most this many packed
 // int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
