@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cpu_time.h"
 #include "core/fp16.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/kernels.h"
@@ -36,6 +37,15 @@ using namespace qf;
 using namespace qf::kernels;
 
 namespace {
+
+// Weight groups along K (0: per channel); the race's Q4_0 blocks are 32.
+int64_t g_group = 32;
+// --clock cpu: process CPU time per call (every thread; robust to other processes taking the core),
+// wall: steady clock.
+bool g_cpu_clock = true;
+// --copies N: weights per shape (default: enough that a pass exceeds L3; 1 with --reps keeps one
+// weight in cache, the kernels' compute-bound rate). --reps: calls per copy and pass.
+int g_copies = 0, g_reps = 1;
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -50,9 +60,9 @@ struct Weight {
 // A 2:4 packing to force (bench names sp24_idx / sp24_ctl / sp24_slice), or the default (sp24).
 void set_sparse24_for(const std::string& variant) {
   using x86::PackedFormat;
-  x86::set_avx512_sparse24_strategy(variant == "sp24_ctl"     ? PackedFormat::kSparse24NibbleCtl
-                                    : variant == "sp24_slice" ? PackedFormat::kSparse24NibbleSlice
-                                                              : PackedFormat::kSparse24NibbleIdx);
+  x86::set_avx512_sparse24_strategy(variant == "sp24_ctl"   ? PackedFormat::kSparse24NibbleCtl
+                                    : variant == "sp24_idx" ? PackedFormat::kSparse24NibbleIdx
+                                                            : PackedFormat::kSparse24NibbleSlice);
   x86::set_avx512_sparse24_ctl_max_bytes(variant == "sp24_idx" ? 0 : -1);
 }
 
@@ -91,7 +101,7 @@ void make(Weight& W, int64_t n, int64_t k, std::mt19937& rng, const KernelTable&
     W.codes = std::move(cmp.values);
     W.index = std::move(cmp.indices);
   }
-  W.scales.resize(static_cast<size_t>(n * k / 32));
+  W.scales.resize(static_cast<size_t>(g_group ? n * k / g_group : n));
   std::uniform_real_distribution<float> s(1e-3f, 2e-3f);
   for (auto& v : W.scales) v = fp16_to_fp32(fp32_to_fp16(s(rng)));
   W.w.kind = sparse24 ? QWeightKind::kNM : QWeightKind::kInt8;
@@ -104,8 +114,8 @@ void make(Weight& W, int64_t n, int64_t k, std::mt19937& rng, const KernelTable&
   W.w.k = k;
   W.w.codes = W.codes.data();
   W.w.scales = W.scales.data();
-  W.w.per_group = true;
-  W.w.group_size = 32;
+  W.w.per_group = g_group > 0;
+  W.w.group_size = g_group;
   if (kt.prepare_qweights) W.prep = kt.prepare_qweights(W.w);
   W.w.prepared = W.prep.get();
   // The packed copy is what the kernel reads: free the source codes' pages from the cache's view.
@@ -147,7 +157,7 @@ int compare(const KernelTable& kt, const std::vector<std::pair<int64_t, int64_t>
     for (size_t i = 0; i < S; ++i) {
       const bool head = full_step && i + 1 == S;  // the tied head stays dense in the 2:4 checkpoint
       const double bytes = static_cast<double>(sh[i].first * sh[i].second) * 18.0 / 32.0;
-      const int copies = std::max(1, static_cast<int>(std::ceil(96e6 / bytes)));
+      const int copies = g_copies > 0 ? g_copies : std::max(1, static_cast<int>(std::ceil(96e6 / bytes)));
       ws[v][i].resize(static_cast<size_t>(copies));
       for (auto& W : ws[v][i]) make(W, sh[i].first, sh[i].second, rng, kt, sp && !head);
       layout[v][i] = layout_name(ws[v][i][0].prep.get());
@@ -175,18 +185,19 @@ int compare(const KernelTable& kt, const std::vector<std::pair<int64_t, int64_t>
       double st = 0;
       for (size_t i = 0; i < S; ++i) {
         std::vector<double> tr;
-        for (auto& W : ws[v][i]) {
-          const double c = now();
+        for (auto& W : ws[v][i])
+          for (int rep = 0; rep < g_reps; ++rep) {
+          const double c = g_cpu_clock ? qf::bench::cpu_seconds() : now();
           kt.qgemm[1][static_cast<int>(W.w.kind)](m, qa, W.w, nullptr, y.data());
-          tr.push_back(now() - c);
+          tr.push_back((g_cpu_clock ? qf::bench::cpu_seconds() : now()) - c);
         }
         t[v][i].insert(t[v][i].end(), tr.begin(), tr.end());
         st += (full_step && i + 1 < S ? 16.0 : 1.0) * median(tr);
       }
       step[v].push_back(st);
     }
-  std::printf("table %s, %d thread(s), M = %lld, %d interleaved rounds, load %s\n\n", kt.name, threads,
-              static_cast<long long>(m), rounds, [] {
+  std::printf("table %s, %d thread(s), M = %lld, group %lld, %d interleaved rounds, %s time per call, load %s\n\n", kt.name,
+              threads, static_cast<long long>(m), static_cast<long long>(g_group), rounds, g_cpu_clock ? "CPU" : "wall", [] {
                 static char b[64] = "?";
                 if (FILE* f = std::fopen("/proc/loadavg", "r")) {
                   if (!std::fgets(b, sizeof b, f)) b[0] = 0;
@@ -232,7 +243,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--help") {
       std::printf("q4_gemv_bench [--threads 1] [--rounds 5] [--m 1] [--shapes NxK,...] [--huge 0|1] [--gemv 0|1] [--ab 1]\n"
-                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice]  (the first variant is the baseline)\n");
+                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice]  (the first variant is the baseline)\n"
+                  "              [--group 32] (0: per channel) [--clock cpu|wall] [--copies N] [--reps R] (--compare's)\n");
       return 0;
     }
     if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); return 2; }
@@ -243,8 +255,13 @@ int main(int argc, char** argv) {
     else if (a == "--shapes") shapes = v;
     else if (a == "--ab") ab = v != "0";
     else if (a == "--compare") compare_vars = v;
+    else if (a == "--group") g_group = std::stoll(v);
+    else if (a == "--copies") g_copies = std::stoi(v);
+    else if (a == "--reps") g_reps = std::stoi(v);
+    else if (a == "--clock") g_cpu_clock = v == "cpu";
     else if (a == "--gemv") x86::set_strided_gemv(v != "0");
     else if (a == "--huge") x86::set_packed_huge_pages(v != "0");
+    else if (a == "--quarters") x86::set_gemv_quarter_align(v != "0");
     else { std::fprintf(stderr, "unknown %s\n", a.c_str()); return 2; }
   }
   set_num_threads(threads);

@@ -27,7 +27,11 @@ namespace {
 // vpshufb controls as nibbles (dense int4's bytes: no faster than dense int4 where the GEMV
 // streams its weight from DRAM), kSparse24NibbleIdx (the default) with 2-bit indices decoded in
 // registers: 75% of dense int4's bytes (docs/RESULTS.md: 1.37x dense int4 at 11008 x 4096, M = 1).
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
+// Since docs/RESULTS.md "2:4 at M = 1": kSparse24NibbleSlice (the default) where groups are whole
+// chunks of 32 k (Q4_0's are), else the rules below: a decoding step streams every weight of a
+// model from DRAM, so the GEMV's bytes and instructions per byte decide, and kSparse24NibbleCtl
+// (dense int4's bytes) lost to dense there (0.86x in the race), whatever the weight's own size.
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleSlice)};
 // Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
 std::atomic<bool> g_int8_as_int4{true};
 // int4 2:4 weights up to this size (packed int4 bytes) take kSparse24NibbleCtl: docs/RESULTS.md
@@ -76,6 +80,7 @@ bool cpu_has_gfni() {
 
 std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
+std::atomic<bool> g_quarter_align{true};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -284,7 +289,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
           : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
-          : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) || (pref == PackedFormat::kSparse24NibbleIdx && small)
+          : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) ||
+                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice) && small)
               ? PackedFormat::kSparse24NibbleCtl
               : PackedFormat::kSparse24NibbleIdx;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
@@ -316,7 +322,16 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
     default: break;  // block formats: prepare_block
   }
-  const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
+  int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
+  // The M = 1 GEMV's four streams (one per quarter of the panels) 2 MiB apart exactly, where the
+  // weight is on huge pages (alloc_storage) and its quarters are not already whole huge pages.
+  constexpr int64_t kHuge = int64_t{1} << 21;
+  if (isa.rowsum_compensation && g_quarter_align.load() && g_huge_pages.load() && P->panels >= 8 &&
+      data_bytes >= 2 * kHuge && (P->panels / 4 * P->panel_bytes) % kHuge != 0) {
+    P->quarter_panels = P->panels / 4;
+    P->quarter_bytes = round_up(P->quarter_panels * P->panel_bytes, kHuge);
+    data_bytes = round_up(3 * P->quarter_bytes + (P->panels - 3 * P->quarter_panels) * P->panel_bytes, 64);
+  }
   const int64_t side = P->panels * kg.groups * nr;
   uint8_t* base = alloc_storage(P->storage, data_bytes + side * 13 + 64);
   P->data = base;
@@ -326,7 +341,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   const int64_t kept = w.kind == QWeightKind::kNM ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : 0;
   const int64_t irb = w.kind == QWeightKind::kNM ? nm_index_row_bytes(w.k, w.nm_n, w.nm_m) : 0;
   for (int64_t p = 0; p < P->panels; ++p) {
-    uint8_t* pd = P->data + p * P->panel_bytes;
+    uint8_t* pd = const_cast<uint8_t*>(P->panel_ptr(p));
     for (int64_t lane = 0; lane < nr; ++lane) {
       const int64_t row = p * nr + lane;
       const bool real = row < w.n;
@@ -617,6 +632,7 @@ void set_int8_as_int4(bool on) { g_int8_as_int4.store(on); }
 void set_avx512_int4_unsigned(bool on) { g_int4_unsigned.store(on); }
 void set_packed_huge_pages(bool on) { g_huge_pages.store(on); }
 void set_strided_gemv(bool on) { g_strided_gemv.store(on); }
+void set_gemv_quarter_align(bool on) { g_quarter_align.store(on); }
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w) { return prepare(w, kAvx512VnniQGemm); }
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w) { return prepare(w, kAvx2QGemm); }

@@ -115,7 +115,18 @@ struct PackedQWeights final : PreparedQWeights {
   KGeom kg;
   int64_t panels = 0;
   int64_t panel_bytes = 0;  // bytes of one panel over the whole padded K
-  uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes
+  uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes (+ the quarters' padding below)
+  // The decoding GEMV's quarters (qgemm_x86.cpp: an M = 1 tile reads panels i + j * panels / 4,
+  // j = 0..3): where quarter_bytes > 0, quarter j (panels j * quarter_panels .., the last one
+  // through the end) starts at data + j * quarter_bytes, a multiple of 2 MiB, so the GEMV's four
+  // streams stay huge-page aligned to each other whatever the panel size (docs/RESULTS.md, "2:4 at
+  // M = 1": 1.5 MiB apart, the same loads streamed ~20% slower on this machine). 0: panels adjacent.
+  int64_t quarter_panels = 0, quarter_bytes = 0;
+  const uint8_t* panel_ptr(int64_t q) const {
+    if (quarter_bytes == 0) return data + q * panel_bytes;
+    const int64_t j = q / quarter_panels < 3 ? q / quarter_panels : 3;
+    return data + j * quarter_bytes + (q - j * quarter_panels) * panel_bytes;
+  }
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
@@ -173,11 +184,12 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
-// 4-bit values where they fit; kSparse24NibbleSlice forces the bit-sliced layout where it applies.
+// measurements and tests only. kSparse24NibbleSlice (the default: the bit-sliced layout where
+// groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) / kSparse24NibbleIdx /
+// kSparse24GatherI4 = gather, with 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
-// With the default strategy (kSparse24NibbleIdx), int4 2:4 weights of at most this many packed
-// int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
+// With the strategy kSparse24NibbleIdx (or the default, where the slice layout does not apply),
+// int4 2:4 weights of at most this many packed int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
 // 0: never; negative: the default (12 MiB). For measurements and tests only.
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // Whether prepare packs 8-bit-stored weights whose codes fit a nibble per group ([-8, 7], or
@@ -192,6 +204,9 @@ void set_packed_huge_pages(bool on);
 // Whether an M = 1 GEMM (a decoding step) of a non-block weight with at least 8 panels runs
 // strided tiles (TileArgs::panel_stride; default true). Same bits either way. Measurements / tests.
 void set_strided_gemv(bool on);
+// Whether prepare aligns the GEMV quarters of a large AVX-512 weight to 2 MiB (PackedQWeights::
+// quarter_bytes; default true). Same bits either way. Measurements only.
+void set_gemv_quarter_align(bool on);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
