@@ -82,6 +82,10 @@ std::vector<QCase> cases() {
       v.push_back({W::kNM24q4, m, s});
     }
     v.push_back({W::kNM24x4bit, m, {136, 64, 16}});
+    // kSparse24NibbleSlice (chunks of 32 k): several groups of 32, groups of 64 / 96 (int16 row
+    // sums: 32 kept codes of -8 overflow int8), a tail tile and a partial last panel.
+    for (const Shape& s : {Shape{304, 224, 32}, Shape{130, 64, 32}, Shape{37, 192, 64}, Shape{21, 192, 96}})
+      v.push_back({W::kNM24q4, m, s});
   }
   // Enough rows x K that the activation packing itself is split over threads (a prompt of 512
   // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
@@ -100,7 +104,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit || c.w == W::kNM24q4))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
                                          x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx,
-                                         x86::PackedFormat::kSparse24NibbleCtl});
+                                         x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice});
   // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
   std::vector<bool> unsigned_int4 = {true};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
@@ -116,6 +120,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
                  : st == x86::PackedFormat::kSparse24GatherCtl ? "2:4 gather, stored controls"
                  : st == x86::PackedFormat::kSparse24NibbleIdx ? "2:4 gather, 4-bit values and 2-bit indices"
                  : st == x86::PackedFormat::kSparse24NibbleCtl ? "2:4 gather, 4-bit values, stored controls as they are"
+                 : st == x86::PackedFormat::kSparse24NibbleSlice ? "2:4 gather, 4-bit values, bit-sliced 2-bit indices"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
@@ -153,7 +158,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       }
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleIdx);  // the defaults
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);  // the defaults
   x86::set_avx512_sparse24_ctl_max_bytes(-1);
   x86::set_avx512_int4_unsigned(true);
 }
@@ -185,6 +190,109 @@ TEST(QGemmPacking, Int8StorageOf4BitCodesIsNibblesPerGroupOnly) {
     EXPECT_EQ(P->format, per_group ? x86::PackedFormat::kInt4PairsU : x86::PackedFormat::kInt8)
         << (per_group ? "per group" : "per channel");
   }
+}
+
+// The 2:4 packings the tests above rely on are the ones taken: kSparse24NibbleSlice where groups
+// are whole chunks of 32 k (else the packing falls back, exact but another kernel), with int8 row
+// sums exactly when every row sum fits.
+TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
+  bool found = false;
+  for (const std::string& name : qf::kernels::test::kernel_table_names())
+    if (name == "avx512vnni") found = true;
+  if (!found) GTEST_SKIP() << "no AVX-512 VNNI table on this machine";
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("gfni")) GTEST_SKIP() << "no GFNI";
+  const KernelTable& table = kernel_table_for_isa("avx512vnni");
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
+  for (int64_t gs : {16, 32, 64}) {
+    const int64_t n = 16, k = 128;
+    std::vector<int8_t> values(static_cast<size_t>(n * k / 2), -8);  // row sums: -8 * kept codes per group
+    std::vector<uint8_t> index(static_cast<size_t>(n * k / 8), 0x44);  // kept positions 0 and 1
+    std::vector<float> scales(static_cast<size_t>(n * k / gs), 0.5f);
+    QWeights w;
+    w.kind = QWeightKind::kNM;
+    w.n = n;
+    w.k = k;
+    w.codes = values.data();
+    w.packed = index.data();
+    w.nm_n = 2;
+    w.nm_m = 4;
+    w.scales = scales.data();
+    w.per_group = true;
+    w.group_size = gs;
+    std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
+    const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
+    ASSERT_NE(P, nullptr);
+    EXPECT_EQ(P->format == x86::PackedFormat::kSparse24NibbleSlice, gs % 32 == 0) << "gs " << gs;
+    EXPECT_EQ(P->rowsum8 != nullptr, gs <= 32) << "gs " << gs << ": -4 * gs fits int8 only up to 32";
+  }
+  // QGemmQuarters' weights really get the 2 MiB quarter layout (else it tests nothing new).
+  {
+    const int64_t n = 2072, k = 4096;
+    std::vector<int8_t> codes(static_cast<size_t>(n * k), 3);
+    std::vector<float> scales(static_cast<size_t>(n * k / 32), 0.5f);
+    QWeights w;
+    w.kind = QWeightKind::kInt8;
+    w.n = n;
+    w.k = k;
+    w.codes = codes.data();
+    w.scales = scales.data();
+    w.per_group = true;
+    w.group_size = 32;
+    std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
+    const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
+    ASSERT_NE(P, nullptr);
+    EXPECT_EQ(P->format, x86::PackedFormat::kInt4PairsU);
+    EXPECT_EQ(P->quarter_panels, P->panels / 4);
+    EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
+    EXPECT_GT(P->quarter_bytes, P->quarter_panels * P->panel_bytes);
+  }
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
+}
+
+// Weights of >= 4 MiB whose GEMV quarters are not whole huge pages get their quarters 2 MiB apart
+// (PackedQWeights::quarter_bytes): the strided GEMV (M = 1) and the ordinary tiles (M = 2, whose
+// 4 adjacent panels then cross quarter boundaries) against plain loops, Q4_0-like dense and 2:4
+// (the default packing: kSparse24NibbleSlice), codes at the clamps. Apart from QGemmTables: two
+// big weights there would be packed for every strategy and activation case (minutes).
+TEST(QGemmQuarters, LargeWeightsBitIdentical) {
+  bool found = false;
+  for (const std::string& name : qf::kernels::test::kernel_table_names())
+    if (name == "avx512vnni") found = true;
+  if (!found) GTEST_SKIP() << "no AVX-512 VNNI table on this machine";
+  const KernelTable& table = kernel_table_for_isa("avx512vnni");
+  for (int64_t m : {1, 2}) {
+    QGemmTester dense, sparse;
+    dense.m(m).n(2072).k(4096).group(32).qs8().per_token(true).bias(true).values(Values::kExtremes).seed(5);
+    dense.int8().q4_0_codes(true);
+    dense.Test(table);
+    sparse.m(m).n(2072).k(6144).group(32).qu8(131).bias(true).values(Values::kRandom).seed(6);
+    sparse.nm(2, 4).q4_0_codes(true);
+    sparse.Test(table);
+  }
+  // The 2:4 weight's packing: the slice layout in 2 MiB-aligned quarters.
+  const int64_t n = 2072, k = 6144;
+  std::vector<int8_t> values(static_cast<size_t>(n * k / 2), -8);
+  std::vector<uint8_t> index(static_cast<size_t>(n * k / 8), 0x44);
+  std::vector<float> scales(static_cast<size_t>(n * k / 32), 0.5f);
+  QWeights w;
+  w.kind = QWeightKind::kNM;
+  w.n = n;
+  w.k = k;
+  w.codes = values.data();
+  w.packed = index.data();
+  w.nm_n = 2;
+  w.nm_m = 4;
+  w.scales = scales.data();
+  w.per_group = true;
+  w.group_size = 32;
+  std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
+  const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
+  ASSERT_NE(P, nullptr);
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("gfni")) EXPECT_EQ(P->format, x86::PackedFormat::kSparse24NibbleSlice);
+  EXPECT_GT(P->quarter_bytes, 0);
+  EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTables, QGemmTables, ::testing::Combine(::testing::ValuesIn(qf::kernels::test::kernel_table_names()), ::testing::ValuesIn(cases())),

@@ -87,7 +87,7 @@ void tile(const QConvPoolArgs& a, const PackedQWeights& W, const float* bias, in
   }
   const uint8_t* wp[NP];
   #pragma GCC unroll 4
-  for (int p = 0; p < NP; ++p) wp[p] = W.data + (p0 + p) * W.panel_bytes;
+  for (int p = 0; p < NP; ++p) wp[p] = W.panel_ptr(p0 + p);
   __m512i acc[MR][NP];
   #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)

@@ -31,6 +31,14 @@ inline int64_t load_u64(const uint8_t* p) {
   return v;
 }
 
+// kSparse24NibbleSlice's software prefetch, bytes ahead in each of a tile's panel streams, into
+// L2. Measured (bench/q4_gemv_bench --compare, 1 thread, 8192 x 2048 from DRAM): none 414 us,
+// 16 KiB 338 us, 8-32 KiB alike; the same prefetch slowed dense kInt4PairsU (330 -> 411 us), whose
+// 4 lines per group the hardware prefetcher keeps up with. Why the 2:4 streams need it is not
+// known (this VM has no performance counters): the same loads without any arithmetic streamed
+// ~20% slower per byte than dense's (docs/RESULTS.md, "2:4 at M = 1").
+constexpr int64_t kSliceStreamPrefetch = 16384;
+
 // acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
 // _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
 // 16-24 accumulators live, copies and spills them to the stack on every k-block (measured 2x).
@@ -242,6 +250,60 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int r = 0; r < MR; ++r)
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+  } else if constexpr (F == PackedFormat::kSparse24NibbleSlice) {
+    // Values as kSparse24NibbleCtl takes them (16 * w: GFNI for the low nibbles, and 0xF0 for the
+    // high). Controls of step h (8 k): the index bytes shifted right by 2h (16-bit shift: the bits
+    // that come in from the neighbouring byte land above bit 1 and are masked off), then one
+    // vpternlogd: (i & 3) | 4 for the kept values s >= 2 (the window's second group of 4).
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    const __m512i lo_to_hi = _mm512_set1_epi64(0x0000000001020408LL);
+    const __m512i low2 = _mm512_set1_epi8(3);
+    const __m512i plus4 = _mm512_set1_epi32(0x04040000);
+    // The GEMV (<= 4 accumulators) alternates two accumulator sets over the steps, so that two
+    // dependency chains per output hide vpdpbusd's latency (exact int32 sums either way).
+    constexpr bool kSplit = MR * NP <= 4;
+    __m512i acc2[MR][NP];  // unused (and optimized away) unless kSplit
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+    for (int64_t b = b0; b < b1; b += 8) {  // groups are padded to whole chunks of 32 k
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
+        const char* q = reinterpret_cast<const char*>(wp[p] + (b / 8) * 192 + kSliceStreamPrefetch);
+        _mm_prefetch(q, _MM_HINT_T1);
+        _mm_prefetch(q + 64, _MM_HINT_T1);
+        _mm_prefetch(q + 128, _MM_HINT_T1);
+      }
+      #pragma GCC unroll 4
+      for (int h = 0; h < 4; ++h) {
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const uint8_t* blk = wp[p] + (b / 8) * 192;
+          const __m512i v = _mm512_loadu_si512(blk + 64 * (h / 2));
+          wv[p] = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
+          __m512i ix = _mm512_loadu_si512(blk + 128);
+          if (h) ix = _mm512_srli_epi16(ix, 2 * h);
+          ctl[p] = _mm512_ternarylogic_epi32(ix, low2, plus4, 0xEA);  // a & b | c
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) {
+            __m512i& sum = kSplit && (h & 1) ? acc2[r][p] : acc[r][p];
+            sum = dpbusd(sum, _mm512_shuffle_epi8(xw, ctl[p]), wv[p]);
+          }
+        }
+      }
+    }
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
@@ -389,7 +451,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   __mmask16 store_mask[NP];
   #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
-    wp[p] = W.data + (p0 + p * ps) * W.panel_bytes;
+    wp[p] = W.panel_ptr(p0 + p * ps);
     const int64_t valid = W.n - (p0 + p * ps) * NR;
     store_mask[p] = valid >= NR ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
   }
@@ -434,7 +496,8 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
           for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
-      if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl)  // 16 * w: multiples of 16
+      if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl ||
+                    F == PackedFormat::kSparse24NibbleSlice)  // 16 * w: multiples of 16
         #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
           #pragma GCC unroll 8
@@ -453,9 +516,11 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
       const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
                                ? _mm512_setzero_si512()
-                               : _mm512_mullo_epi32(W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
-                                                                      reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
-                                                                : _mm512_loadu_si512(W.rowsum + side),
+                               : _mm512_mullo_epi32(W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                                                         reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
+                                                    : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                                                       reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                                                                 : _mm512_loadu_si512(W.rowsum + side),
                                                     zc);
       // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
       const __m512 sw = W.scales_f16
@@ -505,7 +570,7 @@ constexpr int mr_max() {
   return F == PackedFormat::kInt4Pairs || F == PackedFormat::kInt4PairsU || F == PackedFormat::kSparse24Gather ||
                  F == PackedFormat::kSparse24GatherI4 ||
                  F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx ||
-                 F == PackedFormat::kSparse24NibbleCtl
+                 F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice
              ? 4
              : 6;
 }
@@ -552,6 +617,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24GatherCtl: tiles_of<PackedFormat::kSparse24GatherCtl>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleIdx: tiles_of<PackedFormat::kSparse24NibbleIdx>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleCtl: tiles_of<PackedFormat::kSparse24NibbleCtl>(a, t0, t1); break;
+    case PackedFormat::kSparse24NibbleSlice: tiles_of<PackedFormat::kSparse24NibbleSlice>(a, t0, t1); break;
   }
 }
 

@@ -27,7 +27,11 @@ namespace {
 // vpshufb controls as nibbles (dense int4's bytes: no faster than dense int4 where the GEMV
 // streams its weight from DRAM), kSparse24NibbleIdx (the default) with 2-bit indices decoded in
 // registers: 75% of dense int4's bytes (docs/RESULTS.md: 1.37x dense int4 at 11008 x 4096, M = 1).
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleIdx)};
+// Since docs/RESULTS.md "2:4 at M = 1": kSparse24NibbleSlice (the default) where groups are whole
+// chunks of 32 k (Q4_0's are), else the rules below: a decoding step streams every weight of a
+// model from DRAM, so the GEMV's bytes and instructions per byte decide, and kSparse24NibbleCtl
+// (dense int4's bytes) lost to dense there (0.86x in the race), whatever the weight's own size.
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleSlice)};
 // Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
 std::atomic<bool> g_int8_as_int4{true};
 // int4 2:4 weights up to this size (packed int4 bytes) take kSparse24NibbleCtl: docs/RESULTS.md
@@ -76,6 +80,7 @@ bool cpu_has_gfni() {
 
 std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
+std::atomic<bool> g_quarter_align{true};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -276,14 +281,16 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
-                         pref == PackedFormat::kSparse24NibbleCtl;
+                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice;
     // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
     const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
-          : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) || (pref == PackedFormat::kSparse24NibbleIdx && small)
+          : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
+          : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) ||
+                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice) && small)
               ? PackedFormat::kSparse24NibbleCtl
               : PackedFormat::kSparse24NibbleIdx;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
@@ -298,7 +305,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
-  kg.gk = round_up(kg.gs, quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
+  const bool octs = f == PackedFormat::kSparse24NibbleSlice;
+  kg.gk = round_up(kg.gs, octs ? 8 * kblk : quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
   switch (f) {
@@ -311,11 +319,21 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24NibbleCtl: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
+    case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
     default: break;  // block formats: prepare_block
   }
-  const int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
+  int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
+  // The M = 1 GEMV's four streams (one per quarter of the panels) 2 MiB apart exactly, where the
+  // weight is on huge pages (alloc_storage) and its quarters are not already whole huge pages.
+  constexpr int64_t kHuge = int64_t{1} << 21;
+  if (isa.rowsum_compensation && g_quarter_align.load() && g_huge_pages.load() && P->panels >= 8 &&
+      data_bytes >= 2 * kHuge && (P->panels / 4 * P->panel_bytes) % kHuge != 0) {
+    P->quarter_panels = P->panels / 4;
+    P->quarter_bytes = round_up(P->quarter_panels * P->panel_bytes, kHuge);
+    data_bytes = round_up(3 * P->quarter_bytes + (P->panels - 3 * P->quarter_panels) * P->panel_bytes, 64);
+  }
   const int64_t side = P->panels * kg.groups * nr;
-  uint8_t* base = alloc_storage(P->storage, data_bytes + side * 12 + 64);
+  uint8_t* base = alloc_storage(P->storage, data_bytes + side * 13 + 64);
   P->data = base;
   P->rowsum = reinterpret_cast<int32_t*>(base + data_bytes);
   P->scales = reinterpret_cast<float*>(base + data_bytes + side * 4);
@@ -323,7 +341,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   const int64_t kept = w.kind == QWeightKind::kNM ? nm_kept_per_row(w.k, w.nm_n, w.nm_m) : 0;
   const int64_t irb = w.kind == QWeightKind::kNM ? nm_index_row_bytes(w.k, w.nm_n, w.nm_m) : 0;
   for (int64_t p = 0; p < P->panels; ++p) {
-    uint8_t* pd = P->data + p * P->panel_bytes;
+    uint8_t* pd = const_cast<uint8_t*>(P->panel_ptr(p));
     for (int64_t lane = 0; lane < nr; ++lane) {
       const int64_t row = p * nr + lane;
       const bool real = row < w.n;
@@ -391,6 +409,15 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
+      } else if (f == PackedFormat::kSparse24NibbleSlice) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): step h = t % 4 of chunk t / 4
+          uint8_t* blk = pd + (t / 4) * 12 * nr;
+          const int h = static_cast<int>(t & 3);
+          for (int s = 0; s < 4; ++s) {
+            blk[(h / 2) * 4 * nr + lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << (4 * (h & 1)));
+            blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * h));
+          }
+        }
       } else if (f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24NibbleCtl) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
           uint8_t* blk = pd + (t / 2) * 8 * nr;
@@ -430,6 +457,16 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       r16[i] = static_cast<int16_t>(P->rowsum[i]);
     }
     if (fits) P->rowsum16 = r16;
+    const bool sparse24 = f == PackedFormat::kSparse24Gather || f == PackedFormat::kSparse24GatherI4 ||
+                          f == PackedFormat::kSparse24GatherCtl || f == PackedFormat::kSparse24NibbleIdx ||
+                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice;
+    auto* r8 = reinterpret_cast<int8_t*>(base + data_bytes + side * 12);
+    fits = sparse24;  // int8 row sums (2:4 tiles read row sums for every activation type), when every one fits
+    for (int64_t i = 0; i < side && fits; ++i) {
+      fits = P->rowsum[i] >= INT8_MIN && P->rowsum[i] <= INT8_MAX;
+      r8[i] = static_cast<int8_t>(P->rowsum[i]);
+    }
+    if (fits) P->rowsum8 = r8;
   }
   return P;
 }
@@ -595,6 +632,7 @@ void set_int8_as_int4(bool on) { g_int8_as_int4.store(on); }
 void set_avx512_int4_unsigned(bool on) { g_int4_unsigned.store(on); }
 void set_packed_huge_pages(bool on) { g_huge_pages.store(on); }
 void set_strided_gemv(bool on) { g_strided_gemv.store(on); }
+void set_gemv_quarter_align(bool on) { g_quarter_align.store(on); }
 
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx512vnni(const QWeights& w) { return prepare(w, kAvx512VnniQGemm); }
 std::unique_ptr<PreparedQWeights> prepare_qweights__avx2(const QWeights& w) { return prepare(w, kAvx2QGemm); }

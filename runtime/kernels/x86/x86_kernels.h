@@ -76,6 +76,17 @@ enum class PackedFormat : int {
   // kSparse24NibbleIdx's 3 shuffle-port ops to decode indices: for a GEMV bound by ops (weights
   // in cache), not by bytes (dense int4's bytes here, 4/3 of kSparse24NibbleIdx's).
   kSparse24NibbleCtl = 16,
+  // 2:4 with 4-bit kept values and 2-bit indices, bit-sliced for decoding without shuffles (for
+  // the decoding GEMV, which streams every weight from DRAM once per token: docs/RESULTS.md
+  // "2:4 at M = 1"). Per 32 k (a chunk; groups padded to whole chunks, so gs % 32 == 0 is asked
+  // for): 64 bytes of nibble values for the first 16 k then 64 for the next 16 ([lane][4]; low
+  // nibbles: the first 8 k of the 16, high: the next 8, as kSparse24NibbleCtl), then 64 bytes of
+  // indices [lane][4]: byte s of a lane holds, in bits 2h..2h+1, the index (0..3) of the lane's
+  // kept value s in the chunk's h-th 8 k (s < 2: first group of 4, s >= 2: second). So step h's
+  // vpshufb controls are one 16-bit shift right by 2h and one vpternlogd ((x & 3) | 4 for s >= 2):
+  // no shuffle-port op (kSparse24NibbleIdx spends a vpmovzxwd and a vpmultishiftqb per 8 k on
+  // them). 12 bytes per 32 k and output (75% of dense int4's 16), with int8 row sums where they fit.
+  kSparse24NibbleSlice = 17,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -104,7 +115,18 @@ struct PackedQWeights final : PreparedQWeights {
   KGeom kg;
   int64_t panels = 0;
   int64_t panel_bytes = 0;  // bytes of one panel over the whole padded K
-  uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes
+  uint8_t* data = nullptr;  // 64-byte aligned, panels * panel_bytes (+ the quarters' padding below)
+  // The decoding GEMV's quarters (qgemm_x86.cpp: an M = 1 tile reads panels i + j * panels / 4,
+  // j = 0..3): where quarter_bytes > 0, quarter j (panels j * quarter_panels .., the last one
+  // through the end) starts at data + j * quarter_bytes, a multiple of 2 MiB, so the GEMV's four
+  // streams stay huge-page aligned to each other whatever the panel size (docs/RESULTS.md, "2:4 at
+  // M = 1": 1.5 MiB apart, the same loads streamed ~20% slower on this machine). 0: panels adjacent.
+  int64_t quarter_panels = 0, quarter_bytes = 0;
+  const uint8_t* panel_ptr(int64_t q) const {
+    if (quarter_bytes == 0) return data + q * panel_bytes;
+    const int64_t j = q / quarter_panels < 3 ? q / quarter_panels : 3;
+    return data + j * quarter_bytes + (q - j * quarter_panels) * panel_bytes;
+  }
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
@@ -114,6 +136,9 @@ struct PackedQWeights final : PreparedQWeights {
   // fp16 scales, 16 + 2 bytes per output and group, Q4_0's own 4.5 bits per weight.
   uint16_t* scales_f16 = nullptr;
   int16_t* rowsum16 = nullptr;
+  // int8 row sums, when every one fits (a 2:4 group of 32 k keeps 16 codes in [-8, 7]: [-128, 112]);
+  // set only for the 2:4 formats, whose tiles read the row sums with every activation type.
+  int8_t* rowsum8 = nullptr;
   std::unique_ptr<uint8_t[]> storage;
 
   // Block formats only. Tile t (panels t*tile_np ..) owns segments [seg_ptr[t], seg_ptr[t+1]),
@@ -159,11 +184,12 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only. kSparse24NibbleIdx (the default) / kSparse24GatherI4 = gather, with
-// 4-bit values where they fit.
+// measurements and tests only. kSparse24NibbleSlice (the default: the bit-sliced layout where
+// groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) / kSparse24NibbleIdx /
+// kSparse24GatherI4 = gather, with 4-bit values where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
-// With the default strategy (kSparse24NibbleIdx), int4 2:4 weights of at most this many packed
-// int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
+// With the strategy kSparse24NibbleIdx (or the default, where the slice layout does not apply),
+// int4 2:4 weights of at most this many packed int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
 // 0: never; negative: the default (12 MiB). For measurements and tests only.
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // Whether prepare packs 8-bit-stored weights whose codes fit a nibble per group ([-8, 7], or
@@ -178,6 +204,9 @@ void set_packed_huge_pages(bool on);
 // Whether an M = 1 GEMM (a decoding step) of a non-block weight with at least 8 panels runs
 // strided tiles (TileArgs::panel_stride; default true). Same bits either way. Measurements / tests.
 void set_strided_gemv(bool on);
+// Whether prepare aligns the GEMV quarters of a large AVX-512 weight to 2 MiB (PackedQWeights::
+// quarter_bytes; default true). Same bits either way. Measurements only.
+void set_gemv_quarter_align(bool on);
 
 // Entry points of the tables (types, op, tile, ISA: kernels/README.md). The N:M entries name
 // their main path (2:4 gathered: 4 rows x 64 outputs, 8 k per int32 lane); other patterns run
