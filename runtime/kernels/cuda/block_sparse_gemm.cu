@@ -25,6 +25,7 @@
 #include "core/int4_pack.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/device_bytes.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
 #include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
@@ -33,27 +34,6 @@ namespace qf::cuda {
 namespace {
 
 using kernels::QWeightKind;
-
-// A device allocation freed with its owner (as in qgemm_exact.cu).
-struct DeviceBytes {
-  void* p = nullptr;
-  DeviceBytes() = default;
-  DeviceBytes(const void* host, int64_t bytes) : p(device_alloc(bytes)) {
-    if (bytes > 0) copy_to_device(p, host, bytes);
-  }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(DeviceBytes&& o) noexcept {
-    std::swap(p, o.p);
-    return *this;
-  }
-  ~DeviceBytes() {
-    if (p) device_free(p);
-  }
-};
-template <class T>
-DeviceBytes upload(const std::vector<T>& v) {
-  return DeviceBytes(v.data(), static_cast<int64_t>(v.size() * sizeof(T)));
-}
 
 struct CudaBSWeights : kernels::PreparedQWeights {
   QWeightKind kind = QWeightKind::kBSInt8;

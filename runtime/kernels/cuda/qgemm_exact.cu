@@ -26,6 +26,7 @@
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/device_bytes.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
 #include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/q4_gemv_exact.h"
@@ -36,20 +37,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int64_t kW8MinM = 8;
 
-// A device allocation freed with its owner.
-struct DeviceBytes {
-  void* p = nullptr;
-  DeviceBytes() = default;
-  DeviceBytes(const void* host, int64_t bytes) : p(device_alloc(bytes)) { copy_to_device(p, host, bytes); }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(DeviceBytes&& o) noexcept {
-    std::swap(p, o.p);
-    return *this;
-  }
-  ~DeviceBytes() {
-    if (p) device_free(p);
-  }
-};
 
 struct CudaQWeights : kernels::PreparedQWeights {
   kernels::QWeightKind kind = kernels::QWeightKind::kInt8;
