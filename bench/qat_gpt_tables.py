@@ -6,8 +6,8 @@
 Reads W/<variant>/seed-<s>/summary.json (the runtime's measurements on the exported checkpoints,
 as `qforge run` writes them; e.g. unpacked from scripts/device/qat_gpt_tables.sh's q.tgz) and prints,
 per variant, bits per byte and perplexity (mean ± sample std over seeds) and, paired per seed:
-  gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lr1e3 twin for
-            a variant trained at lr 1e-3), in %
+  gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lrXeY twin for
+            a variant named _lrXeY when that twin ran), in %
   recovery  1 - gap / (PTQ RTN's perplexity gap vs its own teacher), in %: the share of PTQ's loss
             that QAT removes (issue 18's target: >= 80 %, with gap <= 0.5 %)
   rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
@@ -17,7 +17,7 @@ with gpt_ptq_rtn. PTQ rows *_of_continued are measured against the equal-budget 
   vs QAT    the bits-per-byte difference to brown_gpt_w4a8 (LSQ from RTN), with its paired t
             (2 degrees of freedom for 3 seeds: |t| > 4.30 is p < 0.05)
 """
-import argparse, json, math, os, statistics
+import argparse, json, math, os, re, statistics
 
 
 def ms(xs, f="%.3f"):
@@ -65,13 +65,14 @@ def main():
         weight_only = v.startswith("brown_gpt_w4_") or v.startswith("gpt_w4_")
         rtn = "gpt_w4_ptq_rtn" if weight_only else "gpt_ptq_rtn"
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
-            fl = F + "_lr1e3" if v.endswith("_lr1e3") else F
+            lr = re.search(r"_lr(\d+e\d+)", v)  # trained at another lr: its float twin, when it ran
+            fl = F + lr.group(0) if lr and F + lr.group(0) in m else F
             of_cont = "_of_continued" in v
             ref = T if v.startswith("gpt_") and not of_cont else fl
             ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(rtn, {}) and s in m.get(T, {})]
             gap = [100 * rel(v, ref, s) for s in ok]
             rec = [100 * (1 - rel(v, ref, s) / rel(rtn, T, s)) for s in ok]
-            eq = rtn + "_of_continued" + ("_lr1e3" if fl != F else "")  # RTN of the same equal-budget float
+            eq = rtn + "_of_continued" + fl[len(F):]  # RTN of the same equal-budget float
             rec_eq = [100 * (1 - rel(v, ref, s) / rel(eq, fl, s)) for s in ok if s in m.get(eq, {}) and s in m.get(fl, {})]
             if v != QAT and v.startswith("brown_gpt_w4a8"):
                 dq = [bpb(v, s) - bpb(QAT, s) for s in seeds if s in m.get(QAT, {})]

@@ -1,6 +1,7 @@
 #include "qat/quantization_modifier.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -240,6 +241,11 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
     if (!any)
       node.fail("lsq_lr_factor", "applies to learned scales only: no weights or static inputs here use method: lsq");
   }
+  if (node.has("dampen")) {
+    c.dampen = node.get<double>("dampen", 0.0);
+    if (!(*c.dampen > 0 && *c.dampen < 1)) node.fail("dampen", "must be a fraction per step in (0, 1), e.g. 0.01");
+    c.dampen_where = node.file() + ":" + std::to_string(node.line_of("dampen")) + ": key 'dampen' " + node.scope();
+  }
   if (node.has("kv_cache")) {
     c.kv_cache = parse_kv_cache(node.child("kv_cache"), c.kv_rotate, c.kv_center);
     c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
@@ -282,6 +288,13 @@ void QuantizationModifier::prepare(train::TrainState& st) {
   for (auto& layer : st.model.layers())
     for (const PreparedLayer& p : prepared_)
       if (p.name == layer->layer_name()) layers_.push_back(layer);
+  if (config_.dampen)
+    for (auto& layer : layers_)
+      if (std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer))
+        throw std::runtime_error(config_.dampen_where + ": layer '" + layer->layer_name() +
+                                 "' is a Conv+BN whose quantized weight is the folded one; dampening "
+                                 "supports layers that quantize their own weight (linear, embedding, conv "
+                                 "without BN): leave it out or narrow `kinds`");
   st.model.to(st.device);
   calibrate_activations(st.model, st.task, config_.calibration_batches, st.device);
   // Weight PTQ after the activation ranges: GPTQ sees the inputs quantized as deployed. Skipped when
@@ -326,6 +339,27 @@ std::vector<train::LrFactorGroup> QuantizationModifier::lr_factor_groups() const
 }
 
 void QuantizationModifier::before_forward(train::TrainState& st) { apply_phase(st.step, st.steps_per_epoch); }
+
+void QuantizationModifier::after_step(train::TrainState& st) {
+  if (!config_.dampen) return;
+  const int64_t start = config_.window.start_step(st.steps_per_epoch);
+  if (st.step < start) return;
+  const double span = static_cast<double>(std::max<int64_t>(1, st.total_steps - start));
+  const double progress = std::min(1.0, static_cast<double>(st.step + 1 - start) / span);
+  const double f = *config_.dampen * 0.5 * (1.0 - std::cos(M_PI * progress));
+  torch::NoGradGuard no_grad;
+  for (auto& layer : layers_) {
+    if (!layer->hook(train::HookSlot::kWeightQuant)) continue;
+    torch::Tensor& w = layer->raw_weight();
+    // Linear and embedding quantize their raw weight (checked at prepare), so the pull is in the
+    // raw weight's own units. Weights a sparsity mask removes are left where they are (a pruner
+    // that lets them back decides about them), so the pull is measured from the masked weight.
+    const train::TensorHook mask = layer->hook(train::HookSlot::kWeightMask);
+    const torch::Tensor kept = mask ? mask->forward(w) : w;
+    w.add_(layer->deployed_weight() - kept, f);
+  }
+  st.step_log["damp"] = f;
+}
 
 // The trained model is evaluated and exported quantized, whatever the schedule said last: every
 // scheduled point counts as reached.

@@ -29,6 +29,12 @@ struct QuantizationModifierConfig {
   // `lsq_lr_factor`: the learned (LSQ) scales and zero points train at this multiple of the
   // schedule's learning rate (0 keeps them at their initial values). Absent: 1, like the weights.
   std::optional<double> lsq_lr_factor;
+  // `dampen: F`: oscillation dampening (Nagel et al. 2022, "Overcoming Oscillations in
+  // Quantization-Aware Training"), decoupled from the loss as AdamW decouples weight decay: after
+  // every optimizer step each quantized weight moves the fraction f(t) of its distance towards its
+  // own quantized value, f rising from 0 when quantization starts to F at the last step on a
+  // half cosine. Latent weights that flip between two grid points every step settle on one.
+  std::optional<double> dampen;
   std::optional<WeightPtqConfig> ptq;  // `ptq`: post-training weight quantization at prepare
   bool ptq_progress = true;            // a line per layer on stderr while it runs
   // `kv_cache`: K and V fake-quantized as written to the runtime's cache (attention models only),
@@ -36,6 +42,7 @@ struct QuantizationModifierConfig {
   // errors found when the model is known (a group that does not divide the head dimension).
   std::optional<KvCacheScheme> kv_cache;
   std::string kv_cache_where;
+  std::string dampen_where;  // "file:line: key 'dampen' in '...'" for errors found at prepare
   // `kv_cache: {rotate: hadamard}`: before anything else at prepare, a randomized Hadamard
   // rotation (core/hadamard.h, fixed seed) is folded into every attention's q/k/v/output weights
   // (train::ZooModel::rotate_attention_heads), so the cache holds rotated K and V, whose outlier
@@ -56,6 +63,7 @@ class QuantizationModifier : public train::Modifier {
   std::string name() const override { return "quantization"; }
   void prepare(train::TrainState& st) override;
   void before_forward(train::TrainState& st) override;
+  void after_step(train::TrainState& st) override;
   void train_end(train::TrainState& st) override;
   std::vector<train::LrFactorGroup> lr_factor_groups() const override;
   const std::vector<PreparedLayer>& layers() const { return prepared_; }

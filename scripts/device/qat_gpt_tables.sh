@@ -56,6 +56,12 @@ brown_gpt_w4_ste $B/brown_gpt_w4_ste.yaml 0
 brown_gpt_w4_lsqlr01 $B/brown_gpt_w4_lsqlr01.yaml 0
 brown_gpt_w4_ste_lr3e4 $B/brown_gpt_w4_ste_lr3e4.yaml 0
 brown_gpt_w4_ste_lr1e3 $B/brown_gpt_w4_ste_lr1e3.yaml 0
+brown_gpt_fp32_continued_lr2e3 $B/brown_gpt_fp32_continued_lr2e3.yaml 0
+brown_gpt_w4_ste_lr2e3 $B/brown_gpt_w4_ste_lr2e3.yaml 0
+brown_gpt_w4_ste_lr1e3_damp005 $B/brown_gpt_w4_ste_lr1e3_damp005.yaml 0
+brown_gpt_w4_ste_lr1e3_damp03 $B/brown_gpt_w4_ste_lr1e3_damp03.yaml 0
+brown_gpt_w4_ste_lr1e3_late05 $B/brown_gpt_w4_ste_lr1e3_late05.yaml 0
+brown_gpt_w4_ste_lr1e3_late1 $B/brown_gpt_w4_ste_lr1e3_late1.yaml 0
 LIST
 # Second stage, after the first: PTQ of the equal-budget float model (QAT's PTQ peer at the same
 # training budget), when brown_gpt_fp32_continued ran.
@@ -72,6 +78,11 @@ while read n rec c; do
   for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr1e3; done
 done >> $J.2 <<LIST
 gpt_w4_ptq_rtn_of_continued_lr1e3 $B/brown_gpt_w4_ste.yaml 1
+LIST
+while read n rec c; do
+  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr2e3; done
+done >> $J.2 <<LIST
+gpt_w4_ptq_rtn_of_continued_lr2e3 $B/brown_gpt_w4_ste.yaml 1
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only

@@ -364,6 +364,72 @@ TEST(PtqRun, LsqLrFactorZeroKeepsThePtqScalesWhileWeightsTrain) {
   EXPECT_TRUE(scales_moved) << "without the factor the LSQ scales train";
 }
 
+// dampen: F pulls every quantized latent weight towards its own grid point after each step by
+// f_t = F (1 - cos(pi (t+1) / T)) / 2. At lr 0 nothing else moves the weights, and a min-max
+// group keeps its scale (its largest weight sits on the grid), so each weight's distance to the
+// grid shrinks by exactly prod_t (1 - f_t): a closed form the run must reproduce.
+TEST(QatDampen, PullsLatentWeightsToTheGridOnAHalfCosineRamp) {
+  const PtqSetup s;
+  const int64_t steps = 10;
+  const double F = 0.5;
+  auto residuals = [&](const std::string& name, const std::string& extra) {
+    Recipe r = s.recipe(name, "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+                              "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\n" + extra);
+    r.train.steps = steps;
+    r.train.optimizer.lr = 0.0;
+    train::RunOptions o;
+    o.run_dir = s.dir.file(name);
+    o.threads = 1;
+    o.progress = false;
+    o.init_checkpoint = s.float_run + "/checkpoint.pt";
+    auto trainer = std::make_unique<train::Trainer>(r, o);
+    for (auto& mod : cli::make_modifiers(r)) trainer->add_modifier(mod);
+    trainer->run();
+    std::vector<torch::Tensor> out;
+    torch::NoGradGuard no_grad;
+    for (auto& layer : trainer->model().layers())
+      if (layer->kind() == "linear") out.push_back((layer->raw_weight() - layer->deployed_weight()).clone());
+    return out;
+  };
+  const std::vector<torch::Tensor> before = residuals("undamped", "");
+  const std::vector<torch::Tensor> after = residuals("damped", "      dampen: 0.5\n");
+  double keep = 1.0;
+  for (int64_t t = 0; t < steps; ++t) keep *= 1.0 - F * 0.5 * (1.0 - std::cos(M_PI * double(t + 1) / double(steps)));
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    ASSERT_GT(before[i].abs().sum().item<double>(), 0.0) << "layer " << i << " starts on the grid: nothing to test";
+    EXPECT_TRUE(torch::allclose(after[i], before[i] * keep, 1e-4, 1e-6))
+        << "layer " << i << ": max |after - keep * before| = " << (after[i] - before[i] * keep).abs().max().item<double>();
+  }
+}
+
+// A Conv+BN layer quantizes its folded weight, which the pull cannot reach: a clear error at
+// prepare, naming the key and the layer; out-of-range fractions are refused when parsed.
+TEST(QatDampen, ErrorsNameTheKeyAndTheLayer) {
+  const PtqSetup s;
+  auto expect_error = [&](const std::string& mods, const std::string& needle) {
+    try {
+      Recipe r = s.recipe("bad", mods);
+      r.train.steps = 1;
+      train::RunOptions o;
+      o.run_dir = s.dir.file("bad");
+      o.progress = false;
+      o.init_checkpoint = s.float_run + "/checkpoint.pt";
+      train::Trainer trainer(r, o);
+      for (auto& mod : cli::make_modifiers(r)) trainer.add_modifier(mod);
+      trainer.run();
+      ADD_FAILURE() << "no error, expected one with '" << needle << "'";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string q = "  - quantization:\n      weights: {bits: 4, granularity: channel}\n";
+  expect_error(q + "      dampen: 1.5\n", "dampen");
+  expect_error(q + "      dampen: 0\n", "dampen");
+  expect_error(q + "      kinds: [conv2d, linear]\n      dampen: 0.01\n", "Conv+BN");
+}
+
 // The groups the trainer builds: everything unclaimed at factor 1 first, then each claimed set.
 TEST(PtqRun, LrFactorParamGroupsSplitClaimedParameters) {
   struct Claims : train::Modifier {
