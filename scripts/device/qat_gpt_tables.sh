@@ -62,6 +62,13 @@ brown_gpt_w4_ste_lr1e3_damp005 $B/brown_gpt_w4_ste_lr1e3_damp005.yaml 0
 brown_gpt_w4_ste_lr1e3_damp03 $B/brown_gpt_w4_ste_lr1e3_damp03.yaml 0
 brown_gpt_w4_ste_lr1e3_late05 $B/brown_gpt_w4_ste_lr1e3_late05.yaml 0
 brown_gpt_w4_ste_lr1e3_late1 $B/brown_gpt_w4_ste_lr1e3_late1.yaml 0
+brown_gpt_fp32_continued_lr3e3 $B/brown_gpt_fp32_continued_lr3e3.yaml 0
+brown_gpt_w4_ste_lr1e3_late15 $B/brown_gpt_w4_ste_lr1e3_late15.yaml 0
+brown_gpt_w4_ste_lr1e3_late175 $B/brown_gpt_w4_ste_lr1e3_late175.yaml 0
+brown_gpt_w4_ste_lr2e3_late1 $B/brown_gpt_w4_ste_lr2e3_late1.yaml 0
+brown_gpt_w4_ste_lr2e3_late15 $B/brown_gpt_w4_ste_lr2e3_late15.yaml 0
+brown_gpt_w4_ste_lr2e3_late175 $B/brown_gpt_w4_ste_lr2e3_late175.yaml 0
+brown_gpt_w4_ste_lr3e3_late15 $B/brown_gpt_w4_ste_lr3e3_late15.yaml 0
 LIST
 # Second stage, after the first: PTQ of the equal-budget float model (QAT's PTQ peer at the same
 # training budget), when brown_gpt_fp32_continued ran.
@@ -83,6 +90,11 @@ while read n rec c; do
   for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr2e3; done
 done >> $J.2 <<LIST
 gpt_w4_ptq_rtn_of_continued_lr2e3 $B/brown_gpt_w4_ste.yaml 1
+LIST
+while read n rec c; do
+  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr3e3; done
+done >> $J.2 <<LIST
+gpt_w4_ptq_rtn_of_continued_lr3e3 $B/brown_gpt_w4_ste.yaml 1
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
