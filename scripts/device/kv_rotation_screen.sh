@@ -32,6 +32,11 @@ sed "s/symmetric: true}/symmetric: false, zero_point: int4}/" $R > $W/v/kv4_zp.y
 sed "s/symmetric: true}/symmetric: false, zero_point: int4, center: true}/" $R > $W/v/kv4_zp_center.yaml
 sed "s/symmetric: true}/symmetric: false, zero_point: int4, rotate: hadamard}/" $R > $W/v/kv4_zp_rot.yaml
 sed "s/symmetric: true}/symmetric: false, zero_point: int4, rotate: hadamard, center: true}/" $R > $W/v/kv4_zp_rot_center.yaml
+# Late QAT (docs/RESULTS.md, issue 18 screen): float fine-tuning for the first epoch of 2, the
+# cache fake-quantized from epoch 1 on.
+for n in kv4_zp kv4_zp_center; do
+  { cat $W/v/$n.yaml; echo "      start_epoch: 1"; } > $W/v/${n}_late1.yaml
+done
 grep -h kv_cache $W/v/*.yaml
 for s in 0 1 2; do
   for n in ${VARIANTS:-kv4 kv4_rot kv4_center kv4_rot_asym}; do
