@@ -70,31 +70,20 @@ brown_gpt_w4_ste_lr2e3_late15 $B/brown_gpt_w4_ste_lr2e3_late15.yaml 0
 brown_gpt_w4_ste_lr2e3_late175 $B/brown_gpt_w4_ste_lr2e3_late175.yaml 0
 brown_gpt_w4_ste_lr3e3_late15 $B/brown_gpt_w4_ste_lr3e3_late15.yaml 0
 LIST
-# Second stage, after the first: PTQ of the equal-budget float model (QAT's PTQ peer at the same
-# training budget), when brown_gpt_fp32_continued ran.
-while read n rec c; do
-  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued; done
+# Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
+# training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
+# lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates).
+C=brown_gpt_fp32_continued
+while read n rec c parent; do
+  for s in 0 1 2; do echo $n $s $rec $c $parent; done
 done > $J.2 <<LIST
-gpt_ptq_rtn_of_continued recipes/brown_gpt_w4a8.yaml 1
-gpt_ptq_gptq_of_continued recipes/brown_gpt_w4a8_ptq_gptq.yaml 1
-gpt_w4_ptq_rtn_of_continued $B/brown_gpt_w4_ste.yaml 1
-gpt_w4_ptq_gptq_of_continued $B/brown_gpt_w4_ptq_gptq.yaml 1
-LIST
-# ... and of the equal-budget float trained at lr 1e-3 (the peer of the lr-1e-3 QAT rows).
-while read n rec c; do
-  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr1e3; done
-done >> $J.2 <<LIST
-gpt_w4_ptq_rtn_of_continued_lr1e3 $B/brown_gpt_w4_ste.yaml 1
-LIST
-while read n rec c; do
-  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr2e3; done
-done >> $J.2 <<LIST
-gpt_w4_ptq_rtn_of_continued_lr2e3 $B/brown_gpt_w4_ste.yaml 1
-LIST
-while read n rec c; do
-  for s in 0 1 2; do echo $n $s $rec $c brown_gpt_fp32_continued_lr3e3; done
-done >> $J.2 <<LIST
-gpt_w4_ptq_rtn_of_continued_lr3e3 $B/brown_gpt_w4_ste.yaml 1
+gpt_ptq_rtn_of_continued recipes/brown_gpt_w4a8.yaml 1 $C
+gpt_ptq_gptq_of_continued recipes/brown_gpt_w4a8_ptq_gptq.yaml 1 $C
+gpt_w4_ptq_rtn_of_continued $B/brown_gpt_w4_ste.yaml 1 $C
+gpt_w4_ptq_gptq_of_continued $B/brown_gpt_w4_ptq_gptq.yaml 1 $C
+gpt_w4_ptq_rtn_of_continued_lr1e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3
+gpt_w4_ptq_rtn_of_continued_lr2e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr2e3
+gpt_w4_ptq_rtn_of_continued_lr3e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr3e3
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only

@@ -56,6 +56,22 @@ struct PtqSetup {
     return load_recipe_from_string("name: " + name + "\n" + h + (modifiers.empty() ? "" : "modifiers:\n" + modifiers),
                                    name + ".yaml");
   }
+  // Trains `r` from the float run into run folder `name` (one thread, quiet) and returns the
+  // trainer, whose model is the trained one.
+  std::unique_ptr<train::Trainer> train(const Recipe& r, const std::string& name) const {
+    train::RunOptions o;
+    o.run_dir = dir.file(name);
+    o.threads = 1;
+    o.progress = false;
+    o.init_checkpoint = float_run + "/checkpoint.pt";
+    auto trainer = std::make_unique<train::Trainer>(r, o);
+    for (auto& mod : cli::make_modifiers(r)) {
+      if (auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q->mutable_config().ptq_progress = false;
+      trainer->add_modifier(mod);
+    }
+    trainer->run();
+    return trainer;
+  }
   // Calibrates (no training), exports and validates; returns the final metrics.
   std::map<std::string, double> calibrate_export_validate(const std::string& name, const std::string& modifiers) const {
     const Recipe r = recipe(name, modifiers);
@@ -335,18 +351,7 @@ TEST(PtqRun, LsqLrFactorZeroKeepsThePtqScalesWhileWeightsTrain) {
     Recipe r = s.recipe(name, m);
     r.train.steps = 10;
     r.train.optimizer.lr = lr;
-    train::RunOptions o;
-    o.run_dir = s.dir.file(name);
-    o.threads = 1;
-    o.progress = false;
-    o.init_checkpoint = s.float_run + "/checkpoint.pt";
-    auto trainer = std::make_unique<train::Trainer>(r, o);
-    for (auto& mod : cli::make_modifiers(r)) {
-      if (auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q->mutable_config().ptq_progress = false;
-      trainer->add_modifier(mod);
-    }
-    trainer->run();
-    return snapshot(trainer->model());
+    return snapshot(s.train(r, name)->model());
   };
   // The reference trains at lr 0: the PTQ result itself (AdamW's decay is lr-scaled too).
   const Snapshot ptq = train_with("ref", "", 0.0);
@@ -377,14 +382,7 @@ TEST(QatDampen, PullsLatentWeightsToTheGridOnAHalfCosineRamp) {
                               "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\n" + extra);
     r.train.steps = steps;
     r.train.optimizer.lr = 0.0;
-    train::RunOptions o;
-    o.run_dir = s.dir.file(name);
-    o.threads = 1;
-    o.progress = false;
-    o.init_checkpoint = s.float_run + "/checkpoint.pt";
-    auto trainer = std::make_unique<train::Trainer>(r, o);
-    for (auto& mod : cli::make_modifiers(r)) trainer->add_modifier(mod);
-    trainer->run();
+    const auto trainer = s.train(r, name);
     std::vector<torch::Tensor> out;
     torch::NoGradGuard no_grad;
     for (auto& layer : trainer->model().layers())
@@ -412,13 +410,7 @@ TEST(QatDampen, ErrorsNameTheKeyAndTheLayer) {
     try {
       Recipe r = s.recipe("bad", mods);
       r.train.steps = 1;
-      train::RunOptions o;
-      o.run_dir = s.dir.file("bad");
-      o.progress = false;
-      o.init_checkpoint = s.float_run + "/checkpoint.pt";
-      train::Trainer trainer(r, o);
-      for (auto& mod : cli::make_modifiers(r)) trainer.add_modifier(mod);
-      trainer.run();
+      s.train(r, "bad");
       ADD_FAILURE() << "no error, expected one with '" << needle << "'";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
