@@ -1,7 +1,9 @@
-// cuda_fp8_bench: qforge's Hopper FP8 E4M3 GEMM (runtime/kernels/cuda/fp8_gemm.h) against cuBLAS
+// cuda_fp8_bench: qforge's Hopper 8-bit GEMMs -- FP8 E4M3 (runtime/kernels/cuda/fp8_gemm.h) and
+// W8A8 int8 (cuda_qgemm.h's w8a8_gemm: the wgmma kernel and the mma.sync one) -- against cuBLAS
 // FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
 // (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 1024}. cuBLASLt FP8 (torch._scaled_mm)
 // is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
+// Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias.
 //
 // Method as cuda_gemm_bench (.library METHOD.md): random data, CUDA events around 50 launches,
 // median of 7 repeats, weights rotated through enough copies that one pass exceeds 3x the L2.
@@ -17,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +46,10 @@ __device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 29;
   return static_cast<uint32_t>(x);
+}
+__global__ void fill_bits(uint32_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = hash32(i, seed);
 }
 __global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -96,8 +103,10 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: cuda_fp8_bench [--quick]\n"
           "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
-          "runs it, the fast accumulation, and each tile shape) for (N, K) in {(8192,8192), (28672,8192)}\n"
-          "x M in {16, 128, 1024}; prints a markdown table. --quick: 8192x8192, M = 1024 only.\n");
+          "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
+          "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
+          "{(8192,8192), (28672,8192)} x M in {16, 128, 1024}; prints two markdown tables (FP8 as it\n"
+          "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only.\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) {
@@ -122,6 +131,7 @@ int main(int argc, char** argv) {
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
 
+  std::vector<std::string> w8rows;
   std::printf("\n| N | K | M | cuBLAS FP16 us, first / last | TFLOP/s | FP8 (table) us, first / last | TFLOP/s | x FP16 | FP8 fast-acc us | "
               "TFLOP/s | x FP16 | promoted tiles 64x64 / 64x128 / 128x64 / 128x128 / 128x192 / 128x128 mc / "
               "128x192 mc us | fast tiles 128x128 / 128x256 / 128x256 mc us |\n"
@@ -138,6 +148,22 @@ int main(int argc, char** argv) {
     for (int i = 0; i < c8; ++i) {
       w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
       fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
+    }
+    // int8 weights in the W8A8 prepared layout ([N, kpad = K] codes, per-channel scales, row sums),
+    // random bits, rotated like the others.
+    std::vector<std::unique_ptr<W8Device>> wi8;
+    for (int i = 0; i < c8; ++i) {
+      auto d = std::make_unique<W8Device>();
+      d->n = n;
+      d->k = d->kpad = k;
+      d->groups = 1;
+      d->codes = device_alloc(n * k);
+      fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(d->codes), n * k / 4, 400 + i);
+      d->scales = device_alloc(n * 4);
+      fill_float<<<256, 256>>>(static_cast<float*>(d->scales), n, 500 + i, 0.001f);
+      d->rowsums = device_alloc(n * 4);
+      fill_bits<<<256, 256>>>(static_cast<uint32_t*>(d->rowsums), n, 600 + i);
+      wi8.push_back(std::move(d));
     }
     float* sw = static_cast<float*>(device_alloc(n * 4));
     float* bias = static_cast<float*>(device_alloc(n * 4));
@@ -185,6 +211,31 @@ int main(int argc, char** argv) {
       tf[0] = fp8(Fp8Accum::kFast, {2, 128});
       tf[1] = fp8(Fp8Accum::kFast, {2, 256});
       tf[2] = fp8(Fp8Accum::kFast, {2, 256, 2});
+      // Persistent CTAs (one per SM walking the tiles): the table's pick, 128 x 192 promoted,
+      // 128 x 256 fast.
+      const double tp[3] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, 1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
+                            fp8(Fp8Accum::kFast, {2, 256, 1, 1})};
+      // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
+      int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
+      fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
+      auto w8a8 = [&](bool is_unsigned, W8Config cfg) {
+        W8Acts a;
+        a.codes = xi8;
+        a.ldx = k;
+        a.is_unsigned = is_unsigned;
+        a.zero_point = 128;
+        a.scales = sx;
+        a.per_row = true;
+        W8Epilogue e;
+        e.bias = bias;
+        e.y = y32;
+        return time_us([&](int i) { w8a8_gemm(*wi8[i], m, a, e, nullptr, cfg); }, c8);
+      };
+      const double tw_pick = w8a8(false, {}), tw_mma = w8a8(false, {1});
+      const double tw_cfg[7] = {w8a8(false, {2, 2, 256, -1}), w8a8(false, {2, 2, 256, 1}), w8a8(false, {2, 2, 128, 1}),
+                                w8a8(false, {2, 2, 64, 1}),   w8a8(false, {2, 1, 128, 1}), w8a8(true, {}),
+                                w8a8(false, {2, 2, 256, -1, 2})};
+      const double tw_pick2 = w8a8(false, {});
       // The table's path again, last: the first timing after cuBLAS has run slower than the same
       // tiles forced later in the sweep; both are printed, the ratio uses the faster.
       const double t8b = fp8(Fp8Accum::kPromoted, {});
@@ -194,6 +245,18 @@ int main(int argc, char** argv) {
       }, c16);
       const double flop = 2.0 * m * n * k;
       const double t8m = std::min(t8, t8b), t16 = std::min(t16a, t16b);
+      {
+        const double twm = std::min(tw_pick, tw_pick2);
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "| %ld | %ld | %ld | %.1f | %.0f | %.1f / %.1f | %.0f | **%.2f** | %.1f | %.0f | %.2f | %.1f / %.1f / "
+                      "%.1f / %.1f / %.1f / %.1f | %.1f | %.1f / %.1f / %.1f |",
+                      long(n), long(k), long(m), t16, flop / t16 / 1e6, tw_pick, tw_pick2, flop / twm / 1e6, t16 / twm,
+                      tw_mma, flop / tw_mma / 1e6, t16 / tw_mma, tw_cfg[0], tw_cfg[1], tw_cfg[2], tw_cfg[3], tw_cfg[4],
+                      tw_cfg[6], tw_cfg[5], tp[0], tp[1], tp[2]);
+        w8rows.push_back(buf);
+      }
+      device_free(xi8);
       std::printf("| %ld | %ld | %ld | %.1f / %.1f | %.0f | %.1f / %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / "
                   "%.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
                   long(n), long(k), long(m), t16a, t16b, flop / t16 / 1e6, t8, t8b, flop / t8m / 1e6, t16 / t8m, t8f,
@@ -207,9 +270,19 @@ int main(int argc, char** argv) {
     }
     for (auto* p : w16) device_free(p);
     for (auto* p : w8) device_free(p);
+    wi8.clear();
     device_free(sw);
     device_free(bias);
   }
+  std::printf(
+      "\nW8A8 (int8 x int8 -> int32, float epilogue) and persistent FP8; cuBLAS FP16 = the faster of its two timings "
+      "above; x = cuBLAS FP16 time / time. wgmma tiles: 128x256 one CTA per tile / 128x256 persistent / 128x128 "
+      "persistent / 128x64 persistent / 64x128 persistent / 128x256 multicast (clusters of 2).\n"
+      "| N | K | M | cuBLAS FP16 us | TFLOP/s | W8A8 (w8a8_gemm pick) us, first / last | TOPS | x FP16 | W8A8 mma.sync us | "
+      "TOPS | x FP16 | W8A8 wgmma tiles us | W8A8 u8 (zero point) pick us | FP8 persistent: pick / 128x192 promoted / "
+      "128x256 fast us |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : w8rows) std::printf("%s\n", r.c_str());
   cublasDestroy(h);
   return 0;
 }

@@ -38,10 +38,13 @@ enum class Fp8Accum { kPromoted, kFast };
 // 1.5 waves of them, 128 x 128 from 2 waves, else 64-column tiles; measured on the H100).
 // cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (128-row
 // tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
+// persistent = 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads
+// overlapping this one's epilogue; 0 or -1: one CTA per tile (not with cluster = 2).
 struct Fp8Tiles {
   int consumers = 0;
   int block_n = 0;
   int cluster = 1;
+  int persistent = 0;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with
