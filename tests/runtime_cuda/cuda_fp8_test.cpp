@@ -154,7 +154,7 @@ const Case kCases[] = {
     {130, 200, 1040, true, true}, // partial tiles in M, N and K
     {64, 129, 128, true, false},  // exactly one stage, N one past a tile
     {300, 384, 4096, true, true}, // many stages, several waves of stages per CTA
-    {520, 1100, 300, true, true}, // more 64 x 64 tiles than SMs: persistent CTAs walk several
+    {520, 1100, 320, true, true}, // more 64 x 64 tiles than SMs: persistent CTAs walk several
 };
 
 TEST(CudaFp8, ExactKernelBitIdenticalToRef) {

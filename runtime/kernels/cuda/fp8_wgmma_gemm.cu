@@ -27,25 +27,39 @@ struct Fp8Args {
   float* y;
 };
 
+// Column-pair outer, the thread's two rows inner, per-column parameters loaded once through the
+// read-only path (as the W8A8 epilogue, w8a8_wgmma_gemm.cu).
 template <int BN>
 __device__ __forceinline__ void fp8_epilogue(const Fp8Args& a, const float (&p)[BN / 2], int row_base, int col0, int t) {
   const int warp = t / 32, lane = t % 32;
   const int row0 = row_base + warp * 16 + lane / 4;
+  float sx[2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = row0 + 8 * h;
-    if (row >= a.m) continue;
-    const float sx = a.sx[static_cast<int64_t>(row) * a.sx_stride];
-    float* yr = a.y + static_cast<int64_t>(row) * a.n;
+  for (int h = 0; h < 2; ++h) sx[h] = row0 + 8 * h < a.m ? __ldg(a.sx + static_cast<int64_t>(row0 + 8 * h) * a.sx_stride) : 0.0f;
 #pragma unroll
-    for (int j = 0; j < BN / 8; ++j) {
+  for (int j = 0; j < BN / 8; ++j) {
+    const int col = col0 + 8 * j + 2 * (lane % 4);
+    if (col >= a.n) continue;
+    const bool two = col + 1 < a.n;
+    const float sw[2] = {__ldg(a.sw + col), two ? __ldg(a.sw + col + 1) : 0.0f};
+    float bias[2] = {0.0f, 0.0f};
+    if (a.bias) bias[0] = __ldg(a.bias + col), bias[1] = two ? __ldg(a.bias + col + 1) : 0.0f;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = row0 + 8 * h;
+      if (row >= a.m) continue;
+      float v[2];
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const int col = col0 + 8 * j + 2 * (lane % 4) + e;
-        if (col >= a.n) continue;
-        float v = __fmul_rn(p[4 * j + 2 * h + e], __fmul_rn(sx, a.sw[col]));
-        if (a.bias) v = __fadd_rn(v, a.bias[col]);
-        yr[col] = v;
+        v[e] = __fmul_rn(p[4 * j + 2 * h + e], __fmul_rn(sx[h], sw[e]));
+        if (a.bias) v[e] = __fadd_rn(v[e], bias[e]);
+      }
+      const int64_t o = static_cast<int64_t>(row) * a.n + col;
+      if (two && (o & 1) == 0)
+        *reinterpret_cast<float2*>(a.y + o) = make_float2(v[0], v[1]);
+      else {
+        a.y[o] = v[0];
+        if (two) a.y[o + 1] = v[1];
       }
     }
   }

@@ -25,7 +25,7 @@ namespace {
 constexpr int BM = 128, BN = 128, BK = 64, STAGES = 4, THREADS = 256;
 constexpr int TILE_BYTES = (BM + BN) * BK;  // one stage
 // From this M on, w8a8_gemm runs the Hopper wgmma kernel where it can (measured: RESULTS.md).
-constexpr int64_t kW8WgmmaMinM = 64;
+constexpr int64_t kW8WgmmaMinM = 16;
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * BK + ((chunk ^ ((row >> 1) & 3)) << 4));

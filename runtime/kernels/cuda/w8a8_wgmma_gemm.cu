@@ -43,44 +43,54 @@ struct W8Op {
   static constexpr wgmma::Mma kMma = kXU8 ? wgmma::Mma::kU8S8 : wgmma::Mma::kS8;
   static constexpr bool kPromote = false;  // int32 holds all of K exactly
 
+  // Column-pair outer, the thread's two rows inner: the per-column parameters are loaded once
+  // per pair through the read-only path (__ldg: they cannot alias y, so the loads of later
+  // columns may move ahead of this column's stores -- with plain loads the compiler had to
+  // reload after every store).
   template <int BN>
   __device__ static void epilogue(const Args& a, const int32_t (&p)[BN / 2], int row_base, int col0, int t) {
     const int warp = t / 32, lane = t % 32;
     const int row0 = row_base + warp * 16 + lane / 4;
+    float sx[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = row0 + 8 * h;
-      if (row >= a.m) continue;
-      const float sx = a.sx[static_cast<int64_t>(row) * a.sx_stride];
+    for (int h = 0; h < 2; ++h) sx[h] = row0 + 8 * h < a.m ? __ldg(a.sx + static_cast<int64_t>(row0 + 8 * h) * a.sx_stride) : 0.0f;
 #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-        const int col = col0 + 8 * j + 2 * (lane % 4);
+    for (int j = 0; j < BN / 8; ++j) {
+      const int col = col0 + 8 * j + 2 * (lane % 4);
+      if (col >= a.n) continue;
+      const bool two = col + 1 < a.n;
+      const float sw[2] = {__ldg(a.sw + col), two ? __ldg(a.sw + col + 1) : 0.0f};
+      float bias[2] = {0.0f, 0.0f};
+      if (a.bias) bias[0] = __ldg(a.bias + col), bias[1] = two ? __ldg(a.bias + col + 1) : 0.0f;
+      int32_t zrs[2] = {0, 0};  // zx * rowsum: the zero point's share of the sum
+      if constexpr (kXU8) zrs[0] = a.zx * __ldg(a.rowsums + col), zrs[1] = two ? a.zx * __ldg(a.rowsums + col + 1) : 0;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = row0 + 8 * h;
+        if (row >= a.m) continue;
         float v[2];
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          if (col + e >= a.n) continue;
-          int32_t acc = p[4 * j + 2 * h + e];
-          if constexpr (kXU8) acc -= a.zx * a.rowsums[col + e];
-          float r = __fmul_rn(__int2float_rn(acc), __fmul_rn(sx, a.sw[col + e]));
-          if (a.bias) r = __fadd_rn(r, a.bias[col + e]);
+          const int32_t acc = p[4 * j + 2 * h + e] - zrs[e];
+          float r = __fmul_rn(__int2float_rn(acc), __fmul_rn(sx[h], sw[e]));
+          if (a.bias) r = __fadd_rn(r, bias[e]);
           if (a.relu) r = r > 0.0f ? r : 0.0f;
           v[e] = r;
         }
         const int64_t o = static_cast<int64_t>(row) * a.n + col;
         if (a.y) {
-          // Two neighbouring columns in one 8-byte store where both exist and the address allows.
-          if (col + 1 < a.n && (o & 1) == 0) {
+          // Both columns in one 8-byte store where both exist and the address allows.
+          if (two && (o & 1) == 0)
             *reinterpret_cast<float2*>(a.y + o) = make_float2(v[0], v[1]);
-          } else {
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (col + e < a.n) a.y[o + e] = v[e];
+          else {
+            a.y[o] = v[0];
+            if (two) a.y[o + 1] = v[1];
           }
         }
         if (a.q) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            if (col + e >= a.n) continue;
+            if (e == 1 && !two) continue;
             float q = __fadd_rn(rintf(__fdiv_rn(v[e], a.q_scale)), static_cast<float>(a.q_zp));
             q = fminf(fmaxf(q, static_cast<float>(a.q_min)), static_cast<float>(a.q_max));
             const int64_t qo = static_cast<int64_t>(row) * a.ldq + col + e;
@@ -110,7 +120,8 @@ bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epil
   if (m <= 0 || w.n <= 0) return true;
   wgmma::Tiles t;
   if (cfg.consumers == 0 || cfg.block_n == 0) {
-    t = wgmma::pick_tiles(m, w.n, 256);
+    // 128 x 128 rather than 128 x 256 at large M: measured faster for int8 (RESULTS.md).
+    t = wgmma::pick_tiles(m, w.n, 128);
   } else {
     t.consumers = cfg.consumers;
     t.block_n = cfg.block_n;
