@@ -120,8 +120,7 @@ bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epil
   if (m <= 0 || w.n <= 0) return true;
   wgmma::Tiles t;
   if (cfg.consumers == 0 || cfg.block_n == 0) {
-    // 128 x 128 rather than 128 x 256 at large M: measured faster for int8 (RESULTS.md).
-    t = wgmma::pick_tiles(m, w.n, 128);
+    t = wgmma::pick_tiles(m, w.n, 256);
   } else {
     t.consumers = cfg.consumers;
     t.block_n = cfg.block_n;

@@ -279,17 +279,18 @@ struct Tiles {
   bool persistent = false;
 };
 
-// The widest tiles that still fill the chip (wider tiles read fewer bytes per product from L2);
-// narrower ones otherwise, for more CTAs (the small-M cases are weight-bandwidth bound: every SM
-// should be streaming w). `wide`: the widest BN the accumulation allows (H100, cuda_fp8_bench).
+// The widest tiles that still give 1.5 waves (wider tiles read fewer bytes per product from L2):
+// 128 x `wide` (the widest BN the accumulation allows), else 128 x 128, else 64-column tiles for
+// more CTAs (the small-M cases are weight-bandwidth bound: every SM should be streaming w).
+// Measured on the H100 (cuda_fp8_bench; docs/RESULTS.md, "W8A8 on Hopper's int8 wgmma").
 inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
-  const int64_t sms = device_info().sms;
-  const int64_t t128 = ((m + 127) / 128) * ((n + 127) / 128), twide = ((m + 127) / 128) * ((n + wide - 1) / wide);
+  const int64_t sms = device_info().sms, m_tiles = (m + 127) / 128;
+  auto fills = [&](int bn) { return m > 64 && 2 * m_tiles * ((n + bn - 1) / bn) >= 3 * sms; };
   Tiles t;
   t.consumers = 2;
-  if (m > 64 && 2 * twide >= 3 * sms)  // 1.5 waves of wide tiles
+  if (fills(wide))
     t.block_n = wide;
-  else if (t128 >= 2 * sms)
+  else if (fills(128))
     t.block_n = 128;
   else {
     t.consumers = m <= 64 ? 1 : 2;
