@@ -73,7 +73,14 @@ __global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
     p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
 }
 
+bool g_profile = false;  // --profile: run each kernel once, untimed (for ncu)
+
 double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
+  if (g_profile) {
+    fn(0);
+    QF_CUDA_CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
   for (int i = 0; i < 3; ++i) fn(i % copies);
   QF_CUDA_CHECK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
@@ -111,8 +118,14 @@ int main(int argc, char** argv) {
           "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
           "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
           "{(8192,8192), (28672,8192)} x M in {16, 128, 1024}; prints two markdown tables (FP8 as it\n"
-          "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only.\n");
+          "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
+          "each kernel run once untimed (for ncu).\n");
       return 0;
+    }
+    if (!std::strcmp(argv[i], "--profile")) {
+      g_profile = true;
+      shapes = {{28672, 8192}};
+      ms = {1024};
     }
     if (!std::strcmp(argv[i], "--quick")) {
       shapes = {{8192, 8192}};
@@ -306,7 +319,7 @@ int main(int argc, char** argv) {
     device_free(bias);
   }
   std::printf(
-      "\nW8A8 (int8 x int8 -> int32, float epilogue) and persistent FP8; cuBLAS FP16 = the faster of its two timings "
+      "\nW8A8 (int8 x int8 -> int32, float epilogue) and FP8 persistent or not; cuBLAS FP16 = the faster of its two timings "
       "above; x = cuBLAS FP16 time / time. W8A8 variants: wgmma tiles BM x BN, p = persistent, 1 = one CTA per tile, "
       "mc = CTA pairs multicasting w; u8 = unsigned activations with a zero point.\n"
       "| N | K | M | cuBLAS FP16 us | TFLOP/s | W8A8 (w8a8_gemm pick) us, first / last | TOPS | x FP16 | W8A8 mma.sync us | "

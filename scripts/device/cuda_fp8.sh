@@ -52,4 +52,15 @@ if [ "${QF_NO_TORCH:-0}" != 1 ]; then
   log "bench: torch._scaled_mm (cuBLASLt FP8) and torch.matmul FP16"
   PYTHONUNBUFFERED=1 timeout 180 python3 bench/cuda/torch_fp8_peer.py $QUICK 2>&1 | tee "$OUT/torch_fp8_peer.txt"
 fi
+if [ "${QF_NCU:-0}" = 1 ]; then
+  # One launch of each kernel at 28672 x 8192, M = 1024 (cuda_fp8_bench --profile): duration, SM
+  # clock, L2 / DRAM / SM throughput (what limits the 8-bit GEMMs; cuBLAS FP16 beside).
+  NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  log "ncu ($NCU): --profile"
+  timeout 240 $NCU --section SpeedOfLight --metrics lts__t_bytes.sum,dram__bytes.sum -k regex:gemm \
+    $B/bench/cuda/cuda_fp8_bench --profile > "$OUT/ncu.txt" 2>&1
+  log "ncu rc=$?"
+  grep -E "gemm_kernel|Kernel|gemm|Duration|SM Frequency|L2 Cache Throughput|DRAM Throughput|Compute \(SM\)|lts__t_bytes|dram__bytes" \
+    "$OUT/ncu.txt" | grep -vE "^==PROF==" | cut -c1-160 > "$OUT/ncu_short.txt"
+fi
 log "done"
