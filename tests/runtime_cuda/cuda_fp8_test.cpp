@@ -246,7 +246,7 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
     // The fast (unpromoted) accumulation: no bound is claimed (all of K in the tensor core's
     // accumulator); reported, and held to the gross-error check only.
     for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128, 1, -1}, Fp8Tiles{2, 256, 1, -1}, Fp8Tiles{2, 256, 2},
-                              Fp8Tiles{2, 256, 1, 1}}) {
+                              Fp8Tiles{2, 256, 1, 1}, Fp8Tiles{2, 256, 1, 1, 64}}) {
       const std::vector<float> fast = run_device(c, o, [&](const Fp8Gemm& g) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kFast, t));
       });
@@ -261,7 +261,8 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
         }
       }
       std::printf("[fp8 wgmma fast %dx%d%s%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
-                  t.block_n, t.cluster == 2 ? " multicast" : "", t.cluster == 1 && t.persistent >= 0 ? " persistent" : "", long(c.m),
+                  t.block_n, t.cluster == 2 ? " multicast" : "",
+                  t.cluster == 1 && t.persistent >= 0 ? (t.block_k == 64 ? " persistent bk64" : " persistent") : "", long(c.m),
                   long(c.n), long(c.k), worst,
                   std::sqrt(num / den));
       EXPECT_LT(std::sqrt(num / den), 1e-2);

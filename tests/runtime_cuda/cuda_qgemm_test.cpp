@@ -275,7 +275,7 @@ std::string name(const W8Case& c) {
 std::string name(const W8Config& k) {
   return "kernel " + std::to_string(k.kernel) + " tiles " + std::to_string(64 * k.consumers) + "x" +
          std::to_string(k.block_n) + (k.persistent > 0 ? " persistent" : k.persistent < 0 ? " one CTA per tile" : "") +
-         (k.cluster == 2 ? " multicast" : "");
+         (k.cluster == 2 ? " multicast" : "") + (k.block_k == 64 ? " 64-code stages" : "");
 }
 
 // Runs case c with each kernel configuration in `kernels`, every output bit-compared with the
@@ -426,6 +426,8 @@ std::vector<W8Config> all_w8_kernels() {
   v.push_back(W8Config{2, 0, 0, 0});
   v.push_back(W8Config{2, 2, 128, -1, 2});  // multicast w over CTA pairs
   v.push_back(W8Config{2, 2, 256, -1, 2});
+  v.push_back(W8Config{2, 2, 256, 1, 1, 64});  // 64-code stages (64-byte swizzle)
+  v.push_back(W8Config{2, 2, 128, -1, 1, 64});
   return v;
 }
 

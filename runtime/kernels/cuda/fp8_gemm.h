@@ -40,11 +40,14 @@ enum class Fp8Accum { kPromoted, kFast };
 // tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
 // persistent = 0 or 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads
 // overlapping this one's epilogue (measured faster); -1: one CTA per tile (always with cluster = 2).
+// block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles,
+// no multicast: twice the stages in the same shared memory).
 struct Fp8Tiles {
   int consumers = 0;
   int block_n = 0;
   int cluster = 1;
   int persistent = 0;
+  int block_k = 0;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with

@@ -101,6 +101,7 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
   }
   // Persistent CTAs unless asked otherwise or multicasting (measured faster on the H100: RESULTS.md).
   t.persistent = t.cluster == 1 && tiles.persistent >= 0;
+  t.block_k = tiles.block_k > 0 ? tiles.block_k : 128;
   const wgmma::Operand x{g.x, g.m, g.k, g.k}, w{g.w, g.n, g.k, g.k};
   const Fp8Args a{static_cast<int>(g.m), static_cast<int>(g.n), static_cast<int>(g.k), g.sx, static_cast<int>(g.sx_stride),
                   g.sw, g.bias, g.y};

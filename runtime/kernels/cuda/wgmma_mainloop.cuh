@@ -52,25 +52,28 @@
 
 namespace qf::cuda::wgmma {
 
-constexpr int kBK = 128;  // codes (bytes) per stage along K: one 128-byte swizzle row
+// kBK: codes (bytes) per stage along K, one swizzle row: 128 (the default) or 64 (twice the
+// stages in the same shared memory, so the consumers' two held stages pin less of it; not with
+// promotion, which sums the tensor core's partials every 128 values).
 
-template <int kConsumers, int BN, int kStages>
+template <int kConsumers, int BN, int kBK, int kStages>
 constexpr int smem_bytes() {
   return kStages * (64 * kConsumers + BN) * kBK + 2 * kStages * 8 + 1024;  // + alignment slack
 }
 
-// Stages: as many as fit in ~200 KB of shared memory, at most 8.
-template <int kConsumers, int BN>
+// Stages: as many as fit in ~200 KB of shared memory, at most 8 of 128 codes (16 of 64).
+template <int kConsumers, int BN, int kBK>
 constexpr int stages_for() {
-  return std::min(8, (200 * 1024) / ((64 * kConsumers + BN) * kBK));
+  return std::min(8 * 128 / kBK, (200 * 1024) / ((64 * kConsumers + BN) * kBK));
 }
 
-template <class Op, int kConsumers, int BN, int kStages, int kCluster, bool kPersistent>
+template <class Op, int kConsumers, int BN, int kBK, int kStages, int kCluster, bool kPersistent>
 __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
     gemm_kernel(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw,
                 const typename Op::Args a) {
 #ifdef QF_WGMMA
   static_assert(!(kPersistent && kCluster != 1), "persistent CTAs do not multicast");
+  static_assert(kBK == 128 || (kBK == 64 && !Op::kPromote), "64-code stages: not with promotion");
   using Acc = typename Op::Acc;
   constexpr int BM = 64 * kConsumers;
   constexpr int kABytes = BM * kBK, kBBytes = BN * kBK, kStageBytes = kABytes + kBBytes;
@@ -150,7 +153,8 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < kBK / 32; ++kk)
-        wgmma_k32<Op::kMma, BN>(dd, smem_desc(sa + kk * 32), smem_desc(sb + kk * 32), !(first && kk == 0));
+        wgmma_k32<Op::kMma, BN>(dd, smem_desc<kBK>(sa + kk * 32), smem_desc<kBK>(sb + kk * 32),
+                                !(first && kk == 0));
       wgmma_commit();
     };
     int it = 0;
@@ -225,15 +229,17 @@ struct Operand {
   int64_t rows = 0, k = 0, ld = 0;
 };
 
-// Boxes of [box_rows, 128] codes with the 128-byte swizzle; reads past `rows` or `k` give zeros.
-inline CUtensorMap make_map(const Operand& o, int box_rows) {
+// Boxes of [box_rows, bk] codes with the bk-byte swizzle (bk = 128 or 64); reads past `rows` or
+// `k` give zeros.
+inline CUtensorMap make_map(const Operand& o, int box_rows, int bk) {
   CUtensorMap m;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(o.k), static_cast<cuuint64_t>(o.rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(o.ld)};
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kBK), static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(bk), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t estr[2] = {1, 1};
   const CUresult r = encode_fn()(&m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(o.base), dims, strides, box,
-                                 estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                 estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                 bk == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
                                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) throw Error("cuda wgmma GEMM: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
   return m;
@@ -277,6 +283,7 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 struct Tiles {
   int consumers = 0, block_n = 0, cluster = 1;
   bool persistent = false;
+  int block_k = 128;
 };
 
 // The widest tiles that still give 1.5 waves (wider tiles read fewer bytes per product from L2):
@@ -299,14 +306,14 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
   return t;
 }
 
-template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent>
+template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent, int kBK = 128>
 void launch(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
-  constexpr int BM = 64 * kConsumers, kStages = stages_for<kConsumers, BN>();
-  constexpr int smem = smem_bytes<kConsumers, BN, kStages>();
-  auto kernel = gemm_kernel<Op, kConsumers, BN, kStages, kCluster, kPersistent>;
+  constexpr int BM = 64 * kConsumers, kStages = stages_for<kConsumers, BN, kBK>();
+  constexpr int smem = smem_bytes<kConsumers, BN, kBK, kStages>();
+  auto kernel = gemm_kernel<Op, kConsumers, BN, kBK, kStages, kCluster, kPersistent>;
   static std::once_flag once;
   std::call_once(once, [&] { QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
-  const CUtensorMap tx = make_map(x, BM), tw = make_map(w, BN / kCluster);
+  const CUtensorMap tx = make_map(x, BM, kBK), tw = make_map(w, BN / kCluster, kBK);
   const int64_t m_tiles = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster * kCluster;
   const int64_t tiles = m_tiles * ((a.n + BN - 1) / BN);
   const int64_t blocks = kPersistent ? std::min<int64_t>(tiles, device_info().sms) : tiles;
@@ -353,7 +360,18 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
 template <class Op>
 void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
   bool ok = false;
-  if (t.cluster == 2 && !t.persistent) {  // w multicast over CTA pairs: the 128-row tiles only
+  if constexpr (!Op::kPromote) {  // 64-code stages: the 128-row tiles, no multicast
+    if (t.block_k == 64 && t.cluster == 1 && t.consumers == 2 && (t.block_n == 128 || t.block_n == 256)) {
+      if (t.block_n == 128)
+        t.persistent ? launch<Op, 2, 128, 1, true, 64>(x, w, a, s) : launch<Op, 2, 128, 1, false, 64>(x, w, a, s);
+      else
+        t.persistent ? launch<Op, 2, 256, 1, true, 64>(x, w, a, s) : launch<Op, 2, 256, 1, false, 64>(x, w, a, s);
+      return;
+    }
+  }
+  if (t.block_k != 128) {
+    throw Error("cuda wgmma GEMM: 64-code stages run 128 x 128 or 128 x 256 tiles without promotion or multicast");
+  } else if (t.cluster == 2 && !t.persistent) {  // w multicast over CTA pairs: the 128-row tiles only
     if (t.consumers == 2 && t.block_n == 128) {
       launch<Op, 2, 128, 2, false>(x, w, a, s);
       ok = true;

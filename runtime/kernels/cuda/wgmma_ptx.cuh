@@ -87,12 +87,16 @@ __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
-// wgmma shared-memory descriptor of a K-major tile written with the 128-byte swizzle: rows of
-// 128 bytes, 8-row core groups 1024 bytes apart (stride byte offset), leading byte offset unused
-// for this layout (1 by convention), swizzle mode 1 = 128B in bits 62-63.
+// wgmma shared-memory descriptor of a K-major tile written with the kRowBytes-byte swizzle (128:
+// rows of 128 bytes, 8-row core groups 1024 bytes apart; 64: rows of 64 bytes, groups 512 apart
+// -- the stride byte offset), leading byte offset unused for these layouts (1 by convention),
+// swizzle mode in bits 62-63 (1 = 128B, 2 = 64B).
+template <int kRowBytes = 128>
 __device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  static_assert(kRowBytes == 128 || kRowBytes == 64, "128- or 64-byte swizzle rows");
   const uint64_t a = smem_u32(p);
-  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(8 * kRowBytes >> 4) << 32) |
+         (uint64_t(kRowBytes == 128 ? 1 : 2) << 62);
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
