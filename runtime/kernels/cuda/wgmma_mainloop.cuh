@@ -287,8 +287,9 @@ struct Tiles {
 };
 
 // The widest tiles that still give 1.5 waves (wider tiles read fewer bytes per product from L2):
-// 128 x `wide` (the widest BN the accumulation allows), else 128 x 128, else 64-column tiles for
-// more CTAs (the small-M cases are weight-bandwidth bound: every SM should be streaming w).
+// 128 x `wide` (the widest BN the accumulation allows), else 128 x 128, else (M <= 64) 64 x 128,
+// else 64-column tiles for more CTAs (the small-M cases are weight-bandwidth bound: every SM
+// should be streaming w).
 // Measured on the H100 (cuda_fp8_bench; docs/RESULTS.md, "W8A8 on Hopper's int8 wgmma").
 inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
   const int64_t sms = device_info().sms, m_tiles = (m + 127) / 128;
@@ -299,8 +300,10 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
     t.block_n = wide;
   else if (fills(128))
     t.block_n = 128;
-  else {
-    t.consumers = m <= 64 ? 1 : 2;
+  else if (m <= 64) {  // one 64-row tile: 64 x 128 where those give 1.5 waves, else 64 x 64
+    t.consumers = 1;
+    t.block_n = 2 * ((m + 63) / 64) * ((n + 127) / 128) >= 3 * sms ? 128 : 64;
+  } else {
     t.block_n = 64;
   }
   return t;
