@@ -279,7 +279,7 @@ inline const DeviceInfo& device_info() {
 
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// The tile shape a launcher runs: consumers (BM / 64), BN, cluster, persistent.
+// The tile shape a launcher runs: consumers (BM / 64), BN, cluster, persistent, codes per stage.
 struct Tiles {
   int consumers = 0, block_n = 0, cluster = 1;
   bool persistent = false;
