@@ -1,7 +1,9 @@
-// cuda_fp8_bench: qforge's Hopper FP8 E4M3 GEMM (runtime/kernels/cuda/fp8_gemm.h) against cuBLAS
+// cuda_fp8_bench: qforge's Hopper 8-bit GEMMs -- FP8 E4M3 (runtime/kernels/cuda/fp8_gemm.h) and
+// W8A8 int8 (cuda_qgemm.h's w8a8_gemm: the wgmma kernel and the mma.sync one) -- against cuBLAS
 // FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
 // (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 1024}. cuBLASLt FP8 (torch._scaled_mm)
 // is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
+// Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias.
 //
 // Method as cuda_gemm_bench (.library METHOD.md): random data, CUDA events around 50 launches,
 // median of 7 repeats, weights rotated through enough copies that one pass exceeds 3x the L2.
@@ -17,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +47,15 @@ __device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
   x ^= x >> 29;
   return static_cast<uint32_t>(x);
 }
+__global__ void fill_bits(uint32_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = hash32(i, seed);
+}
+// Codes in [-32, 31] (as bytes).
+__global__ void fill_narrow(uint8_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    p[i] = static_cast<uint8_t>(static_cast<int>(hash32(i, seed) % 64u) - 32);
+}
 __global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     p[i] = __float2half(((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale);
@@ -61,7 +73,14 @@ __global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
     p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
 }
 
+bool g_profile = false;  // --profile: run each kernel once, untimed (for ncu)
+
 double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
+  if (g_profile) {
+    fn(0);
+    QF_CUDA_CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
   for (int i = 0; i < 3; ++i) fn(i % copies);
   QF_CUDA_CHECK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
@@ -96,9 +115,17 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: cuda_fp8_bench [--quick]\n"
           "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
-          "runs it, the fast accumulation, and each tile shape) for (N, K) in {(8192,8192), (28672,8192)}\n"
-          "x M in {16, 128, 1024}; prints a markdown table. --quick: 8192x8192, M = 1024 only.\n");
+          "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
+          "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
+          "{(8192,8192), (28672,8192)} x M in {16, 128, 1024}; prints two markdown tables (FP8 as it\n"
+          "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
+          "each kernel run once untimed (for ncu).\n");
       return 0;
+    }
+    if (!std::strcmp(argv[i], "--profile")) {
+      g_profile = true;
+      shapes = {{28672, 8192}};
+      ms = {1024};
     }
     if (!std::strcmp(argv[i], "--quick")) {
       shapes = {{8192, 8192}};
@@ -122,9 +149,10 @@ int main(int argc, char** argv) {
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
 
+  std::vector<std::string> w8rows;
   std::printf("\n| N | K | M | cuBLAS FP16 us, first / last | TFLOP/s | FP8 (table) us, first / last | TFLOP/s | x FP16 | FP8 fast-acc us | "
-              "TFLOP/s | x FP16 | promoted tiles 64x64 / 64x128 / 128x64 / 128x128 / 128x192 / 128x128 mc / "
-              "128x192 mc us | fast tiles 128x128 / 128x256 / 128x256 mc us |\n"
+              "TFLOP/s | x FP16 | promoted tiles (one CTA per tile) 64x64 / 64x128 / 128x64 / 128x128 / 128x192 / "
+              "128x128 mc / 128x192 mc us | fast tiles (one CTA per tile) 128x128 / 128x256 / 128x256 mc us |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
@@ -138,6 +166,22 @@ int main(int argc, char** argv) {
     for (int i = 0; i < c8; ++i) {
       w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
       fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
+    }
+    // int8 weights in the W8A8 prepared layout ([N, kpad = K] codes, per-channel scales, row sums),
+    // random bits, rotated like the others.
+    std::vector<std::unique_ptr<W8Device>> wi8;
+    for (int i = 0; i < c8; ++i) {
+      auto d = std::make_unique<W8Device>();
+      d->n = n;
+      d->k = d->kpad = k;
+      d->groups = 1;
+      d->codes = device_alloc(n * k);
+      fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(d->codes), n * k / 4, 400 + i);
+      d->scales = device_alloc(n * 4);
+      fill_float<<<256, 256>>>(static_cast<float*>(d->scales), n, 500 + i, 0.001f);
+      d->rowsums = device_alloc(n * 4);
+      fill_bits<<<256, 256>>>(static_cast<uint32_t*>(d->rowsums), n, 600 + i);
+      wi8.push_back(std::move(d));
     }
     float* sw = static_cast<float*>(device_alloc(n * 4));
     float* bias = static_cast<float*>(device_alloc(n * 4));
@@ -180,11 +224,66 @@ int main(int argc, char** argv) {
       const double t8 = fp8(Fp8Accum::kPromoted, {});
       const double t8f = fp8(Fp8Accum::kFast, {});
       double tt[7], tf[3];
-      const Fp8Tiles tiles[7] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {2, 128, 2}, {2, 192, 2}};
+      // Each tile shape one CTA per tile (persistent = -1), as before the persistent walk.
+      const Fp8Tiles tiles[7] = {{1, 64, 1, -1},  {1, 128, 1, -1}, {2, 64, 1, -1}, {2, 128, 1, -1},
+                                 {2, 192, 1, -1}, {2, 128, 2},     {2, 192, 2}};
       for (int i = 0; i < 7; ++i) tt[i] = fp8(Fp8Accum::kPromoted, tiles[i]);
-      tf[0] = fp8(Fp8Accum::kFast, {2, 128});
-      tf[1] = fp8(Fp8Accum::kFast, {2, 256});
+      tf[0] = fp8(Fp8Accum::kFast, {2, 128, 1, -1});
+      tf[1] = fp8(Fp8Accum::kFast, {2, 256, 1, -1});
       tf[2] = fp8(Fp8Accum::kFast, {2, 256, 2});
+      // Persistent CTAs (one per SM walking the tiles): the table's pick, 128 x 192 promoted,
+      // 128 x 256 fast.
+      const double tp[5] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, -1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
+                            fp8(Fp8Accum::kFast, {2, 256, 1, 1}), fp8(Fp8Accum::kFast, {2, 128, 1, 1}),
+                            fp8(Fp8Accum::kFast, {2, 256, 1, 1, 64})};
+      // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
+      int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
+      fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
+      auto w8a8 = [&](bool is_unsigned, W8Config cfg) {
+        W8Acts a;
+        a.codes = xi8;
+        a.ldx = k;
+        a.is_unsigned = is_unsigned;
+        a.zero_point = 128;
+        a.scales = sx;
+        a.per_row = true;
+        W8Epilogue e;
+        e.bias = bias;
+        e.y = y32;
+        return time_us([&](int i) { w8a8_gemm(*wi8[i], m, a, e, nullptr, cfg); }, c8);
+      };
+      const double tw_pick = w8a8(false, {}), tw_mma = w8a8(false, {1});
+      // The wgmma kernel's tile shapes (BM x BN, p = persistent, 1 = one CTA per tile, mc = CTA
+      // pairs multicasting w), u8 activations with a zero point, and codes of small magnitude.
+      struct Variant {
+        const char* name;
+        bool u8;
+        W8Config cfg;
+      };
+      const Variant variants[] = {{"128x256 1", false, {2, 2, 256, -1}}, {"128x256 p", false, {2, 2, 256, 1}},
+                                  {"128x128 1", false, {2, 2, 128, -1}}, {"128x128 p", false, {2, 2, 128, 1}},
+                                  {"128x64 p", false, {2, 2, 64, 1}},    {"64x128 p", false, {2, 1, 128, 1}},
+                                  {"64x64 p", false, {2, 1, 64, 1}},     {"128x256 mc", false, {2, 2, 256, -1, 2}},
+                                  {"128x256 p bk64", false, {2, 2, 256, 1, 1, 64}},
+                                  {"128x128 p bk64", false, {2, 2, 128, 1, 1, 64}},
+                                  {"u8 pick", true, {}}};
+      std::string cells;
+      for (const Variant& v : variants) {
+        char b[64];
+        std::snprintf(b, sizeof b, "%s%s %.1f", cells.empty() ? "" : ", ", v.name, w8a8(v.u8, v.cfg));
+        cells += b;
+      }
+      {  // The same GEMM on codes in [-32, 31] (closer to trained int8 tensors than random bits;
+         // the tensor cores' power, and so the clock, depends on the bits they toggle).
+        fill_narrow<<<1024, 256>>>(reinterpret_cast<uint8_t*>(xi8), m * k, 8);
+        for (int i = 0; i < c8; ++i) fill_narrow<<<1024, 256>>>(static_cast<uint8_t*>(wi8[i]->codes), n * k, 700 + i);
+        char b[64];
+        std::snprintf(b, sizeof b, ", pick on codes in [-32, 31] %.1f", w8a8(false, {}));
+        cells += b;
+        for (int i = 0; i < c8; ++i) fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(wi8[i]->codes), n * k / 4, 400 + i);
+        fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
+      }
+      const double tw_pick2 = w8a8(false, {});
       // The table's path again, last: the first timing after cuBLAS has run slower than the same
       // tiles forced later in the sweep; both are printed, the ratio uses the faster.
       const double t8b = fp8(Fp8Accum::kPromoted, {});
@@ -194,6 +293,17 @@ int main(int argc, char** argv) {
       }, c16);
       const double flop = 2.0 * m * n * k;
       const double t8m = std::min(t8, t8b), t16 = std::min(t16a, t16b);
+      {
+        const double twm = std::min(tw_pick, tw_pick2);
+        char buf[1024];
+        std::snprintf(buf, sizeof buf,
+                      "| %ld | %ld | %ld | %.1f | %.0f | %.1f / %.1f | %.0f | **%.2f** | %.1f | %.0f | %.2f | %s | %.1f / %.1f / "
+                      "%.1f / %.1f / %.1f |",
+                      long(n), long(k), long(m), t16, flop / t16 / 1e6, tw_pick, tw_pick2, flop / twm / 1e6, t16 / twm,
+                      tw_mma, flop / tw_mma / 1e6, t16 / tw_mma, cells.c_str(), tp[0], tp[1], tp[2], tp[3], tp[4]);
+        w8rows.push_back(buf);
+      }
+      device_free(xi8);
       std::printf("| %ld | %ld | %ld | %.1f / %.1f | %.0f | %.1f / %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / "
                   "%.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
                   long(n), long(k), long(m), t16a, t16b, flop / t16 / 1e6, t8, t8b, flop / t8m / 1e6, t16 / t8m, t8f,
@@ -207,9 +317,19 @@ int main(int argc, char** argv) {
     }
     for (auto* p : w16) device_free(p);
     for (auto* p : w8) device_free(p);
+    wi8.clear();
     device_free(sw);
     device_free(bias);
   }
+  std::printf(
+      "\nW8A8 (int8 x int8 -> int32, float epilogue) and FP8 persistent or not; cuBLAS FP16 = the faster of its two timings "
+      "above; x = cuBLAS FP16 time / time. W8A8 variants: wgmma tiles BM x BN, p = persistent, 1 = one CTA per tile, "
+      "mc = CTA pairs multicasting w, bk64 = 64-code stages; u8 = unsigned activations with a zero point.\n"
+      "| N | K | M | cuBLAS FP16 us | TFLOP/s | W8A8 (w8a8_gemm pick) us, first / last | TOPS | x FP16 | W8A8 mma.sync us | "
+      "TOPS | x FP16 | W8A8 variants us | FP8: pick one CTA per tile / persistent 128x192 promoted / 128x256 fast / "
+      "128x128 fast / 128x256 fast 64-code stages us |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : w8rows) std::printf("%s\n", r.c_str());
   cublasDestroy(h);
   return 0;
 }

@@ -154,6 +154,7 @@ const Case kCases[] = {
     {130, 200, 1040, true, true}, // partial tiles in M, N and K
     {64, 129, 128, true, false},  // exactly one stage, N one past a tile
     {300, 384, 4096, true, true}, // many stages, several waves of stages per CTA
+    {520, 1100, 320, true, true}, // more 64 x 64 tiles than SMs: persistent CTAs walk several
 };
 
 TEST(CudaFp8, ExactKernelBitIdenticalToRef) {
@@ -224,7 +225,10 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
   QF_SKIP_WITHOUT_GPU();
   const char* why = "";
   if (!fp8_wgmma_available(&why)) GTEST_SKIP() << "fp8 wgmma kernel not runnable here: " << why;
-  const Fp8Tiles tiles[] = {{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 192}, {2, 128, 2}, {2, 192, 2}, {0, 0}};
+  // Every shape one CTA per tile, multicast, and persistent (the mainloop's tile walk).
+  const Fp8Tiles tiles[] = {{1, 64, 1, -1}, {1, 128, 1, -1}, {2, 64, 1, -1}, {2, 128, 1, -1},
+                            {2, 192, 1, -1}, {2, 128, 2},     {2, 192, 2},     {0, 0, 1, -1},
+                            {1, 64, 1, 1},   {2, 128, 1, 1},  {2, 192, 1, 1},  {0, 0}};
   uint32_t seed = 100;
   for (const Case& c : kCases) {
     const Operands o = make_operands(c, seed++);
@@ -235,12 +239,14 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kPromoted, t));
       });
       char what[64];
-      std::snprintf(what, sizeof what, "promoted %dx%d%s", 64 * t.consumers, t.block_n, t.cluster == 2 ? " multicast" : "");
+      std::snprintf(what, sizeof what, "promoted %dx%d%s%s", 64 * t.consumers, t.block_n,
+                    t.cluster == 2 ? " multicast" : "", t.cluster == 1 && t.persistent >= 0 ? " persistent" : "");
       expect_within_bound(c, o, mags, got, want, what);
     }
     // The fast (unpromoted) accumulation: no bound is claimed (all of K in the tensor core's
     // accumulator); reported, and held to the gross-error check only.
-    for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128}, Fp8Tiles{2, 256}, Fp8Tiles{2, 256, 2}}) {
+    for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128, 1, -1}, Fp8Tiles{2, 256, 1, -1}, Fp8Tiles{2, 256, 2},
+                              Fp8Tiles{2, 256, 1, 1}, Fp8Tiles{2, 256, 1, 1, 64}}) {
       const std::vector<float> fast = run_device(c, o, [&](const Fp8Gemm& g) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kFast, t));
       });
@@ -254,8 +260,10 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
           worst = std::fmax(worst, std::fabs(double(fast[i]) - want[i]));
         }
       }
-      std::printf("[fp8 wgmma fast %dx%d%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
-                  t.block_n, t.cluster == 2 ? " multicast" : "", long(c.m), long(c.n), long(c.k), worst,
+      std::printf("[fp8 wgmma fast %dx%d%s%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
+                  t.block_n, t.cluster == 2 ? " multicast" : "",
+                  t.cluster == 1 && t.persistent >= 0 ? (t.block_k == 64 ? " persistent bk64" : " persistent") : "", long(c.m),
+                  long(c.n), long(c.k), worst,
                   std::sqrt(num / den));
       EXPECT_LT(std::sqrt(num / den), 1e-2);
       EXPECT_EQ(nan_bad, 0);

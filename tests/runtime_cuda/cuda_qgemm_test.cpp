@@ -263,20 +263,30 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W4A16Large,
 struct W8Case {
   int64_t m, n, k, gs;
   bool x_unsigned, per_row, bias, relu, quant_next;
+  // Codes at the ends of their ranges (x -128 / 127 or 0 / 255, w -128 / 127): the largest
+  // int32 sums, where a wrong sign or zero-point path shows.
+  bool extreme = false;
 };
 std::string name(const W8Case& c) {
   return std::string("w8a8_m") + std::to_string(c.m) + "_n" + std::to_string(c.n) + "_k" + std::to_string(c.k) +
          "_gs" + std::to_string(c.gs) + (c.x_unsigned ? "_u8" : "_s8") + (c.per_row ? "_rows" : "_tensor") +
-         (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "") + (c.quant_next ? "_q" : "");
+         (c.bias ? "_bias" : "") + (c.relu ? "_relu" : "") + (c.quant_next ? "_q" : "") + (c.extreme ? "_extreme" : "");
+}
+std::string name(const W8Config& k) {
+  return "kernel " + std::to_string(k.kernel) + " tiles " + std::to_string(64 * k.consumers) + "x" +
+         std::to_string(k.block_n) + (k.persistent > 0 ? " persistent" : k.persistent < 0 ? " one CTA per tile" : "") +
+         (k.cluster == 2 ? " multicast" : "") + (k.block_k == 64 ? " 64-code stages" : "");
 }
 
-void run_w8(const W8Case& c, uint32_t seed) {
+// Runs case c with each kernel configuration in `kernels`, every output bit-compared with the
+// reference kernel's (poisoned before each run, so an unwritten output fails too).
+void run_w8(const W8Case& c, uint32_t seed, const std::vector<W8Config>& kernels = {W8Config{}}) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> wc(-127, 127), xs(-127, 127), xu(0, 255), zp(0, 255);
+  std::uniform_int_distribution<int> wc(-127, 127), xs(-127, 127), xu(0, 255), zp(0, 255), coin(0, 1);
   std::uniform_real_distribution<float> sd(1e-4f, 2e-2f), bd(-3.0f, 3.0f);
   const int64_t groups = c.gs > 0 ? c.k / c.gs : 1;
   std::vector<int8_t> w(static_cast<size_t>(c.n * c.k));
-  for (auto& v : w) v = static_cast<int8_t>(wc(rng));
+  for (auto& v : w) v = static_cast<int8_t>(c.extreme ? (coin(rng) ? 127 : -128) : wc(rng));
   std::vector<float> sw(static_cast<size_t>(c.n * groups)), bias(static_cast<size_t>(c.n)),
       sx(static_cast<size_t>(c.per_row ? c.m : 1));
   for (auto& s : sw) s = sd(rng);
@@ -287,7 +297,9 @@ void run_w8(const W8Case& c, uint32_t seed) {
   std::vector<uint8_t> xdense(static_cast<size_t>(c.m * c.k));
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t kk = 0; kk < c.k; ++kk) {
-      const uint8_t v = c.x_unsigned ? static_cast<uint8_t>(xu(rng)) : static_cast<uint8_t>(static_cast<int8_t>(xs(rng)));
+      const int xv = c.extreme ? (c.x_unsigned ? (coin(rng) ? 255 : 0) : (coin(rng) ? 127 : -128))
+                               : (c.x_unsigned ? xu(rng) : xs(rng));
+      const uint8_t v = c.x_unsigned ? static_cast<uint8_t>(xv) : static_cast<uint8_t>(static_cast<int8_t>(xv));
       x[static_cast<size_t>(i * ldx + kk)] = v;
       xdense[static_cast<size_t>(i * c.k + kk)] = v;
     }
@@ -323,7 +335,7 @@ void run_w8(const W8Case& c, uint32_t seed) {
   copy_to_device(dsx.p, sx.data(), static_cast<int64_t>(sx.size() * 4));
   copy_to_device(db.p, bias.data(), c.n * 4);
   std::vector<float> poison(static_cast<size_t>(c.m * c.n), std::nanf(""));
-  copy_to_device(dy.p, poison.data(), c.m * c.n * 4);
+  const std::vector<uint8_t> qpoison(static_cast<size_t>(c.m * c.n), 0x5A);
   W8Acts a;
   a.codes = dx.p;
   a.ldx = ldx;
@@ -344,21 +356,26 @@ void run_w8(const W8Case& c, uint32_t seed) {
     e.q_min = 0;
     e.q_max = 255;
   }
-  w8a8_gemm(dw, c.m, a, e);
-  device_sync();
-  std::vector<float> y(static_cast<size_t>(c.m * c.n));
-  copy_to_host(y.data(), dy.p, c.m * c.n * 4);
-  int64_t bad = 0;
-  for (size_t i = 0; i < y.size(); ++i)
-    if (std::memcmp(&y[i], &ref[i], 4) != 0 && bad++ < 5)
-      ADD_FAILURE() << name(c) << ": y[" << i / c.n << ", " << i % c.n << "] = " << y[i] << ", reference " << ref[i];
-  EXPECT_EQ(bad, 0) << name(c) << ": outputs not bit-identical to the reference kernel";
-  if (c.quant_next) {
-    std::vector<uint8_t> q(static_cast<size_t>(c.m * c.n));
-    copy_to_host(q.data(), dq.p, c.m * c.n);
-    int64_t qbad = 0;
-    for (size_t i = 0; i < q.size(); ++i) qbad += q[i] != qref[i];
-    EXPECT_EQ(qbad, 0) << name(c) << ": quantized next input differs from the reference";
+  for (const W8Config& cfg : kernels) {
+    copy_to_device(dy.p, poison.data(), c.m * c.n * 4);
+    copy_to_device(dq.p, qpoison.data(), c.m * c.n);
+    w8a8_gemm(dw, c.m, a, e, nullptr, cfg);
+    device_sync();
+    std::vector<float> y(static_cast<size_t>(c.m * c.n));
+    copy_to_host(y.data(), dy.p, c.m * c.n * 4);
+    int64_t bad = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      if (std::memcmp(&y[i], &ref[i], 4) != 0 && bad++ < 5)
+        ADD_FAILURE() << name(c) << ", " << name(cfg) << ": y[" << i / c.n << ", " << i % c.n << "] = " << y[i]
+                      << ", reference " << ref[i];
+    EXPECT_EQ(bad, 0) << name(c) << ", " << name(cfg) << ": outputs not bit-identical to the reference kernel";
+    if (c.quant_next) {
+      std::vector<uint8_t> q(static_cast<size_t>(c.m * c.n));
+      copy_to_host(q.data(), dq.p, c.m * c.n);
+      int64_t qbad = 0;
+      for (size_t i = 0; i < q.size(); ++i) qbad += q[i] != qref[i];
+      EXPECT_EQ(qbad, 0) << name(c) << ", " << name(cfg) << ": quantized next input differs from the reference";
+    }
   }
 }
 
@@ -388,6 +405,69 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W8A8Large,
                          ::testing::Values(W8Case{300, 1024, 2048, 0, false, true, true, true, true},
                                            W8Case{256, 512, 4096, 256, true, false, true, false, true}),
                          [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
+
+// The Hopper wgmma kernel (w8a8_wgmma_gemm.cu), every tile shape forced, one CTA per tile and
+// persistent, plus the mma.sync kernel forced and the launcher's pick: all bit-identical to the
+// reference. Shapes: M not a multiple of any tile (1, 3, 129, 200, 300, 600), odd N, K not a
+// multiple of the 128-code stage (1, 33, 100, 1000, 1100, 4160), x row stride past K holding
+// garbage, extreme codes, more tiles than SMs.
+#define SKIP_WITHOUT_WGMMA()                                                                         \
+  do {                                                                                               \
+    SKIP_WITHOUT_GPU();                                                                              \
+    std::string why_wg_;                                                                             \
+    if (!w8a8_wgmma_available(&why_wg_)) GTEST_SKIP() << "no wgmma here (" << why_wg_ << "): skipped"; \
+  } while (0)
+
+std::vector<W8Config> all_w8_kernels() {
+  std::vector<W8Config> v = {W8Config{}, W8Config{1, 0, 0, 0}};
+  for (int persistent : {-1, 1})
+    for (auto [consumers, bn] : {std::pair{1, 64}, {1, 128}, {2, 64}, {2, 128}, {2, 256}})
+      v.push_back(W8Config{2, consumers, bn, persistent});
+  v.push_back(W8Config{2, 0, 0, 0});
+  v.push_back(W8Config{2, 2, 128, -1, 2});  // multicast w over CTA pairs
+  v.push_back(W8Config{2, 2, 256, -1, 2});
+  v.push_back(W8Config{2, 2, 256, 1, 1, 64});  // 64-code stages (64-byte swizzle)
+  v.push_back(W8Config{2, 2, 128, -1, 1, 64});
+  return v;
+}
+
+class W8A8Wgmma : public ::testing::TestWithParam<W8Case> {};
+TEST_P(W8A8Wgmma, EveryTileShapeBitIdenticalToReferenceKernel) {
+  SKIP_WITHOUT_WGMMA();
+  run_w8(GetParam(), 31u, all_w8_kernels());
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W8A8Wgmma,
+    ::testing::Values(W8Case{1, 1, 1, 0, false, true, false, false, false},
+                      W8Case{3, 130, 100, 0, true, false, true, true, true},
+                      W8Case{64, 96, 33, 0, false, false, true, true, false},
+                      W8Case{129, 257, 320, 0, false, true, true, false, true},
+                      W8Case{200, 64, 1000, 0, true, false, false, true, true},
+                      W8Case{300, 1000, 4160, 0, true, true, true, false, true},
+                      W8Case{257, 520, 8192, 0, false, true, true, false, false, true},
+                      W8Case{130, 300, 8192, 0, true, true, false, false, true, true},
+                      // More tiles than SMs: persistent CTAs walk several, their stage ring
+                      // running on across tiles (K steps 2 and 9 against 8 / 6 / 4 stages).
+                      W8Case{1000, 2000, 256, 0, true, true, true, true, true},
+                      W8Case{600, 2100, 1100, 0, false, false, true, false, false}),
+    [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
+
+TEST(W8A8Wgmma, RefusesPerGroupWeightsWhenForced) {
+  SKIP_WITHOUT_WGMMA();
+  std::vector<int8_t> w(64 * 128, 3);
+  std::vector<float> sw(64 * 2, 0.01f);
+  W8Device dw(w8_prepare(w.data(), sw.data(), 64, 128, 64));
+  DBuf dx(128 * 128), dsx(4), dy(128 * 64 * 4);
+  W8Acts a;
+  a.codes = dx.p;
+  a.ldx = 128;
+  a.scales = static_cast<const float*>(dsx.p);
+  W8Epilogue e;
+  e.y = static_cast<float*>(dy.p);
+  EXPECT_THROW(w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 0, 0, 0}), Error);
+  EXPECT_NO_THROW(w8a8_gemm(dw, 128, a, e));  // the launcher's pick falls back to mma.sync
+  device_sync();
+}
 
 // ---- load-time layout checks (no GPU needed) ----
 

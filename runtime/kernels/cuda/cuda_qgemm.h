@@ -92,7 +92,8 @@ struct W4Config {
 void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, void* stream = nullptr,
                 W4Config cfg = {});
 
-// ---- W8A8: int8 x int8 -> int32 on tensor cores (mma.sync m16n8k32) with a fused epilogue ----
+// ---- W8A8: int8 x int8 -> int32 on tensor cores (mma.sync m16n8k32, or Hopper's wgmma) with a
+//      fused epilogue ----
 //
 // The float arithmetic of the epilogue is the reference kernels' (runtime/kernels/ref,
 // export/FORMAT.md "The quantization contract") operation for operation, so the outputs are
@@ -141,7 +142,25 @@ struct W8Epilogue {
   float q_scale = 1.0f;
   int32_t q_zero_point = 0, q_min = 0, q_max = 255;
 };
-void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream = nullptr);
+// Which kernel runs: kernel 0 = the launcher's rule (w8a8_gemm.cu: the Hopper wgmma kernel where
+// it runs -- sm_90a GPU, per-channel scales -- and M >= kW8WgmmaMinM, else mma.sync),
+// 1 = the mma.sync kernel, 2 = the wgmma kernel (throws where it cannot run). consumers
+// (BM / 64), block_n, persistent (1 on, -1 off) and cluster (2: CTA pairs multicast the w tile;
+// not persistent) and block_k (codes per pipeline stage: 128, or 64 with 128-row tiles; 0 = 128)
+// set the wgmma kernel's tiles (0 = pick), as fp8_gemm.h's Fp8Tiles.
+struct W8Config {
+  int kernel = 0;
+  int consumers = 0, block_n = 0, persistent = 0, cluster = 1, block_k = 0;
+};
+void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream = nullptr,
+               W8Config cfg = {});
+// The Hopper kernel (w8a8_wgmma_gemm.cu: wgmma.mma_async s8/u8 x s8 -> s32 on TMA-fed tiles,
+// the FP8 GEMM's mainloop): true when it can run here, the reason in *why otherwise. The
+// launcher returns false, launching nothing, when it cannot take these operands (no sm_90a GPU,
+// per-group weights, a code base not 16-byte aligned); arguments are checked by w8a8_gemm.
+bool w8a8_wgmma_available(std::string* why = nullptr);
+bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream,
+                     const W8Config& cfg);
 
 // ---- small helpers ----
 bool device_available(std::string* why = nullptr);  // false (and why) when no usable GPU

@@ -1,5 +1,7 @@
 // W8A8: int8 (or uint8 with a zero point) activations x int8 weights -> int32 on the tensor
-// cores (mma.sync m16n8k32), with the reference kernels' float epilogue fused in.
+// cores (mma.sync m16n8k32), with the reference kernels' float epilogue fused in. On Hopper,
+// w8a8_gemm hands per-channel weights at M >= kW8WgmmaMinM to the wgmma kernel
+// (w8a8_wgmma_gemm.cu, the same contract); this kernel runs everything else.
 //
 // Tiles: 128 (M) x 128 (N) x 64 (K) per block of 8 warps (2 x 4, 64 x 32 each), a 4-stage
 // cp.async pipeline through shared memory, fragments by ldmatrix. Rows of 64 bytes are stored
@@ -22,6 +24,8 @@ namespace {
 
 constexpr int BM = 128, BN = 128, BK = 64, STAGES = 4, THREADS = 256;
 constexpr int TILE_BYTES = (BM + BN) * BK;  // one stage
+// From this M on, w8a8_gemm runs the Hopper wgmma kernel where it can (measured: RESULTS.md).
+constexpr int64_t kW8WgmmaMinM = 16;
 
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * BK + ((chunk ^ ((row >> 1) & 3)) << 4));
@@ -196,7 +200,7 @@ void launch(const W8Args& a, cudaStream_t s) {
 
 }  // namespace
 
-void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream) {
+void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream, W8Config cfg) {
   if (m <= 0) return;
   if (x.ldx < w.k || x.ldx % 16 != 0 || reinterpret_cast<uintptr_t>(x.codes) % 16 != 0)
     throw Error("w8a8_gemm: activation codes need a 16-byte aligned base and a row stride (" +
@@ -205,6 +209,17 @@ void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& 
   if (!e.y && !e.q_out) throw Error("w8a8_gemm: neither a float output nor a quantized output requested");
   if (e.q_out && e.ldq < w.n) throw Error("w8a8_gemm: quantized output stride < N");
   if (m > (1 << 30) || w.n > (1 << 30) || w.kpad > (1 << 30)) throw Error("w8a8_gemm: dimension too large");
+  if (cfg.kernel < 0 || cfg.kernel > 2) throw Error("w8a8_gemm: kernel " + std::to_string(cfg.kernel) + " is not 0, 1 or 2");
+  // Hopper: the wgmma kernel (w8a8_wgmma_gemm.cu) from kW8WgmmaMinM rows on, where it was measured
+  // faster than this file's mma.sync kernel (docs/RESULTS.md, "W8A8 on Hopper's int8 wgmma").
+  if (cfg.kernel == 2 || (cfg.kernel == 0 && m >= kW8WgmmaMinM)) {
+    if (w8a8_gemm_wgmma(w, m, x, e, stream, cfg)) return;
+    if (cfg.kernel == 2) {
+      std::string why;
+      if (w8a8_wgmma_available(&why)) why = "per-group weights or a misaligned code base";
+      throw Error("w8a8_gemm: the wgmma kernel cannot run these operands here (" + why + ")");
+    }
+  }
   W8Args a{static_cast<const int8_t*>(w.codes), static_cast<const float*>(w.scales),
            static_cast<const int32_t*>(w.rowsums), x.codes, x.ldx, x.scales, x.per_row ? 1 : 0,
            x.is_unsigned ? x.zero_point : 0, e.bias, e.relu, e.y, e.q_out, e.ldq, e.q_scale, e.q_zero_point,
