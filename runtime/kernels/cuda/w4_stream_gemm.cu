@@ -158,42 +158,70 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       mbar_init(smem_u32(empty + s), W);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    // The next kernel may be scheduled now: its CTAs start on SMs as ours leave.
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
   }
   __syncthreads();
 
   if (warp == W) {
-    // Producer: walks the same stages as the consumers and fills each once it is free.
+    // Producer: walks the same stages as the consumers and fills each once it is free. The
+    // weights of the first NS stages are requested before waiting for the previous kernel of
+    // the stream (griddepcontrol.wait: a no-op unless launched with programmatic dependent
+    // launch), since they do not depend on it; the activations only after.
     const uint64_t wpol = l2_evict_first(), xpol = l2_evict_last();
-    int st = 0;
+    auto geom = [&](int64_t L, int& u, int& c, int& s, int& tiles, int& xk) {
+      u = static_cast<int>(L / p.chunks);
+      c = static_cast<int>(L % p.chunks);
+      s = static_cast<int>(min<int64_t>(min(W, p.chunks - c), hi - L));
+      tiles = min(T, p.ntiles - u * T);
+      xk = max(0, min(c + s, p.kfull) - c);
+    };
+    auto issue_x = [&](int st, int c, int xk) {
+      const int r = lane - T;
+      if (r >= 0 && r < p.m && xk > 0)
+        bulk_g2s(smem_u32(ring + st * Sh::kStage + Sh::kWBytes + r * Sh::kXRow),
+                 static_cast<const unsigned char*>(p.x) + (static_cast<int64_t>(r) * p.ldx + c * 64) * 2, xk * 128,
+                 smem_u32(full + st), xpol);
+    };
+    int st = 0, it = 0;
     uint32_t ph = 0;
-    for (int64_t L = lo; L < hi;) {
-      const int u = static_cast<int>(L / p.chunks), c = static_cast<int>(L % p.chunks);
-      const int s = static_cast<int>(min<int64_t>(min(W, p.chunks - c), hi - L));
-      const int tiles = min(T, p.ntiles - u * T);
-      const int xk = max(0, min(c + s, p.kfull) - c);
+    bool waited = false;
+    auto dependency_wait = [&] {
+      asm volatile("griddepcontrol.wait;\n" ::: "memory");
+      int64_t L2 = lo;
+      for (int i = 0; i < min(it, NS); ++i) {
+        int u, c, s, tiles, xk;
+        geom(L2, u, c, s, tiles, xk);
+        issue_x(i, c, xk);
+        L2 += s;
+      }
+      waited = true;
+    };
+    for (int64_t L = lo; L < hi; ++it) {
+      if (!waited && it == NS) dependency_wait();
+      int u, c, s, tiles, xk;
+      geom(L, u, c, s, tiles, xk);
       mbar_wait(smem_u32(empty + st), ph ^ 1);
       const uint32_t bar = smem_u32(full + st);
       if (lane == 0) mbar_expect_tx(bar, static_cast<uint32_t>(tiles * s * 512 + p.m * xk * 128));
       __syncwarp();
-      unsigned char* stage = ring + st * Sh::kStage;
       if (lane < tiles)
-        bulk_g2s(smem_u32(stage + lane * W * 512),
+        bulk_g2s(smem_u32(ring + st * Sh::kStage + lane * W * 512),
                  p.packed + (static_cast<int64_t>(u * T + lane) * p.chunks + c) * 512, s * 512, bar, wpol);
-      const int r = lane - T;
-      if (r >= 0 && r < p.m && xk > 0)
-        bulk_g2s(smem_u32(stage + Sh::kWBytes + r * Sh::kXRow),
-                 static_cast<const unsigned char*>(p.x) + (static_cast<int64_t>(r) * p.ldx + c * 64) * 2, xk * 128,
-                 bar, xpol);
+      if (waited) issue_x(st, c, xk);
       L += s;
       if (++st == NS) {
         st = 0;
         ph ^= 1;
       }
     }
+    if (!waited) dependency_wait();
     return;
   }
 
-  // Consumers: warp w multiplies chunk c + w of each stage.
+  // Consumers: warp w multiplies chunk c + w of each stage. They read the activations' tail and
+  // write y, partials and counters only after the previous kernel has finished.
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
   const int g = lane / 4, cq = lane % 4;
   const auto* xg = static_cast<const elem_t<BF16>*>(p.x);
   float acc[T][MT][4] = {};
@@ -382,7 +410,7 @@ constexpr int stages() {
 }
 
 template <bool BF16, bool SA, int MT, int T>
-void launch(const StreamArgs& a, cudaStream_t s) {
+void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
   constexpr int NS = stages<MT, T>();
   static_assert(NS >= 2, "at least two stages");
   using Sh = StreamShape<MT, T, kWarps, NS>;
@@ -392,22 +420,38 @@ void launch(const StreamArgs& a, cudaStream_t s) {
     return true;
   }();
   (void)attr;
-  kern<<<a.ctas, (kWarps + 1) * 32, Sh::kSmem, s>>>(a);
+  if (!pdl) {
+    kern<<<a.ctas, (kWarps + 1) * 32, Sh::kSmem, s>>>(a);
+    return;
+  }
+  // Programmatic dependent launch: this kernel may start while the previous one in the stream
+  // finishes (it waits in griddepcontrol.wait before reading anything that kernel writes).
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(a.ctas);
+  cfg.blockDim = dim3((kWarps + 1) * 32);
+  cfg.dynamicSmemBytes = Sh::kSmem;
+  cfg.stream = s;
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = at;
+  cfg.numAttrs = 1;
+  QF_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
 }
 
 template <bool BF16, int MT, int T>
-void launch_sa(const StreamArgs& a, bool sa, cudaStream_t s) {
+void launch_sa(const StreamArgs& a, bool sa, bool pdl, cudaStream_t s) {
   if (sa)
-    launch<BF16, true, MT, T>(a, s);
+    launch<BF16, true, MT, T>(a, pdl, s);
   else
-    launch<BF16, false, MT, T>(a, s);
+    launch<BF16, false, MT, T>(a, pdl, s);
 }
 
 template <bool BF16>
-void launch_m(const StreamArgs& a, bool sa, int tile_rows, cudaStream_t s) {
-  if (a.m <= 8) return launch_sa<BF16, 1, 4>(a, sa, s);
-  if (tile_rows == 128) return launch_sa<BF16, 2, 8>(a, sa, s);
-  return launch_sa<BF16, 2, 4>(a, sa, s);
+void launch_m(const StreamArgs& a, bool sa, int tile_rows, bool pdl, cudaStream_t s) {
+  if (a.m <= 8) return launch_sa<BF16, 1, 4>(a, sa, pdl, s);
+  if (tile_rows == 128) return launch_sa<BF16, 2, 8>(a, sa, pdl, s);
+  return launch_sa<BF16, 2, 4>(a, sa, pdl, s);
 }
 
 int sm_count() {
@@ -446,7 +490,7 @@ bool w4a16_stream_supported() {
 }
 
 void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
-                    int ctas, int tile_rows) {
+                    int ctas, int tile_rows, bool pdl) {
   const int T = (m > 8 && tile_rows == 128) ? 8 : 4;
   const int64_t units = (w.ntiles + T - 1) / T, total = units * w.chunks;
   if (ctas <= 0) ctas = sm_count();
@@ -486,9 +530,9 @@ void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, vo
   a.ctas = ctas;
   a.total = total;
   if (w.bf16)
-    launch_m<true>(a, sa, tile_rows, stream);
+    launch_m<true>(a, sa, tile_rows, pdl, stream);
   else
-    launch_m<false>(a, sa, tile_rows, stream);
+    launch_m<false>(a, sa, tile_rows, pdl, stream);
   QF_CUDA_CHECK(cudaGetLastError());
 }
 
