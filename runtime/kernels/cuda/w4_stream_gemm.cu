@@ -103,15 +103,18 @@ struct StreamArgs {
 };
 
 // Shared-memory plan of one kernel: barriers, NS ring stages, the K-split reduction buffer.
+constexpr int kHead = 256;  // mbarriers and the fix-up flag
+template <int MT, int T, int W>
+constexpr int stage_bytes() { return T * W * 512 + MT * 8 * (W * 128 + 16); }
 template <int MT, int T, int W, int NS>
 struct StreamShape {
   static constexpr int kWBytes = T * W * 512;  // a stage's weights: T tiles x W chunks (one per warp)
   static constexpr int kXRow = W * 128 + 16;   // a stage's activation row, padded 16 B (no bank conflicts)
-  static constexpr int kStage = kWBytes + MT * 8 * kXRow;
+  static constexpr int kStage = stage_bytes<MT, T, W>();
   static constexpr int E = T * MT * 4 * 32;  // a unit's accumulators, floats
   static constexpr int kRing = NS * kStage;
-  static constexpr int kSmem = 128 + kRing + W * E * 4;
-  static_assert(2 * NS * 8 + 4 <= 128, "barriers and flag fit in the first 128 bytes");
+  static constexpr int kSmem = kHead + kRing + W * E * 4;
+  static_assert(2 * NS * 8 + 4 <= kHead, "barriers and flag fit in the head");
   static_assert(kStage % 16 == 0, "bulk copies need 16-byte aligned stages");
 };
 
@@ -147,8 +150,8 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
   uint64_t* full = reinterpret_cast<uint64_t*>(smem);
   uint64_t* empty = full + NS;
   int* flag = reinterpret_cast<int*>(smem + 2 * NS * 8);
-  unsigned char* ring = smem + 128;
-  float* red = reinterpret_cast<float*>(smem + 128 + Sh::kRing);
+  unsigned char* ring = smem + kHead;
+  float* red = reinterpret_cast<float*>(smem + kHead + Sh::kRing);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int b = blockIdx.x;
   const int64_t lo = range_start(b, p.total, p.ctas), hi = range_start(b + 1, p.total, p.ctas);
@@ -172,7 +175,8 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
     auto geom = [&](int64_t L, int& u, int& c, int& s, int& tiles, int& xk) {
       u = static_cast<int>(L / p.chunks);
       c = static_cast<int>(L % p.chunks);
-      s = static_cast<int>(min<int64_t>(min(W, p.chunks - c), hi - L));
+      s = min(W, p.chunks - c);
+      if (hi - L < s) s = static_cast<int>(hi - L);
       tiles = min(T, p.ntiles - u * T);
       xk = max(0, min(c + s, p.kfull) - c);
     };
@@ -233,10 +237,11 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
   uint32_t ph = 0;
   const int first_unit = static_cast<int>(lo / p.chunks);
 
-  auto flush = [&](int tiles) {
+  // Tiles past ntiles (the last unit) are multiplied too, on zero codes with zero scales: their
+  // sums stay 0 and are never stored, and every loop keeps compile-time indices.
+  auto flush = [&]() {
 #pragma unroll
     for (int j = 0; j < T; ++j) {
-      if (j >= tiles) break;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -254,7 +259,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
 
   for (int64_t L = lo; L < hi;) {
     const int u = static_cast<int>(L / p.chunks), c0 = static_cast<int>(L % p.chunks);
-    const int cend = static_cast<int>(min<int64_t>(p.chunks, c0 + (hi - L)));
+    const int cend = hi - L < p.chunks - c0 ? c0 + static_cast<int>(hi - L) : p.chunks;
     const int tiles = min(T, p.ntiles - u * T);
     for (int c = c0; c < cend; c += W) {
       const int s = min(W, cend - c);
@@ -295,7 +300,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       if constexpr (SA) {
         const int gi = chunk / p.cpg;
         if (gi != cur_gi) {
-          if (cur_gi >= 0) flush(tiles);
+          if (cur_gi >= 0) flush();
           cur_gi = gi;
 #pragma unroll
           for (int j = 0; j < T; ++j) {
@@ -309,12 +314,11 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       if constexpr (!SA) gsi = min((chunk * 64 + cq * 16) / p.gs, p.groups - 1);
 #pragma unroll
       for (int j = 0; j < T; ++j) {
-        if (j >= tiles) break;
         uint32_t s0 = 0, s1 = 0;
         if constexpr (!SA) {
           const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (u * T + j) * 16 + g;
-          s0 = scale_pair<BF16>(__ldg(sp));
-          s1 = scale_pair<BF16>(__ldg(sp + 8));
+          s0 = scale_pair<BF16>(j < tiles ? __ldg(sp) : 0.0f);
+          s1 = scale_pair<BF16>(j < tiles ? __ldg(sp + 8) : 0.0f);
         }
         const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
 #pragma unroll
@@ -348,7 +352,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
     // End of this CTA's part of unit u: sum the warps in a fixed order, then either write y
     // (the CTA did the whole unit) or leave a partial for the last CTA of the unit to finish.
     if constexpr (SA) {
-      if (cur_gi >= 0) flush(tiles);
+      if (cur_gi >= 0) flush();
       cur_gi = -1;
     }
 #pragma unroll
@@ -399,13 +403,18 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
 #endif
 }
 
-constexpr int kWarps = 8;  // consumer warps per CTA (= chunks per stage)
+// Consumer warps per CTA (= chunks per stage): 8, plus the producer. With 128-row units (T = 8)
+// the accumulators need more than the 168 registers a thread gets when 9 warps share the 4
+// schedulers' register files, so that shape runs 7 consumer warps (2 warps per scheduler).
+template <int T>
+constexpr int consumer_warps() { return T == 8 ? 7 : 8; }
 
 // Ring stages: as many as fit (at most 8) beside the reduction buffer in 224 KB of shared memory
 // (one CTA per SM); a stage holds 16 KB (4 tiles) or 32 KB (8 tiles) of weights.
 template <int MT, int T>
 constexpr int stages() {
-  constexpr int n = (224 * 1024 - 128 - kWarps * T * MT * 4 * 32 * 4) / StreamShape<MT, T, kWarps, 1>::kStage;
+  constexpr int kWarps = consumer_warps<T>();
+  constexpr int n = (224 * 1024 - kHead - kWarps * T * MT * 4 * 32 * 4) / stage_bytes<MT, T, kWarps>();
   return n > 8 ? 8 : n;
 }
 
@@ -413,6 +422,7 @@ template <bool BF16, bool SA, int MT, int T>
 void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
   constexpr int NS = stages<MT, T>();
   static_assert(NS >= 2, "at least two stages");
+  constexpr int kWarps = consumer_warps<T>();
   using Sh = StreamShape<MT, T, kWarps, NS>;
   auto* kern = w4_stream_kernel<BF16, SA, MT, T, kWarps, NS>;
   static const bool attr = [&] {
@@ -480,7 +490,7 @@ bool w4a16_stream_supported() {
     }
     // The kernel body exists only in sm_90+ machine code: check what this build embedded.
     cudaFuncAttributes fa{};
-    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, kWarps, stages<1, 4>()>) != cudaSuccess) {
+    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, consumer_warps<4>(), stages<1, 4>()>) != cudaSuccess) {
       cudaGetLastError();
       return false;
     }
