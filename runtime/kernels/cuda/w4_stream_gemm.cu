@@ -114,7 +114,7 @@ struct StreamShape {
   static constexpr int E = T * MT * 4 * 32;  // a unit's accumulators, floats
   static constexpr int kRing = NS * kStage;
   static constexpr int kSmem = kHead + kRing + W * E * 4;
-  static_assert(2 * NS * 8 + 4 <= kHead, "barriers and flag fit in the head");
+  static_assert(2 * NS * 8 + 8 <= kHead, "barriers and flags fit in the head");
   static_assert(kStage % 16 == 0, "bulk copies need 16-byte aligned stages");
 };
 
@@ -149,7 +149,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
   extern __shared__ __align__(128) unsigned char smem[];
   uint64_t* full = reinterpret_cast<uint64_t*>(smem);
   uint64_t* empty = full + NS;
-  int* flag = reinterpret_cast<int*>(smem + 2 * NS * 8);
+  int* flag = reinterpret_cast<int*>(smem + 2 * NS * 8);  // [2]: this CTA finishes split unit 0 / 1
   unsigned char* ring = smem + kHead;
   float* red = reinterpret_cast<float*>(smem + kHead + Sh::kRing);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -236,6 +236,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
   int st = 0;
   uint32_t ph = 0;
   const int first_unit = static_cast<int>(lo / p.chunks);
+  int pending[2] = {-1, -1};  // split units whose partial this CTA left in ws (slot 0: first, 1: last)
 
   // Tiles past ntiles (the last unit) are multiplied too, on zero codes with zero scales: their
   // sums stay 0 and are never stored, and every loop keeps compile-time indices.
@@ -377,28 +378,46 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       else
         p.ws[(static_cast<int64_t>(b) * 2 + slot) * E + e] = v;
     }
-    if (!whole) {
-      __threadfence();
-      consumers_sync(W * 32);
-      const int b_lo = owner(static_cast<int64_t>(u) * p.chunks, p.total, p.ctas);
-      const int b_hi = owner(static_cast<int64_t>(u) * p.chunks + p.chunks - 1, p.total, p.ctas);
-      if (threadIdx.x == 0) *flag = atomicAdd(p.counters + u, 1) == b_hi - b_lo;
-      consumers_sync(W * 32);
-      if (*flag) {
-        __threadfence();
-        for (int e = threadIdx.x; e < E; e += W * 32) {
-          float v = 0.0f;
-          for (int bb = b_lo; bb <= b_hi; ++bb) {
-            const int sl = u == static_cast<int>(range_start(bb, p.total, p.ctas) / p.chunks) ? 0 : 1;
-            v += __ldcg(p.ws + (static_cast<int64_t>(bb) * 2 + sl) * E + e);
-          }
-          store_y<BF16, MT, T>(p, u, e, v);
-        }
-        if (threadIdx.x == 0) p.counters[u] = 0;  // ready for the next call
+    if (!whole) (slot ? pending[1] : pending[0]) = u;  // constant indices: registers, not a stack array
+    consumers_sync(W * 32);  // red is reused by the next unit
+    L += cend - c0;
+  }
+
+  // Split units (at most the first and the last of the range): one fence and one counter update
+  // after the whole range has streamed, not in the middle, where the fence and the atomic's round
+  // trip would stall this SM's stream. The last CTA of a unit sums its partials in CTA order.
+  if (pending[0] >= 0 || pending[1] >= 0) {
+    __threadfence();
+    consumers_sync(W * 32);
+    if (threadIdx.x == 0) {
+#pragma unroll
+      for (int sl = 0; sl < 2; ++sl) {
+        const int u = pending[sl];
+        flag[sl] = 0;
+        if (u < 0) continue;
+        const int b_lo = owner(static_cast<int64_t>(u) * p.chunks, p.total, p.ctas);
+        const int b_hi = owner(static_cast<int64_t>(u) * p.chunks + p.chunks - 1, p.total, p.ctas);
+        flag[sl] = atomicAdd(p.counters + u, 1) == b_hi - b_lo;
       }
     }
-    consumers_sync(W * 32);  // red and flag are reused by the next unit
-    L += cend - c0;
+    consumers_sync(W * 32);
+#pragma unroll
+    for (int sl = 0; sl < 2; ++sl) {
+      if (!flag[sl]) continue;
+      const int u = pending[sl];
+      const int b_lo = owner(static_cast<int64_t>(u) * p.chunks, p.total, p.ctas);
+      const int b_hi = owner(static_cast<int64_t>(u) * p.chunks + p.chunks - 1, p.total, p.ctas);
+      __threadfence();
+      for (int e = threadIdx.x; e < E; e += W * 32) {
+        float v = 0.0f;
+        for (int bb = b_lo; bb <= b_hi; ++bb) {
+          const int bs = u == static_cast<int>(range_start(bb, p.total, p.ctas) / p.chunks) ? 0 : 1;
+          v += __ldcg(p.ws + (static_cast<int64_t>(bb) * 2 + bs) * E + e);
+        }
+        store_y<BF16, MT, T>(p, u, e, v);
+      }
+      if (threadIdx.x == 0) p.counters[u] = 0;  // ready for the next call
+    }
   }
 #endif
 }
