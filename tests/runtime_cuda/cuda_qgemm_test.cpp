@@ -80,7 +80,7 @@ struct W4Case {
   bool clamp = false;  // codes only -8 / 7 and activations at +-255/64 (the ends of both ranges)
   int tiles_per_warp = 0, warps_k = 0;  // CUDA-core kernel shape (0 = pick)
   int pipeline = 0;                     // W4Config::gemv_pipeline
-  int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0;  // W4Config::stream* (streaming kernel)
+  int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0, stream_cpw = 0;  // W4Config::stream*
   bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
 };
 
@@ -92,7 +92,8 @@ std::string name(const W4Case& c) {
          (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "") + (c.pipeline < 0 ? "_batched" : "") +
          (c.stream > 0 ? "_stream" : c.stream < 0 ? "_nostream" : "") +
          (c.stream_ctas ? "_ctas" + std::to_string(c.stream_ctas) : "") +
-         (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "");
+         (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
+         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -150,6 +151,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
   cfg.stream_ctas = c.stream_ctas;
   cfg.stream_tile_rows = c.stream_tile_rows;
   cfg.stream_pdl = c.stream_pdl;
+  cfg.stream_cpw = c.stream_cpw;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
@@ -274,9 +276,10 @@ TEST(W4Gemv, EveryBlockShapeMatchesAndRepeatsExactly) {
 // three CTAs, a CTA over three units). Every case runs twice on the same weight: same bits.
 // Where no 9.x GPU is present, the launcher's checks are what run (the GPU tests skip).
 W4Case stream(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, int ctas = 0, bool clamp = false, int rows = 0,
-              int pdl = 0) {
+              int pdl = 0, int cpw = 0) {
   W4Case c{m, n, k, gs, bf16, false};
   c.stream_pdl = pdl;
+  c.stream_cpw = cpw;
   c.stream = 1;
   c.stream_ctas = ctas;
   c.stream_tile_rows = rows;
@@ -308,7 +311,10 @@ INSTANTIATE_TEST_SUITE_P(
                       stream(1, 64, 1024, 128, true, 0, true), stream(16, 64, 1024, 0, true, 5, true),
                       stream(8, 1000, 512, 32, true), stream(12, 48, 640, 128, false, 0, true, 128),
                       stream(9, 17, 72, 0, true, 4), stream(2, 4100, 256, 64, false, 0),
-                      stream(4, 300, 1040, 80, true, 7, false, 0, 1), stream(13, 257, 4096, 128, false, 0, false, 0, 1)),
+                      stream(4, 300, 1040, 80, true, 7, false, 0, 1), stream(13, 257, 4096, 128, false, 0, false, 0, 1),
+                      stream(1, 33, 99, 0, false, 3, false, 0, 0, 2), stream(5, 130, 4160, 64, true, 7, false, 0, 0, 2),
+                      stream(8, 100, 1040, 80, false, 0, true, 0, 0, 2), stream(16, 257, 2048, 128, true, 5, false, 0, 0, 2),
+                      stream(11, 40, 256, 16, false, 3, false, 0, 1, 2)),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};

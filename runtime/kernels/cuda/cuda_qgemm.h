@@ -89,7 +89,8 @@ struct W4Device {
 // kernel of w4_stream_gemm.cu where it measured faster), 1 = force it (throws where it cannot
 // run), -1 = never; stream_ctas: its persistent grid (0 = one CTA per SM; tests use odd sizes to
 // exercise the split-K fix-up); stream_tile_rows: weight rows per work unit at M > 8 (64 or 128,
-// 0 = 64); stream_pdl: 1 = launch it with programmatic dependent launch (its first weight stages
+// 0 = 64); stream_cpw: consecutive 64-k chunks per consumer warp in one ring stage (1 or 2, 0 =
+// pick); stream_pdl: 1 = launch it with programmatic dependent launch (its first weight stages
 // load while the previous kernel of the stream finishes), 0 / -1 = a plain launch.
 struct W4Config {
   int warps_n = 0, warps_k = 0, tiles_per_warp = 0;
@@ -99,6 +100,7 @@ struct W4Config {
   int stream_ctas = 0;
   int stream_tile_rows = 0;
   int stream_pdl = 0;
+  int stream_cpw = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

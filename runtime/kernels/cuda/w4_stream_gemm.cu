@@ -104,13 +104,14 @@ struct StreamArgs {
 
 // Shared-memory plan of one kernel: barriers, NS ring stages, the K-split reduction buffer.
 constexpr int kHead = 256;  // mbarriers and the fix-up flag
-template <int MT, int T, int W>
-constexpr int stage_bytes() { return T * W * 512 + MT * 8 * (W * 128 + 16); }
-template <int MT, int T, int W, int NS>
+template <int MT, int T, int S>
+constexpr int stage_bytes() { return T * S * 512 + MT * 8 * (S * 128 + 16); }
+// S: chunks per stage (CPW consecutive chunks per consumer warp).
+template <int MT, int T, int W, int S, int NS>
 struct StreamShape {
-  static constexpr int kWBytes = T * W * 512;  // a stage's weights: T tiles x W chunks (one per warp)
-  static constexpr int kXRow = W * 128 + 16;   // a stage's activation row, padded 16 B (no bank conflicts)
-  static constexpr int kStage = stage_bytes<MT, T, W>();
+  static constexpr int kWBytes = T * S * 512;  // a stage's weights: T tiles x S chunks
+  static constexpr int kXRow = S * 128 + 16;   // a stage's activation row, padded 16 B (no bank conflicts)
+  static constexpr int kStage = stage_bytes<MT, T, S>();
   static constexpr int E = T * MT * 4 * 32;  // a unit's accumulators, floats
   static constexpr int kRing = NS * kStage;
   static constexpr int kSmem = kHead + kRing + W * E * 4;
@@ -140,11 +141,13 @@ __device__ __forceinline__ void store_y(const StreamArgs& p, int u, int e, float
 // SA: scales applied after the mma, once per group (group size a multiple of 64, or per
 // channel), with the fp16/bf16 magic offset removed through the activation sums; else scaled
 // in the dequantization (group sizes that are multiples of 16 only). MT: 8-column halves of M.
-// T: 16-row tiles per unit. W: consumer warps (= chunks per stage). NS: ring stages.
-template <bool BF16, bool SA, int MT, int T, int W, int NS>
+// T: 16-row tiles per unit. W: consumer warps. CPW: consecutive chunks per warp per stage (a
+// stage is W * CPW chunks). NS: ring stages.
+template <bool BF16, bool SA, int MT, int T, int W, int CPW, int NS>
 __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const StreamArgs p) {
 #ifdef QF_W4_STREAM_DEVICE
-  using Sh = StreamShape<MT, T, W, NS>;
+  constexpr int S = W * CPW;
+  using Sh = StreamShape<MT, T, W, S, NS>;
   constexpr int E = Sh::E;
   extern __shared__ __align__(128) unsigned char smem[];
   uint64_t* full = reinterpret_cast<uint64_t*>(smem);
@@ -175,7 +178,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
     auto geom = [&](int64_t L, int& u, int& c, int& s, int& tiles, int& xk) {
       u = static_cast<int>(L / p.chunks);
       c = static_cast<int>(L % p.chunks);
-      s = min(W, p.chunks - c);
+      s = min(S, p.chunks - c);
       if (hi - L < s) s = static_cast<int>(hi - L);
       tiles = min(T, p.ntiles - u * T);
       xk = max(0, min(c + s, p.kfull) - c);
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       if (lane == 0) mbar_expect_tx(bar, static_cast<uint32_t>(tiles * s * 512 + p.m * xk * 128));
       __syncwarp();
       if (lane < tiles)
-        bulk_g2s(smem_u32(ring + st * Sh::kStage + lane * W * 512),
+        bulk_g2s(smem_u32(ring + st * Sh::kStage + lane * S * 512),
                  p.packed + (static_cast<int64_t>(u * T + lane) * p.chunks + c) * 512, s * 512, bar, wpol);
       if (waited) issue_x(st, c, xk);
       L += s;
@@ -258,95 +261,104 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
       for (int i = 0; i < 4; ++i) xsum[mt][i] = 0.0f;
   };
 
+  // Multiplies one chunk of unit u (tiles valid tiles) into acc (and xsum, SA).
+  auto process = [&](int chunk, int u, int tiles, const uint4 (&w)[T], const uint4 (&xl)[MT], const uint4 (&xh)[MT]) {
+    if constexpr (SA) {
+      const int gi = chunk / p.cpg;
+      if (gi != cur_gi) {
+        if (cur_gi >= 0) flush();
+        cur_gi = gi;
+#pragma unroll
+        for (int j = 0; j < T; ++j) {
+          const float* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (u * T + j) * 16 + g;
+          sc[j][0] = j < tiles ? __ldg(sp) : 0.0f;
+          sc[j][1] = j < tiles ? __ldg(sp + 8) : 0.0f;
+        }
+      }
+    }
+    int gsi = 0;
+    if constexpr (!SA) gsi = min((chunk * 64 + cq * 16) / p.gs, p.groups - 1);
+#pragma unroll
+    for (int j = 0; j < T; ++j) {
+      uint32_t s0 = 0, s1 = 0;
+      if constexpr (!SA) {
+        const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (u * T + j) * 16 + g;
+        s0 = scale_pair<BF16>(j < tiles ? __ldg(sp) : 0.0f);
+        s1 = scale_pair<BF16>(j < tiles ? __ldg(sp + 8) : 0.0f);
+      }
+      const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        uint32_t a[4];
+        if constexpr (SA)
+          dequant8_raw<BF16>(words[t], a);
+        else
+          dequant8<BF16>(words[t], s0, s1, a);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          ptx::mma_16816<BF16>(acc[j][mt], a, b0, b1);
+        }
+      }
+    }
+    if constexpr (SA) {
+      const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
+#pragma unroll
+      for (int t = 0; t < 4; ++t)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
+          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
+          ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
+        }
+    }
+  };
+
   for (int64_t L = lo; L < hi;) {
     const int u = static_cast<int>(L / p.chunks), c0 = static_cast<int>(L % p.chunks);
     const int cend = hi - L < p.chunks - c0 ? c0 + static_cast<int>(hi - L) : p.chunks;
     const int tiles = min(T, p.ntiles - u * T);
-    for (int c = c0; c < cend; c += W) {
-      const int s = min(W, cend - c);
-      const int chunk = c + warp;
-      const bool active = warp < s;
+    for (int c = c0; c < cend; c += S) {
+      const int s = min(S, cend - c);
       mbar_wait(smem_u32(full + st), ph);
       const unsigned char* stage = ring + st * Sh::kStage;
-      uint4 w[T];
-      uint4 xl[MT], xh[MT];
-      if (active) {
 #pragma unroll
-        for (int j = 0; j < T; ++j)
-          w[j] = j < tiles ? *reinterpret_cast<const uint4*>(stage + (j * W + warp) * 512 + lane * 16)
-                           : make_uint4(0, 0, 0, 0);
+      for (int q = 0; q < CPW; ++q) {
+        const int li = warp * CPW + q;  // chunk of the stage
+        const int chunk = c + li;
+        const bool active = li < s;
+        uint4 w[T];
+        uint4 xl[MT], xh[MT];
+        if (active) {
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const int row = mt * 8 + g;
-          if (row >= p.m) {
-            xl[mt] = xh[mt] = make_uint4(0, 0, 0, 0);
-          } else if (chunk < p.kfull) {
-            const uint4* xp =
-                reinterpret_cast<const uint4*>(stage + Sh::kWBytes + row * Sh::kXRow + warp * 128 + cq * 32);
-            xl[mt] = xp[0];
-            xh[mt] = xp[1];
-          } else {
-            load_x16<BF16>(xg, p.ldx, row, p.m, chunk * 64 + cq * 16, p.k, xl[mt], xh[mt]);
-          }
-        }
-      }
-      __syncwarp();
-      if (lane == 0) mbar_arrive(smem_u32(empty + st));
-      if (++st == NS) {
-        st = 0;
-        ph ^= 1;
-      }
-      if (!active) continue;
-
-      if constexpr (SA) {
-        const int gi = chunk / p.cpg;
-        if (gi != cur_gi) {
-          if (cur_gi >= 0) flush();
-          cur_gi = gi;
-#pragma unroll
-          for (int j = 0; j < T; ++j) {
-            const float* sp = p.scales + static_cast<int64_t>(gi) * p.npad + (u * T + j) * 16 + g;
-            sc[j][0] = j < tiles ? __ldg(sp) : 0.0f;
-            sc[j][1] = j < tiles ? __ldg(sp + 8) : 0.0f;
-          }
-        }
-      }
-      int gsi = 0;
-      if constexpr (!SA) gsi = min((chunk * 64 + cq * 16) / p.gs, p.groups - 1);
-#pragma unroll
-      for (int j = 0; j < T; ++j) {
-        uint32_t s0 = 0, s1 = 0;
-        if constexpr (!SA) {
-          const float* sp = p.scales + static_cast<int64_t>(gsi) * p.npad + (u * T + j) * 16 + g;
-          s0 = scale_pair<BF16>(j < tiles ? __ldg(sp) : 0.0f);
-          s1 = scale_pair<BF16>(j < tiles ? __ldg(sp + 8) : 0.0f);
-        }
-        const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-          uint32_t a[4];
-          if constexpr (SA)
-            dequant8_raw<BF16>(words[t], a);
-          else
-            dequant8<BF16>(words[t], s0, s1, a);
+          for (int j = 0; j < T; ++j)
+            w[j] = j < tiles ? *reinterpret_cast<const uint4*>(stage + (j * S + li) * 512 + lane * 16)
+                             : make_uint4(0, 0, 0, 0);
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt) {
-            const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
-            const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
-            ptx::mma_16816<BF16>(acc[j][mt], a, b0, b1);
+            const int row = mt * 8 + g;
+            if (row >= p.m) {
+              xl[mt] = xh[mt] = make_uint4(0, 0, 0, 0);
+            } else if (chunk < p.kfull) {
+              const uint4* xp =
+                  reinterpret_cast<const uint4*>(stage + Sh::kWBytes + row * Sh::kXRow + li * 128 + cq * 32);
+              xl[mt] = xp[0];
+              xh[mt] = xp[1];
+            } else {
+              load_x16<BF16>(xg, p.ldx, row, p.m, chunk * 64 + cq * 16, p.k, xl[mt], xh[mt]);
+            }
           }
         }
-      }
-      if constexpr (SA) {
-        const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
-#pragma unroll
-        for (int t = 0; t < 4; ++t)
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
-            const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
-            ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
+        if (q == CPW - 1) {  // the stage is read: hand it back to the producer
+          __syncwarp();
+          if (lane == 0) mbar_arrive(smem_u32(empty + st));
+          if (++st == NS) {
+            st = 0;
+            ph ^= 1;
           }
+        }
+        if (active) process(chunk, u, tiles, w, xl, xh);
       }
     }
 
@@ -422,28 +434,28 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
 #endif
 }
 
-// Consumer warps per CTA (= chunks per stage): 8, plus the producer. With 128-row units (T = 8)
+// Consumer warps per CTA: 8, plus the producer. With 128-row units (T = 8)
 // the accumulators need more than the 168 registers a thread gets when 9 warps share the 4
 // schedulers' register files, so that shape runs 7 consumer warps (2 warps per scheduler).
 template <int T>
 constexpr int consumer_warps() { return T == 8 ? 7 : 8; }
 
 // Ring stages: as many as fit (at most 8) beside the reduction buffer in 224 KB of shared memory
-// (one CTA per SM); a stage holds 16 KB (4 tiles) or 32 KB (8 tiles) of weights.
-template <int MT, int T>
+// (one CTA per SM); a stage holds T x 8 x CPW chunks of 512 bytes of weights.
+template <int MT, int T, int CPW>
 constexpr int stages() {
   constexpr int kWarps = consumer_warps<T>();
-  constexpr int n = (224 * 1024 - kHead - kWarps * T * MT * 4 * 32 * 4) / stage_bytes<MT, T, kWarps>();
+  constexpr int n = (224 * 1024 - kHead - kWarps * T * MT * 4 * 32 * 4) / stage_bytes<MT, T, kWarps * CPW>();
   return n > 8 ? 8 : n;
 }
 
-template <bool BF16, bool SA, int MT, int T>
+template <bool BF16, bool SA, int MT, int T, int CPW>
 void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
-  constexpr int NS = stages<MT, T>();
+  constexpr int NS = stages<MT, T, CPW>();
   static_assert(NS >= 2, "at least two stages");
   constexpr int kWarps = consumer_warps<T>();
-  using Sh = StreamShape<MT, T, kWarps, NS>;
-  auto* kern = w4_stream_kernel<BF16, SA, MT, T, kWarps, NS>;
+  using Sh = StreamShape<MT, T, kWarps, kWarps * CPW, NS>;
+  auto* kern = w4_stream_kernel<BF16, SA, MT, T, kWarps, CPW, NS>;
   static const bool attr = [&] {
     QF_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Sh::kSmem));
     return true;
@@ -468,19 +480,20 @@ void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
   QF_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
 }
 
-template <bool BF16, int MT, int T>
+template <bool BF16, int MT, int T, int CPW>
 void launch_sa(const StreamArgs& a, bool sa, bool pdl, cudaStream_t s) {
   if (sa)
-    launch<BF16, true, MT, T>(a, pdl, s);
+    launch<BF16, true, MT, T, CPW>(a, pdl, s);
   else
-    launch<BF16, false, MT, T>(a, pdl, s);
+    launch<BF16, false, MT, T, CPW>(a, pdl, s);
 }
 
 template <bool BF16>
-void launch_m(const StreamArgs& a, bool sa, int tile_rows, bool pdl, cudaStream_t s) {
-  if (a.m <= 8) return launch_sa<BF16, 1, 4>(a, sa, pdl, s);
-  if (tile_rows == 128) return launch_sa<BF16, 2, 8>(a, sa, pdl, s);
-  return launch_sa<BF16, 2, 4>(a, sa, pdl, s);
+void launch_m(const StreamArgs& a, bool sa, int tile_rows, int cpw, bool pdl, cudaStream_t s) {
+  if (a.m <= 8)
+    return cpw == 2 ? launch_sa<BF16, 1, 4, 2>(a, sa, pdl, s) : launch_sa<BF16, 1, 4, 1>(a, sa, pdl, s);
+  if (tile_rows == 128) return launch_sa<BF16, 2, 8, 1>(a, sa, pdl, s);
+  return cpw == 2 ? launch_sa<BF16, 2, 4, 2>(a, sa, pdl, s) : launch_sa<BF16, 2, 4, 1>(a, sa, pdl, s);
 }
 
 int sm_count() {
@@ -509,7 +522,7 @@ bool w4a16_stream_supported() {
     }
     // The kernel body exists only in sm_90+ machine code: check what this build embedded.
     cudaFuncAttributes fa{};
-    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, consumer_warps<4>(), stages<1, 4>()>) != cudaSuccess) {
+    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, consumer_warps<4>(), 1, stages<1, 4, 1>()>) != cudaSuccess) {
       cudaGetLastError();
       return false;
     }
@@ -519,7 +532,7 @@ bool w4a16_stream_supported() {
 }
 
 void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
-                    int ctas, int tile_rows, bool pdl) {
+                    int ctas, int tile_rows, int cpw, bool pdl) {
   const int T = (m > 8 && tile_rows == 128) ? 8 : 4;
   const int64_t units = (w.ntiles + T - 1) / T, total = units * w.chunks;
   if (ctas <= 0) ctas = sm_count();
@@ -559,9 +572,9 @@ void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, vo
   a.ctas = ctas;
   a.total = total;
   if (w.bf16)
-    launch_m<true>(a, sa, tile_rows, pdl, stream);
+    launch_m<true>(a, sa, tile_rows, cpw, pdl, stream);
   else
-    launch_m<false>(a, sa, tile_rows, pdl, stream);
+    launch_m<false>(a, sa, tile_rows, cpw, pdl, stream);
   QF_CUDA_CHECK(cudaGetLastError());
 }
 
