@@ -113,6 +113,7 @@ struct Row {
   double w4stream = 0, w4stream128 = 0;  // the streaming kernel forced (64-row units; 128-row at M > 8)
   double w4streampdl = 0;                // the streaming kernel with programmatic dependent launch
   double w4stream2 = 0;                  // the streaming kernel, 2 chunks per warp per stage
+  double w4stream12 = 0;                 // the streaming kernel, 12 consumer warps (M <= 8)
   std::string w4cfg;
 };
 
@@ -274,6 +275,11 @@ int main(int argc, char** argv) {
           st.stream_cpw = 2;
           r.w4stream2 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
           st.stream_cpw = 0;
+          if (m <= 8) {
+            st.stream_warps = 12;
+            r.w4stream12 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+            st.stream_warps = 0;
+          }
           if (m > 8) {
             st.stream_tile_rows = 128;
             r.w4stream128 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
@@ -366,17 +372,18 @@ int main(int argc, char** argv) {
       "\nW4A16 at M <= 16, the streaming kernel (bulk copies, persistent grid) against the register-streaming\n"
       "tensor-core kernel, same process; GB/s counts weights + scales + activations + output once:\n"
       "\n| N | K | M | cuBLAS FP16 us | tensor-core us | x | streaming us | GB/s | x | streaming 128-row us | x | "
-      "streaming + PDL us | GB/s | x | streaming 2 chunks/warp us | x |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "streaming + PDL us | GB/s | x | streaming 2 chunks/warp us | x | streaming 12 warps us | x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& r : rows) {
     if (r.w4stream <= 0) continue;
     const double b4 = r.n * r.k / 2.0 + r.n * (r.k / 128) * 4.0 + r.m * r.k * 2.0 + r.m * r.n * 2.0;
     char r128[64] = "- | -";
     if (r.w4stream128 > 0) std::snprintf(r128, sizeof r128, "%.1f | %.2f", r.w4stream128, r.cublas / r.w4stream128);
-    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.0f | %.2f | %s | %.1f | %.0f | %.2f | %.1f | %.2f |\n",
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.0f | %.2f | %s | %.1f | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f |\n",
                 long(r.n), long(r.k), long(r.m), r.cublas, r.w4mma, r.cublas / r.w4mma, r.w4stream,
                 b4 / r.w4stream / 1e3, r.cublas / r.w4stream, r128, r.w4streampdl, b4 / r.w4streampdl / 1e3,
-                r.cublas / r.w4streampdl, r.w4stream2, r.cublas / r.w4stream2);
+                r.cublas / r.w4streampdl, r.w4stream2, r.cublas / r.w4stream2, r.w4stream12,
+                r.w4stream12 > 0 ? r.cublas / r.w4stream12 : 0.0);
   }
   std::printf("\ncuBLAS FP16 TFLOP/s per row: ");
   for (auto& r : rows) std::printf("%.0f ", 2.0 * r.m * r.n * r.k / r.cublas / 1e6);

@@ -101,6 +101,7 @@ struct W4Config {
   int stream_tile_rows = 0;
   int stream_pdl = 0;
   int stream_cpw = 0;
+  int stream_warps = 0;  // consumer warps per CTA: 12 (M <= 8 only) or 0 = 8
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

@@ -17,6 +17,7 @@
 //   - the arithmetic is the tensor-core kernel's (w4_fragment.cuh, m16n8k16, fp32 sums, scales
 //     applied once per group), one chunk per consumer warp per stage.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "runtime/kernels/cuda/cuda_check.h"
@@ -100,6 +101,7 @@ struct StreamArgs {
   int units;  // ceil(ntiles / T)
   int ctas;
   int64_t total;  // units * chunks: the work, split evenly over the CTAs
+  int probe;      // measurement only (QF_W4_STREAM_PROBE=1): stream without multiplying
 };
 
 // Shared-memory plan of one kernel: barriers, NS ring stages, the K-split reduction buffer.
@@ -358,7 +360,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
             ph ^= 1;
           }
         }
-        if (active) process(chunk, u, tiles, w, xl, xh);
+        if (active && p.probe != 1) process(chunk, u, tiles, w, xl, xh);
       }
     }
 
@@ -439,21 +441,20 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
 // schedulers' register files, so that shape runs 7 consumer warps (2 warps per scheduler).
 template <int T>
 constexpr int consumer_warps() { return T == 8 ? 7 : 8; }
+// At M <= 8 (122 registers) 12 consumer warps also fit (13 warps: at most 4 per scheduler).
 
 // Ring stages: as many as fit (at most 8) beside the reduction buffer in 224 KB of shared memory
 // (one CTA per SM); a stage holds T x 8 x CPW chunks of 512 bytes of weights.
-template <int MT, int T, int CPW>
+template <int MT, int T, int CPW, int kWarps>
 constexpr int stages() {
-  constexpr int kWarps = consumer_warps<T>();
   constexpr int n = (224 * 1024 - kHead - kWarps * T * MT * 4 * 32 * 4) / stage_bytes<MT, T, kWarps * CPW>();
   return n > 8 ? 8 : n;
 }
 
-template <bool BF16, bool SA, int MT, int T, int CPW>
+template <bool BF16, bool SA, int MT, int T, int CPW, int kWarps>
 void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
-  constexpr int NS = stages<MT, T, CPW>();
+  constexpr int NS = stages<MT, T, CPW, kWarps>();
   static_assert(NS >= 2, "at least two stages");
-  constexpr int kWarps = consumer_warps<T>();
   using Sh = StreamShape<MT, T, kWarps, kWarps * CPW, NS>;
   auto* kern = w4_stream_kernel<BF16, SA, MT, T, kWarps, CPW, NS>;
   static const bool attr = [&] {
@@ -480,16 +481,18 @@ void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
   QF_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
 }
 
-template <bool BF16, int MT, int T, int CPW>
+template <bool BF16, int MT, int T, int CPW, int W = consumer_warps<T>()>
 void launch_sa(const StreamArgs& a, bool sa, bool pdl, cudaStream_t s) {
   if (sa)
-    launch<BF16, true, MT, T, CPW>(a, pdl, s);
+    launch<BF16, true, MT, T, CPW, W>(a, pdl, s);
   else
-    launch<BF16, false, MT, T, CPW>(a, pdl, s);
+    launch<BF16, false, MT, T, CPW, W>(a, pdl, s);
 }
 
 template <bool BF16>
-void launch_m(const StreamArgs& a, bool sa, int tile_rows, int cpw, bool pdl, cudaStream_t s) {
+void launch_m(const StreamArgs& a, bool sa, int tile_rows, int cpw, int warps, bool pdl, cudaStream_t s) {
+  if (a.m <= 8 && warps == 12)
+    return cpw == 2 ? launch_sa<BF16, 1, 4, 2, 12>(a, sa, pdl, s) : launch_sa<BF16, 1, 4, 1, 12>(a, sa, pdl, s);
   if (a.m <= 8)
     return cpw == 2 ? launch_sa<BF16, 1, 4, 2>(a, sa, pdl, s) : launch_sa<BF16, 1, 4, 1>(a, sa, pdl, s);
   if (tile_rows == 128) return launch_sa<BF16, 2, 8, 1>(a, sa, pdl, s);
@@ -522,7 +525,7 @@ bool w4a16_stream_supported() {
     }
     // The kernel body exists only in sm_90+ machine code: check what this build embedded.
     cudaFuncAttributes fa{};
-    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, consumer_warps<4>(), 1, stages<1, 4, 1>()>) != cudaSuccess) {
+    if (cudaFuncGetAttributes(&fa, w4_stream_kernel<false, true, 1, 4, consumer_warps<4>(), 1, stages<1, 4, 1, consumer_warps<4>()>()>) != cudaSuccess) {
       cudaGetLastError();
       return false;
     }
@@ -532,7 +535,7 @@ bool w4a16_stream_supported() {
 }
 
 void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
-                    int ctas, int tile_rows, int cpw, bool pdl) {
+                    int ctas, int tile_rows, int cpw, int warps, bool pdl) {
   const int T = (m > 8 && tile_rows == 128) ? 8 : 4;
   const int64_t units = (w.ntiles + T - 1) / T, total = units * w.chunks;
   if (ctas <= 0) ctas = sm_count();
@@ -571,10 +574,15 @@ void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, vo
   a.units = static_cast<int>(units);
   a.ctas = ctas;
   a.total = total;
+  static const int probe = [] {
+    const char* e = std::getenv("QF_W4_STREAM_PROBE");
+    return e ? std::atoi(e) : 0;
+  }();
+  a.probe = probe;
   if (w.bf16)
-    launch_m<true>(a, sa, tile_rows, cpw, pdl, stream);
+    launch_m<true>(a, sa, tile_rows, cpw, warps, pdl, stream);
   else
-    launch_m<false>(a, sa, tile_rows, cpw, pdl, stream);
+    launch_m<false>(a, sa, tile_rows, cpw, warps, pdl, stream);
   QF_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -20,11 +20,12 @@ bool w4_stream_usable(const W4Device& w, int64_t m);
 
 // y [M, N] = x [M, K] * W^T for a dense W4Device (the w4_prepare layout, no second copy).
 // ctas: the persistent grid (0 = one per SM); tile_rows: rows of W per work unit (64 or 128,
-// 0 = pick); cpw: consecutive 64-k chunks per consumer warp per stage (1 or 2, 0 = pick); pdl: launch with programmatic dependent launch (the weight prefetch of the first
+// 0 = pick); cpw: consecutive 64-k chunks per consumer warp per stage (1 or 2, 0 = pick); warps: consumer warps (12 at M <= 8, else 0 = the
+// default 8); pdl: launch with programmatic dependent launch (the weight prefetch of the first
 // stages overlaps the end of the previous kernel in the stream). Arguments are checked by w4a16_gemm. Uses a workspace owned by `w` (split-K
 // partials and per-unit counters): calls on one W4Device must not run concurrently on two
 // streams.
 void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
-                    int ctas, int tile_rows, int cpw, bool pdl);
+                    int ctas, int tile_rows, int cpw, int warps, bool pdl);
 
 }  // namespace qf::cuda

@@ -420,7 +420,7 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
       throw Error("w4a16_gemm: the streaming kernel needs a dense weight, 1 <= M <= " +
                   std::to_string(kW4StreamMaxM) + " and a compute capability 9.x device built for sm_90");
     w4_stream_gemm(w, m, x, ldx, y, static_cast<cudaStream_t>(stream), cfg.stream_ctas, cfg.stream_tile_rows,
-                   cfg.stream_cpw, cfg.stream_pdl > 0);
+                   cfg.stream_cpw, cfg.stream_warps, cfg.stream_pdl > 0);
     return;
   }
   // Small M, dense: the CUDA-core kernel (w4_gemv.cu) reads the same prepared weight.
