@@ -114,6 +114,7 @@ struct Row {
   double w4streampdl = 0;                // the streaming kernel with programmatic dependent launch
   double w4stream2 = 0;                  // the streaming kernel, 2 chunks per warp per stage
   double w4stream12 = 0;                 // the streaming kernel, 12 consumer warps (M <= 8)
+  double w4stream32 = 0, w4stream32pdl = 0;  // 32-row units handed out whole (no split-K), plain / PDL
   std::string w4cfg;
 };
 
@@ -275,6 +276,12 @@ int main(int argc, char** argv) {
           st.stream_cpw = 2;
           r.w4stream2 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
           st.stream_cpw = 0;
+          st.stream_tile_rows = 32;
+          r.w4stream32 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 1;
+          r.w4stream32pdl = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 0;
+          st.stream_tile_rows = 0;
           if (m <= 8) {
             st.stream_warps = 12;
             r.w4stream12 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
@@ -372,18 +379,21 @@ int main(int argc, char** argv) {
       "\nW4A16 at M <= 16, the streaming kernel (bulk copies, persistent grid) against the register-streaming\n"
       "tensor-core kernel, same process; GB/s counts weights + scales + activations + output once:\n"
       "\n| N | K | M | cuBLAS FP16 us | tensor-core us | x | streaming us | GB/s | x | streaming 128-row us | x | "
-      "streaming + PDL us | GB/s | x | streaming 2 chunks/warp us | x | streaming 12 warps us | x |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "streaming + PDL us | GB/s | x | streaming 2 chunks/warp us | x | streaming 12 warps us | x | "
+      "32-row whole units us | x | 32-row + PDL us | GB/s | x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& r : rows) {
     if (r.w4stream <= 0) continue;
     const double b4 = r.n * r.k / 2.0 + r.n * (r.k / 128) * 4.0 + r.m * r.k * 2.0 + r.m * r.n * 2.0;
     char r128[64] = "- | -";
     if (r.w4stream128 > 0) std::snprintf(r128, sizeof r128, "%.1f | %.2f", r.w4stream128, r.cublas / r.w4stream128);
-    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.0f | %.2f | %s | %.1f | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f |\n",
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.0f | %.2f | %s | %.1f | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f "
+                "| %.1f | %.2f | %.1f | %.0f | %.2f |\n",
                 long(r.n), long(r.k), long(r.m), r.cublas, r.w4mma, r.cublas / r.w4mma, r.w4stream,
                 b4 / r.w4stream / 1e3, r.cublas / r.w4stream, r128, r.w4streampdl, b4 / r.w4streampdl / 1e3,
                 r.cublas / r.w4streampdl, r.w4stream2, r.cublas / r.w4stream2, r.w4stream12,
-                r.w4stream12 > 0 ? r.cublas / r.w4stream12 : 0.0);
+                r.w4stream12 > 0 ? r.cublas / r.w4stream12 : 0.0, r.w4stream32, r.cublas / r.w4stream32,
+                r.w4stream32pdl, b4 / r.w4stream32pdl / 1e3, r.cublas / r.w4stream32pdl);
   }
   std::printf("\ncuBLAS FP16 TFLOP/s per row: ");
   for (auto& r : rows) std::printf("%.0f ", 2.0 * r.m * r.n * r.k / r.cublas / 1e6);

@@ -314,7 +314,9 @@ INSTANTIATE_TEST_SUITE_P(
                       stream(4, 300, 1040, 80, true, 7, false, 0, 1), stream(13, 257, 4096, 128, false, 0, false, 0, 1),
                       stream(1, 33, 99, 0, false, 3, false, 0, 0, 2), stream(5, 130, 4160, 64, true, 7, false, 0, 0, 2),
                       stream(8, 100, 1040, 80, false, 0, true, 0, 0, 2), stream(16, 257, 2048, 128, true, 5, false, 0, 0, 2),
-                      stream(11, 40, 256, 16, false, 3, false, 0, 1, 2)),
+                      stream(11, 40, 256, 16, false, 3, false, 0, 1, 2), stream(1, 33, 99, 0, false, 0, false, 32),
+                      stream(3, 100, 1040, 80, true, 7, false, 32), stream(8, 130, 4160, 64, false, 5, true, 32, 1),
+                      stream(12, 257, 2048, 128, true, 0, false, 32), stream(16, 65, 384, 0, false, 3, false, 32, 1)),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};

@@ -102,6 +102,7 @@ struct StreamArgs {
   int ctas;
   int64_t total;  // units * chunks: the work, split evenly over the CTAs
   int probe;      // measurement only (QF_W4_STREAM_PROBE=1): stream without multiplying
+  int aligned;    // 1: each CTA takes whole units (ctas <= units)
 };
 
 // Shared-memory plan of one kernel: barriers, NS ring stages, the K-split reduction buffer.
@@ -159,7 +160,11 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
   float* red = reinterpret_cast<float*>(smem + kHead + Sh::kRing);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int b = blockIdx.x;
-  const int64_t lo = range_start(b, p.total, p.ctas), hi = range_start(b + 1, p.total, p.ctas);
+  // aligned: whole units per CTA (no split units, no fix-up; balance from many small units);
+  // else an even split of the chunks (stream-K).
+  const int64_t lo = p.aligned ? static_cast<int64_t>(b) * p.units / p.ctas * p.chunks : range_start(b, p.total, p.ctas);
+  const int64_t hi =
+      p.aligned ? static_cast<int64_t>(b + 1) * p.units / p.ctas * p.chunks : range_start(b + 1, p.total, p.ctas);
   if (threadIdx.x == 0) {
     for (int s = 0; s < NS; ++s) {
       mbar_init(smem_u32(full + s), 1);
@@ -491,11 +496,13 @@ void launch_sa(const StreamArgs& a, bool sa, bool pdl, cudaStream_t s) {
 
 template <bool BF16>
 void launch_m(const StreamArgs& a, bool sa, int tile_rows, int cpw, int warps, bool pdl, cudaStream_t s) {
+  if (a.m <= 8 && tile_rows == 32) return launch_sa<BF16, 1, 2, 2>(a, sa, pdl, s);
   if (a.m <= 8 && warps == 12)
     return cpw == 2 ? launch_sa<BF16, 1, 4, 2, 12>(a, sa, pdl, s) : launch_sa<BF16, 1, 4, 1, 12>(a, sa, pdl, s);
   if (a.m <= 8)
     return cpw == 2 ? launch_sa<BF16, 1, 4, 2>(a, sa, pdl, s) : launch_sa<BF16, 1, 4, 1>(a, sa, pdl, s);
   if (tile_rows == 128) return launch_sa<BF16, 2, 8, 1>(a, sa, pdl, s);
+  if (tile_rows == 32) return launch_sa<BF16, 2, 2, 2>(a, sa, pdl, s);
   return cpw == 2 ? launch_sa<BF16, 2, 4, 2>(a, sa, pdl, s) : launch_sa<BF16, 2, 4, 1>(a, sa, pdl, s);
 }
 
@@ -536,10 +543,11 @@ bool w4a16_stream_supported() {
 
 void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, cudaStream_t stream,
                     int ctas, int tile_rows, int cpw, int warps, bool pdl) {
-  const int T = (m > 8 && tile_rows == 128) ? 8 : 4;
+  const int T = (m > 8 && tile_rows == 128) ? 8 : tile_rows == 32 ? 2 : 4;
   const int64_t units = (w.ntiles + T - 1) / T, total = units * w.chunks;
   if (ctas <= 0) ctas = sm_count();
-  ctas = static_cast<int>(std::min<int64_t>(ctas, total));
+  // 32-row units are handed out whole (aligned: no split units), so at most one CTA per unit.
+  ctas = static_cast<int>(std::min<int64_t>(ctas, T == 2 ? units : total));
   // Workspace: counters for every possible unit (zeroed once; each call leaves them at zero),
   // then the partials of two units per CTA at the largest unit (8 tiles x 16 columns).
   const int64_t cnt_bytes = (w.ntiles * 4 + 255) / 256 * 256;
@@ -574,6 +582,7 @@ void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, vo
   a.units = static_cast<int>(units);
   a.ctas = ctas;
   a.total = total;
+  a.aligned = T == 2;
   static const int probe = [] {
     const char* e = std::getenv("QF_W4_STREAM_PROBE");
     return e ? std::atoi(e) : 0;
