@@ -86,8 +86,8 @@ struct W4Device {
 // 16-row tiles per warp (1 or 2), 0 = pick; -1 = the tensor-core kernel. gemv_pipeline: 0 = the
 // CUDA-core kernel double-buffers its weight loads, -1 = one batch at a time (for measuring).
 // stream (dense, M <= 16, compute capability 9.x): 0 = pick (the launcher uses the streaming
-// kernel of w4_stream_gemm.cu where it measured faster), 1 = force it (throws where it cannot
-// run), -1 = never; stream_ctas: its persistent grid (0 = one CTA per SM; tests use odd sizes to
+// kernel of w4_stream_gemm.cu where it measured faster: M = 9..16 on weights of >= 64 MB int4),
+// 1 = force it (throws where it cannot run), -1 = never; stream_ctas: its persistent grid (0 = one CTA per SM; tests use odd sizes to
 // exercise the split-K fix-up); stream_tile_rows: weight rows per work unit (64; 128 at M > 8;
 // 32: whole units per CTA, no split-K; 0 = 64); stream_cpw: consecutive 64-k chunks per consumer warp in one ring stage (1 or 2, 0 =
 // pick); stream_pdl: 1 = launch it with programmatic dependent launch (its first weight stages

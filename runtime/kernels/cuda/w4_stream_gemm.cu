@@ -17,7 +17,6 @@
 //   - the arithmetic is the tensor-core kernel's (w4_fragment.cuh, m16n8k16, fp32 sums, scales
 //     applied once per group), one chunk per consumer warp per stage.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "runtime/kernels/cuda/cuda_check.h"
@@ -101,7 +100,6 @@ struct StreamArgs {
   int units;  // ceil(ntiles / T)
   int ctas;
   int64_t total;  // units * chunks: the work, split evenly over the CTAs
-  int probe;      // measurement only (QF_W4_STREAM_PROBE=1): stream without multiplying
   int aligned;    // 1: each CTA takes whole units (ctas <= units)
 };
 
@@ -365,7 +363,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
             ph ^= 1;
           }
         }
-        if (active && p.probe != 1) process(chunk, u, tiles, w, xl, xh);
+        if (active) process(chunk, u, tiles, w, xl, xh);
       }
     }
 
@@ -522,6 +520,10 @@ bool w4_stream_usable(const W4Device& w, int64_t m) {
   return !w.sparse && m >= 1 && m <= kW4StreamMaxM && w4a16_stream_supported();
 }
 
+bool w4_stream_pick(const W4Device& w, int64_t m) {
+  return m > 8 && w.ntiles * w.chunks >= kW4StreamPickMinTileChunks && w4_stream_usable(w, m);
+}
+
 bool w4a16_stream_supported() {
   static const bool ok = [] {
     int dev = 0, major = 0;
@@ -583,11 +585,6 @@ void w4_stream_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, vo
   a.ctas = ctas;
   a.total = total;
   a.aligned = T == 2;
-  static const int probe = [] {
-    const char* e = std::getenv("QF_W4_STREAM_PROBE");
-    return e ? std::atoi(e) : 0;
-  }();
-  a.probe = probe;
   if (w.bf16)
     launch_m<true>(a, sa, tile_rows, cpw, warps, pdl, stream);
   else

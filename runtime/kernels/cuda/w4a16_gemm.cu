@@ -414,13 +414,18 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
                 ") that is >= K (" + std::to_string(w.k) + ") and a multiple of 8 elements");
   if (m > (1 << 30) || w.n > (1 << 30) || w.k > (1 << 30)) throw Error("w4a16_gemm: dimension too large");
   // Small M, dense, Hopper: the bulk-copy streaming kernel (w4_stream_gemm.cu) on the same
-  // prepared weight, where it measured faster (kW4StreamMaxM; docs/RESULTS.md).
-  if (cfg.stream > 0 || (cfg.stream == 0 && cfg.gemv == 0 && cfg.warps_n == 0 && w4_stream_usable(w, m))) {
+  // prepared weight. Picked by itself only where it measured faster than the kernels below
+  // (w4_stream_pick; docs/RESULTS.md "Small-M W4A16 through bulk copies"); W4Config::stream
+  // forces it either way.
+  const bool pick_stream = cfg.stream == 0 && cfg.gemv == 0 && cfg.warps_n == 0 && w4_stream_pick(w, m);
+  if (cfg.stream > 0 || pick_stream) {
     if (!w4_stream_usable(w, m))
       throw Error("w4a16_gemm: the streaming kernel needs a dense weight, 1 <= M <= " +
                   std::to_string(kW4StreamMaxM) + " and a compute capability 9.x device built for sm_90");
-    w4_stream_gemm(w, m, x, ldx, y, static_cast<cudaStream_t>(stream), cfg.stream_ctas, cfg.stream_tile_rows,
-                   cfg.stream_cpw, cfg.stream_warps, cfg.stream_pdl > 0);
+    W4Config c = cfg;
+    if (pick_stream) c.stream_cpw = 2;  // the shape that won where it is picked
+    w4_stream_gemm(w, m, x, ldx, y, static_cast<cudaStream_t>(stream), c.stream_ctas, c.stream_tile_rows,
+                   c.stream_cpw, c.stream_warps, c.stream_pdl > 0);
     return;
   }
   // Small M, dense: the CUDA-core kernel (w4_gemv.cu) reads the same prepared weight.
