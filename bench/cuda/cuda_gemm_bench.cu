@@ -133,7 +133,9 @@ int main(int argc, char** argv) {
           "copy bandwidth, the FP16 GEMM peak and a markdown table (W4A16 as the launcher picks, and\n"
           "at M <= 16 its tensor-core and CUDA-core kernels forced). --quick: one shape, M in {1,16}.\n"
           "--profile: 8192x8192, M in {1,4,16}, each kernel run once untimed (for ncu).\n"
-          "--small: M in {1,2,4,8,16} only, no block-shape sweeps (the small-M W4A16 comparison).\n");
+          "--small: M in {1,2,4,8,16} only, no block-shape sweeps (the small-M W4A16 comparison).\n"
+          "On a 9.x GPU a second table times the streaming W4A16 kernel (w4_stream_gemm.cu) and its\n"
+          "variants (PDL, 2 chunks/warp, 12 warps, 32- and 128-row units) beside the tensor-core kernel.\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) quick = true;
