@@ -110,29 +110,39 @@ struct Row {
   int64_t n, k, m;
   double cublas, w4, w4sp, w8;
   double w4mma = 0, w4gemv = 0;  // W4A16 with the tensor-core / CUDA-core kernel forced (M <= 16)
+  double w4stream = 0, w4stream128 = 0;  // the streaming kernel forced (64-row units; 128-row at M > 8)
+  double w4streampdl = 0;                // the streaming kernel with programmatic dependent launch
+  double w4stream2 = 0;                  // the streaming kernel, 2 chunks per warp per stage
+  double w4stream12 = 0;                 // the streaming kernel, 12 consumer warps (M <= 8)
+  double w4stream32 = 0, w4stream32pdl = 0;  // 32-row units handed out whole (no split-K), plain / PDL
   std::string w4cfg;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, small = false;
   std::vector<int64_t> ms = {1, 2, 4, 8, 16, 64, 128, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_gemm_bench [--quick] [--profile]\n"
+          "usage: cuda_gemm_bench [--quick] [--profile] [--small]\n"
           "Times cuBLAS FP16 and qforge's W4A16, 4-bit + 2:4 and W8A8 CUDA GEMMs for (N, K) in\n"
           "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,2,4,8,16,64,128,1024}; prints the\n"
           "copy bandwidth, the FP16 GEMM peak and a markdown table (W4A16 as the launcher picks, and\n"
           "at M <= 16 its tensor-core and CUDA-core kernels forced). --quick: one shape, M in {1,16}.\n"
-          "--profile: 8192x8192, M in {1,4,16}, each kernel run once untimed (for ncu).\n");
+          "--profile: 8192x8192, M in {1,4,16}, each kernel run once untimed (for ncu).\n"
+          "--small: M in {1,2,4,8,16} only, no block-shape sweeps (the small-M W4A16 comparison).\n"
+          "On a 9.x GPU a second table times the streaming W4A16 kernel (w4_stream_gemm.cu) and its\n"
+          "variants (PDL, 2 chunks/warp, 12 warps, 32- and 128-row units) beside the tensor-core kernel.\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--profile")) g_profile = true;
+    if (!std::strcmp(argv[i], "--small")) small = true;
   }
+  if (small) ms = {1, 2, 4, 8, 16};
   if (quick) {
     shapes = {{4096, 4096}};
     ms = {1, 16};
@@ -255,7 +265,35 @@ int main(int argc, char** argv) {
       if (m <= 16) {
         W4Config mma, gemv;
         mma.gemv = -1;
+        mma.stream = -1;
         gemv.gemv = 1;
+        gemv.stream = -1;
+        if (w4a16_stream_supported()) {
+          W4Config st;
+          st.stream = 1;
+          r.w4stream = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 1;
+          r.w4streampdl = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 0;
+          st.stream_cpw = 2;
+          r.w4stream2 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_cpw = 0;
+          st.stream_tile_rows = 32;
+          r.w4stream32 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 1;
+          r.w4stream32pdl = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          st.stream_pdl = 0;
+          st.stream_tile_rows = 0;
+          if (m <= 8) {
+            st.stream_warps = 12;
+            r.w4stream12 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+            st.stream_warps = 0;
+          }
+          if (m > 8) {
+            st.stream_tile_rows = 128;
+            r.w4stream128 = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, st); }, c4);
+          }
+        }
         r.w4mma = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, mma); }, c4);
         r.w4gemv = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y, nullptr, gemv); }, c4);
       }
@@ -274,7 +312,7 @@ int main(int argc, char** argv) {
       e.q_max = 127;
       r.w8 = time_us([&](int i) { w8a8_gemm(*w8[i], m, a, e); }, c8);
       // Which W4A16 block shape wins here (the launcher picks one by a rule; this checks it).
-      if (m <= 64 && !g_profile) {
+      if (m <= 64 && !g_profile && !small) {
         const W4Config cfgs[] = {{2, 4, 1}, {2, 4, 2}, {1, 8, 1}};
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
         for (auto c : cfgs) {
@@ -286,7 +324,7 @@ int main(int argc, char** argv) {
         sweep.push_back(line);
       }
       // The CUDA-core kernel's block shapes: [tiles per warp, warps per block splitting K].
-      if (m <= 16 && !g_profile) {
+      if (m <= 16 && !g_profile && !small) {
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " M=" + std::to_string(m) + ":";
         for (int pipe : {0, -1})
           for (int tpw : {1, 2})
@@ -306,9 +344,10 @@ int main(int argc, char** argv) {
       }
       rows.push_back(r);
       std::fprintf(stderr,
-                   "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us (mma %.1f, gemv %.1f), W4+2:4 %.1f us, "
-                   "W8A8 %.1f us\n",
-                   long(n), long(k), long(m), r.cublas, r.w4, r.w4mma, r.w4gemv, r.w4sp, r.w8);
+                   "N=%ld K=%ld M=%ld: cuBLAS %.1f us, W4A16 %.1f us (mma %.1f, gemv %.1f, stream %.1f / %.1f), "
+                   "W4+2:4 %.1f us, W8A8 %.1f us\n",
+                   long(n), long(k), long(m), r.cublas, r.w4, r.w4mma, r.w4gemv, r.w4stream, r.w4stream128, r.w4sp,
+                   r.w8);
       device_free(x);
       device_free(y);
       device_free(x8);
@@ -337,6 +376,26 @@ int main(int argc, char** argv) {
     std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.0f | %.2f | %s | %s | %.1f | %.0f | %.2f | %.1f | %.0f | %.2f |\n",
                 long(r.n), long(r.k), long(r.m), r.cublas, r.w4, b4 / r.w4 / 1e3, r.cublas / r.w4, mma, gemv, r.w4sp,
                 b4s / r.w4sp / 1e3, r.cublas / r.w4sp, r.w8, ops / r.w8 / 1e6, r.cublas / r.w8);
+  }
+  std::printf(
+      "\nW4A16 at M <= 16, the streaming kernel (bulk copies, persistent grid) against the register-streaming\n"
+      "tensor-core kernel, same process; GB/s counts weights + scales + activations + output once:\n"
+      "\n| N | K | M | cuBLAS FP16 us | tensor-core us | x | streaming us | GB/s | x | streaming 128-row us | x | "
+      "streaming + PDL us | GB/s | x | streaming 2 chunks/warp us | x | streaming 12 warps us | x | "
+      "32-row whole units us | x | 32-row + PDL us | GB/s | x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (auto& r : rows) {
+    if (r.w4stream <= 0) continue;
+    const double b4 = r.n * r.k / 2.0 + r.n * (r.k / 128) * 4.0 + r.m * r.k * 2.0 + r.m * r.n * 2.0;
+    char r128[64] = "- | -";
+    if (r.w4stream128 > 0) std::snprintf(r128, sizeof r128, "%.1f | %.2f", r.w4stream128, r.cublas / r.w4stream128);
+    std::printf("| %ld | %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.0f | %.2f | %s | %.1f | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f "
+                "| %.1f | %.2f | %.1f | %.0f | %.2f |\n",
+                long(r.n), long(r.k), long(r.m), r.cublas, r.w4mma, r.cublas / r.w4mma, r.w4stream,
+                b4 / r.w4stream / 1e3, r.cublas / r.w4stream, r128, r.w4streampdl, b4 / r.w4streampdl / 1e3,
+                r.cublas / r.w4streampdl, r.w4stream2, r.cublas / r.w4stream2, r.w4stream12,
+                r.w4stream12 > 0 ? r.cublas / r.w4stream12 : 0.0, r.w4stream32, r.cublas / r.w4stream32,
+                r.w4stream32pdl, b4 / r.w4stream32pdl / 1e3, r.cublas / r.w4stream32pdl);
   }
   std::printf("\ncuBLAS FP16 TFLOP/s per row: ");
   for (auto& r : rows) std::printf("%.0f ", 2.0 * r.m * r.n * r.k / r.cublas / 1e6);

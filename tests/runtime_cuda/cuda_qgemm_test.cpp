@@ -80,6 +80,8 @@ struct W4Case {
   bool clamp = false;  // codes only -8 / 7 and activations at +-255/64 (the ends of both ranges)
   int tiles_per_warp = 0, warps_k = 0;  // CUDA-core kernel shape (0 = pick)
   int pipeline = 0;                     // W4Config::gemv_pipeline
+  int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0, stream_cpw = 0;  // W4Config::stream*
+  bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
 };
 
 std::string name(const W4Case& c) {
@@ -87,7 +89,11 @@ std::string name(const W4Case& c) {
          std::to_string(c.n) + "_k" + std::to_string(c.k) + "_gs" + std::to_string(c.gs) +
          (c.gemv > 0 ? "_gemv" : c.gemv < 0 ? "_mma" : "") + (c.clamp ? "_clamp" : "") +
          (c.tiles_per_warp ? "_t" + std::to_string(c.tiles_per_warp) : "") +
-         (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "") + (c.pipeline < 0 ? "_batched" : "");
+         (c.warps_k ? "_wk" + std::to_string(c.warps_k) : "") + (c.pipeline < 0 ? "_batched" : "") +
+         (c.stream > 0 ? "_stream" : c.stream < 0 ? "_nostream" : "") +
+         (c.stream_ctas ? "_ctas" + std::to_string(c.stream_ctas) : "") +
+         (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
+         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -141,10 +147,26 @@ double run_w4(const W4Case& c, uint32_t seed) {
     cfg.warps_k = c.warps_k;
   }
   cfg.gemv_pipeline = c.pipeline;
+  cfg.stream = c.stream;
+  cfg.stream_ctas = c.stream_ctas;
+  cfg.stream_tile_rows = c.stream_tile_rows;
+  cfg.stream_pdl = c.stream_pdl;
+  cfg.stream_cpw = c.stream_cpw;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
   copy_to_host(yb.data(), dy.p, c.m * c.n * 2);
+  if (c.twice) {
+    // Same weight object (its workspace and split-K counters reused), y poisoned again.
+    copy_to_device(dy.p, poison.data(), c.m * c.n * 2);
+    w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
+    device_sync();
+    std::vector<uint16_t> y2(yb.size());
+    copy_to_host(y2.data(), dy.p, c.m * c.n * 2);
+    int64_t diff = 0;
+    for (size_t i = 0; i < yb.size(); ++i) diff += yb[i] != y2[i];
+    if (diff) ADD_FAILURE() << name(c) << ": two identical calls differ in " << diff << " of " << yb.size() << " outputs";
+  }
   double num = 0, den = 0;
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t o = 0; o < c.n; ++o) {
@@ -246,16 +268,70 @@ TEST(W4Gemv, EveryBlockShapeMatchesAndRepeatsExactly) {
         }
 }
 
+// The streaming kernel (w4_stream_gemm.cu: bulk copies into a shared-memory ring, persistent
+// grid, split-K finished by the last CTA of a unit): M = 1..16, odd N, K not a multiple of the
+// 64-k chunk or of 16, group sizes that are and are not multiples of 64 and per channel, fp16
+// and bf16, codes -8 / 7 with activations at +-255/64, 64- and 128-row units, and grids of 1..11
+// CTAs as well as one per SM, so that units are split between CTAs in every way (a unit over
+// three CTAs, a CTA over three units). Every case runs twice on the same weight: same bits.
+// Where no 9.x GPU is present, the launcher's checks are what run (the GPU tests skip).
+W4Case stream(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, int ctas = 0, bool clamp = false, int rows = 0,
+              int pdl = 0, int cpw = 0) {
+  W4Case c{m, n, k, gs, bf16, false};
+  c.stream_pdl = pdl;
+  c.stream_cpw = cpw;
+  c.stream = 1;
+  c.stream_ctas = ctas;
+  c.stream_tile_rows = rows;
+  c.clamp = clamp;
+  c.twice = true;
+  return c;
+}
+class W4StreamSmall : public ::testing::TestWithParam<W4Case> {};
+TEST_P(W4StreamSmall, MatchesFloat64ReferenceAndRepeatsExactly) {
+  SKIP_WITHOUT_GPU();
+  const W4Case c = GetParam();
+  if (!w4a16_stream_supported()) GTEST_SKIP() << "the streaming kernel needs a 9.x GPU and an sm_90 build";
+  for (uint32_t seed : {5u, 6u}) {
+    const double err = run_w4(c, seed);
+    EXPECT_LT(err, c.bf16 ? kTolBF16 : kTolF16) << name(c) << " seed " << seed;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W4StreamSmall,
+    ::testing::Values(stream(1, 16, 64, 0, false), stream(1, 33, 99, 0, false, 3), stream(2, 17, 96, 32, false),
+                      stream(3, 100, 1040, 80, false, 7), stream(4, 130, 4160, 64, false, 5),
+                      stream(5, 257, 528, 48, true), stream(6, 70, 384, 128, true, 2),
+                      stream(7, 31, 200, 0, true, 11), stream(8, 48, 1000, 0, false),
+                      stream(9, 130, 640, 128, false, 7), stream(10, 65, 384, 128, true),
+                      stream(11, 40, 256, 16, false, 3), stream(12, 2000, 4096, 128, false),
+                      stream(13, 33, 4160, 64, true, 1), stream(14, 48, 8192, 0, false, 9),
+                      stream(15, 64, 1024, 128, false, 0, true), stream(16, 100, 1040, 80, false),
+                      stream(16, 257, 2048, 128, true, 7, false, 128), stream(16, 130, 4160, 0, false, 0, false, 128),
+                      stream(1, 64, 1024, 128, true, 0, true), stream(16, 64, 1024, 0, true, 5, true),
+                      stream(8, 1000, 512, 32, true), stream(12, 48, 640, 128, false, 0, true, 128),
+                      stream(9, 17, 72, 0, true, 4), stream(2, 4100, 256, 64, false, 0),
+                      stream(4, 300, 1040, 80, true, 7, false, 0, 1), stream(13, 257, 4096, 128, false, 0, false, 0, 1),
+                      stream(1, 33, 99, 0, false, 3, false, 0, 0, 2), stream(5, 130, 4160, 64, true, 7, false, 0, 0, 2),
+                      stream(8, 100, 1040, 80, false, 0, true, 0, 0, 2), stream(16, 257, 2048, 128, true, 5, false, 0, 0, 2),
+                      stream(11, 40, 256, 16, false, 3, false, 0, 1, 2), stream(1, 33, 99, 0, false, 0, false, 32),
+                      stream(3, 100, 1040, 80, true, 7, false, 32), stream(8, 130, 4160, 64, false, 5, true, 32, 1),
+                      stream(12, 257, 2048, 128, true, 0, false, 32), stream(16, 65, 384, 0, false, 3, false, 32, 1)),
+    [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};
 TEST_P(W4A16Large, MatchesFloat64Reference) {
   SKIP_WITHOUT_GPU();
   const W4Case c = GetParam();
+  if (c.stream > 0 && !w4a16_stream_supported()) GTEST_SKIP() << "the streaming kernel needs a 9.x GPU";
   EXPECT_LT(run_w4(c, 7), c.bf16 ? kTolBF16 : kTolF16) << name(c);
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, W4A16Large,
                          ::testing::Values(W4Case{1, 4096, 4096, 128, false, false},
                                            W4Case{16, 4096, 4096, 128, false, true},
-                                           W4Case{64, 1024, 4096, 128, false, false}),
+                                           W4Case{64, 1024, 4096, 128, false, false},
+                                           stream(1, 8192, 8192, 128, false), stream(16, 8192, 8192, 128, true),
+                                           stream(16, 4096, 4096, 128, false, 0, false, 128)),
                          [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 // ---- W8A8: bit-identical to the reference kernels ----

@@ -66,6 +66,10 @@ struct W4Device {
   void* packed = nullptr;
   void* meta = nullptr;  // sparse only
   void* scales = nullptr;
+  // Workspace of the streaming small-M kernel (w4_stream_gemm.cu), allocated by its first call:
+  // split-K partials and per-unit counters. One call at a time per W4Device.
+  mutable void* stream_ws = nullptr;
+  mutable int64_t stream_ws_bytes = 0;
   W4Device() = default;
   explicit W4Device(const W4Prepared& p);
   explicit W4Device(const W4SparsePrepared& p);
@@ -81,16 +85,32 @@ struct W4Device {
 // 1 = the CUDA-core kernel, with warps_k warps per block splitting K (1..32) and tiles_per_warp
 // 16-row tiles per warp (1 or 2), 0 = pick; -1 = the tensor-core kernel. gemv_pipeline: 0 = the
 // CUDA-core kernel double-buffers its weight loads, -1 = one batch at a time (for measuring).
+// stream (dense, M <= 16, compute capability 9.x): 0 = pick (the launcher uses the streaming
+// kernel of w4_stream_gemm.cu where it measured faster: M = 9..16 on weights of >= 64 MB int4),
+// 1 = force it (throws where it cannot run), -1 = never; stream_ctas: its persistent grid (0 = one CTA per SM; tests use odd sizes to
+// exercise the split-K fix-up); stream_tile_rows: weight rows per work unit (64; 128 at M > 8;
+// 32: whole units per CTA, no split-K; 0 = 64); stream_cpw: consecutive 64-k chunks per consumer warp in one ring stage (1 or 2, 0 =
+// pick); stream_pdl: 1 = launch it with programmatic dependent launch (its first weight stages
+// load while the previous kernel of the stream finishes), 0 / -1 = a plain launch.
 struct W4Config {
   int warps_n = 0, warps_k = 0, tiles_per_warp = 0;
   int gemv = 0;
   int gemv_pipeline = 0;
+  int stream = 0;
+  int stream_ctas = 0;
+  int stream_tile_rows = 0;
+  int stream_pdl = 0;
+  int stream_cpw = 0;
+  int stream_warps = 0;  // consumer warps per CTA: 12 (M <= 8 only) or 0 = 8
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be
 // 16-byte aligned and ldx a multiple of 8) * W^T. Dense or sparse by w.sparse.
 void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* y, void* stream = nullptr,
                 W4Config cfg = {});
+// True when the current device and this build can run the streaming small-M kernel
+// (W4Config::stream): compute capability 9.x and sm_90 machine code embedded.
+bool w4a16_stream_supported();
 
 // ---- W8A8: int8 x int8 -> int32 on tensor cores (mma.sync m16n8k32, or Hopper's wgmma) with a
 //      fused epilogue ----
