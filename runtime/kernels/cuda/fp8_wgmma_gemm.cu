@@ -91,17 +91,7 @@ bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
   if (g.m <= 0 || g.n <= 0) return true;
   if (g.m > 0x7fffffff || g.n > 0x7fffffff || g.k > 0x7fffffff)
     throw Error("cuda fp8 GEMM: a dimension exceeds 2^31 - 1");
-  wgmma::Tiles t;
-  if (tiles.consumers == 0 || tiles.block_n == 0) {
-    t = wgmma::pick_tiles(g.m, g.n, accum == Fp8Accum::kFast ? 256 : 192);
-  } else {
-    t.consumers = tiles.consumers;
-    t.block_n = tiles.block_n;
-    t.cluster = tiles.cluster;
-  }
-  // Persistent CTAs unless asked otherwise or multicasting (measured faster on the H100: RESULTS.md).
-  t.persistent = t.cluster == 1 && tiles.persistent >= 0;
-  t.block_k = tiles.block_k > 0 ? tiles.block_k : 128;
+  const wgmma::Tiles t = wgmma::resolve_tiles(tiles, g.m, g.n, accum == Fp8Accum::kFast ? 256 : 192);
   const wgmma::Operand x{g.x, g.m, g.k, g.k}, w{g.w, g.n, g.k, g.k};
   const Fp8Args a{static_cast<int>(g.m), static_cast<int>(g.n), static_cast<int>(g.k), g.sx, static_cast<int>(g.sx_stride),
                   g.sw, g.bias, g.y};

@@ -124,4 +124,48 @@ __device__ __forceinline__ uint32_t scale_pair(float s) {
     return as_u32(__float2half2_rn(s));
 }
 
+
+// The B fragment of step t (16 k) of a 64-k chunk: xl holds the chunk's k 0-31, xh k 32-63.
+__device__ __forceinline__ void b_frag(const uint4& xl, const uint4& xh, int t, uint32_t& b0, uint32_t& b1) {
+  b0 = t == 0 ? xl.x : t == 1 ? xl.z : t == 2 ? xh.x : xh.z;
+  b1 = t == 0 ? xl.y : t == 1 ? xl.w : t == 2 ? xh.y : xh.w;
+}
+
+// One 64-k chunk of a 16-row weight tile (4 words of 8 codes) against MT activation tiles: each
+// word dequantized (scaled by s0 / s1; raw codes when SA, whose offset is removed after the sums)
+// and its m16n8k16 products accumulated.
+template <bool BF16, bool SA, int MT>
+__device__ __forceinline__ void mma_chunk(const uint4& w, uint32_t s0, uint32_t s1, const uint4 (&xl)[MT],
+                                          const uint4 (&xh)[MT], float (&acc)[MT][4]) {
+  const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    uint32_t a[4];
+    if constexpr (SA)
+      dequant8_raw<BF16>(words[t], a);
+    else
+      dequant8<BF16>(words[t], s0, s1, a);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      uint32_t b0, b1;
+      b_frag(xl[mt], xh[mt], t, b0, b1);
+      ptx::mma_16816<BF16>(acc[mt], a, b0, b1);
+    }
+  }
+}
+
+// SA: the chunk's activation sums S per column, as the same products with a weight of ones.
+template <bool BF16, int MT>
+__device__ __forceinline__ void mma_chunk_sums(const uint4 (&xl)[MT], const uint4 (&xh)[MT], float (&xsum)[MT][4]) {
+  const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
+#pragma unroll
+  for (int t = 0; t < 4; ++t)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      uint32_t b0, b1;
+      b_frag(xl[mt], xh[mt], t, b0, b1);
+      ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
+    }
+}
+
 }  // namespace qf::cuda::w4frag

@@ -291,33 +291,9 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
         s0 = scale_pair<BF16>(j < tiles ? __ldg(sp) : 0.0f);
         s1 = scale_pair<BF16>(j < tiles ? __ldg(sp + 8) : 0.0f);
       }
-      const uint32_t words[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
-#pragma unroll
-      for (int t = 0; t < 4; ++t) {
-        uint32_t a[4];
-        if constexpr (SA)
-          dequant8_raw<BF16>(words[t], a);
-        else
-          dequant8<BF16>(words[t], s0, s1, a);
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
-          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
-          ptx::mma_16816<BF16>(acc[j][mt], a, b0, b1);
-        }
-      }
+      mma_chunk<BF16, SA, MT>(w[j], s0, s1, xl, xh, acc[j]);
     }
-    if constexpr (SA) {
-      const uint32_t ones[4] = {kOnes<BF16>, kOnes<BF16>, kOnes<BF16>, kOnes<BF16>};
-#pragma unroll
-      for (int t = 0; t < 4; ++t)
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const uint32_t b0 = t == 0 ? xl[mt].x : t == 1 ? xl[mt].z : t == 2 ? xh[mt].x : xh[mt].z;
-          const uint32_t b1 = t == 0 ? xl[mt].y : t == 1 ? xl[mt].w : t == 2 ? xh[mt].y : xh[mt].w;
-          ptx::mma_16816<BF16>(xsum[mt], ones, b0, b1);
-        }
-    }
+    if constexpr (SA) mma_chunk_sums<BF16, MT>(xl, xh, xsum);
   };
 
   for (int64_t L = lo; L < hi;) {

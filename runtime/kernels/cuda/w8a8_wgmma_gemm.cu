@@ -118,17 +118,7 @@ bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epil
   if (!wgmma::device_info().ok || w.group_size > 0) return false;
   if (!wgmma::aligned16(x.codes) || !wgmma::aligned16(w.codes) || x.ldx % 16 != 0 || w.kpad % 16 != 0) return false;
   if (m <= 0 || w.n <= 0) return true;
-  wgmma::Tiles t;
-  if (cfg.consumers == 0 || cfg.block_n == 0) {
-    t = wgmma::pick_tiles(m, w.n, 256);
-  } else {
-    t.consumers = cfg.consumers;
-    t.block_n = cfg.block_n;
-    t.cluster = cfg.cluster;
-  }
-  // Persistent CTAs by default (measured faster on the H100: docs/RESULTS.md, W8A8 wgmma).
-  t.persistent = t.cluster == 1 && cfg.persistent >= 0;
-  t.block_k = cfg.block_k > 0 ? cfg.block_k : 128;
+  const wgmma::Tiles t = wgmma::resolve_tiles(cfg, m, w.n, 256);
   const wgmma::Operand xo{x.codes, m, w.k, x.ldx}, wo{w.codes, w.n, w.k, w.kpad};
   const W8WgArgs a{static_cast<int>(m), static_cast<int>(w.n), static_cast<int>(w.k), x.scales, x.per_row ? 1 : 0,
                    static_cast<const float*>(w.scales), static_cast<const int32_t*>(w.rowsums),

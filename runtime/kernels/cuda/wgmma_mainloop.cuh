@@ -309,6 +309,24 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
   return t;
 }
 
+// A launcher's tiles: the forced shape of `req` (consumers and block_n both set) or pick_tiles';
+// persistent unless asked otherwise (persistent < 0) or multicasting (measured faster on the
+// H100: docs/RESULTS.md); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
+template <class Req>
+inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
+  Tiles t;
+  if (req.consumers == 0 || req.block_n == 0) {
+    t = pick_tiles(m, n, wide);
+  } else {
+    t.consumers = req.consumers;
+    t.block_n = req.block_n;
+    t.cluster = req.cluster;
+  }
+  t.persistent = t.cluster == 1 && req.persistent >= 0;
+  t.block_k = req.block_k > 0 ? req.block_k : 128;
+  return t;
+}
+
 template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent, int kBK = 128>
 void launch(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
   constexpr int BM = 64 * kConsumers, kStages = stages_for<kConsumers, BN, kBK>();
