@@ -69,6 +69,8 @@ brown_gpt_w4_ste_lr2e3_late1 $B/brown_gpt_w4_ste_lr2e3_late1.yaml 0
 brown_gpt_w4_ste_lr2e3_late15 $B/brown_gpt_w4_ste_lr2e3_late15.yaml 0
 brown_gpt_w4_ste_lr2e3_late175 $B/brown_gpt_w4_ste_lr2e3_late175.yaml 0
 brown_gpt_w4_ste_lr3e3_late15 $B/brown_gpt_w4_ste_lr3e3_late15.yaml 0
+brown_gpt_w4_ste_late1 $B/brown_gpt_w4_ste_late1.yaml 0
+brown_gpt_w4a8_ste_late1 $B/brown_gpt_w4a8_ste_late1.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
