@@ -293,8 +293,8 @@ void QuantizationModifier::prepare(train::TrainState& st) {
       if (std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer))
         throw std::runtime_error(config_.dampen_where + ": layer '" + layer->layer_name() +
                                  "' is a Conv+BN whose quantized weight is the folded one; dampening "
-                                 "supports layers that quantize their own weight (linear, embedding, conv "
-                                 "without BN): leave it out or narrow `kinds`");
+                                 "supports layers that quantize their own weight (linear, embedding): leave it "
+                                 "out or narrow `kinds`");
   st.model.to(st.device);
   calibrate_activations(st.model, st.task, config_.calibration_batches, st.device);
   // Weight PTQ after the activation ranges: GPTQ sees the inputs quantized as deployed. Skipped when

@@ -28,6 +28,7 @@
 
 #include "core/block_sparse.h"
 #include "core/int4_pack.h"
+#include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
@@ -39,52 +40,8 @@ using kernels::QActs;
 using kernels::QWeightKind;
 using kernels::QWeights;
 
-#define CUBLAS_CHECK(x)                                                                 \
-  do {                                                                                  \
-    cublasStatus_t s_ = (x);                                                            \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-      std::fprintf(stderr, "cuBLAS error %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
-
 namespace {
 
-__global__ void fill_half(__half* p, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t x = i * 0x9E3779B97F4A7C15ull + seed;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
-    p[i] = __float2half(((x >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 0.05f);
-  }
-}
-
-// Median time (us) of one call over `reps` runs of `iters` back-to-back calls; fn(i) runs copy i.
-double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
-  for (int i = 0; i < 3; ++i) fn(i % copies);
-  QF_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  QF_CUDA_CHECK(cudaEventCreate(&a));
-  QF_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    QF_CUDA_CHECK(cudaEventRecord(a));
-    for (int i = 0; i < iters; ++i) fn((r * iters + i) % copies);
-    QF_CUDA_CHECK(cudaEventRecord(b));
-    QF_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    QF_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / iters);
-  }
-  QF_CUDA_CHECK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return t[t.size() / 2];
-}
-
-int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<int64_t>((3 * l2) / bytes + 1, 1, 64)); }
 
 // A host weight: dense (keep = 1 with dense kind) or block-sparse 32x32, like gemm_bench's.
 struct HostWeight {
@@ -196,10 +153,7 @@ int main(int argc, char** argv) {
     std::printf("no CUDA GPU (%s): nothing to time\n", why.c_str());
     return 0;
   }
-  cudaDeviceProp prop;
-  QF_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const int64_t l2 = prop.l2CacheSize;
-  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+  const int64_t l2 = describe_device();
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
   {  // the memory ceiling: device-to-device copy, bytes read + written
@@ -257,11 +211,11 @@ int main(int argc, char** argv) {
     std::vector<__half*> w16(c16);
     for (int i = 0; i < c16; ++i) {
       w16[i] = static_cast<__half*>(device_alloc(n * k * 2));
-      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i);
+      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
     }
     __half* x16 = static_cast<__half*>(device_alloc(mmax * k * 2));
     __half* y16 = static_cast<__half*>(device_alloc(mmax * n * 2));
-    fill_half<<<1024, 256>>>(x16, mmax * k, 5);
+    fill_half<<<1024, 256>>>(x16, mmax * k, 5, 0.05f);
     QF_CUDA_CHECK(cudaGetLastError());
     std::vector<double> cublas_us;
     for (int64_t m : ms) {

@@ -23,42 +23,19 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/fp8_gemm.h"
 
 using namespace qf::cuda;
 
-#define CUBLAS_CHECK(x)                                                                 \
-  do {                                                                                  \
-    cublasStatus_t s_ = (x);                                                            \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-      std::fprintf(stderr, "cuBLAS error %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
-
 namespace {
 
-__device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
-  uint64_t x = i * 0x9E3779B97F4A7C15ull + seed;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 29;
-  return static_cast<uint32_t>(x);
-}
-__global__ void fill_bits(uint32_t* p, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = hash32(i, seed);
-}
 // Codes in [-32, 31] (as bytes).
 __global__ void fill_narrow(uint8_t* p, int64_t n, uint32_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     p[i] = static_cast<uint8_t>(static_cast<int>(hash32(i, seed) % 64u) - 32);
-}
-__global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = __float2half(((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale);
 }
 // Random E4M3 codes of magnitude <= 2 (exponent field <= 8), either sign: no NaN, realistic
 // scaled-activation values (the tensor cores' speed does not depend on them; NaN would).
@@ -68,42 +45,9 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
     p[i] = static_cast<uint8_t>((h & 0x80u) | ((h >> 8) % 72u));
   }
 }
-__global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
-}
 
-bool g_profile = false;  // --profile: run each kernel once, untimed (for ncu)
 
-double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
-  if (g_profile) {
-    fn(0);
-    QF_CUDA_CHECK(cudaDeviceSynchronize());
-    return 1.0;
-  }
-  for (int i = 0; i < 3; ++i) fn(i % copies);
-  QF_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  QF_CUDA_CHECK(cudaEventCreate(&a));
-  QF_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    QF_CUDA_CHECK(cudaEventRecord(a));
-    for (int i = 0; i < iters; ++i) fn((r * iters + i) % copies);
-    QF_CUDA_CHECK(cudaEventRecord(b));
-    QF_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    QF_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / iters);
-  }
-  QF_CUDA_CHECK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return t[t.size() / 2];
-}
 
-int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<int64_t>((3 * l2) / bytes + 1, 1, 64)); }
 
 }  // namespace
 
@@ -142,10 +86,7 @@ int main(int argc, char** argv) {
     std::printf("the FP8 wgmma kernel does not run here (%s): nothing to time\n", no_tc);
     return 0;
   }
-  cudaDeviceProp prop;
-  QF_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const int64_t l2 = prop.l2CacheSize;
-  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+  const int64_t l2 = describe_device();
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
 

@@ -20,42 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 
 using namespace qf::cuda;
 
-#define CUBLAS_CHECK(x)                                                                 \
-  do {                                                                                  \
-    cublasStatus_t s_ = (x);                                                            \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-      std::fprintf(stderr, "cuBLAS error %d at %s:%d\n", int(s_), __FILE__, __LINE__); \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
-
 namespace {
 
-__device__ __forceinline__ uint32_t hash32(uint64_t i, uint32_t seed) {
-  uint64_t x = i * 0x9E3779B97F4A7C15ull + seed;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 29;
-  return static_cast<uint32_t>(x);
-}
-__global__ void fill_bits(uint32_t* p, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = hash32(i, seed);
-}
-// fp16 values in [-1, 1) (random, finite).
-__global__ void fill_half(__half* p, int64_t n, uint32_t seed, float scale) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = __float2half(((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale);
-}
-__global__ void fill_float(float* p, int64_t n, uint32_t seed, float scale) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = ((hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + 0.5f) * scale;
-}
 // Valid ordered 2:4 metadata: every nibble one of the six increasing index pairs.
 __global__ void fill_meta(uint32_t* p, int64_t n, uint32_t seed) {
   const uint8_t pairs[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};  // i0 | i1 << 2
@@ -73,38 +45,8 @@ void fill(void* p, int64_t bytes, uint32_t seed) {
   QF_CUDA_CHECK(cudaGetLastError());
 }
 
-bool g_profile = false;  // --profile: run each kernel a few times for ncu, time nothing
 
-// Median time (us) of one call, launches back to back; fn(i) runs copy i % copies.
-double time_us(const std::function<void(int)>& fn, int copies, int iters = 50, int reps = 7) {
-  if (g_profile) {
-    fn(0);
-    QF_CUDA_CHECK(cudaDeviceSynchronize());
-    return 1.0;
-  }
-  for (int i = 0; i < 3; ++i) fn(i % copies);
-  QF_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  QF_CUDA_CHECK(cudaEventCreate(&a));
-  QF_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    QF_CUDA_CHECK(cudaEventRecord(a));
-    for (int i = 0; i < iters; ++i) fn((r * iters + i) % copies);
-    QF_CUDA_CHECK(cudaEventRecord(b));
-    QF_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    QF_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1000.0 * ms / iters);
-  }
-  QF_CUDA_CHECK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return t[t.size() / 2];
-}
 
-int copies_for(int64_t bytes, int64_t l2) { return static_cast<int>(std::clamp<int64_t>((3 * l2) / bytes + 1, 1, 64)); }
 
 struct Row {
   int64_t n, k, m;
@@ -156,10 +98,7 @@ int main(int argc, char** argv) {
     std::printf("no CUDA GPU (%s): nothing to time\n", why.c_str());
     return 0;
   }
-  cudaDeviceProp prop;
-  QF_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  const int64_t l2 = prop.l2CacheSize;
-  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+  const int64_t l2 = describe_device();
 
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
