@@ -34,7 +34,7 @@ void report_kv_cache(const Engine& engine) {
                  static_cast<long long>(size.attention_ops));
 }
 
-struct Options {
+struct GenerateCliOptions {
   std::string checkpoint, prompt = "The ";
   int64_t bytes = 200;
   double temperature = 0.8;
@@ -63,7 +63,7 @@ void print_record(size_t i, const std::string& prompt, const std::vector<int64_t
 
 // --prompts with --batch > 1: continuous batching. Records are printed in input order, each as
 // soon as it and every earlier prompt have finished.
-void run_prompts_batched(const Options& o, Engine& engine, const std::vector<std::string>& lines,
+void run_prompts_batched(const GenerateCliOptions& o, Engine& engine, const std::vector<std::string>& lines,
                          const std::vector<std::vector<int64_t>>& prompts, PrefixCache* cache, int64_t context) {
   std::vector<BatchRequest> reqs;
   for (size_t i = 0; i < prompts.size(); ++i) reqs.push_back({prompts[i], o.bytes, o.stop_ids, o.seed + i});
@@ -104,7 +104,7 @@ void run_prompts_batched(const Options& o, Engine& engine, const std::vector<std
 // batching, else one after another in file order (--stats then adds per-prompt time to first
 // token). The prompts' prefill goes through the prefix cache (float and quantized KV alike).
 // Prints each prompt + continuation as one record, in file order.
-void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draft, int64_t context) {
+void run_prompts(const GenerateCliOptions& o, Engine& engine, std::unique_ptr<Engine>& draft, int64_t context) {
   std::ifstream f(o.prompts, std::ios::binary);
   if (!f) throw std::runtime_error(o.prompts + ": cannot open");
   std::vector<std::string> lines;
@@ -172,7 +172,7 @@ void run_prompts(const Options& o, Engine& engine, std::unique_ptr<Engine>& draf
 }
 
 // Runs plain or speculative generation and prints the statistics line (stderr) when asked.
-std::vector<int64_t> run_generation(const Options& o, Engine& target, std::unique_ptr<Engine>& draft,
+std::vector<int64_t> run_generation(const GenerateCliOptions& o, Engine& target, std::unique_ptr<Engine>& draft,
                                     const std::vector<int64_t>& prompt, GenerateOptions g) {
   GenerateStats st;
   const auto t0 = std::chrono::steady_clock::now();
@@ -196,7 +196,7 @@ std::vector<int64_t> run_generation(const Options& o, Engine& target, std::uniqu
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  auto opt = std::make_shared<Options>();
+  auto opt = std::make_shared<GenerateCliOptions>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text with a gpt checkpoint (.qf.h5) through the runtime");
   cmd->add_option("checkpoint", opt->checkpoint, "gpt checkpoint (.qf.h5)")->required()->check(CLI::ExistingFile);
   cmd->add_option("-p,--prompt", opt->prompt, "Text to continue")->capture_default_str();
@@ -244,7 +244,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--stats", opt->stats, "Print tokens/s, target/draft steps and the draft's acceptance rate to stderr");
   add_device_option(cmd, opt->device);
   cmd->callback([opt] {
-    const Options& o = *opt;
+    const GenerateCliOptions& o = *opt;
     kernels::set_num_threads(o.threads);
     const kernels::KernelTable& table = table_for_device_or_exit(o.device);
     Engine engine = Engine::load(o.checkpoint, &table);

@@ -11,7 +11,7 @@ namespace qf::gate {
 
 namespace {
 
-std::string num(double v, int prec = 6) {
+std::string report_num(double v, int prec = 6) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.*g", prec, v);
   return buf;
@@ -25,7 +25,7 @@ std::string report_table(const CheckReport& r) {
   std::string out = "qforge check " + r.target + " against " + r.baseline_file + " (recipe " + r.recipe + ")\n";
   out += pad("metric", 17) + pad("candidate", 24) + pad("baseline", 28) + pad("rule", 12) + "verdict\n";
   for (const MetricResult& m : r.results) {
-    std::string cand = num(m.candidate);
+    std::string cand = report_num(m.candidate);
     if (m.values.size() > 1) cand += " (" + std::to_string(m.values.size()) + " seeds)";
     if (!m.unit.empty() && m.unit != "fraction" && m.unit != "pass=1") cand += " " + m.unit;
     out += pad(m.name, 17) + pad(cand, 24) + pad(m.baseline_text, 28) + pad(m.rule, 12) + (m.passed ? "pass" : "FAIL") + "\n";
@@ -62,18 +62,18 @@ std::string report_junit_xml(const CheckReport& r, double seconds) {
   std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   const std::string counts = " tests=\"" + std::to_string(r.results.size()) + "\" failures=\"" +
                              std::to_string(r.failures()) + "\" errors=\"0\" skipped=\"0\"";
-  x += "<testsuites name=\"qforge check\"" + counts + " time=\"" + num(seconds) + "\">\n";
-  x += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts + " time=\"" + num(seconds) + "\">\n";
+  x += "<testsuites name=\"qforge check\"" + counts + " time=\"" + report_num(seconds) + "\">\n";
+  x += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts + " time=\"" + report_num(seconds) + "\">\n";
   x += "    <properties>\n";
   x += "      <property name=\"target\" value=\"" + xml_escape(r.target) + "\"/>\n";
   x += "      <property name=\"baseline\" value=\"" + xml_escape(r.baseline_file) + "\"/>\n";
-  x += "      <property name=\"alpha\" value=\"" + num(r.alpha) + "\"/>\n";
+  x += "      <property name=\"alpha\" value=\"" + report_num(r.alpha) + "\"/>\n";
   x += "    </properties>\n";
   for (const MetricResult& m : r.results) {
     x += "    <testcase classname=\"qforge.check." + xml_escape(r.recipe) + "\" name=\"" + xml_escape(m.name) + "\" time=\"0\">\n";
     if (!m.passed)
       x += "      <failure type=\"regression\" message=\"" + xml_escape(m.message) + "\">" +
-           xml_escape("candidate " + num(m.candidate) + ", baseline " + m.baseline_text + ", rule " + m.rule) +
+           xml_escape("candidate " + report_num(m.candidate) + ", baseline " + m.baseline_text + ", rule " + m.rule) +
            "</failure>\n";
     x += "      <system-out>" + xml_escape(m.message) + "</system-out>\n";
     x += "    </testcase>\n";

@@ -11,26 +11,26 @@
 namespace qf::hf {
 namespace {
 
-[[noreturn]] void bad(const std::string& path, const std::string& what) { throw Error(path + ": not a readable .npy: " + what); }
+[[noreturn]] void bad_npy(const std::string& path, const std::string& what) { throw Error(path + ": not a readable .npy: " + what); }
 
 // The value of `key` in numpy's header dict literal, e.g. 'descr': '<f4' -> "'<f4'".
 std::string dict_value(const std::string& h, const std::string& key, const std::string& path) {
   const std::string k = "'" + key + "'";
   size_t p = h.find(k);
-  if (p == std::string::npos) bad(path, "header lacks " + k);
+  if (p == std::string::npos) bad_npy(path, "header lacks " + k);
   p = h.find(':', p + k.size());
-  if (p == std::string::npos) bad(path, "header entry " + k + " has no value");
+  if (p == std::string::npos) bad_npy(path, "header entry " + k + " has no value");
   ++p;
   while (p < h.size() && h[p] == ' ') ++p;
   size_t e = p;
   if (h[p] == '(') {
     e = h.find(')', p);
-    if (e == std::string::npos) bad(path, "unterminated shape tuple");
+    if (e == std::string::npos) bad_npy(path, "unterminated shape tuple");
     return h.substr(p, e - p + 1);
   }
   if (h[p] == '\'') {
     e = h.find('\'', p + 1);
-    if (e == std::string::npos) bad(path, "unterminated string");
+    if (e == std::string::npos) bad_npy(path, "unterminated string");
     return h.substr(p + 1, e - p - 1);
   }
   while (e < h.size() && h[e] != ',' && h[e] != '}') ++e;
@@ -76,33 +76,33 @@ NpyArray read_npy(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path);
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) bad(path, "missing the \\x93NUMPY magic");
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) bad_npy(path, "missing the \\x93NUMPY magic");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t hlen, hstart;
   if (major == 1) {
     hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     hstart = 10;
   } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) bad(path, "truncated header length");
+    if (bytes.size() < 12) bad_npy(path, "truncated header length");
     hlen = 0;
     for (int i = 3; i >= 0; --i) hlen = (hlen << 8) | static_cast<unsigned char>(bytes[8 + i]);
     hstart = 12;
   } else {
-    bad(path, "unknown format version " + std::to_string(major));
+    bad_npy(path, "unknown format version " + std::to_string(major));
   }
-  if (hlen > bytes.size() - hstart) bad(path, "truncated header");
+  if (hlen > bytes.size() - hstart) bad_npy(path, "truncated header");
   const std::string h = bytes.substr(hstart, hlen);
   NpyArray a;
   a.descr = dict_value(h, "descr", path);
   const std::string fortran = dict_value(h, "fortran_order", path);
-  if (fortran.find("False") == std::string::npos) bad(path, "Fortran-order arrays are not supported");
+  if (fortran.find("False") == std::string::npos) bad_npy(path, "Fortran-order arrays are not supported");
   const std::string shp = dict_value(h, "shape", path);
   for (size_t p = 1; p < shp.size();) {
     while (p < shp.size() && (shp[p] == ' ' || shp[p] == ',')) ++p;
     if (p >= shp.size() || shp[p] == ')') break;
     size_t e = p;
     while (e < shp.size() && std::isdigit(static_cast<unsigned char>(shp[e]))) ++e;
-    if (e == p || e - p > 15) bad(path, "bad shape " + shp);
+    if (e == p || e - p > 15) bad_npy(path, "bad shape " + shp);
     a.shape.push_back(std::stoll(shp.substr(p, e - p)));
     p = e;
   }
@@ -110,11 +110,11 @@ NpyArray read_npy(const std::string& path) {
   if (a.descr == "<f4") itemsize = 4;
   else if (a.descr == "<i4") itemsize = 4;
   else if (a.descr == "<i8") itemsize = 8;
-  else bad(path, "dtype '" + a.descr + "' is not supported (float32, int32 or int64, little-endian)");
+  else bad_npy(path, "dtype '" + a.descr + "' is not supported (float32, int32 or int64, little-endian)");
   const int64_t n = a.numel();
   const size_t data_start = hstart + hlen;
   if (bytes.size() - data_start != static_cast<size_t>(n) * itemsize)
-    bad(path, "holds " + std::to_string(bytes.size() - data_start) + " data bytes, shape " + shp + " needs " +
+    bad_npy(path, "holds " + std::to_string(bytes.size() - data_start) + " data bytes, shape " + shp + " needs " +
                   std::to_string(static_cast<size_t>(n) * itemsize));
   const char* d = bytes.data() + data_start;
   if (a.descr == "<f4") {

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Configures (Release) and builds qforge into ./build. Extra arguments go to CMake's configure.
+# A unity build (CMAKE_UNITY_BUILD, batches of 8 sources per target): every LibTorch source
+# parses and optimizes torch's headers once per batch instead of once per file, which halves a
+# fresh build on 2 cores (the qat library: 137 s of compiler time file by file, 32 s as one
+# batch). For editing, configure your own build directory without it (and with ccache):
+# `-DCMAKE_UNITY_BUILD=OFF` here, or configure a build directory of your own (README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON "$@" >/dev/null
 cmake --build build -j"$(nproc)"

@@ -4,15 +4,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/splitmix64.h"
+
 namespace qf {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 void check_positive(int64_t v, const char* what) {
   if (v <= 0) throw std::invalid_argument(std::string(what) + " must be > 0, got " + std::to_string(v));

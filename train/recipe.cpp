@@ -14,8 +14,6 @@
 namespace qf {
 namespace {
 
-std::string at(const std::string& file, int line) { return file + ":" + std::to_string(line) + ": "; }
-int line_of_mark(const YAML::Mark& m, int fallback) { return m.line >= 0 ? m.line + 1 : fallback; }
 
 std::string expand_home(const std::string& p) {
   if (p.rfind("~/", 0) == 0) {
@@ -277,15 +275,15 @@ std::vector<ModifierSpec> parse_modifiers(const RecipeNode& root) {
     root.fail("modifiers", "must be a list of one-key maps, e.g. '- quantization: {...}'");
   for (size_t i = 0; i < list.size(); ++i) {
     const YAML::Node item = list[i];
-    const int il = line_of_mark(item.Mark(), root.line_of("modifiers"));
+    const int il = recipe_line(item.Mark(), root.line_of("modifiers"));
     if (!item.IsMap() || item.size() != 1)
       throw std::runtime_error(
-          at(root.file(), il) + "element " + std::to_string(i) +
+          recipe_at(root.file(), il) + "element " + std::to_string(i) +
           " of 'modifiers' must be a map with exactly one key, the modifier type, e.g. "
           "'- pruning: {...}'" +
           (item.IsMap() ? ", got " + std::to_string(item.size()) + " keys" : ""));
     const YAML::Node key = item.begin()->first, value = item.begin()->second;
-    const int kl = line_of_mark(key.Mark(), il);
+    const int kl = recipe_line(key.Mark(), il);
     // Whether the type exists is the modifier registry's to say (cli/modifiers.h), the one list.
     const std::string type = key.IsScalar() ? key.Scalar() : std::string("?");
     const std::string path = "modifiers[" + std::to_string(i) + "]." + type;

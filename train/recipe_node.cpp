@@ -22,11 +22,11 @@ struct RecipeNode::State {
   std::vector<std::shared_ptr<State>> children;
 };
 
+std::string recipe_at(const std::string& file, int line) { return file + ":" + std::to_string(line) + ": "; }
+int recipe_line(const YAML::Mark& m, int fallback) { return m.line >= 0 ? m.line + 1 : fallback; }
+
 namespace {
 
-int line_of_mark(const YAML::Mark& m, int fallback) { return m.line >= 0 ? m.line + 1 : fallback; }
-
-std::string at(const std::string& file, int line) { return file + ":" + std::to_string(line) + ": "; }
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string out;
@@ -130,19 +130,19 @@ RecipeNode::RecipeNode(std::string file, std::string path, const YAML::Node& nod
     return;
   }
   if (!node.IsMap())
-    throw std::runtime_error(at(s_->file, line_of_mark(node.Mark(), line)) +
+    throw std::runtime_error(recipe_at(s_->file, recipe_line(node.Mark(), line)) +
                              (s_->path.empty() ? std::string("the recipe") : "'" + s_->path + "'") +
                              " must be a map of keys, got " + describe(node));
   s_->node = node;
   for (const auto& kv : node) {
     const YAML::Node k = kv.first;  // a copy: iterator proxies are temporaries
-    const int kl = line_of_mark(k.Mark(), line);
+    const int kl = recipe_line(k.Mark(), line);
     if (!k.IsScalar())
-      throw std::runtime_error(at(s_->file, kl) + "keys " + scope() + " must be plain names, got " +
+      throw std::runtime_error(recipe_at(s_->file, kl) + "keys " + scope() + " must be plain names, got " +
                                describe(k));
     const std::string name = k.Scalar();
     if (auto f = s_->key_line.find(name); f != s_->key_line.end())
-      throw std::runtime_error(at(s_->file, kl) + "duplicate key '" + name + "' " + scope() +
+      throw std::runtime_error(recipe_at(s_->file, kl) + "duplicate key '" + name + "' " + scope() +
                                " (first given at line " + std::to_string(f->second) + ")");
     s_->key_line[name] = kl;
     s_->present.push_back(name);
@@ -154,7 +154,7 @@ RecipeNode RecipeNode::parse(const std::string& text, const std::string& file_na
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw std::runtime_error(at(file_name, line_of_mark(e.mark, 1)) + "YAML syntax error: " + e.msg);
+    throw std::runtime_error(recipe_at(file_name, recipe_line(e.mark, 1)) + "YAML syntax error: " + e.msg);
   }
   return RecipeNode(file_name, "", root, 1);
 }
@@ -199,16 +199,16 @@ void RecipeNode::allow(std::initializer_list<const char*> keys) const {
 }
 
 void RecipeNode::fail(const std::string& key, const std::string& message) const {
-  throw std::runtime_error(at(s_->file, line_of(key)) + "key '" + key + "' " + scope() + " " + message);
+  throw std::runtime_error(recipe_at(s_->file, line_of(key)) + "key '" + key + "' " + scope() + " " + message);
 }
 
 void RecipeNode::fail_section(const std::string& message) const {
-  throw std::runtime_error(at(s_->file, s_->line) + (s_->path.empty() ? "" : "in '" + s_->path + "': ") +
+  throw std::runtime_error(recipe_at(s_->file, s_->line) + (s_->path.empty() ? "" : "in '" + s_->path + "': ") +
                            message);
 }
 
 void RecipeNode::fail_missing(const std::string& key) const {
-  throw std::runtime_error(at(s_->file, s_->line) + "missing required key '" + key + "' " +
+  throw std::runtime_error(recipe_at(s_->file, s_->line) + "missing required key '" + key + "' " +
                            (s_->path.empty() ? "at top level" : "in '" + s_->path + "'"));
 }
 
@@ -248,7 +248,7 @@ void read_list(const RecipeNode& rn, const std::string& key, std::optional<std::
     const YAML::Node e = v[i];
     std::optional<T> x = convert<T>(e);
     if (!x)
-      throw std::runtime_error(at(rn.file(), line_of_mark(e.Mark(), rn.line_of(key))) + "element " +
+      throw std::runtime_error(recipe_at(rn.file(), recipe_line(e.Mark(), rn.line_of(key))) + "element " +
                                std::to_string(i) + " of key '" + key + "' " + rn.scope() + " must be " +
                                type_name<T>() + ", got " + describe(e));
     items.push_back(std::move(*x));
@@ -331,9 +331,9 @@ std::vector<RecipeNode> RecipeNode::list(const std::string& key) const {
   const std::string base = s_->path.empty() ? key : s_->path + "." + key;
   for (size_t i = 0; i < v.size(); ++i) {
     const YAML::Node e = v[i];
-    const int el = line_of_mark(e.Mark(), line_of(key));
+    const int el = recipe_line(e.Mark(), line_of(key));
     if (!e.IsMap())
-      throw std::runtime_error(at(s_->file, el) + "element " + std::to_string(i) + " of key '" + key +
+      throw std::runtime_error(recipe_at(s_->file, el) + "element " + std::to_string(i) + " of key '" + key +
                                "' " + scope() + " must be a map of keys, got " + describe(e));
     RecipeNode c(s_->file, base + "[" + std::to_string(i) + "]", e, el);
     s_->children.push_back(c.s_);
@@ -354,7 +354,7 @@ struct Unknown {
 void collect_unknown(const RecipeNode::State& s, std::vector<Unknown>& out) {
   for (const std::string& k : s.present) {
     if (std::find(s.expected.begin(), s.expected.end(), k) != s.expected.end()) continue;
-    std::string msg = at(s.file, s.key_line.at(k)) + "unknown key '" + k + "' " +
+    std::string msg = recipe_at(s.file, s.key_line.at(k)) + "unknown key '" + k + "' " +
                       (s.path.empty() ? "at top level" : "in '" + s.path + "'");
     if (s.expected.empty()) {
       msg += " (this section takes no keys)";

@@ -38,6 +38,7 @@
 
 namespace YAML {
 class Node;
+struct Mark;
 }
 
 namespace qf {
@@ -49,6 +50,11 @@ struct is_recipe_value
                          std::is_same_v<T, std::vector<int64_t>> ||
                          std::is_same_v<T, std::vector<double>> ||
                          std::is_same_v<T, std::vector<std::string>>> {};
+
+// "file:line: ", the prefix of every recipe message.
+std::string recipe_at(const std::string& file, int line);
+// The 1-based line of a yaml-cpp mark, or `fallback` where yaml-cpp has none.
+int recipe_line(const YAML::Mark& m, int fallback);
 
 #define QF_RECIPE_TYPE_HELP                                                                  \
   "RecipeNode values are bool, int64_t, double, std::string or std::vector of int64_t, double, " \

@@ -4,13 +4,12 @@
 
 #include "core/error.h"
 #include "hf/hf_config.h"
+#include "hf_fixtures.h"
 
 namespace qf::hf {
 namespace {
 
-const std::string kFix = QF_HF_FIXTURES;
-
-std::string error_of(const std::string& json) {
+std::string config_error(const std::string& json) {
   try {
     parse_hf_config(json, "config.json");
   } catch (const Error& e) {
@@ -116,20 +115,20 @@ TEST(HfConfig, RopeFrequencies) {
 }
 
 TEST(HfConfig, UnsupportedFeaturesAreRefusedByName) {
-  EXPECT_EQ(error_of(llama4x()), "");
-  EXPECT_NE(error_of(llama4x(R"(,"quantization_config":{"bits":4})")).find("quantization_config"), std::string::npos);
+  EXPECT_EQ(config_error(llama4x()), "");
+  EXPECT_NE(config_error(llama4x(R"(,"quantization_config":{"bits":4})")).find("quantization_config"), std::string::npos);
   std::string yarn = llama4x();
   yarn.replace(yarn.find("\"llama3\""), 8, "\"yarn\"");
-  EXPECT_NE(error_of(yarn).find("RoPE type 'yarn' is not supported"), std::string::npos);
-  EXPECT_NE(error_of(llama4x(R"(,"hidden_act":"relu")")).find("activation 'relu'"), std::string::npos);
-  EXPECT_NE(error_of(llama4x(R"(,"final_logit_softcapping":30.0)")).find("final_logit_softcapping"), std::string::npos);
+  EXPECT_NE(config_error(yarn).find("RoPE type 'yarn' is not supported"), std::string::npos);
+  EXPECT_NE(config_error(llama4x(R"(,"hidden_act":"relu")")).find("activation 'relu'"), std::string::npos);
+  EXPECT_NE(config_error(llama4x(R"(,"final_logit_softcapping":30.0)")).find("final_logit_softcapping"), std::string::npos);
   std::string bad_heads = llama4x();
   bad_heads.replace(bad_heads.find("\"num_key_value_heads\":2"), 23, "\"num_key_value_heads\":3");
-  EXPECT_NE(error_of(bad_heads).find("multiple"), std::string::npos);
+  EXPECT_NE(config_error(bad_heads).find("multiple"), std::string::npos);
   std::string missing = llama4x();
   missing.replace(missing.find("\"vocab_size\":32,"), 16, "");
-  EXPECT_NE(error_of(missing).find("missing key 'vocab_size'"), std::string::npos);
-  EXPECT_NE(error_of(R"({"architectures":["BertModel"]})").find("'BertModel' is not supported"), std::string::npos);
+  EXPECT_NE(config_error(missing).find("missing key 'vocab_size'"), std::string::npos);
+  EXPECT_NE(config_error(R"({"architectures":["BertModel"]})").find("'BertModel' is not supported"), std::string::npos);
 }
 
 TEST(HfConfig, MixtralIsAMixtureOfExperts) {
@@ -143,9 +142,9 @@ TEST(HfConfig, MixtralIsAMixtureOfExperts) {
   const std::string base =
       R"({"architectures":["MixtralForCausalLM"],"vocab_size":32,"hidden_size":16,"intermediate_size":32,)"
       R"("num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"num_local_experts":4,)";
-  EXPECT_EQ(error_of(base + R"("num_experts_per_tok":2})"), "");
-  EXPECT_NE(error_of(base + R"("num_experts_per_tok":5})").find("num_experts_per_tok"), std::string::npos);
-  EXPECT_NE(error_of(base + R"("num_experts_per_tok":2,"hidden_act":"gelu_pytorch_tanh"})").find("Mixtral experts"),
+  EXPECT_EQ(config_error(base + R"("num_experts_per_tok":2})"), "");
+  EXPECT_NE(config_error(base + R"("num_experts_per_tok":5})").find("num_experts_per_tok"), std::string::npos);
+  EXPECT_NE(config_error(base + R"("num_experts_per_tok":2,"hidden_act":"gelu_pytorch_tanh"})").find("Mixtral experts"),
             std::string::npos);
   EXPECT_EQ(parse_hf_config(base + R"("num_experts_per_tok":1,"sliding_window":8})", "m.json").layer[0].sliding_window, 8);
 }

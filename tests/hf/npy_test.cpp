@@ -4,11 +4,10 @@
 
 #include "core/error.h"
 #include "hf/npy.h"
+#include "hf_fixtures.h"
 
 namespace qf::hf {
 namespace {
-
-const std::string kFix = QF_HF_FIXTURES;
 
 TEST(Npy, ReadsTheFixtureArrays) {
   NpyArray ids = read_npy(kFix + "/llama/reference/input_ids.npy");

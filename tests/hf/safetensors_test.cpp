@@ -8,11 +8,10 @@
 
 #include "core/error.h"
 #include "hf/safetensors.h"
+#include "hf_fixtures.h"
 
 namespace qf::hf {
 namespace {
-
-const std::string kFix = QF_HF_FIXTURES;
 
 // A safetensors file from a header text and `data_bytes` zero bytes of data.
 std::string write_file(const std::string& name, const std::string& header, size_t data_bytes) {
@@ -25,7 +24,7 @@ std::string write_file(const std::string& name, const std::string& header, size_
   return path;
 }
 
-std::string error_of(const std::string& path) {
+std::string file_error(const std::string& path) {
   try {
     SafetensorsFile f(path);
   } catch (const Error& e) {
@@ -77,27 +76,27 @@ TEST(Safetensors, ReadsValuesAtTheirOffsets) {
 
 TEST(Safetensors, MalformedFilesAreRefusedWithTheReason) {
   const std::string ok = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
-  EXPECT_EQ(error_of(write_file("ok.st", ok, 8)), "");
-  EXPECT_NE(error_of(write_file("trunc.st", ok, 4)).find("run past the data section"), std::string::npos);
+  EXPECT_EQ(file_error(write_file("ok.st", ok, 8)), "");
+  EXPECT_NE(file_error(write_file("trunc.st", ok, 4)).find("run past the data section"), std::string::npos);
   {
     const std::string p = ::testing::TempDir() + "/tiny.st";
     std::ofstream(p) << "abc";
-    EXPECT_NE(error_of(p).find("truncated"), std::string::npos);
+    EXPECT_NE(file_error(p).find("truncated"), std::string::npos);
   }
-  EXPECT_NE(error_of(write_file("hdr.st", ok.substr(0, 20), 0)).find("JSON"), std::string::npos);
+  EXPECT_NE(file_error(write_file("hdr.st", ok.substr(0, 20), 0)).find("JSON"), std::string::npos);
   const std::string overlap = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
-  EXPECT_NE(error_of(write_file("ovl.st", overlap, 8)).find("overlap"), std::string::npos);
+  EXPECT_NE(file_error(write_file("ovl.st", overlap, 8)).find("overlap"), std::string::npos);
   const std::string wrong = R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})";
-  EXPECT_NE(error_of(write_file("size.st", wrong, 8)).find("needs 12"), std::string::npos);
+  EXPECT_NE(file_error(write_file("size.st", wrong, 8)).find("needs 12"), std::string::npos);
   const std::string unknown = R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})";
-  EXPECT_NE(error_of(write_file("dt.st", unknown, 8)).find("unknown dtype 'Q4'"), std::string::npos);
+  EXPECT_NE(file_error(write_file("dt.st", unknown, 8)).find("unknown dtype 'Q4'"), std::string::npos);
   const std::string i8 = R"({"a":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})";
-  EXPECT_NE(error_of(write_file("i8.st", i8, 8)).find("I8 is not supported"), std::string::npos);
+  EXPECT_NE(file_error(write_file("i8.st", i8, 8)).find("I8 is not supported"), std::string::npos);
   const std::string gap = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
-  EXPECT_NE(error_of(write_file("gap.st", gap, 8)).find("gap"), std::string::npos);
-  EXPECT_NE(error_of(write_file("tail.st", ok, 12)).find("belong to none"), std::string::npos);
+  EXPECT_NE(file_error(write_file("gap.st", gap, 8)).find("gap"), std::string::npos);
+  EXPECT_NE(file_error(write_file("tail.st", ok, 12)).find("belong to none"), std::string::npos);
   const std::string neg = R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})";
-  EXPECT_NE(error_of(write_file("neg.st", neg, 8)).find("non-negative"), std::string::npos);
+  EXPECT_NE(file_error(write_file("neg.st", neg, 8)).find("non-negative"), std::string::npos);
   // A header length beyond the bound is refused before anything is allocated.
   {
     const std::string p = ::testing::TempDir() + "/huge.st";
@@ -106,7 +105,7 @@ TEST(Safetensors, MalformedFilesAreRefusedWithTheReason) {
     for (int i = 0; i < 8; ++i) f.put(static_cast<char>((n >> (8 * i)) & 0xff));
     f << "{}";
     f.close();
-    EXPECT_NE(error_of(p).find("exceeds"), std::string::npos);
+    EXPECT_NE(file_error(p).find("exceeds"), std::string::npos);
   }
 }
 

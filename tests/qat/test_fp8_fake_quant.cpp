@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/fp8_quantize.h"
+#include "quantization_recipe_error.h"
 #include "qat/fake_quantize.h"
 #include "qat/fp8_fake_quant.h"
 #include "qat/quantization_modifier.h"
@@ -114,19 +115,7 @@ TEST(E4M3FakeQuant, ModulesQuantizeWeightsAndInputsToFp8) {
   EXPECT_EQ(a.zero_point, 0);
 }
 
-std::string recipe_error(const std::string& quantization_yaml) {
-  const std::string text =
-      "name: t\nmodel: {family: mlp}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"
-      "modifiers:\n"
-      "  - quantization:\n" + quantization_yaml;  // its first line is line 7
-  try {
-    const Recipe r = load_recipe_from_string(text, "bad.yaml");
-    parse_quantization_modifier(r.modifiers.at(0).node);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::recipe_error;
 
 TEST(E4M3Recipe, ErrorsNameFileLineAndKey) {
   struct Case {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "../train/test_support.h"
+#include "quantization_recipe_error.h"
 #include "qat/quantization_modifier.h"
 #include "train/trainer.h"
 
@@ -142,19 +143,7 @@ TEST(PrepareQat, FrozenConvBnEqualsConvThenBatchNormInEvalMode) {
   EXPECT_FALSE(torch::allclose(y, expected, 1e-7, 1e-7));
 }
 
-std::string recipe_error(const std::string& quantization_yaml) {
-  const std::string text =
-      "name: t\nmodel: {family: mlp}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"
-      "modifiers:\n"
-      "  - quantization:\n" + quantization_yaml;  // its first line is line 7
-  try {
-    const Recipe r = load_recipe_from_string(text, "bad.yaml");
-    parse_quantization_modifier(r.modifiers.at(0).node);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::recipe_error;
 
 // Every scheme the checkpoint format cannot hold is rejected when the recipe is read, with the
 // file, the line and the key of the section at fault (core/op_schema.h's rule).

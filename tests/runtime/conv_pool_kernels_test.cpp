@@ -225,7 +225,7 @@ std::vector<uint8_t> composed(Built& b, const ConvPoolCase& cc) {
   return out;
 }
 
-std::vector<ConvPoolCase> cases() {
+std::vector<ConvPoolCase> conv_pool_cases() {
   std::vector<ConvPoolCase> v;
   //            imgs  c   h   w   n  impl   xu8    codes  ou8    bias   rb     ra     ext
   v.push_back({3, 1, 28, 28, 32, false, true, true, true, true, true, false, false});   // first conv
@@ -304,7 +304,7 @@ TEST(ConvPoolRef, CijOrderIsThePermutedDenseConv) {
 
 TEST(ConvPoolRef, IsTheUnfusedComposition) {
   unsigned seed = 7;
-  for (const ConvPoolCase& cc : cases()) {
+  for (const ConvPoolCase& cc : conv_pool_cases()) {
     Built b = build(cc, seed++);
     if (!cc.bias) b.bias.clear();
     EXPECT_EQ(run(x8_conv2d_pool_ref, b, b.w), composed(b, cc)) << "case c=" << cc.c << " n=" << cc.n;
@@ -320,7 +320,7 @@ TEST_P(ConvPoolTables, FusedBitIdentical) {
   const KernelTable& t = kernel_table_for_isa(GetParam());
   if (!t.qconv_pool) GTEST_SKIP() << t.name << " has no fused conv + pool entry (the op composes qgemm, pool, quantize)";
   unsigned seed = 100;
-  for (const ConvPoolCase& cc : cases()) {
+  for (const ConvPoolCase& cc : conv_pool_cases()) {
     Built b = build(cc, seed++);
     if (!cc.bias) b.bias.clear();
     const std::vector<uint8_t> want = run(x8_conv2d_pool_ref, b, b.w);

@@ -20,8 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir : qf::test::TempDir {
-  TempDir() : qf::test::TempDir("qforge-brown") {}
+struct BrownTempDir : qf::test::TempDir {
+  BrownTempDir() : qf::test::TempDir("qforge-brown") {}
 };
 
 std::string as_text(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
@@ -55,7 +55,7 @@ TEST(BrownDocument, ParagraphsAndSentences) {
 }
 
 TEST(BrownFolder, ReadsOnlyDocumentsSorted) {
-  TempDir dir;
+  BrownTempDir dir;
   dir.write("cb02", "\tSecond/od doc/nn ./.\n");
   dir.write("ca01", "\tFirst/od doc/nn ./.\n");
   dir.write("README", "not a document");
