@@ -76,7 +76,7 @@ __device__ __forceinline__ uint2 x8_global(const Params& p, int row, int k) {
 }
 
 template <bool XU8, bool INT4, int MR, bool STAGE>
-__global__ void __launch_bounds__(kMaxWarps * 32) bs_gemv_kernel(Params p) {
+__global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
   extern __shared__ uint4 xs_vec[];  // STAGE: [m][kpad] activation codes, zero past K
   __shared__ int32_t red[kMaxWarps][MR][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
