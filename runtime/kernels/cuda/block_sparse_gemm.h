@@ -18,8 +18,9 @@
 //        (exact; the int32 sum is shifted right by 4 once, hence the 65536-k bound).
 //    One kernel streams it for every M: at M <= 16 a CTA's warps split a slice's steps (the
 //    weight-bandwidth-bound decode case: only kept blocks are read, once), for larger M warps
-//    also split the rows of M (tensor-core throughput). With per-channel scales at M <= 8 a
-//    dp4a GEMV reads the same steps instead (block_sparse_gemv.h: fewer dependent trips).
+//    also split the rows of M (tensor-core throughput). With per-channel scales at M <= 8,
+//    where the activation rows fit 32 KB, a dp4a GEMV reads the same steps instead
+//    (block_sparse_gemv.h: fewer dependent trips to memory).
 //  * kBsr, everything else (block shapes like 8x8 or 5x3, groups that split 32 k): the
 //    checkpoint's BSR arrays as they are, read by a warp per output that visits only the kept
 //    blocks (exact, not fast).

@@ -1,6 +1,9 @@
 // The block-sparse decode GEMV (block_sparse_gemv.h): one CTA per slice of 32 outputs, its warps
 // splitting the slice's k32 steps, R steps in flight per warp, dp4a on the steps as the mma
-// kernel stores them.
+// kernel stores them. Before the steps, in one round trip that depends on no other load: the
+// slice's step range (from the kernel parameters where the slices fit there), the epilogue's
+// operands, and the activation rows (staged whole in shared memory, since which k the slice
+// keeps is not known yet).
 //
 // A lane (g = lane / 4, t = lane % 4) of a step holds, for n8 tile nt = 0..3, output row
 // 8 nt + g at k = kq + 8 t .. + 7 (int8: 8 bytes; int4: one word of nibbles, expanded to
@@ -28,12 +31,11 @@ namespace {
 
 constexpr int kMaxWarps = 16;
 constexpr int kDefaultWarps = 16;
-constexpr int kR = 4;                      // steps in flight per warp
-constexpr int64_t kStageBytes = 16 << 10;  // default: stage the activations up to this size
-constexpr int64_t kStageMax = 32 << 10;    // never more: with red (16 KB at M = 8), the 48 KB a CTA gets without opt-in
+constexpr int64_t kStageMax = 32 << 10;  // activation bytes staged: with red (16 KB at M = 8), the 48 KB a CTA gets without opt-in
+constexpr int kParamSlices = 256;        // slice ranges passed in the kernel parameters up to this many slices
 constexpr unsigned kFull = 0xffffffffu;
 
-std::atomic<int> g_warps{0}, g_stage{0};
+std::atomic<int> g_warps{0}, g_param{0};
 
 struct Params {
   const uint8_t* x;
@@ -48,8 +50,16 @@ struct Params {
   const float* bias;
   float* y;
   int m, n, k, kpad;  // kpad: the staged row stride (k rounded up to 32)
-  bool x_aligned;     // x % 16 == 0 and k % 16 == 0: 16-byte staging / 8-byte direct loads
+  bool x_aligned;     // x % 16 == 0 and k % 16 == 0: 16-byte staging loads
 };
+// The slice ranges as a kernel parameter (a copy of slice_ptr, NP = slices + 1 at most): read
+// from the constant bank, which the launch has just written, instead of a first dependent trip
+// to device memory. NP = 1: unused (the kernel loads slice_ptr).
+template <int NP>
+struct SlicePtrParam {
+  int32_t v[NP];
+};
+constexpr int kParamNP = kParamSlices + 1;
 
 // a . b over 4 bytes plus c: a the activations (uint8 for qu8, int8 for qs8), b signed weights.
 template <bool XU8>
@@ -63,28 +73,26 @@ __device__ __forceinline__ int32_t dot4(uint32_t a, uint32_t b, int32_t c) {
   }
 }
 
-// The 8 activation codes of row `row` at k .. k+7 from global memory (0 past K).
-__device__ __forceinline__ uint2 x8_global(const Params& p, int row, int k) {
-  if (k >= p.k) return make_uint2(0u, 0u);
-  const uint8_t* src = p.x + static_cast<int64_t>(row) * p.k + k;
-  if (p.x_aligned) return __ldg(reinterpret_cast<const uint2*>(src));  // k % 8 == 0, K % 16 == 0: all 8 inside
-  uint32_t w[2] = {0u, 0u};
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-    if (k + i < p.k) w[i / 4] |= static_cast<uint32_t>(__ldg(src + i)) << (8 * (i % 4));
-  return make_uint2(w[0], w[1]);
-}
-
-template <bool XU8, bool INT4, int MR, bool STAGE>
-__global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
-  extern __shared__ uint4 xs_vec[];  // STAGE: [m][kpad] activation codes, zero past K
+// PARAM: the slice ranges come in sp (slices <= kParamSlices), else from p.slice_ptr.
+template <bool XU8, bool INT4, int MR, bool PARAM>
+__global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(
+    const __grid_constant__ Params p, const __grid_constant__ SlicePtrParam<PARAM ? kParamNP : 1> sp) {
+  constexpr int R = MR <= 2 ? 8 : 4;  // steps in flight per warp (registers: R x 16 or 32 B of weights per lane)
+  extern __shared__ uint4 xs_vec[];   // [m][kpad] activation codes, zero past K
   __shared__ int32_t red[kMaxWarps][MR][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int warps = blockDim.x >> 5;
   const int slice = blockIdx.x, n0 = slice * 32;
 
   // Round trip 1: nothing here depends on another load.
-  const int q0 = __ldg(p.slice_ptr + slice), q1 = __ldg(p.slice_ptr + slice + 1);
+  int q0, q1;
+  if constexpr (PARAM) {
+    q0 = sp.v[slice];
+    q1 = sp.v[slice + 1];
+  } else {
+    q0 = __ldg(p.slice_ptr + slice);
+    q1 = __ldg(p.slice_ptr + slice + 1);
+  }
   const int em = threadIdx.x >> 5, en = n0 + (threadIdx.x & 31);  // this thread's output in the epilogue
   const bool eok = em < p.m && en < p.n;
   float e_sw = 0.0f, e_sx = 0.0f, e_bias = 0.0f;
@@ -95,41 +103,39 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
     if (p.bias) e_bias = __ldg(p.bias + en);
     if constexpr (XU8) e_rs = __ldg(p.rowsums + en);
   }
+  // The activations of every row of M, whole rows (the kept steps are not known yet), into
+  // shared memory: a step then reads its 8 k per row without another trip.
   uint8_t* xs = reinterpret_cast<uint8_t*>(xs_vec);
-  if constexpr (STAGE) {
-    // The activations of every row of M, whole rows (the kept steps are not known yet).
-    if (p.x_aligned) {
-      const int per_row = p.kpad / 16, total = p.m * per_row;
-      for (int i0 = threadIdx.x; i0 < total; i0 += kR * blockDim.x) {
-        uint4 v[kR];
+  if (p.x_aligned) {
+    const int per_row = p.kpad / 16, total = p.m * per_row;
+    for (int i0 = threadIdx.x; i0 < total; i0 += 4 * blockDim.x) {
+      uint4 v[4];
 #pragma unroll
-        for (int r = 0; r < kR; ++r) {
-          const int i = i0 + r * blockDim.x, row = i / per_row, c = i - row * per_row;
-          v[r] = make_uint4(0u, 0u, 0u, 0u);
-          if (i < total && c * 16 < p.k)
-            v[r] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(row) * p.k) + c);
-        }
+      for (int r = 0; r < 4; ++r) {
+        const int i = i0 + r * blockDim.x, row = i / per_row, c = i - row * per_row;
+        v[r] = make_uint4(0u, 0u, 0u, 0u);
+        if (i < total && c * 16 < p.k) v[r] = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<int64_t>(row) * p.k) + c);
+      }
 #pragma unroll
-        for (int r = 0; r < kR; ++r)
-          if (i0 + r * blockDim.x < total) xs_vec[i0 + r * blockDim.x] = v[r];
-      }
-    } else {
-      const int total = p.m * p.kpad;
-      for (int i = threadIdx.x; i < total; i += blockDim.x) {
-        const int row = i / p.kpad, c = i - row * p.kpad;
-        xs[i] = c < p.k ? __ldg(p.x + static_cast<int64_t>(row) * p.k + c) : uint8_t{0};
-      }
+      for (int r = 0; r < 4; ++r)
+        if (i0 + r * blockDim.x < total) xs_vec[i0 + r * blockDim.x] = v[r];
+    }
+  } else {
+    const int total = p.m * p.kpad;
+    for (int i = threadIdx.x; i < total; i += blockDim.x) {
+      const int row = i / p.kpad, c = i - row * p.kpad;
+      xs[i] = c < p.k ? __ldg(p.x + static_cast<int64_t>(row) * p.k + c) : uint8_t{0};
     }
   }
 
-  // Round trip 2: this warp's steps q0 + warp + j * warps, kR at a time (step list and weights
-  // depend only on q0).
+  // Round trip 2: this warp's steps q0 + warp + j * warps, R at a time (step list and weights
+  // depend only on q0), issued before the barrier that publishes the staged activations.
   constexpr int kVec = INT4 ? 1 : 2;  // uint4 per lane per step
-  uint4 wb[kR][kVec];
-  int kb[kR];
+  uint4 wb[R][kVec];
+  int kb[R];
   auto load_batch = [&](int base) {
 #pragma unroll
-    for (int r = 0; r < kR; ++r) {
+    for (int r = 0; r < R; ++r) {
       const int q = base + r * warps;
       kb[r] = 0;
       if (q < q1) {  // warp-uniform
@@ -141,22 +147,17 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
   };
   int base = q0 + warp;
   load_batch(base);
-  if constexpr (STAGE) __syncthreads();  // the staged activations
+  __syncthreads();  // the staged activations
 
   int32_t acc[MR][4] = {};
   while (base < q1) {
 #pragma unroll
-    for (int r = 0; r < kR; ++r) {
+    for (int r = 0; r < R; ++r) {
       if (base + r * warps >= q1) break;  // warp-uniform
       uint2 xv[MR];
 #pragma unroll
-      for (int i = 0; i < MR; ++i) {
-        xv[i] = make_uint2(0u, 0u);
-        if (i < p.m) {
-          if constexpr (STAGE) xv[i] = *reinterpret_cast<const uint2*>(xs + i * p.kpad + kb[r] + 8 * t);
-          else xv[i] = x8_global(p, i, kb[r] + 8 * t);
-        }
-      }
+      for (int i = 0; i < MR; ++i)
+        xv[i] = i < p.m ? *reinterpret_cast<const uint2*>(xs + i * p.kpad + kb[r] + 8 * t) : make_uint2(0u, 0u);
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         uint32_t b0, b1;  // k 8t .. 8t+3 and 8t+4 .. 8t+7 of row 8 nt + g
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
         for (int i = 0; i < MR; ++i) acc[i][nt] = dot4<XU8>(xv[i].x, b0, dot4<XU8>(xv[i].y, b1, acc[i][nt]));
       }
     }
-    base += kR * warps;
+    base += R * warps;
     if (base < q1) load_batch(base);
   }
 
@@ -206,49 +207,53 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
 }
 
 template <bool XU8, bool INT4, int MR>
-void launch_mr(const Params& p, unsigned slices, int warps, bool stage) {
-  const size_t smem = stage ? static_cast<size_t>(p.m) * p.kpad : 0;
-  if (stage) bs_gemv_kernel<XU8, INT4, MR, true><<<slices, warps * 32, smem>>>(p);
-  else bs_gemv_kernel<XU8, INT4, MR, false><<<slices, warps * 32>>>(p);
+void launch_mr(const Params& p, const SlicePtrParam<kParamNP>* sp, unsigned slices, int warps) {
+  const size_t smem = static_cast<size_t>(p.m) * p.kpad;
+  if (sp) bs_gemv_kernel<XU8, INT4, MR, true><<<slices, warps * 32, smem>>>(p, *sp);
+  else bs_gemv_kernel<XU8, INT4, MR, false><<<slices, warps * 32, smem>>>(p, SlicePtrParam<1>{{0}});
   detail::check_launch("bs_gemv_kernel");
 }
 
 template <bool XU8, bool INT4>
-void launch(const Params& p, unsigned slices, int warps, bool stage) {
-  if (p.m <= 1) launch_mr<XU8, INT4, 1>(p, slices, warps, stage);
-  else if (p.m <= 2) launch_mr<XU8, INT4, 2>(p, slices, warps, stage);
-  else if (p.m <= 4) launch_mr<XU8, INT4, 4>(p, slices, warps, stage);
-  else launch_mr<XU8, INT4, 8>(p, slices, warps, stage);
+void launch(const Params& p, const SlicePtrParam<kParamNP>* sp, unsigned slices, int warps) {
+  if (p.m <= 1) launch_mr<XU8, INT4, 1>(p, sp, slices, warps);
+  else if (p.m <= 2) launch_mr<XU8, INT4, 2>(p, sp, slices, warps);
+  else if (p.m <= 4) launch_mr<XU8, INT4, 4>(p, sp, slices, warps);
+  else launch_mr<XU8, INT4, 8>(p, sp, slices, warps);
 }
 
 }  // namespace
 
 void set_bs_gemv_config(BSGemvConfig c) {
   g_warps.store(c.warps);
-  g_stage.store(c.stage);
+  g_param.store(c.param);
+}
+
+bool bs_gemv_applies(int64_t m, int64_t k) {
+  return m >= 1 && m <= kBSGemvMaxM && k >= 1 && k <= (int64_t{1} << 30) && m * ((k + 31) / 32 * 32) <= kStageMax;
 }
 
 bool bs_gemv(const BSGemvArgs& a) {
-  if (a.m < 1 || a.m > kBSGemvMaxM || a.n < 1 || a.slices < 1) return false;
-  if (a.k < 1 || a.k > (int64_t{1} << 30)) return false;
+  if (!bs_gemv_applies(a.m, a.k) || a.n < 1 || a.slices < 1) return false;
   Params p{static_cast<const uint8_t*>(a.x), a.zx, a.sx, a.sx_stride, a.slice_ptr, a.step_k,
            static_cast<const uint4*>(a.step_data), a.sw, a.rowsums, a.bias, a.y,
            static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k),
            static_cast<int>((a.k + 31) / 32 * 32), false};
   p.x_aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && a.k % 16 == 0;
-  const int64_t staged = a.m * static_cast<int64_t>(p.kpad);
-  const int want_stage = g_stage.load();
-  const bool stage = staged <= kStageMax && (want_stage > 0 || (want_stage == 0 && staged <= kStageBytes));
+  SlicePtrParam<kParamNP> sp;
+  const bool param = a.slice_ptr_host && a.slices <= kParamSlices && g_param.load() >= 0;
+  if (param) std::copy(a.slice_ptr_host, a.slice_ptr_host + a.slices + 1, sp.v);
   const int want_warps = g_warps.load();
   // At least one warp per row of M: warp i writes row i in the epilogue.
   const int warps = std::max<int>(static_cast<int>(a.m), want_warps > 0 ? std::min(want_warps, kMaxWarps) : kDefaultWarps);
   const unsigned slices = static_cast<unsigned>(a.slices);
+  const SlicePtrParam<kParamNP>* spp = param ? &sp : nullptr;
   if (a.x_unsigned) {
-    if (a.int4) launch<true, true>(p, slices, warps, stage);
-    else launch<true, false>(p, slices, warps, stage);
+    if (a.int4) launch<true, true>(p, spp, slices, warps);
+    else launch<true, false>(p, spp, slices, warps);
   } else {
-    if (a.int4) launch<false, true>(p, slices, warps, stage);
-    else launch<false, false>(p, slices, warps, stage);
+    if (a.int4) launch<false, true>(p, spp, slices, warps);
+    else launch<false, false>(p, spp, slices, warps);
   }
   return true;
 }
