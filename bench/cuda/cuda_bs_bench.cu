@@ -144,14 +144,11 @@ void reset_knobs() {
   set_bs_gemv_config(BSGemvConfig{});
 }
 // What the checks compare with the ref table at M: the mma kernel with one and eight warps on the
-// steps, and at M <= 8 the GEMV with 16 and 8 warps, slice ranges as kernel parameters or loaded.
+// steps, and at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again).
 std::vector<KernelChoice> choices(int64_t m) {
   std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1}, {}}};
   if (m <= kBSGemvMaxM)
-    for (int w : {16, 8})
-      for (int pa : {0, -1})
-        v.push_back({std::string("gemv w ") + std::to_string(w) + (pa == 0 ? " param" : " loaded"), BSConfig{0, 0, 1},
-                     BSGemvConfig{w, pa}});
+    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
   return v;
 }
 // The sweep at M: the mma kernel's launch shapes, and at M <= 8 the GEMV's.
@@ -163,10 +160,7 @@ std::vector<KernelChoice> sweep_choices(int64_t m) {
   for (auto [wm, wk] : mk)
     v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1}, {}});
   if (m <= kBSGemvMaxM)
-    for (int w : {8, 16})
-      for (int pa : {0, -1})
-        v.push_back({"gemv, w " + std::to_string(w) + (pa == 0 ? ", param" : ", loaded"), BSConfig{0, 0, 1},
-                     BSGemvConfig{w, pa}});
+    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
   return v;
 }
 
@@ -192,8 +186,9 @@ int main(int argc, char** argv) {
           "every block kept) against its dense GEMM of the same precision (int8, int4) and cuBLAS FP16, for\n"
           "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,8,16,64,128}; qu8 activations, per-channel\n"
           "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies; at M <= 8\n"
-          "the GEMV the table picks and the mma kernel beside it) and a sweep of the launch shapes. --quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and\n"
-          "16, int8 and int4, each block-sparse GEMM run once untimed (for ncu).\n");
+          "the GEMV the table picks and the mma kernel beside it) and a sweep of the launch shapes.\n"
+          "--quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and 16, int8 and int4, each\n"
+          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) shapes = {{4096, 4096}};
@@ -219,7 +214,9 @@ int main(int argc, char** argv) {
   {
     float* dummy = static_cast<float*>(device_alloc(4));
     const double us = time_us([&](int) { empty_kernel<<<128, 512>>>(dummy); }, 1);
-    std::printf("launch floor: an empty kernel of 128 x 512 threads, back to back: %.2f us per call\n", us);
+    const double us1 = time_us([&](int) { empty_kernel<<<1, 32>>>(dummy); }, 1);
+    std::printf("launch floor: an empty kernel, launched back to back as the GEMMs are: %.2f us per call at 128 x 512 "
+                "threads, %.2f us at 1 x 32\n", us, us1);
     device_free(dummy);
   }
   const kernels::KernelTable& cu = cuda_kernel_table();
@@ -235,13 +232,19 @@ int main(int argc, char** argv) {
     copy_to_device(sx, &sxh, 4);
     float* y = static_cast<float*>(device_alloc(16 * n * 4));
     const QActs xa{x, 128, sx, 0};
+    empty_kernel<<<128, 512>>>(y);  // the floor of a kernel's duration
+    {  // the dense int4 peer at M = 1
+      HostWeight w = make_weight(4, n, k, 1.0, true, rng);
+      Prepared p = prepare_copies(w, 1);
+      cu.qgemm[0][1](1, xa, p.q[0], nullptr, y);
+    }
     for (int bits : {8, 4}) {
       HostWeight w = make_weight(bits, n, k, 0.3, false, rng);
       Prepared p = prepare_copies(w, 1);
       for (int64_t m : {int64_t{1}, int64_t{16}}) cu.qgemm[0][bits == 8 ? 3 : 4](m, xa, p.q[0], nullptr, y);
     }
     device_sync();
-    std::printf("profile: ran int8 / int4 x M = 1 / 16 once each\n");
+    std::printf("profile: ran an empty kernel, dense int4 at M = 1, block-sparse int8 / int4 x M = 1 / 16 once each\n");
     return 0;
   }
   std::vector<Row> rows;
@@ -360,7 +363,7 @@ int main(int argc, char** argv) {
   std::printf("\nLaunch shapes, 70%% pruned. mma kernel: [wm warps across M, wk warps splitting the steps] (the\n"
               "launcher picks [1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above); GEMV (M <= 8 where the\n"
               "activation rows fit 32 KB, the table's choice there; else it falls back to the mma kernel):\n"
-              "[gemv, w warps per CTA, slice ranges in the kernel parameters or loaded] (default 16, param):\n");
+              "[gemv, w warps per CTA] (default 16):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "

@@ -50,9 +50,9 @@ echo "bench rc=$?" >> "$OUT/bench.txt"
 kill $SMI 2>/dev/null
 cat "$OUT/bench.txt" >> "$S"
 tail -48 "$OUT/bench.txt"
-log "ncu: the block-sparse kernels (GEMV at M = 1, mma at 16), int8 / int4, 4096x4096, 70% pruned"
-ncu --clock-control none --kernel-name regex:'bs_(steps|gemv)' --section SpeedOfLight --section MemoryWorkloadAnalysis \
+log "ncu: the block-sparse kernels (GEMV at M = 1, mma at 16), int8 / int4, 4096x4096, 70% pruned; an empty kernel and the dense int4 GEMV at M = 1 beside"
+ncu --clock-control none --kernel-name regex:'bs_(steps|gemv)|empty_kernel|q4_gemv' --section SpeedOfLight --section MemoryWorkloadAnalysis \
   --section WarpStateStats --section Occupancy $B/bench/cuda/cuda_bs_bench --profile > "$OUT/ncu.txt" 2>&1
-grep -E "bs_steps_kernel|bs_gemv_kernel|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Compute \(SM\) Throughput|Achieved Occupancy|Stall Long|Stall L1|Warp Cycles Per Issued" \
+grep -E "bs_steps_kernel|bs_gemv_kernel|empty_kernel|q4_gemv_kernel|Duration|SM Active Cycles|Elapsed Cycles|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Compute \(SM\) Throughput|Achieved Occupancy|Stall Long|Stall L1|Warp Cycles Per Issued" \
   "$OUT/ncu.txt" | cut -c1-150 | head -60 | tee -a "$S"
 log "done"

@@ -3,9 +3,9 @@
 // awkward shapes: partial blocks at the N and K edges, an all-zero block row, 0% and 100% kept,
 // M = 1, 2, 3, 5, 8, 9, 64, 133 (every launch configuration of the tensor-core kernel: one warp
 // row of M split across steps, two rows, 2 and 4 warps across M, two CTAs along M; at M <= 8 with
-// per-channel scales the dp4a GEMV of block_sparse_gemv.h too, with the slice ranges in its
-// kernel parameters or loaded, 16 warps and fewer, and the mma kernel on the same operands;
-// where its staged activations do not fit, the fallback to the mma kernel), odd N, K not a
+// per-channel scales the dp4a GEMV of block_sparse_gemv.h too, with 16 warps and fewer, and the
+// mma kernel on the same operands; where its staged activations do not fit, the fallback to the
+// mma kernel), odd N, K not a
 // multiple of 8 or 16 (byte-wise activation loads), per-channel and per-group scales (groups that hold
 // whole steps, and groups that split blocks), 32x32 and 64x32 / 32x64 blocks (the tensor-core
 // layout) and 16x16, 8x8, 32x16, 5x3, 4x4 (the BSR kernel); and the same on a row slice (a conv
@@ -171,9 +171,9 @@ std::vector<Variant> variants(const BSCase& c) {
   std::vector<Variant> v = {{"default", BSConfig{}, BSGemvConfig{}}};
   if (c.group == 0 && c.m <= kBSGemvMaxM) {
     v.push_back({"mma kernel", BSConfig{0, 0, -1}, BSGemvConfig{}});
-    v.push_back({"gemv, slice ranges loaded, 16 warps", BSConfig{0, 0, 1}, BSGemvConfig{16, -1}});
-    v.push_back({"gemv, 2 warps", BSConfig{0, 0, 1}, BSGemvConfig{2, 0}});
-    v.push_back({"gemv, slice ranges loaded, 7 warps", BSConfig{0, 0, 1}, BSGemvConfig{7, -1}});
+    v.push_back({"gemv, 16 warps", BSConfig{0, 0, 1}, BSGemvConfig{16}});
+    v.push_back({"gemv, 2 warps", BSConfig{0, 0, 1}, BSGemvConfig{2}});
+    v.push_back({"gemv, 7 warps", BSConfig{0, 0, 1}, BSGemvConfig{7}});
   }
   return v;
 }

@@ -43,7 +43,6 @@ struct CudaBSWeights : kernels::PreparedQWeights {
   int br = 0, bc = 0;
   DeviceBytes scales;
   DeviceBytes slice_ptr, step_k, step_data, rowsums;  // kSteps
-  std::vector<int32_t> slice_ptr_host;                // kSteps: the GEMV passes it as a kernel parameter
   DeviceBytes row_ptr, col, blocks;                   // kBsr
 };
 
@@ -356,7 +355,6 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
     g.sx_stride = x.scale_stride;
     g.int4 = INT4;
     g.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
-    g.slice_ptr_host = p.slice_ptr_host.data();
     g.step_k = static_cast<const int32_t*>(p.step_k.p);
     g.step_data = p.step_data.p;
     g.sw = static_cast<const float*>(p.scales.p);
@@ -426,7 +424,6 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kern
   p->scales = upload(L.scales);
   if (L.kind == BSLayout::Kind::kSteps) {
     p->slice_ptr = upload(L.slice_ptr);
-    p->slice_ptr_host = L.slice_ptr;
     p->step_k = upload(L.step_k);
     p->step_data = upload(L.step_data);
     p->rowsums = upload(L.rowsums);

@@ -1,9 +1,8 @@
 // The block-sparse decode GEMV (block_sparse_gemv.h): one CTA per slice of 32 outputs, its warps
 // splitting the slice's k32 steps, R steps in flight per warp, dp4a on the steps as the mma
 // kernel stores them. Before the steps, in one round trip that depends on no other load: the
-// slice's step range (from the kernel parameters where the slices fit there), the epilogue's
-// operands, and the activation rows (staged whole in shared memory, since which k the slice
-// keeps is not known yet).
+// slice's step range, the epilogue's operands, and the activation rows (staged whole in shared
+// memory, since which k the slice keeps is not known yet).
 //
 // A lane (g = lane / 4, t = lane % 4) of a step holds, for n8 tile nt = 0..3, output row
 // 8 nt + g at k = kq + 8 t .. + 7 (int8: 8 bytes; int4: one word of nibbles, expanded to
@@ -32,10 +31,10 @@ namespace {
 constexpr int kMaxWarps = 16;
 constexpr int kDefaultWarps = 16;
 constexpr int64_t kStageMax = 32 << 10;  // activation bytes staged: with red (16 KB at M = 8), the 48 KB a CTA gets without opt-in
-constexpr int kParamSlices = 256;        // slice ranges passed in the kernel parameters up to this many slices
+constexpr int kR = 4;                    // steps in flight per warp (H100: 8 was slower, docs/RESULTS.md)
 constexpr unsigned kFull = 0xffffffffu;
 
-std::atomic<int> g_warps{0}, g_param{0};
+std::atomic<int> g_warps{0};
 
 struct Params {
   const uint8_t* x;
@@ -52,15 +51,6 @@ struct Params {
   int m, n, k, kpad;  // kpad: the staged row stride (k rounded up to 32)
   bool x_aligned;     // x % 16 == 0 and k % 16 == 0: 16-byte staging loads
 };
-// The slice ranges as a kernel parameter (a copy of slice_ptr, NP = slices + 1 at most): read
-// from the constant bank, which the launch has just written, instead of a first dependent trip
-// to device memory. NP = 1: unused (the kernel loads slice_ptr).
-template <int NP>
-struct SlicePtrParam {
-  int32_t v[NP];
-};
-constexpr int kParamNP = kParamSlices + 1;
-
 // a . b over 4 bytes plus c: a the activations (uint8 for qu8, int8 for qs8), b signed weights.
 template <bool XU8>
 __device__ __forceinline__ int32_t dot4(uint32_t a, uint32_t b, int32_t c) {
@@ -73,11 +63,9 @@ __device__ __forceinline__ int32_t dot4(uint32_t a, uint32_t b, int32_t c) {
   }
 }
 
-// PARAM: the slice ranges come in sp (slices <= kParamSlices), else from p.slice_ptr.
-template <bool XU8, bool INT4, int MR, bool PARAM>
-__global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(
-    const __grid_constant__ Params p, const __grid_constant__ SlicePtrParam<PARAM ? kParamNP : 1> sp) {
-  constexpr int R = MR <= 2 ? 8 : 4;  // steps in flight per warp (registers: R x 16 or 32 B of weights per lane)
+template <bool XU8, bool INT4, int MR>
+__global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
+  constexpr int R = kR;
   extern __shared__ uint4 xs_vec[];   // [m][kpad] activation codes, zero past K
   __shared__ int32_t red[kMaxWarps][MR][32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -85,14 +73,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(
   const int slice = blockIdx.x, n0 = slice * 32;
 
   // Round trip 1: nothing here depends on another load.
-  int q0, q1;
-  if constexpr (PARAM) {
-    q0 = sp.v[slice];
-    q1 = sp.v[slice + 1];
-  } else {
-    q0 = __ldg(p.slice_ptr + slice);
-    q1 = __ldg(p.slice_ptr + slice + 1);
-  }
+  const int q0 = __ldg(p.slice_ptr + slice), q1 = __ldg(p.slice_ptr + slice + 1);
   const int em = threadIdx.x >> 5, en = n0 + (threadIdx.x & 31);  // this thread's output in the epilogue
   const bool eok = em < p.m && en < p.n;
   float e_sw = 0.0f, e_sx = 0.0f, e_bias = 0.0f;
@@ -207,26 +188,24 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(
 }
 
 template <bool XU8, bool INT4, int MR>
-void launch_mr(const Params& p, const SlicePtrParam<kParamNP>* sp, unsigned slices, int warps) {
+void launch_mr(const Params& p, unsigned slices, int warps) {
   const size_t smem = static_cast<size_t>(p.m) * p.kpad;
-  if (sp) bs_gemv_kernel<XU8, INT4, MR, true><<<slices, warps * 32, smem>>>(p, *sp);
-  else bs_gemv_kernel<XU8, INT4, MR, false><<<slices, warps * 32, smem>>>(p, SlicePtrParam<1>{{0}});
+  bs_gemv_kernel<XU8, INT4, MR><<<slices, warps * 32, smem>>>(p);
   detail::check_launch("bs_gemv_kernel");
 }
 
 template <bool XU8, bool INT4>
-void launch(const Params& p, const SlicePtrParam<kParamNP>* sp, unsigned slices, int warps) {
-  if (p.m <= 1) launch_mr<XU8, INT4, 1>(p, sp, slices, warps);
-  else if (p.m <= 2) launch_mr<XU8, INT4, 2>(p, sp, slices, warps);
-  else if (p.m <= 4) launch_mr<XU8, INT4, 4>(p, sp, slices, warps);
-  else launch_mr<XU8, INT4, 8>(p, sp, slices, warps);
+void launch(const Params& p, unsigned slices, int warps) {
+  if (p.m <= 1) launch_mr<XU8, INT4, 1>(p, slices, warps);
+  else if (p.m <= 2) launch_mr<XU8, INT4, 2>(p, slices, warps);
+  else if (p.m <= 4) launch_mr<XU8, INT4, 4>(p, slices, warps);
+  else launch_mr<XU8, INT4, 8>(p, slices, warps);
 }
 
 }  // namespace
 
 void set_bs_gemv_config(BSGemvConfig c) {
   g_warps.store(c.warps);
-  g_param.store(c.param);
 }
 
 bool bs_gemv_applies(int64_t m, int64_t k) {
@@ -240,20 +219,16 @@ bool bs_gemv(const BSGemvArgs& a) {
            static_cast<int>(a.m), static_cast<int>(a.n), static_cast<int>(a.k),
            static_cast<int>((a.k + 31) / 32 * 32), false};
   p.x_aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && a.k % 16 == 0;
-  SlicePtrParam<kParamNP> sp;
-  const bool param = a.slice_ptr_host && a.slices <= kParamSlices && g_param.load() >= 0;
-  if (param) std::copy(a.slice_ptr_host, a.slice_ptr_host + a.slices + 1, sp.v);
   const int want_warps = g_warps.load();
   // At least one warp per row of M: warp i writes row i in the epilogue.
   const int warps = std::max<int>(static_cast<int>(a.m), want_warps > 0 ? std::min(want_warps, kMaxWarps) : kDefaultWarps);
   const unsigned slices = static_cast<unsigned>(a.slices);
-  const SlicePtrParam<kParamNP>* spp = param ? &sp : nullptr;
   if (a.x_unsigned) {
-    if (a.int4) launch<true, true>(p, spp, slices, warps);
-    else launch<true, false>(p, spp, slices, warps);
+    if (a.int4) launch<true, true>(p, slices, warps);
+    else launch<true, false>(p, slices, warps);
   } else {
-    if (a.int4) launch<false, true>(p, spp, slices, warps);
-    else launch<false, false>(p, spp, slices, warps);
+    if (a.int4) launch<false, true>(p, slices, warps);
+    else launch<false, false>(p, slices, warps);
   }
   return true;
 }

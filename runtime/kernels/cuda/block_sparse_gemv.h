@@ -5,11 +5,10 @@
 // Why a second kernel for small M: the mma kernel is latency-bound there (each warp walks 2-3
 // steps behind a chain of dependent loads: slice range, step list, weights, then the epilogue's
 // operands). This one puts everything that does not depend on a load in the first round trip
-// (the epilogue's operands, the activation rows, staged in shared memory, and the slice range,
-// which comes in the kernel parameters where it fits), then every step of its slice at once (the
-// step list and the weights both depend only on the slice range): one trip to device memory for
-// the weights, plus the reduction.
-// Plain C++ (no CUDA headers). Device pointers except slice_ptr_host.
+// (the slice range, the epilogue's operands, the activation rows, staged in shared memory),
+// then every step of its slice at once (the step list and the weights both depend only on the
+// slice range): two dependent trips to memory, plus the reduction.
+// Plain C++ (no CUDA headers). Device pointers.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +27,6 @@ struct BSGemvArgs {
   int64_t sx_stride = 0;
   bool int4 = false;                 // step_data holds int4 steps (512 B) or int8 steps (1024 B)
   const int32_t* slice_ptr = nullptr;  // [slices + 1]
-  const int32_t* slice_ptr_host = nullptr;  // the same on the host (null: not passed as a kernel parameter)
   const int32_t* step_k = nullptr;     // [steps]
   const void* step_data = nullptr;     // [steps][512 | 1024 B], block_sparse_gemm.h's fragment order
   const float* sw = nullptr;           // [n] per-channel scales
@@ -38,12 +36,9 @@ struct BSGemvArgs {
   int64_t n = 0, k = 0, slices = 0;
 };
 
-// Measurement knobs (bench/cuda; 0 = default): warps per CTA (1..16, default 16, at least M),
-// and param = -1: load the slice ranges from slice_ptr even where they fit the kernel
-// parameters (up to 256 slices: 8192 outputs).
+// Measurement knob (bench/cuda; 0 = default): warps per CTA (1..16, default 16, at least M).
 struct BSGemvConfig {
   int warps = 0;
-  int param = 0;
 };
 void set_bs_gemv_config(BSGemvConfig c);
 
