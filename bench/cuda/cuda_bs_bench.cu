@@ -9,8 +9,10 @@
 // the executor does (prepare_qweights), in enough copies that one rotation touches more than 3x
 // the L2 cache (at most 64 copies), so no weight is timed out of L2. Time per call: CUDA events
 // around 50 back-to-back calls, median of 7 repeats, after 3 warm-up calls (.library METHOD.md).
-// Before timing, the 70% weights' outputs at M = 1 and 16 are compared with the ref table bit for
-// bit (the big shapes' step lists are longer than the tests').
+// Before timing, the 70% weights' outputs at M = 1, 4, 8 and 16 are compared with the ref table
+// bit for bit, for each kernel and launch shape timed (the big shapes' step lists are longer than
+// the tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h); the mma kernel is
+// timed beside it on the same weights (the columns "mma kernel").
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -30,6 +32,7 @@
 #include "core/int4_pack.h"
 #include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
+#include "runtime/kernels/cuda/block_sparse_gemv.h"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table.h"
@@ -41,6 +44,11 @@ using kernels::QWeightKind;
 using kernels::QWeights;
 
 namespace {
+
+// The harness's floor: an empty kernel launched like the GEMV (128 CTAs of 512 threads).
+__global__ void empty_kernel(float* y) {
+  if (y && threadIdx.x == 1024) y[0] = 0.0f;  // never taken: keeps the launch from being elided
+}
 
 
 // A host weight: dense (keep = 1 with dense kind) or block-sparse 32x32, like gemm_bench's.
@@ -120,17 +128,54 @@ Prepared prepare_copies(const HostWeight& w, int copies) {
   return r;
 }
 
+// A kernel and its launch knobs (block_sparse_gemm.h's BSConfig, block_sparse_gemv.h's
+// BSGemvConfig), as the checks and the sweep set them.
+struct KernelChoice {
+  std::string name;
+  BSConfig bs;
+  BSGemvConfig gemv;
+  void set() const {
+    set_bs_config(bs);
+    set_bs_gemv_config(gemv);
+  }
+};
+void reset_knobs() {
+  set_bs_config(BSConfig{});
+  set_bs_gemv_config(BSGemvConfig{});
+}
+// What the checks compare with the ref table at M: the mma kernel with one and eight warps on the
+// steps, and at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again).
+std::vector<KernelChoice> choices(int64_t m) {
+  std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1}, {}}};
+  if (m <= kBSGemvMaxM)
+    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+  return v;
+}
+// The sweep at M: the mma kernel's launch shapes, and at M <= 8 the GEMV's.
+std::vector<KernelChoice> sweep_choices(int64_t m) {
+  std::vector<KernelChoice> v;
+  const std::vector<std::pair<int, int>> mk =
+      m <= 16 ? std::vector<std::pair<int, int>>{{1, 2}, {1, 4}, {1, 8}, {1, 16}}
+              : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {2, 4}, {2, 8}, {4, 2}, {4, 4}};
+  for (auto [wm, wk] : mk)
+    v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1}, {}});
+  if (m <= kBSGemvMaxM)
+    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+  return v;
+}
+
 struct Row {
   int64_t n, k, m;
   int bits;
   double dense, bs100, bs50, bs70, cublas;
   int64_t dense_bytes, bs50_bytes, bs70_bytes;
+  double mma50 = -1, mma70 = -1;  // the mma kernel at M <= 8 (where the table picks the GEMV)
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int64_t> ms = {1, 4, 16, 64, 128};
+  std::vector<int64_t> ms = {1, 4, 8, 16, 64, 128};
   bool profile = false;
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {4096, 11008}};
   for (int i = 1; i < argc; ++i) {
@@ -139,10 +184,11 @@ int main(int argc, char** argv) {
           "usage: cuda_bs_bench [--quick] [--profile]\n"
           "Times the cuda table's block-sparse GEMMs (32x32 blocks, 50%% and 70%% of the blocks pruned, and\n"
           "every block kept) against its dense GEMM of the same precision (int8, int4) and cuBLAS FP16, for\n"
-          "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,16,64,128}; qu8 activations, per-channel\n"
-          "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies) and a\n"
-          "sweep of the launch shapes. --quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and\n"
-          "16, int8 and int4, each block-sparse GEMM run once untimed (for ncu).\n");
+          "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,8,16,64,128}; qu8 activations, per-channel\n"
+          "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies; at M <= 8\n"
+          "the GEMV the table picks and the mma kernel beside it) and a sweep of the launch shapes.\n"
+          "--quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and 16, int8 and int4, each\n"
+          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) shapes = {{4096, 4096}};
@@ -165,6 +211,14 @@ int main(int argc, char** argv) {
     device_free(a);
     device_free(b);
   }
+  if (!profile) {  // (under --profile each of these launches would be profiled)
+    float* dummy = static_cast<float*>(device_alloc(4));
+    const double us = time_us([&](int) { empty_kernel<<<128, 512>>>(dummy); }, 1);
+    const double us1 = time_us([&](int) { empty_kernel<<<1, 32>>>(dummy); }, 1);
+    std::printf("launch floor: an empty kernel, launched back to back as the GEMMs are: %.2f us per call at 128 x 512 "
+                "threads, %.2f us at 1 x 32\n", us, us1);
+    device_free(dummy);
+  }
   const kernels::KernelTable& cu = cuda_kernel_table();
   const kernels::KernelTable& ref = kernels::ref_kernel_table();
   std::mt19937_64 rng(4321);
@@ -178,13 +232,19 @@ int main(int argc, char** argv) {
     copy_to_device(sx, &sxh, 4);
     float* y = static_cast<float*>(device_alloc(16 * n * 4));
     const QActs xa{x, 128, sx, 0};
+    empty_kernel<<<128, 512>>>(y);  // the floor of a kernel's duration
+    {  // the dense int4 peer at M = 1
+      HostWeight w = make_weight(4, n, k, 1.0, true, rng);
+      Prepared p = prepare_copies(w, 1);
+      cu.qgemm[0][1](1, xa, p.q[0], nullptr, y);
+    }
     for (int bits : {8, 4}) {
       HostWeight w = make_weight(bits, n, k, 0.3, false, rng);
       Prepared p = prepare_copies(w, 1);
       for (int64_t m : {int64_t{1}, int64_t{16}}) cu.qgemm[0][bits == 8 ? 3 : 4](m, xa, p.q[0], nullptr, y);
     }
     device_sync();
-    std::printf("profile: ran int8 / int4 x M = 1 / 16 once each\n");
+    std::printf("profile: ran an empty kernel, dense int4 at M = 1, block-sparse int8 / int4 x M = 1 / 16 once each\n");
     return 0;
   }
   std::vector<Row> rows;
@@ -236,25 +296,25 @@ int main(int argc, char** argv) {
       HostWeight w100 = make_weight(bits, n, k, 1.0, false, rng);
       HostWeight w50 = make_weight(bits, n, k, 0.5, false, rng);
       HostWeight w70 = make_weight(bits, n, k, 0.3, false, rng);
-      {  // bit-identical to the ref table on this shape (70%, M = 1 and 16, every split of the steps)
+      {  // bit-identical to the ref table on this shape (70%, M = 1, 4, 8, 16, each kernel and split)
         Prepared one = prepare_copies(w70, 1);
-        for (int64_t m : {int64_t{1}, int64_t{16}}) {
+        for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{8}, int64_t{16}}) {
           QActs hx{xh.data(), 128, &sxh, 0};
           std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
           ref.qgemm[0][kind_bs](m, hx, w70.q, biash.data(), want.data());
-          for (int wk : {1, 8}) {
-            set_bs_config(BSConfig{wk});
+          for (const KernelChoice& kc : choices(m)) {
+            kc.set();
             cu.qgemm[0][kind_bs](m, xa, one.q[0], bias, y);
             device_sync();
             copy_to_host(got.data(), y, static_cast<int64_t>(got.size() * 4));
             const bool same = std::memcmp(got.data(), want.data(), got.size() * 4) == 0;
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "N=%ld K=%ld int%d 70%% M=%ld warps_k=%d: %s", long(n), long(k), bits, long(m),
-                          wk, same ? "bit-identical to the ref table" : "MISMATCH with the ref table");
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "N=%ld K=%ld int%d 70%% M=%ld %s: %s", long(n), long(k), bits, long(m),
+                          kc.name.c_str(), same ? "bit-identical to the ref table" : "MISMATCH with the ref table");
             checks.push_back(buf);
             std::fprintf(stderr, "%s\n", buf);
           }
-          set_bs_config(BSConfig{});
+          reset_knobs();
         }
       }
       Prepared pd = prepare_copies(wd, copies_for(wd.bytes, l2));
@@ -272,18 +332,21 @@ int main(int argc, char** argv) {
         r.bs100 = run(kind_bs, p100, m);
         r.bs50 = run(kind_bs, p50, m);
         r.bs70 = run(kind_bs, p70, m);
+        if (m <= kBSGemvMaxM) {  // the mma kernel on the same weights
+          set_bs_config(BSConfig{0, 0, -1});
+          r.mma50 = run(kind_bs, p50, m);
+          r.mma70 = run(kind_bs, p70, m);
+          reset_knobs();
+        }
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " int" + std::to_string(bits) +
                            " M=" + std::to_string(m) + " 70%:";
-        const std::vector<BSConfig> cfgs =
-            m <= 16 ? std::vector<BSConfig>{{2, 1}, {4, 1}, {8, 1}, {16, 1}}
-                    : std::vector<BSConfig>{{8, 1}, {16, 1}, {4, 2}, {8, 2}, {2, 4}, {4, 4}};
-        for (const BSConfig& cfg : cfgs) {
-          set_bs_config(cfg);
-          char buf[64];
-          std::snprintf(buf, sizeof buf, " [wm %d, wk %d] %.2f us;", cfg.warps_m, cfg.warps_k, run(kind_bs, p70, m));
+        for (const KernelChoice& kc : sweep_choices(m)) {
+          kc.set();
+          char buf[96];
+          std::snprintf(buf, sizeof buf, " [%s] %.2f us;", kc.name.c_str(), run(kind_bs, p70, m));
           line += buf;
         }
-        set_bs_config(BSConfig{});
+        reset_knobs();
         sweep.push_back(line);
         std::fprintf(stderr, "N=%ld K=%ld int%d M=%ld: dense %.2f us, bs100 %.2f, bs50 %.2f, bs70 %.2f, cuBLAS %.2f\n",
                      long(n), long(k), bits, long(m), r.dense, r.bs100, r.bs50, r.bs70, r.cublas);
@@ -297,17 +360,27 @@ int main(int argc, char** argv) {
   }
   std::printf("\nChecks against the ref table:\n");
   for (auto& c : checks) std::printf("%s\n", c.c_str());
-  std::printf("\nLaunch shapes, 70%% pruned: [warps across M, warps splitting the steps] (the launcher picks\n"
-              "[1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above):\n");
+  std::printf("\nLaunch shapes, 70%% pruned. mma kernel: [wm warps across M, wk warps splitting the steps] (the\n"
+              "launcher picks [1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above); GEMV (M <= 8 where the\n"
+              "activation rows fit 32 KB, the table's choice there; else it falls back to the mma kernel):\n"
+              "[gemv, w warps per CTA] (default 16):\n");
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "
-      "70%% pruned us | 70%% GB/s | 70%% / dense | 70%% / all kept | cuBLAS FP16 us |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "70%% pruned us | 70%% GB/s | 70%% / dense | 70%% / all kept | cuBLAS FP16 us | 50%% mma kernel us | "
+      "70%% mma kernel us |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  auto opt = [](double v) {
+    char b[32];
+    if (v < 0) return std::string("-");
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return std::string(b);
+  };
   for (const Row& r : rows)
-    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f |\n",
+    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f | %s | %s |\n",
                 long(r.n), long(r.k), long(r.m), r.bits, r.dense, r.dense_bytes / r.dense / 1e3, r.bs100, r.bs50,
-                r.bs50 / r.dense, r.bs70, r.bs70_bytes / r.bs70 / 1e3, r.bs70 / r.dense, r.bs70 / r.bs100, r.cublas);
+                r.bs50 / r.dense, r.bs70, r.bs70_bytes / r.bs70 / 1e3, r.bs70 / r.dense, r.bs70 / r.bs100, r.cublas,
+                opt(r.mma50).c_str(), opt(r.mma70).c_str());
   std::printf("\nGB/s: the format's weight bytes per call / time (dense int4 at M > 8 streams an int8 copy, twice that).\n");
   CUBLAS_CHECK(cublasDestroy(h));
   return 0;

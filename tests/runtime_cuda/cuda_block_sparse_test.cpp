@@ -1,9 +1,12 @@
 // Block-sparse GEMMs of the `cuda` table (qgemm[qu8 | qs8][kBSInt8 | kBSInt4],
 // runtime/kernels/cuda/block_sparse_gemm.h) against the ref table, tolerance 0 (memcmp), on
 // awkward shapes: partial blocks at the N and K edges, an all-zero block row, 0% and 100% kept,
-// M = 1, 3, 9, 64, 133 (every launch configuration of the tensor-core kernel: one warp row of M
-// split across steps, two rows, 2 and 4 warps across M, two CTAs along M), odd N, K not a
-// multiple of 8 (byte-wise activation loads), per-channel and per-group scales (groups that hold
+// M = 1, 2, 3, 5, 8, 9, 64, 133 (every launch configuration of the tensor-core kernel: one warp
+// row of M split across steps, two rows, 2 and 4 warps across M, two CTAs along M; at M <= 8 with
+// per-channel scales the dp4a GEMV of block_sparse_gemv.h too, with 16 warps and fewer, and the
+// mma kernel on the same operands; where its staged activations do not fit, the fallback to the
+// mma kernel), odd N, K not a
+// multiple of 8 or 16 (byte-wise activation loads), per-channel and per-group scales (groups that hold
 // whole steps, and groups that split blocks), 32x32 and 64x32 / 32x64 blocks (the tensor-core
 // layout) and 16x16, 8x8, 32x16, 5x3, 4x4 (the BSR kernel); and the same on a row slice (a conv
 // group). The outputs are poisoned with NaN first, so an unwritten element fails. The layout
@@ -23,6 +26,7 @@
 #include "core/int4_pack.h"
 #include "cuda_test_util.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
+#include "runtime/kernels/cuda/block_sparse_gemv.h"
 
 namespace qf::cuda {
 namespace {
@@ -70,6 +74,8 @@ std::vector<BSCase> cases() {
       {130, 64, 64, 32, 0, 0.6, false},    // two slices per block row, partial last block row
       {160, 1000, 32, 32, 0, 0.3, false},  // an edge block with one valid 8-k run
       {64, 2048, 32, 32, 128, 0.8, false}, // per group: one warp walks > 32 steps (two batches of k)
+      {70, 4104, 32, 32, 0, 0.7, true},    // GEMV: warps walk several batches of steps; K % 16 == 8;
+                                           // it applies up to M = 7 (32 KB of activations), not at 8
       // BSR kernel
       {48, 128, 16, 16, 32, 0.5, true},
       {33, 96, 32, 32, 48, 0.5, false},    // groups splitting blocks
@@ -80,7 +86,7 @@ std::vector<BSCase> cases() {
       {20, 36, 4, 4, 0, 0.5, false}};
   std::vector<BSCase> v;
   for (int bits : {8, 4})
-    for (int64_t m : {1, 3, 9, 64, 133})
+    for (int64_t m : {1, 2, 3, 5, 8, 9, 64, 133})
       for (const Shape& s : shapes) v.push_back({bits, m, s.n, s.k, s.br, s.bc, s.group, s.keep, s.zero_row});
   return v;
 }
@@ -142,6 +148,36 @@ BSWeight make_weight(const BSCase& c, std::mt19937& gen, bool extremes) {
 
 class CudaBlockSparse : public ::testing::TestWithParam<BSCase> {};
 
+// One choice of kernel and launch knobs (block_sparse_gemm.h, block_sparse_gemv.h); the knobs go
+// back to their defaults when it ends.
+struct Variant {
+  const char* name;
+  BSConfig bs;
+  BSGemvConfig gemv;
+};
+struct VariantScope {
+  explicit VariantScope(const Variant& v) {
+    set_bs_config(v.bs);
+    set_bs_gemv_config(v.gemv);
+  }
+  ~VariantScope() {
+    set_bs_config(BSConfig{});
+    set_bs_gemv_config(BSGemvConfig{});
+  }
+};
+// The table's own choice, and where the GEMV applies (per channel, M <= 8) the mma kernel and the
+// GEMV's other launch shapes on the same operands.
+std::vector<Variant> variants(const BSCase& c) {
+  std::vector<Variant> v = {{"default", BSConfig{}, BSGemvConfig{}}};
+  if (c.group == 0 && c.m <= kBSGemvMaxM) {
+    v.push_back({"mma kernel", BSConfig{0, 0, -1}, BSGemvConfig{}});
+    v.push_back({"gemv, 16 warps", BSConfig{0, 0, 1}, BSGemvConfig{16}});
+    v.push_back({"gemv, 2 warps", BSConfig{0, 0, 1}, BSGemvConfig{2}});
+    v.push_back({"gemv, 7 warps", BSConfig{0, 0, 1}, BSGemvConfig{7}});
+  }
+  return v;
+}
+
 TEST_P(CudaBlockSparse, BitIdenticalToRefTable) {
   QF_SKIP_WITHOUT_GPU();
   const BSCase c = GetParam();
@@ -192,15 +228,19 @@ TEST_P(CudaBlockSparse, BitIdenticalToRefTable) {
       ASSERT_TRUE(prepared);
       QWeights dw = hw;
       dw.prepared = prepared.get();
-      DevVec<float> dy(std::vector<float>(want.size(), std::nanf("")));  // poisoned: unwritten outputs fail
-      cu.qgemm[act][kind](c.m, dx, dw, a.bias ? dbias.get() + r0 : nullptr, dy.get());
-      const std::vector<float> got = dy.host();
-      size_t bad = 0, first = 0;
-      for (size_t i = 0; i < got.size(); ++i)
-        if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0 && bad++ == 0) first = i;
-      EXPECT_EQ(bad, 0u) << bad << " of " << got.size() << " outputs differ; first at row "
-                         << first / static_cast<size_t>(hw.n) << " col " << first % static_cast<size_t>(hw.n)
-                         << ": got " << got[first] << " want " << want[first];
+      for (const Variant& v : variants(c)) {
+        SCOPED_TRACE(v.name);
+        VariantScope knobs(v);
+        DevVec<float> dy(std::vector<float>(want.size(), std::nanf("")));  // poisoned: unwritten outputs fail
+        cu.qgemm[act][kind](c.m, dx, dw, a.bias ? dbias.get() + r0 : nullptr, dy.get());
+        const std::vector<float> got = dy.host();
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < got.size(); ++i)
+          if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0 && bad++ == 0) first = i;
+        EXPECT_EQ(bad, 0u) << bad << " of " << got.size() << " outputs differ; first at row "
+                           << first / static_cast<size_t>(hw.n) << " col " << first % static_cast<size_t>(hw.n)
+                           << ": got " << got[first] << " want " << want[first];
+      }
     }
   }
 }

@@ -24,6 +24,7 @@
 
 #include "core/int4_pack.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
+#include "runtime/kernels/cuda/block_sparse_gemv.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/device_bytes.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
@@ -45,7 +46,7 @@ struct CudaBSWeights : kernels::PreparedQWeights {
   DeviceBytes row_ptr, col, blocks;                   // kBsr
 };
 
-std::atomic<int> g_warps_k{0}, g_warps_m{0};
+std::atomic<int> g_warps_k{0}, g_warps_m{0}, g_gemv{0};
 
 constexpr int kMaxBM = 128;  // rows of M per CTA: 16 * MT * wm with MT <= 2, wm <= 4
 
@@ -342,6 +343,29 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
     detail::check_launch("bs_bsr_kernel");
     return;
   }
+  // Decode steps with per-channel scales: the dp4a GEMV (block_sparse_gemv.h).
+  const int want_gemv = g_gemv.load();
+  if (!pg && want_gemv >= 0 && m <= (want_gemv > 0 ? kBSGemvMaxM : kBSGemvDefaultMaxM)) {
+    BSGemvArgs g;
+    g.m = m;
+    g.x = x.codes;
+    g.x_unsigned = kU8;
+    g.zx = zx;
+    g.sx = x.scales;
+    g.sx_stride = x.scale_stride;
+    g.int4 = INT4;
+    g.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
+    g.step_k = static_cast<const int32_t*>(p.step_k.p);
+    g.step_data = p.step_data.p;
+    g.sw = static_cast<const float*>(p.scales.p);
+    g.rowsums = static_cast<const int32_t*>(p.rowsums.p);
+    g.bias = bias;
+    g.y = y;
+    g.n = p.n;
+    g.k = p.k;
+    g.slices = p.slices;
+    if (bs_gemv(g)) return;
+  }
   // Rows of M per warp (16 * MT) and warps across M (wm) by M; warps across steps (wk): per
   // channel only (per group the flushes of a slice are one ordered chain). Each warp keeps 4
   // steps in flight (DEPTH).
@@ -382,6 +406,7 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
 void set_bs_config(BSConfig c) {
   g_warps_k.store(c.warps_k);
   g_warps_m.store(c.warps_m);
+  g_gemv.store(c.gemv);
 }
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kernels::QWeights& w) {

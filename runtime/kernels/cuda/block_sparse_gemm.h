@@ -18,7 +18,9 @@
 //        (exact; the int32 sum is shifted right by 4 once, hence the 65536-k bound).
 //    One kernel streams it for every M: at M <= 16 a CTA's warps split a slice's steps (the
 //    weight-bandwidth-bound decode case: only kept blocks are read, once), for larger M warps
-//    also split the rows of M (tensor-core throughput).
+//    also split the rows of M (tensor-core throughput). With per-channel scales at M <= 8,
+//    where the activation rows fit 32 KB, a dp4a GEMV reads the same steps instead
+//    (block_sparse_gemv.h: fewer dependent trips to memory).
 //  * kBsr, everything else (block shapes like 8x8 or 5x3, groups that split 32 k): the
 //    checkpoint's BSR arrays as they are, read by a warp per output that visits only the kept
 //    blocks (exact, not fast).
@@ -64,10 +66,16 @@ BSLayout bs_layout(const kernels::QWeights& w);
 // (per-channel scales only; per group one warp walks every step, the flushes being ordered;
 // at most 16 / warps_m), and warps across the rows of M (1, 2 or 4; 16 rows each at M <= 16,
 // 32 above).
+// gemv: 1 = the dp4a GEMV (block_sparse_gemv.h) wherever it applies (kSteps, per channel,
+// M <= kBSGemvMaxM), -1 = never, 0 = the default rule (kBSGemvDefaultMaxM below).
 struct BSConfig {
   int warps_k = 0;
   int warps_m = 0;
+  int gemv = 0;
 };
+// The largest M for which the table picks the GEMV over the mma kernel by default (per channel,
+// kSteps layout): the H100 measurement in docs/RESULTS.md.
+constexpr int64_t kBSGemvDefaultMaxM = 8;
 void set_bs_config(BSConfig c);
 
 }  // namespace qf::cuda
