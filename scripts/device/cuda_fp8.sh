@@ -42,10 +42,20 @@ log "memcheck rc=$?"
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck.txt" | head -5
 log "compute-sanitizer memcheck (W8A8 wgmma, every tile shape, the small shapes)"
 timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
-  --gtest_filter='*W8A8Wgmma*m1_*:*W8A8Wgmma*m3_*:*W8A8Wgmma*m64_*:*W8A8Wgmma*m129_*:W8A8Wgmma.Refuses*' \
+  --gtest_filter='*W8A8Wgmma*m1_*:*W8A8Wgmma*m3_*:*W8A8Wgmma*m16_*:*W8A8Wgmma*m64_*:*W8A8Wgmma*m100_*:*W8A8Wgmma*m129_*:W8A8Wgmma.Refuses*' \
   > "$OUT/memcheck_w8a8.txt" 2>&1
 log "memcheck w8a8 rc=$?"
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck_w8a8.txt" | head -5
+log "compute-sanitizer memcheck (FP8 ping-pong against cooperative: several tiles per consumer, the turns)"
+timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
+  --gtest_filter='CudaFp8.Pingpong*' > "$OUT/memcheck_pingpong.txt" 2>&1
+log "memcheck ping-pong rc=$?"
+grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck_pingpong.txt" | head -5
+log "compute-sanitizer synccheck (the ping-pong turns: named barriers; W8A8 M = 16 and 100, every tile shape)"
+timeout 60 compute-sanitizer --tool synccheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
+  --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*' > "$OUT/synccheck.txt" 2>&1
+log "synccheck rc=$?"
+grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/synccheck.txt" | head -5
 log "bench: qforge FP8 and W8A8 vs cuBLAS FP16 (same process)"
 timeout 200 $B/bench/cuda/cuda_fp8_bench $QUICK 2>&1 | tee "$OUT/bench.txt"
 if [ "${QF_NO_TORCH:-0}" != 1 ]; then

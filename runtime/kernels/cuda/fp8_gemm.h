@@ -43,12 +43,18 @@ enum class Fp8Accum { kPromoted, kFast };
 // overlapping this one's epilogue (measured faster); -1: one CTA per tile (always with cluster = 2).
 // block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles,
 // no multicast: twice the stages in the same shared memory).
+// pingpong = 1: the forced shape on the ping-pong schedule (wgmma_pingpong.cuh: each of two
+// consumer warpgroups owns a whole tile of 64 * consumers x block_n rows and columns, the two take
+// turns on the tensor cores so one's epilogue runs under the other's MMAs; always persistent,
+// 128-code stages, no multicast): 64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 fast.
+// 0: forced shapes cooperative, the pick's choice otherwise; -1: the pick never chooses it.
 struct Fp8Tiles {
   int consumers = 0;
   int block_n = 0;
   int cluster = 1;
   int persistent = 0;
   int block_k = 0;
+  int pingpong = 0;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with
