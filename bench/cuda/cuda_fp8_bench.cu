@@ -1,7 +1,7 @@
 // cuda_fp8_bench: qforge's Hopper 8-bit GEMMs -- FP8 E4M3 (runtime/kernels/cuda/fp8_gemm.h) and
 // W8A8 int8 (cuda_qgemm.h's w8a8_gemm: the wgmma kernel and the mma.sync one) -- against cuBLAS
 // FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
-// (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 1024}. cuBLASLt FP8 (torch._scaled_mm)
+// (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 512, 1024}. cuBLASLt FP8 (torch._scaled_mm)
 // is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
 // Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias.
 //
@@ -52,7 +52,7 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int64_t> ms = {16, 128, 1024};
+  std::vector<int64_t> ms = {16, 128, 512, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
           "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
           "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
           "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
-          "{(8192,8192), (28672,8192)} x M in {16, 128, 1024}; prints two markdown tables (FP8 as it\n"
+          "{(8192,8192), (28672,8192)} x M in {16, 128, 512, 1024}; prints two markdown tables (FP8 as it\n"
           "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
           "each kernel run once untimed (for ncu).\n");
       return 0;

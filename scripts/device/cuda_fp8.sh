@@ -56,8 +56,18 @@ timeout 60 compute-sanitizer --tool synccheck --error-exitcode 9 $B/tests/runtim
   --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*' > "$OUT/synccheck.txt" 2>&1
 log "synccheck rc=$?"
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/synccheck.txt" | head -5
+# Other work on the GPU, clocks and throttle reasons before and after the timings (a run whose
+# cuBLAS FP16 is far off its usual time was sharing the GPU or throttled).
+gpu_state() {
+  nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu,clocks_throttle_reasons.active --format=csv,noheader |
+    sed "s/^/gpu $1: /" | tee -a "$OUT/summary.txt"
+  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader | sed "s/^/gpu app $1: /" |
+    tee -a "$OUT/summary.txt"
+}
+gpu_state "before bench"
 log "bench: qforge FP8 and W8A8 vs cuBLAS FP16 (same process)"
 timeout 200 $B/bench/cuda/cuda_fp8_bench $QUICK 2>&1 | tee "$OUT/bench.txt"
+gpu_state "after bench"
 if [ "${QF_NO_TORCH:-0}" != 1 ]; then
   log "bench: torch._scaled_mm (cuBLASLt FP8) and torch.matmul FP16"
   PYTHONUNBUFFERED=1 timeout 180 python3 bench/cuda/torch_fp8_peer.py $QUICK 2>&1 | tee "$OUT/torch_fp8_peer.txt"
