@@ -176,11 +176,12 @@ int main(int argc, char** argv) {
       // 128 x 256 fast.
       // Then the ping-pong schedule (wgmma_pingpong.cuh; pp): fast 64x256 and 128x128, promoted
       // 64x192 and 64x128, and the fast pick with ping-pong turned off.
-      const double tp[10] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, -1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
+      const double tp[11] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, -1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
                              fp8(Fp8Accum::kFast, {2, 256, 1, 1}),      fp8(Fp8Accum::kFast, {2, 128, 1, 1}),
                              fp8(Fp8Accum::kFast, {2, 256, 1, 1, 64}),  fp8(Fp8Accum::kFast, {1, 256, 1, 1, 0, 1}),
                              fp8(Fp8Accum::kFast, {2, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kPromoted, {1, 192, 1, 1, 0, 1}),
-                             fp8(Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kFast, {0, 0, 1, 0, 0, -1})};
+                             fp8(Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kFast, {0, 0, 1, 0, 0, -1}),
+                             fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1})};
       // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
       int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
       fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
@@ -214,6 +215,7 @@ int main(int argc, char** argv) {
                                   {"u8 pick", true, {}},
                                   {"pp 64x256", false, {2, 1, 256, 1, 1, 0, 1}},
                                   {"pp 128x128", false, {2, 2, 128, 1, 1, 0, 1}},
+                                  {"pp 64x256 mc", false, {2, 1, 256, 1, 2, 0, 1}},
                                   {"pick no-pp", false, {2, 0, 0, 0, 1, 0, -1}}};
       std::string cells;
       for (const Variant& v : variants) {
@@ -246,10 +248,10 @@ int main(int argc, char** argv) {
         char buf[1024];
         std::snprintf(buf, sizeof buf,
                       "| %ld | %ld | %ld | %.1f | %.0f | %.1f / %.1f | %.0f | **%.2f** | %.1f | %.0f | %.2f | %s | %.1f / %.1f / "
-                      "%.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |",
+                      "%.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |",
                       long(n), long(k), long(m), t16, flop / t16 / 1e6, tw_pick, tw_pick2, flop / twm / 1e6, t16 / twm,
                       tw_mma, flop / tw_mma / 1e6, t16 / tw_mma, cells.c_str(), tp[0], tp[1], tp[2], tp[3], tp[4], tp[5],
-                      tp[6], tp[7], tp[8], tp[9]);
+                      tp[6], tp[7], tp[8], tp[9], tp[10]);
         w8rows.push_back(buf);
       }
       device_free(xi8);
@@ -278,7 +280,7 @@ int main(int argc, char** argv) {
       "| N | K | M | cuBLAS FP16 us | TFLOP/s | W8A8 (w8a8_gemm pick) us, first / last | TOPS | x FP16 | W8A8 mma.sync us | "
       "TOPS | x FP16 | W8A8 variants us | FP8: pick one CTA per tile / persistent 128x192 promoted / 128x256 fast / "
       "128x128 fast / 128x256 fast 64-code stages / pp 64x256 fast / pp 128x128 fast / pp 64x192 promoted / pp 64x128 "
-      "promoted / fast pick without pp us |\n"
+      "promoted / fast pick without pp / pp 64x256 fast mc us |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : w8rows) std::printf("%s\n", r.c_str());
   cublasDestroy(h);

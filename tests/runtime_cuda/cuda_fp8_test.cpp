@@ -294,6 +294,7 @@ TEST(CudaFp8, PingpongBitIdenticalToCooperative) {
       {Fp8Accum::kPromoted, {1, 192, 1, 1, 0, 1}, {2, 192, 1, 1}, "promoted 64x192 ping-pong vs 128x192"},
       {Fp8Accum::kFast, {1, 256, 1, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong vs 128x256"},
       {Fp8Accum::kFast, {2, 128, 1, 1, 0, 1}, {2, 128, 1, 1}, "fast 128x128 ping-pong vs 128x128"},
+      {Fp8Accum::kFast, {1, 256, 2, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong multicast vs 128x256"},
       {Fp8Accum::kFast, {0, 0}, {0, 0, 1, 0, 0, -1}, "fast pick vs pick without ping-pong"},
       {Fp8Accum::kPromoted, {0, 0}, {0, 0, 1, 0, 0, -1}, "promoted pick vs pick without ping-pong"},
   };

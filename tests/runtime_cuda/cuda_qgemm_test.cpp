@@ -509,6 +509,7 @@ std::vector<W8Config> all_w8_kernels() {
   // pick with it turned off.
   v.push_back(W8Config{2, 1, 256, 1, 1, 0, 1});
   v.push_back(W8Config{2, 2, 128, 1, 1, 0, 1});
+  v.push_back(W8Config{2, 1, 256, 1, 2, 0, 1});  // CTA pairs multicasting w
   v.push_back(W8Config{2, 0, 0, 0, 1, 0, -1});
   return v;
 }

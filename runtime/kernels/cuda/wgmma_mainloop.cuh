@@ -392,33 +392,63 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
 }
 
 // Runs tiles `t` (consumers and block_n set); throws on a shape no kernel has.
-template <class Op, int kSub, int BN>
+template <class Op, int kSub, int BN, int kCluster>
 void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
   constexpr int BM = 64 * kSub, kStages = pingpong_stages<kSub, BN>();
   constexpr int smem = pingpong_smem_bytes<kSub, BN, kStages>();
-  auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages>;
+  auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages, kCluster>;
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.blockDim = dim3(3 * 128);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = kCluster > 1 ? 1 : 0;
+  // Persistent CTAs: one per SM, or (pairs) as many pairs as can be resident at once -- a pair
+  // needs two free SMs of one GPC, so fewer than sms / 2 may fit, and a pair that waits for a
+  // second wave would double the time.
+  static int resident = 0;
   static std::once_flag once;
-  std::call_once(once, [&] { QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
-  const CUtensorMap tx = make_map(x, BM, 128), tw = make_map(w, BN, 128);
-  const int64_t tiles = (a.m + BM - 1) / BM * ((a.n + BN - 1) / BN);
-  const int64_t blocks = std::min<int64_t>(tiles, device_info().sms);
-  kernel<<<static_cast<unsigned>(blocks), 3 * 128, smem, stream>>>(tx, tw, a);
-  const cudaError_t e = cudaGetLastError();
+  std::call_once(once, [&] {
+    QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    resident = device_info().sms;
+    if (kCluster > 1) {
+      cfg.gridDim = dim3(static_cast<unsigned>(resident));
+      int clusters = 0;
+      QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+      resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
+    }
+  });
+  const CUtensorMap tx = make_map(x, BM, 128), tw = make_map(w, BN / kCluster, 128);
+  const int64_t m_items = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster;
+  const int64_t items = m_items * ((a.n + BN - 1) / BN);
+  cfg.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>(items * kCluster, resident)));
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, tx, tw, a);
   if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching a wgmma GEMM");
 }
 
 // The ping-pong tiles: without promotion 64 x 256 and 128 x 128 (128 accumulator registers per
 // thread), with it 64 x 128 and 64 x 192 (two accumulators of up to 96).
+// (cluster = 2: CTA pairs multicasting the w tile, 64 x 256 without promotion only.)
 template <class Op>
 bool launch_pingpong_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s,
                            const Tiles& t) {
-  if (t.block_k != 128 || t.cluster != 1) return false;
+  if (t.block_k != 128) return false;
   if constexpr (Op::kPromote) {
-    if (t.consumers == 1 && t.block_n == 128) return launch_pingpong<Op, 1, 128>(x, w, a, s), true;
-    if (t.consumers == 1 && t.block_n == 192) return launch_pingpong<Op, 1, 192>(x, w, a, s), true;
+    if (t.cluster != 1) return false;
+    if (t.consumers == 1 && t.block_n == 128) return launch_pingpong<Op, 1, 128, 1>(x, w, a, s), true;
+    if (t.consumers == 1 && t.block_n == 192) return launch_pingpong<Op, 1, 192, 1>(x, w, a, s), true;
   } else {
-    if (t.consumers == 1 && t.block_n == 256) return launch_pingpong<Op, 1, 256>(x, w, a, s), true;
-    if (t.consumers == 2 && t.block_n == 128) return launch_pingpong<Op, 2, 128>(x, w, a, s), true;
+    if (t.cluster == 2) {
+      if (t.consumers == 1 && t.block_n == 256) return launch_pingpong<Op, 1, 256, 2>(x, w, a, s), true;
+      return false;
+    }
+    if (t.consumers == 1 && t.block_n == 256) return launch_pingpong<Op, 1, 256, 1>(x, w, a, s), true;
+    if (t.consumers == 2 && t.block_n == 128) return launch_pingpong<Op, 2, 128, 1>(x, w, a, s), true;
   }
   return false;
 }
@@ -429,8 +459,9 @@ void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a
     if (!launch_pingpong_tiles<Op>(x, w, a, s, t))
       throw Error("cuda wgmma GEMM: no ping-pong kernel for tiles of " + std::to_string(64 * t.consumers) + " x " +
                   std::to_string(t.block_n) + (Op::kPromote ? " with promoted accumulation" : "") +
-                  " (64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 not promoted; 128-code stages, no "
-                  "multicast)");
+                  (t.cluster == 2 ? ", multicast" : "") +
+                  " (64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 not promoted; 128-code stages; multicast: "
+                  "64 x 256 not promoted)");
     return;
   }
   bool ok = false;
