@@ -12,7 +12,7 @@
 # Needs nvcc (12.x or later, sm_90a), CMake, HDF5, Eigen, GoogleTest and PyTorch with CUDA.
 set -uo pipefail
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-  sed -n '2,13p' "$0"
+  sed -n '2,12p' "$0"
   exit 0
 fi
 OUT="${OUT:-/tmp/out}"
