@@ -34,9 +34,10 @@ struct Fp8Gemm {
 enum class Fp8Accum { kPromoted, kFast };
 
 // Tile shape: block_m = 64 * consumers (1 or 2 consumer warpgroups), block_n in {64, 128}, or
-// with 2 consumers 192 (promoted only) / 256 (fast only); 0 = the launcher's rule (wide tiles from
-// 1.5 waves of them, then 128 x 128 from 1.5 waves, then at M <= 64 64 x 128 from 1.5 waves,
-// else 64-column tiles; measured on the H100).
+// with 2 consumers 192 (promoted only) / 256 (fast only); 0 = the launcher's rule (fast
+// accumulation at M > 128: ping-pong 64 x 256 from 1.5 waves of CTAs; then wide tiles from 1.5
+// waves of them, then 128 x 128 from 1.5 waves, then at M <= 64 64 x 128 from 1.5 waves, else
+// 64-column tiles; measured on the H100).
 // cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (128-row
 // tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
 // persistent = 0 or 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads

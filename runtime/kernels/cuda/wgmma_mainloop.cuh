@@ -296,7 +296,10 @@ struct Tiles {
 // should be streaming w).
 // Measured on the H100 (cuda_fp8_bench; docs/RESULTS.md, "W8A8 on Hopper's int8 wgmma").
 // Ping-pong (when `pingpong`; without promotion, wide = 256): 64 x 256 tiles, two in flight per
-// CTA, where they give 1.5 waves of CTAs at M > 128 [to be measured: pingpong_* runs].
+// CTA, where they give 1.5 waves of CTAs at M > 128. Measured on the H100 (docs/RESULTS.md,
+// "Ping-pong consumers"): W8A8 as fast or faster than the cooperative pick wherever this
+// chooses it (28672 x 8192: M = 512 +9-19 %, M = 1024 -2..+7 %; 8192^2, M = 1024: even); promoted
+// accumulation stays cooperative (ping-pong leaves the tensor cores idle during each promotion).
 inline Tiles pick_tiles(int64_t m, int64_t n, int wide, bool pingpong = true) {
   const int64_t sms = device_info().sms, m_tiles = (m + 127) / 128;
   auto fills = [&](int bn) { return m > 64 && 2 * m_tiles * ((n + bn - 1) / bn) >= 3 * sms; };
