@@ -1,7 +1,7 @@
 // cuda_fp8_bench: qforge's Hopper 8-bit GEMMs -- FP8 E4M3 (runtime/kernels/cuda/fp8_gemm.h) and
 // W8A8 int8 (cuda_qgemm.h's w8a8_gemm: the wgmma kernel and the mma.sync one) -- against cuBLAS
 // FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
-// (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 1024}. cuBLASLt FP8 (torch._scaled_mm)
+// (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 512, 1024}. cuBLASLt FP8 (torch._scaled_mm)
 // is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
 // Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias.
 //
@@ -52,7 +52,7 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int64_t> ms = {16, 128, 1024};
+  std::vector<int64_t> ms = {16, 128, 512, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
           "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
           "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
           "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
-          "{(8192,8192), (28672,8192)} x M in {16, 128, 1024}; prints two markdown tables (FP8 as it\n"
+          "{(8192,8192), (28672,8192)} x M in {16, 128, 512, 1024}; prints two markdown tables (FP8 as it\n"
           "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
           "each kernel run once untimed (for ncu).\n");
       return 0;
@@ -174,9 +174,14 @@ int main(int argc, char** argv) {
       tf[2] = fp8(Fp8Accum::kFast, {2, 256, 2});
       // Persistent CTAs (one per SM walking the tiles): the table's pick, 128 x 192 promoted,
       // 128 x 256 fast.
-      const double tp[5] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, -1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
-                            fp8(Fp8Accum::kFast, {2, 256, 1, 1}), fp8(Fp8Accum::kFast, {2, 128, 1, 1}),
-                            fp8(Fp8Accum::kFast, {2, 256, 1, 1, 64})};
+      // Then the ping-pong schedule (wgmma_pingpong.cuh; pp): fast 64x256 and 128x128, promoted
+      // 64x192 and 64x128, and the fast pick with ping-pong turned off.
+      const double tp[11] = {fp8(Fp8Accum::kPromoted, {0, 0, 1, -1}), fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}),
+                             fp8(Fp8Accum::kFast, {2, 256, 1, 1}),      fp8(Fp8Accum::kFast, {2, 128, 1, 1}),
+                             fp8(Fp8Accum::kFast, {2, 256, 1, 1, 64}),  fp8(Fp8Accum::kFast, {1, 256, 1, 1, 0, 1}),
+                             fp8(Fp8Accum::kFast, {2, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kPromoted, {1, 192, 1, 1, 0, 1}),
+                             fp8(Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kFast, {0, 0, 1, 0, 0, -1}),
+                             fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1})};
       // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
       int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
       fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
@@ -207,7 +212,11 @@ int main(int argc, char** argv) {
                                   {"64x64 p", false, {2, 1, 64, 1}},     {"128x256 mc", false, {2, 2, 256, -1, 2}},
                                   {"128x256 p bk64", false, {2, 2, 256, 1, 1, 64}},
                                   {"128x128 p bk64", false, {2, 2, 128, 1, 1, 64}},
-                                  {"u8 pick", true, {}}};
+                                  {"u8 pick", true, {}},
+                                  {"pp 64x256", false, {2, 1, 256, 1, 1, 0, 1}},
+                                  {"pp 128x128", false, {2, 2, 128, 1, 1, 0, 1}},
+                                  {"pp 64x256 mc", false, {2, 1, 256, 1, 2, 0, 1}},
+                                  {"pick no-pp", false, {2, 0, 0, 0, 1, 0, -1}}};
       std::string cells;
       for (const Variant& v : variants) {
         char b[64];
@@ -239,9 +248,10 @@ int main(int argc, char** argv) {
         char buf[1024];
         std::snprintf(buf, sizeof buf,
                       "| %ld | %ld | %ld | %.1f | %.0f | %.1f / %.1f | %.0f | **%.2f** | %.1f | %.0f | %.2f | %s | %.1f / %.1f / "
-                      "%.1f / %.1f / %.1f |",
+                      "%.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f / %.1f |",
                       long(n), long(k), long(m), t16, flop / t16 / 1e6, tw_pick, tw_pick2, flop / twm / 1e6, t16 / twm,
-                      tw_mma, flop / tw_mma / 1e6, t16 / tw_mma, cells.c_str(), tp[0], tp[1], tp[2], tp[3], tp[4]);
+                      tw_mma, flop / tw_mma / 1e6, t16 / tw_mma, cells.c_str(), tp[0], tp[1], tp[2], tp[3], tp[4], tp[5],
+                      tp[6], tp[7], tp[8], tp[9], tp[10]);
         w8rows.push_back(buf);
       }
       device_free(xi8);
@@ -265,10 +275,12 @@ int main(int argc, char** argv) {
   std::printf(
       "\nW8A8 (int8 x int8 -> int32, float epilogue) and FP8 persistent or not; cuBLAS FP16 = the faster of its two timings "
       "above; x = cuBLAS FP16 time / time. W8A8 variants: wgmma tiles BM x BN, p = persistent, 1 = one CTA per tile, "
-      "mc = CTA pairs multicasting w, bk64 = 64-code stages; u8 = unsigned activations with a zero point.\n"
+      "mc = CTA pairs multicasting w, bk64 = 64-code stages; u8 = unsigned activations with a zero point; pp = the ping-pong "
+      "schedule (two consumer warpgroups, each its own tile); no-pp = the pick with ping-pong turned off.\n"
       "| N | K | M | cuBLAS FP16 us | TFLOP/s | W8A8 (w8a8_gemm pick) us, first / last | TOPS | x FP16 | W8A8 mma.sync us | "
       "TOPS | x FP16 | W8A8 variants us | FP8: pick one CTA per tile / persistent 128x192 promoted / 128x256 fast / "
-      "128x128 fast / 128x256 fast 64-code stages us |\n"
+      "128x128 fast / 128x256 fast 64-code stages / pp 64x256 fast / pp 128x128 fast / pp 64x192 promoted / pp 64x128 "
+      "promoted / fast pick without pp / pp 64x256 fast mc us |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : w8rows) std::printf("%s\n", r.c_str());
   cublasDestroy(h);

@@ -228,7 +228,8 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
   // Every shape one CTA per tile, multicast, and persistent (the mainloop's tile walk).
   const Fp8Tiles tiles[] = {{1, 64, 1, -1}, {1, 128, 1, -1}, {2, 64, 1, -1}, {2, 128, 1, -1},
                             {2, 192, 1, -1}, {2, 128, 2},     {2, 192, 2},     {0, 0, 1, -1},
-                            {1, 64, 1, 1},   {2, 128, 1, 1},  {2, 192, 1, 1},  {0, 0}};
+                            {1, 64, 1, 1},   {2, 128, 1, 1},  {2, 192, 1, 1},  {0, 0},
+                            {1, 128, 1, 1, 0, 1}, {1, 192, 1, 1, 0, 1}};  // ping-pong
   uint32_t seed = 100;
   for (const Case& c : kCases) {
     const Operands o = make_operands(c, seed++);
@@ -239,14 +240,16 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kPromoted, t));
       });
       char what[64];
-      std::snprintf(what, sizeof what, "promoted %dx%d%s%s", 64 * t.consumers, t.block_n,
-                    t.cluster == 2 ? " multicast" : "", t.cluster == 1 && t.persistent >= 0 ? " persistent" : "");
+      std::snprintf(what, sizeof what, "promoted %dx%d%s%s%s", 64 * t.consumers, t.block_n,
+                    t.cluster == 2 ? " multicast" : "", t.cluster == 1 && t.persistent >= 0 ? " persistent" : "",
+                    t.pingpong > 0 ? " ping-pong" : "");
       expect_within_bound(c, o, mags, got, want, what);
     }
     // The fast (unpromoted) accumulation: no bound is claimed (all of K in the tensor core's
     // accumulator); reported, and held to the gross-error check only.
     for (const Fp8Tiles& t : {Fp8Tiles{0, 0}, Fp8Tiles{2, 128, 1, -1}, Fp8Tiles{2, 256, 1, -1}, Fp8Tiles{2, 256, 2},
-                              Fp8Tiles{2, 256, 1, 1}, Fp8Tiles{2, 256, 1, 1, 64}}) {
+                              Fp8Tiles{2, 256, 1, 1}, Fp8Tiles{2, 256, 1, 1, 64}, Fp8Tiles{1, 256, 1, 1, 0, 1},
+                              Fp8Tiles{2, 128, 1, 1, 0, 1}}) {
       const std::vector<float> fast = run_device(c, o, [&](const Fp8Gemm& g) {
         ASSERT_TRUE(fp8_gemm_wgmma(g, Fp8Accum::kFast, t));
       });
@@ -260,13 +263,57 @@ TEST(CudaFp8, WgmmaWithinBoundOfExact) {
           worst = std::fmax(worst, std::fabs(double(fast[i]) - want[i]));
         }
       }
-      std::printf("[fp8 wgmma fast %dx%d%s%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
+      std::printf("[fp8 wgmma fast %dx%d%s%s%s] M=%ld N=%ld K=%ld: max |err| %.3g, rel L2 %.3g\n", 64 * t.consumers,
                   t.block_n, t.cluster == 2 ? " multicast" : "",
-                  t.cluster == 1 && t.persistent >= 0 ? (t.block_k == 64 ? " persistent bk64" : " persistent") : "", long(c.m),
+                  t.cluster == 1 && t.persistent >= 0 ? (t.block_k == 64 ? " persistent bk64" : " persistent") : "",
+                  t.pingpong > 0 ? " ping-pong" : "", long(c.m),
                   long(c.n), long(c.k), worst,
                   std::sqrt(num / den));
       EXPECT_LT(std::sqrt(num / den), 1e-2);
       EXPECT_EQ(nan_bad, 0);
+    }
+  }
+}
+
+// The ping-pong schedule (wgmma_pingpong.cuh) against the cooperative one with the same wgmma
+// instruction (m64nBNk32, same K order, promoted every 128 codes or not at all): bit for bit, on
+// M = 16 .. 1024 not multiples of the tile, N edges, K not a multiple of the stage, several
+// tiles per consumer (M = 1024, N = 6400: 400 tiles of 64 x 256 over at most 132 CTAs), and the
+// launcher's pick at that size (ping-pong where it chooses it) against ping-pong turned off.
+TEST(CudaFp8, PingpongBitIdenticalToCooperative) {
+  QF_SKIP_WITHOUT_GPU();
+  const char* why = "";
+  if (!fp8_wgmma_available(&why)) GTEST_SKIP() << "fp8 wgmma kernel not runnable here: " << why;
+  struct Pair {
+    Fp8Accum acc;
+    Fp8Tiles pingpong, cooperative;
+    const char* what;
+  };
+  const Pair pairs[] = {
+      {Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}, {2, 128, 1, 1}, "promoted 64x128 ping-pong vs 128x128"},
+      {Fp8Accum::kPromoted, {1, 192, 1, 1, 0, 1}, {2, 192, 1, 1}, "promoted 64x192 ping-pong vs 128x192"},
+      {Fp8Accum::kFast, {1, 256, 1, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong vs 128x256"},
+      {Fp8Accum::kFast, {2, 128, 1, 1, 0, 1}, {2, 128, 1, 1}, "fast 128x128 ping-pong vs 128x128"},
+      {Fp8Accum::kFast, {1, 256, 2, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong multicast vs 128x256"},
+      {Fp8Accum::kFast, {0, 0}, {0, 0, 1, 0, 0, -1}, "fast pick vs pick without ping-pong"},
+      {Fp8Accum::kPromoted, {0, 0}, {0, 0, 1, 0, 0, -1}, "promoted pick vs pick without ping-pong"},
+  };
+  const Case cases[] = {{16, 300, 1040, true, true},   {77, 129, 208, false, true}, {200, 520, 4096, true, false},
+                        {1000, 1100, 128, true, true}, {1024, 6400, 160, true, true}};
+  uint32_t seed = 300;
+  for (const Case& c : cases) {
+    const Operands o = make_operands(c, seed++);
+    for (const Pair& p : pairs) {
+      const std::vector<float> a = run_device(c, o, [&](const Fp8Gemm& g) { ASSERT_TRUE(fp8_gemm_wgmma(g, p.acc, p.pingpong)); });
+      const std::vector<float> b =
+          run_device(c, o, [&](const Fp8Gemm& g) { ASSERT_TRUE(fp8_gemm_wgmma(g, p.acc, p.cooperative)); });
+      int64_t bad = 0, unwritten = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        bad += !same_bits(a[i], b[i]);
+        unwritten += a[i] == 1e30f;  // run_device's poison
+      }
+      EXPECT_EQ(bad, 0) << p.what << " M=" << c.m << " N=" << c.n << " K=" << c.k;
+      EXPECT_EQ(unwritten, 0) << p.what << " M=" << c.m << " N=" << c.n << " K=" << c.k;
     }
   }
 }

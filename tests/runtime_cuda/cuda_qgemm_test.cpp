@@ -351,7 +351,8 @@ std::string name(const W8Case& c) {
 std::string name(const W8Config& k) {
   return "kernel " + std::to_string(k.kernel) + " tiles " + std::to_string(64 * k.consumers) + "x" +
          std::to_string(k.block_n) + (k.persistent > 0 ? " persistent" : k.persistent < 0 ? " one CTA per tile" : "") +
-         (k.cluster == 2 ? " multicast" : "") + (k.block_k == 64 ? " 64-code stages" : "");
+         (k.cluster == 2 ? " multicast" : "") + (k.block_k == 64 ? " 64-code stages" : "") +
+         (k.pingpong > 0 ? " ping-pong" : k.pingpong < 0 ? " no ping-pong" : "");
 }
 
 // Runs case c with each kernel configuration in `kernels`, every output bit-compared with the
@@ -504,6 +505,12 @@ std::vector<W8Config> all_w8_kernels() {
   v.push_back(W8Config{2, 2, 256, -1, 2});
   v.push_back(W8Config{2, 2, 256, 1, 1, 64});  // 64-code stages (64-byte swizzle)
   v.push_back(W8Config{2, 2, 128, -1, 1, 64});
+  // The ping-pong schedule (two consumer warpgroups, each its own tile, taking turns), and the
+  // pick with it turned off.
+  v.push_back(W8Config{2, 1, 256, 1, 1, 0, 1});
+  v.push_back(W8Config{2, 2, 128, 1, 1, 0, 1});
+  v.push_back(W8Config{2, 1, 256, 1, 2, 0, 1});  // CTA pairs multicasting w
+  v.push_back(W8Config{2, 0, 0, 0, 1, 0, -1});
   return v;
 }
 
@@ -525,7 +532,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // More tiles than SMs: persistent CTAs walk several, their stage ring
                       // running on across tiles (K steps 2 and 9 against 8 / 6 / 4 stages).
                       W8Case{1000, 2000, 256, 0, true, true, true, true, true},
-                      W8Case{600, 2100, 1100, 0, false, false, true, false, false}),
+                      W8Case{600, 2100, 1100, 0, false, false, true, false, false},
+                      // M = 16 .. 1024 with N edges for the ping-pong tiles; at M = 1024,
+                      // N = 6400 the pick runs ping-pong 64 x 256 (400 tiles: each consumer
+                      // several, odd and even counts per CTA).
+                      W8Case{16, 300, 520, 0, true, true, true, false, true},
+                      W8Case{100, 257, 2000, 0, false, true, false, true, false, true},
+                      W8Case{1024, 6400, 160, 0, true, true, true, true, true}),
     [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
 
 TEST(W8A8Wgmma, RefusesPerGroupWeightsWhenForced) {

@@ -34,21 +34,28 @@ struct Fp8Gemm {
 enum class Fp8Accum { kPromoted, kFast };
 
 // Tile shape: block_m = 64 * consumers (1 or 2 consumer warpgroups), block_n in {64, 128}, or
-// with 2 consumers 192 (promoted only) / 256 (fast only); 0 = the launcher's rule (wide tiles from
-// 1.5 waves of them, then 128 x 128 from 1.5 waves, then at M <= 64 64 x 128 from 1.5 waves,
-// else 64-column tiles; measured on the H100).
+// with 2 consumers 192 (promoted only) / 256 (fast only); 0 = the launcher's rule (fast
+// accumulation at M > 128: ping-pong 64 x 256 from 1.5 waves of CTAs; then wide tiles from 1.5
+// waves of them, then 128 x 128 from 1.5 waves, then at M <= 64 64 x 128 from 1.5 waves, else
+// 64-column tiles; measured on the H100).
 // cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (128-row
 // tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
 // persistent = 0 or 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads
 // overlapping this one's epilogue (measured faster); -1: one CTA per tile (always with cluster = 2).
 // block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles,
 // no multicast: twice the stages in the same shared memory).
+// pingpong = 1: the forced shape on the ping-pong schedule (wgmma_pingpong.cuh: each of two
+// consumer warpgroups owns a whole tile of 64 * consumers x block_n rows and columns, the two take
+// turns on the tensor cores so one's epilogue runs under the other's MMAs; always persistent,
+// 128-code stages, no multicast): 64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 fast.
+// 0: forced shapes cooperative, the pick's choice otherwise; -1: the pick never chooses it.
 struct Fp8Tiles {
   int consumers = 0;
   int block_n = 0;
   int cluster = 1;
   int persistent = 0;
   int block_k = 0;
+  int pingpong = 0;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with

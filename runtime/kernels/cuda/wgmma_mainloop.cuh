@@ -48,6 +48,7 @@
 
 #include "core/error.h"
 #include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/wgmma_pingpong.cuh"
 #include "runtime/kernels/cuda/wgmma_ptx.cuh"
 
 namespace qf::cuda::wgmma {
@@ -279,11 +280,14 @@ inline const DeviceInfo& device_info() {
 
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// The tile shape a launcher runs: consumers (BM / 64), BN, cluster, persistent, codes per stage.
+// The tile shape a launcher runs: consumers (BM / 64), BN, cluster, persistent, codes per stage;
+// pingpong: the ping-pong schedule (wgmma_pingpong.cuh: two consumer warpgroups, each owning a
+// whole tile of 64 * consumers x block_n, taking turns on the tensor cores; always persistent).
 struct Tiles {
   int consumers = 0, block_n = 0, cluster = 1;
   bool persistent = false;
   int block_k = 128;
+  bool pingpong = false;
 };
 
 // The widest tiles that still give 1.5 waves (wider tiles read fewer bytes per product from L2):
@@ -291,12 +295,21 @@ struct Tiles {
 // else 64-column tiles for more CTAs (the small-M cases are weight-bandwidth bound: every SM
 // should be streaming w).
 // Measured on the H100 (cuda_fp8_bench; docs/RESULTS.md, "W8A8 on Hopper's int8 wgmma").
-inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
+// Ping-pong (when `pingpong`; without promotion, wide = 256): 64 x 256 tiles, two in flight per
+// CTA, where they give 1.5 waves of CTAs at M > 128. Measured on the H100 (docs/RESULTS.md,
+// "Ping-pong consumers"): W8A8 as fast or faster than the cooperative pick wherever this
+// chooses it (28672 x 8192: M = 512 +9-19 %, M = 1024 -2..+7 %; 8192^2, M = 1024: even); promoted
+// accumulation stays cooperative (ping-pong leaves the tensor cores idle during each promotion).
+inline Tiles pick_tiles(int64_t m, int64_t n, int wide, bool pingpong = true) {
   const int64_t sms = device_info().sms, m_tiles = (m + 127) / 128;
   auto fills = [&](int bn) { return m > 64 && 2 * m_tiles * ((n + bn - 1) / bn) >= 3 * sms; };
   Tiles t;
   t.consumers = 2;
-  if (fills(wide))
+  if (pingpong && wide == 256 && m > 128 && (m + 63) / 64 * ((n + 255) / 256) >= 3 * sms) {
+    t.consumers = 1;
+    t.block_n = 256;
+    t.pingpong = true;
+  } else if (fills(wide))
     t.block_n = wide;
   else if (fills(128))
     t.block_n = 128;
@@ -312,17 +325,21 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide) {
 // A launcher's tiles: the forced shape of `req` (consumers and block_n both set) or pick_tiles';
 // persistent unless asked otherwise (persistent < 0) or multicasting (measured faster on the
 // H100: docs/RESULTS.md); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
+// Forced shapes run cooperative unless req.pingpong > 0; the pick may choose ping-pong unless
+// req.pingpong < 0.
 template <class Req>
 inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
   Tiles t;
   if (req.consumers == 0 || req.block_n == 0) {
     t = pick_tiles(m, n, wide);
+    if (t.pingpong && req.pingpong < 0) t = pick_tiles(m, n, wide, false);
   } else {
     t.consumers = req.consumers;
     t.block_n = req.block_n;
     t.cluster = req.cluster;
+    t.pingpong = req.pingpong > 0;
   }
-  t.persistent = t.cluster == 1 && req.persistent >= 0;
+  t.persistent = t.pingpong || (t.cluster == 1 && req.persistent >= 0);
   t.block_k = req.block_k > 0 ? req.block_k : 128;
   return t;
 }
@@ -378,8 +395,78 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
 }
 
 // Runs tiles `t` (consumers and block_n set); throws on a shape no kernel has.
+template <class Op, int kSub, int BN, int kCluster>
+void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
+  constexpr int BM = 64 * kSub, kStages = pingpong_stages<kSub, BN>();
+  constexpr int smem = pingpong_smem_bytes<kSub, BN, kStages>();
+  auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages, kCluster>;
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.blockDim = dim3(3 * 128);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = kCluster > 1 ? 1 : 0;
+  // Persistent CTAs: one per SM, or (pairs) as many pairs as can be resident at once -- a pair
+  // needs two free SMs of one GPC, so fewer than sms / 2 may fit, and a pair that waits for a
+  // second wave would double the time.
+  static int resident = 0;
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    resident = device_info().sms;
+    if (kCluster > 1) {
+      cfg.gridDim = dim3(static_cast<unsigned>(resident));
+      int clusters = 0;
+      QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+      resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
+    }
+  });
+  const CUtensorMap tx = make_map(x, BM, 128), tw = make_map(w, BN / kCluster, 128);
+  const int64_t m_items = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster;
+  const int64_t items = m_items * ((a.n + BN - 1) / BN);
+  cfg.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>(items * kCluster, resident)));
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, tx, tw, a);
+  if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching a wgmma GEMM");
+}
+
+// The ping-pong tiles: without promotion 64 x 256 and 128 x 128 (128 accumulator registers per
+// thread), with it 64 x 128 and 64 x 192 (two accumulators of up to 96).
+// (cluster = 2: CTA pairs multicasting the w tile, 64 x 256 without promotion only.)
+template <class Op>
+bool launch_pingpong_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s,
+                           const Tiles& t) {
+  if (t.block_k != 128) return false;
+  if constexpr (Op::kPromote) {
+    if (t.cluster != 1) return false;
+    if (t.consumers == 1 && t.block_n == 128) return launch_pingpong<Op, 1, 128, 1>(x, w, a, s), true;
+    if (t.consumers == 1 && t.block_n == 192) return launch_pingpong<Op, 1, 192, 1>(x, w, a, s), true;
+  } else {
+    if (t.cluster == 2) {
+      if (t.consumers == 1 && t.block_n == 256) return launch_pingpong<Op, 1, 256, 2>(x, w, a, s), true;
+      return false;
+    }
+    if (t.consumers == 1 && t.block_n == 256) return launch_pingpong<Op, 1, 256, 1>(x, w, a, s), true;
+    if (t.consumers == 2 && t.block_n == 128) return launch_pingpong<Op, 2, 128, 1>(x, w, a, s), true;
+  }
+  return false;
+}
+
 template <class Op>
 void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
+  if (t.pingpong) {
+    if (!launch_pingpong_tiles<Op>(x, w, a, s, t))
+      throw Error("cuda wgmma GEMM: no ping-pong kernel for tiles of " + std::to_string(64 * t.consumers) + " x " +
+                  std::to_string(t.block_n) + (Op::kPromote ? " with promoted accumulation" : "") +
+                  (t.cluster == 2 ? ", multicast" : "") +
+                  " (64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 not promoted; 128-code stages; multicast: "
+                  "64 x 256 not promoted)");
+    return;
+  }
   bool ok = false;
   if constexpr (!Op::kPromote) {  // 64-code stages: the 128-row tiles, no multicast
     if (t.block_k == 64 && t.cluster == 1 && t.consumers == 2 && (t.block_n == 128 || t.block_n == 256)) {

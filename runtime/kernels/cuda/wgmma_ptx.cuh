@@ -87,6 +87,16 @@ __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
+// Named barriers (ids 1..15; 0 is __syncthreads'): `threads` threads of the CTA meet there, some
+// waiting (sync), some only counting themselves in (arrive). The ping-pong consumers
+// (wgmma_pingpong.cuh) hand the tensor cores to each other with them.
+__device__ __forceinline__ void named_bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_bar_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
 // wgmma shared-memory descriptor of a K-major tile written with the kRowBytes-byte swizzle (128:
 // rows of 128 bytes, 8-row core groups 1024 bytes apart; 64: rows of 64 bytes, groups 512 apart
 // -- the stride byte offset), leading byte offset unused for these layouts (1 by convention),
