@@ -82,7 +82,7 @@ struct W4Case {
   int pipeline = 0;                     // W4Config::gemv_pipeline
   int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0, stream_cpw = 0;  // W4Config::stream*
   bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
-  int sparse = 0, sparse_depth = 0, sparse_meta_shfl = 0;  // W4Config::sparse* (2:4 only)
+  int sp_kernel = 0, sparse_depth = 0, sparse_meta_shfl = 0;  // W4Config::sparse* (2:4 only)
   bool same_as_ring = false;  // 2:4: the earlier cp.async-ring kernel must give the same bits
 };
 
@@ -95,7 +95,7 @@ std::string name(const W4Case& c) {
          (c.stream > 0 ? "_stream" : c.stream < 0 ? "_nostream" : "") +
          (c.stream_ctas ? "_ctas" + std::to_string(c.stream_ctas) : "") +
          (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
-         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sparse < 0 ? "_ring" : "") +
+         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sp_kernel < 0 ? "_ring" : "") +
          (c.sparse_depth ? "_d" + std::to_string(c.sparse_depth) : "") + (c.sparse_meta_shfl > 0 ? "_shfl" : "") +
          (c.same_as_ring ? "_vsring" : "");
 }
@@ -157,7 +157,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
   cfg.stream_tile_rows = c.stream_tile_rows;
   cfg.stream_pdl = c.stream_pdl;
   cfg.stream_cpw = c.stream_cpw;
-  cfg.sparse = c.sparse;
+  cfg.sparse = c.sp_kernel;
   cfg.sparse_depth = c.sparse_depth;
   cfg.sparse_meta_shfl = c.sparse_meta_shfl;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
@@ -354,7 +354,7 @@ W4Case sp(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, bool clamp = f
   c.clamp = clamp;
   c.sparse_depth = depth;
   c.sparse_meta_shfl = shfl;
-  c.sparse = sparse;
+  c.sp_kernel = sparse;
   c.twice = true;
   c.same_as_ring = sparse == 0 && m <= 8 && (gs == 0 || gs % 128 == 0);
   return c;
