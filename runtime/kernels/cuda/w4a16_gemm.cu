@@ -386,13 +386,15 @@ __device__ __forceinline__ uint4 load_x8(const elem_t<BF16>* x, int64_t ldx, int
 // and reduction), so the outputs are the same bits.
 // SHFL_META: tiles 2, 3 take their metadata from lane + 2 by a shuffle and selector 0 (a
 // fallback, measured beside the selector-1 form).
-template <bool BF16, int MT, int D, bool SHFL_META, int WK>
+template <bool BF16, int MT, int D, bool SHFL_META, int WK, int PF, bool XPF, bool MSPLIT>
 __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, cq = lane % 4, pair = cq / 2;
   const bool odd = cq & 1;
-  const int tile = blockIdx.x;
-  const int m0 = blockIdx.y * 8 * MT;
+  // MSPLIT: the two 8-row slices of M = 9..16 of one tile are neighbouring blocks, so they run
+  // together and the second finds the tile's codes in L2.
+  const int tile = MSPLIT ? blockIdx.x / 2 : blockIdx.x;
+  const int m0 = (MSPLIT ? blockIdx.x % 2 : blockIdx.y) * 8 * MT;
   const int per = (p.chunks + WK - 1) / WK;
   const int c0 = warp * per, c1 = min(p.chunks, c0 + per);
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
@@ -415,6 +417,14 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
         sp += p.npad;
         snext += p.cpg;
       }
+      // PF: the codes and metadata PF chunks further on are asked into L2 now, so that more
+      // bytes are on their way per warp than its D register buffers hold.
+      if constexpr (PF > 0) {
+        if (c + PF < c1) {
+          ptx::prefetch_l2(wp + (c + PF) * 32);
+          ptx::prefetch_l2(ep + (c + PF) * 32);
+        }
+      }
       b.w = ptx::ld_stream(wp + c * 32);
       b.e = ptx::ld_stream8(ep + c * 32);
       b.s0 = __ldg(sp);
@@ -427,6 +437,21 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
   };
   int next_flush = min(c1, snext);
   auto process = [&](const Buf& b, int c) {
+#pragma unroll
+    // XPF: the next chunk's activations are prefetched into L1 now (no registers), so that its
+    // per-tile loads below hit L1 instead of waiting on L2 one k32 tile at a time.
+    if constexpr (XPF) {
+      if (c + 1 < c1 && (c + 2) * 128 <= p.k) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int row = m0 + mt * 8 + g;
+          if (row < p.m)
+#pragma unroll
+            for (int t = 0; t < 4; ++t)
+              ptx::prefetch_l1(x + static_cast<int64_t>(row) * p.ldx + (c + 1) * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0));
+        }
+      }
+    }
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const int kk = c * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0);
@@ -499,26 +524,31 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
 template <int MT>
 constexpr int sp_reg_warps() { return MT == 1 ? 8 : 6; }
 
-template <bool BF16, int MT, int D, bool SHFL_META>
+template <bool BF16, int MT, int D, bool SHFL_META, int PF, bool XPF, bool MSPLIT = false>
 void launch_sp_reg(const W4Args& a, cudaStream_t s) {
   constexpr int WK = sp_reg_warps<MT>();
-  const dim3 grid(a.ntiles, (a.m + 8 * MT - 1) / (8 * MT));
-  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK><<<grid, WK * 32, 0, s>>>(a);
+  const int slices = (a.m + 8 * MT - 1) / (8 * MT);
+  const dim3 grid = MSPLIT ? dim3(a.ntiles * 2) : dim3(a.ntiles, slices);
+  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, PF, XPF, MSPLIT><<<grid, WK * 32, 0, s>>>(a);
 }
 
-// depth: chunks in flight per warp (0 = pick); shfl_meta: the shuffle fallback.
+// The measured variants (W4Config::sparse_*): depth 2 / 3 register buffers, the shuffle form of
+// the metadata, the L2 prefetch of codes 4 or 8 chunks ahead, the L1 prefetch of activations.
+template <bool BF16, int MT>
+void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  const bool xpf = c.sparse_x_prefetch > 0;
+  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 3, true, 0, false>(a, s);
+  if (c.sparse_depth == 2) return launch_sp_reg<BF16, MT, 2, false, 0, false>(a, s);
+  if (c.sparse_l2_prefetch == 4)
+    return xpf ? launch_sp_reg<BF16, MT, 3, false, 4, true>(a, s) : launch_sp_reg<BF16, MT, 3, false, 4, false>(a, s);
+  if (c.sparse_l2_prefetch == 8) return launch_sp_reg<BF16, MT, 3, false, 8, false>(a, s);
+  return xpf ? launch_sp_reg<BF16, MT, 3, false, 0, true>(a, s) : launch_sp_reg<BF16, MT, 3, false, 0, false>(a, s);
+}
 template <bool BF16>
-void launch_sp_reg_m(const W4Args& a, int depth, bool shfl_meta, cudaStream_t s) {
-  if (a.m <= 8) {
-    if (shfl_meta) return launch_sp_reg<BF16, 1, 3, true>(a, s);
-    if (depth == 2) return launch_sp_reg<BF16, 1, 2, false>(a, s);
-    if (depth == 4) return launch_sp_reg<BF16, 1, 4, false>(a, s);
-    return launch_sp_reg<BF16, 1, 3, false>(a, s);
-  }
-  if (shfl_meta) return launch_sp_reg<BF16, 2, 3, true>(a, s);
-  if (depth == 2) return launch_sp_reg<BF16, 2, 2, false>(a, s);
-  if (depth == 4) return launch_sp_reg<BF16, 2, 4, false>(a, s);
-  return launch_sp_reg<BF16, 2, 3, false>(a, s);
+void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  if (a.m <= 8) return launch_sp_reg_cfg<BF16, 1>(a, c, s);
+  if (c.sparse_msplit > 0) return launch_sp_reg<BF16, 1, 3, false, 0, false, true>(a, s);  // two 8-row slices
+  return launch_sp_reg_cfg<BF16, 2>(a, c, s);
 }
 
 template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
@@ -608,23 +638,31 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
       QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
       return v;
     }();
+    // Only the block shape: the other fields (W4Config::sparse*) stay as the caller set them.
+    auto shape = [&](int wn, int wk, int tpw) {
+      cfg.warps_n = wn;
+      cfg.warps_k = wk;
+      cfg.tiles_per_warp = tpw;
+    };
     if (w.sparse || m <= 8 || w.ntiles < 2 * sms)
-      cfg = {1, 8, 1};
+      shape(1, 8, 1);
     else if (w.ntiles >= 4 * 2 * sms)
-      cfg = {2, 4, 2};
+      shape(2, 4, 2);
     else
-      cfg = {2, 4, 1};
+      shape(2, 4, 1);
   }
   auto s = static_cast<cudaStream_t>(stream);
   // 2:4 at M <= 16 with scales after the mma: the register-streaming kernel (w4sp_reg_kernel)
   // unless W4Config::sparse asks for the earlier one.
   if (w.sparse && sa && m <= 16 && cfg.sparse >= 0) {
-    if (cfg.sparse_depth != 0 && cfg.sparse_depth != 2 && cfg.sparse_depth != 3 && cfg.sparse_depth != 4)
-      throw Error("w4a16_gemm: sparse_depth " + std::to_string(cfg.sparse_depth) + " is not 0, 2, 3 or 4");
+    if (cfg.sparse_depth != 0 && cfg.sparse_depth != 2 && cfg.sparse_depth != 3)
+      throw Error("w4a16_gemm: sparse_depth " + std::to_string(cfg.sparse_depth) + " is not 0, 2 or 3");
+    if (cfg.sparse_l2_prefetch != 0 && cfg.sparse_l2_prefetch != 4 && cfg.sparse_l2_prefetch != 8)
+      throw Error("w4a16_gemm: sparse_l2_prefetch " + std::to_string(cfg.sparse_l2_prefetch) + " is not 0, 4 or 8");
     if (w.bf16)
-      launch_sp_reg_m<true>(a, cfg.sparse_depth, cfg.sparse_meta_shfl > 0, s);
+      launch_sp_reg_m<true>(a, cfg, s);
     else
-      launch_sp_reg_m<false>(a, cfg.sparse_depth, cfg.sparse_meta_shfl > 0, s);
+      launch_sp_reg_m<false>(a, cfg, s);
     QF_CUDA_CHECK(cudaGetLastError());
     return;
   }
