@@ -89,8 +89,12 @@ std::unique_ptr<W4Device> random_w4(int64_t n, int64_t k, bool sparse, uint32_t 
 // kernel. Bytes (int4 kept codes N*K/4 + metadata N*K/8 + fp32 scales + activations + output)
 // over the measured copy bandwidth give each shape's floor.
 void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
-  const std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
-  const std::vector<int64_t> ms = {1, 2, 4, 8, 12, 16};
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
+  std::vector<int64_t> ms = {1, 2, 4, 8, 12, 16};
+  if (g_profile) {  // --sparse --profile: each kernel once at 8192^2, M = 1 and 16 (for ncu)
+    shapes = {{8192, 8192}};
+    ms = {1, 16};
+  }
   std::vector<std::string> lines;
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
@@ -115,30 +119,29 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
                                   &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       }, c16);
       const double dense = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y); }, c4);
-      auto sp = [&](int which, int depth, int shfl, int l2pf, int xpf, int msplit = 0) {
+      auto sp = [&](int which, int depth, int shfl, int bulk, int msplit) {
         W4Config c;
         c.sparse = which;
         c.sparse_depth = depth;
         c.sparse_meta_shfl = shfl;
-        c.sparse_l2_prefetch = l2pf;
-        c.sparse_x_prefetch = xpf;
+        c.sparse_bulk_prefetch = bulk;
         c.sparse_msplit = msplit;
         return time_us([&](int i) { w4a16_gemm(*w4s[i], m, x, k, y, nullptr, c); }, c4s);
       };
-      const double ring = sp(-1, 0, 0, 0, 0), pick = sp(0, 0, 0, 0, 0), d2 = sp(0, 2, 0, 0, 0), sh = sp(0, 0, 1, 0, 0);
-      const double pf4 = sp(0, 0, 0, 4, 0), pf8 = sp(0, 0, 0, 8, 0), xpf = sp(0, 0, 0, 0, 1), both = sp(0, 0, 0, 4, 1);
-      const double ms2 = m > 8 ? sp(0, 0, 0, 0, 0, 1) : 0.0;
+      const double ring = sp(-1, 0, 0, 0, 0), pick = sp(0, 0, 0, 0, 0), d3 = sp(0, 3, 0, 0, 0), sh = sp(0, 0, 1, 0, 0);
+      const double bulk = sp(0, 0, 0, 1, 0), bulk3 = sp(0, 3, 0, 1, 0);
+      const double ms = m > 8 ? sp(0, 0, 0, 0, 1) : 0.0, msb = m > 8 ? sp(0, 0, 0, 1, 1) : 0.0;
       const double pick2 = sp(0, 0, 0, 0, 0);  // the pick again: run-to-run spread in the same process
       const double act = m * k * 2.0 + m * n * 2.0;
       const double bsp = n * k / 4.0 + n * k / 8.0 + n * (k / 128) * 4.0 + act;
       const double floor_us = bsp / copy_gbs / 1e3;
-      const double best = std::min({pick, d2, sh, pf4, pf8, xpf, both, m > 8 ? ms2 : 1e30});
+      const double best = std::min({pick, d3, sh, bulk, bulk3, m > 8 ? ms : 1e30, m > 8 ? msb : 1e30});
       char buf[640];
       std::snprintf(buf, sizeof buf,
                     "| %ld x %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f / %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | "
-                    "%.1f | %.1f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f %% | %.2f |",
-                    long(n), long(k), long(m), cub, dense, cub / dense, ring, cub / ring, pick, pick2, cub / pick, d2,
-                    sh, pf4, pf8, xpf, both, ms2, best, cub / best, bsp / best / 1e3, floor_us, 100.0 * floor_us / best,
+                    "%.1f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f %% | %.2f |",
+                    long(n), long(k), long(m), cub, dense, cub / dense, ring, cub / ring, pick, pick2, cub / pick, d3, sh,
+                    bulk, bulk3, ms, msb, best, cub / best, bsp / best / 1e3, floor_us, 100.0 * floor_us / best,
                     cub / floor_us);
       lines.push_back(buf);
       std::fprintf(stderr, "%s\n", buf);
@@ -150,10 +153,10 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
   std::printf(
       "\n4-bit + 2:4 at M <= 16 (group 128, fp16), same process; us; x = cuBLAS FP16 / kernel; floor = bytes /\n"
       "copy bandwidth (kept codes + metadata + fp32 scales + activations + output); %% of floor = floor / best:\n\n"
-      "| N x K | M | cuBLAS FP16 | dense W4A16 | x | 2:4 ring kernel | x | 2:4 new (pick, twice) | x | depth 2 | "
-      "shfl meta | L2 pf 4 | L2 pf 8 | x L1 pf | pf 4 + x pf | 2 x 8-row slices | best | best x | best GB/s | floor us | %% of floor | "
-      "floor x |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| N x K | M | cuBLAS FP16 | dense W4A16 | x | 2:4 ring kernel | x | 2:4 new (pick, twice) | x | depth 3 | "
+      "shfl meta | bulk L2 prefetch | bulk + depth 3 | 2 x 8-row slices | slices + bulk | best | best x | best GB/s | "
+      "floor us | %% of floor | floor x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& l : lines) std::printf("%s\n", l.c_str());
 }
 

@@ -5,18 +5,21 @@
 # against the cp.async-ring kernel), compute-sanitizer memcheck on the small 2:4 shapes, then
 # cuda_gemm_bench --sparse (cuBLAS FP16, dense W4A16 and every 2:4 variant in one process,
 # M in {1,2,4,8,12,16}). Logs and tables go to $OUT.
-#   device run: bash scripts/device/w4sp.sh [--no-tests] [--no-bench]
+#   device run: bash scripts/device/w4sp.sh [--no-tests] [--no-bench] [--ncu]
+# --ncu: then ncu (clocks left alone) on every 2:4 kernel variant at 8192^2, M = 1 and 16.
 # Needs nvcc, CMake, HDF5, Eigen and GoogleTest (the GPU image has them).
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 TESTS=1
 BENCH=1
+NCU=0
 for a in "$@"; do
   case "$a" in
     --no-tests) TESTS=0 ;;
     --no-bench) BENCH=0 ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    --ncu) NCU=1 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
   esac
 done
 B=/tmp/qf-w4sp-build
@@ -54,5 +57,13 @@ if [ $BENCH = 1 ]; then
   $B/bench/cuda/cuda_gemm_bench --sparse > "$OUT/bench.txt" 2> "$OUT/bench_progress.txt"
   kill $SMI 2>/dev/null
   cat "$OUT/bench.txt"
+fi
+if [ $NCU = 1 ]; then
+  log "ncu: 2:4 kernels at 8192x8192, M = 1 and 16"
+  ncu --clock-control none --kernel-name regex:'w4sp' --section SpeedOfLight --section Occupancy --section WarpStateStats \
+    --section SchedulerStats --section MemoryWorkloadAnalysis $B/bench/cuda/cuda_gemm_bench --sparse --profile > "$OUT/ncu.txt" 2>&1
+  grep -E "w4sp|DRAM Throughput|L2 Cache Throughput|Duration|Achieved Occupancy|Issue Slots Busy|No Eligible|Registers Per" "$OUT/ncu.txt" | \
+    sed 's/(qf::cuda::(anonymous namespace)::W4Args)//' | cut -c1-150 | head -150 > "$OUT/ncu_summary.txt"
+  head -120 "$OUT/ncu_summary.txt"
 fi
 log "done"

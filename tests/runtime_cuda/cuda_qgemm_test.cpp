@@ -82,7 +82,7 @@ struct W4Case {
   int pipeline = 0;                     // W4Config::gemv_pipeline
   int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0, stream_cpw = 0;  // W4Config::stream*
   bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
-  int sp_kernel = 0, sparse_depth = 0, sparse_meta_shfl = 0, sparse_l2pf = 0, sparse_xpf = 0, sparse_msplit = 0;  // W4Config::sparse*
+  int sp_kernel = 0, sparse_depth = 0, sparse_meta_shfl = 0, sparse_bulk = 0, sparse_msplit = 0;  // W4Config::sparse*
   bool same_as_ring = false;  // 2:4: the earlier cp.async-ring kernel must give the same bits
 };
 
@@ -97,7 +97,7 @@ std::string name(const W4Case& c) {
          (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
          (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sp_kernel < 0 ? "_ring" : "") +
          (c.sparse_depth ? "_d" + std::to_string(c.sparse_depth) : "") + (c.sparse_meta_shfl > 0 ? "_shfl" : "") +
-         (c.sparse_l2pf ? "_pf" + std::to_string(c.sparse_l2pf) : "") + (c.sparse_xpf > 0 ? "_xpf" : "") + (c.sparse_msplit > 0 ? "_msplit" : "") +
+         (c.sparse_bulk > 0 ? "_bulk" : "") + (c.sparse_msplit > 0 ? "_msplit" : "") +
          (c.same_as_ring ? "_vsring" : "");
 }
 
@@ -161,8 +161,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
   cfg.sparse = c.sp_kernel;
   cfg.sparse_depth = c.sparse_depth;
   cfg.sparse_meta_shfl = c.sparse_meta_shfl;
-  cfg.sparse_l2_prefetch = c.sparse_l2pf;
-  cfg.sparse_x_prefetch = c.sparse_xpf;
+  cfg.sparse_bulk_prefetch = c.sparse_bulk;
   cfg.sparse_msplit = c.sparse_msplit;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
@@ -352,18 +351,16 @@ INSTANTIATE_TEST_SUITE_P(
 // M <= 8 the new kernel splits K like the ring kernel and must give the same bits (same_as_ring);
 // at M = 9..16 it splits K six ways instead of eight (other summation order: the bound only).
 // Every case runs twice on the same weight (same bits).
-// variant: 0 = the pick, 1 = depth 2, 2 = shuffled metadata, 3 / 4 = L2 prefetch 4 / 8 chunks
-// ahead, 5 = L1 prefetch of activations, 6 = both prefetches, 7 = M split into 8-row slices,
-// -1 = the cp.async-ring kernel.
+// variant: 0 = the pick, 1 = depth 3, 2 = shuffled metadata, 3 = bulk L2 prefetch, 4 = depth 3 +
+// bulk, 7 = M split into 8-row slices, 8 = slices + bulk, -1 = the cp.async-ring kernel.
 W4Case sp(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, bool clamp = false, int variant = 0) {
   W4Case c{m, n, k, gs, bf16, true};
   c.clamp = clamp;
   c.sp_kernel = variant < 0 ? -1 : 0;
-  c.sparse_depth = variant == 1 ? 2 : 0;
+  c.sparse_depth = variant == 1 || variant == 4 ? 3 : 0;
   c.sparse_meta_shfl = variant == 2 ? 1 : 0;
-  c.sparse_l2pf = variant == 3 || variant == 6 ? 4 : variant == 4 ? 8 : 0;
-  c.sparse_xpf = variant == 5 || variant == 6 ? 1 : 0;
-  c.sparse_msplit = variant == 7 ? 1 : 0;
+  c.sparse_bulk = variant == 3 || variant == 4 || variant == 8 ? 1 : 0;
+  c.sparse_msplit = variant == 7 || variant == 8 ? 1 : 0;
   c.twice = true;
   c.same_as_ring = variant >= 0 && m <= 8 && (gs == 0 || gs % 128 == 0);
   return c;
@@ -391,8 +388,8 @@ INSTANTIATE_TEST_SUITE_P(
                       sp(4, 100, 2048, 128, false, false, 2), sp(16, 100, 2048, 128, true, false, 2),
                       sp(8, 33, 1000, 0, true, false, 3), sp(16, 33, 1000, 0, true, false, 3),
                       sp(2, 130, 4160, 0, false, false, 4), sp(13, 130, 4096, 256, false, false, 4),
-                      sp(7, 48, 1040, 0, false, false, 5), sp(16, 48, 1040, 0, true, false, 5),
-                      sp(1, 257, 2048, 128, false, false, 6), sp(11, 257, 2048, 128, true, false, 6),
+                      sp(1, 257, 2048, 128, false, false, 3), sp(11, 257, 2048, 128, true, false, 3),
+                      sp(5, 17, 4, 0, false, false, 3), sp(10, 70, 1152, 384, true, true, 8),
                       sp(3, 100, 1024, 128, false, false, -1), sp(16, 65, 384, 128, true, false, -1),
                       sp(9, 33, 1000, 0, false, false, 7), sp(16, 130, 4096, 128, true, false, 7),
                       sp(12, 257, 1152, 384, false, true, 7), sp(4, 40, 256, 128, false, false, 7),

@@ -106,17 +106,16 @@ struct W4Config {
   int stream_warps = 0;  // consumer warps per CTA: 12 (M <= 8 only) or 0 = 8
   // 2:4 at M <= 16 with group sizes that are multiples of 128 (or per channel): 0 = pick (the
   // register-streaming kernel w4sp_reg_kernel), -1 = the earlier cp.async-ring kernel (for
-  // measuring); sparse_depth: 128-k chunks in flight per warp (2 or 3; 0 = 3);
+  // measuring); sparse_depth: 128-k chunks in flight per warp (2 or 3; 0 = 2);
   // sparse_meta_shfl: 1 = the metadata of k32 tiles 2, 3 moved by a shuffle instead of read
-  // through sparsity selector 1 (for measuring); sparse_l2_prefetch: codes and metadata asked
-  // into L2 this many chunks ahead of the register loads (0, 4 or 8; 0 = none);
-  // sparse_x_prefetch: 1 = the next chunk's activations prefetched into L1, 0 / -1 = not.
+  // through sparsity selector 1 (for measuring); sparse_bulk_prefetch: 1 = each warp first asks
+  // its whole slice of codes and metadata into L2 (cp.async.bulk.prefetch), 0 / -1 = not;
+  // sparse_msplit (M = 9..16): 1 = two 8-row slices of the M <= 8 kernel in neighbouring blocks.
   int sparse = 0;
   int sparse_depth = 0;
   int sparse_meta_shfl = 0;
-  int sparse_l2_prefetch = 0;
-  int sparse_x_prefetch = 0;
-  int sparse_msplit = 0;  // M = 9..16: 1 = two 8-row slices of the M <= 8 kernel in neighbouring blocks
+  int sparse_bulk_prefetch = 0;
+  int sparse_msplit = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

@@ -386,7 +386,7 @@ __device__ __forceinline__ uint4 load_x8(const elem_t<BF16>* x, int64_t ldx, int
 // and reduction), so the outputs are the same bits.
 // SHFL_META: tiles 2, 3 take their metadata from lane + 2 by a shuffle and selector 0 (a
 // fallback, measured beside the selector-1 form).
-template <bool BF16, int MT, int D, bool SHFL_META, int WK, int PF, bool XPF, bool MSPLIT>
+template <bool BF16, int MT, int D, bool SHFL_META, int WK, bool BULK, bool MSPLIT>
 __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, cq = lane % 4, pair = cq / 2;
@@ -417,14 +417,6 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
         sp += p.npad;
         snext += p.cpg;
       }
-      // PF: the codes and metadata PF chunks further on are asked into L2 now, so that more
-      // bytes are on their way per warp than its D register buffers hold.
-      if constexpr (PF > 0) {
-        if (c + PF < c1) {
-          ptx::prefetch_l2(wp + (c + PF) * 32);
-          ptx::prefetch_l2(ep + (c + PF) * 32);
-        }
-      }
       b.w = ptx::ld_stream(wp + c * 32);
       b.e = ptx::ld_stream8(ep + c * 32);
       b.s0 = __ldg(sp);
@@ -438,20 +430,6 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
   int next_flush = min(c1, snext);
   auto process = [&](const Buf& b, int c) {
 #pragma unroll
-    // XPF: the next chunk's activations are prefetched into L1 now (no registers), so that its
-    // per-tile loads below hit L1 instead of waiting on L2 one k32 tile at a time.
-    if constexpr (XPF) {
-      if (c + 1 < c1 && (c + 2) * 128 <= p.k) {
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const int row = m0 + mt * 8 + g;
-          if (row < p.m)
-#pragma unroll
-            for (int t = 0; t < 4; ++t)
-              ptx::prefetch_l1(x + static_cast<int64_t>(row) * p.ldx + (c + 1) * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0));
-        }
-      }
-    }
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const int kk = c * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0);
@@ -496,6 +474,20 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
       next_flush = min(c1, next_flush + p.cpg);
     }
   };
+  // BULK: before its first load, the warp asks its whole K-slice of codes and metadata (and the
+  // slice's scale rows) into L2 with one bulk prefetch each, so the copy engine keeps the
+  // warp's bytes in flight without registers and the register loads below mostly hit L2.
+  if constexpr (BULK) {
+    if (c0 < c1) {
+      if (lane == 0) {
+        ptx::bulk_prefetch_l2(p.packed + (base + c0) * 32, static_cast<uint32_t>(c1 - c0) * 512);
+        ptx::bulk_prefetch_l2(reinterpret_cast<const uint2*>(p.meta) + (base + c0) * 32,
+                              static_cast<uint32_t>(c1 - c0) * 256);
+      }
+      const int g0 = c0 / p.cpg, g1 = (c1 - 1) / p.cpg;
+      for (int gi = g0 + lane; gi <= g1; gi += 32) ptx::prefetch_l2(p.scales + static_cast<int64_t>(gi) * p.npad + tile * 16);
+    }
+  }
   Buf buf[D];
 #pragma unroll
   for (int s = 0; s < D; ++s) load(buf[s], c0 + s);
@@ -524,31 +516,29 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
 template <int MT>
 constexpr int sp_reg_warps() { return MT == 1 ? 8 : 6; }
 
-template <bool BF16, int MT, int D, bool SHFL_META, int PF, bool XPF, bool MSPLIT = false>
+template <bool BF16, int MT, int D, bool SHFL_META, bool BULK, bool MSPLIT = false>
 void launch_sp_reg(const W4Args& a, cudaStream_t s) {
   constexpr int WK = sp_reg_warps<MT>();
   const int slices = (a.m + 8 * MT - 1) / (8 * MT);
   const dim3 grid = MSPLIT ? dim3(a.ntiles * 2) : dim3(a.ntiles, slices);
-  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, PF, XPF, MSPLIT><<<grid, WK * 32, 0, s>>>(a);
+  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT><<<grid, WK * 32, 0, s>>>(a);
 }
 
 // The measured variants (W4Config::sparse_*): depth 2 / 3 register buffers, the shuffle form of
-// the metadata, the L2 prefetch of codes 4 or 8 chunks ahead, the L1 prefetch of activations.
-template <bool BF16, int MT>
+// the metadata, the bulk L2 prefetch of each warp's slice.
+template <bool BF16, int MT, bool MSPLIT>
 void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  const bool xpf = c.sparse_x_prefetch > 0;
-  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 3, true, 0, false>(a, s);
-  if (c.sparse_depth == 2) return launch_sp_reg<BF16, MT, 2, false, 0, false>(a, s);
-  if (c.sparse_l2_prefetch == 4)
-    return xpf ? launch_sp_reg<BF16, MT, 3, false, 4, true>(a, s) : launch_sp_reg<BF16, MT, 3, false, 4, false>(a, s);
-  if (c.sparse_l2_prefetch == 8) return launch_sp_reg<BF16, MT, 3, false, 8, false>(a, s);
-  return xpf ? launch_sp_reg<BF16, MT, 3, false, 0, true>(a, s) : launch_sp_reg<BF16, MT, 3, false, 0, false>(a, s);
+  const bool bulk = c.sparse_bulk_prefetch > 0;
+  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 2, true, false, MSPLIT>(a, s);
+  if (c.sparse_depth == 3)
+    return bulk ? launch_sp_reg<BF16, MT, 3, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 3, false, false, MSPLIT>(a, s);
+  return bulk ? launch_sp_reg<BF16, MT, 2, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 2, false, false, MSPLIT>(a, s);
 }
 template <bool BF16>
 void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  if (a.m <= 8) return launch_sp_reg_cfg<BF16, 1>(a, c, s);
-  if (c.sparse_msplit > 0) return launch_sp_reg<BF16, 1, 3, false, 0, false, true>(a, s);  // two 8-row slices
-  return launch_sp_reg_cfg<BF16, 2>(a, c, s);
+  if (a.m <= 8) return launch_sp_reg_cfg<BF16, 1, false>(a, c, s);
+  if (c.sparse_msplit > 0) return launch_sp_reg_cfg<BF16, 1, true>(a, c, s);  // two 8-row slices
+  return launch_sp_reg_cfg<BF16, 2, false>(a, c, s);
 }
 
 template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
@@ -657,8 +647,6 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
   if (w.sparse && sa && m <= 16 && cfg.sparse >= 0) {
     if (cfg.sparse_depth != 0 && cfg.sparse_depth != 2 && cfg.sparse_depth != 3)
       throw Error("w4a16_gemm: sparse_depth " + std::to_string(cfg.sparse_depth) + " is not 0, 2 or 3");
-    if (cfg.sparse_l2_prefetch != 0 && cfg.sparse_l2_prefetch != 4 && cfg.sparse_l2_prefetch != 8)
-      throw Error("w4a16_gemm: sparse_l2_prefetch " + std::to_string(cfg.sparse_l2_prefetch) + " is not 0, 4 or 8");
     if (w.bf16)
       launch_sp_reg_m<true>(a, cfg, s);
     else
