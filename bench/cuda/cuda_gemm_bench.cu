@@ -85,9 +85,10 @@ std::unique_ptr<W4Device> random_w4(int64_t n, int64_t k, bool sparse, uint32_t 
 }
 
 // --sparse: 4-bit + 2:4 at M <= 16 against cuBLAS FP16 and dense W4A16 in the same process: the
-// launcher's pick (the register-streaming kernel), its variants, and the earlier cp.async-ring
-// kernel. Bytes (int4 kept codes N*K/4 + metadata N*K/8 + fp32 scales + activations + output)
-// over the measured copy bandwidth give each shape's floor.
+// launcher's pick (the register-streaming kernel; at M = 9..16 two 8-row slices of it), its
+// variants (at M = 9..16 also the one 16-row kernel), and the earlier cp.async-ring kernel.
+// Bytes (int4 kept codes N*K/4 + metadata N*K/8 + fp32 scales + activations + output) over the
+// measured copy bandwidth give each shape's floor.
 void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
   std::vector<int64_t> ms = {1, 2, 4, 8, 12, 16};
@@ -130,7 +131,7 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
       };
       const double ring = sp(-1, 0, 0, 0, 0), pick = sp(0, 0, 0, 0, 0), d3 = sp(0, 3, 0, 0, 0), sh = sp(0, 0, 1, 0, 0);
       const double bulk = sp(0, 0, 0, 1, 0), bulk3 = sp(0, 3, 0, 1, 0);
-      const double ms = m > 8 ? sp(0, 0, 0, 0, 1) : 0.0, msb = m > 8 ? sp(0, 0, 0, 1, 1) : 0.0;
+      const double ms = m > 8 ? sp(0, 0, 0, 0, -1) : 0.0, msb = m > 8 ? sp(0, 0, 0, 1, -1) : 0.0;
       const double pick2 = sp(0, 0, 0, 0, 0);  // the pick again: run-to-run spread in the same process
       const double act = m * k * 2.0 + m * n * 2.0;
       const double bsp = n * k / 4.0 + n * k / 8.0 + n * (k / 128) * 4.0 + act;
@@ -154,7 +155,7 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
       "\n4-bit + 2:4 at M <= 16 (group 128, fp16), same process; us; x = cuBLAS FP16 / kernel; floor = bytes /\n"
       "copy bandwidth (kept codes + metadata + fp32 scales + activations + output); %% of floor = floor / best:\n\n"
       "| N x K | M | cuBLAS FP16 | dense W4A16 | x | 2:4 ring kernel | x | 2:4 new (pick, twice) | x | depth 3 | "
-      "shfl meta | bulk L2 prefetch | bulk + depth 3 | 2 x 8-row slices | slices + bulk | best | best x | best GB/s | "
+      "shfl meta | bulk L2 prefetch | bulk + depth 3 | 16-row kernel | 16-row + bulk | best | best x | best GB/s | "
       "floor us | %% of floor | floor x |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& l : lines) std::printf("%s\n", l.c_str());

@@ -97,7 +97,7 @@ std::string name(const W4Case& c) {
          (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
          (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sp_kernel < 0 ? "_ring" : "") +
          (c.sparse_depth ? "_d" + std::to_string(c.sparse_depth) : "") + (c.sparse_meta_shfl > 0 ? "_shfl" : "") +
-         (c.sparse_bulk > 0 ? "_bulk" : "") + (c.sparse_msplit > 0 ? "_msplit" : "") +
+         (c.sparse_bulk > 0 ? "_bulk" : "") + (c.sparse_msplit < 0 ? "_rows16" : "") +
          (c.same_as_ring ? "_vsring" : "");
 }
 
@@ -347,12 +347,13 @@ INSTANTIATE_TEST_SUITE_P(
 // channel; w4sp_kernel, the cp.async-ring kernel, for the other group sizes and when forced):
 // odd N, K not a multiple of the 128-k chunk (down to one chunk, and fewer chunks than warps),
 // group sizes 128, 256, 384, per channel and 16 / 32 / 64 (the other kernel), fp16 and bf16, kept
-// codes -8 / 7 with activations at +-255/64, every prefetch depth and both metadata forms. At
-// M <= 8 the new kernel splits K like the ring kernel and must give the same bits (same_as_ring);
-// at M = 9..16 it splits K six ways instead of eight (other summation order: the bound only).
-// Every case runs twice on the same weight (same bits).
+// codes -8 / 7 with activations at +-255/64, both prefetch depths, both metadata forms, the bulk
+// prefetch and both M = 9..16 forms. The picked kernel splits K like the ring kernel and must give
+// the same bits (same_as_ring). Every case runs twice on the same weight (same bits).
 // variant: 0 = the pick, 1 = depth 3, 2 = shuffled metadata, 3 = bulk L2 prefetch, 4 = depth 3 +
-// bulk, 7 = M split into 8-row slices, 8 = slices + bulk, -1 = the cp.async-ring kernel.
+// bulk, 7 = M = 9..16 in one 16-row kernel, 8 = the 16-row kernel + bulk, -1 = the cp.async-ring
+// kernel. At M = 9..16 the pick runs two 8-row slices with the ring kernel's K split: same bits.
+// The 16-row kernel splits K six ways instead of eight (another summation order: the bound only).
 W4Case sp(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, bool clamp = false, int variant = 0) {
   W4Case c{m, n, k, gs, bf16, true};
   c.clamp = clamp;
@@ -360,9 +361,9 @@ W4Case sp(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, bool clamp = f
   c.sparse_depth = variant == 1 || variant == 4 ? 3 : 0;
   c.sparse_meta_shfl = variant == 2 ? 1 : 0;
   c.sparse_bulk = variant == 3 || variant == 4 || variant == 8 ? 1 : 0;
-  c.sparse_msplit = variant == 7 || variant == 8 ? 1 : 0;
+  c.sparse_msplit = variant == 7 || variant == 8 ? -1 : 0;
   c.twice = true;
-  c.same_as_ring = variant >= 0 && m <= 8 && (gs == 0 || gs % 128 == 0);
+  c.same_as_ring = variant >= 0 && c.sparse_msplit == 0 && m <= 16 && (gs == 0 || gs % 128 == 0);
   return c;
 }
 class W4SparseSmall : public ::testing::TestWithParam<W4Case> {};
@@ -392,7 +393,7 @@ INSTANTIATE_TEST_SUITE_P(
                       sp(5, 17, 4, 0, false, false, 3), sp(10, 70, 1152, 384, true, true, 8),
                       sp(3, 100, 1024, 128, false, false, -1), sp(16, 65, 384, 128, true, false, -1),
                       sp(9, 33, 1000, 0, false, false, 7), sp(16, 130, 4096, 128, true, false, 7),
-                      sp(12, 257, 1152, 384, false, true, 7), sp(4, 40, 256, 128, false, false, 7),
+                      sp(12, 257, 1152, 384, false, true, 7), sp(14, 40, 256, 128, false, false, 7),
                       sp(5, 48, 640, 64, false), sp(16, 33, 1024, 32, true), sp(2, 17, 96, 16, false),
                       sp(12, 70, 2048, 64, false, true)),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });

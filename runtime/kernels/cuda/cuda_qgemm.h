@@ -110,7 +110,8 @@ struct W4Config {
   // sparse_meta_shfl: 1 = the metadata of k32 tiles 2, 3 moved by a shuffle instead of read
   // through sparsity selector 1 (for measuring); sparse_bulk_prefetch: 1 = each warp first asks
   // its whole slice of codes and metadata into L2 (cp.async.bulk.prefetch), 0 / -1 = not;
-  // sparse_msplit (M = 9..16): 1 = two 8-row slices of the M <= 8 kernel in neighbouring blocks.
+  // sparse_msplit (M = 9..16): 0 / 1 = two 8-row slices of the M <= 8 kernel in neighbouring
+  // blocks (the pick), -1 = one 16-row kernel (for measuring).
   int sparse = 0;
   int sparse_depth = 0;
   int sparse_meta_shfl = 0;

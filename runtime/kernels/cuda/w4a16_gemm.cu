@@ -374,16 +374,22 @@ __device__ __forceinline__ uint4 load_x8(const elem_t<BF16>* x, int64_t ldx, int
 
 // 2:4 at M <= 16, scales after the mma (group size a multiple of 128, or per channel): the
 // register-streaming shape of the dense kernel above instead of w4sp_kernel's cp.async rings.
-// Why (docs/RESULTS.md, "int4 + 2:4 at M <= 16"):
-//   - registers held to 64 (4 blocks of 8 warps per SM): w4sp_kernel took 77 at M = 9..16, so
-//     its 8192^2 grid of 512 blocks ran in two waves (53 us against 25 us at M = 8);
+// Why (docs/RESULTS.md, "4-bit + 2:4 at M <= 16", H100 runs 1-4):
+//   - registers held to 64 (4 blocks of 8 warps per SM, one wave for 512 tiles): w4sp_kernel took
+//     77 at M = 9..16, so its 8192^2 grid ran in two waves (53 us against 25 us at M = 8);
 //   - every lane loads 16 bytes of codes and 8 of metadata per 128-k chunk (the metadata layout
-//     of cuda_qgemm.h: tiles 2, 3 come from lanes 2, 3 of each quad through sparsity selector 1,
-//     so no lane loads nothing), and the chunk's two scales with them, D chunks ahead;
+//     of cuda_qgemm.h: k32 tiles 2, 3 come from lanes 2, 3 of each quad through sparsity
+//     selector 1, so no lane loads nothing), and the chunk's two scales with them, D chunks
+//     ahead: w4sp_kernel read each group's scales only when it flushed, one DRAM round trip
+//     per 128-k chunk at group size 128;
 //   - each lane loads 8 of the 16 activations its lane pair needs and swaps two words with its
 //     partner (the pair used to load all 16 twice).
-// The arithmetic is w4sp_kernel's (exact codes, fp32 sums, one scale per group, the same K split
-// and reduction), so the outputs are the same bits.
+// D = 2 register buffers (no spills) measured faster than 3 (spills); per-lane L2 / L1 prefetches
+// and a bulk L2 prefetch of each warp's slice measured slower (runs 2, 3). M = 9..16 runs as two
+// 8-row slices (MSPLIT, neighbouring blocks, the second finds the codes in L2): the one 16-row
+// form (MT = 2, 6 warps at 80 registers) is latency-bound (ncu: no eligible warp 77 % of cycles).
+// The arithmetic is w4sp_kernel's (exact codes, fp32 sums, one scale per group; with WK = 8 the
+// same K split and reduction), so the outputs are the same bits (tests: W4SparseSmall).
 // SHFL_META: tiles 2, 3 take their metadata from lane + 2 by a shuffle and selector 0 (a
 // fallback, measured beside the selector-1 form).
 template <bool BF16, int MT, int D, bool SHFL_META, int WK, bool BULK, bool MSPLIT>
@@ -537,7 +543,10 @@ void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
 template <bool BF16>
 void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
   if (a.m <= 8) return launch_sp_reg_cfg<BF16, 1, false>(a, c, s);
-  if (c.sparse_msplit > 0) return launch_sp_reg_cfg<BF16, 1, true>(a, c, s);  // two 8-row slices
+  // M = 9..16: two 8-row slices of the M <= 8 kernel in neighbouring blocks (run 3 of
+  // docs/RESULTS.md: 27.7 against 31.9 us at 8192^2, 83 against 114 us at 28672 x 8192, for the
+  // 16-row kernel, whose 80 registers leave 6 warps a block and which stays latency-bound).
+  if (c.sparse_msplit >= 0) return launch_sp_reg_cfg<BF16, 1, true>(a, c, s);
   return launch_sp_reg_cfg<BF16, 2, false>(a, c, s);
 }
 
