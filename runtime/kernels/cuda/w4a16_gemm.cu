@@ -10,7 +10,6 @@
 // weight, so that enough 16-byte loads are in flight to cover the memory latency.
 #include <algorithm>
 #include <string>
-#include <type_traits>
 
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
@@ -435,7 +434,6 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
   };
   int next_flush = min(c1, snext);
   auto process = [&](const Buf& b, int c) {
-#pragma unroll
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const int kk = c * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0);
