@@ -60,10 +60,111 @@ struct Row {
   std::string w4cfg;
 };
 
+// Device copy of a random weight in the w4_prepare (dense) or w4sp_prepare (2:4) layout,
+// group size 128, fp16.
+std::unique_ptr<W4Device> random_w4(int64_t n, int64_t k, bool sparse, uint32_t seed) {
+  auto d = std::make_unique<W4Device>();
+  d->n = n;
+  d->k = k;
+  d->ntiles = (n + 15) / 16;
+  d->chunks = sparse ? (k + 127) / 128 : (k + 63) / 64;
+  d->group_size = 128;
+  d->groups = k / 128;
+  d->sparse = sparse;
+  const int64_t tiles = d->ntiles * d->chunks;
+  d->packed = device_alloc(tiles * 512);
+  fill(d->packed, tiles * 512, seed);
+  if (sparse) {
+    d->meta = device_alloc(tiles * 256);
+    fill_meta<<<1024, 256>>>(static_cast<uint32_t*>(d->meta), tiles * 64, seed + 7);
+  }
+  d->scales = device_alloc(d->groups * d->ntiles * 16 * 4);
+  fill_float<<<1024, 256>>>(static_cast<float*>(d->scales), d->groups * d->ntiles * 16, seed + 3, 0.01f);
+  QF_CUDA_CHECK(cudaGetLastError());
+  return d;
+}
+
+// --sparse: 4-bit + 2:4 at M <= 16 against cuBLAS FP16 and dense W4A16 in the same process: the
+// launcher's pick (the register-streaming kernel; at M = 9..16 two 8-row slices of it), its
+// variants (at M = 9..16 also the one 16-row kernel), and the earlier cp.async-ring kernel.
+// Bytes (int4 kept codes N*K/4 + metadata N*K/8 + fp32 scales + activations + output) over the
+// measured copy bandwidth give each shape's floor.
+void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
+  std::vector<int64_t> ms = {1, 2, 4, 8, 12, 16};
+  if (g_profile) {  // --sparse --profile: each kernel once at 8192^2, M = 1 and 16 (for ncu)
+    shapes = {{8192, 8192}};
+    ms = {1, 16};
+  }
+  std::vector<std::string> lines;
+  for (const auto& shape : shapes) {
+    const int64_t n = shape.first, k = shape.second;
+    const int64_t wbytes16 = n * k * 2;
+    const int c16 = copies_for(wbytes16, l2);
+    std::vector<__half*> w16(c16);
+    for (int i = 0; i < c16; ++i) {
+      w16[i] = static_cast<__half*>(device_alloc(wbytes16));
+      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
+    }
+    std::vector<std::unique_ptr<W4Device>> w4, w4s;
+    const int c4 = copies_for(n * k / 2, l2), c4s = copies_for(n * k * 3 / 8, l2);
+    for (int i = 0; i < c4; ++i) w4.push_back(random_w4(n, k, false, 100 + i));
+    for (int i = 0; i < c4s; ++i) w4s.push_back(random_w4(n, k, true, 200 + i));
+    for (int64_t m : ms) {
+      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
+      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
+      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+      const float one = 1.0f, zero = 0.0f;
+      const double cub = time_us([&](int i) {
+        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
+                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }, c16);
+      const double dense = time_us([&](int i) { w4a16_gemm(*w4[i], m, x, k, y); }, c4);
+      auto sp = [&](int which, int depth, int shfl, int bulk, int msplit) {
+        W4Config c;
+        c.sparse = which;
+        c.sparse_depth = depth;
+        c.sparse_meta_shfl = shfl;
+        c.sparse_bulk_prefetch = bulk;
+        c.sparse_msplit = msplit;
+        return time_us([&](int i) { w4a16_gemm(*w4s[i], m, x, k, y, nullptr, c); }, c4s);
+      };
+      const double ring = sp(-1, 0, 0, 0, 0), pick = sp(0, 0, 0, 0, 0), d3 = sp(0, 3, 0, 0, 0), sh = sp(0, 0, 1, 0, 0);
+      const double bulk = sp(0, 0, 0, 1, 0), bulk3 = sp(0, 3, 0, 1, 0);
+      const double ms = m > 8 ? sp(0, 0, 0, 0, -1) : 0.0, msb = m > 8 ? sp(0, 0, 0, 1, -1) : 0.0;
+      const double pick2 = sp(0, 0, 0, 0, 0);  // the pick again: run-to-run spread in the same process
+      const double act = m * k * 2.0 + m * n * 2.0;
+      const double bsp = n * k / 4.0 + n * k / 8.0 + n * (k / 128) * 4.0 + act;
+      const double floor_us = bsp / copy_gbs / 1e3;
+      const double best = std::min({pick, d3, sh, bulk, bulk3, m > 8 ? ms : 1e30, m > 8 ? msb : 1e30});
+      char buf[640];
+      std::snprintf(buf, sizeof buf,
+                    "| %ld x %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f / %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | "
+                    "%.1f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f %% | %.2f |",
+                    long(n), long(k), long(m), cub, dense, cub / dense, ring, cub / ring, pick, pick2, cub / pick, d3, sh,
+                    bulk, bulk3, ms, msb, best, cub / best, bsp / best / 1e3, floor_us, 100.0 * floor_us / best,
+                    cub / floor_us);
+      lines.push_back(buf);
+      std::fprintf(stderr, "%s\n", buf);
+      device_free(x);
+      device_free(y);
+    }
+    for (auto* p : w16) device_free(p);
+  }
+  std::printf(
+      "\n4-bit + 2:4 at M <= 16 (group 128, fp16), same process; us; x = cuBLAS FP16 / kernel; floor = bytes /\n"
+      "copy bandwidth (kept codes + metadata + fp32 scales + activations + output); %% of floor = floor / best:\n\n"
+      "| N x K | M | cuBLAS FP16 | dense W4A16 | x | 2:4 ring kernel | x | 2:4 new (pick, twice) | x | depth 3 | "
+      "shfl meta | bulk L2 prefetch | bulk + depth 3 | 16-row kernel | 16-row + bulk | best | best x | best GB/s | "
+      "floor us | %% of floor | floor x |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (auto& l : lines) std::printf("%s\n", l.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, small = false;
+  bool quick = false, small = false, sparse = false;
   std::vector<int64_t> ms = {1, 2, 4, 8, 16, 64, 128, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
@@ -76,6 +177,8 @@ int main(int argc, char** argv) {
           "at M <= 16 its tensor-core and CUDA-core kernels forced). --quick: one shape, M in {1,16}.\n"
           "--profile: 8192x8192, M in {1,4,16}, each kernel run once untimed (for ncu).\n"
           "--small: M in {1,2,4,8,16} only, no block-shape sweeps (the small-M W4A16 comparison).\n"
+          "--sparse: only the 4-bit + 2:4 kernels at M in {1,2,4,8,12,16} (their variants, dense W4A16\n"
+          "and cuBLAS FP16 in the same process), with each shape's byte floor.\n"
           "On a 9.x GPU a second table times the streaming W4A16 kernel (w4_stream_gemm.cu) and its\n"
           "variants (PDL, 2 chunks/warp, 12 warps, 32- and 128-row units) beside the tensor-core kernel.\n");
       return 0;
@@ -83,6 +186,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--profile")) g_profile = true;
     if (!std::strcmp(argv[i], "--small")) small = true;
+    if (!std::strcmp(argv[i], "--sparse")) sparse = true;
   }
   if (small) ms = {1, 2, 4, 8, 16};
   if (quick) {
@@ -104,12 +208,14 @@ int main(int argc, char** argv) {
   CUBLAS_CHECK(cublasCreate(&h));
 
   // Ceilings: device-to-device copy (bytes read + written) and cuBLAS FP16 8192^3.
+  double copy_gbs = 0;
   {
     const int64_t bytes = int64_t(1) << 30;
     void *a = device_alloc(bytes), *b = device_alloc(bytes);
     fill(a, bytes, 1);
     const double us = time_us([&](int) { QF_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); }, 1, 10, 5);
-    std::printf("copy bandwidth: %.0f GB/s (1 GiB device-to-device, read + write)\n", 2.0 * bytes / us / 1e3);
+    copy_gbs = 2.0 * bytes / us / 1e3;
+    std::printf("copy bandwidth: %.0f GB/s (1 GiB device-to-device, read + write)\n", copy_gbs);
     device_free(a);
     device_free(b);
     const int64_t s = 8192;
@@ -128,6 +234,11 @@ int main(int argc, char** argv) {
     device_free(y);
   }
 
+  if (sparse) {
+    sparse_bench(h, l2, copy_gbs);
+    cublasDestroy(h);
+    return 0;
+  }
   std::vector<Row> rows;
   std::vector<std::string> sweep, gsweep;
   for (const auto& shape : shapes) {

@@ -82,6 +82,8 @@ struct W4Case {
   int pipeline = 0;                     // W4Config::gemv_pipeline
   int stream = 0, stream_ctas = 0, stream_tile_rows = 0, stream_pdl = 0, stream_cpw = 0;  // W4Config::stream*
   bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
+  int sp_kernel = 0, sparse_depth = 0, sparse_meta_shfl = 0, sparse_bulk = 0, sparse_msplit = 0;  // W4Config::sparse*
+  bool same_as_ring = false;  // 2:4: the earlier cp.async-ring kernel must give the same bits
 };
 
 std::string name(const W4Case& c) {
@@ -93,7 +95,10 @@ std::string name(const W4Case& c) {
          (c.stream > 0 ? "_stream" : c.stream < 0 ? "_nostream" : "") +
          (c.stream_ctas ? "_ctas" + std::to_string(c.stream_ctas) : "") +
          (c.stream_tile_rows ? "_rows" + std::to_string(c.stream_tile_rows) : "") + (c.stream_pdl > 0 ? "_pdl" : "") +
-         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "");
+         (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sp_kernel < 0 ? "_ring" : "") +
+         (c.sparse_depth ? "_d" + std::to_string(c.sparse_depth) : "") + (c.sparse_meta_shfl > 0 ? "_shfl" : "") +
+         (c.sparse_bulk > 0 ? "_bulk" : "") + (c.sparse_msplit < 0 ? "_rows16" : "") +
+         (c.same_as_ring ? "_vsring" : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -108,7 +113,8 @@ double run_w4(const W4Case& c, uint32_t seed) {
     for (int64_t r = 0; r < c.n; ++r)
       for (int64_t q = 0; q < c.k / 4; ++q) {
         const int* pr = pairs[pick(rng)];
-        for (int j = 0; j < 2; ++j) w[static_cast<size_t>(r * c.k + 4 * q + pr[j])] = code(rng);
+        for (int j = 0; j < 2; ++j)
+          w[static_cast<size_t>(r * c.k + 4 * q + pr[j])] = c.clamp ? (pick(rng) % 2 ? 7 : -8) : code(rng);
       }
   } else if (c.clamp) {
     for (auto& v : w) v = pick(rng) % 2 ? 7 : -8;
@@ -152,10 +158,28 @@ double run_w4(const W4Case& c, uint32_t seed) {
   cfg.stream_tile_rows = c.stream_tile_rows;
   cfg.stream_pdl = c.stream_pdl;
   cfg.stream_cpw = c.stream_cpw;
+  cfg.sparse = c.sp_kernel;
+  cfg.sparse_depth = c.sparse_depth;
+  cfg.sparse_meta_shfl = c.sparse_meta_shfl;
+  cfg.sparse_bulk_prefetch = c.sparse_bulk;
+  cfg.sparse_msplit = c.sparse_msplit;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
   copy_to_host(yb.data(), dy.p, c.m * c.n * 2);
+  if (c.same_as_ring) {
+    // The same product through the earlier 2:4 kernel (same K split, same sums): same bits.
+    W4Config ring = cfg;
+    ring.sparse = -1;
+    copy_to_device(dy.p, poison.data(), c.m * c.n * 2);
+    w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, ring);
+    device_sync();
+    std::vector<uint16_t> y2(yb.size());
+    copy_to_host(y2.data(), dy.p, c.m * c.n * 2);
+    int64_t diff = 0;
+    for (size_t i = 0; i < yb.size(); ++i) diff += yb[i] != y2[i];
+    if (diff) ADD_FAILURE() << name(c) << ": differs from the cp.async-ring kernel in " << diff << " of " << yb.size();
+  }
   if (c.twice) {
     // Same weight object (its workspace and split-K counters reused), y poisoned again.
     copy_to_device(dy.p, poison.data(), c.m * c.n * 2);
@@ -317,6 +341,61 @@ INSTANTIATE_TEST_SUITE_P(
                       stream(11, 40, 256, 16, false, 3, false, 0, 1, 2), stream(1, 33, 99, 0, false, 0, false, 32),
                       stream(3, 100, 1040, 80, true, 7, false, 32), stream(8, 130, 4160, 64, false, 5, true, 32, 1),
                       stream(12, 257, 2048, 128, true, 0, false, 32), stream(16, 65, 384, 0, false, 3, false, 32, 1)),
+    [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+// 4-bit + 2:4 at M = 1..16 (w4sp_reg_kernel for group sizes that are multiples of 128 and per
+// channel; w4sp_kernel, the cp.async-ring kernel, for the other group sizes and when forced):
+// odd N, K not a multiple of the 128-k chunk (down to one chunk, and fewer chunks than warps),
+// group sizes 128, 256, 384, per channel and 16 / 32 / 64 (the other kernel), fp16 and bf16, kept
+// codes -8 / 7 with activations at +-255/64, both prefetch depths, both metadata forms, the bulk
+// prefetch and both M = 9..16 forms. The picked kernel splits K like the ring kernel and must give
+// the same bits (same_as_ring). Every case runs twice on the same weight (same bits).
+// variant: 0 = the pick, 1 = depth 3, 2 = shuffled metadata, 3 = bulk L2 prefetch, 4 = depth 3 +
+// bulk, 7 = M = 9..16 in one 16-row kernel, 8 = the 16-row kernel + bulk, -1 = the cp.async-ring
+// kernel. At M = 9..16 the pick runs two 8-row slices with the ring kernel's K split: same bits.
+// The 16-row kernel splits K six ways instead of eight (another summation order: the bound only).
+W4Case sp(int64_t m, int64_t n, int64_t k, int64_t gs, bool bf16, bool clamp = false, int variant = 0) {
+  W4Case c{m, n, k, gs, bf16, true};
+  c.clamp = clamp;
+  c.sp_kernel = variant < 0 ? -1 : 0;
+  c.sparse_depth = variant == 1 || variant == 4 ? 3 : 0;
+  c.sparse_meta_shfl = variant == 2 ? 1 : 0;
+  c.sparse_bulk = variant == 3 || variant == 4 || variant == 8 ? 1 : 0;
+  c.sparse_msplit = variant == 7 || variant == 8 ? -1 : 0;
+  c.twice = true;
+  c.same_as_ring = variant >= 0 && c.sparse_msplit == 0 && m <= 16 && (gs == 0 || gs % 128 == 0);
+  return c;
+}
+class W4SparseSmall : public ::testing::TestWithParam<W4Case> {};
+TEST_P(W4SparseSmall, MatchesFloat64ReferenceAndRingKernel) {
+  SKIP_WITHOUT_GPU();
+  const W4Case c = GetParam();
+  for (uint32_t seed : {11u, 12u}) {
+    const double err = run_w4(c, seed);
+    EXPECT_LT(err, c.bf16 ? kTolBF16 : kTolF16) << name(c) << " seed " << seed;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, W4SparseSmall,
+    ::testing::Values(sp(1, 16, 128, 128, false), sp(1, 33, 132, 0, false), sp(2, 17, 260, 0, true),
+                      sp(3, 100, 1024, 128, false), sp(4, 130, 4096, 256, true), sp(5, 257, 1152, 384, false),
+                      sp(6, 70, 2048, 128, true, true), sp(7, 31, 1000, 0, false, true), sp(8, 48, 8192, 128, false),
+                      sp(9, 130, 640, 128, false), sp(10, 65, 384, 128, true), sp(11, 40, 4160, 0, false),
+                      sp(12, 2000, 4096, 128, false), sp(13, 33, 1040, 0, true, true), sp(14, 48, 8192, 0, false),
+                      sp(15, 64, 1024, 256, false, true), sp(16, 100, 2048, 128, false), sp(16, 257, 4096, 128, true),
+                      sp(16, 16, 128, 0, false), sp(9, 17, 4, 0, false), sp(1, 17, 4, 0, true),
+                      sp(1, 64, 1024, 128, true, true), sp(16, 64, 1024, 0, true, true),
+                      sp(1, 130, 4096, 128, false, false, 1), sp(12, 130, 4096, 128, false, false, 1),
+                      sp(4, 100, 2048, 128, false, false, 2), sp(16, 100, 2048, 128, true, false, 2),
+                      sp(8, 33, 1000, 0, true, false, 3), sp(16, 33, 1000, 0, true, false, 3),
+                      sp(2, 130, 4160, 0, false, false, 4), sp(13, 130, 4096, 256, false, false, 4),
+                      sp(1, 257, 2048, 128, false, false, 3), sp(11, 257, 2048, 128, true, false, 3),
+                      sp(5, 17, 4, 0, false, false, 3), sp(10, 70, 1152, 384, true, true, 8),
+                      sp(3, 100, 1024, 128, false, false, -1), sp(16, 65, 384, 128, true, false, -1),
+                      sp(9, 33, 1000, 0, false, false, 7), sp(16, 130, 4096, 128, true, false, 7),
+                      sp(12, 257, 1152, 384, false, true, 7), sp(14, 40, 256, 128, false, false, 7),
+                      sp(5, 48, 640, 64, false), sp(16, 33, 1024, 32, true), sp(2, 17, 96, 16, false),
+                      sp(12, 70, 2048, 64, false, true)),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};

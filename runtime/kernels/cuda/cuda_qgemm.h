@@ -44,10 +44,12 @@ W4Prepared w4_prepare(const uint8_t* codes4, const float* scales, int64_t n, int
 // Layout made by w4sp_prepare (chunks = ceil(K/128), 4 tiles of k32 per chunk):
 //   packed [ntiles][chunks][32 lanes][4 words]: word t holds lane's 8 kept codes (+8) of tile t
 //     (A registers of mma.sp: kept pair of logical quartet c and c+4, rows g and g+8);
-//   meta   [ntiles][chunks][16 lanes (g, c<2)][4 words]: word t is the lane's sparsity
-//     metadata of tile t (bits 0..15 row g, 16..31 row g+8; 4 bits per quartet, two 2-bit
-//     indices); logical quartet q of tile t is the chunk's physical quartet 8t + 4(q%2) + q/2,
-//     so lanes c = 2p, 2p+1 read their activations from one contiguous 16-element run.
+//   meta   [ntiles][chunks][32 lanes][2 words]: the sparsity metadata that mma.sp takes from
+//     lane (g, c < 2) for k32 tile t (bits 0..15 row g, 16..31 row g+8; 4 bits per quartet, two
+//     2-bit indices) is word t of lane (g, c) for t = 0, 1 (sparsity selector 0) and word t - 2
+//     of lane (g, c + 2) for t = 2, 3 (selector 1), so all 32 lanes load 8 bytes of every chunk;
+//     logical quartet q of tile t is the chunk's physical quartet 8t + 4(q%2) + q/2, so lanes
+//     c = 2p, 2p+1 read their activations from one contiguous 16-element run.
 struct W4SparsePrepared {
   int64_t n = 0, k = 0, ntiles = 0, chunks = 0, groups = 0, group_size = 0;
   bool bf16 = false;
@@ -102,6 +104,19 @@ struct W4Config {
   int stream_pdl = 0;
   int stream_cpw = 0;
   int stream_warps = 0;  // consumer warps per CTA: 12 (M <= 8 only) or 0 = 8
+  // 2:4 at M <= 16 with group sizes that are multiples of 128 (or per channel): 0 = pick (the
+  // register-streaming kernel w4sp_reg_kernel), -1 = the earlier cp.async-ring kernel (for
+  // measuring); sparse_depth: 128-k chunks in flight per warp (2 or 3; 0 = 2);
+  // sparse_meta_shfl: 1 = the metadata of k32 tiles 2, 3 moved by a shuffle instead of read
+  // through sparsity selector 1 (for measuring); sparse_bulk_prefetch: 1 = each warp first asks
+  // its whole slice of codes and metadata into L2 (cp.async.bulk.prefetch), 0 / -1 = not;
+  // sparse_msplit (M = 9..16): 0 / 1 = two 8-row slices of the M <= 8 kernel in neighbouring
+  // blocks (the pick), -1 = one 16-row kernel (for measuring).
+  int sparse = 0;
+  int sparse_depth = 0;
+  int sparse_meta_shfl = 0;
+  int sparse_bulk_prefetch = 0;
+  int sparse_msplit = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

@@ -28,11 +28,13 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 }
 
 // 2:4 sparse A (16x32 logical, 16x16 stored) * B (32x8): metadata `e` from lanes with
-// (lane % 4) < 2 (sparsity selector 0). ordered_metadata (PTX 8.5+) is the form newer chips
-// prefer; our indices are strictly increasing in every quartet, which it requires.
-template <bool BF16>
+// (lane % 4) < 2 (sparsity selector SEL = 0) or (lane % 4) >= 2 (SEL = 1; lane 2 gives what
+// lane 0 gives with selector 0, lane 3 what lane 1 gives). ordered_metadata (PTX 8.5+) is the
+// form newer chips prefer; our indices are strictly increasing in every quartet, which it requires.
+template <bool BF16, int SEL = 0>
 __device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[4],
                                              uint32_t e) {
+  static_assert(SEL == 0 || SEL == 1, "m16n8k32 f16/bf16 takes sparsity selector 0 or 1");
 #if (__CUDACC_VER_MAJOR__ > 12) || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 5)
 #define QF_MMA_SP "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32."
 #else
@@ -40,16 +42,16 @@ __device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint32_t (&a)[
 #endif
   if constexpr (BF16) {
     asm volatile(QF_MMA_SP
-                 "bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
+                 "bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-                   "r"(e));
+                   "r"(e), "n"(SEL));
   } else {
     asm volatile(QF_MMA_SP
-                 "f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
+                 "f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-                   "r"(e));
+                   "r"(e), "n"(SEL));
   }
 #undef QF_MMA_SP
 }
@@ -88,6 +90,36 @@ __device__ __forceinline__ uint4 ld_stream(const void* p) {
   return r;
 }
 
+// 16 bytes of read-only data through L1, kept in program order with the other asm volatile
+// statements (the mma): the compiler cannot hoist it, so it holds no registers early.
+__device__ __forceinline__ uint4 ld_nc_ordered(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+}
+// Hints with no result: the line is brought into L2 / L1 ahead of its load.
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+// A contiguous range (16-byte aligned address and size) asked into L2 by the copy engine
+// (cp.async.bulk.prefetch, sm_90; elsewhere nothing).
+__device__ __forceinline__ void bulk_prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+__device__ __forceinline__ uint2 ld_stream8(const void* p) {
+  uint2 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];\n" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  return r;
+}
+
+// 8-byte copy (cp.async takes 8 bytes only through L1: .ca); src-size 0 zero-fills.
+__device__ __forceinline__ void cp_async8(uint32_t smem, const void* gmem, bool valid) {
+  const int n = valid ? 8 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(smem), "l"(gmem), "r"(n));
+}
 __device__ __forceinline__ void cp_async16(uint32_t smem, const void* gmem, bool valid) {
   const int n = valid ? 16 : 0;  // src-size 0: zero fill
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(n));

@@ -256,16 +256,20 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   const auto* x = static_cast<const elem_t<BF16>*>(p.x);
   float acc[NT][MT][4] = {};
   float tot[NT][MT][4] = {};
-  const uint4 *wp[NT], *mp[NT];
+  const uint4* wp[NT];
+  const uint2* mp[NT];
   bool ok[NT], okm[NT];
-  const int mlane = g * 2 + (cq & 1);
+  // Metadata ([tile][chunk][32 lanes][2 words], cuda_qgemm.h): lane (g, cq < 2) gathers its
+  // words of k32 tiles 0, 1 (its own slot) and 2, 3 (the slot of lane cq + 2) into one 16-byte
+  // ring slot, so that this kernel keeps using sparsity selector 0.
+  const int mlane = g * 4 + (cq & 1);
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
     ok[j] = nt0 + j < p.ntiles;
     okm[j] = ok[j] && cq < 2;  // lanes 2, 3 of each quad give no metadata (selector 0)
     const int64_t base = static_cast<int64_t>(ok[j] ? nt0 + j : 0) * p.chunks;
     wp[j] = p.packed + base * 32 + lane;
-    mp[j] = p.meta + base * 16 + mlane;
+    mp[j] = reinterpret_cast<const uint2*>(p.meta) + base * 32 + mlane;
   }
   int gi = SA ? c0 / p.cpg : 0;
   int next_flush = SA ? min(c1, (gi + 1) * p.cpg) : 0;
@@ -320,10 +324,21 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
   __shared__ __align__(16) unsigned char smem[RINGW + RINGE > RED ? RINGW + RINGE : RED];
   WeightRing<NT, D> wring{reinterpret_cast<uint4*>(smem) + warp * D * NT * 32};
   WeightRing<NT, D> ering{reinterpret_cast<uint4*>(smem + RINGW) + warp * D * NT * 32};
+  auto issue_meta = [&](int c) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const bool v = okm[j] && c < c1;
+      const uint32_t dst =
+          static_cast<uint32_t>(__cvta_generic_to_shared(ering.slots + ((c % D) * NT + j) * 32 + lane));
+      const uint2* src = v ? mp[j] + static_cast<int64_t>(c) * 32 : mp[j];
+      ptx::cp_async8(dst, src, v);
+      ptx::cp_async8(dst + 8, v ? src + 2 : src, v);
+    }
+  };
 #pragma unroll
   for (int s = 0; s < D - 1; ++s) {
     wring.issue(wp, ok, c0 + s, c1, 32, lane);
-    ering.issue(mp, okm, c0 + s, c1, 16, lane);
+    issue_meta(c0 + s);
     ptx::cp_async_commit();
   }
   for (int c = c0; c < c1; ++c) {
@@ -332,7 +347,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     wring.read(w, c, lane);
     ering.read(e, c, lane);
     wring.issue(wp, ok, c + D - 1, c1, 32, lane);
-    ering.issue(mp, okm, c + D - 1, c1, 16, lane);
+    issue_meta(c + D - 1);
     ptx::cp_async_commit();
     process(w, e, c);
   }
@@ -342,6 +357,195 @@ __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
     reduce_store<BF16, MT, NT, WN, WK>(tot, p, nt0, m0, smem);
   else
     reduce_store<BF16, MT, NT, WN, WK>(acc, p, nt0, m0, smem);
+}
+
+// 8 activations x[row, kk .. kk+7] (zero outside [0, k) or for rows >= m); kk % 8 == 0.
+template <bool BF16>
+__device__ __forceinline__ uint4 load_x8(const elem_t<BF16>* x, int64_t ldx, int row, int m, int kk, int k) {
+  if (row >= m) return make_uint4(0, 0, 0, 0);
+  const elem_t<BF16>* p = x + static_cast<int64_t>(row) * ldx + kk;
+  if (kk + 8 <= k) return ptx::ld_nc_ordered(p);
+  uint32_t v[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) v[i] = kk + i < k ? reinterpret_cast<const uint16_t*>(p)[i] : 0u;
+  return make_uint4(v[0] | (v[1] << 16), v[2] | (v[3] << 16), v[4] | (v[5] << 16), v[6] | (v[7] << 16));
+}
+
+// 2:4 at M <= 16, scales after the mma (group size a multiple of 128, or per channel): the
+// register-streaming shape of the dense kernel above instead of w4sp_kernel's cp.async rings.
+// Why (docs/RESULTS.md, "4-bit + 2:4 at M <= 16", H100 runs 1-4):
+//   - registers held to 64 (4 blocks of 8 warps per SM, one wave for 512 tiles): w4sp_kernel took
+//     77 at M = 9..16, so its 8192^2 grid ran in two waves (53 us against 25 us at M = 8);
+//   - every lane loads 16 bytes of codes and 8 of metadata per 128-k chunk (the metadata layout
+//     of cuda_qgemm.h: k32 tiles 2, 3 come from lanes 2, 3 of each quad through sparsity
+//     selector 1, so no lane loads nothing), and the chunk's two scales with them, D chunks
+//     ahead: w4sp_kernel read each group's scales only when it flushed, one DRAM round trip
+//     per 128-k chunk at group size 128;
+//   - each lane loads 8 of the 16 activations its lane pair needs and swaps two words with its
+//     partner (the pair used to load all 16 twice).
+// D = 2 register buffers (no spills) measured faster than 3 (spills); per-lane L2 / L1 prefetches
+// and a bulk L2 prefetch of each warp's slice measured slower (runs 2, 3). M = 9..16 runs as two
+// 8-row slices (MSPLIT, neighbouring blocks, the second finds the codes in L2): the one 16-row
+// form (MT = 2, 6 warps at 80 registers) is latency-bound (ncu: no eligible warp 77 % of cycles).
+// The arithmetic is w4sp_kernel's (exact codes, fp32 sums, one scale per group; with WK = 8 the
+// same K split and reduction), so the outputs are the same bits (tests: W4SparseSmall).
+// SHFL_META: tiles 2, 3 take their metadata from lane + 2 by a shuffle and selector 0 (a
+// fallback, measured beside the selector-1 form).
+template <bool BF16, int MT, int D, bool SHFL_META, int WK, bool BULK, bool MSPLIT>
+__global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, cq = lane % 4, pair = cq / 2;
+  const bool odd = cq & 1;
+  // MSPLIT: the two 8-row slices of M = 9..16 of one tile are neighbouring blocks, so they run
+  // together and the second finds the tile's codes in L2.
+  const int tile = MSPLIT ? blockIdx.x / 2 : blockIdx.x;
+  const int m0 = (MSPLIT ? blockIdx.x % 2 : blockIdx.y) * 8 * MT;
+  const int per = (p.chunks + WK - 1) / WK;
+  const int c0 = warp * per, c1 = min(p.chunks, c0 + per);
+  const auto* x = static_cast<const elem_t<BF16>*>(p.x);
+  const int64_t base = static_cast<int64_t>(tile) * p.chunks;
+  const uint4* wp = p.packed + base * 32 + lane;
+  const uint2* ep = reinterpret_cast<const uint2*>(p.meta) + base * 32 + lane;
+  float acc[MT][4] = {};
+  float tot[MT][4] = {};
+  struct Buf {
+    uint4 w;
+    uint2 e;
+    float s0, s1;
+  };
+  // Loads come in increasing chunk order: the scale row follows without a division.
+  const float* sp = p.scales + static_cast<int64_t>(c0 / p.cpg) * p.npad + tile * 16 + g;
+  int snext = (c0 / p.cpg + 1) * p.cpg;  // first chunk of the next group
+  auto load = [&](Buf& b, int c) {
+    if (c < c1) {
+      if (c >= snext) {
+        sp += p.npad;
+        snext += p.cpg;
+      }
+      b.w = ptx::ld_stream(wp + c * 32);
+      b.e = ptx::ld_stream8(ep + c * 32);
+      b.s0 = __ldg(sp);
+      b.s1 = __ldg(sp + 8);
+    } else {
+      b.w = make_uint4(0, 0, 0, 0);
+      b.e = make_uint2(0, 0);
+      b.s0 = b.s1 = 0.0f;
+    }
+  };
+  int next_flush = min(c1, snext);
+  auto process = [&](const Buf& b, int c) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const int kk = c * 128 + 32 * t + 16 * pair + 8 * (odd ? 1 : 0);
+      uint32_t bf[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int row = m0 + mt * 8 + g;
+        const uint4 v = load_x8<BF16>(x, p.ldx, row, p.m, kk, p.k);
+        // Even lane: words 0, 2 of the pair's run are its own (v.x, v.z), 4, 6 the partner's
+        // v.x, v.z; odd lane: 1, 3 from the partner's v.y, v.w, 5, 7 its own v.y, v.w.
+        const uint32_t r0 = __shfl_xor_sync(0xffffffffu, odd ? v.x : v.y, 1);
+        const uint32_t r1 = __shfl_xor_sync(0xffffffffu, odd ? v.z : v.w, 1);
+        bf[mt][0] = odd ? r0 : v.x;
+        bf[mt][1] = odd ? r1 : v.z;
+        bf[mt][2] = odd ? v.y : r0;
+        bf[mt][3] = odd ? v.w : r1;
+      }
+      const uint32_t word = t == 0 ? b.w.x : t == 1 ? b.w.y : t == 2 ? b.w.z : b.w.w;
+      uint32_t a[4];
+      dequant8<BF16, false>(word, 0u, 0u, a);
+      const uint32_t e = (t & 1) ? b.e.y : b.e.x;
+      if (t < 2) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16, 0>(acc[mt], a, bf[mt], e);
+      } else if constexpr (SHFL_META) {
+        const uint32_t e2 = __shfl_down_sync(0xffffffffu, e, 2);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16, 0>(acc[mt], a, bf[mt], e2);
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ptx::mma_sp_16832<BF16, 1>(acc[mt], a, bf[mt], e);
+      }
+    }
+    if (c + 1 == next_flush) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          tot[mt][i] = fmaf(acc[mt][i], i < 2 ? b.s0 : b.s1, tot[mt][i]);
+          acc[mt][i] = 0.0f;
+        }
+      next_flush = min(c1, next_flush + p.cpg);
+    }
+  };
+  // BULK: before its first load, the warp asks its whole K-slice of codes and metadata (and the
+  // slice's scale rows) into L2 with one bulk prefetch each, so the copy engine keeps the
+  // warp's bytes in flight without registers and the register loads below mostly hit L2.
+  if constexpr (BULK) {
+    if (c0 < c1) {
+      if (lane == 0) {
+        ptx::bulk_prefetch_l2(p.packed + (base + c0) * 32, static_cast<uint32_t>(c1 - c0) * 512);
+        ptx::bulk_prefetch_l2(reinterpret_cast<const uint2*>(p.meta) + (base + c0) * 32,
+                              static_cast<uint32_t>(c1 - c0) * 256);
+      }
+      const int g0 = c0 / p.cpg, g1 = (c1 - 1) / p.cpg;
+      for (int gi = g0 + lane; gi <= g1; gi += 32) ptx::prefetch_l2(p.scales + static_cast<int64_t>(gi) * p.npad + tile * 16);
+    }
+  }
+  Buf buf[D];
+#pragma unroll
+  for (int s = 0; s < D; ++s) load(buf[s], c0 + s);
+  for (int c = c0; c < c1; c += D) {
+#pragma unroll
+    for (int s = 0; s < D; ++s) {
+      if (c + s < c1) {
+        process(buf[s], c + s);
+        load(buf[s], c + s + D);
+      }
+    }
+  }
+  constexpr int RED = reduce_bytes<MT, 1, 1, WK>();
+  __shared__ __align__(16) unsigned char smem[RED];
+  float out[1][MT][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) out[0][mt][i] = tot[mt][i];
+  reduce_store<BF16, MT, 1, 1, WK>(out, p, tile, m0, smem);
+}
+
+// Warps per block (each a K-slice of one 16-row tile), 4 blocks per SM: 8 at M <= 8 (64
+// registers); 6 at M = 9..16, whose 16 accumulators and 16 partial sums need up to 80 registers
+// (4 blocks of 6 warps still give a 512-tile grid one wave on 132 SMs).
+template <int MT>
+constexpr int sp_reg_warps() { return MT == 1 ? 8 : 6; }
+
+template <bool BF16, int MT, int D, bool SHFL_META, bool BULK, bool MSPLIT = false>
+void launch_sp_reg(const W4Args& a, cudaStream_t s) {
+  constexpr int WK = sp_reg_warps<MT>();
+  const int slices = (a.m + 8 * MT - 1) / (8 * MT);
+  const dim3 grid = MSPLIT ? dim3(a.ntiles * 2) : dim3(a.ntiles, slices);
+  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT><<<grid, WK * 32, 0, s>>>(a);
+}
+
+// The measured variants (W4Config::sparse_*): depth 2 / 3 register buffers, the shuffle form of
+// the metadata, the bulk L2 prefetch of each warp's slice.
+template <bool BF16, int MT, bool MSPLIT>
+void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  const bool bulk = c.sparse_bulk_prefetch > 0;
+  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 2, true, false, MSPLIT>(a, s);
+  if (c.sparse_depth == 3)
+    return bulk ? launch_sp_reg<BF16, MT, 3, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 3, false, false, MSPLIT>(a, s);
+  return bulk ? launch_sp_reg<BF16, MT, 2, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 2, false, false, MSPLIT>(a, s);
+}
+template <bool BF16>
+void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
+  if (a.m <= 8) return launch_sp_reg_cfg<BF16, 1, false>(a, c, s);
+  // M = 9..16: two 8-row slices of the M <= 8 kernel in neighbouring blocks (run 3 of
+  // docs/RESULTS.md: 27.7 against 31.9 us at 8192^2, 83 against 114 us at 28672 x 8192, for the
+  // 16-row kernel, whose 80 registers leave 6 warps a block and which stays latency-bound).
+  if (c.sparse_msplit >= 0) return launch_sp_reg_cfg<BF16, 1, true>(a, c, s);
+  return launch_sp_reg_cfg<BF16, 2, false>(a, c, s);
 }
 
 template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
@@ -431,14 +635,32 @@ void w4a16_gemm(const W4Device& w, int64_t m, const void* x, int64_t ldx, void* 
       QF_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
       return v;
     }();
+    // Only the block shape: the other fields (W4Config::sparse*) stay as the caller set them.
+    auto shape = [&](int wn, int wk, int tpw) {
+      cfg.warps_n = wn;
+      cfg.warps_k = wk;
+      cfg.tiles_per_warp = tpw;
+    };
     if (w.sparse || m <= 8 || w.ntiles < 2 * sms)
-      cfg = {1, 8, 1};
+      shape(1, 8, 1);
     else if (w.ntiles >= 4 * 2 * sms)
-      cfg = {2, 4, 2};
+      shape(2, 4, 2);
     else
-      cfg = {2, 4, 1};
+      shape(2, 4, 1);
   }
   auto s = static_cast<cudaStream_t>(stream);
+  // 2:4 at M <= 16 with scales after the mma: the register-streaming kernel (w4sp_reg_kernel)
+  // unless W4Config::sparse asks for the earlier one.
+  if (w.sparse && sa && m <= 16 && cfg.sparse >= 0) {
+    if (cfg.sparse_depth != 0 && cfg.sparse_depth != 2 && cfg.sparse_depth != 3)
+      throw Error("w4a16_gemm: sparse_depth " + std::to_string(cfg.sparse_depth) + " is not 0, 2 or 3");
+    if (w.bf16)
+      launch_sp_reg_m<true>(a, cfg, s);
+    else
+      launch_sp_reg_m<false>(a, cfg, s);
+    QF_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
   if (w.sparse) {
     if (w.bf16) launch_m<true, true>(a, sa, cfg, s); else launch_m<false, true>(a, sa, cfg, s);
   } else {

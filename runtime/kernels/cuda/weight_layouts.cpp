@@ -146,7 +146,10 @@ W4SparsePrepared w4sp_prepare(const uint8_t* values4, const uint8_t* indices, co
               quartet(r1, phys(t, static_cast<int>(4 * cq) + j), v, ix);
               m |= static_cast<uint32_t>(ix[0] | (ix[1] << 2)) << (16 + 4 * j);
             }
-            p.meta[static_cast<size_t>(((nt * p.chunks + c) * 16 + g * 2 + cq) * 4 + t)] = m;
+            // Stored [tile][chunk][32 lanes][2 words] so that every lane loads 8 bytes of it:
+            // tiles 0, 1 at lane (g, cq) (sparsity selector 0), tiles 2, 3 at lane (g, cq + 2)
+            // (selector 1, which reads the metadata from lanes 2 and 3 of each quad).
+            p.meta[static_cast<size_t>(((nt * p.chunks + c) * 32 + g * 4 + cq + (t >= 2 ? 2 : 0)) * 2 + (t & 1))] = m;
           }
         }
       }
