@@ -252,30 +252,10 @@ int main(int argc, char** argv) {
       fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
     }
     // int4 dense / 2:4 / int8 weights in their prepared layouts, rotated.
-    auto make_w4 = [&](bool sparse, uint32_t seed) {
-      auto d = std::make_unique<W4Device>();
-      d->n = n;
-      d->k = k;
-      d->ntiles = (n + 15) / 16;
-      d->chunks = sparse ? (k + 127) / 128 : (k + 63) / 64;
-      d->group_size = 128;
-      d->groups = k / 128;
-      d->sparse = sparse;
-      const int64_t tiles = d->ntiles * d->chunks;
-      d->packed = device_alloc(tiles * 512);
-      fill(d->packed, tiles * 512, seed);
-      if (sparse) {
-        d->meta = device_alloc(tiles * 256);
-        fill_meta<<<1024, 256>>>(static_cast<uint32_t*>(d->meta), tiles * 64, seed + 7);
-      }
-      d->scales = device_alloc(d->groups * d->ntiles * 16 * 4);
-      fill_float<<<1024, 256>>>(static_cast<float*>(d->scales), d->groups * d->ntiles * 16, seed + 3, 0.01f);
-      return d;
-    };
     std::vector<std::unique_ptr<W4Device>> w4, w4s;
     const int c4 = copies_for(n * k / 2, l2), c4s = copies_for(n * k * 3 / 8, l2);
-    for (int i = 0; i < c4; ++i) w4.push_back(make_w4(false, 100 + i));
-    for (int i = 0; i < c4s; ++i) w4s.push_back(make_w4(true, 200 + i));
+    for (int i = 0; i < c4; ++i) w4.push_back(random_w4(n, k, false, 100 + i));
+    for (int i = 0; i < c4s; ++i) w4s.push_back(random_w4(n, k, true, 200 + i));
     std::vector<std::unique_ptr<W8Device>> w8;
     const int c8 = copies_for(n * k, l2);
     for (int i = 0; i < c8; ++i) {

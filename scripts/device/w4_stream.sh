@@ -7,8 +7,7 @@
 #   device run: bash scripts/device/w4_stream.sh [--no-tests] [--no-bench] [--ncu]
 # Needs nvcc, CMake, HDF5, Eigen and GoogleTest (the GPU image has them).
 set -uo pipefail
-OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
+source "$(dirname "$0")/cuda_build_lib.sh"
 TESTS=1
 BENCH=1
 NCU=0
@@ -21,15 +20,7 @@ for a in "$@"; do
   esac
 done
 B=/tmp/qf-w4s-build
-log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee -a "$OUT/summary.txt"
-log "configure"
-GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
-cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DQFORGE_WITH_TOKENIZER=OFF > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
-log "build"
-cmake --build $B -j16 --target qforge_cuda_tests cuda_gemm_bench >> "$OUT/build.txt" 2>&1 ||
-  { grep -E -A3 "error" "$OUT/build.txt" | head -120; exit 1; }
+cuda_build $B qforge_cuda_tests cuda_gemm_bench || exit 1
 if [ $TESTS = 1 ]; then
   log "tests (W4A16)"
   $B/tests/runtime_cuda/qforge_cuda_tests --gtest_filter='*W4*' > "$OUT/tests.txt" 2>&1

@@ -9,8 +9,7 @@
 # --ncu: then ncu (clocks left alone) on every 2:4 kernel variant at 8192^2, M = 1 and 16.
 # Needs nvcc, CMake, HDF5, Eigen and GoogleTest (the GPU image has them).
 set -uo pipefail
-OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
+source "$(dirname "$0")/cuda_build_lib.sh"
 TESTS=1
 BENCH=1
 NCU=0
@@ -23,15 +22,7 @@ for a in "$@"; do
   esac
 done
 B=/tmp/qf-w4sp-build
-log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee -a "$OUT/summary.txt"
-log "configure"
-GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
-cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DQFORGE_WITH_TOKENIZER=OFF > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
-log "build"
-cmake --build $B -j16 --target qforge_cuda_tests cuda_gemm_bench >> "$OUT/build.txt" 2>&1 ||
-  { grep -E -A3 "error" "$OUT/build.txt" | head -120; exit 1; }
+cuda_build $B qforge_cuda_tests cuda_gemm_bench || exit 1
 log "registers of the 2:4 kernels (ptxas)"
 nvcc -O3 --generate-code=arch=compute_90,code=sm_90 -fmad=false -Xptxas=-v --expt-relaxed-constexpr -std=c++17 -I. \
   -x cu -c runtime/kernels/cuda/w4a16_gemm.cu -o /tmp/w4a16_gemm.o > "$OUT/ptxas.txt" 2>&1
