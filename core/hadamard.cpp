@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/splitmix64.h"
 
 namespace qf {
 
@@ -11,14 +12,11 @@ std::vector<double> randomized_hadamard(int64_t d, uint64_t seed) {
   if (d < 1 || (d & (d - 1)) != 0)
     throw Error("a Hadamard rotation needs a power-of-two dimension, got " + std::to_string(d));
   std::vector<double> signs(static_cast<size_t>(d), 1.0);
-  // splitmix64: fixed across platforms and standard libraries (std::mt19937's distributions are not).
+  // The splitmix64 sequence from `seed` (fixed across platforms and standard libraries, which
+  // std::mt19937's distributions are not): sign j is the top bit of its j-th output.
   uint64_t state = seed;
-  for (int64_t j = 0; seed != 0 && j < d; ++j) {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    signs[static_cast<size_t>(j)] = ((z ^ (z >> 31)) >> 63) ? -1.0 : 1.0;
-  }
+  for (int64_t j = 0; seed != 0 && j < d; ++j, state += 0x9e3779b97f4a7c15ULL)
+    signs[static_cast<size_t>(j)] = (splitmix64(state) >> 63) ? -1.0 : 1.0;
   const double norm = 1.0 / std::sqrt(static_cast<double>(d));
   std::vector<double> r(static_cast<size_t>(d * d));
   for (int64_t i = 0; i < d; ++i)

@@ -4,17 +4,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/splitmix64.h"
 
 namespace qf {
 namespace {
-
-// splitmix64's finalizer: a cheap, well-mixed 64-bit step for the chained block hash.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 constexpr uint64_t kRoot = 0x51f0c0ffee5eedull;  // the "parent" of block 0
 
@@ -29,7 +22,7 @@ std::vector<uint64_t> PrefixCache::block_keys(const std::vector<int64_t>& ids) c
   std::vector<uint64_t> keys;
   uint64_t h = kRoot;
   for (size_t b = 0; (b + 1) * static_cast<size_t>(block_) <= ids.size(); ++b) {
-    for (int64_t i = 0; i < block_; ++i) h = mix(h ^ static_cast<uint64_t>(ids[b * block_ + i]));
+    for (int64_t i = 0; i < block_; ++i) h = splitmix64(h ^ static_cast<uint64_t>(ids[b * block_ + i]));
     keys.push_back(h);
   }
   return keys;

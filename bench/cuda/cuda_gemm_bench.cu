@@ -131,18 +131,18 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
       };
       const double ring = sp(-1, 0, 0, 0, 0), pick = sp(0, 0, 0, 0, 0), d3 = sp(0, 3, 0, 0, 0), sh = sp(0, 0, 1, 0, 0);
       const double bulk = sp(0, 0, 0, 1, 0), bulk3 = sp(0, 3, 0, 1, 0);
-      const double ms = m > 8 ? sp(0, 0, 0, 0, -1) : 0.0, msb = m > 8 ? sp(0, 0, 0, 1, -1) : 0.0;
+      const double rows8 = m > 8 ? sp(0, 0, 0, 0, -1) : 0.0, rows8b = m > 8 ? sp(0, 0, 0, 1, -1) : 0.0;
       const double pick2 = sp(0, 0, 0, 0, 0);  // the pick again: run-to-run spread in the same process
       const double act = m * k * 2.0 + m * n * 2.0;
       const double bsp = n * k / 4.0 + n * k / 8.0 + n * (k / 128) * 4.0 + act;
       const double floor_us = bsp / copy_gbs / 1e3;
-      const double best = std::min({pick, d3, sh, bulk, bulk3, m > 8 ? ms : 1e30, m > 8 ? msb : 1e30});
+      const double best = std::min({pick, d3, sh, bulk, bulk3, m > 8 ? rows8 : 1e30, m > 8 ? rows8b : 1e30});
       char buf[640];
       std::snprintf(buf, sizeof buf,
                     "| %ld x %ld | %ld | %.1f | %.1f | %.2f | %.1f | %.2f | %.1f / %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | "
                     "%.1f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f %% | %.2f |",
                     long(n), long(k), long(m), cub, dense, cub / dense, ring, cub / ring, pick, pick2, cub / pick, d3, sh,
-                    bulk, bulk3, ms, msb, best, cub / best, bsp / best / 1e3, floor_us, 100.0 * floor_us / best,
+                    bulk, bulk3, rows8, rows8b, best, cub / best, bsp / best / 1e3, floor_us, 100.0 * floor_us / best,
                     cub / floor_us);
       lines.push_back(buf);
       std::fprintf(stderr, "%s\n", buf);

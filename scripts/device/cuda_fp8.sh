@@ -52,9 +52,11 @@ timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 $B/tests/runtim
   --gtest_filter='CudaFp8.Pingpong*' > "$OUT/memcheck_pingpong.txt" 2>&1
 log "memcheck ping-pong rc=$?"
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck_pingpong.txt" | head -5
-log "compute-sanitizer synccheck (the ping-pong turns: named barriers; W8A8 M = 16 and 100, every tile shape)"
-timeout 60 compute-sanitizer --tool synccheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
-  --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*' > "$OUT/synccheck.txt" 2>&1
+# The turns (named barriers) run only where a CTA gets several tiles: M = 1024, N = 12800 (800
+# ping-pong tiles) and the FP8 ping-pong shapes; M = 16 and 100 cover the edges.
+log "compute-sanitizer synccheck (the ping-pong turns: named barriers; W8A8 M = 16, 100, 1024 x 12800; FP8 ping-pong)"
+timeout 180 compute-sanitizer --tool synccheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
+  --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*:*W8A8Wgmma*m1024_n12800*:CudaFp8.Pingpong*' > "$OUT/synccheck.txt" 2>&1
 log "synccheck rc=$?"
 grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/synccheck.txt" | head -5
 # Other work on the GPU, clocks and throttle reasons before and after the timings (a run whose

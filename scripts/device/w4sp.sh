@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool), in one call: builds the LibTorch-free CUDA tests and the GEMM
 # bench (sm_90), prints the 2:4 kernels' registers / spills, runs the W4A16 and 2:4 tests
-# (W4SparseSmall: the register-streaming 2:4 kernel against float64 and, at M <= 8, bit for bit
+# (W4SparseSmall: the register-streaming 2:4 kernel against float64 and, at M <= 16, bit for bit
 # against the cp.async-ring kernel), compute-sanitizer memcheck on the small 2:4 shapes, then
 # cuda_gemm_bench --sparse (cuBLAS FP16, dense W4A16 and every 2:4 variant in one process,
 # M in {1,2,4,8,12,16}). Logs and tables go to $OUT.

@@ -165,11 +165,13 @@ struct VariantScope {
     set_bs_gemv_config(BSGemvConfig{});
   }
 };
-// The table's own choice, and where the GEMV applies (per channel, M <= 8) the mma kernel and the
-// GEMV's other launch shapes on the same operands.
+// The table's own choice, and where the GEMV applies (the tensor-core layout of 32 x 32-aligned
+// blocks, per channel, M <= 8; BSR shapes never reach it) the mma kernel and the GEMV's other
+// launch shapes on the same operands.
 std::vector<Variant> variants(const BSCase& c) {
   std::vector<Variant> v = {{"default", BSConfig{}, BSGemvConfig{}}};
-  if (c.group == 0 && c.m <= kBSGemvMaxM) {
+  const bool steps_layout = c.br % 32 == 0 && c.bc % 32 == 0 && c.group % 32 == 0;
+  if (steps_layout && c.group == 0 && c.m <= kBSGemvMaxM) {
     v.push_back({"mma kernel", BSConfig{0, 0, -1}, BSGemvConfig{}});
     v.push_back({"gemv, 16 warps", BSConfig{0, 0, 1}, BSGemvConfig{16}});
     v.push_back({"gemv, 2 warps", BSConfig{0, 0, 1}, BSGemvConfig{2}});

@@ -617,7 +617,10 @@ INSTANTIATE_TEST_SUITE_P(
                       // several, odd and even counts per CTA).
                       W8Case{16, 300, 520, 0, true, true, true, false, true},
                       W8Case{100, 257, 2000, 0, false, true, false, true, false, true},
-                      W8Case{1024, 6400, 160, 0, true, true, true, true, true}),
+                      W8Case{1024, 6400, 160, 0, true, true, true, true, true},
+                      // 800 ping-pong tiles, twice the pick's threshold on a 132-SM H100: each
+                      // CTA ~6, so both consumers hand over several turns.
+                      W8Case{1024, 12800, 128, 0, false, true, true, false, true}),
     [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
 
 TEST(W8A8Wgmma, RefusesPerGroupWeightsWhenForced) {

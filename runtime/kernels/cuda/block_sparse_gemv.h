@@ -6,8 +6,8 @@
 // steps behind a chain of dependent loads: slice range, step list, weights, then the epilogue's
 // operands). This one puts everything that does not depend on a load in the first round trip
 // (the slice range, the epilogue's operands, the activation rows, staged in shared memory),
-// then every step of its slice at once (the step list and the weights both depend only on the
-// slice range): two dependent trips to memory, plus the reduction.
+// then the steps of its slice, four in flight per warp (the step list and the weights both
+// depend only on the slice range): two dependent trips to memory, plus the reduction.
 // Plain C++ (no CUDA headers). Device pointers.
 #pragma once
 

@@ -108,8 +108,9 @@ struct W4Config {
   // register-streaming kernel w4sp_reg_kernel), -1 = the earlier cp.async-ring kernel (for
   // measuring); sparse_depth: 128-k chunks in flight per warp (2 or 3; 0 = 2);
   // sparse_meta_shfl: 1 = the metadata of k32 tiles 2, 3 moved by a shuffle instead of read
-  // through sparsity selector 1 (for measuring); sparse_bulk_prefetch: 1 = each warp first asks
-  // its whole slice of codes and metadata into L2 (cp.async.bulk.prefetch), 0 / -1 = not;
+  // through sparsity selector 1 (for measuring; always depth 2 without the bulk prefetch: it
+  // overrides sparse_depth and sparse_bulk_prefetch); sparse_bulk_prefetch: 1 = each warp first
+  // asks its whole slice of codes and metadata into L2 (cp.async.bulk.prefetch), 0 / -1 = not;
   // sparse_msplit (M = 9..16): 0 / 1 = two 8-row slices of the M <= 8 kernel in neighbouring
   // blocks (the pick), -1 = one 16-row kernel (for measuring).
   int sparse = 0;
@@ -181,7 +182,7 @@ struct W8Epilogue {
 // it runs -- sm_90a GPU, per-channel scales -- and M >= kW8WgmmaMinM, else mma.sync),
 // 1 = the mma.sync kernel, 2 = the wgmma kernel (throws where it cannot run). consumers
 // (BM / 64), block_n, persistent (1 on, -1 off) and cluster (2: CTA pairs multicast the w tile;
-// not persistent) and block_k (codes per pipeline stage: 128, or 64 with 128-row tiles; 0 = 128)
+// not persistent, except on the ping-pong schedule, which always is) and block_k (codes per pipeline stage: 128, or 64 with 128-row tiles; 0 = 128)
 // set the wgmma kernel's tiles (0 = pick), as fp8_gemm.h's Fp8Tiles; pingpong as there (1: the
 // forced shape on the ping-pong schedule, -1: the pick never chooses it).
 struct W8Config {

@@ -38,8 +38,8 @@ enum class Fp8Accum { kPromoted, kFast };
 // accumulation at M > 128: ping-pong 64 x 256 from 1.5 waves of CTAs; then wide tiles from 1.5
 // waves of them, then 128 x 128 from 1.5 waves, then at M <= 64 64 x 128 from 1.5 waves, else
 // 64-column tiles; measured on the H100).
-// cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (128-row
-// tiles only); 1: each CTA loads its own. Applies when consumers and block_n are set.
+// cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (the
+// cooperative 128-row tiles, and ping-pong 64 x 256 fast); 1: each CTA loads its own. Applies when consumers and block_n are set.
 // persistent = 0 or 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads
 // overlapping this one's epilogue (measured faster); -1: one CTA per tile (always with cluster = 2).
 // block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles,
@@ -47,7 +47,8 @@ enum class Fp8Accum { kPromoted, kFast };
 // pingpong = 1: the forced shape on the ping-pong schedule (wgmma_pingpong.cuh: each of two
 // consumer warpgroups owns a whole tile of 64 * consumers x block_n rows and columns, the two take
 // turns on the tensor cores so one's epilogue runs under the other's MMAs; always persistent,
-// 128-code stages, no multicast): 64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 fast.
+// 128-code stages; cluster = 2 with 64 x 256 fast): 64 x 128 or 64 x 192 promoted, 64 x 256 or
+// 128 x 128 fast.
 // 0: forced shapes cooperative, the pick's choice otherwise; -1: the pick never chooses it.
 struct Fp8Tiles {
   int consumers = 0;

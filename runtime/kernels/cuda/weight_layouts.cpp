@@ -115,7 +115,7 @@ W4SparsePrepared w4sp_prepare(const uint8_t* values4, const uint8_t* indices, co
                   ", group " + std::to_string(q));
   };
   p.packed.assign(static_cast<size_t>(p.ntiles * p.chunks * 32 * 4), 0);
-  p.meta.assign(static_cast<size_t>(p.ntiles * p.chunks * 16 * 4), 0);
+  p.meta.assign(static_cast<size_t>(p.ntiles * p.chunks * 32 * 2), 0);  // [tile][chunk][32 lanes][2 words]
   for (int64_t nt = 0; nt < p.ntiles; ++nt)
     for (int64_t c = 0; c < p.chunks; ++c) {
       const int64_t q0 = c * 32;  // first quartet of the chunk

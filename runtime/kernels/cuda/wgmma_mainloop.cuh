@@ -326,13 +326,12 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide, bool pingpong = true) {
 // persistent unless asked otherwise (persistent < 0) or multicasting (measured faster on the
 // H100: docs/RESULTS.md); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
 // Forced shapes run cooperative unless req.pingpong > 0; the pick may choose ping-pong unless
-// req.pingpong < 0.
+// req.pingpong < 0 or the stages are asked to hold other than 128 codes (ping-pong has only those).
 template <class Req>
 inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
   Tiles t;
   if (req.consumers == 0 || req.block_n == 0) {
-    t = pick_tiles(m, n, wide);
-    if (t.pingpong && req.pingpong < 0) t = pick_tiles(m, n, wide, false);
+    t = pick_tiles(m, n, wide, req.pingpong >= 0 && (req.block_k <= 0 || req.block_k == 128));
   } else {
     t.consumers = req.consumers;
     t.block_n = req.block_n;
@@ -394,7 +393,6 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
   return false;
 }
 
-// Runs tiles `t` (consumers and block_n set); throws on a shape no kernel has.
 template <class Op, int kSub, int BN, int kCluster>
 void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
   constexpr int BM = 64 * kSub, kStages = pingpong_stages<kSub, BN>();
@@ -456,6 +454,7 @@ bool launch_pingpong_tiles(const Operand& x, const Operand& w, const typename Op
   return false;
 }
 
+// Runs tiles `t` (consumers and block_n set); throws on a shape no kernel has.
 template <class Op>
 void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
   if (t.pingpong) {

@@ -6,8 +6,9 @@
 // tensor pipe busy 62 % on int8 128 x 256). Here each of the two consumer warpgroups owns a
 // whole tile of BM = 64 * kSub rows by BN columns with its own accumulators, and the two take
 // turns on the tensor cores: consumer c runs the mainloops of its CTA's tiles number c, c + 2,
-// c + 4, ... (persistent CTAs, tile seq of a CTA = blockIdx.x + seq * gridDim.x, M tiles
-// fastest), and starts a mainloop only
+// c + 4, ... (persistent CTAs, item seq of a CTA = blockIdx.x / kCluster + seq * gridDim.x /
+// kCluster, an item a tile or, with kCluster = 2, a pair of M-neighbouring tiles; M fastest),
+// and starts a mainloop only
 // after the other one has issued all of its own (a named barrier per consumer: the other arrives
 // on it, this one waits). So while one consumer waits for its last wgmmas and runs its epilogue,
 // the other's wgmmas keep the tensor cores busy.
