@@ -395,8 +395,9 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
 
 template <class Op, int kSub, int BN, int kCluster>
 void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
-  constexpr int BM = 64 * kSub, kStages = pingpong_stages<kSub, BN>();
-  constexpr int smem = pingpong_smem_bytes<kSub, BN, kStages>();
+  // The ring of the cooperative kernel with 128-code stages: one tile's x rows and w rows a stage.
+  constexpr int BM = 64 * kSub, kStages = stages_for<kSub, BN, 128>();
+  constexpr int smem = smem_bytes<kSub, BN, 128, kStages>();
   auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages, kCluster>;
   cudaLaunchConfig_t cfg = {};
   cudaLaunchAttribute attr[1];

@@ -36,16 +36,6 @@
 
 namespace qf::cuda::wgmma {
 
-// Shared memory of the ping-pong kernel: kStages stages of one tile's x rows and w rows.
-template <int kSub, int BN, int kStages>
-constexpr int pingpong_smem_bytes() {
-  return kStages * (64 * kSub + BN) * 128 + 2 * kStages * 8 + 1024;
-}
-template <int kSub, int BN>
-constexpr int pingpong_stages() {
-  return (200 * 1024) / ((64 * kSub + BN) * 128) < 8 ? (200 * 1024) / ((64 * kSub + BN) * 128) : 8;
-}
-
 template <class Op, int kSub, int BN, int kStages, int kCluster>
 __global__ void __launch_bounds__(384, 1)
     gemm_kernel_pingpong(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw,
