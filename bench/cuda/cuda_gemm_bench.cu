@@ -84,6 +84,24 @@ std::unique_ptr<W4Device> random_w4(int64_t n, int64_t k, bool sparse, uint32_t 
   return d;
 }
 
+// One shape's weights, each in enough copies to touch 3x the L2 (no call times a weight from L2):
+// cuBLAS's fp16 matrix, and the int4 dense and 2:4 prepared layouts (random_w4).
+struct RotatedWeights {
+  std::vector<__half*> w16;
+  std::vector<std::unique_ptr<W4Device>> w4, w4s;
+};
+RotatedWeights rotated_weights(int64_t n, int64_t k, int64_t l2) {
+  RotatedWeights r;
+  const int64_t wbytes16 = n * k * 2;
+  for (int i = 0, c = copies_for(wbytes16, l2); i < c; ++i) {
+    r.w16.push_back(static_cast<__half*>(device_alloc(wbytes16)));
+    fill_half<<<1024, 256>>>(r.w16.back(), n * k, 10 + i, 0.05f);
+  }
+  for (int i = 0, c = copies_for(n * k / 2, l2); i < c; ++i) r.w4.push_back(random_w4(n, k, false, 100 + i));
+  for (int i = 0, c = copies_for(n * k * 3 / 8, l2); i < c; ++i) r.w4s.push_back(random_w4(n, k, true, 200 + i));
+  return r;
+}
+
 // --sparse: 4-bit + 2:4 at M <= 16 against cuBLAS FP16 and dense W4A16 in the same process: the
 // launcher's pick (the register-streaming kernel; at M = 9..16 two 8-row slices of it), its
 // variants (at M = 9..16 also the one 16-row kernel), and the earlier cp.async-ring kernel.
@@ -99,17 +117,11 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
   std::vector<std::string> lines;
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
-    const int64_t wbytes16 = n * k * 2;
-    const int c16 = copies_for(wbytes16, l2);
-    std::vector<__half*> w16(c16);
-    for (int i = 0; i < c16; ++i) {
-      w16[i] = static_cast<__half*>(device_alloc(wbytes16));
-      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
-    }
-    std::vector<std::unique_ptr<W4Device>> w4, w4s;
-    const int c4 = copies_for(n * k / 2, l2), c4s = copies_for(n * k * 3 / 8, l2);
-    for (int i = 0; i < c4; ++i) w4.push_back(random_w4(n, k, false, 100 + i));
-    for (int i = 0; i < c4s; ++i) w4s.push_back(random_w4(n, k, true, 200 + i));
+    const RotatedWeights rw = rotated_weights(n, k, l2);
+    const std::vector<__half*>& w16 = rw.w16;
+    const auto& w4 = rw.w4;
+    const auto& w4s = rw.w4s;
+    const int c16 = static_cast<int>(w16.size()), c4 = static_cast<int>(w4.size()), c4s = static_cast<int>(w4s.size());
     for (int64_t m : ms) {
       __half* x = static_cast<__half*>(device_alloc(m * k * 2));
       __half* y = static_cast<__half*>(device_alloc(m * n * 2));
@@ -243,19 +255,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> sweep, gsweep;
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
-    // cuBLAS FP16 weights, rotated.
-    const int64_t wbytes16 = n * k * 2;
-    const int c16 = copies_for(wbytes16, l2);
-    std::vector<__half*> w16(c16);
-    for (int i = 0; i < c16; ++i) {
-      w16[i] = static_cast<__half*>(device_alloc(wbytes16));
-      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
-    }
-    // int4 dense / 2:4 / int8 weights in their prepared layouts, rotated.
-    std::vector<std::unique_ptr<W4Device>> w4, w4s;
-    const int c4 = copies_for(n * k / 2, l2), c4s = copies_for(n * k * 3 / 8, l2);
-    for (int i = 0; i < c4; ++i) w4.push_back(random_w4(n, k, false, 100 + i));
-    for (int i = 0; i < c4s; ++i) w4s.push_back(random_w4(n, k, true, 200 + i));
+    // Weights rotated past 3x the L2: cuBLAS FP16, then int4 dense / 2:4 in their prepared layouts.
+    const RotatedWeights rw = rotated_weights(n, k, l2);
+    const std::vector<__half*>& w16 = rw.w16;
+    const auto& w4 = rw.w4;
+    const auto& w4s = rw.w4s;
+    const int c16 = static_cast<int>(w16.size()), c4 = static_cast<int>(w4.size()), c4s = static_cast<int>(w4s.size());
     std::vector<std::unique_ptr<W8Device>> w8;
     const int c8 = copies_for(n * k, l2);
     for (int i = 0; i < c8; ++i) {
