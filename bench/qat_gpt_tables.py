@@ -13,7 +13,7 @@ per variant, bits per byte and perplexity (mean ± sample std over seeds) and, p
   rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
             at the same training budget), when that run exists
 Weight-only rows (brown_gpt_w4_*, gpt_w4_ptq_*) pair with the weight-only RTN (gpt_w4_ptq_rtn); w4a8 rows
-with gpt_ptq_rtn. PTQ rows *_of_continued are measured against the equal-budget float model.
+with gpt_ptq_rtn; rows on int4's full code range (*_full) with the RTN of that range (<rtn>_full) when it ran. PTQ rows *_of_continued are measured against the equal-budget float model.
   vs QAT    the bits-per-byte difference to brown_gpt_w4a8 (LSQ from RTN), with its paired t
             (2 degrees of freedom for 3 seeds: |t| > 4.30 is p < 0.05)
 """
@@ -64,6 +64,8 @@ def main():
         gap = rec = rec_eq = dq = []
         weight_only = v.startswith("brown_gpt_w4_") or v.startswith("gpt_w4_")
         rtn = "gpt_w4_ptq_rtn" if weight_only else "gpt_ptq_rtn"
+        if re.search(r"_full(_|$)", v) and rtn + "_full" in m:  # int4's full code range: its own RTN
+            rtn += "_full"
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
             lr = re.search(r"_lr(\d+e\d+)", v)  # trained at another lr: its float twin, when it ran
             fl = F + lr.group(0) if lr and F + lr.group(0) in m else F

@@ -56,7 +56,7 @@ torch::Tensor HessianAccumulator::hessian() const {
 GptqResult rtn_quantize(const torch::Tensor& weight, const WeightScheme& scheme, const WeightObserverOptions& observer,
                         const torch::Tensor& mask) {
   torch::NoGradGuard no_grad;
-  const QuantRange r = quant_range(scheme.bits, true);
+  const QuantRange r = weight_quant_range(scheme);
   torch::Tensor w = weight.detach().to(torch::kFloat32).reshape({weight.size(0), -1}).clone();
   if (mask.defined()) w *= mask.reshape(w.sizes()).to(w.dtype());
   const torch::Tensor groups = as_scale_groups(w, scheme);
@@ -70,7 +70,7 @@ GptqResult rtn_quantize(const torch::Tensor& weight, const WeightScheme& scheme,
 GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const WeightScheme& scheme,
                          const WeightObserverOptions& observer, const GptqOptions& opt, const torch::Tensor& mask_in) {
   torch::NoGradGuard no_grad;
-  const QuantRange r = quant_range(scheme.bits, true);
+  const QuantRange r = weight_quant_range(scheme);
   torch::Tensor w = weight.detach().to(torch::kFloat32).reshape({weight.size(0), -1}).clone();
   const int64_t rows = w.size(0), k = w.size(1);
   if (hessian.size(0) != k || hessian.size(1) != k)

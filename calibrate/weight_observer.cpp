@@ -9,7 +9,7 @@ namespace {
 
 // core's symmetric rule on tensors (qat::symmetric_scale's twin; calibrate/ sits below qat/).
 torch::Tensor scale_from_clip(const torch::Tensor& a, QuantRange range) {
-  const torch::Tensor s = a / static_cast<float>(range.qmax);
+  const torch::Tensor s = a / symmetric_divisor(range);
   const torch::Tensor fallback = torch::where(a > 0, torch::full_like(s, kMinScale), torch::ones_like(s));
   return torch::where(s > kMinScale, s, fallback);
 }

@@ -43,9 +43,12 @@ inline constexpr const char* kFeatureMoeExperts = "moe_experts";
 // 1.3: weight_format fp8_e4m3 (E4M3 bit patterns + per-tensor / per-channel scales) and, on such
 // layers, E4M3 input activations with the exact FP8 GEMM (FORMAT.md, "FP8 E4M3 weights").
 inline constexpr const char* kFeatureFp8E4M3 = "fp8_e4m3";
-inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4, kFeatureDecoderOps, kFeatureBlockSparse,
-                                                 kFeatureKvCacheInt4, kFeatureKvCacheZeroPoint, kFeatureMoeExperts,
-                                                 kFeatureFp8E4M3};
+// 1.3: the layer attribute code_range = "full" on 2..4-bit weights (int4 / nm_int4 / bs_int4):
+// codes in the full signed range [-8, 7] instead of the restricted [-7, 7] (core/quant.h).
+inline constexpr const char* kFeatureInt4FullRange = "int4_full_range";
+inline constexpr const char* kKnownFeatures[] = {kFeatureNMInt4,       kFeatureDecoderOps,       kFeatureBlockSparse,
+                                                 kFeatureKvCacheInt4,  kFeatureKvCacheZeroPoint, kFeatureMoeExperts,
+                                                 kFeatureFp8E4M3,      kFeatureInt4FullRange};
 
 // Root datasets / groups.
 inline constexpr const char* kGraph = "graph";        // uint8 [n], UTF-8 JSON
@@ -68,6 +71,9 @@ inline constexpr const char* kAttrActBits = "act_bits";
 inline constexpr const char* kAttrActSymmetric = "act_symmetric";
 inline constexpr const char* kAttrActScale = "act_scale";
 inline constexpr const char* kAttrActZeroPoint = "act_zero_point";
+// "full" (feature int4_full_range): the weight's codes use [-2^(b-1), 2^(b-1)-1]; absent: the
+// restricted symmetric range. Written only when full.
+inline constexpr const char* kAttrCodeRange = "code_range";
 
 // Layer datasets.
 inline constexpr const char* kWeight = "weight";

@@ -288,6 +288,11 @@ std::string check_layer_quantization(const std::string& kind, const WeightScheme
                "-bit in groups of 32 (do not set bits / granularity / group_size beside it)";
       if (kind == "conv2d") return "ggml block formats are for linear and embedding weights";
     }
+    if (weight->full_range && (weight->bits > 4 || weight->ggml_format != GgmlFormat::kNone || weight->e4m3))
+      return "the full code range (range: full) is for integer weights of 2..4 bits, got " +
+             (weight->e4m3 ? std::string("fp8_e4m3")
+                           : weight->ggml_format != GgmlFormat::kNone ? std::string(ggml_format_name(weight->ggml_format))
+                                                                      : std::to_string(weight->bits) + " bits");
     if (weight->e4m3) {
       if (weight->ggml_format != GgmlFormat::kNone) return "fp8_e4m3 is not a ggml block format";
       if (weight->bits != 8) return "fp8_e4m3 weights are 8-bit (do not set bits beside format: fp8_e4m3)";

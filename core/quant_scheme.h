@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/quant.h"
+
 namespace qf {
 
 // Which elements of a [rows, K] weight matrix share one scale.
@@ -32,6 +34,10 @@ struct WeightScheme {
   Granularity granularity = Granularity::kChannel;
   int64_t group_size = 0;  // for kGroup; must divide K
   bool symmetric = true;   // format v1 stores symmetric weights only (zero point 0)
+  // bits <= 4 only: the full signed range [-2^(b-1), 2^(b-1)-1] (int4 [-8, 7], scale max|w| / 7.5)
+  // instead of the restricted [-7, 7]: 16 levels, as GPTQ, Marlin and llama.cpp quantize int4.
+  // Recipe key `range: full`; checkpoint feature `int4_full_range` (export/FORMAT.md).
+  bool full_range = false;
   GgmlFormat ggml_format = GgmlFormat::kNone;
   // FP8 E4M3 elements (core/fp8_e4m3.h, core/fp8_quantize.h) instead of integer codes: bits 8,
   // granularity tensor or channel, scale = amax / 448. Checkpoint feature `fp8_e4m3`.
@@ -40,6 +46,9 @@ struct WeightScheme {
 
 // The scheme a ggml block format implies (bits 4 / 8, group of 32, symmetric).
 WeightScheme ggml_weight_scheme(GgmlFormat f);
+
+// The code range of a weight: core/quant.h's restricted symmetric range, or the full one.
+QuantRange weight_quant_range(const WeightScheme& s);
 
 // How a layer's input activation is quantized by the runtime (see FORMAT.md "Quantization
 // contract"). Static: one (scale, zero point) for the whole tensor, stored in the checkpoint.

@@ -61,6 +61,10 @@ WeightScheme ggml_weight_scheme(GgmlFormat f) {
   return w;
 }
 
+QuantRange weight_quant_range(const WeightScheme& s) {
+  return s.full_range ? full_quant_range(s.bits) : quant_range(s.bits, /*symmetric=*/true);
+}
+
 QuantLayout QuantLayout::make(int64_t rows, int64_t cols, Granularity g, int64_t group_size) {
   if (rows < 0 || cols < 0)
     throw Error("quantization layout: negative shape [" + std::to_string(rows) + ", " +
@@ -88,9 +92,10 @@ std::vector<int64_t> QuantLayout::param_shape() const {
   }
 }
 
-void compute_quant_params(const float* x, const QuantLayout& l, int bits, bool symmetric,
-                          float* scales, int32_t* zero_points) {
-  const QuantRange r = quant_range(bits, symmetric);
+namespace {
+
+void compute_params_in_range(const float* x, const QuantLayout& l, QuantRange r, bool symmetric, float* scales,
+                             int32_t* zero_points) {
   const int64_t np = l.num_params();
   std::vector<float> lo(static_cast<size_t>(np), 0.0f), hi(static_cast<size_t>(np), 0.0f);
   // Ranges start at 0 (both rules widen the range to contain 0 anyway).
@@ -107,6 +112,13 @@ void compute_quant_params(const float* x, const QuantLayout& l, int bits, bool s
     scales[p] = qp.scale;
     if (zero_points) zero_points[p] = qp.zero_point;
   }
+}
+
+}  // namespace
+
+void compute_quant_params(const float* x, const QuantLayout& l, int bits, bool symmetric,
+                          float* scales, int32_t* zero_points) {
+  compute_params_in_range(x, l, quant_range(bits, symmetric), symmetric, scales, zero_points);
 }
 
 void quantize_with_params(const float* x, const QuantLayout& l, QuantRange range,
@@ -129,19 +141,19 @@ void dequantize_with_params(const int32_t* codes, const QuantLayout& l, const fl
     }
 }
 
-QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& l, int bits, bool symmetric,
-                                const std::vector<float>& scales,
-                                const std::vector<int32_t>& zero_points) {
+namespace {
+
+QuantizedMatrix quantize_in_range(const float* x, const QuantLayout& l, int bits, QuantRange range, bool symmetric,
+                                  const std::vector<float>& scales, const std::vector<int32_t>& zero_points) {
   QuantizedMatrix q;
   q.layout = l;
   q.bits = bits;
   q.symmetric = symmetric;
-  const QuantRange range = quant_range(bits, symmetric);
   const size_t np = static_cast<size_t>(l.num_params());
   if (scales.empty()) {
     q.scales.resize(np);
     q.zero_points.resize(np);
-    compute_quant_params(x, l, bits, symmetric, q.scales.data(), q.zero_points.data());
+    compute_params_in_range(x, l, range, symmetric, q.scales.data(), q.zero_points.data());
   } else {
     if (scales.size() != np)
       throw Error("expected " + std::to_string(np) + " scales for granularity " +
@@ -164,6 +176,19 @@ QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& l, int bits, 
   q.codes.resize(static_cast<size_t>(l.rows * l.cols));
   quantize_with_params(x, l, range, q.scales.data(), q.zero_points.data(), q.codes.data());
   return q;
+}
+
+}  // namespace
+
+QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& l, int bits, bool symmetric,
+                                const std::vector<float>& scales,
+                                const std::vector<int32_t>& zero_points) {
+  return quantize_in_range(x, l, bits, quant_range(bits, symmetric), symmetric, scales, zero_points);
+}
+
+QuantizedMatrix quantize_weight_matrix(const float* x, const QuantLayout& l, const WeightScheme& ws,
+                                       const std::vector<float>& scales) {
+  return quantize_in_range(x, l, ws.bits, weight_quant_range(ws), /*symmetric=*/true, scales, {});
 }
 
 void quantize_per_token_s8(const float* x, int64_t rows, int64_t cols, int8_t* codes,

@@ -66,6 +66,11 @@ QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& layout, int b
                                 bool symmetric, const std::vector<float>& scales = {},
                                 const std::vector<int32_t>& zero_points = {});
 
+// A weight's codes in its scheme's range (weight_quant_range: restricted, or full for
+// `full_range`), symmetric, with scales from the data or the given ones.
+QuantizedMatrix quantize_weight_matrix(const float* x, const QuantLayout& layout, const WeightScheme& ws,
+                                       const std::vector<float>& scales = {});
+
 // Dynamic per-token activation quantization: each row of [rows, K] gets its own symmetric int8
 // scale = absmax(row) / 127 (core rules, so an all-zero row gets scale 1).
 void quantize_per_token_s8(const float* x, int64_t rows, int64_t cols, int8_t* codes,

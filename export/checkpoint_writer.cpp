@@ -256,7 +256,8 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
     }
     const int bits = ggml != GgmlFormat::kNone ? ggml_storage_bits(ggml) : ws.bits;
     if (act.mode != ActMode::kNone) {  // the runtime accumulates in int32 (FORMAT.md, the contract)
-      const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * ((1 << (bits - 1)) - 1);
+      const int max_code = ggml != GgmlFormat::kNone ? (1 << (bits - 1)) - 1 : -weight_quant_range(ws).qmin;
+      const double worst = static_cast<double>(k) * ((1 << act.bits) - 1) * max_code;
       if (worst >= 2147483648.0)
         fail(L.name, "K = " + std::to_string(k) + " could overflow the runtime's int32 accumulator");
     }
@@ -277,12 +278,16 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
         q.zero_points.assign(q.scales.size(), 0);
         ggml_blocks_as_codes(ggml, L.weight.f32.data(), rows, k, q.codes.data(), q.scales.data());
       } else {
-        q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
+        q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
       }
     } catch (const Error& e) {
       fail(L.name, std::string(ggml != GgmlFormat::kNone ? "" : "weight_scales: ") + e.what());
     }
     attr_int(g, fmt::kAttrBits, bits);
+    if (ws.full_range) {
+      attr_string(g, fmt::kAttrCodeRange, "full");
+      features.insert(fmt::kFeatureInt4FullRange);
+    }
     attr_string(g, fmt::kAttrGranularity, granularity_name(ws.granularity));
     attr_int(g, fmt::kAttrGroupSize, ws.granularity == Granularity::kGroup ? ws.group_size : 0);
     write_f32(g, fmt::kWeightScale, layout.param_shape(), q.scales);

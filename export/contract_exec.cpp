@@ -36,7 +36,7 @@ torch::Tensor f32_tensor(const std::vector<float>& v, const std::vector<int64_t>
 }
 
 // A quantized weight as the contract sees it. The codes come from the very call the checkpoint
-// writer makes (quantize_matrix with the layer's learned scales), so they are the stored codes.
+// writer makes (quantize_weight_matrix with the layer's learned scales), so they are the stored codes.
 struct QuantWeight {
   int64_t o = 0, k = 0, group_size = 0;
   bool per_group = false;
@@ -78,7 +78,7 @@ QuantWeight quantize_weight(const Op& op, const LayerContent& L) {
   w.k = L.weight.numel() / std::max<int64_t>(1, w.o);
   if (ws.e4m3) return quantize_weight_e4m3(op, L, w);
   const QuantLayout layout = QuantLayout::make(w.o, w.k, ws.granularity, ws.group_size);
-  const QuantizedMatrix q = quantize_matrix(L.weight.f32.data(), layout, ws.bits, true, L.weight_scales);
+  const QuantizedMatrix q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
   std::vector<float> deq(q.codes.size());
   dequantize_with_params(q.codes.data(), layout, q.scales.data(), nullptr, deq.data());
   w.per_group = ws.granularity == Granularity::kGroup;

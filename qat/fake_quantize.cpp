@@ -16,7 +16,7 @@ ScaleMethod parse_scale_method(const std::string& s) {
 const char* scale_method_name(ScaleMethod m) { return m == ScaleMethod::kLsq ? "lsq" : "minmax"; }
 
 torch::Tensor symmetric_scale(const torch::Tensor& absmax, QuantRange range) {
-  const torch::Tensor s = absmax / static_cast<float>(range.qmax);
+  const torch::Tensor s = absmax / symmetric_divisor(range);
   const torch::Tensor fallback = torch::where(absmax > 0, torch::full_like(s, kMinScale), torch::ones_like(s));
   return torch::where(s > kMinScale, s, fallback);
 }
@@ -24,7 +24,7 @@ torch::Tensor symmetric_scale(const torch::Tensor& absmax, QuantRange range) {
 // ---- weights ----------------------------------------------------------------------------------
 
 WeightFakeQuantImpl::WeightFakeQuantImpl(WeightQuantConfig config, const torch::Tensor& weight)
-    : config_(config), range_(quant_range(config.scheme.bits, /*symmetric=*/true)) {
+    : config_(config), range_(weight_quant_range(config.scheme)) {
   if (!config_.scheme.symmetric) throw std::invalid_argument("weights are quantized symmetrically (format v1)");
   rows_ = weight.size(0);
   k_ = weight.numel() / rows_;

@@ -105,7 +105,7 @@ class ActFakeQuantImpl : public train::InputQuantizerHook {
 };
 TORCH_MODULE(ActFakeQuant);
 
-// core's symmetric scale rule on tensors: absmax / qmax, kMinScale floor, 1 for all-zero ranges.
+// core's symmetric scale rule on tensors: absmax / symmetric_divisor(range), kMinScale floor, 1 for all-zero ranges.
 torch::Tensor symmetric_scale(const torch::Tensor& absmax, QuantRange range);
 
 }  // namespace qf::qat

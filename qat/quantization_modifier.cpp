@@ -19,7 +19,7 @@ constexpr int64_t kKvCenterBatches = 8;
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
   if (!n.get<bool>("enabled", base.has_value() || !n.empty())) {
-    n.allow({"bits", "granularity", "group_size", "method", "symmetric", "format"});
+    n.allow({"bits", "granularity", "group_size", "method", "symmetric", "format", "range"});
     return std::nullopt;
   }
   WeightQuantConfig c;
@@ -28,7 +28,7 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
   const std::string format = n.one_of("format", b.scheme.e4m3 ? "fp8_e4m3" : ggml_format_name(b.scheme.ggml_format),
                                       {"none", "q4_0", "q8_0", "fp8_e4m3"});
   if (format == "fp8_e4m3") {
-    for (const char* k : {"bits", "group_size", "symmetric"})
+    for (const char* k : {"bits", "group_size", "symmetric", "range"})
       if (n.has(k)) n.fail(k, "is implied by format: fp8_e4m3 (8-bit E4M3, symmetric; remove it)");
     c.scheme.bits = 8;
     c.scheme.e4m3 = true;
@@ -38,7 +38,7 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
     return c;
   }
   if (format != "none") {
-    for (const char* k : {"bits", "granularity", "group_size", "symmetric"})
+    for (const char* k : {"bits", "granularity", "group_size", "symmetric", "range"})
       if (n.has(k)) n.fail(k, std::string("is implied by format: ") + format + " (remove it)");
     c.scheme = ggml_weight_scheme(parse_ggml_format(format));
     c.method = parse_scale_method(n.one_of("method", "minmax", {"minmax"}));
@@ -47,6 +47,11 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
   // Ranges (bits in [2, 8], symmetric only, ...) are the schema's: checked per kind in check_kinds.
   c.scheme.bits = static_cast<int>(n.get<int64_t>("bits", b.scheme.bits));
   c.scheme.symmetric = n.get<bool>("symmetric", b.scheme.symmetric);
+  // range: full -- int4's 16 levels [-8, 7] with scale max|w| / 7.5 (core/quant.h), 2..4 bits only.
+  c.scheme.full_range = n.one_of("range", b.scheme.full_range ? "full" : "restricted", {"restricted", "full"}) == "full";
+  if (c.scheme.full_range && (c.scheme.bits < 2 || c.scheme.bits > 4))
+    n.fail("range", "full is defined for 2..4-bit weights (int4: codes [-8, 7]), got bits: " +
+                        std::to_string(c.scheme.bits));
   c.scheme.granularity = parse_granularity(
       n.one_of("granularity", granularity_name(b.scheme.granularity), {"tensor", "channel", "group"}));
   c.scheme.group_size = n.get<int64_t>("group_size", b.scheme.group_size);

@@ -32,6 +32,7 @@ struct LayerWeights {
   int bits = 32;
   Granularity granularity = Granularity::kTensor;
   int64_t group_size = 0;
+  bool full_range = false;      // code_range "full": codes in [-2^(b-1), 2^(b-1)-1] (int4 [-8, 7])
   bool sparse = false;
   NMPattern nm;                 // when sparse (N:M formats)
   BlockShape block;             // kBSInt8 / kBSInt4

@@ -395,7 +395,8 @@ class Reader {
     static const std::set<std::string> attrs = {
         fmt::kAttrKind,     fmt::kAttrWeightFormat, fmt::kAttrWeightShape, fmt::kAttrBits,
         fmt::kAttrGranularity, fmt::kAttrGroupSize, fmt::kAttrSparsity, fmt::kAttrActMode,
-        fmt::kAttrActBits,  fmt::kAttrActSymmetric, fmt::kAttrActScale,   fmt::kAttrActZeroPoint};
+        fmt::kAttrActBits,  fmt::kAttrActSymmetric, fmt::kAttrActScale,   fmt::kAttrActZeroPoint,
+        fmt::kAttrCodeRange};
     static const std::set<std::string> datasets = {fmt::kWeight,           fmt::kWeightScale,      fmt::kWeightValues,
                                                    fmt::kWeightIndices,    fmt::kWeightBlockRowPtr, fmt::kWeightBlockCols,
                                                    fmt::kWeightBlocks,     fmt::kBias};
@@ -537,6 +538,17 @@ class Reader {
       fail(where, e.what());
     }
     L.group_size = attr_int(g, where, fmt::kAttrGroupSize);
+    if (H5Aexists(g, fmt::kAttrCodeRange) > 0) {
+      const std::string range = attr_string(g, where, fmt::kAttrCodeRange);
+      if (range != "full")
+        fail(where, "code_range must be 'full' (absent: the restricted symmetric range), got '" + range + "'");
+      if (std::find(ck_.required_features.begin(), ck_.required_features.end(), fmt::kFeatureInt4FullRange) ==
+          ck_.required_features.end())
+        fail(where, "uses code_range 'full' but the file does not list 'int4_full_range' in required_features");
+      if (L.format != WeightFormat::kInt4 && L.format != WeightFormat::kNMInt4 && L.format != WeightFormat::kBSInt4)
+        fail(where, "code_range 'full' is defined for int4, nm_int4 and bs_int4 weights, not " + wf);
+      L.full_range = true;
+    }
     const std::string sparsity = attr_string(g, where, fmt::kAttrSparsity);
     L.sparse = sparsity != "dense";
     if (L.sparse) {
@@ -589,15 +601,16 @@ class Reader {
       }
       if (L.granularity != Granularity::kGroup && L.group_size != 0)
         fail(where, "group_size must be 0 unless granularity is group");
-      const int32_t qmax = quant_range(L.bits, true).qmax;
+      const QuantRange range = L.full_range ? full_quant_range(L.bits) : quant_range(L.bits, true);
       const std::string spath = gpath + "/" + fmt::kWeightScale;
       L.scales = read_exact<float>(spath, Kind::kF32, H5T_NATIVE_FLOAT, layout.param_shape(), &L.bytes_stored);
       for (float s : L.scales)
         if (!std::isfinite(s) || !(s > 0.0f)) fail("/" + spath, "scale values must be finite and > 0");
       auto check_code = [&](int32_t c, const std::string& path) {
-        if (c < -qmax || c > qmax)
-          fail("/" + path, "code " + std::to_string(c) + " outside [-" + std::to_string(qmax) + ", " +
-                               std::to_string(qmax) + "] for " + std::to_string(L.bits) + " bits");
+        if (c < range.qmin || c > range.qmax)
+          fail("/" + path, "code " + std::to_string(c) + " outside [" + std::to_string(range.qmin) + ", " +
+                               std::to_string(range.qmax) + "] for " + std::to_string(L.bits) + " bits" +
+                               (L.full_range ? " (code_range full)" : ""));
       };
       // Packed signed int4 [rows, cols]: every code in range, padding nibbles zero.
       auto read_int4 = [&](const std::string& path, int64_t rows, int64_t cols) {
@@ -660,10 +673,12 @@ class Reader {
       ws.granularity = L.granularity;
       ws.group_size = L.group_size;
       ws.e4m3 = fp8;
+      ws.full_range = L.full_range;
       const std::string problem = check_layer_quantization(op.kind, quantized ? &ws : nullptr, act);
       if (!problem.empty()) fail(where, problem);
       // int32 accumulation must not overflow (FORMAT.md, the contract): K * max|qx - zx| * qmax.
-      const double worst = static_cast<double>(L.cols) * ((1 << act.bits) - 1) * ((1 << (L.bits - 1)) - 1);
+      const double worst = static_cast<double>(L.cols) * ((1 << act.bits) - 1) *
+                           ((1 << (L.bits - 1)) - (L.full_range ? 0 : 1));
       if (fp8 && L.cols > kFp8MaxK)
         fail(where, "K = " + std::to_string(L.cols) + " exceeds " + std::to_string(kFp8MaxK) +
                         ", the longest exact FP8 dot product the format defines");

@@ -27,7 +27,8 @@ InspectSummary inspect(const Checkpoint& ck) {
     l.name = L.name;
     l.kind = L.kind;
     l.shape = L.shape;
-    l.weight_format = weight_format_name(L.format);
+    // "int4 (full)": codes in [-8, 7] (feature int4_full_range).
+    l.weight_format = std::string(weight_format_name(L.format)) + (L.full_range ? " (full)" : "");
     l.bits = L.bits;
     l.granularity = granularity_name(L.granularity);
     l.group_size = L.group_size;
@@ -76,13 +77,13 @@ std::string InspectSummary::to_text() const {
                 has_trace ? ", with a per-op trace" : "", kernels.empty() ? "" : "; kernels: ",
                 kernels.c_str());
   out += buf;
-  std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-8s %4s %-12s %-6s %-18s %10s %10s\n", "layer", "kind", "shape",
+  std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-12s %4s %-12s %-6s %-18s %10s %10s\n", "layer", "kind", "shape",
                 "format", "bits", "granularity", "sparse", "input act", "params", "bytes");
   out += buf;
   for (const LayerSummary& l : layers) {
     std::string shape = shape_str(l.shape);
     std::string gran = l.granularity + (l.group_size ? "/" + std::to_string(l.group_size) : "");
-    std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-8s %4d %-12s %-6s %-18s %10lld %10lld\n", l.name.c_str(),
+    std::snprintf(buf, sizeof buf, "%-28s %-20s %-18s %-12s %4d %-12s %-6s %-18s %10lld %10lld\n", l.name.c_str(),
                   l.kind.c_str(), shape.c_str(), l.weight_format.c_str(), l.bits, gran.c_str(), l.sparsity.c_str(),
                   l.act_mode.c_str(), static_cast<long long>(l.params), static_cast<long long>(l.bytes_stored));
     out += buf;

@@ -12,7 +12,7 @@ namespace qf {
 struct LayerSummary {
   std::string name, kind;
   std::vector<int64_t> shape;   // original weight shape
-  std::string weight_format;    // float32 | int8 | int4 | nm_int8
+  std::string weight_format;    // float32 | int8 | int4 | nm_int8 ...; " (full)" for code_range full
   int bits = 32;
   std::string granularity;      // tensor | channel | group
   int64_t group_size = 0;

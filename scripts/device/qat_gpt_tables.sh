@@ -71,6 +71,12 @@ brown_gpt_w4_ste_lr2e3_late175 $B/brown_gpt_w4_ste_lr2e3_late175.yaml 0
 brown_gpt_w4_ste_lr3e3_late15 $B/brown_gpt_w4_ste_lr3e3_late15.yaml 0
 brown_gpt_w4_ste_late1 $B/brown_gpt_w4_ste_late1.yaml 0
 brown_gpt_w4a8_ste_late1 $B/brown_gpt_w4a8_ste_late1.yaml 0
+gpt_w4_ptq_rtn_full $B/brown_gpt_w4_ste_full.yaml 1
+gpt_w4_ptq_gptq_full $B/brown_gpt_w4_ptq_gptq_full.yaml 1
+brown_gpt_w4_ste_full $B/brown_gpt_w4_ste_full.yaml 0
+brown_gpt_w4a8_ste_full $B/brown_gpt_w4a8_ste_full.yaml 0
+brown_gpt_w4_ste_lr1e3_late1_full $B/brown_gpt_w4_ste_lr1e3_late1_full.yaml 0
+brown_gpt_w4_ste_lr2e3_late1_full $B/brown_gpt_w4_ste_lr2e3_late1_full.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
@@ -86,6 +92,9 @@ gpt_w4_ptq_gptq_of_continued $B/brown_gpt_w4_ptq_gptq.yaml 1 $C
 gpt_w4_ptq_rtn_of_continued_lr1e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3
 gpt_w4_ptq_rtn_of_continued_lr2e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr2e3
 gpt_w4_ptq_rtn_of_continued_lr3e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr3e3
+gpt_w4_ptq_rtn_full_of_continued $B/brown_gpt_w4_ste_full.yaml 1 $C
+gpt_w4_ptq_rtn_full_of_continued_lr1e3 $B/brown_gpt_w4_ste_full.yaml 1 ${C}_lr1e3
+gpt_w4_ptq_rtn_full_of_continued_lr2e3 $B/brown_gpt_w4_ste_full.yaml 1 ${C}_lr2e3
 LIST
 grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only

@@ -1,6 +1,9 @@
 #include "core/quant.h"
+#include "core/quant_scheme.h"
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 namespace qf {
 namespace {
@@ -52,6 +55,33 @@ TEST(ScaleRules, Symmetric) {
   const QuantParams p = symmetric_params(3.0f, r);
   EXPECT_EQ(quantize(3.0f, p, r), 127);
   EXPECT_EQ(quantize(-3.0f, p, r), -127);
+}
+
+TEST(ScaleRules, FullInt4Range) {
+  const QuantRange r = full_quant_range(4);
+  EXPECT_EQ(r.qmin, -8);
+  EXPECT_EQ(r.qmax, 7);
+  EXPECT_EQ(full_quant_range(2).qmin, -2);
+  EXPECT_EQ(full_quant_range(2).qmax, 1);
+  EXPECT_THROW(full_quant_range(8), Error);  // int8 keeps -128 out (VNNI / maddubs pair sums)
+  // The restricted divisor is qmax itself, so restricted scales are unchanged bit for bit.
+  EXPECT_EQ(symmetric_divisor(quant_range(8, true)), 127.0f);
+  EXPECT_EQ(symmetric_divisor(quant_range(4, true)), 7.0f);
+  EXPECT_EQ(symmetric_divisor(r), 7.5f);
+  // GPTQ's symmetric int4: s = max|w| / 7.5, the negative extreme on -8, the positive one
+  // halfway past 7 (7.5 rounds to even 8, then clamps to 7), 16 distinct levels in all.
+  const QuantParams p = symmetric_params(3.0f, r);
+  EXPECT_EQ(p.scale, 3.0f / 7.5f);
+  EXPECT_EQ(quantize(-3.0f, p, r), -8);
+  EXPECT_EQ(quantize(3.0f, p, r), 7);
+  std::set<int32_t> levels;
+  for (int i = -300; i <= 300; ++i) levels.insert(quantize(static_cast<float>(i) / 100.0f, p, r));
+  EXPECT_EQ(levels.size(), 16u);
+  WeightScheme ws;
+  ws.bits = 4;
+  EXPECT_EQ(weight_quant_range(ws).qmin, -7);
+  ws.full_range = true;
+  EXPECT_EQ(weight_quant_range(ws).qmin, -8);
 }
 
 TEST(ScaleRules, AsymmetricContainsZero) {

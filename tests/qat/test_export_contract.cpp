@@ -2,7 +2,8 @@
 // may ask for trains, exports, and is read back and reproduced by the standalone runtime; and
 // what the format cannot hold fails before anything runs.
 //
-// The combinations: weight bits 2..8 x granularity tensor / channel / group (21 weight schemes),
+// The combinations: weight bits 2..8 x granularity tensor / channel / group (21 weight schemes,
+// plus the 9 of 2..4 bits on the full code range, `range: full`),
 // for each kind (linear, conv2d, embedding) with each input-activation scheme its op takes (none,
 // static symmetric, static asymmetric, dynamic per token) and, for the prunable kinds, with and
 // without 2:4 pruning. A model has several layers of a kind, so one run carries several weight
@@ -28,18 +29,21 @@ namespace {
 struct WeightCase {
   int bits;
   const char* granularity;
+  bool full_range = false;  // `range: full` (2..4 bits): codes [-2^(b-1), 2^(b-1)-1]
 };
 
 std::vector<WeightCase> all_weight_schemes() {
   std::vector<WeightCase> out;
   for (int bits = 2; bits <= 8; ++bits)
     for (const char* g : {"tensor", "channel", "group"}) out.push_back({bits, g});
+  for (int bits = 2; bits <= 4; ++bits)
+    for (const char* g : {"tensor", "channel", "group"}) out.push_back({bits, g, true});
   return out;
 }
 
 std::string weights_yaml(const WeightCase& w, int group_size) {
   return std::string("{bits: ") + std::to_string(w.bits) + ", granularity: " + w.granularity +
-         ", group_size: " + std::to_string(group_size) + "}";
+         ", group_size: " + std::to_string(group_size) + (w.full_range ? ", range: full" : "") + "}";
 }
 
 // A data set and the recipe head (model, data, train) one test reuses for all its runs.
@@ -122,8 +126,9 @@ std::vector<std::string> layer_names(const RunSetup& setup, const std::string& k
   return out;
 }
 
-// Runs all 21 weight schemes for one (kind, activation scheme, pruning) case, as many per run as
-// the model has layers of the kind, and checks that the checkpoint stores each layer as asked.
+// Runs all 30 weight schemes (21 restricted, 9 on the full 2..4-bit range) for one (kind,
+// activation scheme, pruning) case, as many per run as the model has layers of the kind, and
+// checks that the checkpoint stores each layer as asked.
 void run_all_weight_schemes(const RunSetup& setup, const std::string& kind, const std::string& inputs_yaml,
                             const std::string& act_mode, bool prune, int group_size,
                             const std::vector<std::string>& dense_layers = {}) {
@@ -149,6 +154,7 @@ void run_all_weight_schemes(const RunSetup& setup, const std::string& kind, cons
       ASSERT_TRUE(layers.count(name)) << name;
       const LayerSummary& l = layers.at(name);
       EXPECT_EQ(l.bits, w.bits) << name;
+      EXPECT_EQ(l.weight_format.find(" (full)") != std::string::npos, w.full_range) << name << " " << l.weight_format;
       EXPECT_EQ(l.granularity, w.granularity) << name;
       EXPECT_EQ(l.act_mode, act_mode) << name;
       const bool pruned = prune && std::find(dense_layers.begin(), dense_layers.end(), name) == dense_layers.end();

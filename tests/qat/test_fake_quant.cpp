@@ -6,6 +6,7 @@
 #include "core/quant.h"
 #include "qat/fake_quant_fn.h"
 #include "qat/fake_quantize.h"
+#include "qat/quantization_modifier.h"
 
 namespace qf::qat {
 namespace {
@@ -55,6 +56,31 @@ TEST(FakeQuant, WeightForwardEqualsCoreBitForBit) {
       EXPECT_TRUE(torch::equal(y.reshape({6, 48}), expected)) << "bits " << bits << " granularity " << granularity_name(g);
     }
   }
+}
+
+// `range: full`: int4 codes [-8, 7] with s = max|w| / 7.5, bit for bit core's rule, through the
+// recipe key; the key is refused where the full range is not defined.
+TEST(FakeQuant, FullInt4RangeFromTheRecipe) {
+  const auto cfg = parse_quantization_modifier(RecipeNode::parse(
+      "weights: {bits: 4, granularity: group, group_size: 16, range: full}\nkinds: [linear]\n", "m.yaml"));
+  ASSERT_TRUE(cfg.qat.defaults.weights.has_value());
+  EXPECT_TRUE(cfg.qat.defaults.weights->scheme.full_range);
+  torch::manual_seed(3);
+  const torch::Tensor w = torch::randn({6, 48});
+  WeightFakeQuant fq(*cfg.qat.defaults.weights, w);
+  const torch::Tensor s = fq->scales(w).reshape({6, 3, 1}).expand({6, 3, 16}).reshape({6, 48}).contiguous();
+  const QuantRange r = full_quant_range(4);
+  const float absmax0 = w[0].narrow(0, 0, 16).abs().max().item<float>();
+  EXPECT_EQ(s[0][0].item<float>(), absmax0 / 7.5f);
+  const torch::Tensor y = fq->forward(w);
+  EXPECT_TRUE(torch::equal(y, core_fake_quantize(w, s, r)));
+  // 16 levels are used: some weight lands on -8 (the groups' negative extremes).
+  EXPECT_EQ(torch::round(y / s).min().item<float>(), -8.0f);
+  for (const char* bad : {"weights: {bits: 8, range: full}\nkinds: [linear]\n",
+                          "weights: {format: q4_0, range: full}\nkinds: [linear]\n",
+                          "weights: {format: fp8_e4m3, range: full}\nkinds: [linear]\n",
+                          "weights: {bits: 4, range: wide}\nkinds: [linear]\n"})
+    EXPECT_THROW(parse_quantization_modifier(RecipeNode::parse(bad, "m.yaml")), std::exception) << bad;
 }
 
 TEST(FakeQuant, ActivationForwardEqualsCoreBitForBit) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -229,6 +230,66 @@ TEST_F(ReaderTest, Int4CodeOutsideRange) {
   packed[3] = 0x08;  // -8 is not a valid symmetric int4 code
   replace_dataset<uint8_t>(path_, "layers/i4/weight", H5T_NATIVE_UINT8, {8, 5}, packed);
   expect_error({"/layers/i4/weight", "code -8 outside [-7, 7]"});
+}
+
+// ---- feature int4_full_range: codes [-8, 7] where the layer says code_range = "full" ----
+
+// The all-kinds content with its int4 layer (and the 4:8 int4 one) quantized on the full range.
+CheckpointContent full_range_content() {
+  CheckpointContent c = all_kinds_content();
+  for (size_t i : {size_t{2}, size_t{4}}) c.layers[i].weight_scheme->full_range = true;
+  return c;
+}
+
+TEST_F(ReaderTest, FullRangeInt4RoundTrips) {
+  CheckpointContent c = full_range_content();
+  // Put a group's largest magnitude on the negative side: it must come back as code -8.
+  c.layers[2].weight.f32[0] = -10.0f;
+  write_checkpoint(path_, c);
+  Checkpoint ck = read_checkpoint(path_);
+  EXPECT_NE(std::find(ck.required_features.begin(), ck.required_features.end(), "int4_full_range"),
+            ck.required_features.end());
+  const LayerWeights& i4 = ck.layers.at("i4");
+  EXPECT_TRUE(i4.full_range);
+  EXPECT_FALSE(ck.layers.at("i8").full_range);
+  const LayerContent& L = c.layers[2];
+  const QuantizedMatrix q = quantize_weight_matrix(
+      L.weight.f32.data(), QuantLayout::make(i4.rows, i4.cols, Granularity::kGroup, 3), *L.weight_scheme);
+  const std::vector<int32_t> codes = unpack_int4_rows(i4.packed.data(), i4.rows, i4.cols);
+  EXPECT_EQ(codes, q.codes);
+  EXPECT_EQ(codes[0], -8);
+  EXPECT_EQ(i4.scales[0], 10.0f / 7.5f);  // max|w| / 7.5
+  EXPECT_TRUE(ck.layers.at("sp48").full_range);
+}
+
+TEST_F(ReaderTest, FullRangeAttributeNeedsTheFeature) {
+  write_checkpoint(path_, full_range_content());
+  test::mutate_h5(path_, [](hid_t f) {
+    H5Adelete(f, "required_features");
+    test::set_string_attr(f, "required_features", "nm_int4");
+  });
+  expect_error({"/layers/i4", "code_range 'full'", "does not list 'int4_full_range'"});
+}
+
+TEST_F(ReaderTest, FullRangeAttributeIsForInt4Weights) {
+  write_checkpoint(path_, full_range_content());
+  test::mutate_h5(path_, [](hid_t f) {
+    hid_t l = H5Gopen2(f, "layers/i8", H5P_DEFAULT);
+    test::set_string_attr(l, "code_range", "full");
+    H5Gclose(l);
+  });
+  expect_error({"/layers/i8", "code_range 'full' is defined for int4, nm_int4 and bs_int4 weights, not int8"});
+}
+
+TEST_F(ReaderTest, FullRangeAttributeValueIsChecked) {
+  write_checkpoint(path_, full_range_content());
+  test::mutate_h5(path_, [](hid_t f) {
+    hid_t l = H5Gopen2(f, "layers/i4", H5P_DEFAULT);
+    H5Adelete(l, "code_range");
+    test::set_string_attr(l, "code_range", "wide");
+    H5Gclose(l);
+  });
+  expect_error({"/layers/i4", "code_range must be 'full'", "'wide'"});
 }
 
 TEST_F(ReaderTest, NonPositiveScale) {

@@ -20,11 +20,13 @@ namespace qf::kernels::test {
 
 void QGemmTester::Test(const KernelTable& table) const {
   std::mt19937 gen(seed_ * 7919u + static_cast<unsigned>(m_ * 131 + n_ * 17 + k_));
-  const int32_t qmax = quant_range(bits_, true).qmax;
+  // 4-bit codes span the nibble's full range [-8, 7] (checkpoint feature int4_full_range), a
+  // superset of the restricted [-7, 7]: every int4 kernel must take both.
+  const QuantRange r = bits_ <= 4 ? full_quant_range(bits_) : quant_range(bits_, true);
   const bool ext = values_ == Values::kExtremes;
-  std::uniform_int_distribution<int32_t> wd(-qmax, qmax), coin(0, 3);
+  std::uniform_int_distribution<int32_t> wd(r.qmin, r.qmax), coin(0, 3);
   std::vector<int32_t> wc(static_cast<size_t>(n_ * k_));
-  for (auto& v : wc) v = ext ? (coin(gen) < 2 ? (coin(gen) & 1 ? qmax : -qmax) : wd(gen)) : wd(gen);
+  for (auto& v : wc) v = ext ? (coin(gen) < 2 ? (coin(gen) & 1 ? r.qmax : r.qmin) : wd(gen)) : wd(gen);
   if (q4_0_) {  // Q4_0-like codes: [-8, 7] times a random sign per (row, group)
     std::uniform_int_distribution<int32_t> d4(-8, 7);
     const int64_t gs = group_ ? group_ : k_;

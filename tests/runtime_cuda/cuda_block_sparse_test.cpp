@@ -104,10 +104,11 @@ struct BSWeight {
 
 BSWeight make_weight(const BSCase& c, std::mt19937& gen, bool extremes) {
   BSWeight b;
-  const int32_t qmax = c.bits == 4 ? 7 : 127;
-  std::uniform_int_distribution<int32_t> wd(-qmax, qmax), coin(0, 3);
+  // int4 codes over the nibble's whole range [-8, 7] (feature int4_full_range); int8 restricted.
+  const int32_t qmin = c.bits == 4 ? -8 : -127, qmax = c.bits == 4 ? 7 : 127;
+  std::uniform_int_distribution<int32_t> wd(qmin, qmax), coin(0, 3);
   b.dense.resize(static_cast<size_t>(c.n * c.k));
-  for (auto& v : b.dense) v = extremes && coin(gen) < 2 ? (coin(gen) & 1 ? qmax : -qmax) : wd(gen);
+  for (auto& v : b.dense) v = extremes && coin(gen) < 2 ? (coin(gen) & 1 ? qmax : qmin) : wd(gen);
   std::uniform_real_distribution<double> u01(0.0, 1.0);
   const int64_t nbr = block_count(c.n, c.br), nbc = block_count(c.k, c.bc);
   for (int64_t R = 0; R < nbr; ++R)

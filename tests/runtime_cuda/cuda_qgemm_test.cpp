@@ -104,7 +104,7 @@ std::string name(const W4Case& c) {
 // Runs one case; returns ||y - ref|| / ||ref||.
 double run_w4(const W4Case& c, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> code(-7, 7), xi(-255, 255), pick(0, 5);
+  std::uniform_int_distribution<int> code(-8, 7), xi(-255, 255), pick(0, 5);
   std::uniform_real_distribution<float> sd(0.002f, 0.05f);
   const int64_t groups = c.gs > 0 ? c.k / c.gs : 1;
   std::vector<int32_t> w(static_cast<size_t>(c.n * c.k), 0);
