@@ -36,7 +36,7 @@
 
 namespace qf::cuda::wgmma {
 
-template <class Op, int kSub, int BN, int kStages, int kCluster>
+template <class Op, int kSub, int BN, int kStages, int kCluster, int kBK = 128, bool kClusterScope = false>
 __global__ void __launch_bounds__(384, 1)
     gemm_kernel_pingpong(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw,
                          const typename Op::Args a) {
@@ -44,7 +44,9 @@ __global__ void __launch_bounds__(384, 1)
   static_assert(kSub == 1 || kSub == 2, "tiles of 64 or 128 rows");
   static_assert(!Op::kPromote || kSub * BN <= 192, "promotion holds two accumulators: at most 2 x 96 registers");
   using Acc = typename Op::Acc;
-  constexpr int kBK = 128;  // codes per stage (one 128-byte swizzle row)
+  // kBK: codes per stage, one swizzle row: 128, or 64 without promotion (twice the stages in the
+  // same shared memory: a deeper ring ahead of the consumers).
+  static_assert(kBK == 128 || (kBK == 64 && !Op::kPromote), "64-code stages: not with promotion");
   constexpr int BM = 64 * kSub;
   constexpr int kABytes = BM * kBK, kStageBytes = kABytes + BN * kBK;
   constexpr int kTurn = 1;  // named barriers kTurn + c: consumer c's turn on the tensor cores
@@ -102,7 +104,7 @@ __global__ void __launch_bounds__(384, 1)
     const int c = wg - 1;
     auto release = [&](int it) {
       mbar_arrive_if(&empty[it % kStages], t == 0);
-      if constexpr (kCluster == 2) mbar_arrive_cluster_if(&empty[it % kStages], rank ^ 1, t == 0);
+      if constexpr (kCluster == 2) mbar_arrive_peer_if<kClusterScope>(&empty[it % kStages], rank ^ 1, t == 0);
     };
     // Stage use `it`: its k32 slices (kk outer, the 64-row halves inner: both halves use the same
     // w slice) into dd as one commit group; `first`: the first slice overwrites dd.
