@@ -156,12 +156,15 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
           {"W8A8 128x256 mc 1", [&] { return w8a8({2, 2, 256, -1, 2}); }},
           {"W8A8 128x256 mc 1 cluster-scope release", [&] { return w8a8({2, 2, 256, -1, 2, 0, 0, 1}); }},
           {"FP8 table (promoted pick)", [&] { return fp8(Fp8Accum::kPromoted, {}); }},
+          {"FP8 promoted 128x128 p", [&] { return fp8(Fp8Accum::kPromoted, {2, 128, 1, 1}); }},
+          {"FP8 promoted 128x192 p", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}); }},
           {"FP8 promoted 128x192 mc p (pairs)", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 2, 1}); }},
           {"FP8 promoted 128x192 mc 1", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 2, -1}); }},
           {"FP8 fast pick", [&] { return fp8(Fp8Accum::kFast, {}); }},
           {"FP8 fast 128x256 p", [&] { return fp8(Fp8Accum::kFast, {2, 256, 1, 1}); }},
           {"FP8 fast pp 64x256 mc", [&] { return fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1}); }},
           {"FP8 fast pp 64x256 mc bk64", [&] { return fp8(Fp8Accum::kFast, {1, 256, 2, 1, 64, 1}); }},
+          {"FP8 fast pp 64x256 bk64", [&] { return fp8(Fp8Accum::kFast, {1, 256, 1, 1, 64, 1}); }},
           {"FP8 fast 128x256 mc p (pairs)", [&] { return fp8(Fp8Accum::kFast, {2, 256, 2, 1}); }},
       };
       std::vector<double> r1(levers.size()), r2(levers.size());

@@ -13,6 +13,7 @@ source "$(dirname "$0")/cuda_build_lib.sh"
 B="${QF_BUILD:-/tmp/qf-cuda-build}"
 log "source ${QF_SRC:-$(git log --oneline -1 2>/dev/null)}"
 cuda_build "$B" qforge_cuda_tests cuda_fp8_bench || exit 1
+mv "$OUT/build.txt" /tmp/qf-build.txt  # (8 files come back at most)
 log "sass: memory barriers in the 8-bit wgmma kernels"
 CUOBJ=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
 LIB=$(find "$B" -name 'libqforge_cuda_fp8_sm90a.a' | head -1)
@@ -32,14 +33,16 @@ log "tests rc=$rc_tests"
 log "memcheck (W8A8 small shapes, every configuration; FP8 ping-pong / multicast pairs)"
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
   --gtest_filter='*W8A8Wgmma*m1_*:*W8A8Wgmma*m3_*:*W8A8Wgmma*m16_*:*W8A8Wgmma*m64_*:*W8A8Wgmma*m100_*:*W8A8Wgmma*m129_*:CudaFp8.Pingpong*' \
-  > "$OUT/memcheck.txt" 2>&1
+  > /tmp/memcheck.txt 2>&1
 log "memcheck rc=$?"
-grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/memcheck.txt" | head -5
+cat /tmp/memcheck.txt >> "$OUT/sanitizers.txt"
+grep -E "ERROR SUMMARY|\[  PASSED|FAILED" /tmp/memcheck.txt | head -5
 log "synccheck (W8A8 M = 16, 100, 1024 x 12800; FP8 ping-pong / multicast pairs)"
 timeout 200 compute-sanitizer --tool synccheck --error-exitcode 9 $B/tests/runtime_cuda/qforge_cuda_tests \
-  --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*:*W8A8Wgmma*m1024_n12800*:CudaFp8.Pingpong*' > "$OUT/synccheck.txt" 2>&1
+  --gtest_filter='*W8A8Wgmma*m16_*:*W8A8Wgmma*m100_*:*W8A8Wgmma*m1024_n12800*:CudaFp8.Pingpong*' > /tmp/synccheck.txt 2>&1
 log "synccheck rc=$?"
-grep -E "ERROR SUMMARY|\[  PASSED|FAILED" "$OUT/synccheck.txt" | head -5
+cat /tmp/synccheck.txt >> "$OUT/sanitizers.txt"
+grep -E "ERROR SUMMARY|\[  PASSED|FAILED" /tmp/synccheck.txt | head -5
 gpu_state() {
   nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu,clocks_throttle_reasons.active --format=csv,noheader |
     sed "s/^/gpu $1: /" | tee -a "$OUT/summary.txt"
@@ -61,9 +64,9 @@ if [ "${QF_NO_NCU:-0}" != 1 ]; then
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   log "ncu: --levers --profile at the card's clock"
   timeout 200 $NCU --clock-control none --section SpeedOfLight --metrics lts__t_bytes.sum,dram__bytes.sum -k regex:gemm \
-    $B/bench/cuda/cuda_fp8_bench --levers --profile > "$OUT/ncu.txt" 2>&1
+    $B/bench/cuda/cuda_fp8_bench --levers --profile > /tmp/ncu.txt 2>&1
   log "ncu rc=$?"
   grep -E "gemm|Duration|SM Frequency|L2 Cache Throughput|Compute \(SM\)|lts__t_bytes|dram__bytes" \
-    "$OUT/ncu.txt" | grep -vE "^==PROF==" | cut -c1-170 > "$OUT/ncu_short.txt"
+    /tmp/ncu.txt | grep -vE "^==PROF==" | cut -c1-170 > "$OUT/ncu_short.txt"
 fi
 log "done"

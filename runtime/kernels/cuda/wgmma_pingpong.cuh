@@ -158,8 +158,12 @@ __global__ void __launch_bounds__(384, 1)
         for (int j = 0; j < kSub; ++j)
           if (row0 + 64 * j < a.m) Op::template epilogue<BN>(a, acc[j], row0 + 64 * j, col0, t);
       } else {
-        // All of K in the tensor core's accumulators, one group in flight behind the newest; the
+        // All of K in the tensor core's accumulators, kDepth groups in flight behind the newest
+        // (8 k32 wgmmas either way: one group of 4 with 128-code stages, three of 2 with 64 --
+        // only one consumer is on the tensor cores at a time, so its own queue must stay full;
+        // with one group behind at 64 codes the ping-pong kernel ran 1.9x slower, run 1); the
         // turn passes as soon as the last group is issued, before waiting for it.
+        constexpr int kDepth = kBK == 64 ? 3 : 1;
         Acc d[kSub][BN / 2];
 #pragma unroll
         for (int j = 0; j < kSub; ++j)
@@ -167,14 +171,14 @@ __global__ void __launch_bounds__(384, 1)
           for (int i = 0; i < BN / 2; ++i) d[j][i] = Acc(0);
         for (int ks = 0; ks < k_steps; ++ks, ++it) {
           issue(it, d, ks == 0);
-          if (ks > 0) {
-            wgmma_wait<1>();
-            release(it - 1);
+          if (ks >= kDepth) {
+            wgmma_wait<kDepth>();
+            release(it - kDepth);
           }
         }
         if (hand_over) named_bar_arrive(kTurn + (c ^ 1), 256);
         wgmma_wait<0>();
-        release(it - 1);
+        for (int r = k_steps < kDepth ? k_steps : kDepth; r > 0; --r) release(it - r);
 #pragma unroll
         for (int j = 0; j < kSub; ++j) {
           fence_regs(d[j]);
