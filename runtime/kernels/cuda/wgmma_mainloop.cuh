@@ -31,10 +31,12 @@
 //    barrier phases run on across tiles, so the producer loads the next tile's first stages while
 //    the consumers are still in the previous tile's epilogue (the epilogue overlaps the copies).
 //    Otherwise one CTA per tile.
-//  * kCluster = 2: CTA pairs multicast the w tile (persistent or not). Correct but measured slower
-//    on the H100 (docs/RESULTS.md), so no launcher picks it by default. kClusterScope: the peer's
-//    stage release as `.release.cluster` (the first form, measured 1.3-1.9x slower) instead of
-//    CUTLASS's default-semantics remote arrive.
+//  * kCluster = 2: CTA pairs multicast the w tile (persistent or not). Correct, but 1-4 % slower
+//    than the plain kernel on the H100 (docs/RESULTS.md, "Multicast, deeper rings and persistent
+//    pairs": under the power cap the pair's lockstep costs more than the halved w reads save), so
+//    no launcher picks it by default. kClusterScope: the peer's stage release as
+//    `.release.cluster` (the first form: ptxas puts a MEMBAR before it, once per stage, 1.3-1.9x
+//    slower) instead of CUTLASS's default-semantics remote arrive.
 // Tile order: M tiles fastest, so CTAs running together share w tiles and the whole x of a wave
 // (M <= ~1k rows) stays in L2 while w streams once.
 // Learned from the public CUTLASS sm90 mainloops, DeepGEMM's promotion scheme and Hopper GEMM
@@ -329,8 +331,8 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide, bool pingpong = true) {
 }
 
 // A launcher's tiles: the forced shape of `req` (consumers and block_n both set) or pick_tiles';
-// persistent unless asked otherwise (persistent < 0) or multicasting (measured faster on the
-// H100: docs/RESULTS.md); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
+// persistent unless asked otherwise (persistent < 0; measured faster on the H100: docs/RESULTS.md)
+// -- multicast (cluster = 2) only when asked (persistent > 0); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
 // Forced shapes run cooperative unless req.pingpong > 0; the pick may choose ping-pong unless
 // req.pingpong < 0 or the stages are asked to hold other than 128 codes (ping-pong has only those).
 template <class Req>

@@ -22,6 +22,10 @@
 //    its rows and multicasts them to both, halving the w bytes read from L2 -- the ping-pong
 //    tiles (64 rows) read w twice as often per product as the cooperative 128-row ones. A stage
 //    is free once the consumers of both CTAs released it (the peer's producer writes into it).
+//    Measured 7-13 % slower than without multicast on the H100 (docs/RESULTS.md, "Multicast,
+//    deeper rings and persistent pairs"; the lockstep pair needs 22 % more cycles), so not picked.
+//  * kBK = 64 (no promotion): 64-code stages, twice as many; measured 1.8x slower (the L2 traffic
+//    doubles with the 64-row x boxes; not understood), kept as a forced option.
 //  * Promoted accumulation (fp8) works the same way per stage as in the cooperative schedule
 //    (wait, add into float32, release), so its results equal those of the cooperative kernel with
 //    the same instruction shape bit for bit; the tests check that, and int8 against the reference.

@@ -74,9 +74,9 @@ __device__ __forceinline__ void mbar_arrive_cluster_if(uint64_t* bar, uint32_t c
 // ClusterBarrier::arrive(cta_id, pred) does: the stage's reads were wgmma (async proxy) reads,
 // complete at the wgmma wait before this, and the peer's producer only refills the stage through
 // the copy engine, so no ordering of this thread's generic-proxy stores (the epilogue's y) at
-// cluster scope is needed. `.release.cluster` (above) asks for that ordering on every stage --
-// which the measured 1.9x slowdown of the multicast kernels is suspected to come from
-// (docs/RESULTS.md, "Multicast, deeper rings and persistent pairs").
+// cluster scope is needed. `.release.cluster` (above) asks for that ordering on every stage:
+// ptxas puts a MEMBAR before it, and the multicast kernels ran 1.3-1.9x slower with it than with
+// this form (H100; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs").
 __device__ __forceinline__ void mbar_arrive_remote_cta_if(uint64_t* bar, uint32_t cta, bool pred) {
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(bar)), "r"(cta));
