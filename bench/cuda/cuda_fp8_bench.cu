@@ -49,6 +49,153 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
 
 
 
+// --levers (branch w8mc; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs"): only
+// the variants that lever asks about, at M = 512 and 1024 on both shapes, in two rounds (the
+// second in reverse order, so drift of the power-capped clock shows as the spread between them),
+// cuBLAS FP16 first and last. One line per variant: us per round, the faster, cuBLAS FP16 / it.
+void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
+  std::vector<int64_t> ms = {512, 1024};
+  if (quick) shapes = {{28672, 8192}}, ms = {1024};
+  if (g_profile) shapes = {{28672, 8192}}, ms = {1024};
+  std::printf("\n| N | K | M | variant | us round 1 | us round 2 | best us | x cuBLAS FP16 |\n|---|---|---|---|---|---|---|---|\n");
+  for (const auto& shape : shapes) {
+    const int64_t n = shape.first, k = shape.second;
+    const int c16 = copies_for(n * k * 2, l2), c8 = copies_for(n * k, l2);
+    std::vector<__half*> w16(c16);
+    for (int i = 0; i < c16; ++i) {
+      w16[i] = static_cast<__half*>(device_alloc(n * k * 2));
+      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
+    }
+    std::vector<uint8_t*> w8(c8);
+    for (int i = 0; i < c8; ++i) {
+      w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
+      fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
+    }
+    std::vector<std::unique_ptr<W8Device>> wi8;
+    for (int i = 0; i < c8; ++i) {
+      auto d = std::make_unique<W8Device>();
+      d->n = n;
+      d->k = d->kpad = k;
+      d->groups = 1;
+      d->codes = device_alloc(n * k);
+      fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(d->codes), n * k / 4, 400 + i);
+      d->scales = device_alloc(n * 4);
+      fill_float<<<256, 256>>>(static_cast<float*>(d->scales), n, 500 + i, 0.001f);
+      d->rowsums = device_alloc(n * 4);
+      fill_bits<<<256, 256>>>(static_cast<uint32_t*>(d->rowsums), n, 600 + i);
+      wi8.push_back(std::move(d));
+    }
+    float* sw = static_cast<float*>(device_alloc(n * 4));
+    float* bias = static_cast<float*>(device_alloc(n * 4));
+    fill_float<<<256, 256>>>(sw, n, 7, 0.01f);
+    fill_float<<<256, 256>>>(bias, n, 8, 0.1f);
+    QF_CUDA_CHECK(cudaGetLastError());
+    for (int64_t m : ms) {
+      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
+      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
+      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+      uint8_t* x8 = static_cast<uint8_t*>(device_alloc(m * k));
+      fill_e4m3<<<1024, 256>>>(x8, m * k, 6);
+      int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
+      fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
+      float* sx = static_cast<float*>(device_alloc(m * 4));
+      fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
+      float* y32 = static_cast<float*>(device_alloc(m * n * 4));
+      const float one = 1.0f, zero = 0.0f;
+      auto cublas = [&] {
+        return time_us([&](int i) {
+          CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
+                                    &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        }, c16);
+      };
+      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) {
+        return time_us([&](int i) {
+          Fp8Gemm g;
+          g.m = m;
+          g.n = n;
+          g.k = k;
+          g.x = x8;
+          g.sx = sx;
+          g.sx_stride = 1;
+          g.w = w8[i];
+          g.sw = sw;
+          g.bias = bias;
+          g.y = y32;
+          if (!fp8_gemm_wgmma(g, acc, tiles)) {
+            std::fprintf(stderr, "fp8 wgmma refused the operands\n");
+            std::exit(1);
+          }
+        }, c8);
+      };
+      auto w8a8 = [&](W8Config cfg) {
+        W8Acts a;
+        a.codes = xi8;
+        a.ldx = k;
+        a.is_unsigned = false;
+        a.scales = sx;
+        a.per_row = true;
+        W8Epilogue e;
+        e.bias = bias;
+        e.y = y32;
+        return time_us([&](int i) { w8a8_gemm(*wi8[i], m, a, e, nullptr, cfg); }, c8);
+      };
+      struct Lever {
+        const char* name;
+        std::function<double()> run;
+      };
+      const std::vector<Lever> levers = {
+          {"W8A8 pick", [&] { return w8a8({}); }},
+          {"W8A8 pp 64x256", [&] { return w8a8({2, 1, 256, 1, 1, 0, 1}); }},
+          {"W8A8 pp 64x256 mc", [&] { return w8a8({2, 1, 256, 1, 2, 0, 1}); }},
+          {"W8A8 pp 64x256 mc cluster-scope release", [&] { return w8a8({2, 1, 256, 1, 2, 0, 1, 1}); }},
+          {"W8A8 pp 64x256 bk64", [&] { return w8a8({2, 1, 256, 1, 1, 64, 1}); }},
+          {"W8A8 pp 64x256 mc bk64", [&] { return w8a8({2, 1, 256, 1, 2, 64, 1}); }},
+          {"W8A8 128x256 p", [&] { return w8a8({2, 2, 256, 1}); }},
+          {"W8A8 128x256 mc p (pairs)", [&] { return w8a8({2, 2, 256, 1, 2}); }},
+          {"W8A8 128x256 mc 1", [&] { return w8a8({2, 2, 256, -1, 2}); }},
+          {"W8A8 128x256 mc 1 cluster-scope release", [&] { return w8a8({2, 2, 256, -1, 2, 0, 0, 1}); }},
+          {"FP8 table (promoted pick)", [&] { return fp8(Fp8Accum::kPromoted, {}); }},
+          {"FP8 promoted 128x128 p", [&] { return fp8(Fp8Accum::kPromoted, {2, 128, 1, 1}); }},
+          {"FP8 promoted 128x192 p", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 1, 1}); }},
+          {"FP8 promoted 128x192 mc p (pairs)", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 2, 1}); }},
+          {"FP8 promoted 128x192 mc 1", [&] { return fp8(Fp8Accum::kPromoted, {2, 192, 2, -1}); }},
+          {"FP8 fast pick", [&] { return fp8(Fp8Accum::kFast, {}); }},
+          {"FP8 fast 128x256 p", [&] { return fp8(Fp8Accum::kFast, {2, 256, 1, 1}); }},
+          {"FP8 fast pp 64x256 mc", [&] { return fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1}); }},
+          {"FP8 fast pp 64x256 mc bk64", [&] { return fp8(Fp8Accum::kFast, {1, 256, 2, 1, 64, 1}); }},
+          {"FP8 fast pp 64x256 bk64", [&] { return fp8(Fp8Accum::kFast, {1, 256, 1, 1, 64, 1}); }},
+          {"FP8 fast 128x256 mc p (pairs)", [&] { return fp8(Fp8Accum::kFast, {2, 256, 2, 1}); }},
+      };
+      std::vector<double> r1(levers.size()), r2(levers.size());
+      const double c_first = cublas();
+      for (size_t i = 0; i < levers.size(); ++i) r1[i] = levers[i].run();
+      for (size_t i = levers.size(); i-- > 0;) r2[i] = g_profile ? r1[i] : levers[i].run();  // ncu: once each
+      const double c_last = cublas();
+      const double c16best = std::min(c_first, c_last);
+      std::printf("| %ld | %ld | %ld | cuBLAS FP16 (first / last) | %.1f | %.1f | %.1f | 1.00 |\n", long(n), long(k), long(m),
+                  c_first, c_last, c16best);
+      for (size_t i = 0; i < levers.size(); ++i) {
+        const double b = std::min(r1[i], r2[i]);
+        std::printf("| %ld | %ld | %ld | %s | %.1f | %.1f | %.1f | %.2f |\n", long(n), long(k), long(m), levers[i].name, r1[i],
+                    r2[i], b, c16best / b);
+      }
+      std::fflush(stdout);
+      device_free(x);
+      device_free(y);
+      device_free(x8);
+      device_free(xi8);
+      device_free(sx);
+      device_free(y32);
+    }
+    for (auto* p : w16) device_free(p);
+    for (auto* p : w8) device_free(p);
+    wi8.clear();
+    device_free(sw);
+    device_free(bias);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,7 +210,8 @@ int main(int argc, char** argv) {
           "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
           "{(8192,8192), (28672,8192)} x M in {16, 128, 512, 1024}; prints two markdown tables (FP8 as it\n"
           "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
-          "each kernel run once untimed (for ncu).\n");
+          "each kernel run once untimed (for ncu). --levers: only the multicast / deep-ring / persistent-pair\n"
+          "variants (branch w8mc) at M = 512, 1024, two rounds (with --quick: 28672x8192, M = 1024).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--profile")) {
@@ -75,6 +223,11 @@ int main(int argc, char** argv) {
       shapes = {{8192, 8192}};
       ms = {1024};
     }
+  }
+  bool levers = false, quick = false;
+  for (int i = 1; i < argc; ++i) {
+    levers = levers || !std::strcmp(argv[i], "--levers");
+    quick = quick || !std::strcmp(argv[i], "--quick");
   }
   std::string why;
   if (!device_available(&why)) {
@@ -89,6 +242,11 @@ int main(int argc, char** argv) {
   const int64_t l2 = describe_device();
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
+  if (levers) {
+    run_levers(h, l2, quick);
+    cublasDestroy(h);
+    return 0;
+  }
 
   std::vector<std::string> w8rows;
   std::printf("\n| N | K | M | cuBLAS FP16 us, first / last | TFLOP/s | FP8 (table) us, first / last | TFLOP/s | x FP16 | FP8 fast-acc us | "

@@ -295,6 +295,15 @@ TEST(CudaFp8, PingpongBitIdenticalToCooperative) {
       {Fp8Accum::kFast, {1, 256, 1, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong vs 128x256"},
       {Fp8Accum::kFast, {2, 128, 1, 1, 0, 1}, {2, 128, 1, 1}, "fast 128x128 ping-pong vs 128x128"},
       {Fp8Accum::kFast, {1, 256, 2, 1, 0, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong multicast vs 128x256"},
+      // Branch w8mc: deeper rings (64-code stages), the cluster-scope release form, persistent
+      // multicast pairs -- the same wgmma sequence per accumulator, so the same bits.
+      {Fp8Accum::kFast, {1, 256, 1, 1, 64, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong 64-code stages vs 128x256"},
+      {Fp8Accum::kFast, {1, 256, 2, 1, 64, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong multicast 64-code vs 128x256"},
+      {Fp8Accum::kFast, {1, 256, 2, 1, 0, 1, 1}, {2, 256, 1, 1}, "fast 64x256 ping-pong multicast cluster-scope vs 128x256"},
+      {Fp8Accum::kFast, {2, 256, 2, 1}, {2, 256, 1, 1}, "fast 128x256 multicast persistent pairs vs 128x256"},
+      {Fp8Accum::kFast, {2, 256, 2, -1, 0, 0, 1}, {2, 256, 1, 1}, "fast 128x256 multicast cluster-scope vs 128x256"},
+      {Fp8Accum::kPromoted, {2, 192, 2, 1}, {2, 192, 1, 1}, "promoted 128x192 multicast persistent pairs vs 128x192"},
+      {Fp8Accum::kPromoted, {2, 192, 2, -1, 0, 0, 1}, {2, 192, 1, 1}, "promoted 128x192 multicast cluster-scope vs 128x192"},
       {Fp8Accum::kFast, {0, 0}, {0, 0, 1, 0, 0, -1}, "fast pick vs pick without ping-pong"},
       {Fp8Accum::kPromoted, {0, 0}, {0, 0, 1, 0, 0, -1}, "promoted pick vs pick without ping-pong"},
   };

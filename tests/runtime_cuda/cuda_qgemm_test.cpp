@@ -431,7 +431,8 @@ std::string name(const W8Config& k) {
   return "kernel " + std::to_string(k.kernel) + " tiles " + std::to_string(64 * k.consumers) + "x" +
          std::to_string(k.block_n) + (k.persistent > 0 ? " persistent" : k.persistent < 0 ? " one CTA per tile" : "") +
          (k.cluster == 2 ? " multicast" : "") + (k.block_k == 64 ? " 64-code stages" : "") +
-         (k.pingpong > 0 ? " ping-pong" : k.pingpong < 0 ? " no ping-pong" : "");
+         (k.pingpong > 0 ? " ping-pong" : k.pingpong < 0 ? " no ping-pong" : "") +
+         (k.release_cluster_scope > 0 ? " cluster-scope release" : "");
 }
 
 // Runs case c with each kernel configuration in `kernels`, every output bit-compared with the
@@ -590,6 +591,14 @@ std::vector<W8Config> all_w8_kernels() {
   v.push_back(W8Config{2, 2, 128, 1, 1, 0, 1});
   v.push_back(W8Config{2, 1, 256, 1, 2, 0, 1});  // CTA pairs multicasting w
   v.push_back(W8Config{2, 0, 0, 0, 1, 0, -1});
+  // Multicast, deeper rings, persistent pairs (branch w8mc): ping-pong 64 x 256 with 64-code
+  // stages, plain and multicast; multicast with the first (cluster-scope) stage release, ping-pong
+  // and cooperative; cooperative 128 x 256 multicast on persistent CTA pairs.
+  v.push_back(W8Config{2, 1, 256, 1, 1, 64, 1});
+  v.push_back(W8Config{2, 1, 256, 1, 2, 64, 1});
+  v.push_back(W8Config{2, 1, 256, 1, 2, 0, 1, 1});
+  v.push_back(W8Config{2, 2, 256, -1, 2, 0, 0, 1});
+  v.push_back(W8Config{2, 2, 256, 1, 2});
   return v;
 }
 

@@ -182,13 +182,16 @@ struct W8Epilogue {
 // it runs -- sm_90a GPU, per-channel scales -- and M >= kW8WgmmaMinM, else mma.sync),
 // 1 = the mma.sync kernel, 2 = the wgmma kernel (throws where it cannot run). consumers
 // (BM / 64), block_n, persistent (1 on, -1 off) and cluster (2: CTA pairs multicast the w tile;
-// not persistent, except on the ping-pong schedule, which always is) and block_k (codes per pipeline stage: 128, or 64 with 128-row tiles; 0 = 128)
+// persistent only with persistent = 1, the ping-pong schedule always is) and block_k (codes per
+// pipeline stage: 128, or 64 with 128-row tiles and ping-pong 64 x 256; 0 = 128)
 // set the wgmma kernel's tiles (0 = pick), as fp8_gemm.h's Fp8Tiles; pingpong as there (1: the
-// forced shape on the ping-pong schedule, -1: the pick never chooses it).
+// forced shape on the ping-pong schedule, -1: the pick never chooses it); release_cluster_scope as
+// there (1: multicast's first stage-release form).
 struct W8Config {
   int kernel = 0;
   int consumers = 0, block_n = 0, persistent = 0, cluster = 1, block_k = 0;
   int pingpong = 0;
+  int release_cluster_scope = 0;
 };
 void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream = nullptr,
                W8Config cfg = {});

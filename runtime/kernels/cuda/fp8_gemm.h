@@ -41,9 +41,14 @@ enum class Fp8Accum { kPromoted, kFast };
 // cluster = 2: CTA pairs along M share the w tile through the copy engine's multicast (the
 // cooperative 128-row tiles, and ping-pong 64 x 256 fast); 1: each CTA loads its own. Applies when consumers and block_n are set.
 // persistent = 0 or 1: one CTA per SM walks the tiles (wgmma_mainloop.cuh), the next tile's loads
-// overlapping this one's epilogue (measured faster); -1: one CTA per tile (always with cluster = 2).
-// block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles,
-// no multicast: twice the stages in the same shared memory).
+// overlapping this one's epilogue (measured faster); -1: one CTA per tile. With cluster = 2 only
+// persistent = 1 walks (pairs of CTAs, widest tiles), 0 and -1 run one CTA per tile.
+// block_k: codes per pipeline stage, 128 (0 = 128) or 64 (fast accumulation, 128-row tiles
+// without multicast, or ping-pong 64 x 256 with or without: twice the stages in the same shared
+// memory).
+// release_cluster_scope = 1 (multicast, 128-code stages, widest cooperative tiles one CTA per tile
+// or ping-pong 64 x 256): the first form of the peer's stage release (`.release.cluster`), kept to
+// measure against the default-semantics release that runs otherwise.
 // pingpong = 1: the forced shape on the ping-pong schedule (wgmma_pingpong.cuh: each of two
 // consumer warpgroups owns a whole tile of 64 * consumers x block_n rows and columns, the two take
 // turns on the tensor cores so one's epilogue runs under the other's MMAs; always persistent,
@@ -57,6 +62,7 @@ struct Fp8Tiles {
   int persistent = 0;
   int block_k = 0;
   int pingpong = 0;
+  int release_cluster_scope = 0;
 };
 
 // True when this process's GPU runs the wgmma kernel (compute capability 9.0, a binary built with

@@ -31,8 +31,12 @@
 //    barrier phases run on across tiles, so the producer loads the next tile's first stages while
 //    the consumers are still in the previous tile's epilogue (the epilogue overlaps the copies).
 //    Otherwise one CTA per tile.
-//  * kCluster = 2 (not persistent): CTA pairs multicast the w tile. Correct but measured slower on
-//    the H100 (docs/RESULTS.md), so no launcher picks it by default.
+//  * kCluster = 2: CTA pairs multicast the w tile (persistent or not). Correct, but 1-4 % slower
+//    than the plain kernel on the H100 (docs/RESULTS.md, "Multicast, deeper rings and persistent
+//    pairs": under the power cap the pair's lockstep costs more than the halved w reads save), so
+//    no launcher picks it by default. kClusterScope: the peer's stage release as
+//    `.release.cluster` (the first form: ptxas puts a MEMBAR before it, once per stage, 1.3-1.9x
+//    slower) instead of CUTLASS's default-semantics remote arrive.
 // Tile order: M tiles fastest, so CTAs running together share w tiles and the whole x of a wave
 // (M <= ~1k rows) stays in L2 while w streams once.
 // Learned from the public CUTLASS sm90 mainloops, DeepGEMM's promotion scheme and Hopper GEMM
@@ -68,12 +72,15 @@ constexpr int stages_for() {
   return std::min(8 * 128 / kBK, (200 * 1024) / ((64 * kConsumers + BN) * kBK));
 }
 
-template <class Op, int kConsumers, int BN, int kBK, int kStages, int kCluster, bool kPersistent>
+template <class Op, int kConsumers, int BN, int kBK, int kStages, int kCluster, bool kPersistent,
+          bool kClusterScope = false>
 __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
     gemm_kernel(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw,
                 const typename Op::Args a) {
 #ifdef QF_WGMMA
-  static_assert(!(kPersistent && kCluster != 1), "persistent CTAs do not multicast");
+  // kPersistent with kCluster = 2: gridDim.x is even and the tile count is even (M tiles padded
+  // to an even count), so CTAs 2p and 2p + 1 of a pair walk tiles 2p + j * gridDim.x and
+  // 2p + 1 + j * gridDim.x -- neighbouring M tiles of one N tile -- in lockstep, the same number.
   static_assert(kBK == 128 || (kBK == 64 && !Op::kPromote), "64-code stages: not with promotion");
   using Acc = typename Op::Acc;
   constexpr int BM = 64 * kConsumers;
@@ -139,7 +146,7 @@ __global__ void __launch_bounds__((kConsumers + 1) * 128, 1)
     // the multicast kernel twice as slow as the plain one.)
     auto release = [&](int it) {
       mbar_arrive_if(&empty[it % kStages], t == 0);
-      if constexpr (kCluster == 2) mbar_arrive_cluster_if(&empty[it % kStages], rank ^ 1, t == 0);
+      if constexpr (kCluster == 2) mbar_arrive_peer_if<kClusterScope>(&empty[it % kStages], rank ^ 1, t == 0);
     };
     // Waits for stage use `it`, issues its four k32 wgmmas into dd and commits them as one group;
     // `first`: the first wgmma overwrites dd.
@@ -288,6 +295,7 @@ struct Tiles {
   bool persistent = false;
   int block_k = 128;
   bool pingpong = false;
+  bool cluster_scope = false;  // multicast: the peer's stage release as .release.cluster (the first form)
 };
 
 // The widest tiles that still give 1.5 waves (wider tiles read fewer bytes per product from L2):
@@ -323,8 +331,8 @@ inline Tiles pick_tiles(int64_t m, int64_t n, int wide, bool pingpong = true) {
 }
 
 // A launcher's tiles: the forced shape of `req` (consumers and block_n both set) or pick_tiles';
-// persistent unless asked otherwise (persistent < 0) or multicasting (measured faster on the
-// H100: docs/RESULTS.md); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
+// persistent unless asked otherwise (persistent < 0; measured faster on the H100: docs/RESULTS.md)
+// -- multicast (cluster = 2) only when asked (persistent > 0); block_k 128 unless set. Req: W8Config or Fp8Tiles (the same fields).
 // Forced shapes run cooperative unless req.pingpong > 0; the pick may choose ping-pong unless
 // req.pingpong < 0 or the stages are asked to hold other than 128 codes (ping-pong has only those).
 template <class Req>
@@ -338,39 +346,53 @@ inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
     t.cluster = req.cluster;
     t.pingpong = req.pingpong > 0;
   }
-  t.persistent = t.pingpong || (t.cluster == 1 && req.persistent >= 0);
+  // Multicast runs persistent only when asked (persistent > 0); one CTA per tile otherwise.
+  t.persistent = t.pingpong || (t.cluster == 1 ? req.persistent >= 0 : req.persistent > 0);
   t.block_k = req.block_k > 0 ? req.block_k : 128;
+  t.cluster_scope = req.release_cluster_scope > 0;
   return t;
 }
 
-template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent, int kBK = 128>
+template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent, int kBK = 128, bool kClusterScope = false>
 void launch(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
   constexpr int BM = 64 * kConsumers, kStages = stages_for<kConsumers, BN, kBK>();
   constexpr int smem = smem_bytes<kConsumers, BN, kBK, kStages>();
-  auto kernel = gemm_kernel<Op, kConsumers, BN, kBK, kStages, kCluster, kPersistent>;
+  auto kernel = gemm_kernel<Op, kConsumers, BN, kBK, kStages, kCluster, kPersistent, kClusterScope>;
+  cudaLaunchConfig_t cfg = {};
+  cfg.blockDim = dim3((kConsumers + 1) * 128);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = kCluster > 1 ? 1 : 0;
+  // Persistent CTAs: one per SM, or (pairs) as many pairs as can be resident at once (an even
+  // count: the pairs' tile walk needs it).
+  static int resident = 0;
   static std::once_flag once;
-  std::call_once(once, [&] { QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
+  std::call_once(once, [&] {
+    QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    resident = device_info().sms;
+    if (kCluster > 1) {
+      cfg.gridDim = dim3(static_cast<unsigned>(resident));
+      int clusters = 0;
+      QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+      resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
+    }
+  });
   const CUtensorMap tx = make_map(x, BM, kBK), tw = make_map(w, BN / kCluster, kBK);
   const int64_t m_tiles = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster * kCluster;
   const int64_t tiles = m_tiles * ((a.n + BN - 1) / BN);
-  const int64_t blocks = kPersistent ? std::min<int64_t>(tiles, device_info().sms) : tiles;
+  const int64_t blocks = kPersistent ? std::min<int64_t>(tiles, resident) : tiles;
   cudaError_t e;
   if constexpr (kCluster == 1) {
     kernel<<<static_cast<unsigned>(blocks), (kConsumers + 1) * 128, smem, stream>>>(tx, tw, a);
     e = cudaGetLastError();
   } else {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(static_cast<unsigned>(blocks));
-    cfg.blockDim = dim3((kConsumers + 1) * 128);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = kCluster;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cfg.gridDim = dim3(static_cast<unsigned>(blocks));  // even: tiles and resident are
     e = cudaLaunchKernelEx(&cfg, kernel, tx, tw, a);
   }
   if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching a wgmma GEMM");
@@ -393,12 +415,12 @@ bool launch_plain(const Operand& x, const Operand& w, const typename Op::Args& a
   return false;
 }
 
-template <class Op, int kSub, int BN, int kCluster>
+template <class Op, int kSub, int BN, int kCluster, int kBK = 128, bool kClusterScope = false>
 void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
-  // The ring of the cooperative kernel with 128-code stages: one tile's x rows and w rows a stage.
-  constexpr int BM = 64 * kSub, kStages = stages_for<kSub, BN, 128>();
-  constexpr int smem = smem_bytes<kSub, BN, 128, kStages>();
-  auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages, kCluster>;
+  // The ring of the cooperative kernel: one tile's x rows and w rows a stage.
+  constexpr int BM = 64 * kSub, kStages = stages_for<kSub, BN, kBK>();
+  constexpr int smem = smem_bytes<kSub, BN, kBK, kStages>();
+  auto kernel = gemm_kernel_pingpong<Op, kSub, BN, kStages, kCluster, kBK, kClusterScope>;
   cudaLaunchConfig_t cfg = {};
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -425,7 +447,7 @@ void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args
       resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
     }
   });
-  const CUtensorMap tx = make_map(x, BM, 128), tw = make_map(w, BN / kCluster, 128);
+  const CUtensorMap tx = make_map(x, BM, kBK), tw = make_map(w, BN / kCluster, kBK);
   const int64_t m_items = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster;
   const int64_t items = m_items * ((a.n + BN - 1) / BN);
   cfg.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>(items * kCluster, resident)));
@@ -435,11 +457,21 @@ void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args
 
 // The ping-pong tiles: without promotion 64 x 256 and 128 x 128 (128 accumulator registers per
 // thread), with it 64 x 128 and 64 x 192 (two accumulators of up to 96).
-// (cluster = 2: CTA pairs multicasting the w tile, 64 x 256 without promotion only.)
+// (cluster = 2: CTA pairs multicasting the w tile, 64 x 256 without promotion only; 64-code
+// stages: 64 x 256 without promotion, plain or multicast; the first, cluster-scope release form
+// of the multicast: 64 x 256, 128-code stages.)
 template <class Op>
 bool launch_pingpong_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s,
                            const Tiles& t) {
-  if (t.block_k != 128) return false;
+  if constexpr (!Op::kPromote) {
+    if (t.block_k == 64 && t.consumers == 1 && t.block_n == 256 && !t.cluster_scope) {
+      if (t.cluster == 2) return launch_pingpong<Op, 1, 256, 2, 64>(x, w, a, s), true;
+      if (t.cluster == 1) return launch_pingpong<Op, 1, 256, 1, 64>(x, w, a, s), true;
+    }
+    if (t.block_k == 128 && t.consumers == 1 && t.block_n == 256 && t.cluster == 2 && t.cluster_scope)
+      return launch_pingpong<Op, 1, 256, 2, 128, true>(x, w, a, s), true;
+  }
+  if (t.block_k != 128 || t.cluster_scope) return false;
   if constexpr (Op::kPromote) {
     if (t.cluster != 1) return false;
     if (t.consumers == 1 && t.block_n == 128) return launch_pingpong<Op, 1, 128, 1>(x, w, a, s), true;
@@ -463,8 +495,8 @@ void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a
       throw Error("cuda wgmma GEMM: no ping-pong kernel for tiles of " + std::to_string(64 * t.consumers) + " x " +
                   std::to_string(t.block_n) + (Op::kPromote ? " with promoted accumulation" : "") +
                   (t.cluster == 2 ? ", multicast" : "") +
-                  " (64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 not promoted; 128-code stages; multicast: "
-                  "64 x 256 not promoted)");
+                  " (64 x 128 or 64 x 192 promoted, 64 x 256 or 128 x 128 not promoted; 128-code stages, 64 for "
+                  "64 x 256 not promoted; multicast: 64 x 256 not promoted)");
     return;
   }
   bool ok = false;
@@ -479,12 +511,18 @@ void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a
   }
   if (t.block_k != 128) {
     throw Error("cuda wgmma GEMM: 64-code stages run 128 x 128 or 128 x 256 tiles without promotion or multicast");
-  } else if (t.cluster == 2 && !t.persistent) {  // w multicast over CTA pairs: the 128-row tiles only
-    if (t.consumers == 2 && t.block_n == 128) {
+  } else if (t.cluster == 2) {  // w multicast over CTA pairs: the 128-row tiles only
+    constexpr int kWide = Op::kPromote ? 192 : 256;
+    if (t.cluster_scope) {  // the first release form: one CTA per tile, widest tiles only
+      if (!t.persistent && t.consumers == 2 && t.block_n == kWide) {
+        launch<Op, 2, kWide, 2, false, 128, true>(x, w, a, s);
+        ok = true;
+      }
+    } else if (t.consumers == 2 && t.block_n == 128 && !t.persistent) {
       launch<Op, 2, 128, 2, false>(x, w, a, s);
       ok = true;
-    } else if (t.consumers == 2 && t.block_n == (Op::kPromote ? 192 : 256)) {
-      launch<Op, 2, Op::kPromote ? 192 : 256, 2, false>(x, w, a, s);
+    } else if (t.consumers == 2 && t.block_n == kWide) {
+      t.persistent ? launch<Op, 2, kWide, 2, true>(x, w, a, s) : launch<Op, 2, kWide, 2, false>(x, w, a, s);
       ok = true;
     }
   } else if (t.cluster == 1) {
@@ -496,7 +534,7 @@ void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a
                 std::to_string(t.block_n) + (Op::kPromote ? " with promoted accumulation" : "") +
                 (t.cluster == 2 ? ", multicast" : "") + (t.persistent ? ", persistent" : "") +
                 " (64 or 128 rows by 64, 128, 192 (promoted) or 256 (not promoted) columns; multicast: 128 rows, "
-                "not persistent)");
+                "persistent only at the widest)");
 }
 
 }  // namespace qf::cuda::wgmma

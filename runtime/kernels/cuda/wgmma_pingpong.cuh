@@ -22,6 +22,10 @@
 //    its rows and multicasts them to both, halving the w bytes read from L2 -- the ping-pong
 //    tiles (64 rows) read w twice as often per product as the cooperative 128-row ones. A stage
 //    is free once the consumers of both CTAs released it (the peer's producer writes into it).
+//    Measured 7-13 % slower than without multicast on the H100 (docs/RESULTS.md, "Multicast,
+//    deeper rings and persistent pairs"; the lockstep pair needs 22 % more cycles), so not picked.
+//  * kBK = 64 (no promotion): 64-code stages, twice as many; measured 1.8x slower (the L2 traffic
+//    doubles with the 64-row x boxes; not understood), kept as a forced option.
 //  * Promoted accumulation (fp8) works the same way per stage as in the cooperative schedule
 //    (wait, add into float32, release), so its results equal those of the cooperative kernel with
 //    the same instruction shape bit for bit; the tests check that, and int8 against the reference.
@@ -36,7 +40,7 @@
 
 namespace qf::cuda::wgmma {
 
-template <class Op, int kSub, int BN, int kStages, int kCluster>
+template <class Op, int kSub, int BN, int kStages, int kCluster, int kBK = 128, bool kClusterScope = false>
 __global__ void __launch_bounds__(384, 1)
     gemm_kernel_pingpong(const __grid_constant__ CUtensorMap tx, const __grid_constant__ CUtensorMap tw,
                          const typename Op::Args a) {
@@ -44,7 +48,9 @@ __global__ void __launch_bounds__(384, 1)
   static_assert(kSub == 1 || kSub == 2, "tiles of 64 or 128 rows");
   static_assert(!Op::kPromote || kSub * BN <= 192, "promotion holds two accumulators: at most 2 x 96 registers");
   using Acc = typename Op::Acc;
-  constexpr int kBK = 128;  // codes per stage (one 128-byte swizzle row)
+  // kBK: codes per stage, one swizzle row: 128, or 64 without promotion (twice the stages in the
+  // same shared memory: a deeper ring ahead of the consumers).
+  static_assert(kBK == 128 || (kBK == 64 && !Op::kPromote), "64-code stages: not with promotion");
   constexpr int BM = 64 * kSub;
   constexpr int kABytes = BM * kBK, kStageBytes = kABytes + BN * kBK;
   constexpr int kTurn = 1;  // named barriers kTurn + c: consumer c's turn on the tensor cores
@@ -102,7 +108,7 @@ __global__ void __launch_bounds__(384, 1)
     const int c = wg - 1;
     auto release = [&](int it) {
       mbar_arrive_if(&empty[it % kStages], t == 0);
-      if constexpr (kCluster == 2) mbar_arrive_cluster_if(&empty[it % kStages], rank ^ 1, t == 0);
+      if constexpr (kCluster == 2) mbar_arrive_peer_if<kClusterScope>(&empty[it % kStages], rank ^ 1, t == 0);
     };
     // Stage use `it`: its k32 slices (kk outer, the 64-row halves inner: both halves use the same
     // w slice) into dd as one commit group; `first`: the first slice overwrites dd.
@@ -156,8 +162,12 @@ __global__ void __launch_bounds__(384, 1)
         for (int j = 0; j < kSub; ++j)
           if (row0 + 64 * j < a.m) Op::template epilogue<BN>(a, acc[j], row0 + 64 * j, col0, t);
       } else {
-        // All of K in the tensor core's accumulators, one group in flight behind the newest; the
+        // All of K in the tensor core's accumulators, kDepth groups in flight behind the newest
+        // (8 k32 wgmmas either way: one group of 4 with 128-code stages, three of 2 with 64 --
+        // only one consumer is on the tensor cores at a time, so its own queue must stay full;
+        // with one group behind at 64 codes the ping-pong kernel ran 1.9x slower, run 1); the
         // turn passes as soon as the last group is issued, before waiting for it.
+        constexpr int kDepth = kBK == 64 ? 3 : 1;
         Acc d[kSub][BN / 2];
 #pragma unroll
         for (int j = 0; j < kSub; ++j)
@@ -165,14 +175,14 @@ __global__ void __launch_bounds__(384, 1)
           for (int i = 0; i < BN / 2; ++i) d[j][i] = Acc(0);
         for (int ks = 0; ks < k_steps; ++ks, ++it) {
           issue(it, d, ks == 0);
-          if (ks > 0) {
-            wgmma_wait<1>();
-            release(it - 1);
+          if (ks >= kDepth) {
+            wgmma_wait<kDepth>();
+            release(it - kDepth);
           }
         }
         if (hand_over) named_bar_arrive(kTurn + (c ^ 1), 256);
         wgmma_wait<0>();
-        release(it - 1);
+        for (int r = k_steps < kDepth ? k_steps : kDepth; r > 0; --r) release(it - r);
 #pragma unroll
         for (int j = 0; j < kSub; ++j) {
           fence_regs(d[j]);

@@ -70,6 +70,28 @@ __device__ __forceinline__ void mbar_arrive_cluster_if(uint64_t* bar, uint32_t c
       "r"(static_cast<int>(pred))
       : "memory");
 }
+// The same arrival with the PTX default semantics (.release at .cta scope), as CUTLASS's
+// ClusterBarrier::arrive(cta_id, pred) does: the stage's reads were wgmma (async proxy) reads,
+// complete at the wgmma wait before this, and the peer's producer only refills the stage through
+// the copy engine, so no ordering of this thread's generic-proxy stores (the epilogue's y) at
+// cluster scope is needed. `.release.cluster` (above) asks for that ordering on every stage:
+// ptxas puts a MEMBAR before it, and the multicast kernels ran 1.3-1.9x slower with it than with
+// this form (H100; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs").
+__device__ __forceinline__ void mbar_arrive_remote_cta_if(uint64_t* bar, uint32_t cta, bool pred) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(bar)), "r"(cta));
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.shared::cluster.b64 _, [%0];\n}\n" ::"r"(remote),
+               "r"(static_cast<int>(pred))
+               : "memory");
+}
+// Releases stage barrier `bar` to the peer CTA of a pair: kClusterScope picks the form above.
+template <bool kClusterScope>
+__device__ __forceinline__ void mbar_arrive_peer_if(uint64_t* bar, uint32_t cta, bool pred) {
+  if constexpr (kClusterScope)
+    mbar_arrive_cluster_if(bar, cta, pred);
+  else
+    mbar_arrive_remote_cta_if(bar, cta, pred);
+}
 __device__ __forceinline__ void mbar_arrive_if(uint64_t* bar, bool pred) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %1, 0;\n@p mbarrier.arrive.shared::cta.b64 _, [%0];\n}\n" ::"r"(
                    smem_u32(bar)),
