@@ -46,33 +46,25 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
   }
 }
 
-
-
-
-// --levers (branch w8mc; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs"): only
-// the variants that lever asks about, at M = 512 and 1024 on both shapes, in two rounds (the
-// second in reverse order, so drift of the power-capped clock shows as the spread between them),
-// cuBLAS FP16 first and last. One line per variant: us per round, the faster, cuBLAS FP16 / it.
-void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
-  std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
-  std::vector<int64_t> ms = {512, 1024};
-  if (quick) shapes = {{28672, 8192}}, ms = {1024};
-  if (g_profile) shapes = {{28672, 8192}}, ms = {1024};
-  std::printf("\n| N | K | M | variant | us round 1 | us round 2 | best us | x cuBLAS FP16 |\n|---|---|---|---|---|---|---|---|\n");
-  for (const auto& shape : shapes) {
-    const int64_t n = shape.first, k = shape.second;
+// One shape's weights, each rotated through enough copies that a pass exceeds 3x the L2: fp16
+// (cuBLAS), E4M3 (FP8), int8 in the W8A8 prepared layout ([N, kpad = K] codes, per-channel
+// scales, row sums; random bits), and the per-channel weight scale and bias the epilogues read.
+struct ShapeWeights {
+  std::vector<__half*> w16;
+  std::vector<uint8_t*> w8;
+  std::vector<std::unique_ptr<W8Device>> wi8;
+  float* sw = nullptr;
+  float* bias = nullptr;
+  ShapeWeights(int64_t n, int64_t k, int64_t l2) {
     const int c16 = copies_for(n * k * 2, l2), c8 = copies_for(n * k, l2);
-    std::vector<__half*> w16(c16);
     for (int i = 0; i < c16; ++i) {
-      w16[i] = static_cast<__half*>(device_alloc(n * k * 2));
-      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
+      w16.push_back(static_cast<__half*>(device_alloc(n * k * 2)));
+      fill_half<<<1024, 256>>>(w16.back(), n * k, 10 + i, 0.05f);
     }
-    std::vector<uint8_t*> w8(c8);
     for (int i = 0; i < c8; ++i) {
-      w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
-      fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
+      w8.push_back(static_cast<uint8_t*>(device_alloc(n * k)));
+      fill_e4m3<<<1024, 256>>>(w8.back(), n * k, 300 + i);
     }
-    std::vector<std::unique_ptr<W8Device>> wi8;
     for (int i = 0; i < c8; ++i) {
       auto d = std::make_unique<W8Device>();
       d->n = n;
@@ -86,11 +78,41 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
       fill_bits<<<256, 256>>>(static_cast<uint32_t*>(d->rowsums), n, 600 + i);
       wi8.push_back(std::move(d));
     }
-    float* sw = static_cast<float*>(device_alloc(n * 4));
-    float* bias = static_cast<float*>(device_alloc(n * 4));
+    sw = static_cast<float*>(device_alloc(n * 4));
+    bias = static_cast<float*>(device_alloc(n * 4));
     fill_float<<<256, 256>>>(sw, n, 7, 0.01f);
     fill_float<<<256, 256>>>(bias, n, 8, 0.1f);
     QF_CUDA_CHECK(cudaGetLastError());
+  }
+  ~ShapeWeights() {
+    for (auto* p : w16) device_free(p);
+    for (auto* p : w8) device_free(p);
+    device_free(sw);
+    device_free(bias);
+  }
+  ShapeWeights(const ShapeWeights&) = delete;
+  ShapeWeights& operator=(const ShapeWeights&) = delete;
+};
+
+// --levers (branch w8mc; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs"): only
+// the variants that lever asks about, at M = 512 and 1024 on both shapes, in two rounds (the
+// second in reverse order, so drift of the power-capped clock shows as the spread between them),
+// cuBLAS FP16 first and last. One line per variant: us per round, the faster, cuBLAS FP16 / it.
+void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
+  std::vector<int64_t> ms = {512, 1024};
+  if (quick) shapes = {{28672, 8192}}, ms = {1024};
+  if (g_profile) shapes = {{28672, 8192}}, ms = {1024};
+  std::printf("\n| N | K | M | variant | us round 1 | us round 2 | best us | x cuBLAS FP16 |\n|---|---|---|---|---|---|---|---|\n");
+  for (const auto& shape : shapes) {
+    const int64_t n = shape.first, k = shape.second;
+    const ShapeWeights sw8(n, k, l2);
+    const int c16 = static_cast<int>(sw8.w16.size()), c8 = static_cast<int>(sw8.w8.size());
+    const auto& w16 = sw8.w16;
+    const auto& w8 = sw8.w8;
+    const auto& wi8 = sw8.wi8;
+    float* const sw = sw8.sw;
+    float* const bias = sw8.bias;
     for (int64_t m : ms) {
       __half* x = static_cast<__half*>(device_alloc(m * k * 2));
       __half* y = static_cast<__half*>(device_alloc(m * n * 2));
@@ -188,11 +210,6 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
       device_free(sx);
       device_free(y32);
     }
-    for (auto* p : w16) device_free(p);
-    for (auto* p : w8) device_free(p);
-    wi8.clear();
-    device_free(sw);
-    device_free(bias);
   }
 }
 
@@ -255,38 +272,13 @@ int main(int argc, char** argv) {
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
-    const int c16 = copies_for(n * k * 2, l2), c8 = copies_for(n * k, l2);
-    std::vector<__half*> w16(c16);
-    for (int i = 0; i < c16; ++i) {
-      w16[i] = static_cast<__half*>(device_alloc(n * k * 2));
-      fill_half<<<1024, 256>>>(w16[i], n * k, 10 + i, 0.05f);
-    }
-    std::vector<uint8_t*> w8(c8);
-    for (int i = 0; i < c8; ++i) {
-      w8[i] = static_cast<uint8_t*>(device_alloc(n * k));
-      fill_e4m3<<<1024, 256>>>(w8[i], n * k, 300 + i);
-    }
-    // int8 weights in the W8A8 prepared layout ([N, kpad = K] codes, per-channel scales, row sums),
-    // random bits, rotated like the others.
-    std::vector<std::unique_ptr<W8Device>> wi8;
-    for (int i = 0; i < c8; ++i) {
-      auto d = std::make_unique<W8Device>();
-      d->n = n;
-      d->k = d->kpad = k;
-      d->groups = 1;
-      d->codes = device_alloc(n * k);
-      fill_bits<<<1024, 256>>>(static_cast<uint32_t*>(d->codes), n * k / 4, 400 + i);
-      d->scales = device_alloc(n * 4);
-      fill_float<<<256, 256>>>(static_cast<float*>(d->scales), n, 500 + i, 0.001f);
-      d->rowsums = device_alloc(n * 4);
-      fill_bits<<<256, 256>>>(static_cast<uint32_t*>(d->rowsums), n, 600 + i);
-      wi8.push_back(std::move(d));
-    }
-    float* sw = static_cast<float*>(device_alloc(n * 4));
-    float* bias = static_cast<float*>(device_alloc(n * 4));
-    fill_float<<<256, 256>>>(sw, n, 7, 0.01f);
-    fill_float<<<256, 256>>>(bias, n, 8, 0.1f);
-    QF_CUDA_CHECK(cudaGetLastError());
+    const ShapeWeights sw8(n, k, l2);
+    const int c16 = static_cast<int>(sw8.w16.size()), c8 = static_cast<int>(sw8.w8.size());
+    const auto& w16 = sw8.w16;
+    const auto& w8 = sw8.w8;
+    const auto& wi8 = sw8.wi8;
+    float* const sw = sw8.sw;
+    float* const bias = sw8.bias;
     for (int64_t m : ms) {
       __half* x = static_cast<__half*>(device_alloc(m * k * 2));
       __half* y = static_cast<__half*>(device_alloc(m * n * 2));
@@ -424,11 +416,6 @@ int main(int argc, char** argv) {
       device_free(sx);
       device_free(y32);
     }
-    for (auto* p : w16) device_free(p);
-    for (auto* p : w8) device_free(p);
-    wi8.clear();
-    device_free(sw);
-    device_free(bias);
   }
   std::printf(
       "\nW8A8 (int8 x int8 -> int32, float epilogue) and FP8 persistent or not; cuBLAS FP16 = the faster of its two timings "

@@ -353,6 +353,21 @@ inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
   return t;
 }
 
+// How many CTAs of `kernel` a persistent grid launches, with its dynamic shared memory allowed
+// (call once per kernel): one per SM, or with clusters of kCluster (CTA pairs) as many whole
+// clusters as can be resident at once. A pair needs two free SMs of one GPC, so fewer than sms / 2
+// may fit, and a pair that waited for a second wave would double the time.
+template <int kCluster, class Kernel>
+int resident_ctas(Kernel kernel, cudaLaunchConfig_t cfg, int smem) {
+  QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const int sms = device_info().sms;
+  if (kCluster == 1) return sms;
+  cfg.gridDim = dim3(static_cast<unsigned>(sms));
+  int clusters = 0;
+  QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+  return std::max(1, std::min(clusters, sms / kCluster)) * kCluster;
+}
+
 template <class Op, int kConsumers, int BN, int kCluster, bool kPersistent, int kBK = 128, bool kClusterScope = false>
 void launch(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t stream) {
   constexpr int BM = 64 * kConsumers, kStages = stages_for<kConsumers, BN, kBK>();
@@ -369,20 +384,10 @@ void launch(const Operand& x, const Operand& w, const typename Op::Args& a, cuda
   attr[0].val.clusterDim.z = 1;
   cfg.attrs = attr;
   cfg.numAttrs = kCluster > 1 ? 1 : 0;
-  // Persistent CTAs: one per SM, or (pairs) as many pairs as can be resident at once (an even
-  // count: the pairs' tile walk needs it).
+  // Persistent CTAs (resident_ctas; an even count with pairs: the pairs' tile walk needs it).
   static int resident = 0;
   static std::once_flag once;
-  std::call_once(once, [&] {
-    QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    resident = device_info().sms;
-    if (kCluster > 1) {
-      cfg.gridDim = dim3(static_cast<unsigned>(resident));
-      int clusters = 0;
-      QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
-      resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
-    }
-  });
+  std::call_once(once, [&] { resident = resident_ctas<kCluster>(kernel, cfg, smem); });
   const CUtensorMap tx = make_map(x, BM, kBK), tw = make_map(w, BN / kCluster, kBK);
   const int64_t m_tiles = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster * kCluster;
   const int64_t tiles = m_tiles * ((a.n + BN - 1) / BN);
@@ -432,21 +437,10 @@ void launch_pingpong(const Operand& x, const Operand& w, const typename Op::Args
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = kCluster > 1 ? 1 : 0;
-  // Persistent CTAs: one per SM, or (pairs) as many pairs as can be resident at once -- a pair
-  // needs two free SMs of one GPC, so fewer than sms / 2 may fit, and a pair that waits for a
-  // second wave would double the time.
+  // Persistent CTAs (resident_ctas).
   static int resident = 0;
   static std::once_flag once;
-  std::call_once(once, [&] {
-    QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    resident = device_info().sms;
-    if (kCluster > 1) {
-      cfg.gridDim = dim3(static_cast<unsigned>(resident));
-      int clusters = 0;
-      QF_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
-      resident = std::max(1, std::min(clusters, resident / kCluster)) * kCluster;
-    }
-  });
+  std::call_once(once, [&] { resident = resident_ctas<kCluster>(kernel, cfg, smem); });
   const CUtensorMap tx = make_map(x, BM, kBK), tw = make_map(w, BN / kCluster, kBK);
   const int64_t m_items = ((a.m + BM - 1) / BM + kCluster - 1) / kCluster;
   const int64_t items = m_items * ((a.n + BN - 1) / BN);
