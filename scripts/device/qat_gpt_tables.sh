@@ -7,8 +7,8 @@
 # priority so that a DEADLINE cuts whole variants, and packs the summary.json files, recipes and
 # logs into $OUT/q.tgz. Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
 # ONLY=REGEX runs just the variants whose whole names match; DEADLINE: the second, counted from the
-# start, by which the variants stop so that the results still pack.
-ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}"
+# start, by which the variants stop so that the results still pack; SEEDS: the seeds (default 0 1 2).
+ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}" SEEDS="${SEEDS:-0 1 2}"
 export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/bq3/cli/qforge
 mkdir -p $W/r
 date +%T
@@ -28,11 +28,11 @@ r() {
   echo "$1 $2 rc $e $(date +%T)"
 }
 export -f r
-for s in 0 1 2; do echo brown_gpt_fp32 $s recipes/brown_gpt_fp32.yaml 0; done | xargs -P3 -L1 bash -c 'r "$@"' _
+for s in $SEEDS; do echo brown_gpt_fp32 $s recipes/brown_gpt_fp32.yaml 0; done | xargs -P8 -L1 bash -c 'r "$@"' _
 J=$W/j
 B=bench/recipes
 while read n rec c; do
-  for s in 0 1 2; do echo $n $s $rec $c; done
+  for s in $SEEDS; do echo $n $s $rec $c; done
 done > $J <<LIST
 brown_gpt_fp32_continued $B/brown_gpt_fp32_continued.yaml 0
 gpt_ptq_rtn recipes/brown_gpt_w4a8.yaml 1
@@ -83,7 +83,7 @@ LIST
 # lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates).
 C=brown_gpt_fp32_continued
 while read n rec c parent; do
-  for s in 0 1 2; do echo $n $s $rec $c $parent; done
+  for s in $SEEDS; do echo $n $s $rec $c $parent; done
 done > $J.2 <<LIST
 gpt_ptq_rtn_of_continued recipes/brown_gpt_w4a8.yaml 1 $C
 gpt_ptq_gptq_of_continued recipes/brown_gpt_w4a8_ptq_gptq.yaml 1 $C
