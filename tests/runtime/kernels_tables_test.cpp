@@ -86,7 +86,17 @@ std::vector<QCase> cases() {
     // sums: 32 kept codes of -8 overflow int8), a tail tile and a partial last panel.
     for (const Shape& s : {Shape{304, 224, 32}, Shape{130, 64, 32}, Shape{37, 192, 64}, Shape{21, 192, 96}})
       v.push_back({W::kNM24q4, m, s});
+    // kSparse24PermByte (whole 8-k steps): groups of 8 / 24 / 40 (an odd number of steps: the
+    // 16-k loop's second half skipped), K not a multiple of 64 (72, 200, per channel 120 and 8),
+    // a tail tile and a partial last panel.
+    for (const Shape& s : {Shape{144, 72, 24}, Shape{137, 200, 40}, Shape{35, 120, 0}, Shape{130, 64, 8},
+                           Shape{17, 8, 0}})
+      v.push_back({W::kNM24q4, m, s});
   }
+  // The same layout at M = 3..6 (several rows per tile, ordinary tiles, the MR = 4 tile plus a tail).
+  for (int64_t m : {3, 5, 6})
+    for (const Shape& s : {Shape{144, 72, 24}, Shape{70, 232, 0}})
+      v.push_back({W::kNM24q4, m, s});
   // Enough rows x K that the activation packing itself is split over threads (a prompt of 512
   // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
   v.push_back({W::kI4, 512, {16, 4096, 32}});
@@ -104,7 +114,8 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit || c.w == W::kNM24q4))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
                                          x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx,
-                                         x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice});
+                                         x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice,
+                                         x86::PackedFormat::kSparse24PermByte});
   // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
   std::vector<bool> unsigned_int4 = {true};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
@@ -121,6 +132,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
                  : st == x86::PackedFormat::kSparse24NibbleIdx ? "2:4 gather, 4-bit values and 2-bit indices"
                  : st == x86::PackedFormat::kSparse24NibbleCtl ? "2:4 gather, 4-bit values, stored controls as they are"
                  : st == x86::PackedFormat::kSparse24NibbleSlice ? "2:4 gather, 4-bit values, bit-sliced 2-bit indices"
+                 : st == x86::PackedFormat::kSparse24PermByte ? "2:4 vpermb, one byte per kept value (value + index)"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per

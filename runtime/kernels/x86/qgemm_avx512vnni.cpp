@@ -304,6 +304,30 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int r = 0; r < MR; ++r)
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+  } else if constexpr (F == PackedFormat::kSparse24PermByte) {
+    // The stored byte is the vpermb index as it is (bits 0..2: the window byte; bits 3..5 pick
+    // one of the window's 8 identical copies; 6..7 are ignored) and, and 0xF0, the weight 16 * w.
+    // One accumulator set even at M = 1: a group's 4 dependent vpdpbusd per output are shorter
+    // than the tile's work per group, and the next group's chains start from a fresh value.
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    for (int64_t b = b0; b < b1; b += 4) {  // 16 k per pass: groups are padded to whole 8-k steps
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        if (b + 2 * h >= b1) break;  // a group of 8 * odd k ends after the first step
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          ctl[p] = _mm512_loadu_si512(wp[p] + (b / 2 + h) * 64);
+          wv[p] = _mm512_and_si512(ctl[p], hi4);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(ctl[p], xw), wv[p]);
+        }
+      }
+    }
   } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
@@ -462,12 +486,35 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) total[r][p] = _mm512_setzero_ps();
 
+  // kSparse24PermByte sums 16 * w: its accumulators start at -16 * zc * rowsum (the zero-point
+  // term, so the epilogue has no subtraction), and where the group's float epilogue is exactly 16
+  // times the reference's (per group with fp16 scales: every product float(16 acc) * sw is
+  // 16 * float(acc) * sw, normal since |sw| >= 2^-24 and |acc| >= 1 or 0, and so is every
+  // partial sum, each 0 or >= 2^-47 in magnitude) the factor 16 stays in the float total and
+  // leaves it once, exactly, by * 1/16 at the end; elsewhere (per channel, float32 scales: a
+  // product may be subnormal) the exact int32 sum is shifted right by 4 per group as before.
+  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte;
+  const bool fold16 = kAccInit && W.per_group && W.scales_f16 != nullptr;
+  const __m512i zc16 = _mm512_set1_epi32(-16 * a.zc);
   for (int64_t g = 0; g < kg.groups; ++g) {
     __m512i acc[MR][NP];
-    #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
+    if constexpr (kAccInit) {
       #pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+      for (int p = 0; p < NP; ++p) {
+        const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
+        const __m512i rs = W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
+                           : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                                        : _mm512_loadu_si512(W.rowsum + side);
+        const __m512i init = _mm512_mullo_epi32(rs, zc16);
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) acc[r][p] = init;
+      }
+    } else {
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+    }
     if constexpr (BS) {
       // The tile's kept block columns of group g, each a run of seg_kblocks k-blocks: the dense
       // micro-kernel on the segment's weights, with the activations moved to its k.
@@ -497,11 +544,12 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
       if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl ||
-                    F == PackedFormat::kSparse24NibbleSlice)  // 16 * w: multiples of 16
-        #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
+                    F == PackedFormat::kSparse24NibbleSlice || F == PackedFormat::kSparse24PermByte)  // 16 * w
+        if (!fold16)
           #pragma GCC unroll 8
-          for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
+          for (int r = 0; r < MR; ++r)
+            #pragma GCC unroll 8
+            for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
     }
     if constexpr (F == PackedFormat::kInt4PairsU)  // the nibbles' + 8: acc_g -= 8 * sum_g x
       #pragma GCC unroll 8
@@ -514,7 +562,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
-      const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
+      const __m512i comp = (F == PackedFormat::kInt4PairsU && a.zc == 0) || kAccInit
                                ? _mm512_setzero_si512()
                                : _mm512_mullo_epi32(W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
                                                                          reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
@@ -545,6 +593,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       __m512 v = total[r][p];
+      if (fold16) v = _mm512_mul_ps(v, _mm512_set1_ps(0.0625f));  // 16 * total -> total, exactly
       if (W.per_group) v = _mm512_mul_ps(_mm512_set1_ps(a.sx[(m0 + r) * a.sx_stride]), v);  // sx * total
       if (a.bias) v = _mm512_add_ps(v, bias);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
       _mm512_mask_storeu_ps(a.y + (m0 + r) * W.n + n0, store_mask[p], v);
@@ -570,7 +619,8 @@ constexpr int mr_max() {
   return F == PackedFormat::kInt4Pairs || F == PackedFormat::kInt4PairsU || F == PackedFormat::kSparse24Gather ||
                  F == PackedFormat::kSparse24GatherI4 ||
                  F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx ||
-                 F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice
+                 F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice ||
+                 F == PackedFormat::kSparse24PermByte
              ? 4
              : 6;
 }
@@ -618,6 +668,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24NibbleIdx: tiles_of<PackedFormat::kSparse24NibbleIdx>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleCtl: tiles_of<PackedFormat::kSparse24NibbleCtl>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleSlice: tiles_of<PackedFormat::kSparse24NibbleSlice>(a, t0, t1); break;
+    case PackedFormat::kSparse24PermByte: tiles_of<PackedFormat::kSparse24PermByte>(a, t0, t1); break;
   }
 }
 

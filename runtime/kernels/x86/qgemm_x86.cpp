@@ -281,12 +281,18 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
-                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice;
+                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice ||
+                         pref == PackedFormat::kSparse24PermByte;
     // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
     const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
-    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24PermByte && kg.gs % 8 == 0 && kg.gs <= 65536)
+      sign = int4_signs(w, kg.groups, kg.gs);
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24PermByte && kg.gs % 8 == 0 && kg.gs <= 65536 &&
+        !sign.empty())
+      f = PackedFormat::kSparse24PermByte;
+    else if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
           : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
           : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) ||
@@ -302,7 +308,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   // path: dense int8 codes (exact, just not faster than int8).
   P->format = f;
   const int64_t nr = isa.nr, kblk = isa.kblk;
-  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
+  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather ||
+                     f == PackedFormat::kSparse24PermByte;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
   const bool octs = f == PackedFormat::kSparse24NibbleSlice;
@@ -320,6 +327,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
     case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
+    case PackedFormat::kSparse24PermByte: P->panel_bytes = nblk / 2 * (4 * nr); break;
     default: break;  // block formats: prepare_block
   }
   int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
@@ -418,6 +426,15 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * h));
           }
         }
+      } else if (f == PackedFormat::kSparse24PermByte) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): 64 bytes [lane][4]
+          uint8_t* blk = pd + t * 4 * nr;
+          for (int s = 0; s < 4; ++s) {
+            // The vpermb index (the byte of the 8-k window) in bits 0..2, the value 16 * w above.
+            const int ctl = idx(4 * t + s) + (s >= 2 ? 4 : 0);
+            blk[lane * 4 + s] = static_cast<uint8_t>(((val(4 * t + s) & 0xF) << 4) | ctl);
+          }
+        }
       } else if (f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24NibbleCtl) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks: nibble half t % 2 of chunk t / 2
           uint8_t* blk = pd + (t / 2) * 8 * nr;
@@ -459,7 +476,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     if (fits) P->rowsum16 = r16;
     const bool sparse24 = f == PackedFormat::kSparse24Gather || f == PackedFormat::kSparse24GatherI4 ||
                           f == PackedFormat::kSparse24GatherCtl || f == PackedFormat::kSparse24NibbleIdx ||
-                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice;
+                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice ||
+                          f == PackedFormat::kSparse24PermByte;
     auto* r8 = reinterpret_cast<int8_t*>(base + data_bytes + side * 12);
     fits = sparse24;  // int8 row sums (2:4 tiles read row sums for every activation type), when every one fits
     for (int64_t i = 0; i < side && fits; ++i) {

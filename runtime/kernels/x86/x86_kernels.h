@@ -87,6 +87,17 @@ enum class PackedFormat : int {
   // no shuffle-port op (kSparse24NibbleIdx spends a vpmovzxwd and a vpmultishiftqb per 8 k on
   // them). 12 bytes per 32 k and output (75% of dense int4's 16), with int8 row sums where they fit.
   kSparse24NibbleSlice = 17,
+  // 2:4 with 4-bit kept values, one byte per kept value that is both the weight and its gather
+  // control (AVX-512 VBMI; issue 16's in-cache GEMV, docs/RESULTS.md "2:4 GEMV with vpermb"). Per
+  // 8 k (a k-block pair; groups padded to whole pairs) and panel: 64 bytes [lane][4], byte s =
+  // (w << 4) | c with c = 4 * (s >= 2) + index (bits 0..2; bit 3 zero), the byte of the 8-k
+  // activation window the value multiplies. The kernel broadcasts the window to every qword and
+  // uses the byte as it is as the vpermb index (vpermb reads bits 0..5; bits 3..5 pick one of the
+  // identical copies, so the weight bits there do not matter), and `and 0xF0` as the weight
+  // (16 * w; the exact sum shifted right by 4 per group). Per 8 k and 16 outputs: 1 load,
+  // 1 vpermb, 1 vpand, 1 vpdpbusd, no index decoding (kSparse24NibbleSlice: 5 vector ops, dense
+  // kInt4PairsU: 2 vpdpbusd + 3). 16 bytes per 32 k and output: dense int4's.
+  kSparse24PermByte = 18,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
