@@ -112,6 +112,7 @@ void set_sparse24_for(const std::string& name) {
                                     : name == "int4_24_nc" ? PackedFormat::kSparse24NibbleCtl
                                     : name == "int4_24_ni" ? PackedFormat::kSparse24NibbleIdx
                                     : name == "int4_24_pb" ? PackedFormat::kSparse24PermByte
+                                    : name == "int4_24_sp" ? PackedFormat::kSparse24SlicePerm
                                                            : PackedFormat::kSparse24NibbleSlice);
   x86::set_avx512_sparse24_ctl_max_bytes(name == "int4_24_ni" ? 0 : -1);
 }
@@ -131,6 +132,7 @@ const char* layout_name(const PreparedQWeights* p) {
     case x86::PackedFormat::kSparse24NibbleCtl: return "sp24_nibble_ctl";
     case x86::PackedFormat::kSparse24NibbleSlice: return "sp24_nibble_slice";
     case x86::PackedFormat::kSparse24PermByte: return "sp24_perm_byte";
+    case x86::PackedFormat::kSparse24SlicePerm: return "sp24_slice_perm";
     case x86::PackedFormat::kBlockInt8: return "block_int8";
     case x86::PackedFormat::kBlockInt4Pairs: return "block_int4_pairs";
   }
@@ -174,7 +176,8 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.packed = pack_int4_rows(c32.data(), n, k);
     w.q.packed = w.packed.data();
   } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4" ||
-             name == "int4_24_ni" || name == "int4_24_nc" || name == "int4_24_ns" || name == "int4_24_pb") {
+             name == "int4_24_ni" || name == "int4_24_nc" || name == "int4_24_ns" || name == "int4_24_pb" ||
+             name == "int4_24_sp") {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -417,7 +420,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns / _pb (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices / to one byte per kept value that is its vpermb index; int4_24: the default, bit-sliced where groups are whole chunks of 32 k), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns / _pb / _sp (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices / to one byte per kept value that is its vpermb index / to the bit-sliced bytes read by vpermb from permuted activations; int4_24: the default, bit-sliced where groups are whole chunks of 32 k), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")

@@ -14,8 +14,8 @@
 // head stays dense), interleaved: each round runs one pass per variant over every shape, in a
 // rotated order; per variant the median step time and, per round, dense step / variant step
 // (median [min, max]). Variants: dense; sp24 (the runtime's default 2:4 packing); sp24_idx /
-// sp24_ctl / sp24_slice / sp24_perm (force kSparse24NibbleIdx / kSparse24NibbleCtl /
-// kSparse24NibbleSlice / kSparse24PermByte).
+// sp24_ctl / sp24_slice / sp24_perm / sp24_sperm (force kSparse24NibbleIdx / kSparse24NibbleCtl /
+// kSparse24NibbleSlice / kSparse24PermByte / kSparse24SlicePerm).
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -64,6 +64,7 @@ void set_sparse24_for(const std::string& variant) {
   x86::set_avx512_sparse24_strategy(variant == "sp24_ctl"   ? PackedFormat::kSparse24NibbleCtl
                                     : variant == "sp24_idx" ? PackedFormat::kSparse24NibbleIdx
                                     : variant == "sp24_perm" ? PackedFormat::kSparse24PermByte
+                                    : variant == "sp24_sperm" ? PackedFormat::kSparse24SlicePerm
                                                             : PackedFormat::kSparse24NibbleSlice);
   x86::set_avx512_sparse24_ctl_max_bytes(variant == "sp24_idx" ? 0 : -1);
 }
@@ -77,6 +78,7 @@ const char* layout_name(const PreparedQWeights* p) {
     case x86::PackedFormat::kSparse24NibbleCtl: return "sp24_nibble_ctl";
     case x86::PackedFormat::kSparse24NibbleSlice: return "sp24_nibble_slice";
     case x86::PackedFormat::kSparse24PermByte: return "sp24_perm_byte";
+    case x86::PackedFormat::kSparse24SlicePerm: return "sp24_slice_perm";
     default: return "other";
   }
 }
@@ -153,8 +155,8 @@ int compare(const KernelTable& kt, const std::vector<std::pair<int64_t, int64_t>
   for (size_t v = 0; v < V; ++v) {
     const bool sp = vars[v] != "dense";
     if (sp && vars[v] != "sp24" && vars[v] != "sp24_idx" && vars[v] != "sp24_ctl" && vars[v] != "sp24_slice" &&
-        vars[v] != "sp24_perm") {
-      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice, sp24_perm)\n", vars[v].c_str());
+        vars[v] != "sp24_perm" && vars[v] != "sp24_sperm") {
+      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice, sp24_perm, sp24_sperm)\n", vars[v].c_str());
       return 2;
     }
     set_sparse24_for(vars[v]);
@@ -247,7 +249,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--help") {
       std::printf("q4_gemv_bench [--threads 1] [--rounds 5] [--m 1] [--shapes NxK,...] [--huge 0|1] [--gemv 0|1] [--ab 1]\n"
-                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice,sp24_perm]  (the first variant is the baseline)\n"
+                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice,sp24_perm,sp24_sperm]  (the first variant is the baseline)\n"
                   "              [--group 32] (0: per channel) [--clock cpu|wall] [--copies N] [--reps R] (--compare's)\n");
       return 0;
     }

@@ -115,7 +115,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
                                          x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx,
                                          x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice,
-                                         x86::PackedFormat::kSparse24PermByte});
+                                         x86::PackedFormat::kSparse24PermByte, x86::PackedFormat::kSparse24SlicePerm});
   // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
   std::vector<bool> unsigned_int4 = {true};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
@@ -133,6 +133,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
                  : st == x86::PackedFormat::kSparse24NibbleCtl ? "2:4 gather, 4-bit values, stored controls as they are"
                  : st == x86::PackedFormat::kSparse24NibbleSlice ? "2:4 gather, 4-bit values, bit-sliced 2-bit indices"
                  : st == x86::PackedFormat::kSparse24PermByte ? "2:4 vpermb, one byte per kept value (value + index)"
+                 : st == x86::PackedFormat::kSparse24SlicePerm ? "2:4 bit-sliced, vpermb into permuted activations"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per

@@ -38,6 +38,9 @@ inline int64_t load_u64(const uint8_t* p) {
 // known (this VM has no performance counters): the same loads without any arithmetic streamed
 // ~20% slower per byte than dense's (docs/RESULTS.md, "2:4 at M = 1").
 constexpr int64_t kSliceStreamPrefetch = 16384;
+#ifndef QF_SLICE_PERM_SPLIT
+#define QF_SLICE_PERM_SPLIT 1
+#endif
 
 // acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
 // _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
@@ -304,6 +307,62 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int r = 0; r < MR; ++r)
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+  } else if constexpr (F == PackedFormat::kSparse24SlicePerm) {
+    // kSparse24NibbleSlice's bytes. Values as there (GFNI for the low nibbles, and 0xF0 for the
+    // high); controls: one vpternlogd per step into the chunk's permuted 32 activation bytes
+    // (x86_kernels.h), the index bytes shifted once per chunk (steps 2, 3).
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    const __m512i lo_to_hi = _mm512_set1_epi64(0x0000000001020408LL);
+    const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0C);
+    const __m512i c0 = _mm512_set1_epi32(0x04040000), c1 = _mm512_set1_epi32(0x11111010);
+    const __m512i c2 = _mm512_set1_epi32(0x0C0C0808), c3 = _mm512_set1_epi32(0x13131212);
+    constexpr bool kSplit = QF_SLICE_PERM_SPLIT && MR * NP <= 4;
+    __m512i acc2[MR][NP];  // unused (and optimized away) unless kSplit
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
+    for (int64_t b = b0; b < b1; b += 8) {  // groups are padded to whole chunks of 32 k
+      __m512i xc[MR];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        xc[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[r] + b * 4)));
+      __m512i ix[NP], sh[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
+        const uint8_t* blk = wp[p] + (b / 8) * 192;
+        const char* q = reinterpret_cast<const char*>(blk + kSliceStreamPrefetch);
+        _mm_prefetch(q, _MM_HINT_T1);
+        _mm_prefetch(q + 64, _MM_HINT_T1);
+        _mm_prefetch(q + 128, _MM_HINT_T1);
+        ix[p] = _mm512_loadu_si512(blk + 128);
+        sh[p] = _mm512_srli_epi16(ix[p], 4);
+      }
+      #pragma GCC unroll 4
+      for (int h = 0; h < 4; ++h) {
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const __m512i v = _mm512_loadu_si512(wp[p] + (b / 8) * 192 + 64 * (h / 2));
+          wv[p] = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
+          ctl[p] = _mm512_ternarylogic_epi32(h < 2 ? ix[p] : sh[p], h & 1 ? m0c : m03,
+                                             h == 0 ? c0 : h == 1 ? c1 : h == 2 ? c2 : c3, 0xEA);  // a & b | c
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) {
+            __m512i& sum = kSplit && (h & 1) ? acc2[r][p] : acc[r][p];
+            sum = dpbusd(sum, _mm512_permutexvar_epi8(ctl[p], xc[r]), wv[p]);
+          }
+      }
+    }
+    if constexpr (kSplit)
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24PermByte) {
     // The stored byte is the vpermb index as it is (bits 0..2: the window byte; bits 3..5 pick
     // one of the window's 8 identical copies; 6..7 are ignored) and, and 0xF0, the weight 16 * w.
@@ -493,7 +552,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   // partial sum, each 0 or >= 2^-47 in magnitude) the factor 16 stays in the float total and
   // leaves it once, exactly, by * 1/16 at the end; elsewhere (per channel, float32 scales: a
   // product may be subnormal) the exact int32 sum is shifted right by 4 per group as before.
-  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte;
+  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm;
   const bool fold16 = kAccInit && W.per_group && W.scales_f16 != nullptr;
   const __m512i zc16 = _mm512_set1_epi32(-16 * a.zc);
   for (int64_t g = 0; g < kg.groups; ++g) {
@@ -544,7 +603,8 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
       if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl ||
-                    F == PackedFormat::kSparse24NibbleSlice || F == PackedFormat::kSparse24PermByte)  // 16 * w
+                    F == PackedFormat::kSparse24NibbleSlice || F == PackedFormat::kSparse24PermByte ||
+                    F == PackedFormat::kSparse24SlicePerm)  // 16 * w
         if (!fold16)
           #pragma GCC unroll 8
           for (int r = 0; r < MR; ++r)
@@ -620,7 +680,7 @@ constexpr int mr_max() {
                  F == PackedFormat::kSparse24GatherI4 ||
                  F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx ||
                  F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice ||
-                 F == PackedFormat::kSparse24PermByte
+                 F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm
              ? 4
              : 6;
 }
@@ -669,6 +729,7 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24NibbleCtl: tiles_of<PackedFormat::kSparse24NibbleCtl>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleSlice: tiles_of<PackedFormat::kSparse24NibbleSlice>(a, t0, t1); break;
     case PackedFormat::kSparse24PermByte: tiles_of<PackedFormat::kSparse24PermByte>(a, t0, t1); break;
+    case PackedFormat::kSparse24SlicePerm: tiles_of<PackedFormat::kSparse24SlicePerm>(a, t0, t1); break;
   }
 }
 

@@ -282,7 +282,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
                          pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice ||
-                         pref == PackedFormat::kSparse24PermByte;
+                         pref == PackedFormat::kSparse24PermByte || pref == PackedFormat::kSparse24SlicePerm;
     // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
     const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
@@ -295,8 +295,11 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     else if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
           : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
+          : pref == PackedFormat::kSparse24SlicePerm && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24SlicePerm
           : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) ||
-                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice) && small)
+                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice ||
+                      pref == PackedFormat::kSparse24SlicePerm) &&
+                     small)
               ? PackedFormat::kSparse24NibbleCtl
               : PackedFormat::kSparse24NibbleIdx;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
@@ -312,7 +315,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
                      f == PackedFormat::kSparse24PermByte;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
-  const bool octs = f == PackedFormat::kSparse24NibbleSlice;
+  const bool octs = f == PackedFormat::kSparse24NibbleSlice || f == PackedFormat::kSparse24SlicePerm;
   kg.gk = round_up(kg.gs, octs ? 8 * kblk : quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
@@ -326,7 +329,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24NibbleCtl: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
-    case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
+    case PackedFormat::kSparse24NibbleSlice:
+    case PackedFormat::kSparse24SlicePerm: P->panel_bytes = nblk / 8 * (12 * nr); break;
     case PackedFormat::kSparse24PermByte: P->panel_bytes = nblk / 2 * (4 * nr); break;
     default: break;  // block formats: prepare_block
   }
@@ -417,7 +421,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
-      } else if (f == PackedFormat::kSparse24NibbleSlice) {
+      } else if (f == PackedFormat::kSparse24NibbleSlice || f == PackedFormat::kSparse24SlicePerm) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): step h = t % 4 of chunk t / 4
           uint8_t* blk = pd + (t / 4) * 12 * nr;
           const int h = static_cast<int>(t & 3);
@@ -477,7 +481,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     const bool sparse24 = f == PackedFormat::kSparse24Gather || f == PackedFormat::kSparse24GatherI4 ||
                           f == PackedFormat::kSparse24GatherCtl || f == PackedFormat::kSparse24NibbleIdx ||
                           f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice ||
-                          f == PackedFormat::kSparse24PermByte;
+                          f == PackedFormat::kSparse24PermByte || f == PackedFormat::kSparse24SlicePerm;
     auto* r8 = reinterpret_cast<int8_t*>(base + data_bytes + side * 12);
     fits = sparse24;  // int8 row sums (2:4 tiles read row sums for every activation type), when every one fits
     for (int64_t i = 0; i < side && fits; ++i) {
@@ -508,6 +512,13 @@ const PackedQWeights* usable(const QWeights& w, const IsaQGemm& isa) {
   return P;
 }
 
+// kSparse24SlicePerm's activation chunk: slot t of the permuted 32 bytes holds k slice_perm_src(t)
+// of the chunk (x86_kernels.h: steps 0 and 2 in order at 0..7 and 8..15; steps 1 and 3 at
+// 16 + 4i + g and 18 + 4i + g, for the value with index i in the step's group g).
+constexpr int slice_perm_src(int t) {
+  return t < 8 ? t : t < 16 ? 16 + (t - 8) : 8 * ((t - 16) % 4 >= 2 ? 3 : 1) + 4 * ((t - 16) % 2) + (t - 16) / 4;
+}
+
 template <bool kU8>
 void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y) {
   if (m <= 0 || w.n <= 0) return;
@@ -527,10 +538,12 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // kInt4PairsU: the activations are vpdpbusd's signed operand (qs8 as is, qu8 as x - 128 = x ^ 0x80)
   // and each group's code sum is subtracted 8 times (the nibbles are c + 8).
   const bool signed_x = P->format == PackedFormat::kInt4PairsU;
+  // kSparse24SlicePerm reads each 32-k chunk of the activations permuted (slice_perm_src).
+  const bool perm32 = P->format == PackedFormat::kSparse24SlicePerm;
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
   // u8 codes (s8 ones for kInt4PairsU) whose groups need no padding are already the packed layout: no copy.
-  const bool as_is = isa.rowsum_compensation && kg.gk == kg.gs && (signed_x ? !kU8 : kU8);
+  const bool as_is = isa.rowsum_compensation && kg.gk == kg.gs && (signed_x ? !kU8 : kU8) && !perm32;
   if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !as_is) buf.resize(static_cast<size_t>(m * row_bytes + 64));
   if (signed_x && static_cast<int64_t>(xsum8.size()) < m * kg.groups) xsum8.resize(static_cast<size_t>(m * kg.groups));
   uint8_t* xp = buf.data();
@@ -557,6 +570,11 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
             for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
           }
           xs8[r * kg.groups + g] = 8 * sum;
+        } else if (perm32) {  // gs % 32 == 0, so gk == gs: whole chunks
+          uint8_t* d = xp + r * row_bytes + g * kg.gk;
+          const uint8_t flip = kU8 ? 0x00 : 0x80;
+          for (int64_t c = 0; c < kg.gs; c += 32)
+            for (int t = 0; t < 32; ++t) d[c + t] = static_cast<uint8_t>(s[c + slice_perm_src(t)] ^ flip);
         } else if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
           if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));

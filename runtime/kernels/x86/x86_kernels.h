@@ -98,6 +98,13 @@ enum class PackedFormat : int {
   // 1 vpermb, 1 vpand, 1 vpdpbusd, no index decoding (kSparse24NibbleSlice: 5 vector ops, dense
   // kInt4PairsU: 2 vpdpbusd + 3). 16 bytes per 32 k and output: dense int4's.
   kSparse24PermByte = 18,
+  // kSparse24NibbleSlice's bytes (12 per 32 k and output), read with vpermb from activations
+  // permuted per 32-k chunk at packing time (qgemm_x86.cpp, slice_perm_src): the chunk's 32 codes
+  // are placed so that step h's index byte needs one vpternlogd, (ix & 3 << 2h') | C_h(s), and no
+  // shift (one 16-bit shift per chunk for steps 2 and 3): slots 0..7 = k 0..7 (step 0: i + 4g),
+  // 8..15 = k 16..23 (step 2: 8 + i + 4g), 16 + 4i + g = k 8 + 4g + i (step 1), 18 + 4i + g =
+  // k 24 + 4g + i (step 3), g = (s >= 2). The 32-byte chunk is broadcast once per chunk and row.
+  kSparse24SlicePerm = 19,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
