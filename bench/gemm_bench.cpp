@@ -26,6 +26,7 @@
 #include <cmath>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -112,9 +113,11 @@ void set_sparse24_for(const std::string& name) {
                                     : name == "int4_24_nc" ? PackedFormat::kSparse24NibbleCtl
                                     : name == "int4_24_ni" ? PackedFormat::kSparse24NibbleIdx
                                     : name == "int4_24_pb" ? PackedFormat::kSparse24PermByte
-                                    : name == "int4_24_sp" ? PackedFormat::kSparse24SlicePerm
-                                                           : PackedFormat::kSparse24NibbleSlice);
+                                    : name == "int4_24_ns" ? PackedFormat::kSparse24NibbleSlice
+                                                           : PackedFormat::kSparse24SlicePerm);  // int4_24_sp*, the default
   x86::set_avx512_sparse24_ctl_max_bytes(name == "int4_24_ni" ? 0 : -1);
+  // int4_24_spN: kSparse24SlicePerm prefetching N lines of each chunk (int4_24_sp: the default).
+  x86::set_avx512_slice_perm_prefetch_lines(name.rfind("int4_24_sp", 0) == 0 && name.size() > 10 ? std::atoi(name.c_str() + 10) : -1);
 }
 void reset_sparse24() { set_sparse24_for("int4_24"); }
 const char* layout_name(const PreparedQWeights* p) {
@@ -177,7 +180,7 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.q.packed = w.packed.data();
   } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4" ||
              name == "int4_24_ni" || name == "int4_24_nc" || name == "int4_24_ns" || name == "int4_24_pb" ||
-             name == "int4_24_sp") {
+             name.rfind("int4_24_sp", 0) == 0) {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -420,7 +423,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns / _pb / _sp (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices / to one byte per kept value that is its vpermb index / to the bit-sliced bytes read by vpermb from permuted activations; int4_24: the default, bit-sliced where groups are whole chunks of 32 k), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns / _pb / _sp[N] (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices / to one byte per kept value that is its vpermb index / to the bit-sliced bytes read by vpermb from permuted activations, N: prefetched lines per chunk; int4_24: the default, bit-sliced read by vpermb (= _sp) where groups are whole chunks of 32 k), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")

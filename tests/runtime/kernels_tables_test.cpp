@@ -82,7 +82,7 @@ std::vector<QCase> cases() {
       v.push_back({W::kNM24q4, m, s});
     }
     v.push_back({W::kNM24x4bit, m, {136, 64, 16}});
-    // kSparse24NibbleSlice (chunks of 32 k): several groups of 32, groups of 64 / 96 (int16 row
+    // kSparse24NibbleSlice / kSparse24SlicePerm (chunks of 32 k): several groups of 32, groups of 64 / 96 (int16 row
     // sums: 32 kept codes of -8 overflow int8), a tail tile and a partial last panel.
     for (const Shape& s : {Shape{304, 224, 32}, Shape{130, 64, 32}, Shape{37, 192, 64}, Shape{21, 192, 96}})
       v.push_back({W::kNM24q4, m, s});
@@ -171,7 +171,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       }
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);  // the defaults
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24SlicePerm);  // the defaults
   x86::set_avx512_sparse24_ctl_max_bytes(-1);
   x86::set_avx512_int4_unsigned(true);
 }
@@ -205,9 +205,10 @@ TEST(QGemmPacking, Int8StorageOf4BitCodesIsNibblesPerGroupOnly) {
   }
 }
 
-// The 2:4 packings the tests above rely on are the ones taken: kSparse24NibbleSlice where groups
-// are whole chunks of 32 k (else the packing falls back, exact but another kernel), with int8 row
-// sums exactly when every row sum fits.
+// The 2:4 packings the tests above rely on are the ones taken: kSparse24SlicePerm (the default) and
+// kSparse24NibbleSlice where groups are whole chunks of 32 k, kSparse24PermByte where they are
+// whole steps of 8 k (else the packing falls back, exact but another kernel), with int8 row sums
+// exactly when every row sum fits.
 TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
   bool found = false;
   for (const std::string& name : qf::kernels::test::kernel_table_names())
@@ -216,8 +217,10 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("gfni")) GTEST_SKIP() << "no GFNI";
   const KernelTable& table = kernel_table_for_isa("avx512vnni");
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
-  for (int64_t gs : {16, 32, 64}) {
+  for (x86::PackedFormat st : {x86::PackedFormat::kSparse24SlicePerm, x86::PackedFormat::kSparse24NibbleSlice,
+                               x86::PackedFormat::kSparse24PermByte})
+  for (int64_t gs : {8, 16, 32, 64}) {
+    x86::set_avx512_sparse24_strategy(st);
     const int64_t n = 16, k = 128;
     std::vector<int8_t> values(static_cast<size_t>(n * k / 2), -8);  // row sums: -8 * kept codes per group
     std::vector<uint8_t> index(static_cast<size_t>(n * k / 8), 0x44);  // kept positions 0 and 1
@@ -236,7 +239,8 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
     std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
     const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
     ASSERT_NE(P, nullptr);
-    EXPECT_EQ(P->format == x86::PackedFormat::kSparse24NibbleSlice, gs % 32 == 0) << "gs " << gs;
+    const bool whole = st == x86::PackedFormat::kSparse24PermByte ? gs % 8 == 0 : gs % 32 == 0;
+    EXPECT_EQ(P->format == st, whole) << "gs " << gs << ", strategy " << static_cast<int>(st);
     EXPECT_EQ(P->rowsum8 != nullptr, gs <= 32) << "gs " << gs << ": -4 * gs fits int8 only up to 32";
   }
   // QGemmQuarters' weights really get the 2 MiB quarter layout (else it tests nothing new).
@@ -260,13 +264,13 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
     EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
     EXPECT_GT(P->quarter_bytes, P->quarter_panels * P->panel_bytes);
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24SlicePerm);
 }
 
 // Weights of >= 4 MiB whose GEMV quarters are not whole huge pages get their quarters 2 MiB apart
 // (PackedQWeights::quarter_bytes): the strided GEMV (M = 1) and the ordinary tiles (M = 2, whose
 // 4 adjacent panels then cross quarter boundaries) against plain loops, Q4_0-like dense and 2:4
-// (the default packing: kSparse24NibbleSlice), codes at the clamps. Apart from QGemmTables: two
+// (the default packing: kSparse24SlicePerm), codes at the clamps. Apart from QGemmTables: two
 // big weights there would be packed for every strategy and activation case (minutes).
 TEST(QGemmQuarters, LargeWeightsBitIdentical) {
   bool found = false;
@@ -303,7 +307,7 @@ TEST(QGemmQuarters, LargeWeightsBitIdentical) {
   const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
   ASSERT_NE(P, nullptr);
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("gfni")) EXPECT_EQ(P->format, x86::PackedFormat::kSparse24NibbleSlice);
+  if (__builtin_cpu_supports("gfni")) EXPECT_EQ(P->format, x86::PackedFormat::kSparse24SlicePerm);
   EXPECT_GT(P->quarter_bytes, 0);
   EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
 }

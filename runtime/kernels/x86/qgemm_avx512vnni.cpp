@@ -38,9 +38,7 @@ inline int64_t load_u64(const uint8_t* p) {
 // known (this VM has no performance counters): the same loads without any arithmetic streamed
 // ~20% slower per byte than dense's (docs/RESULTS.md, "2:4 at M = 1").
 constexpr int64_t kSliceStreamPrefetch = 16384;
-#ifndef QF_SLICE_PERM_SPLIT
-#define QF_SLICE_PERM_SPLIT 1
-#endif
+
 
 // acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
 // _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
@@ -316,7 +314,8 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
     const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0C);
     const __m512i c0 = _mm512_set1_epi32(0x04040000), c1 = _mm512_set1_epi32(0x11111010);
     const __m512i c2 = _mm512_set1_epi32(0x0C0C0808), c3 = _mm512_set1_epi32(0x13131212);
-    constexpr bool kSplit = QF_SLICE_PERM_SPLIT && MR * NP <= 4;
+    constexpr bool kSplit = false;  // one accumulator set (measured: the split was slower here)
+    const int pf_lines = a.w->stream_prefetch_lines;
     __m512i acc2[MR][NP];  // unused (and optimized away) unless kSplit
     if constexpr (kSplit)
       #pragma GCC unroll 8
@@ -333,9 +332,9 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
         const uint8_t* blk = wp[p] + (b / 8) * 192;
         const char* q = reinterpret_cast<const char*>(blk + kSliceStreamPrefetch);
-        _mm_prefetch(q, _MM_HINT_T1);
-        _mm_prefetch(q + 64, _MM_HINT_T1);
-        _mm_prefetch(q + 128, _MM_HINT_T1);
+        if (pf_lines > 0) _mm_prefetch(q, _MM_HINT_T1);
+        if (pf_lines > 1) _mm_prefetch(q + 64, _MM_HINT_T1);
+        if (pf_lines > 2) _mm_prefetch(q + 128, _MM_HINT_T1);
         ix[p] = _mm512_loadu_si512(blk + 128);
         sh[p] = _mm512_srli_epi16(ix[p], 4);
       }

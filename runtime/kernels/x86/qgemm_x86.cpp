@@ -31,7 +31,12 @@ namespace {
 // chunks of 32 k (Q4_0's are), else the rules below: a decoding step streams every weight of a
 // model from DRAM, so the GEMV's bytes and instructions per byte decide, and kSparse24NibbleCtl
 // (dense int4's bytes) lost to dense there (0.86x in the race), whatever the weight's own size.
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleSlice)};
+// Since docs/RESULTS.md "2:4 GEMV with vpermb" (branch sp24gemv): the same bytes read by
+// kSparse24SlicePerm (the default where groups are whole chunks of 32 k; kSparse24NibbleSlice is
+// kept as a measurement option): one vpternlogd per step instead of a shift and a vpternlogd, no
+// software prefetch (it cost the in-cache GEMV ~25% and gained nothing measurable from DRAM on
+// the loaded machine).
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24SlicePerm)};
 // Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
 std::atomic<bool> g_int8_as_int4{true};
 // int4 2:4 weights up to this size (packed int4 bytes) take kSparse24NibbleCtl: docs/RESULTS.md
@@ -81,6 +86,7 @@ bool cpu_has_gfni() {
 std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
 std::atomic<bool> g_quarter_align{true};
+std::atomic<int> g_slice_perm_pf{0};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -310,6 +316,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   // Other N:M patterns, 2:4 with groups that split an N:M group, and ISAs without a sparse
   // path: dense int8 codes (exact, just not faster than int8).
   P->format = f;
+  P->stream_prefetch_lines = g_slice_perm_pf.load();
   const int64_t nr = isa.nr, kblk = isa.kblk;
   const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather ||
                      f == PackedFormat::kSparse24PermByte;
@@ -660,6 +667,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 
 }  // namespace
 
+void set_avx512_slice_perm_prefetch_lines(int lines) { g_slice_perm_pf.store(lines < 0 ? 0 : lines); }
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes) {
   g_sparse24_ctl_max_bytes.store(bytes < 0 ? kSparse24CtlMaxBytes : bytes);

@@ -145,6 +145,9 @@ struct PackedQWeights final : PreparedQWeights {
     const int64_t j = q / quarter_panels < 3 ? q / quarter_panels : 3;
     return data + j * quarter_bytes + (q - j * quarter_panels) * panel_bytes;
   }
+  // kSparse24SlicePerm: lines (0..3) of each 192-byte chunk of a panel stream its loop prefetches
+  // 16 KiB ahead into L2 (set at prepare: set_avx512_slice_perm_prefetch_lines; default 0).
+  int stream_prefetch_lines = 0;
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
@@ -202,9 +205,11 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only. kSparse24NibbleSlice (the default: the bit-sliced layout where
-// groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) / kSparse24NibbleIdx /
-// kSparse24GatherI4 = gather, with 4-bit values where they fit.
+// measurements and tests only. kSparse24SlicePerm (the default: the bit-sliced layout read by
+// vpermb where groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) /
+// kSparse24NibbleSlice (the same bytes, the previous kernel) / kSparse24PermByte (a byte per kept
+// value, groups of 8 k) / kSparse24NibbleIdx / kSparse24GatherI4 = gather, with 4-bit values
+// where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
 // With the strategy kSparse24NibbleIdx (or the default, where the slice layout does not apply),
 // int4 2:4 weights of at most this many packed int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
@@ -214,6 +219,10 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
 // (default true; both table). For measurements and tests only.
 void set_int8_as_int4(bool on);
+// kSparse24SlicePerm's software prefetch: lines (0..3) of each 192-byte chunk of a panel stream
+// prefetched 16 KiB ahead into L2, for the weights prepared after the call (negative: the
+// default). Measurements only.
+void set_avx512_slice_perm_prefetch_lines(int lines);
 // Whether the AVX-512 table packs dense int4 as kInt4PairsU (default true) or kInt4Pairs.
 void set_avx512_int4_unsigned(bool on);
 // Whether prepare advises packed weights of 4 MiB or more as transparent huge pages (default
