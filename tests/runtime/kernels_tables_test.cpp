@@ -101,6 +101,7 @@ std::vector<QCase> cases() {
   // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
   v.push_back({W::kI4, 512, {16, 4096, 32}});
   v.push_back({W::kI8q4, 512, {16, 4096, 32}});
+  v.push_back({W::kNM24q4, 512, {16, 4096, 32}});  // kSparse24SlicePerm's permuted activation chunks too
   return v;
 }
 

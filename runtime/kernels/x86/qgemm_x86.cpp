@@ -2,6 +2,8 @@
 // weight packing at load (prepare_qweights), activation packing per call, the split over output
 // tiles across threads, and the fallback to the reference kernels. The per-ISA tile loops live in
 // qgemm_avx512vnni.cpp / qgemm_avx2.cpp.
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -526,6 +528,34 @@ constexpr int slice_perm_src(int t) {
   return t < 8 ? t : t < 16 ? 16 + (t - 8) : 8 * ((t - 16) % 4 >= 2 ? 3 : 1) + 4 * ((t - 16) % 2) + (t - 16) / 4;
 }
 
+static_assert(slice_perm_src(0) == 0 && slice_perm_src(8) == 16 && slice_perm_src(16) == 8 && slice_perm_src(17) == 12 &&
+                  slice_perm_src(18) == 24 && slice_perm_src(19) == 28 && slice_perm_src(31) == 31,
+              "permute_chunk32 implements this order");
+
+// One chunk of 32 codes into slice_perm_src's order, xor flip, with SSE2 (the baseline ISA): slots
+// 0..15 are k 0..7 and 16..23 as they are; slots 16..31 are the 4 x 4 byte transpose of the
+// dwords k 8..11, 12..15, 24..27, 28..31 (slot 16 + 4i + j: byte i of dword j).
+inline void permute_chunk32(const uint8_t* src, uint8_t* dst, uint8_t flip) {
+  auto u32 = [&](int o) {
+    uint32_t v;
+    std::memcpy(&v, src + o, 4);
+    return static_cast<long long>(v);
+  };
+  auto u64 = [&](int o) {
+    long long v;
+    std::memcpy(&v, src + o, 8);
+    return v;
+  };
+  const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+  const __m128i a = _mm_set_epi64x(u64(16), u64(0));
+  // v = [k 8..11, k 24..27, k 12..15, k 28..31]; two unpacks give [k 8+i, k 12+i, k 24+i, k 28+i] per i.
+  const __m128i v = _mm_set_epi64x(u32(12) | (u32(28) << 32), u32(8) | (u32(24) << 32));
+  const __m128i u = _mm_unpacklo_epi8(v, _mm_srli_si128(v, 8));
+  const __m128i w = _mm_unpacklo_epi16(u, _mm_srli_si128(u, 8));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_xor_si128(a, f));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_xor_si128(w, f));
+}
+
 template <bool kU8>
 void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y) {
   if (m <= 0 || w.n <= 0) return;
@@ -579,9 +609,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
           xs8[r * kg.groups + g] = 8 * sum;
         } else if (perm32) {  // gs % 32 == 0, so gk == gs: whole chunks
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
-          const uint8_t flip = kU8 ? 0x00 : 0x80;
-          for (int64_t c = 0; c < kg.gs; c += 32)
-            for (int t = 0; t < 32; ++t) d[c + t] = static_cast<uint8_t>(s[c + slice_perm_src(t)] ^ flip);
+          for (int64_t c = 0; c < kg.gs; c += 32) permute_chunk32(s + c, d + c, kU8 ? 0x00 : 0x80);
         } else if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
           if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
