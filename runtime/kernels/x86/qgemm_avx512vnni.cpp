@@ -327,6 +327,9 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r)
         xc[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[r] + b * 4)));
+      // The index bytes of every panel stay in registers over the chunk at M = 1; with more rows
+      // (MR x NP accumulators) they would spill, so each step reloads them (L1) and shifts again.
+      constexpr bool kKeepIx = MR == 1;
       __m512i ix[NP], sh[NP];
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
@@ -335,26 +338,34 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         if (pf_lines > 0) _mm_prefetch(q, _MM_HINT_T1);
         if (pf_lines > 1) _mm_prefetch(q + 64, _MM_HINT_T1);
         if (pf_lines > 2) _mm_prefetch(q + 128, _MM_HINT_T1);
-        ix[p] = _mm512_loadu_si512(blk + 128);
-        sh[p] = _mm512_srli_epi16(ix[p], 4);
+        if constexpr (kKeepIx) {
+          ix[p] = _mm512_loadu_si512(blk + 128);
+          sh[p] = _mm512_srli_epi16(ix[p], 4);
+        }
       }
       #pragma GCC unroll 4
       for (int h = 0; h < 4; ++h) {
-        __m512i wv[NP], ctl[NP];
+        // Panel by panel, its rows inside: only one panel's value and control vectors are live
+        // next to the MR x NP accumulators (the MR = 4 tile spilled with all NP of them).
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
           const __m512i v = _mm512_loadu_si512(wp[p] + (b / 8) * 192 + 64 * (h / 2));
-          wv[p] = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
-          ctl[p] = _mm512_ternarylogic_epi32(h < 2 ? ix[p] : sh[p], h & 1 ? m0c : m03,
-                                             h == 0 ? c0 : h == 1 ? c1 : h == 2 ? c2 : c3, 0xEA);  // a & b | c
-        }
-        #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-          #pragma GCC unroll 8
-          for (int p = 0; p < NP; ++p) {
-            __m512i& sum = kSplit && (h & 1) ? acc2[r][p] : acc[r][p];
-            sum = dpbusd(sum, _mm512_permutexvar_epi8(ctl[p], xc[r]), wv[p]);
+          const __m512i wv = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
+          __m512i xi;
+          if constexpr (kKeepIx) {
+            xi = h < 2 ? ix[p] : sh[p];
+          } else {
+            xi = _mm512_loadu_si512(wp[p] + (b / 8) * 192 + 128);
+            if (h >= 2) xi = _mm512_srli_epi16(xi, 4);
           }
+          const __m512i ctl = _mm512_ternarylogic_epi32(xi, h & 1 ? m0c : m03,
+                                                        h == 0 ? c0 : h == 1 ? c1 : h == 2 ? c2 : c3, 0xEA);  // a & b | c
+          #pragma GCC unroll 8
+          for (int r = 0; r < MR; ++r) {
+            __m512i& sum = kSplit && (h & 1) ? acc2[r][p] : acc[r][p];
+            sum = dpbusd(sum, _mm512_permutexvar_epi8(ctl, xc[r]), wv);
+          }
+        }
       }
     }
     if constexpr (kSplit)
@@ -714,7 +725,7 @@ void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
 }
 
 void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
-  switch (a.w->format) {
+  switch (a.kernel_format >= 0 ? static_cast<PackedFormat>(a.kernel_format) : a.w->format) {
     case PackedFormat::kBlockInt8: tiles_of<PackedFormat::kInt8, true>(a, t0, t1); break;
     case PackedFormat::kBlockInt4Pairs: tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1); break;
     case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;

@@ -89,6 +89,7 @@ std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
 std::atomic<bool> g_quarter_align{true};
 std::atomic<int> g_slice_perm_pf{0};
+std::atomic<int64_t> g_slice_perm_max_m{1};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -576,7 +577,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // and each group's code sum is subtracted 8 times (the nibbles are c + 8).
   const bool signed_x = P->format == PackedFormat::kInt4PairsU;
   // kSparse24SlicePerm reads each 32-k chunk of the activations permuted (slice_perm_src).
-  const bool perm32 = P->format == PackedFormat::kSparse24SlicePerm;
+  // Its kernel wins at M = 1 (the decoding GEMV); with more rows kSparse24NibbleSlice's kernel,
+  // which reads the same bytes with plain activations, measured faster (docs/RESULTS.md).
+  const bool perm32 = P->format == PackedFormat::kSparse24SlicePerm && m <= g_slice_perm_max_m.load();
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
   // u8 codes (s8 ones for kInt4PairsU) whose groups need no padding are already the packed layout: no copy.
@@ -639,6 +642,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   a.m = m;
   a.zc = signed_x ? (kU8 ? x.zero_point - 128 : 0) : kU8 ? x.zero_point : 128;
   a.xsum8 = signed_x ? xs8 : nullptr;
+  if (P->format == PackedFormat::kSparse24SlicePerm && !perm32) a.kernel_format = static_cast<int>(PackedFormat::kSparse24NibbleSlice);
   a.sx = x.scales;
   a.sx_stride = x.scale_stride;
   a.bias = bias;
@@ -695,6 +699,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 
 }  // namespace
 
+void set_avx512_slice_perm_max_m(int64_t m) { g_slice_perm_max_m.store(m < 0 ? 1 : m); }
 void set_avx512_slice_perm_prefetch_lines(int lines) { g_slice_perm_pf.store(lines < 0 ? 0 : lines); }
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes) {

@@ -191,6 +191,9 @@ struct TileArgs {
   // quarter of the weight's panels (qgemm_x86.cpp), so its 4 weight streams each run through
   // megabytes in order instead of restarting every tile. Ignored by the block formats.
   int64_t panel_stride = 1;
+  // The kernel to run when it differs from w->format (>= 0): a kSparse24SlicePerm weight at M above
+  // the kernel's range runs kSparse24NibbleSlice's kernel on the same bytes (qgemm_x86.cpp).
+  int kernel_format = -1;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
@@ -219,6 +222,10 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
 // (default true; both table). For measurements and tests only.
 void set_int8_as_int4(bool on);
+// The largest M for which a kSparse24SlicePerm weight runs its own kernel (permuted activations,
+// vpermb); above it, kSparse24NibbleSlice's kernel reads the same bytes (negative: the default, 1).
+// Measurements and tests.
+void set_avx512_slice_perm_max_m(int64_t m);
 // kSparse24SlicePerm's software prefetch: lines (0..3) of each 192-byte chunk of a panel stream
 // prefetched 16 KiB ahead into L2, for the weights prepared after the call (negative: the
 // default). Measurements only.
