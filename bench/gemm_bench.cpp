@@ -414,6 +414,9 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // QF_SLICE_PERM_MAX_M=N: kSparse24SlicePerm's own kernel up to M = N, kSparse24NibbleSlice's
+  // above (measurements; default: every M).
+  if (const char* e = std::getenv("QF_SLICE_PERM_MAX_M")) qf::kernels::x86::set_avx512_slice_perm_max_m(std::atoll(e));
   CLI::App app{"GOP/s of the runtime's quantized GEMM kernels (int8, int4 per group / per channel, int4 + 2:4)"};
   std::string ms_str = "1,16,128,1024", shapes_str = "1024x1024,4096x4096,11008x4096",
               variants_str = "int8,int4_g128,int4,int4_24,f32", which = "all";

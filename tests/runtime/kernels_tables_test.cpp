@@ -122,12 +122,12 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
   for (bool u4 : unsigned_int4)
   for (x86::PackedFormat st : strategies)
-  // kSparse24SlicePerm runs its own kernel at M = 1 and kSparse24NibbleSlice's above: both, and its
-  // own at every M (the MR = 2..4 tiles) as well.
-  for (int64_t perm_max_m : {int64_t{-1}, st == x86::PackedFormat::kSparse24SlicePerm ? int64_t{1} << 20 : int64_t{0}}) {
-    if (perm_max_m == 0 || (perm_max_m > 0 && c.m == 1)) continue;  // nothing new
+  // kSparse24SlicePerm runs its own kernel at every M (the default) or, above a measurement limit,
+  // kSparse24NibbleSlice's on the same bytes: both.
+  for (int64_t perm_max_m : {int64_t{-1}, st == x86::PackedFormat::kSparse24SlicePerm ? int64_t{0} : int64_t{-2}}) {
+    if (perm_max_m == -2) continue;  // nothing new
     x86::set_avx512_slice_perm_max_m(perm_max_m);
-    SCOPED_TRACE(perm_max_m > 0 ? "kSparse24SlicePerm's kernel at every M" : "default kernel by M");
+    SCOPED_TRACE(perm_max_m == 0 ? "kSparse24NibbleSlice's kernel on kSparse24SlicePerm's bytes" : "default kernel");
     x86::set_avx512_int4_unsigned(u4);
     SCOPED_TRACE(u4 ? "int4 as unsigned nibbles" : "int4 as signed nibbles");
     x86::set_avx512_sparse24_strategy(st);

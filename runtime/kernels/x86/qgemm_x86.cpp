@@ -89,7 +89,7 @@ std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
 std::atomic<bool> g_quarter_align{true};
 std::atomic<int> g_slice_perm_pf{0};
-std::atomic<int64_t> g_slice_perm_max_m{1};
+std::atomic<int64_t> g_slice_perm_max_m{INT64_MAX};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -577,8 +577,8 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // and each group's code sum is subtracted 8 times (the nibbles are c + 8).
   const bool signed_x = P->format == PackedFormat::kInt4PairsU;
   // kSparse24SlicePerm reads each 32-k chunk of the activations permuted (slice_perm_src).
-  // Its kernel wins at M = 1 (the decoding GEMV); with more rows kSparse24NibbleSlice's kernel,
-  // which reads the same bytes with plain activations, measured faster (docs/RESULTS.md).
+  // Its kernel measured ahead of kSparse24NibbleSlice's (which reads the same bytes with plain
+  // activations) at every M tried, 1..128 (docs/RESULTS.md); the limit is a measurement knob.
   const bool perm32 = P->format == PackedFormat::kSparse24SlicePerm && m <= g_slice_perm_max_m.load();
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
@@ -699,7 +699,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 
 }  // namespace
 
-void set_avx512_slice_perm_max_m(int64_t m) { g_slice_perm_max_m.store(m < 0 ? 1 : m); }
+void set_avx512_slice_perm_max_m(int64_t m) { g_slice_perm_max_m.store(m < 0 ? INT64_MAX : m); }
 void set_avx512_slice_perm_prefetch_lines(int lines) { g_slice_perm_pf.store(lines < 0 ? 0 : lines); }
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes) {

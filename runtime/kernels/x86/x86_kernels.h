@@ -223,8 +223,8 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // (default true; both table). For measurements and tests only.
 void set_int8_as_int4(bool on);
 // The largest M for which a kSparse24SlicePerm weight runs its own kernel (permuted activations,
-// vpermb); above it, kSparse24NibbleSlice's kernel reads the same bytes (negative: the default, 1).
-// Measurements and tests.
+// vpermb); above it, kSparse24NibbleSlice's kernel reads the same bytes (negative: the default,
+// every M). Measurements and tests.
 void set_avx512_slice_perm_max_m(int64_t m);
 // kSparse24SlicePerm's software prefetch: lines (0..3) of each 192-byte chunk of a panel stream
 // prefetched 16 KiB ahead into L2, for the weights prepared after the call (negative: the
