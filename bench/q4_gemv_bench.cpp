@@ -136,6 +136,7 @@ double streamed_bytes(const PreparedQWeights* p) {
   if (!P) return 0;
   const double side = static_cast<double>(P->panels * P->kg.groups * P->nr);
   const bool rowsum = P->format != x86::PackedFormat::kInt4PairsU;
+  if (P->side_inline) return static_cast<double>(P->panels * P->panel_bytes);  // side data in the panels
   return static_cast<double>(P->panels * P->panel_bytes) + side * (P->scales_f16 ? 2 : 4) +
          (rowsum ? side * (P->rowsum8 ? 1 : P->rowsum16 ? 2 : 4) : 0);
 }

@@ -122,12 +122,14 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
   for (bool u4 : unsigned_int4)
   for (x86::PackedFormat st : strategies)
-  // kSparse24SlicePerm runs its own kernel at every M (the default) or, above a measurement limit,
-  // kSparse24NibbleSlice's on the same bytes: both.
-  for (int64_t perm_max_m : {int64_t{-1}, st == x86::PackedFormat::kSparse24SlicePerm ? int64_t{0} : int64_t{-2}}) {
-    if (perm_max_m == -2) continue;  // nothing new
-    x86::set_avx512_slice_perm_max_m(perm_max_m);
-    SCOPED_TRACE(perm_max_m == 0 ? "kSparse24NibbleSlice's kernel on kSparse24SlicePerm's bytes" : "default kernel");
+  // kSparse24SlicePerm: its own kernel with the side data in the panel stream where groups are 32
+  // with fp16 scales (the default), with the side data apart, and kSparse24NibbleSlice's kernel on
+  // its bytes (side data apart; a measurement limit on M).
+  for (int mode : {0, 1, 2}) {
+    if (mode > 0 && st != x86::PackedFormat::kSparse24SlicePerm) continue;  // nothing new
+    x86::set_avx512_slice_side_inline(mode == 0);
+    x86::set_avx512_slice_perm_max_m(mode == 2 ? 0 : -1);
+    SCOPED_TRACE(mode == 0 ? "default" : mode == 1 ? "side data apart" : "kSparse24NibbleSlice's kernel on kSparse24SlicePerm's bytes");
     x86::set_avx512_int4_unsigned(u4);
     SCOPED_TRACE(u4 ? "int4 as unsigned nibbles" : "int4 as signed nibbles");
     x86::set_avx512_sparse24_strategy(st);
@@ -173,6 +175,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       t.Test(table);
       if (HasFatalFailure()) {
         x86::set_avx512_slice_perm_max_m(-1);
+        x86::set_avx512_slice_side_inline(true);
         x86::set_avx512_int4_unsigned(true);
         x86::set_avx512_sparse24_ctl_max_bytes(-1);
         return;
@@ -181,6 +184,7 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   }
   x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24SlicePerm);  // the defaults
   x86::set_avx512_slice_perm_max_m(-1);
+  x86::set_avx512_slice_side_inline(true);
   x86::set_avx512_sparse24_ctl_max_bytes(-1);
   x86::set_avx512_int4_unsigned(true);
 }
@@ -250,6 +254,8 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
     ASSERT_NE(P, nullptr);
     const bool whole = st == x86::PackedFormat::kSparse24PermByte ? gs % 8 == 0 : gs % 32 == 0;
     EXPECT_EQ(P->format == st, whole) << "gs " << gs << ", strategy " << static_cast<int>(st);
+    // Side data in the panel stream: kSparse24SlicePerm, groups of 32, fp16 scales (0.5 is one).
+    EXPECT_EQ(P->side_inline, st == x86::PackedFormat::kSparse24SlicePerm && gs == 32) << "gs " << gs;
     EXPECT_EQ(P->rowsum8 != nullptr, gs <= 32) << "gs " << gs << ": -4 * gs fits int8 only up to 32";
   }
   // QGemmQuarters' weights really get the 2 MiB quarter layout (else it tests nothing new).
@@ -316,7 +322,10 @@ TEST(QGemmQuarters, LargeWeightsBitIdentical) {
   const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
   ASSERT_NE(P, nullptr);
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("gfni")) EXPECT_EQ(P->format, x86::PackedFormat::kSparse24SlicePerm);
+  if (__builtin_cpu_supports("gfni")) {
+    EXPECT_EQ(P->format, x86::PackedFormat::kSparse24SlicePerm);
+    EXPECT_TRUE(P->side_inline);  // and its side data in the 2 MiB-aligned quarters' streams
+  }
   EXPECT_GT(P->quarter_bytes, 0);
   EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
 }

@@ -323,6 +323,7 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
     for (int64_t b = b0; b < b1; b += 8) {  // groups are padded to whole chunks of 32 k
+      const int64_t coff = a.w->slice_chunk_offset(b / 8);  // the chunk's bytes in each panel stream
       __m512i xc[MR];
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r)
@@ -333,7 +334,7 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       __m512i ix[NP], sh[NP];
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
-        const uint8_t* blk = wp[p] + (b / 8) * 192;
+        const uint8_t* blk = wp[p] + coff;
         const char* q = reinterpret_cast<const char*>(blk + kSliceStreamPrefetch);
         if (pf_lines > 0) _mm_prefetch(q, _MM_HINT_T1);
         if (pf_lines > 1) _mm_prefetch(q + 64, _MM_HINT_T1);
@@ -349,13 +350,13 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
         // next to the MR x NP accumulators (the MR = 4 tile spilled with all NP of them).
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) {
-          const __m512i v = _mm512_loadu_si512(wp[p] + (b / 8) * 192 + 64 * (h / 2));
+          const __m512i v = _mm512_loadu_si512(wp[p] + coff + 64 * (h / 2));
           const __m512i wv = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
           __m512i xi;
           if constexpr (kKeepIx) {
             xi = h < 2 ? ix[p] : sh[p];
           } else {
-            xi = _mm512_loadu_si512(wp[p] + (b / 8) * 192 + 128);
+            xi = _mm512_loadu_si512(wp[p] + coff + 128);
             if (h >= 2) xi = _mm512_srli_epi16(xi, 4);
           }
           const __m512i ctl = _mm512_ternarylogic_epi32(xi, h & 1 ? m0c : m03,
@@ -571,7 +572,9 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
         const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
-        const __m512i rs = W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
+        const __m512i rs = W.side_inline ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                                               wp[p] + W.slice_side_offset(g) + 16 * (g % 4))))
+                           : W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
                            : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
                                         : _mm512_loadu_si512(W.rowsum + side);
         const __m512i init = _mm512_mullo_epi32(rs, zc16);
@@ -641,7 +644,9 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
                                                                  : _mm512_loadu_si512(W.rowsum + side),
                                                     zc);
       // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
-      const __m512 sw = W.scales_f16
+      const __m512 sw = W.side_inline ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                            wp[p] + W.slice_side_offset(g) + 64 + 32 * (g % 4))))
+                        : W.scales_f16
                             ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales_f16 + side)))
                             : _mm512_loadu_ps(W.scales + side);
       #pragma GCC unroll 8

@@ -90,6 +90,7 @@ std::atomic<bool> g_strided_gemv{true};
 std::atomic<bool> g_quarter_align{true};
 std::atomic<int> g_slice_perm_pf{0};
 std::atomic<int64_t> g_slice_perm_max_m{INT64_MAX};
+std::atomic<bool> g_slice_side_inline{true};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -339,8 +340,17 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24NibbleCtl: P->panel_bytes = nblk / 4 * (8 * nr); break;
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
-    case PackedFormat::kSparse24NibbleSlice:
-    case PackedFormat::kSparse24SlicePerm: P->panel_bytes = nblk / 8 * (12 * nr); break;
+    case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
+    case PackedFormat::kSparse24SlicePerm: {
+      // Side data inline (PackedQWeights::side_inline) for Q4_0-like weights: groups of 32, every
+      // scale exactly an fp16 value (the row sums of a 2:4 group of 32 always fit int8).
+      bool inl = w.per_group && kg.gs == 32 && nr == 16 && g_slice_side_inline.load();
+      for (int64_t i = 0; inl && i < w.n * kg.groups; ++i) inl = fp16_to_fp32(fp32_to_fp16(w.scales[i])) == w.scales[i];
+      P->side_inline = inl;
+      const int64_t chunks = nblk / 8;
+      P->panel_bytes = inl ? chunks / 4 * 960 + (chunks % 4 ? chunks % 4 * 192 + 192 : 0) : chunks * 192;
+      break;
+    }
     case PackedFormat::kSparse24PermByte: P->panel_bytes = nblk / 2 * (4 * nr); break;
     default: break;  // block formats: prepare_block
   }
@@ -433,7 +443,7 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
         }
       } else if (f == PackedFormat::kSparse24NibbleSlice || f == PackedFormat::kSparse24SlicePerm) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): step h = t % 4 of chunk t / 4
-          uint8_t* blk = pd + (t / 4) * 12 * nr;
+          uint8_t* blk = pd + P->slice_chunk_offset(t / 4);
           const int h = static_cast<int>(t & 3);
           for (int s = 0; s < 4; ++s) {
             blk[(h / 2) * 4 * nr + lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << (4 * (h & 1)));
@@ -499,6 +509,17 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       r8[i] = static_cast<int8_t>(P->rowsum[i]);
     }
     if (fits) P->rowsum8 = r8;
+    if (P->side_inline) {  // copies of the narrow side data into each panel stream
+      if (!P->rowsum8 || !P->scales_f16) throw Error("x86 qgemm: inline 2:4 side data needs int8 row sums and fp16 scales");
+      for (int64_t p = 0; p < P->panels; ++p) {
+        auto* pd = const_cast<uint8_t*>(P->panel_ptr(p));
+        for (int64_t g = 0; g < kg.groups; ++g) {
+          const int64_t src = (p * kg.groups + g) * nr, off = P->slice_side_offset(g);
+          std::memcpy(pd + off + 16 * (g % 4), P->rowsum8 + src, 16);
+          std::memcpy(pd + off + 64 + 32 * (g % 4), P->scales_f16 + src, 32);
+        }
+      }
+    }
   }
   return P;
 }
@@ -579,7 +600,8 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // kSparse24SlicePerm reads each 32-k chunk of the activations permuted (slice_perm_src).
   // Its kernel measured ahead of kSparse24NibbleSlice's (which reads the same bytes with plain
   // activations) at every M tried, 1..128 (docs/RESULTS.md); the limit is a measurement knob.
-  const bool perm32 = P->format == PackedFormat::kSparse24SlicePerm && m <= g_slice_perm_max_m.load();
+  const bool perm32 =
+      P->format == PackedFormat::kSparse24SlicePerm && (m <= g_slice_perm_max_m.load() || P->side_inline);
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
   // u8 codes (s8 ones for kInt4PairsU) whose groups need no padding are already the packed layout: no copy.
@@ -699,6 +721,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 
 }  // namespace
 
+void set_avx512_slice_side_inline(bool on) { g_slice_side_inline.store(on); }
 void set_avx512_slice_perm_max_m(int64_t m) { g_slice_perm_max_m.store(m < 0 ? INT64_MAX : m); }
 void set_avx512_slice_perm_prefetch_lines(int lines) { g_slice_perm_pf.store(lines < 0 ? 0 : lines); }
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }

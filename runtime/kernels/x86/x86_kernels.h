@@ -148,6 +148,21 @@ struct PackedQWeights final : PreparedQWeights {
   // kSparse24SlicePerm: lines (0..3) of each 192-byte chunk of a panel stream its loop prefetches
   // 16 KiB ahead into L2 (set at prepare: set_avx512_slice_perm_prefetch_lines; default 0).
   int stream_prefetch_lines = 0;
+  // kSparse24SlicePerm with groups of 32 and fp16 scales: the side data inside the panel stream
+  // (slice_chunk_offset / slice_side_offset below): after every 4 chunks (4 groups) of 192 bytes,
+  // 64 bytes of the 4 groups' int8 row sums (16 each) then 128 bytes of their fp16 scales (32 each):
+  // 960 bytes, 64-byte aligned; the last, partial block keeps all 192 side bytes. The GEMV then
+  // reads one stream per panel instead of three (from DRAM the separate row-sum and scale arrays
+  // cost the 2:4 GEMV ~25%: docs/RESULTS.md "2:4 GEMV with vpermb"). rowsum8 / scales_f16 are
+  // still set (the same values, for other readers).
+  bool side_inline = false;
+  // Byte offsets in a panel of chunk c (32 k) and of group g's side data (side_inline only).
+  int64_t slice_chunk_offset(int64_t c) const { return side_inline ? (c / 4) * 960 + (c % 4) * 192 : c * 192; }
+  // Group g's side block: after its block's chunks (4, or the groups left in the last block).
+  int64_t slice_side_offset(int64_t g) const {
+    const int64_t b0 = g / 4 * 4, n = kg.groups - b0 < 4 ? kg.groups - b0 : 4;
+    return (g / 4) * 960 + n * 192;
+  }
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
@@ -222,6 +237,9 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
 // (default true; both table). For measurements and tests only.
 void set_int8_as_int4(bool on);
+// Whether kSparse24SlicePerm weights with groups of 32 and fp16 scales keep their side data inside
+// the panel stream (PackedQWeights::side_inline; default true). Measurements and tests.
+void set_avx512_slice_side_inline(bool on);
 // The largest M for which a kSparse24SlicePerm weight runs its own kernel (permuted activations,
 // vpermb); above it, kSparse24NibbleSlice's kernel reads the same bytes (negative: the default,
 // every M). Measurements and tests.
