@@ -68,6 +68,8 @@ void set_sparse24_for(const std::string& variant) {
                                     : variant == "sp24_slice" ? PackedFormat::kSparse24NibbleSlice
                                                             : PackedFormat::kSparse24SlicePerm);  // sp24_sperm*, sp24
   x86::set_avx512_sparse24_ctl_max_bytes(variant == "sp24_idx" ? 0 : -1);
+  // sp24_apart: kSparse24SlicePerm with its side data apart (not in the panel stream).
+  x86::set_avx512_slice_side_inline(variant != "sp24_apart");
   // sp24_sperm_pfN: kSparse24SlicePerm prefetching N lines of each chunk (sp24_sperm: the default).
   x86::set_avx512_slice_perm_prefetch_lines(variant.rfind("sp24_sperm_pf", 0) == 0 ? std::atoi(variant.c_str() + 13) : -1);
 }
@@ -159,8 +161,8 @@ int compare(const KernelTable& kt, const std::vector<std::pair<int64_t, int64_t>
   for (size_t v = 0; v < V; ++v) {
     const bool sp = vars[v] != "dense";
     if (sp && vars[v] != "sp24" && vars[v] != "sp24_idx" && vars[v] != "sp24_ctl" && vars[v] != "sp24_slice" &&
-        vars[v] != "sp24_perm" && vars[v].rfind("sp24_sperm", 0) != 0) {
-      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice, sp24_perm, sp24_sperm, sp24_sperm_pfN)\n", vars[v].c_str());
+        vars[v] != "sp24_perm" && vars[v].rfind("sp24_sperm", 0) != 0 && vars[v] != "sp24_apart") {
+      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice, sp24_perm, sp24_sperm, sp24_sperm_pfN, sp24_apart)\n", vars[v].c_str());
       return 2;
     }
     set_sparse24_for(vars[v]);

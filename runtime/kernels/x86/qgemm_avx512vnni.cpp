@@ -563,21 +563,29 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
   // partial sum, each 0 or >= 2^-47 in magnitude) the factor 16 stays in the float total and
   // leaves it once, exactly, by * 1/16 at the end; elsewhere (per channel, float32 scales: a
   // product may be subnormal) the exact int32 sum is shifted right by 4 per group as before.
-  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm;
-  const bool fold16 = kAccInit && W.per_group && W.scales_f16 != nullptr;
+  // kSparse24SlicePerm folds the 16 the same way but subtracts its zero-point term after the
+  // k-loop, as the other formats do: an accumulator that starts from the row sums waits for their
+  // load before its first vpdpbusd, which from DRAM cost the GEMV ~25% (docs/RESULTS.md).
+  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte;
+  const bool fold16 = (F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm) && W.per_group &&
+                      W.scales_f16 != nullptr;
   const __m512i zc16 = _mm512_set1_epi32(-16 * a.zc);
+  // Group g's row sums of panel p (int32 lanes), wherever they are kept.
+  auto rowsums = [&](int p, int64_t g) {
+    const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
+    return W.side_inline ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
+                               reinterpret_cast<const __m128i*>(wp[p] + W.slice_side_offset(g) + 16 * (g % 4))))
+           : W.rowsum8   ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
+           : W.rowsum16  ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                         : _mm512_loadu_si512(W.rowsum + side);
+  };
+  const __m512i zc_late = _mm512_set1_epi32(fold16 ? 16 * a.zc : a.zc);  // the compensation's multiplier
   for (int64_t g = 0; g < kg.groups; ++g) {
     __m512i acc[MR][NP];
     if constexpr (kAccInit) {
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) {
-        const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
-        const __m512i rs = W.side_inline ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(
-                                               wp[p] + W.slice_side_offset(g) + 16 * (g % 4))))
-                           : W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
-                           : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
-                                        : _mm512_loadu_si512(W.rowsum + side);
-        const __m512i init = _mm512_mullo_epi32(rs, zc16);
+        const __m512i init = _mm512_mullo_epi32(rowsums(p, g), zc16);
         #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) acc[r][p] = init;
       }
@@ -635,14 +643,9 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
-      const __m512i comp = (F == PackedFormat::kInt4PairsU && a.zc == 0) || kAccInit
-                               ? _mm512_setzero_si512()
-                               : _mm512_mullo_epi32(W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                                                         reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
-                                                    : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
-                                                                       reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
-                                                                 : _mm512_loadu_si512(W.rowsum + side),
-                                                    zc);
+      const __m512i comp = (F == PackedFormat::kInt4PairsU && a.zc == 0) || kAccInit ? _mm512_setzero_si512()
+                           : fold16 ? _mm512_mullo_epi32(rowsums(p, g), zc_late)
+                                    : _mm512_mullo_epi32(rowsums(p, g), zc);
       // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
       const __m512 sw = W.side_inline ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
                                             wp[p] + W.slice_side_offset(g) + 64 + 32 * (g % 4))))

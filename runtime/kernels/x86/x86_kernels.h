@@ -157,12 +157,9 @@ struct PackedQWeights final : PreparedQWeights {
   // still set (the same values, for other readers).
   bool side_inline = false;
   // Byte offsets in a panel of chunk c (32 k) and of group g's side data (side_inline only).
-  int64_t slice_chunk_offset(int64_t c) const { return side_inline ? (c / 4) * 960 + (c % 4) * 192 : c * 192; }
-  // Group g's side block: after its block's chunks (4, or the groups left in the last block).
-  int64_t slice_side_offset(int64_t g) const {
-    const int64_t b0 = g / 4 * 4, n = kg.groups - b0 < 4 ? kg.groups - b0 : 4;
-    return (g / 4) * 960 + n * 192;
-  }
+  int64_t slice_chunk_offset(int64_t c) const { return side_inline ? (c / 4) * 960 + 192 + (c % 4) * 192 : c * 192; }
+  // Group g's side block: before its block's chunks (the stream is read in address order).
+  int64_t slice_side_offset(int64_t g) const { return (g / 4) * 960; }
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
