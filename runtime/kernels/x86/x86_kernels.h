@@ -149,12 +149,12 @@ struct PackedQWeights final : PreparedQWeights {
   // 16 KiB ahead into L2 (set at prepare: set_avx512_slice_perm_prefetch_lines; default 0).
   int stream_prefetch_lines = 0;
   // kSparse24SlicePerm with groups of 32 and fp16 scales: the side data inside the panel stream
-  // (slice_chunk_offset / slice_side_offset below): after every 4 chunks (4 groups) of 192 bytes,
-  // 64 bytes of the 4 groups' int8 row sums (16 each) then 128 bytes of their fp16 scales (32 each):
-  // 960 bytes, 64-byte aligned; the last, partial block keeps all 192 side bytes. The GEMV then
-  // reads one stream per panel instead of three (from DRAM the separate row-sum and scale arrays
-  // cost the 2:4 GEMV ~25%: docs/RESULTS.md "2:4 GEMV with vpermb"). rowsum8 / scales_f16 are
-  // still set (the same values, for other readers).
+  // (slice_chunk_offset / slice_side_offset below): per 4 groups, 64 bytes of their int8 row sums
+  // (16 each) and 128 bytes of their fp16 scales (32 each), then their 4 chunks of 192 bytes: 960
+  // bytes, 64-byte aligned (the last block: the 192 side bytes, then the chunks left). The GEMV
+  // then reads one stream per panel, in address order (from DRAM the separate arrays cost the 2:4
+  // GEMV ~15-25%, and side data placed behind its chunks more: docs/RESULTS.md "2:4 GEMV with
+  // vpermb"). rowsum8 / scales_f16 are still set (the same values, for other readers).
   bool side_inline = false;
   // Byte offsets in a panel of chunk c (32 k) and of group g's side data (side_inline only).
   int64_t slice_chunk_offset(int64_t c) const { return side_inline ? (c / 4) * 960 + 192 + (c % 4) * 192 : c * 192; }
