@@ -314,14 +314,9 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
     const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0C);
     const __m512i c0 = _mm512_set1_epi32(0x04040000), c1 = _mm512_set1_epi32(0x11111010);
     const __m512i c2 = _mm512_set1_epi32(0x0C0C0808), c3 = _mm512_set1_epi32(0x13131212);
-    constexpr bool kSplit = false;  // one accumulator set (measured: the split was slower here)
+    // One accumulator set, also at M = 1 (two alternating sets, as kSparse24NibbleSlice has,
+    // measured slower here).
     const int pf_lines = a.w->stream_prefetch_lines;
-    __m512i acc2[MR][NP];  // unused (and optimized away) unless kSplit
-    if constexpr (kSplit)
-      #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
-        #pragma GCC unroll 8
-        for (int p = 0; p < NP; ++p) acc2[r][p] = _mm512_setzero_si512();
     for (int64_t b = b0; b < b1; b += 8) {  // groups are padded to whole chunks of 32 k
       const int64_t coff = a.w->slice_chunk_offset(b / 8);  // the chunk's bytes in each panel stream
       __m512i xc[MR];
@@ -362,18 +357,10 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
           const __m512i ctl = _mm512_ternarylogic_epi32(xi, h & 1 ? m0c : m03,
                                                         h == 0 ? c0 : h == 1 ? c1 : h == 2 ? c2 : c3, 0xEA);  // a & b | c
           #pragma GCC unroll 8
-          for (int r = 0; r < MR; ++r) {
-            __m512i& sum = kSplit && (h & 1) ? acc2[r][p] : acc[r][p];
-            sum = dpbusd(sum, _mm512_permutexvar_epi8(ctl, xc[r]), wv);
-          }
+          for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(ctl, xc[r]), wv);
         }
       }
     }
-    if constexpr (kSplit)
-      #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
-        #pragma GCC unroll 8
-        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
   } else if constexpr (F == PackedFormat::kSparse24PermByte) {
     // The stored byte is the vpermb index as it is (bits 0..2: the window byte; bits 3..5 pick
     // one of the window's 8 identical copies; 6..7 are ignored) and, and 0xF0, the weight 16 * w.
