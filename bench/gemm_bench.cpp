@@ -26,6 +26,7 @@
 #include <cmath>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -111,8 +112,12 @@ void set_sparse24_for(const std::string& name) {
                                     : name == "int4_24_c4" ? PackedFormat::kSparse24GatherI4
                                     : name == "int4_24_nc" ? PackedFormat::kSparse24NibbleCtl
                                     : name == "int4_24_ni" ? PackedFormat::kSparse24NibbleIdx
-                                                           : PackedFormat::kSparse24NibbleSlice);
+                                    : name == "int4_24_pb" ? PackedFormat::kSparse24PermByte
+                                    : name == "int4_24_ns" ? PackedFormat::kSparse24NibbleSlice
+                                                           : PackedFormat::kSparse24SlicePerm);  // int4_24_sp*, the default
   x86::set_avx512_sparse24_ctl_max_bytes(name == "int4_24_ni" ? 0 : -1);
+  // int4_24_spN: kSparse24SlicePerm prefetching N lines of each chunk (int4_24_sp: the default).
+  x86::set_avx512_slice_perm_prefetch_lines(name.rfind("int4_24_sp", 0) == 0 && name.size() > 10 ? std::atoi(name.c_str() + 10) : -1);
 }
 void reset_sparse24() { set_sparse24_for("int4_24"); }
 const char* layout_name(const PreparedQWeights* p) {
@@ -129,6 +134,8 @@ const char* layout_name(const PreparedQWeights* p) {
     case x86::PackedFormat::kSparse24NibbleIdx: return "sp24_nibble_idx";
     case x86::PackedFormat::kSparse24NibbleCtl: return "sp24_nibble_ctl";
     case x86::PackedFormat::kSparse24NibbleSlice: return "sp24_nibble_slice";
+    case x86::PackedFormat::kSparse24PermByte: return "sp24_perm_byte";
+    case x86::PackedFormat::kSparse24SlicePerm: return "sp24_slice_perm";
     case x86::PackedFormat::kBlockInt8: return "block_int8";
     case x86::PackedFormat::kBlockInt4Pairs: return "block_int4_pairs";
   }
@@ -172,7 +179,8 @@ Weight make_weight(const std::string& name, int64_t n, int64_t k, std::mt19937& 
     w.packed = pack_int4_rows(c32.data(), n, k);
     w.q.packed = w.packed.data();
   } else if (name == "int4_24" || name == "int4_24_b8" || name == "int4_24_c8" || name == "int4_24_c4" ||
-             name == "int4_24_ni" || name == "int4_24_nc" || name == "int4_24_ns") {
+             name == "int4_24_ni" || name == "int4_24_nc" || name == "int4_24_ns" || name == "int4_24_pb" ||
+             name.rfind("int4_24_sp", 0) == 0) {
     // Zero 2 of every 4 (random positions), then compress: 2 kept int4 codes + 2-bit indices.
     std::vector<int8_t> dense(c32.begin(), c32.end());
     for (int64_t g = 0; g < n * k; g += 4) {
@@ -406,6 +414,9 @@ int variant_ratio(const KernelTable& t, const std::vector<Shape>& shapes, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // QF_SLICE_PERM_MAX_M=N: kSparse24SlicePerm's own kernel up to M = N, kSparse24NibbleSlice's
+  // above (measurements; default: every M).
+  if (const char* e = std::getenv("QF_SLICE_PERM_MAX_M")) qf::kernels::x86::set_avx512_slice_perm_max_m(std::atoll(e));
   CLI::App app{"GOP/s of the runtime's quantized GEMM kernels (int8, int4 per group / per channel, int4 + 2:4)"};
   std::string ms_str = "1,16,128,1024", shapes_str = "1024x1024,4096x4096,11008x4096",
               variants_str = "int8,int4_g128,int4,int4_24,f32", which = "all";
@@ -415,7 +426,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--m", ms_str, "Comma-separated M values (rows of activations)")->capture_default_str();
   app.add_option("--shapes", shapes_str, "Comma-separated NxK weight shapes")->capture_default_str();
-  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices; int4_24: the default, bit-sliced where groups are whole chunks of 32 k), f32")
+  app.add_option("--variants", variants_str, "Weight variants: int8, int4_g128, int4, int4_24 (2:4), int4_24_b8 / _c8 (2:4, 8-bit kept values: index bytes / stored controls), int4_24_c4 (2:4, 4-bit values + stored controls, the layout before 2-bit indices), int4_24_ni / _nc / _ns / _pb / _sp[N] (2:4 forced to 2-bit indices / to stored controls read without decoding / to bit-sliced 2-bit indices / to one byte per kept value that is its vpermb index / to the bit-sliced bytes read by vpermb from permuted activations, N: prefetched lines per chunk; int4_24: the default, bit-sliced read by vpermb (= _sp) where groups are whole chunks of 32 k), f32")
       ->capture_default_str();
   app.add_option("--kernels", which, "Kernel table: all, selected, or a table name (ref, ...)")->capture_default_str();
   app.add_option("--threads", threads, "Runtime threads (0: default; no-op until the runtime has a thread setting)")

@@ -14,11 +14,13 @@
 // head stays dense), interleaved: each round runs one pass per variant over every shape, in a
 // rotated order; per variant the median step time and, per round, dense step / variant step
 // (median [min, max]). Variants: dense; sp24 (the runtime's default 2:4 packing); sp24_idx /
-// sp24_ctl / sp24_slice (force kSparse24NibbleIdx / kSparse24NibbleCtl / kSparse24NibbleSlice).
+// sp24_ctl / sp24_slice / sp24_perm / sp24_sperm (force kSparse24NibbleIdx / kSparse24NibbleCtl /
+// kSparse24NibbleSlice / kSparse24PermByte / kSparse24SlicePerm).
 #include <algorithm>
 #include <cmath>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -62,8 +64,14 @@ void set_sparse24_for(const std::string& variant) {
   using x86::PackedFormat;
   x86::set_avx512_sparse24_strategy(variant == "sp24_ctl"   ? PackedFormat::kSparse24NibbleCtl
                                     : variant == "sp24_idx" ? PackedFormat::kSparse24NibbleIdx
-                                                            : PackedFormat::kSparse24NibbleSlice);
+                                    : variant == "sp24_perm" ? PackedFormat::kSparse24PermByte
+                                    : variant == "sp24_slice" ? PackedFormat::kSparse24NibbleSlice
+                                                            : PackedFormat::kSparse24SlicePerm);  // sp24_sperm*, sp24
   x86::set_avx512_sparse24_ctl_max_bytes(variant == "sp24_idx" ? 0 : -1);
+  // sp24_apart: kSparse24SlicePerm with its side data apart (not in the panel stream).
+  x86::set_avx512_slice_side_inline(variant != "sp24_apart");
+  // sp24_sperm_pfN: kSparse24SlicePerm prefetching N lines of each chunk (sp24_sperm: the default).
+  x86::set_avx512_slice_perm_prefetch_lines(variant.rfind("sp24_sperm_pf", 0) == 0 ? std::atoi(variant.c_str() + 13) : -1);
 }
 
 const char* layout_name(const PreparedQWeights* p) {
@@ -74,6 +82,8 @@ const char* layout_name(const PreparedQWeights* p) {
     case x86::PackedFormat::kSparse24NibbleIdx: return "sp24_nibble_idx";
     case x86::PackedFormat::kSparse24NibbleCtl: return "sp24_nibble_ctl";
     case x86::PackedFormat::kSparse24NibbleSlice: return "sp24_nibble_slice";
+    case x86::PackedFormat::kSparse24PermByte: return "sp24_perm_byte";
+    case x86::PackedFormat::kSparse24SlicePerm: return "sp24_slice_perm";
     default: return "other";
   }
 }
@@ -128,6 +138,7 @@ double streamed_bytes(const PreparedQWeights* p) {
   if (!P) return 0;
   const double side = static_cast<double>(P->panels * P->kg.groups * P->nr);
   const bool rowsum = P->format != x86::PackedFormat::kInt4PairsU;
+  if (P->side_inline) return static_cast<double>(P->panels * P->panel_bytes);  // side data in the panels
   return static_cast<double>(P->panels * P->panel_bytes) + side * (P->scales_f16 ? 2 : 4) +
          (rowsum ? side * (P->rowsum8 ? 1 : P->rowsum16 ? 2 : 4) : 0);
 }
@@ -149,8 +160,9 @@ int compare(const KernelTable& kt, const std::vector<std::pair<int64_t, int64_t>
   const bool full_step = S == 8;  // the default shapes: 7 projections x 16 layers + the head
   for (size_t v = 0; v < V; ++v) {
     const bool sp = vars[v] != "dense";
-    if (sp && vars[v] != "sp24" && vars[v] != "sp24_idx" && vars[v] != "sp24_ctl" && vars[v] != "sp24_slice") {
-      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice)\n", vars[v].c_str());
+    if (sp && vars[v] != "sp24" && vars[v] != "sp24_idx" && vars[v] != "sp24_ctl" && vars[v] != "sp24_slice" &&
+        vars[v] != "sp24_perm" && vars[v].rfind("sp24_sperm", 0) != 0 && vars[v] != "sp24_apart") {
+      std::fprintf(stderr, "unknown variant %s (dense, sp24, sp24_idx, sp24_ctl, sp24_slice, sp24_perm, sp24_sperm, sp24_sperm_pfN, sp24_apart)\n", vars[v].c_str());
       return 2;
     }
     set_sparse24_for(vars[v]);
@@ -243,7 +255,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--help") {
       std::printf("q4_gemv_bench [--threads 1] [--rounds 5] [--m 1] [--shapes NxK,...] [--huge 0|1] [--gemv 0|1] [--ab 1]\n"
-                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice]  (the first variant is the baseline)\n"
+                  "              [--compare dense,sp24,sp24_idx,sp24_ctl,sp24_slice,sp24_perm,sp24_sperm]  (the first variant is the baseline)\n"
                   "              [--group 32] (0: per channel) [--clock cpu|wall] [--copies N] [--reps R] (--compare's)\n");
       return 0;
     }

@@ -82,15 +82,26 @@ std::vector<QCase> cases() {
       v.push_back({W::kNM24q4, m, s});
     }
     v.push_back({W::kNM24x4bit, m, {136, 64, 16}});
-    // kSparse24NibbleSlice (chunks of 32 k): several groups of 32, groups of 64 / 96 (int16 row
+    // kSparse24NibbleSlice / kSparse24SlicePerm (chunks of 32 k): several groups of 32, groups of 64 / 96 (int16 row
     // sums: 32 kept codes of -8 overflow int8), a tail tile and a partial last panel.
     for (const Shape& s : {Shape{304, 224, 32}, Shape{130, 64, 32}, Shape{37, 192, 64}, Shape{21, 192, 96}})
       v.push_back({W::kNM24q4, m, s});
+    // kSparse24PermByte (whole 8-k steps): groups of 8 / 24 / 40 (an odd number of steps: the
+    // 16-k loop's second half skipped), K not a multiple of 64 (72, 200, per channel 120 and 8),
+    // a tail tile and a partial last panel.
+    for (const Shape& s : {Shape{144, 72, 24}, Shape{137, 200, 40}, Shape{35, 120, 0}, Shape{130, 64, 8},
+                           Shape{17, 8, 0}})
+      v.push_back({W::kNM24q4, m, s});
   }
+  // The same layout at M = 3..6 (several rows per tile, ordinary tiles, the MR = 4 tile plus a tail).
+  for (int64_t m : {3, 5, 6})
+    for (const Shape& s : {Shape{144, 72, 24}, Shape{70, 232, 0}})
+      v.push_back({W::kNM24q4, m, s});
   // Enough rows x K that the activation packing itself is split over threads (a prompt of 512
   // tokens at K = 4096: the pool threads must write the caller's buffers, not their own).
   v.push_back({W::kI4, 512, {16, 4096, 32}});
   v.push_back({W::kI8q4, 512, {16, 4096, 32}});
+  v.push_back({W::kNM24q4, 512, {16, 4096, 32}});  // kSparse24SlicePerm's permuted activation chunks too
   return v;
 }
 
@@ -104,12 +115,21 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kNM24 || c.w == W::kNM24x4bit || c.w == W::kNM24q4))
     strategies.insert(strategies.end(), {x86::PackedFormat::kSparse24Gather, x86::PackedFormat::kSparse24GatherI4,
                                          x86::PackedFormat::kSparse24GatherCtl, x86::PackedFormat::kSparse24NibbleIdx,
-                                         x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice});
+                                         x86::PackedFormat::kSparse24NibbleCtl, x86::PackedFormat::kSparse24NibbleSlice,
+                                         x86::PackedFormat::kSparse24PermByte, x86::PackedFormat::kSparse24SlicePerm});
   // Dense int4 on AVX-512: unsigned nibbles (the default) and the signed-nibble lookup.
   std::vector<bool> unsigned_int4 = {true};
   if (std::string(table.name) == "avx512vnni" && (c.w == W::kI4 || c.w == W::kI8q4)) unsigned_int4.push_back(false);
   for (bool u4 : unsigned_int4)
-  for (x86::PackedFormat st : strategies) {
+  for (x86::PackedFormat st : strategies)
+  // kSparse24SlicePerm: its own kernel with the side data in the panel stream where groups are 32
+  // with fp16 scales (the default), with the side data apart, and kSparse24NibbleSlice's kernel on
+  // its bytes (side data apart; a measurement limit on M).
+  for (int mode : {0, 1, 2}) {
+    if (mode > 0 && st != x86::PackedFormat::kSparse24SlicePerm) continue;  // nothing new
+    x86::set_avx512_slice_side_inline(mode == 0);
+    x86::set_avx512_slice_perm_max_m(mode == 2 ? 0 : -1);
+    SCOPED_TRACE(mode == 0 ? "default" : mode == 1 ? "side data apart" : "kSparse24NibbleSlice's kernel on kSparse24SlicePerm's bytes");
     x86::set_avx512_int4_unsigned(u4);
     SCOPED_TRACE(u4 ? "int4 as unsigned nibbles" : "int4 as signed nibbles");
     x86::set_avx512_sparse24_strategy(st);
@@ -121,6 +141,8 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
                  : st == x86::PackedFormat::kSparse24NibbleIdx ? "2:4 gather, 4-bit values and 2-bit indices"
                  : st == x86::PackedFormat::kSparse24NibbleCtl ? "2:4 gather, 4-bit values, stored controls as they are"
                  : st == x86::PackedFormat::kSparse24NibbleSlice ? "2:4 gather, 4-bit values, bit-sliced 2-bit indices"
+                 : st == x86::PackedFormat::kSparse24PermByte ? "2:4 vpermb, one byte per kept value (value + index)"
+                 : st == x86::PackedFormat::kSparse24SlicePerm ? "2:4 bit-sliced, vpermb into permuted activations"
                                                               : "2:4 expand");
     unsigned seed = 1;
     // Activation variants: qu8 with a mid / minimum / maximum zero point, qs8 per tensor and per
@@ -152,13 +174,17 @@ TEST_P(QGemmTables, BitIdenticalToPlainLoops) {
       t.check_unprepared(c.m <= 3);
       t.Test(table);
       if (HasFatalFailure()) {
+        x86::set_avx512_slice_perm_max_m(-1);
+        x86::set_avx512_slice_side_inline(true);
         x86::set_avx512_int4_unsigned(true);
         x86::set_avx512_sparse24_ctl_max_bytes(-1);
         return;
       }
     }
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);  // the defaults
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24SlicePerm);  // the defaults
+  x86::set_avx512_slice_perm_max_m(-1);
+  x86::set_avx512_slice_side_inline(true);
   x86::set_avx512_sparse24_ctl_max_bytes(-1);
   x86::set_avx512_int4_unsigned(true);
 }
@@ -192,9 +218,10 @@ TEST(QGemmPacking, Int8StorageOf4BitCodesIsNibblesPerGroupOnly) {
   }
 }
 
-// The 2:4 packings the tests above rely on are the ones taken: kSparse24NibbleSlice where groups
-// are whole chunks of 32 k (else the packing falls back, exact but another kernel), with int8 row
-// sums exactly when every row sum fits.
+// The 2:4 packings the tests above rely on are the ones taken: kSparse24SlicePerm (the default) and
+// kSparse24NibbleSlice where groups are whole chunks of 32 k, kSparse24PermByte where they are
+// whole steps of 8 k (else the packing falls back, exact but another kernel), with int8 row sums
+// exactly when every row sum fits.
 TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
   bool found = false;
   for (const std::string& name : qf::kernels::test::kernel_table_names())
@@ -203,8 +230,10 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("gfni")) GTEST_SKIP() << "no GFNI";
   const KernelTable& table = kernel_table_for_isa("avx512vnni");
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
-  for (int64_t gs : {16, 32, 64}) {
+  for (x86::PackedFormat st : {x86::PackedFormat::kSparse24SlicePerm, x86::PackedFormat::kSparse24NibbleSlice,
+                               x86::PackedFormat::kSparse24PermByte})
+  for (int64_t gs : {8, 16, 32, 64}) {
+    x86::set_avx512_sparse24_strategy(st);
     const int64_t n = 16, k = 128;
     std::vector<int8_t> values(static_cast<size_t>(n * k / 2), -8);  // row sums: -8 * kept codes per group
     std::vector<uint8_t> index(static_cast<size_t>(n * k / 8), 0x44);  // kept positions 0 and 1
@@ -223,7 +252,10 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
     std::unique_ptr<PreparedQWeights> p = table.prepare_qweights(w);
     const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
     ASSERT_NE(P, nullptr);
-    EXPECT_EQ(P->format == x86::PackedFormat::kSparse24NibbleSlice, gs % 32 == 0) << "gs " << gs;
+    const bool whole = st == x86::PackedFormat::kSparse24PermByte ? gs % 8 == 0 : gs % 32 == 0;
+    EXPECT_EQ(P->format == st, whole) << "gs " << gs << ", strategy " << static_cast<int>(st);
+    // Side data in the panel stream: kSparse24SlicePerm, groups of 32, fp16 scales (0.5 is one).
+    EXPECT_EQ(P->side_inline, st == x86::PackedFormat::kSparse24SlicePerm && gs == 32) << "gs " << gs;
     EXPECT_EQ(P->rowsum8 != nullptr, gs <= 32) << "gs " << gs << ": -4 * gs fits int8 only up to 32";
   }
   // QGemmQuarters' weights really get the 2 MiB quarter layout (else it tests nothing new).
@@ -247,13 +279,13 @@ TEST(QGemmPacking, Sparse24SliceTakenWhereGroupsAreWholeChunks) {
     EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
     EXPECT_GT(P->quarter_bytes, P->quarter_panels * P->panel_bytes);
   }
-  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24NibbleSlice);
+  x86::set_avx512_sparse24_strategy(x86::PackedFormat::kSparse24SlicePerm);
 }
 
 // Weights of >= 4 MiB whose GEMV quarters are not whole huge pages get their quarters 2 MiB apart
 // (PackedQWeights::quarter_bytes): the strided GEMV (M = 1) and the ordinary tiles (M = 2, whose
 // 4 adjacent panels then cross quarter boundaries) against plain loops, Q4_0-like dense and 2:4
-// (the default packing: kSparse24NibbleSlice), codes at the clamps. Apart from QGemmTables: two
+// (the default packing: kSparse24SlicePerm), codes at the clamps. Apart from QGemmTables: two
 // big weights there would be packed for every strategy and activation case (minutes).
 TEST(QGemmQuarters, LargeWeightsBitIdentical) {
   bool found = false;
@@ -290,7 +322,10 @@ TEST(QGemmQuarters, LargeWeightsBitIdentical) {
   const auto* P = dynamic_cast<const x86::PackedQWeights*>(p.get());
   ASSERT_NE(P, nullptr);
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("gfni")) EXPECT_EQ(P->format, x86::PackedFormat::kSparse24NibbleSlice);
+  if (__builtin_cpu_supports("gfni")) {
+    EXPECT_EQ(P->format, x86::PackedFormat::kSparse24SlicePerm);
+    EXPECT_TRUE(P->side_inline);  // and its side data in the 2 MiB-aligned quarters' streams
+  }
   EXPECT_GT(P->quarter_bytes, 0);
   EXPECT_EQ(P->quarter_bytes % (int64_t{1} << 21), 0);
 }

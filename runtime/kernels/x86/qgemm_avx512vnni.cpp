@@ -39,6 +39,7 @@ inline int64_t load_u64(const uint8_t* p) {
 // ~20% slower per byte than dense's (docs/RESULTS.md, "2:4 at M = 1").
 constexpr int64_t kSliceStreamPrefetch = 16384;
 
+
 // acc += sum of four u8(a) * s8(b) products per int32 lane. Inline asm rather than
 // _mm512_dpbusd_epi32: GCC 12 does not keep the accumulator in place for the intrinsic and, with
 // 16-24 accumulators live, copies and spills them to the stack on every k-block (measured 2x).
@@ -304,6 +305,86 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int r = 0; r < MR; ++r)
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi32(acc[r][p], acc2[r][p]);
+  } else if constexpr (F == PackedFormat::kSparse24SlicePerm) {
+    // kSparse24NibbleSlice's bytes. Values as there (GFNI for the low nibbles, and 0xF0 for the
+    // high); controls: one vpternlogd per step into the chunk's permuted 32 activation bytes
+    // (x86_kernels.h), the index bytes shifted once per chunk (steps 2, 3).
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    const __m512i lo_to_hi = _mm512_set1_epi64(0x0000000001020408LL);
+    const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0C);
+    const __m512i c0 = _mm512_set1_epi32(0x04040000), c1 = _mm512_set1_epi32(0x11111010);
+    const __m512i c2 = _mm512_set1_epi32(0x0C0C0808), c3 = _mm512_set1_epi32(0x13131212);
+    // One accumulator set, also at M = 1 (two alternating sets, as kSparse24NibbleSlice has,
+    // measured slower here).
+    const int pf_lines = a.w->stream_prefetch_lines;
+    for (int64_t b = b0; b < b1; b += 8) {  // groups are padded to whole chunks of 32 k
+      const int64_t coff = a.w->slice_chunk_offset(b / 8);  // the chunk's bytes in each panel stream
+      __m512i xc[MR];
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        xc[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[r] + b * 4)));
+      // The index bytes of every panel stay in registers over the chunk at M = 1; with more rows
+      // (MR x NP accumulators) they would spill, so each step reloads them (L1) and shifts again.
+      constexpr bool kKeepIx = MR == 1;
+      __m512i ix[NP], sh[NP];
+      #pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {  // never faults, also past the end of the weight
+        const uint8_t* blk = wp[p] + coff;
+        const char* q = reinterpret_cast<const char*>(blk + kSliceStreamPrefetch);
+        if (pf_lines > 0) _mm_prefetch(q, _MM_HINT_T1);
+        if (pf_lines > 1) _mm_prefetch(q + 64, _MM_HINT_T1);
+        if (pf_lines > 2) _mm_prefetch(q + 128, _MM_HINT_T1);
+        if constexpr (kKeepIx) {
+          ix[p] = _mm512_loadu_si512(blk + 128);
+          sh[p] = _mm512_srli_epi16(ix[p], 4);
+        }
+      }
+      #pragma GCC unroll 4
+      for (int h = 0; h < 4; ++h) {
+        // Panel by panel, its rows inside: only one panel's value and control vectors are live
+        // next to the MR x NP accumulators (the MR = 4 tile spilled with all NP of them).
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const __m512i v = _mm512_loadu_si512(wp[p] + coff + 64 * (h / 2));
+          const __m512i wv = h & 1 ? _mm512_and_si512(v, hi4) : _mm512_gf2p8affine_epi64_epi8(v, lo_to_hi, 0);
+          __m512i xi;
+          if constexpr (kKeepIx) {
+            xi = h < 2 ? ix[p] : sh[p];
+          } else {
+            xi = _mm512_loadu_si512(wp[p] + coff + 128);
+            if (h >= 2) xi = _mm512_srli_epi16(xi, 4);
+          }
+          const __m512i ctl = _mm512_ternarylogic_epi32(xi, h & 1 ? m0c : m03,
+                                                        h == 0 ? c0 : h == 1 ? c1 : h == 2 ? c2 : c3, 0xEA);  // a & b | c
+          #pragma GCC unroll 8
+          for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(ctl, xc[r]), wv);
+        }
+      }
+    }
+  } else if constexpr (F == PackedFormat::kSparse24PermByte) {
+    // The stored byte is the vpermb index as it is (bits 0..2: the window byte; bits 3..5 pick
+    // one of the window's 8 identical copies; 6..7 are ignored) and, and 0xF0, the weight 16 * w.
+    // One accumulator set even at M = 1: a group's 4 dependent vpdpbusd per output are shorter
+    // than the tile's work per group, and the next group's chains start from a fresh value.
+    const __m512i hi4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+    for (int64_t b = b0; b < b1; b += 4) {  // 16 k per pass: groups are padded to whole 8-k steps
+      #pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        if (b + 2 * h >= b1) break;  // a group of 8 * odd k ends after the first step
+        __m512i wv[NP], ctl[NP];
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          ctl[p] = _mm512_loadu_si512(wp[p] + (b / 2 + h) * 64);
+          wv[p] = _mm512_and_si512(ctl[p], hi4);
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i xw = _mm512_set1_epi64(load_u64(xr[r] + b * 4 + 8 * h));
+          #pragma GCC unroll 8
+          for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], _mm512_permutexvar_epi8(ctl[p], xw), wv[p]);
+        }
+      }
+    }
   } else if constexpr (F == PackedFormat::kSparse24GatherCtl) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = b0; b < b1; b += 4) {  // groups are padded to whole chunks of 16 k
@@ -462,12 +543,45 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) total[r][p] = _mm512_setzero_ps();
 
+  // kSparse24PermByte sums 16 * w: its accumulators start at -16 * zc * rowsum (the zero-point
+  // term, so the epilogue has no subtraction), and where the group's float epilogue is exactly 16
+  // times the reference's (per group with fp16 scales: every product float(16 acc) * sw is
+  // 16 * float(acc) * sw, normal since |sw| >= 2^-24 and |acc| >= 1 or 0, and so is every
+  // partial sum, each 0 or >= 2^-47 in magnitude) the factor 16 stays in the float total and
+  // leaves it once, exactly, by * 1/16 at the end; elsewhere (per channel, float32 scales: a
+  // product may be subnormal) the exact int32 sum is shifted right by 4 per group as before.
+  // kSparse24SlicePerm folds the 16 the same way but subtracts its zero-point term after the
+  // k-loop, as the other formats do: an accumulator that starts from the row sums waits for their
+  // load before its first vpdpbusd, which from DRAM cost the GEMV ~25% (docs/RESULTS.md).
+  constexpr bool kAccInit = F == PackedFormat::kSparse24PermByte;
+  const bool fold16 = (F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm) && W.per_group &&
+                      W.scales_f16 != nullptr;
+  const __m512i zc16 = _mm512_set1_epi32(-16 * a.zc);
+  // Group g's row sums of panel p (int32 lanes), wherever they are kept.
+  auto rowsums = [&](int p, int64_t g) {
+    const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
+    return W.side_inline ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
+                               reinterpret_cast<const __m128i*>(wp[p] + W.slice_side_offset(g) + 16 * (g % 4))))
+           : W.rowsum8   ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
+           : W.rowsum16  ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
+                         : _mm512_loadu_si512(W.rowsum + side);
+  };
+  const __m512i zc_late = _mm512_set1_epi32(fold16 ? 16 * a.zc : a.zc);  // the compensation's multiplier
   for (int64_t g = 0; g < kg.groups; ++g) {
     __m512i acc[MR][NP];
-    #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
+    if constexpr (kAccInit) {
       #pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+      for (int p = 0; p < NP; ++p) {
+        const __m512i init = _mm512_mullo_epi32(rowsums(p, g), zc16);
+        #pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) acc[r][p] = init;
+      }
+    } else {
+      #pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+    }
     if constexpr (BS) {
       // The tile's kept block columns of group g, each a run of seg_kblocks k-blocks: the dense
       // micro-kernel on the segment's weights, with the activations moved to its k.
@@ -497,11 +611,13 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     } else {
       k_loop<F, MR, NP>(a, xr, wp, g * bpg, (g + 1) * bpg, acc);
       if constexpr (F == PackedFormat::kSparse24NibbleIdx || F == PackedFormat::kSparse24NibbleCtl ||
-                    F == PackedFormat::kSparse24NibbleSlice)  // 16 * w: multiples of 16
-        #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
+                    F == PackedFormat::kSparse24NibbleSlice || F == PackedFormat::kSparse24PermByte ||
+                    F == PackedFormat::kSparse24SlicePerm)  // 16 * w
+        if (!fold16)
           #pragma GCC unroll 8
-          for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
+          for (int r = 0; r < MR; ++r)
+            #pragma GCC unroll 8
+            for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_srai_epi32(acc[r][p], 4);
     }
     if constexpr (F == PackedFormat::kInt4PairsU)  // the nibbles' + 8: acc_g -= 8 * sum_g x
       #pragma GCC unroll 8
@@ -514,16 +630,13 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     for (int p = 0; p < NP; ++p) {
       const int64_t side = ((p0 + p * ps) * kg.groups + g) * NR;
       // kInt4PairsU with qs8 activations (zc = 0) never reads the row sums.
-      const __m512i comp = F == PackedFormat::kInt4PairsU && a.zc == 0
-                               ? _mm512_setzero_si512()
-                               : _mm512_mullo_epi32(W.rowsum8    ? _mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                                                         reinterpret_cast<const __m128i*>(W.rowsum8 + side)))
-                                                    : W.rowsum16 ? _mm512_cvtepi16_epi32(_mm256_loadu_si256(
-                                                                       reinterpret_cast<const __m256i*>(W.rowsum16 + side)))
-                                                                 : _mm512_loadu_si512(W.rowsum + side),
-                                                    zc);
+      const __m512i comp = (F == PackedFormat::kInt4PairsU && a.zc == 0) || kAccInit ? _mm512_setzero_si512()
+                           : fold16 ? _mm512_mullo_epi32(rowsums(p, g), zc_late)
+                                    : _mm512_mullo_epi32(rowsums(p, g), zc);
       // fp16 scales where they are exact (vcvtph2ps is exact), else float32.
-      const __m512 sw = W.scales_f16
+      const __m512 sw = W.side_inline ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                            wp[p] + W.slice_side_offset(g) + 64 + 32 * (g % 4))))
+                        : W.scales_f16
                             ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales_f16 + side)))
                             : _mm512_loadu_ps(W.scales + side);
       #pragma GCC unroll 8
@@ -545,6 +658,7 @@ void tile(const TileArgs& a, int64_t m0, int64_t p0) {
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       __m512 v = total[r][p];
+      if (fold16) v = _mm512_mul_ps(v, _mm512_set1_ps(0.0625f));  // 16 * total -> total, exactly
       if (W.per_group) v = _mm512_mul_ps(_mm512_set1_ps(a.sx[(m0 + r) * a.sx_stride]), v);  // sx * total
       if (a.bias) v = _mm512_add_ps(v, bias);  // no "+ 0" without bias: -0.0 stays -0.0 as in ref
       _mm512_mask_storeu_ps(a.y + (m0 + r) * W.n + n0, store_mask[p], v);
@@ -570,7 +684,8 @@ constexpr int mr_max() {
   return F == PackedFormat::kInt4Pairs || F == PackedFormat::kInt4PairsU || F == PackedFormat::kSparse24Gather ||
                  F == PackedFormat::kSparse24GatherI4 ||
                  F == PackedFormat::kSparse24GatherCtl || F == PackedFormat::kSparse24NibbleIdx ||
-                 F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice
+                 F == PackedFormat::kSparse24NibbleCtl || F == PackedFormat::kSparse24NibbleSlice ||
+                 F == PackedFormat::kSparse24PermByte || F == PackedFormat::kSparse24SlicePerm
              ? 4
              : 6;
 }
@@ -605,7 +720,7 @@ void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
 }
 
 void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
-  switch (a.w->format) {
+  switch (a.kernel_format >= 0 ? static_cast<PackedFormat>(a.kernel_format) : a.w->format) {
     case PackedFormat::kBlockInt8: tiles_of<PackedFormat::kInt8, true>(a, t0, t1); break;
     case PackedFormat::kBlockInt4Pairs: tiles_of<PackedFormat::kInt4Pairs, true>(a, t0, t1); break;
     case PackedFormat::kInt8: tiles_of<PackedFormat::kInt8>(a, t0, t1); break;
@@ -618,6 +733,8 @@ void tiles(const TileArgs& a, int64_t t0, int64_t t1) {
     case PackedFormat::kSparse24NibbleIdx: tiles_of<PackedFormat::kSparse24NibbleIdx>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleCtl: tiles_of<PackedFormat::kSparse24NibbleCtl>(a, t0, t1); break;
     case PackedFormat::kSparse24NibbleSlice: tiles_of<PackedFormat::kSparse24NibbleSlice>(a, t0, t1); break;
+    case PackedFormat::kSparse24PermByte: tiles_of<PackedFormat::kSparse24PermByte>(a, t0, t1); break;
+    case PackedFormat::kSparse24SlicePerm: tiles_of<PackedFormat::kSparse24SlicePerm>(a, t0, t1); break;
   }
 }
 

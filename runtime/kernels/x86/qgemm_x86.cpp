@@ -2,6 +2,8 @@
 // weight packing at load (prepare_qweights), activation packing per call, the split over output
 // tiles across threads, and the fallback to the reference kernels. The per-ISA tile loops live in
 // qgemm_avx512vnni.cpp / qgemm_avx2.cpp.
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -31,7 +33,12 @@ namespace {
 // chunks of 32 k (Q4_0's are), else the rules below: a decoding step streams every weight of a
 // model from DRAM, so the GEMV's bytes and instructions per byte decide, and kSparse24NibbleCtl
 // (dense int4's bytes) lost to dense there (0.86x in the race), whatever the weight's own size.
-std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24NibbleSlice)};
+// Since docs/RESULTS.md "2:4 GEMV with vpermb" (branch sp24gemv): the same bytes read by
+// kSparse24SlicePerm (the default where groups are whole chunks of 32 k; kSparse24NibbleSlice is
+// kept as a measurement option): one vpternlogd per step instead of a shift and a vpternlogd, no
+// software prefetch (it cost the in-cache GEMV ~25% and gained nothing measurable from DRAM on
+// the loaded machine).
+std::atomic<int> g_sparse24{static_cast<int>(PackedFormat::kSparse24SlicePerm)};
 // Dense 8-bit-stored weights whose codes fit nibbles run the int4 tiles (on by default).
 std::atomic<bool> g_int8_as_int4{true};
 // int4 2:4 weights up to this size (packed int4 bytes) take kSparse24NibbleCtl: docs/RESULTS.md
@@ -81,6 +88,9 @@ bool cpu_has_gfni() {
 std::atomic<bool> g_huge_pages{true};
 std::atomic<bool> g_strided_gemv{true};
 std::atomic<bool> g_quarter_align{true};
+std::atomic<int> g_slice_perm_pf{0};
+std::atomic<int64_t> g_slice_perm_max_m{INT64_MAX};
+std::atomic<bool> g_slice_side_inline{true};
 
 // Zeroed storage for a packed weight, 64-byte aligned; returns the aligned base. A weight of
 // 4 MiB or more is placed on 2 MiB boundaries and advised as transparent huge pages before it is
@@ -281,16 +291,25 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   if (w.kind == QWeightKind::kNM && w.nm_n == 2 && w.nm_m == 4 && kg.gs % 4 == 0 && isa.kblk == 4) {
     const auto pref = static_cast<PackedFormat>(g_sparse24.load());
     const bool nibbles = pref == PackedFormat::kSparse24GatherI4 || pref == PackedFormat::kSparse24NibbleIdx ||
-                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice;
+                         pref == PackedFormat::kSparse24NibbleCtl || pref == PackedFormat::kSparse24NibbleSlice ||
+                         pref == PackedFormat::kSparse24PermByte || pref == PackedFormat::kSparse24SlicePerm;
     // kSparse24NibbleCtl's kernel uses GFNI (every AVX-512 VBMI2 core so far has it; checked anyway).
     const bool small = w.n * w.k / 2 <= g_sparse24_ctl_max_bytes.load() && cpu_has_gfni();
     const bool gather = pref == PackedFormat::kSparse24Gather || nibbles;
     if (isa.sparse_gather && nibbles && kg.gs % 16 == 0) sign = int4_signs(w, kg.groups, kg.gs);
-    if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24PermByte && kg.gs % 8 == 0 && kg.gs <= 65536)
+      sign = int4_signs(w, kg.groups, kg.gs);
+    if (isa.sparse_gather && pref == PackedFormat::kSparse24PermByte && kg.gs % 8 == 0 && kg.gs <= 65536 &&
+        !sign.empty())
+      f = PackedFormat::kSparse24PermByte;
+    else if (isa.sparse_gather && nibbles && kg.gs % 16 == 0 && !sign.empty())
       f = kg.gs > 65536 || pref == PackedFormat::kSparse24GatherI4 ? PackedFormat::kSparse24GatherI4
           : pref == PackedFormat::kSparse24NibbleSlice && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24NibbleSlice
+          : pref == PackedFormat::kSparse24SlicePerm && kg.gs % 32 == 0 && cpu_has_gfni() ? PackedFormat::kSparse24SlicePerm
           : (pref == PackedFormat::kSparse24NibbleCtl && cpu_has_gfni()) ||
-                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice) && small)
+                    ((pref == PackedFormat::kSparse24NibbleIdx || pref == PackedFormat::kSparse24NibbleSlice ||
+                      pref == PackedFormat::kSparse24SlicePerm) &&
+                     small)
               ? PackedFormat::kSparse24NibbleCtl
               : PackedFormat::kSparse24NibbleIdx;
     else if (isa.sparse_gather && pref == PackedFormat::kSparse24GatherCtl && kg.gs % 16 == 0)
@@ -301,11 +320,13 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
   // Other N:M patterns, 2:4 with groups that split an N:M group, and ISAs without a sparse
   // path: dense int8 codes (exact, just not faster than int8).
   P->format = f;
+  P->stream_prefetch_lines = g_slice_perm_pf.load();
   const int64_t nr = isa.nr, kblk = isa.kblk;
-  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather;
+  const bool pairs = f == PackedFormat::kInt4Pairs || f == PackedFormat::kInt4PairsU || f == PackedFormat::kSparse24Gather ||
+                     f == PackedFormat::kSparse24PermByte;
   const bool quads = f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24GatherCtl ||
                      f == PackedFormat::kSparse24NibbleIdx || f == PackedFormat::kSparse24NibbleCtl;
-  const bool octs = f == PackedFormat::kSparse24NibbleSlice;
+  const bool octs = f == PackedFormat::kSparse24NibbleSlice || f == PackedFormat::kSparse24SlicePerm;
   kg.gk = round_up(kg.gs, octs ? 8 * kblk : quads ? 4 * kblk : pairs ? 2 * kblk : kblk);
   const int64_t kpad = kg.kpad(), nblk = kpad / kblk;
   P->panels = (w.n + nr - 1) / nr;
@@ -320,6 +341,17 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     case PackedFormat::kSparse24GatherCtl: P->panel_bytes = nblk / 4 * (12 * nr); break;
     case PackedFormat::kSparse24NibbleIdx: P->panel_bytes = nblk / 4 * (6 * nr); break;
     case PackedFormat::kSparse24NibbleSlice: P->panel_bytes = nblk / 8 * (12 * nr); break;
+    case PackedFormat::kSparse24SlicePerm: {
+      // Side data inline (PackedQWeights::side_inline) for Q4_0-like weights: groups of 32, every
+      // scale exactly an fp16 value (the row sums of a 2:4 group of 32 always fit int8).
+      bool inl = w.per_group && kg.gs == 32 && nr == 16 && g_slice_side_inline.load();
+      for (int64_t i = 0; inl && i < w.n * kg.groups; ++i) inl = fp16_to_fp32(fp32_to_fp16(w.scales[i])) == w.scales[i];
+      P->side_inline = inl;
+      const int64_t chunks = nblk / 8;
+      P->panel_bytes = inl ? chunks / 4 * 960 + (chunks % 4 ? chunks % 4 * 192 + 192 : 0) : chunks * 192;
+      break;
+    }
+    case PackedFormat::kSparse24PermByte: P->panel_bytes = nblk / 2 * (4 * nr); break;
     default: break;  // block formats: prepare_block
   }
   int64_t data_bytes = round_up(P->panels * P->panel_bytes, 64);
@@ -409,13 +441,22 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
             blk[4 * nr + lane * 2 + h] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * s));
           }
         }
-      } else if (f == PackedFormat::kSparse24NibbleSlice) {
+      } else if (f == PackedFormat::kSparse24NibbleSlice || f == PackedFormat::kSparse24SlicePerm) {
         for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): step h = t % 4 of chunk t / 4
-          uint8_t* blk = pd + (t / 4) * 12 * nr;
+          uint8_t* blk = pd + P->slice_chunk_offset(t / 4);
           const int h = static_cast<int>(t & 3);
           for (int s = 0; s < 4; ++s) {
             blk[(h / 2) * 4 * nr + lane * 4 + s] |= static_cast<uint8_t>((val(4 * t + s) & 0xF) << (4 * (h & 1)));
             blk[8 * nr + lane * 4 + s] |= static_cast<uint8_t>(idx(4 * t + s) << (2 * h));
+          }
+        }
+      } else if (f == PackedFormat::kSparse24PermByte) {
+        for (int64_t t = 0; t < nblk / 2; ++t) {  // pair t of k-blocks (8 k): 64 bytes [lane][4]
+          uint8_t* blk = pd + t * 4 * nr;
+          for (int s = 0; s < 4; ++s) {
+            // The vpermb index (the byte of the 8-k window) in bits 0..2, the value 16 * w above.
+            const int ctl = idx(4 * t + s) + (s >= 2 ? 4 : 0);
+            blk[lane * 4 + s] = static_cast<uint8_t>(((val(4 * t + s) & 0xF) << 4) | ctl);
           }
         }
       } else if (f == PackedFormat::kSparse24GatherI4 || f == PackedFormat::kSparse24NibbleCtl) {
@@ -459,7 +500,8 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
     if (fits) P->rowsum16 = r16;
     const bool sparse24 = f == PackedFormat::kSparse24Gather || f == PackedFormat::kSparse24GatherI4 ||
                           f == PackedFormat::kSparse24GatherCtl || f == PackedFormat::kSparse24NibbleIdx ||
-                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice;
+                          f == PackedFormat::kSparse24NibbleCtl || f == PackedFormat::kSparse24NibbleSlice ||
+                          f == PackedFormat::kSparse24PermByte || f == PackedFormat::kSparse24SlicePerm;
     auto* r8 = reinterpret_cast<int8_t*>(base + data_bytes + side * 12);
     fits = sparse24;  // int8 row sums (2:4 tiles read row sums for every activation type), when every one fits
     for (int64_t i = 0; i < side && fits; ++i) {
@@ -467,6 +509,17 @@ std::unique_ptr<PreparedQWeights> prepare(const QWeights& w, const IsaQGemm& isa
       r8[i] = static_cast<int8_t>(P->rowsum[i]);
     }
     if (fits) P->rowsum8 = r8;
+    if (P->side_inline) {  // copies of the narrow side data into each panel stream
+      if (!P->rowsum8 || !P->scales_f16) throw Error("x86 qgemm: inline 2:4 side data needs int8 row sums and fp16 scales");
+      for (int64_t p = 0; p < P->panels; ++p) {
+        auto* pd = const_cast<uint8_t*>(P->panel_ptr(p));
+        for (int64_t g = 0; g < kg.groups; ++g) {
+          const int64_t src = (p * kg.groups + g) * nr, off = P->slice_side_offset(g);
+          std::memcpy(pd + off + 16 * (g % 4), P->rowsum8 + src, 16);
+          std::memcpy(pd + off + 64 + 32 * (g % 4), P->scales_f16 + src, 32);
+        }
+      }
+    }
   }
   return P;
 }
@@ -490,6 +543,41 @@ const PackedQWeights* usable(const QWeights& w, const IsaQGemm& isa) {
   return P;
 }
 
+// kSparse24SlicePerm's activation chunk: slot t of the permuted 32 bytes holds k slice_perm_src(t)
+// of the chunk (x86_kernels.h: steps 0 and 2 in order at 0..7 and 8..15; steps 1 and 3 at
+// 16 + 4i + g and 18 + 4i + g, for the value with index i in the step's group g).
+constexpr int slice_perm_src(int t) {
+  return t < 8 ? t : t < 16 ? 16 + (t - 8) : 8 * ((t - 16) % 4 >= 2 ? 3 : 1) + 4 * ((t - 16) % 2) + (t - 16) / 4;
+}
+
+static_assert(slice_perm_src(0) == 0 && slice_perm_src(8) == 16 && slice_perm_src(16) == 8 && slice_perm_src(17) == 12 &&
+                  slice_perm_src(18) == 24 && slice_perm_src(19) == 28 && slice_perm_src(31) == 31,
+              "permute_chunk32 implements this order");
+
+// One chunk of 32 codes into slice_perm_src's order, xor flip, with SSE2 (the baseline ISA): slots
+// 0..15 are k 0..7 and 16..23 as they are; slots 16..31 are the 4 x 4 byte transpose of the
+// dwords k 8..11, 12..15, 24..27, 28..31 (slot 16 + 4i + j: byte i of dword j).
+inline void permute_chunk32(const uint8_t* src, uint8_t* dst, uint8_t flip) {
+  auto u32 = [&](int o) {
+    uint32_t v;
+    std::memcpy(&v, src + o, 4);
+    return static_cast<long long>(v);
+  };
+  auto u64 = [&](int o) {
+    long long v;
+    std::memcpy(&v, src + o, 8);
+    return v;
+  };
+  const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+  const __m128i a = _mm_set_epi64x(u64(16), u64(0));
+  // v = [k 8..11, k 24..27, k 12..15, k 28..31]; two unpacks give [k 8+i, k 12+i, k 24+i, k 28+i] per i.
+  const __m128i v = _mm_set_epi64x(u32(12) | (u32(28) << 32), u32(8) | (u32(24) << 32));
+  const __m128i u = _mm_unpacklo_epi8(v, _mm_srli_si128(v, 8));
+  const __m128i w = _mm_unpacklo_epi16(u, _mm_srli_si128(u, 8));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_xor_si128(a, f));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_xor_si128(w, f));
+}
+
 template <bool kU8>
 void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, const float* bias, float* y) {
   if (m <= 0 || w.n <= 0) return;
@@ -509,10 +597,15 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   // kInt4PairsU: the activations are vpdpbusd's signed operand (qs8 as is, qu8 as x - 128 = x ^ 0x80)
   // and each group's code sum is subtracted 8 times (the nibbles are c + 8).
   const bool signed_x = P->format == PackedFormat::kInt4PairsU;
+  // kSparse24SlicePerm reads each 32-k chunk of the activations permuted (slice_perm_src).
+  // Its kernel measured ahead of kSparse24NibbleSlice's (which reads the same bytes with plain
+  // activations) at every M tried, 1..128 (docs/RESULTS.md); the limit is a measurement knob.
+  const bool perm32 =
+      P->format == PackedFormat::kSparse24SlicePerm && (m <= g_slice_perm_max_m.load() || P->side_inline);
   const int64_t esize = isa.rowsum_compensation ? 1 : 2;
   const int64_t row_bytes = kpad * esize;
   // u8 codes (s8 ones for kInt4PairsU) whose groups need no padding are already the packed layout: no copy.
-  const bool as_is = isa.rowsum_compensation && kg.gk == kg.gs && (signed_x ? !kU8 : kU8);
+  const bool as_is = isa.rowsum_compensation && kg.gk == kg.gs && (signed_x ? !kU8 : kU8) && !perm32;
   if (static_cast<int64_t>(buf.size()) < m * row_bytes + 64 && !as_is) buf.resize(static_cast<size_t>(m * row_bytes + 64));
   if (signed_x && static_cast<int64_t>(xsum8.size()) < m * kg.groups) xsum8.resize(static_cast<size_t>(m * kg.groups));
   uint8_t* xp = buf.data();
@@ -539,6 +632,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
             for (int64_t j = kg.gs; j < kg.gk; ++j) d[j] = 0;
           }
           xs8[r * kg.groups + g] = 8 * sum;
+        } else if (perm32) {  // gs % 32 == 0, so gk == gs: whole chunks
+          uint8_t* d = xp + r * row_bytes + g * kg.gk;
+          for (int64_t c = 0; c < kg.gs; c += 32) permute_chunk32(s + c, d + c, kU8 ? 0x00 : 0x80);
         } else if (isa.rowsum_compensation) {
           uint8_t* d = xp + r * row_bytes + g * kg.gk;
           if (kU8 && kg.gs >= 64) std::memcpy(d, s, static_cast<size_t>(kg.gs));
@@ -568,6 +664,7 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
   a.m = m;
   a.zc = signed_x ? (kU8 ? x.zero_point - 128 : 0) : kU8 ? x.zero_point : 128;
   a.xsum8 = signed_x ? xs8 : nullptr;
+  if (P->format == PackedFormat::kSparse24SlicePerm && !perm32) a.kernel_format = static_cast<int>(PackedFormat::kSparse24NibbleSlice);
   a.sx = x.scales;
   a.sx_stride = x.scale_stride;
   a.bias = bias;
@@ -624,6 +721,9 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
 
 }  // namespace
 
+void set_avx512_slice_side_inline(bool on) { g_slice_side_inline.store(on); }
+void set_avx512_slice_perm_max_m(int64_t m) { g_slice_perm_max_m.store(m < 0 ? INT64_MAX : m); }
+void set_avx512_slice_perm_prefetch_lines(int lines) { g_slice_perm_pf.store(lines < 0 ? 0 : lines); }
 void set_avx512_sparse24_strategy(PackedFormat f) { g_sparse24.store(static_cast<int>(f)); }
 void set_avx512_sparse24_ctl_max_bytes(int64_t bytes) {
   g_sparse24_ctl_max_bytes.store(bytes < 0 ? kSparse24CtlMaxBytes : bytes);

@@ -87,6 +87,24 @@ enum class PackedFormat : int {
   // no shuffle-port op (kSparse24NibbleIdx spends a vpmovzxwd and a vpmultishiftqb per 8 k on
   // them). 12 bytes per 32 k and output (75% of dense int4's 16), with int8 row sums where they fit.
   kSparse24NibbleSlice = 17,
+  // 2:4 with 4-bit kept values, one byte per kept value that is both the weight and its gather
+  // control (AVX-512 VBMI; issue 16's in-cache GEMV, docs/RESULTS.md "2:4 GEMV with vpermb"). Per
+  // 8 k (a k-block pair; groups padded to whole pairs) and panel: 64 bytes [lane][4], byte s =
+  // (w << 4) | c with c = 4 * (s >= 2) + index (bits 0..2; bit 3 zero), the byte of the 8-k
+  // activation window the value multiplies. The kernel broadcasts the window to every qword and
+  // uses the byte as it is as the vpermb index (vpermb reads bits 0..5; bits 3..5 pick one of the
+  // identical copies, so the weight bits there do not matter), and `and 0xF0` as the weight
+  // (16 * w; the exact sum shifted right by 4 per group). Per 8 k and 16 outputs: 1 load,
+  // 1 vpermb, 1 vpand, 1 vpdpbusd, no index decoding (kSparse24NibbleSlice: 5 vector ops, dense
+  // kInt4PairsU: 2 vpdpbusd + 3). 16 bytes per 32 k and output: dense int4's.
+  kSparse24PermByte = 18,
+  // kSparse24NibbleSlice's bytes (12 per 32 k and output), read with vpermb from activations
+  // permuted per 32-k chunk at packing time (qgemm_x86.cpp, slice_perm_src): the chunk's 32 codes
+  // are placed so that step h's index byte needs one vpternlogd, (ix & 3 << 2h') | C_h(s), and no
+  // shift (one 16-bit shift per chunk for steps 2 and 3): slots 0..7 = k 0..7 (step 0: i + 4g),
+  // 8..15 = k 16..23 (step 2: 8 + i + 4g), 16 + 4i + g = k 8 + 4g + i (step 1), 18 + 4i + g =
+  // k 24 + 4g + i (step 3), g = (s >= 2). The 32-byte chunk is broadcast once per chunk and row.
+  kSparse24SlicePerm = 19,
 };
 
 // The K axis as the packed operands see it: `groups` quantization groups of `gs` source k each,
@@ -127,6 +145,21 @@ struct PackedQWeights final : PreparedQWeights {
     const int64_t j = q / quarter_panels < 3 ? q / quarter_panels : 3;
     return data + j * quarter_bytes + (q - j * quarter_panels) * panel_bytes;
   }
+  // kSparse24SlicePerm: lines (0..3) of each 192-byte chunk of a panel stream its loop prefetches
+  // 16 KiB ahead into L2 (set at prepare: set_avx512_slice_perm_prefetch_lines; default 0).
+  int stream_prefetch_lines = 0;
+  // kSparse24SlicePerm with groups of 32 and fp16 scales: the side data inside the panel stream
+  // (slice_chunk_offset / slice_side_offset below): per 4 groups, 64 bytes of their int8 row sums
+  // (16 each) and 128 bytes of their fp16 scales (32 each), then their 4 chunks of 192 bytes: 960
+  // bytes, 64-byte aligned (the last block: the 192 side bytes, then the chunks left). The GEMV
+  // then reads one stream per panel, in address order (from DRAM the separate arrays cost the 2:4
+  // GEMV ~15-25%, and side data placed behind its chunks more: docs/RESULTS.md "2:4 GEMV with
+  // vpermb"). rowsum8 / scales_f16 are still set (the same values, for other readers).
+  bool side_inline = false;
+  // Byte offsets in a panel of chunk c (32 k) and of group g's side data (side_inline only).
+  int64_t slice_chunk_offset(int64_t c) const { return side_inline ? (c / 4) * 960 + 192 + (c % 4) * 192 : c * 192; }
+  // Group g's side block: before its block's chunks (the stream is read in address order).
+  int64_t slice_side_offset(int64_t g) const { return (g / 4) * 960; }
   int32_t* rowsum = nullptr;  // [panels][groups][nr]: sum of the group's codes (zero-point term)
   float* scales = nullptr;    // [panels][groups][nr]: the weight scales, 0 in padding lanes
   // The same side data, narrower, where that is exact (the AVX-512 tiles of the dense and 2:4
@@ -170,6 +203,9 @@ struct TileArgs {
   // quarter of the weight's panels (qgemm_x86.cpp), so its 4 weight streams each run through
   // megabytes in order instead of restarting every tile. Ignored by the block formats.
   int64_t panel_stride = 1;
+  // The kernel to run when it differs from w->format (>= 0): a kSparse24SlicePerm weight at M above
+  // the kernel's range runs kSparse24NibbleSlice's kernel on the same bytes (qgemm_x86.cpp).
+  int kernel_format = -1;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
@@ -184,9 +220,11 @@ extern const IsaQGemm kAvx512VnniQGemm;
 extern const IsaQGemm kAvx2QGemm;
 
 // Which 2:4 strategy the AVX-512 table's prepare uses (default: see qgemm_x86.cpp). For
-// measurements and tests only. kSparse24NibbleSlice (the default: the bit-sliced layout where
-// groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) / kSparse24NibbleIdx /
-// kSparse24GatherI4 = gather, with 4-bit values where they fit.
+// measurements and tests only. kSparse24SlicePerm (the default: the bit-sliced layout read by
+// vpermb where groups are whole chunks of 32 k, else kSparse24NibbleIdx's rules) /
+// kSparse24NibbleSlice (the same bytes, the previous kernel) / kSparse24PermByte (a byte per kept
+// value, groups of 8 k) / kSparse24NibbleIdx / kSparse24GatherI4 = gather, with 4-bit values
+// where they fit.
 void set_avx512_sparse24_strategy(PackedFormat f);
 // With the strategy kSparse24NibbleIdx (or the default, where the slice layout does not apply),
 // int4 2:4 weights of at most this many packed int4 bytes (n * k / 2) take kSparse24NibbleCtl instead (ops-bound where they stay in cache);
@@ -196,6 +234,17 @@ void set_avx512_sparse24_ctl_max_bytes(int64_t bytes);
 // [-7, 8] negated with a negated scale: Q4_0 from a GGUF-bound checkpoint) as kInt4Pairs
 // (default true; both table). For measurements and tests only.
 void set_int8_as_int4(bool on);
+// Whether kSparse24SlicePerm weights with groups of 32 and fp16 scales keep their side data inside
+// the panel stream (PackedQWeights::side_inline; default true). Measurements and tests.
+void set_avx512_slice_side_inline(bool on);
+// The largest M for which a kSparse24SlicePerm weight runs its own kernel (permuted activations,
+// vpermb); above it, kSparse24NibbleSlice's kernel reads the same bytes (negative: the default,
+// every M). Measurements and tests.
+void set_avx512_slice_perm_max_m(int64_t m);
+// kSparse24SlicePerm's software prefetch: lines (0..3) of each 192-byte chunk of a panel stream
+// prefetched 16 KiB ahead into L2, for the weights prepared after the call (negative: the
+// default). Measurements only.
+void set_avx512_slice_perm_prefetch_lines(int lines);
 // Whether the AVX-512 table packs dense int4 as kInt4PairsU (default true) or kInt4Pairs.
 void set_avx512_int4_unsigned(bool on);
 // Whether prepare advises packed weights of 4 MiB or more as transparent huge pages (default
