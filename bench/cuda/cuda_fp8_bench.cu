@@ -50,12 +50,13 @@ __global__ void fill_e4m3(uint8_t* p, int64_t n, uint32_t seed) {
 // (cuBLAS), E4M3 (FP8), int8 in the W8A8 prepared layout ([N, kpad = K] codes, per-channel
 // scales, row sums; random bits), and the per-channel weight scale and bias the epilogues read.
 struct ShapeWeights {
+  int64_t n, k;
   std::vector<__half*> w16;
   std::vector<uint8_t*> w8;
   std::vector<std::unique_ptr<W8Device>> wi8;
   float* sw = nullptr;
   float* bias = nullptr;
-  ShapeWeights(int64_t n, int64_t k, int64_t l2) {
+  ShapeWeights(int64_t n_, int64_t k_, int64_t l2) : n(n_), k(k_) {
     const int c16 = copies_for(n * k * 2, l2), c8 = copies_for(n * k, l2);
     for (int i = 0; i < c16; ++i) {
       w16.push_back(static_cast<__half*>(device_alloc(n * k * 2)));
@@ -94,6 +95,38 @@ struct ShapeWeights {
   ShapeWeights& operator=(const ShapeWeights&) = delete;
 };
 
+// cuBLAS FP16 (fp16 in / out, fp32 accumulate, default algorithm) on the shape's rotated weights.
+double time_cublas(cublasHandle_t h, const ShapeWeights& w, int64_t m, const __half* x, __half* y) {
+  const float one = 1.0f, zero = 0.0f;
+  return time_us([&](int i) {
+    CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, w.n, m, w.k, &one, w.w16[i], CUDA_R_16F, w.k, x, CUDA_R_16F,
+                              w.k, &zero, y, CUDA_R_16F, w.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }, static_cast<int>(w.w16.size()));
+}
+
+// The FP8 wgmma GEMM as the runtime calls it (per-row x scale, per-channel w scale, bias, float
+// y) on the shape's rotated E4M3 weights; exits if the kernel refuses the operands.
+double time_fp8(const ShapeWeights& w, int64_t m, const uint8_t* x8, const float* sx, float* y32, Fp8Accum acc,
+                Fp8Tiles tiles) {
+  return time_us([&](int i) {
+    Fp8Gemm g;
+    g.m = m;
+    g.n = w.n;
+    g.k = w.k;
+    g.x = x8;
+    g.sx = sx;
+    g.sx_stride = 1;
+    g.w = w.w8[i];
+    g.sw = w.sw;
+    g.bias = w.bias;
+    g.y = y32;
+    if (!fp8_gemm_wgmma(g, acc, tiles)) {
+      std::fprintf(stderr, "fp8 wgmma refused the operands\n");
+      std::exit(1);
+    }
+  }, static_cast<int>(w.w8.size()));
+}
+
 // --levers (branch w8mc; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs"): only
 // the variants that lever asks about, at M = 512 and 1024 on both shapes, in two rounds (the
 // second in reverse order, so drift of the power-capped clock shows as the spread between them),
@@ -107,11 +140,8 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
     const ShapeWeights sw8(n, k, l2);
-    const int c16 = static_cast<int>(sw8.w16.size()), c8 = static_cast<int>(sw8.w8.size());
-    const auto& w16 = sw8.w16;
-    const auto& w8 = sw8.w8;
+    const int c8 = static_cast<int>(sw8.w8.size());
     const auto& wi8 = sw8.wi8;
-    float* const sw = sw8.sw;
     float* const bias = sw8.bias;
     for (int64_t m : ms) {
       __half* x = static_cast<__half*>(device_alloc(m * k * 2));
@@ -124,32 +154,8 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
       float* sx = static_cast<float*>(device_alloc(m * 4));
       fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
       float* y32 = static_cast<float*>(device_alloc(m * n * 4));
-      const float one = 1.0f, zero = 0.0f;
-      auto cublas = [&] {
-        return time_us([&](int i) {
-          CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
-                                    &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-        }, c16);
-      };
-      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) {
-        return time_us([&](int i) {
-          Fp8Gemm g;
-          g.m = m;
-          g.n = n;
-          g.k = k;
-          g.x = x8;
-          g.sx = sx;
-          g.sx_stride = 1;
-          g.w = w8[i];
-          g.sw = sw;
-          g.bias = bias;
-          g.y = y32;
-          if (!fp8_gemm_wgmma(g, acc, tiles)) {
-            std::fprintf(stderr, "fp8 wgmma refused the operands\n");
-            std::exit(1);
-          }
-        }, c8);
-      };
+      auto cublas = [&] { return time_cublas(h, sw8, m, x, y); };
+      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, x8, sx, y32, acc, tiles); };
       auto w8a8 = [&](W8Config cfg) {
         W8Acts a;
         a.codes = xi8;
@@ -273,11 +279,8 @@ int main(int argc, char** argv) {
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
     const ShapeWeights sw8(n, k, l2);
-    const int c16 = static_cast<int>(sw8.w16.size()), c8 = static_cast<int>(sw8.w8.size());
-    const auto& w16 = sw8.w16;
-    const auto& w8 = sw8.w8;
+    const int c8 = static_cast<int>(sw8.w8.size());
     const auto& wi8 = sw8.wi8;
-    float* const sw = sw8.sw;
     float* const bias = sw8.bias;
     for (int64_t m : ms) {
       __half* x = static_cast<__half*>(device_alloc(m * k * 2));
@@ -288,30 +291,8 @@ int main(int argc, char** argv) {
       float* sx = static_cast<float*>(device_alloc(m * 4));
       fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
       float* y32 = static_cast<float*>(device_alloc(m * n * 4));
-      const float one = 1.0f, zero = 0.0f;
-      const double t16a = time_us([&](int i) {
-        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
-                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      }, c16);
-      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) {
-        return time_us([&](int i) {
-          Fp8Gemm g;
-          g.m = m;
-          g.n = n;
-          g.k = k;
-          g.x = x8;
-          g.sx = sx;
-          g.sx_stride = 1;
-          g.w = w8[i];
-          g.sw = sw;
-          g.bias = bias;
-          g.y = y32;
-          if (!fp8_gemm_wgmma(g, acc, tiles)) {
-            std::fprintf(stderr, "fp8 wgmma refused the operands\n");
-            std::exit(1);
-          }
-        }, c8);
-      };
+      const double t16a = time_cublas(h, sw8, m, x, y);
+      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, x8, sx, y32, acc, tiles); };
       const double t8 = fp8(Fp8Accum::kPromoted, {});
       const double t8f = fp8(Fp8Accum::kFast, {});
       double tt[7], tf[3];
@@ -387,10 +368,7 @@ int main(int argc, char** argv) {
       // The table's path again, last: the first timing after cuBLAS has run slower than the same
       // tiles forced later in the sweep; both are printed, the ratio uses the faster.
       const double t8b = fp8(Fp8Accum::kPromoted, {});
-      const double t16b = time_us([&](int i) {
-        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w16[i], CUDA_R_16F, k, x, CUDA_R_16F, k,
-                                  &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      }, c16);
+      const double t16b = time_cublas(h, sw8, m, x, y);
       const double flop = 2.0 * m * n * k;
       const double t8m = std::min(t8, t8b), t16 = std::min(t16a, t16b);
       {
