@@ -48,7 +48,10 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
   c.scheme.bits = static_cast<int>(n.get<int64_t>("bits", b.scheme.bits));
   c.scheme.symmetric = n.get<bool>("symmetric", b.scheme.symmetric);
   // range: full -- int4's 16 levels [-8, 7] with scale max|w| / 7.5 (core/quant.h), 2..4 bits only.
-  c.scheme.full_range = n.one_of("range", b.scheme.full_range ? "full" : "restricted", {"restricted", "full"}) == "full";
+  // An override inherits the defaults' range where it applies: one of 5..8 bits without its own
+  // `range` key stays restricted (the full range is a property of nibble-stored codes).
+  const bool inherit_full = b.scheme.full_range && c.scheme.bits <= 4;
+  c.scheme.full_range = n.one_of("range", inherit_full ? "full" : "restricted", {"restricted", "full"}) == "full";
   if (c.scheme.full_range && (c.scheme.bits < 2 || c.scheme.bits > 4))
     n.fail("range", "full is defined for 2..4-bit weights (int4: codes [-8, 7]), got bits: " +
                         std::to_string(c.scheme.bits));

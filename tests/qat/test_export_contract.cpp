@@ -43,7 +43,7 @@ std::vector<WeightCase> all_weight_schemes() {
 
 std::string weights_yaml(const WeightCase& w, int group_size) {
   return std::string("{bits: ") + std::to_string(w.bits) + ", granularity: " + w.granularity +
-         ", group_size: " + std::to_string(group_size) + (w.full_range ? ", range: full" : "") + "}";
+         ", group_size: " + std::to_string(group_size) + (w.full_range ? ", range: full" : ", range: restricted") + "}";
 }
 
 // A data set and the recipe head (model, data, train) one test reuses for all its runs.

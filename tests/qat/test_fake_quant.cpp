@@ -76,6 +76,17 @@ TEST(FakeQuant, FullInt4RangeFromTheRecipe) {
   EXPECT_TRUE(torch::equal(y, core_fake_quantize(w, s, r)));
   // 16 levels are used: some weight lands on -8 (the groups' negative extremes).
   EXPECT_EQ(torch::round(y / s).min().item<float>(), -8.0f);
+  // Overrides inherit the range where it applies: an int4 override stays full, an int8 one (which
+  // the full range does not cover) restricted, and an explicit key wins.
+  const auto mixed = parse_quantization_modifier(RecipeNode::parse(
+      "weights: {bits: 4, granularity: group, group_size: 16, range: full}\nkinds: [linear]\noverrides:\n"
+      "  - {pattern: a, weights: {bits: 3}}\n  - {pattern: b, weights: {bits: 8}}\n"
+      "  - {pattern: c, weights: {range: restricted}}\n",
+      "m.yaml"));
+  ASSERT_EQ(mixed.qat.overrides.size(), 3u);
+  EXPECT_TRUE(mixed.qat.overrides[0].scheme.weights->scheme.full_range);
+  EXPECT_FALSE(mixed.qat.overrides[1].scheme.weights->scheme.full_range);
+  EXPECT_FALSE(mixed.qat.overrides[2].scheme.weights->scheme.full_range);
   for (const char* bad : {"weights: {bits: 8, range: full}\nkinds: [linear]\n",
                           "weights: {format: q4_0, range: full}\nkinds: [linear]\n",
                           "weights: {format: fp8_e4m3, range: full}\nkinds: [linear]\n",
