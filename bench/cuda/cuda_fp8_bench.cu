@@ -95,6 +95,36 @@ struct ShapeWeights {
   ShapeWeights& operator=(const ShapeWeights&) = delete;
 };
 
+// One M's operands: fp16 x / y (cuBLAS), E4M3 x (FP8), int8 x (W8A8), per-row x scales, float y.
+struct Activations {
+  __half *x, *y;
+  uint8_t* x8;
+  int8_t* xi8;
+  float *sx, *y32;
+  Activations(int64_t m, int64_t n, int64_t k) {
+    x = static_cast<__half*>(device_alloc(m * k * 2));
+    y = static_cast<__half*>(device_alloc(m * n * 2));
+    fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+    x8 = static_cast<uint8_t*>(device_alloc(m * k));
+    fill_e4m3<<<1024, 256>>>(x8, m * k, 6);
+    xi8 = static_cast<int8_t*>(device_alloc(m * k));
+    fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
+    sx = static_cast<float*>(device_alloc(m * 4));
+    fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
+    y32 = static_cast<float*>(device_alloc(m * n * 4));
+  }
+  ~Activations() {
+    device_free(x);
+    device_free(y);
+    device_free(x8);
+    device_free(xi8);
+    device_free(sx);
+    device_free(y32);
+  }
+  Activations(const Activations&) = delete;
+  Activations& operator=(const Activations&) = delete;
+};
+
 // cuBLAS FP16 (fp16 in / out, fp32 accumulate, default algorithm) on the shape's rotated weights.
 double time_cublas(cublasHandle_t h, const ShapeWeights& w, int64_t m, const __half* x, __half* y) {
   const float one = 1.0f, zero = 0.0f;
@@ -144,16 +174,13 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
     const auto& wi8 = sw8.wi8;
     float* const bias = sw8.bias;
     for (int64_t m : ms) {
-      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
-      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
-      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
-      uint8_t* x8 = static_cast<uint8_t*>(device_alloc(m * k));
-      fill_e4m3<<<1024, 256>>>(x8, m * k, 6);
-      int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
-      fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
-      float* sx = static_cast<float*>(device_alloc(m * 4));
-      fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
-      float* y32 = static_cast<float*>(device_alloc(m * n * 4));
+      const Activations act(m, n, k);
+      __half* const x = act.x;
+      __half* const y = act.y;
+      uint8_t* const x8 = act.x8;
+      int8_t* const xi8 = act.xi8;
+      float* const sx = act.sx;
+      float* const y32 = act.y32;
       auto cublas = [&] { return time_cublas(h, sw8, m, x, y); };
       auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, x8, sx, y32, acc, tiles); };
       auto w8a8 = [&](W8Config cfg) {
@@ -209,12 +236,6 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
                     r2[i], b, c16best / b);
       }
       std::fflush(stdout);
-      device_free(x);
-      device_free(y);
-      device_free(x8);
-      device_free(xi8);
-      device_free(sx);
-      device_free(y32);
     }
   }
 }
@@ -283,14 +304,13 @@ int main(int argc, char** argv) {
     const auto& wi8 = sw8.wi8;
     float* const bias = sw8.bias;
     for (int64_t m : ms) {
-      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
-      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
-      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
-      uint8_t* x8 = static_cast<uint8_t*>(device_alloc(m * k));
-      fill_e4m3<<<1024, 256>>>(x8, m * k, 6);
-      float* sx = static_cast<float*>(device_alloc(m * 4));
-      fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
-      float* y32 = static_cast<float*>(device_alloc(m * n * 4));
+      const Activations act(m, n, k);
+      __half* const x = act.x;
+      __half* const y = act.y;
+      uint8_t* const x8 = act.x8;
+      int8_t* const xi8 = act.xi8;
+      float* const sx = act.sx;
+      float* const y32 = act.y32;
       const double t16a = time_cublas(h, sw8, m, x, y);
       auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, x8, sx, y32, acc, tiles); };
       const double t8 = fp8(Fp8Accum::kPromoted, {});
@@ -314,8 +334,6 @@ int main(int argc, char** argv) {
                              fp8(Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kFast, {0, 0, 1, 0, 0, -1}),
                              fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1})};
       // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
-      int8_t* xi8 = static_cast<int8_t*>(device_alloc(m * k));
-      fill_bits<<<1024, 256>>>(reinterpret_cast<uint32_t*>(xi8), m * k / 4, 7);
       auto w8a8 = [&](bool is_unsigned, W8Config cfg) {
         W8Acts a;
         a.codes = xi8;
@@ -382,17 +400,11 @@ int main(int argc, char** argv) {
                       tp[6], tp[7], tp[8], tp[9], tp[10]);
         w8rows.push_back(buf);
       }
-      device_free(xi8);
       std::printf("| %ld | %ld | %ld | %.1f / %.1f | %.0f | %.1f / %.1f | %.0f | %.2f | %.1f | %.0f | %.2f | %.1f / %.1f / %.1f / %.1f / "
                   "%.1f / %.1f / %.1f | %.1f / %.1f / %.1f |\n",
                   long(n), long(k), long(m), t16a, t16b, flop / t16 / 1e6, t8, t8b, flop / t8m / 1e6, t16 / t8m, t8f,
                   flop / t8f / 1e6, t16 / t8f, tt[0], tt[1], tt[2], tt[3], tt[4], tt[5], tt[6], tf[0], tf[1], tf[2]);
       std::fflush(stdout);
-      device_free(x);
-      device_free(y);
-      device_free(x8);
-      device_free(sx);
-      device_free(y32);
     }
   }
   std::printf(
