@@ -232,6 +232,16 @@ TEST_F(ReaderTest, Int4CodeOutsideRange) {
   expect_error({"/layers/i4/weight", "code -8 outside [-7, 7]"});
 }
 
+// Sets (replacing) the string attribute `name` of layer group `layer` in the file at `path`.
+void set_layer_attr(const std::string& path, const char* layer, const char* name, const std::string& value) {
+  test::mutate_h5(path, [&](hid_t f) {
+    hid_t l = H5Gopen2(f, (std::string("layers/") + layer).c_str(), H5P_DEFAULT);
+    if (H5Aexists(l, name) > 0) H5Adelete(l, name);
+    test::set_string_attr(l, name, value);
+    H5Gclose(l);
+  });
+}
+
 // ---- feature int4_full_range: codes [-8, 7] where the layer says code_range = "full" ----
 
 // The all-kinds content with its int4 layer (and the 4:8 int4 one) quantized on the full range.
@@ -273,22 +283,13 @@ TEST_F(ReaderTest, FullRangeAttributeNeedsTheFeature) {
 
 TEST_F(ReaderTest, FullRangeAttributeIsForInt4Weights) {
   write_checkpoint(path_, full_range_content());
-  test::mutate_h5(path_, [](hid_t f) {
-    hid_t l = H5Gopen2(f, "layers/i8", H5P_DEFAULT);
-    test::set_string_attr(l, "code_range", "full");
-    H5Gclose(l);
-  });
+  set_layer_attr(path_, "i8", "code_range", "full");
   expect_error({"/layers/i8", "code_range 'full' is defined for int4, nm_int4 and bs_int4 weights, not int8"});
 }
 
 TEST_F(ReaderTest, FullRangeAttributeValueIsChecked) {
   write_checkpoint(path_, full_range_content());
-  test::mutate_h5(path_, [](hid_t f) {
-    hid_t l = H5Gopen2(f, "layers/i4", H5P_DEFAULT);
-    H5Adelete(l, "code_range");
-    test::set_string_attr(l, "code_range", "wide");
-    H5Gclose(l);
-  });
+  set_layer_attr(path_, "i4", "code_range", "wide");
   expect_error({"/layers/i4", "code_range must be 'full'", "'wide'"});
 }
 
@@ -356,11 +357,7 @@ TEST_F(ReaderTest, UnknownLayerDatasetIsRefused) {
 }
 
 TEST_F(ReaderTest, UnknownLayerAttributeIsRefused) {
-  test::mutate_h5(path_, [](hid_t f) {
-    hid_t l = H5Gopen2(f, "layers/i8", H5P_DEFAULT);
-    test::set_string_attr(l, "weight_layout", "transposed");
-    H5Gclose(l);
-  });
+  set_layer_attr(path_, "i8", "weight_layout", "transposed");
   expect_error({"/layers/i8", "unknown attribute 'weight_layout'"});
 }
 
