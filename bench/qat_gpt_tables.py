@@ -6,8 +6,8 @@
 Reads W/<variant>/seed-<s>/summary.json (the runtime's measurements on the exported checkpoints,
 as `qforge run` writes them; e.g. unpacked from scripts/device/qat_gpt_tables.sh's q.tgz) and prints,
 per variant, bits per byte and perplexity (mean ± sample std over seeds) and, paired per seed:
-  gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lrXeY twin for
-            a variant named _lrXeY when that twin ran), in %
+  gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lrXeY / _stepsN
+            twin for a variant named so, when that twin ran), in %
   recovery  1 - gap / (PTQ RTN's perplexity gap vs its own teacher), in %: the share of PTQ's loss
             that QAT removes (issue 18's target: >= 80 %, with gap <= 0.5 %)
   rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
@@ -67,8 +67,9 @@ def main():
         if re.search(r"_full(_|$)", v) and rtn + "_full" in m:  # int4's full code range: its own RTN
             rtn += "_full"
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
-            lr = re.search(r"_lr(\d+e\d+)", v)  # trained at another lr: its float twin, when it ran
-            fl = F + lr.group(0) if lr and F + lr.group(0) in m else F
+            # Trained at another lr or for another number of steps: its float twin, when it ran.
+            twin = F + "".join(re.findall(r"_lr\d+e\d+|_steps\d+", v))
+            fl = twin if twin in m else F
             of_cont = "_of_continued" in v
             ref = T if v.startswith("gpt_") and not of_cont else fl
             ok = [s for s in seeds if s in m.get(ref, {}) and s in m.get(rtn, {}) and s in m.get(T, {})]
