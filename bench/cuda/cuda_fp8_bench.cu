@@ -95,11 +95,12 @@ struct ShapeWeights {
   ShapeWeights& operator=(const ShapeWeights&) = delete;
 };
 
-// One M's operands: fp16 x / y (cuBLAS), E4M3 x (FP8), int8 x (W8A8), per-row x scales, float y.
+// One M's operands: fp16 x / y (cuBLAS), E4M3 x (FP8), int8 x (W8A8), per-row x scales, float y,
+// and int8 codes of the next layer's input (W8A8's quantizing epilogue).
 struct Activations {
   __half *x, *y;
   uint8_t* x8;
-  int8_t* xi8;
+  int8_t *xi8, *q8;
   float *sx, *y32;
   Activations(int64_t m, int64_t n, int64_t k) {
     x = static_cast<__half*>(device_alloc(m * k * 2));
@@ -112,6 +113,7 @@ struct Activations {
     sx = static_cast<float*>(device_alloc(m * 4));
     fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
     y32 = static_cast<float*>(device_alloc(m * n * 4));
+    q8 = static_cast<int8_t*>(device_alloc(m * n));
   }
   ~Activations() {
     device_free(x);
@@ -120,6 +122,7 @@ struct Activations {
     device_free(xi8);
     device_free(sx);
     device_free(y32);
+    device_free(q8);
   }
   Activations(const Activations&) = delete;
   Activations& operator=(const Activations&) = delete;
@@ -240,6 +243,66 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
   }
 }
 
+// --epilogues: the W8A8 launcher's pick at M = 512 and 1024 on both shapes with each of its two
+// outputs -- float32 y (the runtime's float hand-off; what every other table here times) and the
+// fused epilogue issue 21 names, "quantizing the next input" (uint8 codes, 1 byte per output
+// against cuBLAS FP16's 2 and float y's 4). Same scales and bias in both. Three rounds, the order
+// reversed each round (the board is power-capped: the clock drifts), cuBLAS FP16 first and last
+// in each; the best of the rounds.
+void run_epilogues(cublasHandle_t h, int64_t l2) {
+  std::printf("\n| N | K | M | cuBLAS FP16 us (rounds) | W8A8 float y us (rounds) | x | W8A8 uint8 next-input codes us (rounds) | x |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  for (const auto& shape : std::vector<std::pair<int64_t, int64_t>>{{8192, 8192}, {28672, 8192}}) {
+    const int64_t n = shape.first, k = shape.second;
+    const ShapeWeights sw8(n, k, l2);
+    for (int64_t m : {512, 1024}) {
+      const Activations act(m, n, k);
+      auto w8a8 = [&](bool quantize) {
+        W8Acts a;
+        a.codes = act.xi8;
+        a.ldx = k;
+        a.is_unsigned = false;
+        a.scales = act.sx;
+        a.per_row = true;
+        W8Epilogue e;
+        e.bias = sw8.bias;
+        if (quantize) {
+          e.q_out = act.q8;  // uint8 with zero point 128, as the runtime quantizes activations
+          e.ldq = n;
+          e.q_unsigned = true;
+          e.q_scale = 0.05f;
+          e.q_zero_point = 128;
+          e.q_min = 0;
+          e.q_max = 255;
+        } else {
+          e.y = act.y32;
+        }
+        return time_us([&](int i) { w8a8_gemm(*sw8.wi8[i], m, a, e); }, static_cast<int>(sw8.wi8.size()));
+      };
+      const std::function<double()> runs[3] = {[&] { return time_cublas(h, sw8, m, act.x, act.y); },
+                                               [&] { return w8a8(false); }, [&] { return w8a8(true); }};
+      std::vector<double> t[3];
+      for (int round = 0; round < 3; ++round) {
+        const int order[2] = {round % 2 ? 2 : 1, round % 2 ? 1 : 2};
+        t[0].push_back(runs[0]());
+        for (int j : order) t[j].push_back(runs[j]());
+        t[0].push_back(runs[0]());
+      }
+      auto rounds = [](const std::vector<double>& v) {
+        std::string r;
+        char b[32];
+        for (double x : v) std::snprintf(b, sizeof b, "%s%.1f", r.empty() ? "" : " / ", x), r += b;
+        return r;
+      };
+      double best[3];
+      for (int j = 0; j < 3; ++j) best[j] = *std::min_element(t[j].begin(), t[j].end());
+      std::printf("| %ld | %ld | %ld | %s | %s | %.2f | %s | %.2f |\n", long(n), long(k), long(m), rounds(t[0]).c_str(),
+                  rounds(t[1]).c_str(), best[0] / best[1], rounds(t[2]).c_str(), best[0] / best[2]);
+      std::fflush(stdout);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,14 +311,15 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_fp8_bench [--quick]\n"
+          "usage: cuda_fp8_bench [--quick | --profile | --levers [--quick] | --epilogues]\n"
           "Times cuBLAS FP16 and qforge's FP8 E4M3 wgmma GEMM (promoted accumulation as the cuda table\n"
           "runs it, the fast accumulation, each tile shape, one CTA per tile and persistent) and W8A8\n"
           "int8 GEMM (the launcher's pick, the mma.sync kernel, wgmma tile shapes) for (N, K) in\n"
           "{(8192,8192), (28672,8192)} x M in {16, 128, 512, 1024}; prints two markdown tables (FP8 as it\n"
           "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
           "each kernel run once untimed (for ncu). --levers: only the multicast / deep-ring / persistent-pair\n"
-          "variants (branch w8mc) at M = 512, 1024, two rounds (with --quick: 28672x8192, M = 1024).\n");
+          "variants (branch w8mc) at M = 512, 1024, two rounds (with --quick: 28672x8192, M = 1024).\n"
+          "--epilogues: the W8A8 pick with float y and with uint8 next-input codes, M = 512, 1024, three rounds.\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--profile")) {
@@ -268,9 +332,10 @@ int main(int argc, char** argv) {
       ms = {1024};
     }
   }
-  bool levers = false, quick = false;
+  bool levers = false, quick = false, epilogues = false;
   for (int i = 1; i < argc; ++i) {
     levers = levers || !std::strcmp(argv[i], "--levers");
+    epilogues = epilogues || !std::strcmp(argv[i], "--epilogues");
     quick = quick || !std::strcmp(argv[i], "--quick");
   }
   std::string why;
@@ -286,6 +351,11 @@ int main(int argc, char** argv) {
   const int64_t l2 = describe_device();
   cublasHandle_t h;
   CUBLAS_CHECK(cublasCreate(&h));
+  if (epilogues) {
+    run_epilogues(h, l2);
+    cublasDestroy(h);
+    return 0;
+  }
   if (levers) {
     run_levers(h, l2, quick);
     cublasDestroy(h);

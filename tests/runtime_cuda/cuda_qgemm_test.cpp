@@ -532,6 +532,16 @@ void run_w8(const W8Case& c, uint32_t seed, const std::vector<W8Config>& kernels
       int64_t qbad = 0;
       for (size_t i = 0; i < q.size(); ++i) qbad += q[i] != qref[i];
       EXPECT_EQ(qbad, 0) << name(c) << ", " << name(cfg) << ": quantized next input differs from the reference";
+      // The quantizing epilogue alone, without the float y (how a W8A8 chain runs it).
+      W8Epilogue q_only = e;
+      q_only.y = nullptr;
+      copy_to_device(dq.p, qpoison.data(), c.m * c.n);
+      w8a8_gemm(dw, c.m, a, q_only, nullptr, cfg);
+      device_sync();
+      copy_to_host(q.data(), dq.p, c.m * c.n);
+      qbad = 0;
+      for (size_t i = 0; i < q.size(); ++i) qbad += q[i] != qref[i];
+      EXPECT_EQ(qbad, 0) << name(c) << ", " << name(cfg) << ": next input without y differs from the reference";
     }
   }
 }
