@@ -250,12 +250,17 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
 // reversed each round (the board is power-capped: the clock drifts), cuBLAS FP16 first and last
 // in each; the best of the rounds.
 void run_epilogues(cublasHandle_t h, int64_t l2) {
+  // --profile (for ncu): 28672 x 8192, M = 1024, one round, each kernel launched once.
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{8192, 8192}, {28672, 8192}};
+  std::vector<int64_t> ms = {512, 1024};
+  if (g_profile) shapes = {{28672, 8192}}, ms = {1024};
+  const int n_rounds = g_profile ? 1 : 3;
   std::printf("\n| N | K | M | cuBLAS FP16 us (rounds) | W8A8 float y us (rounds) | x | W8A8 uint8 next-input codes us (rounds) | x |\n"
               "|---|---|---|---|---|---|---|---|\n");
-  for (const auto& shape : std::vector<std::pair<int64_t, int64_t>>{{8192, 8192}, {28672, 8192}}) {
+  for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
     const ShapeWeights sw8(n, k, l2);
-    for (int64_t m : {512, 1024}) {
+    for (int64_t m : ms) {
       const Activations act(m, n, k);
       auto w8a8 = [&](bool quantize) {
         W8Acts a;
@@ -282,7 +287,7 @@ void run_epilogues(cublasHandle_t h, int64_t l2) {
       const std::function<double()> runs[3] = {[&] { return time_cublas(h, sw8, m, act.x, act.y); },
                                                [&] { return w8a8(false); }, [&] { return w8a8(true); }};
       std::vector<double> t[3];
-      for (int round = 0; round < 3; ++round) {
+      for (int round = 0; round < n_rounds; ++round) {
         const int order[2] = {round % 2 ? 2 : 1, round % 2 ? 1 : 2};
         t[0].push_back(runs[0]());
         for (int j : order) t[j].push_back(runs[j]());
@@ -319,7 +324,8 @@ int main(int argc, char** argv) {
           "goes, W8A8 at the end). --quick: 8192x8192, M = 1024 only. --profile: 28672x8192, M = 1024,\n"
           "each kernel run once untimed (for ncu). --levers: only the multicast / deep-ring / persistent-pair\n"
           "variants (branch w8mc) at M = 512, 1024, two rounds (with --quick: 28672x8192, M = 1024).\n"
-          "--epilogues: the W8A8 pick with float y and with uint8 next-input codes, M = 512, 1024, three rounds.\n");
+          "--epilogues: the W8A8 pick with float y and with uint8 next-input codes, M = 512, 1024, three rounds\n"
+          "(with --profile: 28672x8192, M = 1024, once each).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--profile")) {

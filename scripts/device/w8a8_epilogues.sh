@@ -3,6 +3,8 @@
 # outputs (docs/RESULTS.md, "W8A8 with its fused next-input epilogue"). Builds cuda_fp8_bench and
 # the CUDA tests (LibTorch-free), runs the W8A8 tests (both epilogues against the reference kernels),
 # then `cuda_fp8_bench --epilogues` with an nvidia-smi trace (clock, power, throttle reasons).
+# QF_NCU=1 adds ncu on both epilogues (28672 x 8192, M = 1024), at ncu's locked base clock and at
+# the card's own, to tell the epilogue's instructions from the power cap's clock.
 #   device run: bash scripts/device/w8a8_epilogues.sh
 set -uo pipefail
 source "$(dirname "$0")/cuda_build_lib.sh"
@@ -18,4 +20,16 @@ SMI=$!
 log "bench: cuda_fp8_bench --epilogues"
 timeout 240 $B/bench/cuda/cuda_fp8_bench --epilogues 2>&1 | tee "$OUT/bench.txt"
 kill $SMI 2>/dev/null
+if [ "${QF_NCU:-0}" = 1 ]; then
+  NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  for clock in base none; do
+    log "ncu --clock-control $clock: the two W8A8 launches (float y first, then uint8 codes)"
+    timeout 200 $NCU --clock-control $clock --section SpeedOfLight --section WarpStateStats --section InstructionStats \
+      --metrics dram__bytes_write.sum,lts__t_bytes.sum,smsp__inst_executed.sum -k regex:gemm_kernel \
+      $B/bench/cuda/cuda_fp8_bench --epilogues --profile > "$OUT/ncu_$clock.txt" 2>&1
+    log "ncu rc=$?"
+    grep -E "gemm_kernel|Duration|SM Frequency|Compute \(SM\) Throughput|Memory Throughput|Executed Ipc A|Warp Cycles Per Issued|dram__bytes_write|lts__t_bytes|smsp__inst_executed" \
+      "$OUT/ncu_$clock.txt" | grep -v "^==PROF==" | cut -c1-160
+  done
+fi
 log "done"
