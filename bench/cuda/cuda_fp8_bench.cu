@@ -3,7 +3,8 @@
 // FP16 (fp16 in/out, fp32 accumulate, cublasGemmEx default algorithm) in the same process, at
 // (N, K) in {(8192, 8192), (28672, 8192)} x M in {16, 128, 512, 1024}. cuBLASLt FP8 (torch._scaled_mm)
 // is timed by bench/cuda/torch_fp8_peer.py in the same device call (scripts/device/cuda_fp8.sh).
-// Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias.
+// Both 8-bit paths write float32 y with the per-row x scale, per-channel w scale and bias
+// (--epilogues also times W8A8 writing the next layer's uint8 codes instead).
 //
 // Method as cuda_gemm_bench (.library METHOD.md): random data, CUDA events around 50 launches,
 // median of 7 repeats, weights rotated through enough copies that one pass exceeds 3x the L2.
@@ -96,11 +97,11 @@ struct ShapeWeights {
 };
 
 // One M's operands: fp16 x / y (cuBLAS), E4M3 x (FP8), int8 x (W8A8), per-row x scales, float y,
-// and int8 codes of the next layer's input (W8A8's quantizing epilogue).
+// and uint8 codes of the next layer's input (W8A8's quantizing epilogue, --epilogues).
 struct Activations {
   __half *x, *y;
-  uint8_t* x8;
-  int8_t *xi8, *q8;
+  uint8_t *x8, *q8;
+  int8_t* xi8;
   float *sx, *y32;
   Activations(int64_t m, int64_t n, int64_t k) {
     x = static_cast<__half*>(device_alloc(m * k * 2));
@@ -113,7 +114,7 @@ struct Activations {
     sx = static_cast<float*>(device_alloc(m * 4));
     fill_float<<<64, 256>>>(sx, m, 9, 0.02f);
     y32 = static_cast<float*>(device_alloc(m * n * 4));
-    q8 = static_cast<int8_t*>(device_alloc(m * n));
+    q8 = static_cast<uint8_t*>(device_alloc(m * n));
   }
   ~Activations() {
     device_free(x);

@@ -46,10 +46,10 @@ struct W8Op {
   // RN(1 / s) without a division for almost every v: q = RN(v r) corrected once by its exact
   // remainder (one fma) is within 1 ulp of v / s. Its rint can differ from that of the correctly
   // rounded quotient only where v / s lies within an ulp of a half-integer, so within 2^-10 of one
-  // (the ulp is 2^-14 or less below 1024), and where q0 is not finite, this takes __fdiv_rn.
-  // Beyond 1024 the 1-ulp error cannot matter: every code
-  // clamps to [q_min, q_max] within 255 of the zero point. (With __fdiv_rn for every code the
-  // quantizing epilogue ran 17 % slower than the float one at a locked clock: ncu, docs/RESULTS.md.)
+  // (the ulp is 2^-14 or less below 1024), and where q0 is not finite, this takes __fdiv_rn. Beyond
+  // 1024 the 1-ulp error cannot matter: every code clamps to [q_min, q_max] within 255 of the zero
+  // point. (With __fdiv_rn for every code the quantizing epilogue ran 17 % slower than the float
+  // one at a locked clock: ncu, docs/RESULTS.md.)
   __device__ static float rint_quotient(float v, float s, float r) {
     const float q0 = __fmul_rn(v, r);
     const float q = __fmaf_rn(__fmaf_rn(-q0, s, v), r, q0);
