@@ -42,24 +42,6 @@ struct W8Op {
   static constexpr wgmma::Mma kMma = kXU8 ? wgmma::Mma::kU8S8 : wgmma::Mma::kS8;
   static constexpr bool kPromote = false;  // int32 holds all of K exactly
 
-  // rint(v / s) as the reference computes it (IEEE division, then round half to even), from r =
-  // RN(1 / s) without a division for almost every v: q = RN(v r) corrected once by its exact
-  // remainder (one fma) is within 1 ulp of v / s. Its rint can differ from that of the correctly
-  // rounded quotient only where v / s lies within an ulp of a half-integer, so within 2^-10 of one
-  // (the ulp is 2^-14 or less below 1024), and where q0 is not finite, this takes __fdiv_rn. Beyond
-  // 1024 the 1-ulp error cannot matter: every code clamps to [q_min, q_max] within 255 of the zero
-  // point. (With __fdiv_rn for every code the quantizing epilogue ran 17 % slower than the float
-  // one at a locked clock: ncu, docs/RESULTS.md.)
-  __device__ static float rint_quotient(float v, float s, float r) {
-    const float q0 = __fmul_rn(v, r);
-    const float q = __fmaf_rn(__fmaf_rn(-q0, s, v), r, q0);
-    const float n = rintf(q);
-    const bool near_half = fabsf(fabsf(q - n) - 0.5f) < 0x1p-10f && fabsf(q) < 1024.0f;
-    if (near_half || !isfinite(q0)) return rint_divided(v, s);
-    return n;
-  }
-  __device__ __noinline__ static float rint_divided(float v, float s) { return rintf(__fdiv_rn(v, s)); }
-
   // Two unrolled loops, one per output kind: with the codes' steps interleaved into the float y
   // loop (and skipped when not quantizing) the float epilogue ran 10 % slower at a locked clock
   // with as many instructions executed (ncu; our reading: its code spread over more of the
@@ -83,7 +65,6 @@ struct W8Op {
     float sx[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) sx[h] = row0 + 8 * h < a.m ? __ldg(a.sx + static_cast<int64_t>(row0 + 8 * h) * a.sx_stride) : 0.0f;
-    const float q_recip = kQuantize ? __frcp_rn(a.q_scale) : 0.0f;
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
       const int col = col0 + 8 * j + 2 * (lane % 4);
@@ -121,7 +102,7 @@ struct W8Op {
           uint32_t pair = 0;  // the codes of col and col + 1 (int8 and uint8 alike: the low byte)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            float q = __fadd_rn(rint_quotient(v[e], a.q_scale, q_recip), static_cast<float>(a.q_zp));
+            float q = __fadd_rn(rintf(__fdiv_rn(v[e], a.q_scale)), static_cast<float>(a.q_zp));
             q = fminf(fmaxf(q, static_cast<float>(a.q_min)), static_cast<float>(a.q_max));
             pair |= (static_cast<uint32_t>(static_cast<int>(q)) & 0xFFu) << (8 * e);
           }
