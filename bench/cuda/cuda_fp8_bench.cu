@@ -161,6 +161,20 @@ double time_fp8(const ShapeWeights& w, int64_t m, const uint8_t* x8, const float
   }, static_cast<int>(w.w8.size()));
 }
 
+// The W8A8 GEMM as the runtime calls it (int8 activation codes with per-row scales -- unsigned
+// with zero point 128, or signed -- and the given epilogue) on the shape's rotated int8 weights.
+double time_w8a8(const ShapeWeights& w, int64_t m, const Activations& act, bool is_unsigned, const W8Epilogue& e,
+                 W8Config cfg = {}) {
+  W8Acts a;
+  a.codes = act.xi8;
+  a.ldx = w.k;
+  a.is_unsigned = is_unsigned;
+  a.zero_point = 128;
+  a.scales = act.sx;
+  a.per_row = true;
+  return time_us([&](int i) { w8a8_gemm(*w.wi8[i], m, a, e, nullptr, cfg); }, static_cast<int>(w.wi8.size()));
+}
+
 // --levers (branch w8mc; docs/RESULTS.md, "Multicast, deeper rings and persistent pairs"): only
 // the variants that lever asks about, at M = 512 and 1024 on both shapes, in two rounds (the
 // second in reverse order, so drift of the power-capped clock shows as the spread between them),
@@ -174,31 +188,14 @@ void run_levers(cublasHandle_t h, int64_t l2, bool quick) {
   for (const auto& shape : shapes) {
     const int64_t n = shape.first, k = shape.second;
     const ShapeWeights sw8(n, k, l2);
-    const int c8 = static_cast<int>(sw8.w8.size());
-    const auto& wi8 = sw8.wi8;
-    float* const bias = sw8.bias;
     for (int64_t m : ms) {
       const Activations act(m, n, k);
-      __half* const x = act.x;
-      __half* const y = act.y;
-      uint8_t* const x8 = act.x8;
-      int8_t* const xi8 = act.xi8;
-      float* const sx = act.sx;
-      float* const y32 = act.y32;
-      auto cublas = [&] { return time_cublas(h, sw8, m, x, y); };
-      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, x8, sx, y32, acc, tiles); };
-      auto w8a8 = [&](W8Config cfg) {
-        W8Acts a;
-        a.codes = xi8;
-        a.ldx = k;
-        a.is_unsigned = false;
-        a.scales = sx;
-        a.per_row = true;
-        W8Epilogue e;
-        e.bias = bias;
-        e.y = y32;
-        return time_us([&](int i) { w8a8_gemm(*wi8[i], m, a, e, nullptr, cfg); }, c8);
-      };
+      auto cublas = [&] { return time_cublas(h, sw8, m, act.x, act.y); };
+      auto fp8 = [&](Fp8Accum acc, Fp8Tiles tiles) { return time_fp8(sw8, m, act.x8, act.sx, act.y32, acc, tiles); };
+      W8Epilogue float_y;
+      float_y.bias = sw8.bias;
+      float_y.y = act.y32;
+      auto w8a8 = [&](W8Config cfg) { return time_w8a8(sw8, m, act, false, float_y, cfg); };
       struct Lever {
         const char* name;
         std::function<double()> run;
@@ -263,28 +260,17 @@ void run_epilogues(cublasHandle_t h, int64_t l2) {
     const ShapeWeights sw8(n, k, l2);
     for (int64_t m : ms) {
       const Activations act(m, n, k);
-      auto w8a8 = [&](bool quantize) {
-        W8Acts a;
-        a.codes = act.xi8;
-        a.ldx = k;
-        a.is_unsigned = false;
-        a.scales = act.sx;
-        a.per_row = true;
-        W8Epilogue e;
-        e.bias = sw8.bias;
-        if (quantize) {
-          e.q_out = act.q8;  // uint8 with zero point 128, as the runtime quantizes activations
-          e.ldq = n;
-          e.q_unsigned = true;
-          e.q_scale = 0.05f;
-          e.q_zero_point = 128;
-          e.q_min = 0;
-          e.q_max = 255;
-        } else {
-          e.y = act.y32;
-        }
-        return time_us([&](int i) { w8a8_gemm(*sw8.wi8[i], m, a, e); }, static_cast<int>(sw8.wi8.size()));
-      };
+      W8Epilogue float_y, codes;
+      float_y.bias = codes.bias = sw8.bias;
+      float_y.y = act.y32;
+      codes.q_out = act.q8;  // uint8 with zero point 128, as the runtime quantizes activations
+      codes.ldq = n;
+      codes.q_unsigned = true;
+      codes.q_scale = 0.05f;
+      codes.q_zero_point = 128;
+      codes.q_min = 0;
+      codes.q_max = 255;
+      auto w8a8 = [&](bool quantize) { return time_w8a8(sw8, m, act, false, quantize ? codes : float_y); };
       const std::function<double()> runs[3] = {[&] { return time_cublas(h, sw8, m, act.x, act.y); },
                                                [&] { return w8a8(false); }, [&] { return w8a8(true); }};
       std::vector<double> t[3];
@@ -411,19 +397,10 @@ int main(int argc, char** argv) {
                              fp8(Fp8Accum::kPromoted, {1, 128, 1, 1, 0, 1}), fp8(Fp8Accum::kFast, {0, 0, 1, 0, 0, -1}),
                              fp8(Fp8Accum::kFast, {1, 256, 2, 1, 0, 1})};
       // W8A8: int8 codes (random bits) for x, the same float epilogue as the FP8 path.
-      auto w8a8 = [&](bool is_unsigned, W8Config cfg) {
-        W8Acts a;
-        a.codes = xi8;
-        a.ldx = k;
-        a.is_unsigned = is_unsigned;
-        a.zero_point = 128;
-        a.scales = sx;
-        a.per_row = true;
-        W8Epilogue e;
-        e.bias = bias;
-        e.y = y32;
-        return time_us([&](int i) { w8a8_gemm(*wi8[i], m, a, e, nullptr, cfg); }, c8);
-      };
+      W8Epilogue float_y;
+      float_y.bias = bias;
+      float_y.y = y32;
+      auto w8a8 = [&](bool is_unsigned, W8Config cfg) { return time_w8a8(sw8, m, act, is_unsigned, float_y, cfg); };
       const double tw_pick = w8a8(false, {}), tw_mma = w8a8(false, {1});
       // The wgmma kernel's tile shapes (BM x BN, p = persistent, 1 = one CTA per tile, mc = CTA
       // pairs multicasting w), u8 activations with a zero point, and codes of small magnitude.
