@@ -15,6 +15,20 @@ if(QFORGE_SANITIZE)
   target_link_options(qforge_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
+# The linker: lld where the compiler can use it (QFORGE_LINKER=AUTO), about 7x faster than GNU ld
+# on the LibTorch programs (a test program: 2.2 s -> 0.3 s), which CI links some forty of.
+# DEFAULT keeps the compiler's own. (nvcc-linked CUDA programs keep theirs either way.)
+set(QFORGE_LINKER "AUTO" CACHE STRING "Linker for C/C++ programs: AUTO (lld if usable), LLD, DEFAULT")
+if(NOT QFORGE_LINKER STREQUAL "DEFAULT")
+  include(CheckLinkerFlag)
+  check_linker_flag(CXX "-fuse-ld=lld" QFORGE_LLD_WORKS)
+  if(QFORGE_LLD_WORKS)
+    add_link_options($<$<LINK_LANGUAGE:C,CXX>:-fuse-ld=lld>)
+  elseif(QFORGE_LINKER STREQUAL "LLD")
+    message(FATAL_ERROR "QFORGE_LINKER=LLD but the compiler cannot link with -fuse-ld=lld (Debian: apt-get install lld)")
+  endif()
+endif()
+
 # CUDA: auto-detected from nvcc (also at /usr/local/cuda, where Debian images keep it).
 set(QFORGE_HAVE_CUDA OFF)
 if(NOT QFORGE_CUDA STREQUAL "OFF")

@@ -23,6 +23,8 @@
 #include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
+#include "runtime/kernels/cuda/mma_ptx.cuh"
 
 using namespace qf::cuda;
 
@@ -173,16 +175,168 @@ void sparse_bench(cublasHandle_t h, int64_t l2, double copy_gbs) {
   for (auto& l : lines) std::printf("%s\n", l.c_str());
 }
 
+// --pdl: what a small-M call costs beyond its bytes, and how much of it programmatic dependent
+// launch recovers. The floor kernel only reads a weight's bytes (up to three buffers: codes,
+// metadata, scales; U independent 16-byte streaming loads per thread per step, folded by XOR; it
+// stores only if the fold hits a value it practically never does, so no load can be dropped),
+// timed like the GEMMs, over 16 grid shapes: the fastest plain read of those bytes when timed this
+// way, which no kernel that reads them all is expected to beat by much. It triggers and waits as
+// the GEMMs do.
+struct ReadSpans {
+  const uint4* p[3] = {nullptr, nullptr, nullptr};
+  int64_t end[3] = {0, 0, 0};  // cumulative 16-byte words
+  void add(const void* b, int64_t bytes, int i) {
+    p[i] = static_cast<const uint4*>(b);
+    end[i] = (i ? end[i - 1] : 0) + bytes / 16;
+  }
+};
+__device__ __forceinline__ uint4 read_at(const ReadSpans& r, int64_t i) {
+  if (i < r.end[0]) return ptx::ld_stream(r.p[0] + i);
+  if (i < r.end[1]) return ptx::ld_stream(r.p[1] + (i - r.end[0]));
+  return ptx::ld_stream(r.p[2] + (i - r.end[1]));
+}
+template <int U>
+__global__ void read_floor(ReadSpans r, uint32_t* sink) {
+  ptx::pdl_launch_dependents();
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x, words = r.end[2];
+  int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  uint32_t f = 0;
+  for (; i + (U - 1) * stride < words; i += U * stride) {
+    uint4 v[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) v[u] = read_at(r, i + u * stride);
+#pragma unroll
+    for (int u = 0; u < U; ++u) f ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+  }
+  for (; i < words; i += stride) {
+    const uint4 v = read_at(r, i);
+    f ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  ptx::pdl_wait();
+  if (f == 0x9E3779B9u) sink[blockIdx.x] = f;
+}
+__global__ void empty_kernel() {
+  ptx::pdl_launch_dependents();
+  ptx::pdl_wait();
+}
+
+// The weight bytes a W4A16 / 2:4 call streams: codes, metadata (2:4), scales.
+ReadSpans spans_of(const W4Device& w) {
+  ReadSpans r;
+  const int64_t tiles = w.ntiles * w.chunks;
+  r.add(w.packed, tiles * 512, 0);
+  r.add(w.meta, w.sparse ? tiles * 256 : 0, 1);
+  r.add(w.scales, w.groups * w.ntiles * 16 * 4, 2);
+  return r;
+}
+
+void pdl_bench(cublasHandle_t h, int64_t l2) {
+  int sms = 0;
+  QF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  uint32_t* sink = static_cast<uint32_t*>(device_alloc(int64_t(sms) * 8 * 4));
+  for (int pdl = 0; pdl < 2; ++pdl) {
+    const double t = time_us([&](int) { detail::launch_pdl(empty_kernel, dim3(1), dim3(32), nullptr, pdl == 1); }, 1, 200);
+    std::printf("empty kernel, back to back%s: %.2f us per launch\n", pdl ? ", PDL" : "", t);
+  }
+  // The fastest read of spans[i % copies] over blocks per SM x loads in flight per thread.
+  auto floor_us = [&](const std::vector<ReadSpans>& spans, bool pdl, std::string* best_cfg) {
+    double best = 1e30;
+    for (int bps : {1, 2, 4, 8})
+      for (int u : {2, 4, 8, 16}) {
+        const dim3 grid(sms * bps), block(256);
+        const double t = time_us([&](int i) {
+          const ReadSpans& r = spans[i];
+          switch (u) {
+            case 2: detail::launch_pdl(read_floor<2>, grid, block, nullptr, pdl, r, sink); break;
+            case 4: detail::launch_pdl(read_floor<4>, grid, block, nullptr, pdl, r, sink); break;
+            case 8: detail::launch_pdl(read_floor<8>, grid, block, nullptr, pdl, r, sink); break;
+            default: detail::launch_pdl(read_floor<16>, grid, block, nullptr, pdl, r, sink); break;
+          }
+        }, static_cast<int>(spans.size()));
+        if (t < best) {
+          best = t;
+          *best_cfg = std::to_string(bps) + "x" + std::to_string(u);
+        }
+      }
+    return best;
+  };
+  std::vector<std::string> lines;
+  for (const auto& shape : std::vector<std::pair<int64_t, int64_t>>{{4096, 4096}, {8192, 8192}, {28672, 8192}}) {
+    const int64_t n = shape.first, k = shape.second;
+    const RotatedWeights rw = rotated_weights(n, k, l2);
+    const int c16 = static_cast<int>(rw.w16.size()), c4 = static_cast<int>(rw.w4.size()), c4s = static_cast<int>(rw.w4s.size());
+    std::vector<ReadSpans> s16, s4, s4s;
+    for (auto* p : rw.w16) {
+      s16.emplace_back();
+      s16.back().add(p, n * k * 2, 0);
+      s16.back().add(p, 0, 1);
+      s16.back().add(p, 0, 2);
+    }
+    for (auto& w : rw.w4) s4.push_back(spans_of(*w));
+    for (auto& w : rw.w4s) s4s.push_back(spans_of(*w));
+    std::string g16, g4, g4p, gs, gsp;
+    const double f16 = floor_us(s16, false, &g16), f4 = floor_us(s4, false, &g4), f4p = floor_us(s4, true, &g4p);
+    const double fs = floor_us(s4s, false, &gs), fsp = floor_us(s4s, true, &gsp);
+    std::printf("%ld x %ld: read floors (blocks per SM x loads per thread): fp16 %.1f us (%s), int4 %.1f (%s), "
+                "int4 PDL %.1f (%s), 2:4 %.1f (%s), 2:4 PDL %.1f (%s); %.1f / %.1f / %.1f MB\n",
+                long(n), long(k), f16, g16.c_str(), f4, g4.c_str(), f4p, g4p.c_str(), fs, gs.c_str(), fsp, gsp.c_str(),
+                s16[0].end[2] * 16 / 1e6, s4[0].end[2] * 16 / 1e6, s4s[0].end[2] * 16 / 1e6);
+    for (int64_t m : {1, 8, 16}) {
+      __half* x = static_cast<__half*>(device_alloc(m * k * 2));
+      __half* y = static_cast<__half*>(device_alloc(m * n * 2));
+      fill_half<<<1024, 256>>>(x, m * k, 5, 1.0f);
+      const float one = 1.0f, zero = 0.0f;
+      auto cublas = [&] {
+        return time_us([&](int i) {
+          CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, rw.w16[i], CUDA_R_16F, k, x, CUDA_R_16F,
+                                    k, &zero, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        }, c16);
+      };
+      auto w4 = [&](const std::vector<std::unique_ptr<W4Device>>& w, int c, int pdl) {
+        W4Config cfg;
+        cfg.pdl = pdl;
+        if (pdl > 0) cfg.stream = -1;  // the register kernels (the streaming one has its own switch)
+        return time_us([&](int i) { w4a16_gemm(*w[i], m, x, k, y, nullptr, cfg); }, c);
+      };
+      const double cub1 = cublas();
+      const double d0 = w4(rw.w4, c4, 0), d1 = w4(rw.w4, c4, 1), s0 = w4(rw.w4s, c4s, 0), s1 = w4(rw.w4s, c4s, 1);
+      const double cub = std::min(cub1, cublas());
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "| %ld x %ld | %ld | %.1f | %.0f %% | %.1f | %.2f | %.1f | %.2f | %.1f (%.2f) | %.1f (%.2f) | %.0f %% | "
+                    "%.1f | %.2f | %.1f | %.2f | %.1f (%.2f) | %.1f (%.2f) |",
+                    long(n), long(k), long(m), cub, 100.0 * f16 / cub, d0, cub / d0, d1, cub / d1, f4, cub / f4, f4p,
+                    cub / f4p, 100.0 * f4 / d0, s0, cub / s0, s1, cub / s1, fs, cub / fs, fsp, cub / fsp);
+      lines.push_back(buf);
+      std::fprintf(stderr, "%s\n", buf);
+      device_free(x);
+      device_free(y);
+    }
+    for (auto* p : rw.w16) device_free(p);
+  }
+  std::printf(
+      "\nSmall-M W4A16 and 4-bit + 2:4 (group 128, fp16) with and without programmatic dependent launch (PDL),\n"
+      "beside the read floor of the same weight bytes (the fastest plain read of codes, metadata and scales over 16\n"
+      "grid shapes, timed the same way); us; x / (x) = cuBLAS FP16 / time (cuBLAS timed first and last, the faster\n"
+      "kept); %% of floor = floor / time. 'PDL' = back-to-back calls of the same kernel each launched while the\n"
+      "previous one finishes, as in a chain of kernels that all trigger early:\n\n"
+      "| N x K | M | cuBLAS FP16 | its fp16 read floor, %% | W4A16 | x | W4A16 PDL | x | int4 read floor | "
+      "int4 floor PDL | W4A16 %% of floor | 2:4 | x | 2:4 PDL | x | 2:4 read floor | 2:4 floor PDL |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (auto& l : lines) std::printf("%s\n", l.c_str());
+  device_free(sink);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, small = false, sparse = false;
+  bool quick = false, small = false, sparse = false, pdl = false;
   std::vector<int64_t> ms = {1, 2, 4, 8, 16, 64, 128, 1024};
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {8192, 8192}, {28672, 8192}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_gemm_bench [--quick] [--profile] [--small]\n"
+          "usage: cuda_gemm_bench [--quick] [--profile] [--small] [--sparse] [--pdl]\n"
           "Times cuBLAS FP16 and qforge's W4A16, 4-bit + 2:4 and W8A8 CUDA GEMMs for (N, K) in\n"
           "{(4096,4096), (8192,8192), (28672,8192)} x M in {1,2,4,8,16,64,128,1024}; prints the\n"
           "copy bandwidth, the FP16 GEMM peak and a markdown table (W4A16 as the launcher picks, and\n"
@@ -191,6 +345,9 @@ int main(int argc, char** argv) {
           "--small: M in {1,2,4,8,16} only, no block-shape sweeps (the small-M W4A16 comparison).\n"
           "--sparse: only the 4-bit + 2:4 kernels at M in {1,2,4,8,12,16} (their variants, dense W4A16\n"
           "and cuBLAS FP16 in the same process), with each shape's byte floor.\n"
+          "--pdl: W4A16 and 4-bit + 2:4 at M in {1,8,16} with and without programmatic dependent launch,\n"
+          "beside a kernel that only reads the same codes (the floor of a call timed this way) and an\n"
+          "empty kernel's back-to-back launch time.\n"
           "On a 9.x GPU a second table times the streaming W4A16 kernel (w4_stream_gemm.cu) and its\n"
           "variants (PDL, 2 chunks/warp, 12 warps, 32- and 128-row units) beside the tensor-core kernel.\n");
       return 0;
@@ -199,6 +356,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--profile")) g_profile = true;
     if (!std::strcmp(argv[i], "--small")) small = true;
     if (!std::strcmp(argv[i], "--sparse")) sparse = true;
+    if (!std::strcmp(argv[i], "--pdl")) pdl = true;
   }
   if (small) ms = {1, 2, 4, 8, 16};
   if (quick) {
@@ -246,6 +404,11 @@ int main(int argc, char** argv) {
     device_free(y);
   }
 
+  if (pdl) {
+    pdl_bench(h, l2);
+    cublasDestroy(h);
+    return 0;
+  }
   if (sparse) {
     sparse_bench(h, l2, copy_gbs);
     cublasDestroy(h);

@@ -84,6 +84,7 @@ struct W4Case {
   bool twice = false;  // call twice on the same device weight; the two outputs must be bit-identical
   int sp_kernel = 0, sparse_depth = 0, sparse_meta_shfl = 0, sparse_bulk = 0, sparse_msplit = 0;  // W4Config::sparse*
   bool same_as_ring = false;  // 2:4: the earlier cp.async-ring kernel must give the same bits
+  int pdl = 0;                // W4Config::pdl (the register-streaming kernels launched with PDL)
 };
 
 std::string name(const W4Case& c) {
@@ -98,7 +99,7 @@ std::string name(const W4Case& c) {
          (c.stream_cpw ? "_cpw" + std::to_string(c.stream_cpw) : "") + (c.sp_kernel < 0 ? "_ring" : "") +
          (c.sparse_depth ? "_d" + std::to_string(c.sparse_depth) : "") + (c.sparse_meta_shfl > 0 ? "_shfl" : "") +
          (c.sparse_bulk > 0 ? "_bulk" : "") + (c.sparse_msplit < 0 ? "_rows16" : "") +
-         (c.same_as_ring ? "_vsring" : "");
+         (c.same_as_ring ? "_vsring" : "") + (c.pdl > 0 ? "_launchpdl" : "");
 }
 
 // Runs one case; returns ||y - ref|| / ||ref||.
@@ -163,6 +164,7 @@ double run_w4(const W4Case& c, uint32_t seed) {
   cfg.sparse_meta_shfl = c.sparse_meta_shfl;
   cfg.sparse_bulk_prefetch = c.sparse_bulk;
   cfg.sparse_msplit = c.sparse_msplit;
+  cfg.pdl = c.pdl;
   w4a16_gemm(*dw, c.m, dx.p, ldx, dy.p, nullptr, cfg);
   device_sync();
   std::vector<uint16_t> yb(static_cast<size_t>(c.m * c.n));
@@ -217,6 +219,13 @@ double run_w4(const W4Case& c, uint32_t seed) {
 // (bf16): within the same bounds.
 constexpr double kTolF16 = 2e-3, kTolBF16 = 1.2e-2;
 
+// A case launched with programmatic dependent launch (W4Config::pdl), twice on the same weight.
+W4Case pdl(W4Case c) {
+  c.pdl = 1;
+  c.twice = true;
+  return c;
+}
+
 class W4A16Small : public ::testing::TestWithParam<W4Case> {};
 TEST_P(W4A16Small, MatchesFloat64Reference) {
   SKIP_WITHOUT_GPU();
@@ -234,7 +243,9 @@ INSTANTIATE_TEST_SUITE_P(
                       W4Case{128, 257, 512, 128, false, false}, W4Case{5, 70, 384, 128, true, false},
                       W4Case{1, 64, 128, 0, false, true}, W4Case{5, 37, 260, 0, false, true},
                       W4Case{16, 64, 512, 128, false, true}, W4Case{33, 80, 2048, 64, false, true},
-                      W4Case{8, 31, 132, 0, false, true}, W4Case{3, 48, 640, 128, true, true}),
+                      W4Case{8, 31, 132, 0, false, true}, W4Case{3, 48, 640, 128, true, true},
+                      pdl(W4Case{1, 33, 99, 0, false, false}), pdl(W4Case{16, 100, 1040, 80, false, false}),
+                      pdl(W4Case{12, 130, 4160, 64, true, false}), pdl(W4Case{40, 48, 256, 128, false, false})),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 // The small-M CUDA-core kernel (w4_gemv.cu) and the tensor-core kernel on the same shapes: M = 1..4
@@ -395,7 +406,8 @@ INSTANTIATE_TEST_SUITE_P(
                       sp(9, 33, 1000, 0, false, false, 7), sp(16, 130, 4096, 128, true, false, 7),
                       sp(12, 257, 1152, 384, false, true, 7), sp(14, 40, 256, 128, false, false, 7),
                       sp(5, 48, 640, 64, false), sp(16, 33, 1024, 32, true), sp(2, 17, 96, 16, false),
-                      sp(12, 70, 2048, 64, false, true)),
+                      sp(12, 70, 2048, 64, false, true), pdl(sp(1, 130, 4096, 128, false)),
+                      pdl(sp(12, 2000, 4096, 128, true)), pdl(sp(16, 33, 1000, 0, false, true))),
     [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
 
 class W4A16Large : public ::testing::TestWithParam<W4Case> {};
@@ -412,6 +424,84 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W4A16Large,
                                            stream(1, 8192, 8192, 128, false), stream(16, 8192, 8192, 128, true),
                                            stream(16, 4096, 4096, 128, false, 0, false, 128)),
                          [](const ::testing::TestParamInfo<W4Case>& i) { return name(i.param); });
+
+// Programmatic dependent launch (W4Config::pdl): a chain of three calls, each reading the output
+// of the one before (dense, 2:4, dense; M = 1, 5 and 16), launched back to back with PDL and no
+// synchronisation between them, must give the bits of the same chain launched plainly. A call
+// that read its activations before the previous call had finished would read the poison (NaN)
+// its input held, or a partial result.
+TEST(W4Pdl, AChainOfPdlCallsGivesThePlainChainsBits) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(21);
+  std::uniform_int_distribution<int> code(-8, 7), xi(-255, 255), pick(0, 5);
+  std::uniform_real_distribution<float> sd(0.001f, 0.004f);
+  struct Layer {
+    int64_t n, k;
+    bool sparse;
+  };
+  const Layer layers[3] = {{512, 1040, false}, {136, 512, true}, {72, 136, false}};
+  std::vector<std::unique_ptr<W4Device>> w;
+  for (const Layer& l : layers) {
+    std::vector<int32_t> codes(static_cast<size_t>(l.n * l.k), 0);
+    if (l.sparse) {
+      static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+      for (int64_t r = 0; r < l.n; ++r)
+        for (int64_t q = 0; q < l.k / 4; ++q) {
+          const int* pr = pairs[pick(rng)];
+          for (int j = 0; j < 2; ++j) codes[static_cast<size_t>(r * l.k + 4 * q + pr[j])] = code(rng);
+        }
+    } else {
+      for (auto& v : codes) v = code(rng);
+    }
+    std::vector<float> scales(static_cast<size_t>(l.n));  // per channel (group size 0)
+    for (auto& v : scales) v = sd(rng);
+    if (l.sparse) {
+      const auto comp = nm_compress(codes.data(), l.n, l.k, NMPattern{2, 4});
+      const auto v4 = pack_int4_rows(comp.values.data(), l.n, nm_kept_per_row(l.k, 2, 4));
+      w.push_back(std::make_unique<W4Device>(w4sp_prepare(v4.data(), comp.indices.data(), scales.data(), l.n, l.k, 0, false)));
+    } else {
+      const auto p4 = pack_int4_rows(codes.data(), l.n, l.k);
+      w.push_back(std::make_unique<W4Device>(w4_prepare(p4.data(), scales.data(), l.n, l.k, 0, false)));
+    }
+  }
+  for (int64_t m : {1, 5, 16}) {
+    std::vector<uint16_t> xb(static_cast<size_t>(m * layers[0].k));
+    for (auto& v : xb) v = exact_bits(static_cast<float>(xi(rng)) / 64.0f, false);
+    DBuf x(static_cast<int64_t>(xb.size() * 2)), y0(m * layers[0].n * 2), y1(m * layers[1].n * 2), y2(m * layers[2].n * 2);
+    copy_to_device(x.p, xb.data(), static_cast<int64_t>(xb.size() * 2));
+    void* const ys[3] = {y0.p, y1.p, y2.p};
+    auto chain = [&](int use_pdl) {
+      for (int i = 0; i < 3; ++i) {  // poison every output, then the three calls back to back
+        std::vector<uint16_t> poison(static_cast<size_t>(m * layers[i].n), 0x7E00);
+        copy_to_device(ys[i], poison.data(), static_cast<int64_t>(poison.size() * 2));
+      }
+      W4Config cfg;
+      cfg.pdl = use_pdl;
+      cfg.stream = -1;
+      for (int i = 0; i < 3; ++i) w4a16_gemm(*w[i], m, i == 0 ? x.p : ys[i - 1], layers[i].k, ys[i], nullptr, cfg);
+      device_sync();
+      std::vector<std::vector<uint16_t>> out(3);
+      for (int i = 0; i < 3; ++i) {
+        out[i].resize(static_cast<size_t>(m * layers[i].n));
+        copy_to_host(out[i].data(), ys[i], static_cast<int64_t>(out[i].size() * 2));
+      }
+      return out;
+    };
+    const auto plain = chain(0);
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto got = chain(1);
+      for (int i = 0; i < 3; ++i) {
+        int64_t diff = 0, nan = 0;
+        for (size_t j = 0; j < plain[i].size(); ++j) {
+          diff += plain[i][j] != got[i][j];
+          nan += std::isnan(half_to_float(got[i][j]));
+        }
+        EXPECT_EQ(diff, 0) << "M = " << m << ", call " << i << ": " << diff << " of " << plain[i].size()
+                           << " outputs differ from the plain launch (" << nan << " NaN)";
+      }
+    }
+  }
+}
 
 // ---- W8A8: bit-identical to the reference kernels ----
 

@@ -118,6 +118,11 @@ struct W4Config {
   int sparse_meta_shfl = 0;
   int sparse_bulk_prefetch = 0;
   int sparse_msplit = 0;
+  // pdl: 1 = launch the register-streaming kernels (dense w4a16_dense_kernel, 2:4 w4sp_reg_kernel)
+  // with programmatic dependent launch: a call's first weight loads start while the previous
+  // kernel of the stream finishes (that kernel must trigger early, as these do; otherwise the
+  // launch behaves as a plain one); 0 / -1 = a plain launch.
+  int pdl = 0;
 };
 
 // y [M, N] (fp16/bf16, row stride N) = x [M, K] (row stride ldx >= K, elements; x must be

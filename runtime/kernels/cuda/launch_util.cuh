@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "runtime/kernels/cuda/cuda_check.h"
 
@@ -21,6 +22,27 @@ inline unsigned grid_for(int64_t n) {
 inline void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " launching " + what);
+}
+
+// kernel<<<grid, block, 0, s>>>(args...), or with programmatic dependent launch when `pdl`: the
+// kernel may then start while the previous kernel of the stream finishes, so it must call
+// ptx::pdl_wait() before it reads or writes anything that kernel reads or writes.
+template <class... KArgs, class... Args>
+void launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, Args&&... args) {
+  if (!pdl) {
+    kernel<<<grid, block, 0, s>>>(std::forward<Args>(args)...);
+    return;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = s;
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = at;
+  cfg.numAttrs = 1;
+  QF_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 // Sum / max of one value per thread over a block of blockDim.x (a multiple of 32, <= 1024)

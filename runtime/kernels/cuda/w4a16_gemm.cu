@@ -13,6 +13,7 @@
 
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
 #include "runtime/kernels/cuda/w4_fragment.cuh"
 #include "runtime/kernels/cuda/w4_gemv.h"
@@ -214,11 +215,15 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
 #pragma unroll
     for (int j = 0; j < NT; ++j) w[j] = (ok[j] && c < c1) ? ptx::ld_stream(wp[j] + c * 32) : make_uint4(0, 0, 0, 0);
   };
+  // Programmatic dependent launch (W4Config::pdl): the first weights (which no kernel writes) are
+  // asked for before waiting on the previous kernel of the stream; the activations after.
+  ptx::pdl_launch_dependents();
   uint4 wa[NT], wb[NT], wc[NT];
   XBuf xa, xb, xc;
   load(wa, c0);
-  load_x(xa, c0);
   load(wb, c0 + 1);
+  ptx::pdl_wait();
+  load_x(xa, c0);
   load_x(xb, c0 + 1);
   for (int c = c0; c < c1; c += 3) {
     load(wc, c + 2);
@@ -492,9 +497,11 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
       for (int gi = g0 + lane; gi <= g1; gi += 32) ptx::prefetch_l2(p.scales + static_cast<int64_t>(gi) * p.npad + tile * 16);
     }
   }
+  ptx::pdl_launch_dependents();  // as in w4a16_dense_kernel: weights first, then wait
   Buf buf[D];
 #pragma unroll
   for (int s = 0; s < D; ++s) load(buf[s], c0 + s);
+  ptx::pdl_wait();
   for (int c = c0; c < c1; c += D) {
 #pragma unroll
     for (int s = 0; s < D; ++s) {
@@ -521,22 +528,24 @@ template <int MT>
 constexpr int sp_reg_warps() { return MT == 1 ? 8 : 6; }
 
 template <bool BF16, int MT, int D, bool SHFL_META, bool BULK, bool MSPLIT = false>
-void launch_sp_reg(const W4Args& a, cudaStream_t s) {
+void launch_sp_reg(const W4Args& a, bool pdl, cudaStream_t s) {
   constexpr int WK = sp_reg_warps<MT>();
   const int slices = (a.m + 8 * MT - 1) / (8 * MT);
   const dim3 grid = MSPLIT ? dim3(a.ntiles * 2) : dim3(a.ntiles, slices);
-  w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT><<<grid, WK * 32, 0, s>>>(a);
+  detail::launch_pdl(w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT>, grid, dim3(WK * 32), s, pdl, a);
 }
 
 // The measured variants (W4Config::sparse_*): depth 2 / 3 register buffers, the shuffle form of
 // the metadata, the bulk L2 prefetch of each warp's slice.
 template <bool BF16, int MT, bool MSPLIT>
 void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  const bool bulk = c.sparse_bulk_prefetch > 0;
-  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 2, true, false, MSPLIT>(a, s);
+  const bool bulk = c.sparse_bulk_prefetch > 0, pdl = c.pdl > 0;
+  if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 2, true, false, MSPLIT>(a, pdl, s);
   if (c.sparse_depth == 3)
-    return bulk ? launch_sp_reg<BF16, MT, 3, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 3, false, false, MSPLIT>(a, s);
-  return bulk ? launch_sp_reg<BF16, MT, 2, false, true, MSPLIT>(a, s) : launch_sp_reg<BF16, MT, 2, false, false, MSPLIT>(a, s);
+    return bulk ? launch_sp_reg<BF16, MT, 3, false, true, MSPLIT>(a, pdl, s)
+                : launch_sp_reg<BF16, MT, 3, false, false, MSPLIT>(a, pdl, s);
+  return bulk ? launch_sp_reg<BF16, MT, 2, false, true, MSPLIT>(a, pdl, s)
+              : launch_sp_reg<BF16, MT, 2, false, false, MSPLIT>(a, pdl, s);
 }
 template <bool BF16>
 void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
@@ -549,30 +558,30 @@ void launch_sp_reg_m(const W4Args& a, const W4Config& c, cudaStream_t s) {
 }
 
 template <bool BF16, bool SPARSE, bool SA, int MT, int NT, int WN, int WK>
-void launch(const W4Args& a, cudaStream_t s) {
+void launch(const W4Args& a, const W4Config& c, cudaStream_t s) {
   constexpr int rows = 16 * NT * WN;
   const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
   if constexpr (SPARSE)
     w4sp_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
   else
-    w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+    detail::launch_pdl(w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK>, grid, dim3(WN * WK * 32), s, c.pdl > 0, a);
 }
 
 template <bool BF16, bool SPARSE, int MT>
 void launch_cfg(const W4Args& a, bool sa, const W4Config& c, cudaStream_t s) {
   // The scale-in-dequantization path (group sizes that are not a multiple of the chunk) is
   // built for one block shape only: it is the rare case.
-  if (!sa) return launch<BF16, SPARSE, false, MT, 1, 1, 8>(a, s);
+  if (!sa) return launch<BF16, SPARSE, false, MT, 1, 1, 8>(a, c, s);
   // 2:4 is built for one block shape only: 16 rows x 8 K-slices won every sparse sweep (runs
   // 1-6 of docs/RESULTS.md), and fewer instantiations keep the build short.
   if constexpr (SPARSE) {
-    return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
+    return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, c, s);
   } else {
-    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, s);
-    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);
+    if (c.warps_n == 1 && c.warps_k == 8 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 1, 8>(a, c, s);
+    if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 1) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, c, s);
     if (c.warps_n == 2 && c.warps_k == 4 && c.tiles_per_warp == 2) {
-      if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, s);  // 2 tiles x 8 would spill
-      else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, s);
+      if constexpr (MT >= 8) return launch<BF16, SPARSE, true, MT, 1, 2, 4>(a, c, s);  // 2 tiles x 8 would spill
+      else return launch<BF16, SPARSE, true, MT, 2, 2, 4>(a, c, s);
     }
   }
   throw Error("w4a16_gemm: no kernel for config warps_n=" + std::to_string(c.warps_n) +
