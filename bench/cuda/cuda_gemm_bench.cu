@@ -197,7 +197,7 @@ __device__ __forceinline__ uint4 read_at(const ReadSpans& r, int64_t i) {
 }
 template <int U>
 __global__ void read_floor(ReadSpans r, uint32_t* sink) {
-  ptx::pdl_launch_dependents();
+  detail::pdl_launch_dependents();
   const int64_t stride = int64_t(gridDim.x) * blockDim.x, words = r.end[2];
   int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   uint32_t f = 0;
@@ -212,12 +212,12 @@ __global__ void read_floor(ReadSpans r, uint32_t* sink) {
     const uint4 v = read_at(r, i);
     f ^= v.x ^ v.y ^ v.z ^ v.w;
   }
-  ptx::pdl_wait();
+  detail::pdl_wait();
   if (f == 0x9E3779B9u) sink[blockIdx.x] = f;
 }
 __global__ void empty_kernel() {
-  ptx::pdl_launch_dependents();
-  ptx::pdl_wait();
+  detail::pdl_launch_dependents();
+  detail::pdl_wait();
 }
 
 // The weight bytes a W4A16 / 2:4 call streams: codes, metadata (2:4), scales.
@@ -235,7 +235,8 @@ void pdl_bench(cublasHandle_t h, int64_t l2) {
   QF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   uint32_t* sink = static_cast<uint32_t*>(device_alloc(int64_t(sms) * 8 * 4));
   for (int pdl = 0; pdl < 2; ++pdl) {
-    const double t = time_us([&](int) { detail::launch_pdl(empty_kernel, dim3(1), dim3(32), nullptr, pdl == 1); }, 1, 200);
+    const double t =
+        time_us([&](int) { detail::launch_pdl(empty_kernel, dim3(1), dim3(32), 0, nullptr, pdl == 1); }, 1, 200);
     std::printf("empty kernel, back to back%s: %.2f us per launch\n", pdl ? ", PDL" : "", t);
   }
   // The fastest read of spans[i % copies] over blocks per SM x loads in flight per thread.
@@ -247,10 +248,18 @@ void pdl_bench(cublasHandle_t h, int64_t l2) {
         const double t = time_us([&](int i) {
           const ReadSpans& r = spans[i];
           switch (u) {
-            case 2: detail::launch_pdl(read_floor<2>, grid, block, nullptr, pdl, r, sink); break;
-            case 4: detail::launch_pdl(read_floor<4>, grid, block, nullptr, pdl, r, sink); break;
-            case 8: detail::launch_pdl(read_floor<8>, grid, block, nullptr, pdl, r, sink); break;
-            default: detail::launch_pdl(read_floor<16>, grid, block, nullptr, pdl, r, sink); break;
+            case 2:
+              detail::launch_pdl(read_floor<2>, grid, block, 0, nullptr, pdl, r, sink);
+              break;
+            case 4:
+              detail::launch_pdl(read_floor<4>, grid, block, 0, nullptr, pdl, r, sink);
+              break;
+            case 8:
+              detail::launch_pdl(read_floor<8>, grid, block, 0, nullptr, pdl, r, sink);
+              break;
+            default:
+              detail::launch_pdl(read_floor<16>, grid, block, 0, nullptr, pdl, r, sink);
+              break;
           }
         }, static_cast<int>(spans.size()));
         if (t < best) {
@@ -294,7 +303,7 @@ void pdl_bench(cublasHandle_t h, int64_t l2) {
       };
       auto w4 = [&](const std::vector<std::unique_ptr<W4Device>>& w, int c, int pdl) {
         W4Config cfg;
-        cfg.pdl = pdl;
+        cfg.pdl = pdl ? 1 : -1;
         if (pdl > 0) cfg.stream = -1;  // the register kernels (the streaming one has its own switch)
         return time_us([&](int i) { w4a16_gemm(*w[i], m, x, k, y, nullptr, cfg); }, c);
       };

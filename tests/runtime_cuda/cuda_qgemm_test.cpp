@@ -476,7 +476,7 @@ TEST(W4Pdl, AChainOfPdlCallsGivesThePlainChainsBits) {
         copy_to_device(ys[i], poison.data(), static_cast<int64_t>(poison.size() * 2));
       }
       W4Config cfg;
-      cfg.pdl = use_pdl;
+      cfg.pdl = use_pdl ? 1 : -1;
       cfg.stream = -1;
       for (int i = 0; i < 3; ++i) w4a16_gemm(*w[i], m, i == 0 ? x.p : ys[i - 1], layers[i].k, ys[i], nullptr, cfg);
       device_sync();

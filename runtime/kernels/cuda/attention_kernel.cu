@@ -22,6 +22,7 @@ constexpr int64_t kMaxKeys = 12000;  // 48,000 bytes of scores: under the 48 KiB
 template <class Rows>
 __global__ void causal_attention_kernel(const float* q, int64_t q_stride, Rows rows, int64_t t, int64_t l, int64_t c,
                                         int64_t d, float inv_sqrt_d, float* y) {
+  detail::pdl_entry();
   extern __shared__ float scores[];
   __shared__ float sh[32];
   const int64_t i = blockIdx.x, h = blockIdx.y;
@@ -61,8 +62,8 @@ void launch_causal(const float* q, int64_t q_stride, const Rows& rows, int64_t t
   const int64_t d = c / heads;
   const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));  // the reference's float value
   const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
-  causal_attention_kernel<Rows><<<grid, kAttnThreads, static_cast<size_t>(l) * sizeof(float)>>>(q, q_stride, rows, t, l,
-                                                                                               c, d, inv_sqrt_d, y);
+  detail::launch_kernel(causal_attention_kernel<Rows>, grid, dim3(kAttnThreads), static_cast<size_t>(l) * sizeof(float),
+                        nullptr, q, q_stride, rows, t, l, c, d, inv_sqrt_d, y);
   check_launch(what);
 }
 

@@ -82,6 +82,7 @@ __device__ __forceinline__ uint2 load_x8(const StepArgs& p, int row, int k) {
 
 template <bool XU8, bool INT4, int MT, bool PER_GROUP, int DEPTH = 4>
 __global__ void __launch_bounds__(PER_GROUP ? 128 : 512, 1) bs_steps_kernel(StepArgs p) {
+  detail::pdl_entry();
   // Per channel: the CTA's int32 sums; per group: its float totals (each written by one thread).
   __shared__ int32_t red[kMaxBM * 32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -265,6 +266,7 @@ constexpr int kBsrWarps = 8;
 
 template <class XT, bool INT4, bool PER_GROUP>
 __global__ void bs_bsr_kernel(BsrArgs p) {
+  detail::pdl_entry();
   const int lane = threadIdx.x & 31;
   const int64_t o = blockIdx.x * static_cast<int64_t>(kBsrWarps) + (threadIdx.x >> 5);
   if (o >= p.n) return;  // whole warps leave together
@@ -321,7 +323,7 @@ const CudaBSWeights& prepared_of(const kernels::QWeights& w, QWeightKind kind) {
 
 template <bool XU8, bool INT4, int MT, bool PG>
 void launch_steps(const StepArgs& a, dim3 grid, int threads) {
-  bs_steps_kernel<XU8, INT4, MT, PG><<<grid, threads>>>(a);
+  detail::launch_kernel(bs_steps_kernel<XU8, INT4, MT, PG>, grid, dim3(threads), 0, nullptr, a);
   detail::check_launch("bs_steps_kernel");
 }
 
@@ -338,8 +340,10 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
               static_cast<const uint8_t*>(p.blocks.p), static_cast<const float*>(p.scales.p), p.groups,
               pg ? p.group_size : p.k, bias, y, m, p.n, p.k, p.br, p.bc};
     const dim3 grid(static_cast<unsigned>((p.n + kBsrWarps - 1) / kBsrWarps), static_cast<unsigned>(std::min<int64_t>(m, 65535)));
-    if (pg) bs_bsr_kernel<XT, INT4, true><<<grid, kBsrWarps * 32>>>(a);
-    else bs_bsr_kernel<XT, INT4, false><<<grid, kBsrWarps * 32>>>(a);
+    if (pg)
+      detail::launch_kernel(bs_bsr_kernel<XT, INT4, true>, grid, dim3(kBsrWarps * 32), 0, nullptr, a);
+    else
+      detail::launch_kernel(bs_bsr_kernel<XT, INT4, false>, grid, dim3(kBsrWarps * 32), 0, nullptr, a);
     detail::check_launch("bs_bsr_kernel");
     return;
   }

@@ -65,6 +65,7 @@ __device__ __forceinline__ int32_t dot4(uint32_t a, uint32_t b, int32_t c) {
 
 template <bool XU8, bool INT4, int MR>
 __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
+  detail::pdl_entry();
   constexpr int R = kR;
   extern __shared__ uint4 xs_vec[];   // [m][kpad] activation codes, zero past K
   __shared__ int32_t red[kMaxWarps][MR][32];
@@ -190,7 +191,7 @@ __global__ void __launch_bounds__(kMaxWarps * 32, 1) bs_gemv_kernel(Params p) {
 template <bool XU8, bool INT4, int MR>
 void launch_mr(const Params& p, unsigned slices, int warps) {
   const size_t smem = static_cast<size_t>(p.m) * p.kpad;
-  bs_gemv_kernel<XU8, INT4, MR><<<slices, warps * 32, smem>>>(p);
+  detail::launch_kernel(bs_gemv_kernel<XU8, INT4, MR>, dim3(slices), dim3(warps * 32), smem, nullptr, p);
   detail::check_launch("bs_gemv_kernel");
 }
 

@@ -19,6 +19,7 @@ using detail::kThreads;
 // col[P, K] with K in (c, i, j) order (PyTorch's weight.reshape(O, -1)).
 template <class T>
 __global__ void im2col_kernel(const T* x, kernels::Conv2dGeom g, T pad, T* col) {
+  detail::pdl_entry();
   const int64_t kdim = g.c * g.kh * g.kw, n = g.oh * g.ow * kdim;
   QF_GRID_STRIDE(idx, n) {
     const int64_t p = idx / kdim, k = idx - p * kdim;
@@ -32,6 +33,7 @@ __global__ void im2col_kernel(const T* x, kernels::Conv2dGeom g, T pad, T* col) 
 
 // Channels-last codes x [h, w, c] -> col [P, ldcol], K in (i, j, c) order, then pad columns.
 __global__ void im2col_nhwc_kernel(const uint8_t* x, kernels::Conv2dGeom g, uint8_t pad, int64_t ldcol, uint8_t* col) {
+  detail::pdl_entry();
   const int64_t kdim = g.kh * g.kw * g.c, n = g.oh * g.ow * ldcol;
   QF_GRID_STRIDE(idx, n) {
     const int64_t p = idx / ldcol, k = idx - p * ldcol;
@@ -48,6 +50,7 @@ __global__ void im2col_nhwc_kernel(const uint8_t* x, kernels::Conv2dGeom g, uint
 }
 
 __global__ void maxpool_kernel(const float* x, int64_t planes, kernels::Conv2dGeom g, float* y) {
+  detail::pdl_entry();
   QF_GRID_STRIDE(idx, planes * g.oh * g.ow) {
     const int64_t p = idx / (g.oh * g.ow), o = idx - p * g.oh * g.ow, oy = o / g.ow, ox = o - oy * g.ow;
     const float* in = x + p * g.h * g.w;
@@ -66,6 +69,7 @@ __global__ void maxpool_kernel(const float* x, int64_t planes, kernels::Conv2dGe
 
 __global__ void maxpool_nhwc_kernel(const float* x, int64_t images, int64_t channels, kernels::Conv2dGeom g,
                                     bool relu_first, float* y) {
+  detail::pdl_entry();
   QF_GRID_STRIDE(idx, images * g.oh * g.ow * channels) {
     const int64_t c = idx % channels, pix = idx / channels;
     const int64_t b = pix / (g.oh * g.ow), o = pix - b * g.oh * g.ow, oy = o / g.ow, ox = o - oy * g.ow;
@@ -85,6 +89,7 @@ __global__ void maxpool_nhwc_kernel(const float* x, int64_t images, int64_t chan
 }
 
 __global__ void avgpool_kernel(const float* x, int64_t planes, kernels::Conv2dGeom g, float* y) {
+  detail::pdl_entry();
   const float div = static_cast<float>(g.kh * g.kw);
   QF_GRID_STRIDE(idx, planes * g.oh * g.ow) {
     const int64_t p = idx / (g.oh * g.ow), o = idx - p * g.oh * g.ow, oy = o / g.ow, ox = o - oy * g.ow;
@@ -103,7 +108,7 @@ template <class T>
 void launch_im2col(const T* x, const kernels::Conv2dGeom& g, T pad, T* col, const char* what) {
   const int64_t n = g.oh * g.ow * g.c * g.kh * g.kw;
   if (n <= 0) return;
-  im2col_kernel<T><<<grid_for(n), kThreads>>>(x, g, pad, col);
+  detail::launch_kernel(im2col_kernel<T>, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, g, pad, col);
   check_launch(what);
 }
 
@@ -121,26 +126,27 @@ void x8_im2col_s8__cuda(const int8_t* x, const kernels::Conv2dGeom& g, int8_t pa
 void x8_im2col_nhwc__cuda(const uint8_t* x, const kernels::Conv2dGeom& g, uint8_t pad, int64_t ldcol, uint8_t* col) {
   const int64_t n = g.oh * g.ow * ldcol;
   if (n <= 0) return;
-  im2col_nhwc_kernel<<<grid_for(n), kThreads>>>(x, g, pad, ldcol, col);
+  detail::launch_kernel(im2col_nhwc_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, g, pad, ldcol, col);
   check_launch("im2col_nhwc_x8");
 }
 void f32_maxpool2d__cuda(const float* x, int64_t planes, const kernels::Conv2dGeom& g, float* y) {
   const int64_t n = planes * g.oh * g.ow;
   if (n <= 0) return;
-  maxpool_kernel<<<grid_for(n), kThreads>>>(x, planes, g, y);
+  detail::launch_kernel(maxpool_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, planes, g, y);
   check_launch("maxpool2d");
 }
 void f32_avgpool2d__cuda(const float* x, int64_t planes, const kernels::Conv2dGeom& g, float* y) {
   const int64_t n = planes * g.oh * g.ow;
   if (n <= 0) return;
-  avgpool_kernel<<<grid_for(n), kThreads>>>(x, planes, g, y);
+  detail::launch_kernel(avgpool_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, planes, g, y);
   check_launch("avgpool2d");
 }
 void f32_maxpool2d_nhwc__cuda(const float* x, int64_t images, int64_t channels, const kernels::Conv2dGeom& g,
                               bool relu_first, float* y) {
   const int64_t n = images * g.oh * g.ow * channels;
   if (n <= 0) return;
-  maxpool_nhwc_kernel<<<grid_for(n), kThreads>>>(x, images, channels, g, relu_first, y);
+  detail::launch_kernel(maxpool_nhwc_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, images, channels, g,
+                        relu_first, y);
   check_launch("maxpool2d_nhwc");
 }
 

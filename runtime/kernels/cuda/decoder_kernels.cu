@@ -19,6 +19,7 @@ using detail::grid_for;
 using detail::kThreads;
 
 __global__ void rms_norm_kernel(const float* x, int64_t d, const float* w, float eps, int plus_one, float* y) {
+  detail::pdl_entry();
   __shared__ double sh[32];
   const float* xr = x + blockIdx.x * d;
   double ss = 0.0;
@@ -32,6 +33,7 @@ __global__ void rms_norm_kernel(const float* x, int64_t d, const float* w, float
 // One thread per (row, frequency, head): reads its pair before writing it (in place is safe).
 __global__ void rope_kernel(const float* x, int64_t rows, int64_t period, int64_t p0, int64_t heads, int64_t h2,
                             const float* inv_freq, float* y) {
+  detail::pdl_entry();
   const int64_t n = rows * h2 * heads, c = heads * 2 * h2;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -55,6 +57,7 @@ constexpr int64_t kGqaMaxKeys = 6000;  // 48,000 bytes of double scores
 template <class Rows>
 __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, Rows rows, int64_t t, int64_t l, int64_t heads,
                                      int64_t kv_heads, int64_t d, int64_t window, float scale, float* y) {
+  detail::pdl_entry();
   extern __shared__ double p[];
   __shared__ double sh[32];
   __shared__ double sh_parts[kGqaThreads];
@@ -122,6 +125,7 @@ __global__ void gqa_attention_kernel(const float* q, int64_t q_stride, Rows rows
 }
 
 __global__ void gated_act_kernel(const float* g, const float* u, int64_t n, int act, float* y) {
+  detail::pdl_entry();
   const double kk = 0.79788456080286535588;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -132,6 +136,7 @@ __global__ void gated_act_kernel(const float* g, const float* u, int64_t n, int 
 }
 
 __global__ void scale_kernel(const float* x, int64_t n, float s, float* y) {
+  detail::pdl_entry();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[i] = x[i] * s;
@@ -142,14 +147,16 @@ __global__ void scale_kernel(const float* x, int64_t n, float s, float* y) {
 void f32_rms_norm__cuda(const float* x, int64_t n, int64_t d, const float* w, float eps, int plus_one, float* y) {
   if (n <= 0 || d <= 0) return;
   if (n > 0x7fffffff) throw Error("cuda rms_norm: too many rows");
-  rms_norm_kernel<<<static_cast<unsigned>(n), kThreads>>>(x, d, w, eps, plus_one, y);
+  detail::launch_kernel(rms_norm_kernel, dim3(static_cast<unsigned>(n)), dim3(kThreads), 0, nullptr, x, d, w, eps,
+                        plus_one, y);
   check_launch("rms_norm");
 }
 void f32_rope__cuda(const float* x, int64_t rows, int64_t period, int64_t p0, int64_t heads, int64_t h2,
                     const float* inv_freq, float* y) {
   const int64_t n = rows * h2 * heads;
   if (n <= 0) return;
-  rope_kernel<<<grid_for(n), kThreads>>>(x, rows, period, p0, heads, h2, inv_freq, y);
+  detail::launch_kernel(rope_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, rows, period, p0, heads, h2,
+                        inv_freq, y);
   check_launch("rope");
 }
 namespace {
@@ -163,8 +170,8 @@ void launch_gqa(const float* q, int64_t q_stride, const Rows& rows, int64_t t, i
                 std::to_string(kGqaMaxKeys) + " (scores are kept in shared memory)");
   if (t > 0x7fffffff || heads > 65535) throw Error(std::string("cuda ") + what + ": too many queries or heads");
   const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(heads));
-  gqa_attention_kernel<Rows><<<grid, kGqaThreads, static_cast<size_t>(l) * sizeof(double)>>>(
-      q, q_stride, rows, t, l, heads, kv_heads, d, window, scale, y);
+  detail::launch_kernel(gqa_attention_kernel<Rows>, grid, dim3(kGqaThreads), static_cast<size_t>(l) * sizeof(double),
+                        nullptr, q, q_stride, rows, t, l, heads, kv_heads, d, window, scale, y);
   check_launch(what);
 }
 
@@ -185,12 +192,12 @@ void f32_qkv_gqa_attention__cuda(const float* q, int64_t q_stride, const kernels
 }
 void f32_gated_act__cuda(const float* g, const float* u, int64_t n, int act, float* y) {
   if (n <= 0) return;
-  gated_act_kernel<<<grid_for(n), kThreads>>>(g, u, n, act, y);
+  detail::launch_kernel(gated_act_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, g, u, n, act, y);
   check_launch("gated_act");
 }
 void f32_scale__cuda(const float* x, int64_t n, float s, float* y) {
   if (n <= 0) return;
-  scale_kernel<<<grid_for(n), kThreads>>>(x, n, s, y);
+  detail::launch_kernel(scale_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, n, s, y);
   check_launch("scale");
 }
 

@@ -13,6 +13,7 @@ constexpr int T = 16;
 
 __global__ void f32_gemm_kernel(int64_t m, int64_t n, int64_t k, const float* x, const float* w, const float* bias,
                                 float* y) {
+  detail::pdl_entry();
   __shared__ float xs[T][T + 1], ws[T][T + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t row = blockIdx.y * static_cast<int64_t>(T) + ty;  // i
@@ -36,7 +37,7 @@ void f32_gemm__cuda(int64_t m, int64_t n, int64_t k, const float* x, const float
   if (m <= 0 || n <= 0) return;
   if ((m + T - 1) / T > 65535) throw Error("cuda f32_gemm: M too large for one launch");
   const dim3 grid(static_cast<unsigned>((n + T - 1) / T), static_cast<unsigned>((m + T - 1) / T));
-  f32_gemm_kernel<<<grid, dim3(T, T)>>>(m, n, k, x, w, bias, y);
+  detail::launch_kernel(f32_gemm_kernel, grid, dim3(dim3(T, T)), 0, nullptr, m, n, k, x, w, bias, y);
   detail::check_launch("f32_gemm");
 }
 

@@ -70,6 +70,7 @@ __device__ __forceinline__ uint8_t quantize_one(float x, float s) {
 }
 
 __global__ void quantize_e4m3_kernel(const float* x, int64_t n, float s, uint8_t* codes) {
+  detail::pdl_entry();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     codes[i] = quantize_one(x[i], s);
@@ -77,6 +78,7 @@ __global__ void quantize_e4m3_kernel(const float* x, int64_t n, float s, uint8_t
 
 // One block per row: amax (fmaxf skips NaN like std::fmax), e4m3_scale, then the codes.
 __global__ void quantize_per_row_e4m3_kernel(const float* x, int64_t cols, uint8_t* codes, float* scales) {
+  detail::pdl_entry();
   __shared__ float sh[32];
   const float* xr = x + blockIdx.x * cols;
   float amax = 0.0f;
@@ -94,6 +96,7 @@ __global__ void quantize_per_row_e4m3_kernel(const float* x, int64_t cols, uint8
 __global__ void qf8_gemm_exact_kernel(int64_t m, int64_t n, int64_t k, const uint8_t* x, const float* sx,
                                       int64_t sx_stride, const uint8_t* w, const float* sw, const float* bias,
                                       float* y) {
+  detail::pdl_entry();
   __shared__ int32_t tab[256];
   for (int i = threadIdx.x; i < 256; i += blockDim.x) tab[i] = e4m3_int(static_cast<uint8_t>(i));
   __syncthreads();
@@ -156,8 +159,8 @@ Fp8Gemm gemm_args(int64_t m, const kernels::QActs& x, const kernels::QWeights& w
 
 void fp8_gemm_exact(const Fp8Gemm& g) {
   if (g.m <= 0 || g.n <= 0) return;
-  qf8_gemm_exact_kernel<<<grid_for(g.m * g.n), kThreads>>>(g.m, g.n, g.k, g.x, g.sx, g.sx_stride, g.w, g.sw, g.bias,
-                                                            g.y);
+  detail::launch_kernel(qf8_gemm_exact_kernel, dim3(grid_for(g.m * g.n)), dim3(kThreads), 0, nullptr, g.m, g.n, g.k,
+                        g.x, g.sx, g.sx_stride, g.w, g.sw, g.bias, g.y);
   check_launch("qf8_gemm (exact)");
 }
 
@@ -183,14 +186,15 @@ void qf8_qf8w_gemm_f32__cuda(int64_t m, const kernels::QActs& x, const kernels::
 
 void f32_quantize_e4m3__cuda(const float* x, int64_t n, float scale, uint8_t* codes) {
   if (n <= 0) return;
-  quantize_e4m3_kernel<<<grid_for(n), kThreads>>>(x, n, scale, codes);
+  detail::launch_kernel(quantize_e4m3_kernel, dim3(grid_for(n)), dim3(kThreads), 0, nullptr, x, n, scale, codes);
   check_launch("quantize_e4m3");
 }
 
 void f32_quantize_per_row_e4m3__cuda(const float* x, int64_t rows, int64_t cols, uint8_t* codes, float* scales) {
   if (rows <= 0) return;
   if (rows > 0x7fffffff) throw Error("cuda quantize_per_row_e4m3: too many rows");
-  quantize_per_row_e4m3_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, cols, codes, scales);
+  detail::launch_kernel(quantize_per_row_e4m3_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, nullptr, x,
+                        cols, codes, scales);
   check_launch("quantize_per_row_e4m3");
 }
 

@@ -87,6 +87,7 @@ __global__ void quantize_kv_rows_kernel(const float* x, int64_t rows, int64_t x_
                                         kernels::KvQuant q, int32_t qmin, int32_t qmax, bool per_group,
                                         uint8_t* codes, int64_t code_stride, uint16_t* scales, uint16_t* offsets,
                                         int64_t scale_stride) {
+  detail::pdl_entry();
   const int64_t groups = c / q.group, units = per_group ? rows * groups : rows;
   for (int64_t u = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; u < units;
        u += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -122,9 +123,9 @@ void f32_quantize_kv_rows__cuda(const float* x, int64_t rows, int64_t x_stride, 
   const QuantRange r = quant_range(q.bits, q.symmetric);
   const bool per_group = q.bits == 8 || (q.group % 2 == 0 && !q.int_zero_point);
   const int64_t units = per_group ? rows * (c / q.group) : rows;
-  quantize_kv_rows_kernel<<<detail::grid_for(units), detail::kThreads>>>(x, rows, x_stride, c, q, r.qmin, r.qmax,
-                                                                         per_group, codes, code_stride, scales,
-                                                                         offsets, scale_stride);
+  detail::launch_kernel(quantize_kv_rows_kernel, dim3(detail::grid_for(units)), dim3(detail::kThreads), 0, nullptr, x,
+                        rows, x_stride, c, q, r.qmin, r.qmax, per_group, codes, code_stride, scales, offsets,
+                        scale_stride);
   detail::check_launch("quantize_kv_rows");
 }
 

@@ -109,20 +109,6 @@ __device__ __forceinline__ void bulk_prefetch_l2(const void* p, uint32_t bytes) 
   (void)bytes;
 #endif
 }
-// Programmatic dependent launch (sm_90; elsewhere nothing). launch_dependents: the next kernel of
-// the stream, if launched with the PDL attribute, may start once every block of this one has
-// called it (or exited). wait: blocks until the previous kernel of the stream has finished and
-// its writes are visible; returns at once when this kernel was not launched with the attribute.
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
 __device__ __forceinline__ uint2 ld_stream8(const void* p) {
   uint2 r;
   asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];\n" : "=r"(r.x), "=r"(r.y) : "l"(p));

@@ -12,6 +12,7 @@ using detail::kThreads;
 
 __global__ void layernorm_kernel(const float* x, int64_t cols, const float* gamma, const float* beta, float eps,
                                  float* y) {
+  detail::pdl_entry();
   __shared__ double sh[32];
   const float* xr = x + blockIdx.x * cols;
   double s = 0.0;
@@ -27,6 +28,7 @@ __global__ void layernorm_kernel(const float* x, int64_t cols, const float* gamm
 }
 
 __global__ void softmax_kernel(const float* x, int64_t cols, float* y) {
+  detail::pdl_entry();
   __shared__ float sh[32];
   const float* xr = x + blockIdx.x * cols;
   float* yr = y + blockIdx.x * cols;
@@ -45,13 +47,14 @@ void f32_layernorm__cuda(const float* x, int64_t rows, int64_t cols, const float
                          float* y) {
   if (rows <= 0 || cols <= 0) return;
   if (rows > 0x7fffffff) throw Error("cuda layernorm: too many rows");
-  layernorm_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, cols, gamma, beta, eps, y);
+  detail::launch_kernel(layernorm_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, nullptr, x, cols, gamma,
+                        beta, eps, y);
   check_launch("layernorm");
 }
 void f32_softmax__cuda(const float* x, int64_t rows, int64_t cols, float* y) {
   if (rows <= 0 || cols <= 0) return;
   if (rows > 0x7fffffff) throw Error("cuda softmax: too many rows");
-  softmax_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, cols, y);
+  detail::launch_kernel(softmax_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, nullptr, x, cols, y);
   check_launch("softmax");
 }
 

@@ -92,6 +92,7 @@ __global__ void __launch_bounds__(kWarps * 32) q4_gemv_kernel(int64_t m, const u
                                                               const uint8_t* __restrict__ idx,
                                                               const float* __restrict__ sw, int64_t n, int64_t k,
                                                               const float* __restrict__ bias, float* __restrict__ y) {
+  detail::pdl_launch_dependents();  // the weights load before waiting on the previous kernel (launch_util.cuh)
   constexpr int S = CPG > 0 ? MAXCH / CPG : MAXCH;  // group slots (per group)
   const int lane = threadIdx.x & 31;
   const int64_t o = blockIdx.x * static_cast<int64_t>(kWarps) + (threadIdx.x >> 5);
@@ -112,6 +113,7 @@ __global__ void __launch_bounds__(kWarps * 32) q4_gemv_kernel(int64_t m, const u
       }
     }
   }
+  detail::pdl_wait();
   for (int64_t i = 0; i < m; ++i) {
     const uint4* xr = reinterpret_cast<const uint4*>(x + i * k);
     int32_t acc[MAXCH];
@@ -170,8 +172,9 @@ struct Args {
 template <bool U, bool SPARSE, int CPG, int MAXCH>
 void launch(const Args& a) {
   const unsigned blocks = static_cast<unsigned>((a.n + kWarps - 1) / kWarps);
-  q4_gemv_kernel<U, SPARSE, CPG, MAXCH><<<blocks, kWarps * 32>>>(a.m, static_cast<const uint8_t*>(a.x), a.zx, a.sx,
-                                                                  a.sx_stride, a.w, a.idx, a.sw, a.n, a.k, a.bias, a.y);
+  detail::launch_kernel(q4_gemv_kernel<U, SPARSE, CPG, MAXCH>, dim3(blocks), dim3(kWarps * 32), 0, nullptr, a.m,
+                        static_cast<const uint8_t*>(a.x), a.zx, a.sx, a.sx_stride, a.w, a.idx, a.sw, a.n, a.k, a.bias,
+                        a.y);
   detail::check_launch("q4_gemv_exact");
 }
 

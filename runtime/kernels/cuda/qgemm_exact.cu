@@ -96,6 +96,7 @@ __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t z
                                   int64_t sx_stride, const void* __restrict__ wcodes, int64_t ldw,
                                   const float* __restrict__ sw, int64_t n, int64_t k, int64_t groups, int64_t gs,
                                   NMIndex nm, const float* __restrict__ bias, float* __restrict__ y) {
+  detail::pdl_entry();
   constexpr bool INT4 = STORE == Store::kInt4, NM = STORE == Store::kNM;
   const int lane = threadIdx.x & 31;
   const int64_t o = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + (threadIdx.x >> 5);
@@ -198,13 +199,12 @@ void qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, const
   const auto* xc = static_cast<const XT*>(x.codes);
   const NMIndex nm{static_cast<const uint8_t*>(p.nm_index.p), p.ldi, p.nm_n, p.nm_m, p.nm_m ? nm_index_bits(p.nm_m) : 0};
   if (p.group_size > 0)
-    qgemm_warp_kernel<XT, STORE, true><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
-                                                                      p.row_codes(), p.ldw, sw, w.n, w.k, p.groups,
-                                                                      p.group_size, nm, bias, y);
+    detail::launch_kernel(qgemm_warp_kernel<XT, STORE, true>, grid, dim3(kWarpsPerBlock * 32), 0, nullptr, m, xc, zx,
+                          x.scales, x.scale_stride, p.row_codes(), p.ldw, sw, w.n, w.k, p.groups, p.group_size, nm,
+                          bias, y);
   else
-    qgemm_warp_kernel<XT, STORE, false><<<grid, kWarpsPerBlock * 32>>>(m, xc, zx, x.scales, x.scale_stride,
-                                                                       p.row_codes(), p.ldw, sw, w.n, w.k, 1, 0, nm,
-                                                                       bias, y);
+    detail::launch_kernel(qgemm_warp_kernel<XT, STORE, false>, grid, dim3(kWarpsPerBlock * 32), 0, nullptr, m, xc, zx,
+                          x.scales, x.scale_stride, p.row_codes(), p.ldw, sw, w.n, w.k, 1, 0, nm, bias, y);
   detail::check_launch("qgemm");
 }
 

@@ -20,8 +20,6 @@
 //     lane double-buffers 64 bytes of weights (32 loading while 32 are multiplied; 16 + 16 at
 //     M > 2), and the partial sums are reduced in a fixed
 //     order (quad shuffles, then warps through shared memory): the result is deterministic.
-#include "runtime/kernels/cuda/w4_gemv.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -29,7 +27,9 @@
 #include <string>
 
 #include "runtime/kernels/cuda/cuda_check.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
+#include "runtime/kernels/cuda/w4_gemv.h"
 
 namespace qf::cuda {
 namespace {
@@ -102,6 +102,7 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
 // multiplied (the same registers as one full batch); else one batch loaded, then multiplied.
 template <bool BF16, int MR, int NT, bool PIPE>
 __global__ void __launch_bounds__(MR >= 4 ? 512 : 1024) w4_gemv_kernel(GemvArgs p) {
+  detail::pdl_entry();
   // Chunks per batch: 64 bytes of weights per lane (32 at MR = 4, whose accumulators and
   // activations would otherwise spill at 64 registers); PIPE splits that into two buffers.
   constexpr int UB = (MR >= 4 ? 2 : 4) / NT;
@@ -308,11 +309,13 @@ void launch(const GemvArgs& a, int nt, int wk, cudaStream_t s) {
   // MR = 4 with two tiles per warp spills at 64 registers: one tile there.
   if constexpr (MR <= 2) {
     if (nt == 2) {
-      w4_gemv_kernel<BF16, MR, 2, PIPE><<<dim3(static_cast<unsigned>((a.ntiles + 1) / 2), gy), wk * 32, 0, s>>>(a);
+      detail::launch_kernel(w4_gemv_kernel<BF16, MR, 2, PIPE>, dim3(static_cast<unsigned>((a.ntiles + 1) / 2), gy),
+                            dim3(wk * 32), 0, s, a);
       return;
     }
   }
-  w4_gemv_kernel<BF16, MR, 1, PIPE><<<dim3(static_cast<unsigned>(a.ntiles), gy), wk * 32, 0, s>>>(a);
+  detail::launch_kernel(w4_gemv_kernel<BF16, MR, 1, PIPE>, dim3(static_cast<unsigned>(a.ntiles), gy), dim3(wk * 32), 0,
+                        s, a);
 }
 
 template <bool BF16, int MR>

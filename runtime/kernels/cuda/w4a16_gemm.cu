@@ -217,12 +217,12 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
   };
   // Programmatic dependent launch (W4Config::pdl): the first weights (which no kernel writes) are
   // asked for before waiting on the previous kernel of the stream; the activations after.
-  ptx::pdl_launch_dependents();
+  detail::pdl_launch_dependents();
   uint4 wa[NT], wb[NT], wc[NT];
   XBuf xa, xb, xc;
   load(wa, c0);
   load(wb, c0 + 1);
-  ptx::pdl_wait();
+  detail::pdl_wait();
   load_x(xa, c0);
   load_x(xb, c0 + 1);
   for (int c = c0; c < c1; c += 3) {
@@ -251,6 +251,7 @@ __global__ void __launch_bounds__(WN* WK * 32) w4a16_dense_kernel(W4Args p) {
 // SA: group size a multiple of 128 (or per channel).
 template <bool BF16, bool SA, int MT, int NT, int WN, int WK>
 __global__ void __launch_bounds__(WN* WK * 32) w4sp_kernel(W4Args p) {
+  detail::pdl_entry();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, wn = warp % WN, wk = warp / WN;
   const int g = lane / 4, cq = lane % 4, pair = cq / 2;
   const bool odd = cq & 1;
@@ -497,11 +498,11 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
       for (int gi = g0 + lane; gi <= g1; gi += 32) ptx::prefetch_l2(p.scales + static_cast<int64_t>(gi) * p.npad + tile * 16);
     }
   }
-  ptx::pdl_launch_dependents();  // as in w4a16_dense_kernel: weights first, then wait
+  detail::pdl_launch_dependents();  // as in w4a16_dense_kernel: weights first, then wait
   Buf buf[D];
 #pragma unroll
   for (int s = 0; s < D; ++s) load(buf[s], c0 + s);
-  ptx::pdl_wait();
+  detail::pdl_wait();
   for (int c = c0; c < c1; c += D) {
 #pragma unroll
     for (int s = 0; s < D; ++s) {
@@ -527,19 +528,22 @@ __global__ void __launch_bounds__(WK * 32, 4) w4sp_reg_kernel(W4Args p) {
 template <int MT>
 constexpr int sp_reg_warps() { return MT == 1 ? 8 : 6; }
 
+// W4Config::pdl: 1 = with programmatic dependent launch, -1 = without, 0 = the table's default.
+bool use_pdl(const W4Config& c) { return c.pdl > 0 || (c.pdl == 0 && detail::pdl_enabled()); }
+
 template <bool BF16, int MT, int D, bool SHFL_META, bool BULK, bool MSPLIT = false>
 void launch_sp_reg(const W4Args& a, bool pdl, cudaStream_t s) {
   constexpr int WK = sp_reg_warps<MT>();
   const int slices = (a.m + 8 * MT - 1) / (8 * MT);
   const dim3 grid = MSPLIT ? dim3(a.ntiles * 2) : dim3(a.ntiles, slices);
-  detail::launch_pdl(w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT>, grid, dim3(WK * 32), s, pdl, a);
+  detail::launch_pdl(w4sp_reg_kernel<BF16, MT, D, SHFL_META, WK, BULK, MSPLIT>, grid, dim3(WK * 32), 0, s, pdl, a);
 }
 
 // The measured variants (W4Config::sparse_*): depth 2 / 3 register buffers, the shuffle form of
 // the metadata, the bulk L2 prefetch of each warp's slice.
 template <bool BF16, int MT, bool MSPLIT>
 void launch_sp_reg_cfg(const W4Args& a, const W4Config& c, cudaStream_t s) {
-  const bool bulk = c.sparse_bulk_prefetch > 0, pdl = c.pdl > 0;
+  const bool bulk = c.sparse_bulk_prefetch > 0, pdl = use_pdl(c);
   if (c.sparse_meta_shfl > 0) return launch_sp_reg<BF16, MT, 2, true, false, MSPLIT>(a, pdl, s);
   if (c.sparse_depth == 3)
     return bulk ? launch_sp_reg<BF16, MT, 3, false, true, MSPLIT>(a, pdl, s)
@@ -562,9 +566,9 @@ void launch(const W4Args& a, const W4Config& c, cudaStream_t s) {
   constexpr int rows = 16 * NT * WN;
   const dim3 grid((a.n + rows - 1) / rows, (a.m + 8 * MT - 1) / (8 * MT));
   if constexpr (SPARSE)
-    w4sp_kernel<BF16, SA, MT, NT, WN, WK><<<grid, WN * WK * 32, 0, s>>>(a);
+    detail::launch_pdl(w4sp_kernel<BF16, SA, MT, NT, WN, WK>, grid, dim3(WN * WK * 32), 0, s, use_pdl(c), a);
   else
-    detail::launch_pdl(w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK>, grid, dim3(WN * WK * 32), s, c.pdl > 0, a);
+    detail::launch_pdl(w4a16_dense_kernel<BF16, SA, MT, NT, WN, WK>, grid, dim3(WN * WK * 32), 0, s, use_pdl(c), a);
 }
 
 template <bool BF16, bool SPARSE, int MT>

@@ -17,6 +17,7 @@
 
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
 
 namespace qf::cuda {
@@ -52,6 +53,7 @@ struct W8Args {
 
 template <bool XU8, bool QU8, bool PER_GROUP>
 __global__ void __launch_bounds__(THREADS) w8a8_kernel(W8Args p) {
+  detail::pdl_entry();
   extern __shared__ __align__(128) uint8_t smem[];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4, wn = warp % 4;  // warp tile: rows wm*64.., cols wn*32..
@@ -195,7 +197,7 @@ void launch(const W8Args& a, cudaStream_t s) {
   }();
   (void)configured;
   const dim3 grid((a.n + BN - 1) / BN, (a.m + BM - 1) / BM);
-  kern<<<grid, THREADS, smem, s>>>(a);
+  detail::launch_kernel(kern, grid, dim3(THREADS), smem, s, a);
 }
 
 }  // namespace
