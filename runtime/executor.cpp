@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "core/op_schema.h"
@@ -81,6 +82,20 @@ void Executor::fuse() {
     for (size_t j = oi + 1; j < ops_.size(); ++j)
       if (std::find(op_inputs_[j].begin(), op_inputs_[j].end(), v) != op_inputs_[j].end()) {
         if (!absorbed_[j] && ops_[oi]->hand_off_to(*ops_[j])) fused_[oi] = fused_[j] = true;
+        break;
+      }
+  }
+  // Ops that read one value: a later one may use the codes an earlier one quantized it into
+  // (OpImpl::share_input_codes); the first earlier reader that agrees is its source.
+  // QF_SHARE_INPUT_CODES=0 turns this off (to measure it; the outputs are the same bits).
+  const char* share = std::getenv("QF_SHARE_INPUT_CODES");
+  if (share && std::string(share) == "0") return;
+  for (size_t j = 0; j < ops_.size(); ++j) {
+    if (absorbed_[j] || op_inputs_[j].size() != 1) continue;
+    for (size_t i = 0; i < j; ++i)
+      if (!absorbed_[i] && op_inputs_[i].size() == 1 && op_inputs_[i][0] == op_inputs_[j][0] &&
+          ops_[j]->share_input_codes(*ops_[i])) {
+        fused_[j] = true;
         break;
       }
   }

@@ -58,6 +58,9 @@ class LinearOp : public OpImpl {
       return;
     }
     const kernels::QActs acts = aq_.quantize(w_.input_scheme(), in[0]->f, m, w_.cols());
+    quantized_from_ = in[0]->f;  // for the ops that share our input codes (share_input_codes)
+    quantized_rows_ = m;
+    quantized_ = acts;
     const kernels::QWeights& q = w_.q();
     if (w_.fp8_path()) {
       kt_.qf8_gemm(m, acts, q, w_.bias(), out.f);
@@ -72,16 +75,41 @@ class LinearOp : public OpImpl {
     return true;
   }
   void run_fused(const std::vector<const Val*>& in, Val& out, RunState& st) override {
+    const int64_t m = in[0]->numel() / w_.cols();
     if (codes_in_) {  // in[0] holds our input codes, channels-last (accept_channels_last_codes)
       const ActScheme& a = w_.input_scheme();
-      const int64_t m = in[0]->numel() / w_.cols();
       const kernels::QActs acts{in[0]->f, a.symmetric ? 0 : a.zero_point, act_scale_.f32(), 0};
       const kernels::QWeights& q = w_cl_->q();
       kt_.qgemm[act_index(!a.symmetric)][static_cast<int>(q.kind)](m, acts, q, w_.bias(), out.f);
+    } else if (codes_source_ && codes_source_->quantized_from_ == in[0]->f && codes_source_->quantized_rows_ == m) {
+      // The source quantized this very input earlier in the step (share_input_codes).
+      const kernels::QWeights& q = w_.q();
+      kt_.qgemm[act_index(codes_source_->aq_.is_unsigned())][static_cast<int>(q.kind)](
+          m, codes_source_->quantized_, q, w_.bias(), out.f);
+      shared_last_run_ = true;
     } else {
       run(in, out, st);
+      shared_last_run_ = false;
     }
     if (relu_) kt_.relu(out.f, out.numel(), out.f);
+  }
+  // Another linear op reading the same value with the same input scheme has made our codes
+  // (OpImpl::share_input_codes): the q / k / v and gate / up projections of a decoder layer
+  // quantize their one input once instead of three times / twice. Same scheme, same rule, same
+  // input: the same codes and scales, so the outputs are the same bits.
+  bool share_input_codes(const OpImpl& earlier) override {
+    const auto* src = dynamic_cast<const LinearOp*>(&earlier);
+    if (!src || codes_in_ || src->codes_in_ || codes_source_) return false;
+    if (!w_.integer_path() || w_.fp8_path() || !src->w_.integer_path() || src->w_.fp8_path()) return false;
+    const ActScheme &a = w_.input_scheme(), &b = src->w_.input_scheme();
+    if (w_.cols() != src->w_.cols() || a.mode != b.mode || a.bits != b.bits || a.symmetric != b.symmetric ||
+        a.scale != b.scale || a.zero_point != b.zero_point || a.e4m3 != b.e4m3)
+      return false;
+    codes_source_ = src;
+    return true;
+  }
+  std::string kernel() const override {
+    return shared_last_run_ ? "input codes of '" + codes_source_->op().name + "'" : std::string();
   }
 
  private:
@@ -89,6 +117,12 @@ class LinearOp : public OpImpl {
   GemmWeight w_;
   const LayerWeights* weights_;
   ActQuantizer aq_;
+  // Our last quantized input (run), and the op whose quantized input we use (share_input_codes).
+  const float* quantized_from_ = nullptr;
+  int64_t quantized_rows_ = -1;
+  kernels::QActs quantized_{};
+  const LinearOp* codes_source_ = nullptr;
+  bool shared_last_run_ = false;
   // Hand-off reader: our weight with K permuted for channels-last codes, and the static scale.
   bool codes_in_ = false;
   std::unique_ptr<LayerWeights> cl_weights_;

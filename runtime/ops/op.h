@@ -82,6 +82,16 @@ class OpImpl {
     (void)reader;
     return false;
   }
+  // Shared input codes, decided once at load after the hand-offs: `earlier` reads the same input
+  // value and runs before this op in every step (the q / k / v or gate / up projections of a
+  // decoder layer read one normalized input). Returning true means this op's run_fused may use the
+  // quantized input `earlier` made in the same step instead of quantizing the value again; it must
+  // be the same codes, and run_fused must check that `earlier`'s last input is this op's input.
+  // The executor then runs this op fused. Default: no.
+  virtual bool share_input_codes(const OpImpl& earlier) {
+    (void)earlier;
+    return false;
+  }
   const Op& op() const { return op_; }
   // Counters an op keeps across runs, for reports (moe_experts: tokens, fallbacks, tokens routed
   // to each expert); empty for most ops.

@@ -6,7 +6,9 @@
 # greedy decoding of a Llama-3.2-1B-shaped model (random weights, Q4_0 x int8, dense and 2:4;
 # see decode_gpu.sh) with PDL on and off in alternation. Stages past DEADLINE seconds are skipped.
 #   device run: bash scripts/device/pdl_decode.sh
-# Env: PROMPT (32), TOKENS (128), REPEATS (3), ROUNDS (2), DEADLINE (540), SKIP_TESTS=1.
+# Env: PROMPT (32), TOKENS (128), REPEATS (3), ROUNDS (2), DEADLINE (540), SKIP_TESTS=1,
+# CONFIGS: the environment settings decoding alternates between, each round in this order
+# (default "QF_CUDA_PDL=1 QF_CUDA_PDL=0"; e.g. "QF_SHARE_INPUT_CODES=1 QF_SHARE_INPUT_CODES=0").
 set -uo pipefail
 source "$(dirname "$0")/cuda_build_lib.sh"
 PROMPT=${PROMPT:-32} TOKENS=${TOKENS:-128} REPEATS=${REPEATS:-3} ROUNDS=${ROUNDS:-2} DEADLINE=${DEADLINE:-540}
@@ -37,13 +39,15 @@ H=$(ls $B/bench/hf_ggml_checkpoint $B/bench/cuda/hf_ggml_checkpoint 2>/dev/null 
 [ -f $D/q4.qf.h5 ] || $H $HF $D/q4.qf.h5 --quant q4_0 >> "$OUT/data.txt" 2>&1
 [ -f $D/q4_sp24.qf.h5 ] || $H $HF $D/q4_sp24.qf.h5 --quant q4_0 --sparse24 >> "$OUT/data.txt" 2>&1
 log "data ready"
+CONFIGS=${CONFIGS:-QF_CUDA_PDL=1 QF_CUDA_PDL=0}
 for r in $(seq "$ROUNDS"); do
-  for pdl in 1 0; do
-    late "decode round $r pdl=$pdl" && break 2
-    log "decode round $r, QF_CUDA_PDL=$pdl"
-    QF_CUDA_PDL=$pdl $B/bench/cuda/decode_bench --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS \
-      $D/q4.qf.h5 $D/q4_sp24.qf.h5 > "$OUT/decode_r${r}_pdl$pdl.txt" 2>&1
-    grep -E "tokens/s|ids|error" "$OUT/decode_r${r}_pdl$pdl.txt" | head -8
+  for cfg in $CONFIGS; do
+    late "decode round $r $cfg" && break 2
+    log "decode round $r, $cfg"
+    f="$OUT/decode_r${r}_${cfg//=/-}.txt"
+    env "$cfg" $B/bench/cuda/decode_bench --prompt $PROMPT --tokens $TOKENS --repeats $REPEATS \
+      $D/q4.qf.h5 $D/q4_sp24.qf.h5 > "$f" 2>&1
+    grep -E "tokens/s|ids|error" "$f" | head -8
   done
 done
 log "done"

@@ -33,6 +33,38 @@ CheckpointContent mlp() {
   return c;
 }
 
+CheckpointContent shared_input_mlp() {
+  CheckpointContent c;
+  c.graph.family = "mlp";
+  c.graph.inputs.push_back({"x", "float32", {-1, 12}});
+  c.graph.ops = {op("linear", "q", {"x"}, "hq"),    op("linear", "k", {"x"}, "hk"),
+                 op("linear", "v", {"x"}, "hv"),    op("linear", "g", {"x"}, "hg"),
+                 op("add", "s1", {"hq", "hk"}, "a1"), op("add", "s2", {"a1", "hv"}, "a2"),
+                 op("add", "s3", {"a2", "hg"}, "a3"), op("linear", "o", {"a3"}, "y")};
+  c.graph.outputs = {"y"};
+  const ActScheme per_token{ActMode::kDynamicPerToken, 8, true, 1.f, 0};
+  LayerContent q = layer("q", "linear", random_tensor({10, 12}, 41, 0.3f));
+  q.weight_scheme = WeightScheme{4, Granularity::kGroup, 4, true};
+  q.input_act = per_token;
+  LayerContent k = layer("k", "linear", random_tensor({10, 12}, 42, 0.3f));
+  k.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  k.input_act = per_token;
+  k.extra["bias"] = random_tensor({10}, 43, 0.1f);
+  LayerContent v = layer("v", "linear", random_tensor({10, 12}, 44, 0.3f));
+  v.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  v.input_act = ActScheme{ActMode::kStatic, 8, false, 4.0f / 255, 128};
+  LayerContent g = layer("g", "linear", random_tensor({10, 12}, 45, 0.3f));
+  test::prune_nm(g.weight, 2, 4);
+  g.weight_scheme = WeightScheme{8, Granularity::kTensor, 0, true};
+  g.sparsity = "2:4";
+  g.input_act = per_token;
+  LayerContent o = layer("o", "linear", random_tensor({6, 10}, 46, 0.3f));
+  o.weight_scheme = WeightScheme{8, Granularity::kChannel, 0, true};
+  o.input_act = per_token;
+  c.layers = {q, k, v, g, o};
+  return c;
+}
+
 CheckpointContent cnn() {
   CheckpointContent c;
   c.graph.family = "cnn";

@@ -16,6 +16,9 @@ CheckpointContent cnn();
 CheckpointContent cnn_pool_chain();  // conv + relu + 2x2 pool chains read in place (fused kernel)
 CheckpointContent cnn_chain();  // integer end to end, fusable chains and conv -> conv hand-offs
 CheckpointContent gpt();
+// Four linears read one input: two more share the first one's input codes (same dynamic scheme), one
+// has its own static scheme (runtime/ops/op.h, share_input_codes).
+CheckpointContent shared_input_mlp();
 // Block-sparse layers (feature block_sparse): a conv with 8x8 int4 blocks, linears with 32x32 int8
 // blocks (partial edge blocks, an empty block row) and 16x16 int4 blocks per group; integer end to end.
 CheckpointContent block_sparse_cnn();
