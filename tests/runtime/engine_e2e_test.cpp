@@ -377,22 +377,15 @@ namespace {
 // share_input_codes: k and g use q's input codes (one dynamic per-token scheme; int8, and 2:4 for
 // g), v (a static scheme) quantizes its own. Every table gives the contract's bits (validate, and
 // the output against the reference model's), and the op reports say which op used whose codes.
-TEST(E2ESharedInputCodes, LinearsReadingOneInputQuantizeItOnce) {
-  const std::string path = test::temp_path("shared_input");
+TEST_F(E2E, LinearsReadingOneInputQuantizeItOnce) {
   CheckpointContent c = test::shared_input_mlp();
   const std::map<std::string, Tensor> in = {{"x", random_tensor({7, 12}, 140)}};
-  Golden g;
-  g.inputs = in;
-  g.outputs = test::reference_run(c, in, {}, &g.trace);
-  c.golden = {g};
-  c.golden_reference = "contract";
-  write_checkpoint(path, c);
+  write_and_load(c, in);
   for (const kernels::KernelTable* t : kernels::available_kernel_tables()) {
     Engine e(read_checkpoint(path), t);
     const ValidationReport rep = validate(e);
     EXPECT_TRUE(rep.passed) << t->name << "\n" << rep.summary(true);
-    const Tensor got = e.run(in).begin()->second;
-    EXPECT_EQ(got.f32, g.outputs.at("y").f32) << "integer path on " << t->name;
+    EXPECT_EQ(e.run(in).at("y").f32, c.golden[0].outputs.at("y").f32) << "integer path on " << t->name;
     std::map<std::string, std::string> kernel;
     for (const OpTime& ot : e.op_times()) kernel[ot.name] = ot.kernel;
     EXPECT_EQ(kernel["k"], "input codes of 'q'") << t->name;
@@ -400,7 +393,6 @@ TEST(E2ESharedInputCodes, LinearsReadingOneInputQuantizeItOnce) {
     EXPECT_EQ(kernel["v"], "") << t->name;
     EXPECT_EQ(kernel["q"], "") << t->name;
   }
-  std::remove(path.c_str());
 }
 
 // A table that leaves entries null (a device table without some kernels) makes the ops that

@@ -102,26 +102,31 @@ std::string name(const W4Case& c) {
          (c.same_as_ring ? "_vsring" : "") + (c.pdl > 0 ? "_launchpdl" : "");
 }
 
+// Random int4 codes [n, k] in [-8, 7] (clamp: -8 or 7 only); sparse: 2 kept of every 4 along k.
+std::vector<int32_t> random_w4_codes(std::mt19937& rng, int64_t n, int64_t k, bool sparse, bool clamp) {
+  std::uniform_int_distribution<int> code(-8, 7), pick(0, 5);
+  auto draw = [&] { return clamp ? (pick(rng) % 2 ? 7 : -8) : code(rng); };
+  std::vector<int32_t> w(static_cast<size_t>(n * k), 0);
+  if (sparse) {
+    static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t q = 0; q < k / 4; ++q) {
+        const int* pr = pairs[pick(rng)];
+        for (int j = 0; j < 2; ++j) w[static_cast<size_t>(r * k + 4 * q + pr[j])] = draw();
+      }
+  } else {
+    for (auto& v : w) v = draw();
+  }
+  return w;
+}
+
 // Runs one case; returns ||y - ref|| / ||ref||.
 double run_w4(const W4Case& c, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> code(-8, 7), xi(-255, 255), pick(0, 5);
+  std::uniform_int_distribution<int> xi(-255, 255), pick(0, 5);
   std::uniform_real_distribution<float> sd(0.002f, 0.05f);
   const int64_t groups = c.gs > 0 ? c.k / c.gs : 1;
-  std::vector<int32_t> w(static_cast<size_t>(c.n * c.k), 0);
-  if (c.sparse) {
-    static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
-    for (int64_t r = 0; r < c.n; ++r)
-      for (int64_t q = 0; q < c.k / 4; ++q) {
-        const int* pr = pairs[pick(rng)];
-        for (int j = 0; j < 2; ++j)
-          w[static_cast<size_t>(r * c.k + 4 * q + pr[j])] = c.clamp ? (pick(rng) % 2 ? 7 : -8) : code(rng);
-      }
-  } else if (c.clamp) {
-    for (auto& v : w) v = pick(rng) % 2 ? 7 : -8;
-  } else {
-    for (auto& v : w) v = code(rng);
-  }
+  const std::vector<int32_t> w = random_w4_codes(rng, c.n, c.k, c.sparse, c.clamp);
   std::vector<float> scales(static_cast<size_t>(c.n * groups));
   for (auto& s : scales) s = sd(rng);
   const int64_t ldx = (c.k + 7) / 8 * 8;
@@ -433,7 +438,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, W4A16Large,
 TEST(W4Pdl, AChainOfPdlCallsGivesThePlainChainsBits) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(21);
-  std::uniform_int_distribution<int> code(-8, 7), xi(-255, 255), pick(0, 5);
+  std::uniform_int_distribution<int> xi(-255, 255);
   std::uniform_real_distribution<float> sd(0.001f, 0.004f);
   struct Layer {
     int64_t n, k;
@@ -442,17 +447,7 @@ TEST(W4Pdl, AChainOfPdlCallsGivesThePlainChainsBits) {
   const Layer layers[3] = {{512, 1040, false}, {136, 512, true}, {72, 136, false}};
   std::vector<std::unique_ptr<W4Device>> w;
   for (const Layer& l : layers) {
-    std::vector<int32_t> codes(static_cast<size_t>(l.n * l.k), 0);
-    if (l.sparse) {
-      static const int pairs[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
-      for (int64_t r = 0; r < l.n; ++r)
-        for (int64_t q = 0; q < l.k / 4; ++q) {
-          const int* pr = pairs[pick(rng)];
-          for (int j = 0; j < 2; ++j) codes[static_cast<size_t>(r * l.k + 4 * q + pr[j])] = code(rng);
-        }
-    } else {
-      for (auto& v : codes) v = code(rng);
-    }
+    const std::vector<int32_t> codes = random_w4_codes(rng, l.n, l.k, l.sparse, false);
     std::vector<float> scales(static_cast<size_t>(l.n));  // per channel (group size 0)
     for (auto& v : scales) v = sd(rng);
     if (l.sparse) {
