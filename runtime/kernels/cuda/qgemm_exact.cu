@@ -96,7 +96,12 @@ __global__ void qgemm_warp_kernel(int64_t m, const XT* __restrict__ x, int32_t z
                                   int64_t sx_stride, const void* __restrict__ wcodes, int64_t ldw,
                                   const float* __restrict__ sw, int64_t n, int64_t k, int64_t groups, int64_t gs,
                                   NMIndex nm, const float* __restrict__ bias, float* __restrict__ y) {
-  detail::pdl_entry();
+  // Waits for the previous kernel, but lets the next one start only when this one ends: with the
+  // early trigger of pdl_entry(), back-to-back int4 calls at K = 11,008, M = 1 took 68.7 us instead
+  // of 53.1 (cuda_bs_bench's dense peer, H100, docs/RESULTS.md). Our reading, not measured
+  // further: the next call's blocks fit beside this one's and wait on the same SMs, taking issue
+  // slots from a kernel bound by its nibble decoding.
+  detail::pdl_wait();
   constexpr bool INT4 = STORE == Store::kInt4, NM = STORE == Store::kNM;
   const int lane = threadIdx.x & 31;
   const int64_t o = blockIdx.x * static_cast<int64_t>(kWarpsPerBlock) + (threadIdx.x >> 5);
