@@ -26,9 +26,10 @@ inline void check_launch(const char* what) {
 
 // ---- Programmatic dependent launch (PDL, compute capability 9.0+) ----
 // A kernel launched with the PDL attribute may start while the previous kernel of the stream is
-// still running: its blocks get scheduled, and it can load what no kernel writes (weights), while
-// the previous kernel finishes. Launched without the attribute, a kernel starts after the previous
-// one has finished, as usual. The contract of every kernel that launch_kernel() may launch with
+// still running, once every block of that kernel has called pdl_launch_dependents() (at its end
+// if it never does): its blocks get scheduled, and it can load what no kernel writes (weights),
+// while the previous kernel finishes. Launched without the attribute, a kernel starts after the
+// previous one has finished, as usual. The contract of every kernel that launch_kernel() may launch with
 // the attribute: call pdl_wait() before touching memory that another kernel writes or reads
 // (pdl_entry() at the top does it for kernels with nothing to load early).
 
