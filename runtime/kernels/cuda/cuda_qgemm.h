@@ -118,10 +118,11 @@ struct W4Config {
   int sparse_meta_shfl = 0;
   int sparse_bulk_prefetch = 0;
   int sparse_msplit = 0;
-  // pdl: 1 = launch the register-streaming kernels (dense w4a16_dense_kernel, 2:4 w4sp_reg_kernel)
-  // with programmatic dependent launch: a call's first weight loads start while the previous
-  // kernel of the stream finishes (that kernel must trigger early, as these do; otherwise the
-  // launch behaves as a plain one); 0 / -1 = a plain launch.
+  // pdl: programmatic dependent launch of the register kernels (w4a16_dense_kernel, w4sp_reg_kernel,
+  // w4sp_kernel): a call's first weight loads start while the previous kernel of the stream
+  // finishes (if that kernel triggers early, as these do; otherwise the launch behaves as a plain
+  // one). 1 = with it, -1 = without, 0 = the `cuda` table's default (launch_util.cuh: on 9.0+ GPUs
+  // unless QF_CUDA_PDL=0). The streaming kernel has its own switch, stream_pdl.
   int pdl = 0;
 };
 
