@@ -21,6 +21,7 @@
 
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/launch_util.cuh"
 #include "runtime/kernels/cuda/mma_ptx.cuh"
 #include "runtime/kernels/cuda/w4_fragment.cuh"
 #include "runtime/kernels/cuda/w4_stream_gemm.h"
@@ -170,7 +171,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     // The next kernel may be scheduled now: its CTAs start on SMs as ours leave.
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+    detail::pdl_launch_dependents();
   }
   __syncthreads();
 
@@ -199,7 +200,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
     uint32_t ph = 0;
     bool waited = false;
     auto dependency_wait = [&] {
-      asm volatile("griddepcontrol.wait;\n" ::: "memory");
+      detail::pdl_wait();
       int64_t L2 = lo;
       for (int i = 0; i < min(it, NS); ++i) {
         int u, c, s, tiles, xk;
@@ -233,7 +234,7 @@ __global__ void __launch_bounds__((W + 1) * 32, 1) w4_stream_kernel(const Stream
 
   // Consumers: warp w multiplies chunk c + w of each stage. They read the activations' tail and
   // write y, partials and counters only after the previous kernel has finished.
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  detail::pdl_wait();
   const int g = lane / 4, cq = lane % 4;
   const auto* xg = static_cast<const elem_t<BF16>*>(p.x);
   float acc[T][MT][4] = {};
@@ -441,23 +442,9 @@ void launch(const StreamArgs& a, bool pdl, cudaStream_t s) {
     return true;
   }();
   (void)attr;
-  if (!pdl) {
-    kern<<<a.ctas, (kWarps + 1) * 32, Sh::kSmem, s>>>(a);
-    return;
-  }
-  // Programmatic dependent launch: this kernel may start while the previous one in the stream
+  // With programmatic dependent launch this kernel may start while the previous one in the stream
   // finishes (it waits in griddepcontrol.wait before reading anything that kernel writes).
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(a.ctas);
-  cfg.blockDim = dim3((kWarps + 1) * 32);
-  cfg.dynamicSmemBytes = Sh::kSmem;
-  cfg.stream = s;
-  cudaLaunchAttribute at[1];
-  at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  at[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = at;
-  cfg.numAttrs = 1;
-  QF_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, a));
+  detail::launch_pdl(kern, dim3(a.ctas), dim3((kWarps + 1) * 32), Sh::kSmem, s, pdl, a);
 }
 
 template <bool BF16, int MT, int T, int CPW, int W = consumer_warps<T>()>
