@@ -88,7 +88,7 @@ LIST
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
 # lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates), and those trained
 # 1,200 or 2,400 steps (_stepsN, the peers of the longer QAT runs). Rows *_then_*: PTQ of a QAT run's
-# latent weights (GPTQ or MSE rounding in place of QAT's round-to-nearest), named after that run so
+# latent weights (GPTQ rounding in place of QAT's round-to-nearest), named after that run so
 # that the table pairs them with its float twin.
 C=brown_gpt_fp32_continued
 while read n rec c parent; do
@@ -109,7 +109,6 @@ gpt_w4_ptq_rtn_of_continued_steps2400 $B/brown_gpt_w4_ste.yaml 1 ${C}_steps2400
 gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200
 brown_gpt_w4_ste_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_then_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1 brown_gpt_w4_ste
-brown_gpt_w4_ste_then_mse $B/brown_gpt_w4_ptq_mse.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr1e3_late2_steps1200
 brown_gpt_w4_ste_lr2e3_late1_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr2e3_late1
 LIST
