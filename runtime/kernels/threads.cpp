@@ -1,9 +1,12 @@
-// See threads.h. A small pool: one job at a time, chunks claimed from an atomic counter.
+// See threads.h. A small pool: one job at a time, chunks claimed from an atomic counter; threads
+// that run out of work spin briefly, then block.
 #include "runtime/kernels/threads.h"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -14,6 +17,45 @@ namespace {
 
 // Below this much work (about 50 us of one core) a wake-up round trip is not worth it.
 constexpr double kMinParallelWork = 2.0e5;
+
+using Clock = std::chrono::steady_clock;
+
+// How long a thread that ran out of work spins before it blocks: a worker for the next job, the
+// caller for chunks a worker has claimed. Decoding a token runs ~150 parallel_for calls a few
+// microseconds apart; a condition-variable wake-up costs 20-40 us on a VM, which made the 2-thread
+// step's small GEMVs slower than at 1 thread. Bounded, so that an oversubscribed machine loses at
+// most this much per job (an unbounded spin was ~20x slower there). QF_THREAD_SPIN_US overrides it;
+// 0 blocks at once (the pool before spinning).
+int64_t spin_ns() {
+  static const int64_t ns = [] {
+    const char* v = std::getenv("QF_THREAD_SPIN_US");
+    const long us = v && *v ? std::strtol(v, nullptr, 10) : 100;
+    return static_cast<int64_t>(std::max(0L, us)) * 1000;
+  }();
+  return ns;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// True as soon as done() holds; false once the spin budget is spent (then the caller blocks).
+template <class Done>
+bool spin_until(const Done& done) {
+  if (done()) return true;
+  const int64_t budget = spin_ns();
+  if (budget <= 0) return false;
+  const Clock::time_point until = Clock::now() + std::chrono::nanoseconds(budget);
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      cpu_relax();
+      if (done()) return true;
+    }
+    if (Clock::now() >= until) return false;
+  }
+}
 
 struct Job {
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
@@ -34,6 +76,10 @@ void work_on(Job& j) {
   t_in_parallel = false;
 }
 
+// The job lives on the caller's stack, so the caller must not return while a worker can still
+// touch it. A worker announces itself (busy_ + 1) before it reads job_; the caller clears job_
+// before it reads busy_. Both sequentially consistent: either the caller sees the worker busy and
+// waits, or the worker sees no job and touches nothing.
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -50,42 +96,49 @@ class Pool {
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
   void run(Job& j) {
+    job_.store(&j);
+    bool sleeping;
     {
-      std::lock_guard<std::mutex> l(mu_);
-      job_ = &j;
-      ++gen_;
+      std::lock_guard<std::mutex> l(mu_);  // a worker checks gen_ under mu_ before it sleeps
+      gen_.fetch_add(1);
+      sleeping = sleepers_ > 0;
     }
-    wake_.notify_all();
+    if (sleeping) wake_.notify_all();
     work_on(j);  // the caller always works: no progress depends on a worker being scheduled
+    job_.store(nullptr);  // late workers find nothing to join
+    if (spin_until([this] { return busy_.load() == 0; })) return;
     std::unique_lock<std::mutex> l(mu_);
-    job_ = nullptr;  // late wakers find nothing to join
-    done_.wait(l, [this] { return busy_ == 0; });  // only chunks already claimed remain
+    done_.wait(l, [this] { return busy_.load() == 0; });  // only chunks already claimed remain
   }
 
  private:
   void loop() {
     uint64_t seen = 0;
-    std::unique_lock<std::mutex> l(mu_);
     for (;;) {
-      wake_.wait(l, [&] { return stop_ || gen_ != seen; });
-      if (stop_) return;
-      seen = gen_;
-      Job* j = job_;
-      if (!j) continue;
-      ++busy_;
-      l.unlock();
-      work_on(*j);
-      l.lock();
-      if (--busy_ == 0) done_.notify_all();
+      if (!spin_until([&] { return stop_.load() || gen_.load() != seen; })) {
+        std::unique_lock<std::mutex> l(mu_);
+        ++sleepers_;
+        wake_.wait(l, [&] { return stop_.load() || gen_.load() != seen; });
+        --sleepers_;
+      }
+      if (stop_.load()) return;
+      seen = gen_.load();
+      busy_.fetch_add(1);
+      if (Job* j = job_.load()) work_on(*j);
+      if (busy_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> l(mu_);  // the caller checks busy_ under mu_ before it sleeps
+        done_.notify_all();
+      }
     }
   }
 
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  Job* job_ = nullptr;
-  uint64_t gen_ = 0;
-  int busy_ = 0;
-  bool stop_ = false;
+  std::atomic<Job*> job_{nullptr};
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> busy_{0};
+  std::atomic<bool> stop_{false};
+  int sleepers_ = 0;  // guarded by mu_
   std::vector<std::thread> workers_;
 };
 

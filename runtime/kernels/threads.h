@@ -5,11 +5,12 @@
 //   qf::kernels::set_num_threads(2);   // the CLI's --threads; 0 = the hardware's core count
 //   qf::kernels::parallel_for(tiles, cost_per_tile, [&](int64_t t0, int64_t t1) { ... });
 //
-// Why blocking: on a shared, oversubscribed 2-core machine a spinning barrier burns the time
-// slice the other thread needs (we measured ~20x slowdowns with busy waits). Here the caller
-// always works too and takes chunks dynamically, so if a worker is not scheduled the caller
-// simply does all the work; it then blocks (condition variable) only for chunks a worker has
-// already taken.
+// Why it blocks (after a short spin): on a shared, oversubscribed 2-core machine a spinning
+// barrier burns the time slice the other thread needs (we measured ~20x slowdowns with unbounded
+// busy waits). Here the caller always works too and takes chunks dynamically, so if a worker is
+// not scheduled the caller simply does all the work. A thread out of work spins for at most
+// QF_THREAD_SPIN_US (default 100 us) for the next job or the last claimed chunk, then blocks on a
+// condition variable: back-to-back calls (a decoding step's GEMVs) skip the wake-up round trip.
 #pragma once
 
 #include <cstdint>

@@ -3,9 +3,11 @@
 // prepare_qweights), float entries as documented in x86/x86_float_kernels.h.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -424,6 +426,29 @@ TEST(Threads, ParallelForCoversEveryTaskOnce) {
   }
   set_num_threads(0);
   EXPECT_GE(num_threads(), 1);
+}
+
+// Decoding issues parallel_for calls back to back, so workers join jobs from their spin (not from
+// a wake-up), and a job on the caller's stack is replaced right after it returns. Every job must
+// still run each task exactly once, from any of several calling threads (all but one run inline).
+TEST(Threads, BackToBackJobsFromSeveralCallersRunEachTaskOnce) {
+  set_num_threads(2);
+  std::atomic<int64_t> wrong{0};
+  auto caller = [&](int jobs) {
+    for (int n = 0; n < jobs; ++n) {
+      const int64_t tasks = 1 + n % 37;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(tasks));
+      parallel_for(tasks, 1e6, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+      });
+      for (auto& h : hits) wrong += h.load() != 1;
+    }
+  };
+  std::thread other(caller, 3000);
+  caller(20000);
+  other.join();
+  EXPECT_EQ(wrong.load(), 0);
+  set_num_threads(0);
 }
 
 }  // namespace
