@@ -22,10 +22,10 @@ using Clock = std::chrono::steady_clock;
 
 // How long a thread that ran out of work spins before it blocks: a worker for the next job, the
 // caller for chunks a worker has claimed. Decoding a token runs ~150 parallel_for calls a few
-// microseconds apart; a condition-variable wake-up costs 20-40 us on a VM, which made the 2-thread
-// step's small GEMVs slower than at 1 thread. Bounded, so that an oversubscribed machine loses at
-// most this much per job (an unbounded spin was ~20x slower there). QF_THREAD_SPIN_US overrides it;
-// 0 blocks at once (the pool before spinning).
+// microseconds apart; a condition-variable wake-up costs tens of microseconds on a VM, which made
+// the 2-thread step's small GEMVs slower than at 1 thread. Bounded, so that an oversubscribed
+// machine loses at most this much per job (an unbounded spin was ~20x slower there).
+// QF_THREAD_SPIN_US overrides it; 0 blocks at once (the pool before spinning).
 int64_t spin_ns() {
   static const int64_t ns = [] {
     const char* v = std::getenv("QF_THREAD_SPIN_US");
