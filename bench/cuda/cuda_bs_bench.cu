@@ -9,10 +9,12 @@
 // the executor does (prepare_qweights), in enough copies that one rotation touches more than 3x
 // the L2 cache (at most 64 copies), so no weight is timed out of L2. Time per call: CUDA events
 // around 50 back-to-back calls, median of 7 repeats, after 3 warm-up calls (.library METHOD.md).
-// Before timing, the 70% weights' outputs at M = 1, 4, 8 and 16 are compared with the ref table
-// bit for bit, for each kernel and launch shape timed (the big shapes' step lists are longer than
-// the tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h); the mma kernel is
-// timed beside it on the same weights (the columns "mma kernel").
+// Before timing, the 70% weights' outputs at M = 1, 4, 8, 16, 64 and 128 are compared with the ref
+// table bit for bit, for each kernel and launch shape timed (the big shapes' step lists are longer
+// than the tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h), on Hopper at
+// M >= kBSWgmmaDefaultMinM the wgmma kernel (block_sparse_wgmma.h); the mma kernel is timed beside
+// them on the same weights (the columns "mma kernel"), and at M >= 16 the wgmma kernel forced
+// (the columns "wgmma").
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -33,6 +35,7 @@
 #include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/block_sparse_gemv.h"
+#include "runtime/kernels/cuda/block_sparse_wgmma.h"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table.h"
@@ -144,11 +147,14 @@ void reset_knobs() {
   set_bs_gemv_config(BSGemvConfig{});
 }
 // What the checks compare with the ref table at M: the mma kernel with one and eight warps on the
-// steps, and at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again).
+// steps, at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again), at
+// M >= 16 the wgmma kernel with 64 and 128 rows per CTA (where it runs).
 std::vector<KernelChoice> choices(int64_t m) {
-  std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1}, {}}};
+  std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1, -1}, {}}};
   if (m <= kBSGemvMaxM)
-    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1, -1}, BSGemvConfig{w}});
+  if (m >= 16 && bs_wgmma_available())
+    for (int bm : {64, 128}) v.push_back({"wgmma bm " + std::to_string(bm), BSConfig{0, 0, -1, 1, bm}, {}});
   return v;
 }
 // The sweep at M: the mma kernel's launch shapes, and at M <= 8 the GEMV's.
@@ -158,9 +164,11 @@ std::vector<KernelChoice> sweep_choices(int64_t m) {
       m <= 16 ? std::vector<std::pair<int, int>>{{1, 2}, {1, 4}, {1, 8}, {1, 16}}
               : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {2, 4}, {2, 8}, {4, 2}, {4, 4}};
   for (auto [wm, wk] : mk)
-    v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1}, {}});
+    v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1, -1}, {}});
   if (m <= kBSGemvMaxM)
-    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1, -1}, BSGemvConfig{w}});
+  if (m >= 16 && bs_wgmma_available())
+    for (int bm : {64, 128}) v.push_back({"wgmma, bm " + std::to_string(bm), BSConfig{0, 0, -1, 1, bm}, {}});
   return v;
 }
 
@@ -169,7 +177,8 @@ struct Row {
   int bits;
   double dense, bs100, bs50, bs70, cublas;
   int64_t dense_bytes, bs50_bytes, bs70_bytes;
-  double mma50 = -1, mma70 = -1;  // the mma kernel at M <= 8 (where the table picks the GEMV)
+  double mma50 = -1, mma70 = -1;  // the mma kernel, forced (at M <= 8 and where the table picks wgmma)
+  double wg50 = -1, wg70 = -1;    // the wgmma kernel, forced (M >= 16, Hopper)
 };
 
 }  // namespace
@@ -298,7 +307,7 @@ int main(int argc, char** argv) {
       HostWeight w70 = make_weight(bits, n, k, 0.3, false, rng);
       {  // bit-identical to the ref table on this shape (70%, M = 1, 4, 8, 16, each kernel and split)
         Prepared one = prepare_copies(w70, 1);
-        for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{8}, int64_t{16}}) {
+        for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{8}, int64_t{16}, int64_t{64}, int64_t{128}}) {
           QActs hx{xh.data(), 128, &sxh, 0};
           std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
           ref.qgemm[0][kind_bs](m, hx, w70.q, biash.data(), want.data());
@@ -332,10 +341,16 @@ int main(int argc, char** argv) {
         r.bs100 = run(kind_bs, p100, m);
         r.bs50 = run(kind_bs, p50, m);
         r.bs70 = run(kind_bs, p70, m);
-        if (m <= kBSGemvMaxM) {  // the mma kernel on the same weights
-          set_bs_config(BSConfig{0, 0, -1});
+        {  // the mma kernel on the same weights
+          set_bs_config(BSConfig{0, 0, -1, -1});
           r.mma50 = run(kind_bs, p50, m);
           r.mma70 = run(kind_bs, p70, m);
+          reset_knobs();
+        }
+        if (m >= 16 && bs_wgmma_available()) {  // the wgmma kernel forced (its rows per CTA by M)
+          set_bs_config(BSConfig{0, 0, -1, 1});
+          r.wg50 = run(kind_bs, p50, m);
+          r.wg70 = run(kind_bs, p70, m);
           reset_knobs();
         }
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " int" + std::to_string(bits) +
@@ -363,24 +378,33 @@ int main(int argc, char** argv) {
   std::printf("\nLaunch shapes, 70%% pruned. mma kernel: [wm warps across M, wk warps splitting the steps] (the\n"
               "launcher picks [1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above); GEMV (M <= 8 where the\n"
               "activation rows fit 32 KB, the table's choice there; else it falls back to the mma kernel):\n"
-              "[gemv, w warps per CTA] (default 16):\n");
+              "[gemv, w warps per CTA] (default 16); wgmma kernel (M >= 16, Hopper; the table's choice at M >= %ld):\n"
+              "[wgmma, bm rows of M per CTA] (default 64 at M <= 64, else 128):\n", long(kBSWgmmaDefaultMinM));
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "
       "70%% pruned us | 70%% GB/s | 70%% / dense | 70%% / all kept | cuBLAS FP16 us | 50%% mma kernel us | "
-      "70%% mma kernel us |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "70%% mma kernel us | 50%% wgmma us | 70%% wgmma us | 70%% mma / dense | 70%% wgmma / dense |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   auto opt = [](double v) {
     char b[32];
     if (v < 0) return std::string("-");
     std::snprintf(b, sizeof b, "%.2f", v);
     return std::string(b);
   };
+  auto ratio = [](double v, double d) {
+    char b[32];
+    if (v < 0) return std::string("-");
+    std::snprintf(b, sizeof b, "%.3f", v / d);
+    return std::string(b);
+  };
   for (const Row& r : rows)
-    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f | %s | %s |\n",
+    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f | %s | %s | %s | "
+                "%s | %s | %s |\n",
                 long(r.n), long(r.k), long(r.m), r.bits, r.dense, r.dense_bytes / r.dense / 1e3, r.bs100, r.bs50,
                 r.bs50 / r.dense, r.bs70, r.bs70_bytes / r.bs70 / 1e3, r.bs70 / r.dense, r.bs70 / r.bs100, r.cublas,
-                opt(r.mma50).c_str(), opt(r.mma70).c_str());
+                opt(r.mma50).c_str(), opt(r.mma70).c_str(), opt(r.wg50).c_str(), opt(r.wg70).c_str(),
+                ratio(r.mma70, r.dense).c_str(), ratio(r.wg70, r.dense).c_str());
   std::printf("\nGB/s: the format's weight bytes per call / time (dense int4 at M > 8 streams an int8 copy, twice that).\n");
   CUBLAS_CHECK(cublasDestroy(h));
   return 0;
