@@ -399,8 +399,8 @@ int main(int argc, char** argv) {
     return std::string(b);
   };
   for (const Row& r : rows)
-    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f | %s | %s | %s | "
-                "%s | %s | %s |\n",
+    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f "
+                "| %s | %s | %s | %s | %s | %s |\n",
                 long(r.n), long(r.k), long(r.m), r.bits, r.dense, r.dense_bytes / r.dense / 1e3, r.bs100, r.bs50,
                 r.bs50 / r.dense, r.bs70, r.bs70_bytes / r.bs70 / 1e3, r.bs70 / r.dense, r.bs70 / r.bs100, r.cublas,
                 opt(r.mma50).c_str(), opt(r.mma70).c_str(), opt(r.wg50).c_str(), opt(r.wg70).c_str(),

@@ -28,7 +28,8 @@ fi
 for r in $(seq 1 "$ROUNDS"); do
   for pdl in 1 0; do
     log "cuda_bs_bench round $r, QF_CUDA_PDL=$pdl"
-    QF_CUDA_PDL=$pdl timeout 150 $B/bench/cuda/cuda_bs_bench > "$OUT/bench_r${r}_pdl$pdl.txt" 2> "$OUT/bench_r${r}_pdl${pdl}_err.txt"
+    f="$OUT/bench_r${r}_pdl$pdl"
+    QF_CUDA_PDL=$pdl timeout 150 $B/bench/cuda/cuda_bs_bench > "$f.txt" 2> "${f}_err.txt"
     echo "rc=$?"
     grep -c "bit-identical" "$OUT/bench_r${r}_pdl$pdl.txt"; grep "MISMATCH" "$OUT/bench_r${r}_pdl$pdl.txt" | head -5
     # N x K, M, weights, dense, 70% table, 70%/dense, 70% mma, 70% wgmma, mma/dense, wgmma/dense

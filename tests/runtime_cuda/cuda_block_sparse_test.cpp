@@ -354,7 +354,8 @@ TEST(CudaBlockSparseLayout, StepsAreTheKeptBlocksInFragmentOrder) {
       for (int32_t q = W.slice_ptr[static_cast<size_t>(s)]; q < W.slice_ptr[static_cast<size_t>(s) + 1]; ++q)
         for (int r = 0; r < 32; ++r)
           for (int cc = 0; cc < 32; ++cc) {
-            const int32_t v = static_cast<int8_t>(W.wg_data[static_cast<size_t>(q) * kBSWgStepBytes + bs_wg_offset(r, cc)]);
+            const size_t at = static_cast<size_t>(q) * kBSWgStepBytes + static_cast<size_t>(bs_wg_offset(r, cc));
+            const int32_t v = static_cast<int8_t>(W.wg_data[at]);
             const int64_t row = s * 32 + r, kk = W.step_k[static_cast<size_t>(q)] + cc;
             if (row >= c.n || kk >= c.k) {
               EXPECT_EQ(v, 0) << "padding at row " << row << " k " << kk;

@@ -46,7 +46,8 @@ struct CudaBSWeights : kernels::PreparedQWeights {
   int br = 0, bc = 0;
   DeviceBytes scales;
   DeviceBytes slice_ptr, step_k, step_data, rowsums;  // kSteps
-  DeviceBytes wg_data;                                // kSteps on a Hopper GPU: the wgmma kernel's copy
+  DeviceBytes wg_data;                                // the wgmma kernel's copy (null: no step kept)
+  bool wgmma = false;                                 // kSteps on a GPU that runs the wgmma kernel
   DeviceBytes row_ptr, col, blocks;                   // kBsr
 };
 
@@ -376,7 +377,7 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
   }
   // Larger M on Hopper: the wgmma kernel (block_sparse_wgmma.h), where it applies.
   const int want_wg = g_wgmma.load();
-  if (p.wg_data.p && want_wg >= 0 && (want_wg > 0 || m >= kBSWgmmaDefaultMinM)) {
+  if (p.wgmma && want_wg >= 0 && (want_wg > 0 || m >= kBSWgmmaDefaultMinM)) {
     BSWgArgs g;
     g.m = m;
     g.x = x.codes;
@@ -447,7 +448,8 @@ void set_bs_config(BSConfig c) {
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kernels::QWeights& w) {
   // The wgmma kernel's copy of the steps only where it can run (1 KB more per kept step).
-  const BSLayout L = bs_layout(w, bs_wgmma_available());
+  const bool wgmma = bs_wgmma_available();
+  const BSLayout L = bs_layout(w, wgmma);
   auto p = std::make_unique<CudaBSWeights>();
   p->kind = w.kind;
   p->layout = L.kind;
@@ -465,6 +467,7 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kern
     p->step_data = upload(L.step_data);
     p->rowsums = upload(L.rowsums);
     if (!L.wg_data.empty()) p->wg_data = upload(L.wg_data);
+    p->wgmma = wgmma;
   } else {
     p->row_ptr = upload(L.row_ptr);
     p->col = upload(L.col);

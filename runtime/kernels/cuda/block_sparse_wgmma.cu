@@ -23,6 +23,7 @@ namespace {
 std::atomic<int64_t> g_bsw_launches{0};
 
 struct BswParams {
+  const uint8_t* x;  // [m, k] codes
   const int32_t* slice_ptr;
   const int32_t* step_k;
   const uint8_t* wg;  // [steps][1024], swizzled
@@ -38,14 +39,17 @@ struct BswParams {
 
 // Steps per ring stage: 4 per channel (one wait and one commit for four wgmmas), 1 per group (a
 // group boundary may fall after any step; the flush needs the sums of exactly that group).
-// Stages: about 190 KB of shared memory at BM = 128 (one CTA per SM, 36 steps in flight), about
-// 100 KB at BM = 64 (two CTAs fit on an SM).
+// Stages: about 185 KB of shared memory at BM = 128 (one CTA per SM, 36 steps in flight), about
+// 100 KB at BM = 64 (two CTAs fit on an SM). kLag: stages whose copies the producer keeps in
+// flight before it waits for the oldest (cp.async.wait_group) and marks it full (a stage per
+// group is 5 KB, so per group fewer bytes are in flight: not the tuned case).
 template <int kC, int kG>
 struct BswShape {
   static constexpr int kStages = kG > 1 ? (kC == 2 ? 9 : 8) : 32;
+  static constexpr int kLag = kStages - 2 < 7 ? kStages - 2 : 7;  // (small wait_group counts: the scoreboard's)
   static constexpr int kA = 64 * kC * 32;  // the activation tile of one step: BM rows x 32 codes
   static constexpr int kStage = kG * (kA + kBSWgStepBytes);
-  static constexpr int kSmem = kStages * kStage + (kG > 1 ? kA : 0) + 2 * kStages * 8 + 1024;  // + alignment slack
+  static constexpr int kSmem = kStages * kStage + 2 * kStages * 8 + 1024;  // + alignment slack
 };
 
 #ifdef QF_WGMMA
@@ -79,82 +83,126 @@ __device__ __forceinline__ void bsw_mma(int32_t (&d)[16], uint64_t da, uint64_t 
   }
 }
 
-// `bytes` contiguous bytes from global memory into shared memory by the copy engine, completing
-// on `bar` (16-byte aligned ends, bytes % 16 == 0).
-__device__ __forceinline__ void bsw_bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                   wgmma::smem_u32(dst)),
-               "l"(src), "r"(bytes), "r"(wgmma::smem_u32(bar))
+// 16 bytes global -> shared, asynchronously; zeros when !valid (src is then not read).
+__device__ __forceinline__ void bsw_cp16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(wgmma::smem_u32(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
                : "memory");
+}
+__device__ __forceinline__ void bsw_cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void bsw_cp_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+// This thread's copies so far are done: make them visible to wgmma's (async proxy) reads, then
+// count this thread in on stage barrier `bar`.
+__device__ __forceinline__ void bsw_stage_done(uint64_t* bar) {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  wgmma::mbar_arrive(bar);
 }
 #endif
 
-// Warps 0 .. 4 kC - 1: kC consumer warpgroups (64 rows of M each); warp 4 kC: the producer.
+// Warps 0 .. 4 kC - 1: kC consumer warpgroups (64 rows of M each); warpgroup kC: the producer.
+//
+// Why the producer gathers with cp.async rather than the copy engine (the first version of this
+// kernel, docs/RESULTS.md): one tensor copy per step of a [BM, 32 B] box cost the copy engine
+// about 2.8 cycles per box row, zero-filled rows included -- ~360 cycles a step at BM = 128,
+// whatever M -- and it bounded the kernel (12.1 us at 4096^2, M = 128). 128 threads issuing 16-byte
+// copies move a step's 4 KB in a few instructions each; they write the 32-byte swizzle
+// themselves, wait for their copies kLag stages later, fence them to the async proxy and arrive.
 template <bool kXU8, int kC, int kG, bool kPerGroup>
-__global__ void __launch_bounds__(kC * 128 + 32, 1)
-    bsw_kernel(const __grid_constant__ CUtensorMap tx, const BswParams p) {
+__global__ void __launch_bounds__((kC + 1) * 128, 1)
+    bsw_kernel(const BswParams p) {
   static_assert(!kPerGroup || kG == 1, "per group: one step per stage");
+  static_assert(32 % kG == 0, "a stage never straddles two batches of the step list");
 #ifdef QF_WGMMA
   using Shape = BswShape<kC, kG>;
-  constexpr int kS = Shape::kStages, kA = Shape::kA, kStage = Shape::kStage;
-  detail::pdl_entry();  // the activations come from the previous kernel
+  constexpr int kS = Shape::kStages, kA = Shape::kA, kStage = Shape::kStage, kLag = Shape::kLag, kBM = 64 * kC;
   extern __shared__ uint8_t bsw_smem_raw[];
   // Swizzled tiles start on 1024-byte boundaries (the 32-byte pattern repeats every 256).
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(bsw_smem_raw) + 1023) & ~uintptr_t(1023));
-  uint8_t* zero_a = smem + kS * kStage;  // per channel: the A operand of a stage's missing steps
-  uint64_t* full = reinterpret_cast<uint64_t*>(zero_a + (kG > 1 ? kA : 0));
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kS * kStage);
   uint64_t* empty = full + kS;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int slice = blockIdx.x, n0 = slice * 32, m0 = blockIdx.y * 64 * kC;
+  const int slice = blockIdx.x, n0 = slice * 32, m0 = blockIdx.y * kBM;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kS; ++s) {
-      wgmma::mbar_init(&full[s], 1);
+      wgmma::mbar_init(&full[s], 128);  // every producer thread, once its copies are done
       wgmma::mbar_init(&empty[s], kC);  // one arrival per consumer warpgroup
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  if constexpr (kG > 1) {
-    for (int i = threadIdx.x; i < kA / 16; i += blockDim.x) reinterpret_cast<uint4*>(zero_a)[i] = make_uint4(0, 0, 0, 0);
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the zeros, visible to wgmma's reads
-  }
+  // What no kernel writes (the weight's arrays and the bias) is loaded before the wait for the
+  // previous kernel (launch_util.cuh's contract), so those trips overlap its tail.
+  detail::pdl_launch_dependents();
+  const int q0 = __ldg(p.slice_ptr + slice), nsteps = __ldg(p.slice_ptr + slice + 1) - q0;
+  const int nstages = (nsteps + kG - 1) / kG;
   __syncthreads();
 
-  const int q0 = p.slice_ptr[slice], nsteps = p.slice_ptr[slice + 1] - q0;
-  const int nstages = (nsteps + kG - 1) / kG;
-
-  if (warp == 4 * kC) {
-    // Producer: the step list in batches of 32 (lane i loads step i of the batch), one thread
-    // issuing the copies. kG divides 32, so a stage never straddles two batches.
-    for (int b = 0; b < nsteps; b += 32) {
-      const int cnt = min(32, nsteps - b);
-      const int kl = lane < cnt ? __ldg(p.step_k + q0 + b + lane) : 0;
-      for (int i = 0; i < cnt; i += kG) {
-        int kk[kG];
+  if (warp >= 4 * kC) {
+    // Producer: the step list in batches of 32 (lane i of each warp holds step i of the batch).
+    const int pt = threadIdx.x - 128 * kC;
+    int kl = lane < min(32, nsteps) ? __ldg(p.step_k + q0 + lane) : 0;
+    detail::pdl_wait();  // the activations come from the previous kernel
+    for (int it = 0; it < nstages; ++it) {
+      const int i0 = it * kG, s = it % kS, c = min(kG, nsteps - i0);
+      if (it > 0 && i0 % 32 == 0) kl = lane < min(32, nsteps - i0) ? __ldg(p.step_k + q0 + i0 + lane) : 0;
+      wgmma::mbar_wait(&empty[s], ((it / kS) & 1) ^ 1);  // the first pass finds every stage free
+      uint8_t* st = smem + s * kStage;
 #pragma unroll
-        for (int j = 0; j < kG; ++j) kk[j] = __shfl_sync(0xffffffffu, kl, i + j);
-        if (lane == 0) {
-          const int it = (b + i) / kG, s = it % kS, c = min(kG, nsteps - (b + i));
-          wgmma::mbar_wait(&empty[s], ((it / kS) & 1) ^ 1);  // the first pass finds every stage free
-          wgmma::mbar_expect_tx(&full[s], static_cast<uint32_t>(c * (kA + kBSWgStepBytes)));  // zero fill counts
-          uint8_t* st = smem + s * kStage;
-          bsw_bulk_copy(st + kG * kA, p.wg + static_cast<int64_t>(q0 + b + i) * kBSWgStepBytes,
-                        static_cast<uint32_t>(c * kBSWgStepBytes), &full[s]);
+      for (int j = 0; j < kG; ++j) {
+        const int kq = __shfl_sync(0xffffffffu, kl, (i0 + j) % 32);
+        // Row r's 32 codes at kq as two 16-byte halves (threads 2r, 2r + 1), swizzled; zeros past
+        // M, past K, and for the stage's missing steps (the slice's last stage).
 #pragma unroll
-          for (int j = 0; j < kG; ++j)
-            if (j < c) wgmma::tma_load_2d(st + j * kA, &tx, &full[s], kk[j], m0);
+        for (int e = pt; e < 2 * kBM; e += 128) {
+          const int r = e >> 1, h = e & 1, row = m0 + r, kk = kq + 16 * h;
+          const bool ok = j < c && row < p.m && kk < p.k;
+          const uint8_t* src = ok ? p.x + static_cast<int64_t>(row) * p.k + kk : p.x;
+          bsw_cp16(st + j * kA + r * 32 + ((16 * h) ^ (((r >> 2) & 1) << 4)), src, ok);
         }
-        __syncwarp();
+      }
+      // The steps' weight tiles: contiguous in wg_data, already swizzled.
+      const uint8_t* wsrc = p.wg + static_cast<int64_t>(q0 + i0) * kBSWgStepBytes;
+      for (int e = pt; e < c * (kBSWgStepBytes / 16); e += 128) bsw_cp16(st + kG * kA + e * 16, wsrc + e * 16, true);
+      bsw_cp_commit();
+      if (it >= kLag) {
+        bsw_cp_wait<kLag>();  // stage it - kLag's copies are done
+        bsw_stage_done(&full[(it - kLag) % kS]);
       }
     }
-  } else if (warp < 4 * kC) {
+    bsw_cp_wait<0>();
+    for (int it = max(0, nstages - kLag); it < nstages; ++it) bsw_stage_done(&full[it % kS]);
+  } else {
     const int cw = warp / 4, t = threadIdx.x % 128, wl = t / 32, l = t % 32;
-    int32_t acc[16];
-    float total[16];  // per group only
-#pragma unroll
-    for (int i = 0; i < 16; ++i) acc[i] = 0, total[i] = 0.0f;
     // Thread t holds rows 16 wl + l / 4 + 8 h and columns 8 j + 2 (l % 4) + e of the 64 x 32
     // block, element 4 j + 2 h + e (wgmma's accumulator layout).
+    // Per channel, the epilogue's operands of the thread's 8 columns, loaded now (weights).
+    float ew[8] = {}, eb[8] = {};
+    int32_t ers[8] = {};
+    if constexpr (!kPerGroup) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int n = n0 + 8 * (i / 2) + 2 * (l % 4) + i % 2;
+        if (n < p.n) {
+          ew[i] = __ldg(p.sw + n);
+          if (kXU8) ers[i] = __ldg(p.rowsums + n);
+          if (p.bias) eb[i] = __ldg(p.bias + n);
+        }
+      }
+    }
+    detail::pdl_wait();
+    // Per channel: one accumulator per step slot of a stage, so a stage's wgmmas do not wait on
+    // each other (summed at the end: int32, exact in any order). Per group: one.
+    int32_t acc[kG][16];
+    float total[16];  // per group only
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      total[i] = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kG; ++j) acc[j][i] = 0;
+    }
     // Per group: adds group grp's sums (times its scales) to the totals, in the reference's order.
     auto flush = [&](int grp) {
 #pragma unroll
@@ -167,34 +215,30 @@ __global__ void __launch_bounds__(kC * 128 + 32, 1)
           const int32_t rs = (kXU8 && ok) ? __ldg(p.rowsums + static_cast<int64_t>(n) * p.groups + grp) : 0;
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-            int32_t v = acc[4 * j + 2 * h + e];
+            int32_t v = acc[0][4 * j + 2 * h + e];
             if (kXU8) v -= p.zx * rs;
             total[4 * j + 2 * h + e] = __fadd_rn(total[4 * j + 2 * h + e], __fmul_rn(__int2float_rn(v), s));
-            acc[4 * j + 2 * h + e] = 0;
+            acc[0][4 * j + 2 * h + e] = 0;
           }
         }
     };
     int gcur = 0;
     for (int it = 0; it < nstages; ++it) {
-      const int s = it % kS, c = min(kG, nsteps - it * kG);
+      const int s = it % kS;
       wgmma::mbar_wait(&full[s], (it / kS) & 1);
       if constexpr (kPerGroup) {
         const int gq = __ldg(p.step_k + q0 + it) / p.gs;  // one step per stage
         if (gq != gcur) {  // the finished group, then the empty ones before gq
           wgmma::wgmma_wait<0>();
-          wgmma::fence_regs(acc);
+          wgmma::fence_regs(acc[0]);
           while (gcur < gq) flush(gcur++);
         }
       }
       const uint8_t* st = smem + s * kStage;
       wgmma::wgmma_fence();
 #pragma unroll
-      for (int j = 0; j < kG; ++j) {
-        // A stage's missing steps (the slice's last stage) multiply zeros: no branch between the
-        // wgmmas, which would make ptxas serialize them.
-        const uint8_t* a = (kG > 1 && j >= c) ? zero_a : st + j * kA;
-        bsw_mma<kXU8>(acc, bsw_desc(a + cw * 64 * 32), bsw_desc(st + kG * kA + j * kBSWgStepBytes));
-      }
+      for (int j = 0; j < kG; ++j)  // a stage's missing steps multiply zeros: no branch between wgmmas
+        bsw_mma<kXU8>(acc[j], bsw_desc(st + j * kA + cw * 64 * 32), bsw_desc(st + kG * kA + j * kBSWgStepBytes));
       wgmma::wgmma_commit();
       if (it > 0) {
         wgmma::wgmma_wait<1>();
@@ -202,7 +246,8 @@ __global__ void __launch_bounds__(kC * 128 + 32, 1)
       }
     }
     wgmma::wgmma_wait<0>();
-    wgmma::fence_regs(acc);
+#pragma unroll
+    for (int j = 0; j < kG; ++j) wgmma::fence_regs(acc[j]);
     if constexpr (kPerGroup)
       while (gcur < p.groups) flush(gcur++);
 
@@ -221,12 +266,15 @@ __global__ void __launch_bounds__(kC * 128 + 32, 1)
           float v;
           if constexpr (kPerGroup) {
             v = __fmul_rn(sx, total[4 * j + 2 * h + e]);
+            if (p.bias) v = __fadd_rn(v, __ldg(p.bias + n));
           } else {
-            int32_t a = acc[4 * j + 2 * h + e];
-            if (kXU8) a -= p.zx * __ldg(p.rowsums + n);
-            v = __fmul_rn(__int2float_rn(a), __fmul_rn(sx, __ldg(p.sw + n)));
+            int32_t a = 0;
+#pragma unroll
+            for (int jj = 0; jj < kG; ++jj) a += acc[jj][4 * j + 2 * h + e];
+            if (kXU8) a -= p.zx * ers[2 * j + e];
+            v = __fmul_rn(__int2float_rn(a), __fmul_rn(sx, ew[2 * j + e]));
+            if (p.bias) v = __fadd_rn(v, eb[2 * j + e]);
           }
-          if (p.bias) v = __fadd_rn(v, __ldg(p.bias + n));
           p.y[static_cast<int64_t>(row) * p.n + n] = v;
         }
     }
@@ -234,41 +282,25 @@ __global__ void __launch_bounds__(kC * 128 + 32, 1)
 #endif
 }
 
-// The activation codes [rows, k] as boxes of [BM rows, 32 codes] with the 32-byte swizzle; rows
-// past `rows` and codes past k come back as zeros.
-CUtensorMap bsw_map(const void* x, int64_t rows, int64_t k, int bm) {
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k)};
-  const cuuint32_t box[2] = {32, static_cast<cuuint32_t>(bm)};
-  const cuuint32_t estr[2] = {1, 1};
-  const CUresult r = wgmma::encode_fn()(&m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(x), dims, strides, box,
-                                        estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_32B,
-                                        CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw Error("cuda block-sparse wgmma: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
-  return m;
-}
-
 template <bool kXU8, int kC, int kG, bool kPerGroup>
-void bsw_launch(const CUtensorMap& tx, const BswParams& p, dim3 grid, bool pdl) {
+void bsw_launch(const BswParams& p, dim3 grid, bool pdl) {
   constexpr int smem = BswShape<kC, kG>::kSmem;
   auto kernel = bsw_kernel<kXU8, kC, kG, kPerGroup>;
   static std::once_flag once;
   std::call_once(once, [&] {
     QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   });
-  detail::launch_pdl(kernel, grid, dim3(kC * 128 + 32), smem, nullptr, pdl, tx, p);
+  detail::launch_pdl(kernel, grid, dim3((kC + 1) * 128), smem, nullptr, pdl, p);
 }
 
 template <bool kXU8>
-void bsw_dispatch(int c, bool per_group, const CUtensorMap& tx, const BswParams& p, dim3 grid, bool pdl) {
+void bsw_dispatch(int c, bool per_group, const BswParams& p, dim3 grid, bool pdl) {
   if (per_group) {
-    if (c == 1) bsw_launch<kXU8, 1, 1, true>(tx, p, grid, pdl);
-    else bsw_launch<kXU8, 2, 1, true>(tx, p, grid, pdl);
+    if (c == 1) bsw_launch<kXU8, 1, 1, true>(p, grid, pdl);
+    else bsw_launch<kXU8, 2, 1, true>(p, grid, pdl);
   } else {
-    if (c == 1) bsw_launch<kXU8, 1, 4, false>(tx, p, grid, pdl);
-    else bsw_launch<kXU8, 2, 4, false>(tx, p, grid, pdl);
+    if (c == 1) bsw_launch<kXU8, 1, 4, false>(p, grid, pdl);
+    else bsw_launch<kXU8, 2, 4, false>(p, grid, pdl);
   }
 }
 
@@ -287,7 +319,7 @@ bool bs_wgmma_applies(const void* x, int64_t k) {
 int64_t bs_wgmma_launches() { return g_bsw_launches.load(); }
 
 bool bs_wgmma_gemm(const BSWgArgs& a) {
-  if (!a.wg_data || !bs_wgmma_available() || !bs_wgmma_applies(a.x, a.k)) return false;
+  if (!bs_wgmma_available() || !bs_wgmma_applies(a.x, a.k)) return false;
   if (a.m <= 0 || a.n <= 0) return true;
   const int bm = a.bm == 64 || a.bm == 128 ? a.bm : a.m <= 64 ? 64 : 128;
   const bool pg = a.group_size > 0;
@@ -295,8 +327,8 @@ bool bs_wgmma_gemm(const BSWgArgs& a) {
   for (int64_t m0 = 0; m0 < a.m; m0 += max_rows) {
     const int64_t mc = std::min(max_rows, a.m - m0);
     const uint8_t* x = static_cast<const uint8_t*>(a.x) + m0 * a.k;
-    const CUtensorMap tx = bsw_map(x, mc, a.k, bm);
-    const BswParams p{a.slice_ptr,
+    const BswParams p{x,
+                      a.slice_ptr,
                       a.step_k,
                       static_cast<const uint8_t*>(a.wg_data),
                       a.sx + m0 * a.sx_stride,
@@ -313,9 +345,9 @@ bool bs_wgmma_gemm(const BSWgArgs& a) {
                       static_cast<int>(pg ? a.group_size : a.k)};
     const dim3 grid(static_cast<unsigned>(a.slices), static_cast<unsigned>((mc + bm - 1) / bm));
     if (a.x_unsigned)
-      bsw_dispatch<true>(bm / 64, pg, tx, p, grid, a.pdl);
+      bsw_dispatch<true>(bm / 64, pg, p, grid, a.pdl);
     else
-      bsw_dispatch<false>(bm / 64, pg, tx, p, grid, a.pdl);
+      bsw_dispatch<false>(bm / 64, pg, p, grid, a.pdl);
     ++g_bsw_launches;
   }
   return true;

@@ -7,16 +7,17 @@
 // 32 x 32 int8 tile [slice row][k] (natural k order, int4 codes widened to int8) with the 32-byte
 // swizzle already applied, so a plain bulk copy lands it where the wgmma descriptor expects it:
 // row r at byte 32 r, its 16-byte halves swapped when r % 8 >= 4 (CUTLASS's Swizzle<1,4,3>, the
-// pattern the copy engine writes for the activation tile). Built at load where wgmma can run;
+// pattern the producer writes for the activation tile too). Built at load where wgmma can run;
 // the memory of the kept blocks grows by 1 KB per step (int8: 2x, int4: 3x the nibbles).
 //
-// The kernel: a CTA per slice of 32 outputs and BM (64 or 128) rows of M. One producer warp walks
-// the slice's steps: per ring stage up to G steps (4 per channel, 1 per group), the activation
-// tile [BM rows, 32 k] at each step's k by the bulk tensor copy engine (rows past M and k past K
-// come as zeros) and the steps' weight tiles in one bulk copy. BM / 64 consumer warpgroups each
-// run one wgmma m64n32k32 (s8 or u8 x s8 -> s32, exact) per step into registers, releasing a
-// stage when its wgmmas are done. The epilogue is the mma kernel's: the reference's float
-// operations in its order (per group: a flush per group in increasing g, empty groups included).
+// The kernel: a CTA per slice of 32 outputs and BM (64 or 128) rows of M. A producer warpgroup
+// walks the slice's steps: per ring stage up to G steps (4 per channel, 1 per group), it gathers
+// the activation tile [BM rows, 32 k] at each step's k and copies the steps' weight tiles with
+// 16-byte cp.async (zeros past M and K), waits for them a few stages later and marks the stage
+// full (mbarrier). BM / 64 consumer warpgroups each run one wgmma m64n32k32 (s8 or u8 x s8 ->
+// s32, exact) per step into registers, releasing a stage when its wgmmas are done. The epilogue
+// is the mma kernel's: the reference's float operations in its order (per group: a flush per
+// group in increasing g, empty groups included).
 #pragma once
 
 #include <cstdint>
@@ -39,7 +40,7 @@ struct BSWgArgs {
   int64_t sx_stride = 0;
   const int32_t* slice_ptr = nullptr;
   const int32_t* step_k = nullptr;
-  const void* wg_data = nullptr;  // [steps][1024]
+  const void* wg_data = nullptr;  // [steps][1024] (null when no step is kept)
   const float* sw = nullptr;      // [n, groups]
   const int32_t* rowsums = nullptr;
   int64_t n = 0, k = 0, slices = 0, groups = 1, group_size = 0;  // group_size 0: per channel
@@ -52,8 +53,8 @@ struct BSWgArgs {
 // Whether this process's GPU runs the kernel (a compute capability 9.0 device and the driver's
 // tensor-map encoder); why not otherwise.
 bool bs_wgmma_available(std::string* why = nullptr);
-// Whether the kernel applies to these operands: the copy engine reads the activations, so their
-// base must be 16-byte aligned and K a multiple of 16; K < 2^31.
+// Whether the kernel applies to these operands: the activations are read in 16-byte pieces, so
+// their base must be 16-byte aligned and K a multiple of 16; K < 2^31.
 bool bs_wgmma_applies(const void* x, int64_t k);
 // Runs it; false (nothing launched) where it does not apply or the device cannot run it.
 bool bs_wgmma_gemm(const BSWgArgs& a);
