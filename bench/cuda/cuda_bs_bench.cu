@@ -9,9 +9,9 @@
 // the executor does (prepare_qweights), in enough copies that one rotation touches more than 3x
 // the L2 cache (at most 64 copies), so no weight is timed out of L2. Time per call: CUDA events
 // around 50 back-to-back calls, median of 7 repeats, after 3 warm-up calls (.library METHOD.md).
-// Before timing, the 70% weights' outputs at M = 1, 4, 8, 16, 64 and 128 are compared with the ref
-// table bit for bit, for each kernel and launch shape timed (the big shapes' step lists are longer
-// than the tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h), on Hopper at
+// Before timing, the 70% weights' outputs at every M timed are compared with the ref table bit for
+// bit, for each kernel and launch shape timed (the big shapes' step lists are longer than the
+// tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h), on Hopper at
 // M >= kBSWgmmaDefaultMinM the wgmma kernel (block_sparse_wgmma.h); the mma kernel is timed beside
 // them on the same weights (the columns "mma kernel"), and at M >= 16 the wgmma kernel forced
 // (the columns "wgmma").
@@ -185,23 +185,27 @@ struct Row {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms = {1, 4, 8, 16, 64, 128};
-  bool profile = false;
+  bool profile = false, profile128 = false;
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {4096, 11008}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_bs_bench [--quick] [--profile]\n"
+          "usage: cuda_bs_bench [--quick] [--target] [--profile | --profile128]\n"
           "Times the cuda table's block-sparse GEMMs (32x32 blocks, 50%% and 70%% of the blocks pruned, and\n"
           "every block kept) against its dense GEMM of the same precision (int8, int4) and cuBLAS FP16, for\n"
           "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,8,16,64,128}; qu8 activations, per-channel\n"
           "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies; at M <= 8\n"
           "the GEMV the table picks and the mma kernel beside it) and a sweep of the launch shapes.\n"
           "--quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and 16, int8 and int4, each\n"
-          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n");
+          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n"
+          "--target: M in {1, 16, 128} only (issue 22's cases). --profile128: 4096x4096 int8 at M = 128, the dense\n"
+          "GEMM, the wgmma and the mma block-sparse kernels (70%% pruned) run once each, untimed (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) shapes = {{4096, 4096}};
     if (!std::strcmp(argv[i], "--profile")) profile = true;
+    if (!std::strcmp(argv[i], "--profile128")) profile = profile128 = true;
+    if (!std::strcmp(argv[i], "--target")) ms = {1, 16, 128};
   }
   std::string why;
   if (!device_available(&why)) {
@@ -231,6 +235,29 @@ int main(int argc, char** argv) {
   const kernels::KernelTable& cu = cuda_kernel_table();
   const kernels::KernelTable& ref = kernels::ref_kernel_table();
   std::mt19937_64 rng(4321);
+  if (profile128) {
+    const int64_t n = 4096, k = 4096, m = 128;
+    std::vector<uint8_t> xh(static_cast<size_t>(m * k));
+    for (auto& v : xh) v = static_cast<uint8_t>(rng() & 0xFF);
+    const float sxh = 0.02f;
+    void* x = device_alloc(m * k);
+    copy_to_device(x, xh.data(), m * k);
+    float* sx = static_cast<float*>(device_alloc(4));
+    copy_to_device(sx, &sxh, 4);
+    float* y = static_cast<float*>(device_alloc(m * n * 4));
+    const QActs xa{x, 128, sx, 0};
+    HostWeight wd = make_weight(8, n, k, 1.0, true, rng), w70 = make_weight(8, n, k, 0.3, false, rng);
+    Prepared pd = prepare_copies(wd, 1), p70 = prepare_copies(w70, 1);
+    cu.qgemm[0][0](m, xa, pd.q[0], nullptr, y);
+    set_bs_config(BSConfig{0, 0, -1, 1, 128});
+    cu.qgemm[0][3](m, xa, p70.q[0], nullptr, y);
+    set_bs_config(BSConfig{0, 0, -1, -1});
+    cu.qgemm[0][3](m, xa, p70.q[0], nullptr, y);
+    reset_knobs();
+    device_sync();
+    std::printf("profile128: ran dense int8, block-sparse int8 70%% wgmma and mma kernels at M = 128 once each\n");
+    return 0;
+  }
   if (profile) {
     const int64_t n = 4096, k = 4096;
     std::vector<uint8_t> xh(static_cast<size_t>(16 * k), 77);
@@ -307,7 +334,7 @@ int main(int argc, char** argv) {
       HostWeight w70 = make_weight(bits, n, k, 0.3, false, rng);
       {  // bit-identical to the ref table on this shape (70%, M = 1, 4, 8, 16, each kernel and split)
         Prepared one = prepare_copies(w70, 1);
-        for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{8}, int64_t{16}, int64_t{64}, int64_t{128}}) {
+        for (int64_t m : ms) {
           QActs hx{xh.data(), 128, &sxh, 0};
           std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
           ref.qgemm[0][kind_bs](m, hx, w70.q, biash.data(), want.data());

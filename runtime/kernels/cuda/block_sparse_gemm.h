@@ -86,8 +86,9 @@ struct BSConfig {
 // The largest M for which the table picks the GEMV over the mma kernel by default (per channel,
 // kSteps layout): the H100 measurement in docs/RESULTS.md.
 constexpr int64_t kBSGemvDefaultMaxM = 8;
-// The smallest M for which the table picks the wgmma kernel over the mma kernel by default.
-constexpr int64_t kBSWgmmaDefaultMinM = 64;
+// The smallest M for which the table picks the wgmma kernel over the mma kernel by default (H100,
+// docs/RESULTS.md: faster at M = 128, slower at 64).
+constexpr int64_t kBSWgmmaDefaultMinM = 128;
 void set_bs_config(BSConfig c);
 
 }  // namespace qf::cuda

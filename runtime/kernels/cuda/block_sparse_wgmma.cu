@@ -23,7 +23,6 @@ namespace {
 std::atomic<int64_t> g_bsw_launches{0};
 
 struct BswParams {
-  const uint8_t* x;  // [m, k] codes
   const int32_t* slice_ptr;
   const int32_t* step_k;
   const uint8_t* wg;  // [steps][1024], swizzled
@@ -39,17 +38,16 @@ struct BswParams {
 
 // Steps per ring stage: 4 per channel (one wait and one commit for four wgmmas), 1 per group (a
 // group boundary may fall after any step; the flush needs the sums of exactly that group).
-// Stages: about 185 KB of shared memory at BM = 128 (one CTA per SM, 36 steps in flight), about
-// 100 KB at BM = 64 (two CTAs fit on an SM). kLag: stages whose copies the producer keeps in
-// flight before it waits for the oldest (cp.async.wait_group) and marks it full (a stage per
-// group is 5 KB, so per group fewer bytes are in flight: not the tuned case).
+// Stages: about 190 KB of shared memory at BM = 128 (one CTA per SM, 36 steps in flight), about
+// 100 KB at BM = 64 (two CTAs fit on an SM). Per channel, a zero activation tile stands in for
+// the missing steps of a slice's last stage.
 template <int kC, int kG>
 struct BswShape {
   static constexpr int kStages = kG > 1 ? (kC == 2 ? 9 : 8) : 32;
-  static constexpr int kLag = kStages - 2 < 7 ? kStages - 2 : 7;  // (small wait_group counts: the scoreboard's)
   static constexpr int kA = 64 * kC * 32;  // the activation tile of one step: BM rows x 32 codes
   static constexpr int kStage = kG * (kA + kBSWgStepBytes);
-  static constexpr int kSmem = kStages * kStage + 2 * kStages * 8 + 1024;  // + alignment slack
+  static constexpr int kZero = kG > 1 ? kA : 0;
+  static constexpr int kSmem = kStages * kStage + kZero + 2 * kStages * 8 + 1024;  // + alignment slack
 };
 
 #ifdef QF_WGMMA
@@ -83,55 +81,48 @@ __device__ __forceinline__ void bsw_mma(int32_t (&d)[16], uint64_t da, uint64_t 
   }
 }
 
-// 16 bytes global -> shared, asynchronously; zeros when !valid (src is then not read).
-__device__ __forceinline__ void bsw_cp16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(wgmma::smem_u32(dst)), "l"(src),
-               "r"(valid ? 16 : 0)
+// `bytes` contiguous bytes from global memory into shared memory by the copy engine, completing
+// on `bar` (16-byte aligned ends, bytes % 16 == 0).
+__device__ __forceinline__ void bsw_bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                   wgmma::smem_u32(dst)),
+               "l"(src), "r"(bytes), "r"(wgmma::smem_u32(bar))
                : "memory");
-}
-__device__ __forceinline__ void bsw_cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void bsw_cp_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-// This thread's copies so far are done: make them visible to wgmma's (async proxy) reads, then
-// count this thread in on stage barrier `bar`.
-__device__ __forceinline__ void bsw_stage_done(uint64_t* bar) {
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-  wgmma::mbar_arrive(bar);
 }
 #endif
 
-// Warps 0 .. 4 kC - 1: kC consumer warpgroups (64 rows of M each); warpgroup kC: the producer.
+// Warps 0 .. 4 kC - 1: kC consumer warpgroups (64 rows of M each); warp 4 kC: the producer.
 //
-// Why the producer gathers with cp.async rather than the copy engine (the first version of this
-// kernel, docs/RESULTS.md): one tensor copy per step of a [BM, 32 B] box cost the copy engine
-// about 2.8 cycles per box row, zero-filled rows included -- ~360 cycles a step at BM = 128,
-// whatever M -- and it bounded the kernel (12.1 us at 4096^2, M = 128). 128 threads issuing 16-byte
-// copies move a step's 4 KB in a few instructions each; they write the 32-byte swizzle
-// themselves, wait for their copies kLag stages later, fence them to the async proxy and arrive.
+// (A producer warpgroup gathering the activation tiles with 16-byte cp.async instead of the copy
+// engine was measured too -- docs/RESULTS.md, run bswg2 -- and was slower at every M.)
 template <bool kXU8, int kC, int kG, bool kPerGroup>
-__global__ void __launch_bounds__((kC + 1) * 128, 1)
-    bsw_kernel(const BswParams p) {
+__global__ void __launch_bounds__(kC * 128 + 32, 1)
+    bsw_kernel(const __grid_constant__ CUtensorMap tx, const BswParams p) {
   static_assert(!kPerGroup || kG == 1, "per group: one step per stage");
   static_assert(32 % kG == 0, "a stage never straddles two batches of the step list");
 #ifdef QF_WGMMA
   using Shape = BswShape<kC, kG>;
-  constexpr int kS = Shape::kStages, kA = Shape::kA, kStage = Shape::kStage, kLag = Shape::kLag, kBM = 64 * kC;
+  constexpr int kS = Shape::kStages, kA = Shape::kA, kStage = Shape::kStage;
   extern __shared__ uint8_t bsw_smem_raw[];
   // Swizzled tiles start on 1024-byte boundaries (the 32-byte pattern repeats every 256).
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(bsw_smem_raw) + 1023) & ~uintptr_t(1023));
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kS * kStage);
+  uint8_t* zero_a = smem + kS * kStage;
+  uint64_t* full = reinterpret_cast<uint64_t*>(zero_a + Shape::kZero);
   uint64_t* empty = full + kS;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int slice = blockIdx.x, n0 = slice * 32, m0 = blockIdx.y * kBM;
+  const int slice = blockIdx.x, n0 = slice * 32, m0 = blockIdx.y * 64 * kC;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kS; ++s) {
-      wgmma::mbar_init(&full[s], 128);  // every producer thread, once its copies are done
+      wgmma::mbar_init(&full[s], 1);    // the producer's expect_tx; the copies complete it
       wgmma::mbar_init(&empty[s], kC);  // one arrival per consumer warpgroup
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  if constexpr (kG > 1) {
+    for (int i = threadIdx.x; i < kA / 16; i += blockDim.x)
+      reinterpret_cast<uint4*>(zero_a)[i] = make_uint4(0, 0, 0, 0);
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the zeros, visible to wgmma's reads
   }
   // What no kernel writes (the weight's arrays and the bias) is loaded before the wait for the
   // previous kernel (launch_util.cuh's contract), so those trips overlap its tail.
@@ -140,40 +131,30 @@ __global__ void __launch_bounds__((kC + 1) * 128, 1)
   const int nstages = (nsteps + kG - 1) / kG;
   __syncthreads();
 
-  if (warp >= 4 * kC) {
-    // Producer: the step list in batches of 32 (lane i of each warp holds step i of the batch).
-    const int pt = threadIdx.x - 128 * kC;
+  if (warp == 4 * kC) {
+    // Producer: the step list in batches of 32 (lane i holds step i of the batch), lane 0 issuing
+    // the copies: per step the activation tile by the tensor copy engine, per stage the steps'
+    // weight tiles (contiguous in wg_data, already swizzled) in one bulk copy.
     int kl = lane < min(32, nsteps) ? __ldg(p.step_k + q0 + lane) : 0;
     detail::pdl_wait();  // the activations come from the previous kernel
     for (int it = 0; it < nstages; ++it) {
       const int i0 = it * kG, s = it % kS, c = min(kG, nsteps - i0);
       if (it > 0 && i0 % 32 == 0) kl = lane < min(32, nsteps - i0) ? __ldg(p.step_k + q0 + i0 + lane) : 0;
-      wgmma::mbar_wait(&empty[s], ((it / kS) & 1) ^ 1);  // the first pass finds every stage free
-      uint8_t* st = smem + s * kStage;
+      int kk[kG];
 #pragma unroll
-      for (int j = 0; j < kG; ++j) {
-        const int kq = __shfl_sync(0xffffffffu, kl, (i0 + j) % 32);
-        // Row r's 32 codes at kq as two 16-byte halves (threads 2r, 2r + 1), swizzled; zeros past
-        // M, past K, and for the stage's missing steps (the slice's last stage).
+      for (int j = 0; j < kG; ++j) kk[j] = __shfl_sync(0xffffffffu, kl, (i0 + j) % 32);
+      if (lane == 0) {
+        wgmma::mbar_wait(&empty[s], ((it / kS) & 1) ^ 1);  // the first pass finds every stage free
+        wgmma::mbar_expect_tx(&full[s], static_cast<uint32_t>(c * (kA + kBSWgStepBytes)));  // zero fill counts
+        uint8_t* st = smem + s * kStage;
+        bsw_bulk_copy(st + kG * kA, p.wg + static_cast<int64_t>(q0 + i0) * kBSWgStepBytes,
+                      static_cast<uint32_t>(c * kBSWgStepBytes), &full[s]);
 #pragma unroll
-        for (int e = pt; e < 2 * kBM; e += 128) {
-          const int r = e >> 1, h = e & 1, row = m0 + r, kk = kq + 16 * h;
-          const bool ok = j < c && row < p.m && kk < p.k;
-          const uint8_t* src = ok ? p.x + static_cast<int64_t>(row) * p.k + kk : p.x;
-          bsw_cp16(st + j * kA + r * 32 + ((16 * h) ^ (((r >> 2) & 1) << 4)), src, ok);
-        }
+        for (int j = 0; j < kG; ++j)
+          if (j < c) wgmma::tma_load_2d(st + j * kA, &tx, &full[s], kk[j], m0);
       }
-      // The steps' weight tiles: contiguous in wg_data, already swizzled.
-      const uint8_t* wsrc = p.wg + static_cast<int64_t>(q0 + i0) * kBSWgStepBytes;
-      for (int e = pt; e < c * (kBSWgStepBytes / 16); e += 128) bsw_cp16(st + kG * kA + e * 16, wsrc + e * 16, true);
-      bsw_cp_commit();
-      if (it >= kLag) {
-        bsw_cp_wait<kLag>();  // stage it - kLag's copies are done
-        bsw_stage_done(&full[(it - kLag) % kS]);
-      }
+      __syncwarp();
     }
-    bsw_cp_wait<0>();
-    for (int it = max(0, nstages - kLag); it < nstages; ++it) bsw_stage_done(&full[it % kS]);
   } else {
     const int cw = warp / 4, t = threadIdx.x % 128, wl = t / 32, l = t % 32;
     // Thread t holds rows 16 wl + l / 4 + 8 h and columns 8 j + 2 (l % 4) + e of the 64 x 32
@@ -237,8 +218,12 @@ __global__ void __launch_bounds__((kC + 1) * 128, 1)
       const uint8_t* st = smem + s * kStage;
       wgmma::wgmma_fence();
 #pragma unroll
-      for (int j = 0; j < kG; ++j)  // a stage's missing steps multiply zeros: no branch between wgmmas
-        bsw_mma<kXU8>(acc[j], bsw_desc(st + j * kA + cw * 64 * 32), bsw_desc(st + kG * kA + j * kBSWgStepBytes));
+      for (int j = 0; j < kG; ++j) {
+        // A stage's missing steps (the slice's last stage) multiply zeros: no branch between the
+        // wgmmas, which would make ptxas serialize them.
+        const uint8_t* a = (kG > 1 && j >= min(kG, nsteps - it * kG)) ? zero_a : st + j * kA;
+        bsw_mma<kXU8>(acc[j], bsw_desc(a + cw * 64 * 32), bsw_desc(st + kG * kA + j * kBSWgStepBytes));
+      }
       wgmma::wgmma_commit();
       if (it > 0) {
         wgmma::wgmma_wait<1>();
@@ -282,25 +267,41 @@ __global__ void __launch_bounds__((kC + 1) * 128, 1)
 #endif
 }
 
+// The activation codes [rows, k] as boxes of [BM rows, 32 codes] with the 32-byte swizzle; rows
+// past `rows` and codes past k come back as zeros.
+CUtensorMap bsw_map(const void* x, int64_t rows, int64_t k, int bm) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k)};
+  const cuuint32_t box[2] = {32, static_cast<cuuint32_t>(bm)};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = wgmma::encode_fn()(&m, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(x), dims, strides, box,
+                                        estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_32B,
+                                        CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw Error("cuda block-sparse wgmma: cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")");
+  return m;
+}
+
 template <bool kXU8, int kC, int kG, bool kPerGroup>
-void bsw_launch(const BswParams& p, dim3 grid, bool pdl) {
+void bsw_launch(const CUtensorMap& tx, const BswParams& p, dim3 grid, bool pdl) {
   constexpr int smem = BswShape<kC, kG>::kSmem;
   auto kernel = bsw_kernel<kXU8, kC, kG, kPerGroup>;
   static std::once_flag once;
   std::call_once(once, [&] {
     QF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   });
-  detail::launch_pdl(kernel, grid, dim3((kC + 1) * 128), smem, nullptr, pdl, p);
+  detail::launch_pdl(kernel, grid, dim3(kC * 128 + 32), smem, nullptr, pdl, tx, p);
 }
 
 template <bool kXU8>
-void bsw_dispatch(int c, bool per_group, const BswParams& p, dim3 grid, bool pdl) {
+void bsw_dispatch(int c, bool per_group, const CUtensorMap& tx, const BswParams& p, dim3 grid, bool pdl) {
   if (per_group) {
-    if (c == 1) bsw_launch<kXU8, 1, 1, true>(p, grid, pdl);
-    else bsw_launch<kXU8, 2, 1, true>(p, grid, pdl);
+    if (c == 1) bsw_launch<kXU8, 1, 1, true>(tx, p, grid, pdl);
+    else bsw_launch<kXU8, 2, 1, true>(tx, p, grid, pdl);
   } else {
-    if (c == 1) bsw_launch<kXU8, 1, 4, false>(p, grid, pdl);
-    else bsw_launch<kXU8, 2, 4, false>(p, grid, pdl);
+    if (c == 1) bsw_launch<kXU8, 1, 4, false>(tx, p, grid, pdl);
+    else bsw_launch<kXU8, 2, 4, false>(tx, p, grid, pdl);
   }
 }
 
@@ -327,8 +328,8 @@ bool bs_wgmma_gemm(const BSWgArgs& a) {
   for (int64_t m0 = 0; m0 < a.m; m0 += max_rows) {
     const int64_t mc = std::min(max_rows, a.m - m0);
     const uint8_t* x = static_cast<const uint8_t*>(a.x) + m0 * a.k;
-    const BswParams p{x,
-                      a.slice_ptr,
+    const CUtensorMap tx = bsw_map(x, mc, a.k, bm);
+    const BswParams p{a.slice_ptr,
                       a.step_k,
                       static_cast<const uint8_t*>(a.wg_data),
                       a.sx + m0 * a.sx_stride,
@@ -345,9 +346,9 @@ bool bs_wgmma_gemm(const BSWgArgs& a) {
                       static_cast<int>(pg ? a.group_size : a.k)};
     const dim3 grid(static_cast<unsigned>(a.slices), static_cast<unsigned>((mc + bm - 1) / bm));
     if (a.x_unsigned)
-      bsw_dispatch<true>(bm / 64, pg, p, grid, a.pdl);
+      bsw_dispatch<true>(bm / 64, pg, tx, p, grid, a.pdl);
     else
-      bsw_dispatch<false>(bm / 64, pg, p, grid, a.pdl);
+      bsw_dispatch<false>(bm / 64, pg, tx, p, grid, a.pdl);
     ++g_bsw_launches;
   }
   return true;
