@@ -7,17 +7,21 @@
 // 32 x 32 int8 tile [slice row][k] (natural k order, int4 codes widened to int8) with the 32-byte
 // swizzle already applied, so a plain bulk copy lands it where the wgmma descriptor expects it:
 // row r at byte 32 r, its 16-byte halves swapped when r % 8 >= 4 (CUTLASS's Swizzle<1,4,3>, the
-// pattern the producer writes for the activation tile too). Built at load where wgmma can run;
-// the memory of the kept blocks grows by 1 KB per step (int8: 2x, int4: 3x the nibbles).
+// pattern the tensor copy engine writes for the activation tile). Built at load where wgmma can
+// run; the memory of the kept blocks grows by 1 KB per step (int8: 2x, int4: 3x the nibbles).
 //
-// The kernel: a CTA per slice of 32 outputs and BM (64 or 128) rows of M. A producer warpgroup
-// walks the slice's steps: per ring stage up to G steps (4 per channel, 1 per group), it gathers
-// the activation tile [BM rows, 32 k] at each step's k and copies the steps' weight tiles with
-// 16-byte cp.async (zeros past M and K), waits for them a few stages later and marks the stage
-// full (mbarrier). BM / 64 consumer warpgroups each run one wgmma m64n32k32 (s8 or u8 x s8 ->
-// s32, exact) per step into registers, releasing a stage when its wgmmas are done. The epilogue
-// is the mma kernel's: the reference's float operations in its order (per group: a flush per
-// group in increasing g, empty groups included).
+// The kernel: a CTA per slice of 32 outputs and BM (64 or 128) rows of M. One producer warp walks
+// the slice's steps: per ring stage up to G steps (4 per channel, 1 per group), the activation
+// tile [BM rows, 32 k] at each step's k by the tensor copy engine (rows past M and k past K come
+// as zeros) and the steps' weight tiles in one bulk copy, completing on the stage's mbarrier.
+// BM / 64 consumer warpgroups each run one wgmma m64n32k32 (s8 or u8 x s8 -> s32, exact) per
+// step into registers (one accumulator per step slot of a stage), releasing a stage when its
+// wgmmas are done. The epilogue is the mma kernel's: the reference's float operations in its
+// order (per group: a flush per group in increasing g, empty groups included).
+//
+// Speed (H100, docs/RESULTS.md, run bswg): 1.2-1.4x the mma kernel at M = 128, slower at M = 16
+// (the table picks it at M >= kBSWgmmaDefaultMinM); about 160 ns per kept step of a slice
+// whatever M, which our reading puts on the one narrow activation box per step.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +57,8 @@ struct BSWgArgs {
 // Whether this process's GPU runs the kernel (a compute capability 9.0 device and the driver's
 // tensor-map encoder); why not otherwise.
 bool bs_wgmma_available(std::string* why = nullptr);
-// Whether the kernel applies to these operands: the activations are read in 16-byte pieces, so
-// their base must be 16-byte aligned and K a multiple of 16; K < 2^31.
+// Whether the kernel applies to these operands: the copy engine reads the activations, so their
+// base must be 16-byte aligned and K a multiple of 16 (its row stride rule); K < 2^31.
 bool bs_wgmma_applies(const void* x, int64_t k);
 // Runs it; false (nothing launched) where it does not apply or the device cannot run it.
 bool bs_wgmma_gemm(const BSWgArgs& a);
