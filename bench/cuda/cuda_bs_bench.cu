@@ -9,10 +9,12 @@
 // the executor does (prepare_qweights), in enough copies that one rotation touches more than 3x
 // the L2 cache (at most 64 copies), so no weight is timed out of L2. Time per call: CUDA events
 // around 50 back-to-back calls, median of 7 repeats, after 3 warm-up calls (.library METHOD.md).
-// Before timing, the 70% weights' outputs at M = 1, 4, 8 and 16 are compared with the ref table
-// bit for bit, for each kernel and launch shape timed (the big shapes' step lists are longer than
-// the tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h); the mma kernel is
-// timed beside it on the same weights (the columns "mma kernel").
+// Before timing, the 70% weights' outputs at every M timed are compared with the ref table bit for
+// bit, for each kernel and launch shape timed (the big shapes' step lists are longer than the
+// tests'). At M <= 8 the table picks the dp4a GEMV (block_sparse_gemv.h), on Hopper at
+// M >= kBSWgmmaDefaultMinM the wgmma kernel (block_sparse_wgmma.h); the mma kernel is timed beside
+// them on the same weights (the columns "mma kernel"), and at M >= 16 the wgmma kernel forced
+// (the columns "wgmma").
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -33,6 +35,7 @@
 #include "bench/cuda/bench_util.cuh"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/block_sparse_gemv.h"
+#include "runtime/kernels/cuda/block_sparse_wgmma.h"
 #include "runtime/kernels/cuda/cuda_check.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/cuda_table.h"
@@ -144,11 +147,14 @@ void reset_knobs() {
   set_bs_gemv_config(BSGemvConfig{});
 }
 // What the checks compare with the ref table at M: the mma kernel with one and eight warps on the
-// steps, and at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again).
+// steps, at M <= 8 the GEMV with 16 and 8 warps (where it applies; else the mma kernel again), at
+// M >= 16 the wgmma kernel with 64 and 128 rows per CTA (where it runs).
 std::vector<KernelChoice> choices(int64_t m) {
-  std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1}, {}}};
+  std::vector<KernelChoice> v = {{"mma wk 1", BSConfig{1, 0, -1, -1}, {}}, {"mma wk 8", BSConfig{8, 0, -1, -1}, {}}};
   if (m <= kBSGemvMaxM)
-    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+    for (int w : {16, 8}) v.push_back({"gemv w " + std::to_string(w), BSConfig{0, 0, 1, -1}, BSGemvConfig{w}});
+  if (m >= 16 && bs_wgmma_available())
+    for (int bm : {64, 128}) v.push_back({"wgmma bm " + std::to_string(bm), BSConfig{0, 0, -1, 1, bm}, {}});
   return v;
 }
 // The sweep at M: the mma kernel's launch shapes, and at M <= 8 the GEMV's.
@@ -158,9 +164,11 @@ std::vector<KernelChoice> sweep_choices(int64_t m) {
       m <= 16 ? std::vector<std::pair<int, int>>{{1, 2}, {1, 4}, {1, 8}, {1, 16}}
               : std::vector<std::pair<int, int>>{{1, 8}, {1, 16}, {2, 4}, {2, 8}, {4, 2}, {4, 4}};
   for (auto [wm, wk] : mk)
-    v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1}, {}});
+    v.push_back({"wm " + std::to_string(wm) + ", wk " + std::to_string(wk), BSConfig{wk, wm, -1, -1}, {}});
   if (m <= kBSGemvMaxM)
-    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1}, BSGemvConfig{w}});
+    for (int w : {4, 8, 16}) v.push_back({"gemv, w " + std::to_string(w), BSConfig{0, 0, 1, -1}, BSGemvConfig{w}});
+  if (m >= 16 && bs_wgmma_available())
+    for (int bm : {64, 128}) v.push_back({"wgmma, bm " + std::to_string(bm), BSConfig{0, 0, -1, 1, bm}, {}});
   return v;
 }
 
@@ -169,30 +177,35 @@ struct Row {
   int bits;
   double dense, bs100, bs50, bs70, cublas;
   int64_t dense_bytes, bs50_bytes, bs70_bytes;
-  double mma50 = -1, mma70 = -1;  // the mma kernel at M <= 8 (where the table picks the GEMV)
+  double mma50 = -1, mma70 = -1;  // the mma kernel, forced (at M <= 8 and where the table picks wgmma)
+  double wg50 = -1, wg70 = -1;    // the wgmma kernel, forced (M >= 16, Hopper)
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms = {1, 4, 8, 16, 64, 128};
-  bool profile = false;
+  bool profile = false, profile128 = false;
   std::vector<std::pair<int64_t, int64_t>> shapes = {{4096, 4096}, {4096, 11008}};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(
-          "usage: cuda_bs_bench [--quick] [--profile]\n"
+          "usage: cuda_bs_bench [--quick] [--target] [--profile | --profile128]\n"
           "Times the cuda table's block-sparse GEMMs (32x32 blocks, 50%% and 70%% of the blocks pruned, and\n"
           "every block kept) against its dense GEMM of the same precision (int8, int4) and cuBLAS FP16, for\n"
           "(N, K) in {(4096,4096), (4096,11008)} and M in {1,4,8,16,64,128}; qu8 activations, per-channel\n"
           "scales, bias. Prints a markdown table (us per call, L2 defeated by rotating weight copies; at M <= 8\n"
           "the GEMV the table picks and the mma kernel beside it) and a sweep of the launch shapes.\n"
           "--quick: 4096x4096 only. --profile: 4096x4096, 70%% pruned, M = 1 and 16, int8 and int4, each\n"
-          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n");
+          "block-sparse GEMM run once untimed, beside an empty kernel and the dense int4 GEMM at M = 1 (for ncu).\n"
+          "--target: M in {1, 16, 128} only (issue 22's cases). --profile128: 4096x4096 int8 at M = 128, the dense\n"
+          "GEMM, the wgmma and the mma block-sparse kernels (70%% pruned) run once each, untimed (for ncu).\n");
       return 0;
     }
     if (!std::strcmp(argv[i], "--quick")) shapes = {{4096, 4096}};
     if (!std::strcmp(argv[i], "--profile")) profile = true;
+    if (!std::strcmp(argv[i], "--profile128")) profile = profile128 = true;
+    if (!std::strcmp(argv[i], "--target")) ms = {1, 16, 128};
   }
   std::string why;
   if (!device_available(&why)) {
@@ -222,6 +235,29 @@ int main(int argc, char** argv) {
   const kernels::KernelTable& cu = cuda_kernel_table();
   const kernels::KernelTable& ref = kernels::ref_kernel_table();
   std::mt19937_64 rng(4321);
+  if (profile128) {
+    const int64_t n = 4096, k = 4096, m = 128;
+    std::vector<uint8_t> xh(static_cast<size_t>(m * k));
+    for (auto& v : xh) v = static_cast<uint8_t>(rng() & 0xFF);
+    const float sxh = 0.02f;
+    void* x = device_alloc(m * k);
+    copy_to_device(x, xh.data(), m * k);
+    float* sx = static_cast<float*>(device_alloc(4));
+    copy_to_device(sx, &sxh, 4);
+    float* y = static_cast<float*>(device_alloc(m * n * 4));
+    const QActs xa{x, 128, sx, 0};
+    HostWeight wd = make_weight(8, n, k, 1.0, true, rng), w70 = make_weight(8, n, k, 0.3, false, rng);
+    Prepared pd = prepare_copies(wd, 1), p70 = prepare_copies(w70, 1);
+    cu.qgemm[0][0](m, xa, pd.q[0], nullptr, y);
+    set_bs_config(BSConfig{0, 0, -1, 1, 128});
+    cu.qgemm[0][3](m, xa, p70.q[0], nullptr, y);
+    set_bs_config(BSConfig{0, 0, -1, -1});
+    cu.qgemm[0][3](m, xa, p70.q[0], nullptr, y);
+    reset_knobs();
+    device_sync();
+    std::printf("profile128: ran dense int8, block-sparse int8 70%% wgmma and mma kernels at M = 128 once each\n");
+    return 0;
+  }
   if (profile) {
     const int64_t n = 4096, k = 4096;
     std::vector<uint8_t> xh(static_cast<size_t>(16 * k), 77);
@@ -298,7 +334,7 @@ int main(int argc, char** argv) {
       HostWeight w70 = make_weight(bits, n, k, 0.3, false, rng);
       {  // bit-identical to the ref table on this shape (70%, M = 1, 4, 8, 16, each kernel and split)
         Prepared one = prepare_copies(w70, 1);
-        for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{8}, int64_t{16}}) {
+        for (int64_t m : ms) {
           QActs hx{xh.data(), 128, &sxh, 0};
           std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
           ref.qgemm[0][kind_bs](m, hx, w70.q, biash.data(), want.data());
@@ -332,10 +368,16 @@ int main(int argc, char** argv) {
         r.bs100 = run(kind_bs, p100, m);
         r.bs50 = run(kind_bs, p50, m);
         r.bs70 = run(kind_bs, p70, m);
-        if (m <= kBSGemvMaxM) {  // the mma kernel on the same weights
-          set_bs_config(BSConfig{0, 0, -1});
+        {  // the mma kernel on the same weights
+          set_bs_config(BSConfig{0, 0, -1, -1});
           r.mma50 = run(kind_bs, p50, m);
           r.mma70 = run(kind_bs, p70, m);
+          reset_knobs();
+        }
+        if (m >= 16 && bs_wgmma_available()) {  // the wgmma kernel forced (its rows per CTA by M)
+          set_bs_config(BSConfig{0, 0, -1, 1});
+          r.wg50 = run(kind_bs, p50, m);
+          r.wg70 = run(kind_bs, p70, m);
           reset_knobs();
         }
         std::string line = "N=" + std::to_string(n) + " K=" + std::to_string(k) + " int" + std::to_string(bits) +
@@ -363,24 +405,33 @@ int main(int argc, char** argv) {
   std::printf("\nLaunch shapes, 70%% pruned. mma kernel: [wm warps across M, wk warps splitting the steps] (the\n"
               "launcher picks [1, 16] at M <= 16, [1, 8] at M <= 64, [2, 4] above); GEMV (M <= 8 where the\n"
               "activation rows fit 32 KB, the table's choice there; else it falls back to the mma kernel):\n"
-              "[gemv, w warps per CTA] (default 16):\n");
+              "[gemv, w warps per CTA] (default 16); wgmma kernel (M >= 16, Hopper; the table's choice at M >= %ld):\n"
+              "[wgmma, bm rows of M per CTA] (default 64 at M <= 64, else 128):\n", long(kBSWgmmaDefaultMinM));
   for (auto& s : sweep) std::printf("%s\n", s.c_str());
   std::printf(
       "\n| N x K | M | weights | dense us | dense GB/s | all blocks kept us | 50%% pruned us | 50%% / dense | "
       "70%% pruned us | 70%% GB/s | 70%% / dense | 70%% / all kept | cuBLAS FP16 us | 50%% mma kernel us | "
-      "70%% mma kernel us |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "70%% mma kernel us | 50%% wgmma us | 70%% wgmma us | 70%% mma / dense | 70%% wgmma / dense |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   auto opt = [](double v) {
     char b[32];
     if (v < 0) return std::string("-");
     std::snprintf(b, sizeof b, "%.2f", v);
     return std::string(b);
   };
+  auto ratio = [](double v, double d) {
+    char b[32];
+    if (v < 0) return std::string("-");
+    std::snprintf(b, sizeof b, "%.3f", v / d);
+    return std::string(b);
+  };
   for (const Row& r : rows)
-    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f | %s | %s |\n",
+    std::printf("| %ldx%ld | %ld | int%d | %.2f | %.0f | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f | %.2f "
+                "| %s | %s | %s | %s | %s | %s |\n",
                 long(r.n), long(r.k), long(r.m), r.bits, r.dense, r.dense_bytes / r.dense / 1e3, r.bs100, r.bs50,
                 r.bs50 / r.dense, r.bs70, r.bs70_bytes / r.bs70 / 1e3, r.bs70 / r.dense, r.bs70 / r.bs100, r.cublas,
-                opt(r.mma50).c_str(), opt(r.mma70).c_str());
+                opt(r.mma50).c_str(), opt(r.mma70).c_str(), opt(r.wg50).c_str(), opt(r.wg70).c_str(),
+                ratio(r.mma70, r.dense).c_str(), ratio(r.wg70, r.dense).c_str());
   std::printf("\nGB/s: the format's weight bytes per call / time (dense int4 at M > 8 streams an int8 copy, twice that).\n");
   CUBLAS_CHECK(cublasDestroy(h));
   return 0;

@@ -1,8 +1,10 @@
 // Block-sparse GEMMs of the `cuda` table (qgemm[qu8 | qs8][kBSInt8 | kBSInt4],
 // runtime/kernels/cuda/block_sparse_gemm.h) against the ref table, tolerance 0 (memcmp), on
 // awkward shapes: partial blocks at the N and K edges, an all-zero block row, 0% and 100% kept,
-// M = 1, 2, 3, 5, 8, 9, 64, 133 (every launch configuration of the tensor-core kernel: one warp
-// row of M split across steps, two rows, 2 and 4 warps across M, two CTAs along M; at M <= 8 with
+// M = 1, 2, 3, 5, 8, 9, 16, 64, 128, 133 (every launch configuration of the tensor-core kernel: one warp
+// row of M split across steps, two rows, 2 and 4 warps across M, two CTAs along M; on Hopper, where
+// K % 16 == 0, the wgmma kernel of block_sparse_wgmma.h forced at every M with 64 and 128 rows per
+// CTA -- partial and several row blocks, rings that wrap -- and the mma kernel beside its default; at M <= 8 with
 // per-channel scales the dp4a GEMV of block_sparse_gemv.h too, with 16 warps and fewer, and the
 // mma kernel on the same operands; where its staged activations do not fit, the fallback to the
 // mma kernel), odd N, K not a
@@ -27,6 +29,7 @@
 #include "cuda_test_util.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/block_sparse_gemv.h"
+#include "runtime/kernels/cuda/block_sparse_wgmma.h"
 
 namespace qf::cuda {
 namespace {
@@ -76,6 +79,11 @@ std::vector<BSCase> cases() {
       {64, 2048, 32, 32, 128, 0.8, false}, // per group: one warp walks > 32 steps (two batches of k)
       {70, 4104, 32, 32, 0, 0.7, true},    // GEMV: warps walk several batches of steps; K % 16 == 8;
                                            // it applies up to M = 7 (32 KB of activations), not at 8
+      // K % 16 == 0, where the wgmma kernel applies
+      {70, 176, 32, 32, 0, 0.5, true},     // partial blocks at both edges (16 k), an empty block row
+      {40, 80, 32, 32, 0, 0.0, false},     // nothing kept
+      {40, 80, 32, 32, 0, 1.0, false},     // everything kept
+      {64, 4096, 32, 32, 0, 0.9, false},   // ~115 steps a slice: the per-channel ring wraps many times
       // BSR kernel
       {48, 128, 16, 16, 32, 0.5, true},
       {33, 96, 32, 32, 48, 0.5, false},    // groups splitting blocks
@@ -86,7 +94,7 @@ std::vector<BSCase> cases() {
       {20, 36, 4, 4, 0, 0.5, false}};
   std::vector<BSCase> v;
   for (int bits : {8, 4})
-    for (int64_t m : {1, 2, 3, 5, 8, 9, 64, 133})
+    for (int64_t m : {1, 2, 3, 5, 8, 9, 16, 64, 128, 133})
       for (const Shape& s : shapes) v.push_back({bits, m, s.n, s.k, s.br, s.bc, s.group, s.keep, s.zero_row});
   return v;
 }
@@ -168,12 +176,19 @@ struct VariantScope {
 };
 // The table's own choice, and where the GEMV applies (the tensor-core layout of 32 x 32-aligned
 // blocks, per channel, M <= 8; BSR shapes never reach it) the mma kernel and the GEMV's other
-// launch shapes on the same operands.
+// launch shapes on the same operands; on the tensor-core layout the wgmma kernel forced (BM = 64
+// and 128; it runs where K % 16 == 0 on Hopper, else the mma kernel does), and at M >=
+// kBSWgmmaDefaultMinM the mma kernel with the wgmma kernel off.
 std::vector<Variant> variants(const BSCase& c) {
   std::vector<Variant> v = {{"default", BSConfig{}, BSGemvConfig{}}};
   const bool steps_layout = c.br % 32 == 0 && c.bc % 32 == 0 && c.group % 32 == 0;
+  if (steps_layout) {
+    v.push_back({"wgmma kernel, BM 64", BSConfig{0, 0, -1, 1, 64}, BSGemvConfig{}});
+    v.push_back({"wgmma kernel, BM 128", BSConfig{0, 0, -1, 1, 128}, BSGemvConfig{}});
+    if (c.m >= kBSWgmmaDefaultMinM) v.push_back({"mma kernel, wgmma off", BSConfig{0, 0, -1, -1}, BSGemvConfig{}});
+  }
   if (steps_layout && c.group == 0 && c.m <= kBSGemvMaxM) {
-    v.push_back({"mma kernel", BSConfig{0, 0, -1}, BSGemvConfig{}});
+    v.push_back({"mma kernel", BSConfig{0, 0, -1, -1}, BSGemvConfig{}});
     v.push_back({"gemv, 16 warps", BSConfig{0, 0, 1}, BSGemvConfig{16}});
     v.push_back({"gemv, 2 warps", BSConfig{0, 0, 1}, BSGemvConfig{2}});
     v.push_back({"gemv, 7 warps", BSConfig{0, 0, 1}, BSGemvConfig{7}});
@@ -235,7 +250,10 @@ TEST_P(CudaBlockSparse, BitIdenticalToRefTable) {
         SCOPED_TRACE(v.name);
         VariantScope knobs(v);
         DevVec<float> dy(std::vector<float>(want.size(), std::nanf("")));  // poisoned: unwritten outputs fail
+        const int64_t launches = bs_wgmma_launches();
         cu.qgemm[act][kind](c.m, dx, dw, a.bias ? dbias.get() + r0 : nullptr, dy.get());
+        if (v.bs.wgmma > 0)  // forced: it ran exactly where it applies
+          EXPECT_EQ(bs_wgmma_launches() > launches, want_steps && c.k % 16 == 0 && bs_wgmma_available());
         const std::vector<float> got = dy.host();
         size_t bad = 0, first = 0;
         for (size_t i = 0; i < got.size(); ++i)
@@ -325,6 +343,30 @@ TEST(CudaBlockSparseLayout, StepsAreTheKeptBlocksInFragmentOrder) {
             }
       }
     EXPECT_EQ(back, bw.dense);
+    // The wgmma kernel's copy (asked for): every step a 32 x 32 int8 tile in the 32-byte swizzle.
+    EXPECT_TRUE(L.wg_data.empty());
+    const BSLayout W = bs_layout(bw.w, true);
+    EXPECT_EQ(W.step_k, L.step_k);
+    EXPECT_EQ(W.step_data, L.step_data);
+    ASSERT_EQ(W.wg_data.size(), static_cast<size_t>(4 * kBSWgStepBytes));
+    std::vector<int32_t> back_wg(bw.dense.size(), 0);
+    for (int64_t s = 0; s < W.slices; ++s)
+      for (int32_t q = W.slice_ptr[static_cast<size_t>(s)]; q < W.slice_ptr[static_cast<size_t>(s) + 1]; ++q)
+        for (int r = 0; r < 32; ++r)
+          for (int cc = 0; cc < 32; ++cc) {
+            const size_t at = static_cast<size_t>(q) * kBSWgStepBytes + static_cast<size_t>(bs_wg_offset(r, cc));
+            const int32_t v = static_cast<int8_t>(W.wg_data[at]);
+            const int64_t row = s * 32 + r, kk = W.step_k[static_cast<size_t>(q)] + cc;
+            if (row >= c.n || kk >= c.k) {
+              EXPECT_EQ(v, 0) << "padding at row " << row << " k " << kk;
+              continue;
+            }
+            back_wg[static_cast<size_t>(row * c.k + kk)] = v;
+          }
+    EXPECT_EQ(back_wg, bw.dense);
+    // The swizzle: row 4's first 16 codes sit in the second half of its 32 bytes.
+    EXPECT_EQ(bs_wg_offset(4, 0), 4 * 32 + 16);
+    EXPECT_EQ(bs_wg_offset(3, 17), 3 * 32 + 17);
     // Row sums (qu8's zero-point term) are the dense rows' sums.
     for (int64_t r = 0; r < c.n; ++r) {
       int32_t s = 0;

@@ -11,6 +11,8 @@
 //    g (empty ones too, as the reference does), so the float sum has the reference's order.
 //    The epilogue is the reference's operations in its order (the library is built with
 //    -fmad=false, and the intrinsics round explicitly).
+//  * At M >= kBSWgmmaDefaultMinM on Hopper (K % 16 == 0): the wgmma kernel of block_sparse_wgmma.h,
+//    on the steps' second, swizzled copy (wg_data, uploaded where the device can run it).
 //  * bs_bsr_kernel (kBsr layout, any block shape and group size): a warp per output; lanes take
 //    consecutive kept codes of the output's block row (the k of the kept codes increase, so each
 //    group is a prefix of what is left); int32 sums by shuffles; the same epilogue.
@@ -25,6 +27,7 @@
 #include "core/int4_pack.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
 #include "runtime/kernels/cuda/block_sparse_gemv.h"
+#include "runtime/kernels/cuda/block_sparse_wgmma.h"
 #include "runtime/kernels/cuda/cuda_qgemm.h"
 #include "runtime/kernels/cuda/device_bytes.h"
 #include "runtime/kernels/cuda/cuda_table_kernels.h"
@@ -43,10 +46,12 @@ struct CudaBSWeights : kernels::PreparedQWeights {
   int br = 0, bc = 0;
   DeviceBytes scales;
   DeviceBytes slice_ptr, step_k, step_data, rowsums;  // kSteps
+  DeviceBytes wg_data;                                // the wgmma kernel's copy (null: no step kept)
+  bool wgmma = false;                                 // kSteps on a GPU that runs the wgmma kernel
   DeviceBytes row_ptr, col, blocks;                   // kBsr
 };
 
-std::atomic<int> g_warps_k{0}, g_warps_m{0}, g_gemv{0};
+std::atomic<int> g_warps_k{0}, g_warps_m{0}, g_gemv{0}, g_wgmma{0}, g_wgmma_bm{0};
 
 constexpr int kMaxBM = 128;  // rows of M per CTA: 16 * MT * wm with MT <= 2, wm <= 4
 
@@ -370,6 +375,32 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
     g.slices = p.slices;
     if (bs_gemv(g)) return;
   }
+  // Larger M on Hopper: the wgmma kernel (block_sparse_wgmma.h), where it applies.
+  const int want_wg = g_wgmma.load();
+  if (p.wgmma && want_wg >= 0 && (want_wg > 0 || m >= kBSWgmmaDefaultMinM)) {
+    BSWgArgs g;
+    g.m = m;
+    g.x = x.codes;
+    g.x_unsigned = kU8;
+    g.zx = zx;
+    g.sx = x.scales;
+    g.sx_stride = x.scale_stride;
+    g.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
+    g.step_k = static_cast<const int32_t*>(p.step_k.p);
+    g.wg_data = p.wg_data.p;
+    g.sw = static_cast<const float*>(p.scales.p);
+    g.rowsums = static_cast<const int32_t*>(p.rowsums.p);
+    g.n = p.n;
+    g.k = p.k;
+    g.slices = p.slices;
+    g.groups = p.groups;
+    g.group_size = p.group_size;
+    g.bias = bias;
+    g.y = y;
+    g.bm = g_wgmma_bm.load();
+    g.pdl = detail::pdl_enabled();
+    if (bs_wgmma_gemm(g)) return;
+  }
   // Rows of M per warp (16 * MT) and warps across M (wm) by M; warps across steps (wk): per
   // channel only (per group the flushes of a slice are one ordered chain). Each warp keeps 4
   // steps in flight (DEPTH).
@@ -411,10 +442,14 @@ void set_bs_config(BSConfig c) {
   g_warps_k.store(c.warps_k);
   g_warps_m.store(c.warps_m);
   g_gemv.store(c.gemv);
+  g_wgmma.store(c.wgmma);
+  g_wgmma_bm.store(c.wgmma_bm);
 }
 
 std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kernels::QWeights& w) {
-  const BSLayout L = bs_layout(w);
+  // The wgmma kernel's copy of the steps only where it can run (1 KB more per kept step).
+  const bool wgmma = bs_wgmma_available();
+  const BSLayout L = bs_layout(w, wgmma);
   auto p = std::make_unique<CudaBSWeights>();
   p->kind = w.kind;
   p->layout = L.kind;
@@ -431,6 +466,8 @@ std::unique_ptr<kernels::PreparedQWeights> prepare_block_sparse__cuda(const kern
     p->step_k = upload(L.step_k);
     p->step_data = upload(L.step_data);
     p->rowsums = upload(L.rowsums);
+    if (!L.wg_data.empty()) p->wg_data = upload(L.wg_data);
+    p->wgmma = wgmma;
   } else {
     p->row_ptr = upload(L.row_ptr);
     p->col = upload(L.col);

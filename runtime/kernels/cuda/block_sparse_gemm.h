@@ -20,7 +20,8 @@
 //    weight-bandwidth-bound decode case: only kept blocks are read, once), for larger M warps
 //    also split the rows of M (tensor-core throughput). With per-channel scales at M <= 8,
 //    where the activation rows fit 32 KB, a dp4a GEMV reads the same steps instead
-//    (block_sparse_gemv.h: fewer dependent trips to memory).
+//    (block_sparse_gemv.h: fewer dependent trips to memory). On Hopper at M >= kBSWgmmaDefaultMinM
+//    (K % 16 == 0) a wgmma kernel reads a second, swizzled copy of the steps (block_sparse_wgmma.h).
 //  * kBsr, everything else (block shapes like 8x8 or 5x3, groups that split 32 k): the
 //    checkpoint's BSR arrays as they are, read by a warp per output that visits only the kept
 //    blocks (exact, not fast).
@@ -49,6 +50,9 @@ struct BSLayout {
   std::vector<int32_t> step_k;     // [steps]: first k of each step (a multiple of 32, < K)
   std::vector<uint8_t> step_data;  // [steps][1024 B int8 | 512 B int4]
   std::vector<int32_t> rowsums;    // [n, groups]: sum of the codes (qu8's zero-point term)
+  // Where asked (bs_layout's wgmma_copy): the steps again for the wgmma kernel, [steps][1024 B],
+  // int8 codes in the swizzled K-major order of block_sparse_wgmma.h.
+  std::vector<uint8_t> wg_data;
   // kBsr (block_row_ptr rebased to 0, as int32; blocks copied as stored)
   std::vector<int32_t> row_ptr, col;
   std::vector<uint8_t> blocks;
@@ -60,7 +64,8 @@ struct BSLayout {
 bool bs_steps_apply(const kernels::QWeights& w, std::string* why = nullptr);
 // The layout of w (kBSInt8 / kBSInt4, host pointers). Throws qf::Error on inconsistent BSR arrays
 // (row_ptr decreasing, a block column out of range or not increasing in its block row).
-BSLayout bs_layout(const kernels::QWeights& w);
+// wgmma_copy: with the kSteps layout, also fill wg_data.
+BSLayout bs_layout(const kernels::QWeights& w, bool wgmma_copy = false);
 
 // Measurement knobs (bench/cuda), 0 = pick by M: warps splitting a slice's steps per CTA
 // (per-channel scales only; per group one warp walks every step, the flushes being ordered;
@@ -68,14 +73,22 @@ BSLayout bs_layout(const kernels::QWeights& w);
 // 32 above).
 // gemv: 1 = the dp4a GEMV (block_sparse_gemv.h) wherever it applies (kSteps, per channel,
 // M <= kBSGemvMaxM), -1 = never, 0 = the default rule (kBSGemvDefaultMaxM below).
+// wgmma: 1 = the wgmma kernel (block_sparse_wgmma.h) wherever it applies (kSteps on a Hopper GPU,
+// K % 16 == 0, any M), -1 = never, 0 = the default rule (M >= kBSWgmmaDefaultMinM); wgmma_bm: its
+// rows of M per CTA (64 or 128; 0 = 64 at M <= 64, else 128).
 struct BSConfig {
   int warps_k = 0;
   int warps_m = 0;
   int gemv = 0;
+  int wgmma = 0;
+  int wgmma_bm = 0;
 };
 // The largest M for which the table picks the GEMV over the mma kernel by default (per channel,
 // kSteps layout): the H100 measurement in docs/RESULTS.md.
 constexpr int64_t kBSGemvDefaultMaxM = 8;
+// The smallest M for which the table picks the wgmma kernel over the mma kernel by default (H100,
+// docs/RESULTS.md: faster at M = 128, slower at 64).
+constexpr int64_t kBSWgmmaDefaultMinM = 128;
 void set_bs_config(BSConfig c);
 
 }  // namespace qf::cuda

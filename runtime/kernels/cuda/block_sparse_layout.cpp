@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/int4_pack.h"
 #include "runtime/kernels/cuda/block_sparse_gemm.h"
+#include "runtime/kernels/cuda/block_sparse_wgmma.h"
 
 namespace qf::cuda {
 
@@ -30,7 +31,7 @@ bool bs_steps_apply(const kernels::QWeights& w, std::string* why) {
   return true;
 }
 
-BSLayout bs_layout(const kernels::QWeights& w) {
+BSLayout bs_layout(const kernels::QWeights& w, bool wgmma_copy) {
   using kernels::QWeightKind;
   if (!kernels::is_block_sparse(w.kind)) throw Error("cuda block-sparse prep: not a block-sparse weight");
   if (w.n <= 0 || w.k <= 0) throw Error("cuda block-sparse prep: empty weight");
@@ -128,6 +129,14 @@ BSLayout bs_layout(const kernels::QWeights& w) {
               L.rowsums[static_cast<size_t>(row * L.groups + grp)] += sum;
             }
           }
+        }
+        if (wgmma_copy) {  // the step as a 32 x 32 int8 tile, swizzled (block_sparse_wgmma.h)
+          const size_t wat = L.wg_data.size();
+          L.wg_data.resize(wat + kBSWgStepBytes, 0);
+          for (int r = 0; r < kSliceRows && row0 + r < w.n; ++r)
+            for (int c = 0; c < kStepK && kq + c < w.k; ++c)
+              L.wg_data[wat + static_cast<size_t>(bs_wg_offset(r, c))] =
+                  static_cast<uint8_t>(static_cast<int8_t>(code(j, roff + r, ks + c)));
         }
         L.step_k.push_back(static_cast<int32_t>(kq));
       }
