@@ -10,7 +10,6 @@
 // (no FMA: -ffp-contract=off and explicit mul/add), so results are bit-identical.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "runtime/kernels/x86/x86_kernels.h"
@@ -41,13 +40,13 @@ inline int64_t load_u64(const uint8_t* p) {
 constexpr int64_t kSliceStreamPrefetch = 16384;
 
 
-// A compute-bound tile (MR >= kTilePrefetchMinRows rows, the weights re-read from L2 for every
-// block of rows) prefetches each weight panel this many k-blocks (64-byte lines) ahead into L1.
-// On Zen 5, whose vpdpbusd retires twice as many products per cycle as Zen 4's, the hardware
-// prefetcher no longer keeps the tile's 4 panel streams ahead of the arithmetic: a 6 x 4 int8
-// tile over L2-resident weights ran at 87-89 % of the vpdpbusd ceiling without it and at
-// 96-98 % with 4-8 lines (docs/RESULTS.md, "int8 GEMM on Zen 5"). The GEMV's tiles (1-2 rows)
-// stream from DRAM and keep the hardware prefetcher alone.
+// An int8 tile of MR >= kTilePrefetchMinRows rows, whose weights every block of rows re-reads
+// from L2, prefetches each panel stream this many k-blocks (64-byte lines) ahead into L1. On
+// Zen 5, whose vpdpbusd retires twice Zen 4's products per cycle, the hardware prefetcher falls
+// behind the tile's 4 streams: bench/int8_tile_probe measured 90 % of the vpdpbusd ceiling
+// without and 95 % with it where the weights stay in L3, and no change (90 %) where they come
+// from DRAM (docs/RESULTS.md, "The int8 GEMM on Zen 5"). The GEMV's 1-2 row tiles stream from
+// DRAM and keep the hardware prefetcher alone.
 constexpr int kTilePrefetchKBlocks = 6;
 constexpr int kTilePrefetchMinRows = 3;
 
@@ -74,11 +73,9 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       __m512i wv[NP];
       #pragma GCC unroll 8
       for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wq[p] + b);
-      if constexpr (MR >= kTilePrefetchMinRows) {
+      if constexpr (MR >= kTilePrefetchMinRows)
         #pragma GCC unroll 8
         for (int p = 0; p < NP; ++p) _mm_prefetch(reinterpret_cast<const char*>(wq[p] + b + kTilePrefetchKBlocks), _MM_HINT_T0);
-        if ((b & 1) == 0 && (b >> 1) < a.l2_lines) _mm_prefetch(a.l2_next + (b >> 1) * 64, _MM_HINT_T1);
-      }
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i xv = _mm512_set1_epi32(xq[r][b]);  // 4 k of row r, every lane
@@ -718,11 +715,6 @@ TileFn pick(int mr, int np) {
   }
 }
 
-// Blocks of rows per tile from which tiles_of prefetches the next tile's weights (fewer: the
-// weights are read about once per tile, a stream the hardware prefetcher follows; and a block's
-// k-loop has room for K / 8 prefetches, the next tile needs K / blocks).
-constexpr int64_t kNextTileMinBlocks = 8;
-
 template <PackedFormat F, bool BS = false>
 void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
   const int64_t panels = a.w->panels;
@@ -735,22 +727,7 @@ void tiles_of(const TileArgs& a, int64_t t0, int64_t t1) {
     // Rows in the inner loop: the tile's weights (NP panels) stay in L1/L2 while all rows pass.
     const int64_t full = a.m / MRX * MRX;
     const TileFn body = pick<F, BS>(MRX, np);
-    // The next tile's weights into L2, a slice during each block of rows (int8 k-loop): weights
-    // that do not stay in L3 between calls (N x K >= 8 MiB on this VM) otherwise arrive from DRAM
-    // in the first block of rows, which then took 2.5x as long as the others
-    // (docs/RESULTS.md, "int8 GEMM on Zen 5").
-    const int64_t blocks = full / MRX;
-    const bool pf_next = F == PackedFormat::kInt8 && !BS && !strided && blocks >= kNextTileMinBlocks && t + 1 < t1;
-    TileArgs b = a;
-    const int64_t next_lines = pf_next ? std::min<int64_t>(tp, panels - (p0 + tp)) * a.w->panel_bytes / 64 : 0;
-    const int64_t lines_per_block = (next_lines + blocks - 1) / std::max<int64_t>(1, blocks);
-    for (int64_t m0 = 0, line = 0; m0 < full; m0 += MRX, line += lines_per_block) {
-      if (pf_next) {
-        b.l2_next = reinterpret_cast<const char*>(a.w->panel_ptr(p0 + tp)) + line * 64;
-        b.l2_lines = std::max<int64_t>(0, std::min(lines_per_block, next_lines - line));
-      }
-      body(b, m0, p0);
-    }
+    for (int64_t m0 = 0; m0 < full; m0 += MRX) body(a, m0, p0);
     if (full < a.m) pick<F, BS>(static_cast<int>(a.m - full), np)(a, full, p0);
   }
 }

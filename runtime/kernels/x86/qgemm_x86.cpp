@@ -706,10 +706,6 @@ void qgemm(const IsaQGemm& isa, int64_t m, const QActs& x, const QWeights& w, co
                               : static_cast<double>(kpad);
   const double work = static_cast<double>(mblk) * static_cast<double>(tile_panels * isa.nr) * tile_k;
   parallel_for(tiles * mblocks, work, [&](int64_t t0, int64_t t1) {
-    if (mblocks == 1) {  // whole tiles: one call, so a tile loop can look ahead to its next tile
-      isa.tiles(a, t0, t1);
-      return;
-    }
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t mb = t % mblocks, tile = t / mblocks, m0 = mb * mblk;
       TileArgs b = a;

@@ -206,10 +206,6 @@ struct TileArgs {
   // The kernel to run when it differs from w->format (>= 0): a kSparse24SlicePerm weight at M above
   // the kernel's range runs kSparse24NibbleSlice's kernel on the same bytes (qgemm_x86.cpp).
   int kernel_format = -1;
-  // AVX-512 int8 tiles of 3 or more rows: the lines [0, l2_lines) from l2_next, prefetched into
-  // L2 one every second k-block while the tile computes (tiles_of sets them: the next tile's weights).
-  const char* l2_next = nullptr;
-  int64_t l2_lines = 0;
 };
 
 // Tile loops: compute output tiles [t0, t1) (a tile = `tile_panels` panels = all m rows).
