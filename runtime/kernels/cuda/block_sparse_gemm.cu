@@ -352,51 +352,39 @@ void bs_qgemm(int64_t m, const kernels::QActs& x, const kernels::QWeights& w, co
     detail::check_launch("bs_bsr_kernel");
     return;
   }
+  BSStepOperands ops;  // what the GEMV and the wgmma kernel read besides their copy of the steps
+  ops.m = m;
+  ops.x = x.codes;
+  ops.x_unsigned = kU8;
+  ops.zx = zx;
+  ops.sx = x.scales;
+  ops.sx_stride = x.scale_stride;
+  ops.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
+  ops.step_k = static_cast<const int32_t*>(p.step_k.p);
+  ops.sw = static_cast<const float*>(p.scales.p);
+  ops.rowsums = static_cast<const int32_t*>(p.rowsums.p);
+  ops.bias = bias;
+  ops.y = y;
+  ops.n = p.n;
+  ops.k = p.k;
+  ops.slices = p.slices;
   // Decode steps with per-channel scales: the dp4a GEMV (block_sparse_gemv.h).
   const int want_gemv = g_gemv.load();
   if (!pg && want_gemv >= 0 && m <= (want_gemv > 0 ? kBSGemvMaxM : kBSGemvDefaultMaxM)) {
     BSGemvArgs g;
-    g.m = m;
-    g.x = x.codes;
-    g.x_unsigned = kU8;
-    g.zx = zx;
-    g.sx = x.scales;
-    g.sx_stride = x.scale_stride;
+    static_cast<BSStepOperands&>(g) = ops;
     g.int4 = INT4;
-    g.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
-    g.step_k = static_cast<const int32_t*>(p.step_k.p);
     g.step_data = p.step_data.p;
-    g.sw = static_cast<const float*>(p.scales.p);
-    g.rowsums = static_cast<const int32_t*>(p.rowsums.p);
-    g.bias = bias;
-    g.y = y;
-    g.n = p.n;
-    g.k = p.k;
-    g.slices = p.slices;
     if (bs_gemv(g)) return;
   }
   // Larger M on Hopper: the wgmma kernel (block_sparse_wgmma.h), where it applies.
   const int want_wg = g_wgmma.load();
   if (p.wgmma && want_wg >= 0 && (want_wg > 0 || m >= kBSWgmmaDefaultMinM)) {
     BSWgArgs g;
-    g.m = m;
-    g.x = x.codes;
-    g.x_unsigned = kU8;
-    g.zx = zx;
-    g.sx = x.scales;
-    g.sx_stride = x.scale_stride;
-    g.slice_ptr = static_cast<const int32_t*>(p.slice_ptr.p);
-    g.step_k = static_cast<const int32_t*>(p.step_k.p);
+    static_cast<BSStepOperands&>(g) = ops;
     g.wg_data = p.wg_data.p;
-    g.sw = static_cast<const float*>(p.scales.p);
-    g.rowsums = static_cast<const int32_t*>(p.rowsums.p);
-    g.n = p.n;
-    g.k = p.k;
-    g.slices = p.slices;
     g.groups = p.groups;
     g.group_size = p.group_size;
-    g.bias = bias;
-    g.y = y;
     g.bm = g_wgmma_bm.load();
     g.pdl = detail::pdl_enabled();
     if (bs_wgmma_gemm(g)) return;

@@ -13,27 +13,17 @@
 
 #include <cstdint>
 
+#include "runtime/kernels/cuda/block_sparse_operands.h"
+
 namespace qf::cuda {
 
 // The largest M the GEMV takes (its accumulators are M x 4 int32 per lane).
 constexpr int64_t kBSGemvMaxM = 8;
 
-struct BSGemvArgs {
-  int64_t m = 0;
-  const void* x = nullptr;  // [m, k] codes: uint8 (x_unsigned, zero point zx) or int8
-  bool x_unsigned = true;
-  int32_t zx = 0;
-  const float* sx = nullptr;
-  int64_t sx_stride = 0;
-  bool int4 = false;                 // step_data holds int4 steps (512 B) or int8 steps (1024 B)
-  const int32_t* slice_ptr = nullptr;  // [slices + 1]
-  const int32_t* step_k = nullptr;     // [steps]
-  const void* step_data = nullptr;     // [steps][512 | 1024 B], block_sparse_gemm.h's fragment order
-  const float* sw = nullptr;           // [n] per-channel scales
-  const int32_t* rowsums = nullptr;    // [n] code sums (qu8's zero-point term)
-  const float* bias = nullptr;         // may be null
-  float* y = nullptr;                  // [m, n]
-  int64_t n = 0, k = 0, slices = 0;
+// The GEMV reads the int8 / int4 steps as they are (step_data) and per-channel scales (sw [n]).
+struct BSGemvArgs : BSStepOperands {
+  bool int4 = false;              // step_data holds int4 steps (512 B) or int8 steps (1024 B)
+  const void* step_data = nullptr;  // [steps][512 | 1024 B], block_sparse_gemm.h's fragment order
 };
 
 // Measurement knob (bench/cuda; 0 = default): warps per CTA (1..16, default 16, at least M).

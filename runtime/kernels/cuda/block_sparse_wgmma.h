@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kernels/cuda/block_sparse_operands.h"
+
 namespace qf::cuda {
 
 constexpr int kBSWgStepBytes = 1024;  // one step of wg_data: 32 rows x 32 int8 codes
@@ -35,21 +37,9 @@ constexpr int kBSWgStepBytes = 1024;  // one step of wg_data: 32 rows x 32 int8 
 // Byte offset of code (r, c), r, c < 32, inside a step of wg_data (the 32-byte swizzle).
 constexpr int bs_wg_offset(int r, int c) { return r * 32 + (c ^ (((r >> 2) & 1) << 4)); }
 
-struct BSWgArgs {
-  int64_t m = 0;
-  const void* x = nullptr;  // [m, k] codes, uint8 (x_unsigned) or int8
-  bool x_unsigned = false;
-  int32_t zx = 0;
-  const float* sx = nullptr;
-  int64_t sx_stride = 0;
-  const int32_t* slice_ptr = nullptr;
-  const int32_t* step_k = nullptr;
+struct BSWgArgs : BSStepOperands {
   const void* wg_data = nullptr;  // [steps][1024] (null when no step is kept)
-  const float* sw = nullptr;      // [n, groups]
-  const int32_t* rowsums = nullptr;
-  int64_t n = 0, k = 0, slices = 0, groups = 1, group_size = 0;  // group_size 0: per channel
-  const float* bias = nullptr;
-  float* y = nullptr;
+  int64_t groups = 1, group_size = 0;  // group_size 0: per channel
   int bm = 0;        // rows of M per CTA: 64 or 128 (0: by M)
   bool pdl = false;  // launch with programmatic dependent launch (launch_util.cuh's contract)
 };
