@@ -44,7 +44,7 @@ __attribute__((target("avx512f,avx512vnni"))) inline __m512i dpbusd(__m512i acc,
 // into L2, one every second k-block, as the runtime's tile does.
 template <bool L1>
 __attribute__((target("avx512f,avx512vnni"), noinline)) void tile(const Operands& o, int64_t m0, int64_t p0,
-                                                                   const char* l2, int64_t l2_lines) {
+                                                                  const char* l2, int64_t l2_lines) {
   __m512i acc[kMR][kNP];
   for (auto& r : acc)
     for (auto& v : r) v = _mm512_setzero_si512();
@@ -131,11 +131,15 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has = i + 1 < argc;
-    if (a == "--m" && has) m = std::stoll(argv[++i]);
-    else if (a == "--k" && has) k = std::stoll(argv[++i]);
-    else if (a == "--n" && has) ns = parse_list(argv[++i]);
-    else if (a == "--rounds" && has) rounds = std::atoi(argv[++i]);
-    else {
+    if (a == "--m" && has) {
+      m = std::stoll(argv[++i]);
+    } else if (a == "--k" && has) {
+      k = std::stoll(argv[++i]);
+    } else if (a == "--n" && has) {
+      ns = parse_list(argv[++i]);
+    } else if (a == "--rounds" && has) {
+      rounds = std::atoi(argv[++i]);
+    } else {
       std::printf("usage: %s [--m 128] [--k 4096] [--n 1024,4096] [--rounds 5]\n%s", argv[0],
                   "  the runtime's 6 x 4 int8 tile k-loop, 1 thread, without / with its L1 and next-tile L2\n"
                   "  prefetches, as GOP/s and % of the vpdpbusd ceiling (medians of interleaved rounds)\n");

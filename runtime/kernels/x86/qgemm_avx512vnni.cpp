@@ -39,7 +39,6 @@ inline int64_t load_u64(const uint8_t* p) {
 // ~20% slower per byte than dense's (docs/RESULTS.md, "2:4 at M = 1").
 constexpr int64_t kSliceStreamPrefetch = 16384;
 
-
 // An int8 tile of MR >= kTilePrefetchMinRows rows, whose weights every block of rows re-reads
 // from L2, prefetches each panel stream this many k-blocks (64-byte lines) ahead into L1. On
 // Zen 5, whose vpdpbusd retires twice Zen 4's products per cycle, the hardware prefetcher falls
@@ -75,7 +74,8 @@ inline void k_loop(const TileArgs& a, const uint8_t* const* xr, const uint8_t* c
       for (int p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512(wq[p] + b);
       if constexpr (MR >= kTilePrefetchMinRows)
         #pragma GCC unroll 8
-        for (int p = 0; p < NP; ++p) _mm_prefetch(reinterpret_cast<const char*>(wq[p] + b + kTilePrefetchKBlocks), _MM_HINT_T0);
+        for (int p = 0; p < NP; ++p)
+          _mm_prefetch(reinterpret_cast<const char*>(wq[p] + b + kTilePrefetchKBlocks), _MM_HINT_T0);
       #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512i xv = _mm512_set1_epi32(xq[r][b]);  // 4 k of row r, every lane
