@@ -51,34 +51,17 @@ struct BswShape {
 };
 
 #ifdef QF_WGMMA
-// wgmma descriptor of a K-major tile with the 32-byte swizzle: rows of 32 bytes, 8-row groups
-// 256 bytes apart (stride byte offset), leading byte offset unused (the k32 of one wgmma is the
-// whole swizzle row), layout type 3 (32B) in bits 62-63.
-__device__ __forceinline__ uint64_t bsw_desc(const void* p) {
-  const uint64_t a = wgmma::smem_u32(p);
-  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(256 >> 4) << 32) | (uint64_t(3) << 62);
-}
+// wgmma descriptor of a step's K-major tile: rows of 32 bytes with the 32-byte swizzle (the k32
+// of one wgmma is the whole swizzle row).
+__device__ __forceinline__ uint64_t bsw_desc(const void* p) { return wgmma::smem_desc<32>(p); }
 
 // d += a * b, m64n32k32, a = activations (u8 or s8), b = weights (s8), int32 accumulators.
 template <bool kXU8>
 __device__ __forceinline__ void bsw_mma(int32_t (&d)[16], uint64_t da, uint64_t db) {
-  if constexpr (kXU8) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n32k32.s32.u8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-        "%13, %14, %15}, %16, %17, p;\n}\n"
-        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
-          "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15])
-        : "l"(da), "l"(db));
-  } else {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n32k32.s32.s8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-        "%13, %14, %15}, %16, %17, p;\n}\n"
-        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
-          "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15])
-        : "l"(da), "l"(db));
-  }
+  if constexpr (kXU8)
+    wgmma::wgmma_m64n32k32_u8s8(d, da, db, 1);
+  else
+    wgmma::wgmma_m64n32k32_s8(d, da, db, 1);
 }
 
 // `bytes` contiguous bytes from global memory into shared memory by the copy engine, completing

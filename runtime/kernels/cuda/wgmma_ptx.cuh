@@ -118,15 +118,15 @@ __device__ __forceinline__ void named_bar_arrive(int id, int threads) {
 }
 
 // wgmma shared-memory descriptor of a K-major tile written with the kRowBytes-byte swizzle (128:
-// rows of 128 bytes, 8-row core groups 1024 bytes apart; 64: rows of 64 bytes, groups 512 apart
-// -- the stride byte offset), leading byte offset unused for these layouts (1 by convention),
-// swizzle mode in bits 62-63 (1 = 128B, 2 = 64B).
+// rows of 128 bytes, 8-row core groups 1024 bytes apart; 64: rows of 64 bytes, groups 512 apart;
+// 32: rows of 32 bytes, groups 256 apart -- the stride byte offset), leading byte offset unused
+// for these layouts (1 by convention), swizzle mode in bits 62-63 (1 = 128B, 2 = 64B, 3 = 32B).
 template <int kRowBytes = 128>
 __device__ __forceinline__ uint64_t smem_desc(const void* p) {
-  static_assert(kRowBytes == 128 || kRowBytes == 64, "128- or 64-byte swizzle rows");
+  static_assert(kRowBytes == 128 || kRowBytes == 64 || kRowBytes == 32, "128-, 64- or 32-byte swizzle rows");
   const uint64_t a = smem_u32(p);
   return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(8 * kRowBytes >> 4) << 32) |
-         (uint64_t(kRowBytes == 128 ? 1 : 2) << 62);
+         (uint64_t(kRowBytes == 128 ? 1 : kRowBytes == 64 ? 2 : 3) << 62);
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
@@ -156,10 +156,13 @@ __device__ __forceinline__ void fence_regs(int32_t (&r)[N]) {
       c(d[(b) + 7])
 #define QF_WGMMA_ACC32(c, b) \
   QF_WGMMA_ACC8(c, b), QF_WGMMA_ACC8(c, (b) + 8), QF_WGMMA_ACC8(c, (b) + 16), QF_WGMMA_ACC8(c, (b) + 24)
+#define QF_WGMMA_ACC_16(c) QF_WGMMA_ACC8(c, 0), QF_WGMMA_ACC8(c, 8)
 #define QF_WGMMA_ACC_32(c) QF_WGMMA_ACC32(c, 0)
 #define QF_WGMMA_ACC_64(c) QF_WGMMA_ACC32(c, 0), QF_WGMMA_ACC32(c, 32)
 #define QF_WGMMA_ACC_96(c) QF_WGMMA_ACC32(c, 0), QF_WGMMA_ACC32(c, 32), QF_WGMMA_ACC32(c, 64)
 #define QF_WGMMA_ACC_128(c) QF_WGMMA_ACC32(c, 0), QF_WGMMA_ACC32(c, 32), QF_WGMMA_ACC32(c, 64), QF_WGMMA_ACC32(c, 96)
+#define QF_WGMMA_REGS_16 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17"
+#define QF_WGMMA_PRED_16 "%18"
 #define QF_WGMMA_REGS_32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33"
 #define QF_WGMMA_PRED_32 "%34"
 #define QF_WGMMA_REGS_64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65"
@@ -183,10 +186,12 @@ QF_WGMMA_K32(wgmma_m64n64k32_e4m3, float, 32, "m64n64k32.f32.e4m3.e4m3", "+f", "
 QF_WGMMA_K32(wgmma_m64n128k32_e4m3, float, 64, "m64n128k32.f32.e4m3.e4m3", "+f", ", 1, 1")
 QF_WGMMA_K32(wgmma_m64n192k32_e4m3, float, 96, "m64n192k32.f32.e4m3.e4m3", "+f", ", 1, 1")
 QF_WGMMA_K32(wgmma_m64n256k32_e4m3, float, 128, "m64n256k32.f32.e4m3.e4m3", "+f", ", 1, 1")
+QF_WGMMA_K32(wgmma_m64n32k32_s8, int32_t, 16, "m64n32k32.s32.s8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n64k32_s8, int32_t, 32, "m64n64k32.s32.s8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n128k32_s8, int32_t, 64, "m64n128k32.s32.s8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n192k32_s8, int32_t, 96, "m64n192k32.s32.s8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n256k32_s8, int32_t, 128, "m64n256k32.s32.s8.s8", "+r", "")
+QF_WGMMA_K32(wgmma_m64n32k32_u8s8, int32_t, 16, "m64n32k32.s32.u8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n64k32_u8s8, int32_t, 32, "m64n64k32.s32.u8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n128k32_u8s8, int32_t, 64, "m64n128k32.s32.u8.s8", "+r", "")
 QF_WGMMA_K32(wgmma_m64n192k32_u8s8, int32_t, 96, "m64n192k32.s32.u8.s8", "+r", "")
@@ -194,6 +199,7 @@ QF_WGMMA_K32(wgmma_m64n256k32_u8s8, int32_t, 128, "m64n256k32.s32.u8.s8", "+r", 
 #undef QF_WGMMA_K32
 #undef QF_WGMMA_ACC8
 #undef QF_WGMMA_ACC32
+#undef QF_WGMMA_ACC_16
 #undef QF_WGMMA_ACC_32
 #undef QF_WGMMA_ACC_64
 #undef QF_WGMMA_ACC_96
