@@ -1,14 +1,14 @@
 // Block-sparse GEMMs of the `cuda` table (qgemm[qu8 | qs8][kBSInt8 | kBSInt4],
 // runtime/kernels/cuda/block_sparse_gemm.h) against the ref table, tolerance 0 (memcmp), on
 // awkward shapes: partial blocks at the N and K edges, an all-zero block row, 0% and 100% kept,
-// M = 1, 2, 3, 5, 8, 9, 16, 64, 128, 133 (every launch configuration of the tensor-core kernel: one warp
-// row of M split across steps, two rows, 2 and 4 warps across M, two CTAs along M; on Hopper, where
-// K % 16 == 0, the wgmma kernel of block_sparse_wgmma.h forced at every M with 64 and 128 rows per
-// CTA -- partial and several row blocks, rings that wrap -- and the mma kernel beside its default; at M <= 8 with
-// per-channel scales the dp4a GEMV of block_sparse_gemv.h too, with 16 warps and fewer, and the
-// mma kernel on the same operands; where its staged activations do not fit, the fallback to the
-// mma kernel), odd N, K not a
-// multiple of 8 or 16 (byte-wise activation loads), per-channel and per-group scales (groups that hold
+// M = 1, 2, 3, 5, 8, 9, 16, 64, 128, 133. That covers every launch configuration of the
+// tensor-core kernel (one warp row of M split across steps, two rows, 2 and 4 warps across M, two
+// CTAs along M); on Hopper, where K % 16 == 0, the wgmma kernel of block_sparse_wgmma.h forced at
+// every M with 64 and 128 rows per CTA (partial and several row blocks, rings that wrap) and the
+// mma kernel beside its default; at M <= 8 with per-channel scales the dp4a GEMV of
+// block_sparse_gemv.h too, with 16 warps and fewer, and the mma kernel on the same operands; where
+// its staged activations do not fit, the fallback to the mma kernel. Also: odd N, K not a multiple
+// of 8 or 16 (byte-wise activation loads), per-channel and per-group scales (groups that hold
 // whole steps, and groups that split blocks), 32x32 and 64x32 / 32x64 blocks (the tensor-core
 // layout) and 16x16, 8x8, 32x16, 5x3, 4x4 (the BSR kernel); and the same on a row slice (a conv
 // group). The outputs are poisoned with NaN first, so an unwritten element fails. The layout
@@ -252,8 +252,9 @@ TEST_P(CudaBlockSparse, BitIdenticalToRefTable) {
         DevVec<float> dy(std::vector<float>(want.size(), std::nanf("")));  // poisoned: unwritten outputs fail
         const int64_t launches = bs_wgmma_launches();
         cu.qgemm[act][kind](c.m, dx, dw, a.bias ? dbias.get() + r0 : nullptr, dy.get());
-        if (v.bs.wgmma > 0)  // forced: it ran exactly where it applies
+        if (v.bs.wgmma > 0) {  // forced: it ran exactly where it applies
           EXPECT_EQ(bs_wgmma_launches() > launches, want_steps && c.k % 16 == 0 && bs_wgmma_available());
+        }
         const std::vector<float> got = dy.host();
         size_t bad = 0, first = 0;
         for (size_t i = 0; i < got.size(); ++i)
