@@ -234,10 +234,27 @@ ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
   return s;
 }
 
+// `steps`: train.steps, 0 when the run is given in epochs (then the trainer checks start_step).
+EmaSpec parse_ema(const RecipeNode& e, int line, int64_t steps) {
+  EmaSpec s;
+  s.enabled = true;
+  s.line = line;
+  expect_keys(e, {"decay", "start_step"});
+  s.decay = e.require<double>("decay");
+  // decay 1 would keep the starting weights forever.
+  check_range(e, "decay", s.decay, 0.0, false, 1.0, true);
+  s.start_step = e.get<int64_t>("start_step", 0);
+  check_non_negative(e, "start_step", s.start_step);
+  if (steps > 0 && s.start_step >= steps)
+    e.fail("start_step", "must be < train.steps (" + std::to_string(steps) + "), got " + std::to_string(s.start_step) +
+                             ": the average would never start");
+  return s;
+}
+
 TrainSpec parse_train(const RecipeNode& t, const DataSpec& data) {
   TrainSpec s;
-  expect_keys(t, {"epochs", "steps", "steps_per_epoch", "optimizer", "schedule", "grad_clip",
-                  "label_smoothing"});
+  expect_keys(t,
+              {"epochs", "steps", "steps_per_epoch", "optimizer", "schedule", "grad_clip", "label_smoothing", "ema"});
   s.epochs = t.get<int64_t>("epochs", 0);
   s.steps = t.get<int64_t>("steps", 0);
   check_non_negative(t, "epochs", s.epochs);
@@ -262,6 +279,7 @@ TrainSpec parse_train(const RecipeNode& t, const DataSpec& data) {
   if (s.grad_clip < 0) t.fail("grad_clip", "must be >= 0 (0 = off)");
   s.label_smoothing = t.get<double>("label_smoothing", 0.0);
   check_range(t, "label_smoothing", s.label_smoothing, 0.0, false, 1.0, true);
+  if (t.has("ema")) s.ema = parse_ema(t.child("ema"), t.line_of("ema"), s.steps);
   return s;
 }
 

@@ -90,6 +90,15 @@ struct ScheduleSpec {
   double gamma = 0.1;           // step
 };
 
+// `train.ema`: an exponential moving average of the trained weights, which replaces them when
+// training ends (train/weight_ema.h).
+struct EmaSpec {
+  bool enabled = false;    // the key is present
+  double decay = 0.0;      // [0, 1)
+  int64_t start_step = 0;  // steps before it copy the weights (the average starts there)
+  int line = 1;            // line of the `ema:` key
+};
+
 struct TrainSpec {
   int64_t epochs = 0;           // exactly one of epochs / steps is > 0
   int64_t steps = 0;            // total optimizer steps
@@ -98,6 +107,7 @@ struct TrainSpec {
   ScheduleSpec schedule;
   double grad_clip = 0.0;        // max global grad norm; 0 = off
   double label_smoothing = 0.0;  // [0, 1)
+  EmaSpec ema;
 };
 
 struct ModifierSpec {

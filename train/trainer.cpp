@@ -4,17 +4,18 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "train/distributed.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
+#include "train/weight_ema.h"
 
 namespace qf::train {
 namespace fs = std::filesystem;
@@ -160,6 +161,14 @@ void Trainer::prepare() {
   model_->to(options_.device);
   optimizer_ = make_optimizer(t.optimizer, lr_factor_param_groups(modifiers_, model_->parameters(), lr_factors_));
   state_->optimizer = optimizer_.get();
+  if (t.ema.enabled) {
+    if (t.ema.start_step >= state_->total_steps)
+      throw std::invalid_argument(recipe_.file + ":" + std::to_string(t.ema.line) + ": train.ema.start_step (" +
+                                  std::to_string(t.ema.start_step) + ") must be < the run's " +
+                                  std::to_string(state_->total_steps) + " steps: the average would never start");
+    // Every rank averages its own (identical) parameters: no communication.
+    ema_ = std::make_unique<WeightEma>(t.ema.decay, t.ema.start_step, model_->parameters());
+  }
   if (world_ > 1) {
     if (recipe_.data.batch_size < world_)
       throw std::invalid_argument("data.batch_size " + std::to_string(recipe_.data.batch_size) +
@@ -192,6 +201,11 @@ void Trainer::save_checkpoint(int64_t epochs_done, int64_t step) {
   optimizer_->save(optim_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
+  if (ema_) {
+    torch::serialize::OutputArchive ema_archive;
+    ema_->save(ema_archive);
+    archive.write("ema", ema_archive);
+  }
   archive.write("epochs_done", torch::tensor(epochs_done));
   archive.write("step", torch::tensor(step));
   write_atomically(fs::path(options_.run_dir) / "checkpoint.pt",
@@ -207,6 +221,14 @@ bool Trainer::load_checkpoint(int64_t& epochs_done, int64_t& step) {
   archive.read("optimizer", optim_archive);
   model_->load(model_archive);
   optimizer_->load(optim_archive);
+  if (ema_) {
+    torch::serialize::InputArchive ema_archive;
+    if (!archive.try_read("ema", ema_archive))
+      throw std::runtime_error(path.string() +
+                               ": holds no EMA weights, but the recipe has train.ema: resuming would "
+                               "restart the average (start the run again without --resume)");
+    ema_->load(ema_archive);
+  }
   torch::Tensor e, s;
   archive.read("epochs_done", e);
   archive.read("step", s);
@@ -324,6 +346,7 @@ RunResult Trainer::run() {
         torch::nn::utils::clip_grad_norm_(model_->parameters(), recipe_.train.grad_clip);
       optimizer_->step();
       emit([&](Modifier& m) { m.after_step(st); });
+      if (ema_) ema_->update(step);  // the weights as the modifiers left them (masks, dampening)
 
       const int64_t n = st.batch.input.size(0);
       loss_sum += loss_value * static_cast<double>(n);
@@ -358,6 +381,8 @@ RunResult Trainer::run() {
     all_reduce_sum(loss_and_count);  // the epoch's train loss over every rank's shards
     result.samples += global_samples;
     if (world_ > 1) check_identical_across_ranks(model_state(*model_), "model parameters or buffers at the end of epoch " + std::to_string(epoch + 1));
+    if (world_ > 1 && ema_)
+      check_identical_across_ranks(ema_->shadows(), "EMA weights at the end of epoch " + std::to_string(epoch + 1));
     const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
 
     Json rec = Json::object();
@@ -391,12 +416,25 @@ RunResult Trainer::run() {
   const bool finished = epochs_done + result.epochs_run >= st.epochs;
   if (result.epochs_run == 0) result.metrics = task_->evaluate(*model_, options_.device);
   if (options_.calibrate_only) save_checkpoint(epochs_done, step);
+  const bool use_ema = finished && ema_ && !options_.calibrate_only;
+  // The EMA weights replace the trained ones before the modifiers' train_end, which puts their
+  // final state on them (masks, quantization on); the final evaluation and the checkpoint are then
+  // the EMA model's. Resuming a finished run copies the same average again.
+  if (use_ema) ema_->copy_to_model();
   if (finished) {
     emit([&](Modifier& m) { m.train_end(st); });
+    if (use_ema) {
+      result.metrics = task_->evaluate(*model_, options_.device);
+      save_checkpoint(epochs_done + result.epochs_run, step);
+    }
     Json rec = Json::object();
     rec["event"] = "final";
     rec["epochs"] = st.epochs;
     rec["step"] = step;
+    if (use_ema) {
+      rec["weights"] = "ema";  // the epoch records evaluate the raw weights
+      rec["ema_decay"] = ema_->decay();
+    }
     for (auto& [k, v] : result.metrics.values) rec[k] = v;
     if (writer()) log.append(rec);
   }

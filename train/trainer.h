@@ -3,10 +3,13 @@
 //
 // A run directory holds:
 //   recipe.yaml     the recipe text the run was started with
-//   checkpoint.pt   model + optimizer + progress, rewritten (atomically) at every epoch end
+//   checkpoint.pt   model + optimizer + progress (+ the EMA weights with train.ema), rewritten
+//                   (atomically) at every epoch end; with train.ema, once more at the end, its
+//                   model then holding the EMA weights
 //   metrics.jsonl   one JSON object per line: a "start" record (evaluation after the modifiers
 //                   prepared the model, before any training: for QAT, the PTQ result), an
-//                   "epoch" record per epoch, a "final" one at the end
+//                   "epoch" record per epoch, a "final" one at the end (with train.ema: the
+//                   metrics of the EMA weights, "weights": "ema"; epoch records: raw weights)
 #pragma once
 
 #include <torch/torch.h>
@@ -44,6 +47,7 @@ struct RunResult {
 };
 
 class GradientSync;
+class WeightEma;
 
 class Trainer {
  public:
@@ -73,6 +77,7 @@ class Trainer {
   std::vector<std::shared_ptr<Modifier>> modifiers_;
   std::unique_ptr<TrainState> state_;
   std::unique_ptr<GradientSync> grad_sync_;  // set when the process belongs to a group
+  std::unique_ptr<WeightEma> ema_;           // set when the recipe has train.ema
   int rank_ = 0, world_ = 1;
   bool writer() const { return rank_ == 0; }  // the one rank that writes the run directory
 };

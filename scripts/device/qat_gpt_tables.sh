@@ -7,15 +7,19 @@
 # priority so that a DEADLINE cuts whole variants, and packs the summary.json files, recipes and
 # logs into $OUT/q.tgz. Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
 # ONLY=REGEX runs just the variants whose whole names match; DEADLINE: the second, counted from the
-# start, by which the variants stop so that the results still pack; SEEDS: the seeds (default 0 1 2).
-ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}" SEEDS="${SEEDS:-0 1 2}"
-export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=/tmp/bq3/cli/qforge
+# start, by which the variants stop so that the results still pack; SEEDS: the seeds (default 0 1 2);
+# RESERVE: seconds before DEADLINE kept for the second stage (default 0); BQ: the build folder
+# (default /tmp/bq3, reused when it holds a qforge: a branch whose recipes need its own qforge names
+# a fresh one, since a warm machine may hold another checkout's build there).
+ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}" SEEDS="${SEEDS:-0 1 2}" BQ="${BQ:-/tmp/bq3}"
+RESERVE="${RESERVE:-0}"
+export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=$BQ/cli/qforge
 mkdir -p $W/r
 date +%T
 if [ ! -x $Q ]; then
   P=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B /tmp/bq3 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
-    cmake --build /tmp/bq3 -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
+  cmake -S . -B $BQ -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=$P -DQFORGE_BUILD_TESTS=OFF -DQFORGE_CUDA=OFF >/tmp/c.txt 2>&1 &&
+    cmake --build $BQ -j16 --target qforge >/tmp/bl.txt 2>&1 || { tail -20 /tmp/c.txt /tmp/bl.txt; exit 1; }
 fi
 date +%T
 # r NAME SEED RECIPE CALIBRATE_ONLY [PARENT]: the recipe with seed s and its init_from (and
@@ -83,13 +87,22 @@ brown_gpt_fp32_continued_steps2400 $B/brown_gpt_fp32_continued_steps2400.yaml 0
 brown_gpt_w4_ste_steps2400 $B/brown_gpt_w4_ste_steps2400.yaml 0
 brown_gpt_fp32_continued_lr1e3_steps1200 $B/brown_gpt_fp32_continued_lr1e3_steps1200.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200.yaml 0
+brown_gpt_fp32_continued_ema99 $B/brown_gpt_fp32_continued_ema99.yaml 0
+brown_gpt_w4_ste_ema99 $B/brown_gpt_w4_ste_ema99.yaml 0
+brown_gpt_fp32_continued_ema995 $B/brown_gpt_fp32_continued_ema995.yaml 0
+brown_gpt_w4_ste_ema995 $B/brown_gpt_w4_ste_ema995.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_ema99 $B/brown_gpt_fp32_continued_lr1e3_steps1200_ema99.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_ema99 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_ema99.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_ema995 $B/brown_gpt_fp32_continued_lr1e3_steps1200_ema995.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_ema995 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_ema995.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
 # lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates), and those trained
-# 1,200 or 2,400 steps (_stepsN, the peers of the longer QAT runs). Rows *_then_*: PTQ of a QAT run's
-# latent weights (GPTQ rounding in place of QAT's round-to-nearest), named after that run so
-# that the table pairs them with its float twin.
+# 1,200 or 2,400 steps (_stepsN, the peers of the longer QAT runs), and those whose final weights are
+# an EMA of their weights (_emaD, the peers of the QAT runs with the same train.ema). Rows *_then_*:
+# PTQ of a QAT run's latent weights (GPTQ rounding in place of QAT's round-to-nearest), named after
+# that run so that the table pairs them with its float twin.
 C=brown_gpt_fp32_continued
 while read n rec c parent; do
   for s in $SEEDS; do echo $n $s $rec $c $parent; done
@@ -107,13 +120,17 @@ gpt_w4_ptq_rtn_full_of_continued_lr2e3 $B/brown_gpt_w4_ste_full.yaml 1 ${C}_lr2e
 gpt_w4_ptq_rtn_of_continued_steps1200 $B/brown_gpt_w4_ste.yaml 1 ${C}_steps1200
 gpt_w4_ptq_rtn_of_continued_steps2400 $B/brown_gpt_w4_ste.yaml 1 ${C}_steps2400
 gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200
+gpt_w4_ptq_rtn_of_continued_ema99 $B/brown_gpt_w4_ste.yaml 1 ${C}_ema99
+gpt_w4_ptq_rtn_of_continued_ema995 $B/brown_gpt_w4_ste.yaml 1 ${C}_ema995
+gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_ema99 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_ema99
+gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_ema995 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_ema995
 brown_gpt_w4_ste_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_then_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr1e3_late2_steps1200
 brown_gpt_w4_ste_lr2e3_late1_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr2e3_late1
 LIST
 grep -E "^($ONLY) " $J > $J.only
-timeout $((DEADLINE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
+timeout $((DEADLINE - RESERVE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
 grep -E "^($ONLY) " $J.2 > $J.2.only
 timeout $((DEADLINE - SECONDS)) xargs -r -P$JOBS -L1 bash -c 'r "$@"' _ < $J.2.only
 cd $W && tar czf $OUT/q.tgz */seed-*/summary.json r

@@ -56,12 +56,14 @@ Outcome qforge(const std::string& args, const std::string& env = "", int timeout
 
 // QAT (4-bit LSQ weights per channel, 8-bit static inputs with a moving-average observer) and
 // gradual 2:4 pruning of a CNN with BatchNorm (synchronised across workers), SGD.
-std::string recipe_text(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax") {
+// `ema`: a train.ema section (e.g. "{decay: 0.5}"), or "" for none.
+std::string recipe_text(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax",
+                        const std::string& ema = "") {
   return "name: dp_test\nseed: 5\n"
          "model: {family: cnn, channels: [4, 8], hidden: 16}\n"
          "data: {dataset: fashion_mnist, train_subset: 256, test_subset: 100, batch_size: 32}\n"
          "train: {" + (steps > 0 ? "steps: " + std::to_string(steps) : "epochs: " + std::to_string(epochs)) +
-         ", optimizer: {type: sgd, lr: 0.05, momentum: 0.9}}\n"
+         ", optimizer: {type: sgd, lr: 0.05, momentum: 0.9}" + (ema.empty() ? "" : ", ema: " + ema) + "}\n"
          "modifiers:\n"
          "  - quantization:\n"
          "      calibration_batches: 3\n"
@@ -125,9 +127,11 @@ double max_parameter_difference(const std::string& a_dir, const std::string& b_d
 class DataParallel : public ::testing::Test {
  protected:
   test::TempDir tmp{"qforge-dp"};
-  std::string recipe(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax") {
-    const std::string path = tmp.file("dp_" + std::to_string(epochs) + "_" + std::to_string(steps) + "_" + observer + ".yaml");
-    std::ofstream(path) << recipe_text(epochs, steps, observer);
+  std::string recipe(int64_t epochs, int64_t steps = 0, const std::string& observer = "moving_average_minmax",
+                     const std::string& ema = "") {
+    const std::string path = tmp.file("dp_" + std::to_string(epochs) + "_" + std::to_string(steps) + "_" + observer +
+                                      (ema.empty() ? "" : "_ema") + ".yaml");
+    std::ofstream(path) << recipe_text(epochs, steps, observer, ema);
     return path;
   }
 };
@@ -144,6 +148,20 @@ TEST_F(DataParallel, TwoWorkersReachTheWeightsMasksAndScalesOfOne) {
   // Rank 0 alone wrote the run directory: one start, one epoch, one final record.
   EXPECT_EQ(train::MetricsLog::read(tmp.file("two") + "/metrics.jsonl").size(), 3u);
   EXPECT_FALSE(fs::exists(tmp.file("two") + "/checkpoint.pt.tmp"));
+}
+
+// train.ema: every rank averages its own identical parameters (the trainer compares the averages
+// across ranks bit for bit at each epoch end); the run's checkpoint holds the average of one process.
+TEST_F(DataParallel, TwoWorkersReachTheWeightAverageOfOne) {
+  const std::string r = recipe(0, /*steps=*/6, "moving_average_minmax", "{decay: 0.5, start_step: 2}");
+  const Outcome one = qforge("run " + r + " -o " + tmp.file("one") + " --threads 1");
+  ASSERT_EQ(one.status, 0) << one.output;
+  const Outcome two = qforge("run " + r + " -o " + tmp.file("two") + " --nproc 2");
+  ASSERT_EQ(two.status, 0) << two.output;
+  expect_same_state(tmp.file("one"), tmp.file("two"), 1e-4, 1e-4);
+  const auto log = train::MetricsLog::read(tmp.file("two") + "/metrics.jsonl");
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log.back().at("weights").as_string(), "ema");
 }
 
 TEST_F(DataParallel, EveryRankHoldsTheObserverStatisticsOfOneProcessAfterCalibration) {

@@ -200,5 +200,139 @@ TEST(Trainer, FailingPreparationLeavesNoRunDirectory) {
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
+// ---- train.ema: an exponential moving average of the weights replaces them at the end ----------
+
+// 128 examples in batches of 32: 4 steps per epoch, 12 steps in 3 epochs.
+Recipe ema_recipe(const std::string& ema_yaml) {
+  return load_recipe_from_string(
+      "name: ema\nseed: 5\nmodel: {family: mlp, hidden: [8]}\n"
+      "data: {dataset: fashion_mnist, train_subset: 128, test_subset: 100, batch_size: 32}\n"
+      "train: {epochs: 3, optimizer: {type: adamw, lr: 0.01, weight_decay: 0.0}" +
+          (ema_yaml.empty() ? std::string() : ", ema: " + ema_yaml) + "}\n",
+      "ema.yaml");
+}
+
+torch::Tensor flat_parameters(torch::nn::Module& m) {
+  std::vector<torch::Tensor> parts;
+  for (auto& p : m.parameters()) parts.push_back(p.detach().flatten().clone());
+  return torch::cat(parts);
+}
+
+// The model weights a run directory's checkpoint.pt holds.
+torch::Tensor checkpoint_parameters(const Recipe& r, const std::string& dir) {
+  auto model = make_model(r.model, make_task(r)->input_shape());
+  load_model_weights(*model, dir + "/checkpoint.pt");
+  return flat_parameters(*model);
+}
+
+// The parameters before training and after every optimizer step.
+struct ParameterRecorder : Modifier {
+  std::vector<torch::Tensor> after_steps;
+  torch::Tensor initial;
+  std::string name() const override { return "parameters"; }
+  void train_start(TrainState& st) override { initial = flat_parameters(st.model); }
+  void after_step(TrainState& st) override { after_steps.push_back(flat_parameters(st.model)); }
+};
+
+TEST(TrainerEma, DecayZeroGivesTheRawWeights) {
+  const std::string raw_dir = test::temp_dir("ema_off"), ema_dir = test::temp_dir("ema_zero");
+  Trainer raw(ema_recipe(""), options(raw_dir));
+  raw.run();
+  Trainer ema(ema_recipe("{decay: 0}"), options(ema_dir));
+  ema.run();
+  EXPECT_TRUE(torch::equal(flat_weights(raw.model()), flat_weights(ema.model())));
+  EXPECT_TRUE(torch::equal(checkpoint_parameters(ema.recipe(), raw_dir), checkpoint_parameters(ema.recipe(), ema_dir)));
+  const auto log = MetricsLog::read(ema_dir + "/metrics.jsonl");
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().at("event").as_string(), "final");
+  EXPECT_EQ(log.back().at("weights").as_string(), "ema");
+  EXPECT_FALSE(MetricsLog::read(raw_dir + "/metrics.jsonl").back().contains("weights"));
+}
+
+TEST(TrainerEma, CheckpointHoldsTheAverageComputedIndependently) {
+  const double decay = 0.7;
+  const int64_t start = 3;
+  const Recipe r = ema_recipe("{decay: 0.7, start_step: 3}");
+  const std::string dir = test::temp_dir("ema_avg");
+  Trainer t(r, options(dir));
+  auto rec = std::make_shared<ParameterRecorder>();
+  t.add_modifier(rec);
+  const RunResult res = t.run();
+  ASSERT_EQ(rec->after_steps.size(), 12u);
+
+  // shadow = weights before training; after step k: the weights while k < start, else the average.
+  torch::Tensor expected = rec->initial.to(torch::kDouble);
+  for (size_t k = 0; k < rec->after_steps.size(); ++k) {
+    const torch::Tensor p = rec->after_steps[k].to(torch::kDouble);
+    expected = static_cast<int64_t>(k) < start ? p : decay * expected + (1 - decay) * p;
+  }
+  const torch::Tensor stored = checkpoint_parameters(r, dir);
+  EXPECT_TRUE(torch::allclose(stored.to(torch::kDouble), expected, /*rtol=*/1e-5, /*atol=*/1e-6))
+      << "max |diff| " << (stored.to(torch::kDouble) - expected).abs().max().item<double>();
+  // The model in memory is the checkpoint's, and it is not the last step's weights.
+  EXPECT_TRUE(torch::equal(flat_parameters(t.model()), stored));
+  const torch::Tensor raw = rec->after_steps.back();
+  EXPECT_GT((stored - raw).abs().max().item<double>(), 1e-4);
+  // The final record evaluates the EMA weights, the last epoch record the raw ones.
+  const auto log = MetricsLog::read(dir + "/metrics.jsonl");
+  ASSERT_EQ(log.size(), 5u);  // start (a modifier is present), 3 epochs, final
+  EXPECT_DOUBLE_EQ(log.back().at("accuracy").as_double(), res.metrics.values.at("accuracy"));
+  EXPECT_DOUBLE_EQ(log.back().at("ema_decay").as_double(), decay);
+  EXPECT_EQ(log[3].at("event").as_string(), "epoch");
+  EXPECT_NE(log[3].at("test_loss").as_double(), log[4].at("test_loss").as_double());
+}
+
+TEST(TrainerEma, ResumeReproducesTheUninterruptedAverage) {
+  const Recipe r = ema_recipe("{decay: 0.8, start_step: 2}");
+  const std::string straight = test::temp_dir("ema_straight"), interrupted = test::temp_dir("ema_interrupted");
+  Trainer a(r, options(straight));
+  const RunResult ra = a.run();
+
+  RunOptions first = options(interrupted);
+  first.stop_after_epochs = 1;
+  Trainer b1(r, first);
+  EXPECT_EQ(b1.run().epochs_run, 1);
+  RunOptions second = options(interrupted);
+  second.resume = true;
+  Trainer b2(r, second);
+  const RunResult rb = b2.run();
+  EXPECT_EQ(rb.epochs_run, 2);
+
+  EXPECT_TRUE(torch::equal(checkpoint_parameters(r, straight), checkpoint_parameters(r, interrupted)));
+  EXPECT_TRUE(torch::equal(flat_weights(a.model()), flat_weights(b2.model())));
+  EXPECT_EQ(ra.metrics.values, rb.metrics.values);
+  // Resuming the finished run changes nothing: the same average is copied in again.
+  Trainer b3(r, second);
+  EXPECT_EQ(b3.run().epochs_run, 0);
+  EXPECT_TRUE(torch::equal(checkpoint_parameters(r, straight), checkpoint_parameters(r, interrupted)));
+}
+
+TEST(TrainerEma, ResumeWithoutStoredAverageAndLateStartAreErrors) {
+  const std::string dir = test::temp_dir("ema_missing");
+  RunOptions first = options(dir);
+  first.stop_after_epochs = 1;
+  Trainer plain(ema_recipe(""), first);
+  plain.run();
+  RunOptions again = options(dir);
+  again.resume = true;
+  Trainer t(ema_recipe("{decay: 0.9}"), again);
+  try {
+    t.run();
+    FAIL() << "resumed an EMA run from a checkpoint without EMA weights";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds no EMA weights"), std::string::npos) << e.what();
+  }
+  // A run given in epochs: start_step is checked against the run's 12 steps.
+  Trainer late(ema_recipe("{decay: 0.9, start_step: 12}"), options(test::temp_dir("ema_late")));
+  try {
+    late.run();
+    FAIL() << "accepted an average that never starts";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ema.yaml:5: train.ema.start_step (12) must be < the run's 12 steps"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace qf::train
