@@ -13,7 +13,8 @@ per variant, bits per byte and perplexity (mean ± sample std over seeds) and, p
   rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
             at the same training budget), when that run exists
 Weight-only rows (brown_gpt_w4_*, gpt_w4_ptq_*) pair with the weight-only RTN (gpt_w4_ptq_rtn); w4a8 rows
-with gpt_ptq_rtn; rows on int4's full code range (*_full) with the RTN of that range (<rtn>_full) when it ran. PTQ rows *_of_continued are measured against the equal-budget float model.
+with gpt_ptq_rtn; rows on int4's full code range (*_full) with the RTN of that range (<rtn>_full) when it ran,
+and rows with the LM head in float or int8 (*_headfp, *_head8) with the RTN of that scheme. PTQ rows *_of_continued are measured against the equal-budget float model.
   vs QAT    the bits-per-byte difference to brown_gpt_w4a8 (LSQ from RTN), with its paired t
             (2 degrees of freedom for 3 seeds: |t| > 4.30 is p < 0.05)
 """
@@ -66,6 +67,9 @@ def main():
         rtn = "gpt_w4_ptq_rtn" if weight_only else "gpt_ptq_rtn"
         if re.search(r"_full(_|$)", v) and rtn + "_full" in m:  # int4's full code range: its own RTN
             rtn += "_full"
+        for scheme in ("_headfp", "_head8"):  # the LM head in float / int8: the RTN of that scheme
+            if re.search(scheme + r"(_|$)", v) and rtn + scheme in m:
+                rtn += scheme
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
             # Trained at another lr or for another number of steps: its float twin, when it ran.
             twin = F + "".join(re.findall(r"_lr\d+e\d+|_steps\d+|_ema\d+", v))

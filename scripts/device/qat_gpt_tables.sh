@@ -95,12 +95,19 @@ brown_gpt_fp32_continued_lr1e3_steps1200_ema99 $B/brown_gpt_fp32_continued_lr1e3
 brown_gpt_w4_ste_lr1e3_late2_steps1200_ema99 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_ema99.yaml 0
 brown_gpt_fp32_continued_lr1e3_steps1200_ema995 $B/brown_gpt_fp32_continued_lr1e3_steps1200_ema995.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200_ema995 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_ema995.yaml 0
+gpt_w4_ptq_rtn_headfp $B/brown_gpt_w4_ste_headfp.yaml 1
+gpt_w4_ptq_rtn_head8 $B/brown_gpt_w4_ste_head8.yaml 1
+brown_gpt_w4_ste_headfp $B/brown_gpt_w4_ste_headfp.yaml 0
+brown_gpt_w4_ste_head8 $B/brown_gpt_w4_ste_head8.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_headfp $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_headfp.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_head8 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_head8.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
 # lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates), and those trained
 # 1,200 or 2,400 steps (_stepsN, the peers of the longer QAT runs), and those whose final weights are
-# an EMA of their weights (_emaD, the peers of the QAT runs with the same train.ema). Rows *_then_*:
+# an EMA of their weights (_emaD, the peers of the QAT runs with the same train.ema), and RTN with the
+# LM head in float or int8 (_headfp, _head8: the peers of the QAT runs of that scheme). Rows *_then_*:
 # PTQ of a QAT run's latent weights (GPTQ rounding in place of QAT's round-to-nearest), named after
 # that run so that the table pairs them with its float twin.
 C=brown_gpt_fp32_continued
@@ -124,6 +131,10 @@ gpt_w4_ptq_rtn_of_continued_ema99 $B/brown_gpt_w4_ste.yaml 1 ${C}_ema99
 gpt_w4_ptq_rtn_of_continued_ema995 $B/brown_gpt_w4_ste.yaml 1 ${C}_ema995
 gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_ema99 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_ema99
 gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_ema995 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_ema995
+gpt_w4_ptq_rtn_headfp_of_continued $B/brown_gpt_w4_ste_headfp.yaml 1 $C
+gpt_w4_ptq_rtn_headfp_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_headfp.yaml 1 ${C}_lr1e3_steps1200
+gpt_w4_ptq_rtn_head8_of_continued $B/brown_gpt_w4_ste_head8.yaml 1 $C
+gpt_w4_ptq_rtn_head8_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_head8.yaml 1 ${C}_lr1e3_steps1200
 brown_gpt_w4_ste_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_then_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr1e3_late2_steps1200
