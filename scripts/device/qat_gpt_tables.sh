@@ -101,6 +101,10 @@ brown_gpt_w4_ste_headfp $B/brown_gpt_w4_ste_headfp.yaml 0
 brown_gpt_w4_ste_head8 $B/brown_gpt_w4_ste_head8.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200_headfp $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_headfp.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200_head8 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_head8.yaml 0
+brown_gpt_fp32_continued_lr2e3_steps1200 $B/brown_gpt_fp32_continued_lr2e3_steps1200.yaml 0
+brown_gpt_w4_ste_lr2e3_late2_steps1200 $B/brown_gpt_w4_ste_lr2e3_late2_steps1200.yaml 0
+brown_gpt_w4_ste_lr1e3_late15_steps1200 $B/brown_gpt_w4_ste_lr1e3_late15_steps1200.yaml 0
+brown_gpt_w4_ste_lr1e3_late25_steps1200 $B/brown_gpt_w4_ste_lr1e3_late25_steps1200.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
@@ -135,6 +139,7 @@ gpt_w4_ptq_rtn_headfp_of_continued $B/brown_gpt_w4_ste_headfp.yaml 1 $C
 gpt_w4_ptq_rtn_headfp_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_headfp.yaml 1 ${C}_lr1e3_steps1200
 gpt_w4_ptq_rtn_head8_of_continued $B/brown_gpt_w4_ste_head8.yaml 1 $C
 gpt_w4_ptq_rtn_head8_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_head8.yaml 1 ${C}_lr1e3_steps1200
+gpt_w4_ptq_rtn_of_continued_lr2e3_steps1200 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr2e3_steps1200
 brown_gpt_w4_ste_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_then_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr1e3_late2_steps1200
