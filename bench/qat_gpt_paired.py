@@ -9,18 +9,10 @@ recovery of that twin's RTN gap ("rec. (eq.)"), then the differences A - B as me
 with the paired t (n - 1 degrees of freedom: 4 for 5 seeds, |t| > 2.78 is p < 0.05), and A's perplexity
 against B's (A / B - 1, in %, paired): what A's change does to the model itself.
 """
-import json, math, statistics, sys
+import json, os, sys
 
-
-def ms(xs, f):
-    if len(xs) < 2:
-        return " ".join(f % x for x in xs)
-    return (f + " ± " + f.replace("+", "")) % (statistics.mean(xs), statistics.stdev(xs))
-
-
-def t_stat(ds):
-    sd = statistics.stdev(ds) if len(ds) > 1 else 0.0
-    return statistics.mean(ds) / (sd / math.sqrt(len(ds))) if sd > 0 else float("nan")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qat_gpt_tables import ms, t_stat  # noqa: E402  (the table's own mean ± std and paired t)
 
 
 def main():

@@ -219,20 +219,24 @@ TEST(Recipe, EmaOfTheWeights) {
   const qf::Recipe z = qf::load_recipe_from_string(head + "train: {epochs: 1, ema: {decay: 0}}\n", "t");
   EXPECT_DOUBLE_EQ(z.train.ema.decay, 0.0);  // decay 0: the raw weights (allowed; tested in the trainer)
   EXPECT_EQ(z.train.ema.start_step, 0);
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: 1.0\n"),
-             "recipes/x.yaml:7: key 'decay' in 'train.ema' must be in [0, 1), got 1");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: -0.5\n"),
-             "recipes/x.yaml:7: key 'decay' in 'train.ema' must be in [0, 1), got -0.5");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    start_step: 5\n"),
-             "recipes/x.yaml:6: missing required key 'decay' in 'train.ema'");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: 0.9\n    start_step: -1\n"),
-             "recipes/x.yaml:8: key 'start_step' in 'train.ema' must be >= 0, got -1");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: 0.9\n    start_step: 100\n"),
-             "recipes/x.yaml:8: key 'start_step' in 'train.ema' must be < train.steps (100), got 100");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: 0.9\n    every: 2\n"),
-             "recipes/x.yaml:8: unknown key 'every' in 'train.ema' (expected one of: decay, start_step)");
-  EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n    decay: fast\n"),
-             "recipes/x.yaml:7: key 'decay' in 'train.ema' must be a number, got 'fast'");
+  // Bad `ema` sections (the lines after `ema:` on line 6) and the error each one names.
+  const struct {
+    const char* ema_lines;
+    const char* error;
+  } bad[] = {
+      {"    decay: 1.0\n", "recipes/x.yaml:7: key 'decay' in 'train.ema' must be in [0, 1), got 1"},
+      {"    decay: -0.5\n", "recipes/x.yaml:7: key 'decay' in 'train.ema' must be in [0, 1), got -0.5"},
+      {"    start_step: 5\n", "recipes/x.yaml:6: missing required key 'decay' in 'train.ema'"},
+      {"    decay: 0.9\n    start_step: -1\n",
+       "recipes/x.yaml:8: key 'start_step' in 'train.ema' must be >= 0, got -1"},
+      {"    decay: 0.9\n    start_step: 100\n",
+       "recipes/x.yaml:8: key 'start_step' in 'train.ema' must be < train.steps (100), got 100"},
+      {"    decay: 0.9\n    every: 2\n",
+       "recipes/x.yaml:8: unknown key 'every' in 'train.ema' (expected one of: decay, start_step)"},
+      {"    decay: fast\n", "recipes/x.yaml:7: key 'decay' in 'train.ema' must be a number, got 'fast'"},
+  };
+  for (const auto& b : bad)
+    EXPECT_HAS(recipe_error(head + "train:\n  steps: 100\n  ema:\n" + b.ema_lines), b.error) << b.ema_lines;
 }
 
 TEST(Recipe, IdxDatasetPathsResolveAgainstPath) {
