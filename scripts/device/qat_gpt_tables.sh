@@ -105,6 +105,11 @@ brown_gpt_fp32_continued_lr2e3_steps1200 $B/brown_gpt_fp32_continued_lr2e3_steps
 brown_gpt_w4_ste_lr2e3_late2_steps1200 $B/brown_gpt_w4_ste_lr2e3_late2_steps1200.yaml 0
 brown_gpt_w4_ste_lr1e3_late15_steps1200 $B/brown_gpt_w4_ste_lr1e3_late15_steps1200.yaml 0
 brown_gpt_w4_ste_lr1e3_late25_steps1200 $B/brown_gpt_w4_ste_lr1e3_late25_steps1200.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_frz02 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_frz02.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_frz04 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_frz04.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
@@ -149,5 +154,5 @@ grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - RESERVE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
 grep -E "^($ONLY) " $J.2 > $J.2.only
 timeout $((DEADLINE - SECONDS)) xargs -r -P$JOBS -L1 bash -c 'r "$@"' _ < $J.2.only
-cd $W && tar czf $OUT/q.tgz */seed-*/summary.json r
+cd $W && tar czf $OUT/q.tgz */seed-*/summary.json $(ls */seed-*/metrics.jsonl 2>/dev/null) r
 date +%T
