@@ -110,6 +110,10 @@ brown_gpt_w4_ste_lr1e3_late2_steps1200_frz04 $B/brown_gpt_w4_ste_lr1e3_late2_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25.yaml 0
 brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_rw1e3 $B/brown_gpt_fp32_continued_lr1e3_steps1200_rw1e3.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_rw1e3 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_rw1e3.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_rw5e4 $B/brown_gpt_fp32_continued_lr1e3_steps1200_rw5e4.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_rw5e4 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_rw5e4.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
