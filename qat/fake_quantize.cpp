@@ -100,9 +100,8 @@ torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
     } else {
       // LSQ's gradient scale 1/sqrt(N * Qp) for learned scales; a min-max scale that passes
       // gradient (scale_gradient) takes the exact derivative.
-      const double grad_factor = config_.scale_gradient
-                                     ? 1.0
-                                     : 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
+      const double grad_factor =
+          config_.scale_gradient ? 1.0 : 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
       y = fake_quantize(groups, s, torch::zeros({}, w.options()), range_.qmin, range_.qmax, grad_factor)
               .reshape(w.sizes());
     }

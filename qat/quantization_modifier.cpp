@@ -238,7 +238,8 @@ void OscillationTracker::update(const torch::Tensor& codes) {
 
 double quant_noise_fraction(const QuantNoiseConfig& c, int64_t step, int64_t start, int64_t full) {
   if (step >= full) return 1.0;
-  const double t = std::max(0.0, static_cast<double>(step - start) / static_cast<double>(std::max<int64_t>(1, full - start)));
+  const double t =
+      std::max(0.0, static_cast<double>(step - start) / static_cast<double>(std::max<int64_t>(1, full - start)));
   return c.fraction + (1.0 - c.fraction) * t;
 }
 

@@ -230,8 +230,8 @@ ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
       if (!(*s.restart_epoch > 0)) c.fail("restart_epoch", "must be > 0 (epochs, fractions allowed)");
       s.restart_lr = c.get<double>("restart_lr", lr);
       if (!(s.restart_lr > 0) || s.restart_lr < s.min_lr)
-        c.fail("restart_lr", "must be > 0 and >= min_lr = " + std::to_string(s.min_lr) + ", got " +
-                                 std::to_string(s.restart_lr));
+        c.fail("restart_lr",
+               "must be > 0 and >= min_lr = " + std::to_string(s.min_lr) + ", got " + std::to_string(s.restart_lr));
     } else if (c.has("restart_lr")) {
       c.fail("restart_lr", "applies with restart_epoch only");
     }

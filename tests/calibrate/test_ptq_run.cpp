@@ -427,8 +427,9 @@ TEST(QatDampen, ErrorsNameTheKeyAndTheLayer) {
 // ends the run on its grid point, at the code it froze at; the others train on.
 TEST(QatFreezeOscillations, FrozenWeightsEndOnTheirFrozenCode) {
   const PtqSetup s;
-  const std::string mods = "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
-                           "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\nEXTRA";
+  const std::string mods =
+      "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+      "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\nEXTRA";
   auto train = [&](const std::string& name, const std::string& extra, std::shared_ptr<qat::QuantizationModifier>& q) {
     std::string m = mods;
     m.replace(m.find("EXTRA"), 5, extra);
@@ -504,9 +505,10 @@ TEST(QatFreezeOscillations, PrepareErrorsNameTheKeyAndTheLayer) {
                {"key 'quant_noise'", "Conv+BN"});
   expect_error(q + "      kinds: [linear]\n      quant_noise: {fraction: 0.5, full_epoch: 100}\n",
                {"key 'quant_noise'", "full_epoch", "after the last step"});
-  expect_error("  - quantization:\n      kinds: [linear]\n      weights: {format: fp8_e4m3}\n"
-               "      freeze_oscillations: {threshold: 0.02}\n",
-               {"key 'freeze_oscillations'", "integer grid"});
+  expect_error(
+      "  - quantization:\n      kinds: [linear]\n      weights: {format: fp8_e4m3}\n"
+      "      freeze_oscillations: {threshold: 0.02}\n",
+      {"key 'freeze_oscillations'", "integer grid"});
 }
 
 // The groups the trainer builds: everything unclaimed at factor 1 first, then each claimed set.
