@@ -7,7 +7,8 @@ Reads W/<variant>/seed-<s>/summary.json (the runtime's measurements on the expor
 as `qforge run` writes them; e.g. unpacked from scripts/device/qat_gpt_tables.sh's q.tgz) and prints,
 per variant, bits per byte and perplexity (mean ± sample std over seeds) and, paired per seed:
   gap       perplexity vs the equal-budget float model (brown_gpt_fp32_continued, or its _lrXeY / _stepsN /
-            _emaD twin for a variant named so, when that twin ran; in that order in the twin's name), in %
+            _emaD / _rwXeY (schedule restart) twin for a variant named so, when that twin ran; in that order in
+            the twin's name), in %
   recovery  1 - gap / (PTQ RTN's perplexity gap vs its own teacher), in %: the share of PTQ's loss
             that QAT removes (issue 18's target: >= 80 %, with gap <= 0.5 %)
   rec. (eq.) the same against RTN of the equal-budget float model (<rtn>_of_continued, QAT's PTQ peer
@@ -72,7 +73,7 @@ def main():
                 rtn += scheme
         if v.startswith("brown_gpt_w4") or v.startswith("gpt_"):
             # Trained at another lr or for another number of steps: its float twin, when it ran.
-            twin = F + "".join(re.findall(r"_lr\d+e\d+|_steps\d+|_ema\d+", v))
+            twin = F + "".join(re.findall(r"_lr\d+e\d+|_steps\d+|_ema\d+|_rw\d+e\d+", v))
             fl = twin if twin in m else F
             of_cont = "_of_continued" in v
             ref = T if v.startswith("gpt_") and not of_cont else fl

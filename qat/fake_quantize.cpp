@@ -83,19 +83,46 @@ torch::Tensor WeightFakeQuantImpl::as_groups(const torch::Tensor& w) const {
 torch::Tensor WeightFakeQuantImpl::grouped_scales(const torch::Tensor& groups) const {
   if (lsq_scale_.defined()) return lsq_scale_.clamp_min(kMinScale);
   if (static_scale_.defined()) return static_scale_;
-  const torch::Tensor absmax = groups.detach().abs().amax(-1, /*keepdim=*/true);
+  const torch::Tensor absmax = (config_.scale_gradient ? groups : groups.detach()).abs().amax(-1, /*keepdim=*/true);
   return config_.scheme.e4m3 ? e4m3_scale(absmax) : symmetric_scale(absmax, range_);
 }
 
 torch::Tensor WeightFakeQuantImpl::forward(const torch::Tensor& w) {
   if (phase_ == QuantPhase::kOff) return w;
-  if (config_.scheme.ggml_format != GgmlFormat::kNone) return ggml_fake_quantize(w, config_.scheme.ggml_format);
   const torch::Tensor groups = as_groups(w);
-  const torch::Tensor s = grouped_scales(groups);
-  if (config_.scheme.e4m3) return e4m3_fake_quantize(groups, s).reshape(w.sizes());
-  const double grad_factor = 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
-  return fake_quantize(groups, s, torch::zeros({}, w.options()), range_.qmin, range_.qmax, grad_factor)
-      .reshape(w.sizes());
+  torch::Tensor y;
+  if (config_.scheme.ggml_format != GgmlFormat::kNone) {
+    y = ggml_fake_quantize(w, config_.scheme.ggml_format);
+  } else {
+    const torch::Tensor s = grouped_scales(groups);
+    if (config_.scheme.e4m3) {
+      y = e4m3_fake_quantize(groups, s).reshape(w.sizes());
+    } else {
+      // LSQ's gradient scale 1/sqrt(N * Qp) for learned scales; a min-max scale that passes
+      // gradient (scale_gradient) takes the exact derivative.
+      const double grad_factor =
+          config_.scale_gradient ? 1.0 : 1.0 / std::sqrt(static_cast<double>(groups.size(-1)) * range_.qmax);
+      y = fake_quantize(groups, s, torch::zeros({}, w.options()), range_.qmin, range_.qmax, grad_factor)
+              .reshape(w.sizes());
+    }
+  }
+  if (quant_fraction_ >= 1.0 || !is_training()) return y;
+  const torch::Tensor quantized =
+      torch::rand({groups.size(0), groups.size(1), 1}, w.options().dtype(torch::kFloat)) < quant_fraction_;
+  return torch::where(quantized, as_groups(y), groups).reshape(w.sizes());
+}
+
+torch::Tensor WeightFakeQuantImpl::element_scales(const torch::Tensor& w) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor groups = as_groups(w);
+  return grouped_scales(groups).expand_as(groups).reshape(w.sizes());
+}
+
+torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w) {
+  if (!integer_grid()) throw std::logic_error("codes: the ggml block formats and FP8 have no integer grid per group");
+  torch::NoGradGuard no_grad;
+  return torch::clamp(torch::round(w / element_scales(w)), static_cast<double>(range_.qmin),
+                      static_cast<double>(range_.qmax));
 }
 
 torch::Tensor WeightFakeQuantImpl::scales(const torch::Tensor& w) {

@@ -25,6 +25,11 @@ struct WeightQuantConfig {
   // minmax only: the scales are a buffer set once by post-training calibration (qat/weight_ptq.h:
   // an observer's clipped scales, or GPTQ's) and kept fixed, instead of max|w| / qmax at every step.
   bool static_scales = false;
+  // minmax only (computed, not static): the scale max|w| / qmax passes gradient to the weights
+  // (each group's largest |w|) instead of being a constant of the backward: the fake-quantized
+  // group's exact derivative under the straight-through rounding, LSQ's dy/ds without its gradient
+  // scale. Recipe key `scale_gradient: true` of a weights section.
+  bool scale_gradient = false;
 };
 
 struct ActQuantConfig {
@@ -63,6 +68,19 @@ class WeightFakeQuantImpl : public train::WeightQuantizerHook {
   // Sets the stored scales ([1], [O] or [O, K/G], as scales() returns them): a post-training
   // observer or GPTQ initialises LSQ (or fixes static scales) this way. Throws without storage.
   void set_scales(const torch::Tensor& scales);
+  // Quant-Noise (Fan et al. 2020): in training mode each group (of the scales: a group, a channel
+  // or the tensor) is fake-quantized with probability `p` and passes its float weights otherwise,
+  // drawn afresh at every forward from torch's generator of the weight's device. 1 (the default):
+  // every group, as in evaluation mode, which always quantizes every group.
+  void set_quant_fraction(double p) { quant_fraction_ = p; }
+  double quant_fraction() const { return quant_fraction_; }
+  // For every element of `w`: the scale its group uses now (w's shape; no gradient).
+  torch::Tensor element_scales(const torch::Tensor& w);
+  // The integer codes the forward gives `w` now: clamp(round_half_even(w / s), qmin, qmax), as
+  // floats in w's shape. Integer grids only (not the ggml block formats or FP8).
+  torch::Tensor codes(const torch::Tensor& w);
+  // Whether the weights lie on an integer grid with one scale per group (codes() applies).
+  bool integer_grid() const { return config_.scheme.ggml_format == GgmlFormat::kNone && !config_.scheme.e4m3; }
 
  private:
   torch::Tensor as_groups(const torch::Tensor& w) const;  // [O, K/G, G] view (G = K for channel)
@@ -73,6 +91,7 @@ class WeightFakeQuantImpl : public train::WeightQuantizerHook {
   torch::Tensor lsq_scale_;     // LSQ: learned, [O, K/G, 1] or [1,1,1]
   torch::Tensor static_scale_;  // static_scales: fixed, same shape
   QuantPhase phase_ = QuantPhase::kObserve;
+  double quant_fraction_ = 1.0;
 };
 TORCH_MODULE(WeightFakeQuant);
 

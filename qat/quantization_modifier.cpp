@@ -19,7 +19,7 @@ constexpr int64_t kKvCenterBatches = 8;
 std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::optional<WeightQuantConfig>& base) {
   const WeightQuantConfig b = base.value_or(WeightQuantConfig{});
   if (!n.get<bool>("enabled", base.has_value() || !n.empty())) {
-    n.allow({"bits", "granularity", "group_size", "method", "symmetric", "format", "range"});
+    n.allow({"bits", "granularity", "group_size", "method", "symmetric", "format", "range", "scale_gradient"});
     return std::nullopt;
   }
   WeightQuantConfig c;
@@ -27,6 +27,9 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
   // fp8_e4m3 -- FP8 elements with per-tensor or per-channel scales amax / 448 (core/fp8_quantize.h).
   const std::string format = n.one_of("format", b.scheme.e4m3 ? "fp8_e4m3" : ggml_format_name(b.scheme.ggml_format),
                                       {"none", "q4_0", "q8_0", "fp8_e4m3"});
+  if (format != "none" && n.has("scale_gradient"))
+    n.fail("scale_gradient", "applies to integer grids with min-max scales; format " + format +
+                                 " computes its scales by its own rule (remove it)");
   if (format == "fp8_e4m3") {
     for (const char* k : {"bits", "group_size", "symmetric", "range"})
       if (n.has(k)) n.fail(k, "is implied by format: fp8_e4m3 (8-bit E4M3, symmetric; remove it)");
@@ -59,6 +62,10 @@ std::optional<WeightQuantConfig> parse_weights(const RecipeNode& n, const std::o
       n.one_of("granularity", granularity_name(b.scheme.granularity), {"tensor", "channel", "group"}));
   c.scheme.group_size = n.get<int64_t>("group_size", b.scheme.group_size);
   c.method = parse_scale_method(n.one_of("method", scale_method_name(b.method), {"minmax", "lsq"}));
+  // An override that switches to LSQ does not inherit the defaults' scale_gradient.
+  c.scale_gradient = n.get<bool>("scale_gradient", b.scale_gradient && c.method == ScaleMethod::kMinMax);
+  if (c.scale_gradient && c.method != ScaleMethod::kMinMax)
+    n.fail("scale_gradient", "applies to method: minmax (LSQ's scales are parameters with their own gradient)");
   return c;
 }
 
@@ -160,6 +167,10 @@ void apply_ptq_to_weights(const RecipeNode& section, std::optional<WeightQuantCo
   if (w->scheme.e4m3)
     section.fail(section.has("weights") ? "weights" : "ptq",
                  "ptq (observer scales, GPTQ) searches integer grids; format fp8_e4m3 takes its scales from amax");
+  if (w->scale_gradient)
+    section.fail(section.has("weights") ? "weights" : "ptq",
+                 "scale_gradient: true needs scales computed from the weights at every step; ptq fixes them "
+                 "(remove one of the two)");
   if (w->method == ScaleMethod::kMinMax) w->static_scales = true;
   if (ptq.observer.kind == calibrate::WeightObserverKind::kKl && w->scheme.granularity == Granularity::kGroup)
     section.fail(section.has("weights") ? "weights" : "ptq",
@@ -200,6 +211,37 @@ KvCacheScheme parse_kv_cache(const RecipeNode& n, bool& rotate, bool& center) {
 }
 
 }  // namespace
+
+void OscillationTracker::update(const torch::Tensor& codes) {
+  torch::NoGradGuard no_grad;
+  if (!prev_.defined()) {
+    prev_ = codes.clone();
+    last_dir_ = torch::zeros_like(codes);
+    freq_ = torch::zeros_like(codes);
+    ema_ = codes.clone();
+    frozen_ = torch::zeros_like(codes, codes.options().dtype(torch::kBool));
+    frozen_codes_ = torch::zeros_like(codes);
+    return;
+  }
+  const double m = config_.momentum;
+  const torch::Tensor dir = torch::sign(codes - prev_);
+  const torch::Tensor changed = dir != 0;
+  const torch::Tensor oscillated = changed & (last_dir_ != 0) & (dir != last_dir_);
+  freq_.mul_(1.0 - m).add_(oscillated.to(freq_.scalar_type()), m);
+  ema_.mul_(1.0 - m).add_(codes, m);
+  last_dir_ = torch::where(changed, dir, last_dir_);
+  prev_.copy_(codes);
+  const torch::Tensor newly = (freq_ > config_.threshold) & frozen_.logical_not();
+  frozen_codes_ = torch::where(newly, torch::round(ema_), frozen_codes_);
+  frozen_.logical_or_(newly);
+}
+
+double quant_noise_fraction(const QuantNoiseConfig& c, int64_t step, int64_t start, int64_t full) {
+  if (step >= full) return 1.0;
+  const double t =
+      std::max(0.0, static_cast<double>(step - start) / static_cast<double>(std::max<int64_t>(1, full - start)));
+  return c.fraction + (1.0 - c.fraction) * t;
+}
 
 QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
   QuantizationModifierConfig c;
@@ -254,6 +296,32 @@ QuantizationModifierConfig parse_quantization_modifier(const RecipeNode& node) {
     if (!(*c.dampen > 0 && *c.dampen < 1)) node.fail("dampen", "must be a fraction per step in (0, 1), e.g. 0.01");
     c.dampen_where = node.file() + ":" + std::to_string(node.line_of("dampen")) + ": key 'dampen' " + node.scope();
   }
+  if (node.has("freeze_oscillations")) {
+    const RecipeNode f = node.child("freeze_oscillations");
+    OscillationFreezeConfig z;
+    z.threshold = f.get<double>("threshold", z.threshold);
+    if (!(z.threshold > 0 && z.threshold < 1))
+      f.fail("threshold", "must be an oscillation frequency in (0, 1) (oscillations per step), e.g. 0.02");
+    z.momentum = f.get<double>("momentum", z.momentum);
+    if (!(z.momentum > 0 && z.momentum < 1)) f.fail("momentum", "must be in (0, 1), e.g. 0.01");
+    c.freeze_oscillations = z;
+    c.freeze_where = node.file() + ":" + std::to_string(node.line_of("freeze_oscillations")) +
+                     ": key 'freeze_oscillations' " + node.scope();
+  }
+  if (node.has("quant_noise")) {
+    const RecipeNode q = node.child("quant_noise");
+    QuantNoiseConfig z;
+    z.fraction = q.require<double>("fraction");
+    if (!(z.fraction > 0 && z.fraction < 1))
+      q.fail("fraction", "must be the share of weight groups quantized where quantization starts, in (0, 1)");
+    z.full_epoch = q.require<double>("full_epoch");
+    if (!(z.full_epoch > c.window.start))
+      q.fail("full_epoch", "must be after the modifier's start_epoch (" + std::to_string(c.window.start) +
+                               "): the share rises from `fraction` there to 1 here");
+    c.quant_noise = z;
+    c.quant_noise_where =
+        node.file() + ":" + std::to_string(node.line_of("quant_noise")) + ": key 'quant_noise' " + node.scope();
+  }
   if (node.has("kv_cache")) {
     c.kv_cache = parse_kv_cache(node.child("kv_cache"), c.kv_rotate, c.kv_center);
     c.kv_cache_where = node.file() + ":" + std::to_string(node.line_of("kv_cache")) + ": key 'kv_cache' " + node.scope();
@@ -303,6 +371,42 @@ void QuantizationModifier::prepare(train::TrainState& st) {
                                  "' is a Conv+BN whose quantized weight is the folded one; dampening "
                                  "supports layers that quantize their own weight (linear, embedding): leave it "
                                  "out or narrow `kinds`");
+  // freeze_oscillations and quant_noise act on integer weight grids that the layer quantizes itself.
+  trackers_.clear();
+  tracked_.clear();
+  for (const auto& [on, where] : {std::pair{config_.freeze_oscillations.has_value(), &config_.freeze_where},
+                                  std::pair{config_.quant_noise.has_value(), &config_.quant_noise_where}}) {
+    if (!on) continue;
+    bool any = false;
+    for (auto& layer : layers_) {
+      auto wq = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant));
+      if (!wq) continue;
+      any = true;
+      if (std::dynamic_pointer_cast<train::ConvBn2dImpl>(layer))
+        throw std::runtime_error(*where + ": layer '" + layer->layer_name() +
+                                 "' is a Conv+BN whose quantized weight is the folded one; this key supports layers "
+                                 "that quantize their own weight (linear, embedding): leave it out or narrow `kinds`");
+      if (!wq->integer_grid())
+        throw std::runtime_error(*where + ": layer '" + layer->layer_name() +
+                                 "' uses a ggml block format or FP8; this key needs an integer grid per group "
+                                 "(weights: {bits, granularity, ...})");
+    }
+    if (!any) throw std::runtime_error(*where + ": no layer of this modifier has quantized weights");
+  }
+  if (config_.freeze_oscillations)
+    for (size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i]->hook(train::HookSlot::kWeightQuant)) {
+        trackers_.emplace_back(*config_.freeze_oscillations);
+        tracked_.push_back(i);
+      }
+  if (config_.quant_noise) {
+    const int64_t full = train::epoch_to_step(config_.quant_noise->full_epoch, st.steps_per_epoch);
+    if (full > st.total_steps)
+      throw std::runtime_error(config_.quant_noise_where + ": full_epoch " +
+                               std::to_string(config_.quant_noise->full_epoch) + " is step " + std::to_string(full) +
+                               ", after the last step (" + std::to_string(st.total_steps) +
+                               "): training would end with float weight groups");
+  }
   st.model.to(st.device);
   calibrate_activations(st.model, st.task, config_.calibration_batches, st.device);
   // Weight PTQ after the activation ranges: GPTQ sees the inputs quantized as deployed. Skipped when
@@ -346,9 +450,49 @@ std::vector<train::LrFactorGroup> QuantizationModifier::lr_factor_groups() const
   return {g};
 }
 
-void QuantizationModifier::before_forward(train::TrainState& st) { apply_phase(st.step, st.steps_per_epoch); }
+void QuantizationModifier::set_quant_fraction(double p) {
+  for (auto& layer : layers_)
+    if (auto wq = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant)))
+      wq->set_quant_fraction(p);
+}
+
+void QuantizationModifier::before_forward(train::TrainState& st) {
+  apply_phase(st.step, st.steps_per_epoch);
+  if (config_.quant_noise) {
+    const double p = quant_noise_fraction(*config_.quant_noise, st.step, config_.window.start_step(st.steps_per_epoch),
+                                          train::epoch_to_step(config_.quant_noise->full_epoch, st.steps_per_epoch));
+    set_quant_fraction(p);
+    if (st.step >= config_.window.start_step(st.steps_per_epoch)) st.step_log["qnoise"] = p;
+  }
+}
+
+void QuantizationModifier::freeze_step(train::TrainState& st) {
+  if (st.step < config_.window.start_step(st.steps_per_epoch)) return;
+  torch::NoGradGuard no_grad;
+  int64_t frozen = 0, total = 0;
+  for (size_t t = 0; t < trackers_.size(); ++t) {
+    auto& layer = layers_[tracked_[t]];
+    auto wq = std::dynamic_pointer_cast<WeightFakeQuantImpl>(layer->hook(train::HookSlot::kWeightQuant));
+    torch::Tensor& w = layer->raw_weight();
+    // As dampen: codes of the masked weight (a removed weight is code 0 and never oscillates).
+    const train::TensorHook mask = layer->hook(train::HookSlot::kWeightMask);
+    const torch::Tensor kept = mask ? mask->forward(w) : w;
+    const torch::Tensor s = wq->element_scales(kept);
+    OscillationTracker& tracker = trackers_[t];
+    tracker.update(wq->codes(kept));
+    // Frozen weights are put back on their code of the current grid after every step: the
+    // optimizer's move is undone, so they no longer oscillate (nor train).
+    w.copy_(torch::where(tracker.frozen(), tracker.frozen_codes() * s, w));
+    frozen += tracker.frozen_count();
+    total += w.numel();
+  }
+  const double share = total ? static_cast<double>(frozen) / static_cast<double>(total) : 0.0;
+  st.step_log["frozen"] = share;
+  st.epoch_log["oscillation_frozen_share"] = share;
+}
 
 void QuantizationModifier::after_step(train::TrainState& st) {
+  if (config_.freeze_oscillations) freeze_step(st);
   if (!config_.dampen) return;
   const int64_t start = config_.window.start_step(st.steps_per_epoch);
   if (st.step < start) return;
@@ -373,6 +517,7 @@ void QuantizationModifier::after_step(train::TrainState& st) {
 // scheduled point counts as reached.
 void QuantizationModifier::train_end(train::TrainState& st) {
   apply_phase(std::numeric_limits<int64_t>::max(), std::max<int64_t>(1, st.steps_per_epoch));
+  if (config_.quant_noise) set_quant_fraction(1.0);
 }
 
 }  // namespace qf::qat

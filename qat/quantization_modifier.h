@@ -20,6 +20,47 @@
 
 namespace qf::qat {
 
+// `freeze_oscillations`: Nagel et al. 2022, "Overcoming Oscillations in Quantization-Aware
+// Training", section 4.2. After every optimizer step each quantized weight's integer code is
+// compared with the previous step's; an oscillation is a change of code whose direction reverses
+// the weight's previous change. Its frequency f is an exponential moving average of those events
+// (f <- momentum * [oscillated] + (1 - momentum) * f); once f exceeds `threshold` the weight is
+// frozen, for the rest of training, at its most frequent code: the rounded moving average (same
+// momentum) of its codes.
+struct OscillationFreezeConfig {
+  double threshold = 0.02;
+  double momentum = 0.01;
+};
+
+// The per-weight state of freeze_oscillations for one tensor of codes.
+class OscillationTracker {
+ public:
+  explicit OscillationTracker(OscillationFreezeConfig config) : config_(config) {}
+  // One step: the codes after the step (floats holding integers). The first call only starts the
+  // state. Frozen weights keep being counted but stay frozen at the code they froze at.
+  void update(const torch::Tensor& codes);
+  bool started() const { return prev_.defined(); }
+  const torch::Tensor& frozen() const { return frozen_; }              // bool, codes' shape
+  const torch::Tensor& frozen_codes() const { return frozen_codes_; }  // valid where frozen
+  const torch::Tensor& frequency() const { return freq_; }
+  int64_t frozen_count() const { return frozen_.defined() ? frozen_.sum().item<int64_t>() : 0; }
+
+ private:
+  OscillationFreezeConfig config_;
+  torch::Tensor prev_, last_dir_, freq_, ema_, frozen_, frozen_codes_;
+};
+
+// `quant_noise`: Quant-Noise (Fan et al. 2020) on the weights. At a training step between the
+// modifier's start and `full_epoch` each weight group is fake-quantized with probability p and
+// passes its float weights otherwise, p rising linearly from `fraction` at the start to 1 at
+// `full_epoch`; from there on (and in every evaluation) all groups are quantized.
+struct QuantNoiseConfig {
+  double fraction = 0.5;
+  double full_epoch = 0;
+};
+// p at optimizer step `step` for quantization starting at step `start`, full at step `full`.
+double quant_noise_fraction(const QuantNoiseConfig& c, int64_t step, int64_t start, int64_t full);
+
 struct QuantizationModifierConfig {
   QatConfig qat;
   train::EpochWindow window;                     // start only: quantization never ends
@@ -43,6 +84,10 @@ struct QuantizationModifierConfig {
   std::optional<KvCacheScheme> kv_cache;
   std::string kv_cache_where;
   std::string dampen_where;  // "file:line: key 'dampen' in '...'" for errors found at prepare
+  std::optional<OscillationFreezeConfig> freeze_oscillations;  // `freeze_oscillations: {threshold, momentum}`
+  std::string freeze_where;
+  std::optional<QuantNoiseConfig> quant_noise;  // `quant_noise: {fraction, full_epoch}`
+  std::string quant_noise_where;
   // `kv_cache: {rotate: hadamard}`: before anything else at prepare, a randomized Hadamard
   // rotation (core/hadamard.h, fixed seed) is folded into every attention's q/k/v/output weights
   // (train::ZooModel::rotate_attention_heads), so the cache holds rotated K and V, whose outlier
@@ -71,6 +116,8 @@ class QuantizationModifier : public train::Modifier {
   QuantizationModifierConfig& mutable_config() { return config_; }
   // Per-layer results of the `ptq` section (GPTQ's reconstruction errors), after prepare.
   const std::vector<LayerPtqReport>& ptq_report() const { return ptq_report_; }
+  // freeze_oscillations: one tracker per prepared layer with quantized weights (layer order).
+  const std::vector<OscillationTracker>& oscillation_trackers() const { return trackers_; }
 
  private:
   // Puts this modifier's layers in the state the schedule gives optimizer step `step`.
@@ -81,6 +128,10 @@ class QuantizationModifier : public train::Modifier {
   std::vector<std::shared_ptr<train::QuantizableLayer>> layers_;  // those prepared_ names
   train::ZooModel* model_ = nullptr;  // whose KV cache scheme the schedule switches
   int phase_key_ = -1;  // last applied (on, frozen, bn_frozen) bits; -1 = none yet
+  void freeze_step(train::TrainState& st);  // freeze_oscillations, after an optimizer step
+  void set_quant_fraction(double p);
+  std::vector<OscillationTracker> trackers_;
+  std::vector<size_t> tracked_;  // indices into layers_ of the trackers
 };
 
 }  // namespace qf::qat

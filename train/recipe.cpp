@@ -216,7 +216,7 @@ ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
   ScheduleSpec s;
   s.type = c.one_of("type", s.type, {"cosine", "step", "constant"});
   c.allow({"warmup_steps"});
-  if (s.type == "cosine") expect_keys(c, {"min_lr"});
+  if (s.type == "cosine") expect_keys(c, {"min_lr", "restart_epoch", "restart_lr"});
   if (s.type == "step") expect_keys(c, {"step_epochs", "gamma"});
   if (s.type == "constant") expect_keys(c, {});
   s.warmup_steps = c.get<int64_t>("warmup_steps", 0);
@@ -225,6 +225,16 @@ ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
     s.min_lr = c.get<double>("min_lr", 0.0);
     if (s.min_lr < 0 || s.min_lr > lr)
       c.fail("min_lr", "must be in [0, lr = " + std::to_string(lr) + "], got " + std::to_string(s.min_lr));
+    if (c.has("restart_epoch")) {
+      s.restart_epoch = c.get<double>("restart_epoch", 0.0);
+      if (!(*s.restart_epoch > 0)) c.fail("restart_epoch", "must be > 0 (epochs, fractions allowed)");
+      s.restart_lr = c.get<double>("restart_lr", lr);
+      if (!(s.restart_lr > 0) || s.restart_lr < s.min_lr)
+        c.fail("restart_lr",
+               "must be > 0 and >= min_lr = " + std::to_string(s.min_lr) + ", got " + std::to_string(s.restart_lr));
+    } else if (c.has("restart_lr")) {
+      c.fail("restart_lr", "applies with restart_epoch only");
+    }
   } else if (s.type == "step") {
     s.step_epochs = c.get<int64_t>("step_epochs", s.step_epochs);
     check_positive(c, "step_epochs", s.step_epochs);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,11 @@ struct ScheduleSpec {
   double min_lr = 0.0;          // cosine: floor of the decay
   int64_t step_epochs = 5;      // step: multiply lr by gamma every step_epochs epochs
   double gamma = 0.1;           // step
+  // cosine: at step restart_step (from `restart_epoch`) the schedule starts again, a linear
+  // warm-up from 0 over warmup_steps to restart_lr and a half cosine from there to min_lr at the
+  // last step; the steps before are the unrestarted schedule's (the half cosine over the whole run).
+  std::optional<double> restart_epoch;
+  double restart_lr = 0;  // restart_epoch given: the restart's peak (default: optimizer.lr)
 };
 
 // `train.ema`: an exponential moving average of the trained weights, which replaces them when

@@ -15,6 +15,7 @@
 #include "train/distributed.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
+#include "train/modifier_window.h"
 #include "train/weight_ema.h"
 
 namespace qf::train {
@@ -161,6 +162,13 @@ void Trainer::prepare() {
   model_->to(options_.device);
   optimizer_ = make_optimizer(t.optimizer, lr_factor_param_groups(modifiers_, model_->parameters(), lr_factors_));
   state_->optimizer = optimizer_.get();
+  if (t.schedule.restart_epoch &&
+      epoch_to_step(*t.schedule.restart_epoch, state_->steps_per_epoch) >= state_->total_steps)
+    throw std::invalid_argument(recipe_.file + ": train.schedule.restart_epoch (" +
+                                std::to_string(*t.schedule.restart_epoch) + ", step " +
+                                std::to_string(epoch_to_step(*t.schedule.restart_epoch, state_->steps_per_epoch)) +
+                                ") must be before the run's last step (" + std::to_string(state_->total_steps) +
+                                " steps): the restart would never happen");
   if (t.ema.enabled) {
     if (t.ema.start_step >= state_->total_steps)
       throw std::invalid_argument(recipe_.file + ":" + std::to_string(t.ema.line) + ": train.ema.start_step (" +
@@ -187,7 +195,18 @@ double Trainer::lr_at(int64_t step, int64_t total) const {
     const int64_t epoch = step / std::max<int64_t>(1, state_->steps_per_epoch);
     return base * std::pow(s.gamma, static_cast<double>(epoch / std::max<int64_t>(1, s.step_epochs)));
   }
-  // cosine with linear warm-up
+  // cosine with linear warm-up, restarted (warm-up and half cosine again) at restart_epoch if given
+  if (s.restart_epoch) {
+    const int64_t r = epoch_to_step(*s.restart_epoch, std::max<int64_t>(1, state_->steps_per_epoch));
+    if (step >= r) {
+      const int64_t local = step - r;
+      if (local < s.warmup_steps)
+        return s.restart_lr * static_cast<double>(local + 1) / static_cast<double>(s.warmup_steps);
+      const double progress = static_cast<double>(local - s.warmup_steps) /
+                              static_cast<double>(std::max<int64_t>(1, total - r - s.warmup_steps));
+      return s.min_lr + (s.restart_lr - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+    }
+  }
   if (step < s.warmup_steps) return base * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
   const double progress = static_cast<double>(step - s.warmup_steps) /
                           static_cast<double>(std::max<int64_t>(1, total - s.warmup_steps));

@@ -105,13 +105,23 @@ brown_gpt_fp32_continued_lr2e3_steps1200 $B/brown_gpt_fp32_continued_lr2e3_steps
 brown_gpt_w4_ste_lr2e3_late2_steps1200 $B/brown_gpt_w4_ste_lr2e3_late2_steps1200.yaml 0
 brown_gpt_w4_ste_lr1e3_late15_steps1200 $B/brown_gpt_w4_ste_lr1e3_late15_steps1200.yaml 0
 brown_gpt_w4_ste_lr1e3_late25_steps1200 $B/brown_gpt_w4_ste_lr1e3_late25_steps1200.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_frz02 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_frz02.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_frz04 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_frz04.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn50.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_qn25.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_sgrad.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_rw1e3 $B/brown_gpt_fp32_continued_lr1e3_steps1200_rw1e3.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_rw1e3 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_rw1e3.yaml 0
+brown_gpt_fp32_continued_lr1e3_steps1200_rw5e4 $B/brown_gpt_fp32_continued_lr1e3_steps1200_rw5e4.yaml 0
+brown_gpt_w4_ste_lr1e3_late2_steps1200_rw5e4 $B/brown_gpt_w4_ste_lr1e3_late2_steps1200_rw5e4.yaml 0
 LIST
 # Second stage, after the first: PTQ of an equal-budget float model (QAT's PTQ peer at the same
 # training budget), whose run names the last column: the lr-5e-4 float, and its twins trained at
 # lr 1e-3, 2e-3 and 3e-3 (the peers of the QAT rows at those learning rates), and those trained
 # 1,200 or 2,400 steps (_stepsN, the peers of the longer QAT runs), and those whose final weights are
 # an EMA of their weights (_emaD, the peers of the QAT runs with the same train.ema), and RTN with the
-# LM head in float or int8 (_headfp, _head8: the peers of the QAT runs of that scheme). Rows *_then_*:
+# LM head in float or int8 (_headfp, _head8: the peers of the QAT runs of that scheme), and the
+# float runs with a learning-rate restart at the QAT switch (_rwXeY: the peers of the QAT runs with it). Rows *_then_*:
 # PTQ of a QAT run's latent weights (GPTQ rounding in place of QAT's round-to-nearest), named after
 # that run so that the table pairs them with its float twin.
 C=brown_gpt_fp32_continued
@@ -140,6 +150,8 @@ gpt_w4_ptq_rtn_headfp_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_headfp.ya
 gpt_w4_ptq_rtn_head8_of_continued $B/brown_gpt_w4_ste_head8.yaml 1 $C
 gpt_w4_ptq_rtn_head8_of_continued_lr1e3_steps1200 $B/brown_gpt_w4_ste_head8.yaml 1 ${C}_lr1e3_steps1200
 gpt_w4_ptq_rtn_of_continued_lr2e3_steps1200 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr2e3_steps1200
+gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_rw1e3 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_rw1e3
+gpt_w4_ptq_rtn_of_continued_lr1e3_steps1200_rw5e4 $B/brown_gpt_w4_ste.yaml 1 ${C}_lr1e3_steps1200_rw5e4
 brown_gpt_w4_ste_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_then_gptq $B/brown_gpt_w4_ptq_gptq.yaml 1 brown_gpt_w4_ste
 brown_gpt_w4_ste_lr1e3_late2_steps1200_then_gptq_minmax $B/brown_gpt_w4_ptq_gptq_minmax.yaml 1 brown_gpt_w4_ste_lr1e3_late2_steps1200
@@ -149,5 +161,5 @@ grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - RESERVE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
 grep -E "^($ONLY) " $J.2 > $J.2.only
 timeout $((DEADLINE - SECONDS)) xargs -r -P$JOBS -L1 bash -c 'r "$@"' _ < $J.2.only
-cd $W && tar czf $OUT/q.tgz */seed-*/summary.json r
+cd $W && tar czf $OUT/q.tgz */seed-*/summary.json $(ls */seed-*/metrics.jsonl 2>/dev/null) r
 date +%T

@@ -422,6 +422,95 @@ TEST(QatDampen, ErrorsNameTheKeyAndTheLayer) {
   expect_error(q + "      kinds: [conv2d, linear]\n      dampen: 0.01\n", "Conv+BN");
 }
 
+// freeze_oscillations through a training run: with momentum 0.5 and threshold 0.3 a weight freezes
+// at its first reversal; at lr 0.01 (about a grid step per Adam step here) many do. A frozen weight
+// ends the run on its grid point, at the code it froze at; the others train on.
+TEST(QatFreezeOscillations, FrozenWeightsEndOnTheirFrozenCode) {
+  const PtqSetup s;
+  const std::string mods =
+      "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+      "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\nEXTRA";
+  auto train = [&](const std::string& name, const std::string& extra, std::shared_ptr<qat::QuantizationModifier>& q) {
+    std::string m = mods;
+    m.replace(m.find("EXTRA"), 5, extra);
+    Recipe r = s.recipe(name, m);
+    r.train.steps = 20;
+    r.train.optimizer.lr = 0.01;
+    train::RunOptions o;
+    o.run_dir = s.dir.file(name);
+    o.threads = 1;
+    o.progress = false;
+    o.init_checkpoint = s.float_run + "/checkpoint.pt";
+    auto trainer = std::make_unique<train::Trainer>(r, o);
+    for (auto& mod : cli::make_modifiers(r)) {
+      if (auto qm = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q = qm;
+      trainer->add_modifier(mod);
+    }
+    trainer->run();
+    return trainer;
+  };
+  std::shared_ptr<qat::QuantizationModifier> q, plain_q;
+  const auto frozen_run = train("frozen", "      freeze_oscillations: {threshold: 0.3, momentum: 0.5}\n", q);
+  const auto plain_run = train("plain", "", plain_q);
+  ASSERT_TRUE(q && plain_q);
+  EXPECT_TRUE(plain_q->oscillation_trackers().empty());
+  const auto& trackers = q->oscillation_trackers();
+  std::vector<std::shared_ptr<train::QuantizableLayer>> linears, plain_linears;
+  for (auto& layer : frozen_run->model().layers())
+    if (layer->kind() == "linear") linears.push_back(layer);
+  for (auto& layer : plain_run->model().layers())
+    if (layer->kind() == "linear") plain_linears.push_back(layer);
+  ASSERT_EQ(trackers.size(), linears.size());
+  int64_t frozen = 0, total = 0;
+  bool differs = false;
+  for (size_t i = 0; i < linears.size(); ++i) {
+    auto wq = std::dynamic_pointer_cast<qat::WeightFakeQuantImpl>(linears[i]->hook(train::HookSlot::kWeightQuant));
+    ASSERT_TRUE(wq);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor w = linears[i]->raw_weight().detach();
+    const torch::Tensor mask = trackers[i].frozen();
+    ASSERT_TRUE(mask.defined()) << "layer " << i << " was never tracked";
+    frozen += mask.sum().item<int64_t>();
+    total += mask.numel();
+    const torch::Tensor codes = wq->codes(w);
+    EXPECT_TRUE(torch::equal(codes.masked_select(mask), trackers[i].frozen_codes().masked_select(mask)))
+        << "layer " << i << ": a frozen weight left its code";
+    const torch::Tensor on_grid = (codes * wq->element_scales(w)).masked_select(mask);
+    EXPECT_TRUE(torch::allclose(w.masked_select(mask), on_grid, 1e-6, 1e-7)) << "layer " << i << ": off its grid point";
+    differs = differs || !torch::equal(w, plain_linears[i]->raw_weight().detach());
+  }
+  EXPECT_GT(frozen, 0) << "no weight froze: the test does not exercise freezing";
+  EXPECT_LT(frozen, total) << "every weight froze";
+  EXPECT_TRUE(differs) << "freezing changed nothing";
+}
+
+// The keys that act on a layer's own integer grid refuse a Conv+BN (its quantized weight is the
+// folded one) at prepare, naming file, line, key and layer; quant_noise must reach 1 before the end.
+TEST(QatFreezeOscillations, PrepareErrorsNameTheKeyAndTheLayer) {
+  const PtqSetup s;
+  auto expect_error = [&](const std::string& mods, const std::vector<std::string>& needles) {
+    try {
+      Recipe r = s.recipe("bad", mods);
+      r.train.steps = 4;
+      s.train(r, "bad");
+      ADD_FAILURE() << "no error, expected one with '" << needles[0] << "'";
+    } catch (const std::exception& e) {
+      for (const std::string& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+    }
+  };
+  const std::string q = "  - quantization:\n      weights: {bits: 4, granularity: channel}\n";
+  expect_error(q + "      kinds: [conv2d, linear]\n      freeze_oscillations: {threshold: 0.02}\n",
+               {"bad.yaml:", "key 'freeze_oscillations'", "Conv+BN", "features.0"});
+  expect_error(q + "      kinds: [conv2d, linear]\n      quant_noise: {fraction: 0.5, full_epoch: 0.5}\n",
+               {"key 'quant_noise'", "Conv+BN"});
+  expect_error(q + "      kinds: [linear]\n      quant_noise: {fraction: 0.5, full_epoch: 100}\n",
+               {"key 'quant_noise'", "full_epoch", "after the last step"});
+  expect_error(
+      "  - quantization:\n      kinds: [linear]\n      weights: {format: fp8_e4m3}\n"
+      "      freeze_oscillations: {threshold: 0.02}\n",
+      {"key 'freeze_oscillations'", "integer grid"});
+}
+
 // The groups the trainer builds: everything unclaimed at factor 1 first, then each claimed set.
 TEST(PtqRun, LrFactorParamGroupsSplitClaimedParameters) {
   struct Claims : train::Modifier {

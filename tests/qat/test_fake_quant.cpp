@@ -197,6 +197,125 @@ TEST(FakeQuant, LsqScaleGradientMatchesFiniteDifferences) {
   EXPECT_NE(analytic, 0.0);
 }
 
+// scale_gradient: the min-max scale s = max|w| / qmax passes gradient. Under the straight-through
+// rounding, d(sum c * fq(w))/dw is c everywhere (the detached scale) plus, at each group's largest
+// |w|, sign(w_m) / qmax * sum_i c_i (q_i - w_i / s): the derivative through the scale.
+TEST(FakeQuant, ScaleGradientReachesEachGroupsLargestWeight) {
+  torch::manual_seed(3);
+  const int64_t rows = 3, k = 16, g = 8;
+  const torch::Tensor w0 = torch::randn({rows, k});
+  const torch::Tensor c = torch::randn({rows, k});
+  auto grad = [&](bool scale_gradient) {
+    WeightQuantConfig cfg;
+    cfg.scheme.bits = 4;
+    cfg.scheme.granularity = Granularity::kGroup;
+    cfg.scheme.group_size = g;
+    cfg.scale_gradient = scale_gradient;
+    WeightFakeQuant fq(cfg, w0);
+    const torch::Tensor w = w0.clone().requires_grad_(true);
+    (fq->forward(w) * c).sum().backward();
+    return w.grad().clone();
+  };
+  const torch::Tensor detached = grad(false), through = grad(true);
+  EXPECT_TRUE(torch::equal(detached, c)) << "every weight is inside the clamp range: plain STE";
+  const torch::Tensor groups = w0.reshape({rows, k / g, g});
+  const torch::Tensor absmax = groups.abs().amax(-1, true);
+  const torch::Tensor s = absmax / 7.0;
+  const torch::Tensor xs = groups / s;
+  const torch::Tensor inner = (c.reshape({rows, k / g, g}) * (torch::round(xs) - xs)).sum(-1, true);
+  const torch::Tensor is_max = groups.abs() == absmax;
+  const torch::Tensor expected =
+      c.reshape({rows, k / g, g}) + torch::where(is_max, torch::sign(groups) * inner / 7.0, torch::zeros_like(groups));
+  EXPECT_TRUE(torch::allclose(through, expected.reshape({rows, k}), 1e-5, 1e-6))
+      << "max |through - expected| = " << (through - expected.reshape({rows, k})).abs().max().item<double>();
+  EXPECT_EQ(is_max.sum().item<int64_t>(), rows * k / g) << "one largest weight per group (no ties)";
+  EXPECT_FALSE(torch::equal(through, detached));
+  // The forward is the same function.
+  WeightQuantConfig a, b;
+  a.scheme.bits = b.scheme.bits = 4;
+  a.scheme.granularity = b.scheme.granularity = Granularity::kGroup;
+  a.scheme.group_size = b.scheme.group_size = g;
+  b.scale_gradient = true;
+  EXPECT_TRUE(torch::equal(WeightFakeQuant(a, w0)->forward(w0), WeightFakeQuant(b, w0)->forward(w0)));
+}
+
+// Quant-Noise: in training mode a group is either exactly fake-quantized or exactly float; about
+// the set share of them is quantized; evaluation mode and p = 1 quantize every group.
+TEST(FakeQuant, QuantNoiseQuantizesWholeGroupsWithTheSetProbability) {
+  torch::manual_seed(5);
+  const int64_t rows = 64, k = 256, g = 64;
+  const torch::Tensor w = torch::randn({rows, k});
+  WeightQuantConfig cfg;
+  cfg.scheme.bits = 4;
+  cfg.scheme.granularity = Granularity::kGroup;
+  cfg.scheme.group_size = g;
+  WeightFakeQuant fq(cfg, w);
+  const torch::Tensor full = fq->forward(w).reshape({rows, k / g, g});
+  const torch::Tensor wg = w.reshape({rows, k / g, g});
+  ASSERT_TRUE((full != wg).any(-1).all().item<bool>()) << "every group changes when quantized";
+  fq->set_quant_fraction(0.25);
+  fq->train();
+  const torch::Tensor y = fq->forward(w).reshape({rows, k / g, g});
+  const torch::Tensor quantized = (y == full).all(-1), kept = (y == wg).all(-1);
+  EXPECT_TRUE((quantized ^ kept).all().item<bool>()) << "each group is all quantized or all float";
+  const double share = quantized.to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(share, 0.25, 0.06) << "256 groups at p = 0.25";
+  EXPECT_FALSE(torch::equal(fq->forward(w), fq->forward(w))) << "drawn afresh at every forward";
+  fq->eval();
+  EXPECT_TRUE(torch::equal(fq->forward(w).reshape({rows, k / g, g}), full)) << "evaluation quantizes every group";
+  fq->train();
+  fq->set_quant_fraction(1.0);
+  EXPECT_TRUE(torch::equal(fq->forward(w).reshape({rows, k / g, g}), full));
+  // codes(): the integers the forward multiplies by the scales.
+  EXPECT_TRUE(torch::equal(fq->codes(w) * fq->element_scales(w), full.reshape({rows, k})));
+  EXPECT_LE(fq->codes(w).abs().max().item<double>(), 7.0);
+}
+
+TEST(QuantNoise, FractionRisesLinearlyToOneAtFullEpoch) {
+  QuantNoiseConfig c;
+  c.fraction = 0.25;
+  EXPECT_DOUBLE_EQ(quant_noise_fraction(c, 100, 100, 200), 0.25);
+  EXPECT_DOUBLE_EQ(quant_noise_fraction(c, 150, 100, 200), 0.625);
+  EXPECT_DOUBLE_EQ(quant_noise_fraction(c, 199, 100, 200), 0.25 + 0.75 * 0.99);
+  EXPECT_DOUBLE_EQ(quant_noise_fraction(c, 200, 100, 200), 1.0);
+  EXPECT_DOUBLE_EQ(quant_noise_fraction(c, 5000, 100, 200), 1.0);
+}
+
+// Nagel et al.'s oscillation tracking on hand-made code sequences (momentum 0.5): weight 0 flips
+// 0, 1, 0, 1, ... (an oscillation from the second flip on), weight 1 climbs 0, 1, 2, 3 (never
+// reverses), weight 2 stays. Frequencies: 0, 0.5, 0.75, 0.875, ...; the codes' EMA of weight 0:
+// 0, 0.5, 0.25, 0.625, ...
+TEST(OscillationTracker, FreezesAFlippingWeightAtItsRoundedCodeAverage) {
+  auto run = [](double threshold, int steps) {
+    OscillationTracker t({threshold, 0.5});
+    for (int i = 0; i < steps; ++i) t.update(torch::tensor({static_cast<float>(i % 2), static_cast<float>(i), 3.0f}));
+    return t;
+  };
+  {
+    const OscillationTracker t = run(0.3, 3);  // frequency 0.5 at the third update (i = 2)
+    EXPECT_TRUE(torch::equal(t.frozen(), torch::tensor({true, false, false})));
+    EXPECT_FLOAT_EQ(t.frozen_codes()[0].item<float>(), 0.0f);  // round(0.25)
+    EXPECT_FLOAT_EQ(t.frequency()[0].item<float>(), 0.5f);
+    EXPECT_EQ(t.frozen_count(), 1);
+  }
+  {
+    const OscillationTracker t = run(0.6, 3);
+    EXPECT_EQ(t.frozen_count(), 0) << "0.5 is not above 0.6";
+    const OscillationTracker u = run(0.6, 4);  // 0.75 at i = 3, codes' EMA 0.625
+    EXPECT_TRUE(torch::equal(u.frozen(), torch::tensor({true, false, false})));
+    EXPECT_FLOAT_EQ(u.frozen_codes()[0].item<float>(), 1.0f);
+  }
+  {
+    // Once frozen, frozen for good at the code it froze at, whatever the codes do next.
+    OscillationTracker t({0.6, 0.5});
+    for (float c : {0.0f, 1.0f, 0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f}) t.update(torch::tensor({c}));
+    EXPECT_TRUE(t.frozen()[0].item<bool>());
+    EXPECT_FLOAT_EQ(t.frozen_codes()[0].item<float>(), 1.0f);
+    EXPECT_LT(t.frequency()[0].item<float>(), 0.6f) << "no oscillations since: the frequency decayed";
+  }
+  EXPECT_FALSE(OscillationTracker({0.02, 0.01}).started());
+}
+
 TEST(FakeQuant, GroupSizeThatDoesNotDivideKIsAnError) {
   WeightQuantConfig c;
   c.scheme.granularity = Granularity::kGroup;

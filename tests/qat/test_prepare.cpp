@@ -190,6 +190,57 @@ TEST(QuantizationRecipe, UnexportableSchemesFailAtLoadNamingFileLineAndKey) {
   }
 }
 
+// The issue-18 levers (freeze_oscillations, quant_noise, weights.scale_gradient): bad values and
+// combinations fail when the recipe is read, with the file, the line and the key.
+TEST(QuantizationRecipe, OscillationFreezingQuantNoiseAndScaleGradientErrorsNameFileLineAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* where;
+    const char* why;
+  };
+  const Case cases[] = {
+      {"      weights: {bits: 4}\n      freeze_oscillations: {threshold: 0}\n", "bad.yaml:8: key 'threshold'",
+       "in (0, 1)"},
+      {"      weights: {bits: 4}\n      freeze_oscillations: {threshold: 1.5}\n", "bad.yaml:8: key 'threshold'",
+       "in (0, 1)"},
+      {"      weights: {bits: 4}\n      freeze_oscillations: {momentum: 1}\n", "bad.yaml:8: key 'momentum'",
+       "in (0, 1)"},
+      {"      weights: {bits: 4}\n      freeze_oscillations: {threshhold: 0.02}\n",
+       "bad.yaml:8: unknown key 'threshhold'", "did you mean 'threshold'"},
+      {"      weights: {bits: 4}\n      quant_noise: {full_epoch: 1}\n", "bad.yaml:8: missing required key 'fraction'",
+       "quant_noise"},
+      {"      weights: {bits: 4}\n      quant_noise: {fraction: 1, full_epoch: 1}\n", "bad.yaml:8: key 'fraction'",
+       "in (0, 1)"},
+      {"      weights: {bits: 4}\n      start_epoch: 2\n      quant_noise: {fraction: 0.5, full_epoch: 2}\n",
+       "bad.yaml:9: key 'full_epoch'", "after the modifier's start_epoch"},
+      {"      weights: {bits: 4, method: lsq, scale_gradient: true}\n", "bad.yaml:7: key 'scale_gradient'",
+       "method: minmax"},
+      {"      weights: {format: q4_0, scale_gradient: true}\n", "bad.yaml:7: key 'scale_gradient'", "format q4_0"},
+      {"      weights: {bits: 4, scale_gradient: true}\n      ptq: {method: mse}\n", "bad.yaml:7: key 'weights'",
+       "ptq fixes them"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = recipe_error(c.yaml);
+    EXPECT_NE(e.find(c.where), std::string::npos) << c.yaml << "\n-> " << e;
+    EXPECT_NE(e.find(c.why), std::string::npos) << c.yaml << "\n-> " << e;
+  }
+  // What parses: the values reach the config; an LSQ override does not inherit scale_gradient.
+  const std::string ok =
+      "name: t\nmodel: {family: mlp}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 4}\nmodifiers:\n"
+      "  - quantization:\n      weights: {bits: 4, scale_gradient: true}\n      start_epoch: 1\n"
+      "      freeze_oscillations: {threshold: 0.03}\n      quant_noise: {fraction: 0.25, full_epoch: 3}\n"
+      "      overrides:\n        - {pattern: head, weights: {method: lsq}}\n";
+  const auto c = qat::parse_quantization_modifier(load_recipe_from_string(ok, "ok.yaml").modifiers.at(0).node);
+  ASSERT_TRUE(c.freeze_oscillations && c.quant_noise && c.qat.defaults.weights);
+  EXPECT_DOUBLE_EQ(c.freeze_oscillations->threshold, 0.03);
+  EXPECT_DOUBLE_EQ(c.freeze_oscillations->momentum, 0.01);
+  EXPECT_DOUBLE_EQ(c.quant_noise->fraction, 0.25);
+  EXPECT_DOUBLE_EQ(c.quant_noise->full_epoch, 3.0);
+  EXPECT_TRUE(c.qat.defaults.weights->scale_gradient);
+  ASSERT_EQ(c.qat.overrides.size(), 1u);
+  EXPECT_FALSE(c.qat.overrides[0].scheme.weights->scale_gradient);
+}
+
 TEST(QuantizationRecipe, ExportableSchemesParse) {
   for (const char* yaml : {
            "      weights: {bits: 2, granularity: tensor}\n      inputs: {mode: static, symmetric: true, bits: 3}\n",

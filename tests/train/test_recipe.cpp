@@ -202,6 +202,15 @@ TEST(Recipe, ValueChecks) {
              "recipes/x.yaml:2: key 'family' in 'model' is 'gpt'");
   EXPECT_HAS(recipe_error("name: my run\nmodel: {family: mlp}\ndata: {dataset: fashion_mnist}\ntrain: {epochs: 1}\n"),
              "recipes/x.yaml:1: key 'name' at top level must contain only letters");
+  EXPECT_HAS(recipe_error(head + "train: {epochs: 1, schedule: {type: cosine, restart_lr: 0.01}}\n"),
+             "key 'restart_lr' in 'train.schedule' applies with restart_epoch only");
+  EXPECT_HAS(recipe_error(head + "train: {epochs: 1, schedule: {type: cosine, restart_epoch: 0}}\n"),
+             "key 'restart_epoch' in 'train.schedule' must be > 0");
+  EXPECT_HAS(recipe_error(head + "train: {epochs: 1, schedule: {type: cosine, min_lr: 0.001, restart_epoch: 0.5, "
+                                 "restart_lr: 0.0001}}\n"),
+             "key 'restart_lr' in 'train.schedule' must be > 0 and >= min_lr");
+  EXPECT_HAS(recipe_error(head + "train: {epochs: 1, schedule: {type: step, restart_epoch: 1}}\n"),
+             "unknown key 'restart_epoch' in 'train.schedule'");
   EXPECT_HAS(recipe_error(head + "train: {epochs: 1, schedule: {type: linear}}\n"),
              "key 'type' in 'train.schedule' must be one of: cosine, step, constant; got 'linear'");
 }

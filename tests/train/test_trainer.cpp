@@ -161,6 +161,49 @@ TEST(Trainer, StepsAreNotRoundedUpToWholeEpochs) {
   EXPECT_EQ(log.back().at("epochs").as_int(), 3);
 }
 
+// schedule.restart_epoch: until the restart the unrestarted cosine over the whole run (so a run
+// restarted at the QAT switch trains its first part exactly like its float twin); from the restart
+// step a linear warm-up from 0 over warmup_steps to restart_lr, then a half cosine to min_lr at the end.
+TEST(Trainer, CosineRestartRewarmsAndDecaysAgain) {
+  const Recipe r = load_recipe_from_string(
+      "name: t\nseed: 1\nmodel: {family: mlp, hidden: [8]}\n"
+      "data: {dataset: fashion_mnist, train_subset: 60, test_subset: 50, batch_size: 2}\n"
+      "train: {steps: 70, optimizer: {type: sgd, lr: 0.1}, schedule: {type: cosine, warmup_steps: 4, "
+      "min_lr: 0.01, restart_epoch: 1, restart_lr: 0.05}}\n",
+      "restart.yaml");
+  Trainer t(r, options(test::temp_dir("restart")));
+  auto rec = std::make_shared<LrRecorder>();
+  t.add_modifier(rec);
+  t.run();
+  ASSERT_EQ(rec->lrs.size(), 70u);
+  auto first = [](int64_t step) {
+    if (step < 4) return 0.1 * static_cast<double>(step + 1) / 4.0;
+    return 0.01 + 0.09 * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step - 4) / 66.0));
+  };
+  auto restarted = [](int64_t step) {  // restart at step 30 (epoch 1 of 30 steps)
+    const int64_t local = step - 30;
+    if (local < 4) return 0.05 * static_cast<double>(local + 1) / 4.0;
+    return 0.01 + 0.04 * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(local - 4) / 36.0));
+  };
+  for (int64_t step : {0, 3, 10, 29}) EXPECT_NEAR(rec->lrs[static_cast<size_t>(step)], first(step), 1e-12) << step;
+  for (int64_t step : {30, 33, 34, 50, 69})
+    EXPECT_NEAR(rec->lrs[static_cast<size_t>(step)], restarted(step), 1e-12) << step;
+  EXPECT_NEAR(rec->lrs[34], 0.05, 1e-12) << "the restart's peak right after its warm-up";
+  // A restart at or after the last step never happens: an error before training.
+  const Recipe late = load_recipe_from_string(
+      "name: t\nseed: 1\nmodel: {family: mlp, hidden: [8]}\n"
+      "data: {dataset: fashion_mnist, train_subset: 60, test_subset: 50, batch_size: 2}\n"
+      "train: {steps: 70, optimizer: {type: sgd, lr: 0.1}, schedule: {type: cosine, restart_epoch: 3}}\n",
+      "late.yaml");
+  try {
+    Trainer bad(late, options(test::temp_dir("restart_late")));
+    bad.run();
+    ADD_FAILURE() << "a restart at step 90 of 70 was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("late.yaml: train.schedule.restart_epoch"), std::string::npos) << e.what();
+  }
+}
+
 // Weights of another architecture fail naming the parameter and both shapes; LibTorch's own
 // Module::load would take the stored shapes silently.
 TEST(Trainer, InitialWeightsOfAnotherArchitectureNameParameterAndShapes) {
