@@ -227,6 +227,7 @@ ScheduleSpec parse_schedule(const RecipeNode& c, double lr) {
       c.fail("min_lr", "must be in [0, lr = " + std::to_string(lr) + "], got " + std::to_string(s.min_lr));
     if (c.has("restart_epoch")) {
       s.restart_epoch = c.get<double>("restart_epoch", 0.0);
+      s.restart_line = c.line_of("restart_epoch");
       if (!(*s.restart_epoch > 0)) c.fail("restart_epoch", "must be > 0 (epochs, fractions allowed)");
       s.restart_lr = c.get<double>("restart_lr", lr);
       if (!(s.restart_lr > 0) || s.restart_lr < s.min_lr)

@@ -94,6 +94,7 @@ struct ScheduleSpec {
   // last step; the steps before are the unrestarted schedule's (the half cosine over the whole run).
   std::optional<double> restart_epoch;
   double restart_lr = 0;  // restart_epoch given: the restart's peak (default: optimizer.lr)
+  int restart_line = 0;   // the recipe line of `restart_epoch`, for errors found once the run's length is known
 };
 
 // `train.ema`: an exponential moving average of the trained weights, which replaces them when

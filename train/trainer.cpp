@@ -164,8 +164,9 @@ void Trainer::prepare() {
   state_->optimizer = optimizer_.get();
   if (t.schedule.restart_epoch &&
       epoch_to_step(*t.schedule.restart_epoch, state_->steps_per_epoch) >= state_->total_steps)
-    throw std::invalid_argument(recipe_.file + ": train.schedule.restart_epoch (" +
-                                std::to_string(*t.schedule.restart_epoch) + ", step " +
+    throw std::invalid_argument(recipe_.file + ":" + std::to_string(t.schedule.restart_line) +
+                                ": train.schedule.restart_epoch (" + std::to_string(*t.schedule.restart_epoch) +
+                                ", step " +
                                 std::to_string(epoch_to_step(*t.schedule.restart_epoch, state_->steps_per_epoch)) +
                                 ") must be before the run's last step (" + std::to_string(state_->total_steps) +
                                 " steps): the restart would never happen");

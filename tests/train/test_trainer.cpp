@@ -200,7 +200,7 @@ TEST(Trainer, CosineRestartRewarmsAndDecaysAgain) {
     bad.run();
     ADD_FAILURE() << "a restart at step 90 of 70 was accepted";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("late.yaml: train.schedule.restart_epoch"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("late.yaml:5: train.schedule.restart_epoch"), std::string::npos) << e.what();
   }
 }
 
