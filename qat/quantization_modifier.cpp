@@ -236,6 +236,28 @@ void OscillationTracker::update(const torch::Tensor& codes) {
   frozen_.logical_or_(newly);
 }
 
+void OscillationTracker::save(torch::serialize::OutputArchive& a) const {
+  if (!started()) return;
+  a.write("prev", prev_);
+  a.write("last_dir", last_dir_);
+  a.write("freq", freq_);
+  a.write("ema", ema_);
+  a.write("frozen", frozen_);
+  a.write("frozen_codes", frozen_codes_);
+}
+
+void OscillationTracker::load(torch::serialize::InputArchive& a) {
+  *this = OscillationTracker(config_);
+  torch::Tensor prev;
+  if (!a.try_read("prev", prev)) return;  // saved before it started
+  prev_ = prev;
+  a.read("last_dir", last_dir_);
+  a.read("freq", freq_);
+  a.read("ema", ema_);
+  a.read("frozen", frozen_);
+  a.read("frozen_codes", frozen_codes_);
+}
+
 double quant_noise_fraction(const QuantNoiseConfig& c, int64_t step, int64_t start, int64_t full) {
   if (step >= full) return 1.0;
   const double t =
@@ -489,6 +511,26 @@ void QuantizationModifier::freeze_step(train::TrainState& st) {
   const double share = total ? static_cast<double>(frozen) / static_cast<double>(total) : 0.0;
   st.step_log["frozen"] = share;
   st.epoch_log["oscillation_frozen_share"] = share;
+}
+
+void QuantizationModifier::save_state(torch::serialize::OutputArchive& a) const {
+  for (size_t t = 0; t < trackers_.size(); ++t) {
+    torch::serialize::OutputArchive one;
+    trackers_[t].save(one);
+    a.write("oscillation_tracker." + std::to_string(t), one);
+  }
+}
+
+void QuantizationModifier::load_state(torch::serialize::InputArchive& a) {
+  for (size_t t = 0; t < trackers_.size(); ++t) {
+    torch::serialize::InputArchive one;
+    if (!a.try_read("oscillation_tracker." + std::to_string(t), one))
+      throw std::runtime_error("checkpoint.pt holds no freeze_oscillations state for quantized layer " +
+                               std::to_string(t) +
+                               ": was it written by a run with another recipe? (start the run "
+                               "again without --resume)");
+    trackers_[t].load(one);
+  }
 }
 
 void QuantizationModifier::after_step(train::TrainState& st) {

@@ -44,6 +44,9 @@ class OscillationTracker {
   const torch::Tensor& frozen_codes() const { return frozen_codes_; }  // valid where frozen
   const torch::Tensor& frequency() const { return freq_; }
   int64_t frozen_count() const { return frozen_.defined() ? frozen_.sum().item<int64_t>() : 0; }
+  // The whole state, for checkpoint.pt (a tracker not yet started writes nothing).
+  void save(torch::serialize::OutputArchive& a) const;
+  void load(torch::serialize::InputArchive& a);
 
  private:
   OscillationFreezeConfig config_;
@@ -111,6 +114,9 @@ class QuantizationModifier : public train::Modifier {
   void after_step(train::TrainState& st) override;
   void train_end(train::TrainState& st) override;
   std::vector<train::LrFactorGroup> lr_factor_groups() const override;
+  // freeze_oscillations' trackers (the rest of the modifier's state is in the model).
+  void save_state(torch::serialize::OutputArchive& a) const override;
+  void load_state(torch::serialize::InputArchive& a) override;
   const std::vector<PreparedLayer>& layers() const { return prepared_; }
   const QuantizationModifierConfig& config() const { return config_; }
   QuantizationModifierConfig& mutable_config() { return config_; }

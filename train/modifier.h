@@ -87,6 +87,12 @@ class Modifier {
   virtual void after_step(TrainState&) {}
   virtual void epoch_end(TrainState&) {}
   virtual void train_end(TrainState&) {}
+  // State kept outside the model and the optimizer (e.g. per-weight statistics), written into
+  // checkpoint.pt at each epoch end so that --resume continues exactly. load_state runs after
+  // prepare and train_start, with what save_state wrote; it is not called for a checkpoint
+  // written before the modifier kept state.
+  virtual void save_state(torch::serialize::OutputArchive&) const {}
+  virtual void load_state(torch::serialize::InputArchive&) {}
 };
 
 // Calls prepare on every modifier in prepare_order (stable).

@@ -214,6 +214,12 @@ double Trainer::lr_at(int64_t step, int64_t total) const {
   return s.min_lr + (base - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
 }
 
+// The checkpoint's entry for modifier i's state: its position and name, so that a recipe whose
+// modifiers changed does not hand one modifier's state to another.
+std::string Trainer::modifier_state_key(size_t i) const {
+  return "modifier_state." + std::to_string(i) + "." + modifiers_[i]->name();
+}
+
 void Trainer::save_checkpoint(int64_t epochs_done, int64_t step) {
   if (!writer()) return;  // the replicas are identical (checked): rank 0's copy is the run's
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
@@ -225,6 +231,11 @@ void Trainer::save_checkpoint(int64_t epochs_done, int64_t step) {
     torch::serialize::OutputArchive ema_archive;
     ema_->save(ema_archive);
     archive.write("ema", ema_archive);
+  }
+  for (size_t i = 0; i < modifiers_.size(); ++i) {
+    torch::serialize::OutputArchive state;
+    modifiers_[i]->save_state(state);
+    archive.write(modifier_state_key(i), state);
   }
   archive.write("epochs_done", torch::tensor(epochs_done));
   archive.write("step", torch::tensor(step));
@@ -248,6 +259,10 @@ bool Trainer::load_checkpoint(int64_t& epochs_done, int64_t& step) {
                                ": holds no EMA weights, but the recipe has train.ema: resuming would "
                                "restart the average (start the run again without --resume)");
     ema_->load(ema_archive);
+  }
+  for (size_t i = 0; i < modifiers_.size(); ++i) {
+    torch::serialize::InputArchive state;
+    if (archive.try_read(modifier_state_key(i), state)) modifiers_[i]->load_state(state);
   }
   torch::Tensor e, s;
   archive.read("epochs_done", e);

@@ -64,6 +64,7 @@ class Trainer {
  private:
   void prepare();
   double lr_at(int64_t step, int64_t total_steps) const;
+  std::string modifier_state_key(size_t i) const;
   void save_checkpoint(int64_t epochs_done, int64_t step);
   bool load_checkpoint(int64_t& epochs_done, int64_t& step);
   template <typename Fn> void emit(Fn fn);

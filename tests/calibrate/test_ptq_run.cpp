@@ -484,6 +484,61 @@ TEST(QatFreezeOscillations, FrozenWeightsEndOnTheirFrozenCode) {
   EXPECT_TRUE(differs) << "freezing changed nothing";
 }
 
+// freeze_oscillations' trackers are in checkpoint.pt: a run stopped after 2 of its 5 epochs and
+// resumed ends with the weights, frozen masks and frozen codes of the uninterrupted run.
+TEST(QatFreezeOscillations, ResumeContinuesTheTrackingExactly) {
+  const PtqSetup s;
+  const Recipe r = [&] {
+    Recipe x = s.recipe("freeze_resume",
+                        "  - quantization:\n      calibration_batches: 2\n      kinds: [linear]\n"
+                        "      weights: {bits: 4, granularity: group, group_size: 8, method: minmax}\n"
+                        "      freeze_oscillations: {threshold: 0.3, momentum: 0.5}\n");
+    x.train.steps = 20;  // 4 steps an epoch (128 images, batches of 32): 5 epochs
+    x.train.optimizer.lr = 0.01;
+    return x;
+  }();
+  auto run = [&](const std::string& dir, int64_t stop_after, bool resume,
+                 std::shared_ptr<qat::QuantizationModifier>& q) {
+    train::RunOptions o;
+    o.run_dir = s.dir.file(dir);
+    o.threads = 1;
+    o.progress = false;
+    o.init_checkpoint = s.float_run + "/checkpoint.pt";
+    o.stop_after_epochs = stop_after;
+    o.resume = resume;
+    auto trainer = std::make_unique<train::Trainer>(r, o);
+    for (auto& mod : cli::make_modifiers(r)) {
+      if (auto qm = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q = qm;
+      trainer->add_modifier(mod);
+    }
+    trainer->run();
+    return trainer;
+  };
+  std::shared_ptr<qat::QuantizationModifier> qa, qb1, qb2;
+  const auto straight = run("straight", 0, false, qa);
+  run("interrupted", 2, false, qb1);
+  const int64_t frozen_at_stop = [&] {
+    int64_t n = 0;
+    for (const auto& t : qb1->oscillation_trackers()) n += t.frozen_count();
+    return n;
+  }();
+  EXPECT_GT(frozen_at_stop, 0) << "nothing froze before the interruption: the test would not see lost state";
+  const auto resumed = run("interrupted", 0, true, qb2);
+  std::vector<torch::Tensor> wa, wb;
+  for (auto& p : straight->model().parameters()) wa.push_back(p.detach());
+  for (auto& p : resumed->model().parameters()) wb.push_back(p.detach());
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
+  const auto& ta = qa->oscillation_trackers();
+  const auto& tb = qb2->oscillation_trackers();
+  ASSERT_EQ(ta.size(), tb.size());
+  for (size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_TRUE(torch::equal(ta[i].frozen(), tb[i].frozen())) << "layer " << i;
+    EXPECT_TRUE(torch::equal(ta[i].frozen_codes(), tb[i].frozen_codes())) << "layer " << i;
+    EXPECT_TRUE(torch::equal(ta[i].frequency(), tb[i].frequency())) << "layer " << i;
+  }
+}
+
 // The keys that act on a layer's own integer grid refuse a Conv+BN (its quantized weight is the
 // folded one) at prepare, naming file, line, key and layer; quant_noise must reach 1 before the end.
 TEST(QatFreezeOscillations, PrepareErrorsNameTheKeyAndTheLayer) {
