@@ -57,16 +57,24 @@ struct PtqSetup {
                                    name + ".yaml");
   }
   // Trains `r` from the float run into run folder `name` (one thread, quiet) and returns the
-  // trainer, whose model is the trained one.
-  std::unique_ptr<train::Trainer> train(const Recipe& r, const std::string& name) const {
+  // trainer, whose model is the trained one. `quant` receives the run's quantization modifier;
+  // stop_after_epochs and resume as in train::RunOptions.
+  std::unique_ptr<train::Trainer> train(const Recipe& r, const std::string& name,
+                                        std::shared_ptr<qat::QuantizationModifier>* quant = nullptr,
+                                        int64_t stop_after_epochs = 0, bool resume = false) const {
     train::RunOptions o;
     o.run_dir = dir.file(name);
     o.threads = 1;
     o.progress = false;
     o.init_checkpoint = float_run + "/checkpoint.pt";
+    o.stop_after_epochs = stop_after_epochs;
+    o.resume = resume;
     auto trainer = std::make_unique<train::Trainer>(r, o);
     for (auto& mod : cli::make_modifiers(r)) {
-      if (auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q->mutable_config().ptq_progress = false;
+      if (auto q = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) {
+        q->mutable_config().ptq_progress = false;
+        if (quant) *quant = q;
+      }
       trainer->add_modifier(mod);
     }
     trainer->run();
@@ -436,18 +444,7 @@ TEST(QatFreezeOscillations, FrozenWeightsEndOnTheirFrozenCode) {
     Recipe r = s.recipe(name, m);
     r.train.steps = 20;
     r.train.optimizer.lr = 0.01;
-    train::RunOptions o;
-    o.run_dir = s.dir.file(name);
-    o.threads = 1;
-    o.progress = false;
-    o.init_checkpoint = s.float_run + "/checkpoint.pt";
-    auto trainer = std::make_unique<train::Trainer>(r, o);
-    for (auto& mod : cli::make_modifiers(r)) {
-      if (auto qm = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q = qm;
-      trainer->add_modifier(mod);
-    }
-    trainer->run();
-    return trainer;
+    return s.train(r, name, &q);
   };
   std::shared_ptr<qat::QuantizationModifier> q, plain_q;
   const auto frozen_run = train("frozen", "      freeze_oscillations: {threshold: 0.3, momentum: 0.5}\n", q);
@@ -497,33 +494,16 @@ TEST(QatFreezeOscillations, ResumeContinuesTheTrackingExactly) {
     x.train.optimizer.lr = 0.01;
     return x;
   }();
-  auto run = [&](const std::string& dir, int64_t stop_after, bool resume,
-                 std::shared_ptr<qat::QuantizationModifier>& q) {
-    train::RunOptions o;
-    o.run_dir = s.dir.file(dir);
-    o.threads = 1;
-    o.progress = false;
-    o.init_checkpoint = s.float_run + "/checkpoint.pt";
-    o.stop_after_epochs = stop_after;
-    o.resume = resume;
-    auto trainer = std::make_unique<train::Trainer>(r, o);
-    for (auto& mod : cli::make_modifiers(r)) {
-      if (auto qm = std::dynamic_pointer_cast<qat::QuantizationModifier>(mod)) q = qm;
-      trainer->add_modifier(mod);
-    }
-    trainer->run();
-    return trainer;
-  };
   std::shared_ptr<qat::QuantizationModifier> qa, qb1, qb2;
-  const auto straight = run("straight", 0, false, qa);
-  run("interrupted", 2, false, qb1);
+  const auto straight = s.train(r, "straight", &qa);
+  s.train(r, "interrupted", &qb1, /*stop_after_epochs=*/2);
   const int64_t frozen_at_stop = [&] {
     int64_t n = 0;
     for (const auto& t : qb1->oscillation_trackers()) n += t.frozen_count();
     return n;
   }();
   EXPECT_GT(frozen_at_stop, 0) << "nothing froze before the interruption: the test would not see lost state";
-  const auto resumed = run("interrupted", 0, true, qb2);
+  const auto resumed = s.train(r, "interrupted", &qb2, 0, /*resume=*/true);
   std::vector<torch::Tensor> wa, wb;
   for (auto& p : straight->model().parameters()) wa.push_back(p.detach());
   for (auto& p : resumed->model().parameters()) wb.push_back(p.detach());
