@@ -118,10 +118,12 @@ torch::Tensor WeightFakeQuantImpl::element_scales(const torch::Tensor& w) {
   return grouped_scales(groups).expand_as(groups).reshape(w.sizes());
 }
 
-torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w) {
+torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w) { return codes(w, element_scales(w)); }
+
+torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w, const torch::Tensor& element_scales) {
   if (!integer_grid()) throw std::logic_error("codes: the ggml block formats and FP8 have no integer grid per group");
   torch::NoGradGuard no_grad;
-  return torch::clamp(torch::round(w / element_scales(w)), static_cast<double>(range_.qmin),
+  return torch::clamp(torch::round(w / element_scales), static_cast<double>(range_.qmin),
                       static_cast<double>(range_.qmax));
 }
 

@@ -501,7 +501,7 @@ void QuantizationModifier::freeze_step(train::TrainState& st) {
     const torch::Tensor kept = mask ? mask->forward(w) : w;
     const torch::Tensor s = wq->element_scales(kept);
     OscillationTracker& tracker = trackers_[t];
-    tracker.update(wq->codes(kept));
+    tracker.update(wq->codes(kept, s));
     // Frozen weights are put back on their code of the current grid after every step: the
     // optimizer's move is undone, so they no longer oscillate (nor train).
     w.copy_(torch::where(tracker.frozen(), tracker.frozen_codes() * s, w));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "pool_jobs.h"
 #include "qgemm_tester.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/kernels/ref/ref_kernels.h"
@@ -434,18 +435,8 @@ TEST(Threads, ParallelForCoversEveryTaskOnce) {
 TEST(Threads, BackToBackJobsFromSeveralCallersRunEachTaskOnce) {
   set_num_threads(2);
   std::atomic<int64_t> wrong{0};
-  auto caller = [&](int jobs) {
-    for (int n = 0; n < jobs; ++n) {
-      const int64_t tasks = 1 + n % 37;
-      std::vector<std::atomic<int>> hits(static_cast<size_t>(tasks));
-      parallel_for(tasks, 1e6, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
-      });
-      for (auto& h : hits) wrong += h.load() != 1;
-    }
-  };
-  std::thread other(caller, 3000);
-  caller(20000);
+  std::thread other([&] { wrong += miscounted_pool_tasks(3000); });
+  wrong += miscounted_pool_tasks(20000);
   other.join();
   EXPECT_EQ(wrong.load(), 0);
   set_num_threads(0);
