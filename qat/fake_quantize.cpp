@@ -120,10 +120,10 @@ torch::Tensor WeightFakeQuantImpl::element_scales(const torch::Tensor& w) {
 
 torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w) { return codes(w, element_scales(w)); }
 
-torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w, const torch::Tensor& element_scales) {
+torch::Tensor WeightFakeQuantImpl::codes(const torch::Tensor& w, const torch::Tensor& scale_per_element) {
   if (!integer_grid()) throw std::logic_error("codes: the ggml block formats and FP8 have no integer grid per group");
   torch::NoGradGuard no_grad;
-  return torch::clamp(torch::round(w / element_scales), static_cast<double>(range_.qmin),
+  return torch::clamp(torch::round(w / scale_per_element), static_cast<double>(range_.qmin),
                       static_cast<double>(range_.qmax));
 }
 

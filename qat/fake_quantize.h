@@ -80,7 +80,7 @@ class WeightFakeQuantImpl : public train::WeightQuantizerHook {
   // floats in w's shape. Integer grids only (not the ggml block formats or FP8).
   torch::Tensor codes(const torch::Tensor& w);
   // The same with element_scales(w) already computed (a caller that needs both computes them once).
-  torch::Tensor codes(const torch::Tensor& w, const torch::Tensor& element_scales);
+  torch::Tensor codes(const torch::Tensor& w, const torch::Tensor& scale_per_element);
   // Whether the weights lie on an integer grid with one scale per group (codes() applies).
   bool integer_grid() const { return config_.scheme.ggml_format == GgmlFormat::kNone && !config_.scheme.e4m3; }
 
