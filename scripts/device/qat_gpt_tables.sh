@@ -5,15 +5,20 @@
 # scripts/device/seeded_tables.sh's), then every variant of seed s from teacher s with `qforge run`
 # (CUDA training; export, validate and eval on the CPU runtime: summary.json), variants in order of
 # priority so that a DEADLINE cuts whole variants, and packs the summary.json files, recipes and
-# logs into $OUT/q.tgz. Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
+# logs into $OUT/q.tgz (q-d256-l4.tgz for DIM=256 LAYERS=4, …). Table: tar xzf q.tgz -C W && bench/qat_gpt_tables.py W
 # ONLY=REGEX runs just the variants whose whole names match; DEADLINE: the second, counted from the
 # start, by which the variants stop so that the results still pack; SEEDS: the seeds (default 0 1 2);
 # RESERVE: seconds before DEADLINE kept for the second stage (default 0); BQ: the build folder
 # (default /tmp/bq3, reused when it holds a qforge: a branch whose recipes need its own qforge names
 # a fresh one, since a warm machine may hold another checkout's build there).
+# DIM, LAYERS, HEADS: another size of the Brown GPT (default the recipes' 128, 2, 4): every recipe,
+# the teachers' included, is rewritten to it, and the runs go to their own folder, so that
+# bench/qat_gpt_tables.py reads each size's q.tgz with the same variant names.
 ONLY="${ONLY:-[a-z_0-9]+}" DEADLINE="${DEADLINE:-280}" JOBS="${JOBS:-12}" SEEDS="${SEEDS:-0 1 2}" BQ="${BQ:-/tmp/bq3}"
 RESERVE="${RESERVE:-0}"
-export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w Q=$BQ/cli/qforge
+SIZE=${DIM:+-d$DIM}${LAYERS:+-l$LAYERS}${HEADS:+-h$HEADS}
+export QFORGE_DATA=$PWD/.gpu-data W=/tmp/w$SIZE Q=$BQ/cli/qforge
+export DIM LAYERS HEADS
 mkdir -p $W/r
 date +%T
 if [ ! -x $Q ]; then
@@ -26,7 +31,9 @@ date +%T
 # teacher) replaced by run PARENT of seed s (default: teacher s); runs W/NAME/seed-s.
 r() {
   f=$W/r/$1_$2.yaml
-  sed -e "s/^seed: .*/seed: $2/" -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/${5:-brown_gpt_fp32}/seed-$2#" $3 > $f
+  sed -e "s/^seed: .*/seed: $2/" -e "s#\(\.\./\.\./recipes/\)*brown_gpt_fp32.yaml#$W/${5:-brown_gpt_fp32}/seed-$2#" \
+    -e "s/^  dim: 128\$/  dim: ${DIM:-128}/" -e "s/^  layers: 2\$/  layers: ${LAYERS:-2}/" \
+    -e "s/^  heads: 4\$/  heads: ${HEADS:-4}/" $3 > $f
   c=; [ $4 = 1 ] && c=--calibrate-only
   $Q run $f -o $W/$1/seed-$2 --device cuda --threads 1 -q $c > $W/r/$1_$2.log 2>&1; e=$?
   echo "$1 $2 rc $e $(date +%T)"
@@ -161,5 +168,5 @@ grep -E "^($ONLY) " $J > $J.only
 timeout $((DEADLINE - RESERVE - SECONDS)) xargs -P$JOBS -L1 bash -c 'r "$@"' _ < $J.only
 grep -E "^($ONLY) " $J.2 > $J.2.only
 timeout $((DEADLINE - SECONDS)) xargs -r -P$JOBS -L1 bash -c 'r "$@"' _ < $J.2.only
-cd $W && tar czf $OUT/q.tgz */seed-*/summary.json $(ls */seed-*/metrics.jsonl 2>/dev/null) r
+cd $W && tar czf $OUT/q$SIZE.tgz */seed-*/summary.json $(ls */seed-*/metrics.jsonl 2>/dev/null) r
 date +%T
