@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total 
 log "source $(cat .dev-source 2>/dev/null || git log --oneline -1 2>/dev/null)"
 log "configure"
 GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
-cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON \
+cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON -DQFORGE_CUDA_KERNEL_VARIANTS=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt" | tee -a "$S"; exit 1; }
 log "build"
 cmake --build $B -j16 --target qforge_cuda_tests cuda_bs_bench >> "$OUT/build.txt" 2>&1 ||

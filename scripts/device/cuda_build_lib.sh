@@ -11,7 +11,7 @@ cuda_build() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee -a "$OUT/summary.txt"
   log "configure"
   command -v ninja >/dev/null && gen="-G Ninja"
-  cmake -S . -B "$b" $gen -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON \
+  cmake -S . -B "$b" $gen -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON -DQFORGE_CUDA_KERNEL_VARIANTS=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DQFORGE_WITH_TOKENIZER=OFF > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; return 1; }
   log "build"
   cmake --build "$b" -j16 --target "$@" >> "$OUT/build.txt" 2>&1 ||

@@ -17,7 +17,7 @@ log() { echo "== $(date +%T) $*" | tee -a "$O"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader | tee -a "$O"
 log "source $(git log --oneline -1 2>/dev/null)"
 GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
-cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON \
+cmake -S . -B $B $GEN -DCMAKE_BUILD_TYPE=Release -DQFORGE_WITH_TORCH=OFF -DQFORGE_CUDA=ON -DQFORGE_CUDA_KERNEL_VARIANTS=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt" | tee -a "$O"; exit 1; }
 cmake --build $B -j16 --target decode_bench hf_ggml_checkpoint qforge_cuda_tests >> "$OUT/build.txt" 2>&1 ||
   { grep -E -B2 -A6 "error" "$OUT/build.txt" | head -100 | tee -a "$O"; exit 1; }

@@ -2,9 +2,13 @@
 // awkward shapes: M = 1, odd N, K not a multiple of the tile or of 16, per-channel and
 // per-group scales. Integer paths (W8A8) must be bit-identical to the reference kernels;
 // fp16/bf16 paths are compared with a float64 product by ||y - ref|| / ||ref|| (bound below).
+#include "runtime/kernels/cuda/cuda_qgemm.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -14,7 +18,7 @@
 #include "core/error.h"
 #include "core/int4_pack.h"
 #include "core/nm_sparse.h"
-#include "runtime/kernels/cuda/cuda_qgemm.h"
+#include "runtime/kernels/cuda/fp8_gemm.h"
 #include "runtime/kernels/ref/ref_kernels.h"
 
 namespace qf::cuda {
@@ -694,6 +698,14 @@ std::vector<W8Config> all_w8_kernels() {
   v.push_back(W8Config{2, 1, 256, 1, 2, 0, 1, 1});
   v.push_back(W8Config{2, 2, 256, -1, 2, 0, 0, 1});
   v.push_back(W8Config{2, 2, 256, 1, 2});
+  // A build without QFORGE_CUDA_KERNEL_VARIANTS has only the shapes the launcher picks.
+  const size_t all = v.size();
+  v.erase(std::remove_if(v.begin(), v.end(), [](const W8Config& k) { return !w8a8_wgmma_tiles_built(k); }), v.end());
+  if (v.size() < all)
+    std::printf(
+        "[w8a8 wgmma] %zu of %zu tile configurations not in this build (-DQFORGE_CUDA_KERNEL_VARIANTS=ON "
+        "builds them): not run\n",
+        all - v.size(), all);
   return v;
 }
 
@@ -741,6 +753,51 @@ TEST(W8A8Wgmma, RefusesPerGroupWeightsWhenForced) {
   e.y = static_cast<float*>(dy.p);
   EXPECT_THROW(w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 0, 0, 0}), Error);
   EXPECT_NO_THROW(w8a8_gemm(dw, 128, a, e));  // the launcher's pick falls back to mma.sync
+  device_sync();
+}
+
+// The build's kernel set (no GPU needed for the first half): the launcher's pick and every forced
+// shape it could pick are always built; the benchmarks' variants only with
+// QFORGE_CUDA_KERNEL_VARIANTS. A variant left out is refused with an error naming the option.
+TEST(W8A8WgmmaBuild, PickableShapesAlwaysVariantsOnRequest) {
+#ifdef QF_WGMMA_VARIANTS
+  const bool variants = true;
+#else
+  const bool variants = false;
+#endif
+  for (const W8Config& k :
+       {W8Config{}, W8Config{2, 0, 0, 0}, W8Config{2, 0, 0, 0, 1, 0, -1}, W8Config{2, 1, 64, 0}, W8Config{2, 1, 128, 1},
+        W8Config{2, 2, 64, 0}, W8Config{2, 2, 128, 1}, W8Config{2, 2, 256, 0}, W8Config{2, 1, 256, 0, 1, 0, 1}})
+    EXPECT_TRUE(w8a8_wgmma_tiles_built(k)) << name(k);
+  for (const W8Config& k :
+       {W8Config{2, 0, 0, -1}, W8Config{2, 0, 0, 0, 1, 64}, W8Config{2, 2, 128, -1}, W8Config{2, 2, 256, -1, 2},
+        W8Config{2, 2, 256, 1, 1, 64}, W8Config{2, 2, 128, 1, 1, 0, 1}, W8Config{2, 1, 256, 1, 2, 0, 1}})
+    EXPECT_EQ(w8a8_wgmma_tiles_built(k), variants) << name(k);
+  for (const Fp8Tiles& t : {Fp8Tiles{}, Fp8Tiles{2, 192, 1, 0}, Fp8Tiles{1, 64, 1, 1}})
+    EXPECT_TRUE(fp8_wgmma_tiles_built(t, Fp8Accum::kPromoted));
+  EXPECT_TRUE(fp8_wgmma_tiles_built(Fp8Tiles{1, 256, 1, 1, 0, 1}, Fp8Accum::kFast));
+  EXPECT_EQ(fp8_wgmma_tiles_built(Fp8Tiles{1, 128, 1, 1, 0, 1}, Fp8Accum::kPromoted), variants);  // ping-pong
+  EXPECT_EQ(fp8_wgmma_tiles_built(Fp8Tiles{2, 256, 1, -1}, Fp8Accum::kFast), variants);
+
+  if (variants) return;
+  SKIP_WITHOUT_WGMMA();
+  std::vector<int8_t> w(64 * 128, 3);
+  std::vector<float> sw(64, 0.01f);
+  W8Device dw(w8_prepare(w.data(), sw.data(), 64, 128, 0));
+  DBuf dx(128 * 128), dsx(4), dy(128 * 64 * 4);
+  W8Acts a;
+  a.codes = dx.p;
+  a.ldx = 128;
+  a.scales = static_cast<const float*>(dsx.p);
+  W8Epilogue e;
+  e.y = static_cast<float*>(dy.p);
+  try {
+    w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 2, 128, -1});
+    ADD_FAILURE() << "a variant left out of the build ran";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("QFORGE_CUDA_KERNEL_VARIANTS"), std::string::npos) << err.what();
+  }
+  EXPECT_NO_THROW(w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 2, 128, 0}));  // the same tiles, persistent
   device_sync();
 }
 

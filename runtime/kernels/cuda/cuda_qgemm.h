@@ -208,6 +208,10 @@ void w8a8_gemm(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& 
 bool w8a8_wgmma_available(std::string* why = nullptr);
 bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream,
                      const W8Config& cfg);
+// Whether this build has the wgmma kernel for cfg's tiles: the launcher's pick always; a forced
+// shape that the pick could choose, or any with the CMake option QFORGE_CUDA_KERNEL_VARIANTS
+// (the benchmarks' variants: one CTA per tile, 64-code stages, multicast, other ping-pong tiles).
+bool w8a8_wgmma_tiles_built(const W8Config& cfg);
 
 // ---- small helpers ----
 bool device_available(std::string* why = nullptr);  // false (and why) when no usable GPU

@@ -71,6 +71,9 @@ bool fp8_wgmma_available(const char** why = nullptr);
 // The wgmma path; returns false (launching nothing) when it cannot take the operands: no sm_90a
 // GPU, K not a multiple of 16 or a code pointer not 16-byte aligned (the copy engine's rules).
 bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum = Fp8Accum::kPromoted, Fp8Tiles tiles = {});
+// Whether this build has the wgmma kernel for these tiles: the pick always; a forced shape that
+// the pick could choose, or any with the CMake option QFORGE_CUDA_KERNEL_VARIANTS.
+bool fp8_wgmma_tiles_built(const Fp8Tiles& tiles, Fp8Accum accum);
 void fp8_gemm_exact(const Fp8Gemm& g);
 
 }  // namespace qf::cuda

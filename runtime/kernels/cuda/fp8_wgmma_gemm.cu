@@ -85,6 +85,10 @@ bool fp8_wgmma_available(const char** why) {
   return d.ok;
 }
 
+bool fp8_wgmma_tiles_built(const Fp8Tiles& tiles, Fp8Accum accum) {
+  return wgmma::tiles_built(tiles, accum == Fp8Accum::kPromoted);
+}
+
 bool fp8_gemm_wgmma(const Fp8Gemm& g, Fp8Accum accum, Fp8Tiles tiles) {
   if (!wgmma::device_info().ok) return false;
   if (g.k % 16 != 0 || !wgmma::aligned16(g.x) || !wgmma::aligned16(g.w)) return false;

@@ -127,6 +127,8 @@ bool w8a8_wgmma_available(std::string* why) {
   return d.ok;
 }
 
+bool w8a8_wgmma_tiles_built(const W8Config& cfg) { return wgmma::tiles_built(cfg, false); }
+
 bool w8a8_gemm_wgmma(const W8Device& w, int64_t m, const W8Acts& x, const W8Epilogue& e, void* stream,
                      const W8Config& cfg) {
   if (!wgmma::device_info().ok || w.group_size > 0) return false;

@@ -353,6 +353,37 @@ inline Tiles resolve_tiles(const Req& req, int64_t m, int64_t n, int wide) {
   return t;
 }
 
+// The shapes pick_tiles can choose: cooperative tiles walked by persistent CTAs with 128-code
+// stages and no multicast, and (without promotion) ping-pong 64 x 256. Every build has their
+// kernels. The other forced shapes -- one CTA per tile, 64-code stages, multicast pairs, the other
+// ping-pong tiles -- are variants that benchmarks measure the pick against: three quarters of the
+// instantiations and of this library's compile time, built only with the CMake option
+// QFORGE_CUDA_KERNEL_VARIANTS (which defines QF_WGMMA_VARIANTS).
+#ifdef QF_WGMMA_VARIANTS
+inline constexpr bool kVariantsBuilt = true;
+#else
+inline constexpr bool kVariantsBuilt = false;
+#endif
+
+inline bool pickable(const Tiles& t, bool promote) {
+  if (!t.persistent || t.cluster != 1 || t.block_k != 128 || t.cluster_scope) return false;
+  if (t.pingpong) return !promote && t.consumers == 1 && t.block_n == 256;
+  if (t.consumers == 1) return t.block_n == 64 || t.block_n == 128;
+  return t.consumers == 2 && (t.block_n == 64 || t.block_n == 128 || t.block_n == (promote ? 192 : 256));
+}
+
+// Whether this build runs the tiles `req` asks for (Req: W8Config or Fp8Tiles), whatever M and N:
+// the pick when it walks persistent CTAs with 128-code stages (the pick's ping-pong always does;
+// asked for one CTA per tile, the cooperative pick is a variant); a forced shape when it is
+// pickable. With the variants built, everything (a shape no kernel has still throws at launch).
+template <class Req>
+inline bool tiles_built(const Req& req, bool promote) {
+  if (kVariantsBuilt) return true;
+  if (req.consumers == 0 || req.block_n == 0)
+    return req.persistent >= 0 && (req.block_k <= 0 || req.block_k == 128) && req.release_cluster_scope <= 0;
+  return pickable(resolve_tiles(req, 0, 0, promote ? 192 : 256), promote);  // forced: m, n unused
+}
+
 // How many CTAs of `kernel` a persistent grid launches, with its dynamic shared memory allowed
 // (call once per kernel): one per SM, or with clusters of kCluster (CTA pairs) as many whole
 // clusters as can be resident at once. A pair needs two free SMs of one GPC, so fewer than sms / 2
@@ -481,9 +512,9 @@ bool launch_pingpong_tiles(const Operand& x, const Operand& w, const typename Op
   return false;
 }
 
-// Runs tiles `t` (consumers and block_n set); throws on a shape no kernel has.
+// Runs tiles `t` (consumers and block_n set), any shape some kernel has; throws otherwise.
 template <class Op>
-void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
+void launch_any_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
   if (t.pingpong) {
     if (!launch_pingpong_tiles<Op>(x, w, a, s, t))
       throw Error("cuda wgmma GEMM: no ping-pong kernel for tiles of " + std::to_string(64 * t.consumers) + " x " +
@@ -529,6 +560,28 @@ void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a
                 (t.cluster == 2 ? ", multicast" : "") + (t.persistent ? ", persistent" : "") +
                 " (64 or 128 rows by 64, 128, 192 (promoted) or 256 (not promoted) columns; multicast: 128 rows, "
                 "persistent only at the widest)");
+}
+
+// Runs tiles `t` (consumers and block_n set): every shape with the variants built, the pickable
+// ones otherwise (launch_pingpong's and launch_plain's other instantiations are then never
+// compiled); throws on a shape this build has no kernel for.
+template <class Op>
+void launch_tiles(const Operand& x, const Operand& w, const typename Op::Args& a, cudaStream_t s, const Tiles& t) {
+  if constexpr (kVariantsBuilt) {
+    launch_any_tiles<Op>(x, w, a, s, t);
+  } else {
+    if (pickable(t, Op::kPromote)) {
+      if constexpr (!Op::kPromote) {
+        if (t.pingpong) return launch_pingpong<Op, 1, 256, 1>(x, w, a, s);
+      }
+      if (!t.pingpong && launch_plain<Op, true>(x, w, a, s, t.consumers, t.block_n)) return;
+    }
+    throw Error("cuda wgmma GEMM: tiles of " + std::to_string(64 * t.consumers) + " x " + std::to_string(t.block_n) +
+                (t.pingpong ? " ping-pong" : "") + (t.cluster == 2 ? ", multicast" : "") +
+                (t.persistent ? "" : ", one CTA per tile") + (t.block_k != 128 ? ", 64-code stages" : "") +
+                " are not in this build: it has the shapes the launcher picks; the benchmarks' variants need "
+                "-DQFORGE_CUDA_KERNEL_VARIANTS=ON");
+  }
 }
 
 }  // namespace qf::cuda::wgmma
