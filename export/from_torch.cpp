@@ -41,7 +41,9 @@ LayerContent layer_content(train::QuantizableLayer& layer) {
   if (auto wq = std::dynamic_pointer_cast<train::WeightQuantizerHook>(layer.hook(train::HookSlot::kWeightQuant));
       wq && wq->active()) {
     c.weight_scheme = wq->weight_scheme();
-    c.weight_scales = to_qf(wq->weight_scales(w).flatten()).f32;  // the exact scales training used
+    // The exact scales training used; ggml's blocks have none to pass: the writer computes them with
+    // the arithmetic the fake quantizer reproduces bit for bit (core/ggml_blocks.h).
+    if (c.weight_scheme->ggml_format == GgmlFormat::kNone) c.weight_scales = to_qf(wq->weight_scales(w).flatten()).f32;
     if (mask) c.sparsity = mask->storage_sparsity();  // N:M-compressed storage needs quantized weights
   }
   if (auto iq = std::dynamic_pointer_cast<train::InputQuantizerHook>(layer.hook(train::HookSlot::kInputQuant));

@@ -7,6 +7,7 @@
 #  3. a QAT run trained with `weights: {format: q4_0}` (4 CPU steps on Brown) -> a Q4_0 GGUF whose
 #     blocks the exporter proved to be the run's trained ones; re-quantizing it as Q8_0 is refused;
 #     --quant f32 of the same run dequantizes to the same weights as the Q4_0 file.
+#     The same run also exports to .qf.h5 (the blocks as int8 codes + block scales) and validates.
 # Skips step 3 (exit 0 with a message) when the Brown corpus is missing.
 #   cli_gguf.sh QFORGE GGUF_DIFF FIXTURES MAKE_FIXTURE_OUT WORK_DIR
 set -euo pipefail
@@ -49,6 +50,10 @@ fi
 "$QF" export "$OUT/run" --format gguf -o "$OUT/run_q4_0.gguf" | tee "$OUT/export.txt"
 grep -q "hold the run's trained q4_0 blocks exactly" "$OUT/export.txt" || { echo "FAIL: no exactness check reported"; exit 1; }
 expect_error "re-quantize" "$QF" export "$OUT/run" --format gguf --quant q8_0 -o "$OUT/x.gguf"
+# The same run as a .qf.h5 checkpoint: the writer stores the trained blocks, the runtime validates it.
+"$QF" export "$OUT/run" -o "$OUT/run.qf.h5" > "$OUT/export_qf.txt" 2>&1 || { cat "$OUT/export_qf.txt"; echo "FAIL: .qf.h5 export"; exit 1; }
+"$QF" validate "$OUT/run.qf.h5" --threads 2 > "$OUT/validate.txt" 2>&1 || { cat "$OUT/validate.txt"; echo "FAIL: validate"; exit 1; }
+grep -q "PASS" "$OUT/validate.txt" || { cat "$OUT/validate.txt"; echo "FAIL: validate did not pass"; exit 1; }
 "$QF" export "$OUT/run" --format gguf --quant f32 -o "$OUT/run_f32.gguf"
 # The run's Q4_0 file dequantizes to exactly the trained weights (its F32 export) ...
 "$DIFF" --values "$OUT/run_q4_0.gguf" "$OUT/run_f32.gguf"

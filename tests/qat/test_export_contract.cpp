@@ -271,6 +271,27 @@ TEST(ExportContract, Fp8E4M3TinyGpt) {
   EXPECT_EQ(layers.at("lm_head").weight_format, "int4");
 }
 
+// llama.cpp's block formats (`weights: {format: q4_0}` / `q8_0`, trained for GGUF) export to .qf.h5 as
+// well: int8 codes with one scale per block of 32 (5 bits for Q4_0), computed by the writer with the
+// arithmetic the fake quantizer reproduces, so the checkpoint holds the trained blocks and validates.
+// Weight-only and under per-token int8 inputs, Q4_0 beside a Q8_0 override.
+TEST(ExportContract, GgmlBlockWeightsExportAndValidate) {
+  test::TempDir dir("contract-ggml");
+  const RunSetup setup = image_setup(dir, "{family: mlp, hidden: [32, 32]}");  // K = 256, 32, 32
+  for (const char* inputs : {"", "      inputs: {mode: dynamic_per_token}\n"}) {
+    const std::string yaml = std::string("  - quantization:\n      kinds: [linear]\n      weights: {format: q4_0}\n") +
+                             inputs + "      overrides:\n        - {pattern: fc1, weights: {format: q8_0}}\n";
+    const auto layers = train_export_validate(setup, yaml, "ggml blocks");
+    for (const char* name : {"fc0", "head"}) {
+      EXPECT_EQ(layers.at(name).bits, 5) << name;  // Q4_0: codes in [-8, 8]
+      EXPECT_EQ(layers.at(name).granularity, "group") << name;
+      EXPECT_EQ(layers.at(name).group_size, 32) << name;
+      EXPECT_EQ(layers.at(name).act_mode, *inputs ? "dynamic_per_token" : "none") << name;
+    }
+    EXPECT_EQ(layers.at("fc1").bits, 8);
+  }
+}
+
 // A pruned layer whose weight stays float is stored dense (N:M storage packs quantized codes
 // only): pruning without quantization, and pruning of a layer an override keeps float.
 // The quantized KV cache (feature kv_cache_int4): a tiny gpt (head dim 32) trained 2 steps with
