@@ -85,6 +85,8 @@ const char* arch_name(Arch a) {
   switch (a) {
     case Arch::kLlama: return "LlamaForCausalLM";
     case Arch::kQwen2: return "Qwen2ForCausalLM";
+    case Arch::kQwen3:
+      return "Qwen3ForCausalLM";
     case Arch::kMixtral: return "MixtralForCausalLM";
     default: return "Gemma3ForCausalLM";
   }
@@ -130,11 +132,14 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   c.architecture = r.at("architectures").as_array()[0].as_string();
   if (c.architecture == "LlamaForCausalLM") c.arch = Arch::kLlama;
   else if (c.architecture == "Qwen2ForCausalLM") c.arch = Arch::kQwen2;
+  else if (c.architecture == "Qwen3ForCausalLM")
+    c.arch = Arch::kQwen3;
   else if (c.architecture == "Gemma3ForCausalLM") c.arch = Arch::kGemma3;
   else if (c.architecture == "MixtralForCausalLM") c.arch = Arch::kMixtral;
   else
     r.fail("architecture '" + c.architecture +
-           "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM and MixtralForCausalLM are)");
+           "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM and "
+           "MixtralForCausalLM are)");
   const std::string model_type = r.string("model_type", "");
   const bool gemma = c.arch == Arch::kGemma3;
   if (gemma && model_type != "gemma3_text")
@@ -179,6 +184,9 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.mlp_bias = r.boolean("mlp_bias", false);
   } else if (c.arch == Arch::kQwen2) {
     c.qkv_bias = true;
+  } else if (c.arch == Arch::kQwen3) {  // Llama's attention with a per-head RMSNorm (w, not 1 + w) of q and k
+    c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
+    c.qk_norm = true;
   } else if (c.arch == Arch::kMixtral) {
     c.experts = r.integer("num_local_experts", 8);
     c.experts_per_token = r.integer("num_experts_per_tok", 2);

@@ -1,6 +1,6 @@
 // config.json of a Hugging Face decoder, parsed into the few numbers that define its math
-// (std-only). Four architectures: LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM (text),
-// MixtralForCausalLM.
+// (std-only). Five architectures: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+// Gemma3ForCausalLM (text), MixtralForCausalLM.
 // Both spellings of RoPE are read: transformers 4.x (`rope_theta`, `rope_scaling`, Gemma 3's
 // `rope_local_base_freq`) and 5.x (`rope_parameters`, per layer type for Gemma 3). Anything that
 // would change the computation and is not implemented (another architecture, RoPE type, soft-
@@ -14,7 +14,7 @@
 
 namespace qf::hf {
 
-enum class Arch { kLlama, kQwen2, kGemma3, kMixtral };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kMixtral };
 const char* arch_name(Arch a);
 
 // Rotary embedding of one layer type. Frequencies: inv_freq[i] = theta^(-2i/head_dim), then
@@ -45,9 +45,9 @@ struct HfConfig {
   bool qkv_bias = false;      // q/k/v projections have biases (Qwen2; Llama attention_bias)
   bool o_bias = false;        // o_proj has a bias (Llama attention_bias)
   bool mlp_bias = false;      // gate/up/down have biases (Llama mlp_bias)
-  // Gemma 3
+  // Gemma 3 (and Qwen3's q/k norms)
   bool norm_plus_one = false;  // RMSNorm scales by (1 + w)
-  bool qk_norm = false;        // per-head RMSNorm of q and k before RoPE
+  bool qk_norm = false;        // per-head RMSNorm of q and k before RoPE (Gemma 3, Qwen3)
   bool sandwich_norms = false; // post-attention and pre/post feed-forward norms
   double embed_scale = 1.0;    // sqrt(hidden) for Gemma
   double attn_scale = 0.0;     // softmax scale: head_dim^-0.5, or query_pre_attn_scalar^-0.5

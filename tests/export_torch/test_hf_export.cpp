@@ -149,7 +149,7 @@ TEST_P(HfRuntime, QuantizedKvCacheExportsAndValidates) {
   EXPECT_GE(c.top1_agreement, 0.95) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfRuntime, ::testing::Values("llama", "qwen2", "gemma3", "mixtral"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfRuntime, ::testing::Values("llama", "qwen2", "qwen3", "gemma3", "mixtral"));
 
 }  // namespace
 }  // namespace qf

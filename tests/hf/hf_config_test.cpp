@@ -29,7 +29,7 @@ std::string llama4x(const std::string& extra = "") {
   return s.replace(s.find("%s"), 2, extra);
 }
 
-TEST(HfConfig, ReadsTheThreeFixtures) {
+TEST(HfConfig, ReadsTheFixtures) {
   HfConfig l = load_hf_config(kFix + "/llama");
   EXPECT_EQ(l.arch, Arch::kLlama);
   EXPECT_EQ(l.heads, 4);
@@ -47,6 +47,14 @@ TEST(HfConfig, ReadsTheThreeFixtures) {
   EXPECT_FALSE(q.o_bias);
   EXPECT_TRUE(q.tied);
   EXPECT_DOUBLE_EQ(q.layer[0].rope.theta, 1e6);
+
+  HfConfig q3 = load_hf_config(kFix + "/qwen3");  // per-head q/k norms (w, not 1 + w), no biases
+  EXPECT_EQ(q3.arch, Arch::kQwen3);
+  EXPECT_TRUE(q3.qk_norm);
+  EXPECT_FALSE(q3.norm_plus_one || q3.sandwich_norms || q3.qkv_bias || q3.o_bias);
+  EXPECT_EQ(q3.head_dim, 32);  // heads x head_dim = 128, not hidden 64
+  EXPECT_DOUBLE_EQ(q3.attn_scale, 1.0 / std::sqrt(32.0));
+  EXPECT_TRUE(q3.tied);
 
   HfConfig g = load_hf_config(kFix + "/gemma3");
   EXPECT_EQ(g.arch, Arch::kGemma3);

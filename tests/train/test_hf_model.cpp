@@ -59,7 +59,7 @@ TEST_P(HfFixture, GreedyContinuationMatchesExactly) {
   EXPECT_TRUE(torch::equal(ids[0], ref)) << ids << "\nvs\n" << ref;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfFixture, ::testing::Values("llama", "qwen2", "gemma3", "mixtral"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfFixture, ::testing::Values("llama", "qwen2", "qwen3", "gemma3", "mixtral"));
 
 TEST(HfModel, MixtralExpertsCarryHuggingFaceNames) {
   auto model = make_hf_model(kFix + "/mixtral", true);
