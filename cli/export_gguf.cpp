@@ -48,9 +48,10 @@ tok::TokenVocab source_tokenizer(const std::string& folder, int64_t vocab) {
 }
 
 gguf::LlamaConfig llama_config(const hf::HfConfig& c, const std::string& name) {
-  if (c.arch != hf::Arch::kLlama)
-    throw std::runtime_error("--format gguf writes the llama architecture only; this model is " + c.architecture);
+  if (c.arch != hf::Arch::kLlama && c.arch != hf::Arch::kQwen3)
+    throw std::runtime_error("--format gguf writes the llama and qwen3 architectures; this model is " + c.architecture);
   gguf::LlamaConfig g;
+  g.architecture = c.arch == hf::Arch::kQwen3 ? "qwen3" : "llama";
   g.name = name;
   g.vocab_size = c.vocab;
   g.hidden_size = c.hidden;
@@ -78,9 +79,10 @@ gguf::FloatTensor to_float(const torch::Tensor& t) {
   return {c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())};
 }
 
-// The GGUF rows of a Hugging Face matrix: q / k rows permuted to llama.cpp's RoPE layout.
+// The GGUF rows of a Hugging Face matrix: for llama, q / k rows permuted to llama.cpp's RoPE layout.
 std::vector<float> gguf_rows(const std::string& gguf_name, const gguf::FloatTensor& t, const hf::HfConfig& c) {
   const int64_t rows = t.shape[0], k = t.shape[1];
+  if (c.arch != hf::Arch::kLlama) return t.data;
   if (gguf_name.find(".attn_q.") != std::string::npos) return gguf::permute_rope_rows(t.data, rows, k, c.heads);
   if (gguf_name.find(".attn_k.") != std::string::npos) return gguf::permute_rope_rows(t.data, rows, k, c.kv_heads);
   return t.data;

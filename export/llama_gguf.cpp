@@ -62,11 +62,12 @@ std::string llama_gguf_tensor_name(const std::string& hf) {
   for (const auto& [from, to] : kTop)
     if (hf == from) return to;
   static const std::pair<const char*, const char*> kLayer[] = {
-      {"input_layernorm.weight", "attn_norm.weight"}, {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},   {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},    {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},      {"self_attn.v_proj.weight", "attn_v.weight"},
       {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"}};
   const std::string prefix = "model.layers.";
   if (hf.compare(0, prefix.size(), prefix) == 0) {
     const size_t dot = hf.find('.', prefix.size());
@@ -96,6 +97,9 @@ std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, 
 
 Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   const LlamaConfig& c = src.config;
+  const bool qwen3 = c.architecture == "qwen3";
+  if (c.architecture != "llama" && !qwen3)
+    throw Error("llama GGUF: architecture '" + c.architecture + "' is not written (llama, qwen3)");
   auto need = [](int64_t v, const char* what) {
     if (v <= 0) throw Error(std::string("llama GGUF: config ") + what + " must be > 0");
   };
@@ -116,31 +120,34 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   Content out;
   auto kv = [&](const std::string& k, Value v) { out.metadata.push_back({k, std::move(v)}); };
   const auto u32 = [](int64_t v) { return Value::u32(static_cast<uint32_t>(v)); };
-  kv("general.architecture", Value::str("llama"));
+  kv("general.architecture", Value::str(c.architecture));
+  const std::string a = c.architecture + ".";
   kv("general.name", Value::str(c.name));
   kv("general.alignment", Value::u32(static_cast<uint32_t>(out.alignment)));
   kv("general.file_type", Value::u32(file_type(options.matrix_type)));
   if (options.matrix_type == TensorType::kQ4_0 || options.matrix_type == TensorType::kQ8_0)
     kv("general.quantization_version", Value::u32(2));  // GGML_QNT_VERSION
-  kv("llama.vocab_size", u32(c.vocab_size));
-  kv("llama.context_length", u32(c.max_position_embeddings));
-  kv("llama.embedding_length", u32(c.hidden_size));
-  kv("llama.block_count", u32(c.num_layers));
-  kv("llama.feed_forward_length", u32(c.intermediate_size));
-  kv("llama.attention.head_count", u32(c.num_heads));
-  kv("llama.attention.head_count_kv", u32(c.num_kv_heads));
-  kv("llama.rope.freq_base", Value::f32(static_cast<float>(c.rope_theta)));
-  kv("llama.attention.layer_norm_rms_epsilon", Value::f32(static_cast<float>(c.rms_norm_eps)));
-  kv("llama.rope.dimension_count", u32(hd));
+  kv(a + "vocab_size", u32(c.vocab_size));
+  kv(a + "context_length", u32(c.max_position_embeddings));
+  kv(a + "embedding_length", u32(c.hidden_size));
+  kv(a + "block_count", u32(c.num_layers));
+  kv(a + "feed_forward_length", u32(c.intermediate_size));
+  kv(a + "attention.head_count", u32(c.num_heads));
+  kv(a + "attention.head_count_kv", u32(c.num_kv_heads));
+  kv(a + "rope.freq_base", Value::f32(static_cast<float>(c.rope_theta)));
+  kv(a + "attention.layer_norm_rms_epsilon", Value::f32(static_cast<float>(c.rms_norm_eps)));
+  kv(a + "rope.dimension_count", u32(hd));
   if (hd != c.hidden_size / c.num_heads) {
-    kv("llama.attention.key_length", u32(hd));
-    kv("llama.attention.value_length", u32(hd));
+    kv(a + "attention.key_length", u32(hd));
+    kv(a + "attention.value_length", u32(hd));
   }
   if (c.rope_scaling == "linear") {
-    kv("llama.rope.scaling.type", Value::str("linear"));
-    kv("llama.rope.scaling.factor", Value::f32(static_cast<float>(c.rope_factor)));
+    kv(a + "rope.scaling.type", Value::str("linear"));
+    kv(a + "rope.scaling.factor", Value::f32(static_cast<float>(c.rope_factor)));
   } else if (c.rope_scaling != "none" && c.rope_scaling != "llama3" && c.rope_scaling != "default") {
     throw Error("llama GGUF: rope scaling '" + c.rope_scaling + "' is not supported (none, linear, llama3)");
+  } else if (qwen3 && c.rope_scaling == "llama3") {
+    throw Error("llama GGUF: rope scaling 'llama3' is written for the llama architecture only");
   }
 
   // Tokenizer.
@@ -229,11 +236,16 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".", b = "blk." + std::to_string(l) + ".";
     add(b + "attn_norm.weight", take(p + "input_layernorm.weight", {H}).data, 1, H, false);
-    add(b + "attn_q.weight", permute_rope_rows(take(p + "self_attn.q_proj.weight", {q_rows, H}).data, q_rows, H, c.num_heads),
-        q_rows, H, true);
-    add(b + "attn_k.weight",
-        permute_rope_rows(take(p + "self_attn.k_proj.weight", {kv_rows, H}).data, kv_rows, H, c.num_kv_heads), kv_rows,
-        H, true);
+    // llama.cpp's llama rotates interleaved pairs (q/k rows permuted to match); its qwen3 rotates
+    // halves, as Hugging Face does.
+    const auto& q = take(p + "self_attn.q_proj.weight", {q_rows, H}).data;
+    const auto& k = take(p + "self_attn.k_proj.weight", {kv_rows, H}).data;
+    add(b + "attn_q.weight", qwen3 ? q : permute_rope_rows(q, q_rows, H, c.num_heads), q_rows, H, true);
+    add(b + "attn_k.weight", qwen3 ? k : permute_rope_rows(k, kv_rows, H, c.num_kv_heads), kv_rows, H, true);
+    if (qwen3) {
+      add(b + "attn_q_norm.weight", take(p + "self_attn.q_norm.weight", {hd}).data, 1, hd, false);
+      add(b + "attn_k_norm.weight", take(p + "self_attn.k_norm.weight", {hd}).data, 1, hd, false);
+    }
     add(b + "attn_v.weight", take(p + "self_attn.v_proj.weight", {kv_rows, H}).data, kv_rows, H, true);
     add(b + "attn_output.weight", take(p + "self_attn.o_proj.weight", {H, q_rows}).data, H, q_rows, true);
     add(b + "ffn_norm.weight", take(p + "post_attention_layernorm.weight", {H}).data, 1, H, false);
@@ -245,7 +257,7 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   if (!c.tie_word_embeddings) add("output.weight", take("lm_head.weight", {V, H}).data, V, H, true);
   for (const auto& [name, t] : src.tensors)
     if (!used.count(name) && !(c.tie_word_embeddings && name == "lm_head.weight"))
-      throw Error("llama GGUF: tensor '" + name + "' has no place in llama.cpp's llama architecture");
+      throw Error("llama GGUF: tensor '" + name + "' has no place in llama.cpp's " + c.architecture + " architecture");
   return out;
 }
 

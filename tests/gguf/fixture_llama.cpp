@@ -62,7 +62,11 @@ gguf::LlamaSource load_fixture_llama(const std::string& model_dir, const std::st
   }
   const Json cfg = Json::parse(slurp(model_dir + "/config.json"));
   gguf::LlamaConfig& c = src.config;
-  c.name = "qforge fixture llama";
+  const std::string arch = cfg.at("architectures").as_array()[0].as_string();
+  if (arch != "LlamaForCausalLM" && arch != "Qwen3ForCausalLM")
+    throw std::runtime_error("fixture architecture " + arch);
+  c.architecture = arch == "Qwen3ForCausalLM" ? "qwen3" : "llama";
+  c.name = "qforge fixture " + c.architecture;
   c.vocab_size = cfg.at("vocab_size").as_int();
   c.hidden_size = cfg.at("hidden_size").as_int();
   c.intermediate_size = cfg.at("intermediate_size").as_int();
@@ -76,10 +80,12 @@ gguf::LlamaSource load_fixture_llama(const std::string& model_dir, const std::st
   const Json& rope = cfg.at("rope_parameters");
   c.rope_theta = rope.at("rope_theta").as_double();
   c.rope_scaling = rope.at("rope_type").as_string();
-  c.rope_factor = rope.at("factor").as_double();
-  c.rope_low_freq_factor = rope.at("low_freq_factor").as_double();
-  c.rope_high_freq_factor = rope.at("high_freq_factor").as_double();
-  c.rope_original_max_position = rope.at("original_max_position_embeddings").as_int();
+  if (c.rope_scaling == "llama3") {
+    c.rope_factor = rope.at("factor").as_double();
+    c.rope_low_freq_factor = rope.at("low_freq_factor").as_double();
+    c.rope_high_freq_factor = rope.at("high_freq_factor").as_double();
+    c.rope_original_max_position = rope.at("original_max_position_embeddings").as_int();
+  }
   src.tokenizer = tok::load_tokenizer(tokenizer_dir)->vocab();
   return src;
 }

@@ -177,6 +177,37 @@ TEST(LlamaGguf, TensorNameMappingAgreesWithTheWriter) {
     EXPECT_THROW(llama_gguf_tensor_name(bad), Error) << bad;
 }
 
+// The Qwen3 fixture: qwen3.* keys, key / value length 32 (4 heads x 32 over hidden 64), per-layer
+// attn_q_norm / attn_k_norm, q / k rows as Hugging Face stores them (llama.cpp's qwen3 rotates
+// halves), no output tensor (tied). llama.cpp's logits from it: oracle.mjs --prefix qwen3.
+TEST(LlamaGguf, Qwen3KeysNormsAndUnpermutedRows) {
+  const LlamaSource src = test::load_fixture_llama(QF_HF_FIXTURES "/qwen3", QF_HF_FIXTURES "/tokenizer_bpe");
+  const File f = write_and_read(src, TensorType::kF32);
+  EXPECT_EQ(f.at("general.architecture").as_string(), "qwen3");
+  EXPECT_EQ(f.find("llama.block_count"), nullptr);
+  EXPECT_EQ(f.at("qwen3.block_count").as_uint(), 2u);
+  EXPECT_EQ(f.at("qwen3.attention.key_length").as_uint(), 32u);
+  EXPECT_EQ(f.at("qwen3.attention.value_length").as_uint(), 32u);
+  EXPECT_EQ(f.at("qwen3.rope.freq_base").as_float(), 1000000.0);
+  EXPECT_EQ(f.tensor("output.weight"), nullptr);
+  for (const char* n : {"blk.1.attn_q_norm.weight", "blk.1.attn_k_norm.weight"}) {
+    ASSERT_NE(f.tensor(n), nullptr) << n;
+    EXPECT_EQ(f.tensor(n)->type, TensorType::kF32);
+  }
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.1.attn_q_norm.weight")),
+            src.tensors.at("model.layers.1.self_attn.q_norm.weight").data);
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.1.attn_q.weight")),
+            src.tensors.at("model.layers.1.self_attn.q_proj.weight").data);
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.0.attn_k.weight")),
+            src.tensors.at("model.layers.0.self_attn.k_proj.weight").data);
+  auto llama3 = src;
+  llama3.config.rope_scaling = "llama3";
+  EXPECT_THROW(llama_to_gguf(llama3, {}), Error);  // rope_freqs exist for the llama architecture only
+  auto other = src;
+  other.config.architecture = "qwen2";
+  EXPECT_THROW(llama_to_gguf(other, {}), Error);
+}
+
 // The byte vocabulary: id = byte; every piece a BYTE piece <0xNN> except the space, which is the
 // normal piece U+2581 (llama.cpp's SentencePiece path escapes spaces before matching); no
 // special tokens, no BOS. llama.cpp's encoding of text into bytes is checked in oracle.mjs.

@@ -1,5 +1,6 @@
 // Writes the Llama fixture as GGUF in F32, F16, Q8_0 and Q4_0 into OUT_DIR (for the llama.cpp
-// oracle test, tests/gguf/llama_cpp/oracle.mjs).
+// oracle test, tests/gguf/llama_cpp/oracle.mjs) as llama_*.gguf; with PREFIX (qwen3, for the Qwen3
+// fixture) as PREFIX_*.gguf, without the tokenizer and byte-vocabulary variants.
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -11,10 +12,11 @@
 #include "fixture_llama.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s MODEL_DIR TOKENIZER_DIR OUT_DIR\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s MODEL_DIR TOKENIZER_DIR OUT_DIR [PREFIX]\n", argv[0]);
     return 2;
   }
+  const std::string prefix = argc == 5 ? argv[4] : "llama";
   try {
     const auto src = qf::test::load_fixture_llama(argv[1], argv[2]);
     std::filesystem::create_directories(argv[3]);
@@ -24,13 +26,13 @@ int main(int argc, char** argv) {
     for (const auto& [name, type] : kinds) {
       qf::gguf::LlamaGgufOptions opt;
       opt.matrix_type = type;
-      const std::string path = std::string(argv[3]) + "/llama_" + name + ".gguf";
+      const std::string path = std::string(argv[3]) + "/" + prefix + "_" + name + ".gguf";
       qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(src, opt));
       std::printf("wrote %s\n", path.c_str());
     }
     // The F32 model with the SentencePiece fixture tokenizer (same vocabulary size): llama.cpp's
     // "llama" vocabulary path, checked by tokenizing the SentencePiece probes.
-    {
+    if (prefix == "llama") {
       auto spm = src;
       spm.tokenizer = qf::test::load_fixture_llama(argv[1], std::string(argv[2]) + "/../tokenizer_spm").tokenizer;
       const std::string path = std::string(argv[3]) + "/llama_f32_spm.gguf";
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
     }
     // The fixture cut to a vocabulary of 256 with the byte vocabulary (qforge's byte-level models
     // carry no tokenizer files): llama.cpp must tokenize text into exactly its UTF-8 bytes.
-    {
+    if (prefix == "llama") {
       auto bytes = src;
       bytes.config.vocab_size = 256;
       for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
           qf::fake_quantize_ggml(fmt, t.data.data(), t.shape[0], t.shape[1], y.data());
           t.data = std::move(y);
         }
-      const std::string path = std::string(argv[3]) + "/llama_" + name + "_as_f32.gguf";
+      const std::string path = std::string(argv[3]) + "/" + prefix + "_" + name + "_as_f32.gguf";
       qf::gguf::write_gguf(path, qf::gguf::llama_to_gguf(fq, {}));
       std::printf("wrote %s\n", path.c_str());
     }

@@ -1,9 +1,11 @@
 // llama.cpp (node-llama-cpp 3.21.1's prebuilt binaries, llama.cpp commit 5b4ebc5) as the oracle
 // for qforge's GGUF files of the transformers Llama fixture.
 //
-//   node oracle.mjs GGUF_DIR FIXTURE_DIR [--json OUT.json]
+//   node oracle.mjs GGUF_DIR FIXTURE_DIR [--prefix qwen3] [--json OUT.json]
 //
-// For llama_{f32,f16,q8_0,q4_0}.gguf in GGUF_DIR (written by make_fixture_gguf): loads the model
+// For llama_{f32,f16,q8_0,q4_0}.gguf in GGUF_DIR (written by make_fixture_gguf; PREFIX_*.gguf with
+// --prefix, e.g. the Qwen3 fixture's qwen3_*.gguf, without the SentencePiece and byte-vocabulary
+// files, which exist for llama only): loads the model
 // on the CPU (flash attention off, F32 K/V cache), evaluates FIXTURE_DIR/reference/input_ids.npy
 // with full-vocabulary probabilities at every position, and compares log-probabilities with the
 // log-softmax of transformers' reference logits (reference/logits.npy); then decodes greedily from
@@ -13,7 +15,8 @@
 // Also llama_{q8_0,q4_0}_as_f32.gguf: the Q8_0 / Q4_0 weights dequantized, stored as F32 (the
 // fake-quant model with float activations).
 // Checks: F32 within F32_BOUND of transformers and the greedy continuation identical; every file
-// gives finite log-probabilities; Q8_0 / Q4_0 within ACT_ROUNDING_BOUND of their _as_f32 twins.
+// gives finite log-probabilities; Q8_0 / Q4_0 within ACT_ROUNDING_BOUND of their _as_f32 twins
+// (llama; reported for other prefixes, see below).
 // Exit 77 = skipped.
 import fs from "node:fs";
 import path from "node:path";
@@ -28,8 +31,9 @@ const ACT_ROUNDING_BOUND = 0.25;
 
 const [gdir, fdir] = process.argv.slice(2);
 const jsonOut = process.argv.indexOf("--json") > 0 ? process.argv[process.argv.indexOf("--json") + 1] : null;
+const prefix = process.argv.indexOf("--prefix") > 0 ? process.argv[process.argv.indexOf("--prefix") + 1] : "llama";
 if (!gdir || !fdir) {
-  console.error("usage: node oracle.mjs GGUF_DIR FIXTURE_DIR [--json OUT.json]");
+  console.error("usage: node oracle.mjs GGUF_DIR FIXTURE_DIR [--prefix qwen3] [--json OUT.json]");
   process.exit(2);
 }
 
@@ -74,7 +78,7 @@ for (let t = 0; t < T; ++t) {
 const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
 const results = {};
 let failed = false;
-{
+if (prefix === "llama") {
   // The byte vocabulary (export/GGUF.md): llama.cpp must encode any text as its UTF-8 bytes and
   // decode them back.
   const model = await llama.loadModel({modelPath: path.join(gdir, "llama_bytes_f32.gguf"), gpuLayers: 0});
@@ -96,8 +100,9 @@ let failed = false;
   await model.dispose();
 }
 const logpOf = {};  // kind -> per-position log-probabilities, for the quantized-vs-fake-quant check
-for (const kind of ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"]) {
-  const modelPath = path.join(gdir, `llama_${kind}.gguf`);
+const kinds = ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32", "q4_0"].filter(k => prefix === "llama" || k !== "f32_spm");
+for (const kind of kinds) {
+  const modelPath = path.join(gdir, `${prefix}_${kind}.gguf`);
   const model = await llama.loadModel({modelPath, gpuLayers: 0});
   if (kind === "f32" || kind === "f32_spm") {
     // llama.cpp's own tokenizer, reading qforge's tokenizer.ggml.* metadata, on the probes whose
@@ -156,7 +161,7 @@ for (const kind of ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32
   const greedyOk = gen.every((t, i) => t === greedy[16 + i]);
   results[kind] = {max_abs_logprob_diff: maxAbs, mean_abs_logprob_diff: sumAbs / (T * V), non_finite: nonFinite,
                    argmax_agreement: argmaxAgree / T, greedy_identical: greedyOk, greedy: gen};
-  console.log(`${kind}: max |dlogp| ${maxAbs.toExponential(3)}, mean ${(sumAbs / (T * V)).toExponential(3)}, ` +
+  console.log(`${prefix} ${kind}: max |dlogp| ${maxAbs.toExponential(3)}, mean ${(sumAbs / (T * V)).toExponential(3)}, ` +
               `argmax agreement ${argmaxAgree}/${T}, greedy ${greedyOk ? "identical" : "DIFFERENT " + gen.join(",")}`);
   if (kind === "q8_0" || kind === "q4_0") {
     // The quantized file against the same weights in F32 (the fake-quant model, float
@@ -169,7 +174,12 @@ for (const kind of ["f32", "f32_spm", "f16", "q8_0_as_f32", "q8_0", "q4_0_as_f32
         if (Number.isFinite(d)) { m = Math.max(m, d); s += d; }
       }
     const sameGreedy = gen.every((t, i) => t === results[kind + "_as_f32"].greedy[i]);
-    if (!(m <= ACT_ROUNDING_BOUND)) { console.log(`FAIL ${kind}: ${m} > ${ACT_ROUNDING_BOUND} vs ${kind}_as_f32`); failed = true; }
+    // Gated on the llama fixture, where the bound was measured. Qwen3's fixture is far more
+    // sensitive (its Q4_0 weights alone move log-probabilities by 7.0, llama's by 1.5), and the
+    // same activation rounding moves them by about 0.4 there: reported, not gated. The blocks
+    // themselves are architecture-independent: the llama run gates them, and gguf_diff --values
+    // checks the qwen3 files against their dequantized twins value for value.
+    if (prefix === "llama" && !(m <= ACT_ROUNDING_BOUND)) { console.log(`FAIL ${kind}: ${m} > ${ACT_ROUNDING_BOUND} vs ${kind}_as_f32`); failed = true; }
     results[kind].vs_fake_quant = {max_abs_logprob_diff: m, mean_abs_logprob_diff: s / (T * V), greedy_identical: sameGreedy};
     console.log(`${kind} vs ${kind}_as_f32 (fake-quant weights, float activations): max |dlogp| ${m.toExponential(3)}, ` +
                 `mean ${(s / (T * V)).toExponential(3)}, greedy ${sameGreedy ? "identical" : "DIFFERENT"}`);
