@@ -739,20 +739,31 @@ INSTANTIATE_TEST_SUITE_P(
                       W8Case{1024, 12800, 128, 0, false, true, true, false, true}),
     [](const ::testing::TestParamInfo<W8Case>& i) { return name(i.param); });
 
+// M = 128 rows of K = 128 codes against 64 output channels of weight 3 (per group of `group_size`
+// when > 0): a problem for checking which launches are taken or refused, not their values.
+struct LaunchProblem {
+  std::vector<int8_t> w = std::vector<int8_t>(64 * 128, 3);
+  std::vector<float> sw;
+  W8Device dw;
+  DBuf dx{128 * 128}, dsx{4}, dy{128 * 64 * 4};
+  W8Acts a;
+  W8Epilogue e;
+  explicit LaunchProblem(int64_t group_size)
+      : sw(static_cast<size_t>(64 * (group_size > 0 ? 128 / group_size : 1)), 0.01f),
+        dw(w8_prepare(w.data(), sw.data(), 64, 128, group_size)) {
+    a.codes = dx.p;
+    a.ldx = 128;
+    a.scales = static_cast<const float*>(dsx.p);
+    e.y = static_cast<float*>(dy.p);
+  }
+  void run(const W8Config& k = {}) { w8a8_gemm(dw, 128, a, e, nullptr, k); }
+};
+
 TEST(W8A8Wgmma, RefusesPerGroupWeightsWhenForced) {
   SKIP_WITHOUT_WGMMA();
-  std::vector<int8_t> w(64 * 128, 3);
-  std::vector<float> sw(64 * 2, 0.01f);
-  W8Device dw(w8_prepare(w.data(), sw.data(), 64, 128, 64));
-  DBuf dx(128 * 128), dsx(4), dy(128 * 64 * 4);
-  W8Acts a;
-  a.codes = dx.p;
-  a.ldx = 128;
-  a.scales = static_cast<const float*>(dsx.p);
-  W8Epilogue e;
-  e.y = static_cast<float*>(dy.p);
-  EXPECT_THROW(w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 0, 0, 0}), Error);
-  EXPECT_NO_THROW(w8a8_gemm(dw, 128, a, e));  // the launcher's pick falls back to mma.sync
+  LaunchProblem p(64);
+  EXPECT_THROW(p.run(W8Config{2, 0, 0, 0}), Error);
+  EXPECT_NO_THROW(p.run());  // the launcher's pick falls back to mma.sync
   device_sync();
 }
 
@@ -781,23 +792,14 @@ TEST(W8A8WgmmaBuild, PickableShapesAlwaysVariantsOnRequest) {
 
   if (variants) return;
   SKIP_WITHOUT_WGMMA();
-  std::vector<int8_t> w(64 * 128, 3);
-  std::vector<float> sw(64, 0.01f);
-  W8Device dw(w8_prepare(w.data(), sw.data(), 64, 128, 0));
-  DBuf dx(128 * 128), dsx(4), dy(128 * 64 * 4);
-  W8Acts a;
-  a.codes = dx.p;
-  a.ldx = 128;
-  a.scales = static_cast<const float*>(dsx.p);
-  W8Epilogue e;
-  e.y = static_cast<float*>(dy.p);
+  LaunchProblem p(0);
   try {
-    w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 2, 128, -1});
+    p.run(W8Config{2, 2, 128, -1});
     ADD_FAILURE() << "a variant left out of the build ran";
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("QFORGE_CUDA_KERNEL_VARIANTS"), std::string::npos) << err.what();
   }
-  EXPECT_NO_THROW(w8a8_gemm(dw, 128, a, e, nullptr, W8Config{2, 2, 128, 0}));  // the same tiles, persistent
+  EXPECT_NO_THROW(p.run(W8Config{2, 2, 128, 0}));  // the same tiles, persistent
   device_sync();
 }
 
