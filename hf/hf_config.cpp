@@ -85,8 +85,7 @@ const char* arch_name(Arch a) {
   switch (a) {
     case Arch::kLlama: return "LlamaForCausalLM";
     case Arch::kQwen2: return "Qwen2ForCausalLM";
-    case Arch::kQwen3:
-      return "Qwen3ForCausalLM";
+    case Arch::kQwen3: return "Qwen3ForCausalLM";
     case Arch::kMixtral: return "MixtralForCausalLM";
     default: return "Gemma3ForCausalLM";
   }
@@ -132,8 +131,7 @@ HfConfig parse_hf_config(const std::string& text, const std::string& where) {
   c.architecture = r.at("architectures").as_array()[0].as_string();
   if (c.architecture == "LlamaForCausalLM") c.arch = Arch::kLlama;
   else if (c.architecture == "Qwen2ForCausalLM") c.arch = Arch::kQwen2;
-  else if (c.architecture == "Qwen3ForCausalLM")
-    c.arch = Arch::kQwen3;
+  else if (c.architecture == "Qwen3ForCausalLM") c.arch = Arch::kQwen3;
   else if (c.architecture == "Gemma3ForCausalLM") c.arch = Arch::kGemma3;
   else if (c.architecture == "MixtralForCausalLM") c.arch = Arch::kMixtral;
   else
