@@ -48,10 +48,11 @@ tok::TokenVocab source_tokenizer(const std::string& folder, int64_t vocab) {
 }
 
 gguf::LlamaConfig llama_config(const hf::HfConfig& c, const std::string& name) {
-  if (c.arch != hf::Arch::kLlama && c.arch != hf::Arch::kQwen3)
-    throw std::runtime_error("--format gguf writes the llama and qwen3 architectures; this model is " + c.architecture);
+  if (c.arch != hf::Arch::kLlama && c.arch != hf::Arch::kQwen2 && c.arch != hf::Arch::kQwen3)
+    throw std::runtime_error("--format gguf writes the llama, qwen2 and qwen3 architectures; this model is " +
+                             c.architecture);
   gguf::LlamaConfig g;
-  g.architecture = c.arch == hf::Arch::kQwen3 ? "qwen3" : "llama";
+  g.architecture = c.arch == hf::Arch::kQwen3 ? "qwen3" : c.arch == hf::Arch::kQwen2 ? "qwen2" : "llama";
   g.name = name;
   g.vocab_size = c.vocab;
   g.hidden_size = c.hidden;

@@ -67,7 +67,8 @@ std::string llama_gguf_tensor_name(const std::string& hf) {
       {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-      {"self_attn.k_norm.weight", "attn_k_norm.weight"}};
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},          {"self_attn.v_proj.bias", "attn_v.bias"}};
   const std::string prefix = "model.layers.";
   if (hf.compare(0, prefix.size(), prefix) == 0) {
     const size_t dot = hf.find('.', prefix.size());
@@ -97,9 +98,9 @@ std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, 
 
 Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   const LlamaConfig& c = src.config;
-  const bool qwen3 = c.architecture == "qwen3";
-  if (c.architecture != "llama" && !qwen3)
-    throw Error("llama GGUF: architecture '" + c.architecture + "' is not written (llama, qwen3)");
+  const bool qwen2 = c.architecture == "qwen2", qwen3 = c.architecture == "qwen3", neox = qwen2 || qwen3;
+  if (c.architecture != "llama" && !neox)
+    throw Error("llama GGUF: architecture '" + c.architecture + "' is not written (llama, qwen2, qwen3)");
   auto need = [](int64_t v, const char* what) {
     if (v <= 0) throw Error(std::string("llama GGUF: config ") + what + " must be > 0");
   };
@@ -146,7 +147,7 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
     kv(a + "rope.scaling.factor", Value::f32(static_cast<float>(c.rope_factor)));
   } else if (c.rope_scaling != "none" && c.rope_scaling != "llama3" && c.rope_scaling != "default") {
     throw Error("llama GGUF: rope scaling '" + c.rope_scaling + "' is not supported (none, linear, llama3)");
-  } else if (qwen3 && c.rope_scaling == "llama3") {
+  } else if (neox && c.rope_scaling == "llama3") {
     throw Error("llama GGUF: rope scaling 'llama3' is written for the llama architecture only");
   }
 
@@ -236,12 +237,17 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".", b = "blk." + std::to_string(l) + ".";
     add(b + "attn_norm.weight", take(p + "input_layernorm.weight", {H}).data, 1, H, false);
-    // llama.cpp's llama rotates interleaved pairs (q/k rows permuted to match); its qwen3 rotates
-    // halves, as Hugging Face does.
+    // llama.cpp's llama rotates interleaved pairs (q/k rows permuted to match); its qwen2 / qwen3
+    // rotate halves, as Hugging Face does.
     const auto& q = take(p + "self_attn.q_proj.weight", {q_rows, H}).data;
     const auto& k = take(p + "self_attn.k_proj.weight", {kv_rows, H}).data;
-    add(b + "attn_q.weight", qwen3 ? q : permute_rope_rows(q, q_rows, H, c.num_heads), q_rows, H, true);
-    add(b + "attn_k.weight", qwen3 ? k : permute_rope_rows(k, kv_rows, H, c.num_kv_heads), kv_rows, H, true);
+    add(b + "attn_q.weight", neox ? q : permute_rope_rows(q, q_rows, H, c.num_heads), q_rows, H, true);
+    add(b + "attn_k.weight", neox ? k : permute_rope_rows(k, kv_rows, H, c.num_kv_heads), kv_rows, H, true);
+    if (qwen2) {
+      add(b + "attn_q.bias", take(p + "self_attn.q_proj.bias", {q_rows}).data, 1, q_rows, false);
+      add(b + "attn_k.bias", take(p + "self_attn.k_proj.bias", {kv_rows}).data, 1, kv_rows, false);
+      add(b + "attn_v.bias", take(p + "self_attn.v_proj.bias", {kv_rows}).data, 1, kv_rows, false);
+    }
     if (qwen3) {
       add(b + "attn_q_norm.weight", take(p + "self_attn.q_norm.weight", {hd}).data, 1, hd, false);
       add(b + "attn_k_norm.weight", take(p + "self_attn.k_norm.weight", {hd}).data, 1, hd, false);

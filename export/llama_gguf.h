@@ -1,5 +1,5 @@
-// A Llama-architecture model (or Qwen3, Llama with q/k norms) -> GGUF content the way llama.cpp's
-// convert_hf_to_gguf.py lays it out (export/GGUF.md): llama.* (qwen3.*) hyper-parameters,
+// A Llama-architecture model (or Qwen2 / Qwen3, Llama with q/k/v biases / q/k norms) -> GGUF content
+// the way llama.cpp's convert_hf_to_gguf.py lays it out (export/GGUF.md): llama.* (qwen2.*, qwen3.*) hyper-parameters,
 // tokenizer.ggml.* vocabulary, tensor names (token_embd, blk.N.attn_q, ...), ggml dimension order,
 // for llama the q/k row permutation from Hugging Face's rotate-half RoPE layout to llama.cpp's
 // interleaved one, rope_freqs for llama3 scaling, and Q4_0 / Q8_0 / F16 / F32 tensor data.
@@ -24,8 +24,9 @@ struct FloatTensor {
 };
 
 struct LlamaConfig {
-  // "llama", or "qwen3": Llama's decoder with a per-head RMSNorm of q and k (attn_q_norm /
-  // attn_k_norm) and llama.cpp's NEOX rotary layout, which is Hugging Face's: no q/k row permutation.
+  // "llama"; "qwen2": Llama's decoder with q/k/v biases; "qwen3": with a per-head RMSNorm of q and
+  // k (attn_q_norm / attn_k_norm). llama.cpp runs both Qwens with the NEOX rotary layout, which is
+  // Hugging Face's: their q/k rows are not permuted.
   std::string architecture = "llama";
   std::string name = "qforge model";
   int64_t vocab_size = 0;
@@ -50,7 +51,7 @@ struct LlamaSource {
   // Hugging Face names: model.embed_tokens.weight, model.layers.N.{input_layernorm,
   // post_attention_layernorm}.weight, model.layers.N.self_attn.{q,k,v,o}_proj.weight,
   // model.layers.N.mlp.{gate,up,down}_proj.weight, model.norm.weight, lm_head.weight (untied);
-  // qwen3 also model.layers.N.self_attn.{q,k}_norm.weight.
+  // qwen2 also model.layers.N.self_attn.{q,k,v}_proj.bias; qwen3 model.layers.N.self_attn.{q,k}_norm.weight.
   std::map<std::string, FloatTensor> tensors;
   tok::TokenVocab tokenizer;
 };
@@ -78,7 +79,7 @@ std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t rows, 
 // (A literal U+2581 in the text also becomes id 32.)
 tok::TokenVocab byte_vocab();
 
-// The GGUF tensor name llama.cpp's converter gives a Hugging Face Llama (or Qwen3) tensor
+// The GGUF tensor name llama.cpp's converter gives a Hugging Face Llama (or Qwen2 / Qwen3) tensor
 // ("model.layers.3.mlp.up_proj.weight" -> "blk.3.ffn_up.weight"); throws qf::Error for names
 // outside those architectures.
 std::string llama_gguf_tensor_name(const std::string& hf_name);

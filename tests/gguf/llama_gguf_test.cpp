@@ -172,7 +172,7 @@ TEST(LlamaGguf, TensorNameMappingAgreesWithTheWriter) {
   written.erase("rope_freqs.weight");  // made from the config, no Hugging Face tensor
   EXPECT_EQ(mapped, written);
   EXPECT_EQ(llama_gguf_tensor_name("model.layers.12.mlp.down_proj.weight"), "blk.12.ffn_down.weight");
-  for (const char* bad : {"model.layers.0.self_attn.q_proj.bias", "model.layers.x.mlp.up_proj.weight",
+  for (const char* bad : {"model.layers.0.self_attn.o_proj.bias", "model.layers.x.mlp.up_proj.weight",
                           "model.layers.0.mlp.up_proj.weight.extra", "model.layers..mlp.up_proj.weight", "lm_head"})
     EXPECT_THROW(llama_gguf_tensor_name(bad), Error) << bad;
 }
@@ -204,8 +204,29 @@ TEST(LlamaGguf, Qwen3KeysNormsAndUnpermutedRows) {
   llama3.config.rope_scaling = "llama3";
   EXPECT_THROW(llama_to_gguf(llama3, {}), Error);  // rope_freqs exist for the llama architecture only
   auto other = src;
-  other.config.architecture = "qwen2";
+  other.config.architecture = "gemma3";
   EXPECT_THROW(llama_to_gguf(other, {}), Error);
+  other.config.architecture = "qwen2";  // the norms have no place there, and the biases are missing
+  EXPECT_THROW(llama_to_gguf(other, {}), Error);
+}
+
+// The Qwen2 fixture: qwen2.* keys, attn_q / attn_k / attn_v biases (F32), q / k rows unpermuted.
+TEST(LlamaGguf, Qwen2KeysBiasesAndUnpermutedRows) {
+  const LlamaSource src = test::load_fixture_llama(QF_HF_FIXTURES "/qwen2", QF_HF_FIXTURES "/tokenizer_bpe");
+  const File f = write_and_read(src, TensorType::kF32);
+  EXPECT_EQ(f.at("general.architecture").as_string(), "qwen2");
+  EXPECT_EQ(f.at("qwen2.block_count").as_uint(), 2u);
+  EXPECT_EQ(f.find("qwen2.attention.key_length"), nullptr);  // 4 heads x 16 = hidden 64
+  for (const char* n : {"q", "k", "v"}) {
+    const std::string g = std::string("blk.1.attn_") + n + ".bias";
+    ASSERT_NE(f.tensor(g), nullptr) << g;
+    EXPECT_EQ(f.tensor(g)->type, TensorType::kF32);
+    EXPECT_EQ(dequantize(f, *f.tensor(g)),
+              src.tensors.at(std::string("model.layers.1.self_attn.") + n + "_proj.bias").data);
+  }
+  EXPECT_EQ(dequantize(f, *f.tensor("blk.0.attn_q.weight")),
+            src.tensors.at("model.layers.0.self_attn.q_proj.weight").data);
+  EXPECT_EQ(f.tensor("blk.0.attn_q_norm.weight"), nullptr);
 }
 
 // The byte vocabulary: id = byte; every piece a BYTE piece <0xNN> except the space, which is the
