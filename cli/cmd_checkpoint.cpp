@@ -46,7 +46,7 @@ void add_export_command(CLI::App& app) {
       "export",
       "Write a run's trained model as a quantized .qf.h5 checkpoint; or a Hugging Face folder's model "
       "(float, or post-training quantized with --recipe) without training. --format hf writes a Hugging "
-      "Face folder, --format gguf a llama.cpp GGUF (Llama, Qwen2 or Qwen3; a run trained with weights "
+      "Face folder, --format gguf a llama.cpp GGUF (Llama, Qwen2, Qwen3 or Mixtral; a run trained with weights "
       "{format: q4_0 | q8_0} keeps its trained blocks exactly)");
   cmd->add_option("run_dir", opt->run_dir,
                   "Run directory (holds recipe.yaml, checkpoint.pt, metrics.jsonl) or Hugging Face folder (config.json)")

@@ -48,11 +48,16 @@ tok::TokenVocab source_tokenizer(const std::string& folder, int64_t vocab) {
 }
 
 gguf::LlamaConfig llama_config(const hf::HfConfig& c, const std::string& name) {
-  if (c.arch != hf::Arch::kLlama && c.arch != hf::Arch::kQwen2 && c.arch != hf::Arch::kQwen3)
-    throw std::runtime_error("--format gguf writes the llama, qwen2 and qwen3 architectures; this model is " +
-                             c.architecture);
+  if (c.arch == hf::Arch::kGemma3)
+    throw std::runtime_error(
+        "--format gguf writes the llama (and Mixtral), qwen2 and qwen3 architectures; this model is " + c.architecture);
+  if (c.arch == hf::Arch::kMixtral && c.layer.at(0).sliding_window > 0)
+    throw std::runtime_error("--format gguf: llama.cpp's llama has no sliding window; this Mixtral uses one of " +
+                             std::to_string(c.layer.at(0).sliding_window));
   gguf::LlamaConfig g;
   g.architecture = c.arch == hf::Arch::kQwen3 ? "qwen3" : c.arch == hf::Arch::kQwen2 ? "qwen2" : "llama";
+  g.num_experts = c.experts;
+  g.experts_per_token = c.experts_per_token;
   g.name = name;
   g.vocab_size = c.vocab;
   g.hidden_size = c.hidden;
@@ -87,6 +92,18 @@ std::vector<float> gguf_rows(const std::string& gguf_name, const gguf::FloatTens
   if (gguf_name.find(".attn_q.") != std::string::npos) return gguf::permute_rope_rows(t.data, rows, k, c.heads);
   if (gguf_name.find(".attn_k.") != std::string::npos) return gguf::permute_rope_rows(t.data, rows, k, c.kv_heads);
   return t.data;
+}
+
+// The bytes of a Hugging Face tensor inside its GGUF tensor: all of it, or for a Mixtral expert
+// (model.layers.N.block_sparse_moe.experts.E.wK.weight) expert E's slice of the stacked experts.
+std::vector<uint8_t> bytes_of(const std::string& hf_name, const gguf::Tensor& t) {
+  const std::string key = ".experts.";
+  const size_t pos = hf_name.find(key);
+  if (pos == std::string::npos || t.ne.size() != 3) return t.data;
+  const int64_t e = std::stoll(hf_name.substr(pos + key.size()));
+  const size_t per = t.data.size() / static_cast<size_t>(t.ne[2]);
+  return {t.data.begin() + static_cast<std::ptrdiff_t>(e * per),
+          t.data.begin() + static_cast<std::ptrdiff_t>((e + 1) * per)};
 }
 
 const gguf::Tensor& find_tensor(const gguf::Content& content, const std::string& name) {
@@ -193,7 +210,8 @@ std::string export_to_gguf(const std::string& source, const std::string& output,
     if (t.type == TensorType::kF32) continue;  // --quant f32: the deployed values themselves
     const int64_t rows = tb.deployed.shape[0], k = tb.deployed.shape[1];
     const std::vector<float> expect_codes_from = gguf_rows(g, tb.float_weight, cfg);
-    if (gguf::encode_tensor(t.type, expect_codes_from.data(), rows, k) != t.data)
+    const std::vector<uint8_t> stored = bytes_of(hf_name, t);
+    if (gguf::encode_tensor(t.type, expect_codes_from.data(), rows, k) != stored)
       throw std::runtime_error("GGUF check: " + g + " is not ggml's " + ggml_format_name(tb.format) +
                                " quantization of the trained weights (refusing to write " + output + ")");
     const std::vector<float> deployed = gguf_rows(g, tb.deployed, cfg);
@@ -201,9 +219,9 @@ std::string export_to_gguf(const std::string& source, const std::string& output,
     const int64_t nb = k / kGgmlBlock;
     for (int64_t r = 0; r < rows; ++r) {
       if (t.type == TensorType::kQ4_0)
-        dequantize_row_q4_0(reinterpret_cast<const BlockQ4_0*>(t.data.data()) + r * nb, k, back.data() + r * k);
+        dequantize_row_q4_0(reinterpret_cast<const BlockQ4_0*>(stored.data()) + r * nb, k, back.data() + r * k);
       else
-        dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(t.data.data()) + r * nb, k, back.data() + r * k);
+        dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(stored.data()) + r * nb, k, back.data() + r * k);
     }
     for (size_t i = 0; i < back.size(); ++i)
       if (!(back[i] == deployed[i]))

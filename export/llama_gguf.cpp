@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "tokenizer/token_vocab.h"
@@ -70,13 +71,29 @@ std::string llama_gguf_tensor_name(const std::string& hf) {
       {"self_attn.k_norm.weight", "attn_k_norm.weight"}, {"self_attn.q_proj.bias", "attn_q.bias"},
       {"self_attn.k_proj.bias", "attn_k.bias"},          {"self_attn.v_proj.bias", "attn_v.bias"}};
   const std::string prefix = "model.layers.";
+  auto is_number = [](const std::string& v) {
+    return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+  };
   if (hf.compare(0, prefix.size(), prefix) == 0) {
     const size_t dot = hf.find('.', prefix.size());
     const std::string n = hf.substr(prefix.size(), dot == std::string::npos ? std::string::npos : dot - prefix.size());
-    const bool numeric = !n.empty() && n.find_first_not_of("0123456789") == std::string::npos;
-    if (numeric && dot != std::string::npos)
+    if (is_number(n) && dot != std::string::npos) {
+      const std::string rest = hf.substr(dot + 1);
       for (const auto& [from, to] : kLayer)
-        if (hf.compare(dot + 1, std::string::npos, from) == 0) return "blk." + n + "." + to;
+        if (rest == from) return "blk." + n + "." + to;
+      // Mixtral: the router, and each expert's w1 / w3 / w2 as one slice of the stacked tensors.
+      const std::string moe = "block_sparse_moe.", experts = moe + "experts.";
+      if (rest == moe + "gate.weight") return "blk." + n + ".ffn_gate_inp.weight";
+      if (rest.compare(0, experts.size(), experts) == 0) {
+        const size_t e_end = rest.find('.', experts.size());
+        const std::string e =
+            rest.substr(experts.size(), e_end == std::string::npos ? std::string::npos : e_end - experts.size());
+        const std::string w = e_end == std::string::npos ? "" : rest.substr(e_end + 1);
+        if (is_number(e) && w == "w1.weight") return "blk." + n + ".ffn_gate_exps.weight";
+        if (is_number(e) && w == "w3.weight") return "blk." + n + ".ffn_up_exps.weight";
+        if (is_number(e) && w == "w2.weight") return "blk." + n + ".ffn_down_exps.weight";
+      }
+    }
   }
   throw Error("llama GGUF: tensor '" + hf + "' has no place in llama.cpp's llama architecture");
 }
@@ -138,6 +155,13 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
   kv(a + "rope.freq_base", Value::f32(static_cast<float>(c.rope_theta)));
   kv(a + "attention.layer_norm_rms_epsilon", Value::f32(static_cast<float>(c.rms_norm_eps)));
   kv(a + "rope.dimension_count", u32(hd));
+  if (c.num_experts > 0) {  // Mixtral: llama.cpp's llama with a softmax router over the experts, top k renormalised
+    if (c.architecture != "llama") throw Error("llama GGUF: experts are written for the llama architecture only");
+    if (c.experts_per_token < 1 || c.experts_per_token > c.num_experts)
+      throw Error("llama GGUF: experts_per_token must be in [1, num_experts]");
+    kv(a + "expert_count", u32(c.num_experts));
+    kv(a + "expert_used_count", u32(c.experts_per_token));
+  }
   if (hd != c.hidden_size / c.num_heads) {
     kv(a + "attention.key_length", u32(hd));
     kv(a + "attention.value_length", u32(hd));
@@ -198,17 +222,23 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
     if (it != options.per_tensor.end()) return it->second;
     return matrix ? options.matrix_type : TensorType::kF32;
   };
-  auto add = [&](const std::string& name, const std::vector<float>& data, int64_t rows, int64_t k, bool matrix) {
-    const TensorType t = type_for(name, matrix);
+  // ne: ggml's dimensions, ne[0] = k the row length; the data are prod(ne[1..]) rows of k. `t` its type.
+  auto add_ne = [&](const std::string& name, const std::vector<float>& data, std::vector<int64_t> ne, TensorType t) {
+    const int64_t k = ne[0];
+    int64_t rows = 1;
+    for (size_t i = 1; i < ne.size(); ++i) rows *= ne[i];
     if (block_elements(t) > 1 && k % block_elements(t) != 0)
       throw Error("llama GGUF: " + name + " has rows of " + std::to_string(k) + " elements, not a multiple of " +
                   std::to_string(block_elements(t)) + " as " + tensor_type_name(t) + " needs");
     Tensor g;
     g.name = name;
-    g.ne = matrix ? std::vector<int64_t>{k, rows} : std::vector<int64_t>{k};
+    g.ne = std::move(ne);
     g.type = t;
     g.data = encode_tensor(t, data.data(), rows, k);
     out.tensors.push_back(std::move(g));
+  };
+  auto add = [&](const std::string& name, const std::vector<float>& data, int64_t rows, int64_t k, bool matrix) {
+    add_ne(name, data, matrix ? std::vector<int64_t>{k, rows} : std::vector<int64_t>{k}, type_for(name, matrix));
   };
   const int64_t H = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
   add("token_embd.weight", take("model.embed_tokens.weight", {V, H}).data, V, H, true);
@@ -255,9 +285,29 @@ Content llama_to_gguf(const LlamaSource& src, const LlamaGgufOptions& options) {
     add(b + "attn_v.weight", take(p + "self_attn.v_proj.weight", {kv_rows, H}).data, kv_rows, H, true);
     add(b + "attn_output.weight", take(p + "self_attn.o_proj.weight", {H, q_rows}).data, H, q_rows, true);
     add(b + "ffn_norm.weight", take(p + "post_attention_layernorm.weight", {H}).data, 1, H, false);
-    add(b + "ffn_gate.weight", take(p + "mlp.gate_proj.weight", {F, H}).data, F, H, true);
-    add(b + "ffn_up.weight", take(p + "mlp.up_proj.weight", {F, H}).data, F, H, true);
-    add(b + "ffn_down.weight", take(p + "mlp.down_proj.weight", {H, F}).data, H, F, true);
+    if (c.num_experts == 0) {
+      add(b + "ffn_gate.weight", take(p + "mlp.gate_proj.weight", {F, H}).data, F, H, true);
+      add(b + "ffn_up.weight", take(p + "mlp.up_proj.weight", {F, H}).data, F, H, true);
+      add(b + "ffn_down.weight", take(p + "mlp.down_proj.weight", {H, F}).data, H, F, true);
+      continue;
+    }
+    // Mixtral: the router stays F32 (as llama.cpp's converter and quantizer keep it); each of w1 (gate),
+    // w3 (up) and w2 (down) is one tensor of the experts stacked, ne = [in, out, experts].
+    const std::string m = p + "block_sparse_moe.";
+    const int64_t E = c.num_experts;
+    add_ne(b + "ffn_gate_inp.weight", take(m + "gate.weight", {E, H}).data, {H, E},
+           type_for(b + "ffn_gate_inp.weight", false));
+    for (const auto& [w, g, out_rows, in_k] :
+         {std::tuple<const char*, const char*, int64_t, int64_t>{"w1", "ffn_gate_exps", F, H},
+          {"w3", "ffn_up_exps", F, H},
+          {"w2", "ffn_down_exps", H, F}}) {
+      std::vector<float> stacked;
+      for (int64_t e = 0; e < E; ++e) {
+        const auto& d = take(m + "experts." + std::to_string(e) + "." + w + ".weight", {out_rows, in_k}).data;
+        stacked.insert(stacked.end(), d.begin(), d.end());
+      }
+      add_ne(b + g + ".weight", stacked, {in_k, out_rows, E}, type_for(b + g + ".weight", true));
+    }
   }
   add("output_norm.weight", take("model.norm.weight", {H}).data, 1, H, false);
   if (!c.tie_word_embeddings) add("output.weight", take("lm_head.weight", {V, H}).data, V, H, true);

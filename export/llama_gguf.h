@@ -44,6 +44,9 @@ struct LlamaConfig {
   double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;  // llama3
   int64_t rope_original_max_position = 8192;                         // llama3
   bool tie_word_embeddings = false;
+  // Mixtral (llama only): experts per layer (0: a dense MLP) and how many each token uses; the
+  // tensors model.layers.N.block_sparse_moe.gate.weight and .experts.E.{w1,w2,w3}.weight.
+  int64_t num_experts = 0, experts_per_token = 0;
 };
 
 struct LlamaSource {

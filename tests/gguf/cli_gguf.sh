@@ -3,7 +3,7 @@
 #  1. a Hugging Face folder (the transformers Llama fixture + its BPE tokenizer) -> F32 / Q8_0 /
 #     Q4_0 GGUFs identical, key for key and byte for byte, to the ones make_fixture_gguf writes
 #     through the library (the files llama.cpp's oracle test runs);
-#     The Qwen2 and Qwen3 fixtures likewise (F32, Q4_0) against make_fixture_gguf's qwen*_*.gguf;
+#     The Qwen2, Qwen3 and Mixtral fixtures likewise (F32, Q4_0) against make_fixture_gguf's files;
 #  2. bad input: unknown --quant, unknown --tensor-type tensor, no tokenizer, no -o;
 #  3. a QAT run trained with `weights: {format: q4_0}` (4 CPU steps on Brown) -> a Q4_0 GGUF whose
 #     blocks the exporter proved to be the run's trained ones; re-quantizing it as Q8_0 is refused;
@@ -21,8 +21,8 @@ for q in f32 q8_0 q4_0; do
   "$DIFF" "$OUT/cli_$q.gguf" "$REF/llama_$q.gguf"
 done
 [ ! -e "$OUT/cli_q4_0.gguf.tmp" ] || { echo "FAIL: temporary file left behind"; exit 1; }
-# Qwen2 (q/k/v biases) and Qwen3 (q/k norms), rows unpermuted: the same files as the library's.
-for arch in qwen2 qwen3; do
+# Qwen2 (q/k/v biases), Qwen3 (q/k norms) and Mixtral (stacked experts): the same files as the library's.
+for arch in qwen2 qwen3 mixtral; do
   mkdir -p "$OUT/$arch"
   cp "$FIX"/$arch/config.json "$FIX"/$arch/model.safetensors "$FIX"/tokenizer_bpe/tokenizer.json \
      "$FIX"/tokenizer_bpe/tokenizer_config.json "$OUT/$arch/"

@@ -63,9 +63,14 @@ gguf::LlamaSource load_fixture_llama(const std::string& model_dir, const std::st
   const Json cfg = Json::parse(slurp(model_dir + "/config.json"));
   gguf::LlamaConfig& c = src.config;
   const std::string arch = cfg.at("architectures").as_array()[0].as_string();
-  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "Qwen3ForCausalLM")
+  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "Qwen3ForCausalLM" &&
+      arch != "MixtralForCausalLM")
     throw std::runtime_error("fixture architecture " + arch);
   c.architecture = arch == "Qwen3ForCausalLM" ? "qwen3" : arch == "Qwen2ForCausalLM" ? "qwen2" : "llama";
+  if (arch == "MixtralForCausalLM") {  // llama.cpp's llama with experts
+    c.num_experts = cfg.at("num_local_experts").as_int();
+    c.experts_per_token = cfg.at("num_experts_per_tok").as_int();
+  }
   c.name = "qforge fixture " + c.architecture;
   c.vocab_size = cfg.at("vocab_size").as_int();
   c.hidden_size = cfg.at("hidden_size").as_int();

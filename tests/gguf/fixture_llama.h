@@ -1,5 +1,5 @@
-// Test-only: a transformers Llama, Qwen2 or Qwen3 fixture (tests/hf/fixtures/llama, qwen2, qwen3) as a
-// gguf::LlamaSource.
+// Test-only: a transformers Llama, Qwen2, Qwen3 or Mixtral fixture (tests/hf/fixtures/llama, qwen2,
+// qwen3, mixtral) as a gguf::LlamaSource.
 // A minimal safetensors parse (bf16/f16/f32) lives here on purpose: the product's safetensors
 // reader belongs to the Hugging Face import (hf/), which these tests must not duplicate.
 #pragma once

@@ -229,6 +229,38 @@ TEST(LlamaGguf, Qwen2KeysBiasesAndUnpermutedRows) {
   EXPECT_EQ(f.tensor("blk.0.attn_q_norm.weight"), nullptr);
 }
 
+// The Mixtral fixture: llama.cpp's llama with expert_count / expert_used_count, the router
+// (ffn_gate_inp, F32 even in a Q4_0 file) and each of w1 / w3 / w2 as one tensor of the 8 experts
+// stacked (ne [in, out, experts], expert e's rows after expert e - 1's).
+TEST(LlamaGguf, MixtralExpertsStacked) {
+  const LlamaSource src = test::load_fixture_llama(QF_HF_FIXTURES "/mixtral", QF_HF_FIXTURES "/tokenizer_bpe");
+  const File f = write_and_read(src, TensorType::kQ4_0);
+  EXPECT_EQ(f.at("general.architecture").as_string(), "llama");
+  EXPECT_EQ(f.at("llama.expert_count").as_uint(), 8u);
+  EXPECT_EQ(f.at("llama.expert_used_count").as_uint(), 2u);
+  const TensorInfo& router = *f.tensor("blk.1.ffn_gate_inp.weight");
+  EXPECT_EQ(router.type, TensorType::kF32);
+  EXPECT_EQ(router.ne, (std::vector<int64_t>{64, 8}));
+  EXPECT_EQ(dequantize(f, router), src.tensors.at("model.layers.1.block_sparse_moe.gate.weight").data);
+  const TensorInfo& down = *f.tensor("blk.1.ffn_down_exps.weight");
+  EXPECT_EQ(down.type, TensorType::kQ4_0);
+  EXPECT_EQ(down.ne, (std::vector<int64_t>{128, 64, 8}));
+  std::vector<float> want;
+  for (int e = 0; e < 8; ++e) {
+    const auto& w = src.tensors.at("model.layers.1.block_sparse_moe.experts." + std::to_string(e) + ".w2.weight");
+    std::vector<float> q(w.data.size());
+    fake_quantize_ggml(GgmlFormat::kQ4_0, w.data.data(), 64, 128, q.data());
+    want.insert(want.end(), q.begin(), q.end());
+  }
+  EXPECT_EQ(dequantize(f, down), want);
+  EXPECT_EQ(f.tensor("blk.0.ffn_gate.weight"), nullptr);
+  EXPECT_EQ(llama_gguf_tensor_name("model.layers.3.block_sparse_moe.experts.7.w3.weight"), "blk.3.ffn_up_exps.weight");
+  EXPECT_THROW(llama_gguf_tensor_name("model.layers.3.block_sparse_moe.experts.x.w3.weight"), Error);
+  auto qwen = src;
+  qwen.config.architecture = "qwen2";
+  EXPECT_THROW(llama_to_gguf(qwen, {}), Error);  // experts are written for llama only
+}
+
 // The byte vocabulary: id = byte; every piece a BYTE piece <0xNN> except the space, which is the
 // normal piece U+2581 (llama.cpp's SentencePiece path escapes spaces before matching); no
 // special tokens, no BOS. llama.cpp's encoding of text into bytes is checked in oracle.mjs.

@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     for (const auto& [name, fmt] : {std::pair<const char*, qf::GgmlFormat>{"q8_0", qf::GgmlFormat::kQ8_0},
                                     {"q4_0", qf::GgmlFormat::kQ4_0}}) {
       auto fq = src;
-      for (auto& [tname, t] : fq.tensors)
-        if (t.shape.size() == 2) {
+      for (auto& [tname, t] : fq.tensors)  // every matrix the file quantizes (Mixtral's router stays F32)
+        if (t.shape.size() == 2 && tname.find("block_sparse_moe.gate.") == std::string::npos) {
           std::vector<float> y(t.data.size());
           qf::fake_quantize_ggml(fmt, t.data.data(), t.shape[0], t.shape[1], y.data());
           t.data = std::move(y);

@@ -176,9 +176,10 @@ for (const kind of kinds) {
     const sameGreedy = gen.every((t, i) => t === results[kind + "_as_f32"].greedy[i]);
     // Gated on the llama fixture, where the bound was measured. The Qwen fixtures are far more
     // sensitive (their Q4_0 weights alone move log-probabilities by about 7, llama's by 1.5), and
-    // the same activation rounding moves them by 0.4-0.5 there: reported, not gated. The blocks
-    // themselves are architecture-independent: the llama run gates them, and gguf_diff --values
-    // checks the Qwen files against their dequantized twins value for value.
+    // the same activation rounding moves them by 0.4-0.5 there; on Mixtral's it flips the router's
+    // choice of experts at a few positions (max 1.9-2.2, mean 0.02-0.04). Reported, not gated. The blocks themselves are
+    // architecture-independent: the llama run gates them, and gguf_diff --values checks the other
+    // fixtures' files against their dequantized twins value for value.
     if (prefix === "llama" && !(m <= ACT_ROUNDING_BOUND)) { console.log(`FAIL ${kind}: ${m} > ${ACT_ROUNDING_BOUND} vs ${kind}_as_f32`); failed = true; }
     results[kind].vs_fake_quant = {max_abs_logprob_diff: m, mean_abs_logprob_diff: s / (T * V), greedy_identical: sameGreedy};
     console.log(`${kind} vs ${kind}_as_f32 (fake-quant weights, float activations): max |dlogp| ${m.toExponential(3)}, ` +
