@@ -48,7 +48,8 @@ tok::TokenVocab source_tokenizer(const std::string& folder, int64_t vocab) {
 }
 
 gguf::LlamaConfig llama_config(const hf::HfConfig& c, const std::string& name) {
-  if (c.arch == hf::Arch::kGemma3)
+  if (c.arch != hf::Arch::kLlama && c.arch != hf::Arch::kMixtral && c.arch != hf::Arch::kQwen2 &&
+      c.arch != hf::Arch::kQwen3)
     throw std::runtime_error(
         "--format gguf writes the llama (and Mixtral), qwen2 and qwen3 architectures; this model is " + c.architecture);
   if (c.arch == hf::Arch::kMixtral && c.layer.at(0).sliding_window > 0)

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_blocks.h"
 
 namespace qf {
 
@@ -188,7 +189,20 @@ QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& l, int bits, 
 
 QuantizedMatrix quantize_weight_matrix(const float* x, const QuantLayout& l, const WeightScheme& ws,
                                        const std::vector<float>& scales) {
-  return quantize_in_range(x, l, ws.bits, weight_quant_range(ws), /*symmetric=*/true, scales, {});
+  if (ws.ggml_format == GgmlFormat::kNone)
+    return quantize_in_range(x, l, ws.bits, weight_quant_range(ws), /*symmetric=*/true, scales, {});
+  // ggml's blocks: its own block scales, stored as codes of [-8, 8] (Q4_0) or [-127, 127] (Q8_0).
+  if (!scales.empty()) throw Error(std::string(ggml_format_name(ws.ggml_format)) + " computes its own block scales");
+  if (l.granularity != Granularity::kGroup || l.group_size != kGgmlBlock)
+    throw Error(std::string(ggml_format_name(ws.ggml_format)) + " needs groups of 32 along K");
+  QuantizedMatrix q;
+  q.layout = l;
+  q.bits = ggml_storage_bits(ws.ggml_format);
+  q.codes.resize(static_cast<size_t>(l.rows * l.cols));
+  q.scales.resize(static_cast<size_t>(l.num_params()));
+  q.zero_points.assign(q.scales.size(), 0);
+  ggml_blocks_as_codes(ws.ggml_format, x, l.rows, l.cols, q.codes.data(), q.scales.data());
+  return q;
 }
 
 void quantize_per_token_s8(const float* x, int64_t rows, int64_t cols, int8_t* codes,

@@ -67,7 +67,8 @@ QuantizedMatrix quantize_matrix(const float* x, const QuantLayout& layout, int b
                                 const std::vector<int32_t>& zero_points = {});
 
 // A weight's codes in its scheme's range (weight_quant_range: restricted, or full for
-// `full_range`), symmetric, with scales from the data or the given ones.
+// `full_range`), symmetric, with scales from the data or the given ones. For ggml's Q4_0 / Q8_0
+// blocks (`ggml_format`; groups of 32, no given scales): ggml_blocks_as_codes, 5 / 8 bits.
 QuantizedMatrix quantize_weight_matrix(const float* x, const QuantLayout& layout, const WeightScheme& ws,
                                        const std::vector<float>& scales = {});
 

@@ -270,16 +270,7 @@ void write_layer(hid_t layers, const LayerContent& L, std::set<std::string>& fea
       fail(L.name, std::string(ggml_format_name(ggml)) + " needs groups of 32 along K");
     QuantizedMatrix q;
     try {
-      if (ggml != GgmlFormat::kNone) {
-        q.layout = layout;
-        q.bits = bits;
-        q.codes.resize(static_cast<size_t>(rows * k));
-        q.scales.resize(static_cast<size_t>(layout.num_params()));
-        q.zero_points.assign(q.scales.size(), 0);
-        ggml_blocks_as_codes(ggml, L.weight.f32.data(), rows, k, q.codes.data(), q.scales.data());
-      } else {
-        q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
-      }
+      q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
     } catch (const Error& e) {
       fail(L.name, std::string(ggml != GgmlFormat::kNone ? "" : "weight_scales: ") + e.what());
     }

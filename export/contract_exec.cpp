@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/fp8_quantize.h"
-#include "core/ggml_blocks.h"
 #include "core/kv_cache_attrs.h"
 #include "core/op_schema.h"
 #include "core/quantize_rows.h"
@@ -37,7 +36,8 @@ torch::Tensor f32_tensor(const std::vector<float>& v, const std::vector<int64_t>
 }
 
 // A quantized weight as the contract sees it. The codes come from the very call the checkpoint
-// writer makes (quantize_weight_matrix with the layer's learned scales), so they are the stored codes.
+// writer makes (quantize_weight_matrix with the layer's learned scales, or ggml's blocks), so they are
+// the stored codes.
 struct QuantWeight {
   int64_t o = 0, k = 0, group_size = 0;
   bool per_group = false;
@@ -79,15 +79,7 @@ QuantWeight quantize_weight(const Op& op, const LayerContent& L) {
   w.k = L.weight.numel() / std::max<int64_t>(1, w.o);
   if (ws.e4m3) return quantize_weight_e4m3(op, L, w);
   const QuantLayout layout = QuantLayout::make(w.o, w.k, ws.granularity, ws.group_size);
-  QuantizedMatrix q;
-  if (ws.ggml_format != GgmlFormat::kNone) {  // ggml's blocks: the writer's call, its own block scales
-    if (!L.weight_scales.empty()) fail(op, "ggml's block formats compute their own scales; weight_scales given");
-    q.codes.resize(static_cast<size_t>(w.o * w.k));
-    q.scales.resize(static_cast<size_t>(layout.num_params()));
-    ggml_blocks_as_codes(ws.ggml_format, L.weight.f32.data(), w.o, w.k, q.codes.data(), q.scales.data());
-  } else {
-    q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
-  }
+  const QuantizedMatrix q = quantize_weight_matrix(L.weight.f32.data(), layout, ws, L.weight_scales);
   std::vector<float> deq(q.codes.size());
   dequantize_with_params(q.codes.data(), layout, q.scales.data(), nullptr, deq.data());
   w.per_group = ws.granularity == Granularity::kGroup;

@@ -1,9 +1,10 @@
 // Writes the Llama fixture as GGUF in F32, F16, Q8_0 and Q4_0 into OUT_DIR (for the llama.cpp
-// oracle test, tests/gguf/llama_cpp/oracle.mjs) as llama_*.gguf; with PREFIX (qwen3, for the Qwen3
-// fixture) as PREFIX_*.gguf, without the tokenizer and byte-vocabulary variants.
+// oracle test, tests/gguf/llama_cpp/oracle.mjs) as llama_*.gguf; with PREFIX (qwen2, qwen3,
+// mixtral: those fixtures) as PREFIX_*.gguf, without the tokenizer and byte-vocabulary variants.
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "core/ggml_blocks.h"
@@ -60,9 +61,15 @@ int main(int argc, char** argv) {
     // it with the Q8_0 / Q4_0 run isolates llama.cpp's Q8_0 rounding of the activations.
     for (const auto& [name, fmt] : {std::pair<const char*, qf::GgmlFormat>{"q8_0", qf::GgmlFormat::kQ8_0},
                                     {"q4_0", qf::GgmlFormat::kQ4_0}}) {
+      // Exactly the tensors the quantized file stores quantized (Mixtral's router, for one, stays F32).
+      qf::gguf::LlamaGgufOptions opt;
+      opt.matrix_type = fmt == qf::GgmlFormat::kQ8_0 ? qf::gguf::TensorType::kQ8_0 : qf::gguf::TensorType::kQ4_0;
+      std::set<std::string> quantized;
+      for (const auto& t : qf::gguf::llama_to_gguf(src, opt).tensors)
+        if (t.type != qf::gguf::TensorType::kF32) quantized.insert(t.name);
       auto fq = src;
-      for (auto& [tname, t] : fq.tensors)  // every matrix the file quantizes (Mixtral's router stays F32)
-        if (t.shape.size() == 2 && tname.find("block_sparse_moe.gate.") == std::string::npos) {
+      for (auto& [tname, t] : fq.tensors)
+        if (quantized.count(qf::gguf::llama_gguf_tensor_name(tname))) {
           std::vector<float> y(t.data.size());
           qf::fake_quantize_ggml(fmt, t.data.data(), t.shape[0], t.shape[1], y.data());
           t.data = std::move(y);
